@@ -1,0 +1,42 @@
+//! Fingerprints: a task whose fingerprint already succeeded is not run again.
+//!
+//! A fingerprint hashes what decides a task's result: its op and config (or command), its
+//! environment (secret values excluded, so rotating a token does not invalidate caches) and
+//! the fingerprints of the tasks it waits for. Retries and timeouts are not part of it.
+
+use sha2::{Digest, Sha256};
+
+use crate::dag::topo_order;
+use crate::pipeline::{Pipeline, TaskKind};
+
+/// Version of the fingerprint recipe; bump it when the recipe changes.
+const RECIPE: u32 = 1;
+
+/// The fingerprint of every task, indexed like [`Pipeline::tasks`] (hex SHA-256).
+pub fn fingerprints(p: &Pipeline) -> Vec<String> {
+    let mut out = vec![String::new(); p.tasks.len()];
+    for i in topo_order(p) {
+        let t = &p.tasks[i];
+        let mut deps: Vec<(&str, &str)> = t.deps.iter().map(|&d| (p.tasks[d].name.as_str(), out[d].as_str())).collect();
+        deps.sort();
+        let env: Vec<(&str, &str)> = t
+            .env
+            .iter()
+            .map(|e| (e.name.as_str(), if e.secret { "<secret>" } else { e.value.as_str() }))
+            .collect();
+        let what = match &t.kind {
+            TaskKind::Op { op, config } => serde_json::json!({ "op": op, "config": config.to_json() }),
+            TaskKind::Run { command } => serde_json::json!({ "run": command }),
+        };
+        let doc = serde_json::json!({
+            "recipe": RECIPE,
+            "pipeline": p.name,
+            "task": t.name,
+            "what": what,
+            "env": env,
+            "deps": deps,
+        });
+        out[i] = hex::encode(Sha256::digest(doc.to_string().as_bytes()));
+    }
+    out
+}

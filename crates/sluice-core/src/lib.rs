@@ -1,0 +1,36 @@
+//! The pipeline model of sluice: YAML pipeline files → a validated [`Pipeline`], the task
+//! graph, fingerprints, and the diagnostics that say what is wrong and where.
+//!
+//! Main types: [`Pipeline`] and [`Task`] (validated), [`Node`] (the YAML tree with positions),
+//! [`Diagnostic`] (`file:line:column: error: …`), [`OpCatalog`] (what validation asks of the
+//! operators without depending on them).
+//!
+//! This crate does no I/O beyond reading the pipeline file and runs nothing. It must not
+//! depend on any other sluice crate.
+//!
+//! ```
+//! use sluice_core::{LoadOptions, OpCatalog, parse_pipeline, Node, DeError};
+//! struct NoOps;
+//! impl OpCatalog for NoOps {
+//!     fn op_names(&self) -> Vec<&'static str> { vec![] }
+//!     fn check(&self, _: &str, _: &Node) -> Option<Result<(), DeError>> { None }
+//! }
+//! let yaml = "name: hello\ntasks:\n  greet: { run: echo hi }\n  after_greet: { run: echo done, after: [greet] }\n";
+//! let opts = LoadOptions { params: &[], catalog: &NoOps, env: &|_| None };
+//! let p = parse_pipeline(yaml, "hello.yaml".as_ref(), &opts).unwrap();
+//! assert_eq!(p.tasks[1].deps, vec![0]);
+//! ```
+
+pub mod dag;
+pub mod de;
+pub mod diag;
+pub mod duration;
+pub mod fingerprint;
+pub mod interp;
+pub mod pipeline;
+pub mod yaml;
+
+pub use de::{DeError, from_node};
+pub use diag::{Diagnostic, Diagnostics};
+pub use pipeline::{EnvVar, LoadError, LoadOptions, OpCatalog, Pipeline, Task, TaskKind, load_file, parse_pipeline};
+pub use yaml::{Mark, Node};

@@ -1,0 +1,703 @@
+//! Pipeline files, in two phases: the YAML tree (with positions) is walked once, every problem
+//! is collected as a [`Diagnostic`], and only a file without problems becomes a [`Pipeline`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::dag;
+use crate::de::DeError;
+use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
+use crate::duration::parse_duration;
+use crate::interp::{Scope, interpolate, is_secret_name};
+use crate::yaml::{self, Mark, Node, NodeKind, Scalar};
+
+/// Keys allowed at the top of a pipeline file.
+pub const PIPELINE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "schedule",
+    "timezone",
+    "params",
+    "defaults",
+    "max_parallel",
+    "tasks",
+];
+
+/// Keys every task may have, whatever its op.
+pub const TASK_KEYS: &[&str] = &[
+    "op",
+    "run",
+    "after",
+    "description",
+    "retries",
+    "retry_delay",
+    "timeout",
+    "env",
+    "cache",
+];
+
+/// Keys allowed under `defaults:`.
+pub const DEFAULTS_KEYS: &[&str] = &["retries", "retry_delay", "timeout"];
+
+/// Base delay before a retry when neither the task nor `defaults` sets `retry_delay`.
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(10);
+
+/// What validation needs to know about the built-in operators.
+pub trait OpCatalog {
+    /// Every op name, for "did you mean" hints.
+    fn op_names(&self) -> Vec<&'static str>;
+    /// Checks an op's config; `None` when the op does not exist.
+    fn check(&self, op: &str, config: &Node) -> Option<Result<(), DeError>>;
+}
+
+/// Inputs to [`load_file`] and [`parse_pipeline`] besides the file itself.
+pub struct LoadOptions<'a> {
+    /// `--param k=v` overrides.
+    pub params: &'a [(String, String)],
+    /// The op catalog.
+    pub catalog: &'a dyn OpCatalog,
+    /// Reads an environment variable (`std::env::var` in the CLI; a map in tests).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// Why a pipeline file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read pipeline file {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file has problems.
+    #[error(transparent)]
+    Invalid(#[from] Diagnostics),
+}
+
+/// A validated pipeline.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// `[a-z][a-z0-9_]*`.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// 5-field cron expression, validated.
+    pub schedule: Option<String>,
+    /// IANA time zone for the schedule.
+    pub timezone: Option<String>,
+    /// Parameters after `--param` overrides.
+    pub params: BTreeMap<String, String>,
+    /// At most this many tasks run at once; `None` means one per core.
+    pub max_parallel: Option<usize>,
+    /// Tasks in file order.
+    pub tasks: Vec<Task>,
+    /// The file as given.
+    pub file: PathBuf,
+    /// Directory tasks run in: the file's directory.
+    pub dir: PathBuf,
+}
+
+/// One validated task.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Name, unique in the pipeline.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// What the task does.
+    pub kind: TaskKind,
+    /// Indices (into [`Pipeline::tasks`]) of the tasks this one waits for.
+    pub deps: Vec<usize>,
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// Base of the exponential backoff between attempts.
+    pub retry_delay: Duration,
+    /// Limit for one attempt.
+    pub timeout: Option<Duration>,
+    /// Extra environment for `run:` commands.
+    pub env: Vec<EnvVar>,
+    /// Whether an unchanged fingerprint lets the task be skipped as cached.
+    pub cache: bool,
+    /// Values that must never be printed (from secret environment variables).
+    pub secrets: Vec<String>,
+    /// Where the task is defined.
+    pub mark: Mark,
+}
+
+/// A task is a built-in op or a shell command.
+#[derive(Debug, Clone)]
+pub enum TaskKind {
+    /// A built-in operator with its config (the task's other keys), interpolated.
+    Op {
+        /// Op name, e.g. `sleep`.
+        op: String,
+        /// The op's keys as a mapping.
+        config: Node,
+    },
+    /// A shell command, run with `sh -c`.
+    Run {
+        /// The command, interpolated.
+        command: String,
+    },
+}
+
+/// An environment variable set for a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvVar {
+    /// Variable name.
+    pub name: String,
+    /// Value, interpolated.
+    pub value: String,
+    /// Never printed; not part of the fingerprint.
+    pub secret: bool,
+}
+
+impl Pipeline {
+    /// Index of the task named `name`.
+    pub fn task_index(&self, name: &str) -> Option<usize> {
+        self.tasks.iter().position(|t| t.name == name)
+    }
+}
+
+/// Reads, parses and validates a pipeline file.
+pub fn load_file(path: &Path, opts: &LoadOptions<'_>) -> Result<Pipeline, LoadError> {
+    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(parse_pipeline(&source, path, opts)?)
+}
+
+/// Parses and validates pipeline source text; `file` is used in messages and to find the
+/// directory tasks run in.
+pub fn parse_pipeline(source: &str, file: &Path, opts: &LoadOptions<'_>) -> Result<Pipeline, Diagnostics> {
+    let root = yaml::parse(source).map_err(|e| {
+        Diagnostics::new(
+            file,
+            vec![Diagnostic::new(e.mark, "", format!("invalid YAML: {}", e.message))],
+        )
+    })?;
+    let mut c = Compiler {
+        diags: Vec::new(),
+        opts,
+    };
+    let pipeline = c.pipeline(&root, file);
+    if c.diags.is_empty() {
+        if let Some(p) = pipeline {
+            return Ok(p);
+        }
+    }
+    Err(Diagnostics::new(file, c.diags))
+}
+
+struct Compiler<'a, 'b> {
+    diags: Vec<Diagnostic>,
+    opts: &'a LoadOptions<'b>,
+}
+
+#[derive(Default)]
+struct Defaults {
+    retries: Option<u32>,
+    retry_delay: Option<Duration>,
+    timeout: Option<Duration>,
+}
+
+fn valid_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z')) && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn valid_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl Compiler<'_, '_> {
+    fn err(&mut self, mark: Mark, key: &str, message: impl Into<String>) {
+        self.diags.push(Diagnostic::new(mark, key, message));
+    }
+
+    fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    /// Entries of a mapping node, reporting duplicates; `None` (and an error) if not a mapping.
+    fn map<'n>(&mut self, node: &'n Node, key: &str, what: &str) -> Option<Vec<&'n (Node, Node)>> {
+        let Some(entries) = node.as_map() else {
+            if node.is_null() {
+                return Some(Vec::new());
+            }
+            self.err(node.mark, key, format!("expected a mapping of {what}, found {}", node.describe()));
+            return None;
+        };
+        let mut seen: HashMap<&str, Mark> = HashMap::new();
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let Some(k) = entry.0.as_text() else {
+                self.err(entry.0.mark, key, "keys must be plain names");
+                continue;
+            };
+            if let Some(first) = seen.get(k) {
+                let message = if key == "tasks" {
+                    format!("duplicate task name `{k}` (first defined at {first})")
+                } else {
+                    format!("duplicate key `{k}` (first set at {first})")
+                };
+                let path = if key.is_empty() { k.to_string() } else { format!("{key}.{k}") };
+                self.err(entry.0.mark, &path, message);
+                continue;
+            }
+            seen.insert(k, entry.0.mark);
+            out.push(entry);
+        }
+        Some(out)
+    }
+
+    fn string(&mut self, node: &Node, key: &str) -> Option<String> {
+        match &node.kind {
+            NodeKind::Scalar { text, .. } if !node.is_null() => Some(text.clone()),
+            _ => {
+                self.err(node.mark, key, format!("expected a string, found {}", node.describe()));
+                None
+            }
+        }
+    }
+
+    fn uint(&mut self, node: &Node, key: &str) -> Option<u64> {
+        match node.scalar() {
+            Some(Scalar::Int(i)) if i >= 0 => Some(i as u64),
+            _ => {
+                self.err(
+                    node.mark,
+                    key,
+                    format!("expected a non-negative integer, found {}", node.describe()),
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, node: &Node, key: &str) -> Option<bool> {
+        match node.scalar() {
+            Some(Scalar::Bool(b)) => Some(b),
+            _ => {
+                self.err(node.mark, key, format!("expected true or false, found {}", node.describe()));
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, node: &Node, key: &str) -> Option<Duration> {
+        let text = self.string(node, key)?;
+        match parse_duration(&text) {
+            Ok(d) => Some(d),
+            Err(message) => {
+                self.push(Diagnostic::new(node.mark, key, message).with_hint("durations look like `500ms`, `30s`, `10m`, `2h`"));
+                None
+            }
+        }
+    }
+
+    fn interp(
+        &mut self,
+        scope: &Scope<'_>,
+        text: &str,
+        mark: Mark,
+        path: &str,
+        secrets: &mut Vec<String>,
+    ) -> Option<String> {
+        match interpolate(text, scope) {
+            Ok(i) => {
+                secrets.extend(i.secrets);
+                Some(i.text)
+            }
+            Err(e) => {
+                self.push(Diagnostic::new(mark, path, e.message).with_hint_opt(e.hint));
+                None
+            }
+        }
+    }
+
+    fn unknown_key(&mut self, k: &Node, path: &str, valid: &[&str]) {
+        let name = k.as_text().unwrap_or_default();
+        let hint = did_you_mean(name, valid.iter().copied()).unwrap_or_else(|| {
+            let list: Vec<String> = valid.iter().map(|v| format!("`{v}`")).collect();
+            format!("valid keys: {}", list.join(", "))
+        });
+        self.push(Diagnostic::new(k.mark, path, format!("unknown key `{name}`")).with_hint(hint));
+    }
+
+    fn pipeline(&mut self, root: &Node, file: &Path) -> Option<Pipeline> {
+        let entries = match root.as_map() {
+            Some(_) => self.map(root, "", "pipeline keys")?,
+            None => {
+                self.err(
+                    root.mark,
+                    "",
+                    format!("a pipeline file must be a mapping with `name` and `tasks`, found {}", root.describe()),
+                );
+                return None;
+            }
+        };
+        let get = |name: &str| entries.iter().find(|(k, _)| k.as_text() == Some(name)).map(|(k, v)| (k, v));
+        for (k, _) in &entries {
+            if !PIPELINE_KEYS.contains(&k.as_text().unwrap_or_default()) {
+                let path = k.as_text().unwrap_or_default().to_string();
+                self.unknown_key(k, &path, PIPELINE_KEYS);
+            }
+        }
+
+        let name = match get("name") {
+            Some((_, v)) => self.string(v, "name").and_then(|n| {
+                if valid_name(&n) {
+                    Some(n)
+                } else {
+                    self.push(
+                        Diagnostic::new(v.mark, "name", format!("invalid pipeline name `{n}`"))
+                            .with_hint("use lower-case letters, digits and `_`, starting with a letter"),
+                    );
+                    None
+                }
+            }),
+            None => {
+                self.err(root.mark, "name", "missing required key `name`");
+                None
+            }
+        };
+        let description = get("description").and_then(|(_, v)| self.string(v, "description"));
+        let schedule = get("schedule").and_then(|(_, v)| {
+            let s = self.string(v, "schedule")?;
+            match croner::Cron::new(&s).parse() {
+                Ok(_) => Some(s),
+                Err(e) => {
+                    self.push(
+                        Diagnostic::new(v.mark, "schedule", format!("invalid cron expression `{s}`: {e}"))
+                            .with_hint("5 fields: minute hour day-of-month month day-of-week, e.g. `0 6 * * *`"),
+                    );
+                    None
+                }
+            }
+        });
+        let timezone = get("timezone").and_then(|(_, v)| {
+            let s = self.string(v, "timezone")?;
+            if chrono_tz::Tz::from_str(&s).is_ok() {
+                return Some(s);
+            }
+            let hint = did_you_mean(&s, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()))
+                .unwrap_or_else(|| "use an IANA name like `Europe/Paris` or `UTC`".into());
+            self.push(Diagnostic::new(v.mark, "timezone", format!("unknown time zone `{s}`")).with_hint(hint));
+            None
+        });
+        let max_parallel = get("max_parallel").and_then(|(_, v)| match self.uint(v, "max_parallel")? {
+            0 => {
+                self.err(v.mark, "max_parallel", "must be at least 1");
+                None
+            }
+            n => Some(n as usize),
+        });
+        let params = self.params(get("params").map(|(_, v)| v), root.mark);
+        let defaults = get("defaults").map(|(_, v)| self.defaults(v)).unwrap_or_default();
+        let tasks = match get("tasks") {
+            Some((_, v)) => self.tasks(v, &params, &defaults),
+            None => {
+                self.err(root.mark, "tasks", "missing required key `tasks`");
+                Vec::new()
+            }
+        };
+        let name = name?;
+        let dir = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        Some(Pipeline {
+            name,
+            description,
+            schedule,
+            timezone,
+            params,
+            max_parallel,
+            tasks,
+            file: file.to_path_buf(),
+            dir,
+        })
+    }
+
+    fn params(&mut self, node: Option<&Node>, root_mark: Mark) -> BTreeMap<String, String> {
+        let mut params = BTreeMap::new();
+        let mut marks = HashMap::new();
+        if let Some(node) = node {
+            let empty = BTreeMap::new();
+            for (k, v) in self.map(node, "params", "parameter defaults").unwrap_or_default() {
+                let name = k.as_text().unwrap_or_default().to_string();
+                let path = format!("params.{name}");
+                if v.as_map().is_some() || v.as_seq().is_some() {
+                    self.err(v.mark, &path, format!("a parameter is a single value, found {}", v.describe()));
+                    continue;
+                }
+                let raw = if v.is_null() { "" } else { v.as_text().unwrap_or_default() };
+                let scope = Scope {
+                    params: &empty,
+                    env: self.opts.env,
+                };
+                match interpolate(raw, &scope) {
+                    Ok(i) => {
+                        params.insert(name.clone(), i.text);
+                    }
+                    Err(e) => self.push(Diagnostic::new(v.mark, path, e.message).with_hint_opt(e.hint)),
+                }
+                marks.insert(name, k.mark);
+            }
+        }
+        for (k, v) in self.opts.params {
+            if params.contains_key(k) || marks.contains_key(k) {
+                params.insert(k.clone(), v.clone());
+            } else {
+                let hint = did_you_mean(k, params.keys().map(String::as_str))
+                    .unwrap_or_else(|| "declare it under `params:` in the pipeline file".into());
+                let mark = node.map_or(root_mark, |n| n.mark);
+                self.push(
+                    Diagnostic::new(mark, "params", format!("`--param {k}=…` sets a parameter the pipeline does not declare"))
+                        .with_hint(hint),
+                );
+            }
+        }
+        params
+    }
+
+    fn defaults(&mut self, node: &Node) -> Defaults {
+        let mut d = Defaults::default();
+        for (k, v) in self.map(node, "defaults", "task defaults").unwrap_or_default() {
+            let name = k.as_text().unwrap_or_default();
+            let path = format!("defaults.{name}");
+            match name {
+                "retries" => d.retries = self.uint(v, &path).map(|n| n as u32),
+                "retry_delay" => d.retry_delay = self.duration(v, &path),
+                "timeout" => d.timeout = self.duration(v, &path),
+                _ => self.unknown_key(k, &path, DEFAULTS_KEYS),
+            }
+        }
+        d
+    }
+
+    fn tasks(&mut self, node: &Node, params: &BTreeMap<String, String>, defaults: &Defaults) -> Vec<Task> {
+        let Some(entries) = self.map(node, "tasks", "task names to tasks") else {
+            return Vec::new();
+        };
+        if entries.is_empty() {
+            self.err(node.mark, "tasks", "a pipeline needs at least one task");
+            return Vec::new();
+        }
+        let mut tasks = Vec::new();
+        let mut afters: Vec<Vec<&Node>> = Vec::new();
+        for (k, body) in entries {
+            let name = k.as_text().unwrap_or_default().to_string();
+            if !valid_name(&name) {
+                self.push(
+                    Diagnostic::new(k.mark, format!("tasks.{name}"), format!("invalid task name `{name}`"))
+                        .with_hint("use lower-case letters, digits and `_`, starting with a letter"),
+                );
+            }
+            if let Some((task, after)) = self.task(&name, k.mark, body, params, defaults) {
+                tasks.push(task);
+                afters.push(after);
+            }
+        }
+        // Resolve `after:` references now that every task is known.
+        let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+        for (i, after) in afters.into_iter().enumerate() {
+            for item in after {
+                let path = format!("tasks.{}.after", names[i]);
+                let Some(dep) = self.string(item, &path) else { continue };
+                match names.iter().position(|n| *n == dep) {
+                    Some(j) if j == i => self.err(item.mark, &path, format!("task `{dep}` cannot run after itself")),
+                    Some(j) => {
+                        if !tasks[i].deps.contains(&j) {
+                            tasks[i].deps.push(j);
+                        }
+                    }
+                    None => {
+                        let hint = did_you_mean(&dep, names.iter().map(String::as_str));
+                        self.push(
+                            Diagnostic::new(item.mark, path, format!("unknown task `{dep}`")).with_hint_opt(hint),
+                        );
+                    }
+                }
+            }
+        }
+        let deps: Vec<Vec<usize>> = tasks.iter().map(|t| t.deps.clone()).collect();
+        if let Some(cycle) = dag::find_cycle(&deps) {
+            let path: Vec<&str> = cycle.iter().map(|&i| names[i].as_str()).collect();
+            let first = cycle[0];
+            self.push(
+                Diagnostic::new(
+                    tasks[first].mark,
+                    format!("tasks.{}", names[first]),
+                    format!("dependency cycle: {}", path.join(" → ")),
+                )
+                .with_hint("remove one of these `after:` links"),
+            );
+        }
+        tasks
+    }
+
+    fn task<'n>(
+        &mut self,
+        name: &str,
+        mark: Mark,
+        body: &'n Node,
+        params: &BTreeMap<String, String>,
+        defaults: &Defaults,
+    ) -> Option<(Task, Vec<&'n Node>)> {
+        let prefix = format!("tasks.{name}");
+        let entries = self.map(body, &prefix, "task keys")?;
+        let get = |key: &str| entries.iter().find(|(k, _)| k.as_text() == Some(key)).map(|(_, v)| v);
+        let scope = Scope {
+            params,
+            env: self.opts.env,
+        };
+        let mut secrets = Vec::new();
+        let extra: Vec<(Node, Node)> = entries
+            .iter()
+            .filter(|(k, _)| !TASK_KEYS.contains(&k.as_text().unwrap_or_default()))
+            .map(|e| (*e).clone())
+            .collect();
+        let kind = match (get("op"), get("run")) {
+            (Some(_), Some(_)) => {
+                self.push(
+                    Diagnostic::new(mark, &prefix, "a task has either `op:` or `run:`, not both")
+                        .with_hint("split it into two tasks, one after the other"),
+                );
+                None
+            }
+            (None, None) => {
+                self.push(
+                    Diagnostic::new(mark, &prefix, "a task needs `op:` (a built-in operator) or `run:` (a shell command)"),
+                );
+                for (k, _) in &extra {
+                    let path = format!("{prefix}.{}", k.as_text().unwrap_or_default());
+                    self.unknown_key(k, &path, TASK_KEYS);
+                }
+                None
+            }
+            (None, Some(run)) => {
+                for (k, _) in &extra {
+                    let path = format!("{prefix}.{}", k.as_text().unwrap_or_default());
+                    self.unknown_key(k, &path, TASK_KEYS);
+                }
+                let path = format!("{prefix}.run");
+                self.string(run, &path)
+                    .and_then(|cmd| self.interp(&scope, &cmd, run.mark, &path, &mut secrets))
+                    .map(|command| TaskKind::Run { command })
+            }
+            (Some(op), None) => {
+                let path = format!("{prefix}.op");
+                let op_name = self.string(op, &path)?;
+                let mut config = Node {
+                    kind: NodeKind::Map(extra),
+                    mark: body.mark,
+                };
+                let mut failed = false;
+                let _ = config.map_strings(&mut |text, m| -> Result<String, ()> {
+                    Ok(self.interp(&scope, text, m, &prefix, &mut secrets).unwrap_or_else(|| {
+                        failed = true;
+                        text.to_string()
+                    }))
+                });
+                match self.opts.catalog.check(&op_name, &config) {
+                    None => {
+                        let hint = did_you_mean(&op_name, self.opts.catalog.op_names()).unwrap_or_else(|| {
+                            format!("built-in ops: {}", self.opts.catalog.op_names().join(", "))
+                        });
+                        self.push(Diagnostic::new(op.mark, path, format!("unknown op `{op_name}`")).with_hint(hint));
+                        None
+                    }
+                    Some(Err(e)) => {
+                        let unknown = e.unknown_key.clone();
+                        let mut d = e.into_diagnostic(&prefix, body.mark);
+                        if let Some(k) = unknown {
+                            if let Some(h) = did_you_mean(&k, TASK_KEYS.iter().copied()) {
+                                if d.hint.as_deref().is_none_or(|h| !h.starts_with("did you mean")) {
+                                    d.hint = Some(h);
+                                }
+                            }
+                        }
+                        self.push(d);
+                        None
+                    }
+                    Some(Ok(())) if failed => None,
+                    Some(Ok(())) => Some(TaskKind::Op { op: op_name, config }),
+                }
+            }
+        };
+
+        let after: Vec<&Node> = match get("after") {
+            None => Vec::new(),
+            Some(n) => match n.as_seq() {
+                Some(items) => items.iter().collect(),
+                None if n.scalar().is_some() && !n.is_null() => vec![n],
+                None => {
+                    self.err(n.mark, &format!("{prefix}.after"), format!("expected a task name or a list of task names, found {}", n.describe()));
+                    Vec::new()
+                }
+            },
+        };
+        let retries = match get("retries") {
+            Some(v) => self.uint(v, &format!("{prefix}.retries")).map(|n| n as u32),
+            None => defaults.retries,
+        };
+        let retry_delay = match get("retry_delay") {
+            Some(v) => self.duration(v, &format!("{prefix}.retry_delay")),
+            None => defaults.retry_delay,
+        };
+        let timeout = match get("timeout") {
+            Some(v) => self.duration(v, &format!("{prefix}.timeout")),
+            None => defaults.timeout,
+        };
+        let cache = get("cache").and_then(|v| self.boolean(v, &format!("{prefix}.cache")));
+        let description = get("description").and_then(|v| self.string(v, &format!("{prefix}.description")));
+        let mut env = Vec::new();
+        if let Some(node) = get("env") {
+            let env_path = format!("{prefix}.env");
+            for (k, v) in self.map(node, &env_path, "variable names to values").unwrap_or_default() {
+                let var = k.as_text().unwrap_or_default().to_string();
+                let path = format!("{env_path}.{var}");
+                if !valid_env_name(&var) {
+                    self.err(k.mark, &path, format!("invalid environment variable name `{var}`"));
+                    continue;
+                }
+                let Some(raw) = (if v.is_null() { Some(String::new()) } else { self.string(v, &path) }) else {
+                    continue;
+                };
+                let before = secrets.len();
+                if let Some(value) = self.interp(&scope, &raw, v.mark, &path, &mut secrets) {
+                    let secret = is_secret_name(&var) || secrets.len() > before;
+                    if secret && !value.is_empty() && secrets.len() == before {
+                        secrets.push(value.clone());
+                    }
+                    env.push(EnvVar { name: var, value, secret });
+                }
+            }
+        }
+        let task = Task {
+            name: name.to_string(),
+            description,
+            kind: kind?,
+            deps: Vec::new(),
+            retries: retries.unwrap_or(0),
+            retry_delay: retry_delay.unwrap_or(DEFAULT_RETRY_DELAY),
+            timeout,
+            env,
+            cache: cache.unwrap_or(true),
+            secrets,
+            mark,
+        };
+        Some((task, after))
+    }
+}

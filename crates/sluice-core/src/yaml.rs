@@ -1,0 +1,404 @@
+//! A YAML tree that remembers where every node came from.
+//!
+//! Pipeline files are parsed into [`Node`]s (not straight into structs) so that every later
+//! check can point at `file:line:column`. Scalars keep their source text; their type (bool,
+//! integer, float, null, string) is resolved on demand with the YAML 1.2 core schema.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A position in a source file: 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
+pub struct Mark {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub col: usize,
+}
+
+impl fmt::Display for Mark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+impl From<Marker> for Mark {
+    fn from(m: Marker) -> Self {
+        Mark {
+            line: m.line(),
+            col: m.col() + 1,
+        }
+    }
+}
+
+/// One YAML node with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// What the node holds.
+    pub kind: NodeKind,
+    /// Where the node starts.
+    pub mark: Mark,
+}
+
+/// The shape of a [`Node`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    /// A scalar; `plain` is false for quoted and block scalars, which are always strings.
+    Scalar {
+        /// The scalar's text, without quotes.
+        text: String,
+        /// Whether the scalar was written without quotes (so `true`, `1`, `~` get their YAML type).
+        plain: bool,
+    },
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping; entries in source order, duplicates kept so validation can report them.
+    Map(Vec<(Node, Node)>),
+}
+
+/// A scalar resolved with the YAML 1.2 core schema.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar<'a> {
+    /// `~`, `null` or empty.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// Anything else, and every quoted scalar.
+    Str(&'a str),
+}
+
+impl Node {
+    /// A plain string scalar at `mark` (used to build synthetic nodes).
+    pub fn string(text: impl Into<String>, mark: Mark) -> Node {
+        Node {
+            kind: NodeKind::Scalar {
+                text: text.into(),
+                plain: false,
+            },
+            mark,
+        }
+    }
+
+    /// An empty mapping at `mark`.
+    pub fn empty_map(mark: Mark) -> Node {
+        Node {
+            kind: NodeKind::Map(Vec::new()),
+            mark,
+        }
+    }
+
+    /// The resolved scalar, or `None` for sequences and mappings.
+    pub fn scalar(&self) -> Option<Scalar<'_>> {
+        match &self.kind {
+            NodeKind::Scalar { text, plain } => Some(if *plain {
+                resolve_plain(text)
+            } else {
+                Scalar::Str(text)
+            }),
+            _ => None,
+        }
+    }
+
+    /// The scalar's text whatever its type (`30`, `true` and `"x"` all give their text).
+    pub fn as_text(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Scalar { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The entries if this is a mapping.
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.kind {
+            NodeKind::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// The items if this is a sequence.
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.kind {
+            NodeKind::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// True for a null scalar.
+    pub fn is_null(&self) -> bool {
+        matches!(self.scalar(), Some(Scalar::Null))
+    }
+
+    /// A word for the node's type, for error messages ("a mapping", "a string"…).
+    pub fn describe(&self) -> &'static str {
+        match self.scalar() {
+            None if self.as_seq().is_some() => "a list",
+            None => "a mapping",
+            Some(Scalar::Null) => "null",
+            Some(Scalar::Bool(_)) => "a boolean",
+            Some(Scalar::Int(_)) => "an integer",
+            Some(Scalar::Float(_)) => "a number",
+            Some(Scalar::Str(_)) => "a string",
+        }
+    }
+
+    /// Converts to JSON: used for canonical fingerprints of configs.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match &self.kind {
+            NodeKind::Scalar { .. } => match self.scalar() {
+                Some(Scalar::Null) | None => Value::Null,
+                Some(Scalar::Bool(b)) => Value::Bool(b),
+                Some(Scalar::Int(i)) => Value::from(i),
+                Some(Scalar::Float(f)) => Value::from(f),
+                Some(Scalar::Str(s)) => Value::from(s),
+            },
+            NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            NodeKind::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.as_text().unwrap_or_default().to_string(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Applies `f` to the text of every string scalar (quoted or plain string), in place.
+    pub fn map_strings<E>(&mut self, f: &mut impl FnMut(&str, Mark) -> Result<String, E>) -> Result<(), E> {
+        let mark = self.mark;
+        match &mut self.kind {
+            NodeKind::Scalar { text, plain } => {
+                let is_string = !*plain || matches!(resolve_plain(text), Scalar::Str(_));
+                if is_string {
+                    *text = f(text, mark)?;
+                }
+                Ok(())
+            }
+            NodeKind::Seq(items) => items.iter_mut().try_for_each(|n| n.map_strings(f)),
+            NodeKind::Map(entries) => entries.iter_mut().try_for_each(|(_, v)| v.map_strings(f)),
+        }
+    }
+}
+
+fn resolve_plain(text: &str) -> Scalar<'_> {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Scalar::Null,
+        "true" | "True" | "TRUE" => return Scalar::Bool(true),
+        "false" | "False" | "FALSE" => return Scalar::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" => return Scalar::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Scalar::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Scalar::Float(f64::NAN),
+        _ => {}
+    }
+    if let Some(hex) = text.strip_prefix("0x") {
+        if let Ok(i) = i64::from_str_radix(hex, 16) {
+            return Scalar::Int(i);
+        }
+    }
+    if let Some(oct) = text.strip_prefix("0o") {
+        if let Ok(i) = i64::from_str_radix(oct, 8) {
+            return Scalar::Int(i);
+        }
+    }
+    let numeric = text
+        .trim_start_matches(['-', '+'])
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || c == '.');
+    if numeric {
+        if let Ok(i) = text.parse::<i64>() {
+            return Scalar::Int(i);
+        }
+        if text.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c)) {
+            if let Ok(f) = text.parse::<f64>() {
+                return Scalar::Float(f);
+            }
+        }
+    }
+    Scalar::Str(text)
+}
+
+/// A YAML syntax error with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntaxError {
+    /// Where the parser stopped.
+    pub mark: Mark,
+    /// The parser's explanation.
+    pub message: String,
+}
+
+/// Parses one YAML document into a [`Node`]. An empty document gives an empty mapping.
+pub fn parse(source: &str) -> Result<Node, SyntaxError> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(source);
+    parser.load(&mut builder, false).map_err(|e| SyntaxError {
+        mark: (*e.marker()).into(),
+        message: e.info().to_string(),
+    })?;
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    Ok(builder.root.unwrap_or(Node::empty_map(Mark { line: 1, col: 1 })))
+}
+
+#[derive(Default)]
+struct Frame {
+    key: Option<Node>,
+    merged: Vec<(Node, Node)>,
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<(Node, usize)>,
+    /// Per open collection, parallel to `stack`: the pending mapping key and merged entries.
+    frames: Vec<Frame>,
+    anchors: HashMap<usize, Node>,
+    root: Option<Node>,
+    error: Option<SyntaxError>,
+}
+
+impl Builder {
+    fn push_value(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        let Some((parent, _)) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return;
+        };
+        match &mut parent.kind {
+            NodeKind::Seq(items) => items.push(node),
+            NodeKind::Map(entries) => {
+                let Some(frame) = self.frames.last_mut() else {
+                    return;
+                };
+                match frame.key.take() {
+                    None => frame.key = Some(node),
+                    Some(key) if key.as_text() == Some("<<") && key.scalar() == Some(Scalar::Str("<<")) => {
+                        collect_merge(&mut frame.merged, node)
+                    }
+                    Some(key) => entries.push((key, node)),
+                }
+            }
+            NodeKind::Scalar { .. } => {}
+        }
+    }
+}
+
+/// YAML merge keys (`<<: *defaults`): collects the merged entries; they are added when the
+/// mapping ends, only for keys the mapping does not set itself.
+fn collect_merge(merged: &mut Vec<(Node, Node)>, source: Node) {
+    let sources = match source.kind {
+        NodeKind::Seq(items) => items,
+        _ => vec![source],
+    };
+    for src in sources {
+        if let NodeKind::Map(src_entries) = src.kind {
+            merged.extend(src_entries);
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, marker: Marker) {
+        let mark = Mark::from(marker);
+        match ev {
+            Event::Scalar(text, style, anchor, _tag) => {
+                let plain = style == TScalarStyle::Plain;
+                self.push_value(
+                    Node {
+                        kind: NodeKind::Scalar { text, plain },
+                        mark,
+                    },
+                    anchor,
+                );
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push((Node { kind: NodeKind::Seq(Vec::new()), mark }, anchor));
+                self.frames.push(Frame::default());
+            }
+            Event::MappingStart(anchor, _) => {
+                self.stack.push((Node { kind: NodeKind::Map(Vec::new()), mark }, anchor));
+                self.frames.push(Frame::default());
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let frame = self.frames.pop().unwrap_or_default();
+                if let Some((mut node, anchor)) = self.stack.pop() {
+                    if let NodeKind::Map(entries) = &mut node.kind {
+                        for (k, v) in frame.merged {
+                            if !entries.iter().any(|(ek, _)| ek.as_text() == k.as_text()) {
+                                entries.push((k, v));
+                            }
+                        }
+                    }
+                    self.push_value(node, anchor);
+                }
+            }
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some(mut node) => {
+                    node.mark = mark;
+                    self.push_value(node, 0);
+                }
+                None => {
+                    self.error.get_or_insert(SyntaxError {
+                        mark,
+                        message: "alias refers to an unknown anchor".into(),
+                    });
+                }
+            },
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_are_one_based() {
+        let node = parse("a: 1\nbb:\n  - x\n").expect("valid yaml");
+        let entries = node.as_map().expect("map");
+        assert_eq!(entries[0].0.mark, Mark { line: 1, col: 1 });
+        assert_eq!(entries[1].0.mark, Mark { line: 2, col: 1 });
+        let seq = entries[1].1.as_seq().expect("seq");
+        assert_eq!(seq[0].mark, Mark { line: 3, col: 5 });
+    }
+
+    #[test]
+    fn scalars_resolve_with_core_schema() {
+        let node = parse("a: 1\nb: '1'\nc: true\nd: 1.5\ne: ~\nf: 1h\n").expect("valid yaml");
+        let v: Vec<_> = node.as_map().expect("map").iter().map(|(_, v)| v.scalar()).collect();
+        assert_eq!(
+            v,
+            vec![
+                Some(Scalar::Int(1)),
+                Some(Scalar::Str("1")),
+                Some(Scalar::Bool(true)),
+                Some(Scalar::Float(1.5)),
+                Some(Scalar::Null),
+                Some(Scalar::Str("1h")),
+            ]
+        );
+    }
+
+    #[test]
+    fn merge_keys_and_aliases() {
+        let node = parse("base: &b {retries: 2, timeout: 1m}\nt:\n  <<: *b\n  retries: 5\n").expect("valid");
+        let t = &node.as_map().expect("map")[1].1;
+        let json = t.to_json();
+        assert_eq!(json, serde_json::json!({"retries": 5, "timeout": "1m"}));
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let err = parse("a: [1, 2\nb: 3\n").expect_err("invalid");
+        assert!(err.mark.line >= 1, "{err:?}");
+    }
+}
