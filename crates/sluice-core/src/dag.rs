@@ -33,6 +33,9 @@ pub fn find_cycle(deps: &[Vec<usize>]) -> Option<Vec<usize>> {
                         let pos = stack.iter().position(|&(t, _)| t == dep).unwrap_or(0);
                         let mut cycle: Vec<usize> = stack[pos..].iter().map(|&(t, _)| t).collect();
                         cycle.reverse();
+                        // Start at the task that comes first in the file, for stable messages.
+                        let first = (0..cycle.len()).min_by_key(|&i| cycle[i]).unwrap_or(0);
+                        cycle.rotate_left(first);
                         cycle.push(cycle[0]);
                         return Some(cycle);
                     }

@@ -94,7 +94,7 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .into_iter()
         .map(|c| (c, strsim::jaro_winkler(word, c), strsim::damerau_levenshtein(word, c)))
         .filter(|(c, jw, dl)| *jw >= 0.8 || *dl <= (c.len().max(word.len()) / 3).max(1))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .min_by(|a, b| a.2.cmp(&b.2).then(b.1.total_cmp(&a.1)))
         .map(|(c, _, _)| c)
 }
 

@@ -1,0 +1,241 @@
+//! Every invalid-file case: the message, the key and the line:column.
+
+use serde::Deserialize;
+use sluice_core::{DeError, Diagnostics, LoadOptions, Node, OpCatalog, Pipeline, from_node, parse_pipeline};
+
+/// A catalog with a `noop` op (no keys) and a `sleep` op (`duration`).
+struct TestOps;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Sleep {
+    duration: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Noop {}
+
+impl OpCatalog for TestOps {
+    fn op_names(&self) -> Vec<&'static str> {
+        vec!["noop", "sleep"]
+    }
+    fn check(&self, op: &str, config: &Node) -> Option<Result<(), DeError>> {
+        match op {
+            "noop" => Some(from_node::<Noop>(config).map(|_| ())),
+            "sleep" => Some(from_node::<Sleep>(config).map(|_| ())),
+            _ => None,
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    (name == "API_TOKEN").then(|| "tok-123".to_string())
+}
+
+fn load(yaml: &str, params: &[(String, String)]) -> Result<Pipeline, Diagnostics> {
+    let opts = LoadOptions {
+        params,
+        catalog: &TestOps,
+        env: &env,
+    };
+    parse_pipeline(yaml, "p.yaml".as_ref(), &opts)
+}
+
+fn errors(yaml: &str) -> Vec<String> {
+    match load(yaml, &[]) {
+        Ok(_) => panic!("expected errors for:\n{yaml}"),
+        Err(d) => d.to_string().lines().map(String::from).collect(),
+    }
+}
+
+#[test]
+fn valid_file_with_everything() {
+    let yaml = r#"
+name: full_example
+description: all keys
+schedule: "0 6 * * 1-5"
+timezone: Europe/Paris
+params: { data: ./data, n: 3 }
+defaults: { retries: 2, retry_delay: 500ms, timeout: 10m }
+max_parallel: 4
+tasks:
+  fetch:
+    run: curl ${params.data}/x -H "$AUTH"
+    env: { AUTH: "${env.API_TOKEN}", MODE: fast }
+  wait: { op: sleep, duration: 1s, after: fetch, retries: 0 }
+  done: { op: noop, after: [fetch, wait], timeout: 2h, cache: false }
+"#;
+    let p = load(yaml, &[("n".into(), "5".into())]).expect("valid");
+    assert_eq!(p.name, "full_example");
+    assert_eq!(p.params["n"], "5");
+    assert_eq!(p.max_parallel, Some(4));
+    let fetch = &p.tasks[0];
+    assert_eq!(fetch.retries, 2);
+    assert_eq!(fetch.retry_delay.as_millis(), 500);
+    assert_eq!(fetch.timeout.map(|t| t.as_secs()), Some(600));
+    assert_eq!(fetch.secrets, vec!["tok-123".to_string()]);
+    assert!(fetch.env[0].secret && !fetch.env[1].secret);
+    match &fetch.kind {
+        sluice_core::TaskKind::Run { command } => assert_eq!(command, "curl ./data/x -H \"$AUTH\""),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.tasks[1].retries, 0);
+    assert_eq!(p.tasks[1].deps, vec![0]);
+    assert_eq!(p.tasks[2].deps, vec![0, 1]);
+    assert!(!p.tasks[2].cache);
+}
+
+#[test]
+fn yaml_syntax_error() {
+    let e = errors("name: x\ntasks:\n  a: { run: echo\n  b: 2\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("p.yaml:4:"), "{e:?}");
+    assert!(e[0].contains("error: invalid YAML: "), "{e:?}");
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let e = errors("name: x\ndefault:\n  retries: 1\ntasks:\n  a: { op: noop }\n");
+    assert_eq!(e, vec!["p.yaml:2:1: error: `default`: unknown key `default` (did you mean `defaults`?)"]);
+}
+
+#[test]
+fn unknown_task_key_in_run_task() {
+    let e = errors("name: x\ntasks:\n  a:\n    run: echo hi\n    retires: 3\n");
+    assert_eq!(e, vec!["p.yaml:5:5: error: `tasks.a.retires`: unknown key `retires` (did you mean `retries`?)"]);
+}
+
+#[test]
+fn unknown_task_key_in_op_task() {
+    let e = errors("name: x\ntasks:\n  a:\n    op: sleep\n    duration: 1s\n    tiemout: 3s\n");
+    assert_eq!(e, vec!["p.yaml:6:5: error: `tasks.a`: unknown key `tiemout` (did you mean `timeout`?)"]);
+    let e = errors("name: x\ntasks:\n  a:\n    op: sleep\n    duraton: 1s\n");
+    assert_eq!(e, vec!["p.yaml:5:5: error: `tasks.a`: unknown key `duraton` (did you mean `duration`?)"]);
+}
+
+#[test]
+fn unknown_defaults_key() {
+    let e = errors("name: x\ndefaults: { retry: 2 }\ntasks:\n  a: { op: noop }\n");
+    assert_eq!(e, vec!["p.yaml:2:13: error: `defaults.retry`: unknown key `retry` (did you mean `retries`?)"]);
+}
+
+#[test]
+fn unknown_op() {
+    let e = errors("name: x\ntasks:\n  a:\n    op: slep\n");
+    assert_eq!(e, vec!["p.yaml:4:9: error: `tasks.a.op`: unknown op `slep` (did you mean `sleep`?)"]);
+    let e = errors("name: x\ntasks:\n  a:\n    op: fly_to_moon\n");
+    assert_eq!(e, vec!["p.yaml:4:9: error: `tasks.a.op`: unknown op `fly_to_moon` (built-in ops: noop, sleep)"]);
+}
+
+#[test]
+fn op_and_run_both_or_neither() {
+    let e = errors("name: x\ntasks:\n  a:\n    op: noop\n    run: echo\n");
+    assert_eq!(
+        e,
+        vec!["p.yaml:3:3: error: `tasks.a`: a task has either `op:` or `run:`, not both (split it into two tasks, one after the other)"]
+    );
+    let e = errors("name: x\ntasks:\n  a:\n    retries: 1\n");
+    assert_eq!(
+        e,
+        vec!["p.yaml:3:3: error: `tasks.a`: a task needs `op:` (a built-in operator) or `run:` (a shell command)"]
+    );
+}
+
+#[test]
+fn reference_to_missing_task() {
+    let e = errors("name: x\ntasks:\n  extract: { run: echo }\n  load: { run: echo, after: [extarct] }\n");
+    assert_eq!(
+        e,
+        vec!["p.yaml:4:30: error: `tasks.load.after`: unknown task `extarct` (did you mean `extract`?)"]
+    );
+}
+
+#[test]
+fn dependency_cycle_prints_path() {
+    let e = errors("name: x\ntasks:\n  a: { run: echo, after: c }\n  b: { run: echo, after: a }\n  c: { run: echo, after: b }\n  d: { run: echo }\n");
+    assert_eq!(
+        e,
+        vec!["p.yaml:3:3: error: `tasks.a`: dependency cycle: a → b → c → a (remove one of these `after:` links)"]
+    );
+}
+
+#[test]
+fn duplicate_task_names() {
+    let e = errors("name: x\ntasks:\n  a: { run: echo 1 }\n  b: { run: echo 2 }\n  a: { run: echo 3 }\n");
+    assert_eq!(e, vec!["p.yaml:5:3: error: `tasks.a`: duplicate task name `a` (first defined at 3:3)"]);
+}
+
+#[test]
+fn invalid_cron() {
+    let e = errors("name: x\nschedule: \"61 * * * *\"\ntasks:\n  a: { op: noop }\n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("p.yaml:2:11: error: `schedule`: invalid cron expression `61 * * * *`: "), "{e:?}");
+    let e = errors("name: x\nschedule: \"0 6 * *\"\ntasks:\n  a: { op: noop }\n");
+    assert!(e[0].contains("five or six fields") || e[0].contains("5 fields"), "{e:?}");
+}
+
+#[test]
+fn invalid_duration() {
+    let e = errors("name: x\ntasks:\n  a: { run: echo, timeout: 10 }\n  b: { run: echo, retry_delay: 5 mins }\n");
+    assert_eq!(
+        e,
+        vec![
+            "p.yaml:3:28: error: `tasks.a.timeout`: invalid duration `10`: `10` needs a unit, like `10s` or `10m` (durations look like `500ms`, `30s`, `10m`, `2h`)",
+            "p.yaml:4:32: error: `tasks.b.retry_delay`: invalid duration `5 mins`: unknown unit ` mins` (use ms, s, m, h or d) (durations look like `500ms`, `30s`, `10m`, `2h`)",
+        ]
+    );
+}
+
+#[test]
+fn invalid_names() {
+    let e = errors("name: My-Pipeline\ntasks:\n  Load-Data: { op: noop }\n");
+    assert_eq!(
+        e,
+        vec![
+            "p.yaml:1:7: error: `name`: invalid pipeline name `My-Pipeline` (use lower-case letters, digits and `_`, starting with a letter)",
+            "p.yaml:3:3: error: `tasks.Load-Data`: invalid task name `Load-Data` (use lower-case letters, digits and `_`, starting with a letter)",
+        ]
+    );
+}
+
+#[test]
+fn all_errors_of_a_file_at_once() {
+    let yaml = "name: x\nretries: 2\ntasks:\n  a: { op: slep }\n  b: { run: echo, after: [zz], timeout: soon }\n  b: { run: echo }\n";
+    let e = errors(yaml);
+    assert_eq!(e.len(), 5, "{e:#?}");
+    let lines: Vec<&str> = e.iter().map(|l| l.split(": error").next().unwrap_or_default()).collect();
+    assert_eq!(lines, vec!["p.yaml:2:1", "p.yaml:4:12", "p.yaml:5:27", "p.yaml:5:41", "p.yaml:6:3"]);
+}
+
+#[test]
+fn params_and_env_interpolation_errors() {
+    let e = errors("name: x\nparams: { data: a }\ntasks:\n  a: { run: \"cat ${params.dat}\" }\n  b: { run: \"echo ${env.NOT_SET_ANYWHERE}\" }\n");
+    assert_eq!(
+        e,
+        vec![
+            "p.yaml:4:13: error: `tasks.a.run`: unknown parameter `dat` in `${params.dat}` (did you mean `data`?)",
+            "p.yaml:5:13: error: `tasks.b.run`: environment variable `NOT_SET_ANYWHERE` is not set (set it, or give a default: `${env.NOT_SET_ANYWHERE:-value}`)",
+        ]
+    );
+    let err = load("name: x\nparams: { data: a }\ntasks:\n  a: { op: noop }\n", &[("dta".into(), "b".into())])
+        .expect_err("unknown param");
+    assert_eq!(
+        err.to_string(),
+        "p.yaml:2:9: error: `params`: `--param dta=…` sets a parameter the pipeline does not declare (did you mean `data`?)"
+    );
+}
+
+#[test]
+fn bad_types_are_reported() {
+    let e = errors("name: x\nmax_parallel: 0\ntasks:\n  a: { op: noop, retries: -1, cache: maybe }\n");
+    assert_eq!(
+        e,
+        vec![
+            "p.yaml:2:15: error: `max_parallel`: must be at least 1",
+            "p.yaml:4:27: error: `tasks.a.retries`: expected a non-negative integer, found an integer",
+            "p.yaml:4:38: error: `tasks.a.cache`: expected true or false, found a string",
+        ]
+    );
+}
