@@ -28,9 +28,11 @@ pub mod duration;
 pub mod fingerprint;
 pub mod interp;
 pub mod pipeline;
+pub mod state;
 pub mod yaml;
 
 pub use de::{DeError, from_node};
 pub use diag::{Diagnostic, Diagnostics};
 pub use pipeline::{EnvVar, LoadError, LoadOptions, OpCatalog, Pipeline, Task, TaskKind, load_file, parse_pipeline};
+pub use state::{RunState, TaskState};
 pub use yaml::{Mark, Node};

@@ -1,1 +1,75 @@
-//! sluice-store
+//! The state store of sluice: runs, task states, attempts and fingerprints.
+//!
+//! One trait, [`StateStore`], held as `Arc<dyn StateStore>`; one SQL implementation,
+//! [`SqlStore`], that runs on SQLite (the default, `.sluice/state.db`) and on PostgreSQL
+//! (`SLUICE_STATE=postgres://…`) with the same embedded migrations and the same queries.
+//! Writes come in batches ([`Write`]) applied in one transaction, so the engine can queue
+//! them without waiting and a crash never leaves half a batch.
+//!
+//! This crate knows the records, not pipelines: it depends only on `sluice-core` for the
+//! state enums and must not depend on the engine, the ops or the CLI.
+
+mod records;
+mod sql;
+
+pub use records::{AttemptRecord, Micros, RunFilter, RunRecord, TaskRunRecord, Write, now_micros};
+pub use sql::{SqlStore, redact_url};
+
+use async_trait::async_trait;
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or reached.
+    #[error("cannot open the state store at {url}: {source}")]
+    Connect {
+        /// The URL, password removed.
+        url: String,
+        /// The cause.
+        source: sqlx::Error,
+    },
+    /// Migrations failed.
+    #[error("cannot migrate the state store at {url}: {source}")]
+    Migrate {
+        /// The URL, password removed.
+        url: String,
+        /// The cause.
+        source: sqlx::migrate::MigrateError,
+    },
+    /// A query failed.
+    #[error("state store error while {what}: {source}")]
+    Query {
+        /// What the store was doing.
+        what: &'static str,
+        /// The cause.
+        source: sqlx::Error,
+    },
+    /// A stored value could not be read back.
+    #[error("state store holds an invalid value: {0}")]
+    Corrupt(String),
+    /// The URL names no supported backend.
+    #[error("unsupported state store URL `{0}`: use sqlite://PATH or postgres://…")]
+    Unsupported(String),
+}
+
+/// Result alias for the store.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Durable state of runs. Implementations must be safe to share between tasks.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Applies writes in order, in one transaction.
+    async fn apply(&self, writes: &[Write]) -> Result<()>;
+    /// One run.
+    async fn run(&self, id: &str) -> Result<Option<RunRecord>>;
+    /// Runs, newest first.
+    async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>>;
+    /// The state of every task of a run, in the order they were first recorded.
+    async fn task_runs(&self, run_id: &str) -> Result<Vec<TaskRunRecord>>;
+    /// Attempts of a run (of one task if given), by task then attempt number.
+    async fn attempts(&self, run_id: &str, task: Option<&str>) -> Result<Vec<AttemptRecord>>;
+    /// `(task, fingerprint)` pairs that succeeded for a pipeline.
+    async fn fingerprints(&self, pipeline: &str) -> Result<Vec<(String, String)>>;
+}

@@ -1,0 +1,135 @@
+//! Records kept in the store and the writes that change them.
+
+use std::collections::BTreeMap;
+
+use sluice_core::{RunState, TaskState};
+
+/// Microseconds since the Unix epoch, UTC.
+pub type Micros = i64;
+
+/// Now, in [`Micros`].
+pub fn now_micros() -> Micros {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// One run of a pipeline.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunRecord {
+    /// Run id, sortable by start time (`20261121-221500-a1b2`).
+    pub id: String,
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Pipeline file as given.
+    pub file: String,
+    /// Parameters the run used.
+    pub params: BTreeMap<String, String>,
+    /// Current state.
+    #[serde(serialize_with = "ser_run_state")]
+    pub state: RunState,
+    /// `cli`, later `schedule`, `api`…
+    pub trigger: String,
+    /// Start time.
+    pub started_at: Micros,
+    /// End time, once ended.
+    pub ended_at: Option<Micros>,
+    /// Process running it, to tell a live run from one whose process died.
+    pub pid: Option<i64>,
+    /// Host running it.
+    pub host: Option<String>,
+    /// Why it failed, when the run itself (not a task) failed.
+    pub error: Option<String>,
+}
+
+/// The current state of one task in one run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TaskRunRecord {
+    /// Run id.
+    pub run_id: String,
+    /// Task name.
+    pub task: String,
+    /// Current state.
+    #[serde(serialize_with = "ser_task_state")]
+    pub state: TaskState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Fingerprint of the task in this run.
+    pub fingerprint: Option<String>,
+    /// First attempt's start.
+    pub started_at: Option<Micros>,
+    /// Last attempt's end.
+    pub ended_at: Option<Micros>,
+    /// Last error.
+    pub error: Option<String>,
+}
+
+/// One attempt of a task.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AttemptRecord {
+    /// Run id.
+    pub run_id: String,
+    /// Task name.
+    pub task: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// `running`, `succeeded`, `failed` or `cancelled`.
+    #[serde(serialize_with = "ser_task_state")]
+    pub state: TaskState,
+    /// When the task became ready to run (upstream done, retry delay over).
+    pub ready_at: Micros,
+    /// When the attempt started.
+    pub started_at: Micros,
+    /// When it ended.
+    pub ended_at: Option<Micros>,
+    /// Exit code of a `run:` command.
+    pub exit_code: Option<i32>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Where its output went.
+    pub log_path: Option<String>,
+}
+
+/// Which runs to list.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only this pipeline.
+    pub pipeline: Option<String>,
+    /// Only runs in this state.
+    pub state: Option<RunState>,
+    /// At most this many (0: no limit).
+    pub limit: usize,
+}
+
+/// A change to the store. Writes are upserts, so replaying one is harmless.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Insert or replace a run.
+    Run(RunRecord),
+    /// Insert or replace a task's state in a run.
+    TaskRun(TaskRunRecord),
+    /// Insert or replace an attempt.
+    Attempt(AttemptRecord),
+    /// Record that a task succeeded with this fingerprint.
+    Fingerprint {
+        /// Pipeline name.
+        pipeline: String,
+        /// Task name.
+        task: String,
+        /// Fingerprint.
+        fingerprint: String,
+        /// The run it succeeded in.
+        run_id: String,
+        /// When.
+        at: Micros,
+    },
+}
+
+fn ser_run_state<S: serde::Serializer>(s: &RunState, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.as_str())
+}
+
+fn ser_task_state<S: serde::Serializer>(s: &TaskState, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.as_str())
+}

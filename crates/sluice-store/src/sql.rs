@@ -1,0 +1,354 @@
+//! [`SqlStore`]: the SQL implementation of [`StateStore`] on SQLite and PostgreSQL.
+//!
+//! Queries are written once with `$1`-style placeholders; on SQLite they become `?1`.
+//! The schema uses only `TEXT` and `BIGINT`, so one migration serves both backends.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::records::{AttemptRecord, RunFilter, RunRecord, TaskRunRecord, Write};
+use crate::{Result, StateStore, StoreError};
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The state store on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The URL with any password replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((auth, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) a SQLite store at `path` and migrates it.
+    pub async fn open_sqlite(path: &Path) -> Result<SqlStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Connect {
+                url: path.display().to_string(),
+                source: sqlx::Error::Io(e),
+            })?;
+        }
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Self::connect(&format!("sqlite://{}?mode=rwc", abs.display())).await
+    }
+
+    /// Connects to `sqlite://PATH` or `postgres://…` and migrates the schema.
+    pub async fn connect(url: &str) -> Result<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Unsupported(redact_url(url)));
+        };
+        let mut options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 8 });
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await.map_err(|source| StoreError::Connect {
+            url: redact_url(url),
+            source,
+        })?;
+        let migrator = Migrator {
+            migrations: Cow::Owned(
+                MIGRATIONS
+                    .iter()
+                    .map(|(v, d, sql)| Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, Cow::Borrowed(*sql), false))
+                    .collect(),
+            ),
+            ..Migrator::DEFAULT
+        };
+        migrator.run(&pool).await.map_err(|source| StoreError::Migrate {
+            url: redact_url(url),
+            source,
+        })?;
+        Ok(SqlStore { pool, backend })
+    }
+
+    /// The SQL for this backend: `$1` placeholders become `?1` on SQLite.
+    fn q<'a>(&self, sql: &'a str) -> Cow<'a, str> {
+        match self.backend {
+            Backend::Postgres => Cow::Borrowed(sql),
+            Backend::Sqlite => Cow::Owned(sql.replace('$', "?")),
+        }
+    }
+}
+
+fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { what, source }
+}
+
+fn parse<T: FromStr>(s: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    T::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(col).map_err(query_err("reading a row"))
+}
+
+fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
+    let params: String = get(row, "params")?;
+    Ok(RunRecord {
+        id: get(row, "id")?,
+        pipeline: get(row, "pipeline")?,
+        file: get(row, "file")?,
+        params: serde_json::from_str(&params).map_err(|e| StoreError::Corrupt(format!("run params: {e}")))?,
+        state: parse(&get::<String>(row, "state")?)?,
+        trigger: get(row, "trigger")?,
+        started_at: get(row, "started_at")?,
+        ended_at: get(row, "ended_at")?,
+        pid: get(row, "pid")?,
+        host: get(row, "host")?,
+        error: get(row, "error")?,
+    })
+}
+
+const RUN_COLUMNS: &str = "id, pipeline, file, params, state, trigger, started_at, ended_at, pid, host, error";
+
+#[async_trait]
+impl StateStore for SqlStore {
+    fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    async fn apply(&self, writes: &[Write]) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(query_err("starting a transaction"))?;
+        for w in writes {
+            match w {
+                Write::Run(r) => {
+                    let params = serde_json::to_string(&r.params).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    sqlx::query(&self.q(
+                        "INSERT INTO runs (id, pipeline, file, params, state, trigger, started_at, ended_at, pid, host, error) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                         ON CONFLICT (id) DO UPDATE SET state = excluded.state, params = excluded.params, \
+                         ended_at = excluded.ended_at, pid = excluded.pid, host = excluded.host, error = excluded.error",
+                    ))
+                    .bind(&r.id)
+                    .bind(&r.pipeline)
+                    .bind(&r.file)
+                    .bind(params)
+                    .bind(r.state.as_str())
+                    .bind(&r.trigger)
+                    .bind(r.started_at)
+                    .bind(r.ended_at)
+                    .bind(r.pid)
+                    .bind(&r.host)
+                    .bind(&r.error)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("recording a run"))?;
+                }
+                Write::TaskRun(t) => {
+                    sqlx::query(&self.q(
+                        "INSERT INTO task_runs (run_id, task, state, attempts, fingerprint, started_at, ended_at, error) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                         ON CONFLICT (run_id, task) DO UPDATE SET state = excluded.state, attempts = excluded.attempts, \
+                         fingerprint = excluded.fingerprint, started_at = excluded.started_at, \
+                         ended_at = excluded.ended_at, error = excluded.error",
+                    ))
+                    .bind(&t.run_id)
+                    .bind(&t.task)
+                    .bind(t.state.as_str())
+                    .bind(i64::from(t.attempts))
+                    .bind(&t.fingerprint)
+                    .bind(t.started_at)
+                    .bind(t.ended_at)
+                    .bind(&t.error)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("recording a task state"))?;
+                }
+                Write::Attempt(a) => {
+                    sqlx::query(&self.q(
+                        "INSERT INTO attempts (run_id, task, attempt, state, ready_at, started_at, ended_at, exit_code, error, log_path) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                         ON CONFLICT (run_id, task, attempt) DO UPDATE SET state = excluded.state, \
+                         ended_at = excluded.ended_at, exit_code = excluded.exit_code, error = excluded.error, \
+                         log_path = excluded.log_path",
+                    ))
+                    .bind(&a.run_id)
+                    .bind(&a.task)
+                    .bind(i64::from(a.attempt))
+                    .bind(a.state.as_str())
+                    .bind(a.ready_at)
+                    .bind(a.started_at)
+                    .bind(a.ended_at)
+                    .bind(a.exit_code.map(i64::from))
+                    .bind(&a.error)
+                    .bind(&a.log_path)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("recording an attempt"))?;
+                }
+                Write::Fingerprint {
+                    pipeline,
+                    task,
+                    fingerprint,
+                    run_id,
+                    at,
+                } => {
+                    sqlx::query(&self.q(
+                        "INSERT INTO fingerprints (pipeline, task, fingerprint, run_id, created_at) \
+                         VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (pipeline, task, fingerprint) DO UPDATE SET run_id = excluded.run_id, \
+                         created_at = excluded.created_at",
+                    ))
+                    .bind(pipeline)
+                    .bind(task)
+                    .bind(fingerprint)
+                    .bind(run_id)
+                    .bind(*at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("recording a fingerprint"))?;
+                }
+            }
+        }
+        tx.commit().await.map_err(query_err("committing a transaction"))
+    }
+
+    async fn run(&self, id: &str) -> Result<Option<RunRecord>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
+        let row = sqlx::query(&self.q(&sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("reading a run"))?;
+        row.as_ref().map(run_from_row).transpose()
+    }
+
+    async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
+        let limit = if filter.limit == 0 { i64::MAX } else { filter.limit as i64 };
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE ($1 = '' OR pipeline = $1) AND ($2 = '' OR state = $2) \
+             ORDER BY started_at DESC, id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&self.q(&sql))
+            .bind(filter.pipeline.clone().unwrap_or_default())
+            .bind(filter.state.map(|s| s.as_str()).unwrap_or_default())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("listing runs"))?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn task_runs(&self, run_id: &str) -> Result<Vec<TaskRunRecord>> {
+        let rows = sqlx::query(&self.q(
+            "SELECT run_id, task, state, attempts, fingerprint, started_at, ended_at, error \
+             FROM task_runs WHERE run_id = $1 ORDER BY started_at IS NULL, started_at, task",
+        ))
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading task states"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(TaskRunRecord {
+                    run_id: get(row, "run_id")?,
+                    task: get(row, "task")?,
+                    state: parse(&get::<String>(row, "state")?)?,
+                    attempts: get::<i64>(row, "attempts")? as u32,
+                    fingerprint: get(row, "fingerprint")?,
+                    started_at: get(row, "started_at")?,
+                    ended_at: get(row, "ended_at")?,
+                    error: get(row, "error")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn attempts(&self, run_id: &str, task: Option<&str>) -> Result<Vec<AttemptRecord>> {
+        let rows = sqlx::query(&self.q(
+            "SELECT run_id, task, attempt, state, ready_at, started_at, ended_at, exit_code, error, log_path \
+             FROM attempts WHERE run_id = $1 AND ($2 = '' OR task = $2) ORDER BY task, attempt",
+        ))
+        .bind(run_id)
+        .bind(task.unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading attempts"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(AttemptRecord {
+                    run_id: get(row, "run_id")?,
+                    task: get(row, "task")?,
+                    attempt: get::<i64>(row, "attempt")? as u32,
+                    state: parse(&get::<String>(row, "state")?)?,
+                    ready_at: get(row, "ready_at")?,
+                    started_at: get(row, "started_at")?,
+                    ended_at: get(row, "ended_at")?,
+                    exit_code: get::<Option<i64>>(row, "exit_code")?.map(|c| c as i32),
+                    error: get(row, "error")?,
+                    log_path: get(row, "log_path")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn fingerprints(&self, pipeline: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(&self.q("SELECT task, fingerprint FROM fingerprints WHERE pipeline = $1"))
+            .bind(pipeline)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading fingerprints"))?;
+        rows.iter().map(|r| Ok((get(r, "task")?, get(r, "fingerprint")?))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact_url("postgres://u:pw@h:5/db"), "postgres://u:***@h:5/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite:///x/state.db"), "sqlite:///x/state.db");
+    }
+}

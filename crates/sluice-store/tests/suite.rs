@@ -1,0 +1,193 @@
+//! One behaviour suite, run on every backend: SQLite always, PostgreSQL when
+//! `SLUICE_TEST_PG_URL` is set (scripts/test.sh starts one; in CI it must be set).
+
+use std::collections::BTreeMap;
+
+use sluice_core::{RunState, TaskState};
+use sluice_store::{AttemptRecord, RunFilter, RunRecord, SqlStore, StateStore, TaskRunRecord, Write, now_micros};
+
+fn unique() -> String {
+    format!("{}_{}", std::process::id(), now_micros())
+}
+
+fn run(id: &str, pipeline: &str, started_at: i64, state: RunState) -> RunRecord {
+    RunRecord {
+        id: id.into(),
+        pipeline: pipeline.into(),
+        file: "p.yaml".into(),
+        params: BTreeMap::from([("data".to_string(), "./d".to_string())]),
+        state,
+        trigger: "cli".into(),
+        started_at,
+        ended_at: None,
+        pid: Some(42),
+        host: Some("h".into()),
+        error: None,
+    }
+}
+
+fn attempt(run_id: &str, task: &str, n: u32, state: TaskState) -> AttemptRecord {
+    AttemptRecord {
+        run_id: run_id.into(),
+        task: task.into(),
+        attempt: n,
+        state,
+        ready_at: 1_000 + i64::from(n),
+        started_at: 1_100 + i64::from(n),
+        ended_at: None,
+        exit_code: None,
+        error: None,
+        log_path: Some(format!("logs/{run_id}/{task}/{n}.log")),
+    }
+}
+
+async fn story(store: &dyn StateStore) {
+    let u = unique();
+    let pipeline = format!("story_{u}");
+    let r1 = format!("r1_{u}");
+    let r2 = format!("r2_{u}");
+
+    // A run starts: run, task states and a first attempt in one batch.
+    store
+        .apply(&[
+            Write::Run(run(&r1, &pipeline, 10, RunState::Running)),
+            Write::TaskRun(TaskRunRecord {
+                run_id: r1.clone(),
+                task: "extract".into(),
+                state: TaskState::Running,
+                attempts: 1,
+                fingerprint: Some("fp-e".into()),
+                started_at: Some(1_101),
+                ended_at: None,
+                error: None,
+            }),
+            Write::Attempt(attempt(&r1, "extract", 1, TaskState::Running)),
+        ])
+        .await
+        .expect("apply");
+    let got = store.run(&r1).await.expect("read").expect("present");
+    assert_eq!(got, run(&r1, &pipeline, 10, RunState::Running));
+
+    // The attempt fails, a retry succeeds, the fingerprint is recorded, the run ends.
+    let mut failed = attempt(&r1, "extract", 1, TaskState::Failed);
+    failed.ended_at = Some(1_200);
+    failed.exit_code = Some(3);
+    failed.error = Some("exit code 3".into());
+    let mut ok = attempt(&r1, "extract", 2, TaskState::Succeeded);
+    ok.ended_at = Some(1_300);
+    ok.exit_code = Some(0);
+    let mut ended = run(&r1, &pipeline, 10, RunState::Succeeded);
+    ended.ended_at = Some(2_000);
+    store
+        .apply(&[
+            Write::Attempt(failed.clone()),
+            Write::Attempt(ok.clone()),
+            Write::TaskRun(TaskRunRecord {
+                run_id: r1.clone(),
+                task: "extract".into(),
+                state: TaskState::Succeeded,
+                attempts: 2,
+                fingerprint: Some("fp-e".into()),
+                started_at: Some(1_101),
+                ended_at: Some(1_300),
+                error: None,
+            }),
+            Write::TaskRun(TaskRunRecord {
+                run_id: r1.clone(),
+                task: "load".into(),
+                state: TaskState::UpstreamFailed,
+                attempts: 0,
+                fingerprint: None,
+                started_at: None,
+                ended_at: None,
+                error: Some("upstream `x` failed".into()),
+            }),
+            Write::Fingerprint {
+                pipeline: pipeline.clone(),
+                task: "extract".into(),
+                fingerprint: "fp-e".into(),
+                run_id: r1.clone(),
+                at: 1_300,
+            },
+            Write::Run(ended.clone()),
+        ])
+        .await
+        .expect("apply");
+
+    assert_eq!(store.run(&r1).await.expect("read"), Some(ended));
+    assert_eq!(store.attempts(&r1, Some("extract")).await.expect("read"), vec![failed, ok]);
+    assert_eq!(store.attempts(&r1, Some("nope")).await.expect("read"), vec![]);
+    let tasks = store.task_runs(&r1).await.expect("read");
+    assert_eq!(tasks.len(), 2);
+    assert_eq!((tasks[0].task.as_str(), tasks[0].state, tasks[0].attempts), ("extract", TaskState::Succeeded, 2));
+    assert_eq!((tasks[1].task.as_str(), tasks[1].state), ("load", TaskState::UpstreamFailed));
+    assert_eq!(tasks[1].error.as_deref(), Some("upstream `x` failed"));
+
+    // Fingerprints: replaying the same write is harmless.
+    store
+        .apply(&[Write::Fingerprint {
+            pipeline: pipeline.clone(),
+            task: "extract".into(),
+            fingerprint: "fp-e".into(),
+            run_id: r1.clone(),
+            at: 1_400,
+        }])
+        .await
+        .expect("replay");
+    assert_eq!(
+        store.fingerprints(&pipeline).await.expect("read"),
+        vec![("extract".to_string(), "fp-e".to_string())]
+    );
+
+    // Listing: newest first, filters by pipeline and state, limit.
+    store.apply(&[Write::Run(run(&r2, &pipeline, 20, RunState::Failed))]).await.expect("apply");
+    let filter = |state, limit| RunFilter {
+        pipeline: Some(pipeline.clone()),
+        state,
+        limit,
+    };
+    let ids = |rs: Vec<RunRecord>| rs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.runs(&filter(None, 0)).await.expect("list")), vec![r2.clone(), r1.clone()]);
+    assert_eq!(ids(store.runs(&filter(None, 1)).await.expect("list")), vec![r2.clone()]);
+    assert_eq!(ids(store.runs(&filter(Some(RunState::Succeeded), 0)).await.expect("list")), vec![r1.clone()]);
+    assert!(store.run("missing").await.expect("read").is_none());
+}
+
+#[tokio::test]
+async fn sqlite_story() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("nested/state.db");
+    let store = SqlStore::open_sqlite(&path).await.expect("open");
+    assert_eq!(store.backend(), "sqlite");
+    story(&store).await;
+    drop(store);
+    // Reopening runs the migrations again (a no-op) and keeps the data.
+    let store = SqlStore::open_sqlite(&path).await.expect("reopen");
+    assert_eq!(store.runs(&RunFilter::default()).await.expect("list").len(), 2);
+}
+
+#[tokio::test]
+async fn postgres_story() {
+    let Ok(url) = std::env::var("SLUICE_TEST_PG_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the PostgreSQL suite: SLUICE_TEST_PG_URL is not set (scripts/test.sh starts PostgreSQL)"
+        );
+        eprintln!("SKIPPED postgres_story: SLUICE_TEST_PG_URL is not set; run scripts/test.sh to start PostgreSQL");
+        return;
+    };
+    let store = SqlStore::connect(&url).await.expect("connect");
+    assert_eq!(store.backend(), "postgres");
+    story(&store).await;
+    // Connecting again migrates nothing and fails nothing.
+    SqlStore::connect(&url).await.expect("reconnect");
+}
+
+#[tokio::test]
+async fn unsupported_url_is_a_clear_error() {
+    let err = SqlStore::connect("mysql://u:pw@h/db").await.expect_err("unsupported");
+    assert_eq!(
+        err.to_string(),
+        "unsupported state store URL `mysql://u:***@h/db`: use sqlite://PATH or postgres://…"
+    );
+}
