@@ -66,6 +66,13 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// Serde helper: `#[serde(deserialize_with = "sluice_core::duration::deserialize")]` reads a
+/// duration written as text (`30s`), with the same error messages as task keys.
+pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,1 +1,164 @@
-//! sluice-engine
+//! The engine of sluice: runs a validated pipeline's DAG on tokio with bounded parallelism,
+//! retries with exponential backoff, timeouts, fingerprint caching, cancellation and resume,
+//! recording every state change in the state store.
+//!
+//! Main types: [`Engine`] (holds the store and the op registry), [`RunOptions`], [`Event`]
+//! (what a front end shows while a run goes on), [`RunSummary`].
+//!
+//! The engine knows the op registry and the store trait, never a concrete op or backend. It
+//! must not depend on the CLI or the server.
+
+mod process;
+mod run;
+mod writer;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_core::{RunState, TaskState};
+use sluice_ops::Registry;
+use sluice_store::{StateStore, StoreError};
+
+pub use process::{hostname, is_live_sluice};
+pub use run::backoff;
+
+/// Runs pipelines.
+#[derive(Clone)]
+pub struct Engine {
+    store: Arc<dyn StateStore>,
+    ops: Arc<Registry>,
+    logs_dir: PathBuf,
+}
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Run only these tasks and what they wait for (empty: all).
+    pub tasks: Vec<String>,
+    /// Run every task even if cached.
+    pub force: bool,
+    /// Run these tasks and everything downstream of them even if cached.
+    pub force_tasks: Vec<String>,
+    /// Continue this run: only what did not succeed runs again.
+    pub resume: Option<String>,
+    /// Send every log line as an [`Event::Log`].
+    pub stream_logs: bool,
+    /// Who started the run (`cli`, later `schedule`, `api`).
+    pub trigger: String,
+}
+
+/// What happens during a run, for live views.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The run started (or resumed).
+    RunStarted {
+        /// Run id.
+        run_id: String,
+        /// Tasks in this run.
+        tasks: usize,
+        /// Tasks already done before (resume).
+        already_done: usize,
+        /// True when resuming.
+        resumed: bool,
+    },
+    /// A task changed state.
+    Task {
+        /// Task name.
+        task: String,
+        /// New state.
+        state: TaskState,
+        /// Attempt number (0 if none yet).
+        attempt: u32,
+        /// Error of the failed attempt.
+        error: Option<String>,
+        /// Duration of the attempt that just ended.
+        elapsed: Option<Duration>,
+        /// Delay before the next attempt (for `up_for_retry`).
+        retry_in: Option<Duration>,
+    },
+    /// A line of a task's output (only with [`RunOptions::stream_logs`]).
+    Log {
+        /// Task name.
+        task: String,
+        /// The line, secrets masked.
+        line: String,
+    },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Run id.
+    pub run_id: String,
+    /// Final state.
+    pub state: RunState,
+    /// Final state of each task of the run, in pipeline order, with attempts made.
+    pub tasks: Vec<(String, TaskState, u32)>,
+    /// Wall time of this invocation.
+    pub elapsed: Duration,
+}
+
+impl RunSummary {
+    /// How many tasks ended in `state`.
+    pub fn count(&self, state: TaskState) -> usize {
+        self.tasks.iter().filter(|t| t.1 == state).count()
+    }
+}
+
+/// Why a run could not start or finish properly.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `--resume` names no known run.
+    #[error("no run `{0}` in the state store (list runs with `sluice runs`)")]
+    UnknownRun(String),
+    /// `--resume` names a run of another pipeline.
+    #[error("run `{run_id}` belongs to pipeline `{actual}`, not `{expected}`")]
+    WrongPipeline {
+        /// The run.
+        run_id: String,
+        /// Its pipeline.
+        actual: String,
+        /// The pipeline being run.
+        expected: String,
+    },
+    /// `--resume` names a run that is still going on in another process.
+    #[error("run `{run_id}` is still running (pid {pid}); stop it first or wait for it to end")]
+    StillRunning {
+        /// The run.
+        run_id: String,
+        /// Its process.
+        pid: i64,
+    },
+    /// `--task` or `--force-task` names no task.
+    #[error("unknown task `{name}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    UnknownTask {
+        /// The name given.
+        name: String,
+        /// A "did you mean" hint.
+        hint: Option<String>,
+    },
+    /// A log file could not be created.
+    #[error("cannot create the log folder {}: {source}", path.display())]
+    Logs {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl Engine {
+    /// An engine recording to `store`, writing logs under `logs_dir`.
+    pub fn new(store: Arc<dyn StateStore>, ops: Arc<Registry>, logs_dir: PathBuf) -> Self {
+        Engine { store, ops, logs_dir }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+}

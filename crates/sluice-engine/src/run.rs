@@ -1,0 +1,656 @@
+//! The scheduler loop of one run.
+//!
+//! One loop owns every task's state. Ready tasks start while fewer than `max_parallel`
+//! attempts run; each attempt is a tokio task that reports back through a [`JoinSet`].
+//! A failed attempt with retries left becomes `up_for_retry` and frees its slot; a timer in
+//! the same set brings it back after the backoff. State changes go to the store writer
+//! without waiting.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use sluice_core::dag::{dependents, downstream_closure, upstream_closure};
+use sluice_core::diag::did_you_mean;
+use sluice_core::fingerprint::fingerprints;
+use sluice_core::{Pipeline, RunState, TaskKind, TaskState};
+use sluice_ops::{Echo, OpError, OpOutput, TaskContext, TaskLog, shell};
+use sluice_store::{AttemptRecord, RunFilter, RunRecord, TaskRunRecord, Write, now_micros};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::process::{hostname, is_live_sluice};
+use crate::writer::{self, StoreWriter};
+use crate::{Engine, EngineError, Event, RunOptions, RunSummary};
+
+/// Longest wait between two attempts, whatever the backoff says.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+
+/// Delay before retry number `retry` (1 for the first retry): `base × 2^(retry-1)`, capped
+/// at one hour, plus up to 25 % random jitter so that many failing tasks do not retry in step.
+pub fn backoff(base: Duration, retry: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << retry.saturating_sub(1).min(20));
+    let capped = exp.min(MAX_RETRY_DELAY);
+    let jitter = rand::thread_rng().gen_range(0.0..0.25);
+    capped + capped.mul_f64(jitter)
+}
+
+/// Per-task bookkeeping of the loop.
+struct Slot {
+    state: TaskState,
+    /// Attempts recorded for this task in this run, across resumes (the next attempt is +1).
+    attempts: u32,
+    /// Attempts made by this invocation (the retry budget).
+    tries: u32,
+    pending_deps: usize,
+    fingerprint: String,
+    forced: bool,
+    started_at: Option<i64>,
+    ended_at: Option<i64>,
+    error: Option<String>,
+    cancel: Option<CancellationToken>,
+}
+
+enum Done {
+    Attempt {
+        idx: usize,
+        result: Result<OpOutput, OpError>,
+        timed_out: bool,
+        elapsed: Duration,
+    },
+    RetryDue(usize),
+}
+
+struct Shared {
+    engine: Engine,
+    pipeline: Pipeline,
+    run_id: String,
+    writer: StoreWriter,
+    events: Option<UnboundedSender<Event>>,
+    stream_logs: bool,
+}
+
+impl Shared {
+    fn emit(&self, e: Event) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(e);
+        }
+    }
+}
+
+impl Engine {
+    /// The parameters a run was started with (to resume it with the same ones).
+    pub async fn run_params(&self, run_id: &str) -> Result<std::collections::BTreeMap<String, String>, EngineError> {
+        match self.store.run(run_id).await? {
+            Some(r) => Ok(r.params),
+            None => Err(EngineError::UnknownRun(run_id.to_string())),
+        }
+    }
+
+    /// Marks runs of `pipeline` whose process died (killed, machine restarted) as failed, with
+    /// their running attempts, so nothing stays "running" forever. Returns their ids.
+    pub async fn reap_dead_runs(&self, pipeline: &str) -> Result<Vec<String>, EngineError> {
+        let host = hostname();
+        let running = self
+            .store
+            .runs(&RunFilter {
+                pipeline: Some(pipeline.to_string()),
+                state: Some(RunState::Running),
+                limit: 0,
+            })
+            .await?;
+        let mut reaped = Vec::new();
+        for run in running {
+            let same_host = run.host.as_deref().is_none_or(|h| h == host);
+            if !same_host || run.pid.is_some_and(is_live_sluice) {
+                continue;
+            }
+            let writes = self.interrupted_writes(&run).await?;
+            self.store.apply(&writes).await?;
+            reaped.push(run.id);
+        }
+        Ok(reaped)
+    }
+
+    async fn interrupted_writes(&self, run: &RunRecord) -> Result<Vec<Write>, EngineError> {
+        let now = now_micros();
+        let why = format!(
+            "interrupted: the sluice process{} stopped before this ended",
+            run.pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+        );
+        let mut writes = Vec::new();
+        for mut a in self.store.attempts(&run.id, None).await? {
+            if a.state == TaskState::Running {
+                a.state = TaskState::Failed;
+                a.ended_at = Some(now);
+                a.error = Some(why.clone());
+                writes.push(Write::Attempt(a));
+            }
+        }
+        for mut t in self.store.task_runs(&run.id).await? {
+            if !t.state.is_final() {
+                t.state = if t.state == TaskState::Running { TaskState::Failed } else { TaskState::Cancelled };
+                t.ended_at = Some(now);
+                t.error = Some(why.clone());
+                writes.push(Write::TaskRun(t));
+            }
+        }
+        let mut r = run.clone();
+        r.state = RunState::Failed;
+        r.ended_at = Some(now);
+        r.error = Some(format!("{why}; resume it with `sluice run {} --resume {}`", run.file, run.id));
+        writes.push(Write::Run(r));
+        Ok(writes)
+    }
+
+    /// Runs `pipeline`. Returns when every selected task is final, or after `stop` fires
+    /// and the running attempts were killed.
+    pub async fn run(
+        &self,
+        pipeline: &Pipeline,
+        opts: RunOptions,
+        events: Option<UnboundedSender<Event>>,
+        stop: CancellationToken,
+    ) -> Result<RunSummary, EngineError> {
+        let clock = Instant::now();
+        let n = pipeline.tasks.len();
+        let resolve = |names: &[String]| -> Result<Vec<usize>, EngineError> {
+            names
+                .iter()
+                .map(|name| {
+                    pipeline.task_index(name).ok_or_else(|| EngineError::UnknownTask {
+                        name: name.clone(),
+                        hint: did_you_mean(name, pipeline.tasks.iter().map(|t| t.name.as_str())),
+                    })
+                })
+                .collect()
+        };
+        let selected = if opts.tasks.is_empty() {
+            vec![true; n]
+        } else {
+            upstream_closure(pipeline, &resolve(&opts.tasks)?)
+        };
+        let forced = if opts.force {
+            vec![true; n]
+        } else {
+            downstream_closure(pipeline, &resolve(&opts.force_tasks)?)
+        };
+        std::fs::create_dir_all(&self.logs_dir).map_err(|source| EngineError::Logs {
+            path: self.logs_dir.clone(),
+            source,
+        })?;
+
+        let fps = fingerprints(pipeline);
+        let cached: HashSet<(String, String)> = self.store.fingerprints(&pipeline.name).await?.into_iter().collect();
+        let mut slots: Vec<Slot> = (0..n)
+            .map(|i| Slot {
+                state: TaskState::Queued,
+                attempts: 0,
+                tries: 0,
+                pending_deps: 0,
+                fingerprint: fps[i].clone(),
+                forced: forced[i],
+                started_at: None,
+                ended_at: None,
+                error: None,
+                cancel: None,
+            })
+            .collect();
+
+        // A new run, or the continuation of an old one.
+        let (run_id, mut run_record, already_done) = match &opts.resume {
+            Some(id) => {
+                let Some(old) = self.store.run(id).await? else {
+                    return Err(EngineError::UnknownRun(id.clone()));
+                };
+                if old.pipeline != pipeline.name {
+                    return Err(EngineError::WrongPipeline {
+                        run_id: id.clone(),
+                        actual: old.pipeline,
+                        expected: pipeline.name.clone(),
+                    });
+                }
+                if old.state == RunState::Running {
+                    match old.pid {
+                        Some(pid) if old.host.as_deref() == Some(&hostname()) && is_live_sluice(pid) => {
+                            return Err(EngineError::StillRunning { run_id: id.clone(), pid });
+                        }
+                        _ => {
+                            let writes = self.interrupted_writes(&old).await?;
+                            self.store.apply(&writes).await?;
+                        }
+                    }
+                }
+                let mut done = 0;
+                for t in self.store.task_runs(id).await? {
+                    if let Some(i) = pipeline.task_index(&t.task) {
+                        slots[i].attempts = t.attempts;
+                        slots[i].started_at = t.started_at;
+                        if t.state.is_done_ok() && selected[i] {
+                            slots[i].state = t.state;
+                            slots[i].ended_at = t.ended_at;
+                            done += 1;
+                        }
+                    }
+                }
+                (id.clone(), old, done)
+            }
+            None => {
+                let id = new_run_id();
+                let record = RunRecord {
+                    id: id.clone(),
+                    pipeline: pipeline.name.clone(),
+                    file: pipeline.file.display().to_string(),
+                    params: pipeline.params.clone(),
+                    state: RunState::Running,
+                    trigger: if opts.trigger.is_empty() { "cli".into() } else { opts.trigger.clone() },
+                    started_at: now_micros(),
+                    ended_at: None,
+                    pid: None,
+                    host: None,
+                    error: None,
+                };
+                (id, record, 0)
+            }
+        };
+        run_record.state = RunState::Running;
+        run_record.ended_at = None;
+        run_record.error = None;
+        run_record.pid = Some(i64::from(std::process::id()));
+        run_record.host = Some(hostname());
+
+        let (writer, writer_task) = writer::start(self.store.clone());
+        writer.send(Write::Run(run_record.clone()));
+        let shared = Arc::new(Shared {
+            engine: self.clone(),
+            pipeline: pipeline.clone(),
+            run_id: run_id.clone(),
+            writer: writer.clone(),
+            events,
+            stream_logs: opts.stream_logs,
+        });
+        let total = selected.iter().filter(|s| **s).count();
+        shared.emit(Event::RunStarted {
+            run_id: run_id.clone(),
+            tasks: total,
+            already_done,
+            resumed: opts.resume.is_some(),
+        });
+
+        let dependents = dependents(pipeline);
+        let mut ready: VecDeque<(usize, i64)> = VecDeque::new();
+        let now = now_micros();
+        for i in 0..n {
+            if !selected[i] {
+                continue;
+            }
+            if !slots[i].state.is_done_ok() {
+                slots[i].pending_deps = pipeline.tasks[i]
+                    .deps
+                    .iter()
+                    .filter(|&&d| !slots[d].state.is_done_ok())
+                    .count();
+                write_task(&shared, i, &slots[i]);
+                if slots[i].pending_deps == 0 {
+                    ready.push_back((i, now));
+                }
+            }
+        }
+
+        let max_parallel = pipeline
+            .max_parallel
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+            .max(1);
+        let mut running = 0usize;
+        let mut set: JoinSet<Done> = JoinSet::new();
+        let mut stopping = false;
+
+        loop {
+            while running < max_parallel && !stopping {
+                let Some((i, ready_at)) = ready.pop_front() else { break };
+                let task = &pipeline.tasks[i];
+                let slot = &mut slots[i];
+                if !slot.forced && task.cache && cached.contains(&(task.name.clone(), slot.fingerprint.clone())) {
+                    slot.state = TaskState::Cached;
+                    slot.ended_at = Some(now_micros());
+                    write_task(&shared, i, slot);
+                    shared.emit(task_event(task.name.clone(), TaskState::Cached, slot.attempts, None, None, None));
+                    release(i, &dependents, &mut slots, &mut ready);
+                    continue;
+                }
+                slot.attempts += 1;
+                slot.tries += 1;
+                slot.state = TaskState::Running;
+                slot.error = None;
+                let started = now_micros();
+                slot.started_at.get_or_insert(started);
+                let token = stop.child_token();
+                slot.cancel = Some(token.clone());
+                write_task(&shared, i, slot);
+                running += 1;
+                let attempt = slot.attempts;
+                let sh = shared.clone();
+                set.spawn(async move { run_attempt(sh, i, attempt, ready_at, token).await });
+            }
+            if running == 0 && (ready.is_empty() || stopping) && set.is_empty() {
+                break;
+            }
+            let done = tokio::select! {
+                joined = set.join_next() => match joined {
+                    Some(Ok(done)) => done,
+                    Some(Err(e)) => {
+                        tracing::error!("an attempt panicked: {e}");
+                        continue;
+                    }
+                    None => break,
+                },
+                _ = stop.cancelled(), if !stopping => {
+                    stopping = true;
+                    continue;
+                }
+            };
+            match done {
+                Done::RetryDue(i) => {
+                    if stopping || slots[i].state != TaskState::UpForRetry {
+                        continue;
+                    }
+                    slots[i].state = TaskState::Queued;
+                    write_task(&shared, i, &slots[i]);
+                    ready.push_back((i, now_micros()));
+                }
+                Done::Attempt {
+                    idx: i,
+                    result,
+                    timed_out,
+                    elapsed,
+                } => {
+                    running -= 1;
+                    let task = &pipeline.tasks[i];
+                    let slot = &mut slots[i];
+                    slot.cancel = None;
+                    slot.ended_at = Some(now_micros());
+                    match result {
+                        Ok(_) => {
+                            slot.state = TaskState::Succeeded;
+                            shared.writer.send(Write::Fingerprint {
+                                pipeline: pipeline.name.clone(),
+                                task: task.name.clone(),
+                                fingerprint: slot.fingerprint.clone(),
+                                run_id: run_id.clone(),
+                                at: now_micros(),
+                            });
+                            write_task(&shared, i, slot);
+                            shared.emit(task_event(task.name.clone(), TaskState::Succeeded, slot.attempts, None, Some(elapsed), None));
+                            release(i, &dependents, &mut slots, &mut ready);
+                        }
+                        Err(e) => {
+                            let message = if timed_out {
+                                format!("timed out after {}", sluice_core::duration::format_duration(task.timeout.unwrap_or_default()))
+                            } else {
+                                e.message
+                            };
+                            slot.error = Some(message.clone());
+                            if stopping && !timed_out {
+                                slot.state = TaskState::Cancelled;
+                                write_task(&shared, i, slot);
+                                shared.emit(task_event(task.name.clone(), TaskState::Cancelled, slot.attempts, Some(message), Some(elapsed), None));
+                            } else if slot.tries <= task.retries && !stopping {
+                                let delay = backoff(task.retry_delay, slot.tries);
+                                slot.state = TaskState::UpForRetry;
+                                write_task(&shared, i, slot);
+                                shared.emit(task_event(task.name.clone(), TaskState::UpForRetry, slot.attempts, Some(message), Some(elapsed), Some(delay)));
+                                let stop = stop.clone();
+                                set.spawn(async move {
+                                    tokio::select! {
+                                        _ = tokio::time::sleep(delay) => {},
+                                        _ = stop.cancelled() => {},
+                                    }
+                                    Done::RetryDue(i)
+                                });
+                            } else {
+                                slot.state = TaskState::Failed;
+                                write_task(&shared, i, slot);
+                                shared.emit(task_event(task.name.clone(), TaskState::Failed, slot.attempts, Some(message), Some(elapsed), None));
+                                fail_downstream(&shared, i, &dependents, &selected, &mut slots);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        // Whatever did not get to run was cancelled.
+        for i in 0..n {
+            if selected[i] && !slots[i].state.is_final() {
+                slots[i].state = TaskState::Cancelled;
+                slots[i].error.get_or_insert_with(|| "the run was stopped before this task ran".into());
+                write_task(&shared, i, &slots[i]);
+                shared.emit(task_event(pipeline.tasks[i].name.clone(), TaskState::Cancelled, slots[i].attempts, None, None, None));
+            }
+        }
+        let any_failed = (0..n).any(|i| selected[i] && matches!(slots[i].state, TaskState::Failed | TaskState::UpstreamFailed));
+        let state = if stop.is_cancelled() {
+            RunState::Cancelled
+        } else if any_failed {
+            RunState::Failed
+        } else {
+            RunState::Succeeded
+        };
+        run_record.state = state;
+        run_record.ended_at = Some(now_micros());
+        writer.send(Write::Run(run_record));
+        drop(writer);
+        drop(shared);
+        writer_task.finish().await?;
+
+        Ok(RunSummary {
+            run_id,
+            state,
+            tasks: (0..n)
+                .filter(|&i| selected[i])
+                .map(|i| (pipeline.tasks[i].name.clone(), slots[i].state, slots[i].attempts))
+                .collect(),
+            elapsed: clock.elapsed(),
+        })
+    }
+}
+
+fn new_run_id() -> String {
+    let now = chrono::Utc::now();
+    format!("{}-{:04x}", now.format("%Y%m%d-%H%M%S"), rand::thread_rng().r#gen::<u16>())
+}
+
+fn task_event(
+    task: String,
+    state: TaskState,
+    attempt: u32,
+    error: Option<String>,
+    elapsed: Option<Duration>,
+    retry_in: Option<Duration>,
+) -> Event {
+    Event::Task {
+        task,
+        state,
+        attempt,
+        error,
+        elapsed,
+        retry_in,
+    }
+}
+
+fn write_task(shared: &Shared, i: usize, slot: &Slot) {
+    shared.writer.send(Write::TaskRun(TaskRunRecord {
+        run_id: shared.run_id.clone(),
+        task: shared.pipeline.tasks[i].name.clone(),
+        state: slot.state,
+        attempts: slot.attempts,
+        fingerprint: Some(slot.fingerprint.clone()),
+        started_at: slot.started_at,
+        ended_at: slot.ended_at,
+        error: slot.error.clone(),
+    }));
+}
+
+/// Task `i` is done: its dependents have one fewer task to wait for.
+fn release(i: usize, dependents: &[Vec<usize>], slots: &mut [Slot], ready: &mut VecDeque<(usize, i64)>) {
+    let now = now_micros();
+    for &j in &dependents[i] {
+        if slots[j].state != TaskState::Queued || slots[j].pending_deps == 0 {
+            continue;
+        }
+        slots[j].pending_deps -= 1;
+        if slots[j].pending_deps == 0 {
+            ready.push_back((j, now));
+        }
+    }
+}
+
+/// Task `i` failed: everything downstream that has not run becomes `upstream_failed`.
+fn fail_downstream(shared: &Shared, i: usize, dependents: &[Vec<usize>], selected: &[bool], slots: &mut [Slot]) {
+    let failed = &shared.pipeline.tasks[i].name;
+    let mut stack = dependents[i].clone();
+    while let Some(j) = stack.pop() {
+        if !selected[j] || slots[j].state != TaskState::Queued {
+            continue;
+        }
+        slots[j].state = TaskState::UpstreamFailed;
+        slots[j].error = Some(format!("upstream task `{failed}` failed"));
+        write_task(shared, j, &slots[j]);
+        shared.emit(task_event(
+            shared.pipeline.tasks[j].name.clone(),
+            TaskState::UpstreamFailed,
+            slots[j].attempts,
+            slots[j].error.clone(),
+            None,
+            None,
+        ));
+        stack.extend(&dependents[j]);
+    }
+}
+
+/// One attempt, as a tokio task.
+async fn run_attempt(shared: Arc<Shared>, i: usize, attempt: u32, ready_at: i64, cancel: CancellationToken) -> Done {
+    let started_at = now_micros();
+    let clock = Instant::now();
+    let task = &shared.pipeline.tasks[i];
+    let log_path = shared
+        .engine
+        .logs_dir
+        .join(&shared.run_id)
+        .join(&task.name)
+        .join(format!("{attempt}.log"));
+    let mut record = AttemptRecord {
+        run_id: shared.run_id.clone(),
+        task: task.name.clone(),
+        attempt,
+        state: TaskState::Running,
+        ready_at,
+        started_at,
+        ended_at: None,
+        exit_code: None,
+        error: None,
+        log_path: Some(log_path.display().to_string()),
+    };
+    shared.writer.send(Write::Attempt(record.clone()));
+    shared.emit(task_event(task.name.clone(), TaskState::Running, attempt, None, None, None));
+
+    let echo: Option<(String, Echo)> = match (&shared.events, shared.stream_logs) {
+        (Some(tx), true) => {
+            let tx = tx.clone();
+            Some((
+                task.name.clone(),
+                Arc::new(move |task: &str, line: &str| {
+                    let _ = tx.send(Event::Log {
+                        task: task.to_string(),
+                        line: line.to_string(),
+                    });
+                }),
+            ))
+        }
+        _ => None,
+    };
+    let ctx = TaskContext {
+        pipeline: shared.pipeline.name.clone(),
+        run_id: shared.run_id.clone(),
+        task: task.name.clone(),
+        attempt,
+        workdir: shared.pipeline.dir.clone(),
+        env: task.env.iter().map(|e| (e.name.clone(), e.value.clone())).collect(),
+        log: TaskLog::new(log_path, task.secrets.clone(), echo),
+        cancel: cancel.clone(),
+    };
+
+    let fut = async {
+        match &task.kind {
+            TaskKind::Run { command } => shell::run_command(command, &ctx).await,
+            TaskKind::Op { op, config } => match shared.engine.ops.get(op) {
+                Some(spec) => match (spec.build)(config) {
+                    Ok(built) => built.run(&ctx).await,
+                    Err(e) => Err(OpError::new(format!("invalid config for op `{op}`: {e}"))),
+                },
+                None => Err(OpError::new(format!("unknown op `{op}`"))),
+            },
+        }
+    };
+    tokio::pin!(fut);
+    let mut timed_out = false;
+    let result = match task.timeout {
+        Some(limit) => tokio::select! {
+            r = &mut fut => r,
+            _ = tokio::time::sleep(limit) => {
+                timed_out = true;
+                cancel.cancel();
+                // The op stops promptly on cancellation (a command's group is killed).
+                fut.await
+            }
+        },
+        None => fut.await,
+    };
+    let result = match (result, timed_out) {
+        (Ok(_), true) => Err(OpError::new("timed out")),
+        (r, _) => r,
+    };
+
+    record.ended_at = Some(now_micros());
+    match &result {
+        Ok(out) => {
+            record.state = TaskState::Succeeded;
+            record.exit_code = out.exit_code;
+        }
+        Err(e) => {
+            record.state = if cancel.is_cancelled() && !timed_out { TaskState::Cancelled } else { TaskState::Failed };
+            record.exit_code = e.exit_code;
+            record.error = Some(if timed_out {
+                format!("timed out after {}", sluice_core::duration::format_duration(task.timeout.unwrap_or_default()))
+            } else {
+                e.message.clone()
+            });
+            let _ = ctx.log.line(&format!("sluice: attempt {attempt} failed: {}", record.error.as_deref().unwrap_or_default()));
+        }
+    }
+    shared.writer.send(Write::Attempt(record));
+    Done::Attempt {
+        idx: i,
+        result,
+        timed_out,
+        elapsed: clock.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_bounded_jitter() {
+        let base = Duration::from_millis(100);
+        for retry in 1..=4 {
+            let d = backoff(base, retry);
+            let lo = base * (1 << (retry - 1));
+            assert!(d >= lo && d < lo.mul_f64(1.25), "retry {retry}: {d:?}");
+        }
+        assert!(backoff(Duration::from_secs(3000), 5) <= MAX_RETRY_DELAY.mul_f64(1.25));
+    }
+}

@@ -1,0 +1,109 @@
+//! What an op gets when it runs: identity, working directory, environment, log, cancellation.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+/// Receives each log line as it is written, with the task name (for `--stream`).
+pub type Echo = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// The context of one attempt.
+pub struct TaskContext {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Run id.
+    pub run_id: String,
+    /// Task name.
+    pub task: String,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// Directory the task runs in (the pipeline file's directory).
+    pub workdir: PathBuf,
+    /// Environment variables to add for commands.
+    pub env: Vec<(String, String)>,
+    /// The attempt's log.
+    pub log: TaskLog,
+    /// Fires on timeout or when the user stops the run.
+    pub cancel: CancellationToken,
+}
+
+/// The per-attempt log file. Created on the first line; secrets are masked before writing.
+/// Clones share the same file.
+#[derive(Clone)]
+pub struct TaskLog {
+    inner: Arc<LogInner>,
+}
+
+struct LogInner {
+    path: PathBuf,
+    file: Mutex<Option<File>>,
+    secrets: Vec<String>,
+    echo: Option<(String, Echo)>,
+}
+
+impl TaskLog {
+    /// A log at `path` masking `secrets`; `echo` also receives every line.
+    pub fn new(path: PathBuf, secrets: Vec<String>, echo: Option<(String, Echo)>) -> Self {
+        TaskLog {
+            inner: Arc::new(LogInner {
+                path,
+                file: Mutex::new(None),
+                secrets: secrets.into_iter().filter(|s| s.len() >= 3).collect(),
+                echo,
+            }),
+        }
+    }
+
+    /// The log file's path (it exists once a line was written).
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Masks every secret in `line`.
+    pub fn redact(&self, line: &str) -> String {
+        let mut out = line.to_string();
+        for s in &self.inner.secrets {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "***");
+            }
+        }
+        out
+    }
+
+    /// Appends one line (a newline is added).
+    pub fn line(&self, line: &str) -> std::io::Result<()> {
+        let line = self.redact(line.trim_end_matches(['\n', '\r']));
+        if let Some((task, echo)) = &self.inner.echo {
+            echo(task, &line);
+        }
+        let mut guard = self.inner.file.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            if let Some(dir) = self.inner.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            *guard = Some(File::options().create(true).append(true).open(&self.inner.path)?);
+        }
+        match guard.as_mut() {
+            Some(f) => writeln!(f, "{line}"),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_secrets_and_creates_file_lazily() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a/b/1.log");
+        let log = TaskLog::new(path.clone(), vec!["hunter2".into(), "x".into()], None);
+        assert!(!path.exists());
+        log.line("password=hunter2 x").expect("write");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "password=*** x\n");
+    }
+}
