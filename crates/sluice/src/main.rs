@@ -1,1 +1,81 @@
-fn main() {}
+//! `sluice`: the command-line front end. Thin: it parses arguments, opens the state store,
+//! loads pipelines and hands them to the engine; output formatting lives here too.
+//!
+//! Exit codes: 0 success, 1 a run failed, 2 invalid input (pipeline file, arguments, unknown
+//! run), 3 an environment error (state store unreachable, disk full), 130 stopped by Ctrl-C.
+
+mod cli;
+mod commands;
+mod home;
+mod live;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit code of a failed run.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code of invalid input.
+pub const EXIT_INVALID: u8 = 2;
+/// Exit code of an environment error.
+pub const EXIT_ENV: u8 = 3;
+/// Exit code of a run stopped by the user.
+pub const EXIT_CANCELLED: u8 = 130;
+
+/// An error that carries its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code.
+    pub code: u8,
+    /// What to print (already formatted; empty to print nothing more).
+    pub message: String,
+}
+
+impl Failure {
+    /// Invalid input (exit 2).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_INVALID,
+            message: message.into(),
+        }
+    }
+
+    /// Environment error (exit 3).
+    pub fn env(message: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_ENV,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<sluice_store::StoreError> for Failure {
+    fn from(e: sluice_store::StoreError) -> Self {
+        Failure::env(format!("error: {e}"))
+    }
+}
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("SLUICE_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ENV);
+        }
+    };
+    match runtime.block_on(commands::dispatch(args)) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("{}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}

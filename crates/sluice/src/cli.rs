@@ -1,0 +1,133 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// sluice: data and AI pipelines in one binary.
+///
+/// A pipeline is a YAML file: a DAG of named tasks, each a built-in op or a shell command.
+/// State (runs, attempts, fingerprints) lives in `.sluice/` next to the pipeline file, or in
+/// SLUICE_HOME; set SLUICE_STATE=postgres://… to share it in PostgreSQL.
+///
+/// Exit codes: 0 success, 1 run failed, 2 invalid input, 3 environment error (state store,
+/// disk), 130 stopped by Ctrl-C.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, propagate_version = true)]
+pub struct Cli {
+    /// Folder holding the state store and logs (default: `.sluice` next to the pipeline file,
+    /// or the nearest `.sluice` above the current directory).
+    #[arg(long, global = true, env = "SLUICE_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// State store URL (`sqlite:///path/state.db` or `postgres://user@host/db`); default:
+    /// SQLite in the home folder.
+    #[arg(long, global = true, env = "SLUICE_STATE", value_name = "URL", hide_env_values = true)]
+    pub state: Option<String>,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format of read commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    /// Tasks by level, with what each waits for.
+    Text,
+    /// Graphviz dot.
+    Dot,
+    /// Mermaid flowchart.
+    Mermaid,
+}
+
+/// sluice's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check pipeline files and report every problem with file:line:column.
+    Validate {
+        /// Pipeline files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Print JSON (one object per file).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a pipeline: tasks in dependency order, in parallel where possible.
+    Run {
+        /// Pipeline file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Override a parameter declared under `params:` (repeatable).
+        #[arg(long = "param", short = 'p', value_name = "KEY=VALUE", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+        /// Run only this task and what it waits for (repeatable).
+        #[arg(long = "task", short = 't', value_name = "TASK")]
+        tasks: Vec<String>,
+        /// Continue a run: run again only the tasks that did not succeed.
+        #[arg(long, value_name = "RUN_ID")]
+        resume: Option<String>,
+        /// Run every task even if its fingerprint is unchanged.
+        #[arg(long)]
+        force: bool,
+        /// Run this task and everything downstream of it even if cached (repeatable).
+        #[arg(long = "force-task", value_name = "TASK")]
+        force_tasks: Vec<String>,
+        /// Print the output of tasks as they run, each line prefixed with the task name.
+        #[arg(long)]
+        stream: bool,
+        /// Print the run's summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List runs, newest first.
+    Runs {
+        /// Only runs of this pipeline.
+        pipeline: Option<String>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one run: each task's state, attempts and duration.
+    Show {
+        /// Run id (from `sluice runs`).
+        run_id: String,
+        /// Print JSON, with every attempt.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the output of a task's attempt.
+    Logs {
+        /// Run id.
+        run_id: String,
+        /// Task name.
+        task: String,
+        /// Attempt number (default: the last one).
+        #[arg(long)]
+        attempt: Option<u32>,
+    },
+    /// Draw a pipeline's task graph.
+    Graph {
+        /// Pipeline file.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+    },
+    /// List the built-in ops.
+    Ops {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
+}

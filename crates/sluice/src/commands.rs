@@ -1,0 +1,406 @@
+//! One function per command.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::json;
+use sluice_core::{LoadError, LoadOptions, Pipeline, RunState, TaskState, dag, load_file};
+use sluice_engine::{Engine, EngineError, RunOptions};
+use sluice_ops::Registry;
+use sluice_store::{RunFilter, StateStore};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command, GraphFormat};
+use crate::table::{human, span, table, timestamp};
+use crate::{EXIT_CANCELLED, EXIT_FAILED, Failure, home, live};
+
+/// Runs the command; returns the exit code.
+pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Validate { ref files, json } => validate(files, json),
+        Command::Run {
+            ref file,
+            ref params,
+            ref tasks,
+            ref resume,
+            force,
+            ref force_tasks,
+            stream,
+            json,
+        } => {
+            let opts = RunOptions {
+                tasks: tasks.clone(),
+                force,
+                force_tasks: force_tasks.clone(),
+                resume: resume.clone(),
+                stream_logs: stream,
+                trigger: "cli".into(),
+            };
+            run(&cli, file, params, opts, json).await
+        }
+        Command::Runs {
+            ref pipeline,
+            limit,
+            json,
+        } => runs(&cli, pipeline.clone(), limit, json).await,
+        Command::Show { ref run_id, json } => show(&cli, run_id, json).await,
+        Command::Logs {
+            ref run_id,
+            ref task,
+            attempt,
+        } => logs(&cli, run_id, task, attempt).await,
+        Command::Graph { ref file, format } => graph(file, format),
+        Command::Ops { json } => ops(json),
+    }
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn load(file: &Path, params: &[(String, String)], registry: &Registry) -> Result<Pipeline, LoadError> {
+    load_file(
+        file,
+        &LoadOptions {
+            params,
+            catalog: registry,
+            env: &env_var,
+        },
+    )
+}
+
+fn load_or_fail(file: &Path, params: &[(String, String)], registry: &Registry) -> Result<Pipeline, Failure> {
+    load(file, params, registry).map_err(|e| match e {
+        LoadError::Io { .. } => Failure::invalid(format!("error: {e}")),
+        LoadError::Invalid(d) => {
+            let n = d.items.len();
+            Failure::invalid(format!(
+                "{d}\n{}: {n} error{} found; nothing was run",
+                file.display(),
+                if n == 1 { "" } else { "s" }
+            ))
+        }
+    })
+}
+
+fn validate(files: &[PathBuf], as_json: bool) -> Result<u8, Failure> {
+    let registry = Registry::builtin();
+    let mut invalid = 0;
+    let mut out = Vec::new();
+    for file in files {
+        match load(file, &[], &registry) {
+            Ok(p) => {
+                if as_json {
+                    out.push(json!({"file": file, "valid": true, "pipeline": p.name, "tasks": p.tasks.len(), "errors": []}));
+                } else {
+                    println!("ok: {} (pipeline `{}`, {} tasks)", file.display(), p.name, p.tasks.len());
+                }
+            }
+            Err(LoadError::Io { path, source }) => {
+                invalid += 1;
+                let message = format!("cannot read pipeline file {}: {source}", path.display());
+                if as_json {
+                    out.push(json!({"file": file, "valid": false, "errors": [{"message": message}]}));
+                } else {
+                    eprintln!("error: {message}");
+                }
+            }
+            Err(LoadError::Invalid(d)) => {
+                invalid += 1;
+                if as_json {
+                    let errors: Vec<_> = d
+                        .items
+                        .iter()
+                        .map(|e| json!({"line": e.mark.line, "column": e.mark.col, "key": e.key, "message": e.message, "hint": e.hint}))
+                        .collect();
+                    out.push(json!({"file": file, "valid": false, "errors": errors}));
+                } else {
+                    eprintln!("{d}");
+                    let n = d.items.len();
+                    eprintln!("{}: {n} error{}", file.display(), if n == 1 { "" } else { "s" });
+                }
+            }
+        }
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    }
+    Ok(if invalid > 0 { crate::EXIT_INVALID } else { 0 })
+}
+
+fn engine_failure(e: EngineError) -> Failure {
+    match e {
+        EngineError::Store(_) | EngineError::Logs { .. } => Failure::env(format!("error: {e}")),
+        _ => Failure::invalid(format!("error: {e}")),
+    }
+}
+
+async fn run(cli: &Cli, file: &Path, params: &[(String, String)], opts: RunOptions, as_json: bool) -> Result<u8, Failure> {
+    let registry = Arc::new(Registry::builtin());
+    // Validate before touching any state.
+    let mut pipeline = load_or_fail(file, params, &registry)?;
+    let home = home::for_file(&cli.home, file);
+    let store = home::open_store(&cli.state, &home).await?;
+    let engine = Engine::new(store, registry.clone(), home.join("logs"));
+    if let Some(run_id) = &opts.resume {
+        // Resume with the parameters the run started with, unless overridden now.
+        let mut merged: Vec<(String, String)> = engine
+            .run_params(run_id)
+            .await
+            .map_err(engine_failure)?
+            .into_iter()
+            .filter(|(k, _)| pipeline.params.contains_key(k) && !params.iter().any(|(pk, _)| pk == k))
+            .collect();
+        merged.extend(params.iter().cloned());
+        pipeline = load_or_fail(file, &merged, &registry)?;
+    }
+    for id in engine.reap_dead_runs(&pipeline.name).await.map_err(engine_failure)? {
+        if opts.resume.as_deref() != Some(id.as_str()) {
+            eprintln!("note: run {id} was interrupted (its process is gone); marked failed. Resume it with `sluice run {} --resume {id}`", file.display());
+        }
+    }
+
+    let stop = CancellationToken::new();
+    spawn_signal_handler(stop.clone());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let view = tokio::spawn(live::show(rx, pipeline.name.clone()));
+    let result = engine.run(&pipeline, opts, Some(tx), stop).await;
+    let _ = view.await;
+    let summary = result.map_err(engine_failure)?;
+
+    if as_json {
+        let tasks: Vec<_> = summary
+            .tasks
+            .iter()
+            .map(|(name, state, attempts)| json!({"task": name, "state": state.as_str(), "attempts": attempts}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "run_id": summary.run_id,
+                "pipeline": pipeline.name,
+                "state": summary.state.as_str(),
+                "elapsed_ms": summary.elapsed.as_millis() as u64,
+                "tasks": tasks,
+            }))
+            .unwrap_or_default()
+        );
+    } else {
+        let mut counts = Vec::new();
+        for s in TaskState::ALL {
+            let n = summary.count(s);
+            if n > 0 {
+                counts.push(format!("{n} {s}"));
+            }
+        }
+        let ran = summary.tasks.iter().any(|t| t.2 > 0 && t.1 != TaskState::Cached);
+        println!(
+            "run {} {} in {}: {}",
+            summary.run_id,
+            summary.state,
+            human(summary.elapsed),
+            counts.join(", ")
+        );
+        if summary.state == RunState::Succeeded && !ran && summary.count(TaskState::Cached) > 0 {
+            println!("nothing to do: every task is unchanged since its last success (use --force to run them again)");
+        }
+        if matches!(summary.state, RunState::Failed | RunState::Cancelled) {
+            for (name, state, _) in &summary.tasks {
+                if *state == TaskState::Failed {
+                    println!("  failed: {name}  (output: sluice logs {} {name})", summary.run_id);
+                }
+            }
+            println!(
+                "after fixing the cause, run only what did not succeed: sluice run {} --resume {}",
+                file.display(),
+                summary.run_id
+            );
+        }
+    }
+    Ok(match summary.state {
+        RunState::Succeeded => 0,
+        RunState::Cancelled => EXIT_CANCELLED,
+        _ => EXIT_FAILED,
+    })
+}
+
+/// First Ctrl-C (or SIGTERM): stop the run cleanly, killing running commands. Second: exit now.
+fn spawn_signal_handler(stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let next = async {
+            match term.as_mut() {
+                Some(t) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {},
+                        _ = t.recv() => {},
+                    }
+                }
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        next.await;
+        eprintln!("stopping: killing running tasks (press Ctrl-C again to exit at once)");
+        stop.cancel();
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(i32::from(EXIT_CANCELLED));
+    });
+}
+
+async fn read_store(cli: &Cli) -> Result<(Arc<dyn StateStore>, Option<PathBuf>), Failure> {
+    let home = match (&cli.state, home::discover(&cli.home)) {
+        (_, Ok(h)) => Some(h),
+        (Some(_), Err(_)) => None,
+        (None, Err(e)) => return Err(e),
+    };
+    let store = match &home {
+        Some(h) => home::open_store(&cli.state, h).await?,
+        None => home::open_store(&cli.state, Path::new(home::HOME_DIR)).await?,
+    };
+    Ok((store, home))
+}
+
+async fn runs(cli: &Cli, pipeline: Option<String>, limit: usize, as_json: bool) -> Result<u8, Failure> {
+    let (store, _) = read_store(cli).await?;
+    let runs = store
+        .runs(&RunFilter {
+            pipeline,
+            state: None,
+            limit,
+        })
+        .await?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&runs).unwrap_or_default());
+        return Ok(0);
+    }
+    if runs.is_empty() {
+        println!("no runs yet");
+        return Ok(0);
+    }
+    let mut t = table(&["RUN", "PIPELINE", "STATE", "STARTED", "DURATION", "TRIGGER"]);
+    for r in &runs {
+        t.add_row(vec![
+            r.id.clone(),
+            r.pipeline.clone(),
+            r.state.to_string(),
+            timestamp(r.started_at),
+            span(Some(r.started_at), r.ended_at),
+            r.trigger.clone(),
+        ]);
+    }
+    println!("{t}");
+    Ok(0)
+}
+
+async fn show(cli: &Cli, run_id: &str, as_json: bool) -> Result<u8, Failure> {
+    let (store, _) = read_store(cli).await?;
+    let Some(run) = store.run(run_id).await? else {
+        return Err(Failure::invalid(format!("error: no run `{run_id}` (list runs with `sluice runs`)")));
+    };
+    let tasks = store.task_runs(run_id).await?;
+    let attempts = store.attempts(run_id, None).await?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"run": run, "tasks": tasks, "attempts": attempts})).unwrap_or_default()
+        );
+        return Ok(0);
+    }
+    println!(
+        "run {}  pipeline {}  {}  started {}  {}",
+        run.id,
+        run.pipeline,
+        run.state,
+        timestamp(run.started_at),
+        span(Some(run.started_at), run.ended_at)
+    );
+    if !run.params.is_empty() {
+        let ps: Vec<String> = run.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("params: {}", ps.join(" "));
+    }
+    if let Some(e) = &run.error {
+        println!("error: {e}");
+    }
+    let mut t = table(&["TASK", "STATE", "ATTEMPTS", "DURATION", "ERROR"]);
+    for task in &tasks {
+        t.add_row(vec![
+            task.task.clone(),
+            task.state.to_string(),
+            task.attempts.to_string(),
+            span(task.started_at, task.ended_at),
+            task.error.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+    Ok(0)
+}
+
+async fn logs(cli: &Cli, run_id: &str, task: &str, attempt: Option<u32>) -> Result<u8, Failure> {
+    let (store, _) = read_store(cli).await?;
+    if store.run(run_id).await?.is_none() {
+        return Err(Failure::invalid(format!("error: no run `{run_id}` (list runs with `sluice runs`)")));
+    }
+    let attempts = store.attempts(run_id, Some(task)).await?;
+    if attempts.is_empty() {
+        let names: Vec<String> = store.task_runs(run_id).await?.into_iter().map(|t| t.task).collect();
+        let hint = sluice_core::diag::did_you_mean(task, names.iter().map(String::as_str))
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        return Err(Failure::invalid(format!("error: task `{task}` has no attempts in run {run_id}{hint}")));
+    }
+    let chosen = match attempt {
+        Some(n) => attempts.iter().find(|a| a.attempt == n).ok_or_else(|| {
+            Failure::invalid(format!(
+                "error: task `{task}` has no attempt {n} in run {run_id} (it has 1 to {})",
+                attempts.len()
+            ))
+        })?,
+        None => attempts.last().ok_or_else(|| Failure::invalid("error: no attempts"))?,
+    };
+    let Some(path) = &chosen.log_path else {
+        println!("(attempt {} recorded no log)", chosen.attempt);
+        return Ok(0);
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&bytes);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("(attempt {} of `{task}` wrote no output)", chosen.attempt);
+        }
+        Err(e) => return Err(Failure::env(format!("error: cannot read log {path}: {e}"))),
+    }
+    Ok(0)
+}
+
+fn graph(file: &Path, format: GraphFormat) -> Result<u8, Failure> {
+    let registry = Registry::builtin();
+    let p = load_or_fail(file, &[], &registry)?;
+    let out = match format {
+        GraphFormat::Text => dag::to_text(&p),
+        GraphFormat::Dot => dag::to_dot(&p),
+        GraphFormat::Mermaid => dag::to_mermaid(&p),
+    };
+    print!("{out}");
+    Ok(0)
+}
+
+fn ops(as_json: bool) -> Result<u8, Failure> {
+    let registry = Registry::builtin();
+    if as_json {
+        let list: Vec<_> = registry.specs().iter().map(|s| json!({"op": s.name, "summary": s.summary})).collect();
+        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+    } else {
+        let mut t = table(&["OP", "WHAT IT DOES"]);
+        for s in registry.specs() {
+            t.add_row(vec![s.name, s.summary]);
+        }
+        println!("{t}");
+        println!("\nAny task can also be a shell command: `run: COMMAND`.");
+    }
+    Ok(0)
+}
