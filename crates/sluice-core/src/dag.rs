@@ -66,7 +66,8 @@ pub fn dependents(p: &Pipeline) -> Vec<Vec<usize>> {
 pub fn topo_order(p: &Pipeline) -> Vec<usize> {
     let dependents = dependents(p);
     let mut indeg: Vec<usize> = p.tasks.iter().map(|t| t.deps.len()).collect();
-    let mut ready: std::collections::VecDeque<usize> = (0..p.tasks.len()).filter(|&i| indeg[i] == 0).collect();
+    let mut ready: std::collections::VecDeque<usize> =
+        (0..p.tasks.len()).filter(|&i| indeg[i] == 0).collect();
     let mut order = Vec::with_capacity(p.tasks.len());
     while let Some(i) = ready.pop_front() {
         order.push(i);
@@ -109,7 +110,12 @@ pub fn downstream_closure(p: &Pipeline, roots: &[usize]) -> Vec<bool> {
 pub fn levels(p: &Pipeline) -> Vec<usize> {
     let mut level = vec![0; p.tasks.len()];
     for i in topo_order(p) {
-        level[i] = p.tasks[i].deps.iter().map(|&d| level[d] + 1).max().unwrap_or(0);
+        level[i] = p.tasks[i]
+            .deps
+            .iter()
+            .map(|&d| level[d] + 1)
+            .max()
+            .unwrap_or(0);
     }
     level
 }
@@ -130,7 +136,11 @@ pub fn to_text(p: &Pipeline) -> String {
     for l in 0..=max {
         out.push_str(&format!("level {l}\n"));
         for i in topo_order(p).into_iter().filter(|&i| level[i] == l) {
-            let deps: Vec<&str> = p.tasks[i].deps.iter().map(|&d| p.tasks[d].name.as_str()).collect();
+            let deps: Vec<&str> = p.tasks[i]
+                .deps
+                .iter()
+                .map(|&d| p.tasks[d].name.as_str())
+                .collect();
             if deps.is_empty() {
                 out.push_str(&format!("  {}\n", label(p, i)));
             } else {
@@ -143,9 +153,16 @@ pub fn to_text(p: &Pipeline) -> String {
 
 /// Graphviz dot.
 pub fn to_dot(p: &Pipeline) -> String {
-    let mut out = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n", p.name);
+    let mut out = format!(
+        "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n",
+        p.name
+    );
     for i in 0..p.tasks.len() {
-        out.push_str(&format!("  \"{}\" [label=\"{}\"];\n", p.tasks[i].name, label(p, i)));
+        out.push_str(&format!(
+            "  \"{}\" [label=\"{}\"];\n",
+            p.tasks[i].name,
+            label(p, i)
+        ));
     }
     for t in &p.tasks {
         for &d in &t.deps {

@@ -84,7 +84,10 @@ impl de::Error for DeError {
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
         let list: Vec<String> = expected.iter().map(|k| format!("`{k}`")).collect();
-        let mut e = Self::custom(format_args!("unknown value `{variant}`, expected one of {}", list.join(", ")));
+        let mut e = Self::custom(format_args!(
+            "unknown value `{variant}`, expected one of {}",
+            list.join(", ")
+        ));
         e.hint = did_you_mean(variant, expected.iter().copied());
         e
     }
@@ -111,7 +114,9 @@ impl<'de> de::Deserializer<'de> for &'de Node {
                 Some(Scalar::Float(f)) => visitor.visit_f64(f),
                 Some(Scalar::Str(s)) => visitor.visit_borrowed_str(s),
             },
-            NodeKind::Seq(items) => visitor.visit_seq(SeqAccess { items: items.iter() }),
+            NodeKind::Seq(items) => visitor.visit_seq(SeqAccess {
+                items: items.iter(),
+            }),
             NodeKind::Map(entries) => visitor.visit_map(MapAccess {
                 entries: entries.iter(),
                 key: None,
@@ -122,9 +127,9 @@ impl<'de> de::Deserializer<'de> for &'de Node {
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.kind {
-            NodeKind::Scalar { text, .. } if !self.is_null() => {
-                visitor.visit_borrowed_str::<DeError>(text).map_err(|e| e.at(self.mark))
-            }
+            NodeKind::Scalar { text, .. } if !self.is_null() => visitor
+                .visit_borrowed_str::<DeError>(text)
+                .map_err(|e| e.at(self.mark)),
             _ => self.deserialize_any(visitor),
         }
     }
@@ -185,9 +190,15 @@ struct SeqAccess<'de> {
 impl<'de> de::SeqAccess<'de> for SeqAccess<'de> {
     type Error = DeError;
 
-    fn next_element_seed<T: de::DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
         match self.items.next() {
-            Some(node) => seed.deserialize(node).map(Some).map_err(|e| e.at(node.mark)),
+            Some(node) => seed
+                .deserialize(node)
+                .map(Some)
+                .map_err(|e| e.at(node.mark)),
             None => Ok(None),
         }
     }
@@ -201,17 +212,25 @@ struct MapAccess<'de> {
 impl<'de> de::MapAccess<'de> for MapAccess<'de> {
     type Error = DeError;
 
-    fn next_key_seed<K: de::DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         match self.entries.next() {
             Some(entry) => {
                 self.key = Some(entry);
-                seed.deserialize(&entry.0).map(Some).map_err(|e| e.at(entry.0.mark))
+                seed.deserialize(&entry.0)
+                    .map(Some)
+                    .map_err(|e| e.at(entry.0.mark))
             }
             None => Ok(None),
         }
     }
 
-    fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DeError> {
         let Some((k, v)) = self.key.take() else {
             return Err(de::Error::custom("value without a key"));
         };
@@ -229,8 +248,13 @@ impl<'de> de::EnumAccess<'de> for EnumAccess<'de> {
     type Error = DeError;
     type Variant = VariantAccess<'de>;
 
-    fn variant_seed<V: de::DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self::Variant), DeError> {
-        let v = seed.deserialize(self.key).map_err(|e| e.at(self.key.mark))?;
+    fn variant_seed<V: de::DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self::Variant), DeError> {
+        let v = seed
+            .deserialize(self.key)
+            .map_err(|e| e.at(self.key.mark))?;
         Ok((
             v,
             VariantAccess {
@@ -253,8 +277,12 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'de> {
         Ok(())
     }
 
-    fn newtype_variant_seed<T: de::DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DeError> {
-        seed.deserialize(self.value).map_err(|e| e.at(self.value.mark).under(self.name))
+    fn newtype_variant_seed<T: de::DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<T::Value, DeError> {
+        seed.deserialize(self.value)
+            .map_err(|e| e.at(self.value.mark).under(self.name))
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
@@ -332,7 +360,10 @@ mod tests {
         assert_eq!(e.message, "missing required key `mode`");
         let node = parse("path: a\nmode: fsat\n").expect("yaml");
         let e = from_node::<Conf>(&node).expect_err("invalid");
-        assert_eq!(e.message, "unknown value `fsat`, expected one of `fast`, `safe`");
+        assert_eq!(
+            e.message,
+            "unknown value `fsat`, expected one of `fast`, `safe`"
+        );
         assert_eq!(e.hint.as_deref(), Some("did you mean `fast`?"));
     }
 }

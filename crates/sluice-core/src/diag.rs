@@ -92,14 +92,23 @@ impl fmt::Display for Diagnostics {
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
-        .map(|c| (c, strsim::jaro_winkler(word, c), strsim::damerau_levenshtein(word, c)))
-        .filter(|(c, jw, dl)| *jw >= 0.8 || *dl <= (c.len().max(word.len()) / 3).max(1))
+        .map(|c| {
+            (
+                c,
+                strsim::jaro_winkler(word, c),
+                strsim::damerau_levenshtein(word, c),
+            )
+        })
+        .filter(|(c, jw, dl)| *jw >= 0.8 || *dl <= c.len().max(word.len()) / 3)
         .min_by(|a, b| a.2.cmp(&b.2).then(b.1.total_cmp(&a.1)))
         .map(|(c, _, _)| c)
 }
 
 /// "did you mean `x`?" for the closest candidate, if any.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     closest(word, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
@@ -109,8 +118,14 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(closest("retires", ["retries", "timeout", "env"]), Some("retries"));
-        assert_eq!(closest("tiemout", ["retries", "timeout", "env"]), Some("timeout"));
+        assert_eq!(
+            closest("retires", ["retries", "timeout", "env"]),
+            Some("retries")
+        );
+        assert_eq!(
+            closest("tiemout", ["retries", "timeout", "env"]),
+            Some("timeout")
+        );
         assert_eq!(closest("zzz", ["retries", "timeout", "env"]), None);
     }
 }

@@ -11,15 +11,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("invalid duration `{text}`: expected a number, then a unit (ms, s, m, h, d), like `30s` or `1h30m`"));
+            return Err(format!(
+                "invalid duration `{text}`: expected a number, then a unit (ms, s, m, h, d), like `30s` or `1h30m`"
+            ));
         }
         let n: u64 = rest[..digits]
             .parse()
             .map_err(|_| format!("invalid duration `{text}`: number too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let part = match unit {
@@ -29,7 +35,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => Duration::from_secs(n * 3600),
             "d" => Duration::from_secs(n * 86_400),
             "" => {
-                return Err(format!("invalid duration `{text}`: `{n}` needs a unit, like `{n}s` or `{n}m`"));
+                return Err(format!(
+                    "invalid duration `{text}`: `{n}` needs a unit, like `{n}s` or `{n}m`"
+                ));
             }
             other => {
                 return Err(format!(
@@ -94,7 +102,10 @@ mod tests {
         );
         assert_eq!(
             parse_duration("5 minutes"),
-            Err("invalid duration `5 minutes`: unknown unit ` minutes` (use ms, s, m, h or d)".into())
+            Err(
+                "invalid duration `5 minutes`: unknown unit ` minutes` (use ms, s, m, h or d)"
+                    .into()
+            )
         );
         assert!(parse_duration("abc").is_err());
     }

@@ -17,15 +17,30 @@ pub fn fingerprints(p: &Pipeline) -> Vec<String> {
     let mut out = vec![String::new(); p.tasks.len()];
     for i in topo_order(p) {
         let t = &p.tasks[i];
-        let mut deps: Vec<(&str, &str)> = t.deps.iter().map(|&d| (p.tasks[d].name.as_str(), out[d].as_str())).collect();
+        let mut deps: Vec<(&str, &str)> = t
+            .deps
+            .iter()
+            .map(|&d| (p.tasks[d].name.as_str(), out[d].as_str()))
+            .collect();
         deps.sort();
         let env: Vec<(&str, &str)> = t
             .env
             .iter()
-            .map(|e| (e.name.as_str(), if e.secret { "<secret>" } else { e.value.as_str() }))
+            .map(|e| {
+                (
+                    e.name.as_str(),
+                    if e.secret {
+                        "<secret>"
+                    } else {
+                        e.value.as_str()
+                    },
+                )
+            })
             .collect();
         let what = match &t.kind {
-            TaskKind::Op { op, config } => serde_json::json!({ "op": op, "config": config.to_json() }),
+            TaskKind::Op { op, config } => {
+                serde_json::json!({ "op": op, "config": config.to_json() })
+            }
             TaskKind::Run { command } => serde_json::json!({ "run": command }),
         };
         let doc = serde_json::json!({

@@ -36,9 +36,18 @@ pub struct Interpolated {
 /// True when an environment variable name marks its value as a secret (`API_KEY`, `PG_PASSWORD`…).
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE", "AUTH"]
-        .iter()
-        .any(|w| upper.contains(w))
+    [
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "KEY",
+        "CREDENTIAL",
+        "PRIVATE",
+        "AUTH",
+    ]
+    .iter()
+    .any(|w| upper.contains(w))
 }
 
 /// Replaces `${params.x}` and `${env.X}` references in `text`.
@@ -87,7 +96,9 @@ pub fn interpolate(text: &str, scope: &Scope<'_>) -> Result<Interpolated, Interp
                 (None, None) => {
                     return Err(InterpError {
                         message: format!("environment variable `{name}` is not set"),
-                        hint: Some(format!("set it, or give a default: `${{env.{name}:-value}}`")),
+                        hint: Some(format!(
+                            "set it, or give a default: `${{env.{name}:-value}}`"
+                        )),
                     });
                 }
             }
@@ -113,7 +124,13 @@ mod tests {
             "API_TOKEN" => Some("s3cr3t".to_string()),
             _ => None,
         };
-        interpolate(text, &Scope { params: &params, env: &env })
+        interpolate(
+            text,
+            &Scope {
+                params: &params,
+                env: &env,
+            },
+        )
     }
 
     #[test]

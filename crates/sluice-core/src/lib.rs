@@ -33,6 +33,8 @@ pub mod yaml;
 
 pub use de::{DeError, from_node};
 pub use diag::{Diagnostic, Diagnostics};
-pub use pipeline::{EnvVar, LoadError, LoadOptions, OpCatalog, Pipeline, Task, TaskKind, load_file, parse_pipeline};
+pub use pipeline::{
+    EnvVar, LoadError, LoadOptions, OpCatalog, Pipeline, Task, TaskKind, load_file, parse_pipeline,
+};
 pub use state::{RunState, TaskState};
 pub use yaml::{Mark, Node};

@@ -174,11 +174,19 @@ pub fn load_file(path: &Path, opts: &LoadOptions<'_>) -> Result<Pipeline, LoadEr
 
 /// Parses and validates pipeline source text; `file` is used in messages and to find the
 /// directory tasks run in.
-pub fn parse_pipeline(source: &str, file: &Path, opts: &LoadOptions<'_>) -> Result<Pipeline, Diagnostics> {
+pub fn parse_pipeline(
+    source: &str,
+    file: &Path,
+    opts: &LoadOptions<'_>,
+) -> Result<Pipeline, Diagnostics> {
     let root = yaml::parse(source).map_err(|e| {
         Diagnostics::new(
             file,
-            vec![Diagnostic::new(e.mark, "", format!("invalid YAML: {}", e.message))],
+            vec![Diagnostic::new(
+                e.mark,
+                "",
+                format!("invalid YAML: {}", e.message),
+            )],
         )
     })?;
     let mut c = Compiler {
@@ -208,7 +216,8 @@ struct Defaults {
 
 fn valid_name(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some('a'..='z')) && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn valid_env_name(s: &str) -> bool {
@@ -232,7 +241,11 @@ impl Compiler<'_, '_> {
             if node.is_null() {
                 return Some(Vec::new());
             }
-            self.err(node.mark, key, format!("expected a mapping of {what}, found {}", node.describe()));
+            self.err(
+                node.mark,
+                key,
+                format!("expected a mapping of {what}, found {}", node.describe()),
+            );
             return None;
         };
         let mut seen: HashMap<&str, Mark> = HashMap::new();
@@ -248,7 +261,11 @@ impl Compiler<'_, '_> {
                 } else {
                     format!("duplicate key `{k}` (first set at {first})")
                 };
-                let path = if key.is_empty() { k.to_string() } else { format!("{key}.{k}") };
+                let path = if key.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{key}.{k}")
+                };
                 self.err(entry.0.mark, &path, message);
                 continue;
             }
@@ -262,7 +279,11 @@ impl Compiler<'_, '_> {
         match &node.kind {
             NodeKind::Scalar { text, .. } if !node.is_null() => Some(text.clone()),
             _ => {
-                self.err(node.mark, key, format!("expected a string, found {}", node.describe()));
+                self.err(
+                    node.mark,
+                    key,
+                    format!("expected a string, found {}", node.describe()),
+                );
                 None
             }
         }
@@ -286,7 +307,11 @@ impl Compiler<'_, '_> {
         match node.scalar() {
             Some(Scalar::Bool(b)) => Some(b),
             _ => {
-                self.err(node.mark, key, format!("expected true or false, found {}", node.describe()));
+                self.err(
+                    node.mark,
+                    key,
+                    format!("expected true or false, found {}", node.describe()),
+                );
                 None
             }
         }
@@ -297,7 +322,10 @@ impl Compiler<'_, '_> {
         match parse_duration(&text) {
             Ok(d) => Some(d),
             Err(message) => {
-                self.push(Diagnostic::new(node.mark, key, message).with_hint("durations look like `500ms`, `30s`, `10m`, `2h`"));
+                self.push(
+                    Diagnostic::new(node.mark, key, message)
+                        .with_hint("durations look like `500ms`, `30s`, `10m`, `2h`"),
+                );
                 None
             }
         }
@@ -339,12 +367,20 @@ impl Compiler<'_, '_> {
                 self.err(
                     root.mark,
                     "",
-                    format!("a pipeline file must be a mapping with `name` and `tasks`, found {}", root.describe()),
+                    format!(
+                        "a pipeline file must be a mapping with `name` and `tasks`, found {}",
+                        root.describe()
+                    ),
                 );
                 return None;
             }
         };
-        let get = |name: &str| entries.iter().find(|(k, _)| k.as_text() == Some(name)).map(|(k, v)| (k, v));
+        let get = |name: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| k.as_text() == Some(name))
+                .map(|(k, v)| (k, v))
+        };
         for (k, _) in &entries {
             if !PIPELINE_KEYS.contains(&k.as_text().unwrap_or_default()) {
                 let path = k.as_text().unwrap_or_default().to_string();
@@ -359,7 +395,9 @@ impl Compiler<'_, '_> {
                 } else {
                     self.push(
                         Diagnostic::new(v.mark, "name", format!("invalid pipeline name `{n}`"))
-                            .with_hint("use lower-case letters, digits and `_`, starting with a letter"),
+                            .with_hint(
+                                "use lower-case letters, digits and `_`, starting with a letter",
+                            ),
                     );
                     None
                 }
@@ -390,18 +428,24 @@ impl Compiler<'_, '_> {
             }
             let hint = did_you_mean(&s, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()))
                 .unwrap_or_else(|| "use an IANA name like `Europe/Paris` or `UTC`".into());
-            self.push(Diagnostic::new(v.mark, "timezone", format!("unknown time zone `{s}`")).with_hint(hint));
+            self.push(
+                Diagnostic::new(v.mark, "timezone", format!("unknown time zone `{s}`"))
+                    .with_hint(hint),
+            );
             None
         });
-        let max_parallel = get("max_parallel").and_then(|(_, v)| match self.uint(v, "max_parallel")? {
-            0 => {
-                self.err(v.mark, "max_parallel", "must be at least 1");
-                None
-            }
-            n => Some(n as usize),
-        });
+        let max_parallel =
+            get("max_parallel").and_then(|(_, v)| match self.uint(v, "max_parallel")? {
+                0 => {
+                    self.err(v.mark, "max_parallel", "must be at least 1");
+                    None
+                }
+                n => Some(n as usize),
+            });
         let params = self.params(get("params").map(|(_, v)| v), root.mark);
-        let defaults = get("defaults").map(|(_, v)| self.defaults(v)).unwrap_or_default();
+        let defaults = get("defaults")
+            .map(|(_, v)| self.defaults(v))
+            .unwrap_or_default();
         let tasks = match get("tasks") {
             Some((_, v)) => self.tasks(v, &params, &defaults),
             None => {
@@ -434,14 +478,25 @@ impl Compiler<'_, '_> {
         let mut marks = HashMap::new();
         if let Some(node) = node {
             let empty = BTreeMap::new();
-            for (k, v) in self.map(node, "params", "parameter defaults").unwrap_or_default() {
+            for (k, v) in self
+                .map(node, "params", "parameter defaults")
+                .unwrap_or_default()
+            {
                 let name = k.as_text().unwrap_or_default().to_string();
                 let path = format!("params.{name}");
                 if v.as_map().is_some() || v.as_seq().is_some() {
-                    self.err(v.mark, &path, format!("a parameter is a single value, found {}", v.describe()));
+                    self.err(
+                        v.mark,
+                        &path,
+                        format!("a parameter is a single value, found {}", v.describe()),
+                    );
                     continue;
                 }
-                let raw = if v.is_null() { "" } else { v.as_text().unwrap_or_default() };
+                let raw = if v.is_null() {
+                    ""
+                } else {
+                    v.as_text().unwrap_or_default()
+                };
                 let scope = Scope {
                     params: &empty,
                     env: self.opts.env,
@@ -450,7 +505,9 @@ impl Compiler<'_, '_> {
                     Ok(i) => {
                         params.insert(name.clone(), i.text);
                     }
-                    Err(e) => self.push(Diagnostic::new(v.mark, path, e.message).with_hint_opt(e.hint)),
+                    Err(e) => {
+                        self.push(Diagnostic::new(v.mark, path, e.message).with_hint_opt(e.hint))
+                    }
                 }
                 marks.insert(name, k.mark);
             }
@@ -463,8 +520,12 @@ impl Compiler<'_, '_> {
                     .unwrap_or_else(|| "declare it under `params:` in the pipeline file".into());
                 let mark = node.map_or(root_mark, |n| n.mark);
                 self.push(
-                    Diagnostic::new(mark, "params", format!("`--param {k}=…` sets a parameter the pipeline does not declare"))
-                        .with_hint(hint),
+                    Diagnostic::new(
+                        mark,
+                        "params",
+                        format!("`--param {k}=…` sets a parameter the pipeline does not declare"),
+                    )
+                    .with_hint(hint),
                 );
             }
         }
@@ -473,7 +534,10 @@ impl Compiler<'_, '_> {
 
     fn defaults(&mut self, node: &Node) -> Defaults {
         let mut d = Defaults::default();
-        for (k, v) in self.map(node, "defaults", "task defaults").unwrap_or_default() {
+        for (k, v) in self
+            .map(node, "defaults", "task defaults")
+            .unwrap_or_default()
+        {
             let name = k.as_text().unwrap_or_default();
             let path = format!("defaults.{name}");
             match name {
@@ -486,7 +550,12 @@ impl Compiler<'_, '_> {
         d
     }
 
-    fn tasks(&mut self, node: &Node, params: &BTreeMap<String, String>, defaults: &Defaults) -> Vec<Task> {
+    fn tasks(
+        &mut self,
+        node: &Node,
+        params: &BTreeMap<String, String>,
+        defaults: &Defaults,
+    ) -> Vec<Task> {
         let Some(entries) = self.map(node, "tasks", "task names to tasks") else {
             return Vec::new();
         };
@@ -500,8 +569,12 @@ impl Compiler<'_, '_> {
             let name = k.as_text().unwrap_or_default().to_string();
             if !valid_name(&name) {
                 self.push(
-                    Diagnostic::new(k.mark, format!("tasks.{name}"), format!("invalid task name `{name}`"))
-                        .with_hint("use lower-case letters, digits and `_`, starting with a letter"),
+                    Diagnostic::new(
+                        k.mark,
+                        format!("tasks.{name}"),
+                        format!("invalid task name `{name}`"),
+                    )
+                    .with_hint("use lower-case letters, digits and `_`, starting with a letter"),
                 );
             }
             if let Some((task, after)) = self.task(&name, k.mark, body, params, defaults) {
@@ -514,9 +587,15 @@ impl Compiler<'_, '_> {
         for (i, after) in afters.into_iter().enumerate() {
             for item in after {
                 let path = format!("tasks.{}.after", names[i]);
-                let Some(dep) = self.string(item, &path) else { continue };
+                let Some(dep) = self.string(item, &path) else {
+                    continue;
+                };
                 match names.iter().position(|n| *n == dep) {
-                    Some(j) if j == i => self.err(item.mark, &path, format!("task `{dep}` cannot run after itself")),
+                    Some(j) if j == i => self.err(
+                        item.mark,
+                        &path,
+                        format!("task `{dep}` cannot run after itself"),
+                    ),
                     Some(j) => {
                         if !tasks[i].deps.contains(&j) {
                             tasks[i].deps.push(j);
@@ -525,7 +604,8 @@ impl Compiler<'_, '_> {
                     None => {
                         let hint = did_you_mean(&dep, names.iter().map(String::as_str));
                         self.push(
-                            Diagnostic::new(item.mark, path, format!("unknown task `{dep}`")).with_hint_opt(hint),
+                            Diagnostic::new(item.mark, path, format!("unknown task `{dep}`"))
+                                .with_hint_opt(hint),
                         );
                     }
                 }
@@ -557,7 +637,12 @@ impl Compiler<'_, '_> {
     ) -> Option<(Task, Vec<&'n Node>)> {
         let prefix = format!("tasks.{name}");
         let entries = self.map(body, &prefix, "task keys")?;
-        let get = |key: &str| entries.iter().find(|(k, _)| k.as_text() == Some(key)).map(|(_, v)| v);
+        let get = |key: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| k.as_text() == Some(key))
+                .map(|(_, v)| v)
+        };
         let scope = Scope {
             params,
             env: self.opts.env,
@@ -577,9 +662,11 @@ impl Compiler<'_, '_> {
                 None
             }
             (None, None) => {
-                self.push(
-                    Diagnostic::new(mark, &prefix, "a task needs `op:` (a built-in operator) or `run:` (a shell command)"),
-                );
+                self.push(Diagnostic::new(
+                    mark,
+                    &prefix,
+                    "a task needs `op:` (a built-in operator) or `run:` (a shell command)",
+                ));
                 for (k, _) in &extra {
                     let path = format!("{prefix}.{}", k.as_text().unwrap_or_default());
                     self.unknown_key(k, &path, TASK_KEYS);
@@ -605,17 +692,23 @@ impl Compiler<'_, '_> {
                 };
                 let mut failed = false;
                 let _ = config.map_strings(&mut |text, m| -> Result<String, ()> {
-                    Ok(self.interp(&scope, text, m, &prefix, &mut secrets).unwrap_or_else(|| {
-                        failed = true;
-                        text.to_string()
-                    }))
+                    Ok(self
+                        .interp(&scope, text, m, &prefix, &mut secrets)
+                        .unwrap_or_else(|| {
+                            failed = true;
+                            text.to_string()
+                        }))
                 });
                 match self.opts.catalog.check(&op_name, &config) {
                     None => {
-                        let hint = did_you_mean(&op_name, self.opts.catalog.op_names()).unwrap_or_else(|| {
-                            format!("built-in ops: {}", self.opts.catalog.op_names().join(", "))
-                        });
-                        self.push(Diagnostic::new(op.mark, path, format!("unknown op `{op_name}`")).with_hint(hint));
+                        let hint = did_you_mean(&op_name, self.opts.catalog.op_names())
+                            .unwrap_or_else(|| {
+                                format!("built-in ops: {}", self.opts.catalog.op_names().join(", "))
+                            });
+                        self.push(
+                            Diagnostic::new(op.mark, path, format!("unknown op `{op_name}`"))
+                                .with_hint(hint),
+                        );
                         None
                     }
                     Some(Err(e)) => {
@@ -623,7 +716,10 @@ impl Compiler<'_, '_> {
                         let mut d = e.into_diagnostic(&prefix, body.mark);
                         if let Some(k) = unknown {
                             if let Some(h) = did_you_mean(&k, TASK_KEYS.iter().copied()) {
-                                if d.hint.as_deref().is_none_or(|h| !h.starts_with("did you mean")) {
+                                if d.hint
+                                    .as_deref()
+                                    .is_none_or(|h| !h.starts_with("did you mean"))
+                                {
                                     d.hint = Some(h);
                                 }
                             }
@@ -632,7 +728,10 @@ impl Compiler<'_, '_> {
                         None
                     }
                     Some(Ok(())) if failed => None,
-                    Some(Ok(())) => Some(TaskKind::Op { op: op_name, config }),
+                    Some(Ok(())) => Some(TaskKind::Op {
+                        op: op_name,
+                        config,
+                    }),
                 }
             }
         };
@@ -643,7 +742,14 @@ impl Compiler<'_, '_> {
                 Some(items) => items.iter().collect(),
                 None if n.scalar().is_some() && !n.is_null() => vec![n],
                 None => {
-                    self.err(n.mark, &format!("{prefix}.after"), format!("expected a task name or a list of task names, found {}", n.describe()));
+                    self.err(
+                        n.mark,
+                        &format!("{prefix}.after"),
+                        format!(
+                            "expected a task name or a list of task names, found {}",
+                            n.describe()
+                        ),
+                    );
                     Vec::new()
                 }
             },
@@ -661,18 +767,30 @@ impl Compiler<'_, '_> {
             None => defaults.timeout,
         };
         let cache = get("cache").and_then(|v| self.boolean(v, &format!("{prefix}.cache")));
-        let description = get("description").and_then(|v| self.string(v, &format!("{prefix}.description")));
+        let description =
+            get("description").and_then(|v| self.string(v, &format!("{prefix}.description")));
         let mut env = Vec::new();
         if let Some(node) = get("env") {
             let env_path = format!("{prefix}.env");
-            for (k, v) in self.map(node, &env_path, "variable names to values").unwrap_or_default() {
+            for (k, v) in self
+                .map(node, &env_path, "variable names to values")
+                .unwrap_or_default()
+            {
                 let var = k.as_text().unwrap_or_default().to_string();
                 let path = format!("{env_path}.{var}");
                 if !valid_env_name(&var) {
-                    self.err(k.mark, &path, format!("invalid environment variable name `{var}`"));
+                    self.err(
+                        k.mark,
+                        &path,
+                        format!("invalid environment variable name `{var}`"),
+                    );
                     continue;
                 }
-                let Some(raw) = (if v.is_null() { Some(String::new()) } else { self.string(v, &path) }) else {
+                let Some(raw) = (if v.is_null() {
+                    Some(String::new())
+                } else {
+                    self.string(v, &path)
+                }) else {
                     continue;
                 };
                 let before = secrets.len();
@@ -681,7 +799,11 @@ impl Compiler<'_, '_> {
                     if secret && !value.is_empty() && secrets.len() == before {
                         secrets.push(value.clone());
                     }
-                    env.push(EnvVar { name: var, value, secret });
+                    env.push(EnvVar {
+                        name: var,
+                        value,
+                        secret,
+                    });
                 }
             }
         }

@@ -71,7 +71,10 @@ impl TaskState {
 
     /// True when nothing more will happen to the task in this run.
     pub fn is_final(self) -> bool {
-        !matches!(self, TaskState::Queued | TaskState::Running | TaskState::UpForRetry)
+        !matches!(
+            self,
+            TaskState::Queued | TaskState::Running | TaskState::UpForRetry
+        )
     }
 }
 
@@ -105,10 +108,15 @@ impl FromStr for TaskState {
 impl FromStr for RunState {
     type Err = UnknownState;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [RunState::Running, RunState::Succeeded, RunState::Failed, RunState::Cancelled]
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| UnknownState(s.to_string()))
+        [
+            RunState::Running,
+            RunState::Succeeded,
+            RunState::Failed,
+            RunState::Cancelled,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+        .ok_or_else(|| UnknownState(s.to_string()))
     }
 }
 

@@ -170,7 +170,10 @@ impl Node {
     }
 
     /// Applies `f` to the text of every string scalar (quoted or plain string), in place.
-    pub fn map_strings<E>(&mut self, f: &mut impl FnMut(&str, Mark) -> Result<String, E>) -> Result<(), E> {
+    pub fn map_strings<E>(
+        &mut self,
+        f: &mut impl FnMut(&str, Mark) -> Result<String, E>,
+    ) -> Result<(), E> {
         let mark = self.mark;
         match &mut self.kind {
             NodeKind::Scalar { text, plain } => {
@@ -215,7 +218,10 @@ fn resolve_plain(text: &str) -> Scalar<'_> {
         if let Ok(i) = text.parse::<i64>() {
             return Scalar::Int(i);
         }
-        if text.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c)) {
+        if text
+            .chars()
+            .all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
+        {
             if let Ok(f) = text.parse::<f64>() {
                 return Scalar::Float(f);
             }
@@ -244,7 +250,9 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
     if let Some(err) = builder.error {
         return Err(err);
     }
-    Ok(builder.root.unwrap_or(Node::empty_map(Mark { line: 1, col: 1 })))
+    Ok(builder
+        .root
+        .unwrap_or(Node::empty_map(Mark { line: 1, col: 1 })))
 }
 
 #[derive(Default)]
@@ -280,7 +288,10 @@ impl Builder {
                 };
                 match frame.key.take() {
                     None => frame.key = Some(node),
-                    Some(key) if key.as_text() == Some("<<") && key.scalar() == Some(Scalar::Str("<<")) => {
+                    Some(key)
+                        if key.as_text() == Some("<<")
+                            && key.scalar() == Some(Scalar::Str("<<")) =>
+                    {
                         collect_merge(&mut frame.merged, node)
                     }
                     Some(key) => entries.push((key, node)),
@@ -320,11 +331,23 @@ impl MarkedEventReceiver for Builder {
                 );
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack.push((Node { kind: NodeKind::Seq(Vec::new()), mark }, anchor));
+                self.stack.push((
+                    Node {
+                        kind: NodeKind::Seq(Vec::new()),
+                        mark,
+                    },
+                    anchor,
+                ));
                 self.frames.push(Frame::default());
             }
             Event::MappingStart(anchor, _) => {
-                self.stack.push((Node { kind: NodeKind::Map(Vec::new()), mark }, anchor));
+                self.stack.push((
+                    Node {
+                        kind: NodeKind::Map(Vec::new()),
+                        mark,
+                    },
+                    anchor,
+                ));
                 self.frames.push(Frame::default());
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -374,7 +397,12 @@ mod tests {
     #[test]
     fn scalars_resolve_with_core_schema() {
         let node = parse("a: 1\nb: '1'\nc: true\nd: 1.5\ne: ~\nf: 1h\n").expect("valid yaml");
-        let v: Vec<_> = node.as_map().expect("map").iter().map(|(_, v)| v.scalar()).collect();
+        let v: Vec<_> = node
+            .as_map()
+            .expect("map")
+            .iter()
+            .map(|(_, v)| v.scalar())
+            .collect();
         assert_eq!(
             v,
             vec![
@@ -390,7 +418,8 @@ mod tests {
 
     #[test]
     fn merge_keys_and_aliases() {
-        let node = parse("base: &b {retries: 2, timeout: 1m}\nt:\n  <<: *b\n  retries: 5\n").expect("valid");
+        let node = parse("base: &b {retries: 2, timeout: 1m}\nt:\n  <<: *b\n  retries: 5\n")
+            .expect("valid");
         let t = &node.as_map().expect("map")[1].1;
         let json = t.to_json();
         assert_eq!(json, serde_json::json!({"retries": 5, "timeout": "1m"}));

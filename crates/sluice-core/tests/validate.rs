@@ -1,7 +1,9 @@
 //! Every invalid-file case: the message, the key and the line:column.
 
 use serde::Deserialize;
-use sluice_core::{DeError, Diagnostics, LoadOptions, Node, OpCatalog, Pipeline, from_node, parse_pipeline};
+use sluice_core::{
+    DeError, Diagnostics, LoadOptions, Node, OpCatalog, Pipeline, from_node, parse_pipeline,
+};
 
 /// A catalog with a `noop` op (no keys) and a `sleep` op (`duration`).
 struct TestOps;
@@ -98,35 +100,60 @@ fn yaml_syntax_error() {
 #[test]
 fn unknown_top_level_key() {
     let e = errors("name: x\ndefault:\n  retries: 1\ntasks:\n  a: { op: noop }\n");
-    assert_eq!(e, vec!["p.yaml:2:1: error: `default`: unknown key `default` (did you mean `defaults`?)"]);
+    assert_eq!(
+        e,
+        vec!["p.yaml:2:1: error: `default`: unknown key `default` (did you mean `defaults`?)"]
+    );
 }
 
 #[test]
 fn unknown_task_key_in_run_task() {
     let e = errors("name: x\ntasks:\n  a:\n    run: echo hi\n    retires: 3\n");
-    assert_eq!(e, vec!["p.yaml:5:5: error: `tasks.a.retires`: unknown key `retires` (did you mean `retries`?)"]);
+    assert_eq!(
+        e,
+        vec![
+            "p.yaml:5:5: error: `tasks.a.retires`: unknown key `retires` (did you mean `retries`?)"
+        ]
+    );
 }
 
 #[test]
 fn unknown_task_key_in_op_task() {
     let e = errors("name: x\ntasks:\n  a:\n    op: sleep\n    duration: 1s\n    tiemout: 3s\n");
-    assert_eq!(e, vec!["p.yaml:6:5: error: `tasks.a`: unknown key `tiemout` (did you mean `timeout`?)"]);
+    assert_eq!(
+        e,
+        vec!["p.yaml:6:5: error: `tasks.a`: unknown key `tiemout` (did you mean `timeout`?)"]
+    );
     let e = errors("name: x\ntasks:\n  a:\n    op: sleep\n    duraton: 1s\n");
-    assert_eq!(e, vec!["p.yaml:5:5: error: `tasks.a`: unknown key `duraton` (did you mean `duration`?)"]);
+    assert_eq!(
+        e,
+        vec!["p.yaml:5:5: error: `tasks.a`: unknown key `duraton` (did you mean `duration`?)"]
+    );
 }
 
 #[test]
 fn unknown_defaults_key() {
     let e = errors("name: x\ndefaults: { retry: 2 }\ntasks:\n  a: { op: noop }\n");
-    assert_eq!(e, vec!["p.yaml:2:13: error: `defaults.retry`: unknown key `retry` (did you mean `retries`?)"]);
+    assert_eq!(
+        e,
+        vec!["p.yaml:2:13: error: `defaults.retry`: unknown key `retry` (did you mean `retries`?)"]
+    );
 }
 
 #[test]
 fn unknown_op() {
     let e = errors("name: x\ntasks:\n  a:\n    op: slep\n");
-    assert_eq!(e, vec!["p.yaml:4:9: error: `tasks.a.op`: unknown op `slep` (did you mean `sleep`?)"]);
+    assert_eq!(
+        e,
+        vec!["p.yaml:4:9: error: `tasks.a.op`: unknown op `slep` (did you mean `sleep`?)"]
+    );
     let e = errors("name: x\ntasks:\n  a:\n    op: fly_to_moon\n");
-    assert_eq!(e, vec!["p.yaml:4:9: error: `tasks.a.op`: unknown op `fly_to_moon` (built-in ops: noop, sleep)"]);
+    assert_eq!(
+        e,
+        vec![
+            "p.yaml:4:9: error: `tasks.a.op`: unknown op `fly_to_moon` (built-in ops: noop, sleep)"
+        ]
+    );
 }
 
 #[test]
@@ -134,51 +161,76 @@ fn op_and_run_both_or_neither() {
     let e = errors("name: x\ntasks:\n  a:\n    op: noop\n    run: echo\n");
     assert_eq!(
         e,
-        vec!["p.yaml:3:3: error: `tasks.a`: a task has either `op:` or `run:`, not both (split it into two tasks, one after the other)"]
+        vec![
+            "p.yaml:3:3: error: `tasks.a`: a task has either `op:` or `run:`, not both (split it into two tasks, one after the other)"
+        ]
     );
     let e = errors("name: x\ntasks:\n  a:\n    retries: 1\n");
     assert_eq!(
         e,
-        vec!["p.yaml:3:3: error: `tasks.a`: a task needs `op:` (a built-in operator) or `run:` (a shell command)"]
+        vec![
+            "p.yaml:3:3: error: `tasks.a`: a task needs `op:` (a built-in operator) or `run:` (a shell command)"
+        ]
     );
 }
 
 #[test]
 fn reference_to_missing_task() {
-    let e = errors("name: x\ntasks:\n  extract: { run: echo }\n  load: { run: echo, after: [extarct] }\n");
+    let e = errors(
+        "name: x\ntasks:\n  extract: { run: echo }\n  load: { run: echo, after: [extarct] }\n",
+    );
     assert_eq!(
         e,
-        vec!["p.yaml:4:30: error: `tasks.load.after`: unknown task `extarct` (did you mean `extract`?)"]
+        vec![
+            "p.yaml:4:30: error: `tasks.load.after`: unknown task `extarct` (did you mean `extract`?)"
+        ]
     );
 }
 
 #[test]
 fn dependency_cycle_prints_path() {
-    let e = errors("name: x\ntasks:\n  a: { run: echo, after: c }\n  b: { run: echo, after: a }\n  c: { run: echo, after: b }\n  d: { run: echo }\n");
+    let e = errors(
+        "name: x\ntasks:\n  a: { run: echo, after: c }\n  b: { run: echo, after: a }\n  c: { run: echo, after: b }\n  d: { run: echo }\n",
+    );
     assert_eq!(
         e,
-        vec!["p.yaml:3:3: error: `tasks.a`: dependency cycle: a → b → c → a (remove one of these `after:` links)"]
+        vec![
+            "p.yaml:3:3: error: `tasks.a`: dependency cycle: a → b → c → a (remove one of these `after:` links)"
+        ]
     );
 }
 
 #[test]
 fn duplicate_task_names() {
-    let e = errors("name: x\ntasks:\n  a: { run: echo 1 }\n  b: { run: echo 2 }\n  a: { run: echo 3 }\n");
-    assert_eq!(e, vec!["p.yaml:5:3: error: `tasks.a`: duplicate task name `a` (first defined at 3:3)"]);
+    let e = errors(
+        "name: x\ntasks:\n  a: { run: echo 1 }\n  b: { run: echo 2 }\n  a: { run: echo 3 }\n",
+    );
+    assert_eq!(
+        e,
+        vec!["p.yaml:5:3: error: `tasks.a`: duplicate task name `a` (first defined at 3:3)"]
+    );
 }
 
 #[test]
 fn invalid_cron() {
     let e = errors("name: x\nschedule: \"61 * * * *\"\ntasks:\n  a: { op: noop }\n");
     assert_eq!(e.len(), 1);
-    assert!(e[0].starts_with("p.yaml:2:11: error: `schedule`: invalid cron expression `61 * * * *`: "), "{e:?}");
+    assert!(
+        e[0].starts_with("p.yaml:2:11: error: `schedule`: invalid cron expression `61 * * * *`: "),
+        "{e:?}"
+    );
     let e = errors("name: x\nschedule: \"0 6 * *\"\ntasks:\n  a: { op: noop }\n");
-    assert!(e[0].contains("five or six fields") || e[0].contains("5 fields"), "{e:?}");
+    assert!(
+        e[0].contains("five or six fields") || e[0].contains("5 fields"),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn invalid_duration() {
-    let e = errors("name: x\ntasks:\n  a: { run: echo, timeout: 10 }\n  b: { run: echo, retry_delay: 5 mins }\n");
+    let e = errors(
+        "name: x\ntasks:\n  a: { run: echo, timeout: 10 }\n  b: { run: echo, retry_delay: 5 mins }\n",
+    );
     assert_eq!(
         e,
         vec![
@@ -205,13 +257,27 @@ fn all_errors_of_a_file_at_once() {
     let yaml = "name: x\nretries: 2\ntasks:\n  a: { op: slep }\n  b: { run: echo, after: [zz], timeout: soon }\n  b: { run: echo }\n";
     let e = errors(yaml);
     assert_eq!(e.len(), 5, "{e:#?}");
-    let lines: Vec<&str> = e.iter().map(|l| l.split(": error").next().unwrap_or_default()).collect();
-    assert_eq!(lines, vec!["p.yaml:2:1", "p.yaml:4:12", "p.yaml:5:27", "p.yaml:5:41", "p.yaml:6:3"]);
+    let lines: Vec<&str> = e
+        .iter()
+        .map(|l| l.split(": error").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "p.yaml:2:1",
+            "p.yaml:4:12",
+            "p.yaml:5:27",
+            "p.yaml:5:41",
+            "p.yaml:6:3"
+        ]
+    );
 }
 
 #[test]
 fn params_and_env_interpolation_errors() {
-    let e = errors("name: x\nparams: { data: a }\ntasks:\n  a: { run: \"cat ${params.dat}\" }\n  b: { run: \"echo ${env.NOT_SET_ANYWHERE}\" }\n");
+    let e = errors(
+        "name: x\nparams: { data: a }\ntasks:\n  a: { run: \"cat ${params.dat}\" }\n  b: { run: \"echo ${env.NOT_SET_ANYWHERE}\" }\n",
+    );
     assert_eq!(
         e,
         vec![
@@ -219,8 +285,11 @@ fn params_and_env_interpolation_errors() {
             "p.yaml:5:13: error: `tasks.b.run`: environment variable `NOT_SET_ANYWHERE` is not set (set it, or give a default: `${env.NOT_SET_ANYWHERE:-value}`)",
         ]
     );
-    let err = load("name: x\nparams: { data: a }\ntasks:\n  a: { op: noop }\n", &[("dta".into(), "b".into())])
-        .expect_err("unknown param");
+    let err = load(
+        "name: x\nparams: { data: a }\ntasks:\n  a: { op: noop }\n",
+        &[("dta".into(), "b".into())],
+    )
+    .expect_err("unknown param");
     assert_eq!(
         err.to_string(),
         "p.yaml:2:9: error: `params`: `--param dta=…` sets a parameter the pipeline does not declare (did you mean `data`?)"
@@ -229,7 +298,8 @@ fn params_and_env_interpolation_errors() {
 
 #[test]
 fn bad_types_are_reported() {
-    let e = errors("name: x\nmax_parallel: 0\ntasks:\n  a: { op: noop, retries: -1, cache: maybe }\n");
+    let e =
+        errors("name: x\nmax_parallel: 0\ntasks:\n  a: { op: noop, retries: -1, cache: maybe }\n");
     assert_eq!(
         e,
         vec![

@@ -154,7 +154,11 @@ pub enum EngineError {
 impl Engine {
     /// An engine recording to `store`, writing logs under `logs_dir`.
     pub fn new(store: Arc<dyn StateStore>, ops: Arc<Registry>, logs_dir: PathBuf) -> Self {
-        Engine { store, ops, logs_dir }
+        Engine {
+            store,
+            ops,
+            logs_dir,
+        }
     }
 
     /// The store.

@@ -12,7 +12,9 @@ pub fn hostname() -> String {
 
 /// True if `pid` is a live sluice process on this machine.
 pub fn is_live_sluice(pid: i64) -> bool {
-    let Ok(raw) = i32::try_from(pid) else { return false };
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
     if raw <= 0 || raw == std::process::id() as i32 {
         return false;
     }

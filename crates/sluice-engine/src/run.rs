@@ -82,7 +82,10 @@ impl Shared {
 
 impl Engine {
     /// The parameters a run was started with (to resume it with the same ones).
-    pub async fn run_params(&self, run_id: &str) -> Result<std::collections::BTreeMap<String, String>, EngineError> {
+    pub async fn run_params(
+        &self,
+        run_id: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, EngineError> {
         match self.store.run(run_id).await? {
             Some(r) => Ok(r.params),
             None => Err(EngineError::UnknownRun(run_id.to_string())),
@@ -131,7 +134,11 @@ impl Engine {
         }
         for mut t in self.store.task_runs(&run.id).await? {
             if !t.state.is_final() {
-                t.state = if t.state == TaskState::Running { TaskState::Failed } else { TaskState::Cancelled };
+                t.state = if t.state == TaskState::Running {
+                    TaskState::Failed
+                } else {
+                    TaskState::Cancelled
+                };
                 t.ended_at = Some(now);
                 t.error = Some(why.clone());
                 writes.push(Write::TaskRun(t));
@@ -140,7 +147,10 @@ impl Engine {
         let mut r = run.clone();
         r.state = RunState::Failed;
         r.ended_at = Some(now);
-        r.error = Some(format!("{why}; resume it with `sluice run {} --resume {}`", run.file, run.id));
+        r.error = Some(format!(
+            "{why}; resume it with `sluice run {} --resume {}`",
+            run.file, run.id
+        ));
         writes.push(Write::Run(r));
         Ok(writes)
     }
@@ -160,10 +170,15 @@ impl Engine {
             names
                 .iter()
                 .map(|name| {
-                    pipeline.task_index(name).ok_or_else(|| EngineError::UnknownTask {
-                        name: name.clone(),
-                        hint: did_you_mean(name, pipeline.tasks.iter().map(|t| t.name.as_str())),
-                    })
+                    pipeline
+                        .task_index(name)
+                        .ok_or_else(|| EngineError::UnknownTask {
+                            name: name.clone(),
+                            hint: did_you_mean(
+                                name,
+                                pipeline.tasks.iter().map(|t| t.name.as_str()),
+                            ),
+                        })
                 })
                 .collect()
         };
@@ -183,7 +198,12 @@ impl Engine {
         })?;
 
         let fps = fingerprints(pipeline);
-        let cached: HashSet<(String, String)> = self.store.fingerprints(&pipeline.name).await?.into_iter().collect();
+        let cached: HashSet<(String, String)> = self
+            .store
+            .fingerprints(&pipeline.name)
+            .await?
+            .into_iter()
+            .collect();
         let mut slots: Vec<Slot> = (0..n)
             .map(|i| Slot {
                 state: TaskState::Queued,
@@ -214,8 +234,13 @@ impl Engine {
                 }
                 if old.state == RunState::Running {
                     match old.pid {
-                        Some(pid) if old.host.as_deref() == Some(&hostname()) && is_live_sluice(pid) => {
-                            return Err(EngineError::StillRunning { run_id: id.clone(), pid });
+                        Some(pid)
+                            if old.host.as_deref() == Some(&hostname()) && is_live_sluice(pid) =>
+                        {
+                            return Err(EngineError::StillRunning {
+                                run_id: id.clone(),
+                                pid,
+                            });
                         }
                         _ => {
                             let writes = self.interrupted_writes(&old).await?;
@@ -245,7 +270,11 @@ impl Engine {
                     file: pipeline.file.display().to_string(),
                     params: pipeline.params.clone(),
                     state: RunState::Running,
-                    trigger: if opts.trigger.is_empty() { "cli".into() } else { opts.trigger.clone() },
+                    trigger: if opts.trigger.is_empty() {
+                        "cli".into()
+                    } else {
+                        opts.trigger.clone()
+                    },
                     started_at: now_micros(),
                     ended_at: None,
                     pid: None,
@@ -301,7 +330,11 @@ impl Engine {
 
         let max_parallel = pipeline
             .max_parallel
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            })
             .max(1);
         let mut running = 0usize;
         let mut set: JoinSet<Done> = JoinSet::new();
@@ -309,14 +342,26 @@ impl Engine {
 
         loop {
             while running < max_parallel && !stopping {
-                let Some((i, ready_at)) = ready.pop_front() else { break };
+                let Some((i, ready_at)) = ready.pop_front() else {
+                    break;
+                };
                 let task = &pipeline.tasks[i];
                 let slot = &mut slots[i];
-                if !slot.forced && task.cache && cached.contains(&(task.name.clone(), slot.fingerprint.clone())) {
+                if !slot.forced
+                    && task.cache
+                    && cached.contains(&(task.name.clone(), slot.fingerprint.clone()))
+                {
                     slot.state = TaskState::Cached;
                     slot.ended_at = Some(now_micros());
                     write_task(&shared, i, slot);
-                    shared.emit(task_event(task.name.clone(), TaskState::Cached, slot.attempts, None, None, None));
+                    shared.emit(task_event(
+                        task.name.clone(),
+                        TaskState::Cached,
+                        slot.attempts,
+                        None,
+                        None,
+                        None,
+                    ));
                     release(i, &dependents, &mut slots, &mut ready);
                     continue;
                 }
@@ -382,12 +427,24 @@ impl Engine {
                                 at: now_micros(),
                             });
                             write_task(&shared, i, slot);
-                            shared.emit(task_event(task.name.clone(), TaskState::Succeeded, slot.attempts, None, Some(elapsed), None));
+                            shared.emit(task_event(
+                                task.name.clone(),
+                                TaskState::Succeeded,
+                                slot.attempts,
+                                None,
+                                Some(elapsed),
+                                None,
+                            ));
                             release(i, &dependents, &mut slots, &mut ready);
                         }
                         Err(e) => {
                             let message = if timed_out {
-                                format!("timed out after {}", sluice_core::duration::format_duration(task.timeout.unwrap_or_default()))
+                                format!(
+                                    "timed out after {}",
+                                    sluice_core::duration::format_duration(
+                                        task.timeout.unwrap_or_default()
+                                    )
+                                )
                             } else {
                                 e.message
                             };
@@ -395,12 +452,26 @@ impl Engine {
                             if stopping && !timed_out {
                                 slot.state = TaskState::Cancelled;
                                 write_task(&shared, i, slot);
-                                shared.emit(task_event(task.name.clone(), TaskState::Cancelled, slot.attempts, Some(message), Some(elapsed), None));
+                                shared.emit(task_event(
+                                    task.name.clone(),
+                                    TaskState::Cancelled,
+                                    slot.attempts,
+                                    Some(message),
+                                    Some(elapsed),
+                                    None,
+                                ));
                             } else if slot.tries <= task.retries && !stopping {
                                 let delay = backoff(task.retry_delay, slot.tries);
                                 slot.state = TaskState::UpForRetry;
                                 write_task(&shared, i, slot);
-                                shared.emit(task_event(task.name.clone(), TaskState::UpForRetry, slot.attempts, Some(message), Some(elapsed), Some(delay)));
+                                shared.emit(task_event(
+                                    task.name.clone(),
+                                    TaskState::UpForRetry,
+                                    slot.attempts,
+                                    Some(message),
+                                    Some(elapsed),
+                                    Some(delay),
+                                ));
                                 let stop = stop.clone();
                                 set.spawn(async move {
                                     tokio::select! {
@@ -412,7 +483,14 @@ impl Engine {
                             } else {
                                 slot.state = TaskState::Failed;
                                 write_task(&shared, i, slot);
-                                shared.emit(task_event(task.name.clone(), TaskState::Failed, slot.attempts, Some(message), Some(elapsed), None));
+                                shared.emit(task_event(
+                                    task.name.clone(),
+                                    TaskState::Failed,
+                                    slot.attempts,
+                                    Some(message),
+                                    Some(elapsed),
+                                    None,
+                                ));
                                 fail_downstream(&shared, i, &dependents, &selected, &mut slots);
                             }
                         }
@@ -425,12 +503,27 @@ impl Engine {
         for i in 0..n {
             if selected[i] && !slots[i].state.is_final() {
                 slots[i].state = TaskState::Cancelled;
-                slots[i].error.get_or_insert_with(|| "the run was stopped before this task ran".into());
+                slots[i]
+                    .error
+                    .get_or_insert_with(|| "the run was stopped before this task ran".into());
                 write_task(&shared, i, &slots[i]);
-                shared.emit(task_event(pipeline.tasks[i].name.clone(), TaskState::Cancelled, slots[i].attempts, None, None, None));
+                shared.emit(task_event(
+                    pipeline.tasks[i].name.clone(),
+                    TaskState::Cancelled,
+                    slots[i].attempts,
+                    None,
+                    None,
+                    None,
+                ));
             }
         }
-        let any_failed = (0..n).any(|i| selected[i] && matches!(slots[i].state, TaskState::Failed | TaskState::UpstreamFailed));
+        let any_failed = (0..n).any(|i| {
+            selected[i]
+                && matches!(
+                    slots[i].state,
+                    TaskState::Failed | TaskState::UpstreamFailed
+                )
+        });
         let state = if stop.is_cancelled() {
             RunState::Cancelled
         } else if any_failed {
@@ -450,7 +543,13 @@ impl Engine {
             state,
             tasks: (0..n)
                 .filter(|&i| selected[i])
-                .map(|i| (pipeline.tasks[i].name.clone(), slots[i].state, slots[i].attempts))
+                .map(|i| {
+                    (
+                        pipeline.tasks[i].name.clone(),
+                        slots[i].state,
+                        slots[i].attempts,
+                    )
+                })
                 .collect(),
             elapsed: clock.elapsed(),
         })
@@ -459,7 +558,11 @@ impl Engine {
 
 fn new_run_id() -> String {
     let now = chrono::Utc::now();
-    format!("{}-{:04x}", now.format("%Y%m%d-%H%M%S"), rand::thread_rng().r#gen::<u16>())
+    format!(
+        "{}-{:04x}",
+        now.format("%Y%m%d-%H%M%S"),
+        rand::thread_rng().r#gen::<u16>()
+    )
 }
 
 fn task_event(
@@ -494,7 +597,12 @@ fn write_task(shared: &Shared, i: usize, slot: &Slot) {
 }
 
 /// Task `i` is done: its dependents have one fewer task to wait for.
-fn release(i: usize, dependents: &[Vec<usize>], slots: &mut [Slot], ready: &mut VecDeque<(usize, i64)>) {
+fn release(
+    i: usize,
+    dependents: &[Vec<usize>],
+    slots: &mut [Slot],
+    ready: &mut VecDeque<(usize, i64)>,
+) {
     let now = now_micros();
     for &j in &dependents[i] {
         if slots[j].state != TaskState::Queued || slots[j].pending_deps == 0 {
@@ -508,7 +616,13 @@ fn release(i: usize, dependents: &[Vec<usize>], slots: &mut [Slot], ready: &mut 
 }
 
 /// Task `i` failed: everything downstream that has not run becomes `upstream_failed`.
-fn fail_downstream(shared: &Shared, i: usize, dependents: &[Vec<usize>], selected: &[bool], slots: &mut [Slot]) {
+fn fail_downstream(
+    shared: &Shared,
+    i: usize,
+    dependents: &[Vec<usize>],
+    selected: &[bool],
+    slots: &mut [Slot],
+) {
     let failed = &shared.pipeline.tasks[i].name;
     let mut stack = dependents[i].clone();
     while let Some(j) = stack.pop() {
@@ -531,7 +645,13 @@ fn fail_downstream(shared: &Shared, i: usize, dependents: &[Vec<usize>], selecte
 }
 
 /// One attempt, as a tokio task.
-async fn run_attempt(shared: Arc<Shared>, i: usize, attempt: u32, ready_at: i64, cancel: CancellationToken) -> Done {
+async fn run_attempt(
+    shared: Arc<Shared>,
+    i: usize,
+    attempt: u32,
+    ready_at: i64,
+    cancel: CancellationToken,
+) -> Done {
     let started_at = now_micros();
     let clock = Instant::now();
     let task = &shared.pipeline.tasks[i];
@@ -554,7 +674,14 @@ async fn run_attempt(shared: Arc<Shared>, i: usize, attempt: u32, ready_at: i64,
         log_path: Some(log_path.display().to_string()),
     };
     shared.writer.send(Write::Attempt(record.clone()));
-    shared.emit(task_event(task.name.clone(), TaskState::Running, attempt, None, None, None));
+    shared.emit(task_event(
+        task.name.clone(),
+        TaskState::Running,
+        attempt,
+        None,
+        None,
+        None,
+    ));
 
     let echo: Option<(String, Echo)> = match (&shared.events, shared.stream_logs) {
         (Some(tx), true) => {
@@ -577,7 +704,11 @@ async fn run_attempt(shared: Arc<Shared>, i: usize, attempt: u32, ready_at: i64,
         task: task.name.clone(),
         attempt,
         workdir: shared.pipeline.dir.clone(),
-        env: task.env.iter().map(|e| (e.name.clone(), e.value.clone())).collect(),
+        env: task
+            .env
+            .iter()
+            .map(|e| (e.name.clone(), e.value.clone()))
+            .collect(),
         log: TaskLog::new(log_path, task.secrets.clone(), echo),
         cancel: cancel.clone(),
     };
@@ -620,14 +751,24 @@ async fn run_attempt(shared: Arc<Shared>, i: usize, attempt: u32, ready_at: i64,
             record.exit_code = out.exit_code;
         }
         Err(e) => {
-            record.state = if cancel.is_cancelled() && !timed_out { TaskState::Cancelled } else { TaskState::Failed };
+            record.state = if cancel.is_cancelled() && !timed_out {
+                TaskState::Cancelled
+            } else {
+                TaskState::Failed
+            };
             record.exit_code = e.exit_code;
             record.error = Some(if timed_out {
-                format!("timed out after {}", sluice_core::duration::format_duration(task.timeout.unwrap_or_default()))
+                format!(
+                    "timed out after {}",
+                    sluice_core::duration::format_duration(task.timeout.unwrap_or_default())
+                )
             } else {
                 e.message.clone()
             });
-            let _ = ctx.log.line(&format!("sluice: attempt {attempt} failed: {}", record.error.as_deref().unwrap_or_default()));
+            let _ = ctx.log.line(&format!(
+                "sluice: attempt {attempt} failed: {}",
+                record.error.as_deref().unwrap_or_default()
+            ));
         }
     }
     shared.writer.send(Write::Attempt(record));

@@ -56,7 +56,9 @@ impl WriterTask {
     pub async fn finish(self) -> Result<(), StoreError> {
         match self.handle.await {
             Ok(r) => r,
-            Err(e) => Err(StoreError::Corrupt(format!("the store writer task stopped: {e}"))),
+            Err(e) => Err(StoreError::Corrupt(format!(
+                "the store writer task stopped: {e}"
+            ))),
         }
     }
 }

@@ -84,7 +84,12 @@ impl TaskLog {
             if let Some(dir) = self.inner.path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            *guard = Some(File::options().create(true).append(true).open(&self.inner.path)?);
+            *guard = Some(
+                File::options()
+                    .create(true)
+                    .append(true)
+                    .open(&self.inner.path)?,
+            );
         }
         match guard.as_mut() {
             Some(f) => writeln!(f, "{line}"),
@@ -104,6 +109,9 @@ mod tests {
         let log = TaskLog::new(path.clone(), vec!["hunter2".into(), "x".into()], None);
         assert!(!path.exists());
         log.line("password=hunter2 x").expect("write");
-        assert_eq!(std::fs::read_to_string(&path).expect("read"), "password=*** x\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "password=*** x\n"
+        );
     }
 }

@@ -63,7 +63,10 @@ mod tests {
     fn names_are_unique_and_well_formed() {
         let reg = Registry::builtin();
         let mut names = reg.op_names();
-        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')));
+        assert!(names.iter().all(|n| {
+            n.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
+        }));
         names.sort();
         let before = names.len();
         names.dedup();

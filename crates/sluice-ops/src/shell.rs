@@ -60,8 +60,14 @@ pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, O
     let mut guard = GroupGuard {
         pgid: child.id().map(|id| Pid::from_raw(id as i32)),
     };
-    let out = child.stdout.take().map(|s| tokio::spawn(pump(s, ctx.log.clone())));
-    let err = child.stderr.take().map(|s| tokio::spawn(pump(s, ctx.log.clone())));
+    let out = child
+        .stdout
+        .take()
+        .map(|s| tokio::spawn(pump(s, ctx.log.clone())));
+    let err = child
+        .stderr
+        .take()
+        .map(|s| tokio::spawn(pump(s, ctx.log.clone())));
 
     let status = tokio::select! {
         status = child.wait() => status.map_err(|e| OpError::new(format!("waiting for the command failed: {e}")))?,
@@ -92,7 +98,9 @@ pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, O
             exit_code: Some(code),
         }),
         (None, Some(sig)) => {
-            let name = Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("unknown signal");
+            let name = Signal::try_from(sig)
+                .map(|s| s.as_str())
+                .unwrap_or("unknown signal");
             Err(OpError::new(format!("command killed by {name}")))
         }
         (None, None) => Err(OpError::new("command ended without an exit status")),

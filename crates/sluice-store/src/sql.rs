@@ -15,7 +15,8 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::records::{AttemptRecord, RunFilter, RunRecord, TaskRunRecord, Write};
 use crate::{Result, StateStore, StoreError};
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Backend {
@@ -67,7 +68,8 @@ impl SqlStore {
         } else {
             return Err(StoreError::Unsupported(redact_url(url)));
         };
-        let mut options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 8 });
+        let mut options =
+            AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 8 });
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -78,23 +80,37 @@ impl SqlStore {
                 })
             });
         }
-        let pool = options.connect(url).await.map_err(|source| StoreError::Connect {
-            url: redact_url(url),
-            source,
-        })?;
+        let pool = options
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact_url(url),
+                source,
+            })?;
         let migrator = Migrator {
             migrations: Cow::Owned(
                 MIGRATIONS
                     .iter()
-                    .map(|(v, d, sql)| Migration::new(*v, Cow::Borrowed(*d), MigrationType::Simple, Cow::Borrowed(*sql), false))
+                    .map(|(v, d, sql)| {
+                        Migration::new(
+                            *v,
+                            Cow::Borrowed(*d),
+                            MigrationType::Simple,
+                            Cow::Borrowed(*sql),
+                            false,
+                        )
+                    })
                     .collect(),
             ),
             ..Migrator::DEFAULT
         };
-        migrator.run(&pool).await.map_err(|source| StoreError::Migrate {
-            url: redact_url(url),
-            source,
-        })?;
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                url: redact_url(url),
+                source,
+            })?;
         Ok(SqlStore { pool, backend })
     }
 
@@ -131,7 +147,8 @@ fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
         id: get(row, "id")?,
         pipeline: get(row, "pipeline")?,
         file: get(row, "file")?,
-        params: serde_json::from_str(&params).map_err(|e| StoreError::Corrupt(format!("run params: {e}")))?,
+        params: serde_json::from_str(&params)
+            .map_err(|e| StoreError::Corrupt(format!("run params: {e}")))?,
         state: parse(&get::<String>(row, "state")?)?,
         trigger: get(row, "trigger")?,
         started_at: get(row, "started_at")?,
@@ -142,7 +159,8 @@ fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
     })
 }
 
-const RUN_COLUMNS: &str = "id, pipeline, file, params, state, trigger, started_at, ended_at, pid, host, error";
+const RUN_COLUMNS: &str =
+    "id, pipeline, file, params, state, trigger, started_at, ended_at, pid, host, error";
 
 #[async_trait]
 impl StateStore for SqlStore {
@@ -157,11 +175,16 @@ impl StateStore for SqlStore {
         if writes.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(query_err("starting a transaction"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_err("starting a transaction"))?;
         for w in writes {
             match w {
                 Write::Run(r) => {
-                    let params = serde_json::to_string(&r.params).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    let params = serde_json::to_string(&r.params)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                     sqlx::query(&self.q(
                         "INSERT INTO runs (id, pipeline, file, params, state, trigger, started_at, ended_at, pid, host, error) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
@@ -249,7 +272,9 @@ impl StateStore for SqlStore {
                 }
             }
         }
-        tx.commit().await.map_err(query_err("committing a transaction"))
+        tx.commit()
+            .await
+            .map_err(query_err("committing a transaction"))
     }
 
     async fn run(&self, id: &str) -> Result<Option<RunRecord>> {
@@ -263,7 +288,11 @@ impl StateStore for SqlStore {
     }
 
     async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
-        let limit = if filter.limit == 0 { i64::MAX } else { filter.limit as i64 };
+        let limit = if filter.limit == 0 {
+            i64::MAX
+        } else {
+            filter.limit as i64
+        };
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE ($1 = '' OR pipeline = $1) AND ($2 = '' OR state = $2) \
              ORDER BY started_at DESC, id DESC LIMIT $3"
@@ -332,12 +361,15 @@ impl StateStore for SqlStore {
     }
 
     async fn fingerprints(&self, pipeline: &str) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(&self.q("SELECT task, fingerprint FROM fingerprints WHERE pipeline = $1"))
-            .bind(pipeline)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(query_err("reading fingerprints"))?;
-        rows.iter().map(|r| Ok((get(r, "task")?, get(r, "fingerprint")?))).collect()
+        let rows =
+            sqlx::query(&self.q("SELECT task, fingerprint FROM fingerprints WHERE pipeline = $1"))
+                .bind(pipeline)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_err("reading fingerprints"))?;
+        rows.iter()
+            .map(|r| Ok((get(r, "task")?, get(r, "fingerprint")?)))
+            .collect()
     }
 }
 
@@ -347,7 +379,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact_url("postgres://u:pw@h:5/db"), "postgres://u:***@h:5/db");
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5/db"),
+            "postgres://u:***@h:5/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite:///x/state.db"), "sqlite:///x/state.db");
     }

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use sluice_core::{RunState, TaskState};
-use sluice_store::{AttemptRecord, RunFilter, RunRecord, SqlStore, StateStore, TaskRunRecord, Write, now_micros};
+use sluice_store::{
+    AttemptRecord, RunFilter, RunRecord, SqlStore, StateStore, TaskRunRecord, Write, now_micros,
+};
 
 fn unique() -> String {
     format!("{}_{}", std::process::id(), now_micros())
@@ -115,12 +117,24 @@ async fn story(store: &dyn StateStore) {
         .expect("apply");
 
     assert_eq!(store.run(&r1).await.expect("read"), Some(ended));
-    assert_eq!(store.attempts(&r1, Some("extract")).await.expect("read"), vec![failed, ok]);
-    assert_eq!(store.attempts(&r1, Some("nope")).await.expect("read"), vec![]);
+    assert_eq!(
+        store.attempts(&r1, Some("extract")).await.expect("read"),
+        vec![failed, ok]
+    );
+    assert_eq!(
+        store.attempts(&r1, Some("nope")).await.expect("read"),
+        vec![]
+    );
     let tasks = store.task_runs(&r1).await.expect("read");
     assert_eq!(tasks.len(), 2);
-    assert_eq!((tasks[0].task.as_str(), tasks[0].state, tasks[0].attempts), ("extract", TaskState::Succeeded, 2));
-    assert_eq!((tasks[1].task.as_str(), tasks[1].state), ("load", TaskState::UpstreamFailed));
+    assert_eq!(
+        (tasks[0].task.as_str(), tasks[0].state, tasks[0].attempts),
+        ("extract", TaskState::Succeeded, 2)
+    );
+    assert_eq!(
+        (tasks[1].task.as_str(), tasks[1].state),
+        ("load", TaskState::UpstreamFailed)
+    );
     assert_eq!(tasks[1].error.as_deref(), Some("upstream `x` failed"));
 
     // Fingerprints: replaying the same write is harmless.
@@ -140,16 +154,31 @@ async fn story(store: &dyn StateStore) {
     );
 
     // Listing: newest first, filters by pipeline and state, limit.
-    store.apply(&[Write::Run(run(&r2, &pipeline, 20, RunState::Failed))]).await.expect("apply");
+    store
+        .apply(&[Write::Run(run(&r2, &pipeline, 20, RunState::Failed))])
+        .await
+        .expect("apply");
     let filter = |state, limit| RunFilter {
         pipeline: Some(pipeline.clone()),
         state,
         limit,
     };
     let ids = |rs: Vec<RunRecord>| rs.into_iter().map(|r| r.id).collect::<Vec<_>>();
-    assert_eq!(ids(store.runs(&filter(None, 0)).await.expect("list")), vec![r2.clone(), r1.clone()]);
-    assert_eq!(ids(store.runs(&filter(None, 1)).await.expect("list")), vec![r2.clone()]);
-    assert_eq!(ids(store.runs(&filter(Some(RunState::Succeeded), 0)).await.expect("list")), vec![r1.clone()]);
+    assert_eq!(
+        ids(store.runs(&filter(None, 0)).await.expect("list")),
+        vec![r2.clone(), r1.clone()]
+    );
+    assert_eq!(
+        ids(store.runs(&filter(None, 1)).await.expect("list")),
+        vec![r2.clone()]
+    );
+    assert_eq!(
+        ids(store
+            .runs(&filter(Some(RunState::Succeeded), 0))
+            .await
+            .expect("list")),
+        vec![r1.clone()]
+    );
     assert!(store.run("missing").await.expect("read").is_none());
 }
 
@@ -163,7 +192,10 @@ async fn sqlite_story() {
     drop(store);
     // Reopening runs the migrations again (a no-op) and keeps the data.
     let store = SqlStore::open_sqlite(&path).await.expect("reopen");
-    assert_eq!(store.runs(&RunFilter::default()).await.expect("list").len(), 2);
+    assert_eq!(
+        store.runs(&RunFilter::default()).await.expect("list").len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -173,7 +205,9 @@ async fn postgres_story() {
             std::env::var("CI").is_err(),
             "CI must run the PostgreSQL suite: SLUICE_TEST_PG_URL is not set (scripts/test.sh starts PostgreSQL)"
         );
-        eprintln!("SKIPPED postgres_story: SLUICE_TEST_PG_URL is not set; run scripts/test.sh to start PostgreSQL");
+        eprintln!(
+            "SKIPPED postgres_story: SLUICE_TEST_PG_URL is not set; run scripts/test.sh to start PostgreSQL"
+        );
         return;
     };
     let store = SqlStore::connect(&url).await.expect("connect");
@@ -185,7 +219,9 @@ async fn postgres_story() {
 
 #[tokio::test]
 async fn unsupported_url_is_a_clear_error() {
-    let err = SqlStore::connect("mysql://u:pw@h/db").await.expect_err("unsupported");
+    let err = SqlStore::connect("mysql://u:pw@h/db")
+        .await
+        .expect_err("unsupported");
     assert_eq!(
         err.to_string(),
         "unsupported state store URL `mysql://u:***@h/db`: use sqlite://PATH or postgres://…"

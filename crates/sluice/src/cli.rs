@@ -22,7 +22,13 @@ pub struct Cli {
 
     /// State store URL (`sqlite:///path/state.db` or `postgres://user@host/db`); default:
     /// SQLite in the home folder.
-    #[arg(long, global = true, env = "SLUICE_STATE", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_STATE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub state: Option<String>,
 
     /// The command.

@@ -58,7 +58,11 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn load(file: &Path, params: &[(String, String)], registry: &Registry) -> Result<Pipeline, LoadError> {
+fn load(
+    file: &Path,
+    params: &[(String, String)],
+    registry: &Registry,
+) -> Result<Pipeline, LoadError> {
     load_file(
         file,
         &LoadOptions {
@@ -69,7 +73,11 @@ fn load(file: &Path, params: &[(String, String)], registry: &Registry) -> Result
     )
 }
 
-fn load_or_fail(file: &Path, params: &[(String, String)], registry: &Registry) -> Result<Pipeline, Failure> {
+fn load_or_fail(
+    file: &Path,
+    params: &[(String, String)],
+    registry: &Registry,
+) -> Result<Pipeline, Failure> {
     load(file, params, registry).map_err(|e| match e {
         LoadError::Io { .. } => Failure::invalid(format!("error: {e}")),
         LoadError::Invalid(d) => {
@@ -93,14 +101,21 @@ fn validate(files: &[PathBuf], as_json: bool) -> Result<u8, Failure> {
                 if as_json {
                     out.push(json!({"file": file, "valid": true, "pipeline": p.name, "tasks": p.tasks.len(), "errors": []}));
                 } else {
-                    println!("ok: {} (pipeline `{}`, {} tasks)", file.display(), p.name, p.tasks.len());
+                    println!(
+                        "ok: {} (pipeline `{}`, {} tasks)",
+                        file.display(),
+                        p.name,
+                        p.tasks.len()
+                    );
                 }
             }
             Err(LoadError::Io { path, source }) => {
                 invalid += 1;
                 let message = format!("cannot read pipeline file {}: {source}", path.display());
                 if as_json {
-                    out.push(json!({"file": file, "valid": false, "errors": [{"message": message}]}));
+                    out.push(
+                        json!({"file": file, "valid": false, "errors": [{"message": message}]}),
+                    );
                 } else {
                     eprintln!("error: {message}");
                 }
@@ -117,7 +132,11 @@ fn validate(files: &[PathBuf], as_json: bool) -> Result<u8, Failure> {
                 } else {
                     eprintln!("{d}");
                     let n = d.items.len();
-                    eprintln!("{}: {n} error{}", file.display(), if n == 1 { "" } else { "s" });
+                    eprintln!(
+                        "{}: {n} error{}",
+                        file.display(),
+                        if n == 1 { "" } else { "s" }
+                    );
                 }
             }
         }
@@ -135,7 +154,13 @@ fn engine_failure(e: EngineError) -> Failure {
     }
 }
 
-async fn run(cli: &Cli, file: &Path, params: &[(String, String)], opts: RunOptions, as_json: bool) -> Result<u8, Failure> {
+async fn run(
+    cli: &Cli,
+    file: &Path,
+    params: &[(String, String)],
+    opts: RunOptions,
+    as_json: bool,
+) -> Result<u8, Failure> {
     let registry = Arc::new(Registry::builtin());
     // Validate before touching any state.
     let mut pipeline = load_or_fail(file, params, &registry)?;
@@ -149,14 +174,23 @@ async fn run(cli: &Cli, file: &Path, params: &[(String, String)], opts: RunOptio
             .await
             .map_err(engine_failure)?
             .into_iter()
-            .filter(|(k, _)| pipeline.params.contains_key(k) && !params.iter().any(|(pk, _)| pk == k))
+            .filter(|(k, _)| {
+                pipeline.params.contains_key(k) && !params.iter().any(|(pk, _)| pk == k)
+            })
             .collect();
         merged.extend(params.iter().cloned());
         pipeline = load_or_fail(file, &merged, &registry)?;
     }
-    for id in engine.reap_dead_runs(&pipeline.name).await.map_err(engine_failure)? {
+    for id in engine
+        .reap_dead_runs(&pipeline.name)
+        .await
+        .map_err(engine_failure)?
+    {
         if opts.resume.as_deref() != Some(id.as_str()) {
-            eprintln!("note: run {id} was interrupted (its process is gone); marked failed. Resume it with `sluice run {} --resume {id}`", file.display());
+            eprintln!(
+                "note: run {id} was interrupted (its process is gone); marked failed. Resume it with `sluice run {} --resume {id}`",
+                file.display()
+            );
         }
     }
 
@@ -193,7 +227,10 @@ async fn run(cli: &Cli, file: &Path, params: &[(String, String)], opts: RunOptio
                 counts.push(format!("{n} {s}"));
             }
         }
-        let ran = summary.tasks.iter().any(|t| t.2 > 0 && t.1 != TaskState::Cached);
+        let ran = summary
+            .tasks
+            .iter()
+            .any(|t| t.2 > 0 && t.1 != TaskState::Cached);
         println!(
             "run {} {} in {}: {}",
             summary.run_id,
@@ -202,12 +239,17 @@ async fn run(cli: &Cli, file: &Path, params: &[(String, String)], opts: RunOptio
             counts.join(", ")
         );
         if summary.state == RunState::Succeeded && !ran && summary.count(TaskState::Cached) > 0 {
-            println!("nothing to do: every task is unchanged since its last success (use --force to run them again)");
+            println!(
+                "nothing to do: every task is unchanged since its last success (use --force to run them again)"
+            );
         }
         if matches!(summary.state, RunState::Failed | RunState::Cancelled) {
             for (name, state, _) in &summary.tasks {
                 if *state == TaskState::Failed {
-                    println!("  failed: {name}  (output: sluice logs {} {name})", summary.run_id);
+                    println!(
+                        "  failed: {name}  (output: sluice logs {} {name})",
+                        summary.run_id
+                    );
                 }
             }
             println!(
@@ -227,7 +269,8 @@ async fn run(cli: &Cli, file: &Path, params: &[(String, String)], opts: RunOptio
 /// First Ctrl-C (or SIGTERM): stop the run cleanly, killing running commands. Second: exit now.
 fn spawn_signal_handler(stop: CancellationToken) {
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let next = async {
             match term.as_mut() {
                 Some(t) => {
@@ -262,7 +305,12 @@ async fn read_store(cli: &Cli) -> Result<(Arc<dyn StateStore>, Option<PathBuf>),
     Ok((store, home))
 }
 
-async fn runs(cli: &Cli, pipeline: Option<String>, limit: usize, as_json: bool) -> Result<u8, Failure> {
+async fn runs(
+    cli: &Cli,
+    pipeline: Option<String>,
+    limit: usize,
+    as_json: bool,
+) -> Result<u8, Failure> {
     let (store, _) = read_store(cli).await?;
     let runs = store
         .runs(&RunFilter {
@@ -272,7 +320,10 @@ async fn runs(cli: &Cli, pipeline: Option<String>, limit: usize, as_json: bool) 
         })
         .await?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&runs).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&runs).unwrap_or_default()
+        );
         return Ok(0);
     }
     if runs.is_empty() {
@@ -297,14 +348,19 @@ async fn runs(cli: &Cli, pipeline: Option<String>, limit: usize, as_json: bool) 
 async fn show(cli: &Cli, run_id: &str, as_json: bool) -> Result<u8, Failure> {
     let (store, _) = read_store(cli).await?;
     let Some(run) = store.run(run_id).await? else {
-        return Err(Failure::invalid(format!("error: no run `{run_id}` (list runs with `sluice runs`)")));
+        return Err(Failure::invalid(format!(
+            "error: no run `{run_id}` (list runs with `sluice runs`)"
+        )));
     };
     let tasks = store.task_runs(run_id).await?;
     let attempts = store.attempts(run_id, None).await?;
     if as_json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({"run": run, "tasks": tasks, "attempts": attempts})).unwrap_or_default()
+            serde_json::to_string_pretty(
+                &json!({"run": run, "tasks": tasks, "attempts": attempts})
+            )
+            .unwrap_or_default()
         );
         return Ok(0);
     }
@@ -340,15 +396,24 @@ async fn show(cli: &Cli, run_id: &str, as_json: bool) -> Result<u8, Failure> {
 async fn logs(cli: &Cli, run_id: &str, task: &str, attempt: Option<u32>) -> Result<u8, Failure> {
     let (store, _) = read_store(cli).await?;
     if store.run(run_id).await?.is_none() {
-        return Err(Failure::invalid(format!("error: no run `{run_id}` (list runs with `sluice runs`)")));
+        return Err(Failure::invalid(format!(
+            "error: no run `{run_id}` (list runs with `sluice runs`)"
+        )));
     }
     let attempts = store.attempts(run_id, Some(task)).await?;
     if attempts.is_empty() {
-        let names: Vec<String> = store.task_runs(run_id).await?.into_iter().map(|t| t.task).collect();
+        let names: Vec<String> = store
+            .task_runs(run_id)
+            .await?
+            .into_iter()
+            .map(|t| t.task)
+            .collect();
         let hint = sluice_core::diag::did_you_mean(task, names.iter().map(String::as_str))
             .map(|h| format!(" ({h})"))
             .unwrap_or_default();
-        return Err(Failure::invalid(format!("error: task `{task}` has no attempts in run {run_id}{hint}")));
+        return Err(Failure::invalid(format!(
+            "error: task `{task}` has no attempts in run {run_id}{hint}"
+        )));
     }
     let chosen = match attempt {
         Some(n) => attempts.iter().find(|a| a.attempt == n).ok_or_else(|| {
@@ -357,7 +422,9 @@ async fn logs(cli: &Cli, run_id: &str, task: &str, attempt: Option<u32>) -> Resu
                 attempts.len()
             ))
         })?,
-        None => attempts.last().ok_or_else(|| Failure::invalid("error: no attempts"))?,
+        None => attempts
+            .last()
+            .ok_or_else(|| Failure::invalid("error: no attempts"))?,
     };
     let Some(path) = &chosen.log_path else {
         println!("(attempt {} recorded no log)", chosen.attempt);
@@ -392,8 +459,15 @@ fn graph(file: &Path, format: GraphFormat) -> Result<u8, Failure> {
 fn ops(as_json: bool) -> Result<u8, Failure> {
     let registry = Registry::builtin();
     if as_json {
-        let list: Vec<_> = registry.specs().iter().map(|s| json!({"op": s.name, "summary": s.summary})).collect();
-        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+        let list: Vec<_> = registry
+            .specs()
+            .iter()
+            .map(|s| json!({"op": s.name, "summary": s.summary}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
     } else {
         let mut t = table(&["OP", "WHAT IT DOES"]);
         for s in registry.specs() {

@@ -15,7 +15,10 @@ pub fn for_file(home: &Option<PathBuf>, file: &Path) -> PathBuf {
     if let Some(h) = home {
         return h.clone();
     }
-    let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     dir.join(HOME_DIR)
 }
 
@@ -25,7 +28,8 @@ pub fn discover(home: &Option<PathBuf>) -> Result<PathBuf, Failure> {
     if let Some(h) = home {
         return Ok(h.clone());
     }
-    let cwd = std::env::current_dir().map_err(|e| Failure::env(format!("error: cannot read the current directory: {e}")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::env(format!("error: cannot read the current directory: {e}")))?;
     for dir in cwd.ancestors() {
         let candidate = dir.join(HOME_DIR);
         if candidate.is_dir() {
@@ -39,7 +43,10 @@ pub fn discover(home: &Option<PathBuf>) -> Result<PathBuf, Failure> {
 }
 
 /// Opens the state store: `--state`/SLUICE_STATE if set, else SQLite in `home`.
-pub async fn open_store(state: &Option<String>, home: &Path) -> Result<Arc<dyn StateStore>, Failure> {
+pub async fn open_store(
+    state: &Option<String>,
+    home: &Path,
+) -> Result<Arc<dyn StateStore>, Failure> {
     let store = match state {
         Some(url) => SqlStore::connect(url).await?,
         None => SqlStore::open_sqlite(&home.join("state.db")).await?,

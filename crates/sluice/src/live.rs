@@ -49,9 +49,11 @@ impl View {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
             let overall = multi.add(ProgressBar::new(0));
             overall.set_style(
-                ProgressStyle::with_template("{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} tasks  {elapsed}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} tasks  {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             overall.enable_steady_tick(Duration::from_millis(200));
             Live {
@@ -93,7 +95,10 @@ impl View {
                 } else {
                     String::new()
                 };
-                self.print(format!("{verb} {run_id} of {}: {tasks} tasks{extra}", self.pipeline));
+                self.print(format!(
+                    "{verb} {run_id} of {}: {tasks} tasks{extra}",
+                    self.pipeline
+                ));
                 if let Some(l) = &self.live {
                     l.overall.set_prefix(run_id);
                     l.overall.set_length(tasks as u64);
@@ -112,7 +117,10 @@ impl View {
                 elapsed,
                 retry_in,
             } => {
-                let took = elapsed.map(human).map(|d| format!(" after {d}")).unwrap_or_default();
+                let took = elapsed
+                    .map(human)
+                    .map(|d| format!(" after {d}"))
+                    .unwrap_or_default();
                 let detail = match state {
                     TaskState::Running => format!("attempt {attempt}"),
                     TaskState::Succeeded => format!("attempt {attempt}{took}"),
@@ -122,8 +130,13 @@ impl View {
                         error.unwrap_or_default(),
                         retry_in.map(human).unwrap_or_default()
                     ),
-                    TaskState::Failed => format!("attempt {attempt} failed{took}: {}", error.unwrap_or_default()),
-                    TaskState::UpstreamFailed | TaskState::Cancelled | TaskState::Queued => error.unwrap_or_default(),
+                    TaskState::Failed => format!(
+                        "attempt {attempt} failed{took}: {}",
+                        error.unwrap_or_default()
+                    ),
+                    TaskState::UpstreamFailed | TaskState::Cancelled | TaskState::Queued => {
+                        error.unwrap_or_default()
+                    }
                 };
                 if state.is_final() {
                     self.done += 1;

@@ -15,7 +15,11 @@ pub fn table(header: &[&str]) -> Table {
 /// Micros since the epoch as local `YYYY-MM-DD HH:MM:SS`.
 pub fn timestamp(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)
-        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
         .unwrap_or_default()
 }
 

@@ -28,7 +28,9 @@ mod tests {
         let reg = Registry::builtin();
         let spec = reg.get("noop").expect("registered");
         assert!((spec.build)(&parse("{}").expect("yaml")).is_ok());
-        let err = (spec.build)(&parse("x: 1").expect("yaml")).err().expect("invalid");
+        let err = (spec.build)(&parse("x: 1").expect("yaml"))
+            .err()
+            .expect("invalid");
         assert_eq!(err.message, "unknown key `x`");
     }
 }

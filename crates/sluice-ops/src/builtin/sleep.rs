@@ -37,9 +37,16 @@ mod tests {
         let reg = Registry::builtin();
         let spec = reg.get("sleep").expect("registered");
         assert!((spec.build)(&parse("duration: 20ms").expect("yaml")).is_ok());
-        let err = (spec.build)(&parse("duration: 20").expect("yaml")).err().expect("invalid");
-        assert_eq!(err.message, "invalid duration `20`: `20` needs a unit, like `20s` or `20m`");
-        let err = (spec.build)(&parse("{}").expect("yaml")).err().expect("invalid");
+        let err = (spec.build)(&parse("duration: 20").expect("yaml"))
+            .err()
+            .expect("invalid");
+        assert_eq!(
+            err.message,
+            "invalid duration `20`: `20` needs a unit, like `20s` or `20m`"
+        );
+        let err = (spec.build)(&parse("{}").expect("yaml"))
+            .err()
+            .expect("invalid");
         assert_eq!(err.message, "missing required key `duration`");
     }
 }

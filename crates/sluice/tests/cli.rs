@@ -1,0 +1,540 @@
+//! Black-box tests of the `sluice` binary: each test writes a pipeline in a temporary folder,
+//! runs the real binary, and checks exit codes, output and what the state store recorded.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(pipeline: &str) -> Project {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("pipeline.yaml"), pipeline).expect("write pipeline");
+        Project { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("SLUICE_HOME")
+            .env_remove("SLUICE_STATE")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn sluice(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run sluice")
+    }
+
+    fn run_ok(&self, args: &[&str]) -> Output {
+        let out = self.sluice(args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        out
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run_ok(args);
+        serde_json::from_slice(&out.stdout).expect("json output")
+    }
+
+    fn last_run_id(&self) -> String {
+        let runs = self.json(&["runs", "--json", "--limit", "1"]);
+        runs[0]["id"].as_str().expect("run id").to_string()
+    }
+
+    fn show(&self, run_id: &str) -> Value {
+        self.json(&["show", run_id, "--json"])
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn task<'a>(show: &'a Value, name: &str) -> &'a Value {
+    show["tasks"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["task"] == name))
+        .unwrap_or_else(|| panic!("task {name} not in {show:#}"))
+}
+
+fn attempts<'a>(show: &'a Value, name: &str) -> Vec<&'a Value> {
+    show["attempts"]
+        .as_array()
+        .map(|a| a.iter().filter(|t| t["task"] == name).collect())
+        .unwrap_or_default()
+}
+
+fn micros(v: &Value) -> i64 {
+    v.as_i64().expect("timestamp")
+}
+
+/// A counter file: the command fails until it has been run `n` times.
+const FLAKY: &str = r#"
+name: flaky
+tasks:
+  flaky:
+    run: n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo "attempt $n"; [ $n -ge 3 ]
+    retries: 3
+    retry_delay: 20ms
+"#;
+
+#[test]
+fn task_failing_twice_then_succeeding_records_three_attempts() {
+    let p = Project::new(FLAKY);
+    let out = p.run_ok(&["run", "pipeline.yaml"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("up_for_retry"), "{stdout}");
+    let show = p.show(&p.last_run_id());
+    assert_eq!(show["run"]["state"], "succeeded");
+    assert_eq!(task(&show, "flaky")["state"], "succeeded");
+    assert_eq!(task(&show, "flaky")["attempts"], 3);
+    let states: Vec<&str> = attempts(&show, "flaky")
+        .iter()
+        .map(|a| a["state"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(states, vec!["failed", "failed", "succeeded"]);
+    assert_eq!(attempts(&show, "flaky")[0]["exit_code"], 1);
+    assert_eq!(
+        attempts(&show, "flaky")[0]["error"],
+        "command exited with code 1"
+    );
+    // Each attempt has its own log.
+    let log1 = p.sluice(&["logs", &p.last_run_id(), "flaky", "--attempt", "1"]);
+    assert_eq!(
+        String::from_utf8_lossy(&log1.stdout),
+        "attempt 1\nsluice: attempt 1 failed: command exited with code 1\n"
+    );
+    let log3 = p.sluice(&["logs", &p.last_run_id(), "flaky"]);
+    assert_eq!(String::from_utf8_lossy(&log3.stdout), "attempt 3\n");
+}
+
+const ALWAYS_FAILS: &str = r#"
+name: broken
+tasks:
+  extract: { run: "n=$(cat extract.count 2>/dev/null || echo 0); echo $((n+1)) > extract.count" }
+  transform:
+    run: test -f fixed
+    after: extract
+    retries: 2
+    retry_delay: 150ms
+  load: { run: echo loaded >> load.out, after: transform }
+  publish: { run: echo published, after: load }
+  side_branch: { run: "sleep 0.3; echo side >> side.out", after: extract }
+"#;
+
+#[test]
+fn always_failing_task_fails_downstream_then_resume_runs_only_the_failed_part() {
+    let p = Project::new(ALWAYS_FAILS);
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("--resume"), "{stdout}");
+    let run_id = p.last_run_id();
+    let show = p.show(&run_id);
+    assert_eq!(show["run"]["state"], "failed");
+    assert_eq!(task(&show, "transform")["state"], "failed");
+    assert_eq!(task(&show, "transform")["attempts"], 3);
+    assert_eq!(task(&show, "load")["state"], "upstream_failed");
+    assert_eq!(
+        task(&show, "load")["error"],
+        "upstream task `transform` failed"
+    );
+    assert_eq!(task(&show, "publish")["state"], "upstream_failed");
+    // The independent branch finished.
+    assert_eq!(task(&show, "side_branch")["state"], "succeeded");
+    assert_eq!(p.read("side.out"), "side\n");
+
+    // Delays between attempts grow exponentially from the 150ms base (plus ≤25% jitter).
+    let a = attempts(&show, "transform");
+    let gap1 = micros(&a[1]["started_at"]) - micros(&a[0]["ended_at"]);
+    let gap2 = micros(&a[2]["started_at"]) - micros(&a[1]["ended_at"]);
+    assert!(gap1 >= 150_000, "first retry after {gap1}µs");
+    assert!(gap2 >= 300_000, "second retry after {gap2}µs");
+    assert!(gap2 > gap1, "{gap1} then {gap2}");
+
+    // Fix the cause, resume: only the failed task and what depends on it run.
+    std::fs::write(p.path("fixed"), "").expect("fix");
+    let out = p.run_ok(&["run", "pipeline.yaml", "--resume", &run_id]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("resuming {run_id}")), "{stdout}");
+    let show = p.show(&run_id);
+    assert_eq!(show["run"]["state"], "succeeded");
+    assert_eq!(
+        task(&show, "transform")["attempts"],
+        4,
+        "attempt numbers continue"
+    );
+    assert_eq!(task(&show, "load")["state"], "succeeded");
+    assert_eq!(task(&show, "publish")["state"], "succeeded");
+    assert_eq!(p.read("extract.count"), "1\n", "extract ran once");
+    assert_eq!(p.read("side.out"), "side\n", "side branch ran once");
+    assert_eq!(p.read("load.out"), "loaded\n");
+}
+
+const KILLABLE: &str = r#"
+name: killable
+tasks:
+  first: { run: "n=$(cat first.count 2>/dev/null || echo 0); echo $((n+1)) > first.count" }
+  slow:
+    run: "if [ -f fast ]; then echo fast; else touch slow.started; sleep 30; fi"
+    after: first
+  last: { run: echo done > last.out, after: slow }
+"#;
+
+fn wait_for(path: &Path, limit: Duration) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < limit, "{} did not appear", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn kill_9_mid_run_then_resume_finishes_without_rerunning_succeeded_tasks() {
+    let p = Project::new(KILLABLE);
+    let mut child = p
+        .cmd(&["run", "pipeline.yaml"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for(&p.path("slow.started"), Duration::from_secs(20));
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+
+    let run_id = p.last_run_id();
+    std::fs::write(p.path("fast"), "").expect("make slow fast");
+    let out = p.run_ok(&["run", "pipeline.yaml", "--resume", &run_id]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 already succeeded"),
+        "{}",
+        text(&out)
+    );
+
+    let show = p.show(&run_id);
+    assert_eq!(show["run"]["state"], "succeeded");
+    assert_eq!(p.read("first.count"), "1\n", "first must not run again");
+    assert_eq!(p.read("last.out"), "done\n");
+    let slow = attempts(&show, "slow");
+    assert_eq!(slow.len(), 2);
+    assert_eq!(slow[0]["state"], "failed");
+    assert!(
+        slow[0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("interrupted: the sluice process (pid "),
+        "{:#}",
+        slow[0]
+    );
+    assert_eq!(slow[1]["state"], "succeeded");
+    let running: Vec<_> = show["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .filter(|a| a["state"] == "running")
+        .collect();
+    assert!(running.is_empty(), "attempts left running: {running:?}");
+}
+
+const CACHEABLE: &str = r#"
+name: cacheable
+params: { greeting: hello }
+tasks:
+  a: { run: "echo ${params.greeting} >> a.out" }
+  b: { run: echo b >> b.out, after: a }
+  c: { run: echo c >> c.out, after: b }
+  d: { run: echo d >> d.out }
+"#;
+
+#[test]
+fn unchanged_second_run_executes_nothing_and_force_overrides() {
+    let p = Project::new(CACHEABLE);
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let out = p.run_ok(&["run", "pipeline.yaml"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("succeeded in"), "{stdout}");
+    assert!(stdout.contains(": 4 cached\n"), "{stdout}");
+    assert!(stdout.contains("nothing to do"), "{stdout}");
+    assert_eq!(
+        (p.read("a.out"), p.read("d.out")),
+        ("hello\n".into(), "d\n".into())
+    );
+
+    // --force-task reruns the task and everything downstream, nothing else.
+    p.run_ok(&["run", "pipeline.yaml", "--force-task", "b"]);
+    assert_eq!(
+        (
+            p.read("a.out"),
+            p.read("b.out"),
+            p.read("c.out"),
+            p.read("d.out")
+        ),
+        (
+            "hello\n".into(),
+            "b\nb\n".into(),
+            "c\nc\n".into(),
+            "d\n".into()
+        )
+    );
+    // --force reruns everything.
+    p.run_ok(&["run", "pipeline.yaml", "--force"]);
+    assert_eq!(p.read("d.out"), "d\nd\n");
+    // A changed parameter changes the fingerprint of `a` and, through it, of b and c.
+    p.run_ok(&["run", "pipeline.yaml", "--param", "greeting=bonjour"]);
+    assert_eq!(p.read("a.out"), "hello\nhello\nbonjour\n");
+    assert_eq!(p.read("c.out"), "c\nc\nc\nc\n");
+    assert_eq!(p.read("d.out"), "d\nd\n");
+    let show = p.show(&p.last_run_id());
+    assert_eq!(task(&show, "d")["state"], "cached");
+    assert_eq!(show["run"]["params"]["greeting"], "bonjour");
+}
+
+#[test]
+fn task_selection_runs_the_task_and_its_upstream_only() {
+    let p = Project::new(CACHEABLE);
+    p.run_ok(&["run", "pipeline.yaml", "--task", "b"]);
+    assert_eq!(
+        (
+            p.read("a.out"),
+            p.read("b.out"),
+            p.read("c.out"),
+            p.read("d.out")
+        ),
+        ("hello\n".into(), "b\n".into(), String::new(), String::new())
+    );
+    let out = p.sluice(&["run", "pipeline.yaml", "--task", "bb"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: unknown task `bb` (did you mean `b`?)\n"
+    );
+}
+
+#[test]
+fn timeout_kills_the_whole_process_group() {
+    let p = Project::new(
+        r#"
+name: slow
+tasks:
+  hang:
+    run: "sleep 30 & echo $! > bg.pid; wait"
+    timeout: 300ms
+"#,
+    );
+    let start = Instant::now();
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(start.elapsed() < Duration::from_secs(10));
+    let show = p.show(&p.last_run_id());
+    assert_eq!(task(&show, "hang")["state"], "failed");
+    assert_eq!(attempts(&show, "hang")[0]["error"], "timed out after 300ms");
+    let pid: i32 = p.read("bg.pid").trim().parse().expect("pid");
+    let alive = Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ");
+    assert!(!alive, "background child {pid} survived the timeout");
+}
+
+#[test]
+fn ctrl_c_cancels_the_run_and_kills_running_commands() {
+    let p = Project::new(
+        r#"
+name: interruptible
+tasks:
+  long: { run: "touch started; sleep 30" }
+  after_long: { run: echo never > never.out, after: long }
+"#,
+    );
+    let child = p
+        .cmd(&["run", "pipeline.yaml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for(&p.path("started"), Duration::from_secs(20));
+    let start = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    let show = p.show(&p.last_run_id());
+    assert_eq!(show["run"]["state"], "cancelled");
+    assert_eq!(task(&show, "long")["state"], "cancelled");
+    assert_eq!(task(&show, "after_long")["state"], "cancelled");
+    assert!(!p.path("never.out").exists());
+}
+
+#[test]
+fn parallel_tasks_respect_max_parallel() {
+    let p = Project::new(
+        r#"
+name: wide
+max_parallel: 2
+tasks:
+  a: { op: sleep, duration: 300ms }
+  b: { op: sleep, duration: 300ms }
+  c: { op: sleep, duration: 300ms }
+  d: { op: sleep, duration: 300ms }
+"#,
+    );
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let show = p.show(&p.last_run_id());
+    let spans: Vec<(i64, i64)> = show["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|a| (micros(&a["started_at"]), micros(&a["ended_at"])))
+        .collect();
+    assert_eq!(spans.len(), 4);
+    // Largest number of attempts running at the same instant.
+    let mut peak = 0;
+    for &(s, _) in &spans {
+        peak = peak.max(spans.iter().filter(|&&(s2, e2)| s2 <= s && s < e2).count());
+    }
+    assert_eq!(peak, 2);
+}
+
+#[test]
+fn secrets_are_masked_in_logs_and_streamed_output() {
+    let p = Project::new(
+        r#"
+name: secretive
+tasks:
+  call_api:
+    run: echo "calling with $API_TOKEN and ${env.PLAIN_VALUE}"
+    env: { API_TOKEN: "${env.TEST_API_TOKEN}" }
+"#,
+    );
+    let out = p
+        .cmd(&["run", "pipeline.yaml", "--stream"])
+        .env("TEST_API_TOKEN", "tok-very-secret")
+        .env("PLAIN_VALUE", "visible")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("tok-very-secret"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("call_api                 | calling with *** and visible")
+    );
+    let log = p.sluice(&["logs", &p.last_run_id(), "call_api"]);
+    assert_eq!(
+        String::from_utf8_lossy(&log.stdout),
+        "calling with *** and visible\n"
+    );
+}
+
+#[test]
+fn validate_reports_every_error_with_position_and_exit_code_2() {
+    let p = Project::new("name: x\ntasks:\n  a: { op: slep }\n  b: { run: echo, after: [c] }\n");
+    let out = p.sluice(&["validate", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "pipeline.yaml:3:12: error: `tasks.a.op`: unknown op `slep` (did you mean `sleep`?)\n\
+         pipeline.yaml:4:27: error: `tasks.b.after`: unknown task `c`\n\
+         pipeline.yaml: 2 errors\n"
+    );
+    // `run` validates first and runs nothing.
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .ends_with("pipeline.yaml: 2 errors found; nothing was run\n")
+    );
+    assert!(!p.path(".sluice").exists());
+
+    let json = p.sluice(&["validate", "--json", "pipeline.yaml"]);
+    let v: Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(v[0]["errors"][0]["line"], 3);
+    assert_eq!(v[0]["errors"][0]["column"], 12);
+
+    std::fs::write(
+        p.path("good.yaml"),
+        "name: good\ntasks:\n  a: { op: noop }\n",
+    )
+    .expect("write");
+    let out = p.run_ok(&["validate", "good.yaml"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok: good.yaml (pipeline `good`, 1 tasks)\n"
+    );
+    let out = p.sluice(&["validate", "missing.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("error: cannot read pipeline file missing.yaml: ")
+    );
+}
+
+#[test]
+fn graph_draws_text_dot_and_mermaid() {
+    let p = Project::new(
+        "name: g\ntasks:\n  a: { op: noop }\n  b: { run: echo, after: a }\n  c: { op: noop, after: [a, b] }\n",
+    );
+    let out = p.run_ok(&["graph", "pipeline.yaml"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "g — 3 tasks\nlevel 0\n  a (noop)\nlevel 1\n  b (run)  ← a\nlevel 2\n  c (noop)  ← a, b\n"
+    );
+    let out = p.run_ok(&["graph", "pipeline.yaml", "--format", "mermaid"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "flowchart LR\n  a[\"a (noop)\"]\n  b[\"b (run)\"]\n  c[\"c (noop)\"]\n  a --> b\n  a --> c\n  b --> c\n"
+    );
+    let out = p.run_ok(&["graph", "pipeline.yaml", "--format", "dot"]);
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dot.starts_with("digraph \"g\" {\n") && dot.contains("  \"a\" -> \"c\";\n"),
+        "{dot}"
+    );
+}
+
+#[test]
+fn read_commands_explain_missing_things() {
+    let p = Project::new(CACHEABLE);
+    let out = p.sluice(&["runs"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no .sluice folder in"));
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let out = p.sluice(&["show", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: no run `nope` (list runs with `sluice runs`)\n"
+    );
+    let out = p.sluice(&["logs", &p.last_run_id(), "aa"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(did you mean `a`?)"));
+    let out = p.run_ok(&["runs"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("RUN") && stdout.contains("cacheable") && stdout.contains("succeeded"),
+        "{stdout}"
+    );
+}
