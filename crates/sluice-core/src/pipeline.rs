@@ -194,11 +194,10 @@ pub fn parse_pipeline(
         opts,
     };
     let pipeline = c.pipeline(&root, file);
-    if c.diags.is_empty() {
-        if let Some(p) = pipeline {
+    if c.diags.is_empty()
+        && let Some(p) = pipeline {
             return Ok(p);
         }
-    }
     Err(Diagnostics::new(file, c.diags))
 }
 
@@ -714,16 +713,14 @@ impl Compiler<'_, '_> {
                     Some(Err(e)) => {
                         let unknown = e.unknown_key.clone();
                         let mut d = e.into_diagnostic(&prefix, body.mark);
-                        if let Some(k) = unknown {
-                            if let Some(h) = did_you_mean(&k, TASK_KEYS.iter().copied()) {
-                                if d.hint
+                        if let Some(k) = unknown
+                            && let Some(h) = did_you_mean(&k, TASK_KEYS.iter().copied())
+                                && d.hint
                                     .as_deref()
                                     .is_none_or(|h| !h.starts_with("did you mean"))
                                 {
                                     d.hint = Some(h);
                                 }
-                            }
-                        }
                         self.push(d);
                         None
                     }

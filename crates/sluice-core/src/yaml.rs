@@ -199,16 +199,14 @@ fn resolve_plain(text: &str) -> Scalar<'_> {
         ".nan" | ".NaN" | ".NAN" => return Scalar::Float(f64::NAN),
         _ => {}
     }
-    if let Some(hex) = text.strip_prefix("0x") {
-        if let Ok(i) = i64::from_str_radix(hex, 16) {
+    if let Some(hex) = text.strip_prefix("0x")
+        && let Ok(i) = i64::from_str_radix(hex, 16) {
             return Scalar::Int(i);
         }
-    }
-    if let Some(oct) = text.strip_prefix("0o") {
-        if let Ok(i) = i64::from_str_radix(oct, 8) {
+    if let Some(oct) = text.strip_prefix("0o")
+        && let Ok(i) = i64::from_str_radix(oct, 8) {
             return Scalar::Int(i);
         }
-    }
     let numeric = text
         .trim_start_matches(['-', '+'])
         .chars()
@@ -221,11 +219,9 @@ fn resolve_plain(text: &str) -> Scalar<'_> {
         if text
             .chars()
             .all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
-        {
-            if let Ok(f) = text.parse::<f64>() {
+            && let Ok(f) = text.parse::<f64>() {
                 return Scalar::Float(f);
             }
-        }
     }
     Scalar::Str(text)
 }
