@@ -195,9 +195,10 @@ pub fn parse_pipeline(
     };
     let pipeline = c.pipeline(&root, file);
     if c.diags.is_empty()
-        && let Some(p) = pipeline {
-            return Ok(p);
-        }
+        && let Some(p) = pipeline
+    {
+        return Ok(p);
+    }
     Err(Diagnostics::new(file, c.diags))
 }
 
@@ -715,12 +716,12 @@ impl Compiler<'_, '_> {
                         let mut d = e.into_diagnostic(&prefix, body.mark);
                         if let Some(k) = unknown
                             && let Some(h) = did_you_mean(&k, TASK_KEYS.iter().copied())
-                                && d.hint
-                                    .as_deref()
-                                    .is_none_or(|h| !h.starts_with("did you mean"))
-                                {
-                                    d.hint = Some(h);
-                                }
+                            && d.hint
+                                .as_deref()
+                                .is_none_or(|h| !h.starts_with("did you mean"))
+                        {
+                            d.hint = Some(h);
+                        }
                         self.push(d);
                         None
                     }

@@ -200,13 +200,15 @@ fn resolve_plain(text: &str) -> Scalar<'_> {
         _ => {}
     }
     if let Some(hex) = text.strip_prefix("0x")
-        && let Ok(i) = i64::from_str_radix(hex, 16) {
-            return Scalar::Int(i);
-        }
+        && let Ok(i) = i64::from_str_radix(hex, 16)
+    {
+        return Scalar::Int(i);
+    }
     if let Some(oct) = text.strip_prefix("0o")
-        && let Ok(i) = i64::from_str_radix(oct, 8) {
-            return Scalar::Int(i);
-        }
+        && let Ok(i) = i64::from_str_radix(oct, 8)
+    {
+        return Scalar::Int(i);
+    }
     let numeric = text
         .trim_start_matches(['-', '+'])
         .chars()
@@ -219,9 +221,10 @@ fn resolve_plain(text: &str) -> Scalar<'_> {
         if text
             .chars()
             .all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
-            && let Ok(f) = text.parse::<f64>() {
-                return Scalar::Float(f);
-            }
+            && let Ok(f) = text.parse::<f64>()
+        {
+            return Scalar::Float(f);
+        }
     }
     Scalar::Str(text)
 }

@@ -538,3 +538,39 @@ fn read_commands_explain_missing_things() {
         "{stdout}"
     );
 }
+
+#[test]
+fn postgres_state_store_records_runs_like_sqlite() {
+    let Ok(url) = std::env::var("SLUICE_TEST_PG_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run this test: SLUICE_TEST_PG_URL is not set (scripts/test.sh starts PostgreSQL)"
+        );
+        eprintln!(
+            "SKIPPED postgres_state_store_records_runs_like_sqlite: SLUICE_TEST_PG_URL is not set"
+        );
+        return;
+    };
+    let name = format!("flaky_pg_{}", std::process::id());
+    let p = Project::new(&FLAKY.replace("name: flaky", &format!("name: {name}")));
+    let with_pg = |args: &[&str]| {
+        let out = p.cmd(args).env("SLUICE_STATE", &url).output().expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        out
+    };
+    with_pg(&["run", "pipeline.yaml"]);
+    let runs: Value =
+        serde_json::from_slice(&with_pg(&["runs", &name, "--json"]).stdout).expect("json");
+    let run_id = runs[0]["id"].as_str().expect("id").to_string();
+    let show: Value =
+        serde_json::from_slice(&with_pg(&["show", &run_id, "--json"]).stdout).expect("json");
+    assert_eq!(show["run"]["state"], "succeeded");
+    assert_eq!(task(&show, "flaky")["attempts"], 3);
+    assert!(
+        !p.path(".sluice/state.db").exists(),
+        "nothing written to SQLite"
+    );
+    // Unchanged: the second run is cached, from the fingerprints kept in PostgreSQL.
+    let out = with_pg(&["run", "pipeline.yaml"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": 1 cached\n"));
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, and every test, with the state store suite on
+# SQLite and on a real PostgreSQL that this script starts (and stops) itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pgdir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-pg.XXXXXX")
+cleanup() {
+    scripts/postgres.sh stop "$pgdir" >/dev/null 2>&1 || true
+    rm -rf "$pgdir"
+}
+trap cleanup EXIT
+SLUICE_TEST_PG_URL=$(scripts/postgres.sh start "$pgdir")
+export SLUICE_TEST_PG_URL
+echo "PostgreSQL for tests: $SLUICE_TEST_PG_URL"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
