@@ -197,7 +197,7 @@ async fn run(
     let stop = CancellationToken::new();
     spawn_signal_handler(stop.clone());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let view = tokio::spawn(live::show(rx, pipeline.name.clone()));
+    let view = tokio::spawn(live::show(rx, pipeline.name.clone(), as_json));
     let result = engine.run(&pipeline, opts, Some(tx), stop).await;
     let _ = view.await;
     let summary = result.map_err(engine_failure)?;

@@ -12,9 +12,10 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::table::human;
 
-/// Consumes engine events until the channel closes.
-pub async fn show(mut rx: UnboundedReceiver<Event>, pipeline: String) {
-    let mut view = View::new(pipeline, std::io::stderr().is_terminal());
+/// Consumes engine events until the channel closes. Plain lines go to stdout, or to stderr
+/// when stdout is reserved for JSON.
+pub async fn show(mut rx: UnboundedReceiver<Event>, pipeline: String, stdout_is_json: bool) {
+    let mut view = View::new(pipeline, std::io::stderr().is_terminal(), stdout_is_json);
     while let Some(e) = rx.recv().await {
         view.event(e);
     }
@@ -26,6 +27,7 @@ struct View {
     live: Option<Live>,
     total: usize,
     done: usize,
+    to_stderr: bool,
 }
 
 struct Live {
@@ -44,7 +46,7 @@ fn line(task: &str, state: TaskState, detail: &str) -> String {
 }
 
 impl View {
-    fn new(pipeline: String, terminal: bool) -> Self {
+    fn new(pipeline: String, terminal: bool, to_stderr: bool) -> Self {
         let live = terminal.then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
             let overall = multi.add(ProgressBar::new(0));
@@ -67,6 +69,7 @@ impl View {
             live,
             total: 0,
             done: 0,
+            to_stderr,
         }
     }
 
@@ -75,7 +78,15 @@ impl View {
             Some(l) => {
                 let _ = l.multi.println(text);
             }
-            None => println!("{text}"),
+            None => self.plain(&text),
+        }
+    }
+
+    fn plain(&self, text: &str) {
+        if self.to_stderr {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
         }
     }
 
@@ -162,7 +173,7 @@ impl View {
                         }
                         l.overall.set_position(self.done as u64);
                     }
-                    None => println!("{}", line(&task, state, &detail)),
+                    None => self.plain(&line(&task, state, &detail)),
                 }
             }
         }
