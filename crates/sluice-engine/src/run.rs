@@ -351,29 +351,19 @@ impl Engine {
                     && task.cache
                     && cached.contains(&(task.name.clone(), slot.fingerprint.clone()))
                 {
-                    slot.state = TaskState::Cached;
                     slot.ended_at = Some(now_micros());
-                    write_task(&shared, i, slot);
-                    shared.emit(task_event(
-                        task.name.clone(),
-                        TaskState::Cached,
-                        slot.attempts,
-                        None,
-                        None,
-                        None,
-                    ));
+                    transition(&shared, i, slot, TaskState::Cached, None, None);
                     release(i, &dependents, &mut slots, &mut ready);
                     continue;
                 }
                 slot.attempts += 1;
                 slot.tries += 1;
-                slot.state = TaskState::Running;
                 slot.error = None;
                 let started = now_micros();
                 slot.started_at.get_or_insert(started);
                 let token = stop.child_token();
                 slot.cancel = Some(token.clone());
-                write_task(&shared, i, slot);
+                transition(&shared, i, slot, TaskState::Running, None, None);
                 running += 1;
                 let attempt = slot.attempts;
                 let sh = shared.clone();
@@ -418,7 +408,6 @@ impl Engine {
                     slot.ended_at = Some(now_micros());
                     match result {
                         Ok(_) => {
-                            slot.state = TaskState::Succeeded;
                             shared.writer.send(Write::Fingerprint {
                                 pipeline: pipeline.name.clone(),
                                 task: task.name.clone(),
@@ -426,52 +415,30 @@ impl Engine {
                                 run_id: run_id.clone(),
                                 at: now_micros(),
                             });
-                            write_task(&shared, i, slot);
-                            shared.emit(task_event(
-                                task.name.clone(),
-                                TaskState::Succeeded,
-                                slot.attempts,
-                                None,
-                                Some(elapsed),
-                                None,
-                            ));
+                            transition(&shared, i, slot, TaskState::Succeeded, Some(elapsed), None);
                             release(i, &dependents, &mut slots, &mut ready);
                         }
                         Err(e) => {
-                            let message = if timed_out {
-                                format!(
-                                    "timed out after {}",
-                                    sluice_core::duration::format_duration(
-                                        task.timeout.unwrap_or_default()
-                                    )
-                                )
-                            } else {
-                                e.message
-                            };
-                            slot.error = Some(message.clone());
+                            slot.error = Some(e.message);
                             if stopping && !timed_out {
-                                slot.state = TaskState::Cancelled;
-                                write_task(&shared, i, slot);
-                                shared.emit(task_event(
-                                    task.name.clone(),
+                                transition(
+                                    &shared,
+                                    i,
+                                    slot,
                                     TaskState::Cancelled,
-                                    slot.attempts,
-                                    Some(message),
                                     Some(elapsed),
                                     None,
-                                ));
+                                );
                             } else if slot.tries <= task.retries && !stopping {
                                 let delay = backoff(task.retry_delay, slot.tries);
-                                slot.state = TaskState::UpForRetry;
-                                write_task(&shared, i, slot);
-                                shared.emit(task_event(
-                                    task.name.clone(),
+                                transition(
+                                    &shared,
+                                    i,
+                                    slot,
                                     TaskState::UpForRetry,
-                                    slot.attempts,
-                                    Some(message),
                                     Some(elapsed),
                                     Some(delay),
-                                ));
+                                );
                                 let stop = stop.clone();
                                 set.spawn(async move {
                                     tokio::select! {
@@ -481,16 +448,14 @@ impl Engine {
                                     Done::RetryDue(i)
                                 });
                             } else {
-                                slot.state = TaskState::Failed;
-                                write_task(&shared, i, slot);
-                                shared.emit(task_event(
-                                    task.name.clone(),
+                                transition(
+                                    &shared,
+                                    i,
+                                    slot,
                                     TaskState::Failed,
-                                    slot.attempts,
-                                    Some(message),
                                     Some(elapsed),
                                     None,
-                                ));
+                                );
                                 fail_downstream(&shared, i, &dependents, &selected, &mut slots);
                             }
                         }
@@ -502,19 +467,10 @@ impl Engine {
         // Whatever did not get to run was cancelled.
         for i in 0..n {
             if selected[i] && !slots[i].state.is_final() {
-                slots[i].state = TaskState::Cancelled;
                 slots[i]
                     .error
                     .get_or_insert_with(|| "the run was stopped before this task ran".into());
-                write_task(&shared, i, &slots[i]);
-                shared.emit(task_event(
-                    pipeline.tasks[i].name.clone(),
-                    TaskState::Cancelled,
-                    slots[i].attempts,
-                    None,
-                    None,
-                    None,
-                ));
+                transition(&shared, i, &mut slots[i], TaskState::Cancelled, None, None);
             }
         }
         let any_failed = (0..n).any(|i| {
@@ -565,22 +521,25 @@ fn new_run_id() -> String {
     )
 }
 
-fn task_event(
-    task: String,
+/// Moves task `i` to `state`: records it and tells the front end.
+fn transition(
+    shared: &Shared,
+    i: usize,
+    slot: &mut Slot,
     state: TaskState,
-    attempt: u32,
-    error: Option<String>,
     elapsed: Option<Duration>,
     retry_in: Option<Duration>,
-) -> Event {
-    Event::Task {
-        task,
+) {
+    slot.state = state;
+    write_task(shared, i, slot);
+    shared.emit(Event::Task {
+        task: shared.pipeline.tasks[i].name.clone(),
         state,
-        attempt,
-        error,
+        attempt: slot.attempts,
+        error: slot.error.clone(),
         elapsed,
         retry_in,
-    }
+    });
 }
 
 fn write_task(shared: &Shared, i: usize, slot: &Slot) {
@@ -629,17 +588,15 @@ fn fail_downstream(
         if !selected[j] || slots[j].state != TaskState::Queued {
             continue;
         }
-        slots[j].state = TaskState::UpstreamFailed;
         slots[j].error = Some(format!("upstream task `{failed}` failed"));
-        write_task(shared, j, &slots[j]);
-        shared.emit(task_event(
-            shared.pipeline.tasks[j].name.clone(),
+        transition(
+            shared,
+            j,
+            &mut slots[j],
             TaskState::UpstreamFailed,
-            slots[j].attempts,
-            slots[j].error.clone(),
             None,
             None,
-        ));
+        );
         stack.extend(&dependents[j]);
     }
 }
@@ -674,14 +631,6 @@ async fn run_attempt(
         log_path: Some(log_path.display().to_string()),
     };
     shared.writer.send(Write::Attempt(record.clone()));
-    shared.emit(task_event(
-        task.name.clone(),
-        TaskState::Running,
-        attempt,
-        None,
-        None,
-        None,
-    ));
 
     let echo: Option<(String, Echo)> = match (&shared.events, shared.stream_logs) {
         (Some(tx), true) => {
@@ -740,8 +689,14 @@ async fn run_attempt(
         None => fut.await,
     };
     let result = match (result, timed_out) {
-        (Ok(_), true) => Err(OpError::new("timed out")),
-        (r, _) => r,
+        (r, true) => Err(OpError {
+            message: format!(
+                "timed out after {}",
+                sluice_core::duration::format_duration(task.timeout.unwrap_or_default())
+            ),
+            exit_code: r.err().and_then(|e| e.exit_code),
+        }),
+        (r, false) => r,
     };
 
     record.ended_at = Some(now_micros());
@@ -757,14 +712,7 @@ async fn run_attempt(
                 TaskState::Failed
             };
             record.exit_code = e.exit_code;
-            record.error = Some(if timed_out {
-                format!(
-                    "timed out after {}",
-                    sluice_core::duration::format_duration(task.timeout.unwrap_or_default())
-                )
-            } else {
-                e.message.clone()
-            });
+            record.error = Some(e.message.clone());
             let _ = ctx.log.line(&format!(
                 "sluice: attempt {attempt} failed: {}",
                 record.error.as_deref().unwrap_or_default()
