@@ -1,0 +1,84 @@
+//! The workspace's layering rule, checked: each crate may depend only on the sluice crates
+//! below it (ARCHITECTURE.md). A new edge must be added here on purpose.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// For each crate, the sluice crates it may depend on.
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("sluice-core", &[]),
+    ("sluice-store", &["sluice-core"]),
+    ("sluice-ops", &["sluice-core"]),
+    (
+        "sluice-engine",
+        &["sluice-core", "sluice-ops", "sluice-store"],
+    ),
+    (
+        "sluice",
+        &["sluice-core", "sluice-engine", "sluice-ops", "sluice-store"],
+    ),
+];
+
+/// The sluice crates named in the `[dependencies]` table of a manifest.
+fn sluice_deps(manifest: &str) -> BTreeSet<String> {
+    let mut in_deps = false;
+    let mut deps = BTreeSet::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+            continue;
+        }
+        if in_deps
+            && let Some(name) = line
+                .split(['.', ' ', '='])
+                .next()
+                .filter(|n| n.starts_with("sluice"))
+        {
+            deps.insert(name.to_string());
+        }
+    }
+    deps
+}
+
+#[test]
+fn crates_depend_only_downwards() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crates dir");
+    let mut seen = BTreeSet::new();
+    for entry in std::fs::read_dir(crates).expect("read crates") {
+        let dir = entry.expect("entry").path();
+        let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+            continue;
+        };
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let allowed = ALLOWED
+            .iter()
+            .find(|(c, _)| *c == name)
+            .unwrap_or_else(|| {
+                panic!("crate `{name}` is not in the layering table of tests/layers.rs")
+            })
+            .1;
+        for dep in sluice_deps(&manifest) {
+            assert!(
+                allowed.contains(&dep.as_str()),
+                "`{name}` must not depend on `{dep}` (see ARCHITECTURE.md)"
+            );
+        }
+        seen.insert(name);
+    }
+    assert_eq!(seen.len(), ALLOWED.len(), "crates found: {seen:?}");
+}
+
+#[test]
+fn manifest_parsing_finds_dependencies() {
+    let m = "[package]\nname = \"x\"\n[dependencies]\nsluice-core.workspace = true\nserde = \"1\"\nsluice-ops = { path = \"../o\" }\n[dev-dependencies]\nsluice-store.workspace = true\n";
+    assert_eq!(
+        sluice_deps(m),
+        BTreeSet::from(["sluice-core".to_string(), "sluice-ops".to_string()])
+    );
+}
