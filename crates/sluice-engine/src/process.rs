@@ -1,6 +1,6 @@
 //! Facts about processes: is the process that owned a run still alive?
 
-use nix::sys::signal::kill;
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 /// This machine's host name.
@@ -26,5 +26,15 @@ pub fn is_live_sluice(pid: i64) -> bool {
     match std::fs::read(format!("/proc/{raw}/cmdline")) {
         Ok(cmd) => String::from_utf8_lossy(&cmd).contains("sluice"),
         Err(_) => true,
+    }
+}
+
+/// Kills what is left of the process group of a command whose sluice process died (the shell
+/// itself got SIGKILL through its parent-death signal; its children may still run).
+pub fn kill_orphan_group(pgid: i64) {
+    let Ok(raw) = i32::try_from(pgid) else { return };
+    if raw > 1 {
+        // ESRCH: the group is already gone, which is the common case.
+        let _ = killpg(Pid::from_raw(raw), Signal::SIGKILL);
     }
 }

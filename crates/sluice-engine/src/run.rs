@@ -21,7 +21,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::process::{hostname, is_live_sluice};
+use crate::process::{hostname, is_live_sluice, kill_orphan_group};
 use crate::writer::{self, StoreWriter};
 use crate::{Engine, EngineError, Event, RunOptions, RunSummary};
 
@@ -124,8 +124,13 @@ impl Engine {
             run.pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
         );
         let mut writes = Vec::new();
+        let same_host = run.host.as_deref().is_none_or(|h| h == hostname());
         for mut a in self.store.attempts(&run.id, None).await? {
             if a.state == TaskState::Running {
+                if let Some(pgid) = a.pid.filter(|_| same_host) {
+                    kill_orphan_group(pgid);
+                }
+                a.pid = None;
                 a.state = TaskState::Failed;
                 a.ended_at = Some(now);
                 a.error = Some(why.clone());
@@ -420,6 +425,9 @@ impl Engine {
                         }
                         Err(e) => {
                             slot.error = Some(e.message);
+                            // The stop may not have reached the loop yet when the attempt it
+                            // killed reports back: ask the token, not the loop's flag.
+                            stopping |= stop.is_cancelled();
                             if stopping && !timed_out {
                                 transition(
                                     &shared,
@@ -629,6 +637,7 @@ async fn run_attempt(
         exit_code: None,
         error: None,
         log_path: Some(log_path.display().to_string()),
+        pid: None,
     };
     shared.writer.send(Write::Attempt(record.clone()));
 
@@ -660,6 +669,15 @@ async fn run_attempt(
             .collect(),
         log: TaskLog::new(log_path, task.secrets.clone(), echo),
         cancel: cancel.clone(),
+        on_spawn: Some({
+            let writer = shared.writer.clone();
+            let record = record.clone();
+            Arc::new(move |pid: u32| {
+                let mut r = record.clone();
+                r.pid = Some(i64::from(pid));
+                writer.send(Write::Attempt(r));
+            })
+        }),
     };
 
     let fut = async {
@@ -700,6 +718,7 @@ async fn run_attempt(
     };
 
     record.ended_at = Some(now_micros());
+    record.pid = None;
     match &result {
         Ok(out) => {
             record.state = TaskState::Succeeded;

@@ -28,6 +28,8 @@ pub struct TaskContext {
     pub log: TaskLog,
     /// Fires on timeout or when the user stops the run.
     pub cancel: CancellationToken,
+    /// Told the process group id of each command the op starts (to stop it after a crash).
+    pub on_spawn: Option<Arc<dyn Fn(u32) + Send + Sync>>,
 }
 
 /// The per-attempt log file. Created on the first line; secrets are masked before writing.

@@ -60,6 +60,9 @@ pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, O
     let mut guard = GroupGuard {
         pgid: child.id().map(|id| Pid::from_raw(id as i32)),
     };
+    if let (Some(report), Some(id)) = (&ctx.on_spawn, child.id()) {
+        report(id);
+    }
     let out = child
         .stdout
         .take()

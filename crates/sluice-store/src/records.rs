@@ -89,6 +89,8 @@ pub struct AttemptRecord {
     pub error: Option<String>,
     /// Where its output went.
     pub log_path: Option<String>,
+    /// Process group of a `run:` command, while it may be running.
+    pub pid: Option<i64>,
 }
 
 /// Which runs to list.

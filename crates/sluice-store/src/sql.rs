@@ -15,8 +15,14 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::records::{AttemptRecord, RunFilter, RunRecord, TaskRunRecord, Write};
 use crate::{Result, StateStore, StoreError};
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "attempt pid",
+        include_str!("../migrations/0002_attempt_pid.sql"),
+    ),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Backend {
@@ -228,11 +234,11 @@ impl StateStore for SqlStore {
                 }
                 Write::Attempt(a) => {
                     sqlx::query(&self.q(
-                        "INSERT INTO attempts (run_id, task, attempt, state, ready_at, started_at, ended_at, exit_code, error, log_path) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                        "INSERT INTO attempts (run_id, task, attempt, state, ready_at, started_at, ended_at, exit_code, error, log_path, pid) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                          ON CONFLICT (run_id, task, attempt) DO UPDATE SET state = excluded.state, \
                          ended_at = excluded.ended_at, exit_code = excluded.exit_code, error = excluded.error, \
-                         log_path = excluded.log_path",
+                         log_path = excluded.log_path, pid = excluded.pid",
                     ))
                     .bind(&a.run_id)
                     .bind(&a.task)
@@ -244,6 +250,7 @@ impl StateStore for SqlStore {
                     .bind(a.exit_code.map(i64::from))
                     .bind(&a.error)
                     .bind(&a.log_path)
+                    .bind(a.pid)
                     .execute(&mut *tx)
                     .await
                     .map_err(query_err("recording an attempt"))?;
@@ -334,7 +341,7 @@ impl StateStore for SqlStore {
 
     async fn attempts(&self, run_id: &str, task: Option<&str>) -> Result<Vec<AttemptRecord>> {
         let rows = sqlx::query(&self.q(
-            "SELECT run_id, task, attempt, state, ready_at, started_at, ended_at, exit_code, error, log_path \
+            "SELECT run_id, task, attempt, state, ready_at, started_at, ended_at, exit_code, error, log_path, pid \
              FROM attempts WHERE run_id = $1 AND ($2 = '' OR task = $2) ORDER BY task, attempt",
         ))
         .bind(run_id)
@@ -355,6 +362,7 @@ impl StateStore for SqlStore {
                     exit_code: get::<Option<i64>>(row, "exit_code")?.map(|c| c as i32),
                     error: get(row, "error")?,
                     log_path: get(row, "log_path")?,
+                    pid: get(row, "pid")?,
                 })
             })
             .collect()

@@ -40,6 +40,7 @@ fn attempt(run_id: &str, task: &str, n: u32, state: TaskState) -> AttemptRecord 
         exit_code: None,
         error: None,
         log_path: Some(format!("logs/{run_id}/{task}/{n}.log")),
+        pid: Some(4242),
     }
 }
 

@@ -13,7 +13,9 @@ struct Project {
 
 impl Project {
     fn new(pipeline: &str) -> Project {
-        let dir = tempfile::tempdir().expect("tempdir");
+        // Under target/tmp: `.sluice` discovery walks up from here, and must not find a stray
+        // `/tmp/.sluice` left by someone else's run.
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
         std::fs::write(dir.path().join("pipeline.yaml"), pipeline).expect("write pipeline");
         Project { dir }
     }
@@ -82,6 +84,11 @@ fn attempts<'a>(show: &'a Value, name: &str) -> Vec<&'a Value> {
         .as_array()
         .map(|a| a.iter().filter(|t| t["task"] == name).collect())
         .unwrap_or_default()
+}
+
+/// A process that exists and is not a zombie.
+fn is_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
 }
 
 fn micros(v: &Value) -> i64 {
@@ -196,7 +203,7 @@ name: killable
 tasks:
   first: { run: "n=$(cat first.count 2>/dev/null || echo 0); echo $((n+1)) > first.count" }
   slow:
-    run: "if [ -f fast ]; then echo fast; else touch slow.started; sleep 30; fi"
+    run: "if [ -f fast ]; then echo fast; else sleep 30 & echo $! > slow.pid; touch slow.started; wait; fi"
     after: first
   last: { run: echo done > last.out, after: slow }
 "#;
@@ -247,6 +254,12 @@ fn kill_9_mid_run_then_resume_finishes_without_rerunning_succeeded_tasks() {
         slow[0]
     );
     assert_eq!(slow[1]["state"], "succeeded");
+    // The interrupted command's process group was killed when the run was taken over.
+    let pid: i32 = p.read("slow.pid").trim().parse().expect("pid");
+    assert!(
+        !is_alive(pid),
+        "the interrupted command's child {pid} is still running"
+    );
     let running: Vec<_> = show["attempts"]
         .as_array()
         .expect("attempts")
