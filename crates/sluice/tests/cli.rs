@@ -587,3 +587,45 @@ fn postgres_state_store_records_runs_like_sqlite() {
     let out = with_pg(&["run", "pipeline.yaml"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(": 1 cached\n"));
 }
+
+#[test]
+fn reference_example_runs_end_to_end() {
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello/pipeline.yaml");
+    let home = tmp.path().join("home");
+    let out_dir = tmp.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run".to_string(),
+            example.display().to_string(),
+            "--home".into(),
+            home.display().to_string(),
+            "--param".into(),
+            format!("out={}", out_dir.display()),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(&args)
+            .env_remove("SLUICE_STATE")
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let first = run(&[]);
+    assert!(
+        first.contains("flaky_upload             up_for_retry"),
+        "{first}"
+    );
+    assert!(first.contains(": 7 succeeded\n"), "{first}");
+    let read = |f: &str| std::fs::read_to_string(out_dir.join(f)).unwrap_or_default();
+    assert_eq!(read("words.txt"), "65\n");
+    assert_eq!(read("lines.txt"), "4\n");
+    assert_eq!(read("uploaded.txt"), "65\n");
+    assert_eq!(
+        read("top_words.txt").lines().next().map(str::trim),
+        Some("5 the")
+    );
+    let second = run(&[]);
+    assert!(second.contains(": 7 cached\n"), "{second}");
+}
