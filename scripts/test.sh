@@ -16,6 +16,7 @@ echo "PostgreSQL for tests: $SLUICE_TEST_PG_URL"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked --quiet
 log=$(mktemp "${TMPDIR:-/tmp}/sluice-test.XXXXXX")
 status=0
 cargo test --workspace --locked 2>&1 | tee "$log" || status=$?

@@ -1,4 +1,4 @@
-//! Built-in ops, one file each. Adding an op: a file here, one line in [`specs`], its tests.
+//! Built-in ops, one file each. Adding an op: a file here, one line in `specs()`, its tests.
 
 mod noop;
 mod sleep;
