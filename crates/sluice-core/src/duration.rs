@@ -28,12 +28,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
+        let too_long = || format!("invalid duration `{text}`: too long");
+        let secs = |factor: u64| {
+            n.checked_mul(factor)
+                .map(Duration::from_secs)
+                .ok_or_else(too_long)
+        };
         let part = match unit {
             "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "d" => Duration::from_secs(n * 86_400),
+            "s" => secs(1)?,
+            "m" => secs(60)?,
+            "h" => secs(3600)?,
+            "d" => secs(86_400)?,
             "" => {
                 return Err(format!(
                     "invalid duration `{text}`: `{n}` needs a unit, like `{n}s` or `{n}m`"
@@ -45,7 +51,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 ));
             }
         };
-        total += part;
+        total = total
+            .checked_add(part)
+            .ok_or_else(|| format!("invalid duration `{text}`: too long"))?;
     }
     Ok(total)
 }
@@ -108,6 +116,11 @@ mod tests {
             )
         );
         assert!(parse_duration("abc").is_err());
+        assert_eq!(
+            parse_duration("18446744073709551615s1s"),
+            Err("invalid duration `18446744073709551615s1s`: too long".into())
+        );
+        assert!(parse_duration("18446744073709551615d").is_err());
     }
 
     #[test]

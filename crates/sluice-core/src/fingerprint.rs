@@ -51,7 +51,16 @@ pub fn fingerprints(p: &Pipeline) -> Vec<String> {
             "env": env,
             "deps": deps,
         });
-        out[i] = hex::encode(Sha256::digest(doc.to_string().as_bytes()));
+        // Secret values (a token interpolated into a command) are not part of the fingerprint.
+        let mut text = doc.to_string();
+        for secret in &t.secrets {
+            let quoted = serde_json::Value::from(secret.as_str()).to_string();
+            let escaped = &quoted[1..quoted.len() - 1];
+            if !escaped.is_empty() {
+                text = text.replace(escaped, "<secret>");
+            }
+        }
+        out[i] = hex::encode(Sha256::digest(text.as_bytes()));
     }
     out
 }

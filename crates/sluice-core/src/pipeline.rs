@@ -91,6 +91,9 @@ pub struct Pipeline {
     pub timezone: Option<String>,
     /// Parameters after `--param` overrides.
     pub params: BTreeMap<String, String>,
+    /// Parameters holding secrets (read from a secret environment variable, or named like
+    /// one): never stored with the run, masked in output.
+    pub secret_params: std::collections::BTreeSet<String>,
     /// At most this many tasks run at once; `None` means one per core.
     pub max_parallel: Option<usize>,
     /// Tasks in file order.
@@ -303,6 +306,37 @@ impl Compiler<'_, '_> {
         }
     }
 
+    fn retries(&mut self, node: &Node, key: &str) -> Option<u32> {
+        let n = self.uint(node, key)?;
+        match u32::try_from(n) {
+            Ok(n) if n <= 1000 => Some(n),
+            _ => {
+                self.err(
+                    node.mark,
+                    key,
+                    format!("{n} retries is more than the 1000 allowed"),
+                );
+                None
+            }
+        }
+    }
+
+    fn timeout(&mut self, node: &Node, key: &str) -> Option<Duration> {
+        let d = self.duration(node, key)?;
+        if d.is_zero() {
+            self.push(
+                Diagnostic::new(
+                    node.mark,
+                    key,
+                    "a timeout of 0 would stop every attempt at once",
+                )
+                .with_hint("remove `timeout` for no limit"),
+            );
+            return None;
+        }
+        Some(d)
+    }
+
     fn boolean(&mut self, node: &Node, key: &str) -> Option<bool> {
         match node.scalar() {
             Some(Scalar::Bool(b)) => Some(b),
@@ -442,17 +476,31 @@ impl Compiler<'_, '_> {
                 }
                 n => Some(n as usize),
             });
-        let params = self.params(get("params").map(|(_, v)| v), root.mark);
+        let mut secret_params = std::collections::BTreeSet::new();
+        let params = self.params(get("params").map(|(_, v)| v), root.mark, &mut secret_params);
         let defaults = get("defaults")
             .map(|(_, v)| self.defaults(v))
             .unwrap_or_default();
-        let tasks = match get("tasks") {
+        let mut tasks = match get("tasks") {
             Some((_, v)) => self.tasks(v, &params, &defaults),
             None => {
                 self.err(root.mark, "tasks", "missing required key `tasks`");
                 Vec::new()
             }
         };
+        // A secret parameter's value is masked in every task's output.
+        let secret_values: Vec<&String> = secret_params
+            .iter()
+            .filter_map(|k| params.get(k))
+            .filter(|v| !v.is_empty())
+            .collect();
+        for t in &mut tasks {
+            for v in &secret_values {
+                if !t.secrets.contains(v) {
+                    t.secrets.push((*v).clone());
+                }
+            }
+        }
         let name = name?;
         let dir = file
             .parent()
@@ -466,6 +514,7 @@ impl Compiler<'_, '_> {
             schedule,
             timezone,
             params,
+            secret_params,
             max_parallel,
             tasks,
             file: file.to_path_buf(),
@@ -473,7 +522,12 @@ impl Compiler<'_, '_> {
         })
     }
 
-    fn params(&mut self, node: Option<&Node>, root_mark: Mark) -> BTreeMap<String, String> {
+    fn params(
+        &mut self,
+        node: Option<&Node>,
+        root_mark: Mark,
+        secret: &mut std::collections::BTreeSet<String>,
+    ) -> BTreeMap<String, String> {
         let mut params = BTreeMap::new();
         let mut marks = HashMap::new();
         if let Some(node) = node {
@@ -503,6 +557,9 @@ impl Compiler<'_, '_> {
                 };
                 match interpolate(raw, &scope) {
                     Ok(i) => {
+                        if !i.secrets.is_empty() || is_secret_name(&name) {
+                            secret.insert(name.clone());
+                        }
                         params.insert(name.clone(), i.text);
                     }
                     Err(e) => {
@@ -541,9 +598,9 @@ impl Compiler<'_, '_> {
             let name = k.as_text().unwrap_or_default();
             let path = format!("defaults.{name}");
             match name {
-                "retries" => d.retries = self.uint(v, &path).map(|n| n as u32),
+                "retries" => d.retries = self.retries(v, &path),
                 "retry_delay" => d.retry_delay = self.duration(v, &path),
-                "timeout" => d.timeout = self.duration(v, &path),
+                "timeout" => d.timeout = self.timeout(v, &path),
                 _ => self.unknown_key(k, &path, DEFAULTS_KEYS),
             }
         }
@@ -565,7 +622,10 @@ impl Compiler<'_, '_> {
         }
         let mut tasks = Vec::new();
         let mut afters: Vec<Vec<&Node>> = Vec::new();
-        for (k, body) in entries {
+        // Every declared name, valid task or not: a task with its own error is not also
+        // reported as "unknown" wherever it is named in `after:`.
+        let declared: Vec<&str> = entries.iter().filter_map(|(k, _)| k.as_text()).collect();
+        for (k, body) in &entries {
             let name = k.as_text().unwrap_or_default().to_string();
             if !valid_name(&name) {
                 self.push(
@@ -601,8 +661,9 @@ impl Compiler<'_, '_> {
                             tasks[i].deps.push(j);
                         }
                     }
+                    None if declared.contains(&dep.as_str()) => {}
                     None => {
-                        let hint = did_you_mean(&dep, names.iter().map(String::as_str));
+                        let hint = did_you_mean(&dep, declared.iter().copied());
                         self.push(
                             Diagnostic::new(item.mark, path, format!("unknown task `{dep}`"))
                                 .with_hint_opt(hint),
@@ -753,7 +814,7 @@ impl Compiler<'_, '_> {
             },
         };
         let retries = match get("retries") {
-            Some(v) => self.uint(v, &format!("{prefix}.retries")).map(|n| n as u32),
+            Some(v) => self.retries(v, &format!("{prefix}.retries")),
             None => defaults.retries,
         };
         let retry_delay = match get("retry_delay") {
@@ -761,7 +822,7 @@ impl Compiler<'_, '_> {
             None => defaults.retry_delay,
         };
         let timeout = match get("timeout") {
-            Some(v) => self.duration(v, &format!("{prefix}.timeout")),
+            Some(v) => self.timeout(v, &format!("{prefix}.timeout")),
             None => defaults.timeout,
         };
         let cache = get("cache").and_then(|v| self.boolean(v, &format!("{prefix}.cache")));

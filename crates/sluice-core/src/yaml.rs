@@ -242,7 +242,7 @@ pub struct SyntaxError {
 pub fn parse(source: &str) -> Result<Node, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(source);
-    parser.load(&mut builder, false).map_err(|e| SyntaxError {
+    parser.load(&mut builder, true).map_err(|e| SyntaxError {
         mark: (*e.marker()).into(),
         message: e.info().to_string(),
     })?;
@@ -260,8 +260,13 @@ struct Frame {
     merged: Vec<(Node, Node)>,
 }
 
+/// Most nodes aliases may copy in one file: a guard against "billion laughs" files.
+const MAX_ALIASED_NODES: usize = 100_000;
+
 #[derive(Default)]
 struct Builder {
+    documents: usize,
+    aliased_nodes: usize,
     stack: Vec<(Node, usize)>,
     /// Per open collection, parallel to `stack`: the pending mapping key and merged entries.
     frames: Vec<Frame>,
@@ -289,9 +294,14 @@ impl Builder {
                     None => frame.key = Some(node),
                     Some(key)
                         if key.as_text() == Some("<<")
-                            && key.scalar() == Some(Scalar::Str("<<")) =>
+                            && matches!(&key.kind, NodeKind::Scalar { plain: true, .. }) =>
                     {
-                        collect_merge(&mut frame.merged, node)
+                        if let Err(message) = collect_merge(&mut frame.merged, node) {
+                            self.error.get_or_insert(SyntaxError {
+                                mark: key.mark,
+                                message,
+                            });
+                        }
                     }
                     Some(key) => entries.push((key, node)),
                 }
@@ -303,15 +313,28 @@ impl Builder {
 
 /// YAML merge keys (`<<: *defaults`): collects the merged entries; they are added when the
 /// mapping ends, only for keys the mapping does not set itself.
-fn collect_merge(merged: &mut Vec<(Node, Node)>, source: Node) {
+fn collect_merge(merged: &mut Vec<(Node, Node)>, source: Node) -> Result<(), String> {
     let sources = match source.kind {
         NodeKind::Seq(items) => items,
         _ => vec![source],
     };
     for src in sources {
-        if let NodeKind::Map(src_entries) = src.kind {
-            merged.extend(src_entries);
+        match src.kind {
+            NodeKind::Map(src_entries) => merged.extend(src_entries),
+            _ => return Err(format!("`<<` merges mappings, found {}", src.describe())),
         }
+    }
+    Ok(())
+}
+
+fn count_nodes(node: &Node) -> usize {
+    1 + match &node.kind {
+        NodeKind::Scalar { .. } => 0,
+        NodeKind::Seq(items) => items.iter().map(count_nodes).sum(),
+        NodeKind::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| count_nodes(k) + count_nodes(v))
+            .sum(),
     }
 }
 
@@ -362,8 +385,19 @@ impl MarkedEventReceiver for Builder {
                     self.push_value(node, anchor);
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some(node) => {
+                    self.aliased_nodes += count_nodes(node);
+                    if self.aliased_nodes > MAX_ALIASED_NODES {
+                        self.error.get_or_insert(SyntaxError {
+                            mark,
+                            message: format!(
+                                "aliases expand to more than {MAX_ALIASED_NODES} nodes"
+                            ),
+                        });
+                        return;
+                    }
+                    let mut node = node.clone();
                     node.mark = mark;
                     self.push_value(node, 0);
                 }
@@ -374,6 +408,15 @@ impl MarkedEventReceiver for Builder {
                     });
                 }
             },
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents == 2 {
+                    self.error.get_or_insert(SyntaxError {
+                        mark,
+                        message: "a pipeline file holds one YAML document; remove the `---` that starts a second one".into(),
+                    });
+                }
+            }
             _ => {}
         }
     }
@@ -422,6 +465,36 @@ mod tests {
         let t = &node.as_map().expect("map")[1].1;
         let json = t.to_json();
         assert_eq!(json, serde_json::json!({"retries": 5, "timeout": "1m"}));
+    }
+
+    #[test]
+    fn rejects_second_documents_bad_merges_and_alias_bombs() {
+        let e = parse("a: 1\n---\nb: 2\n").expect_err("two documents");
+        assert_eq!(e.mark.line, 2);
+        assert!(
+            e.message
+                .starts_with("a pipeline file holds one YAML document"),
+            "{e:?}"
+        );
+        let e = parse("x: &s 5\ny:\n  <<: *s\n").expect_err("scalar merge");
+        assert_eq!(
+            (e.mark.line, e.message.as_str()),
+            (3, "`<<` merges mappings, found an integer")
+        );
+        let q = parse("y:\n  '<<': 1\n").expect("a quoted << is a plain key");
+        assert_eq!(q.to_json(), serde_json::json!({"y": {"<<": 1}}));
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (prev, next) in ["a", "b", "c", "d", "e", "f"]
+            .iter()
+            .zip(["b", "c", "d", "e", "f", "g"])
+        {
+            bomb.push_str(&format!("{next}: &{next} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        let e = parse(&bomb).expect_err("bomb");
+        assert!(
+            e.message.starts_with("aliases expand to more than"),
+            "{e:?}"
+        );
     }
 
     #[test]

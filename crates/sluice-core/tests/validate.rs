@@ -297,6 +297,48 @@ fn params_and_env_interpolation_errors() {
 }
 
 #[test]
+fn a_task_with_its_own_error_is_not_also_unknown() {
+    let e = errors("name: x\ntasks:\n  a: { run: [echo] }\n  b: { run: echo, after: a }\n");
+    assert_eq!(
+        e,
+        vec!["p.yaml:3:13: error: `tasks.a.run`: expected a string, found a list"]
+    );
+}
+
+#[test]
+fn out_of_range_values() {
+    let e = errors("name: x\ntasks:\n  a: { run: echo, retries: 4294967297, timeout: 0s }\n");
+    assert_eq!(
+        e,
+        vec![
+            "p.yaml:3:28: error: `tasks.a.retries`: 4294967297 retries is more than the 1000 allowed",
+            "p.yaml:3:49: error: `tasks.a.timeout`: a timeout of 0 would stop every attempt at once (remove `timeout` for no limit)",
+        ]
+    );
+}
+
+#[test]
+fn secret_params_are_masked_and_not_fingerprinted() {
+    let yaml = "name: x\nparams: { token: \"${env.API_TOKEN}\", day: monday }\ntasks:\n  a: { run: \"curl -H ${params.token} ${params.day}\" }\n";
+    let p = load(yaml, &[]).expect("valid");
+    assert!(p.secret_params.contains("token") && !p.secret_params.contains("day"));
+    assert_eq!(p.tasks[0].secrets, vec!["tok-123".to_string()]);
+    let with_token = sluice_core::fingerprint::fingerprints(&p);
+    let rotated = load(yaml, &[("token".into(), "tok-456".into())]).expect("valid");
+    assert_eq!(rotated.tasks[0].secrets, vec!["tok-456".to_string()]);
+    assert_eq!(
+        sluice_core::fingerprint::fingerprints(&rotated),
+        with_token,
+        "rotating a secret changes nothing"
+    );
+    let other_day = load(yaml, &[("day".into(), "tuesday".into())]).expect("valid");
+    assert_ne!(
+        sluice_core::fingerprint::fingerprints(&other_day),
+        with_token
+    );
+}
+
+#[test]
 fn bad_types_are_reported() {
     let e =
         errors("name: x\nmax_parallel: 0\ntasks:\n  a: { op: noop, retries: -1, cache: maybe }\n");

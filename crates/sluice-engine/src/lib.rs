@@ -133,6 +133,18 @@ pub enum EngineError {
         /// Its process.
         pid: i64,
     },
+    /// `--resume` names a run recorded as running on another machine.
+    #[error(
+        "run `{run_id}` is recorded as running on host `{host}` (pid {pid}); resume it there, or once it has ended"
+    )]
+    RunningElsewhere {
+        /// The run.
+        run_id: String,
+        /// The host it runs on.
+        host: String,
+        /// Its process there.
+        pid: i64,
+    },
     /// `--task` or `--force-task` names no task.
     #[error("unknown task `{name}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
     UnknownTask {

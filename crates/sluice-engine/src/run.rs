@@ -57,7 +57,6 @@ enum Done {
     Attempt {
         idx: usize,
         result: Result<OpOutput, OpError>,
-        timed_out: bool,
         elapsed: Duration,
     },
     RetryDue(usize),
@@ -192,10 +191,14 @@ impl Engine {
         } else {
             upstream_closure(pipeline, &resolve(&opts.tasks)?)
         };
+        // `--force-task` and `cache: false` tasks re-run, and so does everything downstream of
+        // them: their output may have changed even though their fingerprint did not.
         let forced = if opts.force {
             vec![true; n]
         } else {
-            downstream_closure(pipeline, &resolve(&opts.force_tasks)?)
+            let mut roots = resolve(&opts.force_tasks)?;
+            roots.extend((0..n).filter(|&i| !pipeline.tasks[i].cache));
+            downstream_closure(pipeline, &roots)
         };
         std::fs::create_dir_all(&self.logs_dir).map_err(|source| EngineError::Logs {
             path: self.logs_dir.clone(),
@@ -239,9 +242,14 @@ impl Engine {
                 }
                 if old.state == RunState::Running {
                     match old.pid {
-                        Some(pid)
-                            if old.host.as_deref() == Some(&hostname()) && is_live_sluice(pid) =>
-                        {
+                        Some(pid) if old.host.as_deref().is_some_and(|h| h != hostname()) => {
+                            return Err(EngineError::RunningElsewhere {
+                                run_id: id.clone(),
+                                host: old.host.clone().unwrap_or_default(),
+                                pid,
+                            });
+                        }
+                        Some(pid) if is_live_sluice(pid) => {
                             return Err(EngineError::StillRunning {
                                 run_id: id.clone(),
                                 pid,
@@ -273,7 +281,7 @@ impl Engine {
                     id: id.clone(),
                     pipeline: pipeline.name.clone(),
                     file: pipeline.file.display().to_string(),
-                    params: pipeline.params.clone(),
+                    params: stored_params(pipeline),
                     state: RunState::Running,
                     trigger: if opts.trigger.is_empty() {
                         "cli".into()
@@ -290,6 +298,7 @@ impl Engine {
             }
         };
         run_record.state = RunState::Running;
+        run_record.params = stored_params(pipeline);
         run_record.ended_at = None;
         run_record.error = None;
         run_record.pid = Some(i64::from(std::process::id()));
@@ -345,7 +354,11 @@ impl Engine {
         let mut set: JoinSet<Done> = JoinSet::new();
         let mut stopping = false;
 
+        // Which task each running tokio task belongs to, to account for a panicking attempt.
+        let mut spawned: std::collections::HashMap<tokio::task::Id, usize> =
+            std::collections::HashMap::new();
         loop {
+            stopping |= stop.is_cancelled();
             while running < max_parallel && !stopping {
                 let Some((i, ready_at)) = ready.pop_front() else {
                     break;
@@ -372,24 +385,51 @@ impl Engine {
                 running += 1;
                 let attempt = slot.attempts;
                 let sh = shared.clone();
-                set.spawn(async move { run_attempt(sh, i, attempt, ready_at, token).await });
+                let handle =
+                    set.spawn(async move { run_attempt(sh, i, attempt, ready_at, token).await });
+                spawned.insert(handle.id(), i);
             }
             if running == 0 && (ready.is_empty() || stopping) && set.is_empty() {
                 break;
             }
             let done = tokio::select! {
-                joined = set.join_next() => match joined {
-                    Some(Ok(done)) => done,
-                    Some(Err(e)) => {
-                        tracing::error!("an attempt panicked: {e}");
-                        continue;
-                    }
-                    None => break,
-                },
+                biased;
                 _ = stop.cancelled(), if !stopping => {
                     stopping = true;
                     continue;
                 }
+                joined = set.join_next_with_id() => match joined {
+                    Some(Ok((id, done))) => {
+                        spawned.remove(&id);
+                        done
+                    }
+                    Some(Err(e)) => {
+                        // A bug in an op: the attempt fails like any other, the run goes on.
+                        let Some(i) = spawned.remove(&e.id()) else { continue };
+                        let message = format!("the op crashed (this is a bug in sluice, please report it): {e}");
+                        tracing::error!("task `{}`: {message}", pipeline.tasks[i].name);
+                        let now = now_micros();
+                        shared.writer.send(Write::Attempt(AttemptRecord {
+                            run_id: run_id.clone(),
+                            task: pipeline.tasks[i].name.clone(),
+                            attempt: slots[i].attempts,
+                            state: TaskState::Failed,
+                            ready_at: now,
+                            started_at: now,
+                            ended_at: Some(now),
+                            exit_code: None,
+                            error: Some(message.clone()),
+                            log_path: None,
+                            pid: None,
+                        }));
+                        Done::Attempt {
+                            idx: i,
+                            result: Err(OpError::new(message)),
+                            elapsed: Duration::ZERO,
+                        }
+                    }
+                    None => break,
+                },
             };
             match done {
                 Done::RetryDue(i) => {
@@ -403,7 +443,6 @@ impl Engine {
                 Done::Attempt {
                     idx: i,
                     result,
-                    timed_out,
                     elapsed,
                 } => {
                     running -= 1;
@@ -428,7 +467,7 @@ impl Engine {
                             // The stop may not have reached the loop yet when the attempt it
                             // killed reports back: ask the token, not the loop's flag.
                             stopping |= stop.is_cancelled();
-                            if stopping && !timed_out {
+                            if stopping {
                                 transition(
                                     &shared,
                                     i,
@@ -518,6 +557,16 @@ impl Engine {
             elapsed: clock.elapsed(),
         })
     }
+}
+
+/// The parameters recorded on a run: secret ones are left out (they are read from the
+/// environment again on resume, and never stored).
+fn stored_params(p: &Pipeline) -> std::collections::BTreeMap<String, String> {
+    p.params
+        .iter()
+        .filter(|(k, _)| !p.secret_params.contains(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn new_run_id() -> String {
@@ -742,7 +791,6 @@ async fn run_attempt(
     Done::Attempt {
         idx: i,
         result,
-        timed_out,
         elapsed: clock.elapsed(),
     }
 }

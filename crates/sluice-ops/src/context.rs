@@ -46,6 +46,27 @@ struct LogInner {
     echo: Option<(String, Echo)>,
 }
 
+/// What to mask: each secret, and each long line of a multi-line secret (a PEM key is
+/// written line by line). Longest first, so a secret containing another is masked whole.
+fn mask_patterns(secrets: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in secrets {
+        if s.contains('\n') {
+            out.extend(
+                s.lines()
+                    .map(str::trim)
+                    .filter(|l| l.len() >= 8)
+                    .map(String::from),
+            );
+        } else if s.len() >= 3 {
+            out.push(s);
+        }
+    }
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
 impl TaskLog {
     /// A log at `path` masking `secrets`; `echo` also receives every line.
     pub fn new(path: PathBuf, secrets: Vec<String>, echo: Option<(String, Echo)>) -> Self {
@@ -53,7 +74,7 @@ impl TaskLog {
             inner: Arc::new(LogInner {
                 path,
                 file: Mutex::new(None),
-                secrets: secrets.into_iter().filter(|s| s.len() >= 3).collect(),
+                secrets: mask_patterns(secrets),
                 echo,
             }),
         }

@@ -21,6 +21,33 @@ struct GroupGuard {
 }
 
 impl GroupGuard {
+    /// True while some process of the group is alive (zombies, which nobody may reap in a
+    /// container without an init, do not count).
+    fn alive(&self) -> bool {
+        let Some(pgid) = self.pgid else { return false };
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return killpg(pgid, None).is_ok();
+        };
+        entries.flatten().any(|e| {
+            let is_pid = e
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+            is_pid
+                && std::fs::read_to_string(e.path().join("stat")).is_ok_and(|stat| {
+                    // Fields after the command name: state, ppid, pgrp, …
+                    let mut fields = stat
+                        .rsplit_once(')')
+                        .map(|(_, rest)| rest)
+                        .unwrap_or("")
+                        .split_whitespace();
+                    let state = fields.next();
+                    let pgrp = fields.nth(1).and_then(|f| f.parse::<i32>().ok());
+                    pgrp == Some(pgid.as_raw()) && state != Some("Z")
+                })
+        })
+    }
+
     fn signal(&self, sig: Signal) {
         if let Some(pgid) = self.pgid {
             // ESRCH (group already gone) is fine.
@@ -37,6 +64,9 @@ impl Drop for GroupGuard {
 
 /// Runs `command` with `sh -c` in `ctx.workdir`.
 pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+    if ctx.cancel.is_cancelled() {
+        return Err(OpError::new("command not started: the run is stopping"));
+    }
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(command)
@@ -75,10 +105,24 @@ pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, O
     let status = tokio::select! {
         status = child.wait() => status.map_err(|e| OpError::new(format!("waiting for the command failed: {e}")))?,
         _ = ctx.cancel.cancelled() => {
+            // SIGTERM to the whole group, then SIGKILL to whatever is still there after the
+            // grace period (not only the shell: `sh -c 'pg_dump …'` dies at once on SIGTERM
+            // while pg_dump may need its grace time).
             guard.signal(Signal::SIGTERM);
-            let status = tokio::time::timeout(KILL_GRACE, child.wait()).await;
+            let deadline = tokio::time::Instant::now() + KILL_GRACE;
+            let mut reaped = false;
+            while tokio::time::Instant::now() < deadline {
+                if !reaped {
+                    reaped = tokio::time::timeout(Duration::from_millis(50), child.wait()).await.is_ok();
+                } else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                if reaped && !guard.alive() {
+                    break;
+                }
+            }
             guard.signal(Signal::SIGKILL);
-            if status.is_err() {
+            if !reaped {
                 let _ = child.wait().await;
             }
             drain(out, err).await;
@@ -110,26 +154,62 @@ pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, O
     }
 }
 
+/// Longest line kept whole; longer output is cut into pieces of this size.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Copies a pipe to the log line by line. A line ends at `\n` or `\r` (progress bars redraw
+/// with `\r`), or after [`MAX_LINE`] bytes, so memory stays bounded whatever the command writes.
 async fn pump<R: AsyncRead + Unpin>(reader: R, log: TaskLog) {
     let mut reader = BufReader::new(reader);
-    let mut buf = Vec::new();
+    let mut line: Vec<u8> = Vec::new();
+    let mut after_cr = false;
     loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                if log.line(&String::from_utf8_lossy(&buf)).is_err() {
-                    // Keep reading so the command does not block on a full pipe.
-                    continue;
+        let chunk = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(chunk) => chunk,
+        };
+        let mut used = 0;
+        for &b in chunk {
+            used += 1;
+            if b == b'\n' && after_cr {
+                // The `\n` of a `\r\n`: the line was already written.
+                after_cr = false;
+            } else if b == b'\n' || b == b'\r' {
+                flush(&log, &mut line, true);
+                after_cr = b == b'\r';
+            } else {
+                after_cr = false;
+                line.push(b);
+                if line.len() >= MAX_LINE {
+                    flush(&log, &mut line, false);
                 }
             }
         }
+        reader.consume(used);
     }
+    flush(&log, &mut line, false);
 }
 
+fn flush(log: &TaskLog, line: &mut Vec<u8>, at_line_end: bool) {
+    if !line.is_empty() || at_line_end {
+        // A write error (disk full) must not stop the reading, or the command would block on a
+        // full pipe; the attempt's result still says whether the command succeeded.
+        let _ = log.line(&String::from_utf8_lossy(line));
+    }
+    line.clear();
+}
+
+/// Waits a little for the pipe readers, then stops them: a daemon that keeps the pipes open
+/// must not hold the attempt.
 async fn drain(out: Option<tokio::task::JoinHandle<()>>, err: Option<tokio::task::JoinHandle<()>>) {
     for h in [out, err].into_iter().flatten() {
-        let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
+        let abort = h.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(2), h)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
     }
 }
 
@@ -143,5 +223,79 @@ fn set_parent_death_signal(cmd: &mut Command) {
             let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
             Ok(())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+
+    fn ctx(dir: &Path) -> TaskContext {
+        TaskContext {
+            pipeline: "p".into(),
+            run_id: "r".into(),
+            task: "t".into(),
+            attempt: 1,
+            workdir: dir.to_path_buf(),
+            env: vec![("GREETING".into(), "hi".into())],
+            log: TaskLog::new(dir.join("t.log"), vec![], None),
+            cancel: CancellationToken::new(),
+            on_spawn: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn splits_lines_on_cr_lf_and_crlf_and_reports_exit_codes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = ctx(dir.path());
+        let out = run_command(
+            r"printf 'a\r\nb\rc\n'; echo $GREETING $SLUICE_ATTEMPT >&2",
+            &c,
+        )
+        .await
+        .expect("ok");
+        assert_eq!(out.exit_code, Some(0));
+        let log = std::fs::read_to_string(dir.path().join("t.log")).expect("log");
+        let mut lines: Vec<&str> = log.lines().collect();
+        lines.sort();
+        assert_eq!(lines, vec!["a", "b", "c", "hi 1"]);
+        let err = run_command("exit 7", &c).await.expect_err("fails");
+        assert_eq!(
+            (err.message.as_str(), err.exit_code),
+            ("command exited with code 7", Some(7))
+        );
+        let err = run_command("kill -9 $$", &c).await.expect_err("killed");
+        assert_eq!(err.message, "command killed by SIGKILL");
+    }
+
+    #[tokio::test]
+    async fn long_lines_are_cut_and_memory_stays_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = ctx(dir.path());
+        run_command("head -c 200000 /dev/zero | tr '\\0' x", &c)
+            .await
+            .expect("ok");
+        let log = std::fs::read_to_string(dir.path().join("t.log")).expect("log");
+        let lens: Vec<usize> = log.lines().map(str::len).collect();
+        assert_eq!(
+            lens,
+            vec![MAX_LINE, MAX_LINE, MAX_LINE, 200_000 - 3 * MAX_LINE]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_context_starts_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = ctx(dir.path());
+        c.cancel.cancel();
+        let err = run_command("touch started", &c)
+            .await
+            .expect_err("not started");
+        assert_eq!(err.message, "command not started: the run is stopping");
+        assert!(!dir.path().join("started").exists());
     }
 }

@@ -295,10 +295,9 @@ impl StateStore for SqlStore {
     }
 
     async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
-        let limit = if filter.limit == 0 {
-            i64::MAX
-        } else {
-            filter.limit as i64
+        let limit = match filter.limit {
+            0 => i64::MAX,
+            n => i64::try_from(n).unwrap_or(i64::MAX),
         };
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE ($1 = '' OR pipeline = $1) AND ($2 = '' OR state = $2) \

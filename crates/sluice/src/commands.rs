@@ -244,10 +244,11 @@ async fn run(
             );
         }
         if matches!(summary.state, RunState::Failed | RunState::Cancelled) {
+            let home_flag = home::flag_if_needed(&home);
             for (name, state, _) in &summary.tasks {
                 if *state == TaskState::Failed {
                     println!(
-                        "  failed: {name}  (output: sluice logs {} {name})",
+                        "  failed: {name}  (output: sluice logs{home_flag} {} {name})",
                         summary.run_id
                     );
                 }
@@ -437,7 +438,17 @@ async fn logs(cli: &Cli, run_id: &str, task: &str, attempt: Option<u32>) -> Resu
             let _ = out.write_all(&bytes);
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("(attempt {} of `{task}` wrote no output)", chosen.attempt);
+            // The file is created on the first line of output: no file, no output. Unless its
+            // run's log folder is gone too (moved or cleaned).
+            let run_logs = Path::new(path).parent().and_then(Path::parent);
+            if run_logs.is_some_and(Path::exists) {
+                println!("(attempt {} of `{task}` wrote no output)", chosen.attempt);
+            } else {
+                return Err(Failure::env(format!(
+                    "error: the log of attempt {} of `{task}` is missing: {path} (was the .sluice/logs folder moved or deleted?)",
+                    chosen.attempt
+                )));
+            }
         }
         Err(e) => return Err(Failure::env(format!("error: cannot read log {path}: {e}"))),
     }

@@ -11,15 +11,30 @@ use crate::Failure;
 pub const HOME_DIR: &str = ".sluice";
 
 /// The home for a pipeline file: `--home`/SLUICE_HOME, else `.sluice` next to the file.
+/// Always absolute, so the log paths recorded in the store work from any directory.
 pub fn for_file(home: &Option<PathBuf>, file: &Path) -> PathBuf {
-    if let Some(h) = home {
-        return h.clone();
+    let home = match home {
+        Some(h) => h.clone(),
+        None => file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .join(HOME_DIR),
+    };
+    std::path::absolute(&home).unwrap_or(home)
+}
+
+/// ` --home DIR` when read commands run from the current directory would not find `home`
+/// by themselves; empty otherwise. Appended to the commands sluice suggests.
+pub fn flag_if_needed(home: &Path) -> String {
+    let found = discover(&None)
+        .ok()
+        .and_then(|h| std::fs::canonicalize(h).ok());
+    if found.is_some() && found == std::fs::canonicalize(home).ok() {
+        String::new()
+    } else {
+        format!(" --home {}", home.display())
     }
-    let dir = file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    dir.join(HOME_DIR)
 }
 
 /// The home for commands without a file: `--home`/SLUICE_HOME, else the nearest `.sluice`

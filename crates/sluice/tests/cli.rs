@@ -629,3 +629,59 @@ fn reference_example_runs_end_to_end() {
     let second = run(&[]);
     assert!(second.contains(": 7 cached\n"), "{second}");
 }
+
+#[test]
+fn cache_false_task_runs_every_time_and_so_does_its_downstream() {
+    let p = Project::new(
+        r#"
+name: always
+tasks:
+  fetch: { run: echo f >> fetch.out, cache: false }
+  parse: { run: echo p >> parse.out, after: fetch }
+  other: { run: echo o >> other.out }
+"#,
+    );
+    p.run_ok(&["run", "pipeline.yaml"]);
+    p.run_ok(&["run", "pipeline.yaml"]);
+    assert_eq!(
+        (
+            p.read("fetch.out"),
+            p.read("parse.out"),
+            p.read("other.out")
+        ),
+        ("f\nf\n".into(), "p\np\n".into(), "o\n".into())
+    );
+}
+
+#[test]
+fn secret_parameters_are_masked_and_never_stored() {
+    let p = Project::new(
+        r#"
+name: secret_params
+params: { token: "${env.TEST_API_TOKEN}", day: monday }
+tasks:
+  call: { run: "echo token=${params.token} day=${params.day}" }
+"#,
+    );
+    let out = p
+        .cmd(&["run", "pipeline.yaml"])
+        .env("TEST_API_TOKEN", "tok-very-secret")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run_id = p.last_run_id();
+    let log = p.sluice(&["logs", &run_id, "call"]);
+    assert_eq!(
+        String::from_utf8_lossy(&log.stdout),
+        "token=*** day=monday\n"
+    );
+    let show = p.show(&run_id);
+    assert_eq!(show["run"]["params"], serde_json::json!({"day": "monday"}));
+    for file in [".sluice/state.db", ".sluice/state.db-wal"] {
+        let bytes = std::fs::read(p.path(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(15).any(|w| w == b"tok-very-secret"),
+            "the secret reached {file}"
+        );
+    }
+}
