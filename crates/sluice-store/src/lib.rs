@@ -12,7 +12,10 @@
 mod records;
 mod sql;
 
-pub use records::{AttemptRecord, Micros, RunFilter, RunRecord, TaskRunRecord, Write, now_micros};
+pub use records::{
+    AttemptRecord, DatasetVersionRecord, Micros, RunFilter, RunRecord, TaskRunRecord, Write,
+    now_micros,
+};
 pub use sql::{SqlStore, redact_url};
 
 use async_trait::async_trait;
@@ -72,4 +75,12 @@ pub trait StateStore: Send + Sync {
     async fn attempts(&self, run_id: &str, task: Option<&str>) -> Result<Vec<AttemptRecord>>;
     /// `(task, fingerprint)` pairs that succeeded for a pipeline.
     async fn fingerprints(&self, pipeline: &str) -> Result<Vec<(String, String)>>;
+    /// Dataset versions, newest first; of one pipeline and task when given.
+    async fn dataset_versions(
+        &self,
+        pipeline: Option<&str>,
+        task: Option<&str>,
+    ) -> Result<Vec<DatasetVersionRecord>>;
+    /// The latest version of every dataset (of one pipeline when given), by pipeline and task.
+    async fn latest_datasets(&self, pipeline: Option<&str>) -> Result<Vec<DatasetVersionRecord>>;
 }

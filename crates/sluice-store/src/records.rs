@@ -93,6 +93,31 @@ pub struct AttemptRecord {
     pub pid: Option<i64>,
 }
 
+/// One materialised version of a task's dataset.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DatasetVersionRecord {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Task that produced it.
+    pub task: String,
+    /// Version id (derived from the task's fingerprint).
+    pub version: String,
+    /// Folder holding its Parquet files.
+    pub path: String,
+    /// Arrow schema, as JSON.
+    pub schema: String,
+    /// Row count.
+    pub rows: u64,
+    /// Size of its files.
+    pub bytes: u64,
+    /// Run that produced it.
+    pub run_id: String,
+    /// When it was written.
+    pub created_at: Micros,
+    /// When it became latest, if it is.
+    pub latest_since: Option<Micros>,
+}
+
 /// Which runs to list.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
@@ -113,6 +138,28 @@ pub enum Write {
     TaskRun(TaskRunRecord),
     /// Insert or replace an attempt.
     Attempt(AttemptRecord),
+    /// Record a new dataset version.
+    DatasetVersion(DatasetVersionRecord),
+    /// Make a version the latest of its task (after it succeeded and passed its checks).
+    Latest {
+        /// Pipeline name.
+        pipeline: String,
+        /// Task name.
+        task: String,
+        /// The version.
+        version: String,
+        /// When.
+        at: Micros,
+    },
+    /// Forget a version (its files were removed by retention).
+    DeleteVersion {
+        /// Pipeline name.
+        pipeline: String,
+        /// Task name.
+        task: String,
+        /// The version.
+        version: String,
+    },
     /// Record that a task succeeded with this fingerprint.
     Fingerprint {
         /// Pipeline name.

@@ -12,7 +12,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, Row};
 
-use crate::records::{AttemptRecord, RunFilter, RunRecord, TaskRunRecord, Write};
+use crate::records::{
+    AttemptRecord, DatasetVersionRecord, RunFilter, RunRecord, TaskRunRecord, Write,
+};
 use crate::{Result, StateStore, StoreError};
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -21,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "attempt pid",
         include_str!("../migrations/0002_attempt_pid.sql"),
+    ),
+    (
+        3,
+        "datasets",
+        include_str!("../migrations/0003_datasets.sql"),
     ),
 ];
 
@@ -165,6 +172,23 @@ fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
     })
 }
 
+const DATASET_COLUMNS: &str = "v.pipeline, v.task, v.version, v.path, v.schema, v.rows, v.bytes, v.run_id, v.created_at, l.updated_at AS latest_since";
+
+fn dataset_from_row(row: &AnyRow) -> Result<DatasetVersionRecord> {
+    Ok(DatasetVersionRecord {
+        pipeline: get(row, "pipeline")?,
+        task: get(row, "task")?,
+        version: get(row, "version")?,
+        path: get(row, "path")?,
+        schema: get(row, "schema")?,
+        rows: get::<i64>(row, "rows")?.max(0) as u64,
+        bytes: get::<i64>(row, "bytes")?.max(0) as u64,
+        run_id: get(row, "run_id")?,
+        created_at: get(row, "created_at")?,
+        latest_since: get(row, "latest_since")?,
+    })
+}
+
 const RUN_COLUMNS: &str =
     "id, pipeline, file, params, state, trigger, started_at, ended_at, pid, host, error";
 
@@ -254,6 +278,58 @@ impl StateStore for SqlStore {
                     .execute(&mut *tx)
                     .await
                     .map_err(query_err("recording an attempt"))?;
+                }
+                Write::DatasetVersion(d) => {
+                    sqlx::query(&self.q(
+                        "INSERT INTO dataset_versions (pipeline, task, version, path, schema, rows, bytes, run_id, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                         ON CONFLICT (pipeline, task, version) DO UPDATE SET path = excluded.path, \
+                         schema = excluded.schema, rows = excluded.rows, bytes = excluded.bytes, \
+                         run_id = excluded.run_id, created_at = excluded.created_at",
+                    ))
+                    .bind(&d.pipeline)
+                    .bind(&d.task)
+                    .bind(&d.version)
+                    .bind(&d.path)
+                    .bind(&d.schema)
+                    .bind(i64::try_from(d.rows).unwrap_or(i64::MAX))
+                    .bind(i64::try_from(d.bytes).unwrap_or(i64::MAX))
+                    .bind(&d.run_id)
+                    .bind(d.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("recording a dataset version"))?;
+                }
+                Write::Latest {
+                    pipeline,
+                    task,
+                    version,
+                    at,
+                } => {
+                    sqlx::query(&self.q(
+                        "INSERT INTO datasets_latest (pipeline, task, version, updated_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (pipeline, task) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at",
+                    ))
+                    .bind(pipeline)
+                    .bind(task)
+                    .bind(version)
+                    .bind(*at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("switching the latest dataset version"))?;
+                }
+                Write::DeleteVersion {
+                    pipeline,
+                    task,
+                    version,
+                } => {
+                    sqlx::query(&self.q("DELETE FROM dataset_versions WHERE pipeline = $1 AND task = $2 AND version = $3"))
+                        .bind(pipeline)
+                        .bind(task)
+                        .bind(version)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_err("deleting a dataset version"))?;
                 }
                 Write::Fingerprint {
                     pipeline,
@@ -365,6 +441,40 @@ impl StateStore for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn dataset_versions(
+        &self,
+        pipeline: Option<&str>,
+        task: Option<&str>,
+    ) -> Result<Vec<DatasetVersionRecord>> {
+        let sql = format!(
+            "SELECT {DATASET_COLUMNS} FROM dataset_versions v LEFT JOIN datasets_latest l \
+             ON l.pipeline = v.pipeline AND l.task = v.task AND l.version = v.version \
+             WHERE ($1 = '' OR v.pipeline = $1) AND ($2 = '' OR v.task = $2) \
+             ORDER BY v.pipeline, v.task, v.created_at DESC, v.version"
+        );
+        let rows = sqlx::query(&self.q(&sql))
+            .bind(pipeline.unwrap_or_default())
+            .bind(task.unwrap_or_default())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("listing dataset versions"))?;
+        rows.iter().map(dataset_from_row).collect()
+    }
+
+    async fn latest_datasets(&self, pipeline: Option<&str>) -> Result<Vec<DatasetVersionRecord>> {
+        let sql = format!(
+            "SELECT {DATASET_COLUMNS} FROM datasets_latest l JOIN dataset_versions v \
+             ON l.pipeline = v.pipeline AND l.task = v.task AND l.version = v.version \
+             WHERE ($1 = '' OR l.pipeline = $1) ORDER BY l.pipeline, l.task"
+        );
+        let rows = sqlx::query(&self.q(&sql))
+            .bind(pipeline.unwrap_or_default())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("listing datasets"))?;
+        rows.iter().map(dataset_from_row).collect()
     }
 
     async fn fingerprints(&self, pipeline: &str) -> Result<Vec<(String, String)>> {

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use sluice_core::{RunState, TaskState};
 use sluice_store::{
-    AttemptRecord, RunFilter, RunRecord, SqlStore, StateStore, TaskRunRecord, Write, now_micros,
+    AttemptRecord, DatasetVersionRecord, RunFilter, RunRecord, SqlStore, StateStore, TaskRunRecord,
+    Write, now_micros,
 };
 
 fn unique() -> String {
@@ -181,6 +182,75 @@ async fn story(store: &dyn StateStore) {
         vec![r1.clone()]
     );
     assert!(store.run("missing").await.expect("read").is_none());
+
+    // Datasets: versions, an atomic switch of "latest", retention deleting an old version.
+    let version = |v: &str, at: i64| DatasetVersionRecord {
+        pipeline: pipeline.clone(),
+        task: "mentions".into(),
+        version: v.into(),
+        path: format!("/w/{v}"),
+        schema: "{}".into(),
+        rows: 19,
+        bytes: 2048,
+        run_id: r1.clone(),
+        created_at: at,
+        latest_since: None,
+    };
+    let latest = |v: &str, at: i64| Write::Latest {
+        pipeline: pipeline.clone(),
+        task: "mentions".into(),
+        version: v.into(),
+        at,
+    };
+    store
+        .apply(&[Write::DatasetVersion(version("v1", 100)), latest("v1", 101)])
+        .await
+        .expect("v1");
+    store
+        .apply(&[Write::DatasetVersion(version("v2", 200)), latest("v2", 201)])
+        .await
+        .expect("v2");
+    let all = store
+        .dataset_versions(Some(&pipeline), None)
+        .await
+        .expect("versions");
+    assert_eq!(
+        all.iter().map(|d| d.version.as_str()).collect::<Vec<_>>(),
+        vec!["v2", "v1"]
+    );
+    assert_eq!(
+        (all[0].latest_since, all[1].latest_since),
+        (Some(201), None)
+    );
+    let latest_now = store
+        .latest_datasets(Some(&pipeline))
+        .await
+        .expect("latest");
+    assert_eq!(latest_now.len(), 1);
+    assert_eq!(
+        (
+            latest_now[0].version.as_str(),
+            latest_now[0].rows,
+            latest_now[0].bytes
+        ),
+        ("v2", 19, 2048)
+    );
+    store
+        .apply(&[Write::DeleteVersion {
+            pipeline: pipeline.clone(),
+            task: "mentions".into(),
+            version: "v1".into(),
+        }])
+        .await
+        .expect("delete");
+    assert_eq!(
+        store
+            .dataset_versions(Some(&pipeline), Some("mentions"))
+            .await
+            .expect("versions")
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]

@@ -7,15 +7,22 @@ use std::path::Path;
 /// For each crate, the sluice crates it may depend on.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("sluice-core", &[]),
+    ("sluice-data", &[]),
     ("sluice-store", &["sluice-core"]),
-    ("sluice-ops", &["sluice-core"]),
+    ("sluice-ops", &["sluice-core", "sluice-data"]),
     (
         "sluice-engine",
-        &["sluice-core", "sluice-ops", "sluice-store"],
+        &["sluice-core", "sluice-data", "sluice-ops", "sluice-store"],
     ),
     (
         "sluice",
-        &["sluice-core", "sluice-engine", "sluice-ops", "sluice-store"],
+        &[
+            "sluice-core",
+            "sluice-data",
+            "sluice-engine",
+            "sluice-ops",
+            "sluice-store",
+        ],
     ),
 ];
 

@@ -1,0 +1,63 @@
+//! Data checks: each check is a query returning the offending rows of a dataset (exposed as
+//! table `data`); a check passes when it returns none.
+
+use std::path::Path;
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+
+use crate::session::{register_dataset, session};
+use crate::{DataError, Result};
+
+/// Rows shown when a check fails.
+pub const SHOWN_ROWS: usize = 10;
+
+/// One check: a name for messages and the query finding offending rows in table `data`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckQuery {
+    /// `not_null(journal)`, `row_count(min 1)`…
+    pub name: String,
+    /// `SELECT … FROM data WHERE …`.
+    pub sql: String,
+}
+
+/// Runs the checks on the dataset in `dir`. The first failing check is an error listing how
+/// many rows fail and the first [`SHOWN_ROWS`] of them.
+pub async fn run_checks(dir: &Path, checks: &[CheckQuery]) -> Result<()> {
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let ctx = session();
+    register_dataset(&ctx, "data", dir).await?;
+    for check in checks {
+        let df = ctx.sql(&check.sql).await.map_err(|e| {
+            DataError::Check(format!(
+                "check `{}` could not run: {}",
+                check.name,
+                e.strip_backtrace()
+            ))
+        })?;
+        let count = df.clone().count().await.map_err(|e| {
+            DataError::Check(format!(
+                "check `{}` could not run: {}",
+                check.name,
+                e.strip_backtrace()
+            ))
+        })?;
+        if count == 0 {
+            continue;
+        }
+        let batches = df.limit(0, Some(SHOWN_ROWS))?.collect().await?;
+        let table = pretty_format_batches(&batches)?.to_string();
+        let more = if count > SHOWN_ROWS {
+            format!("\n(first {SHOWN_ROWS} of {count} rows)")
+        } else {
+            String::new()
+        };
+        return Err(DataError::Check(format!(
+            "check `{}` failed: {count} row{}\n{table}{more}",
+            check.name,
+            if count == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(())
+}

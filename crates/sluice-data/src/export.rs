@@ -1,0 +1,189 @@
+//! Writes a dataset to a file for people and other tools: JSON (an array, pretty or compact,
+//! nested from structs and lists), NDJSON, CSV or Parquet. The file is written under a
+//! temporary name and renamed, so a reader never sees half a file.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::json::writer::{JsonArray, LineDelimited, WriterBuilder};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+
+use crate::{DataError, Result, io_err};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON array of objects.
+    Json {
+        /// Indented, one key per line.
+        pretty: bool,
+    },
+    /// One JSON object per line.
+    Ndjson,
+    /// CSV with a header line.
+    Csv,
+    /// Parquet (zstd).
+    Parquet,
+}
+
+/// The Parquet files of a dataset folder, in order.
+pub fn dataset_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The schema of a dataset folder (from its first file).
+pub fn dataset_schema(dir: &Path) -> Result<SchemaRef> {
+    let first = dataset_files(dir)?.into_iter().next().ok_or_else(|| {
+        DataError::Engine(format!(
+            "dataset folder {} holds no Parquet file",
+            dir.display()
+        ))
+    })?;
+    let file = File::open(&first).map_err(io_err(&first))?;
+    Ok(ParquetRecordBatchReaderBuilder::try_new(file)?
+        .schema()
+        .clone())
+}
+
+/// Reads a dataset folder batch by batch, in file order.
+pub fn for_each_batch(
+    dir: &Path,
+    mut f: impl FnMut(SchemaRef, RecordBatch) -> Result<()>,
+) -> Result<SchemaRef> {
+    let mut schema = None;
+    for path in dataset_files(dir)? {
+        let file = File::open(&path).map_err(io_err(&path))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+        let s = reader.schema();
+        schema.get_or_insert(s.clone());
+        for batch in reader {
+            f(s.clone(), batch?)?;
+        }
+    }
+    schema.ok_or_else(|| {
+        DataError::Engine(format!(
+            "dataset folder {} holds no Parquet file",
+            dir.display()
+        ))
+    })
+}
+
+/// Writes the dataset in `dir` to `target` in `format`; returns the rows written.
+pub fn export(dir: &Path, target: &Path, format: Format) -> Result<u64> {
+    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = target.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let result = write_to(dir, &tmp, format);
+    match result {
+        Ok(rows) => {
+            std::fs::rename(&tmp, target).map_err(io_err(target))?;
+            Ok(rows)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn write_to(dir: &Path, path: &Path, format: Format) -> Result<u64> {
+    let file = File::create(path).map_err(io_err(path))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut rows = 0u64;
+    match format {
+        Format::Json { pretty: false } => {
+            let mut w = WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, JsonArray>(&mut out);
+            for_each_batch(dir, |_, b| {
+                rows += b.num_rows() as u64;
+                Ok(w.write(&b)?)
+            })?;
+            w.finish()?;
+        }
+        Format::Json { pretty: true } => {
+            // arrow-json writes compact JSON; re-indent one batch at a time.
+            out.write_all(b"[").map_err(io_err(path))?;
+            let mut first = true;
+            for_each_batch(dir, |_, b| {
+                rows += b.num_rows() as u64;
+                let mut buf = Vec::new();
+                {
+                    let mut w = WriterBuilder::new()
+                        .with_explicit_nulls(true)
+                        .build::<_, JsonArray>(&mut buf);
+                    w.write(&b)?;
+                    w.finish()?;
+                }
+                let values: Vec<serde_json::Value> = serde_json::from_slice(&buf)
+                    .map_err(|e| DataError::Engine(format!("JSON re-indent: {e}")))?;
+                for v in values {
+                    let text = serde_json::to_string_pretty(&v)
+                        .map_err(|e| DataError::Engine(e.to_string()))?;
+                    let sep: &[u8] = if first { b"\n  " } else { b",\n  " };
+                    first = false;
+                    out.write_all(sep).map_err(io_err(path))?;
+                    out.write_all(text.replace('\n', "\n  ").as_bytes())
+                        .map_err(io_err(path))?;
+                }
+                Ok(())
+            })?;
+            out.write_all(if first { b"]\n" } else { b"\n]\n" })
+                .map_err(io_err(path))?;
+        }
+        Format::Ndjson => {
+            let mut w = WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, LineDelimited>(&mut out);
+            for_each_batch(dir, |_, b| {
+                rows += b.num_rows() as u64;
+                Ok(w.write(&b)?)
+            })?;
+            w.finish()?;
+        }
+        Format::Csv => {
+            let mut w = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
+            for_each_batch(dir, |_, b| {
+                rows += b.num_rows() as u64;
+                w.write(&b).map_err(|e| {
+                    DataError::Engine(format!(
+                        "CSV cannot hold this dataset ({e}); use JSON or Parquet for nested columns"
+                    ))
+                })
+            })?;
+        }
+        Format::Parquet => {
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .build();
+            let mut w = ArrowWriter::try_new(&mut out, dataset_schema(dir)?, Some(props))?;
+            for_each_batch(dir, |_, b| {
+                rows += b.num_rows() as u64;
+                Ok(w.write(&b)?)
+            })?;
+            w.close()?;
+        }
+    }
+    out.flush().map_err(io_err(path))?;
+    out.get_ref().sync_all().map_err(io_err(path))?;
+    Ok(rows)
+}

@@ -1,0 +1,112 @@
+//! The warehouse of sluice: datasets as Arrow schemas plus Parquet files, the DataFusion
+//! session that queries them, and the readers and writers of outside formats.
+//!
+//! Main types: [`Warehouse`] (where dataset versions live), [`DatasetWriter`] (streams record
+//! batches into a version's Parquet files), [`session`] (a DataFusion context with sluice's
+//! functions), readers ([`read_csv`], [`read_json`]), [`export`] (JSON, NDJSON, CSV,
+//! Parquet files for people), [`checks`] (data tests).
+//!
+//! This crate knows files and tables, not pipelines or runs: it must not depend on any other
+//! sluice crate.
+
+pub mod checks;
+pub mod escapes;
+pub mod export;
+pub mod read_csv;
+pub mod read_json;
+pub mod session;
+mod values;
+pub mod warehouse;
+pub mod writer;
+
+pub use datafusion;
+pub use warehouse::Warehouse;
+pub use writer::{DatasetInfo, DatasetWriter};
+
+use std::path::PathBuf;
+
+/// What went wrong reading, writing or querying data. Messages name the file, line or query.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// An input file is malformed.
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// The line, when known.
+        line: Option<u64>,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A query failed (syntax, unknown column, type error…).
+    #[error("{0}")]
+    Query(String),
+    /// A data check failed.
+    #[error("{0}")]
+    Check(String),
+    /// Anything else from Arrow, Parquet or DataFusion.
+    #[error("{0}")]
+    Engine(String),
+}
+
+impl From<datafusion::error::DataFusionError> for DataError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        DataError::Query(e.strip_backtrace())
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for DataError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        DataError::Engine(e.to_string())
+    }
+}
+
+impl From<datafusion::parquet::errors::ParquetError> for DataError {
+    fn from(e: datafusion::parquet::errors::ParquetError) -> Self {
+        DataError::Engine(e.to_string())
+    }
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, DataError>;
+
+/// `io::Error` → [`DataError::Io`] with the path.
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> DataError {
+    let path = path.into();
+    move |source| DataError::Io { path, source }
+}
+
+/// Expands a path that may be a glob (`data/*.csv`), relative to `base`, sorted. A plain path
+/// is returned as is (a missing file is reported when it is opened).
+pub fn expand_paths(base: &std::path::Path, pattern: &str) -> Result<Vec<PathBuf>> {
+    let full = base.join(pattern);
+    let text = full.to_string_lossy().to_string();
+    if !text.contains(['*', '?', '[']) {
+        return Ok(vec![full]);
+    }
+    let mut out: Vec<PathBuf> = glob::glob(&text)
+        .map_err(|e| DataError::Malformed {
+            path: full.clone(),
+            line: None,
+            message: format!("invalid glob pattern: {e}"),
+        })?
+        .filter_map(std::result::Result::ok)
+        .collect();
+    out.sort();
+    if out.is_empty() {
+        return Err(DataError::Malformed {
+            path: full,
+            line: None,
+            message: "no file matches this pattern".into(),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,182 @@
+//! The DataFusion session: sluice's SQL functions, datasets registered as tables, and the
+//! table references of a query (to infer a task's dependencies).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, Date32Builder, ListBuilder, StringArray, StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::cast::as_string_array;
+use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::prelude::ParquetReadOptions;
+
+use crate::values::{date32, parse_date};
+use crate::{DataError, Result};
+
+/// A session with sluice's functions: `parse_date(text)` (dd/mm/yyyy, yyyy-mm-dd,
+/// `1 January 2020`… to a date) and `words(text)` (the lower-case words of a text, split on
+/// anything that is not a letter or a digit).
+pub fn session() -> SessionContext {
+    let mut config = SessionConfig::new().with_information_schema(true);
+    // Plain Utf8 strings everywhere (view types would leak into outputs and UDF signatures).
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_udf(create_udf(
+        "parse_date",
+        vec![DataType::Utf8],
+        DataType::Date32,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| map_strings(args, parse_date_array)),
+    ));
+    ctx.register_udf(create_udf(
+        "words",
+        vec![DataType::Utf8],
+        DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| map_strings(args, words_array)),
+    ));
+    ctx
+}
+
+fn map_strings(
+    args: &[ColumnarValue],
+    f: fn(&StringArray) -> ArrayRef,
+) -> datafusion::error::Result<ColumnarValue> {
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let input = as_string_array(&arrays[0])?;
+    Ok(ColumnarValue::Array(f(input)))
+}
+
+fn parse_date_array(input: &StringArray) -> ArrayRef {
+    let mut out = Date32Builder::with_capacity(input.len());
+    for v in input.iter() {
+        out.append_option(v.and_then(parse_date).map(date32));
+    }
+    Arc::new(out.finish())
+}
+
+fn words_array(input: &StringArray) -> ArrayRef {
+    let mut out = ListBuilder::new(StringBuilder::new());
+    for v in input.iter() {
+        match v {
+            Some(text) => {
+                let lower = text.to_lowercase();
+                for w in lower
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                {
+                    out.values().append_value(w);
+                }
+                out.append(true);
+            }
+            None => out.append(false),
+        }
+    }
+    Arc::new(out.finish())
+}
+
+/// Registers the dataset in `dir` as table `name` (`task`, or `pipeline.task`).
+pub async fn register_dataset(ctx: &SessionContext, name: &str, dir: &Path) -> Result<()> {
+    if let Some((schema, _)) = name.split_once('.') {
+        let catalog = ctx
+            .catalog("datafusion")
+            .ok_or_else(|| DataError::Engine("the default catalog is missing".into()))?;
+        if catalog.schema(schema).is_none() {
+            ctx.sql(&format!("CREATE SCHEMA \"{schema}\"")).await?;
+        }
+    }
+    let mut path = dir.display().to_string();
+    if !path.ends_with('/') {
+        path.push('/');
+    }
+    ctx.register_parquet(name, &path, ParquetReadOptions::default())
+        .await?;
+    Ok(())
+}
+
+/// A syntax error in a query, with its position in the query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlSyntaxError {
+    /// Line in the query, from 1 (0 when unknown).
+    pub line: u64,
+    /// Column, from 1 (0 when unknown).
+    pub column: u64,
+    /// The parser's message.
+    pub message: String,
+}
+
+fn position(message: &str) -> (u64, u64) {
+    let num = |key: &str| {
+        message
+            .rfind(key)
+            .and_then(|i| {
+                message[i + key.len()..]
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+            })
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (num("Line: "), num("Column: "))
+}
+
+/// The tables a query reads (CTE names excluded), or its syntax error.
+pub fn table_references(sql: &str) -> std::result::Result<Vec<String>, SqlSyntaxError> {
+    let ctx = SessionContext::new();
+    let state = ctx.state();
+    let err = |e: datafusion::error::DataFusionError| {
+        let message = e.strip_backtrace();
+        let (line, column) = position(&message);
+        SqlSyntaxError {
+            line,
+            column,
+            message,
+        }
+    };
+    let statement = state
+        .sql_to_statement(sql, &datafusion::config::Dialect::Generic)
+        .map_err(err)?;
+    let refs = state.resolve_table_references(&statement).map_err(err)?;
+    let mut names: Vec<String> = refs.iter().map(|r| r.to_string()).collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_tables_and_syntax_errors() {
+        let refs = table_references("with x as (select * from drugs) select * from x join pubmed p on true join other.t on true")
+            .expect("valid");
+        assert_eq!(refs, vec!["drugs", "other.t", "pubmed"]);
+        let err = table_references("select * form drugs").expect_err("invalid");
+        assert_eq!((err.line, err.column), (1, 10), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn udfs_parse_dates_and_split_words() {
+        let ctx = session();
+        let df = ctx
+            .sql("select parse_date('27 April 2020') as d, parse_date('01/03/2020') as e, words('Tetracycline-resistant, ETHANOL!') as w")
+            .await
+            .expect("plan");
+        let batches = df.collect().await.expect("run");
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .expect("fmt")
+            .to_string();
+        assert!(
+            text.contains("2020-04-27 | 2020-03-01 | [tetracycline, resistant, ethanol]"),
+            "{text}"
+        );
+    }
+}

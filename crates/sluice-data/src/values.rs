@@ -1,0 +1,206 @@
+//! Column types inferred from text or JSON values, and builders for them.
+
+use std::sync::Arc;
+
+use chrono::{Datelike, NaiveDate};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+};
+use datafusion::arrow::datatypes::DataType;
+
+/// A column's type, from the narrowest: `Null` (nothing seen yet) widens to the others;
+/// incompatible kinds widen to `Str`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only nulls so far.
+    Null,
+    /// `true` / `false`.
+    Bool,
+    /// 64-bit integers.
+    Int,
+    /// 64-bit floats.
+    Float,
+    /// Dates (declared only, never inferred).
+    Date,
+    /// Text.
+    Str,
+}
+
+impl Kind {
+    /// The kind of a text value (`""` is null).
+    pub fn of_text(s: &str) -> Kind {
+        let leading_zero = s.len() > 1 && s.starts_with('0') && s.as_bytes()[1].is_ascii_digit();
+        if s.is_empty() {
+            Kind::Null
+        } else if leading_zero {
+            // `007` stays text: leading zeros are meaningful in codes.
+            Kind::Str
+        } else if s == "true" || s == "false" {
+            Kind::Bool
+        } else if s.parse::<i64>().is_ok() {
+            Kind::Int
+        } else if s.bytes().any(|b| b.is_ascii_digit())
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+            && s.parse::<f64>().is_ok_and(f64::is_finite)
+        {
+            Kind::Float
+        } else {
+            Kind::Str
+        }
+    }
+
+    /// The narrowest kind holding both.
+    pub fn merge(self, other: Kind) -> Kind {
+        use Kind::*;
+        match (self, other) {
+            (a, b) if a == b => a,
+            (Null, k) | (k, Null) => k,
+            (Int, Float) | (Float, Int) => Float,
+            _ => Str,
+        }
+    }
+
+    /// The Arrow type (nulls only → text).
+    pub fn data_type(self) -> DataType {
+        match self {
+            Kind::Bool => DataType::Boolean,
+            Kind::Int => DataType::Int64,
+            Kind::Float => DataType::Float64,
+            Kind::Date => DataType::Date32,
+            Kind::Null | Kind::Str => DataType::Utf8,
+        }
+    }
+
+    /// The kind declared by name in a pipeline (`string`, `int`, `float`, `bool`, `date`).
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Some(match name {
+            "string" | "text" | "str" => Kind::Str,
+            "int" | "integer" | "bigint" => Kind::Int,
+            "float" | "double" | "number" => Kind::Float,
+            "bool" | "boolean" => Kind::Bool,
+            "date" => Kind::Date,
+            _ => return None,
+        })
+    }
+}
+
+/// Parses a date written `dd/mm/yyyy`, `yyyy-mm-dd`, `yyyy/mm/dd`, `1 January 2020`,
+/// `27 Apr 2020` or `January 1, 2020`.
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    let s = s.trim();
+    const FORMATS: [&str; 6] = [
+        "%d/%m/%Y",
+        "%Y-%m-%d",
+        "%Y/%m/%d",
+        "%d %B %Y",
+        "%d %b %Y",
+        "%B %d, %Y",
+    ];
+    FORMATS
+        .iter()
+        .find_map(|f| NaiveDate::parse_from_str(s, f).ok())
+}
+
+/// Days since 1970-01-01, as Arrow's Date32 stores them.
+pub fn date32(d: NaiveDate) -> i32 {
+    d.num_days_from_ce() - 719_163
+}
+
+/// Builds one column of a batch.
+pub enum ColumnBuilder {
+    /// Booleans.
+    Bool(BooleanBuilder),
+    /// Integers.
+    Int(Int64Builder),
+    /// Floats.
+    Float(Float64Builder),
+    /// Dates.
+    Date(Date32Builder),
+    /// Text.
+    Str(StringBuilder),
+}
+
+impl ColumnBuilder {
+    /// A builder for `kind`.
+    pub fn new(kind: Kind) -> Self {
+        match kind {
+            Kind::Bool => ColumnBuilder::Bool(BooleanBuilder::new()),
+            Kind::Int => ColumnBuilder::Int(Int64Builder::new()),
+            Kind::Float => ColumnBuilder::Float(Float64Builder::new()),
+            Kind::Date => ColumnBuilder::Date(Date32Builder::new()),
+            Kind::Null | Kind::Str => ColumnBuilder::Str(StringBuilder::new()),
+        }
+    }
+
+    /// Appends a text value (`None` is null); `Err` names the expected type.
+    pub fn append_text(&mut self, v: Option<&str>) -> Result<(), String> {
+        let bad = |what: &str, v: &str| format!("`{v}` is not {what}");
+        match (self, v) {
+            (ColumnBuilder::Str(b), v) => b.append_option(v),
+            (ColumnBuilder::Bool(b), None) => b.append_null(),
+            (ColumnBuilder::Int(b), None) => b.append_null(),
+            (ColumnBuilder::Float(b), None) => b.append_null(),
+            (ColumnBuilder::Date(b), None) => b.append_null(),
+            (ColumnBuilder::Bool(b), Some(v)) => match v {
+                "true" => b.append_value(true),
+                "false" => b.append_value(false),
+                _ => return Err(bad("a boolean (true/false)", v)),
+            },
+            (ColumnBuilder::Int(b), Some(v)) => {
+                b.append_value(v.trim().parse().map_err(|_| bad("an integer", v))?)
+            }
+            (ColumnBuilder::Float(b), Some(v)) => {
+                b.append_value(v.trim().parse().map_err(|_| bad("a number", v))?)
+            }
+            (ColumnBuilder::Date(b), Some(v)) => b
+                .append_value(date32(parse_date(v).ok_or_else(|| {
+                    bad("a date (dd/mm/yyyy, yyyy-mm-dd or `1 January 2020`)", v)
+                })?)),
+        }
+        Ok(())
+    }
+
+    /// The finished array.
+    pub fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Bool(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int(b) => Arc::new(b.finish()),
+            ColumnBuilder::Float(b) => Arc::new(b.finish()),
+            ColumnBuilder::Date(b) => Arc::new(b.finish()),
+            ColumnBuilder::Str(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infers_and_merges_kinds() {
+        assert_eq!(Kind::of_text("12"), Kind::Int);
+        assert_eq!(Kind::of_text("007"), Kind::Str);
+        assert_eq!(Kind::of_text("1.5"), Kind::Float);
+        assert_eq!(Kind::of_text("NCT01967433"), Kind::Str);
+        assert_eq!(Kind::of_text("01/01/2019"), Kind::Str);
+        assert_eq!(Kind::Int.merge(Kind::Float), Kind::Float);
+        assert_eq!(Kind::Int.merge(Kind::Str), Kind::Str);
+        assert_eq!(Kind::Null.merge(Kind::Bool), Kind::Bool);
+    }
+
+    #[test]
+    fn parses_the_date_formats_of_the_inputs() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day);
+        assert_eq!(parse_date("01/03/2020"), d(2020, 3, 1));
+        assert_eq!(parse_date("2020-01-01"), d(2020, 1, 1));
+        assert_eq!(parse_date("1 January 2020"), d(2020, 1, 1));
+        assert_eq!(parse_date("27 April 2020"), d(2020, 4, 27));
+        assert_eq!(parse_date("25/05/2020"), d(2020, 5, 25));
+        assert_eq!(parse_date("not a date"), None);
+        assert_eq!(
+            date32(NaiveDate::from_ymd_opt(1970, 1, 2).expect("date")),
+            1
+        );
+    }
+}
