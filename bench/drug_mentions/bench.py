@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Drug-mentions benchmark: the pandas reference against the sluice pipeline, same inputs.
+
+    bench.py [--publications 1000000] [--drugs 1000] [--seed 42]
+             [--sluice target/release/sluice] [--data DIR] [--workdir DIR] [--keep] [--json]
+
+1. Creates (once) the virtualenv /.venv-bench at the repository root with
+   bench/drug_mentions/requirements.txt (pandas from PyPI), or reuses it.
+2. Generates the inputs with generate.py into a temporary folder (TMP/data), unless --data
+   points at an existing data folder (e.g. /work/shared/servier-data).
+3. Runs, each in its own process and measured alone:
+     pandas   .venv-bench/bin/python bench/drug_mentions/pandas_ref.py DATA TMP/pandas.json
+     sluice   SLUICE run examples/drug_mentions/pipeline.yaml --home TMP/home
+                    --param data=DATA --param out=TMP/sluice_out --force
+              (from the repository root; the pipeline writes TMP/sluice_out/graph.json)
+   Wall time, and peak memory: the maximum resident set size reported by `/usr/bin/time -v`
+   (GNU time: ru_maxrss of the process and its waited-for descendants, i.e. the largest
+   single process of the tree, not the sum), or, without /usr/bin/time, the same figure from
+   resource.getrusage(RUSAGE_CHILDREN) inside a fresh wrapper subprocess per run.
+4. Compares the two graphs with compare.py and prints times, peak memory, the pandas/sluice
+   ratios and whether the outputs are equal.
+
+If the sluice binary or examples/drug_mentions/pipeline.yaml is missing, it says so and still
+runs and reports the pandas side. Exit status: 0 when everything ran (and, if sluice ran, the
+graphs are equal), 1 otherwise.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+VENV = os.path.join(REPO, ".venv-bench")
+VENV_PY = os.path.join(VENV, "bin", "python")
+REQUIREMENTS = os.path.join(HERE, "requirements.txt")
+PIPELINE = "examples/drug_mentions/pipeline.yaml"
+GNU_TIME = "/usr/bin/time"
+
+
+def say(msg=""):
+    print(msg, flush=True)
+
+
+def ensure_venv():
+    """Create .venv-bench with the pinned requirements, or reuse it if pandas imports."""
+    if os.path.exists(VENV_PY):
+        ok = subprocess.run([VENV_PY, "-c", "import pandas"], capture_output=True).returncode == 0
+        if ok:
+            return
+        say("%s exists but has no working pandas: installing requirements" % VENV)
+    else:
+        say("creating %s" % VENV)
+        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+    subprocess.run([VENV_PY, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    "-r", REQUIREMENTS], check=True)
+
+
+def measure(name, cmd, log_path, cwd=REPO):
+    """Run cmd once, alone; return dict(ok, rc, wall_s, peak_mib, log)."""
+    with open(log_path, "wb") as log:
+        if os.access(GNU_TIME, os.X_OK):
+            tfile = log_path + ".time"
+            full = [GNU_TIME, "-v", "-o", tfile] + cmd
+            t0 = time.perf_counter()
+            rc = subprocess.run(full, cwd=cwd, stdout=log, stderr=subprocess.STDOUT).returncode
+            wall = time.perf_counter() - t0
+            peak_kib = None
+            try:
+                with open(tfile) as f:
+                    text = f.read()
+                m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+                peak_kib = int(m.group(1)) if m else None
+                m = re.search(r"Exit status: (\d+)", text)
+                if m:
+                    rc = int(m.group(1))
+            except OSError:
+                pass
+        else:
+            # fresh wrapper process: its RUSAGE_CHILDREN covers this one command only
+            wrapper = ("import resource, subprocess, sys, time\n"
+                       "t0 = time.perf_counter()\n"
+                       "rc = subprocess.run(sys.argv[2:]).returncode\n"
+                       "wall = time.perf_counter() - t0\n"
+                       "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+                       "open(sys.argv[1], 'w').write('%d %d %f' % (rc, ru.ru_maxrss, wall))\n")
+            rfile = log_path + ".rusage"
+            subprocess.run([sys.executable, "-c", wrapper, rfile] + cmd, cwd=cwd,
+                           stdout=log, stderr=subprocess.STDOUT)
+            try:
+                rc_s, kib_s, wall_s = open(rfile).read().split()
+                rc, peak_kib, wall = int(rc_s), int(kib_s), float(wall_s)
+            except (OSError, ValueError):
+                rc, peak_kib, wall = 1, None, float("nan")
+    res = {"ok": rc == 0, "rc": rc, "wall_s": round(wall, 3),
+           "peak_mib": round(peak_kib / 1024, 1) if peak_kib is not None else None,
+           "log": log_path}
+    if rc != 0:
+        say("%s FAILED (exit %d); last lines of %s:" % (name, rc, log_path))
+        with open(log_path, "rb") as f:
+            for line in f.read().decode("utf-8", "replace").splitlines()[-20:]:
+                say("    " + line)
+    return res
+
+
+def fmt_mib(v):
+    return "%.0f MiB" % v if v is not None else "n/a"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="pandas vs sluice on the drug-mentions graph")
+    ap.add_argument("--publications", type=int, default=1000000)
+    ap.add_argument("--drugs", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--sluice", default="target/release/sluice",
+                    help="sluice binary (relative to the repository root unless absolute)")
+    ap.add_argument("--data", help="use this data folder instead of generating one")
+    ap.add_argument("--workdir", help="work folder (default: a new temporary folder)")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--json", action="store_true", help="also print the results as one JSON line")
+    a = ap.parse_args(argv)
+
+    ensure_venv()
+    tmp = a.workdir or tempfile.mkdtemp(prefix="drug_mentions_bench_")
+    os.makedirs(tmp, exist_ok=True)
+    keep = a.keep or bool(a.workdir)
+    results = {"publications": a.publications, "drugs": a.drugs, "workdir": tmp}
+    try:
+        if a.data:
+            data = os.path.abspath(a.data)
+            results["data"] = data
+            say("data: %s" % data)
+        else:
+            data = os.path.join(tmp, "data")
+            say("generating %d publications x %d drugs into %s" % (a.publications, a.drugs, data))
+            t0 = time.perf_counter()
+            subprocess.run([VENV_PY, os.path.join(HERE, "generate.py"),
+                            "--publications", str(a.publications), "--drugs", str(a.drugs),
+                            "--seed", str(a.seed), "--out", data], check=True)
+            results["generate_s"] = round(time.perf_counter() - t0, 3)
+            say("  generated in %.1f s" % results["generate_s"])
+
+        pandas_out = os.path.join(tmp, "pandas.json")
+        say("running pandas_ref.py ...")
+        pd_res = measure("pandas", [VENV_PY, os.path.join(HERE, "pandas_ref.py"), data, pandas_out],
+                         os.path.join(tmp, "pandas.log"))
+        results["pandas"] = pd_res
+
+        sluice = a.sluice if os.path.isabs(a.sluice) else os.path.join(REPO, a.sluice)
+        pipeline = os.path.join(REPO, PIPELINE)
+        missing = []
+        if not (os.path.isfile(sluice) and os.access(sluice, os.X_OK)):
+            missing.append("sluice binary %s does not exist (build it: cargo build --release)" % sluice)
+        if not os.path.isfile(pipeline):
+            missing.append("pipeline %s does not exist yet" % pipeline)
+        sl_res = None
+        sluice_graph = os.path.join(tmp, "sluice_out", "graph.json")
+        if missing:
+            for m in missing:
+                say("SLUICE SKIPPED: " + m)
+            results["sluice"] = {"skipped": missing}
+        else:
+            home = os.path.join(tmp, "home")
+            cmd = [sluice, "run", PIPELINE, "--home", home, "--param", "data=" + data,
+                   "--param", "out=" + os.path.join(tmp, "sluice_out"), "--force"]
+            say("running sluice: %s" % " ".join(cmd))
+            sl_res = measure("sluice", cmd, os.path.join(tmp, "sluice.log"))
+            if sl_res["ok"] and not os.path.isfile(sluice_graph):
+                say("sluice exited 0 but wrote no %s" % sluice_graph)
+                sl_res["ok"] = False
+            results["sluice"] = sl_res
+
+        equal = None
+        if pd_res["ok"] and sl_res and sl_res["ok"]:
+            say("comparing %s and %s" % (pandas_out, sluice_graph))
+            cp = subprocess.run([VENV_PY, os.path.join(HERE, "compare.py"), pandas_out, sluice_graph])
+            equal = cp.returncode == 0
+        results["equal"] = equal
+
+        say()
+        say("drug mentions, %s" % (("data %s" % data) if a.data else
+                                   "%d publications x %d drugs" % (a.publications, a.drugs)))
+        say("  %-8s %10s %12s" % ("", "wall", "peak RSS"))
+        for name, r in (("pandas", pd_res), ("sluice", sl_res)):
+            if r is None:
+                say("  %-8s %10s %12s" % (name, "skipped", ""))
+            else:
+                say("  %-8s %9.2fs %12s%s" % (name, r["wall_s"], fmt_mib(r["peak_mib"]),
+                                              "" if r["ok"] else "   FAILED (exit %d)" % r["rc"]))
+        if pd_res["ok"] and sl_res and sl_res["ok"]:
+            results["ratio_time"] = round(pd_res["wall_s"] / sl_res["wall_s"], 2) if sl_res["wall_s"] else None
+            if pd_res["peak_mib"] and sl_res["peak_mib"]:
+                results["ratio_mem"] = round(pd_res["peak_mib"] / sl_res["peak_mib"], 2)
+            say("  pandas/sluice: time x%s, peak memory x%s"
+                % (results.get("ratio_time"), results.get("ratio_mem")))
+        say("  outputs equal: %s" % {True: "yes", False: "NO", None: "not compared"}[equal])
+        if a.json:
+            say(json.dumps(results))
+        ok = pd_res["ok"] and (sl_res is None or (sl_res["ok"] and equal))
+        return 0 if ok else 1
+    finally:
+        if keep:
+            say("work folder kept: %s" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
