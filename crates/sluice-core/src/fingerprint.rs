@@ -14,6 +14,12 @@ const RECIPE: u32 = 1;
 
 /// The fingerprint of every task, indexed like [`Pipeline::tasks`] (hex SHA-256).
 pub fn fingerprints(p: &Pipeline) -> Vec<String> {
+    fingerprints_with(p, &[])
+}
+
+/// Fingerprints that also cover what each task reads from outside the pipeline: `stamps[i]`
+/// describes task `i`'s input files (paths, sizes, modification times), empty for none.
+pub fn fingerprints_with(p: &Pipeline, stamps: &[String]) -> Vec<String> {
     let mut out = vec![String::new(); p.tasks.len()];
     for i in topo_order(p) {
         let t = &p.tasks[i];
@@ -43,7 +49,7 @@ pub fn fingerprints(p: &Pipeline) -> Vec<String> {
             }
             TaskKind::Run { command } => serde_json::json!({ "run": command }),
         };
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "recipe": RECIPE,
             "pipeline": p.name,
             "task": t.name,
@@ -51,6 +57,9 @@ pub fn fingerprints(p: &Pipeline) -> Vec<String> {
             "env": env,
             "deps": deps,
         });
+        if let Some(stamp) = stamps.get(i).filter(|s| !s.is_empty()) {
+            doc["inputs"] = serde_json::Value::from(stamp.as_str());
+        }
         // Secret values (a token interpolated into a command) are not part of the fingerprint.
         let mut text = doc.to_string();
         for secret in &t.secrets {

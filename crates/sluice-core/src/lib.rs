@@ -13,7 +13,7 @@
 //! struct NoOps;
 //! impl OpCatalog for NoOps {
 //!     fn op_names(&self) -> Vec<&'static str> { vec![] }
-//!     fn check(&self, _: &str, _: &Node) -> Option<Result<(), DeError>> { None }
+//!     fn check(&self, _: &str, _: &Node) -> Option<Result<sluice_core::OpInfo, DeError>> { None }
 //! }
 //! let yaml = "name: hello\ntasks:\n  greet: { run: echo hi }\n  after_greet: { run: echo done, after: [greet] }\n";
 //! let opts = LoadOptions { params: &[], catalog: &NoOps, env: &|_| None };
@@ -21,6 +21,7 @@
 //! assert_eq!(p.tasks[1].deps, vec![0]);
 //! ```
 
+pub mod checks;
 pub mod dag;
 pub mod de;
 pub mod diag;
@@ -31,10 +32,12 @@ pub mod pipeline;
 pub mod state;
 pub mod yaml;
 
+pub use checks::Check;
 pub use de::{DeError, from_node};
 pub use diag::{Diagnostic, Diagnostics};
 pub use pipeline::{
-    EnvVar, LoadError, LoadOptions, OpCatalog, Pipeline, Task, TaskKind, load_file, parse_pipeline,
+    EnvVar, LoadError, LoadOptions, OpCatalog, OpInfo, Pipeline, Task, TaskKind, load_file,
+    parse_pipeline,
 };
 pub use state::{RunState, TaskState};
 pub use yaml::{Mark, Node};

@@ -22,6 +22,7 @@ pub const PIPELINE_KEYS: &[&str] = &[
     "params",
     "defaults",
     "max_parallel",
+    "retention",
     "tasks",
 ];
 
@@ -36,6 +37,7 @@ pub const TASK_KEYS: &[&str] = &[
     "timeout",
     "env",
     "cache",
+    "checks",
 ];
 
 /// Keys allowed under `defaults:`.
@@ -49,8 +51,21 @@ pub trait OpCatalog {
     /// Every op name, for "did you mean" hints.
     fn op_names(&self) -> Vec<&'static str>;
     /// Checks an op's config; `None` when the op does not exist.
-    fn check(&self, op: &str, config: &Node) -> Option<Result<(), DeError>>;
+    fn check(&self, op: &str, config: &Node) -> Option<Result<OpInfo, DeError>>;
 }
+
+/// What validation learns from a valid op config.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpInfo {
+    /// Tasks whose datasets the op reads (a `sql` query's tables, a writer's `input`): they
+    /// become dependencies, no `after:` needed.
+    pub reads: Vec<String>,
+    /// Whether the op produces a dataset.
+    pub produces_dataset: bool,
+}
+
+/// Dataset versions kept per task when `retention` is not set (besides the latest).
+pub const DEFAULT_RETENTION: usize = 3;
 
 /// Inputs to [`load_file`] and [`parse_pipeline`] besides the file itself.
 pub struct LoadOptions<'a> {
@@ -96,6 +111,8 @@ pub struct Pipeline {
     pub secret_params: std::collections::BTreeSet<String>,
     /// At most this many tasks run at once; `None` means one per core.
     pub max_parallel: Option<usize>,
+    /// Dataset versions kept per task, the latest included.
+    pub retention: usize,
     /// Tasks in file order.
     pub tasks: Vec<Task>,
     /// The file as given.
@@ -125,8 +142,14 @@ pub struct Task {
     pub env: Vec<EnvVar>,
     /// Whether an unchanged fingerprint lets the task be skipped as cached.
     pub cache: bool,
+    /// Whether the task's op produces a dataset.
+    pub produces_dataset: bool,
+    /// Checks its dataset must pass to become latest.
+    pub checks: Vec<crate::checks::Check>,
     /// Values that must never be printed (from secret environment variables).
     pub secrets: Vec<String>,
+    /// Tasks whose datasets the op reads (already part of `deps`).
+    pub reads: Vec<String>,
     /// Where the task is defined.
     pub mark: Mark,
 }
@@ -478,6 +501,17 @@ impl Compiler<'_, '_> {
             });
         let mut secret_params = std::collections::BTreeSet::new();
         let params = self.params(get("params").map(|(_, v)| v), root.mark, &mut secret_params);
+        let retention = get("retention").and_then(|(_, v)| match self.uint(v, "retention")? {
+            0 => {
+                self.err(
+                    v.mark,
+                    "retention",
+                    "must be at least 1 (the latest version is always kept)",
+                );
+                None
+            }
+            n => Some(n as usize),
+        });
         let defaults = get("defaults")
             .map(|(_, v)| self.defaults(v))
             .unwrap_or_default();
@@ -516,6 +550,7 @@ impl Compiler<'_, '_> {
             params,
             secret_params,
             max_parallel,
+            retention: retention.unwrap_or(DEFAULT_RETENTION),
             tasks,
             file: file.to_path_buf(),
             dir,
@@ -672,6 +707,61 @@ impl Compiler<'_, '_> {
                 }
             }
         }
+        // Tables a task reads are dependencies too.
+        let table_names: Vec<String> = tasks
+            .iter()
+            .filter(|t| t.produces_dataset)
+            .map(|t| t.name.clone())
+            .collect();
+        let tables: Vec<&str> = table_names.iter().map(String::as_str).collect();
+        for i in 0..tasks.len() {
+            for table in tasks[i].reads.clone() {
+                let path = format!("tasks.{}", names[i]);
+                match names.iter().position(|n| *n == table) {
+                    Some(j) if j == i => self.err(
+                        tasks[i].mark,
+                        &path,
+                        format!("task `{table}` cannot read its own dataset"),
+                    ),
+                    Some(j) if !tasks[j].produces_dataset => self.push(
+                        Diagnostic::new(
+                            tasks[i].mark,
+                            path,
+                            format!("task `{table}` produces no dataset to read"),
+                        )
+                        .with_hint(format!("tables: {}", tables.join(", "))),
+                    ),
+                    Some(j) => {
+                        if !tasks[i].deps.contains(&j) {
+                            tasks[i].deps.push(j);
+                        }
+                    }
+                    None if declared.contains(&table.as_str()) => {}
+                    None => {
+                        let hint = did_you_mean(&table, tables.iter().copied())
+                            .map(|h| format!("{h} tables: {}", tables.join(", ")))
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "tables: {}",
+                                    if tables.is_empty() {
+                                        "none".to_string()
+                                    } else {
+                                        tables.join(", ")
+                                    }
+                                )
+                            });
+                        self.push(
+                            Diagnostic::new(
+                                tasks[i].mark,
+                                path,
+                                format!("unknown table `{table}`"),
+                            )
+                            .with_hint(hint),
+                        );
+                    }
+                }
+            }
+        }
         let deps: Vec<Vec<usize>> = tasks.iter().map(|t| t.deps.clone()).collect();
         if let Some(cycle) = dag::find_cycle(&deps) {
             let path: Vec<&str> = cycle.iter().map(|&i| names[i].as_str()).collect();
@@ -709,6 +799,8 @@ impl Compiler<'_, '_> {
             env: self.opts.env,
         };
         let mut secrets = Vec::new();
+        let mut reads: Vec<String> = Vec::new();
+        let mut produces_dataset = false;
         let extra: Vec<(Node, Node)> = entries
             .iter()
             .filter(|(k, _)| !TASK_KEYS.contains(&k.as_text().unwrap_or_default()))
@@ -786,11 +878,15 @@ impl Compiler<'_, '_> {
                         self.push(d);
                         None
                     }
-                    Some(Ok(())) if failed => None,
-                    Some(Ok(())) => Some(TaskKind::Op {
-                        op: op_name,
-                        config,
-                    }),
+                    Some(Ok(_)) if failed => None,
+                    Some(Ok(info)) => {
+                        reads = info.reads;
+                        produces_dataset = info.produces_dataset;
+                        Some(TaskKind::Op {
+                            op: op_name,
+                            config,
+                        })
+                    }
                 }
             }
         };
@@ -866,10 +962,37 @@ impl Compiler<'_, '_> {
                 }
             }
         }
+        let checks: Vec<crate::checks::Check> = match get("checks") {
+            None => Vec::new(),
+            Some(node) => match crate::de::from_node(node) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.push(e.into_diagnostic(&format!("{prefix}.checks"), node.mark));
+                    Vec::new()
+                }
+            },
+        };
+        if !checks.is_empty()
+            && !produces_dataset
+            && kind.is_some()
+            && let Some(node) = get("checks")
+        {
+            self.push(
+                Diagnostic::new(
+                    node.mark,
+                    format!("{prefix}.checks"),
+                    "checks need a task that produces a dataset",
+                )
+                .with_hint("put them on the task that writes the data (read.csv, sql…)"),
+            );
+        }
         let task = Task {
             name: name.to_string(),
             description,
             kind: kind?,
+            produces_dataset,
+            checks,
+            reads,
             deps: Vec::new(),
             retries: retries.unwrap_or(0),
             retry_delay: retry_delay.unwrap_or(DEFAULT_RETRY_DELAY),

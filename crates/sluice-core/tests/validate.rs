@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use sluice_core::{
-    DeError, Diagnostics, LoadOptions, Node, OpCatalog, Pipeline, from_node, parse_pipeline,
+    DeError, Diagnostics, LoadOptions, Node, OpCatalog, OpInfo, Pipeline, from_node, parse_pipeline,
 };
 
 /// A catalog with a `noop` op (no keys) and a `sleep` op (`duration`).
@@ -19,14 +19,25 @@ struct Sleep {
 #[serde(deny_unknown_fields)]
 struct Noop {}
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Query {
+    from: Vec<String>,
+}
+
 impl OpCatalog for TestOps {
     fn op_names(&self) -> Vec<&'static str> {
-        vec!["noop", "sleep"]
+        vec!["noop", "query", "sleep"]
     }
-    fn check(&self, op: &str, config: &Node) -> Option<Result<(), DeError>> {
+    fn check(&self, op: &str, config: &Node) -> Option<Result<OpInfo, DeError>> {
         match op {
-            "noop" => Some(from_node::<Noop>(config).map(|_| ())),
-            "sleep" => Some(from_node::<Sleep>(config).map(|_| ())),
+            "noop" => Some(from_node::<Noop>(config).map(|_| OpInfo::default())),
+            "sleep" => Some(from_node::<Sleep>(config).map(|_| OpInfo::default())),
+            // A stand-in for `sql`: reads the tables listed in `from`, produces a dataset.
+            "query" => Some(from_node::<Query>(config).map(|q| OpInfo {
+                reads: q.from,
+                produces_dataset: true,
+            })),
             _ => None,
         }
     }
@@ -151,7 +162,7 @@ fn unknown_op() {
     assert_eq!(
         e,
         vec![
-            "p.yaml:4:9: error: `tasks.a.op`: unknown op `fly_to_moon` (built-in ops: noop, sleep)"
+            "p.yaml:4:9: error: `tasks.a.op`: unknown op `fly_to_moon` (built-in ops: noop, query, sleep)"
         ]
     );
 }
@@ -348,6 +359,53 @@ fn bad_types_are_reported() {
             "p.yaml:2:15: error: `max_parallel`: must be at least 1",
             "p.yaml:4:27: error: `tasks.a.retries`: expected a non-negative integer, found an integer",
             "p.yaml:4:38: error: `tasks.a.cache`: expected true or false, found a string",
+        ]
+    );
+}
+
+#[test]
+fn tables_read_become_dependencies_and_unknown_ones_are_named() {
+    let p = load(
+        "name: x\ntasks:\n  drugs: { op: query, from: [] }\n  pubs: { op: query, from: [] }\n  mentions: { op: query, from: [drugs, pubs] }\n",
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(p.tasks[2].deps, vec![0, 1]);
+    assert!(p.tasks[2].produces_dataset);
+    let e = errors(
+        "name: x\ntasks:\n  drugs: { op: query, from: [] }\n  shell: { run: echo }\n  m: { op: query, from: [drug, shell] }\n",
+    );
+    assert_eq!(
+        e,
+        vec![
+            "p.yaml:5:3: error: `tasks.m`: unknown table `drug` (did you mean `drugs`? tables: drugs, m)",
+            "p.yaml:5:3: error: `tasks.m`: task `shell` produces no dataset to read (tables: drugs, m)",
+        ]
+    );
+}
+
+#[test]
+fn checks_are_parsed_and_need_a_dataset() {
+    let p = load(
+        "name: x\ntasks:\n  t:\n    op: query\n    from: []\n    checks:\n      - not_null: [a]\n      - row_count: { min: 1 }\n",
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(p.tasks[0].checks.len(), 2);
+    let e = errors(
+        "name: x\ntasks:\n  t:\n    op: query\n    from: []\n    checks:\n      - not_nul: [a]\n",
+    );
+    assert_eq!(
+        e,
+        vec![
+            "p.yaml:7:9: error: `tasks.t.checks`: unknown value `not_nul`, expected one of `not_null`, `unique`, `accepted_values`, `row_count`, `expression` (did you mean `not_null`?)"
+        ]
+    );
+    let e = errors("name: x\ntasks:\n  t:\n    run: echo\n    checks: [ { unique: id } ]\n");
+    assert_eq!(
+        e,
+        vec![
+            "p.yaml:5:13: error: `tasks.t.checks`: checks need a task that produces a dataset (put them on the task that writes the data (read.csv, sql…))"
         ]
     );
 }

@@ -103,6 +103,62 @@ pub fn export(dir: &Path, target: &Path, format: Format) -> Result<u64> {
     }
 }
 
+/// Indents compact JSON (as arrow-json writes it), two spaces a level, starting at `level`,
+/// keeping the keys in their order. Items of the top level are separated by `,\n`.
+fn reindent(compact: &[u8], level: usize, out: &mut Vec<u8>) {
+    let newline = |out: &mut Vec<u8>, level: usize| {
+        out.push(b'\n');
+        out.extend(std::iter::repeat_n(b' ', level * 2));
+    };
+    let mut level = level;
+    let (mut in_str, mut escaped) = (false, false);
+    let mut i = 0;
+    while i < compact.len() {
+        let c = compact[i];
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'"' => {
+                in_str = true;
+                out.push(c);
+            }
+            b'{' | b'[' => {
+                let close = if c == b'{' { b'}' } else { b']' };
+                if compact.get(i + 1) == Some(&close) {
+                    out.extend([c, close]);
+                    i += 2;
+                    continue;
+                }
+                out.push(c);
+                level += 1;
+                newline(out, level);
+            }
+            b'}' | b']' => {
+                level = level.saturating_sub(1);
+                newline(out, level);
+                out.push(c);
+            }
+            b',' => {
+                out.push(c);
+                newline(out, level);
+            }
+            b':' => out.extend(b": "),
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+}
+
 fn write_to(dir: &Path, path: &Path, format: Format) -> Result<u64> {
     let file = File::create(path).map_err(io_err(path))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -132,16 +188,18 @@ fn write_to(dir: &Path, path: &Path, format: Format) -> Result<u64> {
                     w.write(&b)?;
                     w.finish()?;
                 }
-                let values: Vec<serde_json::Value> = serde_json::from_slice(&buf)
-                    .map_err(|e| DataError::Engine(format!("JSON re-indent: {e}")))?;
-                for v in values {
-                    let text = serde_json::to_string_pretty(&v)
-                        .map_err(|e| DataError::Engine(e.to_string()))?;
-                    let sep: &[u8] = if first { b"\n  " } else { b",\n  " };
-                    first = false;
-                    out.write_all(sep).map_err(io_err(path))?;
-                    out.write_all(text.replace('\n', "\n  ").as_bytes())
+                while buf.last().is_some_and(u8::is_ascii_whitespace) {
+                    buf.pop();
+                }
+                // `buf` is `[{…},{…}]`: indent its items one level into the file's array.
+                let inner = buf.get(1..buf.len().saturating_sub(1)).unwrap_or_default();
+                if !inner.is_empty() {
+                    out.write_all(if first { b"\n  " } else { b",\n  " })
                         .map_err(io_err(path))?;
+                    first = false;
+                    let mut pretty = Vec::with_capacity(inner.len() * 2);
+                    reindent(inner, 1, &mut pretty);
+                    out.write_all(&pretty).map_err(io_err(path))?;
                 }
                 Ok(())
             })?;
@@ -186,4 +244,23 @@ fn write_to(dir: &Path, path: &Path, format: Format) -> Result<u64> {
     out.flush().map_err(io_err(path))?;
     out.get_ref().sync_all().map_err(io_err(path))?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reindent;
+
+    #[test]
+    fn reindents_keeping_key_order() {
+        let mut out = Vec::new();
+        reindent(
+            br#"{"z":1,"a":[{"k":"x,\"y\":{"}],"e":[],"n":null}"#,
+            0,
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "{\n  \"z\": 1,\n  \"a\": [\n    {\n      \"k\": \"x,\\\"y\\\":{\"\n    }\n  ],\n  \"e\": [],\n  \"n\": null\n}"
+        );
+    }
 }

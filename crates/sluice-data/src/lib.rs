@@ -15,7 +15,7 @@ pub mod export;
 pub mod read_csv;
 pub mod read_json;
 pub mod session;
-mod values;
+pub mod values;
 pub mod warehouse;
 pub mod writer;
 

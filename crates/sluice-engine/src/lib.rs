@@ -29,6 +29,7 @@ pub struct Engine {
     store: Arc<dyn StateStore>,
     ops: Arc<Registry>,
     logs_dir: PathBuf,
+    warehouse: sluice_data::Warehouse,
 }
 
 /// How to run.
@@ -164,17 +165,26 @@ pub enum EngineError {
 }
 
 impl Engine {
-    /// An engine recording to `store`, writing logs under `logs_dir`.
-    pub fn new(store: Arc<dyn StateStore>, ops: Arc<Registry>, logs_dir: PathBuf) -> Self {
+    /// An engine recording to `store`, with logs and datasets under `home` (`.sluice`):
+    /// `home/logs/RUN/TASK/N.log` and `home/warehouse/PIPELINE/TASK/VERSION/`.
+    pub fn new(store: Arc<dyn StateStore>, ops: Arc<Registry>, home: &std::path::Path) -> Self {
+        let logs_dir = home.join("logs");
+        let warehouse = sluice_data::Warehouse::new(home.join("warehouse"));
         Engine {
             store,
             ops,
             logs_dir,
+            warehouse,
         }
     }
 
     /// The store.
     pub fn store(&self) -> &Arc<dyn StateStore> {
         &self.store
+    }
+
+    /// The warehouse.
+    pub fn warehouse(&self) -> &sluice_data::Warehouse {
+        &self.warehouse
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use sluice_core::dag::{dependents, downstream_closure, upstream_closure};
 use sluice_core::diag::did_you_mean;
-use sluice_core::fingerprint::fingerprints;
+use sluice_core::fingerprint::fingerprints_with;
 use sluice_core::{Pipeline, RunState, TaskKind, TaskState};
 use sluice_ops::{Echo, OpError, OpOutput, TaskContext, TaskLog, shell};
 use sluice_store::{AttemptRecord, RunFilter, RunRecord, TaskRunRecord, Write, now_micros};
@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::process::{hostname, is_live_sluice, kill_orphan_group};
 use crate::writer::{self, StoreWriter};
 use crate::{Engine, EngineError, Event, RunOptions, RunSummary};
+use sluice_data::warehouse::version_of;
 
 /// Longest wait between two attempts, whatever the backoff says.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
@@ -65,6 +66,10 @@ enum Done {
 struct Shared {
     engine: Engine,
     pipeline: Pipeline,
+    /// The built op of each op task (built once per run).
+    ops: Vec<Option<Arc<dyn sluice_ops::Op>>>,
+    /// Fingerprint of each task.
+    fingerprints: Vec<String>,
     run_id: String,
     writer: StoreWriter,
     events: Option<UnboundedSender<Event>>,
@@ -72,6 +77,15 @@ struct Shared {
 }
 
 impl Shared {
+    /// The folder of the dataset task `i` produces with its current fingerprint.
+    fn dataset_dir(&self, i: usize) -> std::path::PathBuf {
+        self.engine.warehouse.version_dir(
+            &self.pipeline.name,
+            &self.pipeline.tasks[i].name,
+            &version_of(&self.fingerprints[i]),
+        )
+    }
+
     fn emit(&self, e: Event) {
         if let Some(tx) = &self.events {
             let _ = tx.send(e);
@@ -89,6 +103,36 @@ impl Engine {
             Some(r) => Ok(r.params),
             None => Err(EngineError::UnknownRun(run_id.to_string())),
         }
+    }
+
+    /// Removes dataset versions beyond the pipeline's `retention` (the latest is always kept),
+    /// files first, then their records.
+    pub async fn apply_retention(&self, pipeline: &Pipeline) -> Result<Vec<String>, EngineError> {
+        let mut removed = Vec::new();
+        for task in pipeline.tasks.iter().filter(|t| t.produces_dataset) {
+            let versions = self
+                .store
+                .dataset_versions(Some(&pipeline.name), Some(&task.name))
+                .await?;
+            let mut kept = usize::from(versions.iter().any(|v| v.latest_since.is_some()));
+            let mut writes = Vec::new();
+            for v in versions.iter().filter(|v| v.latest_since.is_none()) {
+                if kept < pipeline.retention {
+                    kept += 1;
+                    continue;
+                }
+                if self.warehouse.remove(std::path::Path::new(&v.path)).is_ok() {
+                    writes.push(Write::DeleteVersion {
+                        pipeline: v.pipeline.clone(),
+                        task: v.task.clone(),
+                        version: v.version.clone(),
+                    });
+                    removed.push(format!("{}.{}@{}", v.pipeline, v.task, v.version));
+                }
+            }
+            self.store.apply(&writes).await?;
+        }
+        Ok(removed)
     }
 
     /// Marks runs of `pipeline` whose process died (killed, machine restarted) as failed, with
@@ -205,7 +249,31 @@ impl Engine {
             source,
         })?;
 
-        let fps = fingerprints(pipeline);
+        // Build each op once: it tells what files it reads (part of its fingerprint).
+        let mut built: Vec<Option<Arc<dyn sluice_ops::Op>>> = Vec::with_capacity(n);
+        let mut stamps = Vec::with_capacity(n);
+        for task in &pipeline.tasks {
+            match &task.kind {
+                TaskKind::Op { op, config } => {
+                    let op_built: Option<Arc<dyn sluice_ops::Op>> = self
+                        .ops
+                        .get(op)
+                        .and_then(|spec| (spec.build)(config).ok())
+                        .map(Arc::from);
+                    stamps.push(match &op_built {
+                        Some(o) => sluice_ops::Op::input_stamp(o.as_ref(), &pipeline.dir)
+                            .unwrap_or_else(|e| format!("unreadable: {e}")),
+                        None => String::new(),
+                    });
+                    built.push(op_built);
+                }
+                TaskKind::Run { .. } => {
+                    stamps.push(String::new());
+                    built.push(None);
+                }
+            }
+        }
+        let fps = fingerprints_with(pipeline, &stamps);
         let cached: HashSet<(String, String)> = self
             .store
             .fingerprints(&pipeline.name)
@@ -309,6 +377,8 @@ impl Engine {
         let shared = Arc::new(Shared {
             engine: self.clone(),
             pipeline: pipeline.clone(),
+            ops: built,
+            fingerprints: fps.clone(),
             run_id: run_id.clone(),
             writer: writer.clone(),
             events,
@@ -365,11 +435,21 @@ impl Engine {
                 };
                 let task = &pipeline.tasks[i];
                 let slot = &mut slots[i];
+                let dataset_kept = !task.produces_dataset || shared.dataset_dir(i).is_dir();
                 if !slot.forced
                     && task.cache
+                    && dataset_kept
                     && cached.contains(&(task.name.clone(), slot.fingerprint.clone()))
                 {
                     slot.ended_at = Some(now_micros());
+                    if task.produces_dataset {
+                        shared.writer.send(Write::Latest {
+                            pipeline: pipeline.name.clone(),
+                            task: task.name.clone(),
+                            version: version_of(&slot.fingerprint),
+                            at: now_micros(),
+                        });
+                    }
                     transition(&shared, i, slot, TaskState::Cached, None, None);
                     release(i, &dependents, &mut slots, &mut ready);
                     continue;
@@ -540,6 +620,9 @@ impl Engine {
         drop(writer);
         drop(shared);
         writer_task.finish().await?;
+        if let Err(e) = self.apply_retention(pipeline).await {
+            tracing::warn!("dataset retention failed: {e}");
+        }
 
         Ok(RunSummary {
             run_id,
@@ -658,6 +741,81 @@ fn fail_downstream(
     }
 }
 
+/// Checks a new dataset, moves it from staging to its version folder and makes it latest.
+async fn publish_dataset(
+    shared: &Shared,
+    i: usize,
+    version: &str,
+    staging: &std::path::Path,
+    info: Option<&sluice_data::DatasetInfo>,
+    log: &TaskLog,
+) -> Result<(), OpError> {
+    let task = &shared.pipeline.tasks[i];
+    let info =
+        info.ok_or_else(|| OpError::new("the op wrote no dataset (this is a bug in sluice)"))?;
+    let checks: Vec<sluice_data::checks::CheckQuery> = task
+        .checks
+        .iter()
+        .flat_map(sluice_core::Check::queries)
+        .map(|(name, sql)| sluice_data::checks::CheckQuery { name, sql })
+        .collect();
+    if let Err(e) = sluice_data::checks::run_checks(staging, &checks).await {
+        for line in e.to_string().lines() {
+            let _ = log.line(line);
+        }
+        return Err(OpError::new(format!(
+            "{e}\nthe new dataset was discarded; the latest version stays as it was"
+        )));
+    }
+    let dir = shared.dataset_dir(i);
+    shared.engine.warehouse.publish(staging, &dir)?;
+    let now = now_micros();
+    let _ = log.line(&format!(
+        "dataset {}.{} version {version}: {} rows, {} bytes",
+        shared.pipeline.name, task.name, info.rows, info.bytes
+    ));
+    shared
+        .writer
+        .send(Write::DatasetVersion(sluice_store::DatasetVersionRecord {
+            pipeline: shared.pipeline.name.clone(),
+            task: task.name.clone(),
+            version: version.to_string(),
+            path: dir.display().to_string(),
+            schema: info.schema_json(),
+            rows: info.rows,
+            bytes: info.bytes,
+            run_id: shared.run_id.clone(),
+            created_at: now,
+            latest_since: None,
+        }));
+    shared.writer.send(Write::Latest {
+        pipeline: shared.pipeline.name.clone(),
+        task: task.name.clone(),
+        version: version.to_string(),
+        at: now,
+    });
+    Ok(())
+}
+
+/// An attempt that failed before its op could start.
+fn fail_before_start(
+    shared: &Shared,
+    i: usize,
+    mut record: AttemptRecord,
+    clock: Instant,
+    message: String,
+) -> Done {
+    record.state = TaskState::Failed;
+    record.ended_at = Some(now_micros());
+    record.error = Some(message.clone());
+    shared.writer.send(Write::Attempt(record));
+    Done::Attempt {
+        idx: i,
+        result: Err(OpError::new(message)),
+        elapsed: clock.elapsed(),
+    }
+}
+
 /// One attempt, as a tokio task.
 async fn run_attempt(
     shared: Arc<Shared>,
@@ -705,7 +863,38 @@ async fn run_attempt(
         }
         _ => None,
     };
+    // Datasets: those of the upstream tasks, and a staging folder for this task's own.
+    let inputs = task
+        .deps
+        .iter()
+        .filter(|&&d| shared.pipeline.tasks[d].produces_dataset)
+        .map(|&d| (shared.pipeline.tasks[d].name.clone(), shared.dataset_dir(d)))
+        .collect();
+    let version = version_of(&shared.fingerprints[i]);
+    let output = if task.produces_dataset {
+        match shared.engine.warehouse.staging_dir(
+            &shared.pipeline.name,
+            &task.name,
+            &version,
+            attempt,
+        ) {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                return fail_before_start(
+                    &shared,
+                    i,
+                    record,
+                    clock,
+                    format!("cannot prepare the dataset folder: {e}"),
+                );
+            }
+        }
+    } else {
+        None
+    };
     let ctx = TaskContext {
+        inputs,
+        output: output.clone(),
         pipeline: shared.pipeline.name.clone(),
         run_id: shared.run_id.clone(),
         task: task.name.clone(),
@@ -730,15 +919,27 @@ async fn run_attempt(
     };
 
     let fut = async {
-        match &task.kind {
-            TaskKind::Run { command } => shell::run_command(command, &ctx).await,
-            TaskKind::Op { op, config } => match shared.engine.ops.get(op) {
-                Some(spec) => match (spec.build)(config) {
-                    Ok(built) => built.run(&ctx).await,
-                    Err(e) => Err(OpError::new(format!("invalid config for op `{op}`: {e}"))),
-                },
-                None => Err(OpError::new(format!("unknown op `{op}`"))),
-            },
+        let out = match (&task.kind, &shared.ops[i]) {
+            (TaskKind::Run { command }, _) => shell::run_command(command, &ctx).await,
+            (TaskKind::Op { .. }, Some(op)) => op.run(&ctx).await,
+            (TaskKind::Op { op, .. }, None) => {
+                Err(OpError::new(format!("op `{op}` could not be built")))
+            }
+        }?;
+        match &output {
+            Some(staging) => {
+                publish_dataset(
+                    &shared,
+                    i,
+                    &version,
+                    staging,
+                    out.dataset.as_ref(),
+                    &ctx.log,
+                )
+                .await?;
+                Ok(out)
+            }
+            None => Ok(out),
         }
     };
     tokio::pin!(fut);
@@ -761,11 +962,15 @@ async fn run_attempt(
                 "timed out after {}",
                 sluice_core::duration::format_duration(task.timeout.unwrap_or_default())
             ),
-            exit_code: r.err().and_then(|e| e.exit_code),
+            exit_code: r.err().and_then(|e: OpError| e.exit_code),
         }),
         (r, false) => r,
     };
 
+    if let (Some(staging), Err(_)) = (&output, &result) {
+        // A failed attempt leaves nothing behind; the latest version stays as it was.
+        let _ = shared.engine.warehouse.remove(staging);
+    }
     record.ended_at = Some(now_micros());
     record.pid = None;
     match &result {

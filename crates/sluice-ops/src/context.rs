@@ -30,6 +30,28 @@ pub struct TaskContext {
     pub cancel: CancellationToken,
     /// Told the process group id of each command the op starts (to stop it after a crash).
     pub on_spawn: Option<Arc<dyn Fn(u32) + Send + Sync>>,
+    /// Dataset folders of the upstream tasks the op reads, by task name.
+    pub inputs: std::collections::BTreeMap<String, PathBuf>,
+    /// Folder to write the op's dataset into, for ops that produce one.
+    pub output: Option<PathBuf>,
+}
+
+impl TaskContext {
+    /// The dataset folder of upstream task `name`.
+    pub fn input(&self, name: &str) -> Result<&Path, crate::OpError> {
+        self.inputs.get(name).map(PathBuf::as_path).ok_or_else(|| {
+            crate::OpError::new(format!(
+                "no dataset of task `{name}` is available to this task"
+            ))
+        })
+    }
+
+    /// The folder to write this task's dataset into.
+    pub fn output_dir(&self) -> Result<&Path, crate::OpError> {
+        self.output
+            .as_deref()
+            .ok_or_else(|| crate::OpError::new("this task has no dataset folder to write into"))
+    }
 }
 
 /// The per-attempt log file. Created on the first line; secrets are masked before writing.

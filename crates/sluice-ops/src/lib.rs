@@ -20,12 +20,14 @@ pub use registry::{OpSpec, Registry};
 use async_trait::async_trait;
 
 /// What an op reports when it succeeds.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct OpOutput {
     /// Exit code of a command, if the op ran one.
     pub exit_code: Option<i32>,
     /// Counters to record on the attempt (rows written…).
     pub metrics: serde_json::Map<String, serde_json::Value>,
+    /// The dataset it wrote into [`TaskContext::output`], if it produces one.
+    pub dataset: Option<sluice_data::DatasetInfo>,
 }
 
 /// Why an op failed.
@@ -48,9 +50,59 @@ impl OpError {
     }
 }
 
+impl From<sluice_data::DataError> for OpError {
+    fn from(e: sluice_data::DataError) -> Self {
+        OpError::new(e.to_string())
+    }
+}
+
 /// A built-in operator, built from its config.
 #[async_trait]
 pub trait Op: Send + Sync {
     /// Runs one attempt. Must return soon after `ctx.cancel` fires.
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError>;
+
+    /// Tasks whose datasets the op reads; they become its dependencies.
+    fn reads(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Whether the op writes a dataset (into [`TaskContext::output`]).
+    fn produces_dataset(&self) -> bool {
+        false
+    }
+
+    /// Describes the files the op reads from outside the pipeline (paths, sizes,
+    /// modification times), so that changing one changes the task's fingerprint.
+    fn input_stamp(&self, _workdir: &std::path::Path) -> Result<String, OpError> {
+        Ok(String::new())
+    }
+}
+
+/// A stamp of files for [`Op::input_stamp`]: path, size and modification time of each.
+pub fn file_stamp(paths: &[std::path::PathBuf]) -> String {
+    let mut out = String::new();
+    for p in paths {
+        let (len, mtime) = std::fs::metadata(p)
+            .map(|m| {
+                let mtime = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                (m.len(), mtime)
+            })
+            .unwrap_or((0, 0));
+        out.push_str(&format!("{}|{len}|{mtime}\n", p.display()));
+    }
+    out
+}
+
+/// Runs blocking work (file reading, Parquet writing) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, OpError> + Send + 'static,
+) -> Result<T, OpError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| OpError::new(format!("the op stopped unexpectedly: {e}")))?
 }

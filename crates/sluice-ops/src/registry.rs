@@ -1,7 +1,7 @@
 //! The one list of built-in ops.
 
 use serde::de::DeserializeOwned;
-use sluice_core::{DeError, Node, OpCatalog, from_node};
+use sluice_core::{DeError, Node, OpCatalog, OpInfo, from_node};
 
 use crate::Op;
 use crate::builtin;
@@ -50,8 +50,13 @@ impl OpCatalog for Registry {
         self.specs.iter().map(|s| s.name).collect()
     }
 
-    fn check(&self, op: &str, config: &Node) -> Option<Result<(), DeError>> {
-        self.get(op).map(|spec| (spec.build)(config).map(|_| ()))
+    fn check(&self, op: &str, config: &Node) -> Option<Result<OpInfo, DeError>> {
+        self.get(op).map(|spec| {
+            (spec.build)(config).map(|built| OpInfo {
+                reads: built.reads(),
+                produces_dataset: built.produces_dataset(),
+            })
+        })
     }
 }
 

@@ -245,6 +245,8 @@ mod tests {
             log: TaskLog::new(dir.join("t.log"), vec![], None),
             cancel: CancellationToken::new(),
             on_spawn: None,
+            inputs: Default::default(),
+            output: None,
         }
     }
 

@@ -166,7 +166,7 @@ async fn run(
     let mut pipeline = load_or_fail(file, params, &registry)?;
     let home = home::for_file(&cli.home, file);
     let store = home::open_store(&cli.state, &home).await?;
-    let engine = Engine::new(store, registry.clone(), home.join("logs"));
+    let engine = Engine::new(store, registry.clone(), &home);
     if let Some(run_id) = &opts.resume {
         // Resume with the parameters the run started with, unless overridden now.
         let mut merged: Vec<(String, String)> = engine

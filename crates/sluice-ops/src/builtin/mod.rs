@@ -1,10 +1,17 @@
-//! Built-in ops, one file each. Adding an op: a file here, one line in `specs()`, its tests.
+//! Built-in ops, one file each (or one file per family). Adding an op: a file here, one entry
+//! in `specs()`, its tests.
 
 mod noop;
+mod read;
 mod sleep;
+mod sql;
+mod write;
 
 pub use noop::Noop;
+pub use read::{ReadCsv, ReadJson, ReadParquet};
 pub use sleep::Sleep;
+pub use sql::Sql;
+pub use write::Write;
 
 use crate::registry::{OpSpec, build};
 
@@ -20,6 +27,46 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             name: "sleep",
             summary: "Waits for `duration` (e.g. `2s`), then succeeds; stops at once when cancelled.",
             build: build::<Sleep>,
+        },
+        OpSpec {
+            name: "read.csv",
+            summary: "Reads CSV files (`path`, globs allowed) into a dataset: types inferred or declared, blank lines skipped, `\\xNN` escapes repaired.",
+            build: read::build_read_csv,
+        },
+        OpSpec {
+            name: "read.json",
+            summary: "Reads a JSON array or one object per line into a dataset; `lenient: true` accepts trailing commas and mixed types.",
+            build: build::<ReadJson>,
+        },
+        OpSpec {
+            name: "read.parquet",
+            summary: "Reads Parquet files (`path`, globs allowed) into a dataset.",
+            build: build::<ReadParquet>,
+        },
+        OpSpec {
+            name: "sql",
+            summary: "Runs a SQL query (DataFusion) over upstream datasets, each a table named after its task; writes the result as a dataset.",
+            build: sql::build_sql,
+        },
+        OpSpec {
+            name: "write.json",
+            summary: "Writes the dataset of `input` to `path` as one JSON array (nested from structs and lists; `pretty: false` for compact).",
+            build: write::build_json,
+        },
+        OpSpec {
+            name: "write.ndjson",
+            summary: "Writes the dataset of `input` to `path`, one JSON object per line.",
+            build: write::build_ndjson,
+        },
+        OpSpec {
+            name: "write.csv",
+            summary: "Writes the dataset of `input` to `path` as CSV with a header.",
+            build: write::build_csv,
+        },
+        OpSpec {
+            name: "write.parquet",
+            summary: "Writes the dataset of `input` to `path` as one Parquet file (zstd).",
+            build: write::build_parquet,
         },
     ]
 }

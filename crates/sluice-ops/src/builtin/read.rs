@@ -1,0 +1,241 @@
+//! `read.csv`, `read.json`, `read.parquet`: files (paths may be globs, relative to the
+//! pipeline file) into the task's dataset.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use sluice_data::read_csv::{CsvOptions, csv_schema, read_csv};
+use sluice_data::read_json::{JsonOptions, read_json};
+use sluice_data::values::Kind;
+use sluice_data::{DatasetWriter, expand_paths};
+
+use crate::{Op, OpError, OpOutput, TaskContext, blocking, file_stamp};
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+
+fn default_quote() -> char {
+    '"'
+}
+
+/// `op: read.csv`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadCsv {
+    /// File or glob (`data/*.csv`), relative to the pipeline file.
+    pub path: String,
+    /// Field separator (default `,`).
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    /// Quote character (default `"`).
+    #[serde(default = "default_quote")]
+    pub quote: char,
+    /// Whether the first line names the columns (default true).
+    #[serde(default = "default_true")]
+    pub header: bool,
+    /// Types of some columns: `string`, `int`, `float`, `bool` or `date`.
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+    /// Infer the types of the other columns from the data (default true; false: text).
+    #[serde(default = "default_true")]
+    pub infer: bool,
+    /// Decode literal `\xNN` escapes when they form UTF-8, drop them otherwise (default true).
+    #[serde(default = "default_true")]
+    pub repair_escapes: bool,
+    /// Trim spaces around values (default false).
+    #[serde(default)]
+    pub trim: bool,
+}
+
+impl ReadCsv {
+    fn options(&self) -> Result<CsvOptions, String> {
+        let byte = |c: char, what: &str| {
+            u8::try_from(c)
+                .ok()
+                .filter(u8::is_ascii)
+                .ok_or_else(|| format!("{what} must be one ASCII character"))
+        };
+        let mut types = BTreeMap::new();
+        for (col, name) in &self.columns {
+            let kind = Kind::from_name(name).ok_or_else(|| {
+                format!(
+                    "column `{col}`: unknown type `{name}` (use string, int, float, bool or date)"
+                )
+            })?;
+            types.insert(col.clone(), kind);
+        }
+        Ok(CsvOptions {
+            delimiter: byte(self.delimiter, "delimiter")?,
+            quote: byte(self.quote, "quote")?,
+            header: self.header,
+            types,
+            infer: self.infer,
+            repair_escapes: self.repair_escapes,
+            trim: self.trim,
+        })
+    }
+}
+
+/// Builds `read.csv`, checking the options.
+pub fn build_read_csv(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
+    let op: ReadCsv = sluice_core::from_node(config)?;
+    op.options()
+        .map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
+    Ok(Box::new(op))
+}
+
+fn paths(workdir: &Path, pattern: &str) -> Result<Vec<PathBuf>, OpError> {
+    Ok(expand_paths(workdir, pattern)?)
+}
+
+#[async_trait]
+impl Op for ReadCsv {
+    async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        let opts = self.options().map_err(OpError::new)?;
+        let files = paths(&ctx.workdir, &self.path)?;
+        let out = ctx.output_dir()?.to_path_buf();
+        let cancel = ctx.cancel.clone();
+        let info = blocking(move || {
+            let schema = csv_schema(&files, &opts)?;
+            let mut writer = DatasetWriter::new(&out, schema.clone());
+            read_csv(&files, &opts, &schema, &mut |batch| {
+                if cancel.is_cancelled() {
+                    return Err(sluice_data::DataError::Engine("cancelled".into()));
+                }
+                writer.write(&batch)
+            })?;
+            Ok(writer.finish()?)
+        })
+        .await?;
+        Ok(OpOutput {
+            dataset: Some(info),
+            ..OpOutput::default()
+        })
+    }
+
+    fn produces_dataset(&self) -> bool {
+        true
+    }
+
+    fn input_stamp(&self, workdir: &Path) -> Result<String, OpError> {
+        Ok(file_stamp(&paths(workdir, &self.path)?))
+    }
+}
+
+/// `op: read.json`: a JSON array of objects, or one object per line.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadJson {
+    /// File or glob, relative to the pipeline file.
+    pub path: String,
+    /// Accept trailing commas and fields whose type varies (read as text).
+    #[serde(default)]
+    pub lenient: bool,
+    /// Decode literal `\xNN` escapes when they form UTF-8, drop them otherwise (default true).
+    #[serde(default = "default_true")]
+    pub repair_escapes: bool,
+}
+
+#[async_trait]
+impl Op for ReadJson {
+    async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        let files = paths(&ctx.workdir, &self.path)?;
+        let out = ctx.output_dir()?.to_path_buf();
+        let opts = JsonOptions {
+            lenient: self.lenient,
+            repair_escapes: self.repair_escapes,
+        };
+        let info = blocking(move || {
+            let batch = read_json(&files, &opts)?;
+            let mut writer = DatasetWriter::new(&out, batch.schema());
+            writer.write(&batch)?;
+            Ok(writer.finish()?)
+        })
+        .await?;
+        Ok(OpOutput {
+            dataset: Some(info),
+            ..OpOutput::default()
+        })
+    }
+
+    fn produces_dataset(&self) -> bool {
+        true
+    }
+
+    fn input_stamp(&self, workdir: &Path) -> Result<String, OpError> {
+        Ok(file_stamp(&paths(workdir, &self.path)?))
+    }
+}
+
+/// `op: read.parquet`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadParquet {
+    /// File or glob, relative to the pipeline file.
+    pub path: String,
+}
+
+#[async_trait]
+impl Op for ReadParquet {
+    async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use sluice_data::datafusion;
+        let files = paths(&ctx.workdir, &self.path)?;
+        let out = ctx.output_dir()?.to_path_buf();
+        let info = blocking(move || {
+            let mut writer: Option<DatasetWriter> = None;
+            for path in &files {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| OpError::new(format!("{}: {e}", path.display())))?;
+                let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .and_then(|b| b.build())
+                    .map_err(|e| {
+                        OpError::new(format!(
+                            "{}: not a readable Parquet file: {e}",
+                            path.display()
+                        ))
+                    })?;
+                for batch in reader {
+                    let batch =
+                        batch.map_err(|e| OpError::new(format!("{}: {e}", path.display())))?;
+                    let w = writer.get_or_insert_with(|| DatasetWriter::new(&out, batch.schema()));
+                    if w.schema().fields() != batch.schema().fields() {
+                        return Err(OpError::new(format!(
+                            "{}: its columns differ from those of {}",
+                            path.display(),
+                            files[0].display()
+                        )));
+                    }
+                    w.write(&batch)?;
+                }
+            }
+            match writer {
+                Some(w) => Ok(w.finish()?),
+                None => Err(OpError::new(format!(
+                    "{}: no rows and no schema to read",
+                    files[0].display()
+                ))),
+            }
+        })
+        .await?;
+        Ok(OpOutput {
+            dataset: Some(info),
+            ..OpOutput::default()
+        })
+    }
+
+    fn produces_dataset(&self) -> bool {
+        true
+    }
+
+    fn input_stamp(&self, workdir: &Path) -> Result<String, OpError> {
+        Ok(file_stamp(&paths(workdir, &self.path)?))
+    }
+}

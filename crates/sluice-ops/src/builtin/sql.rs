@@ -1,0 +1,78 @@
+//! `sql`: a DataFusion query over the datasets of upstream tasks, each visible as a table
+//! named after its task. The tables a query names are its dependencies.
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use sluice_data::DatasetWriter;
+use sluice_data::session::{register_dataset, session, table_references};
+
+use crate::{Op, OpError, OpOutput, TaskContext};
+
+/// `op: sql`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sql {
+    /// The query. Functions beyond DataFusion's: `parse_date(text)`, `words(text)`.
+    pub sql: String,
+}
+
+/// Builds `sql`, checking the query's syntax.
+pub fn build_sql(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
+    let op: Sql = sluice_core::from_node(config)?;
+    if let Err(e) = table_references(&op.sql) {
+        let mut err = <sluice_core::DeError as serde::de::Error>::custom(format!(
+            "SQL syntax error at line {}, column {} of the query: {}",
+            e.line, e.column, e.message
+        ));
+        // Point at the query itself.
+        if let Some((_, v)) = config
+            .as_map()
+            .and_then(|m| m.iter().find(|(k, _)| k.as_text() == Some("sql")))
+        {
+            err.mark = Some(v.mark);
+            err.path = vec!["sql".into()];
+        }
+        return Err(err);
+    }
+    Ok(Box::new(op))
+}
+
+#[async_trait]
+impl Op for Sql {
+    async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        let session = session();
+        for (name, dir) in &ctx.inputs {
+            register_dataset(&session, name, dir).await?;
+        }
+        let fail = |e: datafusion::error::DataFusionError| {
+            OpError::new(format!("query failed: {}", e.strip_backtrace()))
+        };
+        let df = session.sql(&self.sql).await.map_err(fail)?;
+        let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+        let mut stream = df.execute_stream().await.map_err(fail)?;
+        let mut writer = DatasetWriter::new(ctx.output_dir()?, schema);
+        while let Some(batch) = stream.next().await {
+            if ctx.cancel.is_cancelled() {
+                return Err(OpError::new("cancelled"));
+            }
+            let batch = batch.map_err(fail)?;
+            writer.write(&batch)?;
+        }
+        let info = writer.finish()?;
+        Ok(OpOutput {
+            dataset: Some(info),
+            ..OpOutput::default()
+        })
+    }
+
+    fn reads(&self) -> Vec<String> {
+        table_references(&self.sql).unwrap_or_default()
+    }
+
+    fn produces_dataset(&self) -> bool {
+        true
+    }
+}
+
+use sluice_data::datafusion;
