@@ -90,7 +90,14 @@ pub fn export(dir: &Path, target: &Path, format: Format) -> Result<u64> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let tmp = target.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = write_to(dir, &tmp, format);
+    let result = (|| {
+        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let rows = write_format(&Source::Dir(dir), &mut out, format, target)?;
+        out.flush().map_err(io_err(&tmp))?;
+        out.get_ref().sync_all().map_err(io_err(&tmp))?;
+        Ok(rows)
+    })();
     match result {
         Ok(rows) => {
             std::fs::rename(&tmp, target).map_err(io_err(target))?;
@@ -159,16 +166,40 @@ fn reindent(compact: &[u8], level: usize, out: &mut Vec<u8>) {
     }
 }
 
-fn write_to(dir: &Path, path: &Path, format: Format) -> Result<u64> {
-    let file = File::create(path).map_err(io_err(path))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+/// Where batches come from: a dataset folder, or batches in memory.
+pub enum Source<'a> {
+    /// A dataset folder.
+    Dir(&'a Path),
+    /// Batches already computed (a query result), with their schema.
+    Batches(SchemaRef, &'a [RecordBatch]),
+}
+
+impl Source<'_> {
+    fn schema(&self) -> Result<SchemaRef> {
+        match self {
+            Source::Dir(dir) => dataset_schema(dir),
+            Source::Batches(schema, _) => Ok(schema.clone()),
+        }
+    }
+
+    fn each(&self, mut f: impl FnMut(SchemaRef, RecordBatch) -> Result<()>) -> Result<()> {
+        match self {
+            Source::Dir(dir) => for_each_batch(dir, f).map(|_| ()),
+            Source::Batches(schema, batches) => batches.iter().try_for_each(|b| f(schema.clone(), b.clone())),
+        }
+    }
+}
+
+/// Writes `source` to `out` in `format` (`path` names the destination in errors); returns
+/// the rows written.
+pub fn write_format<W: Write + Send>(source: &Source<'_>, mut out: W, format: Format, path: &Path) -> Result<u64> {
     let mut rows = 0u64;
     match format {
         Format::Json { pretty: false } => {
             let mut w = WriterBuilder::new()
                 .with_explicit_nulls(true)
                 .build::<_, JsonArray>(&mut out);
-            for_each_batch(dir, |_, b| {
+            source.each(|_, b| {
                 rows += b.num_rows() as u64;
                 Ok(w.write(&b)?)
             })?;
@@ -178,7 +209,7 @@ fn write_to(dir: &Path, path: &Path, format: Format) -> Result<u64> {
             // arrow-json writes compact JSON; re-indent one batch at a time.
             out.write_all(b"[").map_err(io_err(path))?;
             let mut first = true;
-            for_each_batch(dir, |_, b| {
+            source.each(|_, b| {
                 rows += b.num_rows() as u64;
                 let mut buf = Vec::new();
                 {
@@ -210,7 +241,7 @@ fn write_to(dir: &Path, path: &Path, format: Format) -> Result<u64> {
             let mut w = WriterBuilder::new()
                 .with_explicit_nulls(true)
                 .build::<_, LineDelimited>(&mut out);
-            for_each_batch(dir, |_, b| {
+            source.each(|_, b| {
                 rows += b.num_rows() as u64;
                 Ok(w.write(&b)?)
             })?;
@@ -220,7 +251,7 @@ fn write_to(dir: &Path, path: &Path, format: Format) -> Result<u64> {
             let mut w = datafusion::arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(&mut out);
-            for_each_batch(dir, |_, b| {
+            source.each(|_, b| {
                 rows += b.num_rows() as u64;
                 w.write(&b).map_err(|e| {
                     DataError::Engine(format!(
@@ -233,8 +264,8 @@ fn write_to(dir: &Path, path: &Path, format: Format) -> Result<u64> {
             let props = WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::default()))
                 .build();
-            let mut w = ArrowWriter::try_new(&mut out, dataset_schema(dir)?, Some(props))?;
-            for_each_batch(dir, |_, b| {
+            let mut w = ArrowWriter::try_new(&mut out, source.schema()?, Some(props))?;
+            source.each(|_, b| {
                 rows += b.num_rows() as u64;
                 Ok(w.write(&b)?)
             })?;
@@ -242,7 +273,6 @@ fn write_to(dir: &Path, path: &Path, format: Format) -> Result<u64> {
         }
     }
     out.flush().map_err(io_err(path))?;
-    out.get_ref().sync_all().map_err(io_err(path))?;
     Ok(rows)
 }
 

@@ -47,6 +47,19 @@ pub enum GraphFormat {
     Mermaid,
 }
 
+/// Output format of `sluice sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// An aligned table.
+    Table,
+    /// CSV with a header.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+    /// Parquet (needs --output).
+    Parquet,
+}
+
 /// sluice's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -122,6 +135,40 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
         format: GraphFormat,
+    },
+        /// Query the latest datasets of every pipeline with SQL (tables are `pipeline.task`).
+    Sql {
+        /// The query (or --file).
+        #[arg(value_name = "QUERY", required_unless_present = "file")]
+        query: Option<String>,
+        /// Read the query from a file.
+        #[arg(long, short = 'f', value_name = "FILE", conflicts_with = "query")]
+        file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+        /// Write the result to this file instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace `${params.KEY}` in the query (repeatable).
+        #[arg(long = "param", short = 'p', value_name = "KEY=VALUE", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+    },
+    /// List datasets: latest version, rows, size, last update.
+    Datasets {
+        /// Only the datasets of this pipeline.
+        pipeline: Option<String>,
+        /// Print JSON, with every kept version.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the first rows of a dataset (`pipeline.task`).
+    Head {
+        /// The dataset, `pipeline.task`.
+        dataset: String,
+        /// How many rows.
+        #[arg(short = 'n', default_value_t = 20)]
+        rows: usize,
     },
     /// List the built-in ops.
     Ops {

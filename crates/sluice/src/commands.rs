@@ -50,7 +50,35 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             attempt,
         } => logs(&cli, run_id, task, attempt).await,
         Command::Graph { ref file, format } => graph(file, format),
-        Command::Ops { json } => ops(json),
+                Command::Ops { json } => ops(json),
+        Command::Sql {
+            ref query,
+            ref file,
+            format,
+            ref output,
+            ref params,
+        } => {
+            let (store, _) = read_store(&cli).await?;
+            let text = match (query, file) {
+                (Some(q), _) => q.clone(),
+                (None, Some(f)) => std::fs::read_to_string(f)
+                    .map_err(|e| Failure::invalid(format!("error: cannot read {}: {e}", f.display())))?,
+                (None, None) => return Err(Failure::invalid("error: give a query or --file FILE")),
+            };
+            crate::data::sql(store, &text, params, format, output.as_deref()).await
+        }
+        Command::Datasets { ref pipeline, json } => {
+            let (store, _) = read_store(&cli).await?;
+            crate::data::datasets(store, pipeline.as_deref(), json).await
+        }
+        Command::Head { ref dataset, rows } => {
+            let (store, _) = read_store(&cli).await?;
+            let query = format!("SELECT * FROM {dataset} LIMIT {rows}");
+            if !dataset.contains('.') {
+                return Err(Failure::invalid(format!("error: name the dataset as `pipeline.task` (see `sluice datasets`), not `{dataset}`")));
+            }
+            crate::data::sql(store, &query, &[], crate::cli::OutputFormat::Table, None).await
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod data;
 mod home;
 mod live;
 mod table;

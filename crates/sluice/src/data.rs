@@ -1,0 +1,100 @@
+//! Data commands: `sql`, `datasets`, `head`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use sluice_core::interp::{Scope, interpolate};
+use sluice_data::datafusion::arrow::util::pretty::pretty_format_batches;
+use sluice_data::export::{Format, Source, write_format};
+use sluice_data::session::{register_dataset, session};
+use sluice_store::StateStore;
+
+use crate::Failure;
+use crate::cli::OutputFormat;
+use crate::table::{table, timestamp};
+
+/// Runs a query over the latest datasets and prints or writes the result.
+pub async fn sql(
+    store: Arc<dyn StateStore>,
+    query: &str,
+    params: &[(String, String)],
+    format: OutputFormat,
+    output: Option<&Path>,
+) -> Result<u8, Failure> {
+    let params: BTreeMap<String, String> = params.iter().cloned().collect();
+    let env = |name: &str| std::env::var(name).ok();
+    let query = interpolate(query, &Scope { params: &params, env: &env })
+        .map_err(|e| Failure::invalid(format!("error: {}{}", e.message, e.hint.map(|h| format!(" ({h})")).unwrap_or_default())))?
+        .text;
+    let ctx = session();
+    let mut names = Vec::new();
+    for d in store.latest_datasets(None).await? {
+        let name = format!("{}.{}", d.pipeline, d.task);
+        register_dataset(&ctx, &name, Path::new(&d.path))
+            .await
+            .map_err(|e| Failure::env(format!("error: dataset {name} at {}: {e}", d.path)))?;
+        names.push(name);
+    }
+    let failed = |e: String| {
+        let tables = if names.is_empty() { "none yet: run a pipeline first".to_string() } else { names.join(", ") };
+        Failure::invalid(format!("error: {e}\n  tables: {tables}"))
+    };
+    let df = ctx.sql(&query).await.map_err(|e| failed(e.strip_backtrace()))?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await.map_err(|e| failed(e.strip_backtrace()))?;
+    let source = Source::Batches(schema, &batches);
+    let format = match (format, output) {
+        (OutputFormat::Table, None) => {
+            let text = pretty_format_batches(&batches).map_err(|e| Failure::env(format!("error: {e}")))?;
+            println!("{text}");
+            return Ok(0);
+        }
+        (OutputFormat::Table, Some(_)) => {
+            return Err(Failure::invalid("error: --output needs --format csv, json or parquet"));
+        }
+        (OutputFormat::Parquet, None) => {
+            return Err(Failure::invalid("error: --format parquet needs --output FILE"));
+        }
+        (OutputFormat::Csv, _) => Format::Csv,
+        (OutputFormat::Json, _) => Format::Json { pretty: true },
+        (OutputFormat::Parquet, _) => Format::Parquet,
+    };
+    let written = match output {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| Failure::env(format!("error: cannot create {}: {e}", path.display())))?;
+            write_format(&source, std::io::BufWriter::new(file), format, path)
+        }
+        None => write_format(&source, std::io::BufWriter::new(std::io::stdout()), format, Path::new("standard output")),
+    };
+    written.map_err(|e| Failure::env(format!("error: {e}")))?;
+    let _ = std::io::stdout().flush();
+    Ok(0)
+}
+
+/// Lists datasets.
+pub async fn datasets(store: Arc<dyn StateStore>, pipeline: Option<&str>, as_json: bool) -> Result<u8, Failure> {
+    if as_json {
+        let versions = store.dataset_versions(pipeline, None).await?;
+        println!("{}", serde_json::to_string_pretty(&versions).unwrap_or_default());
+        return Ok(0);
+    }
+    let latest = store.latest_datasets(pipeline).await?;
+    if latest.is_empty() {
+        println!("no datasets yet");
+        return Ok(0);
+    }
+    let mut t = table(&["DATASET", "VERSION", "ROWS", "BYTES", "UPDATED"]);
+    for d in &latest {
+        t.add_row(vec![
+            format!("{}.{}", d.pipeline, d.task),
+            d.version.clone(),
+            d.rows.to_string(),
+            d.bytes.to_string(),
+            timestamp(d.latest_since.unwrap_or(d.created_at)),
+        ]);
+    }
+    println!("{t}");
+    Ok(0)
+}
