@@ -715,6 +715,7 @@ impl Compiler<'_, '_> {
             .collect();
         let tables: Vec<&str> = table_names.iter().map(String::as_str).collect();
         for i in 0..tasks.len() {
+            let tables: Vec<&str> = tables.iter().copied().filter(|t| *t != names[i]).collect();
             for table in tasks[i].reads.clone() {
                 let path = format!("tasks.{}", names[i]);
                 match names.iter().position(|n| *n == table) {

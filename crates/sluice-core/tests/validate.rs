@@ -378,8 +378,8 @@ fn tables_read_become_dependencies_and_unknown_ones_are_named() {
     assert_eq!(
         e,
         vec![
-            "p.yaml:5:3: error: `tasks.m`: unknown table `drug` (did you mean `drugs`? tables: drugs, m)",
-            "p.yaml:5:3: error: `tasks.m`: task `shell` produces no dataset to read (tables: drugs, m)",
+            "p.yaml:5:3: error: `tasks.m`: unknown table `drug` (did you mean `drugs`? tables: drugs)",
+            "p.yaml:5:3: error: `tasks.m`: task `shell` produces no dataset to read (tables: drugs)",
         ]
     );
 }

@@ -185,14 +185,21 @@ impl Source<'_> {
     fn each(&self, mut f: impl FnMut(SchemaRef, RecordBatch) -> Result<()>) -> Result<()> {
         match self {
             Source::Dir(dir) => for_each_batch(dir, f).map(|_| ()),
-            Source::Batches(schema, batches) => batches.iter().try_for_each(|b| f(schema.clone(), b.clone())),
+            Source::Batches(schema, batches) => batches
+                .iter()
+                .try_for_each(|b| f(schema.clone(), b.clone())),
         }
     }
 }
 
 /// Writes `source` to `out` in `format` (`path` names the destination in errors); returns
 /// the rows written.
-pub fn write_format<W: Write + Send>(source: &Source<'_>, mut out: W, format: Format, path: &Path) -> Result<u64> {
+pub fn write_format<W: Write + Send>(
+    source: &Source<'_>,
+    mut out: W,
+    format: Format,
+    path: &Path,
+) -> Result<u64> {
     let mut rows = 0u64;
     match format {
         Format::Json { pretty: false } => {

@@ -136,7 +136,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
         format: GraphFormat,
     },
-        /// Query the latest datasets of every pipeline with SQL (tables are `pipeline.task`).
+    /// Query the latest datasets of every pipeline with SQL (tables are `pipeline.task`).
     Sql {
         /// The query (or --file).
         #[arg(value_name = "QUERY", required_unless_present = "file")]

@@ -50,7 +50,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             attempt,
         } => logs(&cli, run_id, task, attempt).await,
         Command::Graph { ref file, format } => graph(file, format),
-                Command::Ops { json } => ops(json),
+        Command::Ops { json } => ops(json),
         Command::Sql {
             ref query,
             ref file,
@@ -61,8 +61,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let (store, _) = read_store(&cli).await?;
             let text = match (query, file) {
                 (Some(q), _) => q.clone(),
-                (None, Some(f)) => std::fs::read_to_string(f)
-                    .map_err(|e| Failure::invalid(format!("error: cannot read {}: {e}", f.display())))?,
+                (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| {
+                    Failure::invalid(format!("error: cannot read {}: {e}", f.display()))
+                })?,
                 (None, None) => return Err(Failure::invalid("error: give a query or --file FILE")),
             };
             crate::data::sql(store, &text, params, format, output.as_deref()).await
@@ -75,7 +76,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let (store, _) = read_store(&cli).await?;
             let query = format!("SELECT * FROM {dataset} LIMIT {rows}");
             if !dataset.contains('.') {
-                return Err(Failure::invalid(format!("error: name the dataset as `pipeline.task` (see `sluice datasets`), not `{dataset}`")));
+                return Err(Failure::invalid(format!(
+                    "error: name the dataset as `pipeline.task` (see `sluice datasets`), not `{dataset}`"
+                )));
             }
             crate::data::sql(store, &query, &[], crate::cli::OutputFormat::Table, None).await
         }

@@ -25,9 +25,21 @@ pub async fn sql(
 ) -> Result<u8, Failure> {
     let params: BTreeMap<String, String> = params.iter().cloned().collect();
     let env = |name: &str| std::env::var(name).ok();
-    let query = interpolate(query, &Scope { params: &params, env: &env })
-        .map_err(|e| Failure::invalid(format!("error: {}{}", e.message, e.hint.map(|h| format!(" ({h})")).unwrap_or_default())))?
-        .text;
+    let query = interpolate(
+        query,
+        &Scope {
+            params: &params,
+            env: &env,
+        },
+    )
+    .map_err(|e| {
+        Failure::invalid(format!(
+            "error: {}{}",
+            e.message,
+            e.hint.map(|h| format!(" ({h})")).unwrap_or_default()
+        ))
+    })?
+    .text;
     let ctx = session();
     let mut names = Vec::new();
     for d in store.latest_datasets(None).await? {
@@ -38,24 +50,39 @@ pub async fn sql(
         names.push(name);
     }
     let failed = |e: String| {
-        let tables = if names.is_empty() { "none yet: run a pipeline first".to_string() } else { names.join(", ") };
+        let tables = if names.is_empty() {
+            "none yet: run a pipeline first".to_string()
+        } else {
+            names.join(", ")
+        };
         Failure::invalid(format!("error: {e}\n  tables: {tables}"))
     };
-    let df = ctx.sql(&query).await.map_err(|e| failed(e.strip_backtrace()))?;
+    let df = ctx
+        .sql(&query)
+        .await
+        .map_err(|e| failed(e.strip_backtrace()))?;
     let schema = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await.map_err(|e| failed(e.strip_backtrace()))?;
+    let batches = df
+        .collect()
+        .await
+        .map_err(|e| failed(e.strip_backtrace()))?;
     let source = Source::Batches(schema, &batches);
     let format = match (format, output) {
         (OutputFormat::Table, None) => {
-            let text = pretty_format_batches(&batches).map_err(|e| Failure::env(format!("error: {e}")))?;
+            let text =
+                pretty_format_batches(&batches).map_err(|e| Failure::env(format!("error: {e}")))?;
             println!("{text}");
             return Ok(0);
         }
         (OutputFormat::Table, Some(_)) => {
-            return Err(Failure::invalid("error: --output needs --format csv, json or parquet"));
+            return Err(Failure::invalid(
+                "error: --output needs --format csv, json or parquet",
+            ));
         }
         (OutputFormat::Parquet, None) => {
-            return Err(Failure::invalid("error: --format parquet needs --output FILE"));
+            return Err(Failure::invalid(
+                "error: --format parquet needs --output FILE",
+            ));
         }
         (OutputFormat::Csv, _) => Format::Csv,
         (OutputFormat::Json, _) => Format::Json { pretty: true },
@@ -63,10 +90,17 @@ pub async fn sql(
     };
     let written = match output {
         Some(path) => {
-            let file = std::fs::File::create(path).map_err(|e| Failure::env(format!("error: cannot create {}: {e}", path.display())))?;
+            let file = std::fs::File::create(path).map_err(|e| {
+                Failure::env(format!("error: cannot create {}: {e}", path.display()))
+            })?;
             write_format(&source, std::io::BufWriter::new(file), format, path)
         }
-        None => write_format(&source, std::io::BufWriter::new(std::io::stdout()), format, Path::new("standard output")),
+        None => write_format(
+            &source,
+            std::io::BufWriter::new(std::io::stdout()),
+            format,
+            Path::new("standard output"),
+        ),
     };
     written.map_err(|e| Failure::env(format!("error: {e}")))?;
     let _ = std::io::stdout().flush();
@@ -74,10 +108,17 @@ pub async fn sql(
 }
 
 /// Lists datasets.
-pub async fn datasets(store: Arc<dyn StateStore>, pipeline: Option<&str>, as_json: bool) -> Result<u8, Failure> {
+pub async fn datasets(
+    store: Arc<dyn StateStore>,
+    pipeline: Option<&str>,
+    as_json: bool,
+) -> Result<u8, Failure> {
     if as_json {
         let versions = store.dataset_versions(pipeline, None).await?;
-        println!("{}", serde_json::to_string_pretty(&versions).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&versions).unwrap_or_default()
+        );
         return Ok(0);
     }
     let latest = store.latest_datasets(pipeline).await?;

@@ -1,0 +1,368 @@
+//! Datasets end to end: the drug-mentions reference pipeline on the real inputs, caching by
+//! input files, and the errors users meet (each leaves the previous latest dataset latest).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+mod common;
+use common::{Project, text};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn servier_data() -> PathBuf {
+    repo().join("../shared/servier-data")
+}
+
+/// Runs the drug_mentions example with its state in `home` and its output in `out`.
+fn run_example(home: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        repo()
+            .join("examples/drug_mentions/pipeline.yaml")
+            .display()
+            .to_string(),
+        "--home".into(),
+        home.display().to_string(),
+        "--param".into(),
+        format!("data={}", data.display()),
+        "--param".into(),
+        format!("out={}", out.display()),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(&args)
+        .env_remove("SLUICE_STATE")
+        .env_remove("SLUICE_HOME")
+        .output()
+        .expect("run sluice")
+}
+
+fn sql_json(home: &Path, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "sql",
+            "--home",
+            &home.display().to_string(),
+            "--format",
+            "json",
+        ])
+        .args(args)
+        .env_remove("SLUICE_STATE")
+        .output()
+        .expect("sql");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn drug_mentions_on_the_real_inputs() {
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let (home, out) = (tmp.path().join("home"), tmp.path().join("out"));
+    let run = run_example(&home, &servier_data(), &out, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+
+    let graph: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("graph.json")).expect("graph"))
+            .expect("json");
+    let counts: BTreeMap<String, (usize, usize)> = graph
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|d| {
+            let n = |k: &str| d[k].as_array().map_or(0, Vec::len);
+            (
+                d["drug"].as_str().unwrap_or("").to_string(),
+                (n("pubmed"), n("clinical_trials")),
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, (usize, usize)> = [
+        ("ATROPINE", (1, 0)),
+        ("BETAMETHASONE", (3, 1)),
+        ("DIPHENHYDRAMINE", (3, 3)),
+        ("EPINEPHRINE", (2, 1)),
+        ("ETHANOL", (1, 0)),
+        ("ISOPRENALINE", (1, 0)),
+        ("TETRACYCLINE", (3, 0)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(counts, expected);
+    assert_eq!(counts.values().map(|(p, t)| p + t).sum::<usize>(), 19);
+    // Quirks: the merged split trial, the repaired journal name, the generated id, ISO dates.
+    let text = serde_json::to_string(&graph).expect("text");
+    assert!(
+        text.contains("{\"date\":\"2020-04-27\",\"journal\":\"Journal of emergency nursing\"}"),
+        "{text}"
+    );
+    assert!(!text.contains("\\\\x"), "an escape was left in the output");
+    assert!(text.contains("\"id\":\"gen-14736a8d42e7\""), "{text}");
+
+    let questions = repo().join("examples/drug_mentions/questions");
+    let top = sql_json(
+        &home,
+        &[
+            "--file",
+            &questions.join("top_journals.sql").display().to_string(),
+        ],
+    );
+    let journals: Vec<&str> = top
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["journal"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        journals,
+        vec![
+            "Journal of emergency nursing",
+            "Psychopharmacology",
+            "The journal of maternal-fetal & neonatal medicine"
+        ]
+    );
+    assert!(
+        top.as_array()
+            .expect("rows")
+            .iter()
+            .all(|r| r["drugs"] == 2)
+    );
+    let related = sql_json(
+        &home,
+        &[
+            "--file",
+            &questions.join("related_drugs.sql").display().to_string(),
+            "--param",
+            "drug=TETRACYCLINE",
+        ],
+    );
+    assert_eq!(related, serde_json::json!([{"drug": "ETHANOL"}]));
+}
+
+fn summary(out: &Output) -> BTreeMap<String, String> {
+    assert_eq!(out.status.code(), Some(0), "{}", text(out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("summary");
+    v["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| {
+            (
+                t["task"].as_str().unwrap_or("").to_string(),
+                t["state"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn unchanged_inputs_are_cached_and_a_touched_file_reruns_only_what_depends_on_it() {
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    for f in [
+        "drugs.csv",
+        "pubmed.csv",
+        "pubmed.json",
+        "clinical_trials.csv",
+    ] {
+        std::fs::copy(servier_data().join(f), data.join(f)).expect("copy input");
+    }
+    let (home, out) = (tmp.path().join("home"), tmp.path().join("out"));
+    let first = summary(&run_example(&home, &data, &out, &["--json"]));
+    assert!(first.values().all(|s| s == "succeeded"), "{first:?}");
+    let second = summary(&run_example(&home, &data, &out, &["--json"]));
+    assert!(second.values().all(|s| s == "cached"), "{second:?}");
+
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(data.join("pubmed.json"))
+        .and_then(|f| f.set_modified(later))
+        .expect("touch");
+    let third = summary(&run_example(&home, &data, &out, &["--json"]));
+    let ran: Vec<&str> = third
+        .iter()
+        .filter(|(_, s)| *s == "succeeded")
+        .map(|(t, _)| t.as_str())
+        .collect();
+    let cached: Vec<&str> = third
+        .iter()
+        .filter(|(_, s)| *s == "cached")
+        .map(|(t, _)| t.as_str())
+        .collect();
+    assert_eq!(
+        ran,
+        vec![
+            "graph",
+            "mentions",
+            "publications",
+            "pubmed_json",
+            "write_graph"
+        ]
+    );
+    assert_eq!(cached, vec!["drugs", "pubmed_csv", "trials_raw"]);
+}
+
+const SMALL: &str = r#"
+name: small
+tasks:
+  people:
+    op: read.csv
+    path: people.csv
+    checks:
+      - not_null: [name]
+  adults:
+    sql: select name, age from people where age >= 18 order by name
+    op: sql
+"#;
+
+fn adults(p: &Project) -> Value {
+    let out = p.run_ok(&[
+        "sql",
+        "select name from small.adults order by name",
+        "--format",
+        "json",
+    ]);
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn latest_versions(p: &Project) -> Vec<String> {
+    let v = p.json(&["datasets", "--json"]);
+    v.as_array()
+        .expect("versions")
+        .iter()
+        .filter(|d| !d["latest_since"].is_null())
+        .map(|d| {
+            format!(
+                "{}@{}",
+                d["task"].as_str().unwrap_or(""),
+                d["version"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn bad_csv_and_failed_checks_fail_the_task_and_keep_the_previous_latest() {
+    let p = Project::new(SMALL);
+    std::fs::write(p.path("people.csv"), "name,age\nada,36\nbob,12\n").expect("write");
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let before = latest_versions(&p);
+    assert_eq!(adults(&p), serde_json::json!([{"name": "ada"}]));
+
+    // An unclosed quote: the file and the line, and nothing changes.
+    std::fs::write(
+        p.path("people.csv"),
+        "name,age\nada,36\n\"carl,40\nbob,12\n",
+    )
+    .expect("write");
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("people.csv:3: unclosed quote: a quoted field starting on this line runs to the end of the file"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("adults                   upstream_failed"),
+        "{stdout}"
+    );
+    assert_eq!(latest_versions(&p), before);
+    assert_eq!(adults(&p), serde_json::json!([{"name": "ada"}]));
+
+    // A failed check: the offending rows are shown, the new dataset is discarded.
+    std::fs::write(p.path("people.csv"), "name,age\nada,36\n,40\n").expect("write");
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("check `not_null(name)` failed: 1 row"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("|      | 40  |"), "{stdout}");
+    assert!(
+        stdout.contains("the new dataset was discarded; the latest version stays as it was"),
+        "{stdout}"
+    );
+    assert_eq!(latest_versions(&p), before);
+    let staging = p.path(".sluice/warehouse/small/people/.staging");
+    assert_eq!(
+        std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0),
+        0,
+        "staging left behind"
+    );
+
+    // Fixed: the new version becomes latest.
+    std::fs::write(p.path("people.csv"), "name,age\nada,36\ncarl,40\n").expect("write");
+    p.run_ok(&["run", "pipeline.yaml"]);
+    assert_ne!(latest_versions(&p), before);
+    assert_eq!(
+        adults(&p),
+        serde_json::json!([{"name": "ada"}, {"name": "carl"}])
+    );
+}
+
+#[test]
+fn a_file_that_is_not_json_is_named() {
+    let p = Project::new("name: j\ntasks:\n  records: { op: read.json, path: records.json }\n");
+    std::fs::write(p.path("records.json"), "id,title\n1,hello\n").expect("write");
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("records.json:1: not valid JSON (column 1): "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("expected an array of objects or one object per line"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn sql_errors_give_the_task_and_the_position() {
+    // Syntax: found before anything runs, with the file position and the query position.
+    let p = Project::new(
+        "name: s\ntasks:\n  people: { op: read.csv, path: people.csv }\n  bad:\n    op: sql\n    sql: select name form people\n",
+    );
+    let out = p.sluice(&["validate", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("pipeline.yaml:6:10: error: `tasks.bad.sql`: SQL syntax error at line 1, column 18 of the query: "),
+        "{stderr}"
+    );
+
+    // A table that does not exist: the names that do.
+    let p = Project::new(
+        "name: s\ntasks:\n  people: { op: read.csv, path: people.csv }\n  bad: { op: sql, sql: select * from peopel }\n",
+    );
+    let out = p.sluice(&["validate", "pipeline.yaml"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "pipeline.yaml:4:3: error: `tasks.bad`: unknown table `peopel` (did you mean `people`? tables: people)\npipeline.yaml: 1 error\n"
+    );
+
+    // A column that does not exist: found when the query is planned, in the task's output.
+    let p = Project::new(
+        "name: s\ntasks:\n  people: { op: read.csv, path: people.csv }\n  bad: { op: sql, sql: select nam from people }\n",
+    );
+    std::fs::write(p.path("people.csv"), "name,age\nada,36\n").expect("write");
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("bad                      failed          attempt 1 failed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("query failed: Schema error: No field named nam."),
+        "{stdout}"
+    );
+}
