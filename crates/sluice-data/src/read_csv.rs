@@ -55,10 +55,12 @@ struct Row {
     values: Vec<Option<String>>,
 }
 
-/// Reads the rows of one file, calling `f` for each data row.
+/// Reads the rows of one file, calling `f` for each data row; with `header_only`, stops after
+/// the header.
 fn scan(
     path: &Path,
     opts: &CsvOptions,
+    header_only: bool,
     mut f: impl FnMut(&[String], Row) -> Result<()>,
 ) -> Result<Vec<String>> {
     let file = File::open(path).map_err(io_err(path))?;
@@ -119,6 +121,9 @@ fn scan(
                 (1..=values.len()).map(|i| format!("column_{i}")).collect()
             };
             header = Some(names);
+            if header_only {
+                break;
+            }
             if opts.header {
                 continue;
             }
@@ -167,7 +172,9 @@ pub fn csv_schema(paths: &[PathBuf], opts: &CsvOptions) -> Result<SchemaRef> {
     let mut names: Option<Vec<String>> = None;
     let mut kinds: Vec<Kind> = Vec::new();
     for path in paths {
-        let header = scan(path, opts, |names, row| {
+        // Without inference the header is enough: the rows are checked when they are read.
+        let header_only = !opts.infer;
+        let header = scan(path, opts, header_only, |names, row| {
             if opts.infer {
                 if kinds.len() < names.len() {
                     kinds.resize(names.len(), Kind::Null);
@@ -255,7 +262,7 @@ pub fn read_csv(
     let mut pending = 0usize;
     let mut total = 0u64;
     for path in paths {
-        scan(path, opts, |names, row| {
+        scan(path, opts, false, |names, row| {
             for (i, (b, v)) in builders.iter_mut().zip(row.values).enumerate() {
                 b.append_text(v.as_deref())
                     .map_err(|m| DataError::Malformed {
