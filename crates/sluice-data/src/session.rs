@@ -17,7 +17,7 @@ use crate::values::{date32, parse_date};
 use crate::{DataError, Result};
 
 /// A session with sluice's functions: `parse_date(text)` (dd/mm/yyyy, yyyy-mm-dd,
-/// `1 January 2020`… to a date) and `words(text)` (the lower-case words of a text, split on
+/// `1 January 2020`… to a date) and `words(text)` (the distinct lower-case words of a text, split on
 /// anything that is not a letter or a digit).
 pub fn session() -> SessionContext {
     let mut config = SessionConfig::new().with_information_schema(true);
@@ -67,12 +67,17 @@ fn words_array(input: &StringArray) -> ArrayRef {
     for v in input.iter() {
         match v {
             Some(text) => {
+                // Each distinct word once, in order of first appearance.
                 let lower = text.to_lowercase();
+                let mut seen: Vec<&str> = Vec::new();
                 for w in lower
                     .split(|c: char| !c.is_alphanumeric())
                     .filter(|w| !w.is_empty())
                 {
-                    out.values().append_value(w);
+                    if !seen.contains(&w) {
+                        seen.push(w);
+                        out.values().append_value(w);
+                    }
                 }
                 out.append(true);
             }

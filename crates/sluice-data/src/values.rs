@@ -89,6 +89,21 @@ impl Kind {
 /// `27 Apr 2020` or `January 1, 2020`.
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
+    // Fast paths for the all-digit forms (most dates): no format-string parsing.
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r.clone())?.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() == 10 {
+        if b[2] == b'/' && b[5] == b'/' {
+            return NaiveDate::from_ymd_opt(num(6..10)? as i32, num(3..5)?, num(0..2)?);
+        }
+        if b[4] == b'-' && b[7] == b'-' {
+            return NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?);
+        }
+    }
     const FORMATS: [&str; 6] = [
         "%d/%m/%Y",
         "%Y-%m-%d",
