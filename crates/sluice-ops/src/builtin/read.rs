@@ -95,14 +95,30 @@ fn paths(workdir: &Path, pattern: &str) -> Result<Vec<PathBuf>, OpError> {
     Ok(expand_paths(workdir, pattern)?)
 }
 
+/// Runs `read` off the async threads with the files matching `pattern` and the task's dataset
+/// folder; what it wrote is the task's dataset.
+async fn read_files(
+    ctx: &TaskContext,
+    pattern: &str,
+    read: impl FnOnce(Vec<PathBuf>, PathBuf) -> Result<sluice_data::DatasetInfo, OpError>
+    + Send
+    + 'static,
+) -> Result<OpOutput, OpError> {
+    let files = paths(&ctx.workdir, pattern)?;
+    let out = ctx.output_dir()?.to_path_buf();
+    let info = blocking(move || read(files, out)).await?;
+    Ok(OpOutput {
+        dataset: Some(info),
+        ..OpOutput::default()
+    })
+}
+
 #[async_trait]
 impl Op for ReadCsv {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
         let opts = self.options().map_err(OpError::new)?;
-        let files = paths(&ctx.workdir, &self.path)?;
-        let out = ctx.output_dir()?.to_path_buf();
         let cancel = ctx.cancel.clone();
-        let info = blocking(move || {
+        read_files(ctx, &self.path, move |files, out| {
             let schema = csv_schema(&files, &opts)?;
             let mut writer = DatasetWriter::new(&out, schema.clone());
             read_csv(&files, &opts, &schema, &mut |batch| {
@@ -113,11 +129,7 @@ impl Op for ReadCsv {
             })?;
             Ok(writer.finish()?)
         })
-        .await?;
-        Ok(OpOutput {
-            dataset: Some(info),
-            ..OpOutput::default()
-        })
+        .await
     }
 
     fn produces_dataset(&self) -> bool {
@@ -146,23 +158,17 @@ pub struct ReadJson {
 #[async_trait]
 impl Op for ReadJson {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
-        let files = paths(&ctx.workdir, &self.path)?;
-        let out = ctx.output_dir()?.to_path_buf();
         let opts = JsonOptions {
             lenient: self.lenient,
             repair_escapes: self.repair_escapes,
         };
-        let info = blocking(move || {
+        read_files(ctx, &self.path, move |files, out| {
             let batch = read_json(&files, &opts)?;
             let mut writer = DatasetWriter::new(&out, batch.schema());
             writer.write(&batch)?;
             Ok(writer.finish()?)
         })
-        .await?;
-        Ok(OpOutput {
-            dataset: Some(info),
-            ..OpOutput::default()
-        })
+        .await
     }
 
     fn produces_dataset(&self) -> bool {
@@ -187,9 +193,7 @@ impl Op for ReadParquet {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
         use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         use sluice_data::datafusion;
-        let files = paths(&ctx.workdir, &self.path)?;
-        let out = ctx.output_dir()?.to_path_buf();
-        let info = blocking(move || {
+        read_files(ctx, &self.path, move |files, out| {
             let mut writer: Option<DatasetWriter> = None;
             for path in &files {
                 let file = std::fs::File::open(path)
@@ -224,11 +228,7 @@ impl Op for ReadParquet {
                 ))),
             }
         })
-        .await?;
-        Ok(OpOutput {
-            dataset: Some(info),
-            ..OpOutput::default()
-        })
+        .await
     }
 
     fn produces_dataset(&self) -> bool {
