@@ -14,6 +14,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 
+use crate::json_text::StringTracker;
 use crate::{DataError, Result, io_err};
 
 /// Output formats.
@@ -118,27 +119,16 @@ fn reindent(compact: &[u8], level: usize, out: &mut Vec<u8>) {
         out.extend(std::iter::repeat_n(b' ', level * 2));
     };
     let mut level = level;
-    let (mut in_str, mut escaped) = (false, false);
+    let mut strings = StringTracker::default();
     let mut i = 0;
     while i < compact.len() {
         let c = compact[i];
-        if in_str {
+        if strings.in_string(c) {
             out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == b'\\' {
-                escaped = true;
-            } else if c == b'"' {
-                in_str = false;
-            }
             i += 1;
             continue;
         }
         match c {
-            b'"' => {
-                in_str = true;
-                out.push(c);
-            }
             b'{' | b'[' => {
                 let close = if c == b'{' { b'}' } else { b']' };
                 if compact.get(i + 1) == Some(&close) {

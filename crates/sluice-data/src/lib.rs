@@ -12,6 +12,7 @@
 pub mod checks;
 pub mod escapes;
 pub mod export;
+mod json_text;
 pub mod read_csv;
 pub mod read_json;
 pub mod session;

@@ -72,7 +72,6 @@ fn scan(
         .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
     let mut header: Option<Vec<String>> = None;
     let mut record = csv::ByteRecord::new();
-    let mut index = 0usize;
     loop {
         let more = reader
             .read_byte_record(&mut record)
@@ -156,10 +155,8 @@ fn scan(
                 message,
             });
         }
-        index += 1;
         f(names, Row { line, values })?;
     }
-    let _ = index;
     header.ok_or_else(|| DataError::Malformed {
         path: path.to_path_buf(),
         line: None,

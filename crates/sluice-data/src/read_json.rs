@@ -11,6 +11,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::Value;
 
 use crate::escapes::repair;
+use crate::json_text::StringTracker;
 use crate::values::{ColumnBuilder, Kind};
 use crate::{DataError, Result, io_err};
 
@@ -27,22 +28,9 @@ pub struct JsonOptions {
 fn strip_trailing_commas(text: &str) -> String {
     let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len());
-    let (mut in_str, mut escaped) = (false, false);
+    let mut strings = StringTracker::default();
     for (i, &c) in b.iter().enumerate() {
-        if in_str {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == b'\\' {
-                escaped = true;
-            } else if c == b'"' {
-                in_str = false;
-            }
-            continue;
-        }
-        if c == b'"' {
-            in_str = true;
-        } else if c == b',' {
+        if !strings.in_string(c) && c == b',' {
             let next = b[i + 1..].iter().find(|x| !x.is_ascii_whitespace());
             if matches!(next, Some(b']') | Some(b'}')) {
                 continue;

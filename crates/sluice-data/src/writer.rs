@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -135,9 +134,4 @@ impl DatasetWriter {
             bytes,
         })
     }
-}
-
-/// Shorthand for `Arc::new(schema)`.
-pub fn schema_ref(schema: datafusion::arrow::datatypes::Schema) -> SchemaRef {
-    Arc::new(schema)
 }
