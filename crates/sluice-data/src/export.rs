@@ -3,18 +3,18 @@
 //! temporary name and renamed, so a reader never sees half a file.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::json::writer::{JsonArray, LineDelimited, WriterBuilder};
-use datafusion::arrow::record_batch::{RecordBatch, RecordBatchReader};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 
-use crate::json_text::StringTracker;
+use crate::json_pretty;
 use crate::{DataError, Result, io_err};
 
 /// Output formats.
@@ -58,27 +58,133 @@ pub fn dataset_schema(dir: &Path) -> Result<SchemaRef> {
         .clone())
 }
 
-/// Reads a dataset folder batch by batch, in file order.
+/// Bytes of decoded data per batch when reading a dataset for export.
+const BATCH_BYTES: u64 = 4 << 20;
+
+/// Rows per batch for a file whose rows average `bytes / rows` decoded bytes: about
+/// [`BATCH_BYTES`] a batch, between 16 and 8192 rows (wide nested rows come in small batches,
+/// so reading and writing overlap).
+fn batch_rows(meta: &datafusion::parquet::file::metadata::ParquetMetaData) -> usize {
+    let rows: i64 = meta.row_groups().iter().map(|g| g.num_rows()).sum();
+    let bytes: i64 = meta.row_groups().iter().map(|g| g.total_byte_size()).sum();
+    if rows <= 0 || bytes <= 0 {
+        return 8192;
+    }
+    let per_row = (bytes as u64).div_ceil(rows as u64).max(1);
+    (BATCH_BYTES / per_row).clamp(16, 8192) as usize
+}
+
+/// Reads a dataset folder batch by batch, in file order. Batches are decoded on a thread of
+/// their own while `f` handles the previous ones.
 pub fn for_each_batch(
     dir: &Path,
     mut f: impl FnMut(SchemaRef, RecordBatch) -> Result<()>,
 ) -> Result<SchemaRef> {
-    let mut schema = None;
-    for path in dataset_files(dir)? {
-        let file = File::open(&path).map_err(io_err(&path))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
-        let s = reader.schema();
-        schema.get_or_insert(s.clone());
-        for batch in reader {
-            f(s.clone(), batch?)?;
+    let schema = dataset_schema(dir)?;
+    let files = dataset_files(dir)?;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch>>(4);
+        scope.spawn(move || {
+            for path in &files {
+                let sent = (|| -> Result<bool> {
+                    let file = File::open(path).map_err(io_err(path))?;
+                    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+                    let rows = batch_rows(builder.metadata());
+                    for batch in builder.with_batch_size(rows).build()? {
+                        if tx.send(Ok(batch?)).is_err() {
+                            return Ok(false); // the consumer stopped
+                        }
+                    }
+                    Ok(true)
+                })();
+                match sent {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        for batch in rx {
+            f(schema.clone(), batch?)?;
+        }
+        Ok(schema.clone())
+    })
+}
+
+/// A file written by a thread of its own: the caller formats into 1 MiB buffers while the
+/// previous ones are copied to the file.
+struct OffThreadFile {
+    buf: Vec<u8>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<File>>>,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl OffThreadFile {
+    fn new(mut file: File) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let thread = std::thread::spawn(move || {
+            for chunk in rx {
+                file.write_all(&chunk)?;
+            }
+            Ok(file)
+        });
+        OffThreadFile {
+            buf: Vec::with_capacity(CHUNK),
+            tx: Some(tx),
+            thread: Some(thread),
         }
     }
-    schema.ok_or_else(|| {
-        DataError::Engine(format!(
-            "dataset folder {} holds no Parquet file",
-            dir.display()
-        ))
-    })
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        match self.tx.as_ref().map(|tx| tx.send(chunk)) {
+            Some(Ok(())) => Ok(()),
+            // The thread stopped on an error; `finish` reports it.
+            _ => Err(std::io::Error::other("the file writer stopped")),
+        }
+    }
+
+    /// Writes what is buffered, waits for the thread and returns the file.
+    fn finish(mut self) -> std::io::Result<File> {
+        let sent = self.send();
+        self.tx = None;
+        let file = match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => result?,
+            _ => return Err(std::io::Error::other("the file writer panicked")),
+        };
+        sent.map(|()| file)
+    }
+}
+
+impl Write for OffThreadFile {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for OffThreadFile {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Writes the dataset in `dir` to `target` in `format`; returns the rows written.
@@ -93,10 +199,12 @@ pub fn export(dir: &Path, target: &Path, format: Format) -> Result<u64> {
     let tmp = target.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        let rows = write_format(&Source::Dir(dir), &mut out, format, target)?;
-        out.flush().map_err(io_err(&tmp))?;
-        out.get_ref().sync_all().map_err(io_err(&tmp))?;
+        let mut out = OffThreadFile::new(file);
+        let written = write_format(&Source::Dir(dir), &mut out, format, target);
+        // An error of the writing thread (a full disk…) is the cause of any write error.
+        let file = out.finish().map_err(io_err(&tmp))?;
+        let rows = written?;
+        file.sync_all().map_err(io_err(&tmp))?;
         Ok(rows)
     })();
     match result {
@@ -108,51 +216,6 @@ pub fn export(dir: &Path, target: &Path, format: Format) -> Result<u64> {
             let _ = std::fs::remove_file(&tmp);
             Err(e)
         }
-    }
-}
-
-/// Indents compact JSON (as arrow-json writes it), two spaces a level, starting at `level`,
-/// keeping the keys in their order. Items of the top level are separated by `,\n`.
-fn reindent(compact: &[u8], level: usize, out: &mut Vec<u8>) {
-    let newline = |out: &mut Vec<u8>, level: usize| {
-        out.push(b'\n');
-        out.extend(std::iter::repeat_n(b' ', level * 2));
-    };
-    let mut level = level;
-    let mut strings = StringTracker::default();
-    let mut i = 0;
-    while i < compact.len() {
-        let c = compact[i];
-        if strings.in_string(c) {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        match c {
-            b'{' | b'[' => {
-                let close = if c == b'{' { b'}' } else { b']' };
-                if compact.get(i + 1) == Some(&close) {
-                    out.extend([c, close]);
-                    i += 2;
-                    continue;
-                }
-                out.push(c);
-                level += 1;
-                newline(out, level);
-            }
-            b'}' | b']' => {
-                level = level.saturating_sub(1);
-                newline(out, level);
-                out.push(c);
-            }
-            b',' => {
-                out.push(c);
-                newline(out, level);
-            }
-            b':' => out.extend(b": "),
-            _ => out.push(c),
-        }
-        i += 1;
     }
 }
 
@@ -203,33 +266,18 @@ pub fn write_format<W: Write + Send>(
             w.finish()?;
         }
         Format::Json { pretty: true } => {
-            // arrow-json writes compact JSON; re-indent one batch at a time.
             out.write_all(b"[").map_err(io_err(path))?;
             let mut first = true;
+            let mut buf = Vec::new();
             source.each(|_, b| {
+                if b.num_rows() == 0 {
+                    return Ok(());
+                }
                 rows += b.num_rows() as u64;
-                let mut buf = Vec::new();
-                {
-                    let mut w = WriterBuilder::new()
-                        .with_explicit_nulls(true)
-                        .build::<_, JsonArray>(&mut buf);
-                    w.write(&b)?;
-                    w.finish()?;
-                }
-                while buf.last().is_some_and(u8::is_ascii_whitespace) {
-                    buf.pop();
-                }
-                // `buf` is `[{…},{…}]`: indent its items one level into the file's array.
-                let inner = buf.get(1..buf.len().saturating_sub(1)).unwrap_or_default();
-                if !inner.is_empty() {
-                    out.write_all(if first { b"\n  " } else { b",\n  " })
-                        .map_err(io_err(path))?;
-                    first = false;
-                    let mut pretty = Vec::with_capacity(inner.len() * 2);
-                    reindent(inner, 1, &mut pretty);
-                    out.write_all(&pretty).map_err(io_err(path))?;
-                }
-                Ok(())
+                buf.clear();
+                json_pretty::write_rows(&b, 1, first.then_some(&b"\n  "[..]), b",\n  ", &mut buf)?;
+                first = false;
+                out.write_all(&buf).map_err(io_err(path))
             })?;
             out.write_all(if first { b"]\n" } else { b"\n]\n" })
                 .map_err(io_err(path))?;
@@ -271,23 +319,4 @@ pub fn write_format<W: Write + Send>(
     }
     out.flush().map_err(io_err(path))?;
     Ok(rows)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::reindent;
-
-    #[test]
-    fn reindents_keeping_key_order() {
-        let mut out = Vec::new();
-        reindent(
-            br#"{"z":1,"a":[{"k":"x,\"y\":{"}],"e":[],"n":null}"#,
-            0,
-            &mut out,
-        );
-        assert_eq!(
-            String::from_utf8(out).expect("utf8"),
-            "{\n  \"z\": 1,\n  \"a\": [\n    {\n      \"k\": \"x,\\\"y\\\":{\"\n    }\n  ],\n  \"e\": [],\n  \"n\": null\n}"
-        );
-    }
 }

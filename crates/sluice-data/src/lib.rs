@@ -12,10 +12,12 @@
 pub mod checks;
 pub mod escapes;
 pub mod export;
+mod json_pretty;
 mod json_text;
 pub mod read_csv;
 pub mod read_json;
 pub mod session;
+pub mod terms;
 pub mod values;
 pub mod warehouse;
 pub mod writer;

@@ -64,25 +64,33 @@ fn parse_date_array(input: &StringArray) -> ArrayRef {
 
 fn words_array(input: &StringArray) -> ArrayRef {
     let mut out = ListBuilder::new(StringBuilder::new());
+    let mut norm = Vec::new();
+    let mut seen: Vec<(usize, usize)> = Vec::new();
     for v in input.iter() {
-        match v {
-            Some(text) => {
-                // Each distinct word once, in order of first appearance.
-                let lower = text.to_lowercase();
-                let mut seen: Vec<&str> = Vec::new();
-                for w in lower
-                    .split(|c: char| !c.is_alphanumeric())
-                    .filter(|w| !w.is_empty())
-                {
-                    if !seen.contains(&w) {
-                        seen.push(w);
-                        out.values().append_value(w);
-                    }
-                }
-                out.append(true);
+        let Some(text) = v else {
+            out.append(false);
+            continue;
+        };
+        // Each distinct word once, in order of first appearance; words are split as
+        // `match.terms` splits them.
+        norm.clear();
+        crate::terms::normalize(text, &mut norm);
+        seen.clear();
+        let mut start = 0;
+        for (i, b) in norm.iter().enumerate() {
+            if *b != b' ' {
+                continue;
             }
-            None => out.append(false),
+            let word = &norm[start..i];
+            if !word.is_empty() && !seen.iter().any(|&(s, e)| &norm[s..e] == word) {
+                seen.push((start, i));
+                // `normalize` writes whole UTF-8 characters, so each word is valid UTF-8.
+                out.values()
+                    .append_value(String::from_utf8_lossy(word).as_ref());
+            }
+            start = i + 1;
         }
+        out.append(true);
     }
     Arc::new(out.finish())
 }
@@ -172,7 +180,7 @@ mod tests {
     async fn udfs_parse_dates_and_split_words() {
         let ctx = session();
         let df = ctx
-            .sql("select parse_date('27 April 2020') as d, parse_date('01/03/2020') as e, words('Tetracycline-resistant, ETHANOL!') as w")
+            .sql("select parse_date('27 April 2020') as d, parse_date('01/03/2020') as e, words('Tetracycline-resistant, ETHANOL! ethanol') as w, words('Éthanol et ÉTHANOL, café') as f")
             .await
             .expect("plan");
         let batches = df.collect().await.expect("run");
@@ -180,7 +188,9 @@ mod tests {
             .expect("fmt")
             .to_string();
         assert!(
-            text.contains("2020-04-27 | 2020-03-01 | [tetracycline, resistant, ethanol]"),
+            text.contains(
+                "2020-04-27 | 2020-03-01 | [tetracycline, resistant, ethanol] | [éthanol, et, café]"
+            ),
             "{text}"
         );
     }

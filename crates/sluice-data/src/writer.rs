@@ -2,17 +2,22 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 
 use crate::{Result, io_err};
 
 /// Rows per Parquet file before a new one starts.
 pub const ROWS_PER_FILE: usize = 1_000_000;
+
+/// Rows per row group: small enough that queries read a file with several threads.
+pub const ROWS_PER_GROUP: usize = 128 * 1024;
 
 /// What a finished dataset holds.
 #[derive(Debug, Clone)]
@@ -44,12 +49,15 @@ pub fn schema_json(schema: &SchemaRef) -> String {
     serde_json::Value::Array(fields).to_string()
 }
 
-/// Writes one dataset: `part-00000.parquet`, `part-00001.parquet`… (zstd).
+/// Writes one dataset: `part-00000.parquet`, `part-00001.parquet`… (LZ4: cheap to write and
+/// read back, which matters more between tasks than the size on disk). Several writers
+/// made with [`DatasetWriter::sibling`] can fill the same dataset from different threads.
 pub struct DatasetWriter {
     dir: PathBuf,
     schema: SchemaRef,
     writer: Option<ArrowWriter<File>>,
-    files: usize,
+    /// Files started by this writer and its siblings.
+    files: Arc<AtomicUsize>,
     rows_in_file: usize,
     rows: u64,
 }
@@ -61,7 +69,20 @@ impl DatasetWriter {
             dir: dir.to_path_buf(),
             schema,
             writer: None,
-            files: 0,
+            files: Arc::new(AtomicUsize::new(0)),
+            rows_in_file: 0,
+            rows: 0,
+        }
+    }
+
+    /// Another writer into the same dataset, writing files of its own; finish them all
+    /// together with [`DatasetWriter::finish_all`].
+    pub fn sibling(&self) -> Self {
+        DatasetWriter {
+            dir: self.dir.clone(),
+            schema: self.schema.clone(),
+            writer: None,
+            files: self.files.clone(),
             rows_in_file: 0,
             rows: 0,
         }
@@ -74,17 +95,18 @@ impl DatasetWriter {
 
     fn open(&mut self) -> Result<&mut ArrowWriter<File>> {
         if self.writer.is_none() {
-            let path = self.dir.join(format!("part-{:05}.parquet", self.files));
+            let n = self.files.fetch_add(1, Ordering::SeqCst);
+            let path = self.dir.join(format!("part-{n:05}.parquet"));
             let file = File::create(&path).map_err(io_err(&path))?;
             let props = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .set_compression(Compression::LZ4_RAW)
+                .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
                 .build();
             self.writer = Some(ArrowWriter::try_new(
                 file,
                 self.schema.clone(),
                 Some(props),
             )?);
-            self.files += 1;
             self.rows_in_file = 0;
         }
         match self.writer.as_mut() {
@@ -115,22 +137,41 @@ impl DatasetWriter {
     }
 
     /// Closes the files; an empty dataset still gets one file carrying its schema.
-    pub fn finish(mut self) -> Result<DatasetInfo> {
-        if self.files == 0 {
-            self.open()?;
+    pub fn finish(self) -> Result<DatasetInfo> {
+        Self::finish_all(vec![self])
+    }
+
+    /// Closes the files of a writer and its siblings (at least one writer).
+    pub fn finish_all(writers: Vec<DatasetWriter>) -> Result<DatasetInfo> {
+        let mut rows = 0;
+        let mut last = None;
+        for mut w in writers {
+            if let Some(file) = w.writer.take() {
+                file.close()?;
+            }
+            rows += w.rows;
+            last = Some(w);
         }
-        if let Some(w) = self.writer.take() {
-            w.close()?;
+        let Some(mut w) = last else {
+            return Err(crate::DataError::Engine(
+                "no dataset writer to finish".into(),
+            ));
+        };
+        if w.files.load(Ordering::SeqCst) == 0 {
+            w.open()?;
+            if let Some(file) = w.writer.take() {
+                file.close()?;
+            }
         }
         let mut bytes = 0;
-        for entry in std::fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
-            let entry = entry.map_err(io_err(&self.dir))?;
+        for entry in std::fs::read_dir(&w.dir).map_err(io_err(&w.dir))? {
+            let entry = entry.map_err(io_err(&w.dir))?;
             bytes += entry.metadata().map_err(io_err(entry.path()))?.len();
         }
         Ok(DatasetInfo {
-            dir: self.dir,
-            schema: self.schema,
-            rows: self.rows,
+            dir: w.dir,
+            schema: w.schema,
+            rows,
             bytes,
         })
     }

@@ -366,3 +366,67 @@ fn sql_errors_give_the_task_and_the_position() {
         "{stdout}"
     );
 }
+
+#[test]
+fn match_terms_finds_whole_words_and_names_a_missing_column() {
+    let pipeline = "name: m
+tasks:
+  terms: { op: read.csv, path: terms.csv }
+  texts: { op: read.csv, path: texts.csv }
+  found: { op: match.terms, texts: texts, text: body, terms: terms, term: term }
+  listed:
+    op: sql
+    sql: select id, code, term from found order by id, code
+";
+    let p = Project::new(pipeline);
+    std::fs::write(
+        p.path("terms.csv"),
+        "code,term\nA,Vitamin C\nB,ETHANOL\nC,c\nD,\n",
+    )
+    .expect("write");
+    std::fs::write(
+        p.path("texts.csv"),
+        "id,body\n1,Vitamin-c and ethanol\n2,methanol; ethanolamine\n3,\n4,L'éthanol (c) ETHANOL\n",
+    )
+    .expect("write");
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let out = p.run_ok(&[
+        "sql",
+        "select id, code from m.listed order by id, code",
+        "--format",
+        "json",
+    ]);
+    let rows: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            {"id": 1, "code": "A"}, {"id": 1, "code": "B"}, {"id": 1, "code": "C"},
+            {"id": 4, "code": "B"}, {"id": 4, "code": "C"}
+        ])
+    );
+
+    // A column that is not there: the task fails naming it and the columns that are.
+    let p = Project::new(&pipeline.replace("text: body", "text: bdy"));
+    std::fs::write(p.path("terms.csv"), "code,term\nA,x\n").expect("write");
+    std::fs::write(p.path("texts.csv"), "id,body\n1,x\n").expect("write");
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("`bdy` is not a column of `texts` (columns: id, body)"),
+        "{stdout}"
+    );
+
+    // The same column name on both sides.
+    let p = Project::new(&pipeline.replace("code,term", "id,term"));
+    std::fs::write(p.path("terms.csv"), "id,term\nA,x\n").expect("write");
+    std::fs::write(p.path("texts.csv"), "id,body\n1,x\n").expect("write");
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("column `id` is in both `terms` and `texts`: rename it in one of them"),
+        "{}",
+        text(&out)
+    );
+}

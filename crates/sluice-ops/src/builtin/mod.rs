@@ -5,12 +5,14 @@ mod noop;
 mod read;
 mod sleep;
 mod sql;
+mod terms;
 mod write;
 
 pub use noop::Noop;
 pub use read::{ReadCsv, ReadJson, ReadParquet};
 pub use sleep::Sleep;
 pub use sql::Sql;
+pub use terms::MatchTerms;
 pub use write::Write;
 
 use crate::registry::{OpSpec, build};
@@ -47,6 +49,11 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             name: "sql",
             summary: "Runs a SQL query (DataFusion) over upstream datasets, each a table named after its task; writes the result as a dataset.",
             build: sql::build_sql,
+        },
+        OpSpec {
+            name: "match.terms",
+            summary: "Finds the terms of `terms` (column `term`) in the texts of `texts` (column `text`): whole words, any case; one row per text and term found.",
+            build: build::<MatchTerms>,
         },
         OpSpec {
             name: "write.json",

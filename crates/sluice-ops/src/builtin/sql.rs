@@ -2,6 +2,7 @@
 //! named after its task. The tables a query names are its dependencies.
 
 use async_trait::async_trait;
+use datafusion::physical_plan::ExecutionPlanProperties;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use sluice_data::DatasetWriter;
@@ -50,16 +51,34 @@ impl Op for Sql {
         };
         let df = session.sql(&self.sql).await.map_err(fail)?;
         let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-        let mut stream = df.execute_stream().await.map_err(fail)?;
-        let mut writer = DatasetWriter::new(ctx.output_dir()?, schema);
-        while let Some(batch) = stream.next().await {
-            if ctx.cancel.is_cancelled() {
-                return Err(OpError::new("cancelled"));
-            }
-            let batch = batch.map_err(fail)?;
-            writer.write(&batch)?;
+        // Each output partition of the plan is computed and written by a task of its own,
+        // into files of its own: the cores share the encoding as well as the query. A plan
+        // with one partition (an ORDER BY) keeps its order in one file sequence.
+        let plan = df.create_physical_plan().await.map_err(fail)?;
+        let task_ctx = session.task_ctx();
+        let first = DatasetWriter::new(ctx.output_dir()?, schema);
+        let mut tasks = tokio::task::JoinSet::new();
+        for partition in 0..plan.output_partitioning().partition_count() {
+            let mut stream = plan.execute(partition, task_ctx.clone()).map_err(fail)?;
+            let mut writer = first.sibling();
+            let cancel = ctx.cancel.clone();
+            tasks.spawn(async move {
+                while let Some(batch) = stream.next().await {
+                    if cancel.is_cancelled() {
+                        return Err(OpError::new("cancelled"));
+                    }
+                    writer.write(&batch.map_err(fail)?)?;
+                }
+                Ok::<_, OpError>(writer)
+            });
         }
-        let info = writer.finish()?;
+        let mut writers = vec![first];
+        while let Some(joined) = tasks.join_next().await {
+            // On the first error, dropping `tasks` stops the other partitions.
+            let writer = joined.map_err(|e| OpError::new(format!("query task failed: {e}")))??;
+            writers.push(writer);
+        }
+        let info = DatasetWriter::finish_all(writers)?;
         Ok(OpOutput {
             dataset: Some(info),
             ..OpOutput::default()

@@ -1,0 +1,259 @@
+//! Finds the terms of a dictionary (drug names, place names, codes…) in texts: whole words,
+//! case-insensitive, several words per term allowed. Texts and terms are compared as their
+//! lower-case words (split on anything that is not a letter or digit, as `words()` in SQL
+//! does), so `Ethanol-based` mentions `ETHANOL` and `vitamin-C` mentions `Vitamin C`.
+//!
+//! One Aho-Corasick automaton holds every term, so a text is scanned once whatever the size
+//! of the dictionary.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{cast, concat_batches, take};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use crate::export::for_each_batch;
+use crate::{DataError, DatasetInfo, DatasetWriter, Result};
+
+/// Each ASCII byte lower-cased when it is a letter or digit, 0 otherwise.
+const ASCII_WORD: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        if b.is_ascii_alphanumeric() {
+            t[i] = b.to_ascii_lowercase();
+        }
+        i += 1;
+    }
+    t
+};
+
+/// Appends the lower-case words of `text` to `out`, each followed by one space, after a
+/// leading space: ` word word `. A term found in that form, spaces included, is found as
+/// whole words. A text without words leaves `out` as it was.
+pub fn normalize(text: &str, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.push(b' ');
+    let mut in_word = false;
+    if text.is_ascii() {
+        out.reserve(text.len() + 1);
+        for &b in text.as_bytes() {
+            let c = ASCII_WORD[b as usize];
+            if c != 0 {
+                out.push(c);
+                in_word = true;
+            } else if in_word {
+                out.push(b' ');
+                in_word = false;
+            }
+        }
+    } else {
+        let mut utf8 = [0u8; 4];
+        for c in text.chars() {
+            if c.is_alphanumeric() {
+                for l in c.to_lowercase() {
+                    out.extend_from_slice(l.encode_utf8(&mut utf8).as_bytes());
+                }
+                in_word = true;
+            } else if in_word {
+                out.push(b' ');
+                in_word = false;
+            }
+        }
+    }
+    if in_word {
+        out.push(b' ');
+    }
+    if out.len() == start + 1 {
+        out.truncate(start); // no word: nothing to find
+    }
+}
+
+/// A dictionary of terms, ready to scan texts.
+pub struct TermMatcher {
+    automaton: AhoCorasick,
+    /// For each pattern of the automaton, the terms (rows of the dictionary) it stands for.
+    rows: Vec<Vec<u32>>,
+}
+
+impl TermMatcher {
+    /// A matcher for `terms` (rows of the dictionary; `None` or wordless terms never match).
+    pub fn new<'a>(terms: impl IntoIterator<Item = Option<&'a str>>) -> Result<Self> {
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut rows: Vec<Vec<u32>> = Vec::new();
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        for (row, term) in terms.into_iter().enumerate() {
+            let Some(term) = term else { continue };
+            let mut norm = Vec::new();
+            normalize(term, &mut norm);
+            if norm.is_empty() {
+                continue;
+            }
+            let row = u32::try_from(row)
+                .map_err(|_| DataError::Engine("more than 4 billion terms".into()))?;
+            match index.get(&norm) {
+                Some(&p) => rows[p].push(row),
+                None => {
+                    index.insert(norm.clone(), patterns.len());
+                    patterns.push(norm);
+                    rows.push(vec![row]);
+                }
+            }
+        }
+        let automaton = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            // Every pattern starts with a space: a start-byte prefilter would stop at each word.
+            .prefilter(false)
+            .build(&patterns)
+            .map_err(|e| DataError::Engine(format!("cannot index the terms: {e}")))?;
+        Ok(TermMatcher { automaton, rows })
+    }
+
+    /// The dictionary rows whose term appears in `text`, each once, in order of first
+    /// appearance. `buf` is scratch space.
+    pub fn find(&self, text: &str, buf: &mut Vec<u8>, out: &mut Vec<u32>) {
+        out.clear();
+        buf.clear();
+        normalize(text, buf);
+        // Overlapping search: ` a ` and ` b ` share the space between them in ` a b `.
+        for m in self.automaton.find_overlapping_iter(buf.as_slice()) {
+            for &row in &self.rows[m.pattern().as_usize()] {
+                if !out.contains(&row) {
+                    out.push(row);
+                }
+            }
+        }
+    }
+}
+
+/// A text column of `batch` as `Utf8`, or an error naming the column and the dataset.
+fn text_column(batch: &RecordBatch, column: &str, dataset: &str) -> Result<ArrayRef> {
+    let schema = batch.schema();
+    let Some((i, field)) = schema.column_with_name(column) else {
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        return Err(DataError::Query(format!(
+            "`{column}` is not a column of `{dataset}` (columns: {})",
+            names.join(", ")
+        )));
+    };
+    match field.data_type() {
+        DataType::Utf8 => Ok(batch.column(i).clone()),
+        DataType::LargeUtf8 | DataType::Utf8View => Ok(cast(batch.column(i), &DataType::Utf8)?),
+        other => Err(DataError::Query(format!(
+            "column `{column}` of `{dataset}` holds {other}, not text"
+        ))),
+    }
+}
+
+/// Where the texts and the terms are.
+pub struct MatchSpec<'a> {
+    /// Dataset folder of the texts, and its name for messages.
+    pub texts: (&'a Path, &'a str),
+    /// The text column.
+    pub text_column: &'a str,
+    /// Dataset folder of the terms, and its name for messages.
+    pub terms: (&'a Path, &'a str),
+    /// The term column.
+    pub term_column: &'a str,
+}
+
+/// Writes one row per (text row, term row) where the term appears in the text: the terms'
+/// columns, then the texts' columns. Texts keep their order; within a text, terms come in
+/// order of first appearance.
+pub fn match_terms(spec: &MatchSpec<'_>, out: &Path) -> Result<DatasetInfo> {
+    let mut term_batches = Vec::new();
+    let term_schema = for_each_batch(spec.terms.0, |_, b| {
+        term_batches.push(b);
+        Ok(())
+    })?;
+    let terms = concat_batches(&term_schema, &term_batches)?;
+    let term_text = text_column(&terms, spec.term_column, spec.terms.1)?;
+    let matcher = TermMatcher::new(term_text.as_string::<i32>().iter())?;
+
+    let text_schema = crate::export::dataset_schema(spec.texts.0)?;
+    let mut fields: Vec<Arc<Field>> = terms.schema().fields().iter().cloned().collect();
+    for f in text_schema.fields() {
+        if fields.iter().any(|t| t.name() == f.name()) {
+            return Err(DataError::Query(format!(
+                "column `{}` is in both `{}` and `{}`: rename it in one of them (a `sql` task \
+                 with `select … as other_name`)",
+                f.name(),
+                spec.terms.1,
+                spec.texts.1
+            )));
+        }
+        fields.push(f.clone());
+    }
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    let mut writer = DatasetWriter::new(out, schema.clone());
+    let (mut buf, mut found) = (Vec::new(), Vec::new());
+    for_each_batch(spec.texts.0, |_, batch| {
+        let texts = text_column(&batch, spec.text_column, spec.texts.1)?;
+        let texts = texts.as_string::<i32>();
+        let (mut text_rows, mut term_rows) = (Vec::new(), Vec::new());
+        for (i, text) in texts.iter().enumerate() {
+            let Some(text) = text else { continue };
+            matcher.find(text, &mut buf, &mut found);
+            for &t in &found {
+                text_rows.push(i as u32);
+                term_rows.push(t);
+            }
+        }
+        if text_rows.is_empty() {
+            return Ok(());
+        }
+        let (text_rows, term_rows) = (UInt32Array::from(text_rows), UInt32Array::from(term_rows));
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for c in terms.columns() {
+            columns.push(take(c.as_ref(), &term_rows, None)?);
+        }
+        for c in batch.columns() {
+            columns.push(take(c.as_ref(), &text_rows, None)?);
+        }
+        writer.write(&RecordBatch::try_new(schema.clone(), columns)?)
+    })?;
+    writer.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(terms: &[&str], text: &str) -> Vec<u32> {
+        let m = TermMatcher::new(terms.iter().map(|t| Some(*t))).expect("matcher");
+        let (mut buf, mut out) = (Vec::new(), Vec::new());
+        m.find(text, &mut buf, &mut out);
+        out
+    }
+
+    #[test]
+    fn matches_whole_words_case_insensitively() {
+        let terms = ["ETHANOL", "Vitamin C", "ethanol", "C", "Éthanol", "  "];
+        assert_eq!(found(&terms, "Ethanol-based gels"), vec![0, 2]);
+        assert_eq!(
+            found(&terms, "methanol and ethanolamine"),
+            Vec::<u32>::new()
+        );
+        assert_eq!(found(&terms, "vitamin-c, then VITAMIN   C"), vec![1, 3]);
+        assert_eq!(found(&terms, "c ethanol c"), vec![3, 0, 2]);
+        assert_eq!(found(&terms, "L'ÉTHANOL"), vec![4]);
+        assert_eq!(found(&terms, ""), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn normalizes_to_spaced_lower_case_words() {
+        let mut s = Vec::new();
+        normalize("  Hello, WORLD-2 ", &mut s);
+        assert_eq!(s, b" hello world 2 ");
+        s.clear();
+        normalize("--", &mut s);
+        assert_eq!(s, b"");
+        normalize("Ça", &mut s);
+        assert_eq!(s, " ça ".as_bytes());
+    }
+}
