@@ -273,6 +273,14 @@ impl Engine {
                 }
             }
         }
+        // A task whose output file was deleted runs again, cached or not.
+        let outputs_missing: Vec<bool> = built
+            .iter()
+            .map(|op| {
+                op.as_ref()
+                    .is_some_and(|o| o.outputs(&pipeline.dir).iter().any(|p| !p.exists()))
+            })
+            .collect();
         let fps = fingerprints_with(pipeline, &stamps);
         let cached: HashSet<(String, String)> = self
             .store
@@ -439,6 +447,7 @@ impl Engine {
                 if !slot.forced
                     && task.cache
                     && dataset_kept
+                    && !outputs_missing[i]
                     && cached.contains(&(task.name.clone(), slot.fingerprint.clone()))
                 {
                     slot.ended_at = Some(now_micros());

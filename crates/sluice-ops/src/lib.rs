@@ -77,6 +77,12 @@ pub trait Op: Send + Sync {
     fn input_stamp(&self, _workdir: &std::path::Path) -> Result<String, OpError> {
         Ok(String::new())
     }
+
+    /// Files the op writes outside the warehouse (a writer's `path`): when one is missing,
+    /// the task runs again even if nothing else changed.
+    fn outputs(&self, _workdir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 }
 
 /// A stamp of files for [`Op::input_stamp`]: path, size and modification time of each.

@@ -207,6 +207,18 @@ fn unchanged_inputs_are_cached_and_a_touched_file_reruns_only_what_depends_on_it
         ]
     );
     assert_eq!(cached, vec!["drugs", "pubmed_csv", "trials_raw"]);
+
+    // A deleted output file is written again; nothing else runs.
+    let graph = out.join("graph.json");
+    std::fs::remove_file(&graph).expect("delete graph.json");
+    let fourth = summary(&run_example(&home, &data, &out, &["--json"]));
+    let ran: Vec<&str> = fourth
+        .iter()
+        .filter(|(_, s)| *s == "succeeded")
+        .map(|(t, _)| t.as_str())
+        .collect();
+    assert_eq!(ran, vec!["write_graph"], "{fourth:?}");
+    assert!(graph.is_file(), "graph.json was not written again");
 }
 
 const SMALL: &str = r#"

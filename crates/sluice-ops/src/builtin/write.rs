@@ -82,4 +82,8 @@ impl Op for Write {
     fn reads(&self) -> Vec<String> {
         vec![self.input.clone()]
     }
+
+    fn outputs(&self, workdir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        vec![workdir.join(&self.path)]
+    }
 }
