@@ -3,14 +3,14 @@
 //! lower-case words (split on anything that is not a letter or digit, as `words()` in SQL
 //! does), so `Ethanol-based` mentions `ETHANOL` and `vitamin-C` mentions `Vitamin C`.
 //!
-//! One Aho-Corasick automaton holds every term, so a text is scanned once whatever the size
-//! of the dictionary.
+//! Terms are indexed by their first word in a hash table: each word of a text costs one
+//! lookup whatever the size of the dictionary, and a term of several words is compared only
+//! where its first word occurs.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{cast, concat_batches, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -73,45 +73,46 @@ pub fn normalize(text: &str, out: &mut Vec<u8>) {
     }
 }
 
+/// First word of a term → the rest of each term starting with it, and the term's index.
+type ByFirstWord = HashMap<Vec<u8>, Vec<(Vec<u8>, usize)>, foldhash::fast::RandomState>;
+
 /// A dictionary of terms, ready to scan texts.
 pub struct TermMatcher {
-    automaton: AhoCorasick,
-    /// For each pattern of the automaton, the terms (rows of the dictionary) it stands for.
+    /// First word of each distinct normalised term → the rest of the term (the words after
+    /// the first, each followed by a space; empty for one-word terms) and its index in `rows`.
+    first: ByFirstWord,
+    /// For each distinct normalised term, the dictionary rows that hold it.
     rows: Vec<Vec<u32>>,
 }
 
 impl TermMatcher {
     /// A matcher for `terms` (rows of the dictionary; `None` or wordless terms never match).
     pub fn new<'a>(terms: impl IntoIterator<Item = Option<&'a str>>) -> Result<Self> {
-        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut first = ByFirstWord::with_hasher(foldhash::fast::RandomState::default());
         let mut rows: Vec<Vec<u32>> = Vec::new();
-        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut norm = Vec::new();
         for (row, term) in terms.into_iter().enumerate() {
             let Some(term) = term else { continue };
-            let mut norm = Vec::new();
+            norm.clear();
             normalize(term, &mut norm);
-            if norm.is_empty() {
+            // ` word rest… `: split after the first word.
+            let Some(body) = norm.get(1..) else { continue };
+            let Some(space) = body.iter().position(|b| *b == b' ') else {
                 continue;
-            }
+            };
+            let (word, rest) = (&body[..space], &body[space + 1..]);
             let row = u32::try_from(row)
                 .map_err(|_| DataError::Engine("more than 4 billion terms".into()))?;
-            match index.get(&norm) {
-                Some(&p) => rows[p].push(row),
+            let entries = first.entry(word.to_vec()).or_default();
+            match entries.iter().find(|(r, _)| r.as_slice() == rest) {
+                Some(&(_, t)) => rows[t].push(row),
                 None => {
-                    index.insert(norm.clone(), patterns.len());
-                    patterns.push(norm);
+                    entries.push((rest.to_vec(), rows.len()));
                     rows.push(vec![row]);
                 }
             }
         }
-        let automaton = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            // Every pattern starts with a space: a start-byte prefilter would stop at each word.
-            .prefilter(false)
-            .build(&patterns)
-            .map_err(|e| DataError::Engine(format!("cannot index the terms: {e}")))?;
-        Ok(TermMatcher { automaton, rows })
+        Ok(TermMatcher { first, rows })
     }
 
     /// The dictionary rows whose term appears in `text`, each once, in order of first
@@ -120,13 +121,25 @@ impl TermMatcher {
         out.clear();
         buf.clear();
         normalize(text, buf);
-        // Overlapping search: ` a ` and ` b ` share the space between them in ` a b `.
-        for m in self.automaton.find_overlapping_iter(buf.as_slice()) {
-            for &row in &self.rows[m.pattern().as_usize()] {
-                if !out.contains(&row) {
-                    out.push(row);
+        // `buf` is ` w1 w2 … `: each word starts after a space and ends before the next.
+        let mut start = 1;
+        while start < buf.len() {
+            let Some(len) = buf[start..].iter().position(|b| *b == b' ') else {
+                break;
+            };
+            let after = start + len + 1;
+            if let Some(entries) = self.first.get(&buf[start..start + len]) {
+                for (rest, t) in entries {
+                    if buf[after..].starts_with(rest) {
+                        for &row in &self.rows[*t] {
+                            if !out.contains(&row) {
+                                out.push(row);
+                            }
+                        }
+                    }
                 }
             }
+            start = after;
         }
     }
 }
