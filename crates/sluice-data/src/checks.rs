@@ -29,20 +29,15 @@ pub async fn run_checks(dir: &Path, checks: &[CheckQuery]) -> Result<()> {
     let ctx = session();
     register_dataset(&ctx, "data", dir).await?;
     for check in checks {
-        let df = ctx.sql(&check.sql).await.map_err(|e| {
+        let could_not_run = |e: datafusion::error::DataFusionError| {
             DataError::Check(format!(
                 "check `{}` could not run: {}",
                 check.name,
                 e.strip_backtrace()
             ))
-        })?;
-        let count = df.clone().count().await.map_err(|e| {
-            DataError::Check(format!(
-                "check `{}` could not run: {}",
-                check.name,
-                e.strip_backtrace()
-            ))
-        })?;
+        };
+        let df = ctx.sql(&check.sql).await.map_err(could_not_run)?;
+        let count = df.clone().count().await.map_err(could_not_run)?;
         if count == 0 {
             continue;
         }

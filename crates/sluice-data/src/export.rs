@@ -46,13 +46,18 @@ pub fn dataset_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// The schema of a dataset folder (from its first file).
 pub fn dataset_schema(dir: &Path) -> Result<SchemaRef> {
-    let first = dataset_files(dir)?.into_iter().next().ok_or_else(|| {
+    first_file_schema(dir, &dataset_files(dir)?)
+}
+
+/// The schema of the first of `files`, the Parquet files of the dataset folder `dir`.
+fn first_file_schema(dir: &Path, files: &[PathBuf]) -> Result<SchemaRef> {
+    let first = files.first().ok_or_else(|| {
         DataError::Engine(format!(
             "dataset folder {} holds no Parquet file",
             dir.display()
         ))
     })?;
-    let file = File::open(&first).map_err(io_err(&first))?;
+    let file = File::open(first).map_err(io_err(first))?;
     Ok(ParquetRecordBatchReaderBuilder::try_new(file)?
         .schema()
         .clone())
@@ -80,31 +85,26 @@ pub fn for_each_batch(
     dir: &Path,
     mut f: impl FnMut(SchemaRef, RecordBatch) -> Result<()>,
 ) -> Result<SchemaRef> {
-    let schema = dataset_schema(dir)?;
     let files = dataset_files(dir)?;
+    let schema = first_file_schema(dir, &files)?;
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch>>(4);
         scope.spawn(move || {
-            for path in &files {
-                let sent = (|| -> Result<bool> {
+            let read = || -> Result<()> {
+                for path in &files {
                     let file = File::open(path).map_err(io_err(path))?;
                     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
                     let rows = batch_rows(builder.metadata());
                     for batch in builder.with_batch_size(rows).build()? {
                         if tx.send(Ok(batch?)).is_err() {
-                            return Ok(false); // the consumer stopped
+                            return Ok(()); // the consumer stopped
                         }
                     }
-                    Ok(true)
-                })();
-                match sent {
-                    Ok(true) => {}
-                    Ok(false) => return,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
                 }
+                Ok(())
+            };
+            if let Err(e) = read() {
+                let _ = tx.send(Err(e));
             }
         });
         for batch in rx {
@@ -187,8 +187,9 @@ impl Drop for OffThreadFile {
     }
 }
 
-/// Writes the dataset in `dir` to `target` in `format`; returns the rows written.
-pub fn export(dir: &Path, target: &Path, format: Format) -> Result<u64> {
+/// Writes `source` (a dataset folder or a query result) to `target` in `format`, under a
+/// temporary name renamed when complete; returns the rows written.
+pub fn export(source: &Source<'_>, target: &Path, format: Format) -> Result<u64> {
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io_err(parent))?;
     }
@@ -200,7 +201,7 @@ pub fn export(dir: &Path, target: &Path, format: Format) -> Result<u64> {
     let result = (|| {
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
         let mut out = OffThreadFile::new(file);
-        let written = write_format(&Source::Dir(dir), &mut out, format, target);
+        let written = write_format(source, &mut out, format, target);
         // An error of the writing thread (a full disk…) is the cause of any write error.
         let file = out.finish().map_err(io_err(&tmp))?;
         let rows = written?;

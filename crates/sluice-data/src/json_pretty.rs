@@ -3,7 +3,9 @@
 //! arrow-json's own encoders, so dates, timestamps, floats and escapes match the compact
 //! writer exactly.
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch, StructArray};
+use datafusion::arrow::array::{
+    Array, AsArray, GenericListArray, OffsetSizeTrait, RecordBatch, StructArray,
+};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::arrow::json::writer::{EncoderOptions, NullableEncoder, make_encoder};
@@ -55,23 +57,21 @@ impl<'a> Node<'a> {
                     nulls: s.nulls().cloned(),
                 }
             }
-            DataType::List(item) => {
-                let l = array.as_list::<i32>();
-                Node::List {
-                    offsets: l.value_offsets().iter().map(|o| *o as usize).collect(),
-                    values: Box::new(Node::new(item, l.values().as_ref(), options)?),
-                    nulls: l.nulls().cloned(),
-                }
-            }
-            DataType::LargeList(item) => {
-                let l = array.as_list::<i64>();
-                Node::List {
-                    offsets: l.value_offsets().iter().map(|o| *o as usize).collect(),
-                    values: Box::new(Node::new(item, l.values().as_ref(), options)?),
-                    nulls: l.nulls().cloned(),
-                }
-            }
+            DataType::List(item) => Node::list(array.as_list::<i32>(), item, options)?,
+            DataType::LargeList(item) => Node::list(array.as_list::<i64>(), item, options)?,
             _ => Node::Leaf(make_encoder(field, array, options)?),
+        })
+    }
+
+    fn list<O: OffsetSizeTrait>(
+        list: &'a GenericListArray<O>,
+        item: &'a FieldRef,
+        options: &'a EncoderOptions,
+    ) -> Result<Self> {
+        Ok(Node::List {
+            offsets: list.value_offsets().iter().map(|o| o.as_usize()).collect(),
+            values: Box::new(Node::new(item, list.values().as_ref(), options)?),
+            nulls: list.nulls().cloned(),
         })
     }
 

@@ -86,6 +86,16 @@ impl Shared {
         )
     }
 
+    /// Whether what task `i` left last time is still there: its dataset version and the
+    /// files its op writes. A task missing either runs again instead of being cached.
+    fn results_kept(&self, i: usize) -> bool {
+        let dataset_kept = !self.pipeline.tasks[i].produces_dataset || self.dataset_dir(i).is_dir();
+        dataset_kept
+            && self.ops[i]
+                .as_ref()
+                .is_none_or(|op| op.outputs(&self.pipeline.dir).iter().all(|p| p.exists()))
+    }
+
     fn emit(&self, e: Event) {
         if let Some(tx) = &self.events {
             let _ = tx.send(e);
@@ -273,14 +283,6 @@ impl Engine {
                 }
             }
         }
-        // A task whose output file was deleted runs again, cached or not.
-        let outputs_missing: Vec<bool> = built
-            .iter()
-            .map(|op| {
-                op.as_ref()
-                    .is_some_and(|o| o.outputs(&pipeline.dir).iter().any(|p| !p.exists()))
-            })
-            .collect();
         let fps = fingerprints_with(pipeline, &stamps);
         let cached: HashSet<(String, String)> = self
             .store
@@ -443,11 +445,9 @@ impl Engine {
                 };
                 let task = &pipeline.tasks[i];
                 let slot = &mut slots[i];
-                let dataset_kept = !task.produces_dataset || shared.dataset_dir(i).is_dir();
                 if !slot.forced
                     && task.cache
-                    && dataset_kept
-                    && !outputs_missing[i]
+                    && shared.results_kept(i)
                     && cached.contains(&(task.name.clone(), slot.fingerprint.clone()))
                 {
                     slot.ended_at = Some(now_micros());

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sluice_core::interp::{Scope, interpolate};
 use sluice_data::datafusion::arrow::util::pretty::pretty_format_batches;
-use sluice_data::export::{Format, Source, write_format};
+use sluice_data::export::{Format, Source, export, write_format};
 use sluice_data::session::{register_dataset, session};
 use sluice_store::StateStore;
 
@@ -89,12 +89,7 @@ pub async fn sql(
         (OutputFormat::Parquet, _) => Format::Parquet,
     };
     let written = match output {
-        Some(path) => {
-            let file = std::fs::File::create(path).map_err(|e| {
-                Failure::env(format!("error: cannot create {}: {e}", path.display()))
-            })?;
-            write_format(&source, std::io::BufWriter::new(file), format, path)
-        }
+        Some(path) => export(&source, path, format),
         None => write_format(
             &source,
             std::io::BufWriter::new(std::io::stdout()),

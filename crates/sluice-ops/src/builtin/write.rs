@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use sluice_data::export::{Format, export};
+use sluice_data::export::{Format, Source, export};
 
 use crate::{Op, OpError, OpOutput, TaskContext, blocking};
 
@@ -72,7 +72,7 @@ impl Op for Write {
         let format = self.format.unwrap_or(Format::Json {
             pretty: self.pretty,
         });
-        let rows = blocking(move || Ok(export(&dir, &target, format)?)).await?;
+        let rows = blocking(move || Ok(export(&Source::Dir(&dir), &target, format)?)).await?;
         let _ = ctx.log.line(&format!("wrote {rows} rows to {}", self.path));
         let mut out = OpOutput::default();
         out.metrics.insert("rows_written".into(), rows.into());
