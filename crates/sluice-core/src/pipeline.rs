@@ -23,6 +23,7 @@ pub const PIPELINE_KEYS: &[&str] = &[
     "defaults",
     "max_parallel",
     "retention",
+    "compression",
     "tasks",
 ];
 
@@ -66,6 +67,33 @@ pub struct OpInfo {
 
 /// Dataset versions kept per task when `retention` is not set (besides the latest).
 pub const DEFAULT_RETENTION: usize = 3;
+
+/// How the Parquet pages of a pipeline's datasets are compressed (`compression:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// Stored as is: the fastest to write and read, the largest on disk.
+    None,
+    /// LZ4: cheap to write and read back, about half the size (the default).
+    #[default]
+    Lz4,
+    /// Zstandard: the smallest, the slowest to write.
+    Zstd,
+}
+
+impl Compression {
+    /// The names accepted in a pipeline file.
+    pub const NAMES: [&'static str; 3] = ["none", "lz4", "zstd"];
+
+    /// The value named `name` in a pipeline file.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "none" => Some(Compression::None),
+            "lz4" => Some(Compression::Lz4),
+            "zstd" => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+}
 
 /// Inputs to [`load_file`] and [`parse_pipeline`] besides the file itself.
 pub struct LoadOptions<'a> {
@@ -113,6 +141,8 @@ pub struct Pipeline {
     pub max_parallel: Option<usize>,
     /// Dataset versions kept per task, the latest included.
     pub retention: usize,
+    /// How its datasets' Parquet pages are compressed.
+    pub compression: Compression,
     /// Tasks in file order.
     pub tasks: Vec<Task>,
     /// The file as given.
@@ -512,6 +542,19 @@ impl Compiler<'_, '_> {
             }
             n => Some(n as usize),
         });
+        let compression = get("compression").and_then(|(_, v)| {
+            let s = self.string(v, "compression")?;
+            let c = Compression::from_name(&s);
+            if c.is_none() {
+                let hint = did_you_mean(&s, Compression::NAMES.iter().copied())
+                    .unwrap_or_else(|| format!("use one of: {}", Compression::NAMES.join(", ")));
+                self.push(
+                    Diagnostic::new(v.mark, "compression", format!("unknown compression `{s}`"))
+                        .with_hint(hint),
+                );
+            }
+            c
+        });
         let defaults = get("defaults")
             .map(|(_, v)| self.defaults(v))
             .unwrap_or_default();
@@ -551,6 +594,7 @@ impl Compiler<'_, '_> {
             secret_params,
             max_parallel,
             retention: retention.unwrap_or(DEFAULT_RETENTION),
+            compression: compression.unwrap_or_default(),
             tasks,
             file: file.to_path_buf(),
             dir,

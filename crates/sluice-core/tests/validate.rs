@@ -73,6 +73,7 @@ timezone: Europe/Paris
 params: { data: ./data, n: 3 }
 defaults: { retries: 2, retry_delay: 500ms, timeout: 10m }
 max_parallel: 4
+compression: zstd
 tasks:
   fetch:
     run: curl ${params.data}/x -H "$AUTH"
@@ -84,6 +85,7 @@ tasks:
     assert_eq!(p.name, "full_example");
     assert_eq!(p.params["n"], "5");
     assert_eq!(p.max_parallel, Some(4));
+    assert_eq!(p.compression, sluice_core::pipeline::Compression::Zstd);
     let fetch = &p.tasks[0];
     assert_eq!(fetch.retries, 2);
     assert_eq!(fetch.retry_delay.as_millis(), 500);
@@ -313,6 +315,30 @@ fn a_task_with_its_own_error_is_not_also_unknown() {
     assert_eq!(
         e,
         vec!["p.yaml:3:13: error: `tasks.a.run`: expected a string, found a list"]
+    );
+}
+
+#[test]
+fn compression_is_lz4_unless_set_and_unknown_names_are_refused() {
+    let p = load("name: x\ntasks:\n  a: { run: echo }\n", &[]).expect("valid");
+    assert_eq!(p.compression, sluice_core::pipeline::Compression::Lz4);
+    let p = load(
+        "name: x\ncompression: none\ntasks:\n  a: { run: echo }\n",
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(p.compression, sluice_core::pipeline::Compression::None);
+    assert_eq!(
+        errors("name: x\ncompression: zstandard\ntasks:\n  a: { run: echo }\n"),
+        vec![
+            "p.yaml:2:14: error: `compression`: unknown compression `zstandard` (did you mean `zstd`?)"
+        ]
+    );
+    assert_eq!(
+        errors("name: x\ncompression: gzip\ntasks:\n  a: { run: echo }\n"),
+        vec![
+            "p.yaml:2:14: error: `compression`: unknown compression `gzip` (use one of: none, lz4, zstd)"
+        ]
     );
 }
 

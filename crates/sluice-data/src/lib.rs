@@ -24,7 +24,7 @@ pub mod writer;
 
 pub use datafusion;
 pub use warehouse::Warehouse;
-pub use writer::{DatasetInfo, DatasetWriter};
+pub use writer::{DatasetInfo, DatasetTarget, DatasetWriter};
 
 use std::path::PathBuf;
 

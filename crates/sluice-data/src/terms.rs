@@ -16,7 +16,7 @@ use datafusion::arrow::compute::{cast, concat_batches, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::export::for_each_batch;
-use crate::{DataError, DatasetInfo, DatasetWriter, Result};
+use crate::{DataError, DatasetInfo, DatasetTarget, Result};
 
 /// Each ASCII byte lower-cased when it is a letter or digit, 0 otherwise.
 const ASCII_WORD: [u8; 256] = {
@@ -178,7 +178,7 @@ pub struct MatchSpec<'a> {
 /// Writes one row per (text row, term row) where the term appears in the text: the terms'
 /// columns, then the texts' columns. Texts keep their order; within a text, terms come in
 /// order of first appearance.
-pub fn match_terms(spec: &MatchSpec<'_>, out: &Path) -> Result<DatasetInfo> {
+pub fn match_terms(spec: &MatchSpec<'_>, out: &DatasetTarget) -> Result<DatasetInfo> {
     let mut term_batches = Vec::new();
     let term_schema = for_each_batch(spec.terms.0, |_, b| {
         term_batches.push(b);
@@ -203,22 +203,21 @@ pub fn match_terms(spec: &MatchSpec<'_>, out: &Path) -> Result<DatasetInfo> {
         fields.push(f.clone());
     }
     let schema: SchemaRef = Arc::new(Schema::new(fields));
-    let mut writer = DatasetWriter::new(out, schema.clone());
-    let (mut buf, mut found) = (Vec::new(), Vec::new());
-    for_each_batch(spec.texts.0, |_, batch| {
-        let texts = text_column(&batch, spec.text_column, spec.texts.1)?;
+    // The rows of one batch of texts and the terms they mention.
+    let match_batch = |batch: &RecordBatch, buf: &mut Vec<u8>, found: &mut Vec<u32>| {
+        let texts = text_column(batch, spec.text_column, spec.texts.1)?;
         let texts = texts.as_string::<i32>();
         let (mut text_rows, mut term_rows) = (Vec::new(), Vec::new());
         for (i, text) in texts.iter().enumerate() {
             let Some(text) = text else { continue };
-            matcher.find(text, &mut buf, &mut found);
-            for &t in &found {
+            matcher.find(text, buf, found);
+            for &t in found.iter() {
                 text_rows.push(i as u32);
                 term_rows.push(t);
             }
         }
         if text_rows.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let (text_rows, term_rows) = (UInt32Array::from(text_rows), UInt32Array::from(term_rows));
         let mut columns = Vec::with_capacity(schema.fields().len());
@@ -228,9 +227,69 @@ pub fn match_terms(spec: &MatchSpec<'_>, out: &Path) -> Result<DatasetInfo> {
         for c in batch.columns() {
             columns.push(take(c.as_ref(), &text_rows, None)?);
         }
-        writer.write(&RecordBatch::try_new(schema.clone(), columns)?)
-    })?;
-    writer.finish()
+        Ok(Some(RecordBatch::try_new(schema.clone(), columns)?))
+    };
+    in_parallel(spec.texts.0, match_batch, out.writer(schema.clone()))
+}
+
+/// Maps each batch of the dataset in `dir` with `f` on every core and writes the results in
+/// the order of their batches.
+fn in_parallel(
+    dir: &Path,
+    f: impl Fn(&RecordBatch, &mut Vec<u8>, &mut Vec<u32>) -> Result<Option<RecordBatch>> + Sync,
+    mut writer: crate::DatasetWriter,
+) -> Result<DatasetInfo> {
+    use std::sync::mpsc::sync_channel;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (batches, todo) = sync_channel::<(usize, RecordBatch)>(workers);
+    let todo = std::sync::Mutex::new(todo);
+    std::thread::scope(|scope| {
+        let (done_tx, done) = sync_channel::<Result<(usize, Option<RecordBatch>)>>(workers * 2);
+        for _ in 0..workers {
+            let (todo, done_tx, f) = (&todo, done_tx.clone(), &f);
+            scope.spawn(move || {
+                let (mut buf, mut found) = (Vec::new(), Vec::new());
+                loop {
+                    let next = todo.lock().map(|rx| rx.recv());
+                    let Ok(Ok((seq, batch))) = next else { return };
+                    let result = f(&batch, &mut buf, &mut found).map(|b| (seq, b));
+                    if done_tx.send(result).is_err() {
+                        return; // the writer stopped on an error
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let written = scope.spawn(move || {
+            // Results arrive in any order; each is written once those before it are.
+            let mut pending = std::collections::BTreeMap::new();
+            let mut next = 0;
+            for result in done {
+                let (seq, batch) = result?;
+                pending.insert(seq, batch);
+                while let Some(batch) = pending.remove(&next) {
+                    if let Some(batch) = batch {
+                        writer.write(&batch)?;
+                    }
+                    next += 1;
+                }
+            }
+            writer.finish()
+        });
+        let mut seq = 0;
+        let read = for_each_batch(dir, |_, batch| {
+            // A failed send means the writer stopped: its error is the one reported.
+            let _ = batches.send((seq, batch));
+            seq += 1;
+            Ok(())
+        });
+        drop(batches);
+        let written = written
+            .join()
+            .map_err(|_| DataError::Engine("the term matcher's writer panicked".into()))?;
+        read?;
+        written
+    })
 }
 
 #[cfg(test)]
@@ -256,6 +315,79 @@ mod tests {
         assert_eq!(found(&terms, "c ethanol c"), vec![3, 0, 2]);
         assert_eq!(found(&terms, "L'ÉTHANOL"), vec![4]);
         assert_eq!(found(&terms, ""), Vec::<u32>::new());
+    }
+
+    /// A dataset of one batch in `dir`.
+    fn dataset(dir: &Path, columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let batch = RecordBatch::try_from_iter(columns).expect("batch");
+        let mut w = DatasetTarget::new(dir).writer(batch.schema());
+        w.write(&batch).expect("write");
+        w.finish().expect("finish");
+        batch
+    }
+
+    #[test]
+    fn texts_read_in_many_batches_keep_their_order() {
+        use datafusion::arrow::array::{Int64Array, StringArray};
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let n = 50_000i64; // several batches, matched on several threads
+        let ids = Int64Array::from_iter_values(0..n);
+        let bodies = StringArray::from_iter_values((0..n).map(|i| {
+            if i % 3 == 0 {
+                format!("{i} mentions Ethanol and X")
+            } else {
+                format!("{i} X")
+            }
+        }));
+        dataset(
+            &tmp.path().join("texts"),
+            vec![("id", Arc::new(ids)), ("body", Arc::new(bodies))],
+        );
+        let terms = StringArray::from(vec!["ethanol", "x"]);
+        let codes = StringArray::from(vec!["E", "X"]);
+        dataset(
+            &tmp.path().join("terms"),
+            vec![("code", Arc::new(codes)), ("term", Arc::new(terms))],
+        );
+        let spec = MatchSpec {
+            texts: (&tmp.path().join("texts"), "texts"),
+            text_column: "body",
+            terms: (&tmp.path().join("terms"), "terms"),
+            term_column: "term",
+        };
+        let out = tmp.path().join("out");
+        std::fs::create_dir_all(&out).expect("mkdir");
+        let info = match_terms(&spec, &DatasetTarget::new(&out)).expect("match");
+        assert_eq!(info.rows, (n + (n + 2) / 3) as u64);
+        let mut got = Vec::new();
+        for_each_batch(&out, |_, b| {
+            let ids = b.column_by_name("id").expect("id");
+            let ids = ids.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let codes = b.column_by_name("code").expect("code");
+            for (id, code) in ids.values().iter().zip(codes.as_string::<i32>().iter()) {
+                got.push((*id, code.unwrap_or_default().to_string()));
+            }
+            Ok(())
+        })
+        .expect("read");
+        let want: Vec<(i64, String)> = (0..n)
+            .flat_map(|i| {
+                let e = (i % 3 == 0).then(|| (i, "E".to_string()));
+                e.into_iter().chain(std::iter::once((i, "X".to_string())))
+            })
+            .collect();
+        assert_eq!(got, want);
+        let mut batches = 0;
+        for_each_batch(&tmp.path().join("texts"), |_, _| {
+            batches += 1;
+            Ok(())
+        })
+        .expect("read");
+        assert!(
+            batches > 2,
+            "{batches} batches: the order was not put to the test"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Streams record batches into the Parquet files of a dataset version.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -49,11 +49,44 @@ pub fn schema_json(schema: &SchemaRef) -> String {
     serde_json::Value::Array(fields).to_string()
 }
 
-/// Writes one dataset: `part-00000.parquet`, `part-00001.parquet`… (LZ4: cheap to write and
-/// read back, which matters more between tasks than the size on disk). Several writers
-/// made with [`DatasetWriter::sibling`] can fill the same dataset from different threads.
+/// Where a task writes its dataset: the staging folder and how its Parquet pages are compressed
+/// (the pipeline's `compression`).
+#[derive(Debug, Clone)]
+pub struct DatasetTarget {
+    /// The folder, which must exist.
+    pub dir: PathBuf,
+    /// Page compression.
+    pub compression: Compression,
+}
+
+impl DatasetTarget {
+    /// A target compressed with LZ4, the default of pipelines.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        DatasetTarget {
+            dir: dir.into(),
+            compression: Compression::LZ4_RAW,
+        }
+    }
+
+    /// A writer for batches of `schema`.
+    pub fn writer(&self, schema: SchemaRef) -> DatasetWriter {
+        DatasetWriter {
+            dir: self.dir.clone(),
+            compression: self.compression,
+            schema,
+            writer: None,
+            files: Arc::new(AtomicUsize::new(0)),
+            rows_in_file: 0,
+            rows: 0,
+        }
+    }
+}
+
+/// Writes one dataset: `part-00000.parquet`, `part-00001.parquet`… Several writers made with
+/// [`DatasetWriter::sibling`] can fill the same dataset from different threads.
 pub struct DatasetWriter {
     dir: PathBuf,
+    compression: Compression,
     schema: SchemaRef,
     writer: Option<ArrowWriter<File>>,
     /// Files started by this writer and its siblings.
@@ -63,23 +96,12 @@ pub struct DatasetWriter {
 }
 
 impl DatasetWriter {
-    /// A writer into `dir` (which must exist) for batches of `schema`.
-    pub fn new(dir: &Path, schema: SchemaRef) -> Self {
-        DatasetWriter {
-            dir: dir.to_path_buf(),
-            schema,
-            writer: None,
-            files: Arc::new(AtomicUsize::new(0)),
-            rows_in_file: 0,
-            rows: 0,
-        }
-    }
-
     /// Another writer into the same dataset, writing files of its own; finish them all
     /// together with [`DatasetWriter::finish_all`].
     pub fn sibling(&self) -> Self {
         DatasetWriter {
             dir: self.dir.clone(),
+            compression: self.compression,
             schema: self.schema.clone(),
             writer: None,
             files: self.files.clone(),
@@ -99,7 +121,7 @@ impl DatasetWriter {
             let path = self.dir.join(format!("part-{n:05}.parquet"));
             let file = File::create(&path).map_err(io_err(&path))?;
             let props = WriterProperties::builder()
-                .set_compression(Compression::LZ4_RAW)
+                .set_compression(self.compression)
                 .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
                 .build();
             self.writer = Some(ArrowWriter::try_new(
@@ -174,5 +196,41 @@ impl DatasetWriter {
             rows,
             bytes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+
+    use super::*;
+
+    #[test]
+    fn pages_are_compressed_with_the_targets_codec() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let text: ArrayRef = Arc::new(StringArray::from(vec!["some text"; 1000]));
+        let batch = RecordBatch::try_from_iter([("t", text)]).expect("batch");
+        for codec in [
+            Compression::UNCOMPRESSED,
+            Compression::LZ4_RAW,
+            Compression::SNAPPY,
+        ] {
+            let dir = tmp.path().join(codec.to_string());
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let target = DatasetTarget {
+                dir: dir.clone(),
+                compression: codec,
+            };
+            let mut w = target.writer(batch.schema());
+            w.write(&batch).expect("write");
+            assert_eq!(w.finish().expect("finish").rows, 1000);
+            let file = File::open(dir.join("part-00000.parquet")).expect("open");
+            let reader = SerializedFileReader::new(file).expect("parquet");
+            assert_eq!(
+                reader.metadata().row_group(0).column(0).compression(),
+                codec
+            );
+        }
     }
 }

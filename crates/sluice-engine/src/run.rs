@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 use crate::process::{hostname, is_live_sluice, kill_orphan_group};
 use crate::writer::{self, StoreWriter};
 use crate::{Engine, EngineError, Event, RunOptions, RunSummary};
+use sluice_data::DatasetTarget;
+use sluice_data::datafusion::parquet::basic::Compression as Parquet;
 use sluice_data::warehouse::version_of;
 
 /// Longest wait between two attempts, whatever the backoff says.
@@ -887,7 +889,10 @@ async fn run_attempt(
             &version,
             attempt,
         ) {
-            Ok(dir) => Some(dir),
+            Ok(dir) => Some(DatasetTarget {
+                dir,
+                compression: parquet_compression(shared.pipeline.compression),
+            }),
             Err(e) => {
                 return fail_before_start(
                     &shared,
@@ -941,7 +946,7 @@ async fn run_attempt(
                     &shared,
                     i,
                     &version,
-                    staging,
+                    &staging.dir,
                     out.dataset.as_ref(),
                     &ctx.log,
                 )
@@ -978,7 +983,7 @@ async fn run_attempt(
 
     if let (Some(staging), Err(_)) = (&output, &result) {
         // A failed attempt leaves nothing behind; the latest version stays as it was.
-        let _ = shared.engine.warehouse.remove(staging);
+        let _ = shared.engine.warehouse.remove(&staging.dir);
     }
     record.ended_at = Some(now_micros());
     record.pid = None;
@@ -1006,6 +1011,16 @@ async fn run_attempt(
         idx: i,
         result,
         elapsed: clock.elapsed(),
+    }
+}
+
+/// The Parquet codec of a pipeline's `compression`.
+fn parquet_compression(c: sluice_core::pipeline::Compression) -> Parquet {
+    use sluice_core::pipeline::Compression;
+    match c {
+        Compression::None => Parquet::UNCOMPRESSED,
+        Compression::Lz4 => Parquet::LZ4_RAW,
+        Compression::Zstd => Parquet::ZSTD(Default::default()),
     }
 }
 

@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use sluice_data::DatasetTarget;
 use tokio_util::sync::CancellationToken;
 
 /// Receives each log line as it is written, with the task name (for `--stream`).
@@ -32,8 +33,8 @@ pub struct TaskContext {
     pub on_spawn: Option<Arc<dyn Fn(u32) + Send + Sync>>,
     /// Dataset folders of the upstream tasks the op reads, by task name.
     pub inputs: std::collections::BTreeMap<String, PathBuf>,
-    /// Folder to write the op's dataset into, for ops that produce one.
-    pub output: Option<PathBuf>,
+    /// Where to write the op's dataset, for ops that produce one.
+    pub output: Option<DatasetTarget>,
 }
 
 impl TaskContext {
@@ -46,10 +47,10 @@ impl TaskContext {
         })
     }
 
-    /// The folder to write this task's dataset into.
-    pub fn output_dir(&self) -> Result<&Path, crate::OpError> {
+    /// Where to write this task's dataset.
+    pub fn output(&self) -> Result<&DatasetTarget, crate::OpError> {
         self.output
-            .as_deref()
+            .as_ref()
             .ok_or_else(|| crate::OpError::new("this task has no dataset folder to write into"))
     }
 }

@@ -22,6 +22,20 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `purge_delay` option (index in its `mi_option_e`).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Freed memory goes back to the kernel after 10 s unused instead of 1 s: one task frees
+/// buffers the next one allocates again, and each page handed back costs a fault and a
+/// zeroing when it is touched again (0.2–0.3 s of a 2.5 s drug-mentions run). Memory of a
+/// long idle process is still returned.
+#[allow(unsafe_code)]
+fn tune_allocator() {
+    // SAFETY: sets one integer option of the allocator; mimalloc reads options atomically and
+    // allows changing this one at any time.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
+}
+
 /// Exit code of a failed run.
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code of invalid input.
@@ -65,6 +79,7 @@ impl From<sluice_store::StoreError> for Failure {
 }
 
 fn main() -> ExitCode {
+    tune_allocator();
     let args = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("SLUICE_LOG"))

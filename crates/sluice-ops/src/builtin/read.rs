@@ -9,7 +9,7 @@ use serde::Deserialize;
 use sluice_data::read_csv::{CsvOptions, csv_schema, read_csv};
 use sluice_data::read_json::{JsonOptions, read_json};
 use sluice_data::values::Kind;
-use sluice_data::{DatasetWriter, expand_paths};
+use sluice_data::{DatasetTarget, DatasetWriter, expand_paths};
 
 use crate::{Op, OpError, OpOutput, TaskContext, blocking, file_stamp};
 
@@ -100,12 +100,12 @@ fn paths(workdir: &Path, pattern: &str) -> Result<Vec<PathBuf>, OpError> {
 async fn read_files(
     ctx: &TaskContext,
     pattern: &str,
-    read: impl FnOnce(Vec<PathBuf>, PathBuf) -> Result<sluice_data::DatasetInfo, OpError>
+    read: impl FnOnce(Vec<PathBuf>, DatasetTarget) -> Result<sluice_data::DatasetInfo, OpError>
     + Send
     + 'static,
 ) -> Result<OpOutput, OpError> {
     let files = paths(&ctx.workdir, pattern)?;
-    let out = ctx.output_dir()?.to_path_buf();
+    let out = ctx.output()?.clone();
     let info = blocking(move || read(files, out)).await?;
     Ok(OpOutput {
         dataset: Some(info),
@@ -120,7 +120,7 @@ impl Op for ReadCsv {
         let cancel = ctx.cancel.clone();
         read_files(ctx, &self.path, move |files, out| {
             let schema = csv_schema(&files, &opts)?;
-            let mut writer = DatasetWriter::new(&out, schema.clone());
+            let mut writer = out.writer(schema.clone());
             read_csv(&files, &opts, &schema, &mut |batch| {
                 if cancel.is_cancelled() {
                     return Err(sluice_data::DataError::Engine("cancelled".into()));
@@ -164,7 +164,7 @@ impl Op for ReadJson {
         };
         read_files(ctx, &self.path, move |files, out| {
             let batch = read_json(&files, &opts)?;
-            let mut writer = DatasetWriter::new(&out, batch.schema());
+            let mut writer = out.writer(batch.schema());
             writer.write(&batch)?;
             Ok(writer.finish()?)
         })
@@ -209,7 +209,7 @@ impl Op for ReadParquet {
                 for batch in reader {
                     let batch =
                         batch.map_err(|e| OpError::new(format!("{}: {e}", path.display())))?;
-                    let w = writer.get_or_insert_with(|| DatasetWriter::new(&out, batch.schema()));
+                    let w = writer.get_or_insert_with(|| out.writer(batch.schema()));
                     if w.schema().fields() != batch.schema().fields() {
                         return Err(OpError::new(format!(
                             "{}: its columns differ from those of {}",

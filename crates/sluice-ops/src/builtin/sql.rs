@@ -56,7 +56,7 @@ impl Op for Sql {
         // with one partition (an ORDER BY) keeps its order in one file sequence.
         let plan = df.create_physical_plan().await.map_err(fail)?;
         let task_ctx = session.task_ctx();
-        let first = DatasetWriter::new(ctx.output_dir()?, schema);
+        let first = ctx.output()?.writer(schema);
         let mut tasks = tokio::task::JoinSet::new();
         for partition in 0..plan.output_partitioning().partition_count() {
             let mut stream = plan.execute(partition, task_ctx.clone()).map_err(fail)?;

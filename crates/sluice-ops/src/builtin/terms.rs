@@ -27,7 +27,7 @@ impl Op for MatchTerms {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
         let texts = ctx.input(&self.texts)?.to_path_buf();
         let terms = ctx.input(&self.terms)?.to_path_buf();
-        let out = ctx.output_dir()?.to_path_buf();
+        let out = ctx.output()?.clone();
         let op = self.clone();
         let info = blocking(move || {
             let spec = MatchSpec {
