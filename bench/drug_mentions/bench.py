@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Drug-mentions benchmark: the pandas reference against the sluice pipeline, same inputs.
 
-    bench.py [--publications 1000000] [--drugs 1000] [--seed 42]
+    bench.py [--publications 1000000] [--drugs 1000] [--seed 42] [--repeat 3]
              [--sluice target/release/sluice] [--data DIR] [--workdir DIR] [--keep] [--json]
 
 1. Creates (once) the virtualenv /.venv-bench at the repository root with
@@ -17,8 +17,11 @@
    (GNU time: ru_maxrss of the process and its waited-for descendants, i.e. the largest
    single process of the tree, not the sum), or, without /usr/bin/time, the same figure from
    resource.getrusage(RUSAGE_CHILDREN) inside a fresh wrapper subprocess per run.
-4. Compares the two graphs with compare.py and prints times, peak memory, the pandas/sluice
-   ratios and whether the outputs are equal.
+   Both are run --repeat times, alternately (pandas, sluice, pandas, sluice…) so that both
+   see the same machine noise; sluice starts from a new --home each time (nothing cached).
+4. Compares the two graphs with compare.py and prints the median, fastest and slowest wall
+   time of each, the largest peak memory, the pandas/sluice ratios of the medians and whether
+   the outputs are equal.
 
 If the sluice binary or examples/drug_mentions/pipeline.yaml is missing, it says so and still
 runs and reports the pandas side. Exit status: 0 when everything ran (and, if sluice ran, the
@@ -30,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -113,11 +117,24 @@ def fmt_mib(v):
     return "%.0f MiB" % v if v is not None else "n/a"
 
 
+def summarize(runs):
+    """One result out of repeated runs: median wall time, its range, the largest peak."""
+    ok = all(r["ok"] for r in runs)
+    walls = sorted(r["wall_s"] for r in runs)
+    peaks = [r["peak_mib"] for r in runs if r["peak_mib"] is not None]
+    failed = next((r for r in runs if not r["ok"]), runs[-1])
+    return {"ok": ok, "rc": failed["rc"], "log": failed["log"], "runs": len(runs),
+            "wall_s": round(statistics.median(walls), 3), "wall_min_s": walls[0],
+            "wall_max_s": walls[-1], "peak_mib": max(peaks) if peaks else None}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="pandas vs sluice on the drug-mentions graph")
     ap.add_argument("--publications", type=int, default=1000000)
     ap.add_argument("--drugs", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of each, alternately; the median is reported (default 3)")
     ap.add_argument("--sluice", default="target/release/sluice",
                     help="sluice binary (relative to the repository root unless absolute)")
     ap.add_argument("--data", help="use this data folder instead of generating one")
@@ -147,11 +164,6 @@ def main(argv=None):
             say("  generated in %.1f s" % results["generate_s"])
 
         pandas_out = os.path.join(tmp, "pandas.json")
-        say("running pandas_ref.py ...")
-        pd_res = measure("pandas", [VENV_PY, os.path.join(HERE, "pandas_ref.py"), data, pandas_out],
-                         os.path.join(tmp, "pandas.log"))
-        results["pandas"] = pd_res
-
         sluice = a.sluice if os.path.isabs(a.sluice) else os.path.join(REPO, a.sluice)
         pipeline = os.path.join(REPO, PIPELINE)
         missing = []
@@ -159,22 +171,31 @@ def main(argv=None):
             missing.append("sluice binary %s does not exist (build it: cargo build --release)" % sluice)
         if not os.path.isfile(pipeline):
             missing.append("pipeline %s does not exist yet" % pipeline)
-        sl_res = None
+        for m in missing:
+            say("SLUICE SKIPPED: " + m)
         sluice_graph = os.path.join(tmp, "sluice_out", "graph.json")
-        if missing:
-            for m in missing:
-                say("SLUICE SKIPPED: " + m)
-            results["sluice"] = {"skipped": missing}
-        else:
-            home = os.path.join(tmp, "home")
+        home = os.path.join(tmp, "home")
+        pd_runs, sl_runs = [], []
+        for i in range(max(1, a.repeat)):
+            say("run %d/%d: pandas_ref.py ..." % (i + 1, max(1, a.repeat)))
+            pd_runs.append(measure("pandas", [VENV_PY, os.path.join(HERE, "pandas_ref.py"),
+                                              data, pandas_out],
+                                   os.path.join(tmp, "pandas-%d.log" % i)))
+            if missing:
+                continue
+            shutil.rmtree(home, ignore_errors=True)
             cmd = [sluice, "run", PIPELINE, "--home", home, "--param", "data=" + data,
                    "--param", "out=" + os.path.join(tmp, "sluice_out"), "--force"]
-            say("running sluice: %s" % " ".join(cmd))
-            sl_res = measure("sluice", cmd, os.path.join(tmp, "sluice.log"))
-            if sl_res["ok"] and not os.path.isfile(sluice_graph):
+            say("run %d/%d: %s" % (i + 1, max(1, a.repeat), " ".join(cmd)))
+            res = measure("sluice", cmd, os.path.join(tmp, "sluice-%d.log" % i))
+            if res["ok"] and not os.path.isfile(sluice_graph):
                 say("sluice exited 0 but wrote no %s" % sluice_graph)
-                sl_res["ok"] = False
-            results["sluice"] = sl_res
+                res["ok"] = False
+            sl_runs.append(res)
+        pd_res = summarize(pd_runs)
+        results["pandas"] = pd_res
+        sl_res = summarize(sl_runs) if sl_runs else None
+        results["sluice"] = sl_res if sl_res else {"skipped": missing}
 
         equal = None
         if pd_res["ok"] and sl_res and sl_res["ok"]:
@@ -186,13 +207,15 @@ def main(argv=None):
         say()
         say("drug mentions, %s" % (("data %s" % data) if a.data else
                                    "%d publications x %d drugs" % (a.publications, a.drugs)))
-        say("  %-8s %10s %12s" % ("", "wall", "peak RSS"))
+        say("  %-8s %10s %17s %12s" % ("", "wall", "(fastest-slowest)", "peak RSS"))
         for name, r in (("pandas", pd_res), ("sluice", sl_res)):
             if r is None:
-                say("  %-8s %10s %12s" % (name, "skipped", ""))
+                say("  %-8s %10s" % (name, "skipped"))
             else:
-                say("  %-8s %9.2fs %12s%s" % (name, r["wall_s"], fmt_mib(r["peak_mib"]),
-                                              "" if r["ok"] else "   FAILED (exit %d)" % r["rc"]))
+                say("  %-8s %9.2fs %17s %12s%s" % (
+                    name, r["wall_s"], "(%.2f-%.2f s)" % (r["wall_min_s"], r["wall_max_s"]),
+                    fmt_mib(r["peak_mib"]), "" if r["ok"] else "   FAILED (exit %d)" % r["rc"]))
+        say("  (median of %d runs each, alternated)" % pd_res["runs"])
         if pd_res["ok"] and sl_res and sl_res["ok"]:
             results["ratio_time"] = round(pd_res["wall_s"] / sl_res["wall_s"], 2) if sl_res["wall_s"] else None
             if pd_res["peak_mib"] and sl_res["peak_mib"]:

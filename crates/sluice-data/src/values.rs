@@ -91,11 +91,7 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
     // Fast paths for the all-digit forms (most dates): no format-string parsing.
     let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b.get(r.clone())?.iter().try_fold(0u32, |n, &c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
+    let num = |r: std::ops::Range<usize>| digits(b.get(r)?);
     if b.len() == 10 {
         if b[2] == b'/' && b[5] == b'/' {
             return NaiveDate::from_ymd_opt(num(6..10)? as i32, num(3..5)?, num(0..2)?);
@@ -103,6 +99,20 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
         if b[4] == b'-' && b[7] == b'-' {
             return NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?);
         }
+    }
+    // And for `1 January 2020` / `27 Apr 2020`: day, month name, year, one space apart.
+    let mut parts = s.split(' ');
+    if let (Some(day), Some(month), Some(year), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+        && (1..=2).contains(&day.len())
+        && year.len() == 4
+        && let (Some(day), Some(month), Some(year)) = (
+            digits(day.as_bytes()),
+            month_number(month),
+            digits(year.as_bytes()),
+        )
+    {
+        return NaiveDate::from_ymd_opt(year as i32, month, day);
     }
     const FORMATS: [&str; 6] = [
         "%d/%m/%Y",
@@ -115,6 +125,35 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     FORMATS
         .iter()
         .find_map(|f| NaiveDate::parse_from_str(s, f).ok())
+}
+
+/// The number written with ASCII digits only.
+fn digits(s: &[u8]) -> Option<u32> {
+    s.iter().try_fold(0u32, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+    })
+}
+
+/// 1 to 12 for an English month name, full or in three letters, in any case.
+fn month_number(name: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    let i = MONTHS.iter().position(|m| {
+        m.eq_ignore_ascii_case(name) || (name.len() == 3 && m[..3].eq_ignore_ascii_case(name))
+    })?;
+    Some(i as u32 + 1)
 }
 
 /// Days since 1970-01-01, as Arrow's Date32 stores them.
@@ -213,6 +252,24 @@ mod tests {
         assert_eq!(parse_date("27 April 2020"), d(2020, 4, 27));
         assert_eq!(parse_date("25/05/2020"), d(2020, 5, 25));
         assert_eq!(parse_date("not a date"), None);
+        // Month names: full or short, any case, the day on one or two digits; the same
+        // answers as the general parser gives.
+        for (s, want) in [
+            ("3 mar 2021", d(2021, 3, 3)),
+            ("03 MARCH 2021", d(2021, 3, 3)),
+            ("31 February 2021", None),
+            ("1 Janvier 2020", None),
+            ("1 January 20", d(20, 1, 1)),
+            ("+1 January 2020", None),
+            ("January 1, 2020", d(2020, 1, 1)),
+            ("1  January 2020", d(2020, 1, 1)),
+        ] {
+            assert_eq!(parse_date(s), want, "{s}");
+            let general = ["%d %B %Y", "%B %d, %Y"]
+                .iter()
+                .find_map(|f| NaiveDate::parse_from_str(s.trim(), f).ok());
+            assert_eq!(parse_date(s), general, "{s}: differs from chrono");
+        }
         assert_eq!(
             date32(NaiveDate::from_ymd_opt(1970, 1, 2).expect("date")),
             1

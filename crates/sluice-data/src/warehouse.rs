@@ -34,12 +34,14 @@ impl Warehouse {
         self.root.join(pipeline).join(task).join(version)
     }
 
-    /// A fresh staging folder for an attempt (removed first if a crashed attempt left it).
+    /// A fresh staging folder for an attempt of run `run_id` (removed first if a crashed
+    /// attempt left it): `<pipeline>/<task>/.staging/<run_id>.<version>-<attempt>`.
     pub fn staging_dir(
         &self,
         pipeline: &str,
         task: &str,
         version: &str,
+        run_id: &str,
         attempt: u32,
     ) -> Result<PathBuf> {
         let dir = self
@@ -47,7 +49,7 @@ impl Warehouse {
             .join(pipeline)
             .join(task)
             .join(".staging")
-            .join(format!("{version}-{attempt}"));
+            .join(format!("{run_id}.{version}-{attempt}"));
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
         }
@@ -68,6 +70,31 @@ impl Warehouse {
             std::fs::rename(staging, version_dir).map_err(io_err(version_dir))?;
         }
         Ok(())
+    }
+
+    /// Removes the staging folders that run `run_id` of `pipeline` left (its process was
+    /// killed before it could clean up). Returns the folders removed.
+    pub fn sweep_staging(&self, pipeline: &str, run_id: &str) -> Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        let prefix = format!("{run_id}.");
+        let tasks = match std::fs::read_dir(self.root.join(pipeline)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+            Err(e) => return Err(io_err(&self.root.join(pipeline))(e)),
+        };
+        for task in tasks.flatten() {
+            let staging = task.path().join(".staging");
+            let Ok(entries) = std::fs::read_dir(&staging) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    self.remove(&entry.path())?;
+                    removed.push(entry.path());
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Removes a folder (a discarded staging folder or a version dropped by retention).

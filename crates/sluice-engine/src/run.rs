@@ -148,7 +148,8 @@ impl Engine {
     }
 
     /// Marks runs of `pipeline` whose process died (killed, machine restarted) as failed, with
-    /// their running attempts, so nothing stays "running" forever. Returns their ids.
+    /// their running attempts, so nothing stays "running" forever, and removes the staging
+    /// folders of the datasets they were writing. Returns their ids.
     pub async fn reap_dead_runs(&self, pipeline: &str) -> Result<Vec<String>, EngineError> {
         let host = hostname();
         let running = self
@@ -167,6 +168,10 @@ impl Engine {
             }
             let writes = self.interrupted_writes(&run).await?;
             self.store.apply(&writes).await?;
+            // The datasets it was writing are incomplete: nothing will publish them.
+            if let Err(e) = self.warehouse.sweep_staging(pipeline, &run.id) {
+                tracing::warn!("cannot remove the staging folders of run {}: {e}", run.id);
+            }
             reaped.push(run.id);
         }
         Ok(reaped)
@@ -887,6 +892,7 @@ async fn run_attempt(
             &shared.pipeline.name,
             &task.name,
             &version,
+            &shared.run_id,
             attempt,
         ) {
             Ok(dir) => Some(DatasetTarget {

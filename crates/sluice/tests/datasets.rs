@@ -442,3 +442,103 @@ tasks:
         text(&out)
     );
 }
+
+#[test]
+fn staging_folders_of_a_killed_run_are_removed_when_the_run_is_taken_over() {
+    let p = Project::new("name: k\ntasks:\n  rows: { op: read.csv, path: rows.csv }\n");
+    // A named pipe: reading it blocks until someone writes, so the task is caught mid-way,
+    // its staging folder made and nothing written into it yet.
+    let fifo = p.path("rows.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let mut child = p
+        .cmd(&["run", "pipeline.yaml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let staging = p.path(".sluice/warehouse/k/rows/.staging");
+    let entries = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|es| {
+                es.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let start = std::time::Instant::now();
+    while entries(&staging).is_empty() {
+        assert!(start.elapsed().as_secs() < 20, "no staging folder appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let killed = p.last_run_id();
+    let left = entries(&staging);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with(&format!("{killed}.")), "{left:?}");
+
+    // The next run finds the dead one, marks it failed and removes what it left.
+    std::fs::remove_file(&fifo).expect("remove fifo");
+    std::fs::write(&fifo, "a\n1\n2\n").expect("write csv");
+    p.run_ok(&["run", "pipeline.yaml"]);
+    assert_eq!(entries(&staging), Vec::<String>::new());
+    let show = p.show(&killed);
+    assert_eq!(show["run"]["state"], "failed");
+    let out = p.run_ok(&["sql", "select count(*) as n from k.rows", "--format", "csv"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "n\n2\n");
+}
+
+#[test]
+fn read_parquet_reads_a_glob_including_a_file_without_rows() {
+    let p = Project::new(
+        "name: pq\ntasks:\n  all: { op: read.parquet, path: \"in/*.parquet\" }\n  \
+         none: { op: read.parquet, path: in/b.parquet }\n",
+    );
+    std::fs::create_dir_all(p.path("in")).expect("mkdir");
+    std::fs::create_dir_all(p.path(".sluice")).expect("mkdir"); // where `sluice sql` looks
+    for (file, query) in [
+        (
+            "in/a.parquet",
+            "select 1 as id, 'x' as name union all select 2, 'y'",
+        ),
+        ("in/b.parquet", "select 3 as id, 'z' as name where false"),
+    ] {
+        p.run_ok(&["sql", query, "--format", "parquet", "--output", file]);
+    }
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let out = p.run_ok(&[
+        "sql",
+        "select id, name from pq.all order by id",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "id,name\n1,x\n2,y\n");
+    // No rows, but the columns of the file.
+    let out = p.run_ok(&[
+        "sql",
+        "select count(*) as n, min(name) as m from pq.none",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "n,m\n0,\n");
+
+    // A file with other columns is named.
+    p.run_ok(&[
+        "sql",
+        "select 'q' as other",
+        "--format",
+        "parquet",
+        "--output",
+        "in/c.parquet",
+    ]);
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("in/c.parquet: its columns differ from those of")
+            && stdout.contains("in/a.parquet"),
+        "{stdout}"
+    );
+}

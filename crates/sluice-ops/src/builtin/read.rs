@@ -198,25 +198,25 @@ impl Op for ReadParquet {
             for path in &files {
                 let file = std::fs::File::open(path)
                     .map_err(|e| OpError::new(format!("{}: {e}", path.display())))?;
-                let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .and_then(|b| b.build())
-                    .map_err(|e| {
-                        OpError::new(format!(
-                            "{}: not a readable Parquet file: {e}",
-                            path.display()
-                        ))
-                    })?;
-                for batch in reader {
+                let unreadable = |e| {
+                    OpError::new(format!(
+                        "{}: not a readable Parquet file: {e}",
+                        path.display()
+                    ))
+                };
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(unreadable)?;
+                // The schema comes from the file's footer: a file without rows still has one.
+                let w = writer.get_or_insert_with(|| out.writer(builder.schema().clone()));
+                if w.schema().fields() != builder.schema().fields() {
+                    return Err(OpError::new(format!(
+                        "{}: its columns differ from those of {}",
+                        path.display(),
+                        files[0].display()
+                    )));
+                }
+                for batch in builder.build().map_err(unreadable)? {
                     let batch =
                         batch.map_err(|e| OpError::new(format!("{}: {e}", path.display())))?;
-                    let w = writer.get_or_insert_with(|| out.writer(batch.schema()));
-                    if w.schema().fields() != batch.schema().fields() {
-                        return Err(OpError::new(format!(
-                            "{}: its columns differ from those of {}",
-                            path.display(),
-                            files[0].display()
-                        )));
-                    }
                     w.write(&batch)?;
                 }
             }
