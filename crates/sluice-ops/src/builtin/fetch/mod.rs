@@ -1,0 +1,3 @@
+//! The fetch family: downloads sources into the raw area of the warehouse.
+
+pub mod download;
