@@ -472,6 +472,15 @@ fn staging_folders_of_a_killed_run_are_removed_when_the_run_is_taken_over() {
         assert!(start.elapsed().as_secs() < 20, "no staging folder appeared");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // The run's record is written asynchronously: wait until it is there before the kill.
+    while p
+        .json(&["runs", "--json", "--limit", "1"])
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(start.elapsed().as_secs() < 20, "the run was never recorded");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     child.kill().expect("kill -9");
     let _ = child.wait();
     let killed = p.last_run_id();

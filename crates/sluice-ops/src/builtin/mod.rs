@@ -1,6 +1,7 @@
 //! Built-in ops, one file each (or one file per family). Adding an op: a file here, one entry
 //! in `specs()`, its tests.
 
+pub mod archive;
 pub mod fetch;
 mod noop;
 mod read;
