@@ -233,7 +233,7 @@ pub fn match_terms(spec: &MatchSpec<'_>, out: &DatasetTarget) -> Result<DatasetI
 }
 
 /// Maps each batch of the dataset in `dir` with `f` on every core and writes the results in
-/// the order of their batches.
+/// the order of their batches. The first error stops everything and is the one returned.
 fn in_parallel(
     dir: &Path,
     f: impl Fn(&RecordBatch, &mut Vec<u8>, &mut Vec<u32>) -> Result<Option<RecordBatch>> + Sync,
@@ -241,12 +241,13 @@ fn in_parallel(
 ) -> Result<DatasetInfo> {
     use std::sync::mpsc::sync_channel;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (batches, todo) = sync_channel::<(usize, RecordBatch)>(workers);
-    let todo = std::sync::Mutex::new(todo);
     std::thread::scope(|scope| {
+        let (batches, todo) = sync_channel::<(usize, RecordBatch)>(workers);
+        // Shared by the workers: when the last one stops, sending batches fails.
+        let todo = Arc::new(std::sync::Mutex::new(todo));
         let (done_tx, done) = sync_channel::<Result<(usize, Option<RecordBatch>)>>(workers * 2);
         for _ in 0..workers {
-            let (todo, done_tx, f) = (&todo, done_tx.clone(), &f);
+            let (todo, done_tx, f) = (todo.clone(), done_tx.clone(), &f);
             scope.spawn(move || {
                 let (mut buf, mut found) = (Vec::new(), Vec::new());
                 loop {
@@ -259,7 +260,7 @@ fn in_parallel(
                 }
             });
         }
-        drop(done_tx);
+        drop((todo, done_tx));
         let written = scope.spawn(move || {
             // Results arrive in any order; each is written once those before it are.
             let mut pending = std::collections::BTreeMap::new();
@@ -278,17 +279,18 @@ fn in_parallel(
         });
         let mut seq = 0;
         let read = for_each_batch(dir, |_, batch| {
-            // A failed send means the writer stopped: its error is the one reported.
-            let _ = batches.send((seq, batch));
+            batches
+                .send((seq, batch))
+                .map_err(|_| DataError::Engine("the term matcher stopped".into()))?;
             seq += 1;
             Ok(())
         });
         drop(batches);
-        let written = written
+        let info = written
             .join()
-            .map_err(|_| DataError::Engine("the term matcher's writer panicked".into()))?;
+            .map_err(|_| DataError::Engine("the term matcher's writer panicked".into()))??;
         read?;
-        written
+        Ok(info)
     })
 }
 
@@ -387,6 +389,29 @@ mod tests {
         assert!(
             batches > 2,
             "{batches} batches: the order was not put to the test"
+        );
+    }
+
+    #[test]
+    fn an_error_on_one_batch_of_many_stops_the_match() {
+        use datafusion::arrow::array::{Int64Array, StringArray};
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let ids = Int64Array::from_iter_values(0..400_000); // more batches than the queues hold
+        dataset(&tmp.path().join("texts"), vec![("id", Arc::new(ids))]);
+        let terms = StringArray::from(vec!["x"]);
+        dataset(&tmp.path().join("terms"), vec![("term", Arc::new(terms))]);
+        let spec = MatchSpec {
+            texts: (&tmp.path().join("texts"), "texts"),
+            text_column: "id",
+            terms: (&tmp.path().join("terms"), "terms"),
+            term_column: "term",
+        };
+        let out = tmp.path().join("out");
+        std::fs::create_dir_all(&out).expect("mkdir");
+        let err = match_terms(&spec, &DatasetTarget::new(&out)).expect_err("not text");
+        assert_eq!(
+            err.to_string(),
+            "column `id` of `texts` holds Int64, not text"
         );
     }
 

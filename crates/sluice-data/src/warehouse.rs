@@ -73,28 +73,26 @@ impl Warehouse {
     }
 
     /// Removes the staging folders that run `run_id` of `pipeline` left (its process was
-    /// killed before it could clean up). Returns the folders removed.
-    pub fn sweep_staging(&self, pipeline: &str, run_id: &str) -> Result<Vec<PathBuf>> {
-        let mut removed = Vec::new();
+    /// killed before it could clean up).
+    pub fn sweep_staging(&self, pipeline: &str, run_id: &str) -> Result<()> {
         let prefix = format!("{run_id}.");
-        let tasks = match std::fs::read_dir(self.root.join(pipeline)) {
+        let dir = self.root.join(pipeline);
+        let tasks = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
-            Err(e) => return Err(io_err(&self.root.join(pipeline))(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(&dir)(e)),
         };
         for task in tasks.flatten() {
-            let staging = task.path().join(".staging");
-            let Ok(entries) = std::fs::read_dir(&staging) else {
+            let Ok(entries) = std::fs::read_dir(task.path().join(".staging")) else {
                 continue;
             };
             for entry in entries.flatten() {
                 if entry.file_name().to_string_lossy().starts_with(&prefix) {
                     self.remove(&entry.path())?;
-                    removed.push(entry.path());
                 }
             }
         }
-        Ok(removed)
+        Ok(())
     }
 
     /// Removes a folder (a discarded staging folder or a version dropped by retention).

@@ -111,17 +111,11 @@ pub enum ArchiveKind {
 impl ArchiveKind {
     /// The kind of a file, from its first bytes (its name is not trusted).
     pub fn detect(path: &Path) -> Result<ArchiveKind, ArchiveError> {
-        let mut head = [0u8; 512];
-        let mut f = File::open(path).map_err(|e| broken(path, e.to_string()))?;
-        let mut n = 0;
-        while n < head.len() {
-            match f.read(&mut head[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) => return Err(broken(path, e.to_string())),
-            }
-        }
-        let head = &head[..n];
+        let mut head = Vec::with_capacity(512);
+        File::open(path)
+            .and_then(|f| f.take(512).read_to_end(&mut head))
+            .map_err(|e| broken(path, e.to_string()))?;
+        let head = head.as_slice();
         Ok(match head {
             [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => ArchiveKind::Zip,
             [0x1f, 0x8b, ..] => ArchiveKind::TarGz,
@@ -186,12 +180,12 @@ struct GuardState {
     entry_unpacked: u64,
     entry_packed: Option<u64>,
     tripped: Option<(String, &'static str)>,
-    limits: Option<ArchiveLimits>,
+    limits: ArchiveLimits,
 }
 
 impl GuardState {
     fn check(&mut self) -> Option<(String, &'static str)> {
-        let limits = self.limits.clone().unwrap_or_default();
+        let limits = &self.limits;
         if self.unpacked > limits.max_unpacked {
             return Some((
                 format!("more than {} bytes decompressed", limits.max_unpacked),
@@ -254,7 +248,7 @@ pub fn for_each_entry(
 ) -> Result<Summary, ArchiveError> {
     let kind = ArchiveKind::detect(path)?;
     let state = Rc::new(RefCell::new(GuardState {
-        limits: Some(limits.clone()),
+        limits: limits.clone(),
         ..GuardState::default()
     }));
     let mut summary = Summary::default();

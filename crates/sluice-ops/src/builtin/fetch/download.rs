@@ -140,18 +140,18 @@ pub async fn download(
     }
     let part = with_suffix(dest, ".part");
     let sidecar = with_suffix(dest, ".part.json");
-    let mut requests = 0;
-    for attempt in 1.. {
-        requests += 1;
-        let failure = match try_once(client, url, dest, &part, &sidecar, previous, limits).await {
-            Ok(mut d) => {
-                d.requests = requests;
-                return Ok(d);
-            }
-            Err(Attempt::Fatal(e)) => return Err(e),
-            Err(Attempt::Retry { why, after }) => (why, after),
-        };
-        let (why, after) = failure;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (why, after) =
+            match try_once(client, url, dest, &part, &sidecar, previous, limits).await {
+                Ok(mut d) => {
+                    d.requests = attempt;
+                    return Ok(d);
+                }
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry { why, after }) => (why, after),
+            };
         if attempt > limits.retries {
             return Err(FetchError::GaveUp {
                 url: url.to_string(),
@@ -169,7 +169,6 @@ pub async fn download(
         ));
         tokio::time::sleep(delay).await;
     }
-    unreachable!("the attempts loop returns")
 }
 
 /// How one attempt ended, when it did not succeed.
@@ -334,7 +333,7 @@ async fn try_once(
     }
     let mut hasher = Sha256::new();
     let mut file = if have > 0 {
-        hash_file(part, &mut hasher).await?;
+        hash_file(part, &mut hasher, None).await?;
         tokio::fs::OpenOptions::new()
             .append(true)
             .open(part)
@@ -438,7 +437,13 @@ fn retry_after(value: &str) -> Option<Duration> {
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
-async fn hash_file(path: &Path, hasher: &mut Sha256) -> Result<u64, FetchError> {
+/// Feeds the file at `path` to `hasher`, copying it to `copy` on the way if given; returns
+/// its size.
+async fn hash_file(
+    path: &Path,
+    hasher: &mut Sha256,
+    mut copy: Option<(&mut tokio::fs::File, &Path)>,
+) -> Result<u64, FetchError> {
     use tokio::io::AsyncReadExt;
     let mut f = tokio::fs::File::open(path).await.map_err(io(path))?;
     let mut buf = vec![0u8; 1 << 20];
@@ -449,6 +454,9 @@ async fn hash_file(path: &Path, hasher: &mut Sha256) -> Result<u64, FetchError> 
             return Ok(n);
         }
         hasher.update(&buf[..read]);
+        if let Some((out, out_path)) = copy.as_mut() {
+            out.write_all(&buf[..read]).await.map_err(io(out_path))?;
+        }
         n += read as u64;
     }
 }
@@ -503,9 +511,11 @@ async fn copy_local(
         });
     }
     let part = with_suffix(dest, ".part");
-    tokio::fs::copy(src, &part).await.map_err(io(src))?;
+    let mut file = tokio::fs::File::create(&part).await.map_err(io(&part))?;
     let mut hasher = Sha256::new();
-    let bytes = hash_file(&part, &mut hasher).await?;
+    let bytes = hash_file(src, &mut hasher, Some((&mut file, &part))).await?;
+    file.sync_all().await.map_err(io(&part))?;
+    drop(file);
     tokio::fs::rename(&part, dest).await.map_err(io(dest))?;
     Ok(Download {
         path: dest.to_path_buf(),
