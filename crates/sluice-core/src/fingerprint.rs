@@ -20,8 +20,23 @@ pub fn fingerprints(p: &Pipeline) -> Vec<String> {
 /// Fingerprints that also cover what each task reads from outside the pipeline: `stamps[i]`
 /// describes task `i`'s input files (paths, sizes, modification times), empty for none.
 pub fn fingerprints_with(p: &Pipeline, stamps: &[String]) -> Vec<String> {
+    fingerprints_known(p, stamps, &[])
+}
+
+/// Like [`fingerprints_with`], where `known[i]`, when given, is task `i`'s fingerprint as
+/// it turned out once it ran: a task that always runs (a download) is known by what it
+/// produced, so the tasks after it stay cached when it brought nothing new.
+pub fn fingerprints_known(
+    p: &Pipeline,
+    stamps: &[String],
+    known: &[Option<String>],
+) -> Vec<String> {
     let mut out = vec![String::new(); p.tasks.len()];
     for i in topo_order(p) {
+        if let Some(Some(fp)) = known.get(i) {
+            out[i] = fp.clone();
+            continue;
+        }
         let t = &p.tasks[i];
         let mut deps: Vec<(&str, &str)> = t
             .deps
@@ -72,4 +87,12 @@ pub fn fingerprints_with(p: &Pipeline, stamps: &[String]) -> Vec<String> {
         out[i] = hex::encode(Sha256::digest(text.as_bytes()));
     }
     out
+}
+
+/// The fingerprint of a task that always runs, once it ran: its planned fingerprint joined
+/// with a key of what it produced (e.g. the checksums of the files it downloaded).
+pub fn settled(planned: &str, content_key: &str) -> String {
+    hex::encode(Sha256::digest(
+        format!("{planned}\n{content_key}").as_bytes(),
+    ))
 }

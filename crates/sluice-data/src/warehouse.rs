@@ -34,6 +34,11 @@ impl Warehouse {
         self.root.join(pipeline).join(task).join(version)
     }
 
+    /// The folder kept across runs for the files a task downloads.
+    pub fn raw_dir(&self, pipeline: &str, task: &str) -> PathBuf {
+        self.root.join(pipeline).join(task).join("raw")
+    }
+
     /// A fresh staging folder for an attempt of run `run_id` (removed first if a crashed
     /// attempt left it): `<pipeline>/<task>/.staging/<run_id>.<version>-<attempt>`.
     pub fn staging_dir(

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use sluice_core::dag::{dependents, downstream_closure, upstream_closure};
 use sluice_core::diag::did_you_mean;
-use sluice_core::fingerprint::fingerprints_with;
+use sluice_core::fingerprint::{fingerprints_known, settled};
 use sluice_core::{Pipeline, RunState, TaskKind, TaskState};
-use sluice_ops::{Echo, OpError, OpOutput, TaskContext, TaskLog, shell};
+use sluice_ops::{Echo, OpError, OpOutput, Previous, TaskContext, TaskLog, shell};
 use sluice_store::{AttemptRecord, RunFilter, RunRecord, TaskRunRecord, Write, now_micros};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
@@ -70,8 +70,9 @@ struct Shared {
     pipeline: Pipeline,
     /// The built op of each op task (built once per run).
     ops: Vec<Option<Arc<dyn sluice_ops::Op>>>,
-    /// Fingerprint of each task.
-    fingerprints: Vec<String>,
+    /// Fingerprint of each task; that of a task which always runs is settled once it ran
+    /// (see [`settled`]), and those after it are computed again.
+    fingerprints: std::sync::Mutex<Vec<String>>,
     run_id: String,
     writer: StoreWriter,
     events: Option<UnboundedSender<Event>>,
@@ -79,13 +80,23 @@ struct Shared {
 }
 
 impl Shared {
+    /// Task `i`'s current fingerprint.
+    fn fingerprint(&self, i: usize) -> String {
+        self.fingerprints.lock().unwrap_or_else(|e| e.into_inner())[i].clone()
+    }
+
     /// The folder of the dataset task `i` produces with its current fingerprint.
     fn dataset_dir(&self, i: usize) -> std::path::PathBuf {
         self.engine.warehouse.version_dir(
             &self.pipeline.name,
             &self.pipeline.tasks[i].name,
-            &version_of(&self.fingerprints[i]),
+            &version_of(&self.fingerprint(i)),
         )
+    }
+
+    /// Whether task `i`'s op runs every time (a download asking the server what changed).
+    fn always_runs(&self, i: usize) -> bool {
+        self.ops[i].as_ref().is_some_and(|op| op.always_runs())
     }
 
     /// Whether what task `i` left last time is still there: its dataset version and the
@@ -290,13 +301,14 @@ impl Engine {
                 }
             }
         }
-        let fps = fingerprints_with(pipeline, &stamps);
+        let mut fps = fingerprints_known(pipeline, &stamps, &[]);
         let cached: HashSet<(String, String)> = self
             .store
             .fingerprints(&pipeline.name)
             .await?
             .into_iter()
             .collect();
+        let mut known: Vec<Option<String>> = vec![None; n];
         let mut slots: Vec<Slot> = (0..n)
             .map(|i| Slot {
                 state: TaskState::Queued,
@@ -354,9 +366,15 @@ impl Engine {
                         if t.state.is_done_ok() && selected[i] {
                             slots[i].state = t.state;
                             slots[i].ended_at = t.ended_at;
+                            // A task that always runs is known by what it produced then.
+                            known[i] = t.fingerprint;
                             done += 1;
                         }
                     }
+                }
+                fps = fingerprints_known(pipeline, &stamps, &known);
+                for (slot, fp) in slots.iter_mut().zip(&fps) {
+                    slot.fingerprint = fp.clone();
                 }
                 (id.clone(), old, done)
             }
@@ -395,7 +413,7 @@ impl Engine {
             engine: self.clone(),
             pipeline: pipeline.clone(),
             ops: built,
-            fingerprints: fps.clone(),
+            fingerprints: std::sync::Mutex::new(fps.clone()),
             run_id: run_id.clone(),
             writer: writer.clone(),
             events,
@@ -454,6 +472,7 @@ impl Engine {
                 let slot = &mut slots[i];
                 if !slot.forced
                     && task.cache
+                    && !shared.always_runs(i)
                     && shared.results_kept(i)
                     && cached.contains(&(task.name.clone(), slot.fingerprint.clone()))
                 {
@@ -548,6 +567,26 @@ impl Engine {
                     slot.ended_at = Some(now_micros());
                     match result {
                         Ok(_) => {
+                            if shared.always_runs(i) {
+                                // Settled by what it produced: the tasks after it are
+                                // fingerprinted again, and stay cached if it brought nothing new.
+                                slot.fingerprint = shared.fingerprint(i);
+                                known[i] = Some(slot.fingerprint.clone());
+                                let now_known = fingerprints_known(pipeline, &stamps, &known);
+                                let mut current = shared
+                                    .fingerprints
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner());
+                                for j in downstream_closure(pipeline, &[i])
+                                    .iter()
+                                    .enumerate()
+                                    .filter_map(|(j, &down)| (down && j != i).then_some(j))
+                                {
+                                    current[j] = now_known[j].clone();
+                                    slots[j].fingerprint = now_known[j].clone();
+                                }
+                            }
+                            let slot = &mut slots[i];
                             shared.writer.send(Write::Fingerprint {
                                 pipeline: pipeline.name.clone(),
                                 task: task.name.clone(),
@@ -761,14 +800,16 @@ fn fail_downstream(
 async fn publish_dataset(
     shared: &Shared,
     i: usize,
-    version: &str,
     staging: &std::path::Path,
-    info: Option<&sluice_data::DatasetInfo>,
+    out: &OpOutput,
     log: &TaskLog,
 ) -> Result<(), OpError> {
     let task = &shared.pipeline.tasks[i];
-    let info =
-        info.ok_or_else(|| OpError::new("the op wrote no dataset (this is a bug in sluice)"))?;
+    let version = &version_of(&shared.fingerprint(i));
+    let info = out
+        .dataset
+        .as_ref()
+        .ok_or_else(|| OpError::new("the op wrote no dataset (this is a bug in sluice)"))?;
     let checks: Vec<sluice_data::checks::CheckQuery> = task
         .checks
         .iter()
@@ -803,6 +844,7 @@ async fn publish_dataset(
             run_id: shared.run_id.clone(),
             created_at: now,
             latest_since: None,
+            state: out.state.as_ref().map(|s| s.to_string()),
         }));
     shared.writer.send(Write::Latest {
         pipeline: shared.pipeline.name.clone(),
@@ -811,6 +853,36 @@ async fn publish_dataset(
         at: now,
     });
     Ok(())
+}
+
+/// Task `i`'s latest dataset before this run (its folder must still exist) and the state
+/// its op kept with it.
+async fn previous_dataset(shared: &Shared, i: usize) -> Result<Option<Previous>, String> {
+    let task = &shared.pipeline.tasks[i].name;
+    let versions = shared
+        .engine
+        .store
+        .dataset_versions(Some(&shared.pipeline.name), Some(task))
+        .await
+        .map_err(|e| format!("cannot read the previous dataset of this task: {e}"))?;
+    let Some(latest) = versions.into_iter().find(|v| v.latest_since.is_some()) else {
+        return Ok(None);
+    };
+    let dir = std::path::PathBuf::from(&latest.path);
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let state = match latest.state.as_deref() {
+        None => None,
+        Some(text) => Some(serde_json::from_str(text).map_err(|e| {
+            format!(
+                "the state kept with dataset version {} is not valid JSON ({e}); \
+                 run with --force-task {task} to start this task afresh",
+                latest.version
+            )
+        })?),
+    };
+    Ok(Some(Previous { dir, state }))
 }
 
 /// An attempt that failed before its op could start.
@@ -886,7 +958,16 @@ async fn run_attempt(
         .filter(|&&d| shared.pipeline.tasks[d].produces_dataset)
         .map(|&d| (shared.pipeline.tasks[d].name.clone(), shared.dataset_dir(d)))
         .collect();
-    let version = version_of(&shared.fingerprints[i]);
+    let planned = shared.fingerprint(i);
+    let version = version_of(&planned);
+    let previous = if task.produces_dataset {
+        match previous_dataset(&shared, i).await {
+            Ok(p) => p,
+            Err(e) => return fail_before_start(&shared, i, record, clock, e),
+        }
+    } else {
+        None
+    };
     let output = if task.produces_dataset {
         match shared.engine.warehouse.staging_dir(
             &shared.pipeline.name,
@@ -927,6 +1008,11 @@ async fn run_attempt(
             .collect(),
         log: TaskLog::new(log_path, task.secrets.clone(), echo),
         cancel: cancel.clone(),
+        previous,
+        raw_dir: shared
+            .engine
+            .warehouse
+            .raw_dir(&shared.pipeline.name, &task.name),
         on_spawn: Some({
             let writer = shared.writer.clone();
             let record = record.clone();
@@ -946,17 +1032,16 @@ async fn run_attempt(
                 Err(OpError::new(format!("op `{op}` could not be built")))
             }
         }?;
+        if let Some(key) = &out.content_key {
+            let fp = settled(&planned, key);
+            shared
+                .fingerprints
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())[i] = fp;
+        }
         match &output {
             Some(staging) => {
-                publish_dataset(
-                    &shared,
-                    i,
-                    &version,
-                    &staging.dir,
-                    out.dataset.as_ref(),
-                    &ctx.log,
-                )
-                .await?;
+                publish_dataset(&shared, i, &staging.dir, &out, &ctx.log).await?;
                 Ok(out)
             }
             None => Ok(out),

@@ -35,6 +35,21 @@ pub struct TaskContext {
     pub inputs: std::collections::BTreeMap<String, PathBuf>,
     /// Where to write the op's dataset, for ops that produce one.
     pub output: Option<DatasetTarget>,
+    /// The task's latest dataset before this run and what the op kept with it, for ops
+    /// that work incrementally (reuse what did not change, send validators to a server).
+    pub previous: Option<Previous>,
+    /// A folder kept across runs for the files the task downloads
+    /// (`<warehouse>/<pipeline>/<task>/raw`); the op creates it when it needs it.
+    pub raw_dir: PathBuf,
+}
+
+/// The latest dataset of a task before the current run.
+#[derive(Debug, Clone)]
+pub struct Previous {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// What the op returned in [`crate::OpOutput::state`] when it wrote it.
+    pub state: Option<serde_json::Value>,
 }
 
 impl TaskContext {

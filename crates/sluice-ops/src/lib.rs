@@ -14,7 +14,7 @@ mod context;
 mod registry;
 pub mod shell;
 
-pub use context::{Echo, TaskContext, TaskLog};
+pub use context::{Echo, Previous, TaskContext, TaskLog};
 pub use registry::{OpSpec, Registry};
 
 use async_trait::async_trait;
@@ -28,6 +28,11 @@ pub struct OpOutput {
     pub metrics: serde_json::Map<String, serde_json::Value>,
     /// The dataset it wrote into [`TaskContext::output`], if it produces one.
     pub dataset: Option<sluice_data::DatasetInfo>,
+    /// What to keep with that dataset for the next run ([`TaskContext::previous`]).
+    pub state: Option<serde_json::Value>,
+    /// For an op that [always runs](Op::always_runs): a key of what it produced. The same
+    /// key as last time means nothing changed, and the tasks after it stay cached.
+    pub content_key: Option<String>,
 }
 
 /// Why an op failed.
@@ -69,6 +74,13 @@ pub trait Op: Send + Sync {
 
     /// Whether the op writes a dataset (into [`TaskContext::output`]).
     fn produces_dataset(&self) -> bool {
+        false
+    }
+
+    /// Whether the op runs every time, even when nothing in the pipeline changed (it asks
+    /// a server whether a file changed). Its [`OpOutput::content_key`] then decides whether
+    /// the tasks after it run.
+    fn always_runs(&self) -> bool {
         false
     }
 

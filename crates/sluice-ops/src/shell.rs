@@ -247,6 +247,8 @@ mod tests {
             on_spawn: None,
             inputs: Default::default(),
             output: None,
+            previous: None,
+            raw_dir: dir.join("raw"),
         }
     }
 

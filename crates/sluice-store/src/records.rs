@@ -116,6 +116,8 @@ pub struct DatasetVersionRecord {
     pub created_at: Micros,
     /// When it became latest, if it is.
     pub latest_since: Option<Micros>,
+    /// What the op keeps for its next run (JSON), if anything.
+    pub state: Option<String>,
 }
 
 /// Which runs to list.

@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "datasets",
         include_str!("../migrations/0003_datasets.sql"),
     ),
+    (
+        4,
+        "dataset state",
+        include_str!("../migrations/0004_dataset_state.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -172,7 +177,7 @@ fn run_from_row(row: &AnyRow) -> Result<RunRecord> {
     })
 }
 
-const DATASET_COLUMNS: &str = "v.pipeline, v.task, v.version, v.path, v.schema, v.rows, v.bytes, v.run_id, v.created_at, l.updated_at AS latest_since";
+const DATASET_COLUMNS: &str = "v.pipeline, v.task, v.version, v.path, v.schema, v.rows, v.bytes, v.run_id, v.created_at, v.state, l.updated_at AS latest_since";
 
 fn dataset_from_row(row: &AnyRow) -> Result<DatasetVersionRecord> {
     Ok(DatasetVersionRecord {
@@ -186,6 +191,7 @@ fn dataset_from_row(row: &AnyRow) -> Result<DatasetVersionRecord> {
         run_id: get(row, "run_id")?,
         created_at: get(row, "created_at")?,
         latest_since: get(row, "latest_since")?,
+        state: get(row, "state")?,
     })
 }
 
@@ -281,11 +287,11 @@ impl StateStore for SqlStore {
                 }
                 Write::DatasetVersion(d) => {
                     sqlx::query(&self.q(
-                        "INSERT INTO dataset_versions (pipeline, task, version, path, schema, rows, bytes, run_id, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                        "INSERT INTO dataset_versions (pipeline, task, version, path, schema, rows, bytes, run_id, created_at, state) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                          ON CONFLICT (pipeline, task, version) DO UPDATE SET path = excluded.path, \
                          schema = excluded.schema, rows = excluded.rows, bytes = excluded.bytes, \
-                         run_id = excluded.run_id, created_at = excluded.created_at",
+                         run_id = excluded.run_id, created_at = excluded.created_at, state = excluded.state",
                     ))
                     .bind(&d.pipeline)
                     .bind(&d.task)
@@ -296,6 +302,7 @@ impl StateStore for SqlStore {
                     .bind(i64::try_from(d.bytes).unwrap_or(i64::MAX))
                     .bind(&d.run_id)
                     .bind(d.created_at)
+                    .bind(&d.state)
                     .execute(&mut *tx)
                     .await
                     .map_err(query_err("recording a dataset version"))?;

@@ -195,6 +195,7 @@ async fn story(store: &dyn StateStore) {
         run_id: r1.clone(),
         created_at: at,
         latest_since: None,
+        state: (v == "v2").then(|| r#"{"etag":"\"abc\""}"#.to_string()),
     };
     let latest = |v: &str, at: i64| Write::Latest {
         pipeline: pipeline.clone(),
@@ -231,10 +232,12 @@ async fn story(store: &dyn StateStore) {
         (
             latest_now[0].version.as_str(),
             latest_now[0].rows,
-            latest_now[0].bytes
+            latest_now[0].bytes,
+            latest_now[0].state.as_deref()
         ),
-        ("v2", 19, 2048)
+        ("v2", 19, 2048, Some(r#"{"etag":"\"abc\""}"#))
     );
+    assert_eq!(all[1].state, None, "a version saved without state has none");
     store
         .apply(&[Write::DeleteVersion {
             pipeline: pipeline.clone(),

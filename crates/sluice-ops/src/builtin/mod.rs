@@ -33,6 +33,11 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             build: build::<Sleep>,
         },
         OpSpec {
+            name: "fetch",
+            summary: "Downloads `url`/`urls` (or the new files of a `listing`) into the task's raw folder: retries, resume, conditional requests, SHA-256; writes a dataset of the files.",
+            build: fetch::build_fetch,
+        },
+        OpSpec {
             name: "read.csv",
             summary: "Reads CSV files (`path`, globs allowed) into a dataset: types inferred or declared, blank lines skipped, `\\xNN` escapes repaired.",
             build: read::build_read_csv,
