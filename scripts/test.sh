@@ -13,6 +13,9 @@ trap cleanup EXIT
 SLUICE_TEST_PG_URL=$(scripts/postgres.sh start "$pgdir")
 export SLUICE_TEST_PG_URL
 echo "PostgreSQL for tests: $SLUICE_TEST_PG_URL"
+# The real model all-MiniLM-L6-v2 (its tokenizer counts chunk sizes in tests).
+SLUICE_TEST_MODEL=$(scripts/model.sh)
+export SLUICE_TEST_MODEL
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -536,6 +536,7 @@ impl Engine {
                             error: Some(message.clone()),
                             log_path: None,
                             pid: None,
+                            metrics: None,
                         }));
                         Done::Attempt {
                             idx: i,
@@ -933,6 +934,7 @@ async fn run_attempt(
         error: None,
         log_path: Some(log_path.display().to_string()),
         pid: None,
+        metrics: None,
     };
     shared.writer.send(Write::Attempt(record.clone()));
 
@@ -1082,6 +1084,9 @@ async fn run_attempt(
         Ok(out) => {
             record.state = TaskState::Succeeded;
             record.exit_code = out.exit_code;
+            if !out.metrics.is_empty() {
+                record.metrics = Some(serde_json::Value::Object(out.metrics.clone()));
+            }
         }
         Err(e) => {
             record.state = if cancel.is_cancelled() && !timed_out {

@@ -2,3 +2,6 @@
 -- stored with the dataset version it belongs to, so both become latest together.
 
 ALTER TABLE dataset_versions ADD COLUMN state TEXT;
+
+-- The counters an op reports (rows written, documents new / changed / deleted…).
+ALTER TABLE attempts ADD COLUMN metrics TEXT;

@@ -91,6 +91,9 @@ pub struct AttemptRecord {
     pub log_path: Option<String>,
     /// Process group of a `run:` command, while it may be running.
     pub pid: Option<i64>,
+    /// The counters the op reported when it succeeded (a JSON object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<serde_json::Value>,
 }
 
 /// One materialised version of a task's dataset.

@@ -264,11 +264,11 @@ impl StateStore for SqlStore {
                 }
                 Write::Attempt(a) => {
                     sqlx::query(&self.q(
-                        "INSERT INTO attempts (run_id, task, attempt, state, ready_at, started_at, ended_at, exit_code, error, log_path, pid) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                        "INSERT INTO attempts (run_id, task, attempt, state, ready_at, started_at, ended_at, exit_code, error, log_path, pid, metrics) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                          ON CONFLICT (run_id, task, attempt) DO UPDATE SET state = excluded.state, \
                          ended_at = excluded.ended_at, exit_code = excluded.exit_code, error = excluded.error, \
-                         log_path = excluded.log_path, pid = excluded.pid",
+                         log_path = excluded.log_path, pid = excluded.pid, metrics = excluded.metrics",
                     ))
                     .bind(&a.run_id)
                     .bind(&a.task)
@@ -281,6 +281,7 @@ impl StateStore for SqlStore {
                     .bind(&a.error)
                     .bind(&a.log_path)
                     .bind(a.pid)
+                    .bind(a.metrics.as_ref().map(|m| m.to_string()))
                     .execute(&mut *tx)
                     .await
                     .map_err(query_err("recording an attempt"))?;
@@ -423,7 +424,7 @@ impl StateStore for SqlStore {
 
     async fn attempts(&self, run_id: &str, task: Option<&str>) -> Result<Vec<AttemptRecord>> {
         let rows = sqlx::query(&self.q(
-            "SELECT run_id, task, attempt, state, ready_at, started_at, ended_at, exit_code, error, log_path, pid \
+            "SELECT run_id, task, attempt, state, ready_at, started_at, ended_at, exit_code, error, log_path, pid, metrics \
              FROM attempts WHERE run_id = $1 AND ($2 = '' OR task = $2) ORDER BY task, attempt",
         ))
         .bind(run_id)
@@ -445,6 +446,14 @@ impl StateStore for SqlStore {
                     error: get(row, "error")?,
                     log_path: get(row, "log_path")?,
                     pid: get(row, "pid")?,
+                    metrics: match get::<Option<String>>(row, "metrics")? {
+                        Some(text) => {
+                            Some(serde_json::from_str(&text).map_err(|e| {
+                                StoreError::Corrupt(format!("attempt metrics: {e}"))
+                            })?)
+                        }
+                        None => None,
+                    },
                 })
             })
             .collect()

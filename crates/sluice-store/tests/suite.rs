@@ -42,6 +42,7 @@ fn attempt(run_id: &str, task: &str, n: u32, state: TaskState) -> AttemptRecord 
         error: None,
         log_path: Some(format!("logs/{run_id}/{task}/{n}.log")),
         pid: Some(4242),
+        metrics: (state == TaskState::Succeeded).then(|| serde_json::json!({"rows": 7})),
     }
 }
 

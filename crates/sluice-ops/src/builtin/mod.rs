@@ -2,6 +2,7 @@
 //! in `specs()`, its tests.
 
 pub mod archive;
+mod chunk;
 pub mod fetch;
 mod noop;
 mod read;
@@ -10,6 +11,7 @@ mod sql;
 mod terms;
 mod write;
 
+pub use chunk::{Chunk, load_tokenizer};
 pub use noop::Noop;
 pub use read::{ReadCsv, ReadJson, ReadParquet};
 pub use sleep::Sleep;
@@ -61,6 +63,11 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             name: "match.terms",
             summary: "Finds the terms of `terms` (column `term`) in the texts of `texts` (column `text`): whole words, any case; one row per text and term found.",
             build: build::<MatchTerms>,
+        },
+        OpSpec {
+            name: "chunk",
+            summary: "Splits the `text` of each document of `input` into chunks of at most `size` tokens (`tokenizer`) or characters: ids `<doc_id>_<n>`, a `template` for the text to embed, its hash; unchanged documents reuse their chunks.",
+            build: chunk::build_chunk,
         },
         OpSpec {
             name: "write.json",

@@ -95,3 +95,35 @@ pub fn is_alive(pid: i32) -> bool {
 pub fn micros(v: &Value) -> i64 {
     v.as_i64().expect("timestamp")
 }
+
+/// The folder of the real model all-MiniLM-L6-v2 (`scripts/model.sh` puts it there and
+/// `scripts/test.sh` exports `SLUICE_TEST_MODEL`). Outside CI a test without it is skipped
+/// with a message; in CI its absence fails the test.
+pub fn model_dir() -> Option<PathBuf> {
+    let from_env = std::env::var_os("SLUICE_TEST_MODEL").map(PathBuf::from);
+    let default = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.models/all-MiniLM-L6-v2");
+    match from_env
+        .or(Some(default))
+        .filter(|d| d.join("tokenizer.json").is_file())
+    {
+        Some(d) => Some(d),
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "the model all-MiniLM-L6-v2 is missing: run scripts/model.sh (scripts/test.sh does)"
+            )
+        }
+        None => {
+            eprintln!("SKIPPED: the model all-MiniLM-L6-v2 is missing; run scripts/model.sh");
+            None
+        }
+    }
+}
+
+/// Counters the op of `task` reported in the last attempt of run `run_id`.
+pub fn metrics(p: &Project, run_id: &str, task: &str) -> Value {
+    let show = p.show(run_id);
+    attempts(&show, task)
+        .last()
+        .map(|a| a["metrics"].clone())
+        .unwrap_or(Value::Null)
+}

@@ -1,0 +1,749 @@
+//! `chunk`: cuts the text of each document into chunks for embedding.
+//!
+//! Splitting is recursive (paragraphs, then lines, sentences, words; a word is cut only when
+//! it alone exceeds the size), by tokens of any Hugging Face `tokenizer.json` or by
+//! characters. The rows of one document (sections, articles) are contiguous in the input;
+//! `chunk_index` runs from 1 across all of them, so `chunk_id = <doc_id>_<chunk_index>` is
+//! unique in the dataset whatever the structure of the source.
+//!
+//! `template` builds the text to embed (`chunk_text`) from columns and the fragment; the size
+//! limit applies to that text, and `chunk_xxh64` hashes it, so what is stored, hashed and
+//! embedded are the same string.
+//!
+//! Incremental: each document is hashed (`doc_hash`, over all its columns). When the
+//! previous version of this task was made with the same settings, the chunks of documents
+//! whose hash did not change are copied from it instead of being split again. Documents gone
+//! from the input lose their chunks, and so does a document whose new version has no text.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use sluice_data::DataError;
+use sluice_data::datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, UInt32Array,
+};
+use sluice_data::datafusion::arrow::compute::{concat_batches, filter_record_batch, take};
+use sluice_data::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use sluice_data::datafusion::arrow::row::{RowConverter, SortField};
+use sluice_data::datafusion::arrow::util::display::array_value_to_string;
+use sluice_data::export::for_each_batch;
+use text_splitter::{Characters, ChunkConfig, TextSplitter};
+use tokenizers::Tokenizer;
+
+use crate::{Op, OpError, OpOutput, TaskContext, blocking, file_stamp};
+
+/// Seed of `chunk_xxh64` (the value mediatech uses, so hashes match its published datasets).
+const XXH_SEED: u64 = 2025;
+
+fn default_id() -> String {
+    "doc_id".into()
+}
+
+fn default_text() -> String {
+    "text".into()
+}
+
+/// `op: chunk`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chunk {
+    /// The task whose dataset holds the documents.
+    pub input: String,
+    /// The column identifying a document (default `doc_id`); a document's rows are contiguous.
+    #[serde(default = "default_id")]
+    pub id: String,
+    /// The column holding the text to split (default `text`); in the output it holds the
+    /// fragment.
+    #[serde(default = "default_text")]
+    pub text: String,
+    /// Largest `chunk_text`, in tokens of `tokenizer` (special tokens such as `[CLS]` not
+    /// counted), or in characters when no tokenizer is given.
+    pub size: usize,
+    /// Tokens (or characters) repeated from the end of one chunk at the start of the next.
+    #[serde(default)]
+    pub overlap: usize,
+    /// A Hugging Face `tokenizer.json`, or the model folder holding it (relative to the
+    /// pipeline file).
+    #[serde(default)]
+    pub tokenizer: Option<String>,
+    /// The text to embed, from columns: `{title}\n{context}\n{text}` (`{text}` is the
+    /// fragment; a list column is joined with ` > `; a template line that comes out empty is
+    /// left out). Default: the fragment alone.
+    #[serde(default)]
+    pub template: Option<String>,
+}
+
+/// Builds `chunk`, checking the template and sizes.
+pub fn build_chunk(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
+    let op: Chunk = sluice_core::from_node(config)?;
+    fn bad(message: impl std::fmt::Display) -> sluice_core::DeError {
+        <sluice_core::DeError as serde::de::Error>::custom(message)
+    }
+    if op.size == 0 {
+        return Err(bad("`size` must be at least 1"));
+    }
+    if op.overlap >= op.size {
+        return Err(bad("`overlap` must be smaller than `size`"));
+    }
+    Template::parse(op.template.as_deref().unwrap_or("{text}"), "text").map_err(bad)?;
+    Ok(Box::new(op))
+}
+
+/// A piece of a template line.
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    Literal(String),
+    Column(String),
+    Fragment,
+}
+
+/// A parsed `template`: lines of pieces.
+#[derive(Debug, Clone)]
+struct Template {
+    lines: Vec<Vec<Piece>>,
+}
+
+impl Template {
+    fn parse(text: &str, fragment: &str) -> Result<Template, String> {
+        let mut lines = Vec::new();
+        for line in text.split('\n') {
+            let mut pieces = Vec::new();
+            let mut rest = line;
+            while let Some(open) = rest.find('{') {
+                if open > 0 {
+                    pieces.push(Piece::Literal(rest[..open].to_string()));
+                }
+                let close = rest[open..]
+                    .find('}')
+                    .ok_or_else(|| format!("template: `{{` without `}}` in `{line}`"))?
+                    + open;
+                let name = rest[open + 1..close].trim();
+                if name.is_empty() {
+                    return Err(format!("template: empty `{{}}` in `{line}`"));
+                }
+                pieces.push(if name == fragment || name == "text" {
+                    Piece::Fragment
+                } else {
+                    Piece::Column(name.to_string())
+                });
+                rest = &rest[close + 1..];
+            }
+            if !rest.is_empty() {
+                pieces.push(Piece::Literal(rest.to_string()));
+            }
+            lines.push(pieces);
+        }
+        if !lines.iter().flatten().any(|p| *p == Piece::Fragment) {
+            return Err("template: it must contain `{text}`, the fragment".into());
+        }
+        Ok(Template { lines })
+    }
+
+    fn columns(&self) -> impl Iterator<Item = &str> {
+        self.lines.iter().flatten().filter_map(|p| match p {
+            Piece::Column(c) => Some(c.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Renders with `values` of the columns (by name) and the fragment.
+    fn render(&self, values: &HashMap<&str, String>, fragment: &str) -> String {
+        let mut out = String::new();
+        for line in &self.lines {
+            let mut rendered = String::new();
+            let mut has_fragment = false;
+            for p in line {
+                match p {
+                    Piece::Literal(s) => rendered.push_str(s),
+                    Piece::Column(c) => {
+                        rendered.push_str(values.get(c.as_str()).map_or("", String::as_str))
+                    }
+                    Piece::Fragment => {
+                        has_fragment = true;
+                        rendered.push_str(fragment);
+                    }
+                }
+            }
+            let empty = line
+                .iter()
+                .filter(|p| !matches!(p, Piece::Literal(_)))
+                .all(|p| match p {
+                    Piece::Column(c) => values.get(c.as_str()).is_none_or(|v| v.is_empty()),
+                    _ => false,
+                });
+            if has_fragment || !empty {
+                if !out.is_empty() {
+                    out.push('\n');
+                }
+                out.push_str(&rendered);
+            }
+        }
+        out
+    }
+}
+
+/// A column value as template text: lists joined with ` > `, null as empty.
+fn value_text(col: &ArrayRef, row: usize) -> String {
+    if col.is_null(row) {
+        return String::new();
+    }
+    match col.data_type() {
+        DataType::Utf8 => col.as_string::<i32>().value(row).to_string(),
+        DataType::LargeUtf8 => col.as_string::<i64>().value(row).to_string(),
+        DataType::List(_) => {
+            let list = col.as_list::<i32>().value(row);
+            (0..list.len())
+                .filter(|&i| !list.is_null(i))
+                .map(|i| value_text(&list, i))
+                .collect::<Vec<_>>()
+                .join(" > ")
+        }
+        _ => array_value_to_string(col, row).unwrap_or_default(),
+    }
+}
+
+/// Counts text in tokens or characters.
+enum Sizer {
+    Tokens(Box<Tokenizer>),
+    Chars,
+}
+
+impl Sizer {
+    fn size(&self, text: &str) -> usize {
+        match self {
+            Sizer::Tokens(t) => t
+                .encode_fast(text, false)
+                .map(|e| e.get_ids().len())
+                .unwrap_or(usize::MAX),
+            Sizer::Chars => text.chars().count(),
+        }
+    }
+}
+
+/// Loads a tokenizer from `tokenizer.json` or a folder holding one; truncation and padding
+/// off, so every token counts.
+pub fn load_tokenizer(path: &Path) -> Result<Tokenizer, String> {
+    let file = if path.is_dir() {
+        path.join("tokenizer.json")
+    } else {
+        path.to_path_buf()
+    };
+    let mut t = Tokenizer::from_file(&file)
+        .map_err(|e| format!("{}: not a readable tokenizer.json: {e}", file.display()))?;
+    t.with_truncation(None)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    t.with_padding(None);
+    Ok(t)
+}
+
+/// What a run did, for the attempt's metrics.
+#[derive(Debug, Default)]
+struct Counts {
+    docs: u64,
+    docs_new: u64,
+    docs_changed: u64,
+    docs_unchanged: u64,
+    docs_deleted: u64,
+    docs_without_chunks: u64,
+    chunks_written: u64,
+    chunks_reused: u64,
+    chunks_over_size: u64,
+}
+
+/// One document being gathered: its rows (batch, row) and hash.
+struct Doc {
+    id: String,
+    rows: Vec<(usize, usize)>,
+    hash: twox_hash::XxHash64,
+}
+
+impl Chunk {
+    fn tokenizer_path(&self, workdir: &Path) -> Option<PathBuf> {
+        self.tokenizer.as_ref().map(|t| workdir.join(t))
+    }
+
+    /// Settings that make chunks comparable between runs (the tokenizer file included).
+    fn settings(&self, workdir: &Path, input: &Schema) -> String {
+        let tok = self
+            .tokenizer_path(workdir)
+            .map(|p| file_stamp(&[p]))
+            .unwrap_or_default();
+        let fields: Vec<String> = input
+            .fields()
+            .iter()
+            .map(|f| format!("{}:{}", f.name(), f.data_type()))
+            .collect();
+        format!(
+            "v1|{}|{}|{}|{}|{:?}|{tok}|{}",
+            self.id,
+            self.text,
+            self.size,
+            self.overlap,
+            self.template,
+            fields.join(",")
+        )
+    }
+
+    fn output_schema(&self, input: &Schema) -> SchemaRef {
+        let mut fields: Vec<Field> = vec![
+            Field::new("chunk_id", DataType::Utf8, false),
+            Field::new("chunk_index", DataType::Int64, false),
+        ];
+        for f in input.fields() {
+            if f.name() == &self.text {
+                fields.push(Field::new(&self.text, DataType::Utf8, false));
+            } else {
+                fields.push(f.as_ref().clone().with_nullable(true));
+            }
+        }
+        fields.push(Field::new("chunk_text", DataType::Utf8, false));
+        fields.push(Field::new("chunk_xxh64", DataType::Utf8, false));
+        fields.push(Field::new("doc_hash", DataType::Utf8, false));
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The whole job, off the async threads.
+    fn chunk(
+        &self,
+        input: &Path,
+        previous: Option<(&Path, &str)>,
+        target: &sluice_data::DatasetTarget,
+        workdir: &Path,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<(sluice_data::DatasetInfo, Counts, String), OpError> {
+        let in_schema = sluice_data::export::dataset_schema(input)?;
+        let id_col = in_schema
+            .index_of(&self.id)
+            .map_err(|_| missing(&self.id, &in_schema))?;
+        let text_col = in_schema
+            .index_of(&self.text)
+            .map_err(|_| missing(&self.text, &in_schema))?;
+        let template = Template::parse(self.template.as_deref().unwrap_or("{text}"), &self.text)
+            .map_err(OpError::new)?;
+        let template_cols: Vec<(String, usize)> = template
+            .columns()
+            .map(|c| {
+                in_schema
+                    .index_of(c)
+                    .map(|i| (c.to_string(), i))
+                    .map_err(|_| missing(c, &in_schema))
+            })
+            .collect::<Result<_, _>>()?;
+        let sizer = match self.tokenizer_path(workdir) {
+            Some(p) => Sizer::Tokens(Box::new(load_tokenizer(&p).map_err(OpError::new)?)),
+            None => Sizer::Chars,
+        };
+        let settings = self.settings(workdir, &in_schema);
+        let out_schema = self.output_schema(&in_schema);
+
+        // Hashes of the previous documents, when their chunks can be reused.
+        let mut previous_hashes: HashMap<String, String> = HashMap::new();
+        if let Some((dir, prev_settings)) = previous
+            && prev_settings == settings
+        {
+            for_each_batch(dir, |_, batch| {
+                let (Some(ids), Some(hashes)) = (
+                    batch
+                        .column_by_name(&self.id)
+                        .and_then(|c| c.as_string_opt::<i32>()),
+                    batch
+                        .column_by_name("doc_hash")
+                        .and_then(|c| c.as_string_opt::<i32>()),
+                ) else {
+                    return Err(DataError::Engine("previous chunks lack doc_hash".into()));
+                };
+                for i in 0..batch.num_rows() {
+                    previous_hashes
+                        .entry(ids.value(i).to_string())
+                        .or_insert_with(|| hashes.value(i).to_string());
+                }
+                Ok(())
+            })?;
+        }
+
+        let mut counts = Counts::default();
+        let mut writer = target.writer(out_schema.clone());
+        let mut pending: Vec<RecordBatch> = Vec::new();
+        let mut pending_rows = 0usize;
+        let mut reuse: HashSet<String> = HashSet::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut batches: Vec<RecordBatch> = Vec::new();
+        let mut current: Option<Doc> = None;
+        let converter = RowConverter::new(
+            in_schema
+                .fields()
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect(),
+        )
+        .map_err(|e| OpError::new(e.to_string()))?;
+        let mut splitters: HashMap<usize, Splitter> = HashMap::new();
+
+        let mut finish_doc = |doc: Doc,
+                              batches: &[RecordBatch],
+                              out: &mut Vec<RecordBatch>,
+                              out_rows: &mut usize,
+                              counts: &mut Counts|
+         -> Result<(), OpError> {
+            use std::hash::Hasher;
+            let hash = format!("{:016x}", doc.hash.finish());
+            counts.docs += 1;
+            match previous_hashes.get(&doc.id) {
+                Some(h) if *h == hash => {
+                    counts.docs_unchanged += 1;
+                    reuse.insert(doc.id);
+                    return Ok(());
+                }
+                Some(_) => counts.docs_changed += 1,
+                None => counts.docs_new += 1,
+            }
+            let mut index = 0i64;
+            // Rows of the document grouped by batch, in order.
+            let mut by_batch: Vec<(usize, Vec<usize>)> = Vec::new();
+            for &(b, r) in &doc.rows {
+                match by_batch.last_mut() {
+                    Some((lb, rows)) if *lb == b => rows.push(r),
+                    _ => by_batch.push((b, vec![r])),
+                }
+            }
+            for (b, rows) in by_batch {
+                let batch = &batches[b];
+                let texts = batch.column(text_col);
+                let mut take_rows: Vec<u32> = Vec::new();
+                let mut ids = Vec::new();
+                let mut indexes = Vec::new();
+                let mut fragments = Vec::new();
+                let mut embedded = Vec::new();
+                let mut hashes = Vec::new();
+                for r in rows {
+                    let text = value_text(texts, r);
+                    if text.trim().is_empty() {
+                        continue;
+                    }
+                    let values: HashMap<&str, String> = template_cols
+                        .iter()
+                        .map(|(name, i)| (name.as_str(), value_text(batch.column(*i), r)))
+                        .collect();
+                    let overhead = sizer.size(&template.render(&values, ""));
+                    let capacity = self.size.saturating_sub(overhead).max(self.size / 4).max(1);
+                    let splitter = match splitters.entry(capacity) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(Splitter::new(&sizer, capacity, self.overlap)?)
+                        }
+                    };
+                    for fragment in splitter.chunks(&text) {
+                        index += 1;
+                        let chunk_text = template.render(&values, fragment);
+                        if sizer.size(&chunk_text) > self.size {
+                            counts.chunks_over_size += 1;
+                        }
+                        take_rows.push(r as u32);
+                        ids.push(format!("{}_{index}", doc.id));
+                        indexes.push(index);
+                        fragments.push(fragment.to_string());
+                        hashes.push(format!(
+                            "{:016x}",
+                            twox_hash::XxHash64::oneshot(XXH_SEED, chunk_text.as_bytes())
+                        ));
+                        embedded.push(chunk_text);
+                    }
+                }
+                if take_rows.is_empty() {
+                    continue;
+                }
+                let n = take_rows.len();
+                let idx = UInt32Array::from(take_rows);
+                let mut columns: Vec<ArrayRef> = vec![
+                    Arc::new(StringArray::from(ids)),
+                    Arc::new(Int64Array::from(indexes)),
+                ];
+                for (i, col) in batch.columns().iter().enumerate() {
+                    if i == text_col {
+                        columns.push(Arc::new(StringArray::from(std::mem::take(&mut fragments))));
+                    } else {
+                        columns.push(
+                            take(col.as_ref(), &idx, None)
+                                .map_err(|e| OpError::new(e.to_string()))?,
+                        );
+                    }
+                }
+                columns.push(Arc::new(StringArray::from(embedded)));
+                columns.push(Arc::new(StringArray::from(hashes)));
+                columns.push(Arc::new(StringArray::from(vec![hash.clone(); n])));
+                let piece = RecordBatch::try_new(out_schema.clone(), columns)
+                    .map_err(|e| OpError::new(e.to_string()))?;
+                counts.chunks_written += n as u64;
+                *out_rows += n;
+                out.push(piece);
+            }
+            if index == 0 {
+                counts.docs_without_chunks += 1;
+            }
+            Ok(())
+        };
+
+        let mut flush = |pending: &mut Vec<RecordBatch>,
+                         pending_rows: &mut usize,
+                         force: bool|
+         -> Result<(), OpError> {
+            if *pending_rows >= sluice_data::rows::BATCH_ROWS || (force && *pending_rows > 0) {
+                let batch = concat_batches(&out_schema, pending.iter())
+                    .map_err(|e| OpError::new(e.to_string()))?;
+                writer.write(&batch)?;
+                pending.clear();
+                *pending_rows = 0;
+            }
+            Ok(())
+        };
+
+        let mut failure: Option<OpError> = None;
+        for_each_batch(input, |_, batch| {
+            if cancel.is_cancelled() {
+                return Err(DataError::Engine("cancelled".into()));
+            }
+            let mut run = || -> Result<(), OpError> {
+                let ids = batch.column(id_col);
+                let rows = converter
+                    .convert_columns(batch.columns())
+                    .map_err(|e| OpError::new(e.to_string()))?;
+                // Batches older than the document being gathered are no longer needed.
+                if let Some(doc) = &current {
+                    let first = doc.rows.first().map_or(batches.len(), |r| r.0);
+                    if first > 0 {
+                        // Keep indexes stable: replace dropped batches with empty ones.
+                        for b in batches.iter_mut().take(first) {
+                            *b = RecordBatch::new_empty(batch.schema());
+                        }
+                    }
+                } else {
+                    for b in batches.iter_mut() {
+                        *b = RecordBatch::new_empty(batch.schema());
+                    }
+                }
+                let b = batches.len();
+                batches.push(batch.clone());
+                for r in 0..batch.num_rows() {
+                    if ids.is_null(r) {
+                        return Err(OpError::new(format!(
+                            "a row has no `{}`: every document needs an id",
+                            self.id
+                        )));
+                    }
+                    let id = value_text(ids, r);
+                    let same = current.as_ref().is_some_and(|d| d.id == id);
+                    if !same {
+                        if let Some(doc) = current.take() {
+                            finish_doc(doc, &batches, &mut pending, &mut pending_rows, &mut counts)?;
+                            flush(&mut pending, &mut pending_rows, false)?;
+                        }
+                        if !seen.insert(id.clone()) {
+                            return Err(OpError::new(format!(
+                                "document `{id}` appears in two separate places of `{}`: the rows of a document must follow each other (sort by `{}` or make the ids unique)",
+                                self.input, self.id
+                            )));
+                        }
+                        current = Some(Doc {
+                            id,
+                            rows: Vec::new(),
+                            hash: twox_hash::XxHash64::with_seed(XXH_SEED),
+                        });
+                    }
+                    if let Some(doc) = current.as_mut() {
+                        use std::hash::Hasher;
+                        doc.rows.push((b, r));
+                        doc.hash.write(rows.row(r).as_ref());
+                    }
+                }
+                Ok(())
+            };
+            run().map_err(|e| {
+                let message = e.message.clone();
+                failure = Some(e);
+                DataError::Engine(message)
+            })
+        })
+        .map_err(|e| failure.take().unwrap_or_else(|| OpError::from(e)))?;
+        if let Some(doc) = current.take() {
+            finish_doc(doc, &batches, &mut pending, &mut pending_rows, &mut counts)?;
+        }
+        flush(&mut pending, &mut pending_rows, true)?;
+        counts.docs_deleted = previous_hashes
+            .keys()
+            .filter(|id| !seen.contains(*id))
+            .count() as u64;
+
+        // Chunks of unchanged documents, copied from the previous version.
+        if !reuse.is_empty()
+            && let Some((dir, _)) = previous
+        {
+            for_each_batch(dir, |_, batch| {
+                let ids = batch
+                    .column_by_name(&self.id)
+                    .and_then(|c| c.as_string_opt::<i32>())
+                    .ok_or_else(|| DataError::Engine("previous chunks lack their id".into()))?;
+                let keep: BooleanArray = (0..batch.num_rows())
+                    .map(|i| Some(reuse.contains(ids.value(i))))
+                    .collect();
+                let kept = filter_record_batch(&batch, &keep)?;
+                counts.chunks_reused += kept.num_rows() as u64;
+                writer.write(&kept)
+            })?;
+        }
+        let info = writer.finish()?;
+        Ok((info, counts, settings))
+    }
+}
+
+/// A text splitter for one capacity.
+enum Splitter {
+    Tokens(Box<TextSplitter<Tokenizer>>),
+    Chars(TextSplitter<Characters>),
+}
+
+impl Splitter {
+    fn new(sizer: &Sizer, capacity: usize, overlap: usize) -> Result<Splitter, OpError> {
+        let overlap = overlap.min(capacity.saturating_sub(1));
+        let bad = |e: text_splitter::ChunkConfigError| OpError::new(e.to_string());
+        Ok(match sizer {
+            Sizer::Tokens(t) => Splitter::Tokens(Box::new(TextSplitter::new(
+                ChunkConfig::new(capacity)
+                    .with_overlap(overlap)
+                    .map_err(bad)?
+                    .with_sizer(t.as_ref().clone()),
+            ))),
+            Sizer::Chars => Splitter::Chars(TextSplitter::new(
+                ChunkConfig::new(capacity)
+                    .with_overlap(overlap)
+                    .map_err(bad)?
+                    .with_sizer(Characters),
+            )),
+        })
+    }
+
+    fn chunks<'t>(&'t self, text: &'t str) -> Vec<&'t str> {
+        match self {
+            Splitter::Tokens(s) => s.chunks(text).collect(),
+            Splitter::Chars(s) => s.chunks(text).collect(),
+        }
+    }
+}
+
+fn missing(column: &str, schema: &Schema) -> OpError {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    OpError::new(format!(
+        "no column `{column}` in the input (its columns: {})",
+        names.join(", ")
+    ))
+}
+
+#[async_trait]
+impl Op for Chunk {
+    async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        let input = ctx.input(&self.input)?.to_path_buf();
+        let target = ctx.output()?.clone();
+        let previous = ctx.previous.as_ref().and_then(|p| {
+            let settings = p.state.as_ref()?.get("settings")?.as_str()?.to_string();
+            Some((p.dir.clone(), settings))
+        });
+        let workdir = ctx.workdir.clone();
+        let cancel = ctx.cancel.clone();
+        let op = self.clone();
+        let (info, counts, settings) = blocking(move || {
+            op.chunk(
+                &input,
+                previous.as_ref().map(|(d, s)| (d.as_path(), s.as_str())),
+                &target,
+                &workdir,
+                &cancel,
+            )
+        })
+        .await?;
+        let _ = ctx.log.line(&format!(
+            "{} documents: {} new, {} changed, {} unchanged, {} deleted, {} without text; {} chunks split, {} reused",
+            counts.docs,
+            counts.docs_new,
+            counts.docs_changed,
+            counts.docs_unchanged,
+            counts.docs_deleted,
+            counts.docs_without_chunks,
+            counts.chunks_written,
+            counts.chunks_reused
+        ));
+        if counts.chunks_over_size > 0 {
+            let _ = ctx.log.line(&format!(
+                "warning: {} chunks exceed {} because their template text alone is long (titles, context); the fragment was kept to a quarter of the size",
+                counts.chunks_over_size, self.size
+            ));
+        }
+        let mut metrics = serde_json::Map::new();
+        for (k, v) in [
+            ("docs", counts.docs),
+            ("docs_new", counts.docs_new),
+            ("docs_changed", counts.docs_changed),
+            ("docs_unchanged", counts.docs_unchanged),
+            ("docs_deleted", counts.docs_deleted),
+            ("docs_without_chunks", counts.docs_without_chunks),
+            ("chunks_written", counts.chunks_written),
+            ("chunks_reused", counts.chunks_reused),
+            ("chunks_over_size", counts.chunks_over_size),
+        ] {
+            metrics.insert(k.into(), v.into());
+        }
+        Ok(OpOutput {
+            dataset: Some(info),
+            metrics,
+            state: Some(serde_json::json!({ "settings": settings })),
+            ..OpOutput::default()
+        })
+    }
+
+    fn reads(&self) -> Vec<String> {
+        vec![self.input.clone()]
+    }
+
+    fn produces_dataset(&self) -> bool {
+        true
+    }
+
+    fn input_stamp(&self, workdir: &Path) -> Result<String, OpError> {
+        Ok(self
+            .tokenizer_path(workdir)
+            .map(|p| {
+                let file = if p.is_dir() {
+                    p.join("tokenizer.json")
+                } else {
+                    p
+                };
+                file_stamp(&[file])
+            })
+            .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_drop_lines_whose_columns_are_empty() {
+        let t = Template::parse("{title}\n{context}\n{text}", "text").expect("template");
+        let mut v = HashMap::new();
+        v.insert("title", "Carte grise".to_string());
+        v.insert("context", String::new());
+        assert_eq!(t.render(&v, "Le fragment."), "Carte grise\nLe fragment.");
+        v.insert("context", "Démarches > En ligne".to_string());
+        assert_eq!(
+            t.render(&v, "Le fragment."),
+            "Carte grise\nDémarches > En ligne\nLe fragment."
+        );
+        assert_eq!(
+            Template::parse("{title}", "text").expect_err("no fragment"),
+            "template: it must contain `{text}`, the fragment"
+        );
+        assert!(Template::parse("{title", "text").is_err());
+    }
+}
