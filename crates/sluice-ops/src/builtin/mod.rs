@@ -5,6 +5,7 @@ pub mod archive;
 mod chunk;
 pub mod fetch;
 mod noop;
+pub mod parse;
 mod read;
 mod sleep;
 mod sql;
@@ -63,6 +64,11 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             name: "match.terms",
             summary: "Finds the terms of `terms` (column `term`) in the texts of `texts` (column `text`): whole words, any case; one row per text and term found.",
             build: build::<MatchTerms>,
+        },
+        OpSpec {
+            name: "parse.service_public",
+            summary: "Reads service-public.fr \"vos droits\" sheets (zips from `files`, or `path`) into one row per section: metadata, context (titles above), text with Markdown tables and bullets.",
+            build: parse::service_public::build,
         },
         OpSpec {
             name: "chunk",

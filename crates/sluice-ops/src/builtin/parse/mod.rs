@@ -1,0 +1,119 @@
+//! The parse family: French public-data sources into documents datasets.
+//!
+//! A parser reads files given either by `files:` (the task of a `fetch`, whose dataset lists
+//! the downloaded files in order) or by `path:` (a file or glob relative to the pipeline
+//! file). Archives (zip, tar, tar.gz, tar.bz2) are read as streams, entry by entry: nothing is
+//! extracted to disk. A file that is not an archive is read as one entry.
+
+pub mod service_public;
+pub mod xml;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use sluice_data::datafusion::arrow::array::AsArray;
+use sluice_data::export::for_each_batch;
+
+use crate::builtin::archive::{ArchiveKind, ArchiveLimits, for_each_entry};
+use crate::{OpError, TaskContext, file_stamp};
+
+/// Where a parser's files come from.
+#[derive(Debug, Clone)]
+pub enum Inputs {
+    /// The files dataset of a `fetch` task.
+    Files(String),
+    /// A file or glob, relative to the pipeline file.
+    Path(String),
+}
+
+impl Inputs {
+    /// From a parser's `files` and `path` keys (exactly one).
+    pub fn from_keys(files: &Option<String>, path: &Option<String>) -> Result<Inputs, String> {
+        match (files, path) {
+            (Some(f), None) => Ok(Inputs::Files(f.clone())),
+            (None, Some(p)) => Ok(Inputs::Path(p.clone())),
+            (Some(_), Some(_)) => Err("give `files` or `path`, not both".into()),
+            (None, None) => Err("give `files` (a fetch task) or `path` (a file or glob)".into()),
+        }
+    }
+
+    /// The task read, if any (a dependency).
+    pub fn reads(&self) -> Vec<String> {
+        match self {
+            Inputs::Files(t) => vec![t.clone()],
+            Inputs::Path(_) => Vec::new(),
+        }
+    }
+
+    /// Files read from outside the pipeline, for the fingerprint.
+    pub fn stamp(&self, workdir: &Path) -> Result<String, OpError> {
+        match self {
+            Inputs::Files(_) => Ok(String::new()),
+            Inputs::Path(p) => Ok(file_stamp(&sluice_data::expand_paths(workdir, p)?)),
+        }
+    }
+
+    /// The files, in order: those of the fetch dataset (column `path`), or the glob's.
+    pub fn resolve(&self, ctx: &TaskContext) -> Result<Vec<PathBuf>, OpError> {
+        match self {
+            Inputs::Path(p) => Ok(sluice_data::expand_paths(&ctx.workdir, p)?),
+            Inputs::Files(task) => {
+                let dir = ctx.input(task)?;
+                let mut out = Vec::new();
+                for_each_batch(dir, |_, batch| {
+                    let paths = batch
+                        .column_by_name("path")
+                        .and_then(|c| c.as_string_opt::<i32>())
+                        .ok_or_else(|| {
+                            sluice_data::DataError::Engine(format!(
+                                "the dataset of `{task}` has no text column `path`: `files` must name a fetch task"
+                            ))
+                        })?;
+                    out.extend(paths.iter().flatten().map(PathBuf::from));
+                    Ok(())
+                })?;
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// Calls `f` with each entry (its name inside the archive, or the file's name) of each
+/// file, in order. `f` returns an error message to stop; the message is prefixed with the
+/// file and entry.
+pub fn for_each_input(
+    files: &[PathBuf],
+    limits: &ArchiveLimits,
+    mut f: impl FnMut(&Path, &str, &mut dyn Read) -> Result<(), String>,
+) -> Result<(), OpError> {
+    for file in files {
+        if ArchiveKind::detect(file).is_ok() {
+            for_each_entry(file, limits, |entry| f(file, entry.name, entry.reader))
+                .map_err(|e| OpError::new(e.to_string()))?;
+        } else {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut reader = std::fs::File::open(file)
+                .map_err(|e| OpError::new(format!("{}: {e}", file.display())))?;
+            f(file, &name, &mut reader)
+                .map_err(|e| OpError::new(format!("{}: {e}", file.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// The last segment of an entry name (`a/b/F1234.xml` → `F1234.xml`).
+pub fn base_name(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// Reads an entry whole (documents are small: a sheet, an article).
+pub fn read_all(reader: &mut dyn Read) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    Ok(bytes)
+}

@@ -1,0 +1,631 @@
+//! `parse.service_public`: service-public.fr "vos droits" sheets (`F*.xml`, `N*.xml`, root
+//! `Publication`) into one row per section.
+//!
+//! The text is walked into sections: a new one at each `Situation`, `Chapitre` and
+//! `SousChapitre` (nothing deeper), whose `context` is the path of titles above it. Tables
+//! become Markdown tables, lists bullets (`- `) or numbers (`1. `), cases `Cas : <title>`
+//! lines, notes `(À noter : …)`. The first section holds the introduction followed by the
+//! list of the chapters. Sheets whose surtitle is "Dossier" or "Recherche guidée" are
+//! skipped; a sheet id seen twice (the "part" and "pro" feeds share sheets) is kept once,
+//! from the first file that has it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use sluice_data::rows::{ColumnType, RowWriter, Value};
+use unicode_normalization::UnicodeNormalization;
+
+use super::xml::{self, Element, Node, squash};
+use super::{Inputs, base_name, for_each_input, read_all};
+use crate::builtin::archive::ArchiveLimits;
+use crate::{Op, OpError, OpOutput, TaskContext, blocking};
+
+/// `op: parse.service_public`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParseServicePublic {
+    /// The `fetch` task whose files to read (zips of sheets, or sheets).
+    #[serde(default)]
+    pub files: Option<String>,
+    /// Or a file or glob, relative to the pipeline file.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// Builds `parse.service_public`.
+pub fn build(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
+    let op: ParseServicePublic = sluice_core::from_node(config)?;
+    Inputs::from_keys(&op.files, &op.path)
+        .map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
+    Ok(Box::new(op))
+}
+
+impl ParseServicePublic {
+    fn inputs(&self) -> Inputs {
+        Inputs::from_keys(&self.files, &self.path).unwrap_or(Inputs::Path(String::new()))
+    }
+}
+
+/// The columns written.
+pub const COLUMNS: &[(&str, ColumnType)] = &[
+    ("doc_id", ColumnType::Text),
+    ("url", ColumnType::Text),
+    ("title", ColumnType::Text),
+    ("surtitle", ColumnType::Text),
+    ("audience", ColumnType::Text),
+    ("theme", ColumnType::Text),
+    ("description", ColumnType::Text),
+    ("introduction", ColumnType::Text),
+    ("date", ColumnType::Text),
+    ("source", ColumnType::Text),
+    ("related_questions", ColumnType::Text),
+    ("web_services", ColumnType::Text),
+    ("section", ColumnType::Int),
+    ("context", ColumnType::Texts),
+    ("text", ColumnType::Text),
+];
+
+/// One section of a sheet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    /// Titles above it, outermost first.
+    pub context: Vec<String>,
+    /// Its text.
+    pub text: String,
+}
+
+/// A parsed sheet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sheet {
+    /// The sheet id (`F1234`).
+    pub id: String,
+    /// Its public URL.
+    pub url: String,
+    /// `dc:title`.
+    pub title: String,
+    /// `SurTitre`.
+    pub surtitle: String,
+    /// `Audience` values, `, `-joined.
+    pub audience: String,
+    /// `Theme` titles, `, `-joined.
+    pub theme: String,
+    /// `dc:description`.
+    pub description: String,
+    /// The introduction (the description when there is none).
+    pub introduction: String,
+    /// Last modification (`YYYY-MM-DD`).
+    pub date: String,
+    /// Related questions, JSON.
+    pub related_questions: String,
+    /// Online services, JSON.
+    pub web_services: String,
+    /// Its sections, in order.
+    pub sections: Vec<Section>,
+}
+
+fn nfkc(s: &str) -> String {
+    s.nfkc().collect()
+}
+
+/// The text of an element as one line: spaces collapsed, NFKC.
+fn line(e: &Element) -> String {
+    nfkc(&squash(&e.text()))
+}
+
+/// The text of a `Titre` (which may hold a `Paragraphe`).
+fn title_of(e: &Element) -> String {
+    e.child("Titre").map(line).unwrap_or_default()
+}
+
+fn audience_path(audience: &str) -> &'static str {
+    let a = audience.to_lowercase();
+    if a.contains("professionnel") || a.contains("entreprise") {
+        "professionnels-entreprises"
+    } else if a.contains("association") {
+        "associations"
+    } else {
+        "particuliers"
+    }
+}
+
+/// Renders block content (paragraphs, lists, tables, cases, notes) as text blocks.
+fn blocks(e: &Element, out: &mut Vec<String>) {
+    for child in e.elements() {
+        block(child, out);
+    }
+}
+
+fn block(e: &Element, out: &mut Vec<String>) {
+    match e.name.as_str() {
+        "Paragraphe" => {
+            let t = line(e);
+            if !t.is_empty() {
+                out.push(t);
+            }
+        }
+        "TitreFlottant" | "TitreAlternatif" => {
+            let t = line(e);
+            if !t.is_empty() {
+                out.push(format!("{}:", t.trim_end_matches(':').trim_end()));
+            }
+        }
+        "Liste" => {
+            let numbered = e.attr("type") == Some("numero");
+            let mut lines = Vec::new();
+            list_items(e, numbered, 0, &mut lines);
+            if !lines.is_empty() {
+                out.push(lines.join("\n"));
+            }
+        }
+        "Tableau" => {
+            if let Some(t) = table(e) {
+                out.push(t);
+            }
+        }
+        "BlocCas" => {
+            for cas in e.children_named("Cas") {
+                let mut inner = Vec::new();
+                for c in cas.elements().filter(|c| c.name != "Titre") {
+                    block(c, &mut inner);
+                }
+                out.push(format!("Cas : {}", title_of(cas)));
+                out.extend(inner);
+            }
+        }
+        "ANoter" | "ASavoir" | "Attention" | "Rappel" | "Exemple" => {
+            let mut inner = Vec::new();
+            for c in e.elements().filter(|c| c.name != "Titre") {
+                block(c, &mut inner);
+            }
+            let title = match title_of(e) {
+                t if t.is_empty() => default_note_title(&e.name).to_string(),
+                t => t,
+            };
+            if !inner.is_empty() {
+                out.push(format!("({title} : {})", inner.join("\n")));
+            }
+        }
+        "ServiceEnLigne" => {
+            let t = title_of(e);
+            match e.attr("URL") {
+                Some(url) if !t.is_empty() => out.push(format!("{t} : {url}")),
+                _ if !t.is_empty() => out.push(t),
+                _ => {}
+            }
+        }
+        // Addresses, news links and anchors carry no text to embed.
+        "OuSAdresser" | "RefActualite" | "Titre" | "QuiPeutMAider" => {}
+        "Texte" | "Introduction" | "Description" => blocks(e, out),
+        _ => {
+            let t = line(e);
+            if !t.is_empty() {
+                out.push(t);
+            }
+        }
+    }
+}
+
+fn default_note_title(name: &str) -> &'static str {
+    match name {
+        "ANoter" => "À noter",
+        "ASavoir" => "À savoir",
+        "Attention" => "Attention",
+        "Rappel" => "Rappel",
+        _ => "Exemple",
+    }
+}
+
+fn list_items(list: &Element, numbered: bool, depth: usize, out: &mut Vec<String>) {
+    let indent = "  ".repeat(depth);
+    for (n, item) in list.children_named("Item").enumerate() {
+        let mut text = Vec::new();
+        let mut nested = Vec::new();
+        for c in item.elements() {
+            if c.name == "Liste" {
+                nested.push(c);
+            } else {
+                let mut b = Vec::new();
+                block(c, &mut b);
+                text.extend(b);
+            }
+        }
+        let marker = if numbered {
+            format!("{}.", n + 1)
+        } else {
+            "-".to_string()
+        };
+        out.push(format!("{indent}{marker} {}", text.join(" ")));
+        for l in nested {
+            list_items(l, l.attr("type") == Some("numero"), depth + 1, out);
+        }
+    }
+}
+
+/// A `Tableau` as a Markdown table, preceded by its title.
+fn table(e: &Element) -> Option<String> {
+    let rows: Vec<(bool, Vec<String>)> = e
+        .children_named("Rangée")
+        .map(|r| {
+            let cells = r
+                .children_named("Cellule")
+                .map(|c| {
+                    let mut b = Vec::new();
+                    blocks(c, &mut b);
+                    if b.is_empty() {
+                        b.push(line(c));
+                    }
+                    b.join(" ").replace('|', "\\|").replace('\n', " ")
+                })
+                .collect();
+            (r.attr("type") == Some("header"), cells)
+        })
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let width = rows.iter().map(|(_, c)| c.len()).max().unwrap_or(0).max(1);
+    let fmt = |cells: &[String]| {
+        let mut padded: Vec<&str> = cells.iter().map(String::as_str).collect();
+        padded.resize(width, "");
+        format!("| {} |", padded.join(" | "))
+    };
+    let header_count = rows.iter().take_while(|(h, _)| *h).count().max(1);
+    let mut lines = Vec::new();
+    let title = title_of(e);
+    if !title.is_empty() {
+        lines.push(title);
+    }
+    for (i, (_, cells)) in rows.iter().enumerate() {
+        if i == header_count {
+            lines.push(format!("|{}", " --- |".repeat(width)));
+        }
+        lines.push(fmt(cells));
+    }
+    if rows.len() == header_count {
+        lines.push(format!("|{}", " --- |".repeat(width)));
+    }
+    Some(lines.join("\n"))
+}
+
+/// Walks `Texte` / `ListeSituations` into sections.
+fn walk(e: &Element, context: &[String], sections: &mut Vec<Section>) {
+    let mut here = Vec::new();
+    let flush = |here: &mut Vec<String>, sections: &mut Vec<Section>| {
+        if !here.is_empty() {
+            sections.push(Section {
+                context: context.to_vec(),
+                text: here.join("\n\n"),
+            });
+            here.clear();
+        }
+    };
+    for child in e.elements() {
+        match child.name.as_str() {
+            "Chapitre" | "Situation" => {
+                flush(&mut here, sections);
+                let mut ctx = context.to_vec();
+                let t = title_of(child);
+                if !t.is_empty() {
+                    ctx.push(t);
+                }
+                walk(child, &ctx, sections);
+            }
+            "SousChapitre" => {
+                flush(&mut here, sections);
+                let mut ctx = context.to_vec();
+                let t = title_of(child);
+                if !t.is_empty() {
+                    ctx.push(t);
+                }
+                let mut text = Vec::new();
+                for c in child.elements().filter(|c| c.name != "Titre") {
+                    block(c, &mut text);
+                }
+                if !text.is_empty() {
+                    sections.push(Section {
+                        context: ctx,
+                        text: text.join("\n\n"),
+                    });
+                }
+            }
+            "Texte" | "ListeSituations" => {
+                flush(&mut here, sections);
+                walk(child, context, sections);
+            }
+            "Titre" => {}
+            _ => block(child, &mut here),
+        }
+    }
+    flush(&mut here, sections);
+}
+
+/// Parses one sheet. `Ok(None)`: not a sheet to keep (a Dossier, a guided search).
+pub fn parse_sheet(bytes: &[u8]) -> Result<Option<Sheet>, String> {
+    let root = xml::parse(bytes)?;
+    if root.name != "Publication" {
+        return Ok(None);
+    }
+    let text_of = |name: &str| root.child(name).map(line).unwrap_or_default();
+    let surtitle = text_of("SurTitre");
+    let kind = root.attr("type").unwrap_or_default();
+    let skipped = ["Dossier", "Recherche guidée"];
+    if skipped.contains(&surtitle.as_str()) || skipped.contains(&kind) {
+        return Ok(None);
+    }
+    let id = root
+        .attr("ID")
+        .map(str::to_string)
+        .or_else(|| root.child("dc:identifier").map(line))
+        .filter(|s| !s.is_empty())
+        .ok_or("the sheet has no ID attribute")?;
+    let url = root.attr("spUrl").unwrap_or_default().to_string();
+    let audience: Vec<String> = root.children_named("Audience").map(line).collect();
+    let theme: Vec<String> = root
+        .children_named("Theme")
+        .map(|t| match t.child("Titre") {
+            Some(title) => line(title),
+            None => line(t),
+        })
+        .collect();
+    let description = text_of("dc:description");
+    let mut intro = Vec::new();
+    if let Some(i) = root.child("Introduction") {
+        blocks(i, &mut intro);
+    }
+    let introduction = if intro.is_empty() {
+        description.clone()
+    } else {
+        intro.join("\n\n")
+    };
+    let date = text_of("dc:date");
+    let date = date
+        .split_whitespace()
+        .find(|w| w.len() == 10 && w.as_bytes()[4] == b'-')
+        .unwrap_or(&date)
+        .to_string();
+
+    let mut questions: Vec<serde_json::Value> = Vec::new();
+    let mut found = Vec::new();
+    root.descendants("QuestionReponse", &mut found);
+    for q in found {
+        let sid = q.attr("ID").unwrap_or_default();
+        if sid.is_empty() || questions.iter().any(|v| v["sid"] == sid) {
+            continue;
+        }
+        let audience = q.attr("audience").unwrap_or("Particuliers");
+        questions.push(serde_json::json!({
+            "question": title_of(q),
+            "sid": sid,
+            "url": format!("https://www.service-public.gouv.fr/{}/vosdroits/{sid}", audience_path(audience)),
+        }));
+    }
+    let mut services: Vec<serde_json::Value> = Vec::new();
+    let mut found = Vec::new();
+    root.descendants("ServiceEnLigne", &mut found);
+    for s in found {
+        let Some(url) = s.attr("URL") else { continue };
+        if services.iter().any(|v| v["url"] == url) {
+            continue;
+        }
+        services.push(serde_json::json!({
+            "title": title_of(s),
+            "institution": s.child("Source").map(line).unwrap_or_default(),
+            "url": url,
+            "type": s.attr("type").unwrap_or_default(),
+        }));
+    }
+
+    let mut body = Vec::new();
+    for name in ["Texte", "ListeSituations"] {
+        if let Some(e) = root.child(name) {
+            let mut wrapper = Element {
+                name: "Texte".into(),
+                ..Element::default()
+            };
+            wrapper.children.push(Node::Element(e.clone()));
+            walk(&wrapper, &[], &mut body);
+        }
+    }
+    // The first section: the introduction, then what the sheet covers.
+    let mut chapters: Vec<&str> = Vec::new();
+    for s in &body {
+        if let Some(first) = s.context.first()
+            && chapters.last() != Some(&first.as_str())
+            && !chapters.contains(&first.as_str())
+        {
+            chapters.push(first);
+        }
+    }
+    let mut first = introduction.clone();
+    if !chapters.is_empty() {
+        first.push_str("\n\nCette fiche aborde les points suivants :\n");
+        first.push_str(
+            &chapters
+                .iter()
+                .map(|c| format!("- {c}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+    }
+    let mut sections = Vec::with_capacity(body.len() + 1);
+    if !first.trim().is_empty() {
+        sections.push(Section {
+            context: Vec::new(),
+            text: first,
+        });
+    }
+    sections.extend(body);
+    Ok(Some(Sheet {
+        id,
+        url,
+        title: text_of("dc:title"),
+        surtitle,
+        audience: audience.join(", "),
+        theme: theme.join(", "),
+        description,
+        introduction,
+        date,
+        related_questions: serde_json::Value::from(questions).to_string(),
+        web_services: serde_json::Value::from(services).to_string(),
+        sections,
+    }))
+}
+
+/// Whether an entry is a sheet: `F*.xml` or `N*.xml`.
+fn is_sheet(name: &str) -> bool {
+    let base = base_name(name);
+    (base.starts_with('F') || base.starts_with('N'))
+        && base.ends_with(".xml")
+        && base[1..base.len() - 4].bytes().all(|b| b.is_ascii_digit())
+        && base.len() > 5
+}
+
+#[async_trait]
+impl Op for ParseServicePublic {
+    async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        let files = self.inputs().resolve(ctx)?;
+        let out = ctx.output()?.clone();
+        let log = ctx.log.clone();
+        let cancel = ctx.cancel.clone();
+        let (info, counts) = blocking(move || {
+            let mut w = RowWriter::new(&out, COLUMNS);
+            let mut seen: HashMap<String, (String, u64)> = HashMap::new();
+            let (mut sheets, mut skipped, mut duplicates, mut differing, mut sections) =
+                (0u64, 0u64, 0u64, 0u64, 0u64);
+            let mut failure: Option<OpError> = None;
+            for_each_input(&files, &ArchiveLimits::default(), |file, name, reader| {
+                if cancel.is_cancelled() {
+                    return Err("cancelled".into());
+                }
+                if !is_sheet(name) {
+                    return Ok(());
+                }
+                let bytes = read_all(reader)?;
+                let sheet = match parse_sheet(&bytes) {
+                    Ok(Some(s)) => s,
+                    Ok(None) => {
+                        skipped += 1;
+                        return Ok(());
+                    }
+                    Err(e) => return Err(format!("{name}: {e}")),
+                };
+                let hash = twox_hash::XxHash64::oneshot(0, &bytes);
+                if let Some((first, h)) = seen.get(&sheet.id) {
+                    duplicates += 1;
+                    if *h != hash {
+                        differing += 1;
+                        let _ = log.line(&format!(
+                            "sheet {} of {} differs from the one kept (from {first}); the first is kept",
+                            sheet.id,
+                            file.display()
+                        ));
+                    }
+                    return Ok(());
+                }
+                seen.insert(sheet.id.clone(), (file.display().to_string(), hash));
+                sheets += 1;
+                for (i, s) in sheet.sections.iter().enumerate() {
+                    sections += 1;
+                    w.push(vec![
+                        sheet.id.clone().into(),
+                        sheet.url.clone().into(),
+                        sheet.title.clone().into(),
+                        sheet.surtitle.clone().into(),
+                        sheet.audience.clone().into(),
+                        sheet.theme.clone().into(),
+                        sheet.description.clone().into(),
+                        sheet.introduction.clone().into(),
+                        sheet.date.clone().into(),
+                        "service-public".into(),
+                        sheet.related_questions.clone().into(),
+                        sheet.web_services.clone().into(),
+                        Value::Int(i as i64 + 1),
+                        Value::Texts(s.context.clone()),
+                        s.text.clone().into(),
+                    ])
+                    .map_err(|e| {
+                        let m = e.to_string();
+                        failure = Some(e.into());
+                        m
+                    })?;
+                }
+                Ok(())
+            })
+            .map_err(|e| failure.take().unwrap_or(e))?;
+            let info = w.finish()?;
+            Ok((info, [sheets, skipped, duplicates, differing, sections]))
+        })
+        .await?;
+        let [sheets, skipped, duplicates, differing, sections] = counts;
+        let _ = ctx.log.line(&format!(
+            "{sheets} sheets, {sections} sections; {skipped} skipped (Dossier, Recherche guidée), {duplicates} duplicate ids ({differing} with different content)"
+        ));
+        let mut metrics = serde_json::Map::new();
+        for (k, v) in [
+            ("documents", sheets),
+            ("sections", sections),
+            ("skipped", skipped),
+            ("duplicates", duplicates),
+            ("duplicates_differing", differing),
+        ] {
+            metrics.insert(k.into(), v.into());
+        }
+        Ok(OpOutput {
+            dataset: Some(info),
+            metrics,
+            ..OpOutput::default()
+        })
+    }
+
+    fn reads(&self) -> Vec<String> {
+        self.inputs().reads()
+    }
+
+    fn produces_dataset(&self) -> bool {
+        true
+    }
+
+    fn input_stamp(&self, workdir: &Path) -> Result<String, OpError> {
+        self.inputs().stamp(workdir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sheet_names_are_f_or_n_then_digits() {
+        assert!(is_sheet("F1119.xml"));
+        assert!(is_sheet("x/N19806.xml"));
+        assert!(!is_sheet("menu.xml"));
+        assert!(!is_sheet("Schemas/3.4/Publication.xsd"));
+        assert!(!is_sheet("Fiche.xml"));
+    }
+
+    #[test]
+    fn tables_become_markdown_and_lists_bullets() {
+        let sheet = parse_sheet(
+            r#"<Publication ID="F1" spUrl="https://x/F1"><dc:title>T</dc:title>
+            <Texte><Chapitre><Titre><Paragraphe>Montant</Paragraphe></Titre>
+            <Tableau><Titre>Plafonds</Titre>
+              <Rangée type="header"><Cellule><Paragraphe>Enfants</Paragraphe></Cellule><Cellule><Paragraphe>Plafond</Paragraphe></Cellule></Rangée>
+              <Rangée type="normal"><Cellule><Paragraphe>1</Paragraphe></Cellule><Cellule><Paragraphe>26 300 €</Paragraphe></Cellule></Rangée>
+            </Tableau>
+            <Liste type="puce"><Item><Paragraphe>un</Paragraphe></Item><Item><Paragraphe>deux</Paragraphe></Item></Liste>
+            <ANoter><Titre>À noter</Titre><Paragraphe>Rien.</Paragraphe></ANoter>
+            </Chapitre></Texte></Publication>"#
+                .as_bytes(),
+        )
+        .expect("parse")
+        .expect("kept");
+        assert_eq!(sheet.sections.len(), 2);
+        assert_eq!(sheet.sections[1].context, vec!["Montant"]);
+        assert_eq!(
+            sheet.sections[1].text,
+            "Plafonds\n| Enfants | Plafond |\n| --- | --- |\n| 1 | 26 300 € |\n\n- un\n- deux\n\n(À noter : Rien.)"
+        );
+    }
+}
