@@ -116,6 +116,14 @@ pub fn file_stamp(paths: &[std::path::PathBuf]) -> String {
     out
 }
 
+/// Counters for [`OpOutput::metrics`], from `(name, value)` pairs.
+pub fn counters(pairs: &[(&str, u64)]) -> serde_json::Map<String, serde_json::Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), serde_json::Value::from(*v)))
+        .collect()
+}
+
 /// Runs blocking work (file reading, Parquet writing) off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, OpError> + Send + 'static,

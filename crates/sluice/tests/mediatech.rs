@@ -185,7 +185,7 @@ fn service_public_real_sheets() {
 #[test]
 fn service_public_part_and_pro_feeds_share_sheets_without_overwriting() {
     let Some(model) = model_dir() else { return };
-    let samples = repo().join("examples/mediatech/samples/service_public");
+    let samples = repo().join("examples/mediatech/samples/lecomarquage/vdd/3.4");
     let p = Project::new(&format!(
         r#"
 name: sp
@@ -193,8 +193,8 @@ tasks:
   download:
     op: fetch
     urls:
-      - {}/part/vosdroits-latest.zip
-      - {}/pro/vosdroits-latest.zip
+      - {}/part/zip/vosdroits-latest.zip
+      - {}/pro/zip/vosdroits-latest.zip
   sheets:
     op: parse.service_public
     files: download
@@ -235,4 +235,529 @@ tasks:
         "{text}"
     );
     assert!(text.contains("(À noter : Si vos ressources dépassent légèrement le plafond"));
+}
+
+#[test]
+fn dila_real_legi_and_cnil_files() {
+    let p = Project::new(&format!(
+        r#"
+name: dila
+tasks:
+  legi:
+    op: parse.dila
+    kind: legi
+    path: {}/LEGIARTI*.xml
+  cnil:
+    op: parse.dila
+    kind: cnil
+    path: {}/CNILTEXT*.xml
+"#,
+        shared("legi").display(),
+        shared("cnil").display()
+    ));
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let legi = rows(
+        &p,
+        "select doc_id, status, category, title, number, start_date, end_date, subtitles, links, text \
+         from dila.legi order by doc_id",
+    );
+    let ids: Vec<&str> = legi.iter().filter_map(|r| r["doc_id"].as_str()).collect();
+    assert_eq!(
+        ids,
+        vec![
+            "LEGIARTI000006398122",
+            "LEGIARTI000019325262",
+            "LEGIARTI000054354526"
+        ]
+    );
+    let a = &legi[2];
+    assert_eq!(
+        (
+            a["status"].as_str(),
+            a["category"].as_str(),
+            a["title"].as_str(),
+            a["number"].as_str()
+        ),
+        (
+            Some("VIGUEUR"),
+            Some("CODE"),
+            Some("Code des transports"),
+            Some("A5332-103")
+        )
+    );
+    assert_eq!(
+        (a["start_date"].as_str(), a["end_date"].as_str()),
+        (Some("2026-07-01"), Some("2999-01-01"))
+    );
+    assert!(
+        a["subtitles"].as_str().is_some_and(|s| s
+            .starts_with("PARTIE RÉGLEMENTAIRE - Arrêtés - CINQUIÈME PARTIE")
+            && s.ends_with("Section 1 : Organisation administrative")),
+        "{}",
+        a["subtitles"]
+    );
+    let links: Value = serde_json::from_str(a["links"].as_str().expect("links")).expect("json");
+    assert_eq!(links.as_array().map(Vec::len), Some(2));
+    assert_eq!(legi[0]["status"], "ABROGE");
+    // The "extreme case": a long annex with HTML tables, rendered as Markdown.
+    let annex = legi[1]["text"].as_str().expect("text");
+    assert!(annex.contains("| --- |"), "no table in the annex");
+    assert!(annex.len() > 20_000);
+
+    let cnil = rows(
+        &p,
+        "select doc_id, title, full_title, number, nature_delib, date, status, text from dila.cnil",
+    );
+    assert_eq!(cnil.len(), 1);
+    let c = &cnil[0];
+    assert_eq!(
+        (
+            c["doc_id"].as_str(),
+            c["title"].as_str(),
+            c["number"].as_str(),
+            c["date"].as_str(),
+            c["status"].as_str(),
+            c["nature_delib"].as_str()
+        ),
+        (
+            Some("CNILTEXT000026026270"),
+            Some("Délibération 2012-138 du 3 mai 2012"),
+            Some("2012-138"),
+            Some("2012-05-03"),
+            Some("VIGUEUR"),
+            Some("Autre autorisation")
+        )
+    );
+    assert!(c["full_title"].as_str().is_some_and(|t| {
+        t.starts_with("Délibération n° 2012-138 du 3 mai 2012 autorisant Volkswagen")
+            && !t.ends_with('\r')
+    }),);
+    assert!(
+        c["text"].as_str().is_some_and(|t| t.contains("| --- |")),
+        "the deliberation's table"
+    );
+}
+
+/// Copies the sample archives named `names` of a DILA folder into `index`.
+fn publish(index: &Path, folder: &str, names: &[&str]) {
+    std::fs::create_dir_all(index).expect("mkdir");
+    for n in names {
+        std::fs::copy(
+            repo()
+                .join("examples/mediatech/samples/dila")
+                .join(folder)
+                .join(n),
+            index.join(n),
+        )
+        .expect("copy sample");
+    }
+}
+
+#[test]
+fn dila_deltas_apply_replacements_and_suppressions_and_only_changed_documents_are_chunked() {
+    let p = Project::new(
+        r#"
+name: cnil
+tasks:
+  download:
+    op: fetch
+    listing:
+      url: index
+      pattern: "*.tar.gz"
+  documents:
+    op: parse.dila
+    kind: cnil
+    files: download
+  chunks:
+    op: chunk
+    input: documents
+    size: 1500
+    template: "{title}\n{text}"
+"#,
+    );
+    let index = p.path("index");
+    publish(
+        &index,
+        "CNIL",
+        &["Freemium_cnil_global_20250101-000000.tar.gz"],
+    );
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let ids = |p: &Project| -> Vec<String> {
+        rows(p, "select doc_id from cnil.documents order by doc_id")
+            .iter()
+            .filter_map(|r| r["doc_id"].as_str().map(String::from))
+            .collect()
+    };
+    assert_eq!(
+        ids(&p),
+        vec![
+            "CNILTEXT000026026299",
+            "CNILTEXT000048765120",
+            "CNILTEXT000049857312",
+            "CNILTEXT000050012874"
+        ]
+    );
+    let run = p.last_run_id();
+    assert_eq!(metrics(&p, &run, "chunks")["docs_new"], 4);
+    let before = rows(
+        &p,
+        "select chunk_id, chunk_text from cnil.chunks where doc_id = 'CNILTEXT000050012874' order by chunk_index",
+    );
+
+    // A delta: one document changed, one new, one deleted (its line ends with ` D`), and
+    // one deletion of a document the dump never had.
+    publish(&index, "CNIL", &["CNIL_20250711-212007.tar.gz"]);
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let run = p.last_run_id();
+    let m = metrics(&p, &run, "documents");
+    assert_eq!(
+        (
+            m["archives"].as_u64(),
+            m["new"].as_u64(),
+            m["replaced"].as_u64(),
+            m["deleted"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1), Some(1)),
+        "{m}"
+    );
+    assert_eq!(
+        ids(&p),
+        vec![
+            "CNILTEXT000048765120",
+            "CNILTEXT000049857312",
+            "CNILTEXT000050012874",
+            "CNILTEXT000051880710"
+        ]
+    );
+    let m = metrics(&p, &run, "chunks");
+    assert_eq!(
+        (
+            m["docs_new"].as_u64(),
+            m["docs_changed"].as_u64(),
+            m["docs_unchanged"].as_u64(),
+            m["docs_deleted"].as_u64()
+        ),
+        (Some(1), Some(1), Some(2), Some(1)),
+        "{m}"
+    );
+    let deleted = rows(
+        &p,
+        "select count(*) as n from cnil.chunks where doc_id = 'CNILTEXT000026026299'",
+    );
+    assert_eq!(deleted[0]["n"], 0);
+    let after = rows(
+        &p,
+        "select chunk_id, chunk_text from cnil.chunks where doc_id = 'CNILTEXT000050012874' order by chunk_index",
+    );
+    assert_eq!(before, after, "an unchanged document keeps its chunks");
+
+    // Nothing new at the source: the download runs, the rest is cached.
+    let out = p.run_ok(&["run", "pipeline.yaml", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let states: Vec<String> = v["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| {
+            format!(
+                "{} {}",
+                t["task"].as_str().unwrap_or(""),
+                t["state"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec!["download succeeded", "documents cached", "chunks cached"]
+    );
+
+    // The next delta adds one document.
+    publish(&index, "CNIL", &["CNIL_20250718-211500.tar.gz"]);
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let m = metrics(&p, &p.last_run_id(), "documents");
+    assert_eq!(
+        (m["archives"].as_u64(), m["new"].as_u64()),
+        (Some(1), Some(1)),
+        "{m}"
+    );
+    assert_eq!(ids(&p).len(), 5);
+}
+
+#[test]
+fn dila_folder_deletions_and_dole_ids_that_repeat_across_parts() {
+    let p = Project::new(
+        r#"
+name: dila
+tasks:
+  legi:
+    op: parse.dila
+    kind: legi
+    path: index/LEGI/*.tar.gz
+  dole:
+    op: parse.dila
+    kind: dole
+    path: index/DOLE/*.tar.gz
+  dole_chunks:
+    op: chunk
+    input: dole
+    size: 8000
+    template: "{title}\n{text}"
+"#,
+    );
+    let index = p.path("index");
+    publish(
+        &index.join("LEGI"),
+        "LEGI",
+        &[
+            "Freemium_legi_global_20250101-000000.tar.gz",
+            "LEGI_20250711-211004.tar.gz",
+        ],
+    );
+    publish(
+        &index.join("DOLE"),
+        "DOLE",
+        &["Freemium_dole_global_20250101-000000.tar.gz"],
+    );
+    p.run_ok(&["run", "pipeline.yaml"]);
+    // The delta deletes one article (flagged ` D`) and a whole decree (a folder line: its
+    // two articles), changes one and adds one; the section and text files are not articles.
+    let legi: Vec<String> = rows(&p, "select doc_id, status from dila.legi order by doc_id")
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["doc_id"].as_str().unwrap_or(""),
+                r["status"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        legi,
+        vec![
+            "LEGIARTI000006398191 MODIFIE",
+            "LEGIARTI000006398192 VIGUEUR",
+            "LEGIARTI000033020517 VIGUEUR",
+            "LEGIARTI000035652034 MODIFIE",
+            "LEGIARTI000051834217 VIGUEUR"
+        ]
+    );
+    // DOLE: articles numbered alike in two parts of a dossier get one row per number, and
+    // every chunk id is unique.
+    let dole = rows(
+        &p,
+        "select content_type, article_number from dila.dole where doc_id = 'JORFDOLE000047251836' order by article_number nulls first",
+    );
+    let kinds: Vec<String> = dole
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["content_type"].as_str().unwrap_or(""),
+                r["article_number"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "explanatory_memorandum null",
+            "article 1",
+            "article 2",
+            "article 3",
+            "article 4"
+        ]
+    );
+    let ids = rows(&p, "select chunk_id from dila.dole_chunks");
+    let mut seen: Vec<&str> = ids.iter().filter_map(|r| r["chunk_id"].as_str()).collect();
+    let n = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), n, "two DOLE chunks share an id");
+}
+
+#[test]
+fn travail_emploi_and_directory_real_samples() {
+    let p = Project::new(&format!(
+        r#"
+name: pub
+tasks:
+  travail:
+    op: parse.travail_emploi
+    path: {}
+  local:
+    op: parse.directory
+    path: {}
+"#,
+        shared("travail_emploi_fiches-travail.sample.json").display(),
+        shared("directory/local_administrations_directory.json").display()
+    ));
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let docs: Vec<String> = rows(
+        &p,
+        "select doc_id, title, date, count(*) as n from pub.travail group by doc_id, title, date order by doc_id",
+    )
+    .iter()
+    .map(|r| {
+        format!(
+            "{} | {} | {} | {}",
+            r["doc_id"].as_str().unwrap_or(""),
+            r["title"].as_str().unwrap_or(""),
+            r["date"].as_str().unwrap_or(""),
+            r["n"]
+        )
+    })
+    .collect();
+    assert_eq!(
+        docs,
+        vec![
+            "article101095 | La démission | 2020-11-09 | 8",
+            "article376095 | 5 questions/réponses sur le versement du salaire | 2021-03-09 | 5",
+            "article377180 | Accords de performance collective | 2020-07-22 | 2",
+        ]
+    );
+    // article376095 has no introduction: its first row is its first section.
+    let sections = rows(
+        &p,
+        "select section, context, text from pub.travail where doc_id = 'article376095' order by section",
+    );
+    assert_eq!(sections[0]["section"], 1);
+    assert!(
+        sections[0]["context"][0]
+            .as_str()
+            .is_some_and(|c| c.starts_with("1) Comment est fixé le salaire")),
+        "{}",
+        sections[0]["context"]
+    );
+    let intro = rows(
+        &p,
+        "select context, text from pub.travail where doc_id = 'article101095' and section = 1",
+    );
+    assert_eq!(intro[0]["context"], serde_json::json!([]));
+    assert!(
+        intro[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("La démission permet au salarié"))
+    );
+
+    let local = rows(
+        &p,
+        "select doc_id, name, types, modification_date, opening_hours, phone_numbers, addresses, directory_url, text from pub.local",
+    );
+    assert_eq!(local.len(), 1);
+    let l = &local[0];
+    assert_eq!(l["doc_id"], "00007e4d-264c-43a0-b0b7-7f3b7dd995ab");
+    assert_eq!(l["name"], "Mairie - Fontaine-le-Port");
+    assert_eq!(l["types"], "mairie");
+    assert_eq!(l["modification_date"], "2023-08-09");
+    assert!(
+        l["opening_hours"].as_str().is_some_and(|h| h.starts_with(
+            "Mardi : 09h00 à 12h00 et de 18h00 à 19h00. Accueil ouvert uniquement hors vacances scolaires l'après-midi."
+        )),
+        "{}",
+        l["opening_hours"]
+    );
+    assert_eq!(l["phone_numbers"], serde_json::json!(["01 64 38 30 52"]));
+    let addresses: Value =
+        serde_json::from_str(l["addresses"].as_str().expect("json")).expect("json");
+    assert_eq!(addresses[0]["adresse"], "3 rue du Général-Roux");
+    assert_eq!(addresses[0]["code_postal"], "77590");
+    assert!(
+        l["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Mairie - Fontaine-le-Port"))
+    );
+    assert!(
+        !l["text"].as_str().unwrap_or("").contains("77590"),
+        "addresses are not embedded"
+    );
+}
+
+/// Every example pipeline runs offline on the project's samples.
+#[test]
+fn every_mediatech_example_runs_on_its_samples() {
+    let Some(model) = model_dir() else { return };
+    let home = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let examples = repo().join("examples/mediatech");
+    let csv = "csv=samples/data_gouv/export-dataset-20250601-000000.csv".to_string();
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("cnil", vec!["origin=samples/dila".into()]),
+        ("constit", vec!["origin=samples/dila".into()]),
+        ("dole", vec!["origin=samples/dila".into()]),
+        ("legi", vec!["origin=samples/dila".into()]),
+        ("state_directory", vec!["origin=samples/dila".into()]),
+        (
+            "local_directory",
+            vec!["origin=samples/lecomarquage".into()],
+        ),
+        ("service_public", vec!["origin=samples/lecomarquage".into()]),
+        ("travail_emploi", vec!["origin=samples/github".into()]),
+        ("data_gouv_catalog", vec![csv.clone()]),
+    ];
+    for (name, params) in &cases {
+        let mut args = vec![
+            "run".to_string(),
+            examples.join(format!("{name}.yaml")).display().to_string(),
+            "--home".into(),
+            home.path().display().to_string(),
+        ];
+        if ["legi", "service_public", "travail_emploi"].contains(name) {
+            args.push("--param".into());
+            args.push(format!("model={}", model.display()));
+        }
+        for p in params {
+            args.push("--param".into());
+            args.push(p.clone());
+        }
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(&args)
+            .env_remove("SLUICE_STATE")
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", common::text(&out));
+    }
+    let count = |sql: &str| -> i64 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args([
+                "sql",
+                "--home",
+                &home.path().display().to_string(),
+                "--format",
+                "json",
+                sql,
+            ])
+            .env_remove("SLUICE_STATE")
+            .output()
+            .expect("sql");
+        let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        v[0]["n"].as_i64().unwrap_or(-1)
+    };
+    assert_eq!(
+        count("select count(distinct doc_id) as n from cnil.documents"),
+        5
+    );
+    assert_eq!(
+        count("select count(distinct doc_id) as n from constit.documents"),
+        3
+    );
+    assert_eq!(
+        count("select count(*) as n from state_directory.services"),
+        5
+    );
+    assert_eq!(
+        count("select count(*) as n from local_directory.services"),
+        5
+    );
+    assert_eq!(
+        count("select count(distinct doc_id) as n from service_public.sheets"),
+        7
+    );
+    assert_eq!(
+        count("select count(distinct doc_id) as n from travail_emploi.sheets"),
+        4
+    );
+    assert_eq!(
+        count("select count(*) as n from data_gouv_catalog.datasets"),
+        6
+    );
+    assert!(count("select count(*) as n from legi.chunks") >= 5);
 }

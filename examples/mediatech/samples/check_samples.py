@@ -127,15 +127,15 @@ LEGI_DECRET_DIR = "legi/global/code_et_TNC_en_vigueur/TNC_en_vigueur/JORF/TEXT/0
 def check_cnil():
     req = [".//TITRE", ".//TITREFULL", ".//NUMERO", ".//NATURE_DELIB", ".//DATE_TEXTE", ".//DATE_PUBLI",
            ".//ETAT_JURIDIQUE", ".//NATURE", "BLOC_TEXTUEL/CONTENU"]
-    rep = check_dila("dila/cnil", "cnil", "TEXTE_CNIL", "CNILTEXT", [
+    rep = check_dila("dila/CNIL", "cnil", "TEXTE_CNIL", "CNILTEXT", [
         ("Freemium_cnil_global_20250101-000000.tar.gz", "20250101-000000",
          {"CNILTEXT000049857312", "CNILTEXT000050012874", "CNILTEXT000026026299", "CNILTEXT000048765120"}, None),
         ("CNIL_20250711-212007.tar.gz", "20250711-212007", {"CNILTEXT000049857312", "CNILTEXT000051880710"},
          [CNIL_DUMP_D, "cnil/global/CNIL/TEXT/00/00/47/11/20/CNILTEXT000047112058"]),
         ("CNIL_20250718-211500.tar.gz", "20250718-211500", {"CNILTEXT000051912233"}, []),
     ], req)
-    dump = docs_from("dila/cnil", "Freemium_cnil_global_20250101-000000.tar.gz")
-    delta = docs_from("dila/cnil", "CNIL_20250711-212007.tar.gz")
+    dump = docs_from("dila/CNIL", "Freemium_cnil_global_20250101-000000.tar.gz")
+    delta = docs_from("dila/CNIL", "CNIL_20250711-212007.tar.gz")
     changed = "CNILTEXT000049857312"
     assert inner_text(dump[changed].find("BLOC_TEXTUEL/CONTENU")) != inner_text(delta[changed].find("BLOC_TEXTUEL/CONTENU"))
     assert dump["CNILTEXT000026026299"].find(".//table") is not None
@@ -146,13 +146,13 @@ def check_cnil():
 
 def check_constit():
     req = [".//ID", ".//NATURE", ".//TITRE", ".//NUMERO", ".//SOLUTION", ".//DATE_DEC", ".//BLOC_TEXTUEL//CONTENU"]
-    rep = check_dila("dila/constit", "constit", "TEXTE_JURI_CONSTIT", "CONSTEXT", [
+    rep = check_dila("dila/CONSTIT", "constit", "TEXTE_JURI_CONSTIT", "CONSTEXT", [
         ("Freemium_constit_global_20250101-000000.tar.gz", "20250101-000000",
          {"CONSTEXT000049563412", "CONSTEXT000049871205", "CONSTEXT000050234118"}, None),
         ("CONSTIT_20250704-203015.tar.gz", "20250704-203015", {"CONSTEXT000051766054"},
          ["constit/global/CONS/TEXT/00/00/49/56/34/CONSTEXT000049563412"]),
     ], req)
-    for doc in docs_from("dila/constit", "Freemium_constit_global_20250101-000000.tar.gz").values():
+    for doc in docs_from("dila/CONSTIT", "Freemium_constit_global_20250101-000000.tar.gz").values():
         assert len(doc.findall(".//BLOC_TEXTUEL/CONTENU/br")) > 5
     return rep
 
@@ -166,12 +166,12 @@ def part_articles(el):
 
 def check_dole():
     req = [".//ID", ".//TITRE", ".//NUMERO", ".//TYPE", ".//LIBELLE", ".//DATE_CREATION"]
-    rep = check_dila("dila/dole", "dole", "DOSSIER_LEGISLATIF", "JORFDOLE", [
+    rep = check_dila("dila/DOLE", "dole", "DOSSIER_LEGISLATIF", "JORFDOLE", [
         ("Freemium_dole_global_20250101-000000.tar.gz", "20250101-000000",
          {"JORFDOLE000047251836", "JORFDOLE000048123456", "JORFDOLE000050087731"}, None),
         ("DOLE_20250502-204512.tar.gz", "20250502-204512", {"JORFDOLE000048123456"}, []),
     ], req)
-    dump = docs_from("dila/dole", "Freemium_dole_global_20250101-000000.tar.gz")
+    dump = docs_from("dila/DOLE", "Freemium_dole_global_20250101-000000.tar.gz")
     d1 = dump["JORFDOLE000047251836"]
     expose = d1.find(".//EXPOSE_MOTIF")
     texts = [p.text for p in expose.findall("p")]
@@ -184,7 +184,7 @@ def check_dole():
     d3 = dump["JORFDOLE000050087731"]
     assert part_articles(d3.find(".//CONTENU_DOSSIER_1")) == ["Article unique"]
     assert part_articles(d3.find(".//CONTENU_DOSSIER_2")) == []
-    delta = docs_from("dila/dole", "DOLE_20250502-204512.tar.gz")["JORFDOLE000048123456"]
+    delta = docs_from("dila/DOLE", "DOLE_20250502-204512.tar.gz")["JORFDOLE000048123456"]
     assert delta.findtext(".//TYPE") == "LOI_PUBLIEE" and dump["JORFDOLE000048123456"].findtext(".//TYPE") == "PROJET_LOI"
     assert dump["JORFDOLE000048123456"].findtext(".//NUMERO") == "17"
     return rep
@@ -193,26 +193,26 @@ def check_dole():
 def check_legi():
     req = [".//NUM", ".//ETAT", ".//DATE_DEBUT", ".//DATE_FIN", "CONTEXTE/TEXTE/TITRE_TXT", "BLOC_TEXTUEL/CONTENU", "NOTA"]
     art = LEGI_CODE + "/article/LEGI/ARTI/00/00/06/39/81/LEGIARTI000006398130 D"
-    rep = check_dila("dila/legi", "legi", "ARTICLE", "LEGIARTI", [
+    rep = check_dila("dila/LEGI", "legi", "ARTICLE", "LEGIARTI", [
         ("Freemium_legi_global_20250101-000000.tar.gz", "20250101-000000",
          {"LEGIARTI000006398130", "LEGIARTI000006398192", "LEGIARTI000006398191", "LEGIARTI000033020517",
           "LEGIARTI000035652034", "LEGIARTI000044103018", "LEGIARTI000044103020"}, None),
         ("LEGI_20250711-211004.tar.gz", "20250711-211004", {"LEGIARTI000035652034", "LEGIARTI000051834217"},
          [art, LEGI_DECRET_DIR]),
     ], req)
-    files, dirs, _ = read_tar_gz("dila/legi/Freemium_legi_global_20250101-000000.tar.gz")
+    files, dirs, _ = read_tar_gz("dila/LEGI/Freemium_legi_global_20250101-000000.tar.gz")
     roots = {m: parse_xml(m, d).tag for m, d in files.items()}
     skip = sorted(r for m, r in roots.items() if not m.rsplit("/", 1)[-1].startswith("LEGIARTI"))
     assert skip == ["SECTION_TA", "TEXTELR", "TEXTE_VERSION"], skip
     # the directory line names a folder of the dump holding two articles
     assert "20250101-000000/" + LEGI_DECRET_DIR in dirs
     assert sum(1 for m in files if m.startswith("20250101-000000/" + LEGI_DECRET_DIR + "/")) == 2
-    dump = docs_from("dila/legi", "Freemium_legi_global_20250101-000000.tar.gz")
+    dump = docs_from("dila/LEGI", "Freemium_legi_global_20250101-000000.tar.gz")
     etats = {k: v.findtext(".//ETAT") for k, v in dump.items() if k.startswith("LEGIARTI")}
     assert set(etats.values()) == {"VIGUEUR", "ABROGE", "MODIFIE", "ABROGE_DIFF"}, etats
     assert any(v.find("NOTA/CONTENU/p") is not None for v in dump.values())
     assert dump["LEGIARTI000044103018"].find("CONTEXTE/TEXTE/TITRE_TXT").get("c_titre_court").endswith(".")
-    delta = docs_from("dila/legi", "LEGI_20250711-211004.tar.gz")
+    delta = docs_from("dila/LEGI", "LEGI_20250711-211004.tar.gz")
     assert etats["LEGIARTI000035652034"] == "VIGUEUR" and delta["LEGIARTI000035652034"].findtext(".//ETAT") == "MODIFIE"
     return rep
 
@@ -222,7 +222,7 @@ def check_service_public():
     report = {}
     for kind, expected in [("part", {"F1878", "F2923", "F35138", "N19808", "N360"}),
                            ("pro", {"F35138", "F23107", "F31228", "N24267", "F35650"})]:
-        with zipfile.ZipFile(path(f"service_public/{kind}/vosdroits-latest.zip")) as zf:
+        with zipfile.ZipFile(path(f"lecomarquage/vdd/3.4/{kind}/zip/vosdroits-latest.zip")) as zf:
             names = zf.namelist()
             assert names == sorted(names)
             assert all(i.date_time == (2025, 1, 1, 0, 0, 0) for i in zf.infolist())
@@ -263,10 +263,10 @@ def check_service_public():
 
 
 def check_directories():
-    with zipfile.ZipFile(path("directory/dila_refOrga_admin_Etat_fr_latest.zip")) as zf:
+    with zipfile.ZipFile(path("dila/RefOrgaAdminEtat/FluxAnneeCourante/dila_refOrga_admin_Etat_fr_latest.zip")) as zf:
         assert zf.namelist() == ["dila_refOrga_admin_Etat_fr_20250526.json"]
         state = json.loads(zf.read("dila_refOrga_admin_Etat_fr_20250526.json"))["service"]
-    with open(path("directory/all_latest.tar.bz2"), "rb") as f:
+    with open(path("lecomarquage/donnees_locales_v4/all_latest.tar.bz2"), "rb") as f:
         raw = bz2.decompress(f.read())
     with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
         members = [m for m in tf.getmembers() if m.isfile()]
@@ -298,7 +298,7 @@ def check_directories():
 
 
 def check_travail():
-    with open(path("travail_emploi/fiches-travail.json"), encoding="utf-8") as f:
+    with open(path("github/SocialGouv/fiches-travail-data/raw/master/data/fiches-travail.json"), encoding="utf-8") as f:
         records = json.load(f)
     assert len(records) == 4
     for r in records:

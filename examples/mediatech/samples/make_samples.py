@@ -442,7 +442,7 @@ def cnil_docs(*docs):
 
 
 def build_cnil():
-    folder = "dila/cnil"
+    folder = "dila/CNIL"
     absent_id = "CNILTEXT000047112058"  # listed for deletion, never in these samples
     archives = [
         ("Freemium_cnil_global_20250101-000000.tar.gz", "20250101-000000",
@@ -639,7 +639,7 @@ CONSTIT_4 = {
 
 
 def build_constit():
-    folder = "dila/constit"
+    folder = "dila/CONSTIT"
     docs = lambda *ds: {constit_path(d["id"]) + ".xml": constit_xml(d) for d in ds}  # noqa: E731
     archives = [
         ("Freemium_constit_global_20250101-000000.tar.gz", "20250101-000000",
@@ -873,7 +873,7 @@ DOLE_3 = {
 
 
 def build_dole():
-    folder = "dila/dole"
+    folder = "dila/DOLE"
     docs = lambda *ds: {dole_path(d["id"]) + ".xml": dole_xml(d) for d in ds}  # noqa: E731
     archives = [
         ("Freemium_dole_global_20250101-000000.tar.gz", "20250101-000000",
@@ -1204,7 +1204,7 @@ def legi_docs(*articles):
 
 
 def build_legi():
-    folder = "dila/legi"
+    folder = "dila/LEGI"
     code_dir = text_dir(CODE_MONETAIRE)
     dump = legi_docs(LEGI_A1, LEGI_A2, LEGI_A3, LEGI_A4, LEGI_A5, LEGI_A6, LEGI_A7)
     dump[f"{code_dir}/section_ta/LEGI/SCTA/{id_dirs('LEGISCTA000006135575')}/LEGISCTA000006135575.xml"] = LEGISCTA_XML
@@ -1822,8 +1822,8 @@ def build_service_public():
         "menu.xml": menu_xml("Professionnels", [("N24265", "Gestion et finances"), ("N24267", "Ressources humaines")]),
         "Schemas/3.4/Publication.xsd": SCHEMA_XSD,
     }
-    write_file("service_public/part/vosdroits-latest.zip", zip_bytes(part))
-    write_file("service_public/pro/vosdroits-latest.zip", zip_bytes(pro))
+    write_file("lecomarquage/vdd/3.4/part/zip/vosdroits-latest.zip", zip_bytes(part))
+    write_file("lecomarquage/vdd/3.4/pro/zip/vosdroits-latest.zip", zip_bytes(pro))
 
 
 # --------------------------------------------------------------------------
@@ -2073,11 +2073,11 @@ def local_services():
 
 def build_directories():
     state = json.dumps({"service": state_services()}, ensure_ascii=False, indent=2) + "\n"
-    write_file("directory/dila_refOrga_admin_Etat_fr_latest.zip",
+    write_file("dila/RefOrgaAdminEtat/FluxAnneeCourante/dila_refOrga_admin_Etat_fr_latest.zip",
                zip_bytes({"dila_refOrga_admin_Etat_fr_20250526.json": state}))
     local = json.dumps({"service": local_services()}, ensure_ascii=False, indent=2) + "\n"
     tar = tar_bytes({"base-donnees-locales.json": local}, EPOCH_2025)
-    write_file("directory/all_latest.tar.bz2", bz2.compress(tar, 9))
+    write_file("lecomarquage/donnees_locales_v4/all_latest.tar.bz2", bz2.compress(tar, 9))
 
 
 # --------------------------------------------------------------------------
@@ -2171,7 +2171,7 @@ TRAVAIL_RECORDS = [
 
 
 def build_travail():
-    write_file("travail_emploi/fiches-travail.json",
+    write_file("github/SocialGouv/fiches-travail-data/raw/master/data/fiches-travail.json",
                json.dumps(TRAVAIL_RECORDS, ensure_ascii=False, indent=2) + "\n")
 
 

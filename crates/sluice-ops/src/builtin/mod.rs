@@ -71,6 +71,21 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             build: parse::service_public::build,
         },
         OpSpec {
+            name: "parse.travail_emploi",
+            summary: "Reads the labour ministry's sheets (`fiches-travail.json` from `files`, or `path`) into one row per section, the introduction first: metadata, context (section title), text from the HTML with Markdown tables and bullets, legal references as JSON.",
+            build: parse::travail_emploi::build,
+        },
+        OpSpec {
+            name: "parse.directory",
+            summary: "Reads the directories of public services (`{\"service\": [...]}` JSON, alone or in a zip / tar.bz2, from `files` or `path`), record by record, into one row per service: contacts, addresses, opening hours, people in charge, hierarchy, and the text to embed.",
+            build: parse::directory::build,
+        },
+        OpSpec {
+            name: "parse.dila",
+            summary: "Applies DILA archives (`kind`: legi, cnil, constit, dole) from a fetch listing in order onto the previous documents: replaced and new documents, suppression lists, full dumps.",
+            build: parse::dila::build,
+        },
+        OpSpec {
             name: "chunk",
             summary: "Splits the `text` of each document of `input` into chunks of at most `size` tokens (`tokenizer`) or characters: ids `<doc_id>_<n>`, a `template` for the text to embed, its hash; unchanged documents reuse their chunks.",
             build: chunk::build_chunk,

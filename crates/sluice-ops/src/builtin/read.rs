@@ -11,6 +11,7 @@ use sluice_data::read_json::{JsonOptions, read_json};
 use sluice_data::values::Kind;
 use sluice_data::{DatasetTarget, DatasetWriter, expand_paths};
 
+use crate::builtin::parse::Inputs;
 use crate::{Op, OpError, OpOutput, TaskContext, blocking, file_stamp};
 
 fn default_true() -> bool {
@@ -30,7 +31,11 @@ fn default_quote() -> char {
 #[serde(deny_unknown_fields)]
 pub struct ReadCsv {
     /// File or glob (`data/*.csv`), relative to the pipeline file.
-    pub path: String,
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Or the files downloaded by a `fetch` task.
+    #[serde(default)]
+    pub files: Option<String>,
     /// Field separator (default `,`).
     #[serde(default = "default_delimiter")]
     pub delimiter: char,
@@ -88,6 +93,8 @@ pub fn build_read_csv(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_
     let op: ReadCsv = sluice_core::from_node(config)?;
     op.options()
         .map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
+    Inputs::from_keys(&op.files, &op.path)
+        .map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
     Ok(Box::new(op))
 }
 
@@ -95,16 +102,22 @@ fn paths(workdir: &Path, pattern: &str) -> Result<Vec<PathBuf>, OpError> {
     Ok(expand_paths(workdir, pattern)?)
 }
 
+impl ReadCsv {
+    fn inputs(&self) -> Inputs {
+        Inputs::from_keys(&self.files, &self.path).unwrap_or(Inputs::Path(String::new()))
+    }
+}
+
 /// Runs `read` off the async threads with the files matching `pattern` and the task's dataset
 /// folder; what it wrote is the task's dataset.
 async fn read_files(
     ctx: &TaskContext,
-    pattern: &str,
+    inputs: Inputs,
     read: impl FnOnce(Vec<PathBuf>, DatasetTarget) -> Result<sluice_data::DatasetInfo, OpError>
     + Send
     + 'static,
 ) -> Result<OpOutput, OpError> {
-    let files = paths(&ctx.workdir, pattern)?;
+    let files = inputs.resolve(ctx)?;
     let out = ctx.output()?.clone();
     let info = blocking(move || read(files, out)).await?;
     Ok(OpOutput {
@@ -118,7 +131,7 @@ impl Op for ReadCsv {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
         let opts = self.options().map_err(OpError::new)?;
         let cancel = ctx.cancel.clone();
-        read_files(ctx, &self.path, move |files, out| {
+        read_files(ctx, self.inputs(), move |files, out| {
             let schema = csv_schema(&files, &opts)?;
             let mut writer = out.writer(schema.clone());
             read_csv(&files, &opts, &schema, &mut |batch| {
@@ -137,7 +150,11 @@ impl Op for ReadCsv {
     }
 
     fn input_stamp(&self, workdir: &Path) -> Result<String, OpError> {
-        Ok(file_stamp(&paths(workdir, &self.path)?))
+        self.inputs().stamp(workdir)
+    }
+
+    fn reads(&self) -> Vec<String> {
+        self.inputs().reads()
     }
 }
 
@@ -162,7 +179,7 @@ impl Op for ReadJson {
             lenient: self.lenient,
             repair_escapes: self.repair_escapes,
         };
-        read_files(ctx, &self.path, move |files, out| {
+        read_files(ctx, Inputs::Path(self.path.clone()), move |files, out| {
             let batch = read_json(&files, &opts)?;
             let mut writer = out.writer(batch.schema());
             writer.write(&batch)?;
@@ -193,7 +210,7 @@ impl Op for ReadParquet {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
         use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         use sluice_data::datafusion;
-        read_files(ctx, &self.path, move |files, out| {
+        read_files(ctx, Inputs::Path(self.path.clone()), move |files, out| {
             let mut writer: Option<DatasetWriter> = None;
             for path in &files {
                 let file = std::fs::File::open(path)

@@ -5,9 +5,6 @@
 //! file). Archives (zip, tar, tar.gz, tar.bz2) are read as streams, entry by entry: nothing is
 //! extracted to disk. A file that is not an archive is read as one entry.
 
-pub mod service_public;
-pub mod xml;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +13,50 @@ use sluice_data::export::for_each_batch;
 
 use crate::builtin::archive::{ArchiveKind, ArchiveLimits, for_each_entry};
 use crate::{OpError, TaskContext, file_stamp};
+
+/// A parser whose files come from `files` (a fetch task) or `path` (a glob).
+pub trait Sourced {
+    /// Its `files` and `path` keys.
+    fn keys(&self) -> (&Option<String>, &Option<String>);
+
+    /// Where its files come from.
+    fn inputs(&self) -> Inputs {
+        let (files, path) = self.keys();
+        Inputs::from_keys(files, path).unwrap_or(Inputs::Path(String::new()))
+    }
+}
+
+/// Builds a parser, checking that exactly one of `files` and `path` is given.
+pub fn build_parser<T>(
+    config: &sluice_core::Node,
+) -> Result<Box<dyn crate::Op>, sluice_core::DeError>
+where
+    T: serde::de::DeserializeOwned + crate::Op + Sourced + 'static,
+{
+    let op: T = sluice_core::from_node(config)?;
+    let (files, path) = op.keys();
+    Inputs::from_keys(files, path).map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
+    Ok(Box::new(op))
+}
+
+/// The `Op` methods every parser shares: it reads its `files` task, writes a dataset, and
+/// its `path` files are part of its fingerprint.
+macro_rules! parser_io {
+    () => {
+        fn reads(&self) -> Vec<String> {
+            $crate::builtin::parse::Sourced::inputs(self).reads()
+        }
+
+        fn produces_dataset(&self) -> bool {
+            true
+        }
+
+        fn input_stamp(&self, workdir: &std::path::Path) -> Result<String, $crate::OpError> {
+            $crate::builtin::parse::Sourced::inputs(self).stamp(workdir)
+        }
+    };
+}
+pub(crate) use parser_io;
 
 /// Where a parser's files come from.
 #[derive(Debug, Clone)]
@@ -117,3 +158,9 @@ pub fn read_all(reader: &mut dyn Read) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("cannot read: {e}"))?;
     Ok(bytes)
 }
+
+pub mod dila;
+pub mod directory;
+pub mod service_public;
+pub mod travail_emploi;
+pub mod xml;

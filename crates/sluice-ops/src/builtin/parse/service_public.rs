@@ -10,15 +10,15 @@
 //! from the first file that has it.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use sluice_data::rows::{ColumnType, RowWriter, Value};
 use unicode_normalization::UnicodeNormalization;
 
+use super::Sourced as _;
 use super::xml::{self, Element, Node, squash};
-use super::{Inputs, base_name, for_each_input, read_all};
+use super::{base_name, for_each_input, read_all};
 use crate::builtin::archive::ArchiveLimits;
 use crate::{Op, OpError, OpOutput, TaskContext, blocking};
 
@@ -36,15 +36,12 @@ pub struct ParseServicePublic {
 
 /// Builds `parse.service_public`.
 pub fn build(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
-    let op: ParseServicePublic = sluice_core::from_node(config)?;
-    Inputs::from_keys(&op.files, &op.path)
-        .map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
-    Ok(Box::new(op))
+    super::build_parser::<ParseServicePublic>(config)
 }
 
-impl ParseServicePublic {
-    fn inputs(&self) -> Inputs {
-        Inputs::from_keys(&self.files, &self.path).unwrap_or(Inputs::Path(String::new()))
+impl super::Sourced for ParseServicePublic {
+    fn keys(&self) -> (&Option<String>, &Option<String>) {
+        (&self.files, &self.path)
     }
 }
 
@@ -562,16 +559,13 @@ impl Op for ParseServicePublic {
         let _ = ctx.log.line(&format!(
             "{sheets} sheets, {sections} sections; {skipped} skipped (Dossier, Recherche guidée), {duplicates} duplicate ids ({differing} with different content)"
         ));
-        let mut metrics = serde_json::Map::new();
-        for (k, v) in [
+        let metrics = crate::counters(&[
             ("documents", sheets),
             ("sections", sections),
             ("skipped", skipped),
             ("duplicates", duplicates),
             ("duplicates_differing", differing),
-        ] {
-            metrics.insert(k.into(), v.into());
-        }
+        ]);
         Ok(OpOutput {
             dataset: Some(info),
             metrics,
@@ -579,17 +573,7 @@ impl Op for ParseServicePublic {
         })
     }
 
-    fn reads(&self) -> Vec<String> {
-        self.inputs().reads()
-    }
-
-    fn produces_dataset(&self) -> bool {
-        true
-    }
-
-    fn input_stamp(&self, workdir: &Path) -> Result<String, OpError> {
-        self.inputs().stamp(workdir)
-    }
+    super::parser_io!();
 }
 
 #[cfg(test)]

@@ -30,10 +30,11 @@ use sluice_data::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaR
 use sluice_data::datafusion::arrow::row::{RowConverter, SortField};
 use sluice_data::datafusion::arrow::util::display::array_value_to_string;
 use sluice_data::export::for_each_batch;
-use text_splitter::{Characters, ChunkConfig, TextSplitter};
 use tokenizers::Tokenizer;
 
 use crate::{Op, OpError, OpOutput, TaskContext, blocking, file_stamp};
+
+mod split;
 
 /// Seed of `chunk_xxh64` (the value mediatech uses, so hashes match its published datasets).
 const XXH_SEED: u64 = 2025;
@@ -212,13 +213,58 @@ enum Sizer {
 }
 
 impl Sizer {
-    fn size(&self, text: &str) -> usize {
+    /// Where each unit (token or character) of `text` starts, in bytes. Tokens are counted
+    /// per pre-tokenized word (the tokenizer's normalizer and pre-tokenizer run on the whole
+    /// text; its model on each distinct word once, remembered in `cache`): a word of three
+    /// tokens gives its start three times. Cuts fall between words, so this is all the
+    /// splitter needs, and it avoids building a full encoding for every text.
+    fn starts(
+        &self,
+        text: &str,
+        cache: &mut HashMap<String, usize>,
+    ) -> Result<Vec<usize>, OpError> {
+        use tokenizers::{
+            Model, Normalizer, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer,
+        };
+        let failed = |e: tokenizers::Error| OpError::new(format!("the tokenizer failed: {e}"));
+        match self {
+            Sizer::Tokens(t) => {
+                let mut pre = PreTokenizedString::from(text);
+                if let Some(n) = t.get_normalizer() {
+                    pre.normalize(|s| n.normalize(s)).map_err(failed)?;
+                }
+                if let Some(p) = t.get_pre_tokenizer() {
+                    p.pre_tokenize(&mut pre).map_err(failed)?;
+                }
+                let mut starts = Vec::with_capacity(text.len() / 4);
+                for (word, (start, _), _) in
+                    pre.get_splits(OffsetReferential::Original, OffsetType::Byte)
+                {
+                    let n = match cache.get(word) {
+                        Some(&n) => n,
+                        None => {
+                            let n = t.get_model().tokenize(word).map_err(failed)?.len();
+                            if cache.len() < 1_000_000 {
+                                cache.insert(word.to_string(), n);
+                            }
+                            n
+                        }
+                    };
+                    starts.extend(std::iter::repeat_n(start, n));
+                }
+                Ok(starts)
+            }
+            Sizer::Chars => Ok(text.char_indices().map(|(i, _)| i).collect()),
+        }
+    }
+
+    fn size(&self, text: &str) -> Result<usize, OpError> {
         match self {
             Sizer::Tokens(t) => t
                 .encode_fast(text, false)
                 .map(|e| e.get_ids().len())
-                .unwrap_or(usize::MAX),
-            Sizer::Chars => text.chars().count(),
+                .map_err(|e| OpError::new(format!("the tokenizer failed: {e}"))),
+            Sizer::Chars => Ok(text.chars().count()),
         }
     }
 }
@@ -380,10 +426,24 @@ impl Chunk {
                 .collect(),
         )
         .map_err(|e| OpError::new(e.to_string()))?;
-        let mut splitters: HashMap<usize, Splitter> = HashMap::new();
+        let has_literals = template
+            .lines
+            .iter()
+            .flatten()
+            .any(|p| matches!(p, Piece::Literal(_)))
+            || template.lines.len() > 1;
 
+        // A first run (nothing to reuse) splits every document: the tokenization, most of the
+        // work, is then done ahead for whole batches on every core.
+        let eager = previous_hashes.is_empty();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut caches: Vec<HashMap<String, usize>> =
+            (0..threads).map(|_| HashMap::new()).collect();
+        let mut serial_cache: HashMap<String, usize> = HashMap::new();
+        let mut batch_starts: Vec<Option<Vec<Vec<usize>>>> = Vec::new();
         let mut finish_doc = |doc: Doc,
                               batches: &[RecordBatch],
+                              ahead: &[Option<Vec<Vec<usize>>>],
                               out: &mut Vec<RecordBatch>,
                               out_rows: &mut usize,
                               counts: &mut Counts|
@@ -427,18 +487,26 @@ impl Chunk {
                         .iter()
                         .map(|(name, i)| (name.as_str(), value_text(batch.column(*i), r)))
                         .collect();
-                    let overhead = sizer.size(&template.render(&values, ""));
+                    let overhead = if template_cols.is_empty() && !has_literals {
+                        0
+                    } else {
+                        sizer.size(&template.render(&values, ""))?
+                    };
                     let capacity = self.size.saturating_sub(overhead).max(self.size / 4).max(1);
-                    let splitter = match splitters.entry(capacity) {
-                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                        std::collections::hash_map::Entry::Vacant(e) => {
-                            e.insert(Splitter::new(&sizer, capacity, self.overlap)?)
+                    let computed;
+                    let starts: &[usize] = match ahead.get(b).and_then(Option::as_ref) {
+                        Some(all) => &all[r],
+                        None => {
+                            computed = sizer.starts(&text, &mut serial_cache)?;
+                            &computed
                         }
                     };
-                    for fragment in splitter.chunks(&text) {
+                    let measure = split::Measure(starts);
+                    for range in split::split(&text, &measure, capacity, self.overlap) {
+                        let fragment = &text[range.clone()];
                         index += 1;
                         let chunk_text = template.render(&values, fragment);
-                        if sizer.size(&chunk_text) > self.size {
+                        if overhead + measure.size(&text, range) > self.size {
                             counts.chunks_over_size += 1;
                         }
                         take_rows.push(r as u32);
@@ -518,14 +586,25 @@ impl Chunk {
                         for b in batches.iter_mut().take(first) {
                             *b = RecordBatch::new_empty(batch.schema());
                         }
+                        for s in batch_starts.iter_mut().take(first) {
+                            *s = None;
+                        }
                     }
                 } else {
                     for b in batches.iter_mut() {
                         *b = RecordBatch::new_empty(batch.schema());
                     }
+                    for s in batch_starts.iter_mut() {
+                        *s = None;
+                    }
                 }
                 let b = batches.len();
                 batches.push(batch.clone());
+                batch_starts.push(if eager {
+                    Some(starts_ahead(&sizer, batch.column(text_col), &mut caches)?)
+                } else {
+                    None
+                });
                 for r in 0..batch.num_rows() {
                     if ids.is_null(r) {
                         return Err(OpError::new(format!(
@@ -537,7 +616,7 @@ impl Chunk {
                     let same = current.as_ref().is_some_and(|d| d.id == id);
                     if !same {
                         if let Some(doc) = current.take() {
-                            finish_doc(doc, &batches, &mut pending, &mut pending_rows, &mut counts)?;
+                            finish_doc(doc, &batches, &batch_starts, &mut pending, &mut pending_rows, &mut counts)?;
                             flush(&mut pending, &mut pending_rows, false)?;
                         }
                         if !seen.insert(id.clone()) {
@@ -568,7 +647,14 @@ impl Chunk {
         })
         .map_err(|e| failure.take().unwrap_or_else(|| OpError::from(e)))?;
         if let Some(doc) = current.take() {
-            finish_doc(doc, &batches, &mut pending, &mut pending_rows, &mut counts)?;
+            finish_doc(
+                doc,
+                &batches,
+                &batch_starts,
+                &mut pending,
+                &mut pending_rows,
+                &mut counts,
+            )?;
         }
         flush(&mut pending, &mut pending_rows, true)?;
         counts.docs_deleted = previous_hashes
@@ -598,38 +684,39 @@ impl Chunk {
     }
 }
 
-/// A text splitter for one capacity.
-enum Splitter {
-    Tokens(Box<TextSplitter<Tokenizer>>),
-    Chars(TextSplitter<Characters>),
-}
-
-impl Splitter {
-    fn new(sizer: &Sizer, capacity: usize, overlap: usize) -> Result<Splitter, OpError> {
-        let overlap = overlap.min(capacity.saturating_sub(1));
-        let bad = |e: text_splitter::ChunkConfigError| OpError::new(e.to_string());
-        Ok(match sizer {
-            Sizer::Tokens(t) => Splitter::Tokens(Box::new(TextSplitter::new(
-                ChunkConfig::new(capacity)
-                    .with_overlap(overlap)
-                    .map_err(bad)?
-                    .with_sizer(t.as_ref().clone()),
-            ))),
-            Sizer::Chars => Splitter::Chars(TextSplitter::new(
-                ChunkConfig::new(capacity)
-                    .with_overlap(overlap)
-                    .map_err(bad)?
-                    .with_sizer(Characters),
-            )),
-        })
+/// The unit starts of every text of a column, computed on all cores (one cache each).
+fn starts_ahead(
+    sizer: &Sizer,
+    texts: &ArrayRef,
+    caches: &mut [HashMap<String, usize>],
+) -> Result<Vec<Vec<usize>>, OpError> {
+    let n = texts.len();
+    let per = n.div_ceil(caches.len().max(1)).max(1);
+    let parts: Vec<Result<Vec<Vec<usize>>, OpError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = caches
+            .iter_mut()
+            .enumerate()
+            .map(|(k, cache)| {
+                scope.spawn(move || {
+                    (k * per..((k + 1) * per).min(n))
+                        .map(|r| sizer.starts(&value_text(texts, r), cache))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(OpError::new("a tokenizer thread panicked")))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(n);
+    for p in parts {
+        out.extend(p?);
     }
-
-    fn chunks<'t>(&'t self, text: &'t str) -> Vec<&'t str> {
-        match self {
-            Splitter::Tokens(s) => s.chunks(text).collect(),
-            Splitter::Chars(s) => s.chunks(text).collect(),
-        }
-    }
+    Ok(out)
 }
 
 fn missing(column: &str, schema: &Schema) -> OpError {
@@ -679,8 +766,7 @@ impl Op for Chunk {
                 counts.chunks_over_size, self.size
             ));
         }
-        let mut metrics = serde_json::Map::new();
-        for (k, v) in [
+        let metrics = crate::counters(&[
             ("docs", counts.docs),
             ("docs_new", counts.docs_new),
             ("docs_changed", counts.docs_changed),
@@ -690,9 +776,7 @@ impl Op for Chunk {
             ("chunks_written", counts.chunks_written),
             ("chunks_reused", counts.chunks_reused),
             ("chunks_over_size", counts.chunks_over_size),
-        ] {
-            metrics.insert(k.into(), v.into());
-        }
+        ]);
         Ok(OpOutput {
             dataset: Some(info),
             metrics,

@@ -1,0 +1,1041 @@
+//! `parse.travail_emploi`: the labour ministry's sheets (SocialGouv `fiches-travail.json`, one
+//! JSON array of sheets) into one row per section.
+//!
+//! A sheet's rows are contiguous: first its introduction (`intro`, when there is one, with an
+//! empty `context`), then one row per section, whose `context` is the section's title. Texts
+//! come from the sections' HTML, rendered by [`html_to_text`] (paragraphs, `- ` bullets,
+//! `1. ` numbers, Markdown tables); a section without HTML falls back on its plain `text`.
+//! Sections left without any text are dropped. Sheets without a `pubId` are skipped and
+//! counted; a `pubId` seen twice is kept once, the first time.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::Value as Json;
+use sluice_data::rows::{ColumnType, RowWriter, Value};
+use unicode_normalization::UnicodeNormalization;
+
+use super::Sourced as _;
+use super::xml::squash;
+use super::{base_name, for_each_input, read_all};
+use crate::builtin::archive::ArchiveLimits;
+use crate::{Op, OpError, OpOutput, TaskContext, blocking};
+
+/// `op: parse.travail_emploi`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParseTravailEmploi {
+    /// The `fetch` task whose files to read (`fiches-travail.json`, or archives holding it).
+    #[serde(default)]
+    pub files: Option<String>,
+    /// Or a file or glob, relative to the pipeline file.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// Builds `parse.travail_emploi`.
+pub fn build(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
+    super::build_parser::<ParseTravailEmploi>(config)
+}
+
+impl super::Sourced for ParseTravailEmploi {
+    fn keys(&self) -> (&Option<String>, &Option<String>) {
+        (&self.files, &self.path)
+    }
+}
+
+/// The columns written.
+pub const COLUMNS: &[(&str, ColumnType)] = &[
+    ("doc_id", ColumnType::Text),
+    ("url", ColumnType::Text),
+    ("title", ColumnType::Text),
+    ("surtitle", ColumnType::Text),
+    ("source", ColumnType::Text),
+    ("date", ColumnType::Text),
+    ("description", ColumnType::Text),
+    ("introduction", ColumnType::Text),
+    ("section", ColumnType::Int),
+    ("context", ColumnType::Texts),
+    ("text", ColumnType::Text),
+    ("references", ColumnType::Text),
+];
+
+/// The `surtitle` of every row.
+pub const SURTITLE: &str = "Travail-Emploi";
+
+/// The `source` of every row.
+pub const SOURCE: &str = "travail-emploi";
+
+/// One row of a sheet: its introduction or one of its sections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    /// The section's title (empty for the introduction).
+    pub context: Vec<String>,
+    /// Its text.
+    pub text: String,
+    /// The section's legal references, JSON (`None` when it has none).
+    pub references: Option<String>,
+}
+
+/// A parsed sheet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sheet {
+    /// `pubId` (`article376095`).
+    pub id: String,
+    /// Its public URL.
+    pub url: String,
+    /// Its title.
+    pub title: String,
+    /// Its date as `YYYY-MM-DD` (`None` when missing or not `DD/MM/YYYY`).
+    pub date: Option<String>,
+    /// Its description.
+    pub description: String,
+    /// The introduction, as text.
+    pub introduction: String,
+    /// Its rows, in order: the introduction (if any), then the sections.
+    pub sections: Vec<Section>,
+}
+
+impl Sheet {
+    /// The dataset rows of the sheet, in [`COLUMNS`] order; `section` counts from 1.
+    pub fn rows(&self) -> Vec<Vec<Value>> {
+        self.sections
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                vec![
+                    self.id.clone().into(),
+                    non_empty(&self.url),
+                    non_empty(&self.title),
+                    SURTITLE.into(),
+                    SOURCE.into(),
+                    self.date.clone().into(),
+                    non_empty(&self.description),
+                    non_empty(&self.introduction),
+                    Value::Int(i as i64 + 1),
+                    Value::Texts(s.context.clone()),
+                    s.text.clone().into(),
+                    s.references.clone().into(),
+                ]
+            })
+            .collect()
+    }
+}
+
+fn non_empty(s: &str) -> Value {
+    if s.is_empty() { Value::Null } else { s.into() }
+}
+
+/// NFKC, spaces collapsed, trimmed.
+fn clean(s: &str) -> String {
+    squash(&s.nfkc().collect::<String>())
+}
+
+/// A string (or number) field as one clean line; empty when missing.
+fn field(record: &Json, key: &str) -> String {
+    match record.get(key) {
+        Some(Json::String(s)) => clean(s),
+        Some(Json::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A French date, `DD/MM/YYYY` (anything after a space, such as a time, is ignored), or an
+/// ISO one (`YYYY-MM-DD…`), as `YYYY-MM-DD`. `None` when it is neither.
+pub fn french_date(s: &str) -> Option<String> {
+    let day = s.split_whitespace().next()?;
+    let date = chrono::NaiveDate::parse_from_str(day, "%d/%m/%Y")
+        .ok()
+        .or_else(|| chrono::NaiveDate::parse_from_str(day.get(..10)?, "%Y-%m-%d").ok())?;
+    Some(date.format("%Y-%m-%d").to_string())
+}
+
+/// A section's `references` as JSON text; `None` when missing, null or empty. A string
+/// holding JSON is decoded first.
+fn references(v: Option<&Json>) -> Option<String> {
+    let decoded;
+    let v = match v? {
+        Json::String(s) => {
+            decoded = serde_json::from_str::<Json>(s).unwrap_or_else(|_| Json::String(s.clone()));
+            &decoded
+        }
+        other => other,
+    };
+    let empty = match v {
+        Json::Null => true,
+        Json::Object(m) => m.is_empty(),
+        Json::Array(a) => a.is_empty(),
+        Json::String(s) => s.trim().is_empty(),
+        _ => false,
+    };
+    (!empty).then(|| v.to_string())
+}
+
+/// Parses one record of the array. `Ok(None)`: it has no `pubId` (skipped).
+pub fn parse_record(record: &Json) -> Result<Option<Sheet>, String> {
+    if !record.is_object() {
+        return Err("not an object (a sheet is a JSON object)".into());
+    }
+    let id = field(record, "pubId");
+    if id.is_empty() {
+        return Ok(None);
+    }
+    let listed: &[Json] = match record.get("sections") {
+        None | Some(Json::Null) => &[],
+        Some(Json::Array(items)) => items,
+        Some(_) => return Err(format!("sheet {id}: `sections` is not a list")),
+    };
+    let introduction = match record.get("intro") {
+        Some(Json::String(html)) => html_to_text(html),
+        _ => String::new(),
+    };
+    let mut sections = Vec::with_capacity(listed.len() + 1);
+    if !introduction.is_empty() {
+        sections.push(Section {
+            context: Vec::new(),
+            text: introduction.clone(),
+            references: None,
+        });
+    }
+    for (k, s) in listed.iter().enumerate() {
+        if !s.is_object() {
+            return Err(format!("sheet {id}: section {} is not an object", k + 1));
+        }
+        let mut text = match s.get("html") {
+            Some(Json::String(html)) => html_to_text(html),
+            _ => String::new(),
+        };
+        if text.is_empty() {
+            text = field(s, "text");
+        }
+        if text.is_empty() {
+            continue;
+        }
+        let title = field(s, "title");
+        sections.push(Section {
+            context: if title.is_empty() {
+                Vec::new()
+            } else {
+                vec![title]
+            },
+            text,
+            references: references(s.get("references")),
+        });
+    }
+    Ok(Some(Sheet {
+        url: field(record, "url"),
+        title: field(record, "title"),
+        date: french_date(&field(record, "date")),
+        description: field(record, "description"),
+        introduction,
+        sections,
+        id,
+    }))
+}
+
+/// Parses a whole file: a JSON array of sheets (a UTF-8 byte order mark is allowed).
+pub fn parse_file(bytes: &[u8]) -> Result<Vec<Json>, String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    serde_json::from_slice(bytes).map_err(|e| format!("not a JSON array of sheets: {e}"))
+}
+
+fn is_json(name: &str) -> bool {
+    base_name(name).to_ascii_lowercase().ends_with(".json")
+}
+
+// ---------------------------------------------------------------------------------------
+// HTML to text.
+
+/// Elements that end a line (inside a list item) or a paragraph (elsewhere).
+const BLOCKS: &[&str] = &[
+    "p",
+    "div",
+    "blockquote",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "aside",
+    "nav",
+    "main",
+    "figure",
+    "figcaption",
+    "address",
+    "pre",
+    "dl",
+    "dt",
+    "dd",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "center",
+    "form",
+    "fieldset",
+    "details",
+    "summary",
+    "body",
+    "html",
+    "tr",
+];
+
+/// Renders simple HTML (the sheets' `p`, `br`, lists, tables, headings, inline `strong`,
+/// `em`, `a`, `span`…) as text: paragraphs and headings separated by a blank line, `<br>` as
+/// a line break, list items as `- item` lines (`1. item` in ordered lists, nested lists
+/// indented), tables as Markdown tables whose first row is the header. Entities are
+/// decoded, spaces collapsed, the text NFKC-normalised; `script`, `style` and comments are
+/// dropped, other tags keep only their text. Never fails: what is not a tag is text.
+pub fn html_to_text(html: &str) -> String {
+    let mut r = Renderer::default();
+    let bytes = html.as_bytes();
+    let (mut i, mut text_start) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] != b'<' {
+            i += 1;
+            continue;
+        }
+        let rest = &html[i..];
+        if let Some(comment) = rest.strip_prefix("<!--") {
+            r.text(&html[text_start..i]);
+            i = comment.find("-->").map_or(html.len(), |p| i + 4 + p + 3);
+            text_start = i;
+            continue;
+        }
+        let Some(tag) = parse_tag(rest) else {
+            // A `<` that opens no tag is text.
+            i += 1;
+            continue;
+        };
+        r.text(&html[text_start..i]);
+        i += tag.len;
+        if !tag.closing && !tag.self_closing && matches!(tag.name.as_str(), "script" | "style") {
+            // Raw text up to the closing tag, dropped.
+            let close = format!("</{}", tag.name);
+            i = html[i..]
+                .to_ascii_lowercase()
+                .find(&close)
+                .and_then(|p| html[i + p..].find('>').map(|q| i + p + q + 1))
+                .unwrap_or(html.len());
+        } else {
+            r.tag(&tag);
+        }
+        text_start = i;
+    }
+    r.text(&html[text_start..]);
+    r.finish()
+}
+
+/// A start or end tag.
+struct Tag {
+    /// Lowercase; empty for `<!DOCTYPE …>` and `<?…?>`.
+    name: String,
+    closing: bool,
+    self_closing: bool,
+    /// Bytes from `<` to `>` included.
+    len: usize,
+}
+
+/// The tag at the start of `s` (which starts with `<`), or `None` when `<` opens no tag.
+fn parse_tag(s: &str) -> Option<Tag> {
+    let b = s.as_bytes();
+    if matches!(b.get(1), Some(b'!' | b'?')) {
+        let end = s.find('>')?;
+        return Some(Tag {
+            name: String::new(),
+            closing: false,
+            self_closing: true,
+            len: end + 1,
+        });
+    }
+    let closing = b.get(1) == Some(&b'/');
+    let start = if closing { 2 } else { 1 };
+    if !b.get(start)?.is_ascii_alphabetic() {
+        return None;
+    }
+    let mut i = start;
+    while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'-' || b[i] == b':') {
+        i += 1;
+    }
+    let name = s[start..i].to_ascii_lowercase();
+    // Attributes up to `>`; a quote opens a value only right after `=`.
+    let (mut quote, mut after_eq) = (None, false);
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == b'>' => break,
+            None if (c == b'"' || c == b'\'') && after_eq => quote = Some(c),
+            None => {}
+        }
+        if !c.is_ascii_whitespace() {
+            after_eq = quote.is_none() && c == b'=';
+        }
+        i += 1;
+    }
+    if i >= b.len() {
+        return None;
+    }
+    Some(Tag {
+        self_closing: i > 0 && b[i - 1] == b'/',
+        name,
+        closing,
+        len: i + 1,
+    })
+}
+
+/// Decodes character references (`&amp;`, `&#39;`, `&#x2019;`, `&eacute;`…) into `out`;
+/// unknown ones are kept as written.
+fn decode_entities(s: &str, out: &mut String) {
+    let mut rest = s;
+    while let Some(pos) = rest.find('&') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        let name = after
+            .find(';')
+            .filter(|&e| {
+                (1..=32).contains(&e)
+                    && after[..e]
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'#')
+            })
+            .map(|e| &after[..e]);
+        match name {
+            Some(name) if push_entity(name, out) => rest = &after[name.len() + 1..],
+            _ => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+}
+
+/// Pushes the character(s) of entity `name` (without `&` and `;`); false when unknown.
+/// Accented letters are pushed decomposed (`e` + U+0301): NFKC composes them later.
+fn push_entity(name: &str, out: &mut String) -> bool {
+    if let Some(num) = name.strip_prefix('#') {
+        let code = match num.strip_prefix(['x', 'X']) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok(),
+            None => num.parse().ok(),
+        };
+        return match code.and_then(char::from_u32).filter(|&c| c != '\0') {
+            Some(c) => {
+                out.push(c);
+                true
+            }
+            None => false,
+        };
+    }
+    let upper = name.starts_with(|c: char| c.is_ascii_uppercase());
+    let simple = match name.to_ascii_lowercase().as_str() {
+        "nbsp" => "\u{a0}",
+        "amp" => "&",
+        "lt" => "<",
+        "gt" => ">",
+        "quot" => "\"",
+        "apos" => "'",
+        "laquo" => "«",
+        "raquo" => "»",
+        "lsquo" => "‘",
+        "rsquo" => "’",
+        "sbquo" => "‚",
+        "ldquo" => "“",
+        "rdquo" => "”",
+        "bdquo" => "„",
+        "hellip" => "…",
+        "ndash" => "–",
+        "mdash" => "—",
+        "bull" => "•",
+        "middot" => "·",
+        "euro" => "€",
+        "cent" => "¢",
+        "pound" => "£",
+        "deg" => "°",
+        "sect" => "§",
+        "para" => "¶",
+        "copy" => "©",
+        "reg" => "®",
+        "trade" => "™",
+        "times" => "×",
+        "divide" => "÷",
+        "plusmn" => "±",
+        "frac12" => "½",
+        "frac14" => "¼",
+        "frac34" => "¾",
+        "sup2" => "²",
+        "sup3" => "³",
+        "ordm" => "º",
+        "ordf" => "ª",
+        "iexcl" => "¡",
+        "iquest" => "¿",
+        "ensp" | "emsp" | "thinsp" => " ",
+        "shy" | "zwnj" | "zwj" => "",
+        "aelig" if upper => "Æ",
+        "aelig" => "æ",
+        "oelig" if upper => "Œ",
+        "oelig" => "œ",
+        "oslash" if upper => "Ø",
+        "oslash" => "ø",
+        "szlig" => "ß",
+        _ => {
+            let mut chars = name.chars();
+            let Some(letter) = chars.next().filter(char::is_ascii_alphabetic) else {
+                return false;
+            };
+            let mark = match chars.as_str() {
+                "acute" => '\u{301}',
+                "grave" => '\u{300}',
+                "circ" => '\u{302}',
+                "uml" => '\u{308}',
+                "tilde" => '\u{303}',
+                "cedil" => '\u{327}',
+                "ring" => '\u{30a}',
+                _ => return false,
+            };
+            out.push(letter);
+            out.push(mark);
+            return true;
+        }
+    };
+    out.push_str(simple);
+    true
+}
+
+#[derive(Default)]
+struct List {
+    ordered: bool,
+    /// Items seen so far.
+    items: u64,
+    /// The indentation of the current item's continuation lines.
+    indent: String,
+}
+
+#[derive(Default)]
+struct Table {
+    caption: String,
+    in_caption: bool,
+    rows: Vec<Vec<String>>,
+    row: Option<Vec<String>>,
+    cell: Option<String>,
+    /// Tables open inside a cell: their cells are flattened into it.
+    nested: usize,
+}
+
+impl Table {
+    /// Separates words inside the current cell (or caption).
+    fn space(&mut self) {
+        if self.in_caption {
+            self.caption.push(' ');
+        } else if let Some(c) = &mut self.cell {
+            c.push(' ');
+        }
+    }
+
+    fn end_cell(&mut self) {
+        if let Some(c) = self.cell.take() {
+            self.row
+                .get_or_insert_with(Vec::new)
+                .push(clean(&c).replace('|', "\\|"));
+        }
+    }
+
+    fn end_row(&mut self) {
+        self.end_cell();
+        if let Some(r) = self.row.take()
+            && !r.is_empty()
+        {
+            self.rows.push(r);
+        }
+    }
+
+    /// The caption, then a Markdown table whose first row is the header.
+    fn render(mut self) -> Option<String> {
+        self.end_row();
+        let caption = clean(&self.caption);
+        let mut lines = Vec::new();
+        if !caption.is_empty() {
+            lines.push(caption);
+        }
+        let width = self.rows.iter().map(Vec::len).max().unwrap_or(0);
+        for (i, row) in self.rows.iter().enumerate() {
+            let mut cells: Vec<&str> = row.iter().map(String::as_str).collect();
+            cells.resize(width, "");
+            lines.push(format!("| {} |", cells.join(" | ")));
+            if i == 0 {
+                lines.push(format!("|{}", " --- |".repeat(width)));
+            }
+        }
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
+}
+
+#[derive(Default)]
+struct Renderer {
+    /// Finished paragraphs, lists and tables.
+    blocks: Vec<String>,
+    /// Finished lines of the current block.
+    lines: Vec<String>,
+    /// Text of the current line(s); `\n` marks a `<br>`.
+    inline: String,
+    lists: Vec<List>,
+    /// The marker (`- `, `2. `, indented) of the item whose first line is pending.
+    marker: Option<String>,
+    table: Option<Table>,
+}
+
+impl Renderer {
+    fn text(&mut self, raw: &str) {
+        if raw.is_empty() {
+            return;
+        }
+        let mut decoded = String::with_capacity(raw.len());
+        decode_entities(raw, &mut decoded);
+        // Line breaks of the source are spaces; only `<br>` breaks a line.
+        let decoded = decoded.replace(['\n', '\r'], " ");
+        let sink = match &mut self.table {
+            Some(t) if t.in_caption => Some(&mut t.caption),
+            Some(t) => t.cell.as_mut(),
+            None => Some(&mut self.inline),
+        };
+        if let Some(sink) = sink {
+            sink.push_str(&decoded);
+        }
+    }
+
+    /// Ends the current line(s): the first takes the pending item marker, the next ones
+    /// the item's indentation.
+    fn end_line(&mut self) {
+        let inline = std::mem::take(&mut self.inline);
+        for part in inline.split('\n') {
+            let line = clean(part);
+            if line.is_empty() {
+                continue;
+            }
+            let prefix = match self.marker.take() {
+                Some(m) => m,
+                None => self
+                    .lists
+                    .last()
+                    .map(|l| l.indent.clone())
+                    .unwrap_or_default(),
+            };
+            self.lines.push(format!("{prefix}{line}"));
+        }
+    }
+
+    fn end_block(&mut self) {
+        self.end_line();
+        if !self.lines.is_empty() {
+            self.blocks.push(self.lines.join("\n"));
+            self.lines.clear();
+        }
+    }
+
+    /// A block element: a new line inside a list, a new paragraph elsewhere.
+    fn block_break(&mut self) {
+        if self.lists.is_empty() {
+            self.end_block();
+        } else {
+            self.end_line();
+        }
+    }
+
+    fn tag(&mut self, tag: &Tag) {
+        let name = tag.name.as_str();
+        if name.is_empty() {
+            return;
+        }
+        let open = !tag.closing;
+        if self.table.is_some() {
+            self.table_tag(name, open, tag.self_closing);
+            return;
+        }
+        if tag.self_closing {
+            match name {
+                "br" => self.inline.push('\n'),
+                _ if BLOCKS.contains(&name) => self.block_break(),
+                _ => {}
+            }
+            return;
+        }
+        match name {
+            "br" => self.inline.push('\n'),
+            "ul" | "ol" if open => {
+                self.block_break();
+                self.lists.push(List {
+                    ordered: name == "ol",
+                    ..List::default()
+                });
+            }
+            "ul" | "ol" => {
+                self.end_line();
+                self.marker = None;
+                if self.lists.pop().is_some() && self.lists.is_empty() {
+                    self.end_block();
+                }
+            }
+            "li" if open => {
+                self.end_line();
+                let depth = self.lists.len();
+                let pad = match depth {
+                    0 | 1 => String::new(),
+                    _ => self.lists[depth - 2].indent.clone(),
+                };
+                let marker = match self.lists.last_mut() {
+                    Some(l) => {
+                        l.items += 1;
+                        let m = if l.ordered {
+                            format!("{pad}{}. ", l.items)
+                        } else {
+                            format!("{pad}- ")
+                        };
+                        l.indent = " ".repeat(m.len());
+                        m
+                    }
+                    // An item outside any list.
+                    None => "- ".to_string(),
+                };
+                self.marker = Some(marker);
+            }
+            "li" => {
+                self.end_line();
+                self.marker = None;
+            }
+            "table" if open => {
+                self.end_block();
+                self.marker = None;
+                self.table = Some(Table::default());
+            }
+            "td" | "th" | "caption" => self.inline.push(' '),
+            _ if BLOCKS.contains(&name) => self.block_break(),
+            // Inline elements (strong, em, a, span…) and unknown ones: their text only.
+            _ => {}
+        }
+    }
+
+    /// A tag inside a table.
+    fn table_tag(&mut self, name: &str, open: bool, self_closing: bool) {
+        if name == "table"
+            && !open
+            && !self_closing
+            && self.table.as_ref().is_some_and(|t| t.nested == 0)
+        {
+            if let Some(md) = self.table.take().and_then(Table::render) {
+                self.blocks.push(md);
+            }
+            return;
+        }
+        let Some(t) = self.table.as_mut() else {
+            return;
+        };
+        if self_closing {
+            if name == "br" || BLOCKS.contains(&name) {
+                t.space();
+            }
+            return;
+        }
+        match name {
+            "table" if open => {
+                t.nested += 1;
+                t.space();
+            }
+            "table" => {
+                t.nested = t.nested.saturating_sub(1);
+                t.space();
+            }
+            "tr" | "td" | "th" if t.nested > 0 => t.space(),
+            "tr" => {
+                t.end_row();
+                if open {
+                    t.row = Some(Vec::new());
+                }
+            }
+            "td" | "th" => {
+                t.end_cell();
+                if open {
+                    t.cell = Some(String::new());
+                }
+            }
+            "caption" => t.in_caption = open,
+            "br" | "li" | "ul" | "ol" => t.space(),
+            _ if BLOCKS.contains(&name) => t.space(),
+            _ => {}
+        }
+    }
+
+    fn finish(mut self) -> String {
+        if let Some(md) = self.table.take().and_then(Table::render) {
+            self.blocks.push(md);
+        }
+        self.end_block();
+        self.blocks.join("\n\n")
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The op.
+
+#[async_trait]
+impl Op for ParseTravailEmploi {
+    async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        let files = self.inputs().resolve(ctx)?;
+        let out = ctx.output()?.clone();
+        let cancel = ctx.cancel.clone();
+        let (info, counts) = blocking(move || {
+            let mut w = RowWriter::new(&out, COLUMNS);
+            let mut seen: HashSet<String> = HashSet::new();
+            let (mut documents, mut sections, mut skipped, mut duplicates) =
+                (0u64, 0u64, 0u64, 0u64);
+            let mut failure: Option<OpError> = None;
+            for_each_input(&files, &ArchiveLimits::default(), |_, name, reader| {
+                if cancel.is_cancelled() {
+                    return Err("cancelled".into());
+                }
+                if !is_json(name) {
+                    return Ok(());
+                }
+                let records = parse_file(&read_all(reader)?)?;
+                for (index, record) in records.iter().enumerate() {
+                    let sheet = match parse_record(record) {
+                        Ok(Some(s)) => s,
+                        Ok(None) => {
+                            skipped += 1;
+                            continue;
+                        }
+                        Err(e) => return Err(format!("record {index}: {e}")),
+                    };
+                    if !seen.insert(sheet.id.clone()) {
+                        duplicates += 1;
+                        continue;
+                    }
+                    documents += 1;
+                    for row in sheet.rows() {
+                        sections += 1;
+                        w.push(row).map_err(|e| {
+                            let m = e.to_string();
+                            failure = Some(e.into());
+                            m
+                        })?;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| failure.take().unwrap_or(e))?;
+            let info = w.finish()?;
+            Ok((info, [documents, sections, skipped, duplicates]))
+        })
+        .await?;
+        let [documents, sections, skipped, duplicates] = counts;
+        let _ = ctx.log.line(&format!(
+            "{documents} sheets, {sections} rows (introductions and sections); {skipped} without pubId skipped, {duplicates} duplicate pubIds (the first is kept)"
+        ));
+        let metrics = crate::counters(&[
+            ("documents", documents),
+            ("sections", sections),
+            ("skipped", skipped),
+            ("duplicates", duplicates),
+        ]);
+        Ok(OpOutput {
+            dataset: Some(info),
+            metrics,
+            ..OpOutput::default()
+        })
+    }
+
+    super::parser_io!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paragraphs_are_separated_by_a_blank_line_and_br_breaks_a_line() {
+        assert_eq!(
+            html_to_text(
+                "<p>Un <strong>deux</strong>.</p>\n<p>trois<br class=\"autobr\">quatre<br/>cinq</p>"
+            ),
+            "Un deux.\n\ntrois\nquatre\ncinq"
+        );
+        assert_eq!(
+            html_to_text("texte   nu\n sur  deux lignes"),
+            "texte nu sur deux lignes"
+        );
+        assert_eq!(html_to_text(""), "");
+        assert_eq!(html_to_text("<p> </p><p>&nbsp;</p>"), "");
+    }
+
+    #[test]
+    fn lists_become_bullets_numbers_and_indented_sublists() {
+        assert_eq!(
+            html_to_text(
+                "<p>Notamment&nbsp;:</p><ul class=\"spip\"><li> les conditions&nbsp;;</li><li> les plages.</li></ul><p>Fin</p>"
+            ),
+            "Notamment :\n\n- les conditions ;\n- les plages.\n\nFin"
+        );
+        assert_eq!(
+            html_to_text(
+                "<ol><li>un</li><li>deux<ul><li>a</li><li>b</li></ul></li><li>trois</li></ol>"
+            ),
+            "1. un\n2. deux\n   - a\n   - b\n3. trois"
+        );
+        assert_eq!(
+            html_to_text("<ul><li>premier.<br>suite<p>autre paragraphe</p></li></ul>"),
+            "- premier.\n  suite\n  autre paragraphe"
+        );
+    }
+
+    #[test]
+    fn tables_become_markdown_with_the_first_row_as_header() {
+        let html = "<p>Congés&nbsp;:</p><table class=\"spip\"><caption>Barème</caption><thead><tr class=\"row_first\"><th id=\"id1\">Période</th><th>Congés <em>acquis</em></th></tr></thead>\
+            <tbody><tr><td>1 mois</td><td>2,5 jours</td></tr><tr><td>12 mois</td><td>30 | jours</td></tr><tr><td>seul</td></tr></tbody></table><p>Après</p>";
+        assert_eq!(
+            html_to_text(html),
+            "Congés :\n\nBarème\n| Période | Congés acquis |\n| --- | --- |\n| 1 mois | 2,5 jours |\n| 12 mois | 30 \\| jours |\n| seul |  |\n\nAprès"
+        );
+        assert_eq!(
+            html_to_text(
+                "<table><tr><td>a<table><tr><td>x</td><td>y</td></tr></table></td><td>b</td></tr></table>"
+            ),
+            "| a x y | b |\n| --- | --- |"
+        );
+    }
+
+    #[test]
+    fn headings_stand_alone_and_entities_are_decoded() {
+        assert_eq!(
+            html_to_text("<h2>Titre</h2>Texte<h3>Sous-titre</h3><p>x</p>"),
+            "Titre\n\nTexte\n\nSous-titre\n\nx"
+        );
+        assert_eq!(
+            html_to_text(
+                "l&#39;état &amp; l&#x2019;emploi &lt;b&gt; &eacute;t&Eacute; &oelig;uvre &quot;q&quot; &inconnu; AT&T"
+            ),
+            "l'état & l’emploi <b> étÉ œuvre \"q\" &inconnu; AT&T"
+        );
+        // NFKC: ligatures and full-width letters, non-breaking spaces.
+        assert_eq!(html_to_text("ﬁche Ｂ 30&nbsp;%"), "fiche B 30 %");
+    }
+
+    #[test]
+    fn comments_scripts_and_stray_brackets() {
+        assert_eq!(
+            html_to_text(
+                "<!-- <p>non</p> --><script>var a = '<p>';</script><style>p{}</style><p>oui</p>"
+            ),
+            "oui"
+        );
+        assert_eq!(html_to_text("a < b et c<3 <p>d</p>"), "a < b et c<3\n\nd");
+        assert_eq!(
+            html_to_text("<a title=l'avion href=x>lien</a> suite"),
+            "lien suite"
+        );
+        assert_eq!(html_to_text("<p>non fermé <b"), "non fermé <b");
+    }
+
+    #[test]
+    fn dates_become_iso_or_nothing() {
+        assert_eq!(french_date("14/01/2025").as_deref(), Some("2025-01-14"));
+        assert_eq!(french_date("9/3/2021").as_deref(), Some("2021-03-09"));
+        assert_eq!(
+            french_date("09/08/2023 13:30:19").as_deref(),
+            Some("2023-08-09")
+        );
+        assert_eq!(
+            french_date("2023-08-09T13:30:19").as_deref(),
+            Some("2023-08-09")
+        );
+        assert_eq!(french_date("31/02/2024"), None);
+        assert_eq!(french_date("hier"), None);
+        assert_eq!(french_date(""), None);
+    }
+
+    #[test]
+    fn a_sheet_gives_its_introduction_then_its_sections() {
+        let record: Json = serde_json::from_str(
+            r#"{"date": "03/06/2024", "description": "Combien\u00a0?", "intro": "<p>Tout salarié a droit.</p>",
+                "pubId": "article101342", "title": "Les congés payés", "url": "https://x/conges",
+                "sections": [
+                  {"title": "Combien de jours\u00a0?", "html": "<p>2,5 jours</p><ul><li>a</li></ul>",
+                   "references": {"LEGITEXT000006072050": {"name": "code du travail", "articles": [{"fmt": "L3141-3"}]}},
+                   "text": "ignoré"},
+                  {"title": "Vide", "html": "", "text": "Texte  brut.", "references": {}},
+                  {"title": "Rien", "html": "<p> </p>"}
+                ]}"#,
+        )
+        .expect("json");
+        let sheet = parse_record(&record).expect("parse").expect("kept");
+        assert_eq!(sheet.date.as_deref(), Some("2024-06-03"));
+        assert_eq!(sheet.description, "Combien ?");
+        assert_eq!(sheet.introduction, "Tout salarié a droit.");
+        assert_eq!(
+            sheet.sections,
+            vec![
+                Section {
+                    context: vec![],
+                    text: "Tout salarié a droit.".into(),
+                    references: None
+                },
+                Section {
+                    context: vec!["Combien de jours ?".into()],
+                    text: "2,5 jours\n\n- a".into(),
+                    references: sheet.sections[1].references.clone(),
+                },
+                Section {
+                    context: vec!["Vide".into()],
+                    text: "Texte brut.".into(),
+                    references: None
+                },
+            ]
+        );
+        let refs: Json =
+            serde_json::from_str(sheet.sections[1].references.as_deref().unwrap_or("null"))
+                .expect("references are JSON");
+        assert_eq!(
+            refs,
+            serde_json::json!({"LEGITEXT000006072050": {"name": "code du travail", "articles": [{"fmt": "L3141-3"}]}})
+        );
+        let rows = sheet.rows();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0][0], Value::Text("article101342".into()));
+        assert_eq!(rows[0][3], Value::Text("Travail-Emploi".into()));
+        assert_eq!(rows[0][4], Value::Text("travail-emploi".into()));
+        assert_eq!(rows[2][8], Value::Int(3));
+        assert_eq!(rows[2][9], Value::Texts(vec!["Vide".into()]));
+    }
+
+    #[test]
+    fn records_without_pub_id_are_skipped_and_bad_shapes_are_errors() {
+        let no_id: Json = serde_json::from_str(r#"{"title": "x", "sections": []}"#).expect("json");
+        assert_eq!(parse_record(&no_id), Ok(None));
+        let bad: Json = serde_json::from_str(r#"{"pubId": "a1", "sections": {}}"#).expect("json");
+        assert_eq!(
+            parse_record(&bad),
+            Err("sheet a1: `sections` is not a list".to_string())
+        );
+        assert!(parse_record(&Json::from(3)).is_err());
+        let no_date: Json =
+            serde_json::from_str(r#"{"pubId": 7, "date": "", "intro": ""}"#).expect("json");
+        let sheet = parse_record(&no_date).expect("parse").expect("kept");
+        assert_eq!(
+            (sheet.id.as_str(), sheet.date, sheet.sections.len()),
+            ("7", None, 0)
+        );
+        assert!(parse_file(b"\xEF\xBB\xBF[]").expect("bom").is_empty());
+        assert!(parse_file(b"{}").is_err());
+    }
+
+    #[test]
+    fn the_real_sample_renders() {
+        let html = "<p><strong>À NOTER&nbsp;!</strong><br class=\"autobr\">Le dispositif, «&nbsp;accords&nbsp;».</p><div class=\"doc-joint\"><span>pdf</span> <a href=\"x.pdf\"><span>Téléchargement</span></a></div>";
+        assert_eq!(
+            html_to_text(html),
+            "À NOTER !\nLe dispositif, « accords ».\n\npdf Téléchargement"
+        );
+    }
+}
