@@ -239,6 +239,7 @@ tasks:
 
 #[test]
 fn dila_real_legi_and_cnil_files() {
+    let Some(model) = model_dir() else { return };
     let p = Project::new(&format!(
         r#"
 name: dila
@@ -247,13 +248,27 @@ tasks:
     op: parse.dila
     kind: legi
     path: {}/LEGIARTI*.xml
+  legi_chunks:
+    op: chunk
+    input: legi
+    size: 128
+    tokenizer: {}
+    template: "{{full_title}} - Article {{number}}\n{{subtitles}}\n{{text}}"
   cnil:
     op: parse.dila
     kind: cnil
     path: {}/CNILTEXT*.xml
+  cnil_chunks:
+    op: chunk
+    input: cnil
+    size: 128
+    tokenizer: {}
+    template: "{{title}}\n{{text}}"
 "#,
         shared("legi").display(),
-        shared("cnil").display()
+        model.display(),
+        shared("cnil").display(),
+        model.display()
     ));
     p.run_ok(&["run", "pipeline.yaml"]);
     let legi = rows(
@@ -335,6 +350,21 @@ tasks:
     assert!(
         c["text"].as_str().is_some_and(|t| t.contains("| --- |")),
         "the deliberation's table"
+    );
+
+    // The 146 KB annex gives many chunks; every one fits, every id is unique.
+    assert!(assert_chunks_fit(&p, "dila.legi_chunks", &model, 128) > 100);
+    assert_chunks_fit(&p, "dila.cnil_chunks", &model, 128);
+    let first = rows(
+        &p,
+        "select chunk_text from dila.legi_chunks where chunk_id = 'LEGIARTI000054354526_1'",
+    );
+    assert!(
+        first[0]["chunk_text"].as_str().is_some_and(
+            |t| t.starts_with("Code des transports - Article A5332-103\nPARTIE RÉGLEMENTAIRE")
+        ),
+        "{}",
+        first[0]["chunk_text"]
     );
 }
 
@@ -577,6 +607,7 @@ tasks:
 
 #[test]
 fn travail_emploi_and_directory_real_samples() {
+    let Some(model) = model_dir() else { return };
     let p = Project::new(&format!(
         r#"
 name: pub
@@ -584,11 +615,18 @@ tasks:
   travail:
     op: parse.travail_emploi
     path: {}
+  travail_chunks:
+    op: chunk
+    input: travail
+    size: 128
+    tokenizer: {}
+    template: "{{title}}\n{{context}}\n{{text}}"
   local:
     op: parse.directory
     path: {}
 "#,
         shared("travail_emploi_fiches-travail.sample.json").display(),
+        model.display(),
         shared("directory/local_administrations_directory.json").display()
     ));
     p.run_ok(&["run", "pipeline.yaml"]);
@@ -670,6 +708,7 @@ tasks:
         !l["text"].as_str().unwrap_or("").contains("77590"),
         "addresses are not embedded"
     );
+    assert!(assert_chunks_fit(&p, "pub.travail_chunks", &model, 128) > 15);
 }
 
 /// Every example pipeline runs offline on the project's samples.
