@@ -211,3 +211,44 @@ tasks:
         "{log}"
     );
 }
+
+#[test]
+fn integer_document_ids_are_reused_on_the_next_run() {
+    let p = Project::new(
+        r#"
+name: chunking
+tasks:
+  docs:
+    op: read.json
+    path: docs.json
+  chunks:
+    op: chunk
+    input: docs
+    size: 60
+"#,
+    );
+    let docs = |second: &str| {
+        json!([
+            {"doc_id": 7, "text": paragraph("carte", 2)},
+            {"doc_id": 8, "text": second}
+        ])
+    };
+    write_docs(&p, &docs("Premier texte."));
+    p.run_ok(&["run", "pipeline.yaml"]);
+    write_docs(&p, &docs("Second texte."));
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let m = metrics(&p, &p.last_run_id(), "chunks");
+    assert_eq!(
+        (m["docs_changed"].as_u64(), m["docs_unchanged"].as_u64()),
+        (Some(1), Some(1)),
+        "{m}"
+    );
+    let ids = chunks(&p)
+        .iter()
+        .filter_map(|c| c["chunk_id"].as_str().map(String::from))
+        .collect::<Vec<_>>();
+    assert!(
+        ids.contains(&"7_1".to_string()) && ids.contains(&"8_1".to_string()),
+        "{ids:?}"
+    );
+}

@@ -219,3 +219,47 @@ tasks:
         ]
     );
 }
+
+#[test]
+fn a_resumed_run_reads_the_files_of_the_download_it_already_made() {
+    let p = Project::new(
+        r#"
+name: fetching
+tasks:
+  download:
+    op: fetch
+    url: data.csv
+  gate:
+    run: test -f ok
+    after: download
+  sizes:
+    op: sql
+    sql: select name, bytes from download
+    after: gate
+"#,
+    );
+    std::fs::write(p.path("data.csv"), "id\n1\n").expect("write");
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let run = p.last_run_id();
+    std::fs::write(p.path("ok"), "").expect("write");
+    let out = p.sluice(&["run", "pipeline.yaml", "--resume", &run, "--json"]);
+    let states = states(&out);
+    assert_eq!(
+        states,
+        vec![
+            ("download".to_string(), "succeeded".to_string()),
+            ("gate".to_string(), "succeeded".to_string()),
+            ("sizes".to_string(), "succeeded".to_string())
+        ]
+    );
+    let rows = p.run_ok(&[
+        "sql",
+        "select name, bytes from fetching.sizes",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&rows.stdout).expect("json");
+    assert_eq!(v[0]["name"], "data.csv");
+    assert_eq!(v[0]["bytes"], 5);
+}

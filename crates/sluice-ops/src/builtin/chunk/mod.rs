@@ -398,10 +398,9 @@ impl Chunk {
             && prev_settings == settings
         {
             for_each_batch(dir, |_, batch| {
+                // Ids of any type (text, integers) are compared as text.
                 let (Some(ids), Some(hashes)) = (
-                    batch
-                        .column_by_name(&self.id)
-                        .and_then(|c| c.as_string_opt::<i32>()),
+                    batch.column_by_name(&self.id),
                     batch
                         .column_by_name("doc_hash")
                         .and_then(|c| c.as_string_opt::<i32>()),
@@ -410,7 +409,7 @@ impl Chunk {
                 };
                 for i in 0..batch.num_rows() {
                     previous_hashes
-                        .entry(ids.value(i).to_string())
+                        .entry(value_text(ids, i))
                         .or_insert_with(|| hashes.value(i).to_string());
                 }
                 Ok(())
@@ -676,10 +675,9 @@ impl Chunk {
             for_each_batch(dir, |_, batch| {
                 let ids = batch
                     .column_by_name(&self.id)
-                    .and_then(|c| c.as_string_opt::<i32>())
                     .ok_or_else(|| DataError::Engine("previous chunks lack their id".into()))?;
                 let keep: BooleanArray = (0..batch.num_rows())
-                    .map(|i| Some(reuse.contains(ids.value(i))))
+                    .map(|i| Some(reuse.contains(&value_text(ids, i))))
                     .collect();
                 let kept = filter_record_batch(&batch, &keep)?;
                 counts.chunks_reused += kept.num_rows() as u64;
