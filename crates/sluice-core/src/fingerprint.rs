@@ -14,17 +14,12 @@ const RECIPE: u32 = 1;
 
 /// The fingerprint of every task, indexed like [`Pipeline::tasks`] (hex SHA-256).
 pub fn fingerprints(p: &Pipeline) -> Vec<String> {
-    fingerprints_with(p, &[])
+    fingerprints_known(p, &[], &[])
 }
 
 /// Fingerprints that also cover what each task reads from outside the pipeline: `stamps[i]`
 /// describes task `i`'s input files (paths, sizes, modification times), empty for none.
-pub fn fingerprints_with(p: &Pipeline, stamps: &[String]) -> Vec<String> {
-    fingerprints_known(p, stamps, &[])
-}
-
-/// Like [`fingerprints_with`], where `known[i]`, when given, is task `i`'s fingerprint as
-/// it turned out once it ran: a task that always runs (a download) is known by what it
+/// `known[i]`, when given, is task `i`'s fingerprint as it turned out once it ran: a task that always runs (a download) is known by what it
 /// produced, so the tasks after it stay cached when it brought nothing new.
 pub fn fingerprints_known(
     p: &Pipeline,

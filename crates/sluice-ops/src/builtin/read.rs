@@ -11,7 +11,7 @@ use sluice_data::read_json::{JsonOptions, read_json};
 use sluice_data::values::Kind;
 use sluice_data::{DatasetTarget, DatasetWriter, expand_paths};
 
-use crate::builtin::parse::Inputs;
+use crate::builtin::parse::{Inputs, Sourced};
 use crate::{Op, OpError, OpOutput, TaskContext, blocking, file_stamp};
 
 fn default_true() -> bool {
@@ -102,9 +102,9 @@ fn paths(workdir: &Path, pattern: &str) -> Result<Vec<PathBuf>, OpError> {
     Ok(expand_paths(workdir, pattern)?)
 }
 
-impl ReadCsv {
-    fn inputs(&self) -> Inputs {
-        Inputs::from_keys(&self.files, &self.path).unwrap_or(Inputs::Path(String::new()))
+impl Sourced for ReadCsv {
+    fn keys(&self) -> (&Option<String>, &Option<String>) {
+        (&self.files, &self.path)
     }
 }
 
@@ -145,17 +145,7 @@ impl Op for ReadCsv {
         .await
     }
 
-    fn produces_dataset(&self) -> bool {
-        true
-    }
-
-    fn input_stamp(&self, workdir: &Path) -> Result<String, OpError> {
-        self.inputs().stamp(workdir)
-    }
-
-    fn reads(&self) -> Vec<String> {
-        self.inputs().reads()
-    }
+    crate::builtin::parse::sourced_methods!();
 }
 
 /// `op: read.json`: a JSON array of objects, or one object per line.

@@ -264,16 +264,6 @@ impl Sizer {
             Sizer::Chars => Ok(text.char_indices().map(|(i, _)| i).collect()),
         }
     }
-
-    fn size(&self, text: &str) -> Result<usize, OpError> {
-        match self {
-            Sizer::Tokens(t) => t
-                .encode_fast(text, false)
-                .map(|e| e.get_ids().len())
-                .map_err(|e| OpError::new(format!("the tokenizer failed: {e}"))),
-            Sizer::Chars => Ok(text.chars().count()),
-        }
-    }
 }
 
 /// Loads a tokenizer from `tokenizer.json` or a folder holding one; truncation and padding
@@ -432,12 +422,6 @@ impl Chunk {
                 .collect(),
         )
         .map_err(|e| OpError::new(e.to_string()))?;
-        let has_literals = template
-            .lines
-            .iter()
-            .flatten()
-            .any(|p| matches!(p, Piece::Literal(_)))
-            || template.lines.len() > 1;
 
         // A first run (nothing to reuse) splits every document: the tokenization, most of the
         // work, is then done ahead for whole batches on every core.
@@ -493,11 +477,9 @@ impl Chunk {
                         .iter()
                         .map(|(name, i)| (name.as_str(), value_text(batch.column(*i), r)))
                         .collect();
-                    let overhead = if template_cols.is_empty() && !has_literals {
-                        0
-                    } else {
-                        sizer.size(&template.render(&values, ""))?
-                    };
+                    let overhead = sizer
+                        .starts(&template.render(&values, ""), &mut serial_cache)?
+                        .len();
                     let capacity = self.size.saturating_sub(overhead).max(self.size / 4).max(1);
                     let computed;
                     let starts: &[usize] = match ahead.get(b).and_then(Option::as_ref) {
@@ -574,7 +556,6 @@ impl Chunk {
             Ok(())
         };
 
-        let mut failure: Option<OpError> = None;
         for_each_batch(input, |_, batch| {
             if cancel.is_cancelled() {
                 return Err(DataError::Engine("cancelled".into()));
@@ -622,7 +603,14 @@ impl Chunk {
                     let same = current.as_ref().is_some_and(|d| d.id == id);
                     if !same {
                         if let Some(doc) = current.take() {
-                            finish_doc(doc, &batches, &batch_starts, &mut pending, &mut pending_rows, &mut counts)?;
+                            finish_doc(
+                                doc,
+                                &batches,
+                                &batch_starts,
+                                &mut pending,
+                                &mut pending_rows,
+                                &mut counts,
+                            )?;
                             flush(&mut pending, &mut pending_rows, false)?;
                         }
                         if !seen.insert(id.clone()) {
@@ -645,13 +633,8 @@ impl Chunk {
                 }
                 Ok(())
             };
-            run().map_err(|e| {
-                let message = e.message.clone();
-                failure = Some(e);
-                DataError::Engine(message)
-            })
-        })
-        .map_err(|e| failure.take().unwrap_or_else(|| OpError::from(e)))?;
+            run().map_err(|e| DataError::Engine(e.message))
+        })?;
         if let Some(doc) = current.take() {
             finish_doc(
                 doc,

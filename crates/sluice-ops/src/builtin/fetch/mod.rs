@@ -415,14 +415,15 @@ impl Op for Fetch {
             files: rows.iter().map(|r| r.file.clone()).collect(),
             last_stamp,
         };
-        let counts = |status: &str| rows.iter().filter(|r| r.status == status).count();
-        let mut metrics = serde_json::Map::new();
-        metrics.insert("files".into(), rows.len().into());
-        metrics.insert("downloaded".into(), counts("downloaded").into());
-        metrics.insert("not_modified".into(), counts("not_modified").into());
-        metrics.insert("bytes_downloaded".into(), downloaded.into());
-        metrics.insert("bytes_resumed".into(), resumed.into());
-        metrics.insert("requests".into(), requests.into());
+        let counts = |status: &str| rows.iter().filter(|r| r.status == status).count() as u64;
+        let metrics = crate::counters(&[
+            ("files", rows.len() as u64),
+            ("downloaded", counts("downloaded")),
+            ("not_modified", counts("not_modified")),
+            ("bytes_downloaded", downloaded),
+            ("bytes_resumed", resumed),
+            ("requests", u64::from(requests)),
+        ]);
         let out = ctx.output()?.clone();
         let info = blocking(move || {
             let mut w = RowWriter::new(&out, COLUMNS);

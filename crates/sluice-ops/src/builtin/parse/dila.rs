@@ -131,10 +131,14 @@ pub struct ParseDila {
 /// Builds `parse.dila`.
 pub fn build(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
     let op: ParseDila = sluice_core::from_node(config)?;
-    super::Inputs::from_keys(&op.files, &op.path)
-        .map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
     glob::Pattern::new(&op.full).map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
-    Ok(Box::new(op))
+    super::build_parser::<ParseDila>(config)
+}
+
+impl super::Sourced for ParseDila {
+    fn keys(&self) -> (&Option<String>, &Option<String>) {
+        (&self.files, &self.path)
+    }
 }
 
 /// What the op keeps between runs: the archives already applied.
@@ -555,32 +559,14 @@ struct Applying {
 impl ParseDila {
     fn archives(&self, ctx: &TaskContext) -> Result<Vec<Archive>, OpError> {
         match &self.files {
-            Some(task) => {
-                let dir = ctx.input(task)?;
-                let mut out = Vec::new();
-                for_each_batch(dir, |_, batch| {
-                    let col = |name: &str| {
-                        batch
-                            .column_by_name(name)
-                            .and_then(|c| c.as_string_opt::<i32>())
-                            .ok_or_else(|| {
-                                sluice_data::DataError::Engine(format!(
-                                    "the dataset of `{task}` has no column `{name}`: `files` must name a fetch task"
-                                ))
-                            })
-                    };
-                    let (paths, names, shas) = (col("path")?, col("name")?, col("sha256")?);
-                    for i in 0..batch.num_rows() {
-                        out.push(Archive {
-                            path: PathBuf::from(paths.value(i)),
-                            name: names.value(i).to_string(),
-                            sha256: shas.value(i).to_string(),
-                        });
-                    }
-                    Ok(())
-                })?;
-                Ok(out)
-            }
+            Some(task) => Ok(super::fetched_files(ctx, task)?
+                .into_iter()
+                .map(|f| Archive {
+                    path: f.path,
+                    name: f.name,
+                    sha256: f.sha256,
+                })
+                .collect()),
             None => {
                 let mut files =
                     sluice_data::expand_paths(&ctx.workdir, self.path.as_deref().unwrap_or(""))?;
@@ -849,19 +835,7 @@ impl Op for ParseDila {
         })
     }
 
-    fn reads(&self) -> Vec<String> {
-        self.files.iter().cloned().collect()
-    }
-
-    fn produces_dataset(&self) -> bool {
-        true
-    }
-
-    fn input_stamp(&self, workdir: &Path) -> Result<String, OpError> {
-        super::Inputs::from_keys(&self.files, &self.path)
-            .map_err(OpError::new)?
-            .stamp(workdir)
-    }
+    super::sourced_methods!();
 }
 
 #[cfg(test)]

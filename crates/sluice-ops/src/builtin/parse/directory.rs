@@ -586,7 +586,6 @@ impl Op for ParseDirectory {
             let mut w = RowWriter::new(&out, COLUMNS);
             let mut seen: HashSet<String> = HashSet::new();
             let (mut documents, mut skipped, mut duplicates, mut lists) = (0u64, 0u64, 0u64, 0u64);
-            let mut failure: Option<OpError> = None;
             for_each_input(&files, &ArchiveLimits::default(), |file, name, reader| {
                 if !is_json(name) {
                     return Ok(());
@@ -604,11 +603,7 @@ impl Op for ParseDirectory {
                         return Ok(());
                     }
                     documents += 1;
-                    w.push(service.into_row()).map_err(|e| {
-                        let m = e.to_string();
-                        failure = Some(e.into());
-                        m
-                    })
+                    w.push(service.into_row()).map_err(|e| e.to_string())
                 })?;
                 match count {
                     Some(_) => lists += 1,
@@ -620,8 +615,7 @@ impl Op for ParseDirectory {
                     }
                 }
                 Ok(())
-            })
-            .map_err(|e| failure.take().unwrap_or(e))?;
+            })?;
             if lists == 0 {
                 return Err(OpError::new(
                     "no JSON file with a `service` list among the inputs (a directory is {\"service\": [ … ]})",
@@ -647,7 +641,7 @@ impl Op for ParseDirectory {
         })
     }
 
-    super::parser_io!();
+    super::sourced_methods!();
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use sluice_data::export::for_each_batch;
 use crate::builtin::archive::{ArchiveKind, ArchiveLimits, for_each_entry};
 use crate::{OpError, TaskContext, file_stamp};
 
-/// A parser whose files come from `files` (a fetch task) or `path` (a glob).
+/// An op whose files come from `files` (a fetch task) or `path` (a glob).
 pub trait Sourced {
     /// Its `files` and `path` keys.
     fn keys(&self) -> (&Option<String>, &Option<String>);
@@ -39,9 +39,9 @@ where
     Ok(Box::new(op))
 }
 
-/// The `Op` methods every parser shares: it reads its `files` task, writes a dataset, and
-/// its `path` files are part of its fingerprint.
-macro_rules! parser_io {
+/// The `Op` methods every [`Sourced`] op shares: it reads its `files` task, writes a dataset,
+/// and its `path` files are part of its fingerprint.
+macro_rules! sourced_methods {
     () => {
         fn reads(&self) -> Vec<String> {
             $crate::builtin::parse::Sourced::inputs(self).reads()
@@ -56,7 +56,7 @@ macro_rules! parser_io {
         }
     };
 }
-pub(crate) use parser_io;
+pub(crate) use sourced_methods;
 
 /// Where a parser's files come from.
 #[derive(Debug, Clone)]
@@ -98,25 +98,51 @@ impl Inputs {
     pub fn resolve(&self, ctx: &TaskContext) -> Result<Vec<PathBuf>, OpError> {
         match self {
             Inputs::Path(p) => Ok(sluice_data::expand_paths(&ctx.workdir, p)?),
-            Inputs::Files(task) => {
-                let dir = ctx.input(task)?;
-                let mut out = Vec::new();
-                for_each_batch(dir, |_, batch| {
-                    let paths = batch
-                        .column_by_name("path")
-                        .and_then(|c| c.as_string_opt::<i32>())
-                        .ok_or_else(|| {
-                            sluice_data::DataError::Engine(format!(
-                                "the dataset of `{task}` has no text column `path`: `files` must name a fetch task"
-                            ))
-                        })?;
-                    out.extend(paths.iter().flatten().map(PathBuf::from));
-                    Ok(())
-                })?;
-                Ok(out)
-            }
+            Inputs::Files(task) => Ok(fetched_files(ctx, task)?
+                .into_iter()
+                .map(|f| f.path)
+                .collect()),
         }
     }
+}
+
+/// One file of a `fetch` task's dataset.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Where it was downloaded.
+    pub path: PathBuf,
+    /// Its file name.
+    pub name: String,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+}
+
+/// The files of the `fetch` task `task`, in its dataset's order.
+pub fn fetched_files(ctx: &TaskContext, task: &str) -> Result<Vec<Fetched>, OpError> {
+    let dir = ctx.input(task)?;
+    let mut out = Vec::new();
+    for_each_batch(dir, |_, batch| {
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| {
+                    sluice_data::DataError::Engine(format!(
+                        "the dataset of `{task}` has no text column `{name}`: `files` must name a fetch task"
+                    ))
+                })
+        };
+        let (paths, names, shas) = (col("path")?, col("name")?, col("sha256")?);
+        for i in 0..batch.num_rows() {
+            out.push(Fetched {
+                path: PathBuf::from(paths.value(i)),
+                name: names.value(i).to_string(),
+                sha256: shas.value(i).to_string(),
+            });
+        }
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// Calls `f` with each entry (its name inside the archive, or the file's name) of each

@@ -491,7 +491,6 @@ impl Op for ParseServicePublic {
             let mut seen: HashMap<String, (String, u64)> = HashMap::new();
             let (mut sheets, mut skipped, mut duplicates, mut differing, mut sections) =
                 (0u64, 0u64, 0u64, 0u64, 0u64);
-            let mut failure: Option<OpError> = None;
             for_each_input(&files, &ArchiveLimits::default(), |file, name, reader| {
                 if cancel.is_cancelled() {
                     return Err("cancelled".into());
@@ -542,15 +541,10 @@ impl Op for ParseServicePublic {
                         Value::Texts(s.context.clone()),
                         s.text.clone().into(),
                     ])
-                    .map_err(|e| {
-                        let m = e.to_string();
-                        failure = Some(e.into());
-                        m
-                    })?;
+                    .map_err(|e| e.to_string())?;
                 }
                 Ok(())
-            })
-            .map_err(|e| failure.take().unwrap_or(e))?;
+            })?;
             let info = w.finish()?;
             Ok((info, [sheets, skipped, duplicates, differing, sections]))
         })
@@ -573,7 +567,7 @@ impl Op for ParseServicePublic {
         })
     }
 
-    super::parser_io!();
+    super::sourced_methods!();
 }
 
 #[cfg(test)]

@@ -791,7 +791,6 @@ impl Op for ParseTravailEmploi {
             let mut seen: HashSet<String> = HashSet::new();
             let (mut documents, mut sections, mut skipped, mut duplicates) =
                 (0u64, 0u64, 0u64, 0u64);
-            let mut failure: Option<OpError> = None;
             for_each_input(&files, &ArchiveLimits::default(), |_, name, reader| {
                 if cancel.is_cancelled() {
                     return Err("cancelled".into());
@@ -816,16 +815,11 @@ impl Op for ParseTravailEmploi {
                     documents += 1;
                     for row in sheet.rows() {
                         sections += 1;
-                        w.push(row).map_err(|e| {
-                            let m = e.to_string();
-                            failure = Some(e.into());
-                            m
-                        })?;
+                        w.push(row).map_err(|e| e.to_string())?;
                     }
                 }
                 Ok(())
-            })
-            .map_err(|e| failure.take().unwrap_or(e))?;
+            })?;
             let info = w.finish()?;
             Ok((info, [documents, sections, skipped, duplicates]))
         })
@@ -847,7 +841,7 @@ impl Op for ParseTravailEmploi {
         })
     }
 
-    super::parser_io!();
+    super::sourced_methods!();
 }
 
 #[cfg(test)]
