@@ -49,6 +49,17 @@ pub fn dataset_schema(dir: &Path) -> Result<SchemaRef> {
     first_file_schema(dir, &dataset_files(dir)?)
 }
 
+/// The number of rows of a dataset folder, from its files' metadata (nothing is decoded).
+pub fn dataset_rows(dir: &Path) -> Result<u64> {
+    let mut rows = 0u64;
+    for path in dataset_files(dir)? {
+        let file = File::open(&path).map_err(io_err(&path))?;
+        let meta = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        rows += meta.metadata().file_metadata().num_rows().max(0) as u64;
+    }
+    Ok(rows)
+}
+
 /// The schema of the first of `files`, the Parquet files of the dataset folder `dir`.
 fn first_file_schema(dir: &Path, files: &[PathBuf]) -> Result<SchemaRef> {
     let first = files.first().ok_or_else(|| {

@@ -39,6 +39,12 @@ impl Warehouse {
         self.root.join(pipeline).join(task).join("raw")
     }
 
+    /// The folder of row-level caches shared by every pipeline (embeddings by model and
+    /// text), kept across runs: `<root>/.cache`.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join(".cache")
+    }
+
     /// A fresh staging folder for an attempt of run `run_id` (removed first if a crashed
     /// attempt left it): `<pipeline>/<task>/.staging/<run_id>.<version>-<attempt>`.
     pub fn staging_dir(

@@ -85,6 +85,15 @@ pub enum Event {
         /// The line, secrets masked.
         line: String,
     },
+    /// How far a running task is, for ops that know their amount of work.
+    Progress {
+        /// Task name.
+        task: String,
+        /// Units done (rows for `embed`).
+        done: u64,
+        /// Units in all.
+        total: u64,
+    },
 }
 
 /// How a run ended.

@@ -1015,6 +1015,18 @@ async fn run_attempt(
             .engine
             .warehouse
             .raw_dir(&shared.pipeline.name, &task.name),
+        cache_dir: shared.engine.warehouse.cache_dir(),
+        progress: shared.events.clone().map(|tx| {
+            let task = task.name.clone();
+            let progress: sluice_ops::ProgressFn = Arc::new(move |done: u64, total: u64| {
+                let _ = tx.send(Event::Progress {
+                    task: task.clone(),
+                    done,
+                    total,
+                });
+            });
+            progress
+        }),
         on_spawn: Some({
             let writer = shared.writer.clone();
             let record = record.clone();

@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 /// Receives each log line as it is written, with the task name (for `--stream`).
 pub type Echo = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
+/// Told how far an op is: `(done, total)` in the op's unit (rows for `embed`).
+pub type ProgressFn = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
 /// The context of one attempt.
 pub struct TaskContext {
     /// Pipeline name.
@@ -41,6 +44,12 @@ pub struct TaskContext {
     /// A folder kept across runs for the files the task downloads
     /// (`<warehouse>/<pipeline>/<task>/raw`); the op creates it when it needs it.
     pub raw_dir: PathBuf,
+    /// The folder of row-level caches shared by every pipeline (`<warehouse>/.cache`), such as
+    /// `embed`'s vectors by model and text.
+    pub cache_dir: PathBuf,
+    /// Where an op that knows its amount of work reports progress (a bar with rate and time
+    /// left in `sluice run`'s live view).
+    pub progress: Option<ProgressFn>,
 }
 
 /// The latest dataset of a task before the current run.

@@ -249,6 +249,8 @@ mod tests {
             output: None,
             previous: None,
             raw_dir: dir.join("raw"),
+            cache_dir: dir.join("cache"),
+            progress: None,
         }
     }
 

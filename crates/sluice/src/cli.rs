@@ -170,6 +170,36 @@ pub enum Command {
         #[arg(short = 'n', default_value_t = 20)]
         rows: usize,
     },
+    /// Embed texts with a local model or an OpenAI-compatible endpoint; prints one JSON object
+    /// per text: `{"index", "text", "embedding"}` (or, with --bench, one object of figures).
+    Embed {
+        /// Texts to embed; without them (and without --input), one text per line of stdin.
+        #[arg(value_name = "TEXT")]
+        texts: Vec<String>,
+        /// A model folder, a name under SLUICE_MODELS (default .models) or in the Hugging Face
+        /// cache; with --endpoint, the model name sent to it.
+        #[arg(long, short = 'm', value_name = "MODEL")]
+        model: String,
+        /// Read texts from a file: JSON Lines with a `text` field, or plain lines.
+        #[arg(long, short = 'i', value_name = "FILE", conflicts_with = "texts")]
+        input: Option<PathBuf>,
+        /// An OpenAI-compatible endpoint (`https://…/v1`) instead of a local model.
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+        /// The environment variable holding the endpoint's API key.
+        #[arg(long, value_name = "VAR", requires = "endpoint")]
+        api_key_env: Option<String>,
+        /// Worker threads of a local model (default: every core).
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+        /// Texts per batch (local) or per request (endpoint).
+        #[arg(long, default_value_t = 32, value_name = "N")]
+        batch_size: usize,
+        /// Print timing figures (texts, tokens, seconds, texts/s) instead of vectors; a first
+        /// batch warms up and is not timed.
+        #[arg(long)]
+        bench: bool,
+    },
     /// List the built-in ops.
     Ops {
         /// Print JSON.

@@ -51,6 +51,28 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         } => logs(&cli, run_id, task, attempt).await,
         Command::Graph { ref file, format } => graph(file, format),
         Command::Ops { json } => ops(json),
+        Command::Embed {
+            ref texts,
+            ref model,
+            ref input,
+            ref endpoint,
+            ref api_key_env,
+            threads,
+            batch_size,
+            bench,
+        } => {
+            let args = crate::embed::Args {
+                texts: texts.clone(),
+                model: model.clone(),
+                input: input.clone(),
+                endpoint: endpoint.clone(),
+                api_key_env: api_key_env.clone(),
+                threads,
+                batch_size,
+                bench,
+            };
+            crate::embed::embed(args).await
+        }
         Command::Sql {
             ref query,
             ref file,

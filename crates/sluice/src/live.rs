@@ -120,6 +120,24 @@ impl View {
                 let now = chrono::Local::now().format("%H:%M:%S");
                 self.print(format!("{now} {task:<24} | {line}"))
             }
+            Event::Progress { task, done, total } => {
+                // The task's spinner becomes a bar with rate and time left (the plain output
+                // has them in the task log instead).
+                if let Some(bar) = self.live.as_ref().and_then(|l| l.running.get(&task)) {
+                    if bar.length() != Some(total) {
+                        bar.set_style(
+                            ProgressStyle::with_template(
+                                "  {msg} [{bar:24}] {human_pos}/{human_len} {per_sec} ETA {eta}",
+                            )
+                            .unwrap_or_else(|_| ProgressStyle::default_bar())
+                            .progress_chars("=> "),
+                        );
+                        bar.set_length(total);
+                        bar.reset_eta();
+                    }
+                    bar.set_position(done);
+                }
+            }
             Event::Task {
                 task,
                 state,

@@ -7,6 +7,7 @@
 mod cli;
 mod commands;
 mod data;
+mod embed;
 mod home;
 mod live;
 mod table;

@@ -8,8 +8,12 @@ use std::path::Path;
 const ALLOWED: &[(&str, &[&str])] = &[
     ("sluice-core", &[]),
     ("sluice-data", &[]),
+    ("sluice-embed", &[]),
     ("sluice-store", &["sluice-core"]),
-    ("sluice-ops", &["sluice-core", "sluice-data"]),
+    (
+        "sluice-ops",
+        &["sluice-core", "sluice-data", "sluice-embed"],
+    ),
     (
         "sluice-engine",
         &["sluice-core", "sluice-data", "sluice-ops", "sluice-store"],
@@ -19,6 +23,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "sluice-core",
             "sluice-data",
+            "sluice-embed",
             "sluice-engine",
             "sluice-ops",
             "sluice-store",

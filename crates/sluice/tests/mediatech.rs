@@ -790,6 +790,18 @@ fn every_mediatech_example_runs_on_its_samples() {
         count("select count(distinct doc_id) as n from service_public.sheets"),
         7
     );
+    // Every chunk of the sources that have a model gets a 384-dimension vector.
+    for source in ["service_public", "travail_emploi", "legi"] {
+        let chunks = count(&format!("select count(*) as n from {source}.chunks"));
+        assert!(chunks > 0, "{source}");
+        assert_eq!(
+            count(&format!(
+                "select count(*) as n from {source}.embeddings where array_length(embedding) = 384"
+            )),
+            chunks,
+            "{source}"
+        );
+    }
     assert_eq!(
         count("select count(distinct doc_id) as n from travail_emploi.sheets"),
         4

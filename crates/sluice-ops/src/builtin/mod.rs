@@ -3,6 +3,7 @@
 
 pub mod archive;
 mod chunk;
+mod embed;
 pub mod fetch;
 mod noop;
 pub mod parse;
@@ -13,6 +14,7 @@ mod terms;
 mod write;
 
 pub use chunk::{Chunk, load_tokenizer};
+pub use embed::Embed;
 pub use noop::Noop;
 pub use read::{ReadCsv, ReadJson, ReadParquet};
 pub use sleep::Sleep;
@@ -89,6 +91,11 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             name: "chunk",
             summary: "Splits the `text` of each document of `input` into chunks of at most `size` tokens (`tokenizer`) or characters: ids `<doc_id>_<n>`, a `template` for the text to embed, its hash; unchanged documents reuse their chunks.",
             build: chunk::build_chunk,
+        },
+        OpSpec {
+            name: "embed",
+            summary: "Adds a vector column (`column`, default `embedding`) for the `text` of each row of `input`: a local sentence-transformers `model` run on the CPU cores, or an OpenAI-compatible `endpoint`; texts embedded before (any pipeline, same model) come from the cache.",
+            build: embed::build_embed,
         },
         OpSpec {
             name: "write.json",

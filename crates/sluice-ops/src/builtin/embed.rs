@@ -1,0 +1,514 @@
+//! `embed`: a vector for the text of each row, from a local model (run on the CPU cores) or
+//! an OpenAI-compatible endpoint. The output is the input with one more column,
+//! `FixedSizeList<Float32>`.
+//!
+//! Never the same text twice: vectors are cached by (model identity, text hash) in
+//! `<warehouse>/.cache/embeddings/`, shared by every pipeline and task. A run embeds only
+//! texts the model has never embedded (and each of them once, however many rows hold it);
+//! the cache is written as batches complete, so a run that is killed or fails keeps what it
+//! had already paid for.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use sluice_data::datafusion::arrow::array::{
+    Array, AsArray, FixedSizeListArray, Float32Array, RecordBatch,
+};
+use sluice_data::datafusion::arrow::buffer::NullBuffer;
+use sluice_data::datafusion::arrow::compute::cast;
+use sluice_data::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use sluice_data::export::for_each_batch;
+use sluice_embed::{
+    Embedder, LocalModel, LocalOptions, RemoteModel, RemoteOptions, VectorCache, text_key,
+};
+
+use crate::{Op, OpError, OpOutput, TaskContext, TaskLog, blocking, file_stamp};
+
+fn default_text() -> String {
+    "chunk_text".into()
+}
+
+fn default_column() -> String {
+    "embedding".into()
+}
+
+fn default_batch() -> usize {
+    32
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+fn default_retries() -> u32 {
+    5
+}
+
+fn default_backoff() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+
+/// `op: embed`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Embed {
+    /// The task whose dataset holds the texts.
+    pub input: String,
+    /// The column of texts (default `chunk_text`). A null text gets a null vector.
+    #[serde(default = "default_text")]
+    pub text: String,
+    /// The column added (default `embedding`).
+    #[serde(default = "default_column")]
+    pub column: String,
+    /// Local: a model folder (relative to the pipeline file) or a name found under
+    /// `SLUICE_MODELS` or in the Hugging Face cache. Remote: the model name sent to `endpoint`.
+    pub model: String,
+    /// An OpenAI-compatible endpoint (`https://…/v1`): the model runs there, not here.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The environment variable holding the endpoint's API key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Texts per batch: per forward pass locally (default 32), per request remotely.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Local worker threads (default: every core).
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// Requests in flight at once (remote; default 4).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Retries of a request on 429, 5xx, timeouts (remote; default 5). The task's own
+    /// `retries` run the whole task again.
+    #[serde(default = "default_retries")]
+    pub request_retries: u32,
+    /// First wait before a retry, doubled each time (remote; default 1s).
+    #[serde(
+        default = "default_backoff",
+        deserialize_with = "sluice_core::duration::deserialize"
+    )]
+    pub backoff: Duration,
+    /// Limit of one request (remote; default 120s). The task's own `timeout` limits the
+    /// whole task.
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "sluice_core::duration::deserialize"
+    )]
+    pub request_timeout: Duration,
+    /// The vector length the endpoint must return (remote; checked on every answer).
+    #[serde(default)]
+    pub dimension: Option<usize>,
+}
+
+/// Builds `embed`, checking its settings.
+pub fn build_embed(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
+    let op: Embed = sluice_core::from_node(config)?;
+    let bad = |m: &str| <sluice_core::DeError as serde::de::Error>::custom(m);
+    if op.batch_size == 0 {
+        return Err(bad("`batch_size` must be at least 1"));
+    }
+    if op.endpoint.is_none() {
+        for (set, key) in [
+            (op.api_key_env.is_some(), "api_key_env"),
+            (op.dimension.is_some(), "dimension"),
+        ] {
+            if set {
+                return Err(bad(&format!(
+                    "`{key}` applies to a remote model: set `endpoint` too"
+                )));
+            }
+        }
+    }
+    if op.text == op.column {
+        return Err(bad("`column` must differ from `text`"));
+    }
+    Ok(Box::new(op))
+}
+
+/// What a run did, for the attempt's metrics.
+#[derive(Debug, Default)]
+struct Counts {
+    rows: u64,
+    embedded: u64,
+    from_cache: u64,
+    repeated: u64,
+    nulls: u64,
+}
+
+impl Embed {
+    /// The model folder of a local model.
+    fn model_dir(&self, workdir: &Path) -> Result<PathBuf, OpError> {
+        let relative = workdir.join(&self.model);
+        if relative.join("config.json").is_file() {
+            return Ok(relative);
+        }
+        sluice_embed::resolve_model(&self.model).map_err(|e| OpError::new(e.to_string()))
+    }
+
+    fn embedder(&self, workdir: &Path) -> Result<Embedder, OpError> {
+        match &self.endpoint {
+            Some(url) => {
+                let api_key = match &self.api_key_env {
+                    Some(var) => Some(std::env::var(var).map_err(|_| {
+                        OpError::new(format!(
+                            "`api_key_env`: the environment variable {var} is not set"
+                        ))
+                    })?),
+                    None => None,
+                };
+                let options = RemoteOptions {
+                    api_key,
+                    batch_size: self.batch_size,
+                    concurrency: self.concurrency,
+                    retries: self.request_retries,
+                    backoff: self.backoff,
+                    timeout: self.request_timeout,
+                    dimension: self.dimension,
+                    ..RemoteOptions::new(url, &self.model)
+                };
+                Ok(Embedder::Remote(Arc::new(
+                    RemoteModel::new(options).map_err(|e| OpError::new(e.to_string()))?,
+                )))
+            }
+            None => {
+                let dir = self.model_dir(workdir)?;
+                let options = LocalOptions {
+                    threads: self.threads,
+                    batch_size: self.batch_size,
+                    kernels: None,
+                };
+                let model =
+                    LocalModel::load(&dir, &options).map_err(|e| OpError::new(e.to_string()))?;
+                Ok(Embedder::Local(Arc::new(model)))
+            }
+        }
+    }
+
+    fn output_schema(&self, input: &Schema, dimension: usize) -> SchemaRef {
+        let mut fields: Vec<Field> = input
+            .fields()
+            .iter()
+            .filter(|f| f.name() != &self.column)
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(
+            &self.column,
+            DataType::FixedSizeList(
+                Arc::new(Field::new("item", DataType::Float32, false)),
+                dimension as i32,
+            ),
+            true,
+        ));
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The whole job, on a blocking thread (remote requests run on the runtime through
+    /// `job.handle`).
+    fn embed_all(&self, job: Job) -> Result<(sluice_data::DatasetInfo, Counts), OpError> {
+        let Job {
+            input,
+            target,
+            workdir,
+            cache_root,
+            log,
+            live,
+            handle,
+            cancel,
+        } = job;
+        let (input, workdir, log) = (input.as_path(), workdir.as_path(), &log);
+        let embedder = self.embedder(workdir)?;
+        let identity = embedder.identity();
+        let _ = log.line(&format!("model {identity}"));
+        let in_schema = sluice_data::export::dataset_schema(input)?;
+        if in_schema.index_of(&self.text).is_err() {
+            let names: Vec<&str> = in_schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            return Err(OpError::new(format!(
+                "the dataset of `{}` has no column `{}` (it has: {})",
+                self.input,
+                self.text,
+                names.join(", ")
+            )));
+        }
+        let total_rows = sluice_data::export::dataset_rows(input).unwrap_or(0);
+        let cache_dir = cache_root
+            .join("embeddings")
+            .join(sluice_embed::cache_folder_name(&identity));
+        let known = embedder
+            .dimension()
+            .or_else(|| VectorCache::dimension_in(&cache_dir));
+        let mut cache: Option<VectorCache> = match known {
+            Some(d) => Some(
+                VectorCache::open(&cache_dir, &identity, d)
+                    .map_err(|e| OpError::new(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let mut writer: Option<sluice_data::DatasetWriter> = None;
+        let mut counts = Counts::default();
+        let progress = Progress::new(log.clone(), live, total_rows as usize);
+
+        for_each_batch(input, |_, batch| {
+            if cancel.is_cancelled() {
+                return Err(sluice_data::DataError::Engine("cancelled".into()));
+            }
+            let texts = batch
+                .column_by_name(&self.text)
+                .map(|c| cast(c, &DataType::Utf8))
+                .transpose()
+                .map_err(|e| sluice_data::DataError::Engine(format!("column `{}`: {e}", self.text)))?
+                .ok_or_else(|| sluice_data::DataError::Engine(format!("column `{}` is missing", self.text)))?;
+            let texts = texts.as_string::<i32>();
+            let n = batch.num_rows();
+            counts.rows += n as u64;
+
+            // Which rows need the model: texts neither cached nor already seen in this batch.
+            let keys: Vec<Option<u128>> = (0..n).map(|i| texts.is_valid(i).then(|| text_key(texts.value(i)))).collect();
+            let mut todo: Vec<String> = Vec::new();
+            let mut todo_keys: Vec<u128> = Vec::new();
+            let mut first: HashMap<u128, usize> = HashMap::new();
+            for (i, key) in keys.iter().enumerate() {
+                let Some(key) = key else {
+                    counts.nulls += 1;
+                    continue;
+                };
+                if cache.as_ref().is_some_and(|c| c.contains(*key)) {
+                    counts.from_cache += 1;
+                } else if first.contains_key(key) {
+                    counts.repeated += 1;
+                } else {
+                    first.insert(*key, todo.len());
+                    todo.push(texts.value(i).to_string());
+                    todo_keys.push(*key);
+                }
+            }
+            let done_before = counts.rows as usize - n;
+            let fresh = if todo.is_empty() {
+                Vec::new()
+            } else {
+                let p = progress.clone();
+                let report: Arc<dyn Fn(usize) + Send + Sync> = Arc::new(move |done: usize| p.update(done_before + done));
+                let vectors = handle
+                    .block_on(embedder.embed(Arc::new(todo), report))
+                    .map_err(|e| sluice_data::DataError::Engine(e.to_string()))?;
+                counts.embedded += todo_keys.len() as u64;
+                if cache.is_none() {
+                    let d = vectors.len() / todo_keys.len().max(1);
+                    cache = Some(VectorCache::open(&cache_dir, &identity, d).map_err(|e| sluice_data::DataError::Engine(e.to_string()))?);
+                }
+                if let Some(c) = cache.as_mut() {
+                    c.append(&todo_keys, &vectors).map_err(|e| sluice_data::DataError::Engine(e.to_string()))?;
+                }
+                vectors
+            };
+            progress.update(counts.rows as usize);
+            let Some(c) = cache.as_ref() else {
+                // Only nulls so far with a remote model of unknown dimension: wait for one text.
+                if keys.iter().all(Option::is_none) && writer.is_none() {
+                    return Err(sluice_data::DataError::Engine(
+                        "the first batch holds only null texts and the endpoint's dimension is unknown: set `dimension`".into(),
+                    ));
+                }
+                return Ok(());
+            };
+            let dim = c.dimension();
+            let mut values = vec![0.0f32; n * dim];
+            for (i, key) in keys.iter().enumerate() {
+                let Some(key) = key else { continue };
+                let out = &mut values[i * dim..(i + 1) * dim];
+                if let Some(&j) = first.get(key) {
+                    out.copy_from_slice(&fresh[j * dim..(j + 1) * dim]);
+                } else if !c.get(*key, out).map_err(|e| sluice_data::DataError::Engine(e.to_string()))? {
+                    return Err(sluice_data::DataError::Engine("a cached vector vanished".into()));
+                }
+            }
+            let nulls = NullBuffer::from(keys.iter().map(Option::is_some).collect::<Vec<bool>>());
+            let list = FixedSizeListArray::try_new(
+                Arc::new(Field::new("item", DataType::Float32, false)),
+                dim as i32,
+                Arc::new(Float32Array::from(values)),
+                Some(nulls),
+            )
+            .map_err(|e| sluice_data::DataError::Engine(e.to_string()))?;
+            let schema = self.output_schema(&batch.schema(), dim);
+            let mut columns: Vec<Arc<dyn Array>> = Vec::new();
+            for (f, col) in batch.schema().fields().iter().zip(batch.columns()) {
+                if f.name() != &self.column {
+                    columns.push(col.clone());
+                }
+            }
+            columns.push(Arc::new(list));
+            let out = RecordBatch::try_new(schema.clone(), columns).map_err(|e| sluice_data::DataError::Engine(e.to_string()))?;
+            writer.get_or_insert_with(|| target.writer(schema)).write(&out)
+        })
+        .map_err(|e| OpError::new(format!("embedding `{}` of `{}`: {e}", self.text, self.input)))?;
+        let info = match writer {
+            Some(w) => w.finish()?,
+            None => {
+                let dim = cache
+                    .as_ref()
+                    .map(VectorCache::dimension)
+                    .or(self.dimension)
+                    .unwrap_or(0);
+                target
+                    .writer(self.output_schema(&in_schema, dim))
+                    .finish()?
+            }
+        };
+        progress.finish(counts.rows as usize);
+        Ok((info, counts))
+    }
+}
+
+/// What `embed_all` needs of the task's context, owned for the blocking thread.
+struct Job {
+    input: PathBuf,
+    target: sluice_data::DatasetTarget,
+    workdir: PathBuf,
+    cache_root: PathBuf,
+    log: TaskLog,
+    live: Option<crate::ProgressFn>,
+    handle: tokio::runtime::Handle,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+/// Progress: to the live view as it comes, and in the task log (rows done, rows/s, time
+/// left) every 10 seconds.
+#[derive(Clone)]
+struct Progress {
+    inner: Arc<std::sync::Mutex<(Instant, Instant)>>,
+    log: TaskLog,
+    live: Option<crate::ProgressFn>,
+    total: usize,
+}
+
+impl Progress {
+    fn new(log: TaskLog, live: Option<crate::ProgressFn>, total: usize) -> Progress {
+        let now = Instant::now();
+        Progress {
+            inner: Arc::new(std::sync::Mutex::new((now, now))),
+            log,
+            live,
+            total,
+        }
+    }
+
+    fn update(&self, done: usize) {
+        if let Some(live) = &self.live {
+            live(done as u64, self.total as u64);
+        }
+        let Ok(mut times) = self.inner.lock() else {
+            return;
+        };
+        if times.1.elapsed() < Duration::from_secs(10) {
+            return;
+        }
+        times.1 = Instant::now();
+        let elapsed = times.0.elapsed().as_secs_f64();
+        let rate = done as f64 / elapsed.max(1e-9);
+        let left = if rate > 0.0 && self.total > done {
+            (self.total - done) as f64 / rate
+        } else {
+            0.0
+        };
+        let _ = self.log.line(&format!(
+            "{done} of {} rows ({rate:.1} rows/s, about {} left)",
+            self.total,
+            human_secs(left)
+        ));
+    }
+
+    fn finish(&self, done: usize) {
+        let elapsed = self
+            .inner
+            .lock()
+            .map(|t| t.0.elapsed().as_secs_f64())
+            .unwrap_or(0.0);
+        let _ = self.log.line(&format!(
+            "{done} rows in {} ({:.1} rows/s)",
+            human_secs(elapsed),
+            done as f64 / elapsed.max(1e-9)
+        ));
+    }
+}
+
+fn human_secs(s: f64) -> String {
+    let s = s.round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[async_trait]
+impl Op for Embed {
+    async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        let job = Job {
+            input: ctx.input(&self.input)?.to_path_buf(),
+            target: ctx.output()?.clone(),
+            workdir: ctx.workdir.clone(),
+            cache_root: ctx.cache_dir.clone(),
+            log: ctx.log.clone(),
+            live: ctx.progress.clone(),
+            handle: tokio::runtime::Handle::current(),
+            cancel: ctx.cancel.clone(),
+        };
+        let op = self.clone();
+        let (info, counts) = blocking(move || op.embed_all(job)).await?;
+        let _ = ctx.log.line(&format!(
+            "{} rows: {} texts embedded, {} from the cache, {} repeated in this run, {} null",
+            counts.rows, counts.embedded, counts.from_cache, counts.repeated, counts.nulls
+        ));
+        Ok(OpOutput {
+            dataset: Some(info),
+            metrics: crate::counters(&[
+                ("rows", counts.rows),
+                ("embedded", counts.embedded),
+                ("from_cache", counts.from_cache),
+                ("repeated", counts.repeated),
+                ("nulls", counts.nulls),
+            ]),
+            ..OpOutput::default()
+        })
+    }
+
+    fn reads(&self) -> Vec<String> {
+        vec![self.input.clone()]
+    }
+
+    fn produces_dataset(&self) -> bool {
+        true
+    }
+
+    fn input_stamp(&self, workdir: &Path) -> Result<String, OpError> {
+        if self.endpoint.is_some() {
+            return Ok(String::new());
+        }
+        let dir = self.model_dir(workdir)?;
+        let files: Vec<PathBuf> = [
+            "config.json",
+            "tokenizer.json",
+            "model.safetensors",
+            "modules.json",
+            "1_Pooling/config.json",
+            "sentence_bert_config.json",
+        ]
+        .iter()
+        .map(|f| dir.join(f))
+        .filter(|p| p.is_file())
+        .collect();
+        Ok(file_stamp(&files))
+    }
+}

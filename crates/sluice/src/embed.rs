@@ -1,0 +1,158 @@
+//! `sluice embed`: vectors for texts given on the command line, in a file or on stdin.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+use sluice_embed::{Embedder, LocalModel, LocalOptions, RemoteModel, RemoteOptions};
+
+use crate::Failure;
+
+/// The command's arguments.
+pub struct Args {
+    pub texts: Vec<String>,
+    pub model: String,
+    pub input: Option<PathBuf>,
+    pub endpoint: Option<String>,
+    pub api_key_env: Option<String>,
+    pub threads: Option<usize>,
+    pub batch_size: usize,
+    pub bench: bool,
+}
+
+/// Texts from a file: JSON Lines with a `text` field, or plain lines.
+fn read_texts(path: &std::path::Path) -> Result<Vec<String>, Failure> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::invalid(format!("error: cannot read {}: {e}", path.display())))?;
+    let mut texts = Vec::new();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line
+            .map_err(|e| Failure::invalid(format!("error: {}:{}: {e}", path.display(), n + 1)))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if line.trim_start().starts_with('{') {
+            let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| {
+                Failure::invalid(format!(
+                    "error: {}:{}: not valid JSON: {e}",
+                    path.display(),
+                    n + 1
+                ))
+            })?;
+            let text = v.get("text").and_then(|t| t.as_str()).ok_or_else(|| {
+                Failure::invalid(format!(
+                    "error: {}:{}: no string field `text`",
+                    path.display(),
+                    n + 1
+                ))
+            })?;
+            texts.push(text.to_string());
+        } else {
+            texts.push(line);
+        }
+    }
+    Ok(texts)
+}
+
+/// Runs `sluice embed`.
+pub async fn embed(args: Args) -> Result<u8, Failure> {
+    let texts = match (&args.input, args.texts.is_empty()) {
+        (Some(path), _) => read_texts(path)?,
+        (None, false) => args.texts.clone(),
+        (None, true) => std::io::stdin()
+            .lock()
+            .lines()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Failure::invalid(format!("error: reading stdin: {e}")))?
+            .into_iter()
+            .filter(|l| !l.trim().is_empty())
+            .collect(),
+    };
+    let failed = |e: sluice_embed::EmbedError| Failure::invalid(format!("error: {e}"));
+    let embedder = match &args.endpoint {
+        Some(url) => {
+            let api_key = match &args.api_key_env {
+                Some(var) => Some(std::env::var(var).map_err(|_| {
+                    Failure::invalid(format!("error: the environment variable {var} is not set"))
+                })?),
+                None => None,
+            };
+            let options = RemoteOptions {
+                api_key,
+                batch_size: args.batch_size,
+                ..RemoteOptions::new(url, &args.model)
+            };
+            Embedder::Remote(Arc::new(RemoteModel::new(options).map_err(failed)?))
+        }
+        None => {
+            let dir = sluice_embed::resolve_model(&args.model).map_err(failed)?;
+            let options = LocalOptions {
+                threads: args.threads,
+                batch_size: args.batch_size,
+                kernels: None,
+            };
+            let model = tokio::task::spawn_blocking(move || LocalModel::load(&dir, &options))
+                .await
+                .map_err(|e| Failure::env(format!("error: {e}")))?
+                .map_err(failed)?;
+            Embedder::Local(Arc::new(model))
+        }
+    };
+    let texts = Arc::new(texts);
+    let quiet: Arc<dyn Fn(usize) + Send + Sync> = Arc::new(|_| {});
+    let mut stdout = std::io::stdout().lock();
+    if args.bench {
+        let warm = Arc::new(
+            texts
+                .iter()
+                .take(args.batch_size)
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        embedder.embed(warm, quiet.clone()).await.map_err(failed)?;
+        let tokens: Option<usize> = match &embedder {
+            Embedder::Local(m) => Some(
+                texts
+                    .iter()
+                    .map(|t| m.tokenize(t).map(|ids| ids.len()).unwrap_or(0))
+                    .sum(),
+            ),
+            Embedder::Remote(_) => None,
+        };
+        let start = Instant::now();
+        embedder.embed(texts.clone(), quiet).await.map_err(failed)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let (threads, kernels) = match &embedder {
+            Embedder::Local(m) => (Some(m.threads()), Some(m.kernel_level())),
+            Embedder::Remote(_) => (None, None),
+        };
+        let figures = json!({
+            "model": embedder.identity(),
+            "texts": texts.len(),
+            "tokens": tokens,
+            "seconds": seconds,
+            "texts_per_second": texts.len() as f64 / seconds.max(1e-9),
+            "tokens_per_second": tokens.map(|t| t as f64 / seconds.max(1e-9)),
+            "threads": threads,
+            "batch_size": args.batch_size,
+            "kernels": kernels,
+        });
+        let _ = writeln!(stdout, "{figures}");
+        return Ok(0);
+    }
+    let vectors = embedder.embed(texts.clone(), quiet).await.map_err(failed)?;
+    let dim = vectors.len() / texts.len().max(1);
+    for (i, (text, v)) in texts
+        .iter()
+        .zip(vectors.chunks_exact(dim.max(1)))
+        .enumerate()
+    {
+        let line = json!({ "index": i, "text": text, "embedding": v });
+        if writeln!(stdout, "{line}").is_err() {
+            break; // stdout closed (piped into head)
+        }
+    }
+    Ok(0)
+}
