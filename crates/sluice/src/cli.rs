@@ -199,6 +199,10 @@ pub enum Command {
         /// batch warms up and is not timed.
         #[arg(long)]
         bench: bool,
+        /// Run the element-wise kernels of a local model at a lower CPU level than the best
+        /// available, to compare levels.
+        #[arg(long, value_parser = ["avx2", "baseline"])]
+        kernels: Option<String>,
     },
     /// List the built-in ops.
     Ops {

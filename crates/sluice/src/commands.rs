@@ -60,6 +60,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             threads,
             batch_size,
             bench,
+            ref kernels,
         } => {
             let args = crate::embed::Args {
                 texts: texts.clone(),
@@ -70,6 +71,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 threads,
                 batch_size,
                 bench,
+                kernels: kernels.clone(),
             };
             crate::embed::embed(args).await
         }

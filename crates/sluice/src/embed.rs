@@ -20,6 +20,7 @@ pub struct Args {
     pub threads: Option<usize>,
     pub batch_size: usize,
     pub bench: bool,
+    pub kernels: Option<String>,
 }
 
 /// Texts from a file: JSON Lines with a `text` field, or plain lines.
@@ -91,7 +92,7 @@ pub async fn embed(args: Args) -> Result<u8, Failure> {
             let options = LocalOptions {
                 threads: args.threads,
                 batch_size: args.batch_size,
-                kernels: None,
+                kernels: args.kernels.clone(),
             };
             let model = tokio::task::spawn_blocking(move || LocalModel::load(&dir, &options))
                 .await

@@ -127,9 +127,15 @@ impl View {
                     if bar.length() != Some(total) {
                         bar.set_style(
                             ProgressStyle::with_template(
-                                "  {msg} [{bar:24}] {human_pos}/{human_len} {per_sec} ETA {eta}",
+                                "  {msg} [{bar:24}] {human_pos}/{human_len} rows, {rate}, ETA {eta}",
                             )
                             .unwrap_or_else(|_| ProgressStyle::default_bar())
+                            .with_key(
+                                "rate",
+                                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                                    let _ = write!(w, "{:.1}/s", s.per_sec());
+                                },
+                            )
                             .progress_chars("=> "),
                         );
                         bar.set_length(total);

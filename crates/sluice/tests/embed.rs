@@ -226,6 +226,15 @@ struct Endpoint {
 }
 
 fn endpoint(script: Vec<Result<usize, (u16, Option<u64>)>>, drop_one: bool) -> Endpoint {
+    slow_endpoint(script, drop_one, Duration::ZERO)
+}
+
+/// As [`endpoint`], each answer sent after `delay`.
+fn slow_endpoint(
+    script: Vec<Result<usize, (u16, Option<u64>)>>,
+    drop_one: bool,
+    delay: Duration,
+) -> Endpoint {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}/v1", listener.local_addr().expect("addr"));
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -256,6 +265,7 @@ fn endpoint(script: Vec<Result<usize, (u16, Option<u64>)>>, drop_one: bool) -> E
                 })
                 .unwrap_or_default();
             l.lock().expect("log").push((Instant::now(), inputs.len()));
+            std::thread::sleep(delay);
             let answer = script[n.min(script.len() - 1)];
             let (status, extra, payload) = match answer {
                 Ok(dim) => {
@@ -373,4 +383,49 @@ fn a_wrong_dimension_or_count_is_an_error_and_nothing_is_stored() {
     assert_ne!(p.sluice(&["run", "pipeline.yaml"]).status.code(), Some(0));
     let log = text(&p.sluice(&["logs", &p.last_run_id(), "vectors"]));
     assert!(log.contains("1 vectors for 2 texts"), "{log}");
+}
+
+#[test]
+fn a_killed_run_keeps_the_vectors_it_had_paid_for() {
+    // Two texts per request, one request at a time: the cache is written every 4 texts.
+    let server = slow_endpoint(vec![Ok(4)], false, Duration::from_millis(100));
+    let p = Project::new(&remote(
+        &server.url,
+        "    concurrency: 1\n    dimension: 4\n",
+    ));
+    let texts: Vec<String> = (0..40).map(|i| format!("texte {i}")).collect();
+    write_texts(&p, &texts);
+    let mut child = p.cmd(&["run", "pipeline.yaml"]).spawn().expect("spawn");
+    let start = Instant::now();
+    while server.log.lock().expect("log").len() < 7 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the endpoint was never called"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let sent_before: usize = server.log.lock().expect("log").iter().map(|(_, n)| n).sum();
+    assert!(
+        sent_before < 40,
+        "the run was killed too late: {sent_before} texts sent"
+    );
+
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let m = metrics(&p, &p.last_run_id(), "vectors");
+    let (embedded, cached) = (
+        m["embedded"].as_u64().expect("embedded"),
+        m["from_cache"].as_u64().expect("cached"),
+    );
+    assert_eq!(embedded + cached, 40, "{m}");
+    // Six answers make three groups of four texts; the one in flight may be lost.
+    assert!(cached >= 12, "only {cached} vectors survived the kill: {m}");
+    let sent: usize = server.log.lock().expect("log").iter().map(|(_, n)| n).sum();
+    assert!(sent <= 40 + 4, "{sent} texts sent in all for 40");
+    let count = sql(
+        &p,
+        "select count(*) as n from emb.vectors where embedding is not null",
+    );
+    assert_eq!(count[0]["n"], 40);
 }

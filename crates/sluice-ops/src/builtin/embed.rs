@@ -258,6 +258,12 @@ impl Embed {
         let mut writer: Option<sluice_data::DatasetWriter> = None;
         let mut counts = Counts::default();
         let progress = Progress::new(log.clone(), live, total_rows as usize);
+        // Texts per call of the model: a few batches per worker or request slot.
+        let group = match &embedder {
+            Embedder::Local(m) => self.batch_size * m.threads() * 4,
+            Embedder::Remote(_) => self.batch_size * self.concurrency.max(1) * 2,
+        }
+        .max(1);
 
         for_each_batch(input, |_, batch| {
             if cancel.is_cancelled() {
@@ -293,34 +299,36 @@ impl Embed {
                     todo_keys.push(*key);
                 }
             }
+            // The model runs on groups of a few seconds of work; each group's vectors go to
+            // the cache at once, so a run that is killed or cancelled keeps what it paid for.
             let done_before = counts.rows as usize - n;
-            let fresh = if todo.is_empty() {
-                Vec::new()
-            } else {
+            let mut fresh: Vec<f32> = Vec::new();
+            for (g, (texts, keys)) in todo.chunks(group).zip(todo_keys.chunks(group)).enumerate() {
+                if cancel.is_cancelled() {
+                    return Err(sluice_data::DataError::Engine("cancelled".into()));
+                }
                 let p = progress.clone();
-                let report: Arc<dyn Fn(usize) + Send + Sync> = Arc::new(move |done: usize| p.update(done_before + done));
+                let offset = done_before + g * group;
+                let report: Arc<dyn Fn(usize) + Send + Sync> = Arc::new(move |done: usize| p.update(offset + done));
                 let vectors = handle
-                    .block_on(embedder.embed(Arc::new(todo), report))
+                    .block_on(embedder.embed(Arc::new(texts.to_vec()), report))
                     .map_err(|e| sluice_data::DataError::Engine(e.to_string()))?;
-                counts.embedded += todo_keys.len() as u64;
+                counts.embedded += keys.len() as u64;
                 if cache.is_none() {
-                    let d = vectors.len() / todo_keys.len().max(1);
+                    let d = vectors.len() / keys.len().max(1);
                     cache = Some(VectorCache::open(&cache_dir, &identity, d).map_err(|e| sluice_data::DataError::Engine(e.to_string()))?);
                 }
                 if let Some(c) = cache.as_mut() {
-                    c.append(&todo_keys, &vectors).map_err(|e| sluice_data::DataError::Engine(e.to_string()))?;
+                    c.append(keys, &vectors).map_err(|e| sluice_data::DataError::Engine(e.to_string()))?;
                 }
-                vectors
-            };
+                fresh.extend_from_slice(&vectors);
+            }
             progress.update(counts.rows as usize);
             let Some(c) = cache.as_ref() else {
-                // Only nulls so far with a remote model of unknown dimension: wait for one text.
-                if keys.iter().all(Option::is_none) && writer.is_none() {
-                    return Err(sluice_data::DataError::Engine(
-                        "the first batch holds only null texts and the endpoint's dimension is unknown: set `dimension`".into(),
-                    ));
-                }
-                return Ok(());
+                // Every text so far is null and the endpoint's dimension is still unknown.
+                return Err(sluice_data::DataError::Engine(
+                    "the first rows hold only null texts and the endpoint's dimension is unknown: set `dimension`".into(),
+                ));
             };
             let dim = c.dimension();
             let mut values = vec![0.0f32; n * dim];
