@@ -165,6 +165,9 @@ pub struct ModelConfig {
     pub normalize: bool,
     /// Lower-case texts before tokenizing (`do_lower_case` of sentence_bert_config.json).
     pub lower_case: bool,
+    /// The configuration files read (they, the tokenizer and the weights make the model's
+    /// identity).
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -258,8 +261,17 @@ impl ModelConfig {
                 "position_embedding_type `{kind}` is not supported (only `absolute`)"
             )));
         }
-        if raw.num_attention_heads == 0 || !raw.hidden_size.is_multiple_of(raw.num_attention_heads)
-        {
+        for (value, key) in [
+            (raw.hidden_size, "hidden_size"),
+            (raw.intermediate_size, "intermediate_size"),
+            (raw.vocab_size, "vocab_size"),
+            (raw.num_attention_heads, "num_attention_heads"),
+        ] {
+            if value == 0 {
+                return Err(unsupported(format!("{key} is 0")));
+            }
+        }
+        if !raw.hidden_size.is_multiple_of(raw.num_attention_heads) {
             return Err(unsupported(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 raw.hidden_size, raw.num_attention_heads
@@ -270,6 +282,7 @@ impl ModelConfig {
             Family::XlmRoberta => raw.pad_token_id.unwrap_or(1) + 1,
         };
 
+        let mut files = vec![config_path.clone()];
         let mut pooling = Pooling {
             cls: false,
             max: false,
@@ -280,6 +293,7 @@ impl ModelConfig {
         let modules_path = dir.join("modules.json");
         if modules_path.is_file() {
             let modules: Vec<Module> = read_json(&modules_path)?;
+            files.push(modules_path.clone());
             for m in &modules {
                 let kind = m.kind.rsplit('.').next().unwrap_or(&m.kind);
                 match kind {
@@ -288,6 +302,7 @@ impl ModelConfig {
                     "Pooling" => {
                         let path = dir.join(&m.path).join("config.json");
                         let p: RawPooling = read_json(&path)?;
+                        files.push(path.clone());
                         if p.pooling_mode_weightedmean_tokens || p.pooling_mode_lasttoken {
                             return Err(EmbedError::Model {
                                 path,
@@ -328,6 +343,7 @@ impl ModelConfig {
         let st_path = dir.join("sentence_bert_config.json");
         if st_path.is_file() {
             let v: Value = read_json(&st_path)?;
+            files.push(st_path.clone());
             if let Some(n) = v.get("max_seq_length").and_then(Value::as_u64) {
                 max_tokens = max_tokens.min(n as usize);
             }
@@ -338,6 +354,7 @@ impl ModelConfig {
         } else if let Ok(v) = read_json::<Value>(&dir.join("tokenizer_config.json"))
             && let Some(n) = v.get("model_max_length").and_then(Value::as_u64)
         {
+            files.push(dir.join("tokenizer_config.json"));
             max_tokens = max_tokens.min(n as usize);
         }
         if max_tokens < 2 {
@@ -361,6 +378,7 @@ impl ModelConfig {
             pooling,
             normalize,
             lower_case,
+            files,
         })
     }
 

@@ -301,6 +301,9 @@ impl Encoder {
             let mut start = 0;
             for ids in texts {
                 let len = ids.len();
+                if len == 0 {
+                    continue;
+                }
                 let s = &mut scores[..len * len];
                 for head in 0..heads {
                     let q = &qkv[start * 3 * h + head * d..];
@@ -377,6 +380,11 @@ impl Encoder {
         let dim = cfg.dimension();
         let mut start = 0;
         for (ids, vector) in texts.iter().zip(out.chunks_exact_mut(dim)) {
+            if ids.is_empty() {
+                // A tokenizer that adds no special tokens can give nothing: a zero vector.
+                vector.fill(0.0);
+                continue;
+            }
             let tokens = &x[start * h..(start + ids.len()) * h];
             let mut parts = vector.chunks_exact_mut(h);
             let pool = &cfg.pooling;

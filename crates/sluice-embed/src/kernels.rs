@@ -49,14 +49,26 @@ impl Layout {
         }
     }
 
-    /// One past the largest index the matrix touches (0 for an empty matrix).
+    /// One past the largest index the matrix touches (0 for an empty matrix); panics on
+    /// overflow.
     fn extent(&self) -> usize {
         if self.rows == 0 || self.cols == 0 {
-            0
-        } else {
-            (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride + 1
+            return 0;
         }
+        let last = (self.rows - 1)
+            .checked_mul(self.row_stride)
+            .and_then(|r| {
+                (self.cols - 1)
+                    .checked_mul(self.col_stride)
+                    .and_then(|c| r.checked_add(c))
+            })
+            .and_then(|i| i.checked_add(1));
+        last.unwrap_or_else(|| panic!("matrix {self:?} overflows usize"))
     }
+}
+
+fn stride(s: usize) -> isize {
+    isize::try_from(s).unwrap_or_else(|_| panic!("stride {s} exceeds isize"))
 }
 
 /// `dst = lhs · rhs` (`accumulate`: `dst += lhs · rhs`), single-threaded: the encoder runs one
@@ -97,15 +109,15 @@ pub(crate) fn matmul(
             d.cols,
             l.cols,
             dst.as_mut_ptr(),
-            d.col_stride as isize,
-            d.row_stride as isize,
+            stride(d.col_stride),
+            stride(d.row_stride),
             accumulate,
             lhs.as_ptr(),
-            l.col_stride as isize,
-            l.row_stride as isize,
+            stride(l.col_stride),
+            stride(l.row_stride),
             rhs.as_ptr(),
-            r.col_stride as isize,
-            r.row_stride as isize,
+            stride(r.col_stride),
+            stride(r.row_stride),
             1.0,
             1.0,
             false,

@@ -44,23 +44,25 @@ impl Embedder {
     }
 
     /// Embeds `texts` (`texts.len() × dimension` values, in order), calling `progress(done)`
-    /// as batches complete. Local models run on blocking threads.
+    /// as batches complete, and stopping with [`EmbedError::Cancelled`] before the next batch
+    /// once `stop` is set. Local models run on blocking threads.
     pub async fn embed(
         &self,
         texts: Arc<Vec<String>>,
         progress: Arc<dyn Fn(usize) + Send + Sync>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<Vec<f32>, EmbedError> {
         match self {
             Embedder::Local(m) => {
                 let m = m.clone();
                 tokio::task::spawn_blocking(move || {
                     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                    m.embed_with_progress(&refs, &*progress)
+                    m.embed_until(&refs, &*progress, &stop)
                 })
                 .await
                 .map_err(|e| EmbedError::Input(format!("the embedding thread failed: {e}")))?
             }
-            Embedder::Remote(m) => m.embed(&texts, &*progress).await,
+            Embedder::Remote(m) => m.embed(&texts, &*progress, &stop).await,
         }
     }
 }
@@ -100,6 +102,9 @@ pub enum EmbedError {
         /// What went wrong, with the last status.
         message: String,
     },
+    /// The work was stopped (Ctrl-C, a task's timeout).
+    #[error("cancelled")]
+    Cancelled,
     /// The vector cache could not be read or written.
     #[error("embedding cache: {0}")]
     Cache(String),

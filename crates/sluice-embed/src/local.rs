@@ -3,7 +3,7 @@
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokenizers::{Tokenizer, TruncationParams};
 use twox_hash::XxHash64;
@@ -35,6 +35,9 @@ impl Default for LocalOptions {
     }
 }
 
+/// Most tokens in one batch.
+const MAX_BATCH_TOKENS: usize = 16_384;
+
 /// A loaded model: tokenizer, encoder weights, pooling.
 pub struct LocalModel {
     dir: PathBuf,
@@ -60,16 +63,15 @@ impl LocalModel {
     pub fn load(dir: &Path, options: &LocalOptions) -> Result<LocalModel, EmbedError> {
         let config = ModelConfig::read(dir)?;
         let mut hash = XxHash64::with_seed(0);
-        for name in [
-            "config.json",
-            "modules.json",
-            "sentence_bert_config.json",
-            "1_Pooling/config.json",
-        ] {
-            if let Ok(bytes) = std::fs::read(dir.join(name)) {
-                hash.write(name.as_bytes());
-                hash.write(&bytes);
-            }
+        for file in &config.files {
+            let bytes = std::fs::read(file).map_err(|e| EmbedError::io(file, e))?;
+            hash.write(
+                file.strip_prefix(dir)
+                    .unwrap_or(file)
+                    .to_string_lossy()
+                    .as_bytes(),
+            );
+            hash.write(&bytes);
         }
         let tokenizer_path = dir.join("tokenizer.json");
         let tokenizer_bytes =
@@ -160,10 +162,13 @@ impl LocalModel {
         } else {
             text
         };
-        let encoding = self
-            .tokenizer
-            .encode(text, true)
-            .map_err(|e| EmbedError::Input(format!("the tokenizer failed: {e}")))?;
+        let encoding = self.tokenizer.encode(text, true).map_err(|e| {
+            let start: String = text.chars().take(60).collect();
+            EmbedError::Input(format!(
+                "the tokenizer of {} failed on the text starting \"{start}\": {e}",
+                self.dir.display()
+            ))
+        })?;
         Ok(encoding.get_ids().to_vec())
     }
 
@@ -178,6 +183,17 @@ impl LocalModel {
         &self,
         texts: &[&str],
         progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<f32>, EmbedError> {
+        self.embed_until(texts, progress, &AtomicBool::new(false))
+    }
+
+    /// As [`embed_with_progress`](Self::embed_with_progress), stopping with
+    /// [`EmbedError::Cancelled`] before the next batch once `stop` is set.
+    pub fn embed_until(
+        &self,
+        texts: &[&str],
+        progress: &(dyn Fn(usize) + Sync),
+        stop: &AtomicBool,
     ) -> Result<Vec<f32>, EmbedError> {
         let n = texts.len();
         let dim = self.dimension();
@@ -207,7 +223,22 @@ impl LocalModel {
         // Longest first, in batches of similar lengths.
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
-        let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
+        // At most `batch_size` texts and MAX_BATCH_TOKENS tokens a batch: the buffers of a
+        // worker grow with the tokens of its batch (long texts of a large model would
+        // otherwise take gigabytes per worker).
+        let mut batches: Vec<&[usize]> = Vec::new();
+        let (mut from, mut tokens) = (0, 0);
+        for (k, &i) in order.iter().enumerate() {
+            let len = ids[i].len();
+            if k > from && (k - from == self.batch_size || tokens + len > MAX_BATCH_TOKENS) {
+                batches.push(&order[from..k]);
+                (from, tokens) = (k, 0);
+            }
+            tokens += len;
+        }
+        if from < n {
+            batches.push(&order[from..]);
+        }
 
         let next = AtomicUsize::new(0);
         let done = AtomicUsize::new(0);
@@ -222,6 +253,12 @@ impl LocalModel {
                             let b = next.fetch_add(1, Ordering::Relaxed);
                             let Some(batch) = batches.get(b) else { break };
                             if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                                break;
+                            }
+                            if stop.load(Ordering::Relaxed) {
+                                if let Ok(mut f) = failure.lock() {
+                                    f.get_or_insert(EmbedError::Cancelled);
+                                }
                                 break;
                             }
                             let seqs: Vec<&[u32]> =

@@ -117,22 +117,33 @@ impl RemoteModel {
         &self.endpoint
     }
 
+    /// Sets the vector length every answer must have, unless one is already set (the
+    /// length of the vectors already cached for this endpoint and model).
+    pub fn expect_dimension(&self, dimension: usize) {
+        let _ = self.dimension.set(dimension);
+    }
+
     /// The vector length, once configured or seen.
     pub fn dimension(&self) -> Option<usize> {
         self.dimension.get().copied()
     }
 
     /// Embeds `texts`: `texts.len() × dimension` values, row-major, in input order.
-    /// `progress(done)` is called after each request with the number of texts embedded.
+    /// `progress(done)` is called after each request with the number of texts embedded; no
+    /// request starts once `stop` is set.
     pub async fn embed(
         &self,
         texts: &[String],
         progress: &(dyn Fn(usize) + Sync),
+        stop: &std::sync::atomic::AtomicBool,
     ) -> Result<Vec<f32>, EmbedError> {
         let done = std::sync::atomic::AtomicUsize::new(0);
         let parts: Vec<Vec<f32>> =
             futures_util::stream::iter(texts.chunks(self.options.batch_size.max(1)))
                 .map(|batch| async {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return Err(EmbedError::Cancelled);
+                    }
                     let v = self.request(batch).await?;
                     let n = done.fetch_add(batch.len(), std::sync::atomic::Ordering::Relaxed)
                         + batch.len();
@@ -157,6 +168,7 @@ impl RemoteModel {
                 request = request.bearer_auth(key);
             }
             let (problem, retry_after) = match request.send().await {
+                Err(e) if e.is_builder() => return Err(self.failure(tries, &describe(&e))),
                 Err(e) => (describe(&e), None),
                 Ok(response) => {
                     let status = response.status();
@@ -237,6 +249,9 @@ impl RemoteModel {
         let mut slots: Vec<Option<Vec<f32>>> = vec![None; count];
         for (position, item) in answer.data.into_iter().enumerate() {
             let i = item.index.unwrap_or(position);
+            if item.embedding.is_empty() {
+                return Err(bad(format!("vector {i} is empty")));
+            }
             let expected = *self.dimension.get_or_init(|| item.embedding.len());
             if item.embedding.len() != expected {
                 return Err(bad(format!(

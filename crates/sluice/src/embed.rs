@@ -103,6 +103,7 @@ pub async fn embed(args: Args) -> Result<u8, Failure> {
     };
     let texts = Arc::new(texts);
     let quiet: Arc<dyn Fn(usize) + Send + Sync> = Arc::new(|_| {});
+    let go = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut stdout = std::io::stdout().lock();
     if args.bench {
         let warm = Arc::new(
@@ -112,7 +113,10 @@ pub async fn embed(args: Args) -> Result<u8, Failure> {
                 .cloned()
                 .collect::<Vec<_>>(),
         );
-        embedder.embed(warm, quiet.clone()).await.map_err(failed)?;
+        embedder
+            .embed(warm, quiet.clone(), go.clone())
+            .await
+            .map_err(failed)?;
         let tokens: Option<usize> = match &embedder {
             Embedder::Local(m) => Some(
                 texts
@@ -123,7 +127,10 @@ pub async fn embed(args: Args) -> Result<u8, Failure> {
             Embedder::Remote(_) => None,
         };
         let start = Instant::now();
-        embedder.embed(texts.clone(), quiet).await.map_err(failed)?;
+        embedder
+            .embed(texts.clone(), quiet, go)
+            .await
+            .map_err(failed)?;
         let seconds = start.elapsed().as_secs_f64();
         let (threads, kernels) = match &embedder {
             Embedder::Local(m) => (Some(m.threads()), Some(m.kernel_level())),
@@ -143,14 +150,22 @@ pub async fn embed(args: Args) -> Result<u8, Failure> {
         let _ = writeln!(stdout, "{figures}");
         return Ok(0);
     }
-    let vectors = embedder.embed(texts.clone(), quiet).await.map_err(failed)?;
+    let vectors = embedder
+        .embed(texts.clone(), quiet, go)
+        .await
+        .map_err(failed)?;
     let dim = vectors.len() / texts.len().max(1);
     for (i, (text, v)) in texts
         .iter()
         .zip(vectors.chunks_exact(dim.max(1)))
         .enumerate()
     {
-        let line = json!({ "index": i, "text": text, "embedding": v });
+        // Keys in this order (index, text, embedding), which json! would sort.
+        let line = format!(
+            "{{\"index\":{i},\"text\":{},\"embedding\":{}}}",
+            json!(text),
+            json!(v)
+        );
         if writeln!(stdout, "{line}").is_err() {
             break; // stdout closed (piped into head)
         }

@@ -429,3 +429,19 @@ fn a_killed_run_keeps_the_vectors_it_had_paid_for() {
     );
     assert_eq!(count[0]["n"], 40);
 }
+
+#[test]
+fn a_task_timeout_stops_a_slow_endpoint_at_once() {
+    let server = slow_endpoint(vec![Ok(4)], false, Duration::from_secs(8));
+    let p = Project::new(&remote(&server.url, "    dimension: 4\n    timeout: 1s\n"));
+    write_texts(&p, &["un".into(), "deux".into()]);
+    let start = Instant::now();
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    let took = start.elapsed();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        took < Duration::from_secs(6),
+        "the run waited for the endpoint: {took:?}"
+    );
+    assert!(text(&out).contains("timed out"), "{}", text(&out));
+}

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -19,11 +20,12 @@ use sluice_data::datafusion::arrow::array::{
     Array, AsArray, FixedSizeListArray, Float32Array, RecordBatch,
 };
 use sluice_data::datafusion::arrow::buffer::NullBuffer;
-use sluice_data::datafusion::arrow::compute::cast;
+use sluice_data::datafusion::arrow::compute::{CastOptions, cast_with_options};
 use sluice_data::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use sluice_data::export::for_each_batch;
 use sluice_embed::{
-    Embedder, LocalModel, LocalOptions, RemoteModel, RemoteOptions, VectorCache, text_key,
+    EmbedError, Embedder, LocalModel, LocalOptions, RemoteModel, RemoteOptions, VectorCache,
+    text_key,
 };
 
 use crate::{Op, OpError, OpOutput, TaskContext, TaskLog, blocking, file_stamp};
@@ -126,6 +128,9 @@ pub fn build_embed(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_cor
                 )));
             }
         }
+    }
+    if op.dimension == Some(0) {
+        return Err(bad("`dimension` must be at least 1"));
     }
     if op.text == op.column {
         return Err(bad("`column` must differ from `text`"));
@@ -248,6 +253,10 @@ impl Embed {
         let known = embedder
             .dimension()
             .or_else(|| VectorCache::dimension_in(&cache_dir));
+        // An endpoint must keep answering the dimension its cached vectors have.
+        if let (Embedder::Remote(m), Some(d)) = (&embedder, known) {
+            m.expect_dimension(d);
+        }
         let mut cache: Option<VectorCache> = match known {
             Some(d) => Some(
                 VectorCache::open(&cache_dir, &identity, d)
@@ -271,7 +280,7 @@ impl Embed {
             }
             let texts = batch
                 .column_by_name(&self.text)
-                .map(|c| cast(c, &DataType::Utf8))
+                .map(|c| cast_with_options(c, &DataType::Utf8, &CastOptions { safe: false, ..CastOptions::default() }))
                 .transpose()
                 .map_err(|e| sluice_data::DataError::Engine(format!("column `{}`: {e}", self.text)))?
                 .ok_or_else(|| sluice_data::DataError::Engine(format!("column `{}` is missing", self.text)))?;
@@ -310,8 +319,19 @@ impl Embed {
                 let p = progress.clone();
                 let offset = done_before + g * group;
                 let report: Arc<dyn Fn(usize) + Send + Sync> = Arc::new(move |done: usize| p.update(offset + done));
+                // Ctrl-C or the task's timeout stop it at once: remote requests are dropped,
+                // local workers stop before their next batch.
+                let stop = Arc::new(AtomicBool::new(false));
                 let vectors = handle
-                    .block_on(embedder.embed(Arc::new(texts.to_vec()), report))
+                    .block_on(async {
+                        tokio::select! {
+                            r = embedder.embed(Arc::new(texts.to_vec()), report, stop.clone()) => r,
+                            () = cancel.cancelled() => {
+                                stop.store(true, Ordering::Relaxed);
+                                Err(EmbedError::Cancelled)
+                            }
+                        }
+                    })
                     .map_err(|e| sluice_data::DataError::Engine(e.to_string()))?;
                 counts.embedded += keys.len() as u64;
                 if cache.is_none() {
@@ -338,7 +358,10 @@ impl Embed {
                 if let Some(&j) = first.get(key) {
                     out.copy_from_slice(&fresh[j * dim..(j + 1) * dim]);
                 } else if !c.get(*key, out).map_err(|e| sluice_data::DataError::Engine(e.to_string()))? {
-                    return Err(sluice_data::DataError::Engine("a cached vector vanished".into()));
+                    return Err(sluice_data::DataError::Engine(format!(
+                        "a vector is missing from the cache {}: remove that folder and run again",
+                        cache_dir.display()
+                    )));
                 }
             }
             let nulls = NullBuffer::from(keys.iter().map(Option::is_some).collect::<Vec<bool>>());
@@ -505,18 +528,11 @@ impl Op for Embed {
             return Ok(String::new());
         }
         let dir = self.model_dir(workdir)?;
-        let files: Vec<PathBuf> = [
-            "config.json",
-            "tokenizer.json",
-            "model.safetensors",
-            "modules.json",
-            "1_Pooling/config.json",
-            "sentence_bert_config.json",
-        ]
-        .iter()
-        .map(|f| dir.join(f))
-        .filter(|p| p.is_file())
-        .collect();
+        let mut files = sluice_embed::ModelConfig::read(&dir)
+            .map_err(|e| OpError::new(e.to_string()))?
+            .files;
+        files.push(dir.join("tokenizer.json"));
+        files.push(dir.join("model.safetensors"));
         Ok(file_stamp(&files))
     }
 }
