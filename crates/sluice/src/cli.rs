@@ -189,6 +189,9 @@ pub enum Command {
         /// The environment variable holding the endpoint's API key.
         #[arg(long, value_name = "VAR", requires = "endpoint")]
         api_key_env: Option<String>,
+        /// Put before each text, for models trained with one (`"query: "` for e5).
+        #[arg(long, default_value = "", value_name = "TEXT")]
+        prefix: String,
         /// Worker threads of a local model (default: every core).
         #[arg(long, value_name = "N")]
         threads: Option<usize>,

@@ -17,6 +17,7 @@ pub struct Args {
     pub input: Option<PathBuf>,
     pub endpoint: Option<String>,
     pub api_key_env: Option<String>,
+    pub prefix: String,
     pub threads: Option<usize>,
     pub batch_size: usize,
     pub bench: bool,
@@ -101,7 +102,14 @@ pub async fn embed(args: Args) -> Result<u8, Failure> {
             Embedder::Local(Arc::new(model))
         }
     };
-    let texts = Arc::new(texts);
+    // The model sees the prefixed texts; the output shows them as given.
+    let given = texts;
+    let texts: Arc<Vec<String>> = Arc::new(
+        given
+            .iter()
+            .map(|t| format!("{}{t}", args.prefix))
+            .collect(),
+    );
     let quiet: Arc<dyn Fn(usize) + Send + Sync> = Arc::new(|_| {});
     let go = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut stdout = std::io::stdout().lock();
@@ -155,16 +163,17 @@ pub async fn embed(args: Args) -> Result<u8, Failure> {
         .await
         .map_err(failed)?;
     let dim = vectors.len() / texts.len().max(1);
-    for (i, (text, v)) in texts
+    for (i, (text, v)) in given
         .iter()
         .zip(vectors.chunks_exact(dim.max(1)))
         .enumerate()
     {
-        // Keys in this order (index, text, embedding), which json! would sort.
+        // Keys in this order (index, text, embedding), which json! would sort; floats in
+        // their shortest f32 form.
         let line = format!(
             "{{\"index\":{i},\"text\":{},\"embedding\":{}}}",
-            json!(text),
-            json!(v)
+            serde_json::to_string(text).unwrap_or_default(),
+            serde_json::to_string(v).unwrap_or_default()
         );
         if writeln!(stdout, "{line}").is_err() {
             break; // stdout closed (piped into head)

@@ -445,3 +445,42 @@ fn a_task_timeout_stops_a_slow_endpoint_at_once() {
     );
     assert!(text(&out).contains("timed out"), "{}", text(&out));
 }
+
+#[test]
+fn a_prefix_is_embedded_with_each_text_and_keys_the_cache() {
+    let model = tiny_model();
+    let p = Project::new(&pipeline(&format!(
+        "    model: {model}\n    prefix: \"passage: \"\n"
+    )));
+    write_texts(&p, &["les congés payés".into()]);
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let stored = sql(&p, "select embedding from emb.vectors");
+    let cli = |args: &[&str]| -> Value {
+        let out = p.run_ok(&[&["embed", "--model", &model][..], args].concat());
+        serde_json::from_slice::<Value>(&out.stdout).expect("json")
+    };
+    let prefixed = cli(&["--prefix", "passage: ", "les congés payés"]);
+    assert_eq!(prefixed["text"], "les congés payés");
+    assert_eq!(stored[0]["embedding"], prefixed["embedding"]);
+    assert_eq!(
+        cli(&["passage: les congés payés"])["embedding"],
+        prefixed["embedding"]
+    );
+    assert_ne!(
+        cli(&["les congés payés"])["embedding"],
+        prefixed["embedding"]
+    );
+    // Another prefix is another text for the cache.
+    std::fs::write(
+        p.path("pipeline.yaml"),
+        pipeline(&format!("    model: {model}\n    prefix: \"query: \"\n")),
+    )
+    .expect("write");
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let m = metrics(&p, &p.last_run_id(), "vectors");
+    assert_eq!(
+        (m["embedded"].as_u64(), m["from_cache"].as_u64()),
+        (Some(1), Some(0)),
+        "{m}"
+    );
+}

@@ -70,6 +70,10 @@ pub struct Embed {
     /// The column added (default `embedding`).
     #[serde(default = "default_column")]
     pub column: String,
+    /// Put before each text, for models trained with one (`"passage: "` for e5 documents,
+    /// `"query: "` for its queries).
+    #[serde(default)]
+    pub prefix: String,
     /// Local: a model folder (relative to the pipeline file) or a name found under
     /// `SLUICE_MODELS` or in the Hugging Face cache. Remote: the model name sent to `endpoint`.
     pub model: String,
@@ -289,7 +293,9 @@ impl Embed {
             counts.rows += n as u64;
 
             // Which rows need the model: texts neither cached nor already seen in this batch.
-            let keys: Vec<Option<u128>> = (0..n).map(|i| texts.is_valid(i).then(|| text_key(texts.value(i)))).collect();
+            // What the model sees: the prefix, then the text (the cache keys on that string).
+            let input = |i: usize| format!("{}{}", self.prefix, texts.value(i));
+            let keys: Vec<Option<u128>> = (0..n).map(|i| texts.is_valid(i).then(|| text_key(&input(i)))).collect();
             let mut todo: Vec<String> = Vec::new();
             let mut todo_keys: Vec<u128> = Vec::new();
             let mut first: HashMap<u128, usize> = HashMap::new();
@@ -304,7 +310,7 @@ impl Embed {
                     counts.repeated += 1;
                 } else {
                     first.insert(*key, todo.len());
-                    todo.push(texts.value(i).to_string());
+                    todo.push(input(i));
                     todo_keys.push(*key);
                 }
             }
