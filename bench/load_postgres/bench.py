@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""PostgreSQL + pgvector load benchmark: embedded service-public chunks, mediatech's method
+(psycopg2 executemany of INSERT ... ON CONFLICT DO UPDATE) against sluice's load.postgres.
+
+    bench.py [--data DIR | --rows 100000 --docs 20000 --seed 3] [--batch 10]
+             [--connect pool|per-batch] [--rebuild-indexes] [--no-verify]
+             [--sluice target/release/sluice] [--out FILE.json] [--workdir DIR] [--keep]
+
+1. Reuses the virtualenv .venv-bench at the repository root, installing
+   bench/load_postgres/requirements.txt into it (created if needed) when one of its
+   packages does not import.
+2. Input: --data DIR (DIR/chunks.parquet), otherwise generate.py writes --rows chunks of
+   --docs documents (--seed) into TMP/data (100,000 rows: about 20 s).
+3. Starts a throwaway PostgreSQL 16 + pgvector with `scripts/postgres.sh start TMP/pg`
+   (the pgserver package; as root the server runs as the user sluice-pg; fsync and
+   synchronous_commit are off there) and stops it at the end, failure or not.
+4. Reference, in its own process, into the table service_public:
+     .venv-bench/bin/python bench/load_postgres/reference.py --url URL --data DIR
+         --batch B --connect C [--rebuild-indexes] [--verify]
+   It prints one JSON line; rows/s = rows / the seconds spent in the database calls of its
+   insert loop (reading Parquet and building the Python rows excluded).
+5. sluice: run_sluice() below, the hook for `op: load.postgres` (issue 6). Not built yet:
+   it says so and the side is skipped.
+6. Prints rows, seconds, rows/s and table size of each side and the ratio
+   sluice rows/s / reference rows/s (the target is x10 or more), with the load average;
+   --out writes every figure as JSON.
+
+Exit status: 0 when the reference ran fine (and sluice, when it runs, too), 1 when a side
+failed, 2 when --data has no chunks.parquet or the server could not start.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+VENV = os.path.join(REPO, ".venv-bench")
+VENV_PY = os.path.join(VENV, "bin", "python")
+REQUIREMENTS = os.path.join(HERE, "requirements.txt")
+POSTGRES_SH = os.path.join(REPO, "scripts", "postgres.sh")
+IMPORTS = "import psycopg2, pyarrow, numpy, xxhash"
+FILE = "chunks.parquet"
+TABLE_REFERENCE = "service_public"
+
+
+def say(msg=""):
+    print(msg, flush=True)
+
+
+def ensure_venv():
+    """Reuse .venv-bench; install the pinned requirements into it if an import fails."""
+    if os.path.exists(VENV_PY):
+        if subprocess.run([VENV_PY, "-c", IMPORTS], capture_output=True).returncode == 0:
+            return
+        say("%s lacks some of %s: installing them" % (VENV, os.path.relpath(REQUIREMENTS, REPO)))
+    else:
+        say("creating %s" % VENV)
+        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+    subprocess.run([VENV_PY, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    "-r", REQUIREMENTS], check=True)
+
+
+def last_json_object(text):
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                return obj
+    return None
+
+
+def start_postgres(pgdir):
+    """scripts/postgres.sh start PGDIR; returns its postgres:// URL."""
+    cp = subprocess.run([POSTGRES_SH, "start", pgdir], cwd=REPO, capture_output=True, text=True)
+    url = next((line.strip() for line in reversed(cp.stdout.splitlines())
+                if line.startswith("postgres://")), None)
+    if cp.returncode != 0 or url is None:
+        raise RuntimeError("scripts/postgres.sh start failed (exit %d):\n%s"
+                           % (cp.returncode, (cp.stderr + cp.stdout)[-3000:]))
+    return url
+
+
+def stop_postgres(pgdir):
+    cp = subprocess.run([POSTGRES_SH, "stop", pgdir], cwd=REPO, capture_output=True, text=True)
+    if cp.returncode != 0:
+        say("scripts/postgres.sh stop failed (exit %d): %s"
+            % (cp.returncode, (cp.stderr + cp.stdout).strip()[-1000:]))
+
+
+def run_reference(url, data, batch, connect, rebuild_indexes, verify, log_path):
+    cmd = [VENV_PY, os.path.join(HERE, "reference.py"), "--url", url, "--data", data,
+           "--batch", str(batch), "--connect", connect, "--table", TABLE_REFERENCE]
+    if rebuild_indexes:
+        cmd.append("--rebuild-indexes")
+    if verify:
+        cmd.append("--verify")
+    say("reference: %s" % " ".join(cmd))
+    t0 = time.perf_counter()
+    with open(log_path, "w") as log:
+        cp = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True)
+    wall = time.perf_counter() - t0
+    res = last_json_object(cp.stdout)
+    if cp.returncode != 0 or res is None:
+        with open(log_path) as f:
+            err = f.read()
+        say("reference FAILED (exit %d):\n%s" % (cp.returncode, (err + cp.stdout)[-3000:]))
+        out = {"ok": False, "rc": cp.returncode, "command": cmd}
+        if res is not None:
+            out["result"] = res
+        return out
+    res.update({"ok": True, "wall_s": round(wall, 3), "command": cmd})
+    return res
+
+
+# ========================================================================================
+# SLUICE SIDE HOOK (issue 6: `op: load.postgres`, binary COPY into a staging table, then one
+# transaction that merges it into the target). Not built yet.
+#
+# When it exists, run_sluice must load DATA/chunks.parquet (the same rows as the reference,
+# at least mediatech's 17 service_public columns; the extra columns description, date,
+# section and doc_hash are the sluice side's choice, say which in the result) into its own
+# table of the same server (not `service_public`, which the reference fills), from the
+# repository root, e.g. with a pipeline bench/load_postgres/pipeline.yaml that reads the
+# Parquet file and has a task `op: load.postgres` with `url: URL`:
+#     SLUICE --home TMP/home run bench/load_postgres/pipeline.yaml
+#            --param data=DATA/chunks.parquet --param url=URL --json
+# and return a dict with at least
+#     {"ok": True, "rows": N, "seconds": S, "rows_per_s": N / S}
+# where S covers what the reference's load_s covers (the database work of the load; say
+# whether reading the Parquet file is in it), plus "table_bytes" if known, or
+#     {"ok": False, "rc": EXIT_STATUS}
+# on failure. Returning {"skipped": REASON} leaves the side out of the ratio.
+# ========================================================================================
+def run_sluice(sluice, url, data, workdir):
+    reason = "sluice side not built yet (op load.postgres, issue 6)"
+    say(reason)
+    return {"skipped": reason}
+
+
+def parquet_bytes(data):
+    return os.path.getsize(os.path.join(data, FILE))
+
+
+def fmt_mb(b):
+    return "%.1f MB" % (b / 1e6) if b is not None else "n/a"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="mediatech's psycopg2 upsert vs sluice load.postgres")
+    ap.add_argument("--data", help="folder holding chunks.parquet (default: generate one)")
+    ap.add_argument("--rows", type=int, default=100_000, help="rows to generate (default 100000)")
+    ap.add_argument("--docs", type=int, default=20_000, help="documents to generate (default 20000)")
+    ap.add_argument("--seed", type=int, default=3, help="generate.py seed (default 3)")
+    ap.add_argument("--batch", type=int, default=10,
+                    help="reference rows per executemany + commit (default 10, mediatech's sheets batch)")
+    ap.add_argument("--connect", choices=("pool", "per-batch"), default="pool",
+                    help="reference: one reused connection (default) or one per batch")
+    ap.add_argument("--rebuild-indexes", action="store_true",
+                    help="reference: recreate the HNSW and doc_id indexes after the load (timed apart)")
+    ap.add_argument("--no-verify", action="store_true",
+                    help="skip the reference's check of the table against the Parquet file")
+    ap.add_argument("--sluice", default="target/release/sluice",
+                    help="sluice binary, for run_sluice (relative to the repository root unless absolute)")
+    ap.add_argument("--out", help="write the figures as JSON to this file")
+    ap.add_argument("--workdir", help="work folder (default: a new temporary folder)")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    a = ap.parse_args(argv)
+
+    sluice = a.sluice if os.path.isabs(a.sluice) else os.path.join(REPO, a.sluice)
+    if a.data and not os.path.isfile(os.path.join(a.data, FILE)):
+        say("%s not found (make it with bench/load_postgres/generate.py --out %s)"
+            % (os.path.join(a.data, FILE), a.data))
+        return 2
+    ensure_venv()
+    tmp = a.workdir or tempfile.mkdtemp(prefix="load_postgres_bench_")
+    os.makedirs(tmp, exist_ok=True)
+    keep = a.keep or bool(a.workdir)
+    if os.geteuid() == 0:
+        # the server runs as sluice-pg, which must reach TMP/pg (mkdtemp makes TMP 0700)
+        os.chmod(tmp, 0o755)
+    pgdir = os.path.join(tmp, "pg")
+    started = False
+    results = {"workdir": tmp, "cpus": os.cpu_count()}
+    try:
+        if a.data:
+            data = os.path.abspath(a.data)
+        else:
+            data = os.path.join(tmp, "data")
+            say("generating %d rows (%d documents, seed %d) into %s" % (a.rows, a.docs, a.seed, data))
+            t0 = time.perf_counter()
+            subprocess.run([VENV_PY, os.path.join(HERE, "generate.py"), "--rows", str(a.rows),
+                            "--docs", str(a.docs), "--seed", str(a.seed), "--out", data],
+                           check=True)
+            results["generate_s"] = round(time.perf_counter() - t0, 3)
+        results.update({"data": data, "parquet_bytes": parquet_bytes(data)})
+        manifest = os.path.join(data, "manifest.json")
+        if os.path.isfile(manifest):
+            with open(manifest) as f:
+                results["manifest"] = {k: v for k, v in json.load(f).items()
+                                       if k not in ("changed", "deleted")}
+
+        say("starting PostgreSQL (scripts/postgres.sh start %s)" % pgdir)
+        try:
+            url = start_postgres(pgdir)
+        except RuntimeError as e:
+            say(str(e))
+            return 2
+        started = True
+        results["url"] = url
+        say("server: %s" % url)
+
+        results["load_average_before"] = list(os.getloadavg())
+        ref = run_reference(url, data, a.batch, a.connect, a.rebuild_indexes, not a.no_verify,
+                            os.path.join(tmp, "reference.log"))
+        results["reference"] = ref
+        sl = run_sluice(sluice, url, data, tmp)
+        results["sluice"] = sl
+        results["load_average_after"] = list(os.getloadavg())
+
+        rows = ref.get("rows") or (results.get("manifest") or {}).get("rows")
+        say()
+        say("load into PostgreSQL %s + pgvector %s: %s rows (%s documents), %s-d vectors, "
+            "Parquet %s" % (ref.get("server_version", "?"), ref.get("pgvector", "?"),
+                            "{:,}".format(rows) if rows else "?",
+                            "{:,}".format(ref["docs"]) if ref.get("docs") else "?",
+                            ref.get("dimension", "?"), fmt_mb(results["parquet_bytes"])))
+        say("  %-36s %9s %10s %10s %12s" % ("", "rows", "seconds", "rows/s", "table size"))
+        name_ref = "reference (executemany, batch %d)" % a.batch
+        if ref.get("ok"):
+            say("  %-36s %9d %10.2f %10.1f %12s" % (name_ref, ref["rows"], ref["load_s"],
+                                                    ref["rows_per_s"], fmt_mb(ref["table_bytes"])))
+        else:
+            say("  %-36s FAILED (exit %s), see %s" % (name_ref, ref.get("rc"),
+                                                     os.path.join(tmp, "reference.log")))
+        if sl.get("skipped"):
+            say("  %-36s skipped: %s" % ("sluice (load.postgres)", sl["skipped"]))
+        elif not sl.get("ok"):
+            say("  %-36s FAILED (exit %s)" % ("sluice (load.postgres)", sl.get("rc")))
+        else:
+            say("  %-36s %9d %10.2f %10.1f %12s" % ("sluice (load.postgres)", sl["rows"],
+                                                    sl["seconds"], sl["rows_per_s"],
+                                                    fmt_mb(sl.get("table_bytes"))))
+        if ref.get("ok"):
+            say("  reference: %s connection%s; reading Parquet and building rows (%.1f s) not "
+                "counted; process wall %.1f s" % (
+                    "one reused" if a.connect == "pool" else "a new",
+                    "" if a.connect == "pool" else " per batch", ref["prepare_s"] + ref["read_parquet_s"],
+                    ref["wall_s"]))
+            if ref.get("index_s") is not None:
+                say("  reference: HNSW + doc_id indexes and ANALYZE after the load: %.1f s"
+                    % ref["index_s"])
+            if ref.get("verify"):
+                v = ref["verify"]
+                say("  reference table check: %s (%d rows, %d documents, %d rows compared, "
+                    "vectors exact: %s)" % ("ok" if v["ok"] else "FAILED: " + "; ".join(v["problems"]),
+                                            v["rows"], v["docs"], v["checked"],
+                                            v["vector_max_abs_diff"] == 0.0))
+        if ref.get("ok") and sl.get("ok") and ref.get("rows_per_s"):
+            results["ratio_sluice_over_reference"] = round(sl["rows_per_s"] / ref["rows_per_s"], 2)
+            say("  sluice / reference (rows/s): x%.2f (target: x10 or more)"
+                % results["ratio_sluice_over_reference"])
+        say("  (load average before / after: %s / %s on %d CPUs)" % (
+            " ".join("%.2f" % x for x in results["load_average_before"]),
+            " ".join("%.2f" % x for x in results["load_average_after"]), os.cpu_count()))
+        if a.out:
+            with open(a.out, "w") as f:
+                json.dump(results, f, indent=1)
+                f.write("\n")
+            say("figures written to %s" % a.out)
+        ok = ref.get("ok") and (ref.get("verify") or {"ok": True})["ok"] \
+            and (sl.get("skipped") or sl.get("ok"))
+        return 0 if ok else 1
+    finally:
+        if started:
+            stop_postgres(pgdir)
+        if keep:
+            say("work folder kept: %s" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
