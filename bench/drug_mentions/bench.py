@@ -31,7 +31,6 @@ graphs are equal), 1 otherwise.
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -41,76 +40,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-VENV = os.path.join(REPO, ".venv-bench")
-VENV_PY = os.path.join(VENV, "bin", "python")
 REQUIREMENTS = os.path.join(HERE, "requirements.txt")
+sys.path.insert(0, os.path.dirname(HERE))
+from benchlib import VENV_PY, say, ensure_venv, measure  # noqa: E402
 PIPELINE = "examples/drug_mentions/pipeline.yaml"
-GNU_TIME = "/usr/bin/time"
-
-
-def say(msg=""):
-    print(msg, flush=True)
-
-
-def ensure_venv():
-    """Create .venv-bench with the pinned requirements, or reuse it if pandas imports."""
-    if os.path.exists(VENV_PY):
-        ok = subprocess.run([VENV_PY, "-c", "import pandas"], capture_output=True).returncode == 0
-        if ok:
-            return
-        say("%s exists but has no working pandas: installing requirements" % VENV)
-    else:
-        say("creating %s" % VENV)
-        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-    subprocess.run([VENV_PY, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "-r", REQUIREMENTS], check=True)
-
-
-def measure(name, cmd, log_path, cwd=REPO):
-    """Run cmd once, alone; return dict(ok, rc, wall_s, peak_mib, log)."""
-    with open(log_path, "wb") as log:
-        if os.access(GNU_TIME, os.X_OK):
-            tfile = log_path + ".time"
-            full = [GNU_TIME, "-v", "-o", tfile] + cmd
-            t0 = time.perf_counter()
-            rc = subprocess.run(full, cwd=cwd, stdout=log, stderr=subprocess.STDOUT).returncode
-            wall = time.perf_counter() - t0
-            peak_kib = None
-            try:
-                with open(tfile) as f:
-                    text = f.read()
-                m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-                peak_kib = int(m.group(1)) if m else None
-                m = re.search(r"Exit status: (\d+)", text)
-                if m:
-                    rc = int(m.group(1))
-            except OSError:
-                pass
-        else:
-            # fresh wrapper process: its RUSAGE_CHILDREN covers this one command only
-            wrapper = ("import resource, subprocess, sys, time\n"
-                       "t0 = time.perf_counter()\n"
-                       "rc = subprocess.run(sys.argv[2:]).returncode\n"
-                       "wall = time.perf_counter() - t0\n"
-                       "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-                       "open(sys.argv[1], 'w').write('%d %d %f' % (rc, ru.ru_maxrss, wall))\n")
-            rfile = log_path + ".rusage"
-            subprocess.run([sys.executable, "-c", wrapper, rfile] + cmd, cwd=cwd,
-                           stdout=log, stderr=subprocess.STDOUT)
-            try:
-                rc_s, kib_s, wall_s = open(rfile).read().split()
-                rc, peak_kib, wall = int(rc_s), int(kib_s), float(wall_s)
-            except (OSError, ValueError):
-                rc, peak_kib, wall = 1, None, float("nan")
-    res = {"ok": rc == 0, "rc": rc, "wall_s": round(wall, 3),
-           "peak_mib": round(peak_kib / 1024, 1) if peak_kib is not None else None,
-           "log": log_path}
-    if rc != 0:
-        say("%s FAILED (exit %d); last lines of %s:" % (name, rc, log_path))
-        with open(log_path, "rb") as f:
-            for line in f.read().decode("utf-8", "replace").splitlines()[-20:]:
-                say("    " + line)
-    return res
 
 
 def fmt_mib(v):
@@ -143,7 +76,7 @@ def main(argv=None):
     ap.add_argument("--json", action="store_true", help="also print the results as one JSON line")
     a = ap.parse_args(argv)
 
-    ensure_venv()
+    ensure_venv(REQUIREMENTS, "import pandas")
     tmp = a.workdir or tempfile.mkdtemp(prefix="drug_mentions_bench_")
     os.makedirs(tmp, exist_ok=True)
     keep = a.keep or bool(a.workdir)

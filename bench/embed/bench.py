@@ -44,50 +44,14 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-VENV = os.path.join(REPO, ".venv-bench")
-VENV_PY = os.path.join(VENV, "bin", "python")
 REQUIREMENTS = os.path.join(HERE, "requirements.txt")
+sys.path.insert(0, os.path.dirname(HERE))
+from benchlib import say, ensure_venv, last_json_object  # noqa: E402
 MODEL = ".models/all-MiniLM-L6-v2"
 IMPORTS = "import sentence_transformers, transformers, torch, tokenizers, numpy"
 
 sys.path.insert(0, HERE)
 import texts as texts_mod  # noqa: E402
-
-
-def say(msg=""):
-    print(msg, flush=True)
-
-
-def ensure_venv():
-    """Reuse .venv-bench; install the pinned requirements into it if an import fails."""
-    if os.path.exists(VENV_PY):
-        if subprocess.run([VENV_PY, "-c", IMPORTS], capture_output=True).returncode == 0:
-            return VENV_PY
-        say("%s lacks some of %s: installing them" % (VENV, os.path.relpath(REQUIREMENTS, REPO)))
-    else:
-        say("creating %s" % VENV)
-        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-    subprocess.run([VENV_PY, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "-r", REQUIREMENTS], check=True)
-    return VENV_PY
-
-
-def last_json_object(text):
-    """The last line of text that parses as a JSON object, else the whole text, else None."""
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                return obj
-    try:
-        obj = json.loads(text)
-        return obj if isinstance(obj, dict) else None
-    except ValueError:
-        return None
 
 
 def run_peer(python, model_dir, texts_file, threads, batch, repeat):
@@ -170,7 +134,7 @@ def main(argv=None):
             os.path.abspath(a.peer_python) if os.path.exists(a.peer_python)
             else os.path.join(REPO, a.peer_python))
     else:
-        python = ensure_venv()
+        python = ensure_venv(REQUIREMENTS, IMPORTS)
     tmp = a.workdir or tempfile.mkdtemp(prefix="embed_bench_")
     os.makedirs(tmp, exist_ok=True)
     keep = a.keep or bool(a.workdir)

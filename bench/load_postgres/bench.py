@@ -40,43 +40,13 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-VENV = os.path.join(REPO, ".venv-bench")
-VENV_PY = os.path.join(VENV, "bin", "python")
 REQUIREMENTS = os.path.join(HERE, "requirements.txt")
+sys.path.insert(0, os.path.dirname(HERE))
+from benchlib import VENV_PY, say, ensure_venv, last_json_object  # noqa: E402
 POSTGRES_SH = os.path.join(REPO, "scripts", "postgres.sh")
 IMPORTS = "import psycopg2, pyarrow, numpy, xxhash"
 FILE = "chunks.parquet"
 TABLE_REFERENCE = "service_public"
-
-
-def say(msg=""):
-    print(msg, flush=True)
-
-
-def ensure_venv():
-    """Reuse .venv-bench; install the pinned requirements into it if an import fails."""
-    if os.path.exists(VENV_PY):
-        if subprocess.run([VENV_PY, "-c", IMPORTS], capture_output=True).returncode == 0:
-            return
-        say("%s lacks some of %s: installing them" % (VENV, os.path.relpath(REQUIREMENTS, REPO)))
-    else:
-        say("creating %s" % VENV)
-        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-    subprocess.run([VENV_PY, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "-r", REQUIREMENTS], check=True)
-
-
-def last_json_object(text):
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                return obj
-    return None
 
 
 def start_postgres(pgdir):
@@ -181,7 +151,7 @@ def main(argv=None):
         say("%s not found (make it with bench/load_postgres/generate.py --out %s)"
             % (os.path.join(a.data, FILE), a.data))
         return 2
-    ensure_venv()
+    ensure_venv(REQUIREMENTS, IMPORTS)
     tmp = a.workdir or tempfile.mkdtemp(prefix="load_postgres_bench_")
     os.makedirs(tmp, exist_ok=True)
     keep = a.keep or bool(a.workdir)

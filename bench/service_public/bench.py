@@ -37,7 +37,6 @@ succeeded, 1 otherwise, 2 when sluice or its pipeline is missing.
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -48,32 +47,14 @@ import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-VENV = os.path.join(REPO, ".venv-bench")
-VENV_PY = os.path.join(VENV, "bin", "python")
 REQUIREMENTS = os.path.join(HERE, "requirements.txt")
+sys.path.insert(0, os.path.dirname(HERE))
+from benchlib import VENV_PY, say, ensure_venv, tail, last_json_object, measure as measure_once  # noqa: E402
 PIPELINE = "bench/service_public/pipeline.yaml"
 TOKENIZER = ".models/all-MiniLM-L6-v2/tokenizer.json"
 ZIP_NAME = "vosdroits-latest.zip"
 COUNT_SQL = "select count(*) as n from service_public_bench.chunks"
-GNU_TIME = "/usr/bin/time"
 IMPORTS = "import bs4, lxml, langchain_text_splitters, tokenizers, pyarrow, xxhash"
-
-
-def say(msg=""):
-    print(msg, flush=True)
-
-
-def ensure_venv():
-    """Reuse .venv-bench; install the pinned requirements into it if an import fails."""
-    if os.path.exists(VENV_PY):
-        if subprocess.run([VENV_PY, "-c", IMPORTS], capture_output=True).returncode == 0:
-            return
-        say("%s lacks some of %s: installing them" % (VENV, os.path.relpath(REQUIREMENTS, REPO)))
-    else:
-        say("creating %s" % VENV)
-        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-    subprocess.run([VENV_PY, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "-r", REQUIREMENTS], check=True)
 
 
 def zip_sheets(path):
@@ -88,67 +69,14 @@ def zip_sheets(path):
     return n, size, os.path.getsize(path)
 
 
-def measure(name, cmd, log_path, cwd=REPO):
-    """Run cmd once, alone; return dict(ok, rc, wall_s, peak_mib, log)."""
-    with open(log_path, "wb") as log:
-        if os.access(GNU_TIME, os.X_OK):
-            tfile = log_path + ".time"
-            full = [GNU_TIME, "-v", "-o", tfile] + cmd
-            t0 = time.perf_counter()
-            rc = subprocess.run(full, cwd=cwd, stdout=log, stderr=subprocess.STDOUT).returncode
-            wall = time.perf_counter() - t0
-            peak_kib = None
-            try:
-                with open(tfile) as f:
-                    text = f.read()
-                m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-                peak_kib = int(m.group(1)) if m else None
-                m = re.search(r"Exit status: (\d+)", text)
-                if m:
-                    rc = int(m.group(1))
-            except OSError:
-                pass
-        else:
-            # fresh wrapper process: its RUSAGE_CHILDREN covers this one command only
-            wrapper = ("import resource, subprocess, sys, time\n"
-                       "t0 = time.perf_counter()\n"
-                       "rc = subprocess.run(sys.argv[2:]).returncode\n"
-                       "wall = time.perf_counter() - t0\n"
-                       "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-                       "open(sys.argv[1], 'w').write('%d %d %f' % (rc, ru.ru_maxrss, wall))\n")
-            rfile = log_path + ".rusage"
-            subprocess.run([sys.executable, "-c", wrapper, rfile] + cmd, cwd=cwd,
-                           stdout=log, stderr=subprocess.STDOUT)
-            try:
-                rc_s, kib_s, wall_s = open(rfile).read().split()
-                rc, peak_kib, wall = int(rc_s), int(kib_s), float(wall_s)
-            except (OSError, ValueError):
-                rc, peak_kib, wall = 1, None, float("nan")
-    res = {"ok": rc == 0, "rc": rc, "wall_s": round(wall, 3),
-           "peak_mib": round(peak_kib / 1024, 1) if peak_kib is not None else None,
-           "log": log_path, "chunks": None}
-    if rc != 0:
-        say("%s FAILED (exit %d); last lines of %s:" % (name, rc, log_path))
-        for line in tail(log_path, 20):
-            say("    " + line)
-    return res
-
-
-def tail(path, n):
-    with open(path, "rb") as f:
-        return f.read().decode("utf-8", "replace").splitlines()[-n:]
+def measure(name, cmd, log_path):
+    """One timed run (benchlib.measure), with the chunk count filled in later."""
+    return dict(measure_once(name, cmd, log_path), chunks=None)
 
 
 def last_json_line(path):
     """The last line of the file that parses as a JSON object, or None."""
-    for line in reversed(tail(path, 200)):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except ValueError:
-                continue
-    return None
+    return last_json_object("\n".join(tail(path, 200)))
 
 
 def sluice_chunks(sluice, home, log_path):
@@ -219,7 +147,7 @@ def main(argv=None):
         say("tokenizer %s not found: run scripts/model.sh (or pass --tokenizer)" % tokenizer)
         return 2
 
-    ensure_venv()
+    ensure_venv(REQUIREMENTS, IMPORTS)
     tmp = a.workdir or tempfile.mkdtemp(prefix="service_public_bench_")
     os.makedirs(tmp, exist_ok=True)
     keep = a.keep or bool(a.workdir)

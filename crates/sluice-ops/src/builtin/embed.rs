@@ -480,13 +480,9 @@ impl Progress {
     }
 }
 
+/// Seconds as users write durations (`7m26s`), to the second.
 fn human_secs(s: f64) -> String {
-    let s = s.round() as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
+    sluice_core::duration::format_duration(Duration::from_secs(s.round() as u64))
 }
 
 #[async_trait]

@@ -18,7 +18,6 @@ use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 
 use async_trait::async_trait;
-use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
 use sluice_data::rows::{ColumnType, RowWriter, Value};
@@ -29,28 +28,12 @@ use super::{base_name, for_each_input};
 use crate::builtin::archive::ArchiveLimits;
 use crate::{Op, OpError, OpOutput, TaskContext, blocking};
 
-/// `op: parse.directory`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ParseDirectory {
-    /// The `fetch` task whose files to read (archives holding one JSON, or JSON files).
-    #[serde(default)]
-    pub files: Option<String>,
-    /// Or a file or glob, relative to the pipeline file.
-    #[serde(default)]
-    pub path: Option<String>,
-}
-
-/// Builds `parse.directory`.
-pub fn build(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
-    super::build_parser::<ParseDirectory>(config)
-}
-
-impl super::Sourced for ParseDirectory {
-    fn keys(&self) -> (&Option<String>, &Option<String>) {
-        (&self.files, &self.path)
-    }
-}
+super::file_parser!(
+    /// `op: parse.directory`.
+    ParseDirectory,
+    "parse.directory",
+    "The `fetch` task whose files to read (archives holding one JSON, or JSON files)."
+);
 
 /// The columns written.
 pub const COLUMNS: &[(&str, ColumnType)] = &[

@@ -58,6 +58,38 @@ macro_rules! sourced_methods {
 }
 pub(crate) use sourced_methods;
 
+/// Declares a parser whose only keys are `files` and `path`: its config struct, its `build`
+/// function (checking that exactly one of them is given) and its [`Sourced`] impl.
+macro_rules! file_parser {
+    ($(#[$doc:meta])* $name:ident, $op:literal, $files:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            #[doc = $files]
+            #[serde(default)]
+            pub files: Option<String>,
+            /// Or a file or glob, relative to the pipeline file.
+            #[serde(default)]
+            pub path: Option<String>,
+        }
+
+        #[doc = concat!("Builds `", $op, "`.")]
+        pub fn build(
+            config: &sluice_core::Node,
+        ) -> Result<Box<dyn $crate::Op>, sluice_core::DeError> {
+            $crate::builtin::parse::build_parser::<$name>(config)
+        }
+
+        impl $crate::builtin::parse::Sourced for $name {
+            fn keys(&self) -> (&Option<String>, &Option<String>) {
+                (&self.files, &self.path)
+            }
+        }
+    };
+}
+pub(crate) use file_parser;
+
 /// Where a parser's files come from.
 #[derive(Debug, Clone)]
 pub enum Inputs {

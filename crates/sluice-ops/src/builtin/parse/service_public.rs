@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use serde::Deserialize;
 use sluice_data::rows::{ColumnType, RowWriter, Value};
 use unicode_normalization::UnicodeNormalization;
 
@@ -22,28 +21,12 @@ use super::{base_name, for_each_input, read_all};
 use crate::builtin::archive::ArchiveLimits;
 use crate::{Op, OpError, OpOutput, TaskContext, blocking};
 
-/// `op: parse.service_public`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ParseServicePublic {
-    /// The `fetch` task whose files to read (zips of sheets, or sheets).
-    #[serde(default)]
-    pub files: Option<String>,
-    /// Or a file or glob, relative to the pipeline file.
-    #[serde(default)]
-    pub path: Option<String>,
-}
-
-/// Builds `parse.service_public`.
-pub fn build(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
-    super::build_parser::<ParseServicePublic>(config)
-}
-
-impl super::Sourced for ParseServicePublic {
-    fn keys(&self) -> (&Option<String>, &Option<String>) {
-        (&self.files, &self.path)
-    }
-}
+super::file_parser!(
+    /// `op: parse.service_public`.
+    ParseServicePublic,
+    "parse.service_public",
+    "The `fetch` task whose files to read (zips of sheets, or sheets)."
+);
 
 /// The columns written.
 pub const COLUMNS: &[(&str, ColumnType)] = &[

@@ -11,7 +11,6 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use serde::Deserialize;
 use serde_json::Value as Json;
 use sluice_data::rows::{ColumnType, RowWriter, Value};
 use unicode_normalization::UnicodeNormalization;
@@ -22,28 +21,12 @@ use super::{base_name, for_each_input, read_all};
 use crate::builtin::archive::ArchiveLimits;
 use crate::{Op, OpError, OpOutput, TaskContext, blocking};
 
-/// `op: parse.travail_emploi`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ParseTravailEmploi {
-    /// The `fetch` task whose files to read (`fiches-travail.json`, or archives holding it).
-    #[serde(default)]
-    pub files: Option<String>,
-    /// Or a file or glob, relative to the pipeline file.
-    #[serde(default)]
-    pub path: Option<String>,
-}
-
-/// Builds `parse.travail_emploi`.
-pub fn build(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
-    super::build_parser::<ParseTravailEmploi>(config)
-}
-
-impl super::Sourced for ParseTravailEmploi {
-    fn keys(&self) -> (&Option<String>, &Option<String>) {
-        (&self.files, &self.path)
-    }
-}
+super::file_parser!(
+    /// `op: parse.travail_emploi`.
+    ParseTravailEmploi,
+    "parse.travail_emploi",
+    "The `fetch` task whose files to read (`fiches-travail.json`, or archives holding it)."
+);
 
 /// The columns written.
 pub const COLUMNS: &[(&str, ColumnType)] = &[

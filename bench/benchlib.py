@@ -1,0 +1,105 @@
+"""Helpers shared by the bench/*/bench.py scripts: the `.venv-bench` virtualenv of the peers,
+one timed run of a command (wall time and peak memory), JSON read back from a command's
+output. Standard library only."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV = os.path.join(REPO, ".venv-bench")
+VENV_PY = os.path.join(VENV, "bin", "python")
+GNU_TIME = "/usr/bin/time"
+
+
+def say(msg=""):
+    print(msg, flush=True)
+
+
+def ensure_venv(requirements, imports):
+    """Reuse .venv-bench (created if needed); install `requirements` into it when `imports`
+    (a Python statement) fails there. Returns its python."""
+    if os.path.exists(VENV_PY):
+        if subprocess.run([VENV_PY, "-c", imports], capture_output=True).returncode == 0:
+            return VENV_PY
+        say("%s lacks some of %s: installing them" % (VENV, os.path.relpath(requirements, REPO)))
+    else:
+        say("creating %s" % VENV)
+        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+    subprocess.run([VENV_PY, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    "-r", requirements], check=True)
+    return VENV_PY
+
+
+def tail(path, n):
+    """The last n lines of a file."""
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8", "replace").splitlines()[-n:]
+
+
+def last_json_object(text):
+    """The last line of text that parses as a JSON object, else the whole text, else None."""
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                return obj
+    try:
+        obj = json.loads(text)
+        return obj if isinstance(obj, dict) else None
+    except ValueError:
+        return None
+
+
+def measure(name, cmd, log_path, cwd=REPO):
+    """Run cmd once, alone; return dict(ok, rc, wall_s, peak_mib, log). Peak memory from GNU
+    time when installed, else from the rusage of a fresh wrapper process."""
+    with open(log_path, "wb") as log:
+        if os.access(GNU_TIME, os.X_OK):
+            tfile = log_path + ".time"
+            full = [GNU_TIME, "-v", "-o", tfile] + cmd
+            t0 = time.perf_counter()
+            rc = subprocess.run(full, cwd=cwd, stdout=log, stderr=subprocess.STDOUT).returncode
+            wall = time.perf_counter() - t0
+            peak_kib = None
+            try:
+                with open(tfile) as f:
+                    text = f.read()
+                m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+                peak_kib = int(m.group(1)) if m else None
+                m = re.search(r"Exit status: (\d+)", text)
+                if m:
+                    rc = int(m.group(1))
+            except OSError:
+                pass
+        else:
+            # fresh wrapper process: its RUSAGE_CHILDREN covers this one command only
+            wrapper = ("import resource, subprocess, sys, time\n"
+                       "t0 = time.perf_counter()\n"
+                       "rc = subprocess.run(sys.argv[2:]).returncode\n"
+                       "wall = time.perf_counter() - t0\n"
+                       "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+                       "open(sys.argv[1], 'w').write('%d %d %f' % (rc, ru.ru_maxrss, wall))\n")
+            rfile = log_path + ".rusage"
+            subprocess.run([sys.executable, "-c", wrapper, rfile] + cmd, cwd=cwd,
+                           stdout=log, stderr=subprocess.STDOUT)
+            try:
+                rc_s, kib_s, wall_s = open(rfile).read().split()
+                rc, peak_kib, wall = int(rc_s), int(kib_s), float(wall_s)
+            except (OSError, ValueError):
+                rc, peak_kib, wall = 1, None, float("nan")
+    res = {"ok": rc == 0, "rc": rc, "wall_s": round(wall, 3),
+           "peak_mib": round(peak_kib / 1024, 1) if peak_kib is not None else None,
+           "log": log_path}
+    if rc != 0:
+        say("%s FAILED (exit %d); last lines of %s:" % (name, rc, log_path))
+        for line in tail(log_path, 20):
+            say("    " + line)
+    return res
