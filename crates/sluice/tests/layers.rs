@@ -9,10 +9,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sluice-core", &[]),
     ("sluice-data", &[]),
     ("sluice-embed", &[]),
+    ("sluice-vector", &["sluice-data"]),
     ("sluice-store", &["sluice-core"]),
     (
         "sluice-ops",
-        &["sluice-core", "sluice-data", "sluice-embed"],
+        &[
+            "sluice-core",
+            "sluice-data",
+            "sluice-embed",
+            "sluice-vector",
+        ],
     ),
     (
         "sluice-engine",
@@ -27,6 +33,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sluice-engine",
             "sluice-ops",
             "sluice-store",
+            "sluice-vector",
         ],
     ),
 ];

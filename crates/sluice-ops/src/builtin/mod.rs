@@ -5,6 +5,7 @@ pub mod archive;
 mod chunk;
 mod embed;
 pub mod fetch;
+mod load_postgres;
 mod noop;
 pub mod parse;
 mod read;
@@ -96,6 +97,11 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             name: "embed",
             summary: "Adds a vector column (`column`, default `embedding`) for the `text` of each row of `input`: a local sentence-transformers `model` run on the CPU cores, or an OpenAI-compatible `endpoint`; texts embedded before (any pipeline, same model) come from the cache.",
             build: embed::build_embed,
+        },
+        OpSpec {
+            name: "load.postgres",
+            summary: "Loads the dataset of `input` into the PostgreSQL `table` (pgvector `vector(N)` for vector columns): binary COPY, then one transaction that upserts changed rows by `key` and deletes rows that left the dataset; HNSW and `document` indexes; `url` or SLUICE_PG_URL.",
+            build: load_postgres::build_load_postgres,
         },
         OpSpec {
             name: "write.json",

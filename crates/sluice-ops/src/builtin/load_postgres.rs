@@ -1,0 +1,301 @@
+//! `load.postgres`: an upstream dataset into a PostgreSQL table (pgvector for vector
+//! columns). Binary COPY into a staging table, then one transaction that upserts the rows
+//! that differ and deletes those that left the dataset: readers see the old table or the
+//! new one, a killed load leaves the old one, and the same load twice changes nothing.
+//! The work is in `sluice_vector::postgres`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use sluice_vector::postgres::columns::ColumnSpec;
+use sluice_vector::postgres::load::{Hnsw, Metric};
+use sluice_vector::postgres::{self, ConnectOptions, LoadSpec, Mode, TlsMode};
+
+use crate::{Op, OpError, OpOutput, TaskContext, counters};
+
+/// One column name or several.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Names {
+    /// One column.
+    One(String),
+    /// Several columns.
+    Many(Vec<String>),
+}
+
+impl Names {
+    fn to_vec(&self) -> Vec<String> {
+        match self {
+            Names::One(n) => vec![n.clone()],
+            Names::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// The vector type of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorType {
+    /// `vector(N)`: 4 bytes a dimension.
+    #[default]
+    Vector,
+    /// `halfvec(N)`: 2 bytes a dimension (pgvector 0.7 or later).
+    Halfvec,
+}
+
+/// The index of the vector column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexKind {
+    /// An HNSW index (`metric`, `m`, `ef_construction`).
+    #[default]
+    Hnsw,
+    /// No index (exact search only).
+    None,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_true() -> bool {
+    true
+}
+fn default_m() -> u32 {
+    16
+}
+fn default_ef() -> u32 {
+    64
+}
+fn default_mwm() -> String {
+    "1GB".into()
+}
+
+/// `op: load.postgres`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadPostgres {
+    /// The task whose dataset is loaded.
+    pub input: String,
+    /// The table (created when missing, new columns added when the dataset gains some).
+    pub table: String,
+    /// Its schema (default: the first of the server's search path).
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// The column (or columns) identifying a row: the primary key of a created table.
+    pub key: Names,
+    /// A column to index with a B-tree, `idx_<table>_<column>` (the document id).
+    #[serde(default)]
+    pub document: Option<String>,
+    /// `postgres://USER@HOST:PORT/DB?sslmode=…` (default: the environment variable
+    /// `SLUICE_PG_URL`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The environment variable holding the password, when it is not in the URL.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// `disable`, `prefer` or `require` (default: the URL's `sslmode`, else `prefer`).
+    #[serde(default)]
+    pub tls: Option<TlsMode>,
+    /// PEM certificates to trust besides the web's root authorities (relative to the
+    /// pipeline file).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// How long to wait for the server (default 10s).
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "sluice_core::duration::deserialize"
+    )]
+    pub connect_timeout: Duration,
+    /// The dataset columns to load, in order (default: all).
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Dataset column → table column names.
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
+    /// Text columns holding JSON, loaded as `jsonb` (structs and lists become `jsonb` by
+    /// themselves).
+    #[serde(default)]
+    pub jsonb: Vec<String>,
+    /// `vector` (default) or `halfvec`.
+    #[serde(default)]
+    pub vector_type: VectorType,
+    /// `hnsw` (default) or `none`.
+    #[serde(default)]
+    pub index: IndexKind,
+    /// The index's distance: `cosine` (default), `l2` or `ip`.
+    #[serde(default)]
+    pub metric: Metric,
+    /// HNSW links per node (default 16).
+    #[serde(default = "default_m")]
+    pub m: u32,
+    /// HNSW candidates while building (default 64).
+    #[serde(default = "default_ef")]
+    pub ef_construction: u32,
+    /// `sync` (default: rows whose key left the dataset are deleted) or `upsert`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Create the pgvector extension when missing (default true).
+    #[serde(default = "default_true")]
+    pub create_extension: bool,
+    /// Memory for index builds (default `1GB`).
+    #[serde(default = "default_mwm")]
+    pub maintenance_work_mem: String,
+}
+
+/// Builds `load.postgres`, checking its settings.
+pub fn build_load_postgres(
+    config: &sluice_core::Node,
+) -> Result<Box<dyn Op>, sluice_core::DeError> {
+    let op: LoadPostgres = sluice_core::from_node(config)?;
+    let bad = |m: &str| <sluice_core::DeError as serde::de::Error>::custom(m);
+    if op.key.to_vec().is_empty() {
+        return Err(bad("`key` must name at least one column"));
+    }
+    if !(2..=100).contains(&op.m) {
+        return Err(bad("`m` must be between 2 and 100 (pgvector's limits)"));
+    }
+    if !(4..=1000).contains(&op.ef_construction) || op.ef_construction < 2 * op.m {
+        return Err(bad(
+            "`ef_construction` must be between 4 and 1000 and at least twice `m`",
+        ));
+    }
+    if op.table.is_empty() || op.table.len() > 63 {
+        return Err(bad("`table` must have 1 to 63 bytes (PostgreSQL's limit)"));
+    }
+    Ok(Box::new(op))
+}
+
+impl LoadPostgres {
+    fn connect_options(&self, ctx: &TaskContext) -> Result<ConnectOptions, OpError> {
+        let url = match &self.url {
+            Some(u) => u.clone(),
+            None => std::env::var("SLUICE_PG_URL").map_err(|_| {
+                OpError::new(
+                    "no PostgreSQL to load into: set `url` or the environment variable \
+                     SLUICE_PG_URL (postgres://USER@HOST:PORT/DATABASE)",
+                )
+            })?,
+        };
+        let password = match &self.password_env {
+            Some(var) => Some(std::env::var(var).map_err(|_| {
+                OpError::new(format!(
+                    "`password_env`: the environment variable {var} is not set"
+                ))
+            })?),
+            None => None,
+        };
+        Ok(ConnectOptions {
+            url,
+            password,
+            tls: self.tls,
+            ca_file: self.ca_file.as_ref().map(|f| ctx.workdir.join(f)),
+            connect_timeout: self.connect_timeout,
+        })
+    }
+
+    fn spec(&self, dataset: PathBuf) -> LoadSpec {
+        LoadSpec {
+            dataset,
+            schema: self.schema.clone(),
+            table: self.table.clone(),
+            key: self.key.to_vec(),
+            document: self.document.clone(),
+            columns: ColumnSpec {
+                columns: self.columns.clone(),
+                rename: self.rename.clone(),
+                jsonb: self.jsonb.clone(),
+                half: self.vector_type == VectorType::Halfvec,
+            },
+            mode: self.mode,
+            index: (self.index == IndexKind::Hnsw).then_some(Hnsw {
+                metric: self.metric,
+                m: self.m,
+                ef_construction: self.ef_construction,
+            }),
+            create_extension: self.create_extension,
+            maintenance_work_mem: self.maintenance_work_mem.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl Op for LoadPostgres {
+    async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        let spec = self.spec(ctx.input(&self.input)?.to_path_buf());
+        let options = self.connect_options(ctx)?;
+        let log = ctx.log.clone();
+        let on_line = move |line: &str| {
+            let _ = log.line(line);
+        };
+        let progress = ctx.progress.clone();
+        let on_rows: Arc<dyn Fn(u64, u64) + Send + Sync> = Arc::new(move |done, total| {
+            if let Some(p) = &progress {
+                p(done, total);
+            }
+        });
+        let work = async {
+            let mut client = postgres::connect(&options).await?;
+            postgres::load(&mut client, &spec, &on_line, on_rows).await
+        };
+        let report = tokio::select! {
+            r = work => r.map_err(|e| OpError::new(e.0))?,
+            _ = ctx.cancel.cancelled() => {
+                return Err(OpError::new("stopped; the table was left as it was"));
+            }
+        };
+        let _ = ctx.log.line(&format!(
+            "{} rows: {} inserted, {} updated, {} unchanged, {} deleted (copy {:.1}s, merge \
+             {:.1}s, indexes {:.1}s, analyze {:.1}s)",
+            report.rows,
+            report.inserted,
+            report.updated,
+            report.unchanged,
+            report.deleted,
+            report.copy_s,
+            report.merge_s,
+            report.index_s,
+            report.analyze_s
+        ));
+        let mut out = OpOutput {
+            metrics: counters(&[
+                ("rows", report.rows),
+                ("inserted", report.inserted),
+                ("updated", report.updated),
+                ("unchanged", report.unchanged),
+                ("deleted", report.deleted),
+            ]),
+            ..OpOutput::default()
+        };
+        for (name, seconds) in [
+            ("copy_s", report.copy_s),
+            ("merge_s", report.merge_s),
+            ("index_s", report.index_s),
+            ("analyze_s", report.analyze_s),
+        ] {
+            out.metrics.insert(
+                name.into(),
+                serde_json::json!((seconds * 1000.0).round() / 1000.0),
+            );
+        }
+        if report.created {
+            out.metrics.insert("created".into(), true.into());
+        }
+        if !report.indexes_created.is_empty() {
+            out.metrics
+                .insert("indexes_created".into(), report.indexes_created.into());
+        }
+        if !report.added_columns.is_empty() {
+            out.metrics
+                .insert("added_columns".into(), report.added_columns.into());
+        }
+        Ok(out)
+    }
+
+    fn reads(&self) -> Vec<String> {
+        vec![self.input.clone()]
+    }
+}

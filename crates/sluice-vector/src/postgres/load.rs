@@ -1,0 +1,700 @@
+//! A dataset into a PostgreSQL table, so that readers see the old table or the new one and
+//! never a mix:
+//!
+//! 1. Checks first, changing nothing: the dataset's columns, the pgvector extension, the
+//!    existing table's columns (types, vector dimensions) and its unique key.
+//! 2. One transaction (serialised per table by an advisory lock): create or migrate the
+//!    table; binary COPY into a temporary staging table, then one upsert that rewrites only
+//!    the rows that differ, and (mode `sync`) one delete of the rows whose key left the
+//!    dataset. Into an empty table the COPY goes straight in and the HNSW index is built
+//!    after it. A killed process or a failed statement rolls it all back.
+//! 3. `ANALYZE` once committed.
+//!
+//! Loading the same dataset twice changes nothing: no row is rewritten.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use tokio_postgres::Client;
+
+use super::columns::{self, Column, ColumnSpec, Existing, PgType};
+use super::copy::{Encoder, HEADER, TRAILER};
+use super::{db_err, identifier, quote_ident, quote_literal};
+use crate::{Error, Result};
+
+/// What happens to rows of the table whose key is not in the dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// They are deleted: the table equals the dataset (deleted documents disappear).
+    #[default]
+    Sync,
+    /// They stay: rows are only inserted or updated.
+    Upsert,
+}
+
+/// The distance an HNSW index serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// Cosine distance (`<=>`).
+    #[default]
+    Cosine,
+    /// Euclidean distance (`<->`).
+    L2,
+    /// Negative inner product (`<#>`).
+    Ip,
+}
+
+impl Metric {
+    fn opclass(self, half: bool) -> String {
+        let prefix = if half { "halfvec" } else { "vector" };
+        let suffix = match self {
+            Metric::Cosine => "cosine_ops",
+            Metric::L2 => "l2_ops",
+            Metric::Ip => "ip_ops",
+        };
+        format!("{prefix}_{suffix}")
+    }
+}
+
+/// The HNSW index of the vector column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hnsw {
+    /// The distance.
+    pub metric: Metric,
+    /// Links per node (pgvector's default 16).
+    pub m: u32,
+    /// Candidates while building (pgvector's default 64).
+    pub ef_construction: u32,
+}
+
+/// What to load where.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// The dataset's folder of Parquet files.
+    pub dataset: PathBuf,
+    /// The table's schema (default: the first of the search path).
+    pub schema: Option<String>,
+    /// The table.
+    pub table: String,
+    /// The key's columns (table names): the primary key of a created table, the conflict
+    /// target of the upsert.
+    pub key: Vec<String>,
+    /// A column to index with a B-tree (the document id, for deletes and filters).
+    pub document: Option<String>,
+    /// Which columns, under which names and types.
+    pub columns: ColumnSpec,
+    /// Sync or upsert.
+    pub mode: Mode,
+    /// The HNSW index on the vector column (none: no index).
+    pub index: Option<Hnsw>,
+    /// Create the pgvector extension when it is missing (needs the right to).
+    pub create_extension: bool,
+    /// `maintenance_work_mem` while building indexes (pgvector builds HNSW far faster when
+    /// the graph fits in it).
+    pub maintenance_work_mem: String,
+}
+
+/// What a load did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadReport {
+    /// Rows in the dataset.
+    pub rows: u64,
+    /// Rows added to the table.
+    pub inserted: u64,
+    /// Rows whose values changed.
+    pub updated: u64,
+    /// Rows already equal to the dataset's.
+    pub unchanged: u64,
+    /// Rows removed because their key left the dataset.
+    pub deleted: u64,
+    /// The table was created.
+    pub created: bool,
+    /// Columns added to an existing table.
+    pub added_columns: Vec<String>,
+    /// Indexes created (HNSW, B-tree).
+    pub indexes_created: Vec<String>,
+    /// The rows went straight into the (empty) table, with no staging table.
+    pub direct: bool,
+    /// Seconds reading and sending the rows.
+    pub copy_s: f64,
+    /// Seconds merging the staging table.
+    pub merge_s: f64,
+    /// Seconds building indexes.
+    pub index_s: f64,
+    /// Seconds of `ANALYZE`.
+    pub analyze_s: f64,
+}
+
+/// The table as found before loading.
+struct Found {
+    columns: Vec<Existing>,
+    unique_keys: Vec<Vec<String>>,
+    hnsw_on: Vec<String>,
+}
+
+async fn find_table(client: &Client, qualified: &str) -> Result<Option<Found>> {
+    let reading = db_err("reading the table's definition");
+    let kind = client
+        .query_opt(
+            "SELECT c.relkind::text FROM pg_class c WHERE c.oid = to_regclass($1)",
+            &[&qualified],
+        )
+        .await
+        .map_err(&reading)?;
+    let Some(kind) = kind else {
+        return Ok(None);
+    };
+    let kind: String = kind.get(0);
+    if kind != "r" && kind != "p" {
+        return Err(Error(format!(
+            "{qualified} exists and is not a table (relkind {kind}): load into another name"
+        )));
+    }
+    let columns = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+             a.atthasdef FROM pg_attribute a WHERE a.attrelid = to_regclass($1) \
+             AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &[&qualified],
+        )
+        .await
+        .map_err(&reading)?
+        .iter()
+        .map(|r| Existing {
+            name: r.get(0),
+            ty: r.get(1),
+            not_null: r.get(2),
+            has_default: r.get(3),
+        })
+        .collect();
+    let unique_keys = client
+        .query(
+            "SELECT array_agg(a.attname::text ORDER BY k.ord) FROM pg_index i \
+             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+             WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL \
+             AND i.indexprs IS NULL GROUP BY i.indexrelid",
+            &[&qualified],
+        )
+        .await
+        .map_err(&reading)?
+        .iter()
+        .map(|r| r.get::<_, Vec<String>>(0))
+        .collect();
+    let hnsw_on = client
+        .query(
+            "SELECT a.attname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             JOIN pg_am am ON am.oid = c.relam \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+             WHERE i.indrelid = to_regclass($1) AND am.amname = 'hnsw'",
+            &[&qualified],
+        )
+        .await
+        .map_err(&reading)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(Some(Found {
+        columns,
+        unique_keys,
+        hnsw_on,
+    }))
+}
+
+async fn pgvector_version(client: &Client) -> Result<Option<String>> {
+    client
+        .query_opt(
+            "SELECT extversion FROM pg_extension WHERE extname = 'vector'",
+            &[],
+        )
+        .await
+        .map(|r| r.map(|r| r.get::<_, String>(0)))
+        .map_err(db_err("looking for the pgvector extension"))
+}
+
+/// pgvector's version, installing it when allowed.
+async fn pgvector(client: &Client, create: bool, half: bool) -> Result<String> {
+    let mut found = pgvector_version(client).await?;
+    if found.is_none() && create {
+        client
+            .batch_execute("CREATE EXTENSION IF NOT EXISTS vector")
+            .await
+            .map_err(|e| {
+                Error(format!(
+                    "the pgvector extension is not installed in this database and could not \
+                     be created: {}; install pgvector on the server and run CREATE EXTENSION \
+                     vector as a user allowed to",
+                    super::pg_message(&e)
+                ))
+            })?;
+        found = pgvector_version(client).await?;
+    }
+    let Some(found) = found else {
+        return Err(Error(
+            "the pgvector extension is not installed in this database \
+             (`create_extension: false`): run CREATE EXTENSION vector, or allow sluice to"
+                .into(),
+        ));
+    };
+    let parts: Vec<u32> = found.split('.').filter_map(|p| p.parse().ok()).collect();
+    if half && parts.as_slice() < [0, 7].as_slice() {
+        return Err(Error(format!(
+            "pgvector {found} has no halfvec type (pgvector 0.7.0 added it): upgrade \
+             pgvector (ALTER EXTENSION vector UPDATE) or load `vector_type: vector`"
+        )));
+    }
+    Ok(found)
+}
+
+fn column_list(columns: &[Column]) -> String {
+    columns
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Loads the dataset. `on_line` is told each step; `on_rows` how many rows were sent.
+pub async fn load(
+    client: &mut Client,
+    spec: &LoadSpec,
+    on_line: &(dyn Fn(&str) + Send + Sync),
+    on_rows: std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>,
+) -> Result<LoadReport> {
+    let mut report = LoadReport::default();
+    // 1. Checks, nothing changed yet.
+    let schema = sluice_data::export::dataset_schema(&spec.dataset)?;
+    let total = sluice_data::export::dataset_rows(&spec.dataset)?;
+    report.rows = total;
+    let columns = columns::plan(&schema, &spec.columns)?;
+    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let column_named = |name: &str, what: &str| -> Result<&Column> {
+        columns.iter().find(|c| c.name == name).ok_or_else(|| {
+            Error(format!(
+                "{what} `{name}` is not one of the loaded columns ({})",
+                names.join(", ")
+            ))
+        })
+    };
+    if spec.key.is_empty() {
+        return Err(Error("`key` names no column".into()));
+    }
+    for k in &spec.key {
+        let c = column_named(k, "the key column")?;
+        if c.ty.is_vector() || c.ty == PgType::Jsonb {
+            return Err(Error(format!(
+                "the key column `{k}` is {}: a key must be text, a number or a date",
+                c.ty.sql()
+            )));
+        }
+    }
+    if let Some(d) = &spec.document {
+        column_named(d, "`document`")?;
+    }
+    let vectors: Vec<&Column> = columns.iter().filter(|c| c.ty.is_vector()).collect();
+    if spec.index.is_some() && vectors.len() > 1 {
+        return Err(Error(format!(
+            "the dataset has {} vector columns ({}): say which to load with `columns`, or \
+             set `index: none`",
+            vectors.len(),
+            vectors
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let qualified = match &spec.schema {
+        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&spec.table)),
+        None => quote_ident(&spec.table),
+    };
+    let shown = match &spec.schema {
+        Some(s) => format!("{s}.{}", spec.table),
+        None => spec.table.clone(),
+    };
+    if !vectors.is_empty() {
+        let version = pgvector(client, spec.create_extension, spec.columns.half).await?;
+        on_line(&format!("pgvector {version}"));
+    }
+    let found = find_table(client, &qualified).await?;
+    let mut added = Vec::new();
+    if let Some(found) = &found {
+        added = columns::migration(&shown, &columns, &found.columns)?;
+        let mut want: Vec<&str> = spec.key.iter().map(String::as_str).collect();
+        want.sort();
+        let has_key = found.unique_keys.iter().any(|k| {
+            let mut k: Vec<&str> = k.iter().map(String::as_str).collect();
+            k.sort();
+            k == want
+        });
+        if !has_key {
+            return Err(Error(format!(
+                "table {shown} has no primary key or unique index on ({}), which the merge \
+                 needs: add one (ALTER TABLE {shown} ADD PRIMARY KEY ({})), or load into a \
+                 new table",
+                spec.key.join(", "),
+                spec.key.join(", ")
+            )));
+        }
+    }
+
+    // 2. One transaction.
+    let tx = client
+        .transaction()
+        .await
+        .map_err(db_err("starting the transaction"))?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&format!("sluice.load:{qualified}")],
+    )
+    .await
+    .map_err(db_err("waiting for another load of this table"))?;
+    tx.batch_execute(&format!(
+        "SET LOCAL maintenance_work_mem = {}",
+        quote_literal(&spec.maintenance_work_mem)
+    ))
+    .await
+    .map_err(db_err("`maintenance_work_mem`"))?;
+    let cols_sql = column_list(&columns);
+    let mut hnsw_on = found
+        .as_ref()
+        .map(|f| f.hnsw_on.clone())
+        .unwrap_or_default();
+    if found.is_none() {
+        let defs: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                let not_null = if c.not_null || spec.key.contains(&c.name) {
+                    " NOT NULL"
+                } else {
+                    ""
+                };
+                format!("{} {}{not_null}", quote_ident(&c.name), c.ty.sql())
+            })
+            .collect();
+        let key = spec
+            .key
+            .iter()
+            .map(|k| quote_ident(k))
+            .collect::<Vec<_>>()
+            .join(", ");
+        tx.batch_execute(&format!(
+            "CREATE TABLE {qualified} ({}, PRIMARY KEY ({key}))",
+            defs.join(", ")
+        ))
+        .await
+        .map_err(db_err(&format!("creating table {shown}")))?;
+        // Vectors that fit stay in the row, uncompressed: no TOAST lookups when comparing
+        // or scanning them, no wasted attempts at compressing floats.
+        for c in &columns {
+            let bytes = match c.ty {
+                PgType::Vector(n) => n * 4,
+                PgType::HalfVec(n) => n * 2,
+                _ => continue,
+            };
+            if bytes <= 4096 {
+                tx.batch_execute(&format!(
+                    "ALTER TABLE {qualified} ALTER COLUMN {} SET STORAGE PLAIN",
+                    quote_ident(&c.name)
+                ))
+                .await
+                .map_err(db_err(&format!("setting the storage of `{}`", c.name)))?;
+            }
+        }
+        report.created = true;
+        on_line(&format!("created table {shown}"));
+    }
+    for c in &added {
+        tx.batch_execute(&format!(
+            "ALTER TABLE {qualified} ADD COLUMN {} {}",
+            quote_ident(&c.name),
+            c.ty.sql()
+        ))
+        .await
+        .map_err(db_err(&format!("adding column `{}` to {shown}", c.name)))?;
+        report.added_columns.push(c.name.clone());
+        on_line(&format!(
+            "added column {} {} to {shown}",
+            c.name,
+            c.ty.sql()
+        ));
+    }
+    let empty = report.created
+        || tx
+            .query_one(
+                &format!("SELECT NOT EXISTS (SELECT 1 FROM {qualified})"),
+                &[],
+            )
+            .await
+            .map_err(db_err(&format!("reading {shown}")))?
+            .get::<_, bool>(0);
+    report.direct = empty;
+    if empty && spec.index.is_some() {
+        // Into an empty table the index is built after the rows, far faster than row by row.
+        for name in tx
+            .query(
+                "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                 JOIN pg_am am ON am.oid = c.relam JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE i.indrelid = to_regclass($1) AND am.amname = 'hnsw'",
+                &[&qualified],
+            )
+            .await
+            .map_err(db_err("reading the table's indexes"))?
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+        {
+            let index = match &spec.schema {
+                Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&name)),
+                None => quote_ident(&name),
+            };
+            tx.batch_execute(&format!("DROP INDEX {index}"))
+                .await
+                .map_err(db_err("dropping the HNSW index of the empty table"))?;
+        }
+        hnsw_on.clear();
+    }
+    let copy_into = if empty {
+        qualified.clone()
+    } else {
+        let defs: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{} {}", quote_ident(&c.name), c.ty.sql()))
+            .collect();
+        tx.batch_execute(&format!(
+            "CREATE TEMPORARY TABLE sluice_stage ({}) ON COMMIT DROP",
+            defs.join(", ")
+        ))
+        .await
+        .map_err(db_err("creating the staging table"))?;
+        "sluice_stage".to_string()
+    };
+
+    let started = Instant::now();
+    let sink = tx
+        .copy_in(&format!(
+            "COPY {copy_into} ({cols_sql}) FROM STDIN (FORMAT binary)"
+        ))
+        .await
+        .map_err(db_err("starting COPY"))?;
+    futures_util::pin_mut!(sink);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Bytes>>(8);
+    let dataset = spec.dataset.clone();
+    let key = spec.key.clone();
+    let encode_columns = columns.clone();
+    let encoder = tokio::task::spawn_blocking(move || {
+        let send = |r: Result<Bytes>| sender.blocking_send(r).is_ok();
+        let mut encoder = match Encoder::new(encode_columns, &key, total as usize) {
+            Ok(e) => e,
+            Err(e) => {
+                send(Err(e));
+                return;
+            }
+        };
+        let mut buf = HEADER.to_vec();
+        let read = sluice_data::export::for_each_batch(&dataset, |_, batch| {
+            if let Err(e) = encoder.encode(&batch, &mut buf) {
+                return Err(sluice_data::DataError::Engine(e.0));
+            }
+            on_rows(encoder.rows, total);
+            if buf.len() >= 1 << 20 && !send(Ok(Bytes::from(std::mem::take(&mut buf)))) {
+                return Err(sluice_data::DataError::Engine("stopped".into()));
+            }
+            Ok(())
+        });
+        match read {
+            Ok(_) => {
+                buf.extend_from_slice(TRAILER);
+                send(Ok(Bytes::from(buf)));
+            }
+            Err(e) => {
+                send(Err(Error(e.to_string())));
+            }
+        }
+    });
+    while let Some(chunk) = receiver.recv().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(Error(format!("{e}; nothing was changed in {shown}")));
+            }
+        };
+        sink.send(chunk).await.map_err(|e| {
+            Error(format!(
+                "sending rows to {shown}: {}",
+                super::pg_message(&e)
+            ))
+        })?;
+    }
+    encoder
+        .await
+        .map_err(|e| Error(format!("reading the dataset stopped unexpectedly: {e}")))?;
+    let copied = sink.finish().await.map_err(|e| {
+        Error(format!(
+            "loading rows into {shown}: {}; nothing was changed",
+            super::pg_message(&e)
+        ))
+    })?;
+    report.copy_s = started.elapsed().as_secs_f64();
+    on_line(&format!(
+        "copied {copied} rows in {:.1}s{}",
+        report.copy_s,
+        if empty { "" } else { " into the staging table" }
+    ));
+
+    let started = Instant::now();
+    if empty {
+        report.inserted = copied;
+    } else {
+        tx.batch_execute("ANALYZE sluice_stage")
+            .await
+            .map_err(db_err("analysing the staging table"))?;
+        let key_sql = spec
+            .key
+            .iter()
+            .map(|k| quote_ident(k))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let others: Vec<&Column> = columns
+            .iter()
+            .filter(|c| !spec.key.contains(&c.name))
+            .collect();
+        let matches: Vec<String> = spec
+            .key
+            .iter()
+            .map(|k| format!("s.{0} = t.{0}", quote_ident(k)))
+            .collect();
+        let matches = matches.join(" AND ");
+        // Hash joins against the staging table: rows that differ are rewritten, equal rows
+        // are not touched, and new keys are inserted.
+        if !others.is_empty() {
+            let set: Vec<String> = others
+                .iter()
+                .map(|c| format!("{0} = s.{0}", quote_ident(&c.name)))
+                .collect();
+            let old: Vec<String> = others
+                .iter()
+                .map(|c| format!("t.{}", quote_ident(&c.name)))
+                .collect();
+            let new: Vec<String> = others
+                .iter()
+                .map(|c| format!("s.{}", quote_ident(&c.name)))
+                .collect();
+            report.updated = tx
+                .execute(
+                    &format!(
+                        "UPDATE {qualified} AS t SET {} FROM sluice_stage s WHERE {matches} \
+                         AND ({}) IS DISTINCT FROM ({})",
+                        set.join(", "),
+                        old.join(", "),
+                        new.join(", ")
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(db_err(&format!("updating the changed rows of {shown}")))?;
+        }
+        // A row another writer added meanwhile under a new key is overwritten, not an error.
+        let on_conflict = if others.is_empty() {
+            "DO NOTHING".to_string()
+        } else {
+            let set: Vec<String> = others
+                .iter()
+                .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(&c.name)))
+                .collect();
+            format!("DO UPDATE SET {}", set.join(", "))
+        };
+        report.inserted = tx
+            .execute(
+                &format!(
+                    "INSERT INTO {qualified} ({cols_sql}) SELECT {cols_sql} FROM sluice_stage s \
+                     WHERE NOT EXISTS (SELECT 1 FROM {qualified} t WHERE {matches}) \
+                     ON CONFLICT ({key_sql}) {on_conflict}"
+                ),
+                &[],
+            )
+            .await
+            .map_err(db_err(&format!("inserting the new rows into {shown}")))?;
+        if spec.mode == Mode::Sync {
+            report.deleted = tx
+                .execute(
+                    &format!(
+                        "DELETE FROM {qualified} AS t WHERE NOT EXISTS \
+                         (SELECT 1 FROM sluice_stage s WHERE {matches})"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(db_err(&format!(
+                    "deleting the rows of {shown} that left the dataset"
+                )))?;
+        }
+    }
+    report.unchanged = copied.saturating_sub(report.inserted + report.updated);
+    report.merge_s = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    if let Some(document) = &spec.document {
+        let name = identifier(&format!("idx_{}_{document}", spec.table));
+        let created = tx
+            .query_one(
+                "SELECT to_regclass($1) IS NULL",
+                &[&match &spec.schema {
+                    Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&name)),
+                    None => quote_ident(&name),
+                }],
+            )
+            .await
+            .map_err(db_err("reading the table's indexes"))?
+            .get::<_, bool>(0);
+        if created {
+            tx.batch_execute(&format!(
+                "CREATE INDEX {} ON {qualified} ({})",
+                quote_ident(&name),
+                quote_ident(document)
+            ))
+            .await
+            .map_err(db_err(&format!("creating index {name}")))?;
+            report.indexes_created.push(name);
+        }
+    }
+    if let (Some(hnsw), Some(vector)) = (spec.index, vectors.first())
+        && !hnsw_on.contains(&vector.name)
+    {
+        let name = identifier(&format!("{}_{}_hnsw", spec.table, vector.name));
+        let half = matches!(vector.ty, PgType::HalfVec(_));
+        on_line(&format!(
+            "building HNSW index {name} ({} rows, m {}, ef_construction {})",
+            report.inserted, hnsw.m, hnsw.ef_construction
+        ));
+        tx.batch_execute(&format!(
+            "CREATE INDEX {} ON {qualified} USING hnsw ({} {}) WITH (m = {}, ef_construction = {})",
+            quote_ident(&name),
+            quote_ident(&vector.name),
+            hnsw.metric.opclass(half),
+            hnsw.m,
+            hnsw.ef_construction
+        ))
+        .await
+        .map_err(db_err(&format!("creating the HNSW index {name}")))?;
+        report.indexes_created.push(name);
+    }
+    report.index_s = started.elapsed().as_secs_f64();
+    tx.commit()
+        .await
+        .map_err(db_err(&format!("committing the load of {shown}")))?;
+
+    // 3. Statistics for the planner.
+    if report.inserted + report.updated + report.deleted > 0 {
+        let started = Instant::now();
+        client
+            .batch_execute(&format!("ANALYZE {qualified}"))
+            .await
+            .map_err(db_err(&format!("analysing {shown}")))?;
+        report.analyze_s = started.elapsed().as_secs_f64();
+    }
+    Ok(report)
+}
