@@ -4,7 +4,7 @@
 
     bench.py [--data DIR | --rows 100000 --docs 20000 --seed 3] [--batch 10]
              [--connect pool|per-batch] [--rebuild-indexes] [--no-verify]
-             [--sluice target/release/sluice] [--out FILE.json] [--workdir DIR] [--keep]
+             [--no-reload] [--sluice target/release/sluice] [--out FILE.json] [--workdir DIR] [--keep]
 
 1. Reuses the virtualenv .venv-bench at the repository root, installing
    bench/load_postgres/requirements.txt into it (created if needed) when one of its
@@ -19,8 +19,13 @@
          --batch B --connect C [--rebuild-indexes] [--verify]
    It prints one JSON line; rows/s = rows / the seconds spent in the database calls of its
    insert loop (reading Parquet and building the Python rows excluded).
-5. sluice: run_sluice() below, the hook for `op: load.postgres` (issue 6). Not built yet:
-   it says so and the side is skipped.
+5. sluice, into its own table service_public_sluice of the same server (run_sluice):
+     target/release/sluice --home TMP/sluice-home run bench/load_postgres/pipeline.yaml
+         --param data=DIR/chunks.parquet --param url=URL
+   rows/s = rows / copy_s, the load task's seconds of reading Parquet, encoding and
+   binary COPY; the HNSW and doc_id indexes it builds in the same transaction are counted
+   apart (index_s). Then, unless --no-reload, the next version of the data (generate.py
+   --mutate 1 1) is loaded into the same table: the merge's counters and seconds.
 6. Prints rows, seconds, rows/s and table size of each side and the ratio
    sluice rows/s / reference rows/s (the target is x10 or more), with the load average;
    --out writes every figure as JSON.
@@ -47,6 +52,7 @@ POSTGRES_SH = os.path.join(REPO, "scripts", "postgres.sh")
 IMPORTS = "import psycopg2, pyarrow, numpy, xxhash"
 FILE = "chunks.parquet"
 TABLE_REFERENCE = "service_public"
+TABLE_SLUICE = "service_public_sluice"
 
 
 def start_postgres(pgdir):
@@ -92,29 +98,52 @@ def run_reference(url, data, batch, connect, rebuild_indexes, verify, log_path):
     return res
 
 
-# ========================================================================================
-# SLUICE SIDE HOOK (issue 6: `op: load.postgres`, binary COPY into a staging table, then one
-# transaction that merges it into the target). Not built yet.
-#
-# When it exists, run_sluice must load DATA/chunks.parquet (the same rows as the reference,
-# at least mediatech's 17 service_public columns; the extra columns description, date,
-# section and doc_hash are the sluice side's choice, say which in the result) into its own
-# table of the same server (not `service_public`, which the reference fills), from the
-# repository root, e.g. with a pipeline bench/load_postgres/pipeline.yaml that reads the
-# Parquet file and has a task `op: load.postgres` with `url: URL`:
-#     SLUICE --home TMP/home run bench/load_postgres/pipeline.yaml
-#            --param data=DATA/chunks.parquet --param url=URL --json
-# and return a dict with at least
-#     {"ok": True, "rows": N, "seconds": S, "rows_per_s": N / S}
-# where S covers what the reference's load_s covers (the database work of the load; say
-# whether reading the Parquet file is in it), plus "table_bytes" if known, or
-#     {"ok": False, "rc": EXIT_STATUS}
-# on failure. Returning {"skipped": REASON} leaves the side out of the ratio.
-# ========================================================================================
-def run_sluice(sluice, url, data, workdir):
-    reason = "sluice side not built yet (op load.postgres, issue 6)"
-    say(reason)
-    return {"skipped": reason}
+def sluice_json(sluice, home, args):
+    cp = subprocess.run([sluice, "--home", home] + args, cwd=REPO, capture_output=True, text=True)
+    if cp.returncode != 0:
+        raise RuntimeError("sluice %s failed: %s" % (" ".join(args), cp.stderr[-2000:]))
+    return json.loads(cp.stdout)
+
+
+def table_bytes(url, table):
+    """pg_total_relation_size of a table (heap, TOAST, indexes), through psycopg2."""
+    code = ("import psycopg2, sys; c = psycopg2.connect(sys.argv[1]); cur = c.cursor(); "
+            "cur.execute('SELECT pg_total_relation_size(to_regclass(%s))', (sys.argv[2],)); "
+            "print(cur.fetchone()[0])")
+    cp = subprocess.run([VENV_PY, "-c", code, url, '"%s"' % table], capture_output=True, text=True)
+    try:
+        return int(cp.stdout.strip())
+    except ValueError:
+        return None
+
+
+def run_sluice(sluice, url, data, workdir, table=TABLE_SLUICE):
+    """sluice run bench/load_postgres/pipeline.yaml (read.parquet -> load.postgres) into TABLE
+    of the same server. Returns the load task's counters: rows/s is rows / copy_s, the seconds
+    of reading the Parquet file, encoding and sending the rows and the server storing them
+    (the reference's load_s leaves reading Parquet out); the HNSW and doc_id indexes, built
+    in the same transaction, are index_s, apart."""
+    if not os.access(sluice, os.X_OK):
+        reason = "%s not found: build it with cargo build --release" % sluice
+        say(reason)
+        return {"skipped": reason}
+    home = os.path.join(workdir, "sluice-home")
+    cmd = [sluice, "--home", home, "run", os.path.join(HERE, "pipeline.yaml"),
+           "--param", "data=" + os.path.join(data, FILE), "--param", "url=" + url,
+           "--param", "table=" + table]
+    say("sluice: %s" % " ".join(cmd))
+    t0 = time.perf_counter()
+    with open(os.path.join(workdir, "sluice-%s.log" % os.path.basename(data)), "w") as log:
+        cp = subprocess.run(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - t0
+    if cp.returncode != 0:
+        return {"ok": False, "rc": cp.returncode, "command": cmd}
+    run_id = sluice_json(sluice, home, ["runs", "--json", "--limit", "1"])[0]["id"]
+    show = sluice_json(sluice, home, ["show", run_id, "--json"])
+    m = [a for a in show["attempts"] if a["task"] == "load"][-1]["metrics"]
+    return {"ok": True, "rows": m["rows"], "seconds": m["copy_s"],
+            "rows_per_s": round(m["rows"] / m["copy_s"], 1), "metrics": m,
+            "wall_s": round(wall, 3), "table_bytes": table_bytes(url, table), "command": cmd}
 
 
 def parquet_bytes(data):
@@ -139,6 +168,8 @@ def main(argv=None):
                     help="reference: recreate the HNSW and doc_id indexes after the load (timed apart)")
     ap.add_argument("--no-verify", action="store_true",
                     help="skip the reference's check of the table against the Parquet file")
+    ap.add_argument("--no-reload", action="store_true",
+                    help="skip sluice's reload of the next version (1 %% changed, 1 %% deleted)")
     ap.add_argument("--sluice", default="target/release/sluice",
                     help="sluice binary, for run_sluice (relative to the repository root unless absolute)")
     ap.add_argument("--out", help="write the figures as JSON to this file")
@@ -195,6 +226,16 @@ def main(argv=None):
         results["reference"] = ref
         sl = run_sluice(sluice, url, data, tmp)
         results["sluice"] = sl
+        rl = None
+        if sl.get("ok") and not a.no_reload:
+            data2 = os.path.join(tmp, "data-mutated")
+            say("generating the next version (1 %% of the documents changed, 1 %% deleted) "
+                "into %s" % data2)
+            subprocess.run([VENV_PY, os.path.join(HERE, "generate.py"), "--rows", str(a.rows),
+                            "--docs", str(a.docs), "--seed", str(a.seed), "--out", data2,
+                            "--mutate", "1", "1"], check=True)
+            rl = run_sluice(sluice, url, data2, tmp)
+            results["sluice_reload"] = rl
         results["load_average_after"] = list(os.getloadavg())
 
         rows = ref.get("rows") or (results.get("manifest") or {}).get("rows")
@@ -220,6 +261,21 @@ def main(argv=None):
             say("  %-36s %9d %10.2f %10.1f %12s" % ("sluice (load.postgres)", sl["rows"],
                                                     sl["seconds"], sl["rows_per_s"],
                                                     fmt_mb(sl.get("table_bytes"))))
+            m = sl["metrics"]
+            say("  sluice: seconds = reading Parquet + encoding + binary COPY into the new "
+                "table (copy_s); then in the same transaction the HNSW (m 16, "
+                "ef_construction 128, maintenance_work_mem 1GB) and doc_id indexes %.1f s, "
+                "ANALYZE %.1f s; process wall %.1f s" % (m["index_s"], m["analyze_s"],
+                                                         sl["wall_s"]))
+            if rl and rl.get("ok"):
+                m = rl["metrics"]
+                say("  sluice reload (1 %% of documents changed, 1 %% deleted): %d rows, "
+                    "%d inserted, %d updated, %d deleted, %d unchanged; copy to staging %.1f s, "
+                    "merge %.1f s (HNSW updated row by row), ANALYZE %.1f s; process wall %.1f s"
+                    % (m["rows"], m["inserted"], m["updated"], m["deleted"], m["unchanged"],
+                       m["copy_s"], m["merge_s"], m["analyze_s"], rl["wall_s"]))
+            elif rl:
+                say("  sluice reload FAILED (exit %s)" % rl.get("rc"))
         if ref.get("ok"):
             say("  reference: %s connection%s; reading Parquet and building rows (%.1f s) not "
                 "counted; process wall %.1f s" % (
@@ -248,7 +304,7 @@ def main(argv=None):
                 f.write("\n")
             say("figures written to %s" % a.out)
         ok = ref.get("ok") and (ref.get("verify") or {"ok": True})["ok"] \
-            and (sl.get("skipped") or sl.get("ok"))
+            and (sl.get("skipped") or sl.get("ok")) and (rl is None or rl.get("ok"))
         return 0 if ok else 1
     finally:
         if started:

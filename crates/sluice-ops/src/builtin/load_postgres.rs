@@ -1,7 +1,8 @@
 //! `load.postgres`: an upstream dataset into a PostgreSQL table (pgvector for vector
 //! columns). Binary COPY into a staging table, then one transaction that upserts the rows
 //! that differ and deletes those that left the dataset: readers see the old table or the
-//! new one, a killed load leaves the old one, and the same load twice changes nothing.
+//! new one, a killed load leaves the old one, and the same load twice changes nothing. It
+//! runs on every run of its pipeline, since the table may have changed since.
 //! The work is in `sluice_vector::postgres`.
 
 use std::collections::BTreeMap;
@@ -225,7 +226,9 @@ impl LoadPostgres {
 #[async_trait]
 impl Op for LoadPostgres {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
-        let spec = self.spec(ctx.input(&self.input)?.to_path_buf());
+        let dataset = ctx.input(&self.input)?.to_path_buf();
+        let content_key = format!("{}|{:?}.{}", dataset.display(), self.schema, self.table);
+        let spec = self.spec(dataset);
         let options = self.connect_options(ctx)?;
         let log = ctx.log.clone();
         let on_line = move |line: &str| {
@@ -261,6 +264,7 @@ impl Op for LoadPostgres {
             report.analyze_s
         ));
         let mut out = OpOutput {
+            content_key: Some(content_key),
             metrics: counters(&[
                 ("rows", report.rows),
                 ("inserted", report.inserted),
@@ -297,5 +301,12 @@ impl Op for LoadPostgres {
 
     fn reads(&self) -> Vec<String> {
         vec![self.input.clone()]
+    }
+
+    /// The table may have changed since the last load (another version loaded, rows edited
+    /// by hand): the load runs every time, and changes nothing when the table already equals
+    /// the dataset. The tasks after it stay cached while its input is the same.
+    fn always_runs(&self) -> bool {
+        true
     }
 }
