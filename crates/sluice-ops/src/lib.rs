@@ -124,6 +124,19 @@ pub fn counters(pairs: &[(&str, u64)]) -> serde_json::Map<String, serde_json::Va
         .collect()
 }
 
+/// A secret read from the environment variable that the op's key `key` names (`api_key_env`,
+/// `password_env`…); none when the key is not set.
+pub(crate) fn env_secret(key: &str, var: Option<&String>) -> Result<Option<String>, OpError> {
+    match var {
+        Some(var) => std::env::var(var).map(Some).map_err(|_| {
+            OpError::new(format!(
+                "`{key}`: the environment variable {var} is not set"
+            ))
+        }),
+        None => Ok(None),
+    }
+}
+
 /// Runs blocking work (file reading, Parquet writing) off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, OpError> + Send + 'static,

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{Spec, write};
+use common::{Spec, pg_url, write};
 use sluice_data::datafusion::arrow::array::{
     Array, AsArray, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch,
 };
@@ -15,20 +15,6 @@ use sluice_data::datafusion::arrow::datatypes::Float32Type;
 use sluice_vector::postgres::columns::ColumnSpec;
 use sluice_vector::postgres::load::{Hnsw, Metric};
 use sluice_vector::postgres::{self, ConnectOptions, LoadReport, LoadSpec, Mode};
-
-fn pg_url(test: &str) -> Option<String> {
-    match std::env::var("SLUICE_TEST_PG_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI must run {test}: SLUICE_TEST_PG_URL is not set (scripts/test.sh starts PostgreSQL)"
-            );
-            eprintln!("SKIPPED {test}: SLUICE_TEST_PG_URL is not set; run scripts/test.sh");
-            None
-        }
-    }
-}
 
 fn options(url: &str) -> ConnectOptions {
     ConnectOptions {

@@ -9,22 +9,8 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use chunks::{Spec, write};
+use chunks::{Spec, pg_url, write};
 use common::{Project, metrics, text};
-
-fn pg_url(test: &str) -> Option<String> {
-    match std::env::var("SLUICE_TEST_PG_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI must run {test}: SLUICE_TEST_PG_URL is not set (scripts/test.sh starts PostgreSQL)"
-            );
-            eprintln!("SKIPPED {test}: SLUICE_TEST_PG_URL is not set; run scripts/test.sh");
-            None
-        }
-    }
-}
 
 const PIPELINE: &str = r#"
 name: load_pg

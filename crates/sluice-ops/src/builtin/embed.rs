@@ -28,7 +28,7 @@ use sluice_embed::{
     text_key,
 };
 
-use crate::{Op, OpError, OpOutput, TaskContext, TaskLog, blocking, file_stamp};
+use crate::{Op, OpError, OpOutput, TaskContext, TaskLog, blocking, env_secret, file_stamp};
 
 fn default_text() -> String {
     "chunk_text".into()
@@ -165,14 +165,7 @@ impl Embed {
     fn embedder(&self, workdir: &Path) -> Result<Embedder, OpError> {
         match &self.endpoint {
             Some(url) => {
-                let api_key = match &self.api_key_env {
-                    Some(var) => Some(std::env::var(var).map_err(|_| {
-                        OpError::new(format!(
-                            "`api_key_env`: the environment variable {var} is not set"
-                        ))
-                    })?),
-                    None => None,
-                };
+                let api_key = env_secret("api_key_env", self.api_key_env.as_ref())?;
                 let options = RemoteOptions {
                     api_key,
                     batch_size: self.batch_size,

@@ -16,7 +16,7 @@ use sluice_vector::postgres::columns::ColumnSpec;
 use sluice_vector::postgres::load::{Hnsw, Metric};
 use sluice_vector::postgres::{self, ConnectOptions, LoadSpec, Mode, TlsMode};
 
-use crate::{Op, OpError, OpOutput, TaskContext, counters};
+use crate::{Op, OpError, OpOutput, TaskContext, counters, env_secret};
 
 /// One column name or several.
 #[derive(Debug, Clone, Deserialize)]
@@ -181,14 +181,7 @@ impl LoadPostgres {
                 )
             })?,
         };
-        let password = match &self.password_env {
-            Some(var) => Some(std::env::var(var).map_err(|_| {
-                OpError::new(format!(
-                    "`password_env`: the environment variable {var} is not set"
-                ))
-            })?),
-            None => None,
-        };
+        let password = env_secret("password_env", self.password_env.as_ref())?;
         Ok(ConnectOptions {
             url,
             password,

@@ -120,3 +120,18 @@ pub fn write(dir: &Path, spec: &Spec) -> RecordBatch {
     writer.close().expect("close");
     batch
 }
+
+/// The test PostgreSQL's URL; outside CI a test without one is skipped, loudly.
+pub fn pg_url(test: &str) -> Option<String> {
+    match std::env::var("SLUICE_TEST_PG_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run {test}: SLUICE_TEST_PG_URL is not set (scripts/test.sh starts PostgreSQL)"
+            );
+            eprintln!("SKIPPED {test}: SLUICE_TEST_PG_URL is not set; run scripts/test.sh");
+            None
+        }
+    }
+}
