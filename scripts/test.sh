@@ -16,6 +16,9 @@ echo "PostgreSQL for tests: $SLUICE_TEST_PG_URL"
 # The real model all-MiniLM-L6-v2 (its tokenizer counts chunk sizes in tests).
 SLUICE_TEST_MODEL=$(scripts/model.sh)
 export SLUICE_TEST_MODEL
+# Python with pyarrow, to read exported Parquet files back as other tools do.
+SLUICE_TEST_PYTHON=$(scripts/python-env.sh)
+export SLUICE_TEST_PYTHON
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

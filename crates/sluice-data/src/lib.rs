@@ -16,6 +16,7 @@ mod json_pretty;
 mod json_text;
 pub mod read_csv;
 pub mod read_json;
+pub mod release;
 pub mod rows;
 pub mod session;
 pub mod terms;

@@ -4,6 +4,7 @@
 pub mod archive;
 mod chunk;
 mod embed;
+mod export_parquet;
 pub mod fetch;
 mod load_postgres;
 mod noop;
@@ -102,6 +103,11 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             name: "load.postgres",
             summary: "Loads the dataset of `input` into the PostgreSQL `table` (pgvector `vector(N)` for vector columns): binary COPY, then one transaction that upserts changed rows by `key` and deletes rows that left the dataset; HNSW and `document` indexes; `url` or SLUICE_PG_URL.",
             build: load_postgres::build_load_postgres,
+        },
+        OpSpec {
+            name: "export.parquet",
+            summary: "Writes the dataset of `input` as a folder (`path`) of Parquet files of at most `max_rows` rows that never split a `group`, ordered by `order_by`, zstd, vectors as FixedSizeList<Float32>, with a manifest.json (files, rows, bytes, sha256); the folder is replaced when complete.",
+            build: export_parquet::build_export_parquet,
         },
         OpSpec {
             name: "write.json",

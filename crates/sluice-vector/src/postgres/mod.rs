@@ -1,6 +1,6 @@
 //! PostgreSQL + pgvector: connecting (TLS, password from the environment, a time limit),
 //! the table a dataset becomes ([`columns`]), binary COPY ([`copy`]) and the load itself
-//! ([`load`]).
+//! ([`mod@load`]).
 
 pub mod columns;
 pub mod copy;
