@@ -5,7 +5,9 @@
 //! This crate reads datasets through `sluice-data` and knows nothing of pipelines, tasks or
 //! the state store: the `load.postgres` op and the CLI call it.
 
+pub mod index;
 pub mod postgres;
+pub mod search;
 
 /// Why loading or searching failed, worded for the user (which table, column, row; what to
 /// do about it).

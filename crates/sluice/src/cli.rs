@@ -47,6 +47,15 @@ pub enum GraphFormat {
     Mermaid,
 }
 
+/// Output format of `sluice search`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SearchFormat {
+    /// An aligned table: the score and a few columns.
+    Table,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Output format of `sluice sql`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -169,6 +178,42 @@ pub enum Command {
         /// How many rows.
         #[arg(short = 'n', default_value_t = 20)]
         rows: usize,
+    },
+    /// The rows of a dataset nearest to a text: the query is embedded with the model that
+    /// made the dataset's vectors, then searched in the dataset's embedded index (built on
+    /// first use, kept beside its files) or in the PostgreSQL table it was loaded into.
+    Search {
+        /// The dataset, `pipeline.task` (see `sluice datasets`).
+        dataset: String,
+        /// The text to search for.
+        query: String,
+        /// How many rows.
+        #[arg(short = 'k', default_value_t = 10)]
+        k: usize,
+        /// Only rows where this SQL condition holds (`theme = 'Logement'`).
+        #[arg(long = "where", value_name = "SQL")]
+        filter: Option<String>,
+        /// `table` (default) or `json` (one `{"score", "row"}` object per line).
+        #[arg(long, value_enum, default_value_t = SearchFormat::Table)]
+        format: SearchFormat,
+        /// The vector column (default: the one `embed` wrote).
+        #[arg(long)]
+        column: Option<String>,
+        /// The model embedding the query (default: the one `embed` used for the dataset).
+        #[arg(long, short = 'm')]
+        model: Option<String>,
+        /// The columns shown in the table (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        columns: Option<Vec<String>>,
+        /// Candidates explored in the HNSW graph (more: better recall, slower).
+        #[arg(long, default_value_t = 64)]
+        ef: usize,
+        /// Search this PostgreSQL table (loaded by `load.postgres`) instead of the dataset.
+        #[arg(long, value_name = "TABLE")]
+        postgres: Option<String>,
+        /// The server of --postgres (default: SLUICE_PG_URL).
+        #[arg(long, value_name = "URL", requires = "postgres")]
+        url: Option<String>,
     },
     /// Embed texts with a local model or an OpenAI-compatible endpoint; prints one JSON object
     /// per text: `{"index", "text", "embedding"}` (or, with --bench, one object of figures).

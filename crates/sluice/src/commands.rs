@@ -98,6 +98,35 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let (store, _) = read_store(&cli).await?;
             crate::data::datasets(store, pipeline.as_deref(), json).await
         }
+        Command::Search {
+            ref dataset,
+            ref query,
+            k,
+            ref filter,
+            format,
+            ref column,
+            ref model,
+            ref columns,
+            ef,
+            ref postgres,
+            ref url,
+        } => {
+            let (store, _) = read_store(&cli).await?;
+            let args = crate::search::Args {
+                dataset: dataset.clone(),
+                query: query.clone(),
+                k,
+                filter: filter.clone(),
+                json: format == crate::cli::SearchFormat::Json,
+                column: column.clone(),
+                model: model.clone(),
+                columns: columns.clone(),
+                ef,
+                postgres: postgres.clone(),
+                url: url.clone(),
+            };
+            crate::search::run(store, args).await
+        }
         Command::Head { ref dataset, rows } => {
             let (store, _) = read_store(&cli).await?;
             let query = format!("SELECT * FROM {dataset} LIMIT {rows}");

@@ -10,6 +10,7 @@ mod data;
 mod embed;
 mod home;
 mod live;
+mod search;
 mod table;
 
 use std::process::ExitCode;

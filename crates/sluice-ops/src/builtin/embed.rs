@@ -491,6 +491,20 @@ impl Op for Embed {
             handle: tokio::runtime::Handle::current(),
             cancel: ctx.cancel.clone(),
         };
+        let source = sluice_vector::search::VectorSource {
+            column: self.column.clone(),
+            model: self.model.clone(),
+            model_dir: match &self.endpoint {
+                Some(_) => None,
+                None => self
+                    .model_dir(&ctx.workdir)
+                    .ok()
+                    .map(|d| std::fs::canonicalize(&d).unwrap_or(d)),
+            },
+            endpoint: self.endpoint.clone(),
+            api_key_env: self.api_key_env.clone(),
+            prefix: self.prefix.clone(),
+        };
         let op = self.clone();
         let (info, counts) = blocking(move || op.embed_all(job)).await?;
         let _ = ctx.log.line(&format!(
@@ -499,6 +513,8 @@ impl Op for Embed {
         ));
         Ok(OpOutput {
             dataset: Some(info),
+            // How the vectors were made, for searches (`sluice search`) to embed queries alike.
+            state: Some(serde_json::json!({ "embedding": source })),
             metrics: crate::counters(&[
                 ("rows", counts.rows),
                 ("embedded", counts.embedded),

@@ -5,6 +5,7 @@
 pub mod columns;
 pub mod copy;
 pub mod load;
+pub mod search;
 
 use std::path::PathBuf;
 use std::sync::Arc;

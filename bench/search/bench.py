@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Search quality and speed on 100,000 vectors: sluice's embedded HNSW index and pgvector's
+HNSW index, each against exact search (recall@10), with queries/s.
+
+    bench.py [--data DIR] [--queries 200] [--k 10] [--ef 16 32 64 128 256] [--no-postgres]
+             [--out FILE.json] [--keep]
+
+1. Data: DIR/chunks.parquet (bench/load_postgres/generate.py; generated into a temporary
+   folder when --data is not given: 100,000 rows, 384-d unit vectors, seed 3).
+2. Queries, two kinds, --queries of each (numpy, seed 11):
+     near:   normalise(0.6 * v + 0.8 * g), v a vector of the dataset, g a random unit vector:
+             a question about one document (cosine about 0.6 with it);
+     random: random unit vectors, the hardest case for any graph index (no neighbour stands out).
+   The exact top-k of each query is computed with numpy (cosine).
+3. sluice: `cargo run --release -p sluice-vector --example recall` builds the embedded index
+   of the `embedding` column (m 16, ef_construction 100; the build is timed) and runs the
+   queries at each --ef: recall@k against its own exact search (the same as numpy's) and
+   queries/s (one thread, in process).
+4. pgvector (unless --no-postgres): scripts/postgres.sh starts a server, sluice loads the data
+   with bench/load_postgres/pipeline.yaml (HNSW m 16, ef_construction 128, vector_cosine_ops),
+   then for each ef, `SET hnsw.ef_search` and one `ORDER BY embedding <=> q LIMIT k` per query
+   through psycopg2: recall@k against numpy's exact top-k, queries/s (client round trips
+   included).
+Needs .venv-bench (bench/load_postgres/requirements.txt: psycopg2, pyarrow, numpy).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+from benchlib import VENV_PY, say, ensure_venv  # noqa: E402
+
+LOAD = os.path.join(REPO, "bench", "load_postgres")
+REQUIREMENTS = os.path.join(LOAD, "requirements.txt")
+IMPORTS = "import psycopg2, pyarrow, numpy"
+TABLE = "search_bench"
+
+
+def inner(args):
+    """Runs inside .venv-bench (numpy, pyarrow, psycopg2)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+    data = os.path.join(args.data, "chunks.parquet")
+    table = pq.read_table(data, columns=["chunk_id", "embedding"])
+    ids = table.column("chunk_id").to_pylist()
+    flat = table.column("embedding").combine_chunks().values.to_numpy(zero_copy_only=False)
+    x = flat.reshape(len(ids), -1).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    rng = np.random.default_rng(11)
+    dim = x.shape[1]
+
+    def unit(v):
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    g = unit(rng.standard_normal((args.queries, dim)).astype(np.float32))
+    picks = rng.choice(len(ids), args.queries, replace=False)
+    kinds = {"near": unit(0.6 * x[picks] + 0.8 * g),
+             "random": unit(rng.standard_normal((args.queries, dim)).astype(np.float32))}
+    results = {"rows": len(ids), "dimension": dim, "queries": args.queries, "k": args.k}
+    for kind, q in kinds.items():
+        exact = np.argsort(-(q @ x.T), axis=1)[:, :args.k]
+        qfile = os.path.join(args.work, "queries-%s.json" % kind)
+        with open(qfile, "w") as f:
+            json.dump(q.tolist(), f)
+        say("sluice, %s queries" % kind)
+        cp = subprocess.run(["cargo", "run", "--quiet", "--release", "-p", "sluice-vector",
+                             "--example", "recall", "--", args.data, "embedding", qfile,
+                             str(args.k)] + [str(e) for e in args.ef],
+                            cwd=REPO, capture_output=True, text=True)
+        if cp.returncode != 0:
+            raise SystemExit("recall example failed:\n" + cp.stderr[-3000:])
+        results.setdefault("sluice", {})[kind] = json.loads(cp.stdout.strip().splitlines()[-1])
+        if args.url:
+            import psycopg2
+            conn = psycopg2.connect(args.url)
+            cur = conn.cursor()
+            runs = []
+            for ef in args.ef:
+                cur.execute("SET hnsw.ef_search = %d" % min(ef, 1000))
+                found = 0
+                t0 = time.perf_counter()
+                for i in range(len(q)):
+                    lit = "[" + ",".join("%r" % float(v) for v in q[i]) + "]"
+                    cur.execute("SELECT chunk_id FROM %s ORDER BY embedding <=> %%s::vector LIMIT %d"
+                                % (TABLE, args.k), (lit,))
+                    got = {r[0] for r in cur.fetchall()}
+                    found += len(got & {ids[j] for j in exact[i]})
+                qps = len(q) / (time.perf_counter() - t0)
+                runs.append({"ef_search": ef, "queries_per_s": qps,
+                             "recall": found / (len(q) * args.k)})
+            cur.execute("EXPLAIN SELECT chunk_id FROM %s ORDER BY embedding <=> %%s::vector LIMIT %d"
+                        % (TABLE, args.k), ("[" + ",".join(["0"] * dim) + "]",))
+            plan = " ".join(r[0] for r in cur.fetchall())
+            results.setdefault("pgvector", {})[kind] = {"hnsw": runs, "uses_index": "hnsw" in plan}
+            conn.close()
+    print(json.dumps(results))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="recall@k and queries/s: sluice's index and pgvector")
+    ap.add_argument("--data")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--ef", type=int, nargs="+", default=[16, 32, 64, 128, 256])
+    ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--out")
+    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--url", help=argparse.SUPPRESS)
+    ap.add_argument("--work", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.inner:
+        return inner(a)
+    ensure_venv(REQUIREMENTS, IMPORTS)
+    tmp = tempfile.mkdtemp(prefix="search_bench_")
+    os.chmod(tmp, 0o755)
+    pgdir = os.path.join(tmp, "pg")
+    started = False
+    try:
+        data = a.data
+        if not data:
+            data = os.path.join(tmp, "data")
+            say("generating 100,000 rows into %s" % data)
+            subprocess.run([VENV_PY, os.path.join(LOAD, "generate.py"), "--rows", "100000",
+                            "--docs", "20000", "--seed", "3", "--out", data], check=True)
+        data = os.path.abspath(data)
+        url = None
+        if not a.no_postgres:
+            cp = subprocess.run([os.path.join(REPO, "scripts", "postgres.sh"), "start", pgdir],
+                                capture_output=True, text=True)
+            if cp.returncode != 0:
+                say(cp.stderr)
+                return 2
+            started = True
+            url = cp.stdout.strip().splitlines()[-1]
+            sluice = os.path.join(REPO, "target", "release", "sluice")
+            say("loading into pgvector with sluice")
+            subprocess.run([sluice, "--home", os.path.join(tmp, "home"), "run",
+                            os.path.join(LOAD, "pipeline.yaml"), "--param",
+                            "data=" + os.path.join(data, "chunks.parquet"), "--param", "url=" + url,
+                            "--param", "table=" + TABLE], check=True, stdout=subprocess.DEVNULL)
+            # pipeline.yaml renames the column for mediatech's table; search it under that name
+            subprocess.run([VENV_PY, "-c", "import psycopg2,sys; c=psycopg2.connect(sys.argv[1]); "
+                            "c.autocommit=True; c.cursor().execute('ALTER TABLE %s RENAME COLUMN "
+                            "\"embeddings_all-MiniLM-L6-v2\" TO embedding')" % TABLE, url], check=True)
+        cmd = [VENV_PY, os.path.abspath(__file__), "--inner", "--data", data, "--work", tmp,
+               "--queries", str(a.queries), "--k", str(a.k), "--ef"] + [str(e) for e in a.ef]
+        if url:
+            cmd += ["--url", url]
+        cp = subprocess.run(cmd, capture_output=True, text=True)
+        sys.stderr.write(cp.stderr)
+        if cp.returncode != 0:
+            return 1
+        res = json.loads(cp.stdout.strip().splitlines()[-1])
+        res["load_average"] = list(os.getloadavg())
+        say()
+        say("%d vectors of %d dimensions, %d queries of each kind, recall@%d against exact search"
+            % (res["rows"], res["dimension"], res["queries"], res["k"]))
+        for kind in ("near", "random"):
+            s = res["sluice"][kind]
+            say("%s queries:" % kind)
+            say("  sluice embedded index: built in %.1f s (m %d, ef_construction %d); exact search "
+                "%.1f queries/s" % (s["build_s"], s["m"], s["ef_construction"],
+                                    s["exact_queries_per_s"]))
+            for r in s["hnsw"]:
+                say("    ef %4d: recall %.3f, %8.1f queries/s" % (r["ef"], r["recall"],
+                                                                 r["queries_per_s"]))
+            if "pgvector" in res:
+                p = res["pgvector"][kind]
+                say("  pgvector HNSW (index used: %s):" % p["uses_index"])
+                for r in p["hnsw"]:
+                    say("    ef_search %4d: recall %.3f, %8.1f queries/s"
+                        % (r["ef_search"], r["recall"], r["queries_per_s"]))
+        if a.out:
+            with open(a.out, "w") as f:
+                json.dump(res, f, indent=1)
+        return 0
+    finally:
+        if started:
+            subprocess.run([os.path.join(REPO, "scripts", "postgres.sh"), "stop", pgdir],
+                           capture_output=True)
+        if a.keep:
+            say("kept %s" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

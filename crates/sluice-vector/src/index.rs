@@ -1,0 +1,753 @@
+//! The embedded vector index, for datasets served without a PostgreSQL server: exact search
+//! below a size threshold, an HNSW graph (Malkov & Yashunin) above it, filters as a set of
+//! allowed rows, saved to one file beside the dataset's Parquet files.
+//!
+//! Vectors are kept in the index (normalised for cosine), so a search reads no Parquet.
+//! Nodes are numbered like the dataset's rows (files in order, rows in order).
+
+use std::collections::BinaryHeap;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+pub use crate::postgres::load::Metric;
+use crate::{Error, Result};
+
+/// Below this many vectors a search compares the query with every vector (exact and fast
+/// enough); at or above it an HNSW graph is built.
+pub const EXACT_BELOW: usize = 20_000;
+
+/// How the graph is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// Links per node above layer 0 (twice as many on layer 0).
+    pub m: usize,
+    /// Candidates while building.
+    pub ef_construction: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            m: 16,
+            ef_construction: 100,
+        }
+    }
+}
+
+/// A scored row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// The row (node) number.
+    pub row: u32,
+    /// Distance: `1 - cosine`, squared Euclidean, or negative inner product (smaller is
+    /// nearer).
+    pub distance: f32,
+}
+
+/// Ordered by distance, for heaps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Near(f32, u32);
+impl Eq for Near {}
+impl PartialOrd for Near {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Near {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
+}
+
+const NONE: u32 = u32::MAX;
+const MAGIC: &[u8; 8] = b"SLCHNSW1";
+
+/// Dot product, in 8 lanes the compiler vectorises.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        sum += x * y;
+    }
+    sum
+}
+
+fn l2(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            let d = x[i] - y[i];
+            acc[i] += d * d;
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        sum += (x - y) * (x - y);
+    }
+    sum
+}
+
+/// The vectors of a dataset and, above [`EXACT_BELOW`], their HNSW graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorIndex {
+    dim: usize,
+    metric: Metric,
+    params: Params,
+    vectors: Vec<f32>,
+    /// Rows without a vector (null): never returned.
+    missing: Vec<bool>,
+    graph: Option<Graph>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Graph {
+    levels: Vec<u8>,
+    /// `2m` neighbours per node on layer 0, `NONE`-padded.
+    layer0: Vec<u32>,
+    /// For nodes above layer 0: `m` neighbours per level 1..=level, in node order.
+    upper: Vec<Vec<u32>>,
+    entry: u32,
+}
+
+/// A reusable "visited" marker: a generation number per node.
+struct Visited {
+    marks: Vec<u32>,
+    generation: u32,
+}
+
+impl Visited {
+    fn new(n: usize) -> Self {
+        Visited {
+            marks: vec![0; n],
+            generation: 0,
+        }
+    }
+    fn clear(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.generation = 1;
+        }
+    }
+    /// Marks `i`; false when it was already marked.
+    fn insert(&mut self, i: u32) -> bool {
+        let m = &mut self.marks[i as usize];
+        if *m == self.generation {
+            false
+        } else {
+            *m = self.generation;
+            true
+        }
+    }
+}
+
+impl VectorIndex {
+    /// Builds the index of `vectors` (`None`: a row without a vector), each of `dim` floats.
+    pub fn build(
+        dim: usize,
+        metric: Metric,
+        params: Params,
+        vectors: impl IntoIterator<Item = Option<Vec<f32>>>,
+    ) -> Result<VectorIndex> {
+        if dim == 0 {
+            return Err(Error::new("vectors of dimension 0 cannot be indexed"));
+        }
+        let mut index = VectorIndex {
+            dim,
+            metric,
+            params,
+            vectors: Vec::new(),
+            missing: Vec::new(),
+            graph: None,
+        };
+        for (row, v) in vectors.into_iter().enumerate() {
+            match v {
+                Some(mut v) => {
+                    if v.len() != dim {
+                        return Err(Error::new(format!(
+                            "row {}: a vector of {} dimensions among vectors of {dim}",
+                            row + 1,
+                            v.len()
+                        )));
+                    }
+                    if metric == Metric::Cosine {
+                        let norm = dot(&v, &v).sqrt();
+                        if norm > 0.0 {
+                            v.iter_mut().for_each(|x| *x /= norm);
+                        }
+                    }
+                    index.vectors.extend_from_slice(&v);
+                    index.missing.push(false);
+                }
+                None => {
+                    index.vectors.extend(std::iter::repeat_n(0.0, dim));
+                    index.missing.push(true);
+                }
+            }
+        }
+        if index.len() >= EXACT_BELOW {
+            index.build_graph();
+        }
+        Ok(index)
+    }
+
+    /// Rows in the index.
+    pub fn len(&self) -> usize {
+        self.missing.len()
+    }
+
+    /// Whether it holds no row.
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty()
+    }
+
+    /// The vector length.
+    pub fn dimension(&self) -> usize {
+        self.dim
+    }
+
+    /// Whether searches go through the HNSW graph.
+    pub fn has_graph(&self) -> bool {
+        self.graph.is_some()
+    }
+
+    fn vector(&self, i: u32) -> &[f32] {
+        let start = i as usize * self.dim;
+        &self.vectors[start..start + self.dim]
+    }
+
+    fn distance_to(&self, query: &[f32], i: u32) -> f32 {
+        let v = self.vector(i);
+        match self.metric {
+            Metric::Cosine => 1.0 - dot(query, v),
+            Metric::Ip => -dot(query, v),
+            Metric::L2 => l2(query, v),
+        }
+    }
+
+    fn prepare(&self, query: &[f32]) -> Result<Vec<f32>> {
+        if query.len() != self.dim {
+            return Err(Error::new(format!(
+                "the query vector has {} dimensions, the index {}: embed the query with the \
+                 dataset's model",
+                query.len(),
+                self.dim
+            )));
+        }
+        let mut q = query.to_vec();
+        if self.metric == Metric::Cosine {
+            let norm = dot(&q, &q).sqrt();
+            if norm > 0.0 {
+                q.iter_mut().for_each(|x| *x /= norm);
+            }
+        }
+        Ok(q)
+    }
+
+    fn neighbours<'g>(&self, graph: &'g Graph, i: u32, level: usize) -> &'g [u32] {
+        let m0 = 2 * self.params.m;
+        let list = if level == 0 {
+            &graph.layer0[i as usize * m0..(i as usize + 1) * m0]
+        } else {
+            let m = self.params.m;
+            &graph.upper[i as usize][(level - 1) * m..level * m]
+        };
+        let end = list.iter().position(|&n| n == NONE).unwrap_or(list.len());
+        &list[..end]
+    }
+
+    /// The `ef` nearest of layer `level` from `entry`, nearest first. Only rows that `allow`
+    /// accepts are results; every node is walked through.
+    fn search_layer(
+        &self,
+        graph: &Graph,
+        query: &[f32],
+        entry: &[u32],
+        (ef, level): (usize, usize),
+        visited: &mut Visited,
+        allow: &dyn Fn(u32) -> bool,
+    ) -> Vec<Near> {
+        visited.clear();
+        let mut candidates: BinaryHeap<std::cmp::Reverse<Near>> = BinaryHeap::new();
+        let mut results: BinaryHeap<Near> = BinaryHeap::new();
+        for &e in entry {
+            if visited.insert(e) {
+                let d = self.distance_to(query, e);
+                candidates.push(std::cmp::Reverse(Near(d, e)));
+                if allow(e) {
+                    results.push(Near(d, e));
+                }
+            }
+        }
+        while let Some(std::cmp::Reverse(Near(d, c))) = candidates.pop() {
+            if results.len() >= ef && results.peek().is_some_and(|w| d > w.0) {
+                break;
+            }
+            for &n in self.neighbours(graph, c, level) {
+                if !visited.insert(n) {
+                    continue;
+                }
+                let dn = self.distance_to(query, n);
+                let worst = results.peek().map_or(f32::INFINITY, |w| w.0);
+                if results.len() < ef || dn < worst {
+                    candidates.push(std::cmp::Reverse(Near(dn, n)));
+                    if allow(n) {
+                        results.push(Near(dn, n));
+                        if results.len() > ef {
+                            results.pop();
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = results.into_vec();
+        out.sort();
+        out
+    }
+
+    /// Malkov's heuristic: keep a candidate only if it is nearer to the node than to every
+    /// neighbour kept so far (links spread in every direction).
+    fn select(&self, candidates: &[Near], m: usize) -> Vec<u32> {
+        let mut kept: Vec<u32> = Vec::with_capacity(m);
+        for &Near(d, c) in candidates {
+            if kept.len() >= m {
+                break;
+            }
+            let cv = self.vector(c);
+            if kept.iter().all(|&k| self.distance_to(cv, k) > d) {
+                kept.push(c);
+            }
+        }
+        kept
+    }
+
+    fn set_neighbours(&self, graph: &mut Graph, i: u32, level: usize, list: &[u32]) {
+        let (slot, width) = if level == 0 {
+            let m0 = 2 * self.params.m;
+            (
+                &mut graph.layer0[i as usize * m0..(i as usize + 1) * m0],
+                m0,
+            )
+        } else {
+            let m = self.params.m;
+            (&mut graph.upper[i as usize][(level - 1) * m..level * m], m)
+        };
+        for (k, s) in slot.iter_mut().enumerate() {
+            *s = if k < list.len().min(width) {
+                list[k]
+            } else {
+                NONE
+            };
+        }
+    }
+
+    fn build_graph(&mut self) {
+        let n = self.len();
+        let m = self.params.m;
+        let ml = 1.0 / (m as f64).ln();
+        // A small deterministic generator for the levels: the same data gives the same graph.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let levels: Vec<u8> = (0..n)
+            .map(|_| ((-(next().max(1e-12)).ln() * ml).floor() as usize).min(16) as u8)
+            .collect();
+        let mut graph = Graph {
+            layer0: vec![NONE; n * 2 * m],
+            upper: levels.iter().map(|&l| vec![NONE; l as usize * m]).collect(),
+            levels,
+            entry: NONE,
+        };
+        let mut visited = Visited::new(n);
+        let all = |_: u32| true;
+        let mut top = 0usize;
+        for i in 0..n as u32 {
+            if self.missing[i as usize] {
+                continue;
+            }
+            let level = graph.levels[i as usize] as usize;
+            if graph.entry == NONE {
+                graph.entry = i;
+                top = level;
+                continue;
+            }
+            let q = self.vector(i).to_vec();
+            let mut entry = vec![graph.entry];
+            for l in (level + 1..=top).rev() {
+                let near = self.search_layer(&graph, &q, &entry, (1, l), &mut visited, &all);
+                entry = vec![near[0].1];
+            }
+            for l in (0..=level.min(top)).rev() {
+                let near = self.search_layer(
+                    &graph,
+                    &q,
+                    &entry,
+                    (self.params.ef_construction, l),
+                    &mut visited,
+                    &all,
+                );
+                let width = if l == 0 { 2 * m } else { m };
+                let chosen = self.select(&near, width);
+                self.set_neighbours(&mut graph, i, l, &chosen);
+                for &c in &chosen {
+                    let mut theirs: Vec<u32> = self.neighbours(&graph, c, l).to_vec();
+                    if theirs.len() < width {
+                        theirs.push(i);
+                        self.set_neighbours(&mut graph, c, l, &theirs);
+                    } else {
+                        theirs.push(i);
+                        let cv = self.vector(c).to_vec();
+                        let mut scored: Vec<Near> = theirs
+                            .iter()
+                            .map(|&t| Near(self.distance_to(&cv, t), t))
+                            .collect();
+                        scored.sort();
+                        let kept = self.select(&scored, width);
+                        self.set_neighbours(&mut graph, c, l, &kept);
+                    }
+                }
+                entry = near.iter().map(|n| n.1).collect();
+            }
+            if level > top {
+                top = level;
+                graph.entry = i;
+            }
+        }
+        self.graph = Some(graph);
+    }
+
+    /// The `k` nearest rows by comparing `query` with every vector (what the graph's
+    /// recall is measured against).
+    pub fn exact(&self, query: &[f32], k: usize) -> Result<Vec<Hit>> {
+        let q = self.prepare(query)?;
+        let ok = |i: u32| !self.missing[i as usize];
+        Ok(self
+            .exact_nearest(&q, k, &ok)
+            .into_iter()
+            .map(|Near(distance, row)| Hit { row, distance })
+            .collect())
+    }
+
+    fn exact_nearest(&self, q: &[f32], k: usize, ok: &dyn Fn(u32) -> bool) -> Vec<Near> {
+        let mut heap: BinaryHeap<Near> = BinaryHeap::new();
+        for i in 0..self.len() as u32 {
+            if !ok(i) {
+                continue;
+            }
+            let d = self.distance_to(q, i);
+            if heap.len() < k {
+                heap.push(Near(d, i));
+            } else if heap.peek().is_some_and(|w| d < w.0) {
+                heap.pop();
+                heap.push(Near(d, i));
+            }
+        }
+        let mut v = heap.into_vec();
+        v.sort();
+        v
+    }
+
+    /// The `k` nearest rows to `query` that `allow` accepts (every row when `None`),
+    /// nearest first. `ef` (at least `k`) trades speed for recall in the graph.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        allow: Option<&[bool]>,
+    ) -> Result<Vec<Hit>> {
+        let q = self.prepare(query)?;
+        let ok = |i: u32| {
+            !self.missing[i as usize] && allow.is_none_or(|a| a.get(i as usize) == Some(&true))
+        };
+        let allowed = match allow {
+            Some(a) => a
+                .iter()
+                .zip(&self.missing)
+                .filter(|(a, m)| **a && !**m)
+                .count(),
+            None => self.missing.iter().filter(|m| !**m).count(),
+        };
+        // Exact when small, or when a filter leaves few rows (the graph would wander).
+        let exact = match &self.graph {
+            None => true,
+            Some(_) => allow.is_some() && allowed * 20 < self.len(),
+        };
+        let hits: Vec<Near> = if exact {
+            self.exact_nearest(&q, k, &ok)
+        } else {
+            let Some(graph) = &self.graph else {
+                return Ok(Vec::new());
+            };
+            if graph.entry == NONE {
+                return Ok(Vec::new());
+            }
+            let mut visited = Visited::new(self.len());
+            let all = |_: u32| true;
+            let top = graph.levels[graph.entry as usize] as usize;
+            let mut entry = vec![graph.entry];
+            for l in (1..=top).rev() {
+                let near = self.search_layer(graph, &q, &entry, (1, l), &mut visited, &all);
+                entry = vec![near[0].1];
+            }
+            let mut near = self.search_layer(graph, &q, &entry, (ef.max(k), 0), &mut visited, &ok);
+            near.truncate(k);
+            near
+        };
+        Ok(hits
+            .into_iter()
+            .map(|Near(distance, row)| Hit { row, distance })
+            .collect())
+    }
+
+    /// Writes the index to `path` (under a temporary name, then renamed).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let io = |e: std::io::Error| Error::new(format!("{}: {e}", path.display()));
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        let file = std::fs::File::create(&tmp).map_err(io)?;
+        let mut w = BufWriter::new(file);
+        let mut put = |bytes: &[u8]| w.write_all(bytes).map_err(io);
+        put(MAGIC)?;
+        let metric = match self.metric {
+            Metric::Cosine => 0u64,
+            Metric::L2 => 1,
+            Metric::Ip => 2,
+        };
+        for v in [
+            self.dim as u64,
+            metric,
+            self.params.m as u64,
+            self.params.ef_construction as u64,
+            self.len() as u64,
+            u64::from(self.graph.is_some()),
+        ] {
+            put(&v.to_le_bytes())?;
+        }
+        for v in &self.vectors {
+            put(&v.to_le_bytes())?;
+        }
+        put(&self.missing.iter().map(|&m| m as u8).collect::<Vec<_>>())?;
+        if let Some(g) = &self.graph {
+            put(&g.entry.to_le_bytes())?;
+            put(&g.levels)?;
+            for v in &g.layer0 {
+                put(&v.to_le_bytes())?;
+            }
+            for list in &g.upper {
+                for v in list {
+                    put(&v.to_le_bytes())?;
+                }
+            }
+        }
+        let file = w.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)?;
+        Ok(())
+    }
+
+    /// Reads an index written by [`VectorIndex::save`].
+    pub fn load(path: &Path) -> Result<VectorIndex> {
+        let bad = |what: &str| {
+            Error::new(format!(
+                "{}: not a sluice vector index ({what}); delete it to rebuild it",
+                path.display()
+            ))
+        };
+        let file = std::fs::File::open(path)
+            .map_err(|e| Error::new(format!("{}: {e}", path.display())))?;
+        let mut r = BufReader::new(file);
+        let mut take = |n: usize| -> Result<Vec<u8>> {
+            let mut buf = vec![0u8; n];
+            r.read_exact(&mut buf).map_err(|_| bad("truncated"))?;
+            Ok(buf)
+        };
+        if take(8)? != MAGIC {
+            return Err(bad("wrong header"));
+        }
+        let mut header = [0u64; 6];
+        for h in &mut header {
+            *h = u64::from_le_bytes(take(8)?.try_into().map_err(|_| bad("header"))?);
+        }
+        let [dim, metric, m, ef, n, has_graph] = header.map(|v| v as usize);
+        if dim == 0 || m < 2 || n > (1 << 31) || dim > 1 << 16 {
+            return Err(bad("impossible sizes"));
+        }
+        let floats = |bytes: Vec<u8>| -> Vec<f32> {
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        let ints = |bytes: Vec<u8>| -> Vec<u32> {
+            bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        let vectors = floats(take(n * dim * 4)?);
+        let missing = take(n)?.into_iter().map(|b| b != 0).collect();
+        let metric = match metric {
+            0 => Metric::Cosine,
+            1 => Metric::L2,
+            2 => Metric::Ip,
+            _ => return Err(bad("unknown metric")),
+        };
+        let graph = if has_graph == 1 {
+            let entry = u32::from_le_bytes(take(4)?.try_into().map_err(|_| bad("entry"))?);
+            let levels = take(n)?;
+            let layer0 = ints(take(n * 2 * m * 4)?);
+            let mut upper = Vec::with_capacity(n);
+            for &l in &levels {
+                upper.push(ints(take(l as usize * m * 4)?));
+            }
+            let check = |v: &u32| *v == NONE || (*v as usize) < n;
+            if !(layer0.iter().all(check) && upper.iter().flatten().all(check))
+                || (n > 0 && entry as usize >= n)
+            {
+                return Err(bad("links out of range"));
+            }
+            Some(Graph {
+                levels,
+                layer0,
+                upper,
+                entry,
+            })
+        } else {
+            None
+        };
+        Ok(VectorIndex {
+            dim,
+            metric,
+            params: Params {
+                m,
+                ef_construction: ef,
+            },
+            vectors,
+            missing,
+            graph,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        (0..n).map(|_| (0..dim).map(|_| next()).collect()).collect()
+    }
+
+    #[test]
+    fn hnsw_recall_against_exact_search_and_filters() {
+        let (n, dim) = (EXACT_BELOW + 2_000, 32);
+        let data = random_vectors(n, dim, 7);
+        let index = VectorIndex::build(
+            dim,
+            Metric::Cosine,
+            Params::default(),
+            data.iter().cloned().map(Some),
+        )
+        .expect("build");
+        assert!(index.has_graph());
+        let exact = VectorIndex {
+            graph: None,
+            ..index.clone()
+        };
+        let queries = random_vectors(50, dim, 99);
+        let mut found = 0;
+        for q in &queries {
+            let want: Vec<u32> = exact
+                .search(q, 10, 10, None)
+                .expect("exact")
+                .iter()
+                .map(|h| h.row)
+                .collect();
+            let got: Vec<u32> = index
+                .search(q, 10, 64, None)
+                .expect("hnsw")
+                .iter()
+                .map(|h| h.row)
+                .collect();
+            found += got.iter().filter(|r| want.contains(r)).count();
+        }
+        let recall = found as f64 / (queries.len() * 10) as f64;
+        eprintln!("recall@10 {recall}");
+        assert!(recall >= 0.95, "recall@10 {recall}");
+
+        // Half the rows allowed: only allowed rows come back, still nearly all of the best.
+        let allow: Vec<bool> = (0..n).map(|i| i % 2 == 0).collect();
+        let mut found = 0;
+        for q in &queries {
+            let want: Vec<u32> = exact
+                .search(q, 10, 10, Some(&allow))
+                .expect("exact")
+                .iter()
+                .map(|h| h.row)
+                .collect();
+            let got = index.search(q, 10, 64, Some(&allow)).expect("hnsw");
+            assert!(got.iter().all(|h| h.row % 2 == 0));
+            found += got.iter().filter(|h| want.contains(&h.row)).count();
+        }
+        let recall = found as f64 / (queries.len() * 10) as f64;
+        eprintln!("filtered recall@10 {recall}");
+        assert!(recall >= 0.95, "filtered recall@10 {recall}");
+
+        // Saved and loaded, the same index.
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("embedding.hnsw");
+        index.save(&path).expect("save");
+        assert_eq!(VectorIndex::load(&path).expect("load"), index);
+        std::fs::write(&path, b"garbage").expect("write");
+        assert!(
+            VectorIndex::load(&path)
+                .expect_err("garbage")
+                .0
+                .contains("not a sluice vector index")
+        );
+    }
+
+    #[test]
+    fn exact_search_orders_by_distance_and_skips_missing_vectors() {
+        let index = VectorIndex::build(
+            2,
+            Metric::Cosine,
+            Params::default(),
+            vec![
+                Some(vec![1.0, 0.0]),
+                None,
+                Some(vec![0.0, 1.0]),
+                Some(vec![1.0, 1.0]),
+            ],
+        )
+        .expect("build");
+        let hits = index.search(&[1.0, 0.1], 3, 10, None).expect("search");
+        let rows: Vec<u32> = hits.iter().map(|h| h.row).collect();
+        assert_eq!(rows, [0, 3, 2]);
+        assert!(hits[0].distance < hits[1].distance);
+        let err = index.search(&[1.0], 3, 10, None).expect_err("dimension");
+        assert_eq!(
+            err.0,
+            "the query vector has 1 dimensions, the index 2: embed the query with the dataset's model"
+        );
+    }
+}

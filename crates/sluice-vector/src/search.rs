@@ -1,0 +1,280 @@
+//! Vector search over a dataset folder, the same call for the CLI and the server: the
+//! embedded index of its vector column (built on first use and kept beside the Parquet
+//! files), an optional SQL predicate on its other columns, and the matching rows as JSON.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sluice_data::datafusion::arrow::array::{
+    Array, AsArray, BooleanArray, RecordBatch, UInt32Array,
+};
+use sluice_data::datafusion::arrow::compute::take_record_batch;
+use sluice_data::datafusion::arrow::datatypes::{DataType, Float32Type, Schema};
+use sluice_data::datafusion::common::DFSchema;
+use sluice_data::export::for_each_batch;
+
+use crate::index::{Metric, Params, VectorIndex};
+use crate::{Error, Result};
+
+/// How a dataset's vectors were made, kept by `embed` with the dataset (its state, under
+/// `"embedding"`), so that a search embeds its query the same way.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VectorSource {
+    /// The vector column.
+    pub column: String,
+    /// The model's name (or path, as written in the pipeline).
+    pub model: String,
+    /// The local model's folder, absolute.
+    pub model_dir: Option<PathBuf>,
+    /// The OpenAI-compatible endpoint, for a remote model.
+    pub endpoint: Option<String>,
+    /// The environment variable holding its API key.
+    pub api_key_env: Option<String>,
+    /// What was put before each text (`"passage: "`).
+    pub prefix: String,
+}
+
+impl VectorSource {
+    /// The prefix for queries: e5's `"query: "` for `"passage: "` documents, else the
+    /// documents' own.
+    pub fn query_prefix(&self) -> String {
+        if self.prefix == "passage: " {
+            "query: ".into()
+        } else {
+            self.prefix.clone()
+        }
+    }
+
+    /// Reads it from a dataset's state.
+    pub fn from_state(state: &serde_json::Value) -> Option<VectorSource> {
+        serde_json::from_value(state.get("embedding")?.clone()).ok()
+    }
+}
+
+/// A search.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// The dataset folder.
+    pub dataset: PathBuf,
+    /// Its vector column.
+    pub column: String,
+    /// The query's vector (from the dataset's model).
+    pub vector: Vec<f32>,
+    /// Rows wanted.
+    pub k: usize,
+    /// A SQL predicate on the dataset's columns (`theme = 'Logement'`).
+    pub filter: Option<String>,
+    /// Candidates explored in the graph (at least `k`).
+    pub ef: usize,
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// Cosine similarity (1 is the same direction).
+    pub score: f32,
+    /// Row number in the dataset, from 0.
+    pub row: u32,
+    /// The row's columns, vectors left out.
+    pub values: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The file of the index of `column` in a dataset folder.
+pub fn index_path(dataset: &Path, column: &str) -> PathBuf {
+    dataset.join(format!("{column}.cosine.hnsw"))
+}
+
+/// The vector columns of a schema (fixed-size lists of floats).
+pub fn vector_columns(schema: &Schema) -> Vec<String> {
+    schema
+        .fields()
+        .iter()
+        .filter(|f| {
+            matches!(f.data_type(), DataType::FixedSizeList(item, _)
+                if matches!(item.data_type(), DataType::Float32 | DataType::Float64 | DataType::Float16))
+        })
+        .map(|f| f.name().clone())
+        .collect()
+}
+
+/// Reads the vectors of `column` and builds their index.
+pub fn build_index(dataset: &Path, column: &str, params: Params) -> Result<VectorIndex> {
+    let schema = sluice_data::export::dataset_schema(dataset)?;
+    let dim = match schema
+        .field_with_name(column)
+        .map(|f| f.data_type().clone())
+    {
+        Ok(DataType::FixedSizeList(_, n)) if n > 0 => n as usize,
+        _ => {
+            return Err(Error::new(format!(
+                "the dataset has no vector column `{column}` (vector columns: {})",
+                display_list(&vector_columns(&schema))
+            )));
+        }
+    };
+    let mut vectors: Vec<Option<Vec<f32>>> = Vec::new();
+    for_each_batch(dataset, |_, batch| {
+        let list = batch
+            .column_by_name(column)
+            .ok_or_else(|| sluice_data::DataError::Engine(format!("no column {column}")))?;
+        let list = sluice_data::datafusion::arrow::compute::cast(
+            list,
+            &DataType::FixedSizeList(
+                Arc::new(sluice_data::datafusion::arrow::datatypes::Field::new(
+                    "item",
+                    DataType::Float32,
+                    true,
+                )),
+                dim as i32,
+            ),
+        )?;
+        let list = list.as_fixed_size_list();
+        for r in 0..list.len() {
+            vectors.push((!list.is_null(r)).then(|| {
+                list.value(r)
+                    .as_primitive::<Float32Type>()
+                    .values()
+                    .to_vec()
+            }));
+        }
+        Ok(())
+    })?;
+    VectorIndex::build(dim, Metric::Cosine, params, vectors)
+}
+
+/// The index of `column`: the saved one, or built now and saved beside the dataset.
+pub fn open_index(dataset: &Path, column: &str) -> Result<VectorIndex> {
+    let path = index_path(dataset, column);
+    if path.is_file() {
+        let index = VectorIndex::load(&path)?;
+        let rows = sluice_data::export::dataset_rows(dataset)?;
+        if index.len() as u64 == rows {
+            return Ok(index);
+        }
+    }
+    let index = build_index(dataset, column, Params::default())?;
+    // A read-only folder still gets its search, just without the saved index.
+    let _ = index.save(&path);
+    Ok(index)
+}
+
+fn display_list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Which rows satisfy `predicate` (SQL, on the dataset's columns), in row order.
+pub fn filter_rows(dataset: &Path, predicate: &str) -> Result<Vec<bool>> {
+    let schema = sluice_data::export::dataset_schema(dataset)?;
+    let df_schema = DFSchema::try_from(schema.as_ref().clone())
+        .map_err(|e| Error::new(format!("`--where`: {e}")))?;
+    let ctx = sluice_data::session::session();
+    let expr = ctx
+        .parse_sql_expr(predicate, &df_schema)
+        .map_err(|e| Error::new(format!("`--where {predicate}`: {e}")))?;
+    let physical = ctx
+        .create_physical_expr(expr, &df_schema)
+        .map_err(|e| Error::new(format!("`--where {predicate}`: {e}")))?;
+    let mut allowed = Vec::new();
+    for_each_batch(dataset, |_, batch| {
+        let value = physical.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let mask = value
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| {
+                sluice_data::DataError::Engine(format!(
+                    "`--where {predicate}` is not a condition (it gives {})",
+                    value.data_type()
+                ))
+            })?;
+        allowed.extend((0..mask.len()).map(|i| mask.is_valid(i) && mask.value(i)));
+        Ok(())
+    })?;
+    Ok(allowed)
+}
+
+/// The rows at `rows` (in that order), vector columns left out, as JSON objects.
+pub fn fetch_rows(
+    dataset: &Path,
+    rows: &[u32],
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    let mut out: Vec<Option<serde_json::Map<String, serde_json::Value>>> = vec![None; rows.len()];
+    let mut offset = 0u32;
+    for_each_batch(dataset, |_, batch| {
+        let n = batch.num_rows() as u32;
+        let wanted: Vec<(usize, u32)> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| **r >= offset && **r < offset + n)
+            .map(|(i, r)| (i, r - offset))
+            .collect();
+        offset += n;
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let keep: Vec<usize> = batch
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !matches!(f.data_type(), DataType::FixedSizeList(..)))
+            .map(|(i, _)| i)
+            .collect();
+        let batch = batch.project(&keep)?;
+        let picked = take_record_batch(
+            &batch,
+            &UInt32Array::from(wanted.iter().map(|w| w.1).collect::<Vec<_>>()),
+        )?;
+        let objects = to_json(&picked).map_err(|e| sluice_data::DataError::Engine(e.0))?;
+        for (j, object) in objects.into_iter().enumerate() {
+            out[wanted[j].0] = Some(object);
+        }
+        Ok(())
+    })?;
+    Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+fn to_json(batch: &RecordBatch) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    use sluice_data::datafusion::arrow::json::{WriterBuilder, writer::LineDelimited};
+    let mut buf = Vec::new();
+    {
+        let mut w = WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, LineDelimited>(&mut buf);
+        w.write(batch)
+            .map_err(|e| Error::new(format!("rows as JSON: {e}")))?;
+        w.finish()
+            .map_err(|e| Error::new(format!("rows as JSON: {e}")))?;
+    }
+    buf.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).map_err(|e| Error::new(format!("rows as JSON: {e}"))))
+        .collect()
+}
+
+/// Runs a search.
+pub fn search(query: &Query) -> Result<Vec<Found>> {
+    if query.k == 0 {
+        return Err(Error::new("`k` must be at least 1"));
+    }
+    let index = open_index(&query.dataset, &query.column)?;
+    let allowed = match &query.filter {
+        Some(p) => Some(filter_rows(&query.dataset, p)?),
+        None => None,
+    };
+    let hits = index.search(&query.vector, query.k, query.ef, allowed.as_deref())?;
+    let rows: Vec<u32> = hits.iter().map(|h| h.row).collect();
+    let values = fetch_rows(&query.dataset, &rows)?;
+    Ok(hits
+        .iter()
+        .zip(values)
+        .map(|(h, values)| Found {
+            score: 1.0 - h.distance,
+            row: h.row,
+            values,
+        })
+        .collect())
+}
