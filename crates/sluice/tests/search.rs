@@ -113,6 +113,12 @@ fn search_finds_the_nearest_rows_in_the_index_and_in_postgres() {
         let _ = p.sluice(&run);
     }
 
+    let index = std::fs::read_dir(p.path(".sluice/warehouse/sp/embeddings"))
+        .expect("warehouse")
+        .filter_map(|e| e.ok())
+        .any(|e| e.path().join("embedding.cosine.hnsw").is_file());
+    assert!(index, "embed built the index beside the dataset, before any search");
+
     let hits = search(&p, &["logement étudiant", "-k", "3"]);
     assert_eq!(hits.len(), 3);
     assert_eq!(hits[0]["row"]["id"], 0, "{hits:#?}");
@@ -125,11 +131,6 @@ fn search_finds_the_nearest_rows_in_the_index_and_in_postgres() {
         hits[0]["row"].get("embedding").is_none(),
         "vectors are left out"
     );
-    let index = std::fs::read_dir(p.path(".sluice/warehouse/sp/embeddings"))
-        .expect("warehouse")
-        .filter_map(|e| e.ok())
-        .any(|e| e.path().join("embedding.cosine.hnsw").is_file());
-    assert!(index, "the index is kept beside the dataset");
 
     // The same question with the same text: the document itself, score 1.
     let hits = search(&p, &[TEXTS[2].1, "-k", "1"]);

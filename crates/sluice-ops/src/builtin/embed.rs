@@ -112,6 +112,14 @@ pub struct Embed {
     /// The vector length the endpoint must return (remote; checked on every answer).
     #[serde(default)]
     pub dimension: Option<usize>,
+    /// Build the embedded vector index with the dataset (default true), so that the first
+    /// `sluice search` does not wait for it.
+    #[serde(default = "default_index")]
+    pub index: bool,
+}
+
+fn default_index() -> bool {
+    true
 }
 
 /// Builds `embed`, checking its settings.
@@ -506,7 +514,29 @@ impl Op for Embed {
             prefix: self.prefix.clone(),
         };
         let op = self.clone();
+        let dir = ctx.output()?.dir.clone();
         let (info, counts) = blocking(move || op.embed_all(job)).await?;
+        if self.index && info.rows > 0 {
+            let column = self.column.clone();
+            let started = Instant::now();
+            let rows = blocking(move || {
+                let index = sluice_vector::search::build_index(
+                    &dir,
+                    &column,
+                    sluice_vector::index::Params::default(),
+                )
+                .map_err(|e| OpError::new(e.0))?;
+                index
+                    .save(&sluice_vector::search::index_path(&dir, &column))
+                    .map_err(|e| OpError::new(e.0))?;
+                Ok(index.len())
+            })
+            .await?;
+            let _ = ctx.log.line(&format!(
+                "indexed {rows} vectors for search in {}",
+                human_secs(started.elapsed().as_secs_f64())
+            ));
+        }
         let _ = ctx.log.line(&format!(
             "{} rows: {} texts embedded, {} from the cache, {} repeated in this run, {} null",
             counts.rows, counts.embedded, counts.from_cache, counts.repeated, counts.nulls
