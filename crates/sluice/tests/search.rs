@@ -117,7 +117,10 @@ fn search_finds_the_nearest_rows_in_the_index_and_in_postgres() {
         .expect("warehouse")
         .filter_map(|e| e.ok())
         .any(|e| e.path().join("embedding.cosine.hnsw").is_file());
-    assert!(index, "embed built the index beside the dataset, before any search");
+    assert!(
+        index,
+        "embed built the index beside the dataset, before any search"
+    );
 
     let hits = search(&p, &["logement étudiant", "-k", "3"]);
     assert_eq!(hits.len(), 3);
