@@ -3,10 +3,12 @@
 HNSW index, each against exact search (recall@10), with queries/s.
 
     bench.py [--data DIR] [--queries 200] [--k 10] [--ef 16 32 64 128 256] [--no-postgres]
-             [--out FILE.json] [--keep]
+             [--sluice BIN] [--recall-bin BIN] [--out FILE.json] [--keep]
 
-1. Data: DIR/chunks.parquet (bench/load_postgres/generate.py; generated into a temporary
-   folder when --data is not given: 100,000 rows, 384-d unit vectors, seed 3).
+1. Data: the *.parquet files of DIR, in name order, with `chunk_id` and `embedding`
+   (bench/load_postgres/generate.py's, generated into a temporary folder when --data is not
+   given: 100,000 rows, random 384-d unit vectors, seed 3; or the same chunks embedded by
+   all-MiniLM-L6-v2 with bench/search/embed.yaml, see README.md).
 2. Queries, two kinds, --queries of each (numpy, seed 11):
      near:   normalise(0.6 * v + 0.8 * g), v a vector of the dataset, g a random unit vector:
              a question about one document (cosine about 0.6 with it);
@@ -48,8 +50,9 @@ def inner(args):
     """Runs inside .venv-bench (numpy, pyarrow, psycopg2)."""
     import numpy as np
     import pyarrow.parquet as pq
-    data = os.path.join(args.data, "chunks.parquet")
-    table = pq.read_table(data, columns=["chunk_id", "embedding"])
+    import glob
+    files = sorted(glob.glob(os.path.join(args.data, "*.parquet")))
+    table = pq.read_table(files, columns=["chunk_id", "embedding"])
     ids = table.column("chunk_id").to_pylist()
     flat = table.column("embedding").combine_chunks().values.to_numpy(zero_copy_only=False)
     x = flat.reshape(len(ids), -1).astype(np.float32)
@@ -71,9 +74,11 @@ def inner(args):
         with open(qfile, "w") as f:
             json.dump(q.tolist(), f)
         say("sluice, %s queries" % kind)
-        cp = subprocess.run(["cargo", "run", "--quiet", "--release", "-p", "sluice-vector",
-                             "--example", "recall", "--", args.data, "embedding", qfile,
-                             str(args.k)] + [str(e) for e in args.ef],
+        recall = ([args.recall_bin] if args.recall_bin else
+                  ["cargo", "run", "--quiet", "--release", "-p", "sluice-vector", "--example",
+                   "recall", "--"])
+        cp = subprocess.run(recall + [args.data, "embedding", qfile, str(args.k)]
+                            + [str(e) for e in args.ef],
                             cwd=REPO, capture_output=True, text=True)
         if cp.returncode != 0:
             raise SystemExit("recall example failed:\n" + cp.stderr[-3000:])
@@ -113,6 +118,10 @@ def main(argv=None):
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--sluice", default=os.path.join(REPO, "target", "release", "sluice"),
+                    help="the sluice binary that loads PostgreSQL (default target/release/sluice)")
+    ap.add_argument("--recall-bin", help="a built recall example (default: cargo run --release "
+                                         "-p sluice-vector --example recall)")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
@@ -141,11 +150,11 @@ def main(argv=None):
                 return 2
             started = True
             url = cp.stdout.strip().splitlines()[-1]
-            sluice = os.path.join(REPO, "target", "release", "sluice")
+            sluice = a.sluice
             say("loading into pgvector with sluice")
             subprocess.run([sluice, "--home", os.path.join(tmp, "home"), "run",
                             os.path.join(LOAD, "pipeline.yaml"), "--param",
-                            "data=" + os.path.join(data, "chunks.parquet"), "--param", "url=" + url,
+                            "data=" + os.path.join(data, "*.parquet"), "--param", "url=" + url,
                             "--param", "table=" + TABLE], check=True, stdout=subprocess.DEVNULL)
             # pipeline.yaml renames the column for mediatech's table; search it under that name
             subprocess.run([VENV_PY, "-c", "import psycopg2,sys; c=psycopg2.connect(sys.argv[1]); "
@@ -155,6 +164,8 @@ def main(argv=None):
                "--queries", str(a.queries), "--k", str(a.k), "--ef"] + [str(e) for e in a.ef]
         if url:
             cmd += ["--url", url]
+        if a.recall_bin:
+            cmd += ["--recall-bin", a.recall_bin]
         cp = subprocess.run(cmd, capture_output=True, text=True)
         sys.stderr.write(cp.stderr)
         if cp.returncode != 0:
