@@ -94,6 +94,16 @@ fn batch_rows(meta: &datafusion::parquet::file::metadata::ParquetMetaData) -> us
 /// their own while `f` handles the previous ones.
 pub fn for_each_batch(
     dir: &Path,
+    f: impl FnMut(SchemaRef, RecordBatch) -> Result<()>,
+) -> Result<SchemaRef> {
+    for_each_batch_of(dir, None, f)
+}
+
+/// [`for_each_batch`] decoding only the top-level columns at `columns` (positions in the
+/// dataset's schema; all when `None`): the others are not read at all.
+pub fn for_each_batch_of(
+    dir: &Path,
+    columns: Option<&[usize]>,
     mut f: impl FnMut(SchemaRef, RecordBatch) -> Result<()>,
 ) -> Result<SchemaRef> {
     let files = dataset_files(dir)?;
@@ -104,8 +114,15 @@ pub fn for_each_batch(
             let read = || -> Result<()> {
                 for path in &files {
                     let file = File::open(path).map_err(io_err(path))?;
-                    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+                    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
                     let rows = batch_rows(builder.metadata());
+                    if let Some(columns) = columns {
+                        let mask = datafusion::parquet::arrow::ProjectionMask::roots(
+                            builder.parquet_schema(),
+                            columns.iter().copied(),
+                        );
+                        builder = builder.with_projection(mask);
+                    }
                     for batch in builder.with_batch_size(rows).build()? {
                         if tx.send(Ok(batch?)).is_err() {
                             return Ok(()); // the consumer stopped

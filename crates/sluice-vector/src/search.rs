@@ -175,11 +175,25 @@ pub fn filter_rows(dataset: &Path, predicate: &str) -> Result<Vec<bool>> {
     let expr = ctx
         .parse_sql_expr(predicate, &df_schema)
         .map_err(|e| Error::new(format!("`--where {predicate}`: {e}")))?;
+    // Only the columns the condition names are read.
+    let named: Vec<String> = expr.column_refs().iter().map(|c| c.name.clone()).collect();
+    let mut columns: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| named.contains(schema.field(i).name()))
+        .collect();
+    if columns.is_empty() {
+        columns.push(0); // a condition on no column still needs the row count
+    }
+    let projected = DFSchema::try_from(
+        schema
+            .project(&columns)
+            .map_err(|e| Error::new(e.to_string()))?,
+    )
+    .map_err(|e| Error::new(format!("`--where`: {e}")))?;
     let physical = ctx
-        .create_physical_expr(expr, &df_schema)
+        .create_physical_expr(expr, &projected)
         .map_err(|e| Error::new(format!("`--where {predicate}`: {e}")))?;
     let mut allowed = Vec::new();
-    for_each_batch(dataset, |_, batch| {
+    sluice_data::export::for_each_batch_of(dataset, Some(&columns), |_, batch| {
         let value = physical.evaluate(&batch)?.into_array(batch.num_rows())?;
         let mask = value
             .as_any()
@@ -203,7 +217,16 @@ pub fn fetch_rows(
 ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
     let mut out: Vec<Option<serde_json::Map<String, serde_json::Value>>> = vec![None; rows.len()];
     let mut offset = 0u32;
-    for_each_batch(dataset, |_, batch| {
+    // Vectors are not decoded: they are most of the bytes and are not shown.
+    let schema = sluice_data::export::dataset_schema(dataset)?;
+    let keep: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !matches!(f.data_type(), DataType::FixedSizeList(..)))
+        .map(|(i, _)| i)
+        .collect();
+    sluice_data::export::for_each_batch_of(dataset, Some(&keep), |_, batch| {
         let n = batch.num_rows() as u32;
         let wanted: Vec<(usize, u32)> = rows
             .iter()
@@ -215,15 +238,6 @@ pub fn fetch_rows(
         if wanted.is_empty() {
             return Ok(());
         }
-        let keep: Vec<usize> = batch
-            .schema()
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| !matches!(f.data_type(), DataType::FixedSizeList(..)))
-            .map(|(i, _)| i)
-            .collect();
-        let batch = batch.project(&keep)?;
         let picked = take_record_batch(
             &batch,
             &UInt32Array::from(wanted.iter().map(|w| w.1).collect::<Vec<_>>()),
