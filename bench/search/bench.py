@@ -3,13 +3,15 @@
 HNSW index, each against exact search (recall@10), with queries/s.
 
     bench.py [--data DIR] [--queries 200] [--k 10] [--ef 16 32 64 128 256] [--no-postgres]
-             [--sluice BIN] [--recall-bin BIN] [--out FILE.json] [--keep]
+             [--model DIR] [--sluice BIN] [--recall-bin BIN] [--out FILE.json] [--keep]
 
 1. Data: the *.parquet files of DIR, in name order, with `chunk_id` and `embedding`
    (bench/load_postgres/generate.py's, generated into a temporary folder when --data is not
    given: 100,000 rows, random 384-d unit vectors, seed 3; or the same chunks embedded by
    all-MiniLM-L6-v2 with bench/search/embed.yaml, see README.md).
-2. Queries, two kinds, --queries of each (numpy, seed 11):
+2. Queries, --queries of each kind (numpy, seed 11):
+     texts:  with --model, held-out chunks (generate.py --seed 99: documents not in the data)
+             embedded by that model with `sluice embed`: real questions of the same kind;
      near:   normalise(0.6 * v + 0.8 * g), v a vector of the dataset, g a random unit vector:
              a question about one document (cosine about 0.6 with it);
      random: random unit vectors, the hardest case for any graph index (no neighbour stands out).
@@ -65,8 +67,28 @@ def inner(args):
 
     g = unit(rng.standard_normal((args.queries, dim)).astype(np.float32))
     picks = rng.choice(len(ids), args.queries, replace=False)
-    kinds = {"near": unit(0.6 * x[picks] + 0.8 * g),
-             "random": unit(rng.standard_normal((args.queries, dim)).astype(np.float32))}
+    kinds = {}
+    if args.model:
+        # Held-out texts: chunks of other documents (generate.py, another seed), embedded
+        # by the model that made the dataset's vectors.
+        held = os.path.join(args.work, "heldout")
+        subprocess.run([sys.executable, os.path.join(LOAD, "generate.py"), "--rows",
+                        str(args.queries), "--docs", str(max(1, args.queries // 4)), "--seed", "99",
+                        "--out", held], check=True, stdout=subprocess.DEVNULL)
+        texts = pq.read_table(os.path.join(held, "chunks.parquet"),
+                              columns=["chunk_text"]).column("chunk_text").to_pylist()
+        tfile = os.path.join(args.work, "texts.jsonl")
+        with open(tfile, "w") as f:
+            for t in texts:
+                f.write(json.dumps({"text": t}) + "\n")
+        cp = subprocess.run([args.sluice, "embed", "--model", args.model, "--input", tfile],
+                            capture_output=True, text=True)
+        if cp.returncode != 0:
+            raise SystemExit("sluice embed failed:\n" + cp.stderr[-3000:])
+        vecs = [json.loads(line)["embedding"] for line in cp.stdout.splitlines() if line.strip()]
+        kinds["texts"] = unit(np.array(vecs, dtype=np.float32))
+    kinds["near"] = unit(0.6 * x[picks] + 0.8 * g)
+    kinds["random"] = unit(rng.standard_normal((args.queries, dim)).astype(np.float32))
     results = {"rows": len(ids), "dimension": dim, "queries": args.queries, "k": args.k}
     for kind, q in kinds.items():
         exact = np.argsort(-(q @ x.T), axis=1)[:, :args.k]
@@ -122,6 +144,8 @@ def main(argv=None):
                     help="the sluice binary that loads PostgreSQL (default target/release/sluice)")
     ap.add_argument("--recall-bin", help="a built recall example (default: cargo run --release "
                                          "-p sluice-vector --example recall)")
+    ap.add_argument("--model", help="also query with held-out texts embedded by this model "
+                                    "(the dataset's, e.g. .models/all-MiniLM-L6-v2)")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
@@ -166,6 +190,9 @@ def main(argv=None):
             cmd += ["--url", url]
         if a.recall_bin:
             cmd += ["--recall-bin", a.recall_bin]
+        if a.model:
+            cmd += ["--model", os.path.abspath(a.model)]
+        cmd += ["--sluice", a.sluice]
         cp = subprocess.run(cmd, capture_output=True, text=True)
         sys.stderr.write(cp.stderr)
         if cp.returncode != 0:
@@ -175,7 +202,7 @@ def main(argv=None):
         say()
         say("%d vectors of %d dimensions, %d queries of each kind, recall@%d against exact search"
             % (res["rows"], res["dimension"], res["queries"], res["k"]))
-        for kind in ("near", "random"):
+        for kind in [k for k in ("texts", "near", "random") if k in res["sluice"]]:
             s = res["sluice"][kind]
             say("%s queries:" % kind)
             say("  sluice embedded index: built in %.1f s (m %d, ef_construction %d); exact search "

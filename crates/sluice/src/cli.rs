@@ -205,8 +205,9 @@ pub enum Command {
         /// The columns shown in the table (comma-separated).
         #[arg(long, value_delimiter = ',')]
         columns: Option<Vec<String>>,
-        /// Candidates explored in the HNSW graph (more: better recall, slower).
-        #[arg(long, default_value_t = 64)]
+        /// Candidates explored in the HNSW graph (more: better recall, slower); for
+        /// `--postgres`, pgvector's `hnsw.ef_search`.
+        #[arg(long, default_value_t = 128)]
         ef: usize,
         /// Search this PostgreSQL table (loaded by `load.postgres`) instead of the dataset.
         #[arg(long, value_name = "TABLE")]
