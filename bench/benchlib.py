@@ -1,6 +1,7 @@
 """Helpers shared by the bench/*/bench.py scripts: the `.venv-bench` virtualenv of the peers,
 one timed run of a command (wall time and peak memory), JSON read back from a command's
-output. Standard library only."""
+output, a throwaway PostgreSQL, the figures file and the load-average line. Standard library
+only."""
 
 import json
 import os
@@ -13,6 +14,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.path.join(REPO, ".venv-bench")
 VENV_PY = os.path.join(VENV, "bin", "python")
 GNU_TIME = "/usr/bin/time"
+POSTGRES_SH = os.path.join(REPO, "scripts", "postgres.sh")
 
 
 def say(msg=""):
@@ -103,3 +105,39 @@ def measure(name, cmd, log_path, cwd=REPO):
         for line in tail(log_path, 20):
             say("    " + line)
     return res
+
+
+def start_postgres(pgdir):
+    """scripts/postgres.sh start PGDIR; returns its postgres:// URL."""
+    cp = subprocess.run([POSTGRES_SH, "start", pgdir], cwd=REPO, capture_output=True, text=True)
+    url = next((line.strip() for line in reversed(cp.stdout.splitlines())
+                if line.startswith("postgres://")), None)
+    if cp.returncode != 0 or url is None:
+        raise RuntimeError("scripts/postgres.sh start failed (exit %d):\n%s"
+                           % (cp.returncode, (cp.stderr + cp.stdout)[-3000:]))
+    return url
+
+
+def stop_postgres(pgdir):
+    """scripts/postgres.sh stop PGDIR, saying so when it fails."""
+    cp = subprocess.run([POSTGRES_SH, "stop", pgdir], cwd=REPO, capture_output=True, text=True)
+    if cp.returncode != 0:
+        say("scripts/postgres.sh stop failed (exit %d): %s"
+            % (cp.returncode, (cp.stderr + cp.stdout).strip()[-1000:]))
+
+
+def say_load_average(before, after):
+    """The line of the load average before and after the measured runs."""
+    say("  (load average before / after: %s / %s on %d CPUs)" % (
+        " ".join("%.2f" % x for x in before), " ".join("%.2f" % x for x in after),
+        os.cpu_count()))
+
+
+def write_figures(results, path):
+    """Every figure as indented JSON into path (--out), when one is given."""
+    if not path:
+        return
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+        f.write("\n")
+    say("figures written to %s" % path)

@@ -34,7 +34,6 @@ the sluice binary is missing.
 """
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -46,7 +45,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 REQUIREMENTS = os.path.join(HERE, "requirements.txt")
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import say, ensure_venv, last_json_object  # noqa: E402
+from benchlib import (say, ensure_venv, last_json_object, say_load_average,  # noqa: E402
+                      write_figures)
 MODEL = ".models/all-MiniLM-L6-v2"
 IMPORTS = "import sentence_transformers, transformers, torch, tokenizers, numpy"
 
@@ -186,14 +186,8 @@ def main(argv=None):
                 sl["texts_per_second"] / peer["texts_per_second"], 3)
             say("  sluice / peer (texts/s): x%.2f" % results["ratio_sluice_over_peer"])
         results["load_average_after"] = list(os.getloadavg())
-        say("  (load average before / after: %s / %s on %d CPUs)" % (
-            " ".join("%.2f" % x for x in results["load_average_before"]),
-            " ".join("%.2f" % x for x in results["load_average_after"]), os.cpu_count()))
-        if a.out:
-            with open(a.out, "w") as f:
-                json.dump(results, f, indent=1)
-                f.write("\n")
-            say("figures written to %s" % a.out)
+        say_load_average(results["load_average_before"], results["load_average_after"])
+        write_figures(results, a.out)
         ok = peer.get("ok") and (sl is None or sl.get("ok"))
         return 0 if ok else 1
     finally:

@@ -47,30 +47,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 REQUIREMENTS = os.path.join(HERE, "requirements.txt")
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import VENV_PY, say, ensure_venv, last_json_object  # noqa: E402
-POSTGRES_SH = os.path.join(REPO, "scripts", "postgres.sh")
+from benchlib import (VENV_PY, say, ensure_venv, last_json_object, start_postgres,  # noqa: E402
+                      stop_postgres, say_load_average, write_figures)
 IMPORTS = "import psycopg2, pyarrow, numpy, xxhash"
 FILE = "chunks.parquet"
 TABLE_REFERENCE = "service_public"
 TABLE_SLUICE = "service_public_sluice"
-
-
-def start_postgres(pgdir):
-    """scripts/postgres.sh start PGDIR; returns its postgres:// URL."""
-    cp = subprocess.run([POSTGRES_SH, "start", pgdir], cwd=REPO, capture_output=True, text=True)
-    url = next((line.strip() for line in reversed(cp.stdout.splitlines())
-                if line.startswith("postgres://")), None)
-    if cp.returncode != 0 or url is None:
-        raise RuntimeError("scripts/postgres.sh start failed (exit %d):\n%s"
-                           % (cp.returncode, (cp.stderr + cp.stdout)[-3000:]))
-    return url
-
-
-def stop_postgres(pgdir):
-    cp = subprocess.run([POSTGRES_SH, "stop", pgdir], cwd=REPO, capture_output=True, text=True)
-    if cp.returncode != 0:
-        say("scripts/postgres.sh stop failed (exit %d): %s"
-            % (cp.returncode, (cp.stderr + cp.stdout).strip()[-1000:]))
 
 
 def run_reference(url, data, batch, connect, rebuild_indexes, verify, log_path):
@@ -295,14 +277,8 @@ def main(argv=None):
             results["ratio_sluice_over_reference"] = round(sl["rows_per_s"] / ref["rows_per_s"], 2)
             say("  sluice / reference (rows/s): x%.2f (target: x10 or more)"
                 % results["ratio_sluice_over_reference"])
-        say("  (load average before / after: %s / %s on %d CPUs)" % (
-            " ".join("%.2f" % x for x in results["load_average_before"]),
-            " ".join("%.2f" % x for x in results["load_average_after"]), os.cpu_count()))
-        if a.out:
-            with open(a.out, "w") as f:
-                json.dump(results, f, indent=1)
-                f.write("\n")
-            say("figures written to %s" % a.out)
+        say_load_average(results["load_average_before"], results["load_average_after"])
+        write_figures(results, a.out)
         ok = ref.get("ok") and (ref.get("verify") or {"ok": True})["ok"] \
             and (sl.get("skipped") or sl.get("ok")) and (rl is None or rl.get("ok"))
         return 0 if ok else 1

@@ -19,7 +19,7 @@ HNSW index, each against exact search (recall@10), with queries/s.
 3. sluice: `cargo run --release -p sluice-vector --example recall` builds the embedded index
    of the `embedding` column (m 16, ef_construction 100; the build is timed) and runs the
    queries at each --ef: recall@k against its own exact search (the same as numpy's) and
-   queries/s (one thread, in process).
+   queries/s (one thread, in process); one build serves every kind of query.
 4. pgvector (unless --no-postgres): scripts/postgres.sh starts a server, sluice loads the data
    with bench/load_postgres/pipeline.yaml (HNSW m 16, ef_construction 128, vector_cosine_ops),
    then for each ef, `SET hnsw.ef_search` and one `ORDER BY embedding <=> q LIMIT k` per query
@@ -40,7 +40,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import VENV_PY, say, ensure_venv  # noqa: E402
+from benchlib import (VENV_PY, say, ensure_venv, start_postgres, stop_postgres,  # noqa: E402
+                      write_figures)
 
 LOAD = os.path.join(REPO, "bench", "load_postgres")
 REQUIREMENTS = os.path.join(LOAD, "requirements.txt")
@@ -90,21 +91,30 @@ def inner(args):
     kinds["near"] = unit(0.6 * x[picks] + 0.8 * g)
     kinds["random"] = unit(rng.standard_normal((args.queries, dim)).astype(np.float32))
     results = {"rows": len(ids), "dimension": dim, "queries": args.queries, "k": args.k}
+    exact = {}
+    qfiles = []
     for kind, q in kinds.items():
-        exact = np.argsort(-(q @ x.T), axis=1)[:, :args.k]
+        exact[kind] = np.argsort(-(q @ x.T), axis=1)[:, :args.k]
         qfile = os.path.join(args.work, "queries-%s.json" % kind)
         with open(qfile, "w") as f:
             json.dump(q.tolist(), f)
-        say("sluice, %s queries" % kind)
-        recall = ([args.recall_bin] if args.recall_bin else
-                  ["cargo", "run", "--quiet", "--release", "-p", "sluice-vector", "--example",
-                   "recall", "--"])
-        cp = subprocess.run(recall + [args.data, "embedding", qfile, str(args.k)]
-                            + [str(e) for e in args.ef],
-                            cwd=REPO, capture_output=True, text=True)
-        if cp.returncode != 0:
-            raise SystemExit("recall example failed:\n" + cp.stderr[-3000:])
-        results.setdefault("sluice", {})[kind] = json.loads(cp.stdout.strip().splitlines()[-1])
+        qfiles.append(qfile)
+    # One index build serves every kind of query.
+    say("sluice: %s queries" % ", ".join(kinds))
+    recall = ([args.recall_bin] if args.recall_bin else
+              ["cargo", "run", "--quiet", "--release", "-p", "sluice-vector", "--example",
+               "recall", "--"])
+    cp = subprocess.run(recall + [args.data, "embedding", ",".join(qfiles), str(args.k)]
+                        + [str(e) for e in args.ef],
+                        cwd=REPO, capture_output=True, text=True)
+    if cp.returncode != 0:
+        raise SystemExit("recall example failed:\n" + cp.stderr[-3000:])
+    built = json.loads(cp.stdout.strip().splitlines()[-1])
+    for kind, qfile in zip(kinds, qfiles):
+        side = {k: v for k, v in built.items() if k != "queries"}
+        side.update(built["queries"][qfile])
+        results.setdefault("sluice", {})[kind] = side
+    for kind, q in kinds.items():
         if args.url:
             import psycopg2
             conn = psycopg2.connect(args.url)
@@ -119,7 +129,7 @@ def inner(args):
                     cur.execute("SELECT chunk_id FROM %s ORDER BY embedding <=> %%s::vector LIMIT %d"
                                 % (TABLE, args.k), (lit,))
                     got = {r[0] for r in cur.fetchall()}
-                    found += len(got & {ids[j] for j in exact[i]})
+                    found += len(got & {ids[j] for j in exact[kind][i]})
                 qps = len(q) / (time.perf_counter() - t0)
                 runs.append({"ef_search": ef, "queries_per_s": qps,
                              "recall": found / (len(q) * args.k)})
@@ -167,13 +177,12 @@ def main(argv=None):
         data = os.path.abspath(data)
         url = None
         if not a.no_postgres:
-            cp = subprocess.run([os.path.join(REPO, "scripts", "postgres.sh"), "start", pgdir],
-                                capture_output=True, text=True)
-            if cp.returncode != 0:
-                say(cp.stderr)
+            try:
+                url = start_postgres(pgdir)
+            except RuntimeError as e:
+                say(str(e))
                 return 2
             started = True
-            url = cp.stdout.strip().splitlines()[-1]
             sluice = a.sluice
             say("loading into pgvector with sluice")
             subprocess.run([sluice, "--home", os.path.join(tmp, "home"), "run",
@@ -217,14 +226,11 @@ def main(argv=None):
                 for r in p["hnsw"]:
                     say("    ef_search %4d: recall %.3f, %8.1f queries/s"
                         % (r["ef_search"], r["recall"], r["queries_per_s"]))
-        if a.out:
-            with open(a.out, "w") as f:
-                json.dump(res, f, indent=1)
+        write_figures(res, a.out)
         return 0
     finally:
         if started:
-            subprocess.run([os.path.join(REPO, "scripts", "postgres.sh"), "stop", pgdir],
-                           capture_output=True)
+            stop_postgres(pgdir)
         if a.keep:
             say("kept %s" % tmp)
         else:

@@ -384,16 +384,16 @@ impl VectorIndex {
                 top = level;
                 continue;
             }
-            let q = self.vector(i).to_vec();
+            let q = self.vector(i);
             let mut entry = vec![graph.entry];
             for l in (level + 1..=top).rev() {
-                let near = self.search_layer(&graph, &q, &entry, (1, l), &mut visited, &all);
+                let near = self.search_layer(&graph, q, &entry, (1, l), &mut visited, &all);
                 entry = vec![near[0].1];
             }
             for l in (0..=level.min(top)).rev() {
                 let near = self.search_layer(
                     &graph,
-                    &q,
+                    q,
                     &entry,
                     (self.params.ef_construction, l),
                     &mut visited,
@@ -404,15 +404,14 @@ impl VectorIndex {
                 self.set_neighbours(&mut graph, i, l, &chosen);
                 for &c in &chosen {
                     let mut theirs: Vec<u32> = self.neighbours(&graph, c, l).to_vec();
-                    if theirs.len() < width {
-                        theirs.push(i);
+                    theirs.push(i);
+                    if theirs.len() <= width {
                         self.set_neighbours(&mut graph, c, l, &theirs);
                     } else {
-                        theirs.push(i);
-                        let cv = self.vector(c).to_vec();
+                        let cv = self.vector(c);
                         let mut scored: Vec<Near> = theirs
                             .iter()
-                            .map(|&t| Near(self.distance_to(&cv, t), t))
+                            .map(|&t| Near(self.distance_to(cv, t), t))
                             .collect();
                         scored.sort();
                         let kept = self.select(&scored, width);
@@ -473,18 +472,19 @@ impl VectorIndex {
         let ok = |i: u32| {
             !self.missing[i as usize] && allow.is_none_or(|a| a.get(i as usize) == Some(&true))
         };
-        let allowed = match allow {
-            Some(a) => a
-                .iter()
-                .zip(&self.missing)
-                .filter(|(a, m)| **a && !**m)
-                .count(),
-            None => self.missing.iter().filter(|m| !**m).count(),
-        };
-        // Exact when small, or when a filter leaves few rows (the graph would wander).
-        let exact = match &self.graph {
-            None => true,
-            Some(_) => allow.is_some() && allowed * 20 < self.len(),
+        // Exact when small, or when a filter leaves few rows (the graph would wander). Rows are
+        // counted only for a filter over a graph: no scan of every row on the plain path.
+        let exact = match (&self.graph, allow) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(_), Some(a)) => {
+                let allowed = a
+                    .iter()
+                    .zip(&self.missing)
+                    .filter(|(a, m)| **a && !**m)
+                    .count();
+                allowed * 20 < self.len()
+            }
         };
         let hits: Vec<Near> = if exact {
             self.exact_nearest(&q, k, &ok)

@@ -9,6 +9,27 @@ pub mod index;
 pub mod postgres;
 pub mod search;
 
+use sluice_data::datafusion::arrow::datatypes::DataType;
+
+/// Whether a column holds vectors: fixed-size lists of floats (what `embed` writes).
+pub fn is_vector(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::FixedSizeList(item, n)
+        if *n > 0
+            && matches!(item.data_type(), DataType::Float16 | DataType::Float32 | DataType::Float64))
+}
+
+/// The form vectors are read in: fixed-size lists of `dim` f32 (other float widths cast).
+pub(crate) fn f32_vector_type(dim: usize) -> DataType {
+    DataType::FixedSizeList(
+        std::sync::Arc::new(sluice_data::datafusion::arrow::datatypes::Field::new(
+            "item",
+            DataType::Float32,
+            true,
+        )),
+        dim as i32,
+    )
+}
+
 /// Why loading or searching failed, worded for the user (which table, column, row; what to
 /// do about it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

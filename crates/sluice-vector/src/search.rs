@@ -3,7 +3,6 @@
 //! files), an optional SQL predicate on its other columns, and the matching rows as JSON.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use sluice_data::datafusion::arrow::array::{
     Array, AsArray, BooleanArray, RecordBatch, UInt32Array,
@@ -11,7 +10,6 @@ use sluice_data::datafusion::arrow::array::{
 use sluice_data::datafusion::arrow::compute::take_record_batch;
 use sluice_data::datafusion::arrow::datatypes::{DataType, Float32Type, Schema};
 use sluice_data::datafusion::common::DFSchema;
-use sluice_data::export::for_each_batch;
 
 use crate::index::{Metric, Params, VectorIndex};
 use crate::{Error, Result};
@@ -89,10 +87,7 @@ pub fn vector_columns(schema: &Schema) -> Vec<String> {
     schema
         .fields()
         .iter()
-        .filter(|f| {
-            matches!(f.data_type(), DataType::FixedSizeList(item, _)
-                if matches!(item.data_type(), DataType::Float32 | DataType::Float64 | DataType::Float16))
-        })
+        .filter(|f| crate::is_vector(f.data_type()))
         .map(|f| f.name().clone())
         .collect()
 }
@@ -104,7 +99,7 @@ pub fn build_index(dataset: &Path, column: &str, params: Params) -> Result<Vecto
         .field_with_name(column)
         .map(|f| f.data_type().clone())
     {
-        Ok(DataType::FixedSizeList(_, n)) if n > 0 => n as usize,
+        Ok(ref dt @ DataType::FixedSizeList(_, n)) if crate::is_vector(dt) => n as usize,
         _ => {
             return Err(Error::new(format!(
                 "the dataset has no vector column `{column}` (vector columns: {})",
@@ -113,20 +108,14 @@ pub fn build_index(dataset: &Path, column: &str, params: Params) -> Result<Vecto
         }
     };
     let mut vectors: Vec<Option<Vec<f32>>> = Vec::new();
-    for_each_batch(dataset, |_, batch| {
-        let list = batch
-            .column_by_name(column)
-            .ok_or_else(|| sluice_data::DataError::Engine(format!("no column {column}")))?;
+    let position = schema
+        .index_of(column)
+        .map_err(|e| Error::new(e.to_string()))?;
+    // Only the vector column is decoded.
+    sluice_data::export::for_each_batch_of(dataset, Some(&[position]), |_, batch| {
         let list = sluice_data::datafusion::arrow::compute::cast(
-            list,
-            &DataType::FixedSizeList(
-                Arc::new(sluice_data::datafusion::arrow::datatypes::Field::new(
-                    "item",
-                    DataType::Float32,
-                    true,
-                )),
-                dim as i32,
-            ),
+            batch.column(0),
+            &crate::f32_vector_type(dim),
         )?;
         let list = list.as_fixed_size_list();
         for r in 0..list.len() {
@@ -223,7 +212,7 @@ pub fn fetch_rows(
         .fields()
         .iter()
         .enumerate()
-        .filter(|(_, f)| !matches!(f.data_type(), DataType::FixedSizeList(..)))
+        .filter(|(_, f)| !crate::is_vector(f.data_type()))
         .map(|(i, _)| i)
         .collect();
     sluice_data::export::for_each_batch_of(dataset, Some(&keep), |_, batch| {

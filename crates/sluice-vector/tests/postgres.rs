@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{Spec, pg_url, write};
+use common::{Spec, client, pg_url, write};
 use sluice_data::datafusion::arrow::array::{
     Array, AsArray, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch,
 };
@@ -15,20 +15,6 @@ use sluice_data::datafusion::arrow::datatypes::Float32Type;
 use sluice_vector::postgres::columns::ColumnSpec;
 use sluice_vector::postgres::load::{Hnsw, Metric};
 use sluice_vector::postgres::{self, ConnectOptions, LoadReport, LoadSpec, Mode};
-
-fn options(url: &str) -> ConnectOptions {
-    ConnectOptions {
-        url: url.to_string(),
-        password: None,
-        tls: None,
-        ca_file: None,
-        connect_timeout: std::time::Duration::from_secs(10),
-    }
-}
-
-async fn client(url: &str) -> tokio_postgres::Client {
-    postgres::connect(&options(url)).await.expect("connect")
-}
 
 fn spec(dir: &Path, table: &str) -> LoadSpec {
     LoadSpec {
@@ -185,12 +171,7 @@ async fn reloads_leave_the_table_equal_to_the_dataset_and_twice_changes_nothing(
     let c = client(&url).await;
     drop_table(&c, &table).await;
 
-    let v1 = Spec {
-        docs: 400,
-        dim: 8,
-        changed: vec![],
-        deleted: vec![],
-    };
+    let v1 = Spec::new(400, 8);
     let batch1 = write(&tmp.path().join("v1"), &v1);
     let report = load(&url, &spec(&tmp.path().join("v1"), &table))
         .await
@@ -319,12 +300,7 @@ async fn a_reader_sees_the_old_table_or_the_new_one_never_a_mix() {
     let table = format!("chunks_reader_{}", std::process::id());
     let c = client(&url).await;
     drop_table(&c, &table).await;
-    let v1 = Spec {
-        docs: 6000,
-        dim: 64,
-        changed: vec![],
-        deleted: vec![],
-    };
+    let v1 = Spec::new(6000, 64);
     write(&tmp.path().join("v1"), &v1);
     let v2 = Spec {
         changed: (0..6000).step_by(3).collect(),
@@ -382,12 +358,7 @@ async fn bad_input_is_refused_before_anything_changes() {
     let table = format!("chunks_bad_{}", std::process::id());
     let c = client(&url).await;
     drop_table(&c, &table).await;
-    let v1 = Spec {
-        docs: 20,
-        dim: 8,
-        changed: vec![],
-        deleted: vec![],
-    };
+    let v1 = Spec::new(20, 8);
     write(&tmp.path().join("v1"), &v1);
     load(&url, &spec(&tmp.path().join("v1"), &table))
         .await
@@ -520,7 +491,7 @@ async fn bad_input_is_refused_before_anything_changes() {
     // An unreachable server.
     let err = postgres::connect(&ConnectOptions {
         connect_timeout: std::time::Duration::from_secs(2),
-        ..options("postgres://sluice@127.0.0.1:9/db")
+        ..ConnectOptions::new("postgres://sluice@127.0.0.1:9/db")
     })
     .await
     .expect_err("unreachable");

@@ -119,16 +119,11 @@ pub async fn run(store: Arc<dyn StateStore>, args: Args) -> Result<u8, Failure> 
                         "error: --postgres needs the server: --url or SLUICE_PG_URL".to_string(),
                     )
                 })?;
-            let client =
-                sluice_vector::postgres::connect(&sluice_vector::postgres::ConnectOptions {
-                    url,
-                    password: None,
-                    tls: None,
-                    ca_file: None,
-                    connect_timeout: std::time::Duration::from_secs(10),
-                })
-                .await
-                .map_err(|e| Failure::env(format!("error: {e}")))?;
+            let client = sluice_vector::postgres::connect(
+                &sluice_vector::postgres::ConnectOptions::new(url),
+            )
+            .await
+            .map_err(|e| Failure::env(format!("error: {e}")))?;
             let query = sluice_vector::postgres::search::TableQuery {
                 table: table.clone(),
                 column: column.clone(),

@@ -9,7 +9,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use chunks::{Spec, pg_url, write};
+use chunks::{Spec, client, pg_url, write};
 use common::{Project, metrics, text};
 
 const PIPELINE: &str = r#"
@@ -33,18 +33,6 @@ tasks:
     rename:
       embedding: embeddings_minilm
 "#;
-
-async fn client(url: &str) -> tokio_postgres::Client {
-    sluice_vector::postgres::connect(&sluice_vector::postgres::ConnectOptions {
-        url: url.to_string(),
-        password: None,
-        tls: None,
-        ca_file: None,
-        connect_timeout: Duration::from_secs(10),
-    })
-    .await
-    .expect("connect")
-}
 
 /// Rows, and rows whose text is of version 1 (changed documents).
 async fn counts(c: &tokio_postgres::Client, table: &str) -> (i64, i64) {
@@ -72,12 +60,7 @@ async fn kill_9_during_a_load_leaves_the_old_table_and_the_next_run_completes() 
     c.batch_execute(&format!("DROP TABLE IF EXISTS \"{table}\""))
         .await
         .expect("drop");
-    let v1 = Spec {
-        docs: 300,
-        dim: 128,
-        changed: vec![],
-        deleted: vec![],
-    };
+    let v1 = Spec::new(300, 128);
     let batch1 = write(&p.path("v1"), &v1);
     let params = |data: &str| {
         vec![

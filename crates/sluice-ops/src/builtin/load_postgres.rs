@@ -183,11 +183,11 @@ impl LoadPostgres {
         };
         let password = env_secret("password_env", self.password_env.as_ref())?;
         Ok(ConnectOptions {
-            url,
             password,
             tls: self.tls,
             ca_file: self.ca_file.as_ref().map(|f| ctx.workdir.join(f)),
             connect_timeout: self.connect_timeout,
+            ..ConnectOptions::new(url)
         })
     }
 

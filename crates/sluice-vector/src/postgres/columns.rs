@@ -123,12 +123,7 @@ fn arrow_type(dt: &DataType, json_text: bool, half: bool) -> Option<PgType> {
         DataType::Date32 | DataType::Date64 => PgType::Date,
         DataType::Timestamp(_, None) => PgType::Timestamp,
         DataType::Timestamp(_, Some(_)) => PgType::Timestamptz,
-        DataType::FixedSizeList(item, n)
-            if matches!(
-                item.data_type(),
-                DataType::Float16 | DataType::Float32 | DataType::Float64
-            ) && *n > 0 =>
-        {
+        DataType::FixedSizeList(_, n) if crate::is_vector(dt) => {
             let n = *n as usize;
             if half {
                 PgType::HalfVec(n)

@@ -93,11 +93,9 @@ fn to_json(column: &Column, array: &ArrayRef) -> Result<StringArray> {
 impl Values {
     fn new(column: &Column, array: &ArrayRef) -> Result<Values> {
         let float_items = |a: &ArrayRef, n: usize| -> Result<(FixedSizeListArray, Float32Array)> {
-            let to = DataType::FixedSizeList(
-                Arc::new(Field::new("item", DataType::Float32, true)),
-                n as i32,
-            );
-            let list = cast(column, a, &to)?.as_fixed_size_list().clone();
+            let list = cast(column, a, &crate::f32_vector_type(n))?
+                .as_fixed_size_list()
+                .clone();
             let items = list.values().as_primitive().clone();
             Ok((list, items))
         };

@@ -133,7 +133,6 @@ pub struct LoadReport {
 struct Found {
     columns: Vec<Existing>,
     unique_keys: Vec<Vec<String>>,
-    hnsw_on: Vec<String>,
 }
 
 async fn find_table(client: &Client, qualified: &str) -> Result<Option<Found>> {
@@ -185,23 +184,9 @@ async fn find_table(client: &Client, qualified: &str) -> Result<Option<Found>> {
         .iter()
         .map(|r| r.get::<_, Vec<String>>(0))
         .collect();
-    let hnsw_on = client
-        .query(
-            "SELECT a.attname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
-             JOIN pg_am am ON am.oid = c.relam \
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
-             WHERE i.indrelid = to_regclass($1) AND am.amname = 'hnsw'",
-            &[&qualified],
-        )
-        .await
-        .map_err(&reading)?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
     Ok(Some(Found {
         columns,
         unique_keys,
-        hnsw_on,
     }))
 }
 
@@ -248,6 +233,34 @@ async fn pgvector(client: &Client, create: bool, half: bool) -> Result<String> {
         )));
     }
     Ok(found)
+}
+
+/// `name` in `schema` (the search path's first when none), quoted for SQL.
+fn qualify(schema: Option<&String>, name: &str) -> String {
+    match schema {
+        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(name)),
+        None => quote_ident(name),
+    }
+}
+
+/// The HNSW indexes of a table: (index name, the column it indexes).
+async fn hnsw_indexes(
+    tx: &tokio_postgres::Transaction<'_>,
+    qualified: &str,
+) -> Result<Vec<(String, String)>> {
+    Ok(tx
+        .query(
+            "SELECT c.relname::text, a.attname::text FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+             WHERE i.indrelid = to_regclass($1) AND am.amname = 'hnsw'",
+            &[&qualified],
+        )
+        .await
+        .map_err(db_err("reading the table's indexes"))?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
 }
 
 fn column_list(columns: &[Column]) -> String {
@@ -308,10 +321,13 @@ pub async fn load(
                 .join(", ")
         )));
     }
-    let qualified = match &spec.schema {
-        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&spec.table)),
-        None => quote_ident(&spec.table),
-    };
+    let qualified = qualify(spec.schema.as_ref(), &spec.table);
+    let key_sql = spec
+        .key
+        .iter()
+        .map(|k| quote_ident(k))
+        .collect::<Vec<_>>()
+        .join(", ");
     let shown = match &spec.schema {
         Some(s) => format!("{s}.{}", spec.table),
         None => spec.table.clone(),
@@ -360,10 +376,11 @@ pub async fn load(
     .await
     .map_err(db_err("`maintenance_work_mem`"))?;
     let cols_sql = column_list(&columns);
-    let mut hnsw_on = found
-        .as_ref()
-        .map(|f| f.hnsw_on.clone())
-        .unwrap_or_default();
+    // Read under the lock: no other load changes them until the commit.
+    let mut hnsw_indexed = match found {
+        Some(_) => hnsw_indexes(&tx, &qualified).await?,
+        None => Vec::new(),
+    };
     if found.is_none() {
         let defs: Vec<String> = columns
             .iter()
@@ -376,14 +393,8 @@ pub async fn load(
                 format!("{} {}{not_null}", quote_ident(&c.name), c.ty.sql())
             })
             .collect();
-        let key = spec
-            .key
-            .iter()
-            .map(|k| quote_ident(k))
-            .collect::<Vec<_>>()
-            .join(", ");
         tx.batch_execute(&format!(
-            "CREATE TABLE {qualified} ({}, PRIMARY KEY ({key}))",
+            "CREATE TABLE {qualified} ({}, PRIMARY KEY ({key_sql}))",
             defs.join(", ")
         ))
         .await
@@ -435,27 +446,14 @@ pub async fn load(
     report.direct = empty;
     if empty && spec.index.is_some() {
         // Into an empty table the index is built after the rows, far faster than row by row.
-        for name in tx
-            .query(
-                "SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
-                 JOIN pg_am am ON am.oid = c.relam JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE i.indrelid = to_regclass($1) AND am.amname = 'hnsw'",
-                &[&qualified],
-            )
+        for (name, _) in hnsw_indexed.drain(..) {
+            tx.batch_execute(&format!(
+                "DROP INDEX {}",
+                qualify(spec.schema.as_ref(), &name)
+            ))
             .await
-            .map_err(db_err("reading the table's indexes"))?
-            .iter()
-            .map(|r| r.get::<_, String>(0))
-        {
-            let index = match &spec.schema {
-                Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&name)),
-                None => quote_ident(&name),
-            };
-            tx.batch_execute(&format!("DROP INDEX {index}"))
-                .await
-                .map_err(db_err("dropping the HNSW index of the empty table"))?;
+            .map_err(db_err("dropping the HNSW index of the empty table"))?;
         }
-        hnsw_on.clear();
     }
     let copy_into = if empty {
         qualified.clone()
@@ -552,12 +550,6 @@ pub async fn load(
         tx.batch_execute("ANALYZE sluice_stage")
             .await
             .map_err(db_err("analysing the staging table"))?;
-        let key_sql = spec
-            .key
-            .iter()
-            .map(|k| quote_ident(k))
-            .collect::<Vec<_>>()
-            .join(", ");
         let others: Vec<&Column> = columns
             .iter()
             .filter(|c| !spec.key.contains(&c.name))
@@ -642,10 +634,7 @@ pub async fn load(
         let created = tx
             .query_one(
                 "SELECT to_regclass($1) IS NULL",
-                &[&match &spec.schema {
-                    Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&name)),
-                    None => quote_ident(&name),
-                }],
+                &[&qualify(spec.schema.as_ref(), &name)],
             )
             .await
             .map_err(db_err("reading the table's indexes"))?
@@ -662,7 +651,9 @@ pub async fn load(
         }
     }
     if let (Some(hnsw), Some(vector)) = (spec.index, vectors.first())
-        && !hnsw_on.contains(&vector.name)
+        && !hnsw_indexed
+            .iter()
+            .any(|(_, column)| *column == vector.name)
     {
         let name = identifier(&format!("{}_{}_hnsw", spec.table, vector.name));
         let half = matches!(vector.ty, PgType::HalfVec(_));

@@ -43,6 +43,19 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
 }
 
+impl ConnectOptions {
+    /// `url` as it is: its own password and `sslmode`, web roots, 10 s to connect.
+    pub fn new(url: impl Into<String>) -> ConnectOptions {
+        ConnectOptions {
+            url: url.into(),
+            password: None,
+            tls: None,
+            ca_file: None,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Where a connection goes, for messages: `host:port/db as user`, never the password.
 pub fn describe(config: &tokio_postgres::Config) -> String {
     let host = match config.get_hosts().first() {

@@ -1,6 +1,6 @@
 //! Chunks with vectors for the PostgreSQL tests, in versions: a version changes some
 //! documents (new text, new vectors, a chunk more or less) and drops others. Also used by
-//! `crates/sluice/tests/load_postgres.rs`.
+//! `crates/sluice/tests/load_postgres.rs`, with the test server's URL and a client.
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -23,6 +23,18 @@ pub struct Spec {
     pub changed: Vec<usize>,
     /// Documents (by number) left out.
     pub deleted: Vec<usize>,
+}
+
+impl Spec {
+    /// The first version: `docs` documents, nothing changed or deleted.
+    pub fn new(docs: usize, dim: usize) -> Spec {
+        Spec {
+            docs,
+            dim,
+            changed: vec![],
+            deleted: vec![],
+        }
+    }
 }
 
 /// Chunks of document `d` (1 to 4 of them; one more when it changed).
@@ -134,4 +146,11 @@ pub fn pg_url(test: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// A connection to the test PostgreSQL.
+pub async fn client(url: &str) -> tokio_postgres::Client {
+    sluice_vector::postgres::connect(&sluice_vector::postgres::ConnectOptions::new(url))
+        .await
+        .expect("connect")
 }
