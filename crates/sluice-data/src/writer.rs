@@ -158,6 +158,27 @@ impl DatasetWriter {
         Ok(())
     }
 
+    /// Bytes held in memory for the row group being written.
+    pub fn buffered_bytes(&self) -> usize {
+        self.writer
+            .as_ref()
+            .map_or(0, ArrowWriter::in_progress_size)
+    }
+
+    /// Writes the buffered rows out as a row group, freeing their memory (many writers open at
+    /// once keep memory bounded this way).
+    pub fn flush(&mut self) -> Result<()> {
+        if let Some(w) = self.writer.as_mut() {
+            w.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
     /// Closes the files; an empty dataset still gets one file carrying its schema.
     pub fn finish(self) -> Result<DatasetInfo> {
         Self::finish_all(vec![self])

@@ -49,7 +49,14 @@ pub struct ExportParquet {
     /// zstd level, 1 to 22 (default 3).
     #[serde(default = "default_level")]
     pub zstd_level: i32,
+    /// The input is a `split` task: each part goes to `path/<part>/`, files named after it,
+    /// and `path/parts.json` lists them (folders of parts that are gone are removed).
+    #[serde(default)]
+    pub parts: bool,
 }
+
+/// The list of exported parts, in the export folder of `parts: true`.
+pub const PARTS_LIST: &str = "parts.json";
 
 /// Builds `export.parquet`, checking its settings.
 pub fn build_export_parquet(
@@ -68,42 +75,67 @@ pub fn build_export_parquet(
     {
         return Err(bad("`name` must be a file name prefix, without `/`"));
     }
+    if op.parts && op.name.is_some() {
+        return Err(bad(
+            "with `parts: true` the files are named after their part: remove `name`",
+        ));
+    }
     Ok(Box::new(op))
 }
 
 #[async_trait]
 impl Op for ExportParquet {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
-        let spec = ReleaseSpec {
-            dataset: ctx.input(&self.input)?.to_path_buf(),
-            target: ctx.workdir.join(&self.path),
-            name: self.name.clone().unwrap_or_else(|| self.input.clone()),
-            max_rows: self.max_rows,
-            group: self.group.clone(),
-            order_by: self.order_by.clone(),
-            columns: self.columns.clone(),
-            row_group_rows: self.row_group_rows,
-            zstd_level: self.zstd_level,
+        let dataset = ctx.input(&self.input)?.to_path_buf();
+        let target = ctx.workdir.join(&self.path);
+        let releases = match self.parts {
+            false => vec![(
+                self.name.clone().unwrap_or_else(|| self.input.clone()),
+                dataset,
+                target.clone(),
+            )],
+            true => crate::builtin::split::parts_of(&dataset, &self.input)?
+                .into_iter()
+                .map(|(name, dir)| (name.clone(), dir, target.join(name)))
+                .collect(),
         };
-        let manifest = tokio::select! {
-            m = release(&spec) => m?,
-            _ = ctx.cancel.cancelled() => {
-                return Err(OpError::new(format!("stopped; {} was left as it was", self.path)));
-            }
-        };
+        let (mut rows, mut files, mut bytes) = (0, 0, 0);
+        let mut listed = Vec::new();
+        for (name, dataset, folder) in releases {
+            let spec = ReleaseSpec {
+                dataset,
+                target: folder,
+                name: name.clone(),
+                max_rows: self.max_rows,
+                group: self.group.clone(),
+                order_by: self.order_by.clone(),
+                columns: self.columns.clone(),
+                row_group_rows: self.row_group_rows,
+                zstd_level: self.zstd_level,
+            };
+            let manifest = tokio::select! {
+                m = release(&spec) => m?,
+                _ = ctx.cancel.cancelled() => {
+                    return Err(OpError::new(format!("stopped; {} was left as it was", self.path)));
+                }
+            };
+            rows += manifest.rows;
+            files += manifest.files.len() as u64;
+            bytes += manifest.bytes;
+            listed.push(serde_json::json!({
+                "part": name, "rows": manifest.rows, "files": manifest.files.len(),
+                "bytes": manifest.bytes,
+            }));
+        }
+        if self.parts {
+            write_parts_list(&target, &listed)?;
+        }
         let _ = ctx.log.line(&format!(
-            "wrote {} rows in {} files ({} bytes) to {}",
-            manifest.rows,
-            manifest.files.len(),
-            manifest.bytes,
+            "wrote {rows} rows in {files} files ({bytes} bytes) to {}",
             self.path
         ));
         Ok(OpOutput {
-            metrics: counters(&[
-                ("rows", manifest.rows),
-                ("files", manifest.files.len() as u64),
-                ("bytes", manifest.bytes),
-            ]),
+            metrics: counters(&[("rows", rows), ("files", files), ("bytes", bytes)]),
             ..OpOutput::default()
         })
     }
@@ -113,6 +145,32 @@ impl Op for ExportParquet {
     }
 
     fn outputs(&self, workdir: &std::path::Path) -> Vec<std::path::PathBuf> {
-        vec![workdir.join(&self.path).join(MANIFEST)]
+        let file = if self.parts { PARTS_LIST } else { MANIFEST };
+        vec![workdir.join(&self.path).join(file)]
     }
+}
+
+/// Writes `parts.json` (through a temporary file) and removes the folders of parts that the
+/// previous list named and this one does not.
+fn write_parts_list(target: &std::path::Path, listed: &[serde_json::Value]) -> Result<(), OpError> {
+    let path = target.join(PARTS_LIST);
+    let io = |e: std::io::Error| OpError::new(format!("cannot write {}: {e}", path.display()));
+    let before: Vec<serde_json::Value> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    std::fs::create_dir_all(target).map_err(io)?;
+    let tmp = target.join(format!(".{PARTS_LIST}.tmp"));
+    let text = serde_json::to_string_pretty(listed).map_err(|e| OpError::new(e.to_string()))?;
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    let now: std::collections::HashSet<&str> =
+        listed.iter().filter_map(|p| p["part"].as_str()).collect();
+    for old in before.iter().filter_map(|p| p["part"].as_str()) {
+        let dir = target.join(old);
+        if !now.contains(old) && !old.contains(['/', '\\', '.']) && dir.join(MANIFEST).is_file() {
+            std::fs::remove_dir_all(&dir).map_err(io)?;
+        }
+    }
+    Ok(())
 }

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use sluice_vector::postgres::columns::ColumnSpec;
 use sluice_vector::postgres::load::{Hnsw, Metric};
-use sluice_vector::postgres::{self, ConnectOptions, LoadSpec, Mode, TlsMode};
+use sluice_vector::postgres::{self, ConnectOptions, LoadReport, LoadSpec, Mode, TlsMode};
 
 use crate::{Op, OpError, OpOutput, TaskContext, counters, env_secret};
 
@@ -82,7 +82,13 @@ pub struct LoadPostgres {
     /// The task whose dataset is loaded.
     pub input: String,
     /// The table (created when missing, new columns added when the dataset gains some).
-    pub table: String,
+    /// Not set with `parts`.
+    #[serde(default)]
+    pub table: Option<String>,
+    /// The input is a `split` task: each of its parts goes to a table named after it, in a
+    /// transaction of its own.
+    #[serde(default)]
+    pub parts: bool,
     /// Its schema (default: the first of the server's search path).
     #[serde(default)]
     pub schema: Option<String>,
@@ -164,8 +170,18 @@ pub fn build_load_postgres(
             "`ef_construction` must be between 4 and 1000 and at least twice `m`",
         ));
     }
-    if op.table.is_empty() || op.table.len() > 63 {
-        return Err(bad("`table` must have 1 to 63 bytes (PostgreSQL's limit)"));
+    match (&op.table, op.parts) {
+        (Some(_), true) => {
+            return Err(bad(
+                "with `parts: true` each part goes to a table named after it (set a `prefix` \
+                 in the split's rules): remove `table`",
+            ));
+        }
+        (None, false) => return Err(bad("missing field `table`")),
+        (Some(t), false) if t.is_empty() || t.len() > 63 => {
+            return Err(bad("`table` must have 1 to 63 bytes (PostgreSQL's limit)"));
+        }
+        _ => {}
     }
     Ok(Box::new(op))
 }
@@ -191,11 +207,11 @@ impl LoadPostgres {
         })
     }
 
-    fn spec(&self, dataset: PathBuf) -> LoadSpec {
+    fn spec(&self, table: String, dataset: PathBuf) -> LoadSpec {
         LoadSpec {
             dataset,
             schema: self.schema.clone(),
-            table: self.table.clone(),
+            table,
             key: self.key.to_vec(),
             document: self.document.clone(),
             columns: ColumnSpec {
@@ -216,13 +232,13 @@ impl LoadPostgres {
     }
 }
 
-#[async_trait]
-impl Op for LoadPostgres {
-    async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
-        let dataset = ctx.input(&self.input)?.to_path_buf();
-        let content_key = format!("{}|{:?}.{}", dataset.display(), self.schema, self.table);
-        let spec = self.spec(dataset);
-        let options = self.connect_options(ctx)?;
+impl LoadPostgres {
+    async fn load_one(
+        &self,
+        ctx: &TaskContext,
+        options: &ConnectOptions,
+        spec: LoadSpec,
+    ) -> Result<LoadReport, OpError> {
         let log = ctx.log.clone();
         let on_line = move |line: &str| {
             let _ = log.line(line);
@@ -234,15 +250,42 @@ impl Op for LoadPostgres {
             }
         });
         let work = async {
-            let mut client = postgres::connect(&options).await?;
+            let mut client = postgres::connect(options).await?;
             postgres::load(&mut client, &spec, &on_line, on_rows).await
         };
-        let report = tokio::select! {
-            r = work => r.map_err(|e| OpError::new(e.0))?,
+        tokio::select! {
+            r = work => r.map_err(|e| OpError::new(e.0)),
             _ = ctx.cancel.cancelled() => {
-                return Err(OpError::new("stopped; the table was left as it was"));
+                Err(OpError::new("stopped; the table was left as it was"))
             }
+        }
+    }
+}
+
+#[async_trait]
+impl Op for LoadPostgres {
+    async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        let dataset = ctx.input(&self.input)?.to_path_buf();
+        let targets = match &self.table {
+            Some(table) => vec![(table.clone(), dataset.clone())],
+            None => crate::builtin::split::parts_of(&dataset, &self.input)?,
         };
+        let content_key = format!("{}|{:?}.{:?}", dataset.display(), self.schema, self.table);
+        let options = self.connect_options(ctx)?;
+        let mut report = LoadReport::default();
+        for (table, dataset) in targets {
+            if self.parts {
+                let _ = ctx.log.line(&format!("part {table}:"));
+            }
+            let one = self
+                .load_one(ctx, &options, self.spec(table.clone(), dataset))
+                .await
+                .map_err(|e| match self.parts {
+                    true => OpError::new(format!("part {table}: {e}")),
+                    false => e,
+                })?;
+            report.add(one);
+        }
         let _ = ctx.log.line(&format!(
             "{} rows: {} inserted, {} updated, {} unchanged, {} deleted (copy {:.1}s, merge \
              {:.1}s, indexes {:.1}s, analyze {:.1}s)",

@@ -4,13 +4,15 @@
 pub mod archive;
 mod chunk;
 mod embed;
-mod export_parquet;
+pub(crate) mod export_parquet;
 pub mod fetch;
 mod load_postgres;
 mod noop;
 pub mod parse;
+pub mod publish;
 mod read;
 mod sleep;
+pub mod split;
 mod sql;
 mod terms;
 mod write;
@@ -105,9 +107,24 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             build: load_postgres::build_load_postgres,
         },
         OpSpec {
+            name: "split",
+            summary: "Splits the dataset of `input` into parts, one per value of a rule's `column` (or per named regex of its `patterns`): names normalised and unique within 63 bytes; the dataset is the mapping, the parts are taken one by one by `load.postgres` and `export.parquet` with `parts: true`.",
+            build: split::build_split,
+        },
+        OpSpec {
             name: "export.parquet",
             summary: "Writes the dataset of `input` as a folder (`path`) of Parquet files of at most `max_rows` rows that never split a `group`, ordered by `order_by`, zstd, vectors as FixedSizeList<Float32>, with a manifest.json (files, rows, bytes, sha256); the folder is replaced when complete.",
             build: export_parquet::build_export_parquet,
+        },
+        OpSpec {
+            name: "publish.object_store",
+            summary: "Publishes an `export.parquet` folder (`path`) to `url` (a folder, s3://, gs://, az://): an immutable `<name>/<version>/` folder, then `<name>/latest.json` pointing at it; nothing uploaded when the files' sha256 are unchanged.",
+            build: publish::object_store::build,
+        },
+        OpSpec {
+            name: "publish.huggingface",
+            summary: "Publishes an `export.parquet` folder (`path`) to the Hugging Face dataset `repo` in one commit: `data/<name>-latest/` replaced, the previous version kept under `data/<name>-<version>/`, a dataset card; nothing sent when unchanged; token from HF_TOKEN.",
+            build: publish::huggingface::build,
         },
         OpSpec {
             name: "write.json",

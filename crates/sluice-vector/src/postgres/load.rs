@@ -129,6 +129,25 @@ pub struct LoadReport {
     pub analyze_s: f64,
 }
 
+impl LoadReport {
+    /// Adds the report of another table's load (the parts of a split).
+    pub fn add(&mut self, other: LoadReport) {
+        self.rows += other.rows;
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.deleted += other.deleted;
+        self.created |= other.created;
+        self.added_columns.extend(other.added_columns);
+        self.indexes_created.extend(other.indexes_created);
+        self.direct &= other.direct;
+        self.copy_s += other.copy_s;
+        self.merge_s += other.merge_s;
+        self.index_s += other.index_s;
+        self.analyze_s += other.analyze_s;
+    }
+}
+
 /// The table as found before loading.
 struct Found {
     columns: Vec<Existing>,

@@ -203,13 +203,18 @@ pub fn quote_literal(s: &str) -> String {
 /// PostgreSQL keeps the first 63 bytes of an identifier. A longer name is cut and ends
 /// with 8 hex digits of its hash instead, so two long names never become the same one.
 pub fn identifier(name: &str) -> String {
-    const MAX: usize = 63;
-    if name.len() <= MAX {
+    shorten(name, 63)
+}
+
+/// `name` in at most `max` bytes (at least 16): a longer one is cut at a character boundary
+/// and ends with `_` and 8 hex digits of the whole name's hash.
+pub fn shorten(name: &str, max: usize) -> String {
+    if name.len() <= max {
         return name.to_string();
     }
     let hash = twox_hash::XxHash64::oneshot(0, name.as_bytes());
     let suffix = format!("_{:08x}", hash as u32);
-    let mut cut = MAX - suffix.len();
+    let mut cut = max.saturating_sub(suffix.len());
     while !name.is_char_boundary(cut) {
         cut -= 1;
     }

@@ -416,7 +416,7 @@ fn discard(part: &Path, sidecar: &Path) {
 }
 
 /// An error of reqwest in a few words, with its cause (reqwest's own message is terse).
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
@@ -428,7 +428,7 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// `Retry-After`: seconds, or an HTTP date.
-fn retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn retry_after(value: &str) -> Option<Duration> {
     if let Ok(secs) = value.trim().parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }

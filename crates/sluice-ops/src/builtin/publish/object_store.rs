@@ -1,0 +1,278 @@
+//! `publish.object_store`: an export folder to a local folder, S3, GCS or Azure (the
+//! `object_store` crate). Each publication is an immutable folder
+//! `<url>/<name>/<version>/` (the Parquet files, then `manifest.json`); `<name>/latest.json`,
+//! one object written last, points at it, so a reader never sees half a version. Nothing is
+//! uploaded when the files' sha256 equal those of `latest.json`. Credentials come from the
+//! usual environment variables (`AWS_ACCESS_KEY_ID`, `GOOGLE_SERVICE_ACCOUNT`,
+//! `AZURE_STORAGE_ACCOUNT_KEY`…) or `options`; the crate retries 429 and 5xx answers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ::object_store::buffered::BufWriter;
+use ::object_store::local::LocalFileSystem;
+use ::object_store::path::Path as StorePath;
+use ::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{Published, Release, check_name, releases};
+use crate::{Op, OpError, OpOutput, TaskContext, counters};
+
+/// `op: publish.object_store`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishObjectStore {
+    /// The `export.parquet` folder to publish, relative to the pipeline file.
+    pub path: String,
+    /// `s3://bucket/prefix`, `gs://…`, `az://…`, `file:///…`, or a folder relative to the
+    /// pipeline file.
+    pub url: String,
+    /// The published name (default: the export's); with parts, put before each part's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Settings of the store (`endpoint`, `region`, `allow_http`…), over those taken from
+    /// the environment.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// Versions kept per name, the newest ones (default: all).
+    #[serde(default)]
+    pub keep: Option<usize>,
+}
+
+/// Builds `publish.object_store`, checking its settings.
+pub fn build(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
+    let op: PublishObjectStore = sluice_core::from_node(config)?;
+    let bad = |m: String| <sluice_core::DeError as serde::de::Error>::custom(m);
+    if let Some(name) = &op.name {
+        check_name(name).map_err(bad)?;
+    }
+    if op.keep == Some(0) {
+        return Err(bad("`keep` must be at least 1".into()));
+    }
+    if op.url.contains("://") {
+        let url = url::Url::parse(&op.url).map_err(|e| bad(format!("`url`: {e}")))?;
+        ::object_store::ObjectStoreScheme::parse(&url).map_err(|e| {
+            bad(format!(
+                "`url`: {e} (s3://, gs://, az://, file:// or a folder)"
+            ))
+        })?;
+    }
+    Ok(Box::new(op))
+}
+
+/// The store and the prefix under it.
+fn open(
+    op: &PublishObjectStore,
+    workdir: &std::path::Path,
+) -> Result<(Arc<dyn ObjectStore>, StorePath), OpError> {
+    if !op.url.contains("://") {
+        let dir = workdir.join(&op.url);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| OpError::new(format!("cannot create {}: {e}", dir.display())))?;
+        let store = LocalFileSystem::new_with_prefix(&dir)
+            .map_err(|e| OpError::new(format!("cannot open {}: {e}", dir.display())))?;
+        return Ok((Arc::new(store), StorePath::default()));
+    }
+    let url = url::Url::parse(&op.url).map_err(|e| OpError::new(format!("`url`: {e}")))?;
+    let mut options: BTreeMap<String, String> = std::env::vars()
+        .filter(|(k, _)| {
+            ["AWS_", "GOOGLE_", "AZURE_"]
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    options.extend(op.options.clone());
+    let (store, prefix) = ::object_store::parse_url_opts(&url, options)
+        .map_err(|e| OpError::new(format!("cannot use {}: {e}", op.url)))?;
+    Ok((Arc::from(store), prefix))
+}
+
+fn child(base: &StorePath, parts: &[&str]) -> StorePath {
+    parts.iter().fold(base.clone(), |p, part| p.join(*part))
+}
+
+/// Uploads one file in parts of 8 MiB (a multipart upload above that).
+async fn upload(
+    store: &Arc<dyn ObjectStore>,
+    from: &std::path::Path,
+    to: StorePath,
+) -> Result<u64, OpError> {
+    let failed = |e: &dyn std::fmt::Display| {
+        OpError::new(format!("uploading {} to {to}: {e}", from.display()))
+    };
+    let mut file = tokio::fs::File::open(from).await.map_err(|e| failed(&e))?;
+    let mut writer = BufWriter::with_capacity(store.clone(), to.clone(), 8 << 20);
+    let mut sent = 0u64;
+    let mut buf = vec![0u8; 8 << 20];
+    loop {
+        let n = file.read(&mut buf).await.map_err(|e| failed(&e))?;
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = writer.write_all(&buf[..n]).await {
+            let _ = writer.abort().await;
+            return Err(failed(&e));
+        }
+        sent += n as u64;
+    }
+    writer.shutdown().await.map_err(|e| failed(&e))?;
+    Ok(sent)
+}
+
+/// The published manifest at `at`, if any.
+async fn latest(
+    store: &Arc<dyn ObjectStore>,
+    at: &StorePath,
+) -> Result<Option<Published>, OpError> {
+    match store.get(at).await {
+        Ok(got) => {
+            let bytes = got
+                .bytes()
+                .await
+                .map_err(|e| OpError::new(format!("reading {at}: {e}")))?;
+            Ok(serde_json::from_slice(&bytes).ok())
+        }
+        Err(::object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(OpError::new(format!("reading {at}: {e}"))),
+    }
+}
+
+/// What publishing did.
+#[derive(Default)]
+struct Counts {
+    published: u64,
+    unchanged: u64,
+    files: u64,
+    bytes: u64,
+    removed_versions: u64,
+}
+
+async fn publish_one(
+    op: &PublishObjectStore,
+    ctx: &TaskContext,
+    store: &Arc<dyn ObjectStore>,
+    prefix: &StorePath,
+    release: &Release,
+    counts: &mut Counts,
+) -> Result<(), OpError> {
+    let base = child(prefix, &[&release.name]);
+    let pointer = child(&base, &["latest.json"]);
+    let before = latest(store, &pointer).await?;
+    if before
+        .as_ref()
+        .is_some_and(|b| b.same_files(&release.manifest))
+    {
+        let _ = ctx.log.line(&format!(
+            "{}: unchanged since version {}, nothing uploaded",
+            release.name,
+            before.map(|b| b.version).unwrap_or_default()
+        ));
+        counts.unchanged += 1;
+        return Ok(());
+    }
+    let mut published = Published::new(&release.manifest, chrono::Utc::now());
+    if before
+        .as_ref()
+        .is_some_and(|b| b.version >= published.version)
+    {
+        // Two publications in the same second: the later one sorts after.
+        published.version = format!("{}-{}", published.version, ctx.run_id);
+    }
+    let folder = child(&base, &[&published.version]);
+    for file in &release.manifest.files {
+        let sent = upload(
+            store,
+            &release.dir.join(&file.path),
+            child(&folder, &[&file.path]),
+        )
+        .await?;
+        counts.files += 1;
+        counts.bytes += sent;
+    }
+    let json = published.to_json()?;
+    for at in [child(&folder, &["manifest.json"]), pointer.clone()] {
+        store
+            .put(&at, PutPayload::from(json.clone()))
+            .await
+            .map_err(|e| OpError::new(format!("writing {at}: {e}")))?;
+    }
+    let _ = ctx.log.line(&format!(
+        "{}: version {} published ({} files, {} rows)",
+        release.name,
+        published.version,
+        release.manifest.files.len(),
+        release.manifest.rows
+    ));
+    counts.published += 1;
+    if let Some(keep) = op.keep {
+        let listed = store
+            .list_with_delimiter(Some(&base))
+            .await
+            .map_err(|e| OpError::new(format!("listing {base}: {e}")))?;
+        let mut versions: Vec<StorePath> = listed.common_prefixes;
+        versions.sort();
+        let old = versions.len().saturating_sub(keep);
+        for version in versions.into_iter().take(old) {
+            let objects: Vec<_> = store
+                .list(Some(&version))
+                .map_ok(|m| m.location)
+                .try_collect()
+                .await
+                .map_err(|e| OpError::new(format!("listing {version}: {e}")))?;
+            for o in objects {
+                store
+                    .delete(&o)
+                    .await
+                    .map_err(|e| OpError::new(format!("deleting {o}: {e}")))?;
+            }
+            counts.removed_versions += 1;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Op for PublishObjectStore {
+    async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        let folder = ctx.workdir.join(&self.path);
+        let releases = releases(&folder, self.name.as_deref())?;
+        let (store, prefix) = open(self, &ctx.workdir)?;
+        let mut counts = Counts::default();
+        let work = async {
+            for release in &releases {
+                publish_one(self, ctx, &store, &prefix, release, &mut counts).await?;
+            }
+            Ok::<(), OpError>(())
+        };
+        tokio::select! {
+            r = work => r?,
+            _ = ctx.cancel.cancelled() => {
+                return Err(OpError::new(
+                    "stopped; the published versions were left as they were (latest.json is \
+                     written last)",
+                ));
+            }
+        }
+        Ok(OpOutput {
+            metrics: counters(&[
+                ("published", counts.published),
+                ("unchanged", counts.unchanged),
+                ("files", counts.files),
+                ("bytes", counts.bytes),
+                ("removed_versions", counts.removed_versions),
+            ]),
+            content_key: Some(super::content_key(&self.url, &releases)),
+            ..OpOutput::default()
+        })
+    }
+
+    /// The destination may have changed since (or the export): it is asked every time, and
+    /// nothing is uploaded when it already holds the same files.
+    fn always_runs(&self) -> bool {
+        true
+    }
+}
