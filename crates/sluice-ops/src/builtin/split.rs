@@ -74,7 +74,7 @@ struct Compiled {
 /// Builds `split`, checking its rules and regular expressions.
 pub fn build_split(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
     let op: Split = sluice_core::from_node(config)?;
-    compile(&op).map_err(|m| <sluice_core::DeError as serde::de::Error>::custom(m))?;
+    compile(&op).map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
     Ok(Box::new(op))
 }
 
