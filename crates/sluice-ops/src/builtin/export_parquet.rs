@@ -99,6 +99,11 @@ impl Op for ExportParquet {
                 .map(|(name, dir)| (name.clone(), dir, target.join(name)))
                 .collect(),
         };
+        if self.parts && target.join(MANIFEST).is_file() {
+            // The folder held a single export before: the parts replace it.
+            std::fs::remove_dir_all(&target)
+                .map_err(|e| OpError::new(format!("cannot replace {}: {e}", target.display())))?;
+        }
         let (mut rows, mut files, mut bytes) = (0, 0, 0);
         let mut listed = Vec::new();
         for (name, dataset, folder) in releases {

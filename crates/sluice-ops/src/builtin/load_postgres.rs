@@ -98,7 +98,8 @@ pub struct LoadPostgres {
     #[serde(default)]
     pub document: Option<String>,
     /// `postgres://USER@HOST:PORT/DB?sslmode=…` (default: the environment variable
-    /// `SLUICE_PG_URL`).
+    /// `SLUICE_PG_URL`). Empty: the task loads nothing and says so (a pipeline whose
+    /// PostgreSQL is a parameter, off by default).
     #[serde(default)]
     pub url: Option<String>,
     /// The environment variable holding the password, when it is not in the URL.
@@ -266,6 +267,16 @@ impl LoadPostgres {
 impl Op for LoadPostgres {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
         let dataset = ctx.input(&self.input)?.to_path_buf();
+        if self.url.as_deref() == Some("") {
+            let _ = ctx
+                .log
+                .line("not loaded: `url` is empty (no PostgreSQL configured)");
+            return Ok(OpOutput {
+                metrics: counters(&[("rows", 0)]),
+                content_key: Some(String::new()),
+                ..OpOutput::default()
+            });
+        }
         let targets = match &self.table {
             Some(table) => vec![(table.clone(), dataset.clone())],
             None => crate::builtin::split::parts_of(&dataset, &self.input)?,

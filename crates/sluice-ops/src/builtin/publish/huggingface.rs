@@ -30,7 +30,8 @@ fn default_token_env() -> String {
 pub struct PublishHuggingface {
     /// The `export.parquet` folder to publish, relative to the pipeline file.
     pub path: String,
-    /// The dataset repository, `OWNER/NAME` (it must exist).
+    /// The dataset repository, `OWNER/NAME` (it must exist). Empty: the task publishes
+    /// nothing and says so (a pipeline whose repository is a parameter, off by default).
     pub repo: String,
     /// The published name, `data/<name>-latest/` (default: the export's); with parts, put
     /// before each part's name.
@@ -62,7 +63,7 @@ pub fn build(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeE
     let op: PublishHuggingface = sluice_core::from_node(config)?;
     let bad = |m: String| <sluice_core::DeError as serde::de::Error>::custom(m);
     let parts: Vec<&str> = op.repo.split('/').collect();
-    if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
+    if !op.repo.is_empty() && (parts.len() != 2 || parts.iter().any(|p| p.is_empty())) {
         return Err(bad(format!(
             "`repo`: `{}` is not OWNER/NAME (`etalab-ia/service-public`)",
             op.repo
@@ -394,6 +395,16 @@ fn card(op: &PublishHuggingface, published: &[(String, Published)]) -> String {
 #[async_trait]
 impl Op for PublishHuggingface {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        if self.repo.is_empty() {
+            let _ = ctx
+                .log
+                .line("not published: `repo` is empty (no Hugging Face repository configured)");
+            return Ok(OpOutput {
+                metrics: counters(&[("published", 0)]),
+                content_key: Some(String::new()),
+                ..OpOutput::default()
+            });
+        }
         let token = std::env::var(&self.token_env).map_err(|_| {
             OpError::new(format!(
                 "no Hugging Face token: the environment variable {} is not set (a token with \
