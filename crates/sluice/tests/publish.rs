@@ -371,6 +371,20 @@ fn start_hub() -> (Shared, u16) {
     (shared, port)
 }
 
+/// The exported files' names and sha256, from the export's manifest.
+fn exported_files(p: &Project) -> BTreeMap<String, String> {
+    let manifest: Value = serde_json::from_str(&p.read("out/items/manifest.json")).expect("m");
+    manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            let field = |k: &str| f[k].as_str().expect("manifest field").to_string();
+            (field("path"), field("sha256"))
+        })
+        .collect()
+}
+
 fn lfs_of(hub: &Hub, dir: &str) -> BTreeMap<String, String> {
     hub.files
         .iter()
@@ -432,18 +446,7 @@ fn hugging_face_gets_one_commit_per_change_and_nothing_when_unchanged() {
     shared.lock().expect("lock").throttle_next_batch = true;
     let out = run(&p, Some(TOKEN));
     assert!(out.status.success(), "{}", text(&out));
-    let manifest: Value = serde_json::from_str(&p.read("out/items/manifest.json")).expect("m");
-    let local: BTreeMap<String, String> = manifest["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .map(|f| {
-            (
-                f["path"].as_str().expect("p").to_string(),
-                f["sha256"].as_str().expect("s").to_string(),
-            )
-        })
-        .collect();
+    let local = exported_files(&p);
     assert_eq!(local.len(), 3);
     {
         let h = shared.lock().expect("lock");
@@ -508,18 +511,7 @@ fn hugging_face_gets_one_commit_per_change_and_nothing_when_unchanged() {
     std::fs::write(p.path("items.csv"), items_csv(6, " v2")).expect("csv");
     let out = run(&p, Some(TOKEN));
     assert!(out.status.success(), "{}", text(&out));
-    let manifest: Value = serde_json::from_str(&p.read("out/items/manifest.json")).expect("m");
-    let new: BTreeMap<String, String> = manifest["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .map(|f| {
-            (
-                f["path"].as_str().expect("p").to_string(),
-                f["sha256"].as_str().expect("s").to_string(),
-            )
-        })
-        .collect();
+    let new = exported_files(&p);
     let h = shared.lock().expect("lock");
     assert_eq!(h.commits.len(), 2);
     assert_eq!(lfs_of(&h, "data/items-latest/"), new);
