@@ -15,7 +15,9 @@ $sluice run examples/mediatech/service_public.yaml \
 query="Mon employeur doit-il me payer un jour férié ?"
 echo
 echo "\$ sluice search service_public.embeddings \"$query\" -k 3 --columns title,chunk_text"
-$sluice search service_public.embeddings "$query" -k 3 --columns title,chunk_text
+# The run's state (.sluice/) is beside the pipeline file; read commands find it from there.
+(cd examples/mediatech && "../../$sluice" search service_public.embeddings "$query" -k 3 \
+    --columns title,chunk_text)
 echo
 echo "Parquet export: examples/mediatech/out/export/service_public/ (manifest.json);"
 echo "published: examples/mediatech/out/published/service_public/latest.json"
