@@ -7,7 +7,6 @@ mod chunks;
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use chunks::{Spec, write};
 use common::{Project, metrics};
@@ -125,12 +124,7 @@ fn exported_files_keep_documents_whole_in_order_with_a_manifest() {
     assert_eq!(docs_seen.len(), 100);
 
     // pyarrow sees the vectors as fixed-size lists of float32.
-    let Ok(python) = std::env::var("SLUICE_TEST_PYTHON") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must read the export with pyarrow: SLUICE_TEST_PYTHON is not set (scripts/test.sh sets it)"
-        );
-        eprintln!("SKIPPED the pyarrow check: SLUICE_TEST_PYTHON is not set");
+    let Some(python) = common::test_python("the pyarrow check") else {
         return;
     };
     let script = r#"
@@ -141,17 +135,8 @@ table = pq.read_table(sorted(glob.glob(folder + "/*.parquet")))
 print(json.dumps({"rows": table.num_rows, "embedding": str(table.schema.field("embedding").type),
                   "first": table.column("embedding")[0].as_py()}))
 "#;
-    let out = Command::new(python)
-        .args(["-c", script])
-        .arg(p.path("out/chunks"))
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let stdout = common::run_python(&python, script, &[p.path("out/chunks").as_os_str()]);
+    let seen: Value = serde_json::from_slice(&stdout).expect("json");
     assert_eq!(seen["rows"], manifest["rows"]);
     assert_eq!(
         seen["embedding"],

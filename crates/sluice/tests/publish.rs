@@ -21,21 +21,6 @@ use common::{Project, metrics, text};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-/// The Python of the test environment, or none (a loud skip outside CI).
-fn python(test: &str) -> Option<String> {
-    match std::env::var("SLUICE_TEST_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "{test}: SLUICE_TEST_PYTHON must be set in CI (scripts/test.sh sets it)"
-            );
-            eprintln!("SKIPPED {test}: set SLUICE_TEST_PYTHON (scripts/python-env.sh)");
-            None
-        }
-    }
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -89,21 +74,14 @@ fn boto(python: &str, endpoint: &str, code: &str) -> String {
          s3 = boto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', \
          aws_access_key_id='test', aws_secret_access_key='test')\n{code}"
     );
-    let out = Command::new(python)
-        .args(["-c", &script])
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
+    String::from_utf8_lossy(&common::run_python(python, &script, &[])).to_string()
 }
 
 #[test]
 fn s3_versions_are_immutable_and_unchanged_content_uploads_nothing() {
-    let Some(py) = python("s3_versions_are_immutable_and_unchanged_content_uploads_nothing") else {
+    let Some(py) =
+        common::test_python("s3_versions_are_immutable_and_unchanged_content_uploads_nothing")
+    else {
         return;
     };
     let port = free_port();

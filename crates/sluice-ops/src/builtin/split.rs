@@ -214,60 +214,48 @@ fn text_column(batch: &RecordBatch, index: usize) -> Result<StringArray, OpError
         .ok_or_else(|| OpError::new("cannot read the split column as text"))
 }
 
-/// For each row of a batch, the keys its value gives under one rule.
-fn row_keys(compiled: &Compiled, rule: usize, values: &StringArray, mut f: impl FnMut(usize, Key)) {
-    for row in 0..values.len() {
-        if values.is_null(row) {
-            continue;
-        }
-        let value = values.value(row);
-        if compiled.patterns.is_empty() {
-            if compiled
-                .matches
-                .as_ref()
-                .is_none_or(|re| re.is_match(value))
-            {
-                f(
-                    row,
-                    Key {
-                        rule,
-                        value: value.to_string(),
-                    },
-                );
+impl Compiled {
+    /// The parts of this rule a value goes to: the value itself (when `match` allows it), or
+    /// the names of the patterns it matches.
+    fn parts_for(&self, value: &str) -> Vec<String> {
+        if self.patterns.is_empty() {
+            match self.matches.as_ref().is_none_or(|re| re.is_match(value)) {
+                true => vec![value.to_string()],
+                false => Vec::new(),
             }
         } else {
-            for (name, re) in &compiled.patterns {
-                if re.is_match(value) {
-                    f(
-                        row,
-                        Key {
-                            rule,
-                            value: name.clone(),
-                        },
-                    );
-                }
-            }
+            self.patterns
+                .iter()
+                .filter(|(_, re)| re.is_match(value))
+                .map(|(name, _)| name.clone())
+                .collect()
         }
     }
 }
 
-/// The part each row goes to, for every rule: `(part, rows)` pairs of row positions.
+/// The rows of a batch each part gets, and how many rows get none. `routes[rule]` maps a
+/// value of the rule's column to its parts: no regular expression runs here, no string is
+/// allocated.
 fn route(
     batch: &RecordBatch,
-    rules: &[Compiled],
     columns: &[usize],
-    ids: &HashMap<Key, usize>,
-) -> Result<BTreeMap<usize, Vec<u32>>, OpError> {
+    routes: &[HashMap<String, Vec<usize>>],
+) -> Result<(BTreeMap<usize, Vec<u32>>, u64), OpError> {
     let mut out: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
-    for (r, compiled) in rules.iter().enumerate() {
+    let mut assigned = vec![false; batch.num_rows()];
+    for (r, route) in routes.iter().enumerate() {
         let values = text_column(batch, columns[r])?;
-        row_keys(compiled, r, &values, |row, key| {
-            if let Some(id) = ids.get(&key) {
-                out.entry(*id).or_default().push(row as u32);
+        for (row, value) in values.iter().enumerate() {
+            if let Some(parts) = value.and_then(|v| route.get(v)) {
+                assigned[row] = true;
+                for &part in parts {
+                    out.entry(part).or_default().push(row as u32);
+                }
             }
-        });
+        }
     }
-    Ok(out)
+    let unassigned = assigned.iter().filter(|a| !**a).count() as u64;
+    Ok((out, unassigned))
 }
 
 /// The mapping's schema.
@@ -312,34 +300,61 @@ fn split(
         })?;
         columns.push(index);
     }
-    // Pass 1, over the rule columns only: the parts and their row counts.
+    // Pass 1, over the rule columns only: each rule's distinct values and their rows.
     let mut projection: Vec<usize> = columns.clone();
     projection.sort_unstable();
     projection.dedup();
-    let mut counts: BTreeMap<Key, u64> = BTreeMap::new();
+    let mut seen: Vec<HashMap<String, u64>> = vec![HashMap::new(); rules.len()];
     let mut rows = 0u64;
-    let mut unassigned = 0u64;
     for_each_batch_of(input, Some(&projection), |_, batch| {
         rows += batch.num_rows() as u64;
-        let mut assigned = vec![false; batch.num_rows()];
-        for (r, compiled) in rules.iter().enumerate() {
+        for (r, values_seen) in seen.iter_mut().enumerate() {
             let at = projection
                 .iter()
                 .position(|&p| p == columns[r])
                 .unwrap_or_default();
             let values =
                 text_column(&batch, at).map_err(|e| sluice_data::DataError::Engine(e.message))?;
-            row_keys(compiled, r, &values, |row, key| {
-                assigned[row] = true;
-                *counts.entry(key).or_default() += 1;
-            });
+            for value in values.iter().flatten() {
+                match values_seen.get_mut(value) {
+                    Some(n) => *n += 1,
+                    None => {
+                        values_seen.insert(value.to_string(), 1);
+                    }
+                }
+            }
         }
-        unassigned += assigned.iter().filter(|a| !**a).count() as u64;
         Ok(())
     })?;
+    // The parts, their rows and names; then each distinct value's parts.
+    let mut counts: BTreeMap<Key, u64> = BTreeMap::new();
+    for (rule, values_seen) in seen.iter().enumerate() {
+        for (value, n) in values_seen {
+            for part in rules[rule].parts_for(value) {
+                *counts.entry(Key { rule, value: part }).or_default() += n;
+            }
+        }
+    }
     let keys: Vec<Key> = counts.keys().cloned().collect();
     let names = assign_names(&keys, rules, op.max_name_len);
-    let ids: HashMap<Key, usize> = keys.iter().cloned().zip(0..).collect();
+    let ids: HashMap<&Key, usize> = keys.iter().zip(0..).collect();
+    let routes: Vec<HashMap<String, Vec<usize>>> = seen
+        .into_iter()
+        .enumerate()
+        .map(|(rule, values_seen)| {
+            values_seen
+                .into_keys()
+                .filter_map(|value| {
+                    let parts: Vec<usize> = rules[rule]
+                        .parts_for(&value)
+                        .into_iter()
+                        .filter_map(|part| ids.get(&Key { rule, value: part }).copied())
+                        .collect();
+                    (!parts.is_empty()).then_some((value, parts))
+                })
+                .collect()
+        })
+        .collect();
 
     // Pass 2: every row to its parts.
     let parts_dir = out.dir.join(PARTS);
@@ -354,9 +369,11 @@ fn split(
         };
         writers.push(target.writer(schema.clone()));
     }
+    let mut unassigned = 0u64;
     for_each_batch(input, |_, batch| {
-        let routed = route(&batch, rules, &columns, &ids)
+        let (routed, none) = route(&batch, &columns, &routes)
             .map_err(|e| sluice_data::DataError::Engine(e.message))?;
+        unassigned += none;
         for (part, positions) in routed {
             let part_rows = take_record_batch(&batch, &UInt32Array::from(positions))?;
             writers[part].write(&part_rows)?;

@@ -130,7 +130,8 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
-    /// Adds the report of another table's load (the parts of a split).
+    /// Adds the report of another table's load (the parts of a split): counts and seconds
+    /// summed, `created` and `direct` when any table was.
     pub fn add(&mut self, other: LoadReport) {
         self.rows += other.rows;
         self.inserted += other.inserted;
@@ -140,7 +141,7 @@ impl LoadReport {
         self.created |= other.created;
         self.added_columns.extend(other.added_columns);
         self.indexes_created.extend(other.indexes_created);
-        self.direct &= other.direct;
+        self.direct |= other.direct;
         self.copy_s += other.copy_s;
         self.merge_s += other.merge_s;
         self.index_s += other.index_s;

@@ -127,3 +127,35 @@ pub fn metrics(p: &Project, run_id: &str, task: &str) -> Value {
         .map(|a| a["metrics"].clone())
         .unwrap_or(Value::Null)
 }
+
+/// The Python of the test environment (`SLUICE_TEST_PYTHON`, set by scripts/test.sh), or
+/// none outside CI, where `what` is skipped loudly; in CI its absence fails the test.
+pub fn test_python(what: &str) -> Option<String> {
+    match std::env::var("SLUICE_TEST_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "{what}: SLUICE_TEST_PYTHON must be set in CI (scripts/test.sh sets it)"
+            );
+            eprintln!("SKIPPED {what}: set SLUICE_TEST_PYTHON (scripts/python-env.sh)");
+            None
+        }
+    }
+}
+
+/// Runs `python -c script args…`, asserting it succeeds; its standard output.
+pub fn run_python(python: &str, script: &str, args: &[&std::ffi::OsStr]) -> Vec<u8> {
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

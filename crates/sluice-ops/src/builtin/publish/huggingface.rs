@@ -152,6 +152,17 @@ impl Hub {
         }
     }
 
+    /// [`Hub::send`] where a 404 is an error too.
+    async fn send_found(
+        &self,
+        what: &str,
+        build: impl Fn() -> Result<reqwest::RequestBuilder, OpError>,
+    ) -> Result<reqwest::Response, OpError> {
+        self.send(what, build)
+            .await?
+            .ok_or_else(|| OpError::new(format!("{what}: the Hub answered 404")))
+    }
+
     fn get(&self, url: &str) -> reqwest::RequestBuilder {
         self.http.get(url).bearer_auth(&self.token)
     }
@@ -224,9 +235,8 @@ impl Hub {
         });
         let what = "asking the LFS store where to upload";
         let answer = self
-            .send(what, || Ok(self.post_json(&url, &body, true)))
-            .await?
-            .ok_or_else(|| OpError::new(format!("{what}: the Hub answered 404")))?;
+            .send_found(what, || Ok(self.post_json(&url, &body, true)))
+            .await?;
         let batch: Value = serde_json::from_slice(
             &answer
                 .bytes()
@@ -255,11 +265,10 @@ impl Hub {
                 let href = verify["href"].as_str().unwrap_or_default();
                 let body = json!({"oid": oid, "size": size});
                 let what = format!("verifying the upload of {}", path.display());
-                self.send(&what, || {
+                self.send_found(&what, || {
                     Ok(with_headers(self.post_json(href, &body, true), verify))
                 })
-                .await?
-                .ok_or_else(|| OpError::new(format!("{what}: the Hub answered 404")))?;
+                .await?;
             }
         }
         Ok((uploaded, bytes))
@@ -268,7 +277,7 @@ impl Hub {
     async fn put_file(&self, path: &Path, action: &Value) -> Result<(), OpError> {
         let href = action["href"].as_str().unwrap_or_default();
         let what = format!("uploading {}", path.display());
-        self.send(&what, || {
+        self.send_found(&what, || {
             let file = std::fs::File::open(path)
                 .map_err(|e| OpError::new(format!("cannot read {}: {e}", path.display())))?;
             let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
@@ -277,8 +286,7 @@ impl Hub {
                 action,
             ))
         })
-        .await?
-        .ok_or_else(|| OpError::new(format!("{what}: the Hub answered 404")))?;
+        .await?;
         Ok(())
     }
 
@@ -293,7 +301,7 @@ impl Hub {
         let url = self.api(&format!("commit/{}", self.revision));
         let what = "committing";
         let answer = self
-            .send(what, || {
+            .send_found(what, || {
                 Ok(self
                     .http
                     .post(&url)
@@ -301,8 +309,7 @@ impl Hub {
                     .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
                     .body(body.clone()))
             })
-            .await?
-            .ok_or_else(|| OpError::new(format!("{what}: the Hub answered 404")))?;
+            .await?;
         let done: Value =
             serde_json::from_slice(&answer.bytes().await.unwrap_or_default()).unwrap_or_default();
         Ok(done["commitOid"].as_str().unwrap_or_default().to_string())
