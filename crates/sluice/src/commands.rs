@@ -489,12 +489,21 @@ async fn logs(cli: &Cli, run_id: &str, task: &str, attempt: Option<u32>) -> Resu
     }
     let attempts = store.attempts(run_id, Some(task)).await?;
     if attempts.is_empty() {
-        let names: Vec<String> = store
-            .task_runs(run_id)
-            .await?
-            .into_iter()
-            .map(|t| t.task)
-            .collect();
+        let tasks = store.task_runs(run_id).await?;
+        // A task of the run that made no attempt: say why rather than suggest its own name.
+        if let Some(t) = tasks.iter().find(|t| t.task == task) {
+            let why = match t.state {
+                TaskState::Cached => "it was cached: an earlier run made its output with the \
+                                      same inputs and settings, and that run's log has it \
+                                      (`sluice runs` lists the runs)"
+                    .to_string(),
+                state => format!("it is {state}"),
+            };
+            return Err(Failure::invalid(format!(
+                "error: task `{task}` made no attempt in run {run_id}: {why}"
+            )));
+        }
+        let names: Vec<String> = tasks.into_iter().map(|t| t.task).collect();
         let hint = sluice_core::diag::did_you_mean(task, names.iter().map(String::as_str))
             .map(|h| format!(" ({h})"))
             .unwrap_or_default();

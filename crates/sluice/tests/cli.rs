@@ -459,6 +459,19 @@ fn read_commands_explain_missing_things() {
     let out = p.sluice(&["logs", &p.last_run_id(), "aa"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("(did you mean `a`?)"));
+    // A task the second run took from the cache has no log of its own in that run.
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let out = p.sluice(&["logs", &p.last_run_id(), "a"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: task `a` made no attempt in run {}: it was cached: an earlier run made its \
+             output with the same inputs and settings, and that run's log has it (`sluice runs` \
+             lists the runs)\n",
+            p.last_run_id()
+        )
+    );
     let out = p.run_ok(&["runs"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
