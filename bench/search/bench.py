@@ -99,21 +99,33 @@ def inner(args):
         with open(qfile, "w") as f:
             json.dump(q.tolist(), f)
         qfiles.append(qfile)
-    # One index build serves every kind of query.
-    say("sluice: %s queries" % ", ".join(kinds))
     recall = ([args.recall_bin] if args.recall_bin else
               ["cargo", "run", "--quiet", "--release", "-p", "sluice-vector", "--example",
                "recall", "--"])
-    cp = subprocess.run(recall + [args.data, "embedding", ",".join(qfiles), str(args.k)]
-                        + [str(e) for e in args.ef],
-                        cwd=REPO, capture_output=True, text=True)
-    if cp.returncode != 0:
-        raise SystemExit("recall example failed:\n" + cp.stderr[-3000:])
-    built = json.loads(cp.stdout.strip().splitlines()[-1])
-    for kind, qfile in zip(kinds, qfiles):
-        side = {k: v for k, v in built.items() if k != "queries"}
-        side.update(built["queries"][qfile])
-        results.setdefault("sluice", {})[kind] = side
+    if not args.only_update:
+        # One index build serves every kind of query.
+        say("sluice: %s queries" % ", ".join(kinds))
+        cp = subprocess.run(recall + [args.data, "embedding", ",".join(qfiles), str(args.k)]
+                            + [str(e) for e in args.ef],
+                            cwd=REPO, capture_output=True, text=True)
+        if cp.returncode != 0:
+            raise SystemExit("recall example failed:\n" + cp.stderr[-3000:])
+        built = json.loads(cp.stdout.strip().splitlines()[-1])
+        for kind, qfile in zip(kinds, qfiles):
+            side = {k: v for k, v in built.items() if k != "queries"}
+            side.update(built["queries"][qfile])
+            results.setdefault("sluice", {})[kind] = side
+    if args.update:
+        # The incremental update: version 2's index from version 1's, against a whole build.
+        say("sluice: index update, %g %% of rows changed" % args.update)
+        cp = subprocess.run(recall + [args.data, "embedding", ",".join(qfiles), str(args.k)]
+                            + [str(e) for e in args.ef] + ["--update", str(args.update)],
+                            cwd=REPO, capture_output=True, text=True)
+        if cp.returncode != 0:
+            raise SystemExit("recall example --update failed:\n" + cp.stderr[-3000:])
+        up = json.loads(cp.stdout.strip().splitlines()[-1])
+        up["queries"] = {kind: up["queries"][qfile] for kind, qfile in zip(kinds, qfiles)}
+        results["sluice_update"] = up
     for kind, q in kinds.items():
         if args.url:
             import psycopg2
@@ -156,6 +168,12 @@ def main(argv=None):
                                          "-p sluice-vector --example recall)")
     ap.add_argument("--model", help="also query with held-out texts embedded by this model "
                                     "(the dataset's, e.g. .models/all-MiniLM-L6-v2)")
+    ap.add_argument("--update", type=float, default=0,
+                    help="also measure the embedded index's incremental update: two versions "
+                         "that differ by this percentage of rows each way, version 2's index "
+                         "updated from version 1's against built whole (e.g. 1)")
+    ap.add_argument("--only-update", action="store_true",
+                    help="with --update: skip the plain recall run and pgvector")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
@@ -176,7 +194,7 @@ def main(argv=None):
                             "--docs", "20000", "--seed", "3", "--out", data], check=True)
         data = os.path.abspath(data)
         url = None
-        if not a.no_postgres:
+        if not (a.no_postgres or a.only_update):
             try:
                 url = start_postgres(pgdir)
             except RuntimeError as e:
@@ -201,6 +219,10 @@ def main(argv=None):
             cmd += ["--recall-bin", a.recall_bin]
         if a.model:
             cmd += ["--model", os.path.abspath(a.model)]
+        if a.update:
+            cmd += ["--update", str(a.update)]
+        if a.only_update:
+            cmd += ["--only-update"]
         cmd += ["--sluice", a.sluice]
         cp = subprocess.run(cmd, capture_output=True, text=True)
         sys.stderr.write(cp.stderr)
@@ -211,7 +233,7 @@ def main(argv=None):
         say()
         say("%d vectors of %d dimensions, %d queries of each kind, recall@%d against exact search"
             % (res["rows"], res["dimension"], res["queries"], res["k"]))
-        for kind in [k for k in ("texts", "near", "random") if k in res["sluice"]]:
+        for kind in [k for k in ("texts", "near", "random") if k in res.get("sluice", {})]:
             s = res["sluice"][kind]
             say("%s queries:" % kind)
             say("  sluice embedded index: built in %.1f s (m %d, ef_construction %d); exact search "
@@ -226,6 +248,21 @@ def main(argv=None):
                 for r in p["hnsw"]:
                     say("    ef_search %4d: recall %.3f, %8.1f queries/s"
                         % (r["ef_search"], r["recall"], r["queries_per_s"]))
+        up = res.get("sluice_update")
+        if up:
+            say("index update, %g %% of rows changed each way (%d rows): %d vectors kept, %d "
+                "inserted, %d removed (%s)" % (up["changed_pct"], up["rows"], up["kept"],
+                                              up["inserted"], up["removed"], up["graph"]))
+            say("  updated in %.1f s; built whole in %.1f s: %.1fx faster (version 1 built in "
+                "%.1f s)" % (up["update_s"], up["whole_build_s"],
+                             up["whole_build_s"] / max(up["update_s"], 1e-9),
+                             up["version1_build_s"]))
+            for kind, both in up["queries"].items():
+                say("  %s queries:" % kind)
+                for u, w in zip(both["updated"]["hnsw"], both["whole"]["hnsw"]):
+                    say("    ef %4d: recall updated %.3f (%8.1f queries/s), built whole %.3f "
+                        "(%8.1f queries/s)" % (u["ef"], u["recall"], u["queries_per_s"],
+                                               w["recall"], w["queries_per_s"]))
         write_figures(res, a.out)
         return 0
     finally:

@@ -150,9 +150,99 @@ impl Visited {
     }
 }
 
+/// The seed of the levels' generator: the same data gives the same graph.
+const LEVELS_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Each node's level, drawn with probability `m^-level` by a small deterministic generator.
+struct Levels {
+    state: u64,
+    ml: f64,
+}
+
+impl Levels {
+    fn new(m: usize, seed: u64) -> Levels {
+        Levels {
+            state: seed | 1,
+            ml: 1.0 / (m as f64).ln(),
+        }
+    }
+
+    fn next(&mut self) -> u8 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        let uniform = (self.state >> 11) as f64 / (1u64 << 53) as f64;
+        ((-(uniform.max(1e-12)).ln() * self.ml).floor() as usize).min(16) as u8
+    }
+}
+
+impl Graph {
+    /// A graph of nodes at `levels`, without links.
+    fn empty(levels: Vec<u8>, m: usize) -> Graph {
+        Graph {
+            layer0: vec![NONE; levels.len() * 2 * m],
+            upper: levels.iter().map(|&l| vec![NONE; l as usize * m]).collect(),
+            levels,
+            entry: NONE,
+        }
+    }
+}
+
+/// The hash under which [`VectorIndex::update`] finds a vector of the previous index.
+fn vector_hash(v: &[f32]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = twox_hash::XxHash64::with_seed(0);
+    for x in v {
+        h.write_u32(x.to_bits());
+    }
+    h.finish()
+}
+
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// How [`VectorIndex::update`] made the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphBuild {
+    /// No graph: fewer than [`EXACT_BELOW`] rows, searched exactly.
+    None,
+    /// The previous graph, updated with the delta.
+    Updated,
+    /// Built whole, for the reason given.
+    Whole(&'static str),
+}
+
+/// What [`VectorIndex::update`] reused of the previous index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Update {
+    /// Vectors that were in the previous index (their nodes kept their links).
+    pub kept: usize,
+    /// New vectors (inserted into the graph).
+    pub inserted: usize,
+    /// Vectors of the previous index that no row has any more (taken out).
+    pub removed: usize,
+    /// How the graph was made.
+    pub graph: GraphBuild,
+}
+
 impl VectorIndex {
     /// Builds the index of `vectors` (`None`: a row without a vector), each of `dim` floats.
     pub fn build(
+        dim: usize,
+        metric: Metric,
+        params: Params,
+        vectors: impl IntoIterator<Item = Option<Vec<f32>>>,
+    ) -> Result<VectorIndex> {
+        let mut index = VectorIndex::with_vectors(dim, metric, params, vectors)?;
+        if index.len() >= EXACT_BELOW {
+            index.build_graph();
+        }
+        Ok(index)
+    }
+
+    /// The vectors, checked and normalised for the metric, without a graph.
+    fn with_vectors(
         dim: usize,
         metric: Metric,
         params: Params,
@@ -194,15 +284,17 @@ impl VectorIndex {
                 }
             }
         }
-        if index.len() >= EXACT_BELOW {
-            index.build_graph();
-        }
         Ok(index)
     }
 
     /// Rows in the index.
     pub fn len(&self) -> usize {
         self.missing.len()
+    }
+
+    /// Rows that have a vector.
+    pub fn vector_count(&self) -> usize {
+        self.missing.iter().filter(|m| !**m).count()
     }
 
     /// Whether it holds no row.
@@ -352,80 +444,208 @@ impl VectorIndex {
 
     fn build_graph(&mut self) {
         let n = self.len();
-        let m = self.params.m;
-        let ml = 1.0 / (m as f64).ln();
-        // A small deterministic generator for the levels: the same data gives the same graph.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
-        let levels: Vec<u8> = (0..n)
-            .map(|_| ((-(next().max(1e-12)).ln() * ml).floor() as usize).min(16) as u8)
-            .collect();
-        let mut graph = Graph {
-            layer0: vec![NONE; n * 2 * m],
-            upper: levels.iter().map(|&l| vec![NONE; l as usize * m]).collect(),
-            levels,
-            entry: NONE,
-        };
+        let mut levels = Levels::new(self.params.m, LEVELS_SEED);
+        let mut graph = Graph::empty((0..n).map(|_| levels.next()).collect(), self.params.m);
         let mut visited = Visited::new(n);
-        let all = |_: u32| true;
-        let mut top = 0usize;
         for i in 0..n as u32 {
-            if self.missing[i as usize] {
-                continue;
-            }
-            let level = graph.levels[i as usize] as usize;
-            if graph.entry == NONE {
-                graph.entry = i;
-                top = level;
-                continue;
-            }
-            let q = self.vector(i);
-            let mut entry = vec![graph.entry];
-            for l in (level + 1..=top).rev() {
-                let near = self.search_layer(&graph, q, &entry, (1, l), &mut visited, &all);
-                entry = vec![near[0].1];
-            }
-            for l in (0..=level.min(top)).rev() {
-                let near = self.search_layer(
-                    &graph,
-                    q,
-                    &entry,
-                    (self.params.ef_construction, l),
-                    &mut visited,
-                    &all,
-                );
-                let width = if l == 0 { 2 * m } else { m };
-                let chosen = self.select(&near, width);
-                self.set_neighbours(&mut graph, i, l, &chosen);
-                for &c in &chosen {
-                    let mut theirs: Vec<u32> = self.neighbours(&graph, c, l).to_vec();
-                    theirs.push(i);
-                    if theirs.len() <= width {
-                        self.set_neighbours(&mut graph, c, l, &theirs);
-                    } else {
-                        let cv = self.vector(c);
-                        let mut scored: Vec<Near> = theirs
-                            .iter()
-                            .map(|&t| Near(self.distance_to(cv, t), t))
-                            .collect();
-                        scored.sort();
-                        let kept = self.select(&scored, width);
-                        self.set_neighbours(&mut graph, c, l, &kept);
-                    }
-                }
-                entry = near.iter().map(|n| n.1).collect();
-            }
-            if level > top {
-                top = level;
-                graph.entry = i;
+            if !self.missing[i as usize] {
+                self.insert_node(&mut graph, i, &mut visited);
             }
         }
         self.graph = Some(graph);
+    }
+
+    /// Links node `i` (its level already drawn) into `graph`: its neighbours found from the
+    /// entry point down, and `i` added to theirs.
+    fn insert_node(&self, graph: &mut Graph, i: u32, visited: &mut Visited) {
+        let m = self.params.m;
+        let all = |_: u32| true;
+        let level = graph.levels[i as usize] as usize;
+        if graph.entry == NONE {
+            graph.entry = i;
+            return;
+        }
+        let top = graph.levels[graph.entry as usize] as usize;
+        let q = self.vector(i);
+        let mut entry = vec![graph.entry];
+        for l in (level + 1..=top).rev() {
+            let near = self.search_layer(graph, q, &entry, (1, l), visited, &all);
+            entry = vec![near[0].1];
+        }
+        for l in (0..=level.min(top)).rev() {
+            let near = self.search_layer(
+                graph,
+                q,
+                &entry,
+                (self.params.ef_construction, l),
+                visited,
+                &all,
+            );
+            let width = if l == 0 { 2 * m } else { m };
+            let chosen = self.select(&near, width);
+            self.set_neighbours(graph, i, l, &chosen);
+            for &c in &chosen {
+                let mut theirs: Vec<u32> = self.neighbours(graph, c, l).to_vec();
+                theirs.push(i);
+                if theirs.len() <= width {
+                    self.set_neighbours(graph, c, l, &theirs);
+                } else {
+                    let kept = self.select_nearest(c, &theirs, width);
+                    self.set_neighbours(graph, c, l, &kept);
+                }
+            }
+            entry = near.iter().map(|n| n.1).collect();
+        }
+        if level > top {
+            graph.entry = i;
+        }
+    }
+
+    /// At most `width` of `candidates` as links of node `c`, by [`VectorIndex::select`].
+    fn select_nearest(&self, c: u32, candidates: &[u32], width: usize) -> Vec<u32> {
+        let cv = self.vector(c);
+        let mut scored: Vec<Near> = candidates
+            .iter()
+            .map(|&t| Near(self.distance_to(cv, t), t))
+            .collect();
+        scored.sort();
+        self.select(&scored, width)
+    }
+
+    /// The index of `vectors` (as for [`VectorIndex::build`]), reusing `previous`, the index
+    /// of an earlier version of the same dataset: a row whose vector is in `previous` (the
+    /// same bits) keeps its node's level and links, the links to vectors no row has any more
+    /// are dropped and the nodes that lost some are linked again through the dropped nodes'
+    /// own neighbours, and only the new vectors are inserted. The graph is built whole when
+    /// `previous` has none or was built with other settings, or when fewer than half the
+    /// vectors were kept.
+    pub fn update(
+        previous: &VectorIndex,
+        dim: usize,
+        metric: Metric,
+        params: Params,
+        vectors: impl IntoIterator<Item = Option<Vec<f32>>>,
+    ) -> Result<(VectorIndex, Update)> {
+        let mut index = VectorIndex::with_vectors(dim, metric, params, vectors)?;
+        let n = index.len();
+        let same_settings =
+            previous.dim == dim && previous.metric == metric && previous.params == params;
+        // Rows matched with the previous index's nodes by their vectors' bits.
+        let mut old_to_new = vec![NONE; previous.len()];
+        let mut new_to_old = vec![NONE; n];
+        if same_settings {
+            let mut by_hash: std::collections::HashMap<u64, Vec<u32>> =
+                std::collections::HashMap::new();
+            for o in (0..previous.len() as u32).rev() {
+                if !previous.missing[o as usize] {
+                    by_hash
+                        .entry(vector_hash(previous.vector(o)))
+                        .or_default()
+                        .push(o);
+                }
+            }
+            for i in 0..n as u32 {
+                if index.missing[i as usize] {
+                    continue;
+                }
+                let v = index.vector(i);
+                let Some(nodes) = by_hash.get_mut(&vector_hash(v)) else {
+                    continue;
+                };
+                if let Some(at) = nodes
+                    .iter()
+                    .rposition(|&o| same_bits(previous.vector(o), v))
+                {
+                    let o = nodes.remove(at);
+                    old_to_new[o as usize] = i;
+                    new_to_old[i as usize] = o;
+                }
+            }
+        }
+        let (vectors_now, vectors_before) = (index.vector_count(), previous.vector_count());
+        let kept = new_to_old.iter().filter(|o| **o != NONE).count();
+        let mut update = Update {
+            kept,
+            inserted: vectors_now - kept,
+            removed: vectors_before - kept,
+            graph: GraphBuild::None,
+        };
+        if n < EXACT_BELOW {
+            return Ok((index, update));
+        }
+        let whole = match &previous.graph {
+            _ if !same_settings => Some("the previous index was built with other settings"),
+            None => Some("the previous index had no graph"),
+            Some(_) if kept == 0 || kept * 2 < vectors_now => {
+                Some("fewer than half the vectors were in the previous index")
+            }
+            Some(_) => None,
+        };
+        let Some(old) = previous.graph.as_ref().filter(|_| whole.is_none()) else {
+            index.build_graph();
+            update.graph = GraphBuild::Whole(whole.unwrap_or_default());
+            return Ok((index, update));
+        };
+
+        let m = params.m;
+        let mut draw = Levels::new(m, LEVELS_SEED ^ n as u64);
+        let levels = new_to_old
+            .iter()
+            .map(|&o| {
+                if o == NONE {
+                    draw.next()
+                } else {
+                    old.levels[o as usize]
+                }
+            })
+            .collect();
+        let mut graph = Graph::empty(levels, m);
+        for (i, &o) in new_to_old.iter().enumerate() {
+            if o == NONE {
+                continue;
+            }
+            let i = i as u32;
+            for l in 0..=old.levels[o as usize] as usize {
+                let before = previous.neighbours(old, o, l);
+                let mut links: Vec<u32> = before
+                    .iter()
+                    .map(|&t| old_to_new[t as usize])
+                    .filter(|&t| t != NONE)
+                    .collect();
+                if links.len() < before.len() {
+                    // Lost links: the candidates are the links left and the links of the
+                    // nodes that are gone (their neighbourhood is where the lost paths went).
+                    for &gone in before.iter().filter(|&&t| old_to_new[t as usize] == NONE) {
+                        for &t in previous.neighbours(old, gone, l) {
+                            let t = old_to_new[t as usize];
+                            if t != NONE && t != i && !links.contains(&t) {
+                                links.push(t);
+                            }
+                        }
+                    }
+                    let width = if l == 0 { 2 * m } else { m };
+                    links = index.select_nearest(i, &links, width);
+                }
+                index.set_neighbours(&mut graph, i, l, &links);
+            }
+        }
+        graph.entry = match old_to_new.get(old.entry as usize) {
+            Some(&e) if e != NONE => e,
+            // The highest of the kept nodes.
+            _ => (0..n as u32)
+                .filter(|&i| new_to_old[i as usize] != NONE)
+                .max_by_key(|&i| (graph.levels[i as usize], std::cmp::Reverse(i)))
+                .unwrap_or(NONE),
+        };
+        let mut visited = Visited::new(n);
+        for i in 0..n as u32 {
+            if new_to_old[i as usize] == NONE && !index.missing[i as usize] {
+                index.insert_node(&mut graph, i, &mut visited);
+            }
+        }
+        index.graph = Some(graph);
+        update.graph = GraphBuild::Updated;
+        Ok((index, update))
     }
 
     /// The `k` nearest rows by comparing `query` with every vector (what the graph's
@@ -723,6 +943,173 @@ mod tests {
                 .expect_err("garbage")
                 .0
                 .contains("not a sluice vector index")
+        );
+    }
+
+    /// recall@10 of `index` against exact search, over `queries`.
+    fn recall(index: &VectorIndex, queries: &[Vec<f32>]) -> f64 {
+        let mut found = 0;
+        for q in queries {
+            let want: Vec<u32> = index
+                .exact(q, 10)
+                .expect("exact")
+                .iter()
+                .map(|h| h.row)
+                .collect();
+            let got = index.search(q, 10, 64, None).expect("hnsw");
+            found += got.iter().filter(|h| want.contains(&h.row)).count();
+        }
+        found as f64 / (queries.len() * 10) as f64
+    }
+
+    /// Every link is to another node that has a vector; the share of nodes with a vector
+    /// that a walk of layer 0 from the entry point reaches.
+    fn reachable(index: &VectorIndex) -> f64 {
+        let graph = index.graph.as_ref().expect("graph");
+        let mut seen = vec![false; index.len()];
+        let mut todo = vec![graph.entry];
+        seen[graph.entry as usize] = true;
+        while let Some(i) = todo.pop() {
+            for l in 0..=graph.levels[i as usize] as usize {
+                for &t in index.neighbours(graph, i, l) {
+                    assert!(t != i && !index.missing[t as usize], "link {i} -> {t}");
+                    if !seen[t as usize] {
+                        seen[t as usize] = true;
+                        todo.push(t);
+                    }
+                }
+            }
+        }
+        seen.iter().filter(|s| **s).count() as f64 / index.vector_count() as f64
+    }
+
+    #[test]
+    fn update_inserts_only_the_new_vectors_and_keeps_the_rest_of_the_graph() {
+        let (n, dim) = (EXACT_BELOW + 2_000, 32);
+        let params = Params::default();
+        let data = random_vectors(n, dim, 7);
+        let old = VectorIndex::build(dim, Metric::Cosine, params, data.iter().cloned().map(Some))
+            .expect("build");
+        // The next version: every 100th row gone, a new vector after every 100th + 50, rows in
+        // a new order (the second half first) and one row without a vector.
+        let mut fresh = random_vectors(n / 100, dim, 1234).into_iter();
+        let mut now: Vec<Option<Vec<f32>>> = Vec::new();
+        let (mut removed, mut inserted) = (0, 0);
+        for (i, v) in data.iter().enumerate() {
+            if i % 100 == 0 {
+                removed += 1;
+                continue;
+            }
+            now.push(Some(v.clone()));
+            if i % 100 == 50 {
+                now.push(fresh.next());
+                inserted += 1;
+            }
+        }
+        let half = now.len() / 2;
+        now.rotate_left(half);
+        now.insert(10, None);
+
+        let (updated, update) =
+            VectorIndex::update(&old, dim, Metric::Cosine, params, now.clone()).expect("update");
+        assert_eq!(
+            update,
+            Update {
+                kept: n - removed,
+                inserted,
+                removed,
+                graph: GraphBuild::Updated
+            }
+        );
+        let whole = VectorIndex::build(dim, Metric::Cosine, params, now.clone()).expect("build");
+        assert_eq!(
+            (&updated.vectors, &updated.missing),
+            (&whole.vectors, &whole.missing)
+        );
+        let queries = random_vectors(50, dim, 99);
+        let (r_updated, r_whole) = (recall(&updated, &queries), recall(&whole, &queries));
+        let (reach_updated, reach_whole) = (reachable(&updated), reachable(&whole));
+        eprintln!(
+            "recall@10 updated {r_updated}, whole {r_whole}; reachable {reach_updated}, {reach_whole}"
+        );
+        assert!(
+            r_updated >= 0.95 && r_updated >= r_whole - 0.02,
+            "{r_updated} vs {r_whole}"
+        );
+        assert!(reach_updated >= 0.999, "{reach_updated}");
+        for q in queries.iter().take(5) {
+            assert_eq!(
+                updated.exact(q, 10).expect("exact"),
+                whole.exact(q, 10).expect("exact")
+            );
+        }
+
+        // Nothing changed: the same index, not one node inserted or relinked.
+        let (again, update) =
+            VectorIndex::update(&updated, dim, Metric::Cosine, params, now.clone()).expect("again");
+        assert_eq!(
+            update,
+            Update {
+                kept: n - removed + inserted,
+                inserted: 0,
+                removed: 0,
+                graph: GraphBuild::Updated
+            }
+        );
+        assert_eq!(again, updated);
+
+        // Most rows new: built whole. Other settings: built whole.
+        let (_, update) = VectorIndex::update(
+            &old,
+            dim,
+            Metric::Cosine,
+            params,
+            random_vectors(n, dim, 5).into_iter().map(Some),
+        )
+        .expect("new data");
+        assert_eq!(
+            (update.kept, update.inserted, update.removed, update.graph),
+            (
+                0,
+                n,
+                n,
+                GraphBuild::Whole("fewer than half the vectors were in the previous index")
+            )
+        );
+        let other = Params { m: 8, ..params };
+        let (_, update) =
+            VectorIndex::update(&old, dim, Metric::Cosine, other, now).expect("other settings");
+        assert_eq!(
+            update.graph,
+            GraphBuild::Whole("the previous index was built with other settings")
+        );
+
+        // Below the graph's threshold: the counts, no graph.
+        let small = &data[..100];
+        let before =
+            VectorIndex::build(dim, Metric::Cosine, params, small.iter().cloned().map(Some))
+                .expect("small");
+        let (after, update) = VectorIndex::update(
+            &before,
+            dim,
+            Metric::Cosine,
+            params,
+            small[1..]
+                .iter()
+                .cloned()
+                .map(Some)
+                .chain([Some(data[200].clone())]),
+        )
+        .expect("small update");
+        assert!(!after.has_graph());
+        assert_eq!(
+            update,
+            Update {
+                kept: 99,
+                inserted: 1,
+                removed: 1,
+                graph: GraphBuild::None
+            }
         );
     }
 

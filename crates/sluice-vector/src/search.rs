@@ -11,7 +11,7 @@ use sluice_data::datafusion::arrow::compute::take_record_batch;
 use sluice_data::datafusion::arrow::datatypes::{DataType, Float32Type, Schema};
 use sluice_data::datafusion::common::DFSchema;
 
-use crate::index::{Metric, Params, VectorIndex};
+use crate::index::{GraphBuild, Metric, Params, Update, VectorIndex};
 use crate::{Error, Result};
 
 /// How a dataset's vectors were made, kept by `embed` with the dataset (its state, under
@@ -94,6 +94,42 @@ pub fn vector_columns(schema: &Schema) -> Vec<String> {
 
 /// Reads the vectors of `column` and builds their index.
 pub fn build_index(dataset: &Path, column: &str, params: Params) -> Result<VectorIndex> {
+    let (dim, vectors) = read_vectors(dataset, column)?;
+    VectorIndex::build(dim, Metric::Cosine, params, vectors)
+}
+
+/// Reads the vectors of `column` and makes their index from `previous`, the index file of
+/// an earlier version of the dataset ([`VectorIndex::update`]): only the vectors that are
+/// new are inserted. Without a readable `previous` the index is built whole.
+pub fn update_index(
+    dataset: &Path,
+    column: &str,
+    previous: Option<&Path>,
+    params: Params,
+) -> Result<(VectorIndex, Update)> {
+    let (dim, vectors) = read_vectors(dataset, column)?;
+    // An unreadable previous index (older format, damaged) only costs a whole build.
+    match previous.and_then(|p| VectorIndex::load(p).ok()) {
+        Some(old) => VectorIndex::update(&old, dim, Metric::Cosine, params, vectors),
+        None => {
+            let index = VectorIndex::build(dim, Metric::Cosine, params, vectors)?;
+            let update = Update {
+                kept: 0,
+                inserted: index.vector_count(),
+                removed: 0,
+                graph: if index.has_graph() {
+                    GraphBuild::Whole("no index of a previous version")
+                } else {
+                    GraphBuild::None
+                },
+            };
+            Ok((index, update))
+        }
+    }
+}
+
+/// The vector length of `column` and its vectors, in row order (`None`: a null).
+pub fn read_vectors(dataset: &Path, column: &str) -> Result<(usize, Vec<Option<Vec<f32>>>)> {
     let schema = sluice_data::export::dataset_schema(dataset)?;
     let dim = match schema
         .field_with_name(column)
@@ -128,7 +164,7 @@ pub fn build_index(dataset: &Path, column: &str, params: Params) -> Result<Vecto
         }
         Ok(())
     })?;
-    VectorIndex::build(dim, Metric::Cosine, params, vectors)
+    Ok((dim, vectors))
 }
 
 /// The index of `column`: the saved one, or built now and saved beside the dataset.

@@ -172,6 +172,50 @@ fn search_finds_the_nearest_rows_in_the_index_and_in_postgres() {
         text(&out)
     );
 
+    // The next version: row 5 rewritten, row 7 gone, row 8 new. Its index is the previous
+    // one updated: the two new vectors in, the two old ones out, the six others kept.
+    let mut csv = String::from("id,theme,text\n");
+    for (i, (theme, t)) in TEXTS.iter().enumerate() {
+        match i {
+            5 => csv.push_str("5,Travail,\"Les congés payés des salariés à temps partiel.\"\n"),
+            7 => {}
+            _ => csv.push_str(&format!("{i},{theme},\"{t}\"\n")),
+        }
+    }
+    csv.push_str("8,Transports,\"Le contrôle technique d'une voiture de plus de quatre ans.\"\n");
+    std::fs::write(p.path("sheets.csv"), csv).expect("csv");
+    if url.is_some() {
+        p.run_ok(&run);
+    } else {
+        let _ = p.sluice(&run);
+    }
+    let run_id = p.last_run_id();
+    let m = common::metrics(&p, &run_id, "embeddings");
+    let counts: Vec<&Value> = [
+        "embedded",
+        "from_cache",
+        "index_kept",
+        "index_inserted",
+        "index_removed",
+    ]
+    .iter()
+    .map(|k| &m[*k])
+    .collect();
+    assert_eq!(counts, [2, 6, 6, 2, 2], "{m}");
+    let log = text(&p.run_ok(&["logs", &run_id, "embeddings"]));
+    assert!(
+        log.contains("indexed 8 rows for exact search in ")
+            && log.contains(
+                "(6 vectors as in the previous version, 2 new, 2 gone; a graph is built from \
+                 20000 rows)"
+            ),
+        "{log}"
+    );
+    let hits = search(&p, &["contrôle technique de la voiture", "-k", "1"]);
+    assert_eq!(hits[0]["row"]["id"], 8, "{hits:?}");
+    let hits = search(&p, &["la carte vitale", "-k", "8"]);
+    assert!(hits.iter().all(|h| h["row"]["id"] != 7), "{hits:?}");
+
     // PostgreSQL gives the same rows in the same order.
     let Some(url) = url else { return };
     let index_rows: Vec<Value> = search(&p, &["papiers d'identité", "-k", "4"])

@@ -516,42 +516,73 @@ impl Op for Embed {
         let op = self.clone();
         let dir = ctx.output()?.dir.clone();
         let (info, counts) = blocking(move || op.embed_all(job)).await?;
+        let mut index_counts = None;
         if self.index && info.rows > 0 {
             let column = self.column.clone();
+            // The previous version's index is updated with the delta rather than rebuilt.
+            let previous = ctx
+                .previous
+                .as_ref()
+                .map(|p| sluice_vector::search::index_path(&p.dir, &column))
+                .filter(|p| p.is_file());
             let started = Instant::now();
-            let rows = blocking(move || {
-                let index = sluice_vector::search::build_index(
+            let (rows, update) = blocking(move || {
+                let (index, update) = sluice_vector::search::update_index(
                     &dir,
                     &column,
+                    previous.as_deref(),
                     sluice_vector::index::Params::default(),
                 )
                 .map_err(|e| OpError::new(e.0))?;
                 index
                     .save(&sluice_vector::search::index_path(&dir, &column))
                     .map_err(|e| OpError::new(e.0))?;
-                Ok(index.len())
+                Ok((index.len(), update))
             })
             .await?;
-            let _ = ctx.log.line(&format!(
-                "indexed {rows} vectors for search in {}",
-                human_secs(started.elapsed().as_secs_f64())
-            ));
+            let took = human_secs(started.elapsed().as_secs_f64());
+            let (kept, inserted, removed) = (update.kept, update.inserted, update.removed);
+            use sluice_vector::index::GraphBuild;
+            let _ = ctx.log.line(&match update.graph {
+                GraphBuild::None => format!(
+                    "indexed {rows} rows for exact search in {took} ({kept} vectors as in \
+                     the previous version, {inserted} new, {removed} gone; a graph is built \
+                     from {} rows)",
+                    sluice_vector::index::EXACT_BELOW
+                ),
+                GraphBuild::Updated => format!(
+                    "updated the previous version's search index in {took}: {kept} vectors \
+                     kept, {inserted} inserted, {removed} removed ({rows} rows)"
+                ),
+                GraphBuild::Whole(why) => {
+                    format!("built the search index of {rows} rows in {took} ({why})")
+                }
+            });
+            index_counts = Some(update);
         }
         let _ = ctx.log.line(&format!(
             "{} rows: {} texts embedded, {} from the cache, {} repeated in this run, {} null",
             counts.rows, counts.embedded, counts.from_cache, counts.repeated, counts.nulls
         ));
+        let mut metrics = crate::counters(&[
+            ("rows", counts.rows),
+            ("embedded", counts.embedded),
+            ("from_cache", counts.from_cache),
+            ("repeated", counts.repeated),
+            ("nulls", counts.nulls),
+        ]);
+        if let Some(u) = index_counts {
+            metrics.extend(crate::counters(&[
+                ("index_kept", u.kept as u64),
+                ("index_inserted", u.inserted as u64),
+                ("index_removed", u.removed as u64),
+            ]));
+        }
         Ok(OpOutput {
             dataset: Some(info),
             // How the vectors were made, for searches (`sluice search`) to embed queries alike.
             state: Some(serde_json::json!({ "embedding": source })),
-            metrics: crate::counters(&[
-                ("rows", counts.rows),
-                ("embedded", counts.embedded),
-                ("from_cache", counts.from_cache),
-                ("repeated", counts.repeated),
-                ("nulls", counts.nulls),
-            ]),
+            metrics,
             ..OpOutput::default()
         })
     }
