@@ -36,8 +36,8 @@ pub use checks::Check;
 pub use de::{DeError, from_node};
 pub use diag::{Diagnostic, Diagnostics};
 pub use pipeline::{
-    EnvVar, LoadError, LoadOptions, OpCatalog, OpInfo, Pipeline, Task, TaskKind, load_file,
-    parse_pipeline,
+    CatchUp, EnvVar, LoadError, LoadOptions, OpCatalog, OpInfo, Pipeline, Task, TaskKind,
+    load_file, parse_pipeline,
 };
 pub use state::{RunState, TaskState};
 pub use yaml::{Mark, Node};

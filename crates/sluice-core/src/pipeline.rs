@@ -19,6 +19,8 @@ pub const PIPELINE_KEYS: &[&str] = &[
     "description",
     "schedule",
     "timezone",
+    "catchup",
+    "max_active_runs",
     "params",
     "defaults",
     "max_parallel",
@@ -121,6 +123,42 @@ pub enum LoadError {
     Invalid(#[from] Diagnostics),
 }
 
+/// What the scheduler does with the slots of a schedule that passed while no server ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CatchUp {
+    /// Skip them: the next run is the next slot to come.
+    None,
+    /// Run the latest of them once, skip the others (the default).
+    #[default]
+    Latest,
+    /// Run every one of them, oldest first, within `max_active_runs`.
+    All,
+}
+
+impl CatchUp {
+    /// The names in pipeline files.
+    pub const NAMES: [&'static str; 3] = ["none", "latest", "all"];
+
+    /// The policy of a name.
+    pub fn from_name(name: &str) -> Option<CatchUp> {
+        match name {
+            "none" => Some(CatchUp::None),
+            "latest" => Some(CatchUp::Latest),
+            "all" => Some(CatchUp::All),
+            _ => None,
+        }
+    }
+
+    /// Its name in pipeline files.
+    pub fn name(self) -> &'static str {
+        match self {
+            CatchUp::None => "none",
+            CatchUp::Latest => "latest",
+            CatchUp::All => "all",
+        }
+    }
+}
+
 /// A validated pipeline.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -132,6 +170,10 @@ pub struct Pipeline {
     pub schedule: Option<String>,
     /// IANA time zone for the schedule.
     pub timezone: Option<String>,
+    /// What the scheduler does with the slots it missed while stopped.
+    pub catchup: CatchUp,
+    /// At most this many runs of the pipeline at once (scheduled, triggered); default 1.
+    pub max_active_runs: usize,
     /// Parameters after `--param` overrides.
     pub params: BTreeMap<String, String>,
     /// Parameters holding secrets (read from a secret environment variable, or named like
@@ -521,6 +563,27 @@ impl Compiler<'_, '_> {
             );
             None
         });
+        let catchup = get("catchup").and_then(|(_, v)| {
+            let s = self.string(v, "catchup")?;
+            let c = CatchUp::from_name(&s);
+            if c.is_none() {
+                let hint = did_you_mean(&s, CatchUp::NAMES.iter().copied())
+                    .unwrap_or_else(|| format!("use one of: {}", CatchUp::NAMES.join(", ")));
+                self.push(
+                    Diagnostic::new(v.mark, "catchup", format!("unknown catch-up policy `{s}`"))
+                        .with_hint(hint),
+                );
+            }
+            c
+        });
+        let max_active_runs =
+            get("max_active_runs").and_then(|(_, v)| match self.uint(v, "max_active_runs")? {
+                0 => {
+                    self.err(v.mark, "max_active_runs", "must be at least 1");
+                    None
+                }
+                n => Some(n as usize),
+            });
         let max_parallel =
             get("max_parallel").and_then(|(_, v)| match self.uint(v, "max_parallel")? {
                 0 => {
@@ -590,6 +653,8 @@ impl Compiler<'_, '_> {
             description,
             schedule,
             timezone,
+            catchup: catchup.unwrap_or_default(),
+            max_active_runs: max_active_runs.unwrap_or(1),
             params,
             secret_params,
             max_parallel,

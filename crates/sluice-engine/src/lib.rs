@@ -10,6 +10,7 @@
 
 mod process;
 mod run;
+pub mod schedule;
 mod writer;
 
 use std::path::PathBuf;
@@ -21,7 +22,7 @@ use sluice_ops::Registry;
 use sluice_store::{StateStore, StoreError};
 
 pub use process::{hostname, is_live_sluice};
-pub use run::backoff;
+pub use run::{backoff, new_run_id};
 
 /// Runs pipelines.
 #[derive(Clone)]
@@ -45,8 +46,11 @@ pub struct RunOptions {
     pub resume: Option<String>,
     /// Send every log line as an [`Event::Log`].
     pub stream_logs: bool,
-    /// Who started the run (`cli`, later `schedule`, `api`).
+    /// Who started the run (`cli`, `schedule`, `api`).
     pub trigger: String,
+    /// The id of a new run (default: a fresh one); the scheduler claims a slot under it
+    /// before the run starts.
+    pub run_id: Option<String>,
 }
 
 /// What happens during a run, for live views.

@@ -379,7 +379,7 @@ impl Engine {
                 (id.clone(), old, done)
             }
             None => {
-                let id = new_run_id();
+                let id = opts.run_id.clone().unwrap_or_else(new_run_id);
                 let record = RunRecord {
                     id: id.clone(),
                     pipeline: pipeline.name.clone(),
@@ -708,12 +708,14 @@ fn stored_params(p: &Pipeline) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
-fn new_run_id() -> String {
+/// A new run id: its start time to the second, sortable, and 32 random bits (thousands of
+/// runs a second started by the server never share one).
+pub fn new_run_id() -> String {
     let now = chrono::Utc::now();
     format!(
-        "{}-{:04x}",
+        "{}-{:08x}",
         now.format("%Y%m%d-%H%M%S"),
-        rand::thread_rng().r#gen::<u16>()
+        rand::thread_rng().r#gen::<u32>()
     )
 }
 

@@ -13,8 +13,8 @@ mod records;
 mod sql;
 
 pub use records::{
-    AttemptRecord, DatasetVersionRecord, Micros, RunFilter, RunRecord, TaskRunRecord, Write,
-    now_micros,
+    AttemptRecord, DatasetVersionRecord, Micros, RunFilter, RunRecord, SlotRecord, SlotState,
+    TaskRunRecord, Write, now_micros,
 };
 pub use sql::{SqlStore, redact_url};
 
@@ -83,4 +83,9 @@ pub trait StateStore: Send + Sync {
     ) -> Result<Vec<DatasetVersionRecord>>;
     /// The latest version of every dataset (of one pipeline when given), by pipeline and task.
     async fn latest_datasets(&self, pipeline: Option<&str>) -> Result<Vec<DatasetVersionRecord>>;
+    /// Records a slot of a schedule unless one is recorded for the same pipeline and time:
+    /// true when this call recorded it (the caller owns the slot and may start its run).
+    async fn claim_slot(&self, slot: &SlotRecord) -> Result<bool>;
+    /// The recorded slots of a pipeline, newest first (`limit` 0: all).
+    async fn slots(&self, pipeline: &str, limit: usize) -> Result<Vec<SlotRecord>>;
 }

@@ -18,7 +18,7 @@ pub fn now_micros() -> Micros {
 /// One run of a pipeline.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunRecord {
-    /// Run id, sortable by start time (`20261121-221500-a1b2`).
+    /// Run id, sortable by start time (`20261121-221500-a1b2c3d4`).
     pub id: String,
     /// Pipeline name.
     pub pipeline: String,
@@ -41,6 +41,59 @@ pub struct RunRecord {
     pub host: Option<String>,
     /// Why it failed, when the run itself (not a task) failed.
     pub error: Option<String>,
+}
+
+/// What the scheduler did with a slot of a pipeline's schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotState {
+    /// Its run was started (`run_id`).
+    Run,
+    /// Skipped by the catch-up policy, with the `skipped - 1` slots before it since the
+    /// previous record.
+    Skipped,
+    /// When the schedule was first seen: slots before it are not the scheduler's.
+    Start,
+}
+
+impl SlotState {
+    /// The name in the store and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlotState::Run => "run",
+            SlotState::Skipped => "skipped",
+            SlotState::Start => "start",
+        }
+    }
+}
+
+impl std::str::FromStr for SlotState {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "run" => Ok(SlotState::Run),
+            "skipped" => Ok(SlotState::Skipped),
+            "start" => Ok(SlotState::Start),
+            other => Err(format!("unknown slot state `{other}`")),
+        }
+    }
+}
+
+/// One slot of a pipeline's schedule, as the scheduler recorded it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SlotRecord {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// The slot's time.
+    pub slot: Micros,
+    /// What was done.
+    pub state: SlotState,
+    /// The run started for it.
+    pub run_id: Option<String>,
+    /// Slots this record stands for (more than 1 for skipped ranges).
+    pub skipped: u64,
+    /// When it was recorded.
+    pub recorded_at: Micros,
 }
 
 /// The current state of one task in one run.

@@ -13,7 +13,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::records::{
-    AttemptRecord, DatasetVersionRecord, RunFilter, RunRecord, TaskRunRecord, Write,
+    AttemptRecord, DatasetVersionRecord, RunFilter, RunRecord, SlotRecord, TaskRunRecord, Write,
 };
 use crate::{Result, StateStore, StoreError};
 
@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "dataset state",
         include_str!("../migrations/0004_dataset_state.sql"),
+    ),
+    (
+        5,
+        "schedule slots",
+        include_str!("../migrations/0005_schedule_slots.sql"),
     ),
 ];
 
@@ -366,6 +371,51 @@ impl StateStore for SqlStore {
         tx.commit()
             .await
             .map_err(query_err("committing a transaction"))
+    }
+
+    async fn claim_slot(&self, slot: &SlotRecord) -> Result<bool> {
+        let done = sqlx::query(&self.q(
+            "INSERT INTO schedule_slots (pipeline, slot, state, run_id, skipped, recorded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (pipeline, slot) DO NOTHING",
+        ))
+        .bind(&slot.pipeline)
+        .bind(slot.slot)
+        .bind(slot.state.as_str())
+        .bind(slot.run_id.clone())
+        .bind(slot.skipped as i64)
+        .bind(slot.recorded_at)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("claiming a schedule slot"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn slots(&self, pipeline: &str, limit: usize) -> Result<Vec<SlotRecord>> {
+        let limit = match limit {
+            0 => i64::MAX,
+            n => i64::try_from(n).unwrap_or(i64::MAX),
+        };
+        let rows = sqlx::query(&self.q(
+            "SELECT pipeline, slot, state, run_id, skipped, recorded_at FROM schedule_slots \
+             WHERE pipeline = $1 ORDER BY slot DESC LIMIT $2",
+        ))
+        .bind(pipeline)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading schedule slots"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(SlotRecord {
+                    pipeline: get(row, "pipeline")?,
+                    slot: get(row, "slot")?,
+                    state: parse(&get::<String>(row, "state")?)?,
+                    run_id: get(row, "run_id")?,
+                    skipped: get::<i64>(row, "skipped")? as u64,
+                    recorded_at: get(row, "recorded_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn run(&self, id: &str) -> Result<Option<RunRecord>> {

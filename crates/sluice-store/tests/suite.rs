@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use sluice_core::{RunState, TaskState};
 use sluice_store::{
-    AttemptRecord, DatasetVersionRecord, RunFilter, RunRecord, SqlStore, StateStore, TaskRunRecord,
-    Write, now_micros,
+    AttemptRecord, DatasetVersionRecord, RunFilter, RunRecord, SlotRecord, SlotState, SqlStore,
+    StateStore, TaskRunRecord, Write, now_micros,
 };
 
 fn unique() -> String {
@@ -255,6 +255,30 @@ async fn story(store: &dyn StateStore) {
             .len(),
         1
     );
+
+    // Schedule slots: a slot is claimed once; the second claim of the same time fails.
+    let slot = |at: i64, state: SlotState, run_id: Option<&str>| SlotRecord {
+        pipeline: pipeline.clone(),
+        slot: at,
+        state,
+        run_id: run_id.map(String::from),
+        skipped: if state == SlotState::Skipped { 3 } else { 1 },
+        recorded_at: at + 5,
+    };
+    assert!(store.slots(&pipeline, 0).await.expect("slots").is_empty());
+    let start = slot(60_000_000, SlotState::Start, None);
+    let skipped = slot(240_000_000, SlotState::Skipped, None);
+    let first = slot(300_000_000, SlotState::Run, Some("run-a"));
+    for s in [&start, &skipped, &first] {
+        assert!(store.claim_slot(s).await.expect("claim"));
+    }
+    let again = slot(300_000_000, SlotState::Run, Some("run-b"));
+    assert!(!store.claim_slot(&again).await.expect("claim again"));
+    assert_eq!(
+        store.slots(&pipeline, 0).await.expect("slots"),
+        vec![first.clone(), skipped, start]
+    );
+    assert_eq!(store.slots(&pipeline, 1).await.expect("last"), vec![first]);
 }
 
 #[tokio::test]

@@ -35,6 +35,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 resume: resume.clone(),
                 stream_logs: stream,
                 trigger: "cli".into(),
+                run_id: None,
             };
             run(&cli, file, params, opts, json).await
         }
