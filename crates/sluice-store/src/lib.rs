@@ -14,7 +14,7 @@ mod sql;
 
 pub use records::{
     AttemptRecord, DatasetVersionRecord, Micros, RunFilter, RunRecord, SlotRecord, SlotState,
-    TaskRunRecord, Write, now_micros,
+    TaskRunRecord, TokenRecord, UserRecord, Write, now_micros,
 };
 pub use sql::{SqlStore, redact_url};
 
@@ -88,4 +88,12 @@ pub trait StateStore: Send + Sync {
     async fn claim_slot(&self, slot: &SlotRecord) -> Result<bool>;
     /// The recorded slots of a pipeline, newest first (`limit` 0: all).
     async fn slots(&self, pipeline: &str, limit: usize) -> Result<Vec<SlotRecord>>;
+    /// One user.
+    async fn user(&self, name: &str) -> Result<Option<UserRecord>>;
+    /// Every user, by name.
+    async fn users(&self) -> Result<Vec<UserRecord>>;
+    /// The token whose secret has this SHA-256 (hex).
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>>;
+    /// The tokens of a user (of everyone when `None`), oldest first.
+    async fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenRecord>>;
 }

@@ -43,6 +43,48 @@ pub struct RunRecord {
     pub error: Option<String>,
 }
 
+/// A user of the server.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UserRecord {
+    /// Login name.
+    pub name: String,
+    /// The password's argon2id hash (PHC string); never serialised.
+    #[serde(skip)]
+    pub hash: String,
+    /// `viewer`, `operator` or `admin`.
+    pub role: String,
+    /// When it was created.
+    pub created_at: Micros,
+    /// When it was disabled (it can no longer log in or use its tokens).
+    pub disabled_at: Option<Micros>,
+}
+
+/// A token a user holds: a long-lived API token or a login session.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TokenRecord {
+    /// Public id, shown in lists and used to revoke it.
+    pub id: String,
+    /// SHA-256 of the secret, hex; never serialised.
+    #[serde(skip)]
+    pub hash: String,
+    /// `api` or `session`.
+    pub kind: String,
+    /// Its user.
+    pub user_name: String,
+    /// What it is for (`ci`, the browser of a login).
+    pub label: String,
+    /// Its role: at most its user's.
+    pub role: String,
+    /// When it was created.
+    pub created_at: Micros,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Micros>,
+    /// When it was last used (to the minute).
+    pub last_used_at: Option<Micros>,
+    /// When it was revoked.
+    pub revoked_at: Option<Micros>,
+}
+
 /// What the scheduler did with a slot of a pipeline's schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -218,6 +260,10 @@ pub enum Write {
         /// The version.
         version: String,
     },
+    /// Insert or replace a user.
+    User(UserRecord),
+    /// Insert or replace a token.
+    Token(TokenRecord),
     /// Record that a task succeeded with this fingerprint.
     Fingerprint {
         /// Pipeline name.

@@ -13,7 +13,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::records::{
-    AttemptRecord, DatasetVersionRecord, RunFilter, RunRecord, SlotRecord, TaskRunRecord, Write,
+    AttemptRecord, DatasetVersionRecord, RunFilter, RunRecord, SlotRecord, TaskRunRecord,
+    TokenRecord, UserRecord, Write,
 };
 use crate::{Result, StateStore, StoreError};
 
@@ -39,6 +40,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "schedule slots",
         include_str!("../migrations/0005_schedule_slots.sql"),
     ),
+    (6, "auth", include_str!("../migrations/0006_auth.sql")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,6 +137,57 @@ impl SqlStore {
                 source,
             })?;
         Ok(SqlStore { pool, backend })
+    }
+
+    async fn users_where(&self, name: Option<&str>) -> Result<Vec<UserRecord>> {
+        let rows = sqlx::query(&self.q(
+            "SELECT name, hash, role, created_at, disabled_at FROM users \
+             WHERE ($1 = '' OR name = $1) ORDER BY name",
+        ))
+        .bind(name.unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading users"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(UserRecord {
+                    name: get(row, "name")?,
+                    hash: get(row, "hash")?,
+                    role: get(row, "role")?,
+                    created_at: get(row, "created_at")?,
+                    disabled_at: get(row, "disabled_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Tokens matching `condition` on `$1`, oldest first.
+    async fn tokens_where(&self, condition: &str, value: &str) -> Result<Vec<TokenRecord>> {
+        let sql = format!(
+            "SELECT id, hash, kind, user_name, label, role, created_at, expires_at, last_used_at, \
+             revoked_at FROM tokens WHERE {condition} ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(&self.q(&sql))
+            .bind(value)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("reading tokens"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(TokenRecord {
+                    id: get(row, "id")?,
+                    hash: get(row, "hash")?,
+                    kind: get(row, "kind")?,
+                    user_name: get(row, "user_name")?,
+                    label: get(row, "label")?,
+                    role: get(row, "role")?,
+                    created_at: get(row, "created_at")?,
+                    expires_at: get(row, "expires_at")?,
+                    last_used_at: get(row, "last_used_at")?,
+                    revoked_at: get(row, "revoked_at")?,
+                })
+            })
+            .collect()
     }
 
     /// The SQL for this backend: `$1` placeholders become `?1` on SQLite.
@@ -366,11 +419,69 @@ impl StateStore for SqlStore {
                     .await
                     .map_err(query_err("recording a fingerprint"))?;
                 }
+                Write::User(u) => {
+                    sqlx::query(&self.q(
+                        "INSERT INTO users (name, hash, role, created_at, disabled_at) \
+                         VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, role = excluded.role, \
+                         disabled_at = excluded.disabled_at",
+                    ))
+                    .bind(&u.name)
+                    .bind(&u.hash)
+                    .bind(&u.role)
+                    .bind(u.created_at)
+                    .bind(u.disabled_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("recording a user"))?;
+                }
+                Write::Token(t) => {
+                    sqlx::query(&self.q(
+                        "INSERT INTO tokens (id, hash, kind, user_name, label, role, created_at, \
+                         expires_at, last_used_at, revoked_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                         ON CONFLICT (id) DO UPDATE SET role = excluded.role, label = excluded.label, \
+                         expires_at = excluded.expires_at, last_used_at = excluded.last_used_at, \
+                         revoked_at = excluded.revoked_at",
+                    ))
+                    .bind(&t.id)
+                    .bind(&t.hash)
+                    .bind(&t.kind)
+                    .bind(&t.user_name)
+                    .bind(&t.label)
+                    .bind(&t.role)
+                    .bind(t.created_at)
+                    .bind(t.expires_at)
+                    .bind(t.last_used_at)
+                    .bind(t.revoked_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("recording a token"))?;
+                }
             }
         }
         tx.commit()
             .await
             .map_err(query_err("committing a transaction"))
+    }
+
+    async fn user(&self, name: &str) -> Result<Option<UserRecord>> {
+        Ok(self.users_where(Some(name)).await?.pop())
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>> {
+        self.users_where(None).await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        Ok(self.tokens_where("hash = $1", hash).await?.pop())
+    }
+
+    async fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenRecord>> {
+        match user {
+            Some(u) => self.tokens_where("user_name = $1", u).await,
+            None => self.tokens_where("$1 = ''", "").await,
+        }
     }
 
     async fn claim_slot(&self, slot: &SlotRecord) -> Result<bool> {

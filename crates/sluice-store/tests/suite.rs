@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use sluice_core::{RunState, TaskState};
 use sluice_store::{
     AttemptRecord, DatasetVersionRecord, RunFilter, RunRecord, SlotRecord, SlotState, SqlStore,
-    StateStore, TaskRunRecord, Write, now_micros,
+    StateStore, TaskRunRecord, TokenRecord, UserRecord, Write, now_micros,
 };
 
 fn unique() -> String {
@@ -279,6 +279,60 @@ async fn story(store: &dyn StateStore) {
         vec![first.clone(), skipped, start]
     );
     assert_eq!(store.slots(&pipeline, 1).await.expect("last"), vec![first]);
+
+    // Users and tokens: written in batches, read back by name and by the secret's hash.
+    let user = UserRecord {
+        name: format!("ada_{u}"),
+        hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        role: "operator".into(),
+        created_at: 7,
+        disabled_at: None,
+    };
+    let token = TokenRecord {
+        id: format!("t_{u}"),
+        hash: format!("sha_{u}"),
+        kind: "api".into(),
+        user_name: user.name.clone(),
+        label: "ci".into(),
+        role: "viewer".into(),
+        created_at: 8,
+        expires_at: None,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store
+        .apply(&[Write::User(user.clone()), Write::Token(token.clone())])
+        .await
+        .expect("user and token");
+    assert_eq!(
+        store.user(&user.name).await.expect("user"),
+        Some(user.clone())
+    );
+    assert!(store.users().await.expect("users").contains(&user));
+    assert_eq!(
+        store.token_by_hash(&token.hash).await.expect("token"),
+        Some(token.clone())
+    );
+    assert_eq!(store.token_by_hash("nope").await.expect("none"), None);
+    let revoked = TokenRecord {
+        revoked_at: Some(9),
+        last_used_at: Some(8),
+        ..token.clone()
+    };
+    let disabled = UserRecord {
+        disabled_at: Some(10),
+        role: "viewer".into(),
+        ..user.clone()
+    };
+    store
+        .apply(&[Write::Token(revoked.clone()), Write::User(disabled.clone())])
+        .await
+        .expect("revoke");
+    assert_eq!(
+        store.tokens(Some(&user.name)).await.expect("tokens"),
+        vec![revoked]
+    );
+    assert_eq!(store.user(&user.name).await.expect("user"), Some(disabled));
 }
 
 #[tokio::test]
