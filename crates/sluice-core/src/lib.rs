@@ -37,7 +37,7 @@ pub use de::{DeError, from_node};
 pub use diag::{Diagnostic, Diagnostics};
 pub use pipeline::{
     CatchUp, EnvVar, LoadError, LoadOptions, OpCatalog, OpInfo, Pipeline, Task, TaskKind,
-    load_file, parse_pipeline,
+    load_file, load_file_with_env, parse_pipeline,
 };
 pub use state::{RunState, TaskState};
 pub use yaml::{Mark, Node};

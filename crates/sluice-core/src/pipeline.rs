@@ -261,6 +261,23 @@ impl Pipeline {
     }
 }
 
+/// Loads a pipeline file with `params` overriding its defaults, reading environment
+/// variables from the process (what the CLI and the server do).
+pub fn load_file_with_env(
+    path: &Path,
+    params: &[(String, String)],
+    catalog: &dyn OpCatalog,
+) -> Result<Pipeline, LoadError> {
+    load_file(
+        path,
+        &LoadOptions {
+            params,
+            catalog,
+            env: &|name| std::env::var(name).ok(),
+        },
+    )
+}
+
 /// Reads, parses and validates a pipeline file.
 pub fn load_file(path: &Path, opts: &LoadOptions<'_>) -> Result<Pipeline, LoadError> {
     let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io {

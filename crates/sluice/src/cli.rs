@@ -253,11 +253,121 @@ pub enum Command {
         #[arg(long, value_parser = ["avx2", "baseline"])]
         kernels: Option<String>,
     },
+    /// Serve the pipelines of a folder: their schedules, the REST API (`/api/…`, described at
+    /// `/api/openapi.json`) and Prometheus metrics (`/metrics`). Every route but `/health`
+    /// needs a login or a token: create a user first with `sluice user add`.
+    Serve {
+        /// The folder of pipeline files (`*.yaml`, `*.yml`), reloaded when they change. The
+        /// state is kept in its `.sluice` folder unless --home is given.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        pipelines: PathBuf,
+        /// The address to listen on (another interface than 127.0.0.1 only behind a TLS
+        /// proxy).
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        bind: std::net::SocketAddr,
+        /// Mark the session cookie `Secure` (the server is reached through HTTPS).
+        #[arg(long)]
+        secure_cookies: bool,
+    },
+    /// Users of the server (`sluice serve`).
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// API tokens of the server's users, for machines (`Authorization: Bearer …`).
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// List the built-in ops.
     Ops {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// A role of the server's users.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    /// Reads everything.
+    Viewer,
+    /// Also triggers, cancels and resumes runs.
+    Operator,
+    /// Also manages users and every token.
+    Admin,
+}
+
+/// `sluice user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create a user, or change its password and role. The password is read from
+    /// SLUICE_PASSWORD, else from the first line of stdin.
+    Add {
+        /// Login name.
+        name: String,
+        /// Its role.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The server's pipeline folder (its `.sluice` holds the users unless --home is given).
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        pipelines: PathBuf,
+    },
+    /// Disable a user: it can no longer log in, and its sessions and tokens stop working.
+    Disable {
+        /// Login name.
+        name: String,
+        /// The server's pipeline folder.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        pipelines: PathBuf,
+    },
+    /// List the users.
+    List {
+        /// The server's pipeline folder.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        pipelines: PathBuf,
+    },
+}
+
+/// `sluice token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create an API token; its secret is printed once.
+    Create {
+        /// Its user.
+        #[arg(long)]
+        user: String,
+        /// What it is for (`ci`, `grafana`).
+        #[arg(long)]
+        label: String,
+        /// Its role (default: the user's; never above it).
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
+        /// Days before it expires (default: never).
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+        /// The server's pipeline folder.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        pipelines: PathBuf,
+    },
+    /// List tokens (never their secrets).
+    List {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+        /// The server's pipeline folder.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        pipelines: PathBuf,
+    },
+    /// Revoke a token: it stops working at once.
+    Revoke {
+        /// Its id (from `sluice token list`).
+        id: String,
+        /// The server's pipeline folder.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        pipelines: PathBuf,
     },
 }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::json;
-use sluice_core::{LoadError, LoadOptions, Pipeline, RunState, TaskState, dag, load_file};
+use sluice_core::{LoadError, Pipeline, RunState, TaskState, dag};
 use sluice_engine::{Engine, EngineError, RunOptions};
 use sluice_ops::Registry;
 use sluice_store::{RunFilter, StateStore};
@@ -128,6 +128,13 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             };
             crate::search::run(store, args).await
         }
+        Command::Serve {
+            ref pipelines,
+            bind,
+            secure_cookies,
+        } => crate::serve::serve(&cli, pipelines, bind, secure_cookies).await,
+        Command::User { ref action } => crate::serve::user(&cli, action).await,
+        Command::Token { ref action } => crate::serve::token(&cli, action).await,
         Command::Head { ref dataset, rows } => {
             let (store, _) = read_store(&cli).await?;
             let query = format!("SELECT * FROM {dataset} LIMIT {rows}");
@@ -141,23 +148,12 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
 fn load(
     file: &Path,
     params: &[(String, String)],
     registry: &Registry,
 ) -> Result<Pipeline, LoadError> {
-    load_file(
-        file,
-        &LoadOptions {
-            params,
-            catalog: registry,
-            env: &env_var,
-        },
-    )
+    sluice_core::load_file_with_env(file, params, registry)
 }
 
 fn load_or_fail(

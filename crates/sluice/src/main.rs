@@ -11,6 +11,7 @@ mod embed;
 mod home;
 mod live;
 mod search;
+mod serve;
 mod table;
 
 use std::process::ExitCode;
@@ -83,8 +84,15 @@ impl From<sluice_store::StoreError> for Failure {
 fn main() -> ExitCode {
     tune_allocator();
     let args = cli::Cli::parse();
+    // The server logs what it does (info); other commands only errors, unless SLUICE_LOG says.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(match args.command {
+            cli::Command::Serve { .. } => "info",
+            _ => "error",
+        })
+    });
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("SLUICE_LOG"))
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -1,0 +1,92 @@
+//! Errors of the API and the one place where they become HTTP statuses.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// What went wrong in a request; each kind has one status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No credentials, or credentials that are not (or no longer) valid.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Valid credentials without the role the route needs, or a missing CSRF token.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such pipeline, run, task, user or token.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is malformed or names something invalid.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request conflicts with the current state (a run already running, a name taken).
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many failed logins: retry after this many seconds.
+    #[error("too many failed logins for `{user}`: try again in {retry_after} s")]
+    Throttled {
+        /// The login name.
+        user: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// The state store or the engine failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The status of this kind of error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<sluice_store::StoreError> for ApiError {
+    fn from(e: sluice_store::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<sluice_engine::EngineError> for ApiError {
+    fn from(e: sluice_engine::EngineError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!("{self}");
+        }
+        let body = serde_json::json!({ "error": self.to_string() });
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Unauthenticated(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"sluice\""),
+                );
+            }
+            ApiError::Throttled { retry_after, .. } => {
+                if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                    headers.insert(header::RETRY_AFTER, v);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,242 @@
+//! Every route of the server and the role it needs, in one table: the guard checks each
+//! request against it, `/api/openapi.json` is generated from it, and the tests walk it.
+//! A route the router has but the table lacks is refused (fail closed).
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+
+use crate::auth::{self, Role};
+use crate::error::ApiError;
+use crate::{App, api};
+
+/// One route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Its method.
+    pub method: Method,
+    /// Its path, axum style (`/api/runs/{id}`).
+    pub path: &'static str,
+    /// The least role that may call it.
+    pub role: Role,
+    /// What it does.
+    pub summary: &'static str,
+}
+
+const fn route(method: Method, path: &'static str, role: Role, summary: &'static str) -> Route {
+    Route {
+        method,
+        path,
+        role,
+        summary,
+    }
+}
+
+/// The routes.
+pub const ROUTES: &[Route] = &[
+    route(
+        Method::GET,
+        "/health",
+        Role::Public,
+        "Liveness: the server and its state store answer.",
+    ),
+    route(
+        Method::POST,
+        "/api/login",
+        Role::Public,
+        "Log in with a user name and password: a session cookie and a bearer token.",
+    ),
+    route(
+        Method::POST,
+        "/api/logout",
+        Role::Viewer,
+        "End the current session.",
+    ),
+    route(
+        Method::GET,
+        "/api/me",
+        Role::Viewer,
+        "The caller: user, role and the CSRF token of a browser session.",
+    ),
+    route(
+        Method::GET,
+        "/api/openapi.json",
+        Role::Viewer,
+        "This API's OpenAPI document.",
+    ),
+    route(
+        Method::GET,
+        "/metrics",
+        Role::Viewer,
+        "Prometheus metrics (text format 0.0.4).",
+    ),
+    route(
+        Method::GET,
+        "/api/pipelines",
+        Role::Viewer,
+        "Pipelines of the folder: validity, schedule, next and last runs.",
+    ),
+    route(
+        Method::GET,
+        "/api/pipelines/{name}",
+        Role::Viewer,
+        "One pipeline: its tasks, schedule and recent slots.",
+    ),
+    route(
+        Method::POST,
+        "/api/pipelines/{name}/runs",
+        Role::Operator,
+        "Trigger a run, with parameters.",
+    ),
+    route(
+        Method::GET,
+        "/api/runs",
+        Role::Viewer,
+        "Runs, newest first (`pipeline`, `state`, `limit`).",
+    ),
+    route(
+        Method::GET,
+        "/api/runs/{id}",
+        Role::Viewer,
+        "One run: its tasks and attempts.",
+    ),
+    route(
+        Method::POST,
+        "/api/runs/{id}/cancel",
+        Role::Operator,
+        "Cancel a run going on.",
+    ),
+    route(
+        Method::POST,
+        "/api/runs/{id}/resume",
+        Role::Operator,
+        "Resume a run: only what did not succeed runs again.",
+    ),
+    route(
+        Method::GET,
+        "/api/runs/{id}/tasks/{task}/logs",
+        Role::Viewer,
+        "A task attempt's output (`attempt`; `follow=true` streams it while it runs).",
+    ),
+    route(
+        Method::GET,
+        "/api/datasets",
+        Role::Viewer,
+        "The latest version of every dataset.",
+    ),
+    route(
+        Method::GET,
+        "/api/users",
+        Role::Admin,
+        "Users and their roles.",
+    ),
+    route(
+        Method::POST,
+        "/api/users",
+        Role::Admin,
+        "Create or update a user.",
+    ),
+    route(
+        Method::GET,
+        "/api/tokens",
+        Role::Viewer,
+        "The caller's tokens (every token for an admin).",
+    ),
+    route(
+        Method::POST,
+        "/api/tokens",
+        Role::Operator,
+        "Create an API token for the caller (an admin: for anyone).",
+    ),
+    route(
+        Method::DELETE,
+        "/api/tokens/{id}",
+        Role::Operator,
+        "Revoke a token of the caller (an admin: anyone's).",
+    ),
+];
+
+/// The route of a request, by method and matched path.
+pub fn find(method: &Method, path: &str) -> Option<&'static Route> {
+    ROUTES
+        .iter()
+        .find(|r| r.method == *method && r.path == path)
+}
+
+/// The router: every route of [`ROUTES`], behind the guard.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/health", get(api::health))
+        .route("/api/login", post(api::login))
+        .route("/api/logout", post(api::logout))
+        .route("/api/me", get(api::me))
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/metrics", get(api::metrics))
+        .route("/api/pipelines", get(api::pipelines))
+        .route("/api/pipelines/{name}", get(api::pipeline))
+        .route("/api/pipelines/{name}/runs", post(api::trigger))
+        .route("/api/runs", get(api::runs))
+        .route("/api/runs/{id}", get(api::run))
+        .route("/api/runs/{id}/cancel", post(api::cancel))
+        .route("/api/runs/{id}/resume", post(api::resume))
+        .route("/api/runs/{id}/tasks/{task}/logs", get(api::logs))
+        .route("/api/datasets", get(api::datasets))
+        .route("/api/users", get(api::users).post(api::put_user))
+        .route("/api/tokens", get(api::tokens).post(api::create_token))
+        .route("/api/tokens/{id}", delete(api::revoke_token))
+        .route_layer(middleware::from_fn_with_state(app.clone(), guard))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+/// Checks the caller against the route's role and hands the [`auth::Caller`] to the handler.
+async fn guard(
+    State(app): State<App>,
+    matched: Option<MatchedPath>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let path = matched.as_ref().map(|m| m.as_str()).unwrap_or_default();
+    let Some(route) = find(request.method(), path) else {
+        return ApiError::Internal(format!(
+            "{} {path} is not in the route table",
+            request.method()
+        ))
+        .into_response();
+    };
+    match auth::check(
+        app.store.as_ref(),
+        request.method(),
+        request.headers(),
+        route.role,
+    )
+    .await
+    {
+        Ok(caller) => {
+            if let Some(caller) = caller {
+                request.extensions_mut().insert(caller);
+            }
+            next.run(request).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Unknown paths: 401 without credentials (nothing is told about what exists), else 404.
+async fn not_found(State(app): State<App>, request: Request) -> Response {
+    match auth::check(
+        app.store.as_ref(),
+        &Method::GET,
+        request.headers(),
+        Role::Viewer,
+    )
+    .await
+    {
+        Ok(_) => ApiError::NotFound(format!("no route {} {}", request.method(), request.uri()))
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,611 @@
+//! `sluice serve` as users run it: the real binary on a free port, users and tokens made with
+//! `sluice user` and `sluice token`, every route of the server's own OpenAPI document called
+//! without credentials, with too small a role and with enough; failed logins throttled; CSRF
+//! on browser sessions; `/metrics` parsed by Prometheus's own parser; and the scheduler across
+//! a `kill -9` of the server.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, RequestBuilder};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use common::{Project, text};
+
+/// A running `sluice serve`, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(p: &Project) -> Server {
+        let mut child = p
+            .cmd(&["serve", "--bind", "127.0.0.1:0", "--pipelines", "."])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sluice serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("line");
+        let base = line
+            .trim()
+            .strip_prefix("sluice serve: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Server { child, base }
+    }
+
+    fn kill9(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-9", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+fn call(c: &Client, s: &Server, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+    let r = c.request(method, format!("{}{path}", s.base));
+    match token {
+        Some(t) => r.bearer_auth(t),
+        None => r,
+    }
+}
+
+fn json_of(r: reqwest::blocking::Response) -> Value {
+    let status = r.status();
+    let body = r.text().expect("body");
+    serde_json::from_str(&body).unwrap_or_else(|_| panic!("{status}: {body}"))
+}
+
+/// Adds a user and returns an API token of theirs.
+fn user_with_token(p: &Project, name: &str, role: &str) -> String {
+    let out = p
+        .cmd(&["user", "add", name, "--role", role])
+        .env("SLUICE_PASSWORD", format!("{name}-password"))
+        .output()
+        .expect("user add");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = p.run_ok(&["token", "create", "--user", name, "--label", "tests"]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Triggers a run of `pipeline` with `body` and returns its id.
+fn trigger(c: &Client, s: &Server, token: &str, pipeline: &str, body: Value) -> String {
+    let path = format!("/api/pipelines/{pipeline}/runs");
+    let r = call(c, s, Method::POST, &path, Some(token))
+        .json(&body)
+        .send()
+        .expect("trigger");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    json_of(r)["run_id"].as_str().expect("run id").to_string()
+}
+
+fn run_state(c: &Client, s: &Server, token: &str, id: &str) -> String {
+    let v = json_of(
+        call(c, s, Method::GET, &format!("/api/runs/{id}"), Some(token))
+            .send()
+            .expect("run"),
+    );
+    v["run"]["state"].as_str().unwrap_or_default().to_string()
+}
+
+const PIPELINES: &str = r#"
+name: quick
+max_active_runs: 5
+tasks:
+  a: { run: "echo quick-output" }
+"#;
+
+const LONG: &str = r#"
+name: long
+max_active_runs: 5
+tasks:
+  a: { run: "echo started; sleep 60" }
+"#;
+
+#[test]
+fn every_route_answers_401_403_or_success_by_role() {
+    let p = Project::new(PIPELINES);
+    std::fs::write(p.path("long.yaml"), LONG).expect("long");
+    let viewer = user_with_token(&p, "vic", "viewer");
+    let operator = user_with_token(&p, "otto", "operator");
+    let admin = user_with_token(&p, "ada", "admin");
+    let spare = String::from_utf8_lossy(
+        &p.run_ok(&["token", "create", "--user", "otto", "--label", "spare"])
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    let spare_id = spare.split('_').nth(1).expect("token id").to_string();
+    let s = Server::start(&p);
+    let c = client();
+
+    // Fixtures: a finished run, a long run to cancel, a cancelled run to resume.
+    let done = trigger(&c, &s, &operator, "quick", json!({}));
+    wait_for("the quick run", Duration::from_secs(30), || {
+        run_state(&c, &s, &viewer, &done) == "succeeded"
+    });
+    let start_long = || trigger(&c, &s, &operator, "long", json!({}));
+    let to_cancel = start_long();
+    let to_resume = start_long();
+    let r = call(
+        &c,
+        &s,
+        Method::POST,
+        &format!("/api/runs/{to_resume}/cancel"),
+        Some(&operator),
+    )
+    .send()
+    .expect("cancel");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    wait_for("the cancelled run", Duration::from_secs(30), || {
+        run_state(&c, &s, &viewer, &to_resume) == "cancelled"
+    });
+
+    // The routes, from the server's own OpenAPI document.
+    let doc = json_of(
+        call(&c, &s, Method::GET, "/api/openapi.json", Some(&viewer))
+            .send()
+            .expect("openapi"),
+    );
+    let mut routes: Vec<(Method, String, String)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("ops") {
+            let role = op["x-sluice-role"].as_str().expect("role").to_string();
+            routes.push((
+                method.to_uppercase().parse().expect("method"),
+                path.clone(),
+                role,
+            ));
+        }
+    }
+    assert_eq!(routes.len(), 20, "{routes:?}");
+    let concrete = |method: &Method, path: &str| -> String {
+        let id = if path.ends_with("/cancel") {
+            &to_cancel
+        } else if path.ends_with("/resume") {
+            &to_resume
+        } else {
+            &done
+        };
+        let token_id = if *method == Method::DELETE {
+            &spare_id
+        } else {
+            ""
+        };
+        path.replace("{name}", "quick")
+            .replace("{task}", "a")
+            .replace("/tokens/{id}", &format!("/tokens/{token_id}"))
+            .replace("{id}", id)
+    };
+    let body = |method: &Method, path: &str| -> Option<Value> {
+        match (method.as_str(), path) {
+            ("POST", "/api/login") => Some(json!({"user": "vic", "password": "vic-password"})),
+            ("POST", "/api/users") => {
+                Some(json!({"name": "newcomer", "password": "long enough", "role": "viewer"}))
+            }
+            ("POST", "/api/tokens") => Some(json!({"label": "made by the test"})),
+            _ => None,
+        }
+    };
+    let send = |method: &Method, path: &str, token: Option<&str>| {
+        let mut r = call(&c, &s, method.clone(), &concrete(method, path), token);
+        if let Some(b) = body(method, path) {
+            r = r.json(&b);
+        }
+        r.send().expect("request")
+    };
+    for (method, path, role) in &routes {
+        let anonymous = send(method, path, None);
+        if role == "public" {
+            assert!(
+                anonymous.status().is_success(),
+                "{method} {path} is public: {}",
+                anonymous.status()
+            );
+            continue;
+        }
+        assert_eq!(
+            anonymous.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without credentials"
+        );
+        let forged = send(method, path, Some("slc_00000000_forged"));
+        assert_eq!(forged.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        let (below, enough): (Vec<&str>, &str) = match role.as_str() {
+            "viewer" => (vec![], &viewer),
+            "operator" => (vec![&viewer], &operator),
+            "admin" => (vec![&viewer, &operator], &admin),
+            other => panic!("role {other}"),
+        };
+        for token in below {
+            let r = send(method, path, Some(token));
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method} {path}");
+            let msg = json_of(r)["error"].as_str().unwrap_or_default().to_string();
+            assert!(
+                msg.starts_with(&format!("this needs the {role} role")),
+                "{msg}"
+            );
+        }
+        if *method == Method::POST && path == "/api/logout" {
+            continue; // it would end the viewer's token; tested below with a session
+        }
+        let r = send(method, path, Some(enough));
+        assert!(
+            r.status().is_success(),
+            "{method} {path} as {role}: {} {}",
+            r.status(),
+            r.text().unwrap_or_default()
+        );
+    }
+    // Unknown paths tell nothing without credentials.
+    let r = call(&c, &s, Method::GET, "/api/nothing-here", None)
+        .send()
+        .expect("x");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = call(&c, &s, Method::GET, "/api/nothing-here", Some(&viewer))
+        .send()
+        .expect("x");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // The revoked spare token no longer works; the cancelled run was cancelled.
+    let r = call(&c, &s, Method::GET, "/api/me", Some(&spare))
+        .send()
+        .expect("me");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    wait_for("the cancel", Duration::from_secs(30), || {
+        run_state(&c, &s, &viewer, &to_cancel) == "cancelled"
+    });
+    // A log, as text.
+    let log = call(
+        &c,
+        &s,
+        Method::GET,
+        &format!("/api/runs/{done}/tasks/a/logs"),
+        Some(&viewer),
+    )
+    .send()
+    .expect("log")
+    .text()
+    .expect("text");
+    assert_eq!(log, "quick-output\n");
+
+    // Five wrong passwords in a row: the sixth try is throttled, even with the right one.
+    for _ in 0..5 {
+        let r = call(&c, &s, Method::POST, "/api/login", None)
+            .json(&json!({"user": "otto", "password": "wrong"}))
+            .send()
+            .expect("login");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = call(&c, &s, Method::POST, "/api/login", None)
+        .json(&json!({"user": "otto", "password": "otto-password"}))
+        .send()
+        .expect("login");
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("retry-after")
+        .parse()
+        .expect("seconds");
+    assert!((25..=30).contains(&wait), "{wait}");
+
+    // A browser session: the cookie reads, but a change needs the CSRF header.
+    let r = call(&c, &s, Method::POST, "/api/login", None)
+        .json(&json!({"user": "ada", "password": "ada-password"}))
+        .send()
+        .expect("login");
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().expect("pair").to_string();
+    let login = json_of(r);
+    let with_cookie = |method: Method, path: &str| {
+        c.request(method, format!("{}{path}", s.base))
+            .header("cookie", &session)
+    };
+    let r = with_cookie(Method::GET, "/api/me").send().expect("me");
+    assert_eq!(json_of(r)["csrf"], login["csrf"]);
+    let r = with_cookie(Method::POST, "/api/pipelines/quick/runs")
+        .send()
+        .expect("x");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        json_of(r)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CSRF")
+    );
+    let r = with_cookie(Method::POST, "/api/pipelines/quick/runs")
+        .header("x-csrf-token", login["csrf"].as_str().expect("csrf"))
+        .send()
+        .expect("x");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    // Logging out ends the session, as cookie and as bearer token.
+    let r = with_cookie(Method::POST, "/api/logout")
+        .header("x-csrf-token", login["csrf"].as_str().expect("csrf"))
+        .send()
+        .expect("logout");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let bearer = login["token"].as_str().expect("token");
+    let r = call(&c, &s, Method::GET, "/api/me", Some(bearer))
+        .send()
+        .expect("me");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text_and_count_runs() {
+    let Some(python) = common::test_python("the Prometheus parser check of /metrics") else {
+        return;
+    };
+    let p = Project::new(PIPELINES);
+    let viewer = user_with_token(&p, "vic", "viewer");
+    let operator = user_with_token(&p, "otto", "operator");
+    let s = Server::start(&p);
+    let c = client();
+    let scrape = || {
+        call(&c, &s, Method::GET, "/metrics", Some(&viewer))
+            .send()
+            .expect("metrics")
+            .text()
+            .expect("text")
+    };
+    let parse = |text: &str| -> Value {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("metrics.txt");
+        std::fs::write(&file, text).expect("write");
+        let out = common::run_python(
+            &python,
+            "import json, sys\n\
+             from prometheus_client.parser import text_string_to_metric_families\n\
+             out = {}\n\
+             for fam in text_string_to_metric_families(open(sys.argv[1]).read()):\n\
+             \x20   for s in fam.samples:\n\
+             \x20       key = s.name + json.dumps(s.labels, sort_keys=True)\n\
+             \x20       out[key] = s.value\n\
+             print(json.dumps(out))\n",
+            &[file.as_os_str()],
+        );
+        serde_json::from_slice(&out).expect("json")
+    };
+    let before = parse(&scrape());
+    let finished = r#"sluice_runs_finished_total{"pipeline": "quick", "state": "succeeded"}"#;
+    assert_eq!(before.get(finished), None);
+    assert_eq!(
+        before[r#"sluice_pipelines{"validity": "valid"}"#],
+        json!(1.0)
+    );
+    for _ in 0..2 {
+        // Forced: the second run's task would otherwise be cached.
+        let id = trigger(&c, &s, &operator, "quick", json!({"force": true}));
+        wait_for("the run", Duration::from_secs(30), || {
+            run_state(&c, &s, &viewer, &id) == "succeeded"
+        });
+    }
+    wait_for("the counters", Duration::from_secs(10), || {
+        parse(&scrape()).get(finished) == Some(&json!(2.0))
+    });
+    let after = parse(&scrape());
+    assert_eq!(
+        after[r#"sluice_runs_started_total{"pipeline": "quick", "trigger": "api:otto"}"#],
+        json!(2.0)
+    );
+    assert_eq!(
+        after[r#"sluice_tasks_finished_total{"pipeline": "quick", "state": "succeeded"}"#],
+        json!(2.0)
+    );
+    assert_eq!(
+        after[r#"sluice_task_duration_seconds_count{"pipeline": "quick"}"#],
+        json!(2.0)
+    );
+    assert_eq!(
+        after[r#"sluice_task_duration_seconds_bucket{"le": "+Inf", "pipeline": "quick"}"#],
+        json!(2.0)
+    );
+}
+
+const EVERY_MINUTE: &str = r#"
+name: every_minute
+schedule: "* * * * *"
+catchup: all
+tasks:
+  a: { run: "echo tick" }
+"#;
+
+/// Minutes since the epoch of a time in microseconds.
+fn minute_of(micros: i64) -> i64 {
+    micros.div_euclid(60_000_000)
+}
+
+#[test]
+fn the_schedule_survives_a_killed_server_without_repeating_or_skipping_a_slot() {
+    let p = Project::new(EVERY_MINUTE);
+    std::fs::write(p.path("long.yaml"), LONG).expect("long");
+    let operator = user_with_token(&p, "otto", "operator");
+    let c = client();
+    // Not in the last seconds of a minute: the first slot must come after the start.
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_micros() as i64
+    };
+    while now() % 60_000_000 > 55_000_000 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut first = Server::start(&p);
+    let slots = |s: &Server| -> Vec<Value> {
+        let v = json_of(
+            call(
+                &c,
+                s,
+                Method::GET,
+                "/api/pipelines/every_minute",
+                Some(&operator),
+            )
+            .send()
+            .expect("pipeline"),
+        );
+        v["slots"].as_array().cloned().unwrap_or_default()
+    };
+    wait_for("the first slot", Duration::from_secs(70), || {
+        slots(&first).iter().any(|s| s["state"] == "run")
+    });
+    // A long run going on when the server is killed.
+    let long = trigger(&c, &first, &operator, "long", json!({}));
+    wait_for("the long task", Duration::from_secs(30), || {
+        let v = json_of(
+            call(
+                &c,
+                &first,
+                Method::GET,
+                &format!("/api/runs/{long}"),
+                Some(&operator),
+            )
+            .send()
+            .expect("run"),
+        );
+        v["tasks"][0]["state"] == "running"
+    });
+    let first_slot = slots(&first)
+        .iter()
+        .find(|s| s["state"] == "run")
+        .and_then(|s| s["slot"].as_i64())
+        .expect("slot");
+    first.kill9();
+    // Down while the next slot passes.
+    let missed = minute_of(first_slot) + 1;
+    while minute_of(now()) <= missed {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let second = Server::start(&p);
+
+    // The killed server's run is failed, not running.
+    let v = json_of(
+        call(
+            &c,
+            &second,
+            Method::GET,
+            &format!("/api/runs/{long}"),
+            Some(&operator),
+        )
+        .send()
+        .expect("run"),
+    );
+    assert_eq!(v["run"]["state"], "failed", "{v}");
+    assert!(
+        v["run"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("interrupted: the sluice process"),
+        "{v}"
+    );
+    assert_eq!(v["attempts"][0]["state"], "failed", "{v}");
+    let running = json_of(
+        call(
+            &c,
+            &second,
+            Method::GET,
+            "/api/runs?state=running",
+            Some(&operator),
+        )
+        .send()
+        .expect("runs"),
+    );
+    assert!(
+        running
+            .as_array()
+            .expect("runs")
+            .iter()
+            .all(|r| r["pipeline"] != "long"),
+        "{running}"
+    );
+
+    // Catch-up `all`: the missed slot runs at once; every slot once, in order, each run
+    // succeeded.
+    wait_for("the missed slot", Duration::from_secs(20), || {
+        slots(&second)
+            .iter()
+            .any(|s| s["slot"].as_i64().map(minute_of) == Some(missed))
+    });
+    // Every minute from the first slot to now has its run (the current minute's comes after
+    // the missed one's: max_active_runs 1).
+    let run_minutes = |recorded: &[Value]| -> Vec<i64> {
+        recorded
+            .iter()
+            .filter(|s| s["state"] == "run")
+            .filter_map(|s| s["slot"].as_i64().map(minute_of))
+            .collect()
+    };
+    let want = || -> Vec<i64> { (minute_of(first_slot)..=minute_of(now())).rev().collect() };
+    wait_for("a run for every minute", Duration::from_secs(30), || {
+        run_minutes(&slots(&second)) == want()
+    });
+    let recorded = slots(&second);
+    let runs = run_minutes(&recorded);
+    assert!(
+        recorded.iter().all(|s| s["state"] != "skipped"),
+        "{recorded:#?}"
+    );
+    for s in recorded.iter().filter(|s| s["state"] == "run") {
+        let id = s["run_id"].as_str().expect("run id");
+        wait_for("a slot's run", Duration::from_secs(30), || {
+            run_state(&c, &second, &operator, id) == "succeeded"
+        });
+    }
+    let all = json_of(
+        call(
+            &c,
+            &second,
+            Method::GET,
+            "/api/runs?pipeline=every_minute",
+            Some(&operator),
+        )
+        .send()
+        .expect("runs"),
+    );
+    assert_eq!(all.as_array().map(Vec::len), Some(runs.len()), "{all}");
+    assert!(
+        all.as_array()
+            .expect("runs")
+            .iter()
+            .all(|r| r["trigger"] == "schedule"),
+        "{all}"
+    );
+}
