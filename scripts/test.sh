@@ -19,6 +19,11 @@ export SLUICE_TEST_MODEL
 # Python with pyarrow, to read exported Parquet files back as other tools do.
 SLUICE_TEST_PYTHON=$(scripts/python-env.sh)
 export SLUICE_TEST_PYTHON
+# Debian's chromium and playwright-core, for the web UI's browser test.
+browser=$(scripts/browser.sh)
+SLUICE_TEST_CHROMIUM=$(echo "$browser" | sed -n 1p)
+SLUICE_TEST_NODE_PATH=$(echo "$browser" | sed -n 2p)
+export SLUICE_TEST_CHROMIUM SLUICE_TEST_NODE_PATH
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

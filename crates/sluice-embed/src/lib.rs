@@ -65,6 +65,100 @@ impl Embedder {
             Embedder::Remote(m) => m.embed(&texts, &*progress, &stop).await,
         }
     }
+
+    /// Opens the model `spec` names: loads a local one (on a blocking thread) or sets up the
+    /// endpoint's client.
+    pub async fn open(spec: &ModelSpec) -> Result<Embedder, EmbedError> {
+        match &spec.endpoint {
+            Some(url) => {
+                let api_key = match &spec.api_key_env {
+                    Some(var) => Some(std::env::var(var).map_err(|_| {
+                        EmbedError::Input(format!("the environment variable {var} is not set"))
+                    })?),
+                    None => None,
+                };
+                let options = RemoteOptions {
+                    api_key,
+                    batch_size: spec.batch_size,
+                    ..RemoteOptions::new(url, &spec.model)
+                };
+                Ok(Embedder::Remote(Arc::new(RemoteModel::new(options)?)))
+            }
+            None => {
+                let dir = resolve_model(&spec.model)?;
+                let options = LocalOptions {
+                    threads: spec.threads,
+                    batch_size: spec.batch_size,
+                    kernels: spec.kernels.clone(),
+                };
+                let model = tokio::task::spawn_blocking(move || LocalModel::load(&dir, &options))
+                    .await
+                    .map_err(|e| EmbedError::Input(format!("the loading thread failed: {e}")))??;
+                Ok(Embedder::Local(Arc::new(model)))
+            }
+        }
+    }
+
+    /// Embeds one text: its vector.
+    pub async fn embed_one(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        self.embed(
+            Arc::new(vec![text.to_string()]),
+            Arc::new(|_| {}),
+            Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        )
+        .await
+    }
+}
+
+/// Which model embeds, and how: what [`Embedder::open`] takes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModelSpec {
+    /// A model folder or name ([`resolve_model`]); with `endpoint`, the name sent to it.
+    pub model: String,
+    /// An OpenAI-compatible endpoint.
+    pub endpoint: Option<String>,
+    /// The environment variable holding the endpoint's API key.
+    pub api_key_env: Option<String>,
+    /// Local worker threads (default: every core).
+    pub threads: Option<usize>,
+    /// Texts per batch or request.
+    pub batch_size: usize,
+    /// A forced kernel level of a local model (`baseline`, `avx2`).
+    pub kernels: Option<String>,
+}
+
+impl ModelSpec {
+    /// A local model or name with the default settings.
+    pub fn new(model: impl Into<String>) -> ModelSpec {
+        ModelSpec {
+            model: model.into(),
+            endpoint: None,
+            api_key_env: None,
+            threads: None,
+            batch_size: 32,
+            kernels: None,
+        }
+    }
+}
+
+/// Models opened once and kept, by spec: what a server holds so that each request does not
+/// load its model again.
+#[derive(Debug, Default)]
+pub struct Models {
+    open: tokio::sync::Mutex<std::collections::HashMap<ModelSpec, Embedder>>,
+}
+
+impl Models {
+    /// The model `spec` names, opened on first use.
+    pub async fn get(&self, spec: &ModelSpec) -> Result<Embedder, EmbedError> {
+        let mut open = self.open.lock().await;
+        if let Some(e) = open.get(spec) {
+            return Ok(e.clone());
+        }
+        let e = Embedder::open(spec).await?;
+        open.insert(spec.clone(), e.clone());
+        Ok(e)
+    }
 }
 
 /// What can go wrong while finding, loading or running a model.

@@ -138,9 +138,14 @@ impl RemoteModel {
         stop: &std::sync::atomic::AtomicBool,
     ) -> Result<Vec<f32>, EmbedError> {
         let done = std::sync::atomic::AtomicUsize::new(0);
-        let parts: Vec<Vec<f32>> =
-            futures_util::stream::iter(texts.chunks(self.options.batch_size.max(1)))
-                .map(|batch| async {
+        // Batches by their first index: a closure over `&[String]` would make the future
+        // not provably `Send` (rust-lang/rust#102211) for callers such as axum handlers.
+        let size = self.options.batch_size.max(1);
+        let parts: Vec<Vec<f32>> = futures_util::stream::iter((0..texts.len()).step_by(size))
+            .map(|start| {
+                let batch = &texts[start..(start + size).min(texts.len())];
+                let done = &done;
+                async move {
                     if stop.load(std::sync::atomic::Ordering::Relaxed) {
                         return Err(EmbedError::Cancelled);
                     }
@@ -149,10 +154,11 @@ impl RemoteModel {
                         + batch.len();
                     progress(n);
                     Ok::<_, EmbedError>(v)
-                })
-                .buffered(self.options.concurrency.max(1))
-                .try_collect()
-                .await?;
+                }
+            })
+            .buffered(self.options.concurrency.max(1))
+            .try_collect()
+            .await?;
         Ok(parts.concat())
     }
 

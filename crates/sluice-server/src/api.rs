@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_core::RunState;
+use sluice_core::{RunState, TaskState};
 use sluice_engine::RunOptions;
 use sluice_store::{RunFilter, Write, now_micros};
 
@@ -414,7 +414,8 @@ pub async fn runs(State(app): State<App>, Query(q): Query<RunsQuery>) -> ApiResu
     Ok(Json(json!(runs)))
 }
 
-/// `GET /api/runs/{id}`.
+/// `GET /api/runs/{id}`: the run, its tasks (each not yet final with `why` it is not
+/// running) and every attempt.
 pub async fn run(State(app): State<App>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let run = app
         .store
@@ -423,9 +424,170 @@ pub async fn run(State(app): State<App>, Path(id): Path<String>) -> ApiResult<Js
         .ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
     let tasks = app.store.task_runs(&id).await?;
     let attempts = app.store.attempts(&id, None).await?;
+    let reasons = why(&app, &run, &tasks, &attempts);
+    let tasks: Vec<Value> = tasks
+        .iter()
+        .map(|t| {
+            let mut v = json!(t);
+            if let Some(w) = reasons.get(&t.task) {
+                v["why"] = json!(w);
+            }
+            v
+        })
+        .collect();
     Ok(Json(
         json!({ "run": run, "tasks": tasks, "attempts": attempts }),
     ))
+}
+
+/// Why each task of a run that is not final is not running: the upstream tasks it waits
+/// for, a full `max_parallel`, a retry's delay, or a run that is not going on.
+fn why(
+    app: &App,
+    run: &sluice_store::RunRecord,
+    tasks: &[sluice_store::TaskRunRecord],
+    attempts: &[sluice_store::AttemptRecord],
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let waiting: Vec<&sluice_store::TaskRunRecord> = tasks
+        .iter()
+        .filter(|t| matches!(t.state, TaskState::Queued | TaskState::UpForRetry))
+        .collect();
+    if waiting.is_empty() {
+        return out;
+    }
+    if !app.runs.active().contains_key(&run.id) {
+        let reason = if run.state == RunState::Running {
+            format!(
+                "the run goes on in another process (pid {} on {}), not in this server",
+                run.pid.unwrap_or_default(),
+                run.host.clone().unwrap_or_default()
+            )
+        } else {
+            format!("the run {}: resume it to run this task", run.state.as_str())
+        };
+        for t in waiting {
+            out.insert(t.task.clone(), reason.clone());
+        }
+        return out;
+    }
+    let state_of: BTreeMap<&str, TaskState> =
+        tasks.iter().map(|t| (t.task.as_str(), t.state)).collect();
+    let catalog = app.catalog();
+    let Some(loaded) = catalog.get(&run.pipeline) else {
+        return out;
+    };
+    let p = &loaded.pipeline;
+    let running = tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Running)
+        .count();
+    let max_parallel = p.max_parallel.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    for t in waiting {
+        let Some(task) = p.tasks.iter().find(|x| x.name == t.task) else {
+            continue;
+        };
+        let reason = if t.state == TaskState::UpForRetry {
+            let last = attempts.iter().rfind(|a| a.task == t.task);
+            let n = last.map_or(t.attempts, |a| a.attempt);
+            let delay = task
+                .retry_delay
+                .saturating_mul(1u32 << n.saturating_sub(1).min(20));
+            let at = last.and_then(|a| a.ended_at).map(|e| {
+                let due = e + delay.as_micros() as i64;
+                chrono::DateTime::<chrono::Utc>::from_timestamp_micros(due)
+                    .map(|d| d.format("%H:%M:%S UTC").to_string())
+                    .unwrap_or_default()
+            });
+            format!(
+                "attempt {n} of {} failed: {}; the next one starts at about {} (retry_delay {}s, doubling)",
+                task.retries + 1,
+                last.and_then(|a| a.error.clone()).unwrap_or_default(),
+                at.unwrap_or_default(),
+                task.retry_delay.as_secs()
+            )
+        } else {
+            let pending: Vec<String> = task
+                .deps
+                .iter()
+                .map(|&d| p.tasks[d].name.as_str())
+                .filter(|d| !state_of.get(d).is_some_and(|s| s.is_done_ok()))
+                .map(|d| {
+                    format!(
+                        "{d} ({})",
+                        state_of.get(d).map_or("not started", |s| s.as_str())
+                    )
+                })
+                .collect();
+            if !pending.is_empty() {
+                format!("waiting for upstream: {}", pending.join(", "))
+            } else if running >= max_parallel {
+                format!(
+                    "waiting for a free slot: {running} tasks running, max_parallel {max_parallel}"
+                )
+            } else {
+                "ready: starting".to_string()
+            }
+        };
+        out.insert(t.task.clone(), reason);
+    }
+    out
+}
+
+/// Options of the grid.
+#[derive(Debug, Deserialize)]
+pub struct GridQuery {
+    /// Runs shown (default 25, at most 200).
+    pub limit: Option<usize>,
+}
+
+/// `GET /api/pipelines/{name}/grid`: the latest runs, oldest first, and each task's state in
+/// each (Airflow's grid).
+pub async fn grid(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Query(q): Query<GridQuery>,
+) -> ApiResult<Json<Value>> {
+    let tasks: Vec<String> = app
+        .catalog()
+        .get(&name)
+        .map(|l| l.pipeline.tasks.iter().map(|t| t.name.clone()).collect())
+        .unwrap_or_default();
+    let mut runs = app
+        .store
+        .runs(&RunFilter {
+            pipeline: Some(name.clone()),
+            limit: q.limit.unwrap_or(25).clamp(1, 200),
+            ..RunFilter::default()
+        })
+        .await?;
+    if tasks.is_empty() && runs.is_empty() {
+        return Err(ApiError::NotFound(format!("no pipeline `{name}`")));
+    }
+    runs.reverse();
+    let mut out = Vec::with_capacity(runs.len());
+    for r in runs {
+        let states: BTreeMap<String, &'static str> = app
+            .store
+            .task_runs(&r.id)
+            .await?
+            .into_iter()
+            .map(|t| (t.task, t.state.as_str()))
+            .collect();
+        out.push(json!({
+            "id": r.id,
+            "state": r.state.as_str(),
+            "trigger": r.trigger,
+            "started_at": r.started_at,
+            "ended_at": r.ended_at,
+            "tasks": states,
+        }));
+    }
+    Ok(Json(json!({ "tasks": tasks, "runs": out })))
 }
 
 /// `POST /api/runs/{id}/cancel`.

@@ -4,20 +4,22 @@
 //!
 //! Layout: [`routes`] lists every route with the role it needs (the one table the guard,
 //! the OpenAPI document and the tests read); [`api`] holds the handlers, which call the engine
-//! or the store (no SQL here); [`error`] maps errors to statuses in one place; [`auth`] checks
+//! or the store (no SQL here), [`data`] those of datasets, search and embeddings; [`error`] maps errors to statuses in one place; [`auth`] checks
 //! credentials; [`catalog`] loads the pipeline folder; [`runs`] starts and cancels runs;
 //! [`metrics`] renders `/metrics`.
 //!
-//! This crate depends on the engine, the store and the ops registry; nothing depends on it
-//! but the CLI.
+//! This crate depends on the engine, the store, the ops registry, and on `sluice-vector` and
+//! `sluice-embed` for searches and embeddings; nothing depends on it but the CLI.
 
 pub mod api;
 pub mod auth;
 pub mod catalog;
+pub mod data;
 pub mod error;
 pub mod metrics;
 pub mod routes;
 pub mod runs;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -73,6 +75,8 @@ pub struct Inner {
     pub secure_cookies: bool,
     /// Fires when the server stops: runs are cancelled.
     pub stop: CancellationToken,
+    /// Embedding models opened by searches and `/v1/embeddings`, kept for the next request.
+    pub models: sluice_embed::Models,
 }
 
 impl std::ops::Deref for App {
@@ -98,6 +102,7 @@ impl App {
             throttle: auth::Throttle::default(),
             secure_cookies: config.secure_cookies,
             stop,
+            models: sluice_embed::Models::default(),
         }))
     }
 

@@ -11,7 +11,7 @@ use axum::routing::{delete, get, post};
 
 use crate::auth::{self, Role};
 use crate::error::ApiError;
-use crate::{App, api};
+use crate::{App, api, data, ui};
 
 /// One route.
 #[derive(Debug, Clone)]
@@ -42,6 +42,18 @@ pub const ROUTES: &[Route] = &[
         "/health",
         Role::Public,
         "Liveness: the server and its state store answer.",
+    ),
+    route(
+        Method::GET,
+        "/",
+        Role::Public,
+        "The web UI's page (it holds no data: everything comes from the API).",
+    ),
+    route(
+        Method::GET,
+        "/ui/{file}",
+        Role::Public,
+        "The web UI's script and style sheet.",
     ),
     route(
         Method::POST,
@@ -84,6 +96,12 @@ pub const ROUTES: &[Route] = &[
         "/api/pipelines/{name}",
         Role::Viewer,
         "One pipeline: its tasks, schedule and recent slots.",
+    ),
+    route(
+        Method::GET,
+        "/api/pipelines/{name}/grid",
+        Role::Viewer,
+        "The latest runs of a pipeline, oldest first, with each task's state (`limit`).",
     ),
     route(
         Method::POST,
@@ -129,6 +147,30 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         Method::GET,
+        "/api/datasets/{pipeline}/{task}",
+        Role::Viewer,
+        "One dataset: its versions, the latest one's schema and first rows (`rows`).",
+    ),
+    route(
+        Method::POST,
+        "/api/search",
+        Role::Viewer,
+        "The rows of a dataset nearest to a text (`dataset`, `query`, `k`, `where`).",
+    ),
+    route(
+        Method::POST,
+        "/v1/embeddings",
+        Role::Viewer,
+        "OpenAI-compatible embeddings from the models of this machine.",
+    ),
+    route(
+        Method::GET,
+        "/api/lineage",
+        Role::Viewer,
+        "Which task wrote each dataset and which tasks read it.",
+    ),
+    route(
+        Method::GET,
         "/api/users",
         Role::Admin,
         "Users and their roles.",
@@ -170,6 +212,8 @@ pub fn find(method: &Method, path: &str) -> Option<&'static Route> {
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/health", get(api::health))
+        .route("/", get(ui::index))
+        .route("/ui/{file}", get(ui::asset))
         .route("/api/login", post(api::login))
         .route("/api/logout", post(api::logout))
         .route("/api/me", get(api::me))
@@ -177,6 +221,7 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/api/pipelines", get(api::pipelines))
         .route("/api/pipelines/{name}", get(api::pipeline))
+        .route("/api/pipelines/{name}/grid", get(api::grid))
         .route("/api/pipelines/{name}/runs", post(api::trigger))
         .route("/api/runs", get(api::runs))
         .route("/api/runs/{id}", get(api::run))
@@ -184,6 +229,10 @@ pub fn router(app: App) -> Router {
         .route("/api/runs/{id}/resume", post(api::resume))
         .route("/api/runs/{id}/tasks/{task}/logs", get(api::logs))
         .route("/api/datasets", get(api::datasets))
+        .route("/api/datasets/{pipeline}/{task}", get(data::dataset))
+        .route("/api/search", post(data::search))
+        .route("/v1/embeddings", post(data::embeddings))
+        .route("/api/lineage", get(data::lineage))
         .route("/api/users", get(api::users).post(api::put_user))
         .route("/api/tokens", get(api::tokens).post(api::create_token))
         .route("/api/tokens/{id}", delete(api::revoke_token))

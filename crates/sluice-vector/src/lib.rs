@@ -2,12 +2,14 @@
 //! COPY into a staging table, then one transaction that merges it into the table readers
 //! use) and vector search over it.
 //!
-//! This crate reads datasets through `sluice-data` and knows nothing of pipelines, tasks or
-//! the state store: the `load.postgres` op and the CLI call it.
+//! This crate reads datasets through `sluice-data`, embeds queries through `sluice-embed`, and
+//! knows nothing of pipelines, tasks or the state store: the `load.postgres` op, the CLI and
+//! the server call it.
 
 pub mod index;
 pub mod postgres;
 pub mod search;
+pub mod text;
 
 use sluice_data::datafusion::arrow::datatypes::DataType;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
-use sluice_embed::{Embedder, LocalModel, LocalOptions, RemoteModel, RemoteOptions};
+use sluice_embed::{Embedder, ModelSpec};
 
 use crate::Failure;
 
@@ -58,56 +58,6 @@ fn read_texts(path: &std::path::Path) -> Result<Vec<String>, Failure> {
     Ok(texts)
 }
 
-/// Which model embeds, and how.
-pub struct Source<'a> {
-    /// A model folder or name; with `endpoint`, the name sent to it.
-    pub model: &'a str,
-    /// An OpenAI-compatible endpoint.
-    pub endpoint: Option<&'a str>,
-    /// The environment variable holding its API key.
-    pub api_key_env: Option<&'a str>,
-    /// Local worker threads.
-    pub threads: Option<usize>,
-    /// Texts per batch or request.
-    pub batch_size: usize,
-    /// A forced kernel level (local).
-    pub kernels: Option<String>,
-}
-
-/// Loads a local model or sets up a remote one.
-pub async fn load_embedder(source: &Source<'_>) -> Result<Embedder, Failure> {
-    let failed = |e: sluice_embed::EmbedError| Failure::invalid(format!("error: {e}"));
-    Ok(match source.endpoint {
-        Some(url) => {
-            let api_key = match source.api_key_env {
-                Some(var) => Some(std::env::var(var).map_err(|_| {
-                    Failure::invalid(format!("error: the environment variable {var} is not set"))
-                })?),
-                None => None,
-            };
-            let options = RemoteOptions {
-                api_key,
-                batch_size: source.batch_size,
-                ..RemoteOptions::new(url, source.model)
-            };
-            Embedder::Remote(Arc::new(RemoteModel::new(options).map_err(failed)?))
-        }
-        None => {
-            let dir = sluice_embed::resolve_model(source.model).map_err(failed)?;
-            let options = LocalOptions {
-                threads: source.threads,
-                batch_size: source.batch_size,
-                kernels: source.kernels.clone(),
-            };
-            let model = tokio::task::spawn_blocking(move || LocalModel::load(&dir, &options))
-                .await
-                .map_err(|e| Failure::env(format!("error: {e}")))?
-                .map_err(failed)?;
-            Embedder::Local(Arc::new(model))
-        }
-    })
-}
-
 /// Runs `sluice embed`.
 pub async fn embed(args: Args) -> Result<u8, Failure> {
     let texts = match (&args.input, args.texts.is_empty()) {
@@ -123,15 +73,15 @@ pub async fn embed(args: Args) -> Result<u8, Failure> {
             .collect(),
     };
     let failed = |e: sluice_embed::EmbedError| Failure::invalid(format!("error: {e}"));
-    let embedder = load_embedder(&Source {
-        model: &args.model,
-        endpoint: args.endpoint.as_deref(),
-        api_key_env: args.api_key_env.as_deref(),
+    let spec = ModelSpec {
+        model: args.model.clone(),
+        endpoint: args.endpoint.clone(),
+        api_key_env: args.api_key_env.clone(),
         threads: args.threads,
         batch_size: args.batch_size,
         kernels: args.kernels.clone(),
-    })
-    .await?;
+    };
+    let embedder = Embedder::open(&spec).await.map_err(failed)?;
     // The model sees the prefixed texts; the output shows them as given.
     let given = texts;
     let texts: Arc<Vec<String>> = Arc::new(

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
+use sluice_embed::Models;
 use sluice_store::StateStore;
-use sluice_vector::search::{Query, VectorSource, search, vector_columns};
+use sluice_vector::text::{Table, TextQuery, TextSearchError, search_text};
 
 use crate::Failure;
-use crate::embed::{Source, load_embedder};
 
 /// The command's arguments.
 pub struct Args {
@@ -48,118 +48,42 @@ pub async fn run(store: Arc<dyn StateStore>, args: Args) -> Result<u8, Failure> 
                 }
             ))
         })?;
-    let dir = PathBuf::from(&record.path);
-    let recorded = record
-        .state
-        .as_deref()
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-        .and_then(|s| VectorSource::from_state(&s));
-    let schema = sluice_data::export::dataset_schema(&dir)
-        .map_err(|e| Failure::env(format!("error: {e}")))?;
-    let vectors = vector_columns(&schema);
-    let column = match (&args.column, &recorded) {
-        (Some(c), _) => c.clone(),
-        (None, Some(r)) => r.column.clone(),
-        (None, None) if vectors.len() == 1 => vectors[0].clone(),
-        (None, None) => {
-            return Err(Failure::invalid(format!(
-                "error: {} has {} vector columns ({}): choose one with --column",
-                args.dataset,
-                vectors.len(),
-                vectors.join(", ")
-            )));
-        }
-    };
-    let (model, endpoint, api_key_env, prefix) = match (&args.model, &recorded) {
-        (Some(m), _) => (m.clone(), None, None, String::new()),
-        (None, Some(r)) => (
-            r.model_dir
-                .as_ref()
-                .map(|d| d.display().to_string())
-                .unwrap_or_else(|| r.model.clone()),
-            r.endpoint.clone(),
-            r.api_key_env.clone(),
-            r.query_prefix(),
-        ),
-        (None, None) => {
-            return Err(Failure::invalid(format!(
-                "error: {} records no embedding model (it was not written by `embed`): give \
-                 the one its vectors come from with --model",
-                args.dataset
-            )));
-        }
-    };
-    let embedder = load_embedder(&Source {
-        model: &model,
-        endpoint: endpoint.as_deref(),
-        api_key_env: api_key_env.as_deref(),
-        threads: None,
-        batch_size: 1,
-        kernels: None,
-    })
-    .await?;
-    let texts = Arc::new(vec![format!("{prefix}{}", args.query)]);
-    let vector = embedder
-        .embed(
-            texts,
-            Arc::new(|_| {}),
-            Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        )
-        .await
-        .map_err(|e| Failure::invalid(format!("error: embedding the query: {e}")))?;
-
-    let found: Vec<(f32, Map<String, Value>)> = match &args.postgres {
-        Some(table) => {
-            let url = args
-                .url
-                .clone()
-                .or_else(|| std::env::var("SLUICE_PG_URL").ok())
-                .ok_or_else(|| {
-                    Failure::invalid(
-                        "error: --postgres needs the server: --url or SLUICE_PG_URL".to_string(),
-                    )
-                })?;
-            let client = sluice_vector::postgres::connect(
-                &sluice_vector::postgres::ConnectOptions::new(url),
-            )
-            .await
-            .map_err(|e| Failure::env(format!("error: {e}")))?;
-            let query = sluice_vector::postgres::search::TableQuery {
+    let query = TextQuery {
+        k: args.k,
+        filter: args.filter.clone(),
+        column: args.column.clone(),
+        model: args.model.clone(),
+        ef: args.ef,
+        postgres: match &args.postgres {
+            Some(table) => Some(Table {
                 table: table.clone(),
-                column: column.clone(),
-                vector,
-                k: args.k,
-                filter: args.filter.clone(),
-                ef_search: Some(args.ef as u32),
-            };
-            sluice_vector::postgres::search::search_table(&client, &query)
-                .await
-                .map_err(|e| Failure::invalid(format!("error: {e}")))?
-        }
-        None => {
-            let query = Query {
-                dataset: dir,
-                column: column.clone(),
-                vector,
-                k: args.k,
-                filter: args.filter.clone(),
-                ef: args.ef,
-            };
-            tokio::task::spawn_blocking(move || search(&query))
-                .await
-                .map_err(|e| Failure::env(format!("error: {e}")))?
-                .map_err(|e| Failure::invalid(format!("error: {e}")))?
-                .into_iter()
-                .map(|f| (f.score, f.values))
-                .collect()
-        }
+                url: args
+                    .url
+                    .clone()
+                    .or_else(|| std::env::var("SLUICE_PG_URL").ok())
+                    .ok_or_else(|| {
+                        Failure::invalid(
+                            "error: --postgres needs the server: --url or SLUICE_PG_URL"
+                                .to_string(),
+                        )
+                    })?,
+            }),
+            None => None,
+        },
+        ..TextQuery::new(
+            &args.dataset,
+            PathBuf::from(&record.path),
+            record.state.as_deref(),
+            args.query.clone(),
+        )
     };
-    let names: Vec<String> = schema
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .filter(|n| !vectors.contains(n))
-        .collect();
+    let answer = search_text(&query, &Models::default())
+        .await
+        .map_err(|e| match e {
+            TextSearchError::Invalid(m) => Failure::invalid(format!("error: {m}")),
+            TextSearchError::Unavailable(m) => Failure::env(format!("error: {m}")),
+        })?;
+    let (names, found) = (answer.columns, answer.hits);
     print(&args, &names, &found);
     Ok(0)
 }

@@ -9,7 +9,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sluice-core", &[]),
     ("sluice-data", &[]),
     ("sluice-embed", &[]),
-    ("sluice-vector", &["sluice-data"]),
+    ("sluice-vector", &["sluice-data", "sluice-embed"]),
     ("sluice-store", &["sluice-core"]),
     (
         "sluice-ops",
@@ -25,6 +25,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["sluice-core", "sluice-data", "sluice-ops", "sluice-store"],
     ),
     (
+        "sluice-server",
+        &[
+            "sluice-core",
+            "sluice-data",
+            "sluice-embed",
+            "sluice-engine",
+            "sluice-ops",
+            "sluice-store",
+            "sluice-vector",
+        ],
+    ),
+    (
         "sluice",
         &[
             "sluice-core",
@@ -32,6 +44,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sluice-embed",
             "sluice-engine",
             "sluice-ops",
+            "sluice-server",
             "sluice-store",
             "sluice-vector",
         ],

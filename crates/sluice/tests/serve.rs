@@ -6,55 +6,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use common::{Project, text};
-
-/// A running `sluice serve`, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(p: &Project) -> Server {
-        let mut child = p
-            .cmd(&["serve", "--bind", "127.0.0.1:0", "--pipelines", "."])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sluice serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("line");
-        let base = line
-            .trim()
-            .strip_prefix("sluice serve: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Server { child, base }
-    }
-
-    fn kill9(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-9", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{DOCS, Project, Server, docs_pipeline, model_dir, text};
 
 fn client() -> Client {
     Client::builder()
@@ -145,6 +103,13 @@ fn every_route_answers_401_403_or_success_by_role() {
     .trim()
     .to_string();
     let spare_id = spare.split('_').nth(1).expect("token id").to_string();
+    // A dataset with vectors from the real model, for the search route.
+    let model = model_dir();
+    if let Some(model) = &model {
+        std::fs::write(p.path("docs.yaml"), docs_pipeline(model)).expect("docs.yaml");
+        std::fs::write(p.path("docs.csv"), DOCS).expect("docs.csv");
+        p.run_ok(&["run", "docs.yaml"]);
+    }
     let s = Server::start(&p);
     let c = client();
 
@@ -187,7 +152,7 @@ fn every_route_answers_401_403_or_success_by_role() {
             ));
         }
     }
-    assert_eq!(routes.len(), 20, "{routes:?}");
+    assert_eq!(routes.len(), 27, "{routes:?}");
     let concrete = |method: &Method, path: &str| -> String {
         let id = if path.ends_with("/cancel") {
             &to_cancel
@@ -202,7 +167,9 @@ fn every_route_answers_401_403_or_success_by_role() {
             ""
         };
         path.replace("{name}", "quick")
+            .replace("{pipeline}/{task}", "docs/embeddings")
             .replace("{task}", "a")
+            .replace("{file}", "app.js")
             .replace("/tokens/{id}", &format!("/tokens/{token_id}"))
             .replace("{id}", id)
     };
@@ -213,6 +180,12 @@ fn every_route_answers_401_403_or_success_by_role() {
                 Some(json!({"name": "newcomer", "password": "long enough", "role": "viewer"}))
             }
             ("POST", "/api/tokens") => Some(json!({"label": "made by the test"})),
+            ("POST", "/api/search") => {
+                Some(json!({"dataset": "docs.embeddings", "query": "logement"}))
+            }
+            ("POST", "/v1/embeddings") => {
+                Some(json!({"model": "all-MiniLM-L6-v2", "input": "logement"}))
+            }
             _ => None,
         }
     };
@@ -257,6 +230,13 @@ fn every_route_answers_401_403_or_success_by_role() {
         }
         if *method == Method::POST && path == "/api/logout" {
             continue; // it would end the viewer's token; tested below with a session
+        }
+        let needs_model = path.contains("datasets/{pipeline}")
+            || path == "/api/search"
+            || path == "/v1/embeddings";
+        if needs_model && model.is_none() {
+            eprintln!("SKIPPED {method} {path} as {role}: no model (run scripts/model.sh)");
+            continue;
         }
         let r = send(method, path, Some(enough));
         assert!(
@@ -608,4 +588,202 @@ fn the_schedule_survives_a_killed_server_without_repeating_or_skipping_a_slot() 
             .all(|r| r["trigger"] == "schedule"),
         "{all}"
     );
+}
+
+#[test]
+fn search_datasets_lineage_and_embeddings_answer_with_the_real_model() {
+    let Some(model) = model_dir() else { return };
+    let p = Project::new(PIPELINES);
+    std::fs::write(p.path("docs.yaml"), docs_pipeline(&model)).expect("docs.yaml");
+    std::fs::write(p.path("docs.csv"), DOCS).expect("docs.csv");
+    p.run_ok(&["run", "docs.yaml"]);
+    let viewer = user_with_token(&p, "vic", "viewer");
+    let s = Server::start(&p);
+    let c = client();
+    let post = |path: &str, body: Value| {
+        call(&c, &s, Method::POST, path, Some(&viewer))
+            .json(&body)
+            .send()
+            .expect("post")
+    };
+
+    // Search: the nearest rows first, with their columns and without vectors.
+    let r = post(
+        "/api/search",
+        json!({"dataset": "docs.embeddings", "query": "logement étudiant", "k": 2}),
+    );
+    assert_eq!(r.status(), StatusCode::OK);
+    let v = json_of(r);
+    assert_eq!(v["column"], "embedding");
+    assert_eq!(v["columns"], json!(["id", "theme", "text"]));
+    let hits = v["hits"].as_array().expect("hits");
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0]["row"]["id"], 0, "{hits:?}");
+    assert!(hits[0]["row"].get("embedding").is_none());
+    assert!(hits[0]["score"].as_f64() >= hits[1]["score"].as_f64());
+    let v = json_of(post(
+        "/api/search",
+        json!({"dataset": "docs.embeddings", "query": "logement étudiant", "where": "theme = 'Santé'"}),
+    ));
+    assert_eq!(v["hits"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["hits"][0]["row"]["id"], 3);
+    // Bad requests, each with its message.
+    for (body, status, message) in [
+        (
+            json!({"dataset": "docs.nothing", "query": "x"}),
+            StatusCode::NOT_FOUND,
+            "no dataset `docs.nothing`",
+        ),
+        (
+            json!({"dataset": "docs", "query": "x"}),
+            StatusCode::BAD_REQUEST,
+            "name the dataset as `pipeline.task` (see GET /api/datasets), not `docs`",
+        ),
+        (
+            json!({"dataset": "docs.embeddings", "query": "x", "k": 0}),
+            StatusCode::BAD_REQUEST,
+            "`k` must be between 1 and 1000, not 0",
+        ),
+    ] {
+        let r = post("/api/search", body);
+        assert_eq!(r.status(), status);
+        assert_eq!(json_of(r)["error"], message);
+    }
+    let r = post(
+        "/api/search",
+        json!({"dataset": "docs.sheets", "query": "x"}),
+    );
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let msg = json_of(r)["error"].as_str().unwrap_or_default().to_string();
+    assert!(msg.starts_with("docs.sheets has 0 vector columns"), "{msg}");
+
+    // One dataset: versions, schema, first rows.
+    let v = json_of(
+        call(
+            &c,
+            &s,
+            Method::GET,
+            "/api/datasets/docs/embeddings?rows=3",
+            Some(&viewer),
+        )
+        .send()
+        .expect("dataset"),
+    );
+    assert_eq!(v["dataset"], "docs.embeddings");
+    assert_eq!(v["versions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["versions"][0]["rows"], 4);
+    let fields: Vec<&str> = v["schema"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(fields, ["id", "theme", "text", "embedding"]);
+    assert!(
+        v["schema"][3]["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("FixedSizeList") && t.contains("384")),
+        "{}",
+        v["schema"]
+    );
+    assert_eq!(
+        v["preview"],
+        json!([
+            {"id": 0, "theme": "Logement", "text": "Les aides au logement pour les étudiants: APL, ALS et caution Visale."},
+            {"id": 1, "theme": "Papiers", "text": "Renouveler une carte d'identité ou un passeport à la mairie."},
+            {"id": 2, "theme": "Travail", "text": "Les congés payés: combien de jours, comment les poser."},
+        ])
+    );
+
+    // Lineage: the embeddings read the sheets.
+    let v = json_of(
+        call(&c, &s, Method::GET, "/api/lineage", Some(&viewer))
+            .send()
+            .expect("lineage"),
+    );
+    assert_eq!(
+        v["edges"],
+        json!([{"from": "docs.sheets", "to": "docs.embeddings"}]),
+        "{v}"
+    );
+    let embeddings = v["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["id"] == "docs.embeddings"))
+        .expect("node");
+    assert_eq!(embeddings["rows"], 4);
+
+    // OpenAI's embeddings API: the same vectors as `sluice embed`.
+    let r = post(
+        "/v1/embeddings",
+        json!({"model": "all-MiniLM-L6-v2", "input": ["logement", "congés payés"]}),
+    );
+    assert_eq!(r.status(), StatusCode::OK);
+    let v = json_of(r);
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["model"], "all-MiniLM-L6-v2");
+    let data = v["data"].as_array().expect("data");
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[1]["index"], 1);
+    assert_eq!(data[1]["object"], "embedding");
+    let served: Vec<f32> = data[0]["embedding"]
+        .as_array()
+        .expect("floats")
+        .iter()
+        .map(|x| x.as_f64().expect("float") as f32)
+        .collect();
+    assert_eq!(served.len(), 384);
+    assert!(v["usage"]["prompt_tokens"].as_u64() > Some(4), "{v}");
+    let cli = p.run_ok(&["embed", "--model", &model.display().to_string(), "logement"]);
+    let line: Value = serde_json::from_slice(&cli.stdout).expect("embed json");
+    let expected: Vec<f32> = line["embedding"]
+        .as_array()
+        .expect("floats")
+        .iter()
+        .map(|x| x.as_f64().expect("float") as f32)
+        .collect();
+    let worst = served
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-5, "largest difference {worst}");
+    // base64: little-endian f32, the same values.
+    let v = json_of(post(
+        "/v1/embeddings",
+        json!({"model": "all-MiniLM-L6-v2", "input": "logement", "encoding_format": "base64"}),
+    ));
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v["data"][0]["embedding"].as_str().expect("base64"))
+        .expect("decode");
+    assert_eq!(bytes.len(), 384 * 4);
+    let first = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    assert!((first - expected[0]).abs() < 1e-5);
+    for (body, status, start) in [
+        (
+            json!({"model": "/etc", "input": "x"}),
+            StatusCode::BAD_REQUEST,
+            "model `/etc` is not a model name",
+        ),
+        (
+            json!({"model": "no-such-model", "input": "x"}),
+            StatusCode::NOT_FOUND,
+            "model `no-such-model` not found",
+        ),
+        (
+            json!({"model": "all-MiniLM-L6-v2", "input": []}),
+            StatusCode::BAD_REQUEST,
+            "`input` must hold 1 to 2048 texts, not 0",
+        ),
+        (
+            json!({"model": "all-MiniLM-L6-v2", "input": "x", "dimensions": 100}),
+            StatusCode::BAD_REQUEST,
+            "model `all-MiniLM-L6-v2` makes vectors of 384 dimensions, not 100",
+        ),
+    ] {
+        let r = post("/v1/embeddings", body);
+        assert_eq!(r.status(), status);
+        let msg = json_of(r)["error"].as_str().unwrap_or_default().to_string();
+        assert!(msg.starts_with(start), "{msg}");
+    }
 }

@@ -1,8 +1,9 @@
 //! Helpers shared by the black-box tests: a temporary project and the `sluice` binary.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -158,4 +159,73 @@ pub fn run_python(python: &str, script: &str, args: &[&std::ffi::OsStr]) -> Vec<
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// A running `sluice serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Server {
+    /// Starts `sluice serve` on a free port in the project's folder; the real model's folder
+    /// (when there is one) is its `SLUICE_MODELS`, so `/v1/embeddings` serves
+    /// `all-MiniLM-L6-v2`.
+    pub fn start(p: &Project) -> Server {
+        let mut cmd = p.cmd(&["serve", "--bind", "127.0.0.1:0", "--pipelines", "."]);
+        if let Some(parent) = std::env::var_os("SLUICE_TEST_MODEL")
+            .map(PathBuf::from)
+            .as_deref()
+            .and_then(std::path::Path::parent)
+        {
+            cmd.env("SLUICE_MODELS", parent);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sluice serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("line");
+        let base = line
+            .trim()
+            .strip_prefix("sluice serve: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Server { child, base }
+    }
+
+    /// Kills it with SIGKILL.
+    pub fn kill9(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-9", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Four short texts with a theme each, for search tests.
+pub const DOCS: &str = "id,theme,text
+0,Logement,\"Les aides au logement pour les étudiants: APL, ALS et caution Visale.\"
+1,Papiers,\"Renouveler une carte d'identité ou un passeport à la mairie.\"
+2,Travail,\"Les congés payés: combien de jours, comment les poser.\"
+3,Santé,\"La carte Vitale et le remboursement des consultations médicales.\"
+";
+
+/// The `docs` pipeline: `docs.csv` ([`DOCS`]) embedded by the model in `model`.
+pub fn docs_pipeline(model: &std::path::Path) -> String {
+    format!(
+        "name: docs\ntasks:\n  sheets: {{ op: read.csv, path: docs.csv }}\n  \
+         embeddings: {{ op: embed, input: sheets, model: {}, text: text }}\n",
+        model.display()
+    )
 }

@@ -1,0 +1,75 @@
+//! The web UI in a real browser: Debian's chromium driven by playwright-core (`tests/ui/
+//! flow.js`) against the real `sluice serve`. It logs in (after a wrong password), triggers
+//! a pipeline, sees why a task waits, watches the run finish in the grid, reads a task's log,
+//! opens a dataset (schema, rows over versions, first rows), searches it with the real model,
+//! follows the lineage, and logs out. Screenshots of each step are kept in `target/tmp/ui-screenshots/`.
+//! scripts/browser.sh installs chromium and playwright-core; scripts/test.sh sets
+//! SLUICE_TEST_CHROMIUM and SLUICE_TEST_NODE_PATH (required in CI).
+
+mod common;
+
+use std::process::Command;
+
+use common::{DOCS, Project, Server, docs_pipeline, model_dir, text};
+
+const WATCH: &str = r#"
+name: watch
+tasks:
+  slow: { run: "sleep 3; echo slow step done" }
+  report: { run: "echo report", after: slow }
+"#;
+
+#[test]
+fn a_user_logs_in_triggers_a_run_watches_it_and_reads_a_log() {
+    let (Ok(chromium), Ok(node_path)) = (
+        std::env::var("SLUICE_TEST_CHROMIUM"),
+        std::env::var("SLUICE_TEST_NODE_PATH"),
+    ) else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the browser test: SLUICE_TEST_CHROMIUM and SLUICE_TEST_NODE_PATH are not set (scripts/test.sh sets them with scripts/browser.sh)"
+        );
+        eprintln!(
+            "SKIPPED the browser test: SLUICE_TEST_CHROMIUM / SLUICE_TEST_NODE_PATH are not set; run scripts/test.sh"
+        );
+        return;
+    };
+    let Some(model) = model_dir() else { return };
+    let p = Project::new(WATCH);
+    // A dataset with vectors from the real model, for the dataset and search pages.
+    std::fs::write(p.path("docs.yaml"), docs_pipeline(&model)).expect("docs.yaml");
+    std::fs::write(p.path("docs.csv"), DOCS).expect("docs.csv");
+    p.run_ok(&["run", "docs.yaml"]);
+    let out = p
+        .cmd(&["user", "add", "otto", "--role", "operator"])
+        .env("SLUICE_PASSWORD", "otto-password")
+        .output()
+        .expect("user add");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let server = Server::start(&p);
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    let flow = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/flow.js");
+    let out = Command::new("node")
+        .arg(flow)
+        .arg(&server.base)
+        .arg(&shots)
+        .args(["otto", "otto-password"])
+        .env("NODE_PATH", &node_path)
+        .env("SLUICE_TEST_CHROMIUM", &chromium)
+        .output()
+        .expect("node");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{} (screenshots in {})",
+        text(&out),
+        shots.display()
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("ok: 12 screenshots"),
+        "{}",
+        text(&out)
+    );
+    assert!(shots.join("01-login.png").is_file());
+}

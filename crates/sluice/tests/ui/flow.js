@@ -1,0 +1,133 @@
+// The web UI in a real browser (Debian's chromium, driven by playwright-core):
+//   node flow.js BASE_URL SCREENSHOT_DIR USER PASSWORD
+// Logs in, triggers the `watch` pipeline, watches its run finish in the grid, opens a task's
+// log, checks the run page's Gantt, opens a dataset, searches it, reads the lineage, logs out. Saves a screenshot at each
+// step; exits 1 with the reason on the first thing that is not as expected.
+"use strict";
+const { chromium } = require("playwright-core");
+const path = require("path");
+const fs = require("fs");
+const os = require("os");
+
+const [base, shots, user, password] = process.argv.slice(2);
+
+async function main() {
+  fs.mkdirSync(shots, { recursive: true });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-chromium-"));
+  // A fresh profile (DESIGN.md's --user-data-dir), given the way playwright takes it.
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.SLUICE_TEST_CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const page = context.pages()[0] || await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  let step = 0;
+  const shot = async (name) => page.screenshot({ path: path.join(shots, `${String(++step).padStart(2, "0")}-${name}.png`), fullPage: true });
+  try {
+    // Not logged in: the login form.
+    await page.goto(base + "/");
+    await page.getByRole("heading", { name: "Log in to sluice" }).waitFor();
+    await shot("login");
+    // A wrong password is refused with the server's message.
+    await page.getByLabel("user").fill(user);
+    await page.getByLabel("password").fill("not the password");
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByRole("alert").filter({ hasText: "wrong user name or password" }).waitFor();
+    await page.getByLabel("password").fill(password);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByRole("heading", { name: "Pipelines" }).waitFor();
+    await page.locator("#who").filter({ hasText: `${user} (operator)` }).waitFor();
+    await page.locator('tr[data-pipeline="watch"]').waitFor();
+    await shot("pipelines");
+
+    // The pipeline: its graph, then a run triggered from the UI.
+    await page.getByRole("link", { name: "watch", exact: true }).click();
+    await page.getByRole("heading", { name: "watch" }).waitFor();
+    await page.locator('svg.dag g[data-task="report"]').waitFor();
+    await shot("pipeline");
+    await page.getByRole("button", { name: "Trigger run" }).click();
+    await page.getByRole("heading", { name: /^Run / }).waitFor();
+    await page.locator('tr[data-task="report"] .state[data-state="queued"], tr[data-task="report"] .state[data-state="running"]').first().waitFor();
+    // While `slow` runs, `report` says why it waits.
+    await page.locator('tr[data-task="report"] .why').filter({ hasText: "waiting for upstream: slow" }).waitFor();
+    await shot("run-going-on");
+    await page.locator(".actions .state[data-state=succeeded]").waitFor({ timeout: 30000 });
+    await page.locator('svg[aria-label="gantt"] rect').nth(1).waitFor();
+    await shot("run-succeeded");
+    const runTitle = await page.getByRole("heading", { name: /^Run / }).textContent();
+    const runId = runTitle.replace("Run ", "").trim();
+
+    // The grid: a green square for each task of that run.
+    await page.goto(base + "/#/p/watch");
+    const cells = page.locator(`a.sq[data-state="succeeded"][href^="#/r/${runId}/"]`);
+    await cells.nth(1).waitFor();
+    if ((await cells.count()) !== 2) throw new Error(`expected 2 succeeded cells, got ${await cells.count()}`);
+    await shot("grid");
+
+    // A task's log, from the grid.
+    await page.locator(`a.sq[href="#/r/${runId}/slow"]`).click();
+    await page.locator('pre.log[data-complete="true"]').waitFor();
+    const log = await page.locator("pre.log").textContent();
+    if (!log.includes("slow step done")) throw new Error(`the log of slow is ${JSON.stringify(log)}`);
+    await shot("log");
+
+    // A dataset: its schema, its rows over versions, its first rows.
+    await page.getByRole("link", { name: "Datasets" }).click();
+    await page.getByRole("heading", { name: "Datasets" }).waitFor();
+    await page.getByRole("link", { name: "docs.embeddings" }).click();
+    await page.getByRole("heading", { name: "docs.embeddings" }).waitFor();
+    await page.locator("table.schema td").filter({ hasText: /^embedding$/ }).waitFor();
+    await page.locator('svg[aria-label="rows over versions"] circle[data-rows="4"]').waitFor();
+    const previewRows = await page.locator("table.rows tbody tr").count();
+    if (previewRows !== 4) throw new Error(`the preview shows ${previewRows} rows, not 4`);
+    await shot("dataset");
+
+    // A search with the real model, from the dataset's link.
+    await page.getByRole("link", { name: "Search this dataset" }).click();
+    await page.getByRole("heading", { name: "Search" }).waitFor();
+    await page.getByLabel("query").fill("logement étudiant");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.locator(".results table.rows tbody tr").first().waitFor();
+    const hits = await page.locator(".results table.rows tbody tr").count();
+    if (hits !== 4) throw new Error(`the search shows ${hits} rows, not 4`);
+    const first = await page.locator(".results table.rows tbody tr").first().textContent();
+    if (!first.includes("Les aides au logement")) throw new Error(`the first hit is ${JSON.stringify(first)}`);
+    await page.getByLabel("where").fill("theme = 'Santé'");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.locator(".results p").filter({ hasText: /^1 row from docs.embeddings/ }).waitFor();
+    await shot("search");
+
+    // The lineage: the dataset and the task that read it.
+    await page.getByRole("link", { name: "Lineage" }).click();
+    await page.getByRole("heading", { name: "Lineage" }).waitFor();
+    await page.locator('svg.dag g[data-task="docs.embeddings"]').waitFor();
+    const readBy = await page.locator("tr", { hasText: "docs.sheets" }).last().textContent();
+    if (!readBy.includes("docs.embeddings")) throw new Error(`docs.sheets is read by ${JSON.stringify(readBy)}`);
+    await shot("lineage");
+
+    await page.getByRole("link", { name: "Runs" }).click();
+    await page.getByRole("link", { name: runId }).waitFor();
+    await shot("runs");
+
+    // Log out: back to the login form, and the API refuses the old session.
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.getByRole("heading", { name: "Log in to sluice" }).waitFor();
+    const status = await page.evaluate(async () => (await fetch("/api/me")).status);
+    if (status !== 401) throw new Error(`after logout /api/me answers ${status}`);
+    await shot("logged-out");
+    if (errors.length) throw new Error(`errors in the page: ${errors.join("; ")}`);
+    console.log(`ok: ${step} screenshots in ${shots}`);
+  } catch (e) {
+    await shot("failure").catch(() => {});
+    console.error(e.message || String(e));
+    process.exitCode = 1;
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main();
