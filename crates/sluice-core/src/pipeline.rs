@@ -21,6 +21,7 @@ pub const PIPELINE_KEYS: &[&str] = &[
     "timezone",
     "catchup",
     "max_active_runs",
+    "on_new_version",
     "params",
     "defaults",
     "max_parallel",
@@ -174,6 +175,9 @@ pub struct Pipeline {
     pub catchup: CatchUp,
     /// At most this many runs of the pipeline at once (scheduled, triggered); default 1.
     pub max_active_runs: usize,
+    /// Datasets (`pipeline.task`) whose new versions start a run of this pipeline under
+    /// `sluice serve`.
+    pub on_new_version: Vec<String>,
     /// Parameters after `--param` overrides.
     pub params: BTreeMap<String, String>,
     /// Parameters holding secrets (read from a secret environment variable, or named like
@@ -404,6 +408,34 @@ impl Compiler<'_, '_> {
         }
     }
 
+    /// A dataset name (`pipeline.task`) or a list of them.
+    fn dataset_names(&mut self, node: &Node, key: &str) -> Vec<String> {
+        let items: Vec<&Node> = match node.as_seq() {
+            Some(items) => items.iter().collect(),
+            None => vec![node],
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let Some(name) = self.string(item, key) else {
+                continue;
+            };
+            let valid = name.split_once('.').is_some_and(|(p, t)| {
+                !p.is_empty() && !t.is_empty() && !t.contains('.') && !name.contains(' ')
+            });
+            if valid {
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            } else {
+                self.push(
+                    Diagnostic::new(item.mark, key, format!("`{name}` is not a dataset name"))
+                        .with_hint("name a dataset as `pipeline.task`, e.g. `legi.parts`"),
+                );
+            }
+        }
+        out
+    }
+
     fn uint(&mut self, node: &Node, key: &str) -> Option<u64> {
         match node.scalar() {
             Some(Scalar::Int(i)) if i >= 0 => Some(i as u64),
@@ -601,6 +633,9 @@ impl Compiler<'_, '_> {
                 }
                 n => Some(n as usize),
             });
+        let on_new_version = get("on_new_version")
+            .map(|(_, v)| self.dataset_names(v, "on_new_version"))
+            .unwrap_or_default();
         let max_parallel =
             get("max_parallel").and_then(|(_, v)| match self.uint(v, "max_parallel")? {
                 0 => {
@@ -672,6 +707,7 @@ impl Compiler<'_, '_> {
             timezone,
             catchup: catchup.unwrap_or_default(),
             max_active_runs: max_active_runs.unwrap_or(1),
+            on_new_version,
             params,
             secret_params,
             max_parallel,

@@ -49,6 +49,60 @@ impl Schedule {
         Ok(Schedule { cron, tz })
     }
 
+    /// The parameters a run for `slot` gets, among those `pipeline` declares: `slot` (the
+    /// slot's time, RFC 3339 in the schedule's time zone) and `slot_date` (its date there,
+    /// `YYYY-MM-DD`): Airflow's logical date, so that a run (and a backfill) works on its
+    /// own period.
+    pub fn slot_params(&self, pipeline: &Pipeline, slot: Micros) -> Vec<(String, String)> {
+        let Some(at) = micros_to_utc(slot).map(|t| t.with_timezone(&self.tz)) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if pipeline.params.contains_key("slot") {
+            out.push(("slot".to_string(), at.to_rfc3339()));
+        }
+        if pipeline.params.contains_key("slot_date") {
+            out.push(("slot_date".to_string(), at.format("%Y-%m-%d").to_string()));
+        }
+        out
+    }
+
+    /// A time given as RFC 3339 (`2026-11-01T06:00:00+01:00`) or as a date (`2026-11-01`: its
+    /// start in the schedule's time zone, or its end when `end_of_day`).
+    pub fn parse_time(&self, text: &str, end_of_day: bool) -> Result<Micros, String> {
+        if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+            return Ok(t.timestamp_micros());
+        }
+        let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_err(|_| format!("`{text}` is neither a date (2026-11-01) nor an RFC 3339 time"))?;
+        let day = if end_of_day {
+            date.succ_opt().unwrap_or(date)
+        } else {
+            date
+        };
+        let midnight = day
+            .and_hms_opt(0, 0, 0)
+            .and_then(|t| self.tz.from_local_datetime(&t).earliest())
+            .ok_or_else(|| format!("`{text}` has no midnight in {}", self.tz.name()))?;
+        Ok(midnight.timestamp_micros() - i64::from(end_of_day))
+    }
+
+    /// The slots from `from` to `to`, both included, at most `limit`.
+    pub fn slots_between(&self, from: Micros, to: Micros, limit: usize) -> Vec<Micros> {
+        let mut out = Vec::new();
+        let mut t = from - 1;
+        while out.len() < limit {
+            match self.next_after(t) {
+                Some(next) if next <= to => {
+                    out.push(next);
+                    t = next;
+                }
+                _ => break,
+            }
+        }
+        out
+    }
+
     /// The first slot strictly after `t`.
     pub fn next_after(&self, t: Micros) -> Option<Micros> {
         let at = self.tz.from_utc_datetime(&micros_to_utc(t)?.naive_utc());
@@ -127,6 +181,30 @@ pub struct Due {
     pub run_id: String,
 }
 
+/// The name under which the claims of a backfill of `pipeline` are kept in the store's
+/// schedule slots (apart from its cron slots).
+pub fn backfill_claims(pipeline: &str) -> String {
+    format!("{pipeline} backfill")
+}
+
+/// At most this many slots in one backfill.
+pub const MAX_BACKFILL: usize = 1_000;
+
+/// A run claimed for new versions of datasets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetDue {
+    /// The id the run must have.
+    pub run_id: String,
+    /// The datasets and their new versions.
+    pub datasets: Vec<(String, String)>,
+}
+
+/// The name under which the claims of `pipeline`'s runs for new versions of `dataset` are
+/// kept in the store's schedule slots (apart from its cron slots).
+pub fn dataset_claims(pipeline: &str, dataset: &str) -> String {
+    format!("{pipeline} <- {dataset}")
+}
+
 /// Applies schedules to the store.
 #[derive(Clone)]
 pub struct Scheduler {
@@ -189,11 +267,132 @@ impl Scheduler {
         Ok(claimed)
     }
 
+    /// At `now`: when a dataset `pipeline` runs on (`on_new_version`) has a version that
+    /// became latest after the one last seen, claims one run for all such datasets (each
+    /// version once, under [`dataset_claims`]), if `free` allows. The first look at a
+    /// dataset records the moment: versions made before it are not new.
+    pub async fn tick_datasets(
+        &self,
+        pipeline: &Pipeline,
+        now: Micros,
+        free: usize,
+    ) -> Result<Option<DatasetDue>, StoreError> {
+        if pipeline.on_new_version.is_empty() || free == 0 {
+            return Ok(None);
+        }
+        let run_id = crate::new_run_id();
+        let mut new = Vec::new();
+        for name in &pipeline.on_new_version {
+            let key = dataset_claims(&pipeline.name, name);
+            let record = |slot: Micros, state: SlotState, run_id: Option<String>| SlotRecord {
+                pipeline: key.clone(),
+                slot,
+                state,
+                run_id,
+                skipped: 1,
+                recorded_at: now,
+            };
+            let Some(last) = self.store.slots(&key, 1).await?.pop() else {
+                self.store
+                    .claim_slot(&record(now, SlotState::Start, None))
+                    .await?;
+                continue;
+            };
+            let Some((p, t)) = name.split_once('.') else {
+                continue;
+            };
+            let Some(version) = self
+                .store
+                .latest_datasets(Some(p))
+                .await?
+                .into_iter()
+                .find(|d| d.task == t)
+            else {
+                continue;
+            };
+            let at = version.latest_since.unwrap_or(version.created_at);
+            if at > last.slot
+                && self
+                    .store
+                    .claim_slot(&record(at, SlotState::Run, Some(run_id.clone())))
+                    .await?
+            {
+                new.push((name.clone(), version.version));
+            }
+        }
+        Ok((!new.is_empty()).then_some(DatasetDue {
+            run_id,
+            datasets: new,
+        }))
+    }
+
+    /// Claims a run for each slot of `schedule` from `from` to `to` (both included; at most
+    /// [`MAX_BACKFILL`]) under [`backfill_claims`], except slots a backfill already claimed.
+    /// The runs start later, within `max_active_runs`, oldest first
+    /// ([`Scheduler::unstarted_backfill`]); the claims make that survive a restart.
+    pub async fn backfill(
+        &self,
+        pipeline: &Pipeline,
+        schedule: &Schedule,
+        from: Micros,
+        to: Micros,
+        now: Micros,
+    ) -> Result<Vec<Due>, StoreError> {
+        let key = backfill_claims(&pipeline.name);
+        let mut claimed = Vec::new();
+        for slot in schedule.slots_between(from, to, MAX_BACKFILL) {
+            let run_id = crate::new_run_id();
+            let record = SlotRecord {
+                pipeline: key.clone(),
+                slot,
+                state: SlotState::Run,
+                run_id: Some(run_id.clone()),
+                skipped: 1,
+                recorded_at: now,
+            };
+            if self.store.claim_slot(&record).await? {
+                claimed.push(Due { slot, run_id });
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// The backfill runs of `pipeline` claimed but not started yet, oldest slot first.
+    pub async fn unstarted_backfill(&self, pipeline: &str) -> Result<Vec<Due>, StoreError> {
+        self.unstarted_within(&backfill_claims(pipeline), MAX_BACKFILL * 10)
+            .await
+    }
+
+    /// Runs claimed for new dataset versions of `pipeline` that never started (the server
+    /// stopped between the claim and the run), oldest first, each once.
+    pub async fn unstarted_for_datasets(
+        &self,
+        pipeline: &Pipeline,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut owed: Vec<String> = Vec::new();
+        for name in &pipeline.on_new_version {
+            for due in self
+                .unstarted(&dataset_claims(&pipeline.name, name))
+                .await?
+            {
+                if !owed.contains(&due.run_id) {
+                    owed.push(due.run_id);
+                }
+            }
+        }
+        Ok(owed)
+    }
+
     /// Slots of `pipeline` claimed for a run that never started (the server stopped between
     /// the claim and the run): they are still owed.
     pub async fn unstarted(&self, pipeline: &str) -> Result<Vec<Due>, StoreError> {
+        self.unstarted_within(pipeline, 100).await
+    }
+
+    /// [`Scheduler::unstarted`] among the latest `limit` claims of `key`, oldest first.
+    async fn unstarted_within(&self, key: &str, limit: usize) -> Result<Vec<Due>, StoreError> {
         let mut owed = Vec::new();
-        for s in self.store.slots(pipeline, 100).await? {
+        for s in self.store.slots(key, limit).await? {
             if let (SlotState::Run, Some(run_id)) = (s.state, &s.run_id)
                 && self.store.run(run_id).await?.is_none()
             {

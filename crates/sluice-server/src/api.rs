@@ -262,6 +262,7 @@ fn pipeline_json(app: &App, entry: &catalog::Entry, last: Option<Value>) -> Valu
         v["timezone"] = json!(p.timezone.as_deref().unwrap_or("UTC"));
         v["catchup"] = json!(p.catchup.name());
         v["max_active_runs"] = json!(p.max_active_runs);
+        v["on_new_version"] = json!(p.on_new_version);
         v["active_runs"] = json!(app.runs.active_of(&p.name));
         v["next_run"] = json!(l.schedule.as_ref().and_then(|s| s.next_after(now_micros())));
         v["params"] = json!(p.params);
@@ -380,6 +381,83 @@ async fn load_and_start(
         .map_err(ApiError::BadRequest)?;
     let id = runs::start(app, pipeline, opts).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": id }))).into_response())
+}
+
+/// A range of slots to run again.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backfill {
+    /// The first day (`2026-11-01`, in the schedule's time zone) or time (RFC 3339).
+    pub from: String,
+    /// The last day or time, included.
+    pub to: String,
+}
+
+/// `POST /api/pipelines/{name}/backfill`: claims a run for every slot of the pipeline's
+/// schedule in the range (each slot once, even when asked twice); the server starts them
+/// oldest first within `max_active_runs`, with the slot's `slot`/`slot_date` parameters.
+pub async fn backfill(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Json(body): Json<Backfill>,
+) -> ApiResult<Response> {
+    let (pipeline, schedule) = {
+        let catalog = app.catalog();
+        let loaded = catalog.get(&name).ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no valid pipeline `{name}` in this server's folder"
+            ))
+        })?;
+        let schedule = loaded.schedule.clone().ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "pipeline `{name}` has no schedule: a backfill runs the slots of a schedule"
+            ))
+        })?;
+        (loaded.pipeline.clone(), schedule)
+    };
+    let from = schedule
+        .parse_time(&body.from, false)
+        .map_err(|e| ApiError::BadRequest(format!("from: {e}")))?;
+    let to = schedule
+        .parse_time(&body.to, true)
+        .map_err(|e| ApiError::BadRequest(format!("to: {e}")))?;
+    if to < from {
+        return Err(ApiError::BadRequest(format!(
+            "the range ends ({}) before it starts ({})",
+            body.to, body.from
+        )));
+    }
+    let max = sluice_engine::schedule::MAX_BACKFILL;
+    let slots = schedule.slots_between(from, to, max + 1).len();
+    if slots > max {
+        return Err(ApiError::BadRequest(format!(
+            "more than {max} slots from {} to {}: a backfill runs at most {}; split the range",
+            body.from,
+            body.to,
+            sluice_engine::schedule::MAX_BACKFILL
+        )));
+    }
+    let claimed = sluice_engine::schedule::Scheduler::new(app.store.clone())
+        .backfill(&pipeline, &schedule, from, to, now_micros())
+        .await?;
+    if let Ok(mut b) = app.backfills.lock() {
+        b.insert(name.clone());
+    }
+    let runs: Vec<Value> = claimed
+        .iter()
+        .map(|d| json!({ "slot": d.slot, "run_id": d.run_id }))
+        .collect();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "pipeline": name,
+            "slots": slots,
+            "claimed": claimed.len(),
+            "already_claimed": slots - claimed.len(),
+            "runs": runs,
+        })),
+    )
+        .into_response())
 }
 
 /// Filters of `GET /api/runs`.

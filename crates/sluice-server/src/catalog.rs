@@ -166,4 +166,14 @@ impl Catalog {
             .filter_map(|l| Some((l.pipeline.clone(), l.schedule.clone()?)))
             .collect()
     }
+
+    /// The valid pipelines that run on new versions of datasets (`on_new_version`).
+    pub fn triggered(&self) -> Vec<Pipeline> {
+        self.entries
+            .values()
+            .filter_map(|e| e.loaded.as_ref().ok())
+            .filter(|l| !l.pipeline.on_new_version.is_empty())
+            .map(|l| l.pipeline.clone())
+            .collect()
+    }
 }

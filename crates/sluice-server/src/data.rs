@@ -267,7 +267,8 @@ pub async fn embeddings(
 
 /// `GET /api/lineage`: the datasets of the folder's pipelines and the tasks that read and
 /// wrote them: a node per task (`pipeline.task`, with its latest version and rows), an edge
-/// from each task to each task that reads its output.
+/// from each task to each task that reads its output, and from each dataset a pipeline runs
+/// on (`on_new_version`) to that pipeline's first tasks (`"trigger": true`).
 pub async fn lineage(State(app): State<App>) -> ApiResult<Json<Value>> {
     let catalog = app.catalog();
     let latest: BTreeMap<String, DatasetVersionRecord> = app
@@ -296,6 +297,11 @@ pub async fn lineage(State(app): State<App>) -> ApiResult<Json<Value>> {
             }));
             for &d in &t.deps {
                 edges.push(json!({ "from": format!("{}.{}", p.name, p.tasks[d].name), "to": id }));
+            }
+            if t.deps.is_empty() {
+                for dataset in &p.on_new_version {
+                    edges.push(json!({ "from": dataset, "to": id, "trigger": true }));
+                }
             }
         }
     }

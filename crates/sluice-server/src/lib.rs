@@ -77,6 +77,8 @@ pub struct Inner {
     pub stop: CancellationToken,
     /// Embedding models opened by searches and `/v1/embeddings`, kept for the next request.
     pub models: sluice_embed::Models,
+    /// Pipelines with backfill runs claimed and not all started.
+    pub backfills: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl std::ops::Deref for App {
@@ -103,6 +105,7 @@ impl App {
             secure_cookies: config.secure_cookies,
             stop,
             models: sluice_embed::Models::default(),
+            backfills: Default::default(),
         }))
     }
 
@@ -184,23 +187,39 @@ async fn recover(app: &App) {
             }
             Err(e) => tracing::warn!("cannot check the runs of {name}: {e}"),
         }
+        match sched.unstarted_for_datasets(&loaded.pipeline).await {
+            Ok(owed) => {
+                for run_id in owed {
+                    let opts = RunOptions {
+                        trigger: "dataset".into(),
+                        run_id: Some(run_id.clone()),
+                        ..RunOptions::default()
+                    };
+                    if let Err(e) = runs::start(app, loaded.pipeline.clone(), opts).await {
+                        tracing::warn!("cannot start run {run_id} of {name}: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cannot read the dataset triggers of {name}: {e}"),
+        }
         if loaded.schedule.is_none() {
             continue;
         }
         match sched.unstarted(name).await {
             Ok(owed) => {
                 for due in owed {
-                    let opts = RunOptions {
-                        trigger: "schedule".into(),
-                        run_id: Some(due.run_id.clone()),
-                        ..RunOptions::default()
-                    };
-                    if let Err(e) = runs::start(app, loaded.pipeline.clone(), opts).await {
-                        tracing::warn!("cannot start run {} of {name}: {e}", due.run_id);
-                    }
+                    start_slot(app, &entry.file, &loaded.pipeline, &due, "schedule").await;
                 }
             }
             Err(e) => tracing::warn!("cannot read the schedule of {name}: {e}"),
+        }
+        if sched
+            .unstarted_backfill(name)
+            .await
+            .is_ok_and(|owed| !owed.is_empty())
+            && let Ok(mut b) = app.backfills.lock()
+        {
+            b.insert(name.clone());
         }
     }
 }
@@ -238,24 +257,79 @@ async fn schedule_loop(app: App) {
                             LAG_SECONDS,
                             (now_micros() - d.slot) as f64 / 1e6,
                         );
-                        let opts = RunOptions {
-                            trigger: "schedule".into(),
-                            run_id: Some(d.run_id.clone()),
-                            ..RunOptions::default()
-                        };
-                        if let Err(e) = runs::start(&app, pipeline.clone(), opts).await {
-                            tracing::warn!(
-                                "cannot start run {} of {}: {e}",
-                                d.run_id,
-                                pipeline.name
-                            );
-                        }
+                        start_slot(&app, &pipeline.file, &pipeline, &d, "schedule").await;
                     }
                 }
                 Err(e) => tracing::warn!("scheduler: {}: {e}", pipeline.name),
             }
             if let Some(next) = schedule.next_after(now) {
                 next_slot = Some(next_slot.map_or(next, |n| n.min(next)));
+            }
+        }
+        let pending: Vec<String> = app
+            .backfills
+            .lock()
+            .map(|b| b.iter().cloned().collect())
+            .unwrap_or_default();
+        for name in pending {
+            let Some(pipeline) = app.catalog().get(&name).map(|l| l.pipeline.clone()) else {
+                continue;
+            };
+            let free = pipeline
+                .max_active_runs
+                .saturating_sub(app.runs.active_of(&name));
+            if free == 0 {
+                continue;
+            }
+            match sched.unstarted_backfill(&name).await {
+                Ok(owed) if owed.is_empty() => {
+                    if let Ok(mut b) = app.backfills.lock() {
+                        b.remove(&name);
+                    }
+                }
+                Ok(owed) => {
+                    for due in owed.iter().take(free) {
+                        start_slot(&app, &pipeline.file, &pipeline, due, "backfill").await;
+                    }
+                }
+                Err(e) => tracing::warn!("backfill of {name}: {e}"),
+            }
+        }
+        for pipeline in app.catalog().triggered() {
+            let free = pipeline
+                .max_active_runs
+                .saturating_sub(app.runs.active_of(&pipeline.name));
+            match sched.tick_datasets(&pipeline, now_micros(), free).await {
+                Ok(Some(due)) => {
+                    let names: Vec<String> = due
+                        .datasets
+                        .iter()
+                        .map(|(d, v)| format!("{d}@{v}"))
+                        .collect();
+                    tracing::info!(
+                        "new version of {}: run {} of {}",
+                        names.join(", "),
+                        due.run_id,
+                        pipeline.name
+                    );
+                    let opts = RunOptions {
+                        trigger: format!(
+                            "dataset:{}",
+                            due.datasets
+                                .iter()
+                                .map(|(d, _)| d.as_str())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        ),
+                        run_id: Some(due.run_id.clone()),
+                        ..RunOptions::default()
+                    };
+                    if let Err(e) = runs::start(&app, pipeline.clone(), opts).await {
+                        tracing::warn!("cannot start run {} of {}: {e}", due.run_id, pipeline.name);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("dataset triggers of {}: {e}", pipeline.name),
             }
         }
         let until_next = next_slot
@@ -266,5 +340,42 @@ async fn schedule_loop(app: App) {
             _ = app.stop.cancelled() => break,
             _ = tokio::time::sleep(until_next) => {}
         }
+    }
+}
+
+/// Starts the run claimed for a slot of `pipeline`'s schedule: with the slot's parameters
+/// (`slot`, `slot_date`) when the pipeline declares them, its file loaded again with them.
+async fn start_slot(
+    app: &App,
+    file: &std::path::Path,
+    pipeline: &sluice_core::Pipeline,
+    due: &sluice_engine::schedule::Due,
+    trigger: &str,
+) {
+    let params = match sluice_engine::schedule::Schedule::of(pipeline) {
+        Ok(Some(s)) => s.slot_params(pipeline, due.slot),
+        _ => Vec::new(),
+    };
+    let pipeline = if params.is_empty() {
+        Ok(pipeline.clone())
+    } else {
+        let (file, registry) = (file.to_path_buf(), app.registry.clone());
+        tokio::task::spawn_blocking(move || catalog::load(&file, &params, &registry))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()))
+    };
+    let name = &due.run_id;
+    match pipeline {
+        Ok(pipeline) => {
+            let opts = RunOptions {
+                trigger: trigger.into(),
+                run_id: Some(due.run_id.clone()),
+                ..RunOptions::default()
+            };
+            if let Err(e) = runs::start(app, pipeline.clone(), opts).await {
+                tracing::warn!("cannot start run {name} of {}: {e}", pipeline.name);
+            }
+        }
+        Err(e) => tracing::warn!("cannot start run {name}: {e}"),
     }
 }

@@ -110,6 +110,12 @@ pub const ROUTES: &[Route] = &[
         "Trigger a run, with parameters.",
     ),
     route(
+        Method::POST,
+        "/api/pipelines/{name}/backfill",
+        Role::Operator,
+        "Run every slot of the schedule from `from` to `to` (dates or RFC 3339 times).",
+    ),
+    route(
         Method::GET,
         "/api/runs",
         Role::Viewer,
@@ -223,6 +229,7 @@ pub fn router(app: App) -> Router {
         .route("/api/pipelines/{name}", get(api::pipeline))
         .route("/api/pipelines/{name}/grid", get(api::grid))
         .route("/api/pipelines/{name}/runs", post(api::trigger))
+        .route("/api/pipelines/{name}/backfill", post(api::backfill))
         .route("/api/runs", get(api::runs))
         .route("/api/runs/{id}", get(api::run))
         .route("/api/runs/{id}/cancel", post(api::cancel))

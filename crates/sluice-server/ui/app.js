@@ -152,6 +152,16 @@ async function pipelinePage(name) {
       try { values = JSON.parse(params.value || "{}"); } catch (e) { return main.prepend(failure(e)); }
       trigger(name, { params: values });
     } }, "Trigger run"), el("label", {}, "params ", params)) : null;
+  const from = el("input", { type: "date", "aria-label": "backfill from" });
+  const to = el("input", { type: "date", "aria-label": "backfill to" });
+  const said = el("span", { class: "muted", role: "status" });
+  const backfill = can("operator") && p.schedule ? el("form", { class: "actions", onsubmit: async (ev) => {
+    ev.preventDefault();
+    try {
+      const r = await api("POST", `/api/pipelines/${encodeURIComponent(name)}/backfill`, { from: from.value, to: to.value });
+      said.textContent = `${r.claimed} runs claimed for ${r.slots} slots (${r.already_claimed} already claimed); they start oldest first, ${p.max_active_runs} at a time`;
+    } catch (e) { said.textContent = e.message; }
+  } }, el("label", {}, "Backfill from ", from), el("label", {}, " to ", to), el("button", { type: "submit" }, "Backfill"), said) : null;
   const head = el("tr", {}, el("th", {}, "task"), grid.runs.map((r) =>
     el("th", { title: `${r.id} (${r.trigger})` }, el("a", { href: `#/r/${r.id}` }, state(r.state)))));
   const body = grid.tasks.map((t) => el("tr", {}, el("td", {}, t), grid.runs.map((r) => {
@@ -160,7 +170,8 @@ async function pipelinePage(name) {
   })));
   page(name,
     el("p", { class: "muted" }, p.description || "", p.schedule ? ` schedule ${p.schedule} (${p.timezone}), catch-up ${p.catchup}, next ${time(p.next_run)}` : " no schedule"),
-    actions,
+    actions, backfill,
+    p.on_new_version && p.on_new_version.length ? el("p", { class: "muted" }, `runs on new versions of ${p.on_new_version.join(", ")}`) : null,
     el("h2", {}, "Runs"), el("table", { class: "grid" }, el("thead", {}, head), el("tbody", {}, body)),
     el("h2", {}, "Graph"), dag(p.tasks),
     el("h2", {}, "Schedule slots"),

@@ -374,7 +374,8 @@ impl StateStore for SqlStore {
                 } => {
                     sqlx::query(&self.q(
                         "INSERT INTO datasets_latest (pipeline, task, version, updated_at) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (pipeline, task) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at",
+                         ON CONFLICT (pipeline, task) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at \
+                         WHERE datasets_latest.version <> excluded.version",
                     ))
                     .bind(pipeline)
                     .bind(task)

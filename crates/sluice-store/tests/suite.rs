@@ -224,10 +224,14 @@ async fn story(store: &dyn StateStore) {
         (all[0].latest_since, all[1].latest_since),
         (Some(201), None)
     );
+    // The same version again (a cached run) keeps the time it became latest: dataset
+    // triggers see no new version.
+    store.apply(&[latest("v2", 300)]).await.expect("v2 again");
     let latest_now = store
         .latest_datasets(Some(&pipeline))
         .await
         .expect("latest");
+    assert_eq!(latest_now[0].latest_since, Some(201));
     assert_eq!(latest_now.len(), 1);
     assert_eq!(
         (

@@ -89,10 +89,22 @@ tasks:
   a: { run: "echo started; sleep 60" }
 "#;
 
+const YEARLY: &str = r#"
+name: yearly
+schedule: "0 0 1 1 *"
+catchup: none
+max_active_runs: 2
+params:
+  slot_date: ""
+tasks:
+  a: { run: "echo year of ${params.slot_date}" }
+"#;
+
 #[test]
 fn every_route_answers_401_403_or_success_by_role() {
     let p = Project::new(PIPELINES);
     std::fs::write(p.path("long.yaml"), LONG).expect("long");
+    std::fs::write(p.path("yearly.yaml"), YEARLY).expect("yearly");
     let viewer = user_with_token(&p, "vic", "viewer");
     let operator = user_with_token(&p, "otto", "operator");
     let admin = user_with_token(&p, "ada", "admin");
@@ -152,7 +164,7 @@ fn every_route_answers_401_403_or_success_by_role() {
             ));
         }
     }
-    assert_eq!(routes.len(), 27, "{routes:?}");
+    assert_eq!(routes.len(), 28, "{routes:?}");
     let concrete = |method: &Method, path: &str| -> String {
         let id = if path.ends_with("/cancel") {
             &to_cancel
@@ -166,7 +178,12 @@ fn every_route_answers_401_403_or_success_by_role() {
         } else {
             ""
         };
-        path.replace("{name}", "quick")
+        let name = if path.ends_with("/backfill") {
+            "yearly"
+        } else {
+            "quick"
+        };
+        path.replace("{name}", name)
             .replace("{pipeline}/{task}", "docs/embeddings")
             .replace("{task}", "a")
             .replace("{file}", "app.js")
@@ -180,6 +197,9 @@ fn every_route_answers_401_403_or_success_by_role() {
                 Some(json!({"name": "newcomer", "password": "long enough", "role": "viewer"}))
             }
             ("POST", "/api/tokens") => Some(json!({"label": "made by the test"})),
+            ("POST", "/api/pipelines/{name}/backfill") => {
+                Some(json!({"from": "2020-01-01", "to": "2021-12-31"}))
+            }
             ("POST", "/api/search") => {
                 Some(json!({"dataset": "docs.embeddings", "query": "logement"}))
             }
@@ -785,5 +805,209 @@ fn search_datasets_lineage_and_embeddings_answer_with_the_real_model() {
         assert_eq!(r.status(), status);
         let msg = json_of(r)["error"].as_str().unwrap_or_default().to_string();
         assert!(msg.starts_with(start), "{msg}");
+    }
+}
+
+const UPSTREAM: &str = r#"
+name: up
+tasks:
+  data: { op: read.csv, path: data.csv }
+"#;
+
+const DOWNSTREAM: &str = r#"
+name: down
+on_new_version: [up.data]
+tasks:
+  first: { run: "echo first" }
+  second: { run: "echo second", after: first }
+"#;
+
+#[test]
+fn a_new_version_of_a_dataset_starts_the_pipeline_that_runs_on_it_once() {
+    let p = Project::new(UPSTREAM);
+    std::fs::write(p.path("data.csv"), "id\n1\n2\n").expect("csv");
+    std::fs::write(p.path("down.yaml"), DOWNSTREAM).expect("down");
+    // A version made before the server first looks is not new.
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let operator = user_with_token(&p, "otto", "operator");
+    let c = client();
+    let down_runs = |s: &Server| -> Vec<Value> {
+        json_of(
+            call(
+                &c,
+                s,
+                Method::GET,
+                "/api/runs?pipeline=down",
+                Some(&operator),
+            )
+            .send()
+            .expect("runs"),
+        )
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    };
+    let mut s = Server::start(&p);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        down_runs(&s).len(),
+        0,
+        "no run for the version already there"
+    );
+
+    // A new version: one run of `down`, triggered by it.
+    std::fs::write(p.path("data.csv"), "id\n1\n2\n3\n").expect("csv");
+    let up = trigger(&c, &s, &operator, "up", json!({}));
+    wait_for("the up run", Duration::from_secs(30), || {
+        run_state(&c, &s, &operator, &up) == "succeeded"
+    });
+    wait_for("the down run", Duration::from_secs(30), || {
+        down_runs(&s)
+            .first()
+            .is_some_and(|r| r["state"] == "succeeded")
+    });
+    let runs = down_runs(&s);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["trigger"], "dataset:up.data");
+
+    // The same data again: `up` is cached, no new version, no run.
+    let again = trigger(&c, &s, &operator, "up", json!({}));
+    wait_for("the cached up run", Duration::from_secs(30), || {
+        run_state(&c, &s, &operator, &again) == "succeeded"
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(down_runs(&s).len(), 1);
+
+    // Across a restart the version already run for is not run again.
+    s.kill9();
+    let s = Server::start(&p);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(down_runs(&s).len(), 1);
+    // The lineage shows the trigger.
+    let v = json_of(
+        call(&c, &s, Method::GET, "/api/lineage", Some(&operator))
+            .send()
+            .expect("lineage"),
+    );
+    let edges = v["edges"].as_array().cloned().unwrap_or_default();
+    assert!(
+        edges.contains(&json!({"from": "up.data", "to": "down.first", "trigger": true})),
+        "{edges:?}"
+    );
+    assert!(
+        edges.contains(&json!({"from": "down.first", "to": "down.second"})),
+        "{edges:?}"
+    );
+    assert_eq!(edges.len(), 2, "{edges:?}");
+}
+
+#[test]
+fn a_backfill_runs_each_slot_once_with_its_date() {
+    let p = Project::new(PIPELINES);
+    std::fs::write(p.path("yearly.yaml"), YEARLY).expect("yearly");
+    let operator = user_with_token(&p, "otto", "operator");
+    let s = Server::start(&p);
+    let c = client();
+    let backfill = |name: &str, body: Value| {
+        call(
+            &c,
+            &s,
+            Method::POST,
+            &format!("/api/pipelines/{name}/backfill"),
+            Some(&operator),
+        )
+        .json(&body)
+        .send()
+        .expect("backfill")
+    };
+    let r = backfill("yearly", json!({"from": "2020-01-01", "to": "2022-12-31"}));
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let v = json_of(r);
+    assert_eq!(v["slots"], 3);
+    assert_eq!(v["claimed"], 3);
+    let runs = |s: &Server| -> Vec<Value> {
+        json_of(
+            call(
+                &c,
+                s,
+                Method::GET,
+                "/api/runs?pipeline=yearly",
+                Some(&operator),
+            )
+            .send()
+            .expect("runs"),
+        )
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    };
+    wait_for("the three backfill runs", Duration::from_secs(60), || {
+        let r = runs(&s);
+        r.len() == 3 && r.iter().all(|r| r["state"] == "succeeded")
+    });
+    let mut logs: Vec<String> = runs(&s)
+        .iter()
+        .map(|r| {
+            assert_eq!(r["trigger"], "backfill");
+            let id = r["id"].as_str().expect("id");
+            call(
+                &c,
+                &s,
+                Method::GET,
+                &format!("/api/runs/{id}/tasks/a/logs"),
+                Some(&operator),
+            )
+            .send()
+            .expect("log")
+            .text()
+            .expect("text")
+        })
+        .collect();
+    logs.sort();
+    assert_eq!(
+        logs,
+        [
+            "year of 2020-01-01\n",
+            "year of 2021-01-01\n",
+            "year of 2022-01-01\n"
+        ]
+    );
+    // The same range again: nothing new.
+    let v = json_of(backfill(
+        "yearly",
+        json!({"from": "2020-01-01", "to": "2022-12-31"}),
+    ));
+    assert_eq!(
+        (v["claimed"].clone(), v["already_claimed"].clone()),
+        (json!(0), json!(3))
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(runs(&s).len(), 3);
+    // Bad requests, each with its message.
+    for (name, body, message) in [
+        (
+            "yearly",
+            json!({"from": "2022-01-01", "to": "2020-01-01"}),
+            "the range ends (2020-01-01) before it starts (2022-01-01)",
+        ),
+        (
+            "yearly",
+            json!({"from": "last year", "to": "2020-01-01"}),
+            "from: `last year` is neither a date (2026-11-01) nor an RFC 3339 time",
+        ),
+        (
+            "quick",
+            json!({"from": "2020-01-01", "to": "2020-01-02"}),
+            "pipeline `quick` has no schedule: a backfill runs the slots of a schedule",
+        ),
+        (
+            "yearly",
+            json!({"from": "1900-01-01", "to": "3000-12-31"}),
+            "more than 1000 slots from 1900-01-01 to 3000-12-31: a backfill runs at most 1000; split the range",
+        ),
+    ] {
+        let r = backfill(name, body);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(json_of(r)["error"], message);
     }
 }
