@@ -2,8 +2,8 @@
 """The server under load, on this machine, through its HTTP API (loopback only):
 
 1. Scheduling: RUNS runs (default 10,000) of a 10-task pipeline (one task, eight after it in
-   parallel, one after those; `op: noop`) triggered with POST /api/pipelines/tenfold/runs by
-   CLIENTS client threads. Printed: runs/s, and p50/p99 of
+   parallel, one after those; `op: noop`) triggered with POST /api/pipelines/tenfold/runs
+   (`force`: every task runs) by CLIENTS client threads. Printed: runs/s, and p50/p99 of
    - the trigger lag: from the client's request to the run's first task starting;
    - the task lag: from a task becoming ready (its last upstream ended, or the run started)
      to its attempt starting.
@@ -115,7 +115,8 @@ def trigger_all(api, runs, clients):
                 left[0] -= 1
             while True:
                 t = time.time()
-                status, body = api.call("POST", "/api/pipelines/tenfold/runs", {})
+                # force: every task runs (a noop is otherwise cached after the first run)
+                status, body = api.call("POST", "/api/pipelines/tenfold/runs", {"force": True})
                 if status == 202:
                     with lock:
                         sent[body["run_id"]] = int(t * 1e6)
@@ -235,6 +236,7 @@ def main(argv=None):
     ap.add_argument("--out", help="write the figures as JSON here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args(argv)
+    args.sluice = os.path.abspath(args.sluice)
     if not os.access(args.sluice, os.X_OK):
         say("building the release binary (cargo build --release -p sluice)")
         subprocess.run(["cargo", "build", "--release", "-p", "sluice"], cwd=REPO, check=True)

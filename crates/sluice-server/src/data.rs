@@ -129,7 +129,7 @@ pub async fn search(
             body.query,
         )
     };
-    let answer = search_text(&query, &app.models)
+    let answer = search_text(&query, &app.search)
         .await
         .map_err(|e| match e {
             TextSearchError::Invalid(m) => ApiError::BadRequest(m),
@@ -209,6 +209,7 @@ pub async fn embeddings(
         )));
     }
     let embedder = app
+        .search
         .models
         .get(&ModelSpec::new(name.clone()))
         .await

@@ -75,8 +75,9 @@ pub struct Inner {
     pub secure_cookies: bool,
     /// Fires when the server stops: runs are cancelled.
     pub stop: CancellationToken,
-    /// Embedding models opened by searches and `/v1/embeddings`, kept for the next request.
-    pub models: sluice_embed::Models,
+    /// Embedding models and vector indexes opened by searches and `/v1/embeddings`, kept
+    /// for the next request.
+    pub search: sluice_vector::text::Cache,
     /// Pipelines with backfill runs claimed and not all started.
     pub backfills: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
@@ -104,7 +105,7 @@ impl App {
             throttle: auth::Throttle::default(),
             secure_cookies: config.secure_cookies,
             stop,
-            models: sluice_embed::Models::default(),
+            search: sluice_vector::text::Cache::default(),
             backfills: Default::default(),
         }))
     }

@@ -299,7 +299,14 @@ pub fn search(query: &Query) -> Result<Vec<Found>> {
     if query.k == 0 {
         return Err(Error::new("`k` must be at least 1"));
     }
-    let index = open_index(&query.dataset, &query.column)?;
+    search_in(query, &open_index(&query.dataset, &query.column)?)
+}
+
+/// Runs a search with the dataset's index already open.
+pub fn search_in(query: &Query, index: &VectorIndex) -> Result<Vec<Found>> {
+    if query.k == 0 {
+        return Err(Error::new("`k` must be at least 1"));
+    }
     let allowed = match &query.filter {
         Some(p) => Some(filter_rows(&query.dataset, p)?),
         None => None,
@@ -316,4 +323,36 @@ pub fn search(query: &Query) -> Result<Vec<Found>> {
             values,
         })
         .collect())
+}
+
+/// Indexes opened once and kept, by dataset folder and column (a version's folder never
+/// changes): what a server holds so that each search does not read its index again. At
+/// most [`Indexes::KEPT`] are kept.
+#[derive(Debug, Default)]
+pub struct Indexes {
+    open:
+        std::sync::Mutex<std::collections::HashMap<(PathBuf, String), std::sync::Arc<VectorIndex>>>,
+}
+
+impl Indexes {
+    /// Indexes kept at most; past it, one is dropped.
+    pub const KEPT: usize = 16;
+
+    /// The index of `column` in `dataset`, opened on first use ([`open_index`]).
+    pub fn get(&self, dataset: &Path, column: &str) -> Result<std::sync::Arc<VectorIndex>> {
+        let key = (dataset.to_path_buf(), column.to_string());
+        if let Some(i) = self.open.lock().ok().and_then(|o| o.get(&key).cloned()) {
+            return Ok(i);
+        }
+        let index = std::sync::Arc::new(open_index(dataset, column)?);
+        if let Ok(mut open) = self.open.lock() {
+            if open.len() >= Self::KEPT
+                && let Some(k) = open.keys().next().cloned()
+            {
+                open.remove(&k);
+            }
+            open.insert(key, index.clone());
+        }
+        Ok(index)
+    }
 }

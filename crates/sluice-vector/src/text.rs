@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 use sluice_embed::{ModelSpec, Models};
 
-use crate::search::{Query, VectorSource, search, vector_columns};
+use crate::search::{Indexes, Query, VectorSource, search_in, vector_columns};
 
 /// A search by text over one dataset.
 #[derive(Debug, Clone)]
@@ -74,6 +74,16 @@ pub struct Answer {
     pub hits: Vec<(f32, Map<String, Value>)>,
 }
 
+/// What searches keep between calls: the models that embed queries and the indexes
+/// searched. A server holds one; a single search uses a fresh one.
+#[derive(Debug, Default)]
+pub struct Cache {
+    /// Embedding models, by spec.
+    pub models: Models,
+    /// Vector indexes, by dataset version and column.
+    pub indexes: std::sync::Arc<Indexes>,
+}
+
 /// Why a search failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TextSearchError {
@@ -85,8 +95,9 @@ pub enum TextSearchError {
     Unavailable(String),
 }
 
-/// Runs a search, opening the dataset's model through `models` (kept there for the next).
-pub async fn search_text(q: &TextQuery, models: &Models) -> Result<Answer, TextSearchError> {
+/// Runs a search, opening the dataset's model and index through `cache` (kept there for the
+/// next).
+pub async fn search_text(q: &TextQuery, cache: &Cache) -> Result<Answer, TextSearchError> {
     use TextSearchError::{Invalid, Unavailable};
     let recorded = q.state.as_ref().and_then(VectorSource::from_state);
     let schema = sluice_data::export::dataset_schema(&q.dir)
@@ -129,7 +140,8 @@ pub async fn search_text(q: &TextQuery, models: &Models) -> Result<Answer, TextS
             )));
         }
     };
-    let embedder = models
+    let embedder = cache
+        .models
         .get(&spec)
         .await
         .map_err(|e| Invalid(e.to_string()))?;
@@ -164,13 +176,16 @@ pub async fn search_text(q: &TextQuery, models: &Models) -> Result<Answer, TextS
                 filter: q.filter.clone(),
                 ef: q.ef,
             };
-            tokio::task::spawn_blocking(move || search(&query))
-                .await
-                .map_err(|e| Unavailable(format!("the search thread failed: {e}")))?
-                .map_err(|e| Invalid(e.to_string()))?
-                .into_iter()
-                .map(|f| (f.score, f.values))
-                .collect()
+            let indexes = cache.indexes.clone();
+            tokio::task::spawn_blocking(move || {
+                search_in(&query, &*indexes.get(&query.dataset, &query.column)?)
+            })
+            .await
+            .map_err(|e| Unavailable(format!("the search thread failed: {e}")))?
+            .map_err(|e| Invalid(e.to_string()))?
+            .into_iter()
+            .map(|f| (f.score, f.values))
+            .collect()
         }
     };
     let columns = schema

@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
-use sluice_embed::Models;
 use sluice_store::StateStore;
-use sluice_vector::text::{Table, TextQuery, TextSearchError, search_text};
+use sluice_vector::text::{Cache, Table, TextQuery, TextSearchError, search_text};
 
 use crate::Failure;
 
@@ -77,7 +76,7 @@ pub async fn run(store: Arc<dyn StateStore>, args: Args) -> Result<u8, Failure> 
             args.query.clone(),
         )
     };
-    let answer = search_text(&query, &Models::default())
+    let answer = search_text(&query, &Cache::default())
         .await
         .map_err(|e| match e {
             TextSearchError::Invalid(m) => Failure::invalid(format!("error: {m}")),

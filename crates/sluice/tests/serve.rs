@@ -47,6 +47,19 @@ fn user_with_token(p: &Project, name: &str, role: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The runs of `pipeline`, newest first.
+fn runs_of(c: &Client, s: &Server, token: &str, pipeline: &str) -> Vec<Value> {
+    let path = format!("/api/runs?pipeline={pipeline}");
+    json_of(
+        call(c, s, Method::GET, &path, Some(token))
+            .send()
+            .expect("runs"),
+    )
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
+}
+
 fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     let started = Instant::now();
     while !ok() {
@@ -831,22 +844,7 @@ fn a_new_version_of_a_dataset_starts_the_pipeline_that_runs_on_it_once() {
     p.run_ok(&["run", "pipeline.yaml"]);
     let operator = user_with_token(&p, "otto", "operator");
     let c = client();
-    let down_runs = |s: &Server| -> Vec<Value> {
-        json_of(
-            call(
-                &c,
-                s,
-                Method::GET,
-                "/api/runs?pipeline=down",
-                Some(&operator),
-            )
-            .send()
-            .expect("runs"),
-        )
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    };
+    let down_runs = |s: &Server| runs_of(&c, s, &operator, "down");
     let mut s = Server::start(&p);
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
@@ -925,22 +923,7 @@ fn a_backfill_runs_each_slot_once_with_its_date() {
     let v = json_of(r);
     assert_eq!(v["slots"], 3);
     assert_eq!(v["claimed"], 3);
-    let runs = |s: &Server| -> Vec<Value> {
-        json_of(
-            call(
-                &c,
-                s,
-                Method::GET,
-                "/api/runs?pipeline=yearly",
-                Some(&operator),
-            )
-            .send()
-            .expect("runs"),
-        )
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    };
+    let runs = |s: &Server| runs_of(&c, s, &operator, "yearly");
     wait_for("the three backfill runs", Duration::from_secs(60), || {
         let r = runs(&s);
         r.len() == 3 && r.iter().all(|r| r["state"] == "succeeded")
