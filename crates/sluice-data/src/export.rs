@@ -142,6 +142,89 @@ pub fn for_each_batch_of(
     })
 }
 
+/// The rows at `rows` (row numbers in the dataset, from 0; in that order, repeats allowed),
+/// decoding only the row groups that hold them and the top-level columns at `columns` (all
+/// when `None`): what a search reads to show its hits without scanning the dataset. A row
+/// past the end is an error.
+pub fn take_rows(dir: &Path, columns: Option<&[usize]>, rows: &[u64]) -> Result<RecordBatch> {
+    use datafusion::arrow::array::UInt32Array;
+    use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+    let files = dataset_files(dir)?;
+    let schema = first_file_schema(dir, &files)?;
+    let mut wanted: Vec<u64> = rows.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut parts: Vec<RecordBatch> = Vec::new();
+    let mut start = 0u64; // the first row of the current row group in the dataset
+    let mut next = 0usize; // the first wanted row not read yet
+    for path in &files {
+        if next == wanted.len() {
+            break;
+        }
+        let file = File::open(path).map_err(io_err(path))?;
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        let mut groups = Vec::new();
+        let mut selectors = Vec::new();
+        for (i, g) in builder.metadata().row_groups().iter().enumerate() {
+            let n = g.num_rows().max(0) as u64;
+            let mut cursor = 0u64;
+            while next < wanted.len() && wanted[next] < start + n {
+                let local = wanted[next] - start;
+                if groups.last() != Some(&i) {
+                    groups.push(i);
+                }
+                if local > cursor {
+                    selectors.push(RowSelector::skip((local - cursor) as usize));
+                }
+                selectors.push(RowSelector::select(1));
+                cursor = local + 1;
+                next += 1;
+            }
+            if groups.last() == Some(&i) && cursor < n {
+                selectors.push(RowSelector::skip((n - cursor) as usize));
+            }
+            start += n;
+        }
+        if groups.is_empty() {
+            continue;
+        }
+        if let Some(columns) = columns {
+            let mask = datafusion::parquet::arrow::ProjectionMask::roots(
+                builder.parquet_schema(),
+                columns.iter().copied(),
+            );
+            builder = builder.with_projection(mask);
+        }
+        let reader = builder
+            .with_row_groups(groups)
+            .with_row_selection(RowSelection::from(selectors))
+            .build()?;
+        for batch in reader {
+            parts.push(batch?);
+        }
+    }
+    if next < wanted.len() {
+        return Err(DataError::Engine(format!(
+            "row {} is past the end of {} ({start} rows)",
+            wanted[next],
+            dir.display()
+        )));
+    }
+    let projected = match columns {
+        Some(c) => std::sync::Arc::new(schema.project(c)?),
+        None => schema,
+    };
+    let all = datafusion::arrow::compute::concat_batches(&projected, &parts)?;
+    let order: Vec<u32> = rows
+        .iter()
+        .map(|r| wanted.binary_search(r).map_or(0, |i| i as u32))
+        .collect();
+    Ok(datafusion::arrow::compute::take_record_batch(
+        &all,
+        &UInt32Array::from(order),
+    )?)
+}
+
 /// A file written by a thread of its own: the caller formats into 1 MiB buffers while the
 /// previous ones are copied to the file.
 struct OffThreadFile {
@@ -348,4 +431,74 @@ pub fn write_format<W: Write + Send>(
     }
     out.flush().map_err(io_err(path))?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{AsArray, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+
+    use super::*;
+
+    /// Two files of 10 and 7 rows in row groups of 4: `id` = row number, `name` = "n{id}".
+    fn dataset(dir: &Path) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, false),
+        ]));
+        for (file, ids) in [("a.parquet", 0..10i64), ("b.parquet", 10..17)] {
+            let ids: Vec<i64> = ids.collect();
+            let names: Vec<String> = ids.iter().map(|i| format!("n{i}")).collect();
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(ids)),
+                    Arc::new(StringArray::from(names)),
+                ],
+            )
+            .expect("batch");
+            let props = WriterProperties::builder()
+                .set_max_row_group_row_count(Some(4))
+                .build();
+            let out = File::create(dir.join(file)).expect("file");
+            let mut w = ArrowWriter::try_new(out, schema.clone(), Some(props)).expect("writer");
+            w.write(&batch).expect("write");
+            w.close().expect("close");
+        }
+    }
+
+    #[test]
+    fn take_rows_reads_the_rows_asked_in_their_order_across_files_and_row_groups() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        dataset(dir.path());
+        let batch = take_rows(dir.path(), None, &[15, 3, 3, 9, 0, 16, 10]).expect("rows");
+        let ids: Vec<i64> = batch
+            .column(0)
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec();
+        assert_eq!(ids, [15, 3, 3, 9, 0, 16, 10]);
+        let names = batch.column(1).as_string::<i32>();
+        assert_eq!(names.value(0), "n15");
+        assert_eq!(names.value(5), "n16");
+        // Only the columns asked for.
+        let batch = take_rows(dir.path(), Some(&[1]), &[4]).expect("row");
+        assert_eq!(batch.num_columns(), 1);
+        assert_eq!(batch.column(0).as_string::<i32>().value(0), "n4");
+        // Nothing asked: no row.
+        assert_eq!(
+            take_rows(dir.path(), None, &[]).expect("none").num_rows(),
+            0
+        );
+        let e = take_rows(dir.path(), None, &[2, 17]).expect_err("past the end");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "row 17 is past the end of {} (17 rows)",
+                dir.path().display()
+            )
+        );
+    }
 }

@@ -4,10 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sluice_data::datafusion::arrow::array::{
-    Array, AsArray, BooleanArray, RecordBatch, UInt32Array,
-};
-use sluice_data::datafusion::arrow::compute::take_record_batch;
+use sluice_data::datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use sluice_data::datafusion::arrow::datatypes::{DataType, Float32Type, Schema};
 use sluice_data::datafusion::common::DFSchema;
 
@@ -235,13 +232,15 @@ pub fn filter_rows(dataset: &Path, predicate: &str) -> Result<Vec<bool>> {
     Ok(allowed)
 }
 
-/// The rows at `rows` (in that order), vector columns left out, as JSON objects.
+/// The rows at `rows` (in that order), vector columns left out, as JSON objects: only the
+/// row groups holding them are read.
 pub fn fetch_rows(
     dataset: &Path,
     rows: &[u32],
 ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
-    let mut out: Vec<Option<serde_json::Map<String, serde_json::Value>>> = vec![None; rows.len()];
-    let mut offset = 0u32;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
     // Vectors are not decoded: they are most of the bytes and are not shown.
     let schema = sluice_data::export::dataset_schema(dataset)?;
     let keep: Vec<usize> = schema
@@ -251,29 +250,9 @@ pub fn fetch_rows(
         .filter(|(_, f)| !crate::is_vector(f.data_type()))
         .map(|(i, _)| i)
         .collect();
-    sluice_data::export::for_each_batch_of(dataset, Some(&keep), |_, batch| {
-        let n = batch.num_rows() as u32;
-        let wanted: Vec<(usize, u32)> = rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| **r >= offset && **r < offset + n)
-            .map(|(i, r)| (i, r - offset))
-            .collect();
-        offset += n;
-        if wanted.is_empty() {
-            return Ok(());
-        }
-        let picked = take_record_batch(
-            &batch,
-            &UInt32Array::from(wanted.iter().map(|w| w.1).collect::<Vec<_>>()),
-        )?;
-        let objects = to_json(&picked).map_err(|e| sluice_data::DataError::Engine(e.0))?;
-        for (j, object) in objects.into_iter().enumerate() {
-            out[wanted[j].0] = Some(object);
-        }
-        Ok(())
-    })?;
-    Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+    let wanted: Vec<u64> = rows.iter().map(|&r| u64::from(r)).collect();
+    let batch = sluice_data::export::take_rows(dataset, Some(&keep), &wanted)?;
+    to_json(&batch)
 }
 
 fn to_json(batch: &RecordBatch) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {

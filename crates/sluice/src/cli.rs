@@ -108,6 +108,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run every slot of a pipeline's schedule from one day to another, oldest first, each
+    /// with its `slot`/`slot_date` parameters when the pipeline declares them. Each slot is
+    /// claimed in the state store first: asking twice (or a server's backfill of the same
+    /// range) runs nothing twice.
+    Backfill {
+        /// Pipeline file (it needs a `schedule:`).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The first day (`2026-11-01`, in the schedule's time zone) or time (RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// The last day or time, included.
+        #[arg(long)]
+        to: String,
+        /// Override a parameter declared under `params:` (repeatable).
+        #[arg(long = "param", short = 'p', value_name = "KEY=VALUE", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+    },
     /// List runs, newest first.
     Runs {
         /// Only runs of this pipeline.

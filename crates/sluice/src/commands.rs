@@ -39,6 +39,12 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             };
             run(&cli, file, params, opts, json).await
         }
+        Command::Backfill {
+            ref file,
+            ref from,
+            ref to,
+            ref params,
+        } => backfill(&cli, file, from, to, params).await,
         Command::Runs {
             ref pipeline,
             limit,
@@ -235,6 +241,104 @@ fn engine_failure(e: EngineError) -> Failure {
         EngineError::Store(_) | EngineError::Logs { .. } => Failure::env(format!("error: {e}")),
         _ => Failure::invalid(format!("error: {e}")),
     }
+}
+
+/// `sluice backfill`: claims every slot of the range, then runs the claimed ones here, oldest
+/// first, one at a time.
+async fn backfill(
+    cli: &Cli,
+    file: &Path,
+    from: &str,
+    to: &str,
+    params: &[(String, String)],
+) -> Result<u8, Failure> {
+    use sluice_engine::schedule::{MAX_BACKFILL, Schedule, Scheduler};
+    let registry = Arc::new(Registry::builtin());
+    let pipeline = load_or_fail(file, params, &registry)?;
+    let schedule = Schedule::of(&pipeline)
+        .map_err(|e| Failure::invalid(format!("error: {e}")))?
+        .ok_or_else(|| {
+            Failure::invalid(format!(
+                "error: pipeline `{}` has no schedule: a backfill runs the slots of a schedule",
+                pipeline.name
+            ))
+        })?;
+    let start = schedule
+        .parse_time(from, false)
+        .map_err(|e| Failure::invalid(format!("error: --from: {e}")))?;
+    let end = schedule
+        .parse_time(to, true)
+        .map_err(|e| Failure::invalid(format!("error: --to: {e}")))?;
+    if end < start {
+        return Err(Failure::invalid(format!(
+            "error: the range ends ({to}) before it starts ({from})"
+        )));
+    }
+    let slots = schedule.slots_between(start, end, MAX_BACKFILL + 1).len();
+    if slots > MAX_BACKFILL {
+        return Err(Failure::invalid(format!(
+            "error: more than {MAX_BACKFILL} slots from {from} to {to}: a backfill runs at most \
+             {MAX_BACKFILL}; split the range"
+        )));
+    }
+    let home = home::for_file(&cli.home, file);
+    let store = home::open_store(&cli.state, &home).await?;
+    let claimed = Scheduler::new(store.clone())
+        .backfill(&pipeline, &schedule, start, end, sluice_store::now_micros())
+        .await
+        .map_err(|e| Failure::env(format!("error: {e}")))?;
+    eprintln!(
+        "backfill of {}: {slots} slots from {from} to {to}, {} to run ({} claimed before)",
+        pipeline.name,
+        claimed.len(),
+        slots - claimed.len()
+    );
+    let engine = Engine::new(store, registry.clone(), &home);
+    let stop = CancellationToken::new();
+    spawn_signal_handler(stop.clone());
+    let mut failed = 0usize;
+    for due in claimed {
+        if stop.is_cancelled() {
+            break;
+        }
+        let mut all = params.to_vec();
+        all.extend(schedule.slot_params(&pipeline, due.slot));
+        let slot_pipeline = load_or_fail(file, &all, &registry)?;
+        let opts = RunOptions {
+            trigger: "backfill".into(),
+            run_id: Some(due.run_id.clone()),
+            ..RunOptions::default()
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let view = tokio::spawn(live::show(rx, slot_pipeline.name.clone(), false));
+        let result = engine
+            .run(&slot_pipeline, opts, Some(tx), stop.child_token())
+            .await;
+        let _ = view.await;
+        let at = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(due.slot)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default();
+        match result {
+            Ok(summary) if summary.state == RunState::Succeeded => {
+                eprintln!("slot {at}: run {} succeeded", summary.run_id);
+            }
+            Ok(summary) => {
+                failed += 1;
+                eprintln!(
+                    "slot {at}: run {} {}; resume it with `sluice run {} --resume {}`",
+                    summary.run_id,
+                    summary.state.as_str(),
+                    file.display(),
+                    summary.run_id
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("slot {at}: {}", engine_failure(e).message);
+            }
+        }
+    }
+    Ok(if failed > 0 { EXIT_FAILED } else { 0 })
 }
 
 async fn run(
