@@ -3,17 +3,7 @@
 
 mod common;
 
-use common::{Project, text};
-
-const YEARLY: &str = r#"
-name: yearly
-schedule: "0 0 1 1 *"
-timezone: Europe/Paris
-params:
-  slot_date: ""
-tasks:
-  a: { run: "echo year of ${params.slot_date}" }
-"#;
+use common::{Project, YEARLY, text};
 
 #[test]
 fn a_backfill_runs_each_slot_of_the_range_once_with_its_date() {

@@ -12,7 +12,7 @@ use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use common::{DOCS, Project, Server, docs_pipeline, model_dir, text};
+use common::{DOCS, Project, Server, YEARLY, docs_pipeline, model_dir, text};
 
 fn client() -> Client {
     Client::builder()
@@ -100,17 +100,6 @@ name: long
 max_active_runs: 5
 tasks:
   a: { run: "echo started; sleep 60" }
-"#;
-
-const YEARLY: &str = r#"
-name: yearly
-schedule: "0 0 1 1 *"
-catchup: none
-max_active_runs: 2
-params:
-  slot_date: ""
-tasks:
-  a: { run: "echo year of ${params.slot_date}" }
 "#;
 
 #[test]

@@ -174,11 +174,7 @@ impl Server {
     /// `all-MiniLM-L6-v2`.
     pub fn start(p: &Project) -> Server {
         let mut cmd = p.cmd(&["serve", "--bind", "127.0.0.1:0", "--pipelines", "."]);
-        if let Some(parent) = std::env::var_os("SLUICE_TEST_MODEL")
-            .map(PathBuf::from)
-            .as_deref()
-            .and_then(std::path::Path::parent)
-        {
+        if let Some(parent) = model_dir().as_deref().and_then(std::path::Path::parent) {
             cmd.env("SLUICE_MODELS", parent);
         }
         let mut child = cmd
@@ -229,3 +225,17 @@ pub fn docs_pipeline(model: &std::path::Path) -> String {
         model.display()
     )
 }
+
+/// A pipeline scheduled on the 1st of January, midnight in Paris, whose task prints its
+/// slot's date: backfill tests.
+pub const YEARLY: &str = r#"
+name: yearly
+schedule: "0 0 1 1 *"
+timezone: Europe/Paris
+catchup: none
+max_active_runs: 2
+params:
+  slot_date: ""
+tasks:
+  a: { run: "echo year of ${params.slot_date}" }
+"#;
