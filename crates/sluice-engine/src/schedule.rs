@@ -87,6 +87,35 @@ impl Schedule {
         Ok(midnight.timestamp_micros() - i64::from(end_of_day))
     }
 
+    /// The range of a backfill from `from` to `to` (as [`Schedule::parse_time`] reads them;
+    /// `labels` name the two bounds in messages, `from`/`--from`): its start, its end and
+    /// its slot count, or why it cannot be backfilled (a bound unreadable, the range
+    /// reversed, more than [`MAX_BACKFILL`] slots).
+    pub fn backfill_range(
+        &self,
+        from: &str,
+        to: &str,
+        labels: (&str, &str),
+    ) -> Result<(Micros, Micros, usize), String> {
+        let start = self
+            .parse_time(from, false)
+            .map_err(|e| format!("{}: {e}", labels.0))?;
+        let end = self
+            .parse_time(to, true)
+            .map_err(|e| format!("{}: {e}", labels.1))?;
+        if end < start {
+            return Err(format!("the range ends ({to}) before it starts ({from})"));
+        }
+        let slots = self.slots_between(start, end, MAX_BACKFILL + 1).len();
+        if slots > MAX_BACKFILL {
+            return Err(format!(
+                "more than {MAX_BACKFILL} slots from {from} to {to}: a backfill runs at most \
+                 {MAX_BACKFILL}; split the range"
+            ));
+        }
+        Ok((start, end, slots))
+    }
+
     /// The slots from `from` to `to`, both included, at most `limit`.
     pub fn slots_between(&self, from: Micros, to: Micros, limit: usize) -> Vec<Micros> {
         let mut out = Vec::new();

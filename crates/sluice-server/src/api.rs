@@ -415,28 +415,9 @@ pub async fn backfill(
         })?;
         (loaded.pipeline.clone(), schedule)
     };
-    let from = schedule
-        .parse_time(&body.from, false)
-        .map_err(|e| ApiError::BadRequest(format!("from: {e}")))?;
-    let to = schedule
-        .parse_time(&body.to, true)
-        .map_err(|e| ApiError::BadRequest(format!("to: {e}")))?;
-    if to < from {
-        return Err(ApiError::BadRequest(format!(
-            "the range ends ({}) before it starts ({})",
-            body.to, body.from
-        )));
-    }
-    let max = sluice_engine::schedule::MAX_BACKFILL;
-    let slots = schedule.slots_between(from, to, max + 1).len();
-    if slots > max {
-        return Err(ApiError::BadRequest(format!(
-            "more than {max} slots from {} to {}: a backfill runs at most {}; split the range",
-            body.from,
-            body.to,
-            sluice_engine::schedule::MAX_BACKFILL
-        )));
-    }
+    let (from, to, slots) = schedule
+        .backfill_range(&body.from, &body.to, ("from", "to"))
+        .map_err(ApiError::BadRequest)?;
     let claimed = sluice_engine::schedule::Scheduler::new(app.store.clone())
         .backfill(&pipeline, &schedule, from, to, now_micros())
         .await?;

@@ -252,7 +252,7 @@ async fn backfill(
     to: &str,
     params: &[(String, String)],
 ) -> Result<u8, Failure> {
-    use sluice_engine::schedule::{MAX_BACKFILL, Schedule, Scheduler};
+    use sluice_engine::schedule::{Schedule, Scheduler};
     let registry = Arc::new(Registry::builtin());
     let pipeline = load_or_fail(file, params, &registry)?;
     let schedule = Schedule::of(&pipeline)
@@ -263,24 +263,9 @@ async fn backfill(
                 pipeline.name
             ))
         })?;
-    let start = schedule
-        .parse_time(from, false)
-        .map_err(|e| Failure::invalid(format!("error: --from: {e}")))?;
-    let end = schedule
-        .parse_time(to, true)
-        .map_err(|e| Failure::invalid(format!("error: --to: {e}")))?;
-    if end < start {
-        return Err(Failure::invalid(format!(
-            "error: the range ends ({to}) before it starts ({from})"
-        )));
-    }
-    let slots = schedule.slots_between(start, end, MAX_BACKFILL + 1).len();
-    if slots > MAX_BACKFILL {
-        return Err(Failure::invalid(format!(
-            "error: more than {MAX_BACKFILL} slots from {from} to {to}: a backfill runs at most \
-             {MAX_BACKFILL}; split the range"
-        )));
-    }
+    let (start, end, slots) = schedule
+        .backfill_range(from, to, ("--from", "--to"))
+        .map_err(|e| Failure::invalid(format!("error: {e}")))?;
     let home = home::for_file(&cli.home, file);
     let store = home::open_store(&cli.state, &home).await?;
     let claimed = Scheduler::new(store.clone())
