@@ -1032,18 +1032,27 @@ async fn run_attempt(
         on_spawn: Some({
             let writer = shared.writer.clone();
             let record = record.clone();
-            Arc::new(move |pid: u32| {
+            let on_spawn: sluice_ops::OnSpawn = Arc::new(move |pid: u32| {
                 let mut r = record.clone();
                 r.pid = Some(i64::from(pid));
                 writer.send(Write::Attempt(r));
-            })
+                let writer = writer.clone();
+                Box::pin(async move { writer.flush().await })
+            });
+            on_spawn
         }),
     };
 
     let fut = async {
+        // What a restart must know (the upstream tasks succeeded, this attempt runs) is in the
+        // store before the op does anything; a command waits in `on_spawn`, which also
+        // records its process group.
         let out = match (&task.kind, &shared.ops[i]) {
             (TaskKind::Run { command }, _) => shell::run_command(command, &ctx).await,
-            (TaskKind::Op { .. }, Some(op)) => op.run(&ctx).await,
+            (TaskKind::Op { .. }, Some(op)) => {
+                shared.writer.flush().await;
+                op.run(&ctx).await
+            }
             (TaskKind::Op { op, .. }, None) => {
                 Err(OpError::new(format!("op `{op}` could not be built")))
             }

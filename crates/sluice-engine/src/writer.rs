@@ -1,23 +1,31 @@
 //! Batched, asynchronous writes to the state store.
 //!
-//! The engine never waits for the store: it queues [`Write`]s on a channel; one background
-//! task applies whatever has queued up in a single transaction, then the next batch. Under
-//! load batches grow, so the store is never the bottleneck; when idle every write goes out
-//! at once, so a killed process loses at most the last few milliseconds.
+//! The engine does not wait for the store on each state change: it queues [`Write`]s on a
+//! channel; one background task applies whatever has queued up in a single transaction, then
+//! the next batch. Under load batches grow, so the store is never the bottleneck. Before a
+//! task's work starts, the engine waits for [`StoreWriter::flush`]: what the task depends on
+//! (its upstream tasks' success, its own running attempt and process group) is in the store
+//! before anything can happen that a restart would have to know about.
 
 use std::sync::Arc;
 
 use sluice_store::{StateStore, StoreError, Write};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// Largest batch applied in one transaction.
 const MAX_BATCH: usize = 2048;
 
+enum Msg {
+    Write(Write),
+    /// Answered once every write queued before it is applied.
+    Flush(oneshot::Sender<()>),
+}
+
 /// Handle to queue writes; cheap to clone.
 #[derive(Clone)]
 pub struct StoreWriter {
-    tx: mpsc::UnboundedSender<Write>,
+    tx: mpsc::UnboundedSender<Msg>,
 }
 
 /// The background task; [`WriterTask::finish`] flushes and reports the first error.
@@ -27,16 +35,29 @@ pub struct WriterTask {
 
 /// Starts the writer.
 pub fn start(store: Arc<dyn StateStore>) -> (StoreWriter, WriterTask) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let handle = tokio::spawn(async move {
         let mut first_error = None;
         let mut batch = Vec::new();
+        let mut writes = Vec::new();
+        let mut flushed = Vec::new();
         while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            if let Err(e) = store.apply(&batch).await {
-                tracing::error!("state store write failed: {e}");
-                first_error.get_or_insert(e);
+            for msg in batch.drain(..) {
+                match msg {
+                    Msg::Write(w) => writes.push(w),
+                    Msg::Flush(done) => flushed.push(done),
+                }
             }
-            batch.clear();
+            if !writes.is_empty() {
+                if let Err(e) = store.apply(&writes).await {
+                    tracing::error!("state store write failed: {e}");
+                    first_error.get_or_insert(e);
+                }
+                writes.clear();
+            }
+            for done in flushed.drain(..) {
+                let _ = done.send(());
+            }
         }
         first_error.map_or(Ok(()), Err)
     });
@@ -47,7 +68,16 @@ impl StoreWriter {
     /// Queues a write.
     pub fn send(&self, w: Write) {
         // The receiver lives until every sender is dropped, so this cannot fail in practice.
-        let _ = self.tx.send(w);
+        let _ = self.tx.send(Msg::Write(w));
+    }
+
+    /// Waits until every write queued before this call is applied (or has failed, which the
+    /// writer reports at [`WriterTask::finish`]).
+    pub async fn flush(&self) {
+        let (done, applied) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).is_ok() {
+            let _ = applied.await;
+        }
     }
 }
 

@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex};
 use sluice_data::DatasetTarget;
 use tokio_util::sync::CancellationToken;
 
+/// See [`TaskContext::on_spawn`].
+pub type OnSpawn = Arc<dyn Fn(u32) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
+
 /// Receives each log line as it is written, with the task name (for `--stream`).
 pub type Echo = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
@@ -32,8 +35,9 @@ pub struct TaskContext {
     pub log: TaskLog,
     /// Fires on timeout or when the user stops the run.
     pub cancel: CancellationToken,
-    /// Told the process group id of each command the op starts (to stop it after a crash).
-    pub on_spawn: Option<Arc<dyn Fn(u32) + Send + Sync>>,
+    /// Told the process group id of each command the op starts, to stop it after a crash;
+    /// the command's own work waits until the returned future resolves.
+    pub on_spawn: Option<OnSpawn>,
     /// Dataset folders of the upstream tasks the op reads, by task name.
     pub inputs: std::collections::BTreeMap<String, PathBuf>,
     /// Where to write the op's dataset, for ops that produce one.

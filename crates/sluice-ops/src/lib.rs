@@ -14,7 +14,7 @@ mod context;
 mod registry;
 pub mod shell;
 
-pub use context::{Echo, Previous, ProgressFn, TaskContext, TaskLog};
+pub use context::{Echo, OnSpawn, Previous, ProgressFn, TaskContext, TaskLog};
 pub use registry::{OpSpec, Registry};
 
 use async_trait::async_trait;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 use crate::{OpError, OpOutput, TaskContext, TaskLog};
@@ -67,16 +67,25 @@ pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, O
     if ctx.cancel.is_cancelled() {
         return Err(OpError::new("command not started: the run is stopping"));
     }
+    // With `on_spawn`, the shell waits on a line from sluice before the command runs: the
+    // engine records the process group first, so a crash right after can still stop it.
+    let gated = ctx.on_spawn.is_some();
+    let script = if gated {
+        // One line, so the command's line numbers in shell errors stay as written.
+        format!("read _sluice_gate || exit 97; unset _sluice_gate; exec </dev/null; {command}")
+    } else {
+        command.to_string()
+    };
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
-        .arg(command)
+        .arg(&script)
         .current_dir(&ctx.workdir)
         .envs(ctx.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("SLUICE_PIPELINE", &ctx.pipeline)
         .env("SLUICE_RUN_ID", &ctx.run_id)
         .env("SLUICE_TASK", &ctx.task)
         .env("SLUICE_ATTEMPT", ctx.attempt.to_string())
-        .stdin(Stdio::null())
+        .stdin(if gated { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -90,8 +99,12 @@ pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, O
     let mut guard = GroupGuard {
         pgid: child.id().map(|id| Pid::from_raw(id as i32)),
     };
-    if let (Some(report), Some(id)) = (&ctx.on_spawn, child.id()) {
-        report(id);
+    if let Some(mut gate) = child.stdin.take() {
+        if let (Some(report), Some(id)) = (&ctx.on_spawn, child.id()) {
+            report(id).await;
+        }
+        // A shell that is already gone makes this fail; waiting on it below says why.
+        let _ = gate.write_all(b"\n").await;
     }
     let out = child
         .stdout
@@ -230,6 +243,8 @@ fn set_parent_death_signal(cmd: &mut Command) {
 mod tests {
     use std::path::Path;
 
+    use std::sync::Arc;
+
     use tokio_util::sync::CancellationToken;
 
     use super::*;
@@ -276,6 +291,43 @@ mod tests {
         );
         let err = run_command("kill -9 $$", &c).await.expect_err("killed");
         assert_eq!(err.message, "command killed by SIGKILL");
+    }
+
+    #[tokio::test]
+    async fn the_command_waits_until_on_spawn_has_recorded_its_process_group() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = ctx(dir.path());
+        let marker = dir.path().join("ran");
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let (m, s) = (marker.clone(), seen.clone());
+        c.on_spawn = Some(Arc::new(move |pid: u32| {
+            let (m, s) = (m.clone(), s.clone());
+            Box::pin(async move {
+                // Slower than the command itself: it must still not have run.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                *s.lock().expect("lock") = Some((pid, m.exists()));
+            })
+        }));
+        // The command reads stdin: it gets /dev/null, not the gate.
+        let out = run_command(
+            "touch ran; cat; echo \"pgid $(ps -o pgid= $$ | tr -d ' ')\"",
+            &c,
+        )
+        .await
+        .expect("ok");
+        assert_eq!(out.exit_code, Some(0));
+        let (pid, ran_before) = seen.lock().expect("lock").expect("on_spawn was called");
+        assert!(!ran_before, "the command ran before on_spawn finished");
+        assert!(marker.exists());
+        let log = std::fs::read_to_string(dir.path().join("t.log")).expect("log");
+        assert_eq!(log.trim(), format!("pgid {pid}"));
+        // Shell errors keep the command's own line numbers.
+        let err = run_command("true\nno_such_command_here", &c)
+            .await
+            .expect_err("fails");
+        assert_eq!(err.exit_code, Some(127));
+        let log = std::fs::read_to_string(dir.path().join("t.log")).expect("log");
+        assert!(log.contains("2: no_such_command_here: not found"), "{log}");
     }
 
     #[tokio::test]
