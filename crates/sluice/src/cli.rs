@@ -47,6 +47,24 @@ pub enum GraphFormat {
     Mermaid,
 }
 
+/// `sluice link …`.
+#[derive(Debug, Subcommand)]
+pub enum LinkAction {
+    /// The comparison levels, m and u, and weights that give a pair its match probability,
+    /// under the model of a `link` task, and which blocking rules make it a candidate.
+    Explain {
+        /// The `link` task's dataset, `pipeline.task`.
+        dataset: String,
+        /// Id of the first record (of the first input).
+        left: String,
+        /// Id of the second record (of the second input, or the same one when deduplicating).
+        right: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// Output format of `sluice search`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SearchFormat {
@@ -180,6 +198,11 @@ pub enum Command {
         /// Replace `${params.KEY}` in the query (repeatable).
         #[arg(long = "param", short = 'p', value_name = "KEY=VALUE", value_parser = parse_param)]
         params: Vec<(String, String)>,
+    },
+    /// Record linkage: explain the score of a pair of records.
+    Link {
+        #[command(subcommand)]
+        action: LinkAction,
     },
     /// List datasets: latest version, rows, size, last update.
     Datasets {

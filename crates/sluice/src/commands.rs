@@ -101,6 +101,18 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             };
             crate::data::sql(store, &text, params, format, output.as_deref()).await
         }
+        Command::Link {
+            action:
+                crate::cli::LinkAction::Explain {
+                    ref dataset,
+                    ref left,
+                    ref right,
+                    json,
+                },
+        } => {
+            let (store, _) = read_store(&cli).await?;
+            crate::link::explain_pair(store, dataset, left, right, json).await
+        }
         Command::Datasets { ref pipeline, json } => {
             let (store, _) = read_store(&cli).await?;
             crate::data::datasets(store, pipeline.as_deref(), json).await

@@ -9,6 +9,7 @@ mod commands;
 mod data;
 mod embed;
 mod home;
+mod link;
 mod live;
 mod search;
 mod serve;

@@ -26,27 +26,35 @@ pub struct Args {
     pub url: Option<String>,
 }
 
-/// Runs `sluice search`.
-pub async fn run(store: Arc<dyn StateStore>, args: Args) -> Result<u8, Failure> {
+/// The latest version of the dataset `name` (`pipeline.task`), or an error listing those
+/// there are.
+pub async fn find_dataset(
+    store: &dyn StateStore,
+    name: &str,
+) -> Result<sluice_store::DatasetVersionRecord, Failure> {
     let latest = store.latest_datasets(None).await?;
-    let record = latest
+    let names: Vec<String> = latest
         .iter()
-        .find(|d| format!("{}.{}", d.pipeline, d.task) == args.dataset)
+        .map(|d| format!("{}.{}", d.pipeline, d.task))
+        .collect();
+    latest
+        .into_iter()
+        .find(|d| format!("{}.{}", d.pipeline, d.task) == name)
         .ok_or_else(|| {
-            let names: Vec<String> = latest
-                .iter()
-                .map(|d| format!("{}.{}", d.pipeline, d.task))
-                .collect();
             Failure::invalid(format!(
-                "error: no dataset `{}` (datasets: {})",
-                args.dataset,
+                "error: no dataset `{name}` (datasets: {})",
                 if names.is_empty() {
                     "none yet: run a pipeline first".to_string()
                 } else {
                     names.join(", ")
                 }
             ))
-        })?;
+        })
+}
+
+/// Runs `sluice search`.
+pub async fn run(store: Arc<dyn StateStore>, args: Args) -> Result<u8, Failure> {
+    let record = find_dataset(store.as_ref(), &args.dataset).await?;
     let query = TextQuery {
         k: args.k,
         filter: args.filter.clone(),

@@ -19,7 +19,7 @@ use sluice_vector::postgres::{self, ConnectOptions, LoadReport, LoadSpec, Mode, 
 use crate::{Op, OpError, OpOutput, TaskContext, counters, env_secret};
 
 /// One column name or several.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(untagged)]
 pub enum Names {
     /// One column.
@@ -29,7 +29,8 @@ pub enum Names {
 }
 
 impl Names {
-    fn to_vec(&self) -> Vec<String> {
+    /// The names, one or several.
+    pub fn to_vec(&self) -> Vec<String> {
         match self {
             Names::One(n) => vec![n.clone()],
             Names::Many(v) => v.clone(),

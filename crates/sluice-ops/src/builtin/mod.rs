@@ -6,7 +6,8 @@ mod chunk;
 mod embed;
 pub(crate) mod export_parquet;
 pub mod fetch;
-mod load_postgres;
+pub mod link;
+pub(crate) mod load_postgres;
 mod noop;
 pub mod parse;
 pub mod publish;
@@ -18,6 +19,7 @@ mod terms;
 mod write;
 
 pub use chunk::{Chunk, load_tokenizer};
+pub use load_postgres::Names;
 pub use embed::Embed;
 pub use noop::Noop;
 pub use read::{ReadCsv, ReadJson, ReadParquet};
@@ -100,6 +102,16 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             name: "embed",
             summary: "Adds a vector column (`column`, default `embedding`) for the `text` of each row of `input`: a local sentence-transformers `model` run on the CPU cores, or an OpenAI-compatible `endpoint`; texts embedded before (any pipeline, same model) come from the cache.",
             build: embed::build_embed,
+        },
+        OpSpec {
+            name: "link",
+            summary: "Finds the records of one `input` that are duplicates (or links those of two): a union of `blocking` rules (columns, prefixes, soundex, sorted neighbourhood, SQL), levels per `compare` column, a Fellegi–Sunter model fitted without labels (u from random pairs, m by EM); the pairs above `threshold` with their levels and weights; precision/recall/F1 against a `truth`.",
+            build: link::build_link,
+        },
+        OpSpec {
+            name: "link.clusters",
+            summary: "Groups the records of `records` into the connected components of the pairs of a `link` task: one row per record with its cluster id and size.",
+            build: link::clusters_build,
         },
         OpSpec {
             name: "load.postgres",

@@ -1,0 +1,784 @@
+//! `link` and `link.clusters`: record linkage and deduplication. Blocking rules (a union)
+//! choose the candidate pairs, streamed in chunks; each column is compared to a level; a
+//! Fellegi–Sunter model (u from random pairs, m and the prior by EM, no labels) scores each
+//! pair; pairs above the threshold are the dataset, with every level and weight (why they
+//! match). `link.clusters` turns the pairs into connected components.
+
+mod blocking;
+mod clusters;
+mod compare;
+mod model;
+mod records;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sluice_data::datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder,
+};
+use sluice_data::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use sluice_data::{DatasetTarget, DatasetWriter};
+use tokio_util::sync::CancellationToken;
+
+pub use blocking::{RuleSpec, soundex};
+pub use clusters::{LinkClusters, build_clusters as clusters_build};
+pub use compare::{CompareSpec, Method};
+pub use model::Model;
+
+use crate::builtin::Names;
+use crate::{Op, OpError, OpOutput, TaskContext, TaskLog, blocking as off_thread};
+use blocking::Blocking;
+use model::{Comparer, Part};
+use records::Records;
+
+fn default_threshold() -> f64 {
+    0.9
+}
+
+fn default_max_pairs() -> u64 {
+    20_000_000
+}
+
+/// Ground truth, to measure precision and recall.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Truth {
+    /// Records with the same value here describe the same entity.
+    pub column: String,
+    /// A regex whose first group (or whole match) is the entity, e.g. `^rec-(\d+)-`.
+    #[serde(default)]
+    pub pattern: Option<String>,
+}
+
+/// How the model is fitted.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmSpec {
+    /// Share of matches among the candidate pairs to start from (EM refines it).
+    pub prior: f64,
+    /// Most EM iterations.
+    pub max_iterations: usize,
+    /// Random pairs sampled to estimate u.
+    pub u_pairs: usize,
+    /// Seed of that sample.
+    pub seed: u64,
+}
+
+impl Default for EmSpec {
+    fn default() -> Self {
+        EmSpec {
+            prior: 0.01,
+            max_iterations: 100,
+            u_pairs: 1_000_000,
+            seed: 42,
+        }
+    }
+}
+
+/// `op: link`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    /// One task: deduplicate its records; two: link the first's to the second's.
+    pub input: Names,
+    /// The column identifying a record.
+    pub id: String,
+    /// Blocking rules; a pair is a candidate when any rule finds it.
+    pub blocking: Vec<RuleSpec>,
+    /// How each column is compared.
+    pub compare: BTreeMap<String, CompareSpec>,
+    /// Pairs with at least this match probability are kept (default 0.9).
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+    /// Most candidate pairs (default 20,000,000): a rule that would make more stops the task
+    /// before it runs out of memory or time.
+    #[serde(default = "default_max_pairs")]
+    pub max_pairs: u64,
+    /// Ground truth: precision, recall, F1 and a threshold curve on the attempt.
+    #[serde(default)]
+    pub truth: Option<Truth>,
+    /// Model fitting.
+    #[serde(default)]
+    pub em: EmSpec,
+}
+
+/// Probabilities of the threshold curve.
+const CURVE: [f64; 15] = [
+    0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999,
+];
+
+impl Link {
+    fn inputs(&self) -> Vec<String> {
+        self.input.to_vec()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let inputs = self.inputs();
+        if inputs.is_empty() || inputs.len() > 2 {
+            return Err(format!(
+                "`input` takes one task (deduplicate) or two (link the first to the second), got {}",
+                inputs.len()
+            ));
+        }
+        if inputs.len() == 2 && inputs[0] == inputs[1] {
+            return Err(format!(
+                "`input` names `{}` twice: give it once to deduplicate it",
+                inputs[0]
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.threshold) {
+            return Err(format!(
+                "`threshold` is a match probability between 0 and 1, got {}",
+                self.threshold
+            ));
+        }
+        if !(self.em.prior > 0.0 && self.em.prior < 1.0) {
+            return Err(format!(
+                "`em.prior` is a share of matches strictly between 0 and 1, got {}",
+                self.em.prior
+            ));
+        }
+        if self.blocking.is_empty() {
+            return Err("`blocking` needs at least one rule: comparing every pair does not scale (use `on: [column]`)".into());
+        }
+        if self.blocking.len() > 255 {
+            return Err("`blocking`: at most 255 rules".into());
+        }
+        for (i, rule) in self.blocking.iter().enumerate() {
+            rule.check(i + 1)?;
+        }
+        if self.compare.is_empty() {
+            return Err("`compare` needs at least one column".into());
+        }
+        if self.compare.len() > model::MAX_COMPARISONS {
+            return Err(format!(
+                "`compare`: at most {} columns",
+                model::MAX_COMPARISONS
+            ));
+        }
+        for (col, spec) in &self.compare {
+            spec.check(col)?;
+        }
+        if let Some(t) = &self.truth
+            && let Some(p) = &t.pattern
+        {
+            regex::Regex::new(p).map_err(|e| format!("`truth.pattern`: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Columns of the inputs the op reads; `None` when a SQL rule may read any.
+    fn columns(&self) -> Option<Vec<String>> {
+        if self.blocking.iter().any(|r| r.sql.is_some()) {
+            return None;
+        }
+        let mut cols: Vec<String> = self.compare.keys().cloned().collect();
+        for rule in &self.blocking {
+            cols.extend(rule.columns());
+        }
+        cols.extend(self.truth.as_ref().map(|t| t.column.clone()));
+        cols.sort();
+        cols.dedup();
+        Some(cols)
+    }
+
+    /// Reads the records of the inputs, checking first that every column is there.
+    fn read(&self, dirs: &[(String, PathBuf)]) -> Result<Vec<Records>, OpError> {
+        let mut out = Vec::new();
+        for (task, dir) in dirs {
+            let schema = sluice_data::export::dataset_schema(dir)?;
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            let missing = |col: &str, what: String| {
+                OpError::new(format!(
+                    "{what}: `{col}` is not a column of `{task}` (columns: {})",
+                    names.join(", ")
+                ))
+            };
+            let has = |c: &str| names.contains(&c);
+            if !has(&self.id) {
+                return Err(missing(&self.id, "`id`".into()));
+            }
+            for (i, rule) in self.blocking.iter().enumerate() {
+                for col in rule.columns() {
+                    if !has(&col) {
+                        return Err(missing(
+                            &col,
+                            format!("blocking rule {} (`{}`)", i + 1, rule.label()),
+                        ));
+                    }
+                }
+            }
+            for col in self.compare.keys() {
+                if !has(col) {
+                    return Err(missing(col, format!("compare `{col}`")));
+                }
+            }
+            if let Some(t) = &self.truth
+                && !has(&t.column)
+            {
+                return Err(missing(&t.column, "`truth`".into()));
+            }
+            let columns = self
+                .columns()
+                .unwrap_or_else(|| names.iter().map(|s| s.to_string()).collect());
+            let records = Records::read(dir, task, &self.id, &columns)?;
+            if records.len() == 0 {
+                return Err(OpError::new(format!(
+                    "`{task}` has no records: there is nothing to {} (check the task that makes it)",
+                    if dirs.len() == 1 { "deduplicate" } else { "link" }
+                )));
+            }
+            out.push(records);
+        }
+        Ok(out)
+    }
+}
+
+/// Builds `link`, checking its keys.
+pub fn build_link(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
+    let op: Link = sluice_core::from_node(config)?;
+    op.check()
+        .map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
+    Ok(Box::new(op))
+}
+
+/// What is kept with the pairs dataset: the model and where the records came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkState {
+    /// The op's configuration.
+    pub config: Link,
+    /// The fitted model.
+    pub model: Model,
+    /// The input datasets read: task and folder.
+    pub inputs: Vec<(String, PathBuf)>,
+}
+
+/// Entity of each record, from the truth column.
+fn truth_keys(records: &Records, truth: &Truth) -> Result<Vec<Option<String>>, OpError> {
+    let col = records.column(&truth.column);
+    let re = match &truth.pattern {
+        Some(p) => Some(regex::Regex::new(p).map_err(|e| OpError::new(format!("`truth.pattern`: {e}")))?),
+        None => None,
+    };
+    Ok((0..records.len())
+        .map(|row| {
+            let v = Records::value(col, row)?;
+            match &re {
+                None => Some(v.to_string()),
+                Some(re) => re.captures(v).map(|c| {
+                    c.get(1)
+                        .or_else(|| c.get(0))
+                        .map_or(String::new(), |m| m.as_str().to_string())
+                }),
+            }
+        })
+        .collect())
+}
+
+/// Counts of true and false pairs at each threshold of the curve.
+#[derive(Default)]
+struct Scores {
+    true_pairs: u64,
+    tp: [u64; CURVE.len() + 1],
+    fp: [u64; CURVE.len() + 1],
+}
+
+impl Scores {
+    fn add(&mut self, p: f64, is_true: bool, threshold: f64) {
+        let counts = if is_true { &mut self.tp } else { &mut self.fp };
+        for (i, t) in CURVE.iter().chain(std::iter::once(&threshold)).enumerate() {
+            if p >= *t {
+                counts[i] += 1;
+            }
+        }
+    }
+
+    fn at(&self, i: usize) -> (f64, f64, f64) {
+        let (tp, fp) = (self.tp[i] as f64, self.fp[i] as f64);
+        let precision = if tp + fp > 0.0 { tp / (tp + fp) } else { 1.0 };
+        let recall = if self.true_pairs > 0 {
+            tp / self.true_pairs as f64
+        } else {
+            1.0
+        };
+        let f1 = if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        };
+        (precision, recall, f1)
+    }
+}
+
+/// Writes the pairs dataset in batches.
+struct PairsWriter {
+    schema: SchemaRef,
+    writer: DatasetWriter,
+    ids: [StringBuilder; 2],
+    probability: Float64Builder,
+    weight: Float64Builder,
+    rule: StringBuilder,
+    truth: Option<BooleanBuilder>,
+    levels: Vec<StringBuilder>,
+    weights: Vec<Float64Builder>,
+    rows: usize,
+}
+
+impl PairsWriter {
+    fn new(out: &DatasetTarget, columns: &[String], truth: bool) -> Self {
+        let mut fields = vec![
+            Field::new("id_l", DataType::Utf8, false),
+            Field::new("id_r", DataType::Utf8, false),
+            Field::new("probability", DataType::Float64, false),
+            Field::new("match_weight", DataType::Float64, false),
+            Field::new("rule", DataType::Utf8, false),
+        ];
+        if truth {
+            fields.push(Field::new("true_match", DataType::Boolean, false));
+        }
+        for c in columns {
+            fields.push(Field::new(format!("{c}_level"), DataType::Utf8, false));
+            fields.push(Field::new(format!("{c}_weight"), DataType::Float64, false));
+        }
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        PairsWriter {
+            writer: out.writer(schema.clone()),
+            schema,
+            ids: [StringBuilder::new(), StringBuilder::new()],
+            probability: Float64Builder::new(),
+            weight: Float64Builder::new(),
+            rule: StringBuilder::new(),
+            truth: truth.then(BooleanBuilder::new),
+            levels: columns.iter().map(|_| StringBuilder::new()).collect(),
+            weights: columns.iter().map(|_| Float64Builder::new()).collect(),
+            rows: 0,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        ids: (&str, &str),
+        p: f64,
+        w: f64,
+        rule: &str,
+        is_true: Option<bool>,
+        parts: &[Part],
+        labels: &[Vec<String>],
+    ) -> Result<(), OpError> {
+        self.ids[0].append_value(ids.0);
+        self.ids[1].append_value(ids.1);
+        self.probability.append_value(p);
+        self.weight.append_value(w);
+        self.rule.append_value(rule);
+        if let (Some(b), Some(t)) = (&mut self.truth, is_true) {
+            b.append_value(t);
+        }
+        for (c, part) in parts.iter().enumerate() {
+            self.levels[c].append_value(&labels[c][part.level as usize]);
+            self.weights[c].append_value(part.weight);
+        }
+        self.rows += 1;
+        if self.rows == 8192 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), OpError> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(self.ids[0].finish()),
+            Arc::new(self.ids[1].finish()),
+            Arc::new(self.probability.finish()),
+            Arc::new(self.weight.finish()),
+            Arc::new(self.rule.finish()),
+        ];
+        if let Some(b) = &mut self.truth {
+            cols.push(Arc::new(b.finish()));
+        }
+        for (l, w) in self.levels.iter_mut().zip(self.weights.iter_mut()) {
+            cols.push(Arc::new(l.finish()));
+            cols.push(Arc::new(w.finish()));
+        }
+        let batch = RecordBatch::try_new(self.schema.clone(), cols)
+            .map_err(|e| OpError::new(format!("pairs dataset: {e}")))?;
+        self.writer.write(&batch)?;
+        self.rows = 0;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<sluice_data::DatasetInfo, OpError> {
+        self.flush()?;
+        Ok(self.writer.finish()?)
+    }
+}
+
+struct Run<'a> {
+    op: &'a Link,
+    dirs: Vec<(String, PathBuf)>,
+    out: DatasetTarget,
+    runtime: tokio::runtime::Handle,
+    cancel: CancellationToken,
+    log: TaskLog,
+}
+
+fn cancelled(cancel: &CancellationToken) -> Result<(), OpError> {
+    if cancel.is_cancelled() {
+        return Err(OpError::new("cancelled"));
+    }
+    Ok(())
+}
+
+impl Run<'_> {
+    fn go(self) -> Result<OpOutput, OpError> {
+        let op = self.op;
+        let clock = Instant::now();
+        let records = op.read(&self.dirs)?;
+        let left = &records[0];
+        let right_side = records.get(1);
+        let right = right_side.unwrap_or(left);
+        let same = right_side.is_none();
+        let read_s = clock.elapsed().as_secs_f64();
+        let link_clock = Instant::now();
+
+        let columns: Vec<String> = op.compare.keys().cloned().collect();
+        let specs: Vec<CompareSpec> = op.compare.values().cloned().collect();
+        let comparer = Comparer::new(&columns, &specs, left, right, same);
+        let blocking = Blocking::new(&op.blocking, left, right_side, op.max_pairs);
+
+        // u from random pairs.
+        let all_pairs = if same {
+            (left.len() as u64) * (left.len() as u64 - 1) / 2
+        } else {
+            left.len() as u64 * right.len() as u64
+        };
+        let u = model::estimate_u(
+            &comparer,
+            left.len(),
+            right.len(),
+            same,
+            (op.em.u_pairs as u64).min(all_pairs) as usize,
+            op.em.seed,
+        );
+        cancelled(&self.cancel)?;
+
+        // Pass 1: the count of each pattern of levels, for EM.
+        let mut patterns: HashMap<u64, u64> = HashMap::new();
+        let added = blocking.for_each_chunk(left, right_side, &self.runtime, &mut |chunk| {
+            cancelled(&self.cancel)?;
+            for p in patterns_of(&comparer, chunk) {
+                *patterns.entry(p).or_default() += 1;
+            }
+            Ok(())
+        })?;
+        let candidates: u64 = added.iter().sum();
+        for (label, n) in blocking.labels().iter().zip(&added) {
+            let _ = self.log.line(&format!("blocking `{label}`: {n} new candidate pairs"));
+        }
+        let model = model::fit(&columns, &specs, u, &patterns, op.em.prior, op.em.max_iterations);
+        let _ = self.log.line(&format!(
+            "EM: {} iterations over {} patterns of {candidates} pairs, {:.4} of them matches",
+            model.iterations,
+            patterns.len(),
+            model.lambda
+        ));
+        drop(patterns);
+
+        // Pass 2: score, keep the pairs above the threshold, measure against the truth.
+        let truth = match &op.truth {
+            Some(t) => Some((truth_keys(left, t)?, if same { None } else { Some(truth_keys(right, t)?) })),
+            None => None,
+        };
+        let mut scores = Scores::default();
+        if let Some((l, r)) = &truth {
+            scores.true_pairs = true_pair_count(l, r.as_ref());
+        }
+        let labels: Vec<Vec<String>> = specs
+            .iter()
+            .map(|s| (0..s.level_count() as u8).map(|l| s.label(l)).collect())
+            .collect();
+        let mut writer = PairsWriter::new(&self.out, &columns, truth.is_some());
+        let mut parts = Vec::new();
+        let mut links = 0u64;
+        blocking.for_each_chunk(left, right_side, &self.runtime, &mut |chunk| {
+            cancelled(&self.cancel)?;
+            let pats = patterns_of(&comparer, chunk);
+            for (&(a, b, rule), pattern) in chunk.iter().zip(pats) {
+                let (a, b) = (a as usize, b as usize);
+                let w = model.score(&comparer, pattern, a, &mut parts);
+                let p = model::probability(w);
+                let is_true = truth.as_ref().map(|(l, r)| {
+                    let rk = r.as_ref().unwrap_or(l);
+                    l[a].is_some() && l[a] == rk[b]
+                });
+                if let Some(t) = is_true {
+                    scores.add(p, t, op.threshold);
+                }
+                if p >= op.threshold {
+                    links += 1;
+                    writer.push(
+                        (left.ids.value(a), right.ids.value(b)),
+                        p,
+                        w,
+                        &blocking.labels()[rule as usize],
+                        is_true,
+                        &parts,
+                        &labels,
+                    )?;
+                }
+            }
+            Ok(())
+        })?;
+        let info = writer.finish()?;
+        let link_s = link_clock.elapsed().as_secs_f64();
+
+        let mut metrics = crate::counters(&[
+            ("records_left", left.len() as u64),
+            ("records_right", if same { 0 } else { right.len() as u64 }),
+            ("candidate_pairs", candidates),
+            ("links", links),
+            ("em_iterations", model.iterations as u64),
+        ]);
+        metrics.insert("read_seconds".into(), round(read_s).into());
+        metrics.insert("link_seconds".into(), round(link_s).into());
+        metrics.insert(
+            "pairs_per_second".into(),
+            (candidates as f64 / link_s.max(1e-9)).round().into(),
+        );
+        metrics.insert("lambda".into(), model.lambda.into());
+        metrics.insert(
+            "blocking".into(),
+            serde_json::Value::Array(
+                blocking
+                    .labels()
+                    .iter()
+                    .zip(&added)
+                    .map(|(l, n)| serde_json::json!({"rule": l, "pairs": n}))
+                    .collect(),
+            ),
+        );
+        if truth.is_some() {
+            let (p, r, f1) = scores.at(CURVE.len());
+            metrics.insert("true_pairs".into(), scores.true_pairs.into());
+            metrics.insert("precision".into(), round(p).into());
+            metrics.insert("recall".into(), round(r).into());
+            metrics.insert("f1".into(), round(f1).into());
+            let curve: Vec<serde_json::Value> = CURVE
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let (p, r, f1) = scores.at(i);
+                    serde_json::json!({"threshold": t, "precision": round(p), "recall": round(r), "f1": round(f1)})
+                })
+                .collect();
+            metrics.insert("threshold_curve".into(), curve.into());
+            let _ = self.log.line(&format!(
+                "against the truth ({} true pairs): precision {p:.4}, recall {r:.4}, F1 {f1:.4} at threshold {}",
+                scores.true_pairs, op.threshold
+            ));
+        }
+        let _ = self.log.line(&format!(
+            "{links} links from {candidates} candidate pairs in {link_s:.2} s ({:.0} pairs/s)",
+            candidates as f64 / link_s.max(1e-9)
+        ));
+        let state = LinkState {
+            config: op.clone(),
+            model,
+            inputs: self.dirs.clone(),
+        };
+        Ok(OpOutput {
+            dataset: Some(info),
+            metrics,
+            state: Some(
+                serde_json::to_value(&state)
+                    .map_err(|e| OpError::new(format!("cannot keep the model: {e}")))?,
+            ),
+            ..OpOutput::default()
+        })
+    }
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+/// Patterns of a chunk of pairs, computed on every core.
+fn patterns_of(comparer: &Comparer<'_>, chunk: &[(u32, u32, u8)]) -> Vec<u64> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if workers == 1 || chunk.len() < 4096 {
+        return chunk
+            .iter()
+            .map(|&(a, b, _)| comparer.pattern(a as usize, b as usize))
+            .collect();
+    }
+    let mut out = vec![0u64; chunk.len()];
+    let per = chunk.len().div_ceil(workers);
+    std::thread::scope(|s| {
+        for (pairs, dst) in chunk.chunks(per).zip(out.chunks_mut(per)) {
+            s.spawn(move || {
+                for (&(a, b, _), d) in pairs.iter().zip(dst.iter_mut()) {
+                    *d = comparer.pattern(a as usize, b as usize);
+                }
+            });
+        }
+    });
+    out
+}
+
+/// Number of true pairs: records sharing an entity (within one input, or across two).
+fn true_pair_count(left: &[Option<String>], right: Option<&Vec<Option<String>>>) -> u64 {
+    let mut l: HashMap<&str, u64> = HashMap::new();
+    for k in left.iter().flatten() {
+        *l.entry(k).or_default() += 1;
+    }
+    match right {
+        None => l.values().map(|n| n * (n - 1) / 2).sum(),
+        Some(right) => {
+            let mut total = 0;
+            for k in right.iter().flatten() {
+                total += l.get(k.as_str()).copied().unwrap_or(0);
+            }
+            total
+        }
+    }
+}
+
+#[async_trait]
+impl Op for Link {
+    async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        let mut dirs = Vec::new();
+        for task in self.inputs() {
+            dirs.push((task.clone(), ctx.input(&task)?.to_path_buf()));
+        }
+        let op = self.clone();
+        let out = ctx.output()?.clone();
+        let runtime = tokio::runtime::Handle::current();
+        let (cancel, log) = (ctx.cancel.clone(), ctx.log.clone());
+        off_thread(move || {
+            Run {
+                op: &op,
+                dirs,
+                out,
+                runtime,
+                cancel,
+                log,
+            }
+            .go()
+        })
+        .await
+    }
+
+    fn reads(&self) -> Vec<String> {
+        self.inputs()
+    }
+
+    fn produces_dataset(&self) -> bool {
+        true
+    }
+}
+
+/// One line of [`Explanation`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplainedField {
+    /// The compared column.
+    pub column: String,
+    /// Its values in the two records.
+    pub left: Option<String>,
+    /// See `left`.
+    pub right: Option<String>,
+    /// The level reached.
+    pub level: String,
+    /// m and u of that level (u term-frequency adjusted).
+    pub m: f64,
+    /// See `m`.
+    pub u: f64,
+    /// log2(m/u).
+    pub weight: f64,
+}
+
+/// Why two records got their score.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// The records' ids.
+    pub ids: (String, String),
+    /// log2 of the prior odds.
+    pub prior_weight: f64,
+    /// Each comparison.
+    pub fields: Vec<ExplainedField>,
+    /// Total match weight.
+    pub match_weight: f64,
+    /// Match probability.
+    pub probability: f64,
+    /// Whether it passes the threshold.
+    pub linked: bool,
+    /// The threshold.
+    pub threshold: f64,
+    /// The blocking rules that make the pair a candidate (none: it was never compared).
+    pub rules: Vec<String>,
+}
+
+/// Explains the score of the pair `(id_l, id_r)` with the model kept in `state`.
+/// Call it off the async threads (it reads the inputs; SQL rules run on `runtime`).
+pub fn explain(
+    state: &LinkState,
+    id_l: &str,
+    id_r: &str,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Explanation, OpError> {
+    let op = &state.config;
+    let records = op.read(&state.inputs)?;
+    let left = &records[0];
+    let right_side = records.get(1);
+    let right = right_side.unwrap_or(left);
+    let find = |r: &Records, id: &str| {
+        r.row_of(id).ok_or_else(|| {
+            OpError::new(format!("no record with {} `{id}` in `{}`", op.id, r.task))
+        })
+    };
+    let (mut a, mut b) = (find(left, id_l)?, find(right, id_r)?);
+    if right_side.is_none() && a > b {
+        std::mem::swap(&mut a, &mut b);
+    }
+    let model = &state.model;
+    let comparer = Comparer::new(&model.columns, &model.specs, left, right, right_side.is_none());
+    let pattern = comparer.pattern(a, b);
+    let mut parts = Vec::new();
+    let w = model.score(&comparer, pattern, a, &mut parts);
+    let fields = parts
+        .iter()
+        .enumerate()
+        .map(|(c, part)| {
+            let (l, r) = comparer.values(c, a, b);
+            ExplainedField {
+                column: model.columns[c].clone(),
+                left: l.map(str::to_string),
+                right: r.map(str::to_string),
+                level: model.specs[c].label(part.level),
+                m: part.m,
+                u: part.u,
+                weight: part.weight,
+            }
+        })
+        .collect();
+    // Which rules find the pair: run each alone over just these two records.
+    let blocking = Blocking::new(&op.blocking, left, right_side, u64::MAX);
+    let rules = blocking.finding(a as u32, b as u32, left, right_side, runtime)?;
+    let p = model::probability(w);
+    Ok(Explanation {
+        ids: (id_l.to_string(), id_r.to_string()),
+        prior_weight: model.prior_weight(),
+        fields,
+        match_weight: w,
+        probability: p,
+        linked: p >= op.threshold && !rules.is_empty(),
+        threshold: op.threshold,
+        rules,
+    })
+}

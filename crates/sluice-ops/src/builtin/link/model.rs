@@ -1,0 +1,312 @@
+//! The Fellegi–Sunter model: per comparison level, m = P(level | match) and
+//! u = P(level | non-match); a pair's match weight is the log2 prior odds plus the sum of
+//! log2(m/u) over its levels. u comes from random pairs, m and the prior from EM over the
+//! candidate pairs (no labels), run on the counts of each distinct pattern of levels.
+
+use std::collections::HashMap;
+
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use sluice_data::datafusion::arrow::array::{Array, StringArray};
+
+use super::compare::CompareSpec;
+use super::records::Records;
+
+/// Bits of a pattern per comparison (levels 0..=15).
+const BITS: u32 = 4;
+/// Most comparisons a model takes.
+pub const MAX_COMPARISONS: usize = 16;
+
+/// The fitted model, kept with the pairs dataset (for `sluice link explain`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Model {
+    /// Compared columns, in order.
+    pub columns: Vec<String>,
+    /// How each is compared.
+    pub specs: Vec<CompareSpec>,
+    /// m per comparison and level (level 0, missing, unused).
+    pub m: Vec<Vec<f64>>,
+    /// u per comparison and level.
+    pub u: Vec<Vec<f64>>,
+    /// Share of matches among the candidate pairs.
+    pub lambda: f64,
+    /// EM iterations run.
+    pub iterations: usize,
+}
+
+/// Compares records of two inputs (or one, deduplicating) column by column.
+pub struct Comparer<'a> {
+    specs: &'a [CompareSpec],
+    left: Vec<&'a StringArray>,
+    right: Vec<&'a StringArray>,
+    /// Per comparison with `tf: true`: share of the records holding each value.
+    tf: Vec<Option<HashMap<&'a str, f64>>>,
+}
+
+impl<'a> Comparer<'a> {
+    /// A comparer of `columns` of `left` × `right` (`right` is `left` when deduplicating).
+    pub fn new(
+        columns: &[String],
+        specs: &'a [CompareSpec],
+        left: &'a Records,
+        right: &'a Records,
+        same: bool,
+    ) -> Self {
+        let left_cols: Vec<&StringArray> = columns.iter().map(|c| left.column(c)).collect();
+        let right_cols: Vec<&StringArray> = columns.iter().map(|c| right.column(c)).collect();
+        let tf = specs
+            .iter()
+            .enumerate()
+            .map(|(c, spec)| {
+                spec.tf.then(|| {
+                    let mut counts: HashMap<&str, f64> = HashMap::new();
+                    let mut total: f64 = 0.0;
+                    let sides: &[&StringArray] = if same {
+                        &[left_cols[c]]
+                    } else {
+                        &[left_cols[c], right_cols[c]]
+                    };
+                    for col in sides {
+                        for row in 0..col.len() {
+                            if let Some(v) = Records::value(col, row) {
+                                *counts.entry(v).or_default() += 1.0;
+                                total += 1.0;
+                            }
+                        }
+                    }
+                    counts.values_mut().for_each(|n| *n /= total.max(1.0));
+                    counts
+                })
+            })
+            .collect();
+        Comparer {
+            specs,
+            left: left_cols,
+            right: right_cols,
+            tf,
+        }
+    }
+
+    /// Levels of the pair `(a, b)`, packed 4 bits per comparison.
+    pub fn pattern(&self, a: usize, b: usize) -> u64 {
+        let mut p = 0u64;
+        for (c, spec) in self.specs.iter().enumerate() {
+            let level = spec.level(
+                Records::value(self.left[c], a),
+                Records::value(self.right[c], b),
+            );
+            p |= u64::from(level) << (BITS * c as u32);
+        }
+        p
+    }
+
+    /// The values of comparison `c` for the pair.
+    pub fn values(&self, c: usize, a: usize, b: usize) -> (Option<&'a str>, Option<&'a str>) {
+        (
+            Records::value(self.left[c], a),
+            Records::value(self.right[c], b),
+        )
+    }
+
+    /// Term-frequency share of the left value of comparison `c`, when it has `tf: true`.
+    fn tf(&self, c: usize, a: usize) -> Option<f64> {
+        let table = self.tf[c].as_ref()?;
+        Records::value(self.left[c], a).and_then(|v| table.get(v).copied())
+    }
+}
+
+/// Level of comparison `c` in `pattern`.
+pub fn level(pattern: u64, c: usize) -> u8 {
+    ((pattern >> (BITS * c as u32)) & 0xf) as u8
+}
+
+/// u from `samples` random pairs (with replacement) of `n_left` × `n_right` records
+/// (`same`: distinct records of one input).
+pub fn estimate_u(
+    comparer: &Comparer<'_>,
+    n_left: usize,
+    n_right: usize,
+    same: bool,
+    samples: usize,
+    seed: u64,
+) -> Vec<Vec<f64>> {
+    let specs = comparer.specs;
+    let mut counts: Vec<Vec<f64>> = specs.iter().map(|s| vec![0.0; s.level_count()]).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    if n_left > 0 && n_right > 0 && !(same && n_left < 2) {
+        for _ in 0..samples {
+            let a = rng.gen_range(0..n_left);
+            let mut b = rng.gen_range(0..n_right);
+            if same {
+                while b == a {
+                    b = rng.gen_range(0..n_right);
+                }
+            }
+            let p = comparer.pattern(a, b);
+            for (c, row) in counts.iter_mut().enumerate() {
+                row[level(p, c) as usize] += 1.0;
+            }
+        }
+    }
+    counts
+        .into_iter()
+        .map(|row| {
+            // Smoothed so that a level never seen among random pairs is rare, not impossible.
+            let seen: f64 = row[1..].iter().sum();
+            let k = (row.len() - 1) as f64;
+            let mut u: Vec<f64> = row.iter().map(|n| (n + 0.5) / (seen + 0.5 * k)).collect();
+            u[0] = 1.0;
+            u
+        })
+        .collect()
+}
+
+/// Starting m: most matches agree exactly, some nearly, few not at all.
+fn initial_m(spec: &CompareSpec) -> Vec<f64> {
+    let n = spec.level_count();
+    let fuzzy = n - 3;
+    let mut m = vec![0.0; n];
+    m[0] = 1.0;
+    m[1] = if fuzzy == 0 { 0.9 } else { 0.7 };
+    for l in 2..n - 1 {
+        m[l] = 0.25 / fuzzy as f64;
+    }
+    m[n - 1] = if fuzzy == 0 { 0.1 } else { 0.05 };
+    m
+}
+
+/// Fits m and the prior by EM on the counts of each pattern, u fixed.
+pub fn fit(
+    columns: &[String],
+    specs: &[CompareSpec],
+    u: Vec<Vec<f64>>,
+    patterns: &HashMap<u64, u64>,
+    prior: f64,
+    max_iterations: usize,
+) -> Model {
+    let mut m: Vec<Vec<f64>> = specs.iter().map(initial_m).collect();
+    let mut lambda = prior;
+    let total: f64 = patterns.values().map(|&n| n as f64).sum();
+    let counted: Vec<(u64, f64)> = patterns.iter().map(|(&p, &n)| (p, n as f64)).collect();
+    let mut iterations = 0;
+    while iterations < max_iterations && total > 0.0 {
+        iterations += 1;
+        let mut acc: Vec<Vec<f64>> = specs.iter().map(|s| vec![0.0; s.level_count()]).collect();
+        let mut matches = 0.0;
+        let (lm0, lu0) = (lambda.ln(), (1.0 - lambda).ln());
+        for &(p, n) in &counted {
+            let (mut lm, mut lu) = (lm0, lu0);
+            for c in 0..specs.len() {
+                let l = level(p, c) as usize;
+                if l > 0 {
+                    lm += m[c][l].ln();
+                    lu += u[c][l].ln();
+                }
+            }
+            let post = 1.0 / (1.0 + (lu - lm).exp());
+            let w = n * post;
+            matches += w;
+            for (c, row) in acc.iter_mut().enumerate() {
+                row[level(p, c) as usize] += w;
+            }
+        }
+        let mut change: f64 = 0.0;
+        let new_lambda = (matches / total).clamp(1e-9, 1.0 - 1e-9);
+        change = change.max((new_lambda - lambda).abs());
+        lambda = new_lambda;
+        for (c, row) in acc.iter().enumerate() {
+            let seen: f64 = row[1..].iter().sum();
+            if seen <= 0.0 {
+                continue;
+            }
+            for l in 1..row.len() {
+                let v = (row[l] / seen).max(1e-6);
+                change = change.max((v - m[c][l]).abs());
+                m[c][l] = v;
+            }
+        }
+        if change < 1e-7 {
+            break;
+        }
+    }
+    Model {
+        columns: columns.to_vec(),
+        specs: specs.to_vec(),
+        m,
+        u,
+        lambda,
+        iterations,
+    }
+}
+
+/// One comparison's part in a pair's score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// The level reached.
+    pub level: u8,
+    /// Its m and u.
+    pub m: f64,
+    /// See `m`.
+    pub u: f64,
+    /// log2(m/u), term-frequency adjusted; 0 when missing.
+    pub weight: f64,
+}
+
+impl Model {
+    /// log2 of the prior odds of a match.
+    pub fn prior_weight(&self) -> f64 {
+        (self.lambda / (1.0 - self.lambda)).log2()
+    }
+
+    /// The part of comparison `c` at `level`; `tf`: the value's term frequency when the
+    /// comparison is term-frequency adjusted and the level is exact.
+    pub fn part(&self, c: usize, level: u8, tf: Option<f64>) -> Part {
+        let l = level as usize;
+        if l == 0 {
+            return Part {
+                level,
+                m: 1.0,
+                u: 1.0,
+                weight: 0.0,
+            };
+        }
+        let (m, mut u) = (self.m[c][l], self.u[c][l]);
+        if l == 1
+            && let Some(tf) = tf
+        {
+            // The chance that two different records share this very value.
+            u = tf.max(1e-9);
+        }
+        Part {
+            level,
+            m,
+            u,
+            weight: (m / u).log2(),
+        }
+    }
+
+    /// The parts and the total weight of the pair `(a, b)` with levels `pattern`.
+    pub fn score(
+        &self,
+        comparer: &Comparer<'_>,
+        pattern: u64,
+        a: usize,
+        parts: &mut Vec<Part>,
+    ) -> f64 {
+        parts.clear();
+        let mut w = self.prior_weight();
+        for c in 0..self.specs.len() {
+            let l = level(pattern, c);
+            let tf = if l == 1 { comparer.tf(c, a) } else { None };
+            let part = self.part(c, l, tf);
+            w += part.weight;
+            parts.push(part);
+        }
+        w
+    }
+}
+
+/// Match probability of a weight.
+pub fn probability(weight: f64) -> f64 {
+    1.0 / (1.0 + (-weight).exp2())
+}
