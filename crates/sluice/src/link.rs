@@ -34,8 +34,8 @@ pub async fn explain_pair(
         .map_err(|e| Failure::env(format!("error: {e}")))?
         .map_err(|e| Failure::invalid(format!("error: {dataset}: {e}")))?;
     if json {
-        let text = serde_json::to_string_pretty(&e)
-            .map_err(|e| Failure::env(format!("error: {e}")))?;
+        let text =
+            serde_json::to_string_pretty(&e).map_err(|e| Failure::env(format!("error: {e}")))?;
         println!("{text}");
         return Ok(0);
     }

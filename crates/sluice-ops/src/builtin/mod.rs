@@ -19,8 +19,8 @@ mod terms;
 mod write;
 
 pub use chunk::{Chunk, load_tokenizer};
-pub use load_postgres::Names;
 pub use embed::Embed;
+pub use load_postgres::Names;
 pub use noop::Noop;
 pub use read::{ReadCsv, ReadJson, ReadParquet};
 pub use sleep::Sleep;

@@ -50,10 +50,14 @@ impl RuleSpec {
             ));
         }
         if self.on.is_empty() && (self.prefix.is_some() || self.phonetic.is_some()) {
-            return Err(format!("blocking rule {n}: `prefix` and `phonetic` go with `on`"));
+            return Err(format!(
+                "blocking rule {n}: `prefix` and `phonetic` go with `on`"
+            ));
         }
         if self.prefix.is_some() && self.phonetic.is_some() {
-            return Err(format!("blocking rule {n}: `prefix` or `phonetic`, not both"));
+            return Err(format!(
+                "blocking rule {n}: `prefix` or `phonetic`, not both"
+            ));
         }
         if self.prefix == Some(0) {
             return Err(format!("blocking rule {n}: `prefix` must be at least 1"));
@@ -226,10 +230,16 @@ impl Blocking {
                 let window = rule.window.unwrap_or(5);
                 let mut all: Vec<(&str, bool, u32)> = Vec::new();
                 let l = left.column(col);
-                all.extend((0..left.len()).filter_map(|i| Records::value(l, i).map(|v| (v, false, i as u32))));
+                all.extend(
+                    (0..left.len())
+                        .filter_map(|i| Records::value(l, i).map(|v| (v, false, i as u32))),
+                );
                 if let Some(right) = right {
                     let r = right.column(col);
-                    all.extend((0..right.len()).filter_map(|i| Records::value(r, i).map(|v| (v, true, i as u32))));
+                    all.extend(
+                        (0..right.len())
+                            .filter_map(|i| Records::value(r, i).map(|v| (v, true, i as u32))),
+                    );
                 }
                 all.sort_unstable();
                 let mut lr = vec![u32::MAX; left.len()];
@@ -452,10 +462,18 @@ impl Blocking {
                 Compiled::Sql(sql) => {
                     let mut any = false;
                     let only = format!("({sql}) and l.__row = {a} and r.__row = {b}");
-                    self.sql_pairs(&only, &[], left, right, runtime, &self.labels[k], &mut |_, _| {
-                        any = true;
-                        Ok(())
-                    })?;
+                    self.sql_pairs(
+                        &only,
+                        &[],
+                        left,
+                        right,
+                        runtime,
+                        &self.labels[k],
+                        &mut |_, _| {
+                            any = true;
+                            Ok(())
+                        },
+                    )?;
                     any
                 }
                 _ => self.covers(k, a, b),
@@ -474,7 +492,11 @@ impl Blocking {
              memory and time are there",
             k + 1,
             self.labels[k],
-            if pairs == self.raw_count(k) { "" } else { " with the rules before it" },
+            if pairs == self.raw_count(k) {
+                ""
+            } else {
+                " with the rules before it"
+            },
             self.max_pairs
         ))
     }
@@ -492,7 +514,8 @@ impl Blocking {
     ) -> Result<(), OpError> {
         use futures_util::StreamExt;
         let ctx = sluice_data::session::session();
-        let fail = |e: &dyn std::fmt::Display| OpError::new(format!("blocking rule `{label}`: {e}"));
+        let fail =
+            |e: &dyn std::fmt::Display| OpError::new(format!("blocking rule `{label}`: {e}"));
         let l = left.batch(&[])?;
         let r = match right {
             Some(r) => r.batch(&[])?,
@@ -563,7 +586,13 @@ mod tests {
             rule("{ sorted: a, window: 1 }").check(3),
             Err("blocking rule 3: `window` must be at least 2".into())
         );
-        assert_eq!(rule("{ on: [a, b], prefix: 3 }").label(), "on [a, b] prefix 3");
-        assert_eq!(rule("{ on: [a], phonetic: soundex }").label(), "on soundex([a])");
+        assert_eq!(
+            rule("{ on: [a, b], prefix: 3 }").label(),
+            "on [a, b] prefix 3"
+        );
+        assert_eq!(
+            rule("{ on: [a], phonetic: soundex }").label(),
+            "on soundex([a])"
+        );
     }
 }

@@ -88,12 +88,15 @@ impl LinkClusters {
         let mut joined = 0u64;
         for_each_batch(&pairs, |schema, batch| {
             let col = |name: &str| {
-                schema.column_with_name(name).map(|(i, _)| batch.column(i).clone()).ok_or_else(|| {
-                    sluice_data::DataError::Query(format!(
-                        "`{}` has no column `{name}`: give `pairs` the task of a `link` op",
-                        self.pairs
-                    ))
-                })
+                schema
+                    .column_with_name(name)
+                    .map(|(i, _)| batch.column(i).clone())
+                    .ok_or_else(|| {
+                        sluice_data::DataError::Query(format!(
+                            "`{}` has no column `{name}`: give `pairs` the task of a `link` op",
+                            self.pairs
+                        ))
+                    })
             };
             let (l, r, p) = (col("id_l")?, col("id_r")?, col("probability")?);
             let (l, r) = (l.as_string::<i32>(), r.as_string::<i32>());
@@ -102,8 +105,7 @@ impl LinkClusters {
                 if self.threshold.is_some_and(|t| p.value(i) < t) {
                     continue;
                 }
-                let (Some(&a), Some(&b)) =
-                    (index[0].get(l.value(i)), index[right].get(r.value(i)))
+                let (Some(&a), Some(&b)) = (index[0].get(l.value(i)), index[right].get(r.value(i)))
                 else {
                     return Err(sluice_data::DataError::Query(format!(
                         "pair ({}, {}) of `{}` names a record that is not in `records`: give \
@@ -179,7 +181,10 @@ impl LinkClusters {
             metrics: counters(&[
                 ("records", total as u64),
                 ("clusters", clusters),
-                ("records_in_clusters", size.values().filter(|&&n| n > 1).sum::<i64>() as u64),
+                (
+                    "records_in_clusters",
+                    size.values().filter(|&&n| n > 1).sum::<i64>() as u64,
+                ),
                 ("pairs_joining", joined),
             ]),
             ..OpOutput::default()

@@ -74,9 +74,7 @@ impl CompareSpec {
             ));
         }
         if !descending && self.levels.iter().any(|l| *l < 0.0) {
-            return Err(format!(
-                "compare `{column}`: distances cannot be negative"
-            ));
+            return Err(format!("compare `{column}`: distances cannot be negative"));
         }
         if self.format.is_some() && self.method != Method::Date {
             return Err(format!(
@@ -183,7 +181,8 @@ mod tests {
         assert_eq!(jw.level(Some("neumann"), Some("neumann")), 1);
         assert_eq!(jw.level(Some("neumann"), Some("neuman")), 2);
         assert_eq!(jw.level(Some("martha"), Some("marhta")), 2); // 0.961
-        assert_eq!(jw.level(Some("dixon"), Some("dicksonx")), 3); // 0.813 < 0.85 → else?
+        assert_eq!(jw.level(Some("dunningham"), Some("cunnigham")), 3); // 0.896
+        assert_eq!(jw.level(Some("dixon"), Some("dicksonx")), 4); // 0.813
         assert_eq!(jw.level(Some("smith"), Some("jones")), 4);
         assert_eq!(jw.level(None, Some("jones")), 0);
         assert_eq!(jw.level(Some(""), Some("jones")), 0);
@@ -208,7 +207,10 @@ mod tests {
         assert_eq!(date.level(Some("19151111"), Some("19161111")), 4);
         assert_eq!(date.level(Some("19151111"), Some("19151341")), 0);
         let e = spec(Method::Exact, &[]);
-        assert_eq!((e.level(Some("a"), Some("a")), e.level(Some("a"), Some("b"))), (1, 2));
+        assert_eq!(
+            (e.level(Some("a"), Some("a")), e.level(Some("a"), Some("b"))),
+            (1, 2)
+        );
     }
 
     #[test]
@@ -219,7 +221,10 @@ mod tests {
         );
         assert_eq!(
             spec(Method::Exact, &[1.0]).check("state"),
-            Err("compare `state`: `exact` takes no `levels` (it has exact, else and missing)".into())
+            Err(
+                "compare `state`: `exact` takes no `levels` (it has exact, else and missing)"
+                    .into()
+            )
         );
         assert!(spec(Method::Damerau, &[1.0, 2.0]).check("dob").is_ok());
     }

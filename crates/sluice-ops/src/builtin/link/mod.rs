@@ -229,7 +229,11 @@ impl Link {
             if records.len() == 0 {
                 return Err(OpError::new(format!(
                     "`{task}` has no records: there is nothing to {} (check the task that makes it)",
-                    if dirs.len() == 1 { "deduplicate" } else { "link" }
+                    if dirs.len() == 1 {
+                        "deduplicate"
+                    } else {
+                        "link"
+                    }
                 )));
             }
             out.push(records);
@@ -261,7 +265,9 @@ pub struct LinkState {
 fn truth_keys(records: &Records, truth: &Truth) -> Result<Vec<Option<String>>, OpError> {
     let col = records.column(&truth.column);
     let re = match &truth.pattern {
-        Some(p) => Some(regex::Regex::new(p).map_err(|e| OpError::new(format!("`truth.pattern`: {e}")))?),
+        Some(p) => {
+            Some(regex::Regex::new(p).map_err(|e| OpError::new(format!("`truth.pattern`: {e}")))?)
+        }
         None => None,
     };
     Ok((0..records.len())
@@ -480,9 +486,18 @@ impl Run<'_> {
         })?;
         let candidates: u64 = added.iter().sum();
         for (label, n) in blocking.labels().iter().zip(&added) {
-            let _ = self.log.line(&format!("blocking `{label}`: {n} new candidate pairs"));
+            let _ = self
+                .log
+                .line(&format!("blocking `{label}`: {n} new candidate pairs"));
         }
-        let model = model::fit(&columns, &specs, u, &patterns, op.em.prior, op.em.max_iterations);
+        let model = model::fit(
+            &columns,
+            &specs,
+            u,
+            &patterns,
+            op.em.prior,
+            op.em.max_iterations,
+        );
         let _ = self.log.line(&format!(
             "EM: {} iterations over {} patterns of {candidates} pairs, {:.4} of them matches",
             model.iterations,
@@ -493,7 +508,14 @@ impl Run<'_> {
 
         // Pass 2: score, keep the pairs above the threshold, measure against the truth.
         let truth = match &op.truth {
-            Some(t) => Some((truth_keys(left, t)?, if same { None } else { Some(truth_keys(right, t)?) })),
+            Some(t) => Some((
+                truth_keys(left, t)?,
+                if same {
+                    None
+                } else {
+                    Some(truth_keys(right, t)?)
+                },
+            )),
             None => None,
         };
         let mut scores = Scores::default();
@@ -738,16 +760,21 @@ pub fn explain(
     let right_side = records.get(1);
     let right = right_side.unwrap_or(left);
     let find = |r: &Records, id: &str| {
-        r.row_of(id).ok_or_else(|| {
-            OpError::new(format!("no record with {} `{id}` in `{}`", op.id, r.task))
-        })
+        r.row_of(id)
+            .ok_or_else(|| OpError::new(format!("no record with {} `{id}` in `{}`", op.id, r.task)))
     };
     let (mut a, mut b) = (find(left, id_l)?, find(right, id_r)?);
     if right_side.is_none() && a > b {
         std::mem::swap(&mut a, &mut b);
     }
     let model = &state.model;
-    let comparer = Comparer::new(&model.columns, &model.specs, left, right, right_side.is_none());
+    let comparer = Comparer::new(
+        &model.columns,
+        &model.specs,
+        left,
+        right,
+        right_side.is_none(),
+    );
     let pattern = comparer.pattern(a, b);
     let mut parts = Vec::new();
     let w = model.score(&comparer, pattern, a, &mut parts);

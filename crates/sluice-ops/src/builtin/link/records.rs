@@ -58,11 +58,15 @@ impl Records {
                 let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
                 concat(&refs).map_err(|e| OpError::new(format!("`{task}`.`{name}`: {e}")))?
             };
-            let as_text = cast(&joined, &DataType::Utf8)
-                .map_err(|e| OpError::new(format!("`{task}`.`{name}` cannot be read as text: {e}")))?;
+            let as_text = cast(&joined, &DataType::Utf8).map_err(|e| {
+                OpError::new(format!("`{task}`.`{name}` cannot be read as text: {e}"))
+            })?;
             text.insert((*name).to_string(), as_text.as_string::<i32>().clone());
         }
-        let ids = text.get(id).cloned().unwrap_or_else(|| StringArray::from(Vec::<&str>::new()));
+        let ids = text
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| StringArray::from(Vec::<&str>::new()));
         if ids.null_count() > 0 {
             let row = (0..ids.len()).find(|&i| ids.is_null(i)).unwrap_or(0);
             return Err(OpError::new(format!(
