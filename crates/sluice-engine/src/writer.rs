@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 /// Largest batch applied in one transaction.
 const MAX_BATCH: usize = 2048;
 
+// Writes are nearly every message: boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
     Write(Write),
     /// Answered once every write queued before it is applied.

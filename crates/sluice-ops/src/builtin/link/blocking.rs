@@ -12,6 +12,10 @@ use crate::OpError;
 /// Pairs handed to the consumer at a time.
 pub const CHUNK: usize = 1 << 16;
 
+/// A candidate pair: row of the first input, row of the second (or the same), and the
+/// position of the rule that found it.
+pub type Pair = (u32, u32, u8);
+
 /// One rule as written under `blocking:`.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -349,18 +353,18 @@ impl Blocking {
         left: &Records,
         right: Option<&Records>,
         runtime: &tokio::runtime::Handle,
-        f: &mut dyn FnMut(&[(u32, u32, u8)]) -> Result<(), OpError>,
+        f: &mut dyn FnMut(&[Pair]) -> Result<(), OpError>,
     ) -> Result<Vec<u64>, OpError> {
         let mut added = vec![0u64; self.rules.len()];
         let mut total = 0u64;
-        let mut chunk: Vec<(u32, u32, u8)> = Vec::with_capacity(CHUNK);
+        let mut chunk: Vec<Pair> = Vec::with_capacity(CHUNK);
         for (pos, &k) in self.order.iter().enumerate() {
             let raw = self.raw_count(k);
             if raw > self.max_pairs {
                 return Err(self.too_many(k, raw));
             }
             let earlier = &self.order[..pos];
-            let mut push = |a: u32, b: u32, chunk: &mut Vec<(u32, u32, u8)>| {
+            let mut push = |a: u32, b: u32, chunk: &mut Vec<Pair>| {
                 if earlier
                     .iter()
                     .any(|&j| !matches!(self.rules[j], Compiled::Sql(_)) && self.covers(j, a, b))

@@ -154,8 +154,7 @@ impl LinkClusters {
             StringBuilder::new(),
             Int64Builder::new(),
         );
-        for node in 0..total {
-            let root = parent[node];
+        for (node, &root) in parent.iter().enumerate() {
             let s = usize::from(node >= offset[1] && sides.len() == 2);
             src.append_value(&sides[s].task);
             ids.append_value(id_of(node));

@@ -632,7 +632,7 @@ fn round(x: f64) -> f64 {
 }
 
 /// Patterns of a chunk of pairs, computed on every core.
-fn patterns_of(comparer: &Comparer<'_>, chunk: &[(u32, u32, u8)]) -> Vec<u64> {
+fn patterns_of(comparer: &Comparer<'_>, chunk: &[blocking::Pair]) -> Vec<u64> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     if workers == 1 || chunk.len() < 4096 {
         return chunk

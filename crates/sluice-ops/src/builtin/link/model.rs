@@ -168,8 +168,8 @@ fn initial_m(spec: &CompareSpec) -> Vec<f64> {
     let mut m = vec![0.0; n];
     m[0] = 1.0;
     m[1] = if fuzzy == 0 { 0.9 } else { 0.7 };
-    for l in 2..n - 1 {
-        m[l] = 0.25 / fuzzy as f64;
+    for level in &mut m[2..n - 1] {
+        *level = 0.25 / fuzzy as f64;
     }
     m[n - 1] = if fuzzy == 0 { 0.1 } else { 0.05 };
     m

@@ -93,7 +93,7 @@ impl Records {
     }
 
     /// The value of `column` at `row`: `None` when null or empty.
-    pub fn value<'a>(col: &'a StringArray, row: usize) -> Option<&'a str> {
+    pub fn value(col: &StringArray, row: usize) -> Option<&str> {
         if col.is_null(row) {
             return None;
         }
