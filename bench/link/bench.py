@@ -87,11 +87,10 @@ def sluice_figures(sluice, home, pipeline_file, task="links"):
     Returns dict(records, candidates, links, precision, recall, f1, pairs_per_s, compare_s,
     read_s, metrics) or raises RuntimeError.
 
-    TODO(link): check the metric names against the op once it is final. Read here:
+    The names are those the op records (crates/sluice-ops/src/builtin/link/mod.rs):
     candidate_pairs, links, precision, recall, f1, pairs_per_second, records_left,
-    records_right (0 when deduplicating), read_seconds, and compare_seconds, falling back to
-    link_seconds (what crates/sluice-ops/src/builtin/link/mod.rs records today) when the op
-    has no compare_seconds."""
+    records_right (0 when deduplicating), read_seconds and link_seconds (blocking, u
+    sampling, EM and scoring: everything after reading the records)."""
     name = pipeline_name(pipeline_file)
     runs = sluice_json(sluice, home, ["runs"] + ([name] if name else []) + ["--limit", "1", "--json"])
     if not runs:
@@ -102,7 +101,7 @@ def sluice_figures(sluice, home, pipeline_file, task="links"):
     if not attempts:
         raise RuntimeError("run %s: no metrics recorded for task %s" % (run_id, task))
     m = max(attempts, key=lambda a: a.get("attempt", 0))["metrics"]
-    compare_s = m.get("compare_seconds", m.get("link_seconds"))
+    compare_s = m.get("link_seconds")
     return {
         "run_id": run_id,
         "records": (m.get("records_left") or 0) + (m.get("records_right") or 0) or None,
