@@ -213,9 +213,26 @@ fn sorted_keys(keys: &[u64]) -> Vec<(u64, u32)> {
     v
 }
 
+/// A record's blocking key (hashed) and its row.
+type Keyed = (u64, u32);
+
 /// Runs of equal keys in a sorted `(key, row)` list.
-fn groups(sorted: &[(u64, u32)]) -> impl Iterator<Item = &[(u64, u32)]> {
+fn groups(sorted: &[Keyed]) -> impl Iterator<Item = &[Keyed]> {
     sorted.chunk_by(|a, b| a.0 == b.0)
+}
+
+/// The runs of equal keys that both sorted lists hold, side by side.
+fn joined_groups<'a>(
+    left: &'a [Keyed],
+    right: &'a [Keyed],
+) -> impl Iterator<Item = (&'a [Keyed], &'a [Keyed])> {
+    let mut rg = groups(right).peekable();
+    groups(left).filter_map(move |g| {
+        while rg.peek().is_some_and(|r| r[0].0 < g[0].0) {
+            rg.next();
+        }
+        rg.peek().filter(|r| r[0].0 == g[0].0).map(|r| (g, *r))
+    })
 }
 
 impl Blocking {
@@ -325,19 +342,9 @@ impl Blocking {
                         .map(|g| (g.len() as u64) * (g.len() as u64 - 1) / 2)
                         .sum()
                 } else {
-                    let mut right = groups(right_sorted).peekable();
-                    let mut total = 0u64;
-                    for g in groups(left_sorted) {
-                        while right.peek().is_some_and(|r| r[0].0 < g[0].0) {
-                            right.next();
-                        }
-                        if let Some(r) = right.peek()
-                            && r[0].0 == g[0].0
-                        {
-                            total += g.len() as u64 * r.len() as u64;
-                        }
-                    }
-                    total
+                    joined_groups(left_sorted, right_sorted)
+                        .map(|(l, r)| l.len() as u64 * r.len() as u64)
+                        .sum()
                 }
             }
             Compiled::Sorted { order, window, .. } => (order.len() * (window - 1)) as u64,
@@ -400,18 +407,10 @@ impl Blocking {
                             }
                         }
                     } else {
-                        let mut rg = groups(right_sorted).peekable();
-                        for g in groups(left_sorted) {
-                            while rg.peek().is_some_and(|r| r[0].0 < g[0].0) {
-                                rg.next();
-                            }
-                            if let Some(r) = rg.peek()
-                                && r[0].0 == g[0].0
-                            {
-                                for &(_, a) in g {
-                                    for &(_, b) in *r {
-                                        push(a, b, &mut chunk)?;
-                                    }
+                        for (l, r) in joined_groups(left_sorted, right_sorted) {
+                            for &(_, a) in l {
+                                for &(_, b) in r {
+                                    push(a, b, &mut chunk)?;
                                 }
                             }
                         }

@@ -479,7 +479,7 @@ impl Run<'_> {
         let mut patterns: HashMap<u64, u64> = HashMap::new();
         let added = blocking.for_each_chunk(left, right_side, &self.runtime, &mut |chunk| {
             cancelled(&self.cancel)?;
-            for p in patterns_of(&comparer, chunk) {
+            for p in model::patterns(&comparer, chunk) {
                 *patterns.entry(p).or_default() += 1;
             }
             Ok(())
@@ -531,7 +531,7 @@ impl Run<'_> {
         let mut links = 0u64;
         blocking.for_each_chunk(left, right_side, &self.runtime, &mut |chunk| {
             cancelled(&self.cancel)?;
-            let pats = patterns_of(&comparer, chunk);
+            let pats = model::patterns(&comparer, chunk);
             for (&(a, b, rule), pattern) in chunk.iter().zip(pats) {
                 let (a, b) = (a as usize, b as usize);
                 let w = model.score(&comparer, pattern, a, &mut parts);
@@ -629,29 +629,6 @@ impl Run<'_> {
 
 fn round(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
-}
-
-/// Patterns of a chunk of pairs, computed on every core.
-fn patterns_of(comparer: &Comparer<'_>, chunk: &[blocking::Pair]) -> Vec<u64> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if workers == 1 || chunk.len() < 4096 {
-        return chunk
-            .iter()
-            .map(|&(a, b, _)| comparer.pattern(a as usize, b as usize))
-            .collect();
-    }
-    let mut out = vec![0u64; chunk.len()];
-    let per = chunk.len().div_ceil(workers);
-    std::thread::scope(|s| {
-        for (pairs, dst) in chunk.chunks(per).zip(out.chunks_mut(per)) {
-            s.spawn(move || {
-                for (&(a, b, _), d) in pairs.iter().zip(dst.iter_mut()) {
-                    *d = comparer.pattern(a as usize, b as usize);
-                }
-            });
-        }
-    });
-    out
 }
 
 /// Number of true pairs: records sharing an entity (within one input, or across two).

@@ -9,6 +9,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sluice_data::datafusion::arrow::array::{Array, StringArray};
 
+use super::blocking::{CHUNK, Pair};
 use super::compare::CompareSpec;
 use super::records::Records;
 
@@ -115,6 +116,29 @@ impl<'a> Comparer<'a> {
     }
 }
 
+/// Patterns of a chunk of pairs, computed on every core.
+pub fn patterns(comparer: &Comparer<'_>, chunk: &[Pair]) -> Vec<u64> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if workers == 1 || chunk.len() < 4096 {
+        return chunk
+            .iter()
+            .map(|&(a, b, _)| comparer.pattern(a as usize, b as usize))
+            .collect();
+    }
+    let mut out = vec![0u64; chunk.len()];
+    let per = chunk.len().div_ceil(workers);
+    std::thread::scope(|s| {
+        for (pairs, dst) in chunk.chunks(per).zip(out.chunks_mut(per)) {
+            s.spawn(move || {
+                for (&(a, b, _), d) in pairs.iter().zip(dst.iter_mut()) {
+                    *d = comparer.pattern(a as usize, b as usize);
+                }
+            });
+        }
+    });
+    out
+}
+
 /// Level of comparison `c` in `pattern`.
 pub fn level(pattern: u64, c: usize) -> u8 {
     ((pattern >> (BITS * c as u32)) & 0xf) as u8
@@ -134,17 +158,25 @@ pub fn estimate_u(
     let mut counts: Vec<Vec<f64>> = specs.iter().map(|s| vec![0.0; s.level_count()]).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     if n_left > 0 && n_right > 0 && !(same && n_left < 2) {
-        for _ in 0..samples {
-            let a = rng.gen_range(0..n_left);
-            let mut b = rng.gen_range(0..n_right);
-            if same {
-                while b == a {
-                    b = rng.gen_range(0..n_right);
+        let mut chunk: Vec<Pair> = Vec::with_capacity(CHUNK.min(samples));
+        let mut left = samples;
+        while left > 0 {
+            chunk.clear();
+            for _ in 0..CHUNK.min(left) {
+                let a = rng.gen_range(0..n_left);
+                let mut b = rng.gen_range(0..n_right);
+                if same {
+                    while b == a {
+                        b = rng.gen_range(0..n_right);
+                    }
                 }
+                chunk.push((a as u32, b as u32, 0));
             }
-            let p = comparer.pattern(a, b);
-            for (c, row) in counts.iter_mut().enumerate() {
-                row[level(p, c) as usize] += 1.0;
+            left -= chunk.len();
+            for p in patterns(comparer, &chunk) {
+                for (c, row) in counts.iter_mut().enumerate() {
+                    row[level(p, c) as usize] += 1.0;
+                }
             }
         }
     }
