@@ -260,6 +260,69 @@ fn each_blocking_rule_kind_adds_only_the_pairs_no_earlier_rule_found() {
 }
 
 #[test]
+fn a_list_of_true_pairs_scores_the_links() {
+    // The true pairs by id, in either order; one names a record that does not exist.
+    let p = Project::new(&format!(
+        "{}  known: {{ op: read.csv, path: known.csv, infer: false }}\n",
+        dedup(
+            "[ { on: [name] }, { on: [zip], prefix: 2 } ]",
+            "    truth: { pairs: known, left: a, right: b }"
+        )
+    ));
+    std::fs::write(p.path("people.csv"), PEOPLE).expect("csv");
+    std::fs::write(p.path("known.csv"), "a,b\n1,2\n4,3\n1,99\n").expect("csv");
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let m = metrics(&p, &p.last_run_id(), "pairs");
+    // Candidates: (1,3) by name; (1,2) (3,4) (5,6) by zip prefix.
+    assert_eq!(m["candidate_pairs"], 4, "{m:#}");
+    assert_eq!(m["true_pairs"], 2, "{m:#}");
+    let all = p.json(&[
+        "sql",
+        "select id_l, id_r, true_match from people.pairs order by id_l, id_r",
+        "--format",
+        "json",
+    ]);
+    let links = m["links"].as_u64().unwrap_or(0);
+    assert_eq!(all.as_array().map(Vec::len), Some(links as usize), "{all}");
+    for row in all.as_array().into_iter().flatten() {
+        let pair = (row["id_l"].as_str(), row["id_r"].as_str());
+        let expected = matches!(pair, (Some("1"), Some("2")) | (Some("3"), Some("4")));
+        assert_eq!(row["true_match"], expected, "{row}");
+    }
+    let tp = all
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["true_match"] == true)
+        .count() as f64;
+    assert_eq!(f(&m, "recall"), tp / 2.0, "{m:#}");
+    let log = text(&p.run_ok(&["logs", &p.last_run_id(), "pairs"]));
+    assert!(
+        log.contains(
+            "truth: 1 listed pairs name a record that is not in the inputs (or a record with \
+             itself); they are left out"
+        ),
+        "{log}"
+    );
+
+    // `column` and `pairs` together are refused before anything runs.
+    let both = Project::new(&dedup(
+        "[ { on: [name] } ]",
+        "    truth: { pairs: known, column: id }",
+    ));
+    let out = both.sluice(&["validate", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "`truth` takes `column` (records sharing a value are the same entity) or `pairs` \
+             (a task listing the true pairs by id), not both"
+        ),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn bad_link_input_gets_clear_errors() {
     // A threshold outside [0, 1] is refused before anything runs.
     let p =

@@ -89,6 +89,16 @@ impl RuleSpec {
         c
     }
 
+    /// Whether the rule reads `column`: one of its columns, or a word of its SQL.
+    pub fn names(&self, column: &str) -> bool {
+        if let Some(sql) = &self.sql {
+            return sql
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|w| w == column);
+        }
+        self.columns().iter().any(|c| c == column)
+    }
+
     /// The rule in a few words, for counters and the pairs dataset.
     pub fn label(&self) -> String {
         if let Some(sql) = &self.sql {
@@ -307,8 +317,9 @@ impl Blocking {
         &self.labels
     }
 
-    /// Whether rule `k` finds the pair `(a, b)` (not asked of SQL rules).
-    fn covers(&self, k: usize, a: u32, b: u32) -> bool {
+    /// Whether rule `k` finds the pair `(a, b)` (false for SQL rules: not known without
+    /// running them).
+    pub fn covers(&self, k: usize, a: u32, b: u32) -> bool {
         let (a, b) = (a as usize, b as usize);
         match &self.rules[k] {
             Compiled::Keys { left, right, .. } => {

@@ -123,6 +123,12 @@ impl CompareSpec {
         let distance = match self.method {
             Method::Exact => return else_level,
             Method::JaroWinkler => {
+                // Most pairs are far apart: an upper bound below the lowest level settles them
+                // without the full comparison.
+                let lowest = self.levels.last().copied().unwrap_or(1.0);
+                if jaro_winkler_bound(a, b).is_some_and(|ub| ub < lowest - 1e-9) {
+                    return else_level;
+                }
                 let s = strsim::jaro_winkler(a, b);
                 return self
                     .levels
@@ -130,8 +136,17 @@ impl CompareSpec {
                     .position(|t| s >= *t)
                     .map_or(else_level, |i| (i + 2) as u8);
             }
-            Method::Levenshtein => strsim::levenshtein(a, b) as f64,
-            Method::Damerau => strsim::damerau_levenshtein(a, b) as f64,
+            Method::Levenshtein | Method::Damerau => {
+                let highest = self.levels.last().copied().unwrap_or(0.0);
+                if bag_distance(a, b).is_some_and(|lb| lb as f64 > highest) {
+                    return else_level;
+                }
+                if self.method == Method::Levenshtein {
+                    strsim::levenshtein(a, b) as f64
+                } else {
+                    strsim::damerau_levenshtein(a, b) as f64
+                }
+            }
             Method::Numeric => match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
                 (Ok(x), Ok(y)) => (x - y).abs(),
                 _ => return 0,
@@ -161,6 +176,62 @@ impl CompareSpec {
 }
 
 use chrono::Datelike as _;
+
+/// A lower bound of the edit distance of two ASCII strings, with or without transpositions:
+/// the characters of one that the other lacks, counted with repeats (`None`: not ASCII).
+fn bag_distance(a: &str, b: &str) -> Option<usize> {
+    if !(a.is_ascii() && b.is_ascii()) {
+        return None;
+    }
+    let mut counts = [0i32; 128];
+    for &c in a.as_bytes() {
+        counts[c as usize] += 1;
+    }
+    for &c in b.as_bytes() {
+        counts[c as usize] -= 1;
+    }
+    let (mut more, mut fewer) = (0i32, 0i32);
+    for n in counts {
+        if n > 0 {
+            more += n;
+        } else {
+            fewer -= n;
+        }
+    }
+    Some(more.max(fewer) as usize)
+}
+
+/// An upper bound of the Jaro-Winkler similarity of two non-empty ASCII strings: Jaro with
+/// every shared character matched and none transposed, plus the common prefix's boost
+/// (`None`: not ASCII, or empty).
+fn jaro_winkler_bound(a: &str, b: &str) -> Option<f64> {
+    if !(a.is_ascii() && b.is_ascii()) || a.is_empty() || b.is_empty() {
+        return None;
+    }
+    let mut counts = [0u32; 128];
+    for &c in a.as_bytes() {
+        counts[c as usize] += 1;
+    }
+    let mut shared = 0u32;
+    for &c in b.as_bytes() {
+        if counts[c as usize] > 0 {
+            counts[c as usize] -= 1;
+            shared += 1;
+        }
+    }
+    if shared == 0 {
+        return Some(0.0);
+    }
+    let m = f64::from(shared);
+    let jaro = (m / a.len() as f64 + m / b.len() as f64 + 1.0) / 3.0;
+    let prefix = a
+        .bytes()
+        .zip(b.bytes())
+        .take(4)
+        .take_while(|(x, y)| x == y)
+        .count() as f64;
+    Some(jaro + 0.1 * prefix * (1.0 - jaro))
+}
 
 #[cfg(test)]
 mod tests {
@@ -211,6 +282,42 @@ mod tests {
             (e.level(Some("a"), Some("a")), e.level(Some("a"), Some("b"))),
             (1, 2)
         );
+    }
+
+    #[test]
+    fn the_shortcuts_bound_the_full_comparisons() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let word = |rng: &mut rand::rngs::StdRng| -> String {
+            let n = rng.gen_range(1..10);
+            (0..n)
+                .map(|_| b"abcde 19"[rng.gen_range(0..8)] as char)
+                .collect()
+        };
+        let (mut settled_jw, mut settled_edit) = (0, 0);
+        for _ in 0..20_000 {
+            let (a, b) = (word(&mut rng), word(&mut rng));
+            let lb = bag_distance(&a, &b).expect("ascii");
+            assert!(lb <= strsim::damerau_levenshtein(&a, &b), "{a:?} {b:?}");
+            assert!(lb <= strsim::levenshtein(&a, &b), "{a:?} {b:?}");
+            let ub = jaro_winkler_bound(&a, &b).expect("ascii");
+            assert!(ub + 1e-12 >= strsim::jaro_winkler(&a, &b), "{a:?} {b:?}");
+            settled_jw += usize::from(ub < 0.85);
+            settled_edit += usize::from(lb > 2);
+        }
+        // The bounds settle pairs, or they would not be worth it.
+        assert!(
+            settled_jw > 5_000 && settled_edit > 1_000,
+            "{settled_jw} {settled_edit}"
+        );
+        assert_eq!(bag_distance("19151111", "19511111"), Some(0));
+        assert_eq!(bag_distance("abc", "abcdef"), Some(3));
+        assert_eq!(bag_distance("é", "e"), None);
+        assert_eq!(
+            jaro_winkler_bound("smith", "jones"),
+            Some((0.2 + 0.2 + 1.0) / 3.0)
+        );
+        assert_eq!(jaro_winkler_bound("", "jones"), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod clusters;
 mod compare;
 mod model;
 mod records;
+mod spill;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -43,15 +44,54 @@ fn default_max_pairs() -> u64 {
     20_000_000
 }
 
-/// Ground truth, to measure precision and recall.
+/// Ground truth, to measure precision and recall: a column of the records, or a list of
+/// the true pairs.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Truth {
     /// Records with the same value here describe the same entity.
-    pub column: String,
+    #[serde(default)]
+    pub column: Option<String>,
     /// A regex whose first group (or whole match) is the entity, e.g. `^rec-(\d+)-`.
     #[serde(default)]
     pub pattern: Option<String>,
+    /// A task whose dataset lists the true pairs, one per row, by record id.
+    #[serde(default)]
+    pub pairs: Option<String>,
+    /// Column of `pairs` holding the first input's id (default `id_l`).
+    #[serde(default)]
+    pub left: Option<String>,
+    /// Column of `pairs` holding the second input's id (default `id_r`).
+    #[serde(default)]
+    pub right: Option<String>,
+}
+
+impl Truth {
+    fn check(&self) -> Result<(), String> {
+        match (&self.column, &self.pairs) {
+            (Some(_), None) => {
+                if self.left.is_some() || self.right.is_some() {
+                    return Err("`truth.left` and `truth.right` go with `truth.pairs`".into());
+                }
+                if let Some(p) = &self.pattern {
+                    regex::Regex::new(p).map_err(|e| format!("`truth.pattern`: {e}"))?;
+                }
+                Ok(())
+            }
+            (None, Some(_)) if self.pattern.is_some() => {
+                Err("`truth.pattern` goes with `truth.column`".into())
+            }
+            (None, Some(_)) => Ok(()),
+            _ => Err("`truth` takes `column` (records sharing a value are the same entity) or `pairs` (a task listing the true pairs by id), not both".into()),
+        }
+    }
+
+    fn pair_columns(&self) -> (&str, &str) {
+        (
+            self.left.as_deref().unwrap_or("id_l"),
+            self.right.as_deref().unwrap_or("id_r"),
+        )
+    }
 }
 
 /// How the model is fitted.
@@ -66,6 +106,9 @@ pub struct EmSpec {
     pub u_pairs: usize,
     /// Seed of that sample.
     pub seed: u64,
+    /// Estimate m rule by rule, each rule leaving out the columns it blocks on (Splink's
+    /// method, the default); `false`: one EM over all the candidates.
+    pub by_rule: bool,
 }
 
 impl Default for EmSpec {
@@ -73,8 +116,9 @@ impl Default for EmSpec {
         EmSpec {
             prior: 0.01,
             max_iterations: 100,
-            u_pairs: 1_000_000,
+            u_pairs: 100_000,
             seed: 42,
+            by_rule: true,
         }
     }
 }
@@ -163,12 +207,32 @@ impl Link {
         for (col, spec) in &self.compare {
             spec.check(col)?;
         }
-        if let Some(t) = &self.truth
-            && let Some(p) = &t.pattern
-        {
-            regex::Regex::new(p).map_err(|e| format!("`truth.pattern`: {e}"))?;
+        if let Some(t) = &self.truth {
+            t.check()?;
+            if t.pairs.as_ref().is_some_and(|p| inputs.contains(p)) {
+                return Err(format!(
+                    "`truth.pairs` names `{}`, an input: give the task listing the true pairs",
+                    t.pairs.as_deref().unwrap_or_default()
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// Whether blocking rule `k` conditions the pairs it finds on `column`, so that their
+    /// agreement on it says nothing about matches. A key or sorted rule does on its own
+    /// columns; a SQL rule on the columns it names and, since it only adds the pairs no
+    /// earlier rule found, on the columns of every other key or sorted rule and of the SQL
+    /// rules before it.
+    fn conditions_on(&self, k: usize, column: &str) -> bool {
+        let rule = &self.blocking[k];
+        if rule.sql.is_none() {
+            return rule.names(column);
+        }
+        self.blocking.iter().enumerate().any(|(j, other)| {
+            let before = j == k || other.sql.is_none() || j < k;
+            before && other.names(column)
+        })
     }
 
     /// Columns of the inputs the op reads; `None` when a SQL rule may read any.
@@ -180,7 +244,7 @@ impl Link {
         for rule in &self.blocking {
             cols.extend(rule.columns());
         }
-        cols.extend(self.truth.as_ref().map(|t| t.column.clone()));
+        cols.extend(self.truth.as_ref().and_then(|t| t.column.clone()));
         cols.sort();
         cols.dedup();
         Some(cols)
@@ -217,10 +281,10 @@ impl Link {
                     return Err(missing(col, format!("compare `{col}`")));
                 }
             }
-            if let Some(t) = &self.truth
-                && !has(&t.column)
+            if let Some(col) = self.truth.as_ref().and_then(|t| t.column.as_ref())
+                && !has(col)
             {
-                return Err(missing(&t.column, "`truth`".into()));
+                return Err(missing(col, "`truth`".into()));
             }
             let columns = self
                 .columns()
@@ -261,9 +325,83 @@ pub struct LinkState {
     pub inputs: Vec<(String, PathBuf)>,
 }
 
+/// The truth, ready to tell whether a pair of rows is a true pair.
+enum Known {
+    /// The entity of each record of the first input and, when linking, of the second.
+    Keys(Vec<Option<String>>, Option<Vec<Option<String>>>),
+    /// The true pairs, as rows (dedup: smaller row first).
+    Pairs(std::collections::HashSet<(u32, u32)>),
+}
+
+impl Known {
+    fn is_true(&self, a: usize, b: usize) -> bool {
+        match self {
+            Known::Keys(l, r) => {
+                let rk = r.as_ref().unwrap_or(l);
+                l[a].is_some() && l[a] == rk[b]
+            }
+            Known::Pairs(set) => set.contains(&(a as u32, b as u32)),
+        }
+    }
+
+    fn count(&self) -> u64 {
+        match self {
+            Known::Keys(l, r) => true_pair_count(l, r.as_ref()),
+            Known::Pairs(set) => set.len() as u64,
+        }
+    }
+}
+
+/// Reads the truth: the entity column of the records, or the list of true pairs in
+/// `pairs` (the dataset of task `truth.pairs`), whose ids are mapped to rows. Returns it with
+/// the number of listed pairs that name an unknown record.
+fn known(
+    truth: &Truth,
+    left: &Records,
+    right: Option<&Records>,
+    pairs: Option<&(String, PathBuf)>,
+) -> Result<(Known, u64), OpError> {
+    let Some((task, dir)) = pairs else {
+        let keys = truth_keys(left, truth)?;
+        let right_keys = right.map(|r| truth_keys(r, truth)).transpose()?;
+        return Ok((Known::Keys(keys, right_keys), 0));
+    };
+    let (lc, rc) = truth.pair_columns();
+    let list = Records::read(dir, task, lc, &[rc.to_string()])
+        .map_err(|e| OpError::new(format!("`truth.pairs`: {e}")))?;
+    let rows = |r: &Records| -> HashMap<String, u32> {
+        (0..r.len())
+            .map(|i| (r.ids.value(i).to_string(), i as u32))
+            .collect()
+    };
+    let left_rows = rows(left);
+    let right_rows = right.map(rows);
+    let right_rows = right_rows.as_ref().unwrap_or(&left_rows);
+    let other = list.column(rc);
+    let mut set = std::collections::HashSet::new();
+    let mut unknown = 0;
+    for i in 0..list.len() {
+        let found = Records::value(other, i)
+            .and_then(|r| Some((*left_rows.get(list.ids.value(i))?, *right_rows.get(r)?)));
+        match found {
+            Some((a, b)) if right.is_none() && a != b => {
+                set.insert((a.min(b), a.max(b)));
+            }
+            Some((a, b)) if right.is_some() => {
+                set.insert((a, b));
+            }
+            _ => unknown += 1,
+        }
+    }
+    Ok((Known::Pairs(set), unknown))
+}
+
 /// Entity of each record, from the truth column.
 fn truth_keys(records: &Records, truth: &Truth) -> Result<Vec<Option<String>>, OpError> {
-    let col = records.column(&truth.column);
+    let Some(column) = &truth.column else {
+        return Err(OpError::new("`truth` has no `column`"));
+    };
+    let col = records.column(column);
     let re = match &truth.pattern {
         Some(p) => {
             Some(regex::Regex::new(p).map_err(|e| OpError::new(format!("`truth.pattern`: {e}")))?)
@@ -429,6 +567,8 @@ impl PairsWriter {
 struct Run<'a> {
     op: &'a Link,
     dirs: Vec<(String, PathBuf)>,
+    /// The dataset of `truth.pairs`, when the truth is a list of pairs.
+    truth_pairs: Option<(String, PathBuf)>,
     out: DatasetTarget,
     runtime: tokio::runtime::Handle,
     cancel: CancellationToken,
@@ -473,14 +613,33 @@ impl Run<'_> {
             (op.em.u_pairs as u64).min(all_pairs) as usize,
             op.em.seed,
         );
+        let _ = self.log.line(&format!(
+            "u from {} random pairs and the values' frequencies in {:.2} s",
+            (op.em.u_pairs as u64).min(all_pairs),
+            link_clock.elapsed().as_secs_f64()
+        ));
         cancelled(&self.cancel)?;
+        let pass_clock = Instant::now();
 
-        // Pass 1: the count of each pattern of levels, for EM.
+        // Pass 1: the count of each pattern of levels, for EM: over all the candidates, and
+        // over the pairs of each rule (those it finds, whichever rule found them first).
         let mut patterns: HashMap<u64, u64> = HashMap::new();
+        let n_rules = op.blocking.len();
+        let mut by_rule: Vec<HashMap<u64, u64>> = vec![HashMap::new(); n_rules];
+        let mut spill = spill::Spill::new(&self.out.dir)?;
         let added = blocking.for_each_chunk(left, right_side, &self.runtime, &mut |chunk| {
             cancelled(&self.cancel)?;
-            for p in model::patterns(&comparer, chunk) {
+            let pats = model::patterns(&comparer, chunk);
+            spill.push(chunk, &pats)?;
+            for (&(a, b, rule), &p) in chunk.iter().zip(&pats) {
                 *patterns.entry(p).or_default() += 1;
+                if op.em.by_rule {
+                    for (k, counts) in by_rule.iter_mut().enumerate() {
+                        if k == rule as usize || blocking.covers(k, a, b) {
+                            *counts.entry(p).or_default() += 1;
+                        }
+                    }
+                }
             }
             Ok(())
         })?;
@@ -490,14 +649,40 @@ impl Run<'_> {
                 .log
                 .line(&format!("blocking `{label}`: {n} new candidate pairs"));
         }
+        let _ = self.log.line(&format!(
+            "{candidates} candidate pairs compared in {:.2} s",
+            pass_clock.elapsed().as_secs_f64()
+        ));
+        let rule_counts: Vec<model::RuleCounts> = by_rule
+            .into_iter()
+            .enumerate()
+            .filter(|_| op.em.by_rule)
+            .map(|(k, patterns)| model::RuleCounts {
+                rule: blocking.labels()[k].clone(),
+                patterns,
+                excluded: columns.iter().map(|c| op.conditions_on(k, c)).collect(),
+            })
+            .collect();
         let model = model::fit(
             &columns,
             &specs,
             u,
+            &rule_counts,
             &patterns,
             op.em.prior,
             op.em.max_iterations,
         );
+        drop(rule_counts);
+        for fit in &model.rules {
+            let _ = self.log.line(&format!(
+                "EM on the {} pairs of `{}`: {:.4} of them matches after {} iterations; m of {}",
+                fit.pairs,
+                fit.rule,
+                fit.lambda,
+                fit.iterations,
+                fit.columns.join(", ")
+            ));
+        }
         let _ = self.log.line(&format!(
             "EM: {} iterations over {} patterns of {candidates} pairs, {:.4} of them matches",
             model.iterations,
@@ -506,21 +691,24 @@ impl Run<'_> {
         ));
         drop(patterns);
 
-        // Pass 2: score, keep the pairs above the threshold, measure against the truth.
+        // Pass 2: score the pairs read back from the scratch file, keep those above the
+        // threshold, measure against the truth.
         let truth = match &op.truth {
-            Some(t) => Some((
-                truth_keys(left, t)?,
-                if same {
-                    None
-                } else {
-                    Some(truth_keys(right, t)?)
-                },
-            )),
+            Some(t) => {
+                let (known, unknown) = known(t, left, right_side, self.truth_pairs.as_ref())?;
+                if unknown > 0 {
+                    let _ = self.log.line(&format!(
+                        "truth: {unknown} listed pairs name a record that is not in the inputs \
+                         (or a record with itself); they are left out"
+                    ));
+                }
+                Some(known)
+            }
             None => None,
         };
         let mut scores = Scores::default();
-        if let Some((l, r)) = &truth {
-            scores.true_pairs = true_pair_count(l, r.as_ref());
+        if let Some(t) = &truth {
+            scores.true_pairs = t.count();
         }
         let labels: Vec<Vec<String>> = specs
             .iter()
@@ -529,17 +717,13 @@ impl Run<'_> {
         let mut writer = PairsWriter::new(&self.out, &columns, truth.is_some());
         let mut parts = Vec::new();
         let mut links = 0u64;
-        blocking.for_each_chunk(left, right_side, &self.runtime, &mut |chunk| {
+        spill.for_each_chunk(&mut |chunk, pats| {
             cancelled(&self.cancel)?;
-            let pats = model::patterns(&comparer, chunk);
-            for (&(a, b, rule), pattern) in chunk.iter().zip(pats) {
+            for (&(a, b, rule), &pattern) in chunk.iter().zip(pats) {
                 let (a, b) = (a as usize, b as usize);
                 let w = model.score(&comparer, pattern, a, &mut parts);
                 let p = model::probability(w);
-                let is_true = truth.as_ref().map(|(l, r)| {
-                    let rk = r.as_ref().unwrap_or(l);
-                    l[a].is_some() && l[a] == rk[b]
-                });
+                let is_true = truth.as_ref().map(|t| t.is_true(a, b));
                 if let Some(t) = is_true {
                     scores.add(p, t, op.threshold);
                 }
@@ -656,6 +840,10 @@ impl Op for Link {
         for task in self.inputs() {
             dirs.push((task.clone(), ctx.input(&task)?.to_path_buf()));
         }
+        let truth_pairs = match self.truth.as_ref().and_then(|t| t.pairs.as_ref()) {
+            Some(task) => Some((task.clone(), ctx.input(task)?.to_path_buf())),
+            None => None,
+        };
         let op = self.clone();
         let out = ctx.output()?.clone();
         let runtime = tokio::runtime::Handle::current();
@@ -664,6 +852,7 @@ impl Op for Link {
             Run {
                 op: &op,
                 dirs,
+                truth_pairs,
                 out,
                 runtime,
                 cancel,
@@ -675,7 +864,9 @@ impl Op for Link {
     }
 
     fn reads(&self) -> Vec<String> {
-        self.inputs()
+        let mut tasks = self.inputs();
+        tasks.extend(self.truth.as_ref().and_then(|t| t.pairs.clone()));
+        tasks
     }
 
     fn produces_dataset(&self) -> bool {

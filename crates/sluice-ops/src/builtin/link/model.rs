@@ -31,8 +31,11 @@ pub struct Model {
     pub u: Vec<Vec<f64>>,
     /// Share of matches among the candidate pairs.
     pub lambda: f64,
-    /// EM iterations run.
+    /// EM iterations run (the last EM, over all the candidates).
     pub iterations: usize,
+    /// The EM run on each blocking rule's pairs, whose m were averaged.
+    #[serde(default)]
+    pub rules: Vec<RuleFit>,
 }
 
 /// Compares records of two inputs (or one, deduplicating) column by column.
@@ -144,8 +147,43 @@ pub fn level(pattern: u64, c: usize) -> u8 {
     ((pattern >> (BITS * c as u32)) & 0xf) as u8
 }
 
-/// u from `samples` random pairs (with replacement) of `n_left` × `n_right` records
-/// (`same`: distinct records of one input).
+/// Share of exact agreements among the pairs of records with a value on both sides, counted
+/// from the values' frequencies: every pair, without sampling.
+fn exact_share(left: &StringArray, right: &StringArray, same: bool) -> f64 {
+    let mut counts: HashMap<&str, (f64, f64)> = HashMap::new();
+    let (mut nl, mut nr) = (0.0, 0.0);
+    for row in 0..left.len() {
+        if let Some(v) = Records::value(left, row) {
+            counts.entry(v).or_default().0 += 1.0;
+            nl += 1.0;
+        }
+    }
+    if !same {
+        for row in 0..right.len() {
+            if let Some(v) = Records::value(right, row) {
+                counts.entry(v).or_default().1 += 1.0;
+                nr += 1.0;
+            }
+        }
+    }
+    let (agree, pairs) = if same {
+        (
+            counts.values().map(|(n, _)| n * (n - 1.0)).sum::<f64>(),
+            nl * (nl - 1.0),
+        )
+    } else {
+        (counts.values().map(|(l, r)| l * r).sum::<f64>(), nl * nr)
+    };
+    if pairs <= 0.0 {
+        return 0.0;
+    }
+    // Never zero: a value no two records share is rare among non-matches, not impossible.
+    agree.max(0.5) / pairs
+}
+
+/// u per comparison and level: the exact level counted from the values' frequencies over
+/// every pair, the other levels' shares from `samples` random pairs (with replacement) of
+/// `n_left` × `n_right` records (`same`: distinct records of one input).
 pub fn estimate_u(
     comparer: &Comparer<'_>,
     n_left: usize,
@@ -182,12 +220,19 @@ pub fn estimate_u(
     }
     counts
         .into_iter()
-        .map(|row| {
-            // Smoothed so that a level never seen among random pairs is rare, not impossible.
-            let seen: f64 = row[1..].iter().sum();
-            let k = (row.len() - 1) as f64;
-            let mut u: Vec<f64> = row.iter().map(|n| (n + 0.5) / (seen + 0.5 * k)).collect();
+        .enumerate()
+        .map(|(c, row)| {
+            let exact = exact_share(comparer.left[c], comparer.right[c], same);
+            // The other levels share the rest, in the sample's proportions, smoothed so that
+            // a level never seen among random pairs is rare, not impossible.
+            let seen: f64 = row[2..].iter().sum();
+            let k = (row.len() - 2) as f64;
+            let mut u: Vec<f64> = row
+                .iter()
+                .map(|n| (1.0 - exact) * (n + 0.5) / (seen + 0.5 * k))
+                .collect();
             u[0] = 1.0;
+            u[1] = exact;
             u
         })
         .collect()
@@ -207,28 +252,58 @@ fn initial_m(spec: &CompareSpec) -> Vec<f64> {
     m
 }
 
-/// Fits m and the prior by EM on the counts of each pattern, u fixed.
-pub fn fit(
-    columns: &[String],
+/// One blocking rule's part in fitting m: EM over the pairs the rule finds, leaving out the
+/// comparisons the rule conditions on (its own columns agree by construction there).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RuleFit {
+    /// The rule, as labelled in the pairs dataset.
+    pub rule: String,
+    /// Candidate pairs the rule finds (also those an earlier rule found first).
+    pub pairs: u64,
+    /// Share of matches EM found among them.
+    pub lambda: f64,
+    /// The comparisons whose m it estimated.
+    pub columns: Vec<String>,
+    /// EM iterations run.
+    pub iterations: usize,
+}
+
+/// The pattern counts of one rule's pairs, for [`fit`].
+pub struct RuleCounts {
+    /// The rule's label.
+    pub rule: String,
+    /// Count of each pattern among the pairs the rule finds.
+    pub patterns: HashMap<u64, u64>,
+    /// Per comparison: whether the rule conditions on it (then its m is not estimated here).
+    pub excluded: Vec<bool>,
+}
+
+/// Pairs a rule needs before its EM is trusted.
+const MIN_RULE_PAIRS: u64 = 50;
+
+/// EM over pattern counts with u fixed. Only comparisons in `used` enter the likelihood;
+/// of those, the m of the ones in `free` is re-estimated, the others keep `m`. The prior is
+/// re-estimated too. Returns the iterations run.
+fn em(
     specs: &[CompareSpec],
-    u: Vec<Vec<f64>>,
-    patterns: &HashMap<u64, u64>,
-    prior: f64,
+    u: &[Vec<f64>],
+    counted: &[(u64, f64)],
+    used: &[bool],
+    free: &[bool],
+    m: &mut [Vec<f64>],
+    lambda: &mut f64,
     max_iterations: usize,
-) -> Model {
-    let mut m: Vec<Vec<f64>> = specs.iter().map(initial_m).collect();
-    let mut lambda = prior;
-    let total: f64 = patterns.values().map(|&n| n as f64).sum();
-    let counted: Vec<(u64, f64)> = patterns.iter().map(|(&p, &n)| (p, n as f64)).collect();
+) -> usize {
+    let total: f64 = counted.iter().map(|(_, n)| n).sum();
     let mut iterations = 0;
     while iterations < max_iterations && total > 0.0 {
         iterations += 1;
         let mut acc: Vec<Vec<f64>> = specs.iter().map(|s| vec![0.0; s.level_count()]).collect();
         let mut matches = 0.0;
-        let (lm0, lu0) = (lambda.ln(), (1.0 - lambda).ln());
-        for &(p, n) in &counted {
+        let (lm0, lu0) = (lambda.ln(), (1.0 - *lambda).ln());
+        for &(p, n) in counted {
             let (mut lm, mut lu) = (lm0, lu0);
-            for c in 0..specs.len() {
+            for c in (0..specs.len()).filter(|&c| used[c]) {
                 let l = level(p, c) as usize;
                 if l > 0 {
                     lm += m[c][l].ln();
@@ -242,11 +317,10 @@ pub fn fit(
                 row[level(p, c) as usize] += w;
             }
         }
-        let mut change: f64 = 0.0;
         let new_lambda = (matches / total).clamp(1e-9, 1.0 - 1e-9);
-        change = change.max((new_lambda - lambda).abs());
-        lambda = new_lambda;
-        for (c, row) in acc.iter().enumerate() {
+        let mut change = (new_lambda - *lambda).abs();
+        *lambda = new_lambda;
+        for (c, row) in acc.iter().enumerate().filter(|(c, _)| free[*c]) {
             let seen: f64 = row[1..].iter().sum();
             if seen <= 0.0 {
                 continue;
@@ -261,6 +335,91 @@ pub fn fit(
             break;
         }
     }
+    iterations
+}
+
+fn counted(patterns: &HashMap<u64, u64>) -> Vec<(u64, f64)> {
+    patterns.iter().map(|(&p, &n)| (p, n as f64)).collect()
+}
+
+/// Fits m and the prior without labels, u fixed.
+///
+/// With `rules` (Splink's method), m of each comparison comes from EM over the pairs of
+/// each blocking rule that does not condition on it, averaged with the matches each rule
+/// found as weights: a rule whose pairs all agree on one column (a date of birth, say)
+/// cannot make that agreement look like a match. Then the prior, and m of any comparison no
+/// rule could estimate, come from EM over all the candidates (`all`) with the other m fixed.
+/// Without `rules`, one EM over all the candidates fits everything.
+pub fn fit(
+    columns: &[String],
+    specs: &[CompareSpec],
+    u: Vec<Vec<f64>>,
+    rules: &[RuleCounts],
+    all: &HashMap<u64, u64>,
+    prior: f64,
+    max_iterations: usize,
+) -> Model {
+    let n = specs.len();
+    let start: Vec<Vec<f64>> = specs.iter().map(initial_m).collect();
+    let mut sum: Vec<Vec<f64>> = specs.iter().map(|s| vec![0.0; s.level_count()]).collect();
+    let mut weight = vec![0.0; n];
+    let mut fits = Vec::new();
+    for rule in rules {
+        let pairs: u64 = rule.patterns.values().sum();
+        let free: Vec<bool> = rule.excluded.iter().map(|e| !e).collect();
+        if pairs < MIN_RULE_PAIRS || !free.iter().any(|f| *f) {
+            continue;
+        }
+        let (mut m, mut lambda) = (start.clone(), prior);
+        let iterations = em(
+            specs,
+            &u,
+            &counted(&rule.patterns),
+            &free,
+            &free,
+            &mut m,
+            &mut lambda,
+            max_iterations,
+        );
+        let matches = lambda * pairs as f64;
+        for c in (0..n).filter(|&c| free[c]) {
+            weight[c] += matches;
+            for (s, v) in sum[c].iter_mut().zip(&m[c]) {
+                *s += matches * v;
+            }
+        }
+        fits.push(RuleFit {
+            rule: rule.rule.clone(),
+            pairs,
+            lambda,
+            columns: (0..n)
+                .filter(|&c| free[c])
+                .map(|c| columns[c].clone())
+                .collect(),
+            iterations,
+        });
+    }
+    let mut m = start;
+    let mut free = vec![true; n];
+    for c in 0..n {
+        if weight[c] > 0.0 {
+            for l in 1..m[c].len() {
+                m[c][l] = (sum[c][l] / weight[c]).max(1e-6);
+            }
+            free[c] = false;
+        }
+    }
+    let mut lambda = prior;
+    let iterations = em(
+        specs,
+        &u,
+        &counted(all),
+        &vec![true; n],
+        &free,
+        &mut m,
+        &mut lambda,
+        max_iterations,
+    );
     Model {
         columns: columns.to_vec(),
         specs: specs.to_vec(),
@@ -268,6 +427,7 @@ pub fn fit(
         u,
         lambda,
         iterations,
+        rules: fits,
     }
 }
 
@@ -341,4 +501,81 @@ impl Model {
 /// Match probability of a weight.
 pub fn probability(weight: f64) -> f64 {
     1.0 / (1.0 + (-weight).exp2())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builtin::link::compare::Method;
+
+    /// A pattern of four exact comparisons: `true` agrees (level 1), `false` does not (2).
+    fn pattern(agree: [bool; 4]) -> u64 {
+        agree
+            .iter()
+            .enumerate()
+            .map(|(c, a)| u64::from(if *a { 1u8 } else { 2 }) << (BITS * c as u32))
+            .sum()
+    }
+
+    #[test]
+    fn a_rule_whose_pairs_all_agree_on_one_column_does_not_make_them_matches() {
+        // Columns: dob, name, city, phone. 1,000 matches agree on everything. Blocking on
+        // dob also brings 1,000,000 non-matches that agree on dob only; blocking on name
+        // brings the matches and 200 non-matches that agree on name only.
+        let spec = CompareSpec {
+            method: Method::Exact,
+            levels: vec![],
+            tf: false,
+            format: None,
+        };
+        let specs = vec![spec; 4];
+        let columns: Vec<String> = ["dob", "name", "city", "phone"].map(String::from).to_vec();
+        let u: Vec<Vec<f64>> = (0..4).map(|_| vec![1.0, 1e-4, 1.0 - 1e-4]).collect();
+        let all_agree = pattern([true; 4]);
+        let dob_only = pattern([true, false, false, false]);
+        let name_only = pattern([false, true, false, false]);
+        let dob_rule = HashMap::from([(all_agree, 1_000), (dob_only, 1_000_000)]);
+        let name_rule = HashMap::from([(all_agree, 1_000), (name_only, 200)]);
+        let all = HashMap::from([(all_agree, 1_000), (dob_only, 1_000_000), (name_only, 200)]);
+        let rules = vec![
+            RuleCounts {
+                rule: "on [dob]".into(),
+                patterns: dob_rule,
+                excluded: vec![true, false, false, false],
+            },
+            RuleCounts {
+                rule: "on [name]".into(),
+                patterns: name_rule,
+                excluded: vec![false, true, false, false],
+            },
+        ];
+        let model = fit(&columns, &specs, u.clone(), &rules, &all, 0.01, 100);
+        let matches = model.lambda * 1_001_200.0;
+        assert!((matches - 1_000.0).abs() < 5.0, "{matches} matches");
+        for c in 0..4 {
+            assert!(
+                model.m[c][1] > 0.99,
+                "m of {}: {:?}",
+                columns[c],
+                model.m[c]
+            );
+        }
+        assert_eq!(model.rules.len(), 2);
+        assert_eq!(model.rules[0].columns, ["name", "city", "phone"]);
+        assert_eq!(model.rules[1].columns, ["dob", "city", "phone"]);
+        let weight = |p: u64| {
+            (0..4)
+                .map(|c| model.part(c, level(p, c), None).weight)
+                .sum::<f64>()
+                + model.prior_weight()
+        };
+        assert!(probability(weight(dob_only)) < 0.01);
+        assert!(probability(weight(all_agree)) > 0.99);
+
+        // One EM over all the candidates is what the rules protect from: it takes the
+        // 1,000,000 pairs agreeing on dob for the matches.
+        let global = fit(&columns, &specs, u, &[], &all, 0.01, 100);
+        assert!(global.lambda * 1_001_200.0 > 500_000.0, "{}", global.lambda);
+        assert!(global.rules.is_empty());
+    }
 }
