@@ -284,6 +284,7 @@ const MIN_RULE_PAIRS: u64 = 50;
 /// EM over pattern counts with u fixed. Only comparisons in `used` enter the likelihood;
 /// of those, the m of the ones in `free` is re-estimated, the others keep `m`. The prior is
 /// re-estimated too. Returns the iterations run.
+#[allow(clippy::too_many_arguments)] // the parts of one fit, each read or written here
 fn em(
     specs: &[CompareSpec],
     u: &[Vec<f64>],
