@@ -553,13 +553,8 @@ mod tests {
         let model = fit(&columns, &specs, u.clone(), &rules, &all, 0.01, 100);
         let matches = model.lambda * 1_001_200.0;
         assert!((matches - 1_000.0).abs() < 5.0, "{matches} matches");
-        for c in 0..4 {
-            assert!(
-                model.m[c][1] > 0.99,
-                "m of {}: {:?}",
-                columns[c],
-                model.m[c]
-            );
+        for (c, name) in columns.iter().enumerate() {
+            assert!(model.m[c][1] > 0.99, "m of {name}: {:?}", model.m[c]);
         }
         assert_eq!(model.rules.len(), 2);
         assert_eq!(model.rules[0].columns, ["name", "city", "phone"]);

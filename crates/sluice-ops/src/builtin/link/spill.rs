@@ -12,6 +12,9 @@ use crate::OpError;
 /// Bytes per pair: both rows, the rule, the pattern.
 const RECORD: usize = 4 + 4 + 1 + 8;
 
+/// What is done with each chunk read back: its pairs and their patterns.
+pub type OnChunk<'a> = dyn FnMut(&[Pair], &[u64]) -> Result<(), OpError> + 'a;
+
 /// An unnamed scratch file (removed by the system when closed, even after a crash).
 pub struct Spill {
     file: BufWriter<File>,
@@ -61,10 +64,7 @@ impl Spill {
     }
 
     /// Reads the pairs back, in the order written, a chunk at a time.
-    pub fn for_each_chunk(
-        self,
-        f: &mut dyn FnMut(&[Pair], &[u64]) -> Result<(), OpError>,
-    ) -> Result<(), OpError> {
+    pub fn for_each_chunk(self, f: &mut OnChunk<'_>) -> Result<(), OpError> {
         let dir = self.dir.clone();
         let read_error = |e: std::io::Error| {
             OpError::new(format!(
