@@ -624,7 +624,8 @@ impl Run<'_> {
         // Pass 1: the count of each pattern of levels, for EM: over all the candidates, and
         // over the pairs of each rule (those it finds, whichever rule found them first).
         let mut patterns: HashMap<u64, u64> = HashMap::new();
-        let n_rules = op.blocking.len();
+        // One count per rule with `by_rule`, none without.
+        let n_rules = if op.em.by_rule { op.blocking.len() } else { 0 };
         let mut by_rule: Vec<HashMap<u64, u64>> = vec![HashMap::new(); n_rules];
         let mut spill = spill::Spill::new(&self.out.dir)?;
         let added = blocking.for_each_chunk(left, right_side, &self.runtime, &mut |chunk| {
@@ -633,11 +634,9 @@ impl Run<'_> {
             spill.push(chunk, &pats)?;
             for (&(a, b, rule), &p) in chunk.iter().zip(&pats) {
                 *patterns.entry(p).or_default() += 1;
-                if op.em.by_rule {
-                    for (k, counts) in by_rule.iter_mut().enumerate() {
-                        if k == rule as usize || blocking.covers(k, a, b) {
-                            *counts.entry(p).or_default() += 1;
-                        }
+                for (k, counts) in by_rule.iter_mut().enumerate() {
+                    if k == rule as usize || blocking.covers(k, a, b) {
+                        *counts.entry(p).or_default() += 1;
                     }
                 }
             }
@@ -656,7 +655,6 @@ impl Run<'_> {
         let rule_counts: Vec<model::RuleCounts> = by_rule
             .into_iter()
             .enumerate()
-            .filter(|_| op.em.by_rule)
             .map(|(k, patterns)| model::RuleCounts {
                 rule: blocking.labels()[k].clone(),
                 patterns,

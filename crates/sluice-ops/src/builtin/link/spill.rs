@@ -38,15 +38,6 @@ impl Spill {
         })
     }
 
-    fn error(&self, e: std::io::Error) -> OpError {
-        OpError::new(format!(
-            "writing the candidate pairs to a scratch file in {} failed after {} pairs: {e} \
-             (is the disk full? free some space, or lower the pairs with stricter blocking)",
-            self.dir.display(),
-            self.pairs
-        ))
-    }
-
     /// Appends a chunk of pairs with their patterns.
     pub fn push(&mut self, chunk: &[Pair], patterns: &[u64]) -> Result<(), OpError> {
         let mut buf = Vec::with_capacity(chunk.len() * RECORD);
@@ -57,7 +48,7 @@ impl Spill {
             buf.extend_from_slice(&p.to_le_bytes());
         }
         if let Err(e) = self.file.write_all(&buf) {
-            return Err(self.error(e));
+            return Err(write_error(&self.dir, self.pairs, e));
         }
         self.pairs += chunk.len() as u64;
         Ok(())
@@ -72,17 +63,10 @@ impl Spill {
                 dir.display()
             ))
         };
-        let mut file = match self.file.into_inner() {
-            Ok(file) => file,
-            Err(e) => {
-                return Err(OpError::new(format!(
-                    "writing the candidate pairs to a scratch file in {} failed: {} (is the \
-                     disk full?)",
-                    self.dir.display(),
-                    e.error()
-                )));
-            }
-        };
+        let mut file = self
+            .file
+            .into_inner()
+            .map_err(|e| write_error(&self.dir, self.pairs, e.into_error()))?;
         file.seek(SeekFrom::Start(0)).map_err(read_error)?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut left = self.pairs;
@@ -107,6 +91,15 @@ impl Spill {
         }
         Ok(())
     }
+}
+
+/// Writing to the scratch file failed after `pairs` pairs.
+fn write_error(dir: &Path, pairs: u64, e: std::io::Error) -> OpError {
+    OpError::new(format!(
+        "writing the candidate pairs to a scratch file in {} failed after {pairs} pairs: {e} \
+         (is the disk full? free some space, or lower the pairs with stricter blocking)",
+        dir.display()
+    ))
 }
 
 #[cfg(test)]
