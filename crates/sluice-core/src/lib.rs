@@ -16,11 +16,12 @@
 //!     fn check(&self, _: &str, _: &Node) -> Option<Result<sluice_core::OpInfo, DeError>> { None }
 //! }
 //! let yaml = "name: hello\ntasks:\n  greet: { run: echo hi }\n  after_greet: { run: echo done, after: [greet] }\n";
-//! let opts = LoadOptions { params: &[], catalog: &NoOps, env: &|_| None };
+//! let opts = LoadOptions { params: &[], catalog: &NoOps, env: &|_| None, api_params: false };
 //! let p = parse_pipeline(yaml, "hello.yaml".as_ref(), &opts).unwrap();
 //! assert_eq!(p.tasks[1].deps, vec![0]);
 //! ```
 
+pub mod address;
 pub mod checks;
 pub mod dag;
 pub mod de;
@@ -36,8 +37,8 @@ pub use checks::Check;
 pub use de::{DeError, from_node};
 pub use diag::{Diagnostic, Diagnostics};
 pub use pipeline::{
-    CatchUp, EnvVar, LoadError, LoadOptions, OpCatalog, OpInfo, Pipeline, Task, TaskKind,
-    load_file, load_file_with_env, parse_pipeline,
+    CatchUp, EnvVar, LoadError, LoadOptions, OpCatalog, OpInfo, ParamSpec, ParamType, Pipeline,
+    Task, TaskKind, load_file, load_file_for_api, load_file_with_env, parse_pipeline,
 };
 pub use state::{RunState, TaskState};
 pub use yaml::{Mark, Node};

@@ -23,6 +23,7 @@ pub const PIPELINE_KEYS: &[&str] = &[
     "max_active_runs",
     "on_new_version",
     "params",
+    "env_passthrough",
     "defaults",
     "max_parallel",
     "retention",
@@ -42,7 +43,15 @@ pub const TASK_KEYS: &[&str] = &[
     "env",
     "cache",
     "checks",
+    "allow_local",
 ];
+
+/// Keys of a parameter's long form (`out: { default: out, api: true }`).
+pub const PARAM_KEYS: &[&str] = &["default", "description", "api", "type", "pattern", "secret"];
+
+/// Environment variables every `run:` command gets from sluice's own environment; others
+/// only when the pipeline lists them under `env_passthrough`.
+pub const BASE_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"];
 
 /// Keys allowed under `defaults:`.
 pub const DEFAULTS_KEYS: &[&str] = &["retries", "retry_delay", "timeout"];
@@ -106,6 +115,74 @@ pub struct LoadOptions<'a> {
     pub catalog: &'a dyn OpCatalog,
     /// Reads an environment variable (`std::env::var` in the CLI; a map in tests).
     pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The `params` overrides come from an API caller: each must be declared `api: true`,
+    /// and a value may not point a task at this machine (see [`crate::address`]) unless the
+    /// task says `allow_local: true`.
+    pub api_params: bool,
+}
+
+/// The type a parameter's value must have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ParamType {
+    /// Any text (the default).
+    #[default]
+    String,
+    /// A whole number.
+    Integer,
+    /// A number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+}
+
+impl ParamType {
+    /// The names in pipeline files.
+    pub const NAMES: [&'static str; 4] = ["string", "integer", "number", "boolean"];
+
+    fn from_name(name: &str) -> Option<ParamType> {
+        match name {
+            "string" => Some(ParamType::String),
+            "integer" => Some(ParamType::Integer),
+            "number" => Some(ParamType::Number),
+            "boolean" => Some(ParamType::Boolean),
+            _ => None,
+        }
+    }
+
+    /// Its name in pipeline files.
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamType::String => "string",
+            ParamType::Integer => "integer",
+            ParamType::Number => "number",
+            ParamType::Boolean => "boolean",
+        }
+    }
+
+    fn accepts(self, v: &str) -> bool {
+        match self {
+            ParamType::String => true,
+            ParamType::Integer => v.parse::<i64>().is_ok(),
+            ParamType::Number => v.parse::<f64>().is_ok_and(f64::is_finite),
+            ParamType::Boolean => v == "true" || v == "false",
+        }
+    }
+}
+
+/// A declared parameter: what may set it and what its values look like.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParamSpec {
+    /// Free text.
+    pub description: Option<String>,
+    /// An API caller (a trigger) may set it; other parameters only come from the file and
+    /// the command line.
+    pub api: bool,
+    /// The type every value must have.
+    pub kind: ParamType,
+    /// A regular expression the whole value must match.
+    pub pattern: Option<String>,
+    /// Never shown, never stored with the run, masked in output.
+    pub secret: bool,
 }
 
 /// Why a pipeline file could not be loaded.
@@ -180,6 +257,10 @@ pub struct Pipeline {
     pub on_new_version: Vec<String>,
     /// Parameters after `--param` overrides.
     pub params: BTreeMap<String, String>,
+    /// How each parameter was declared.
+    pub param_specs: BTreeMap<String, ParamSpec>,
+    /// Names of sluice's environment variables passed to `run:` commands besides [`BASE_ENV`].
+    pub env_passthrough: Vec<String>,
     /// Parameters holding secrets (read from a secret environment variable, or named like
     /// one): never stored with the run, masked in output.
     pub secret_params: std::collections::BTreeSet<String>,
@@ -214,7 +295,8 @@ pub struct Task {
     pub retry_delay: Duration,
     /// Limit for one attempt.
     pub timeout: Option<Duration>,
-    /// Extra environment for `run:` commands.
+    /// Extra environment for `run:` commands (the task's `env:`, then `SLUICE_PARAM_*` of the
+    /// parameters the command names).
     pub env: Vec<EnvVar>,
     /// Whether an unchanged fingerprint lets the task be skipped as cached.
     pub cache: bool,
@@ -226,6 +308,8 @@ pub struct Task {
     pub secrets: Vec<String>,
     /// Tasks whose datasets the op reads (already part of `deps`).
     pub reads: Vec<String>,
+    /// Values set by an API caller may point this task at this machine (`allow_local`).
+    pub allow_local: bool,
     /// Where the task is defined.
     pub mark: Mark,
 }
@@ -278,6 +362,25 @@ pub fn load_file_with_env(
             params,
             catalog,
             env: &|name| std::env::var(name).ok(),
+            api_params: false,
+        },
+    )
+}
+
+/// [`load_file_with_env`] for parameters an API caller sent: each must be declared
+/// `api: true` and its values are held to [`crate::address`]'s rules.
+pub fn load_file_for_api(
+    path: &Path,
+    params: &[(String, String)],
+    catalog: &dyn OpCatalog,
+) -> Result<Pipeline, LoadError> {
+    load_file(
+        path,
+        &LoadOptions {
+            params,
+            catalog,
+            env: &|name| std::env::var(name).ok(),
+            api_params: true,
         },
     )
 }
@@ -311,6 +414,7 @@ pub fn parse_pipeline(
     let mut c = Compiler {
         diags: Vec::new(),
         opts,
+        specs: BTreeMap::new(),
     };
     let pipeline = c.pipeline(&root, file);
     if c.diags.is_empty()
@@ -324,6 +428,8 @@ pub fn parse_pipeline(
 struct Compiler<'a, 'b> {
     diags: Vec<Diagnostic>,
     opts: &'a LoadOptions<'b>,
+    /// The declared parameters, once read.
+    specs: BTreeMap<String, ParamSpec>,
 }
 
 #[derive(Default)]
@@ -646,6 +752,31 @@ impl Compiler<'_, '_> {
             });
         let mut secret_params = std::collections::BTreeSet::new();
         let params = self.params(get("params").map(|(_, v)| v), root.mark, &mut secret_params);
+        let env_passthrough: Vec<String> = match get("env_passthrough") {
+            None => Vec::new(),
+            Some((_, v)) => {
+                let items: Vec<&Node> = match v.as_seq() {
+                    Some(items) => items.iter().collect(),
+                    None => vec![v],
+                };
+                items
+                    .into_iter()
+                    .filter_map(|item| {
+                        let n = self.string(item, "env_passthrough")?;
+                        if valid_env_name(&n) {
+                            Some(n)
+                        } else {
+                            self.err(
+                                item.mark,
+                                "env_passthrough",
+                                format!("invalid environment variable name `{n}`"),
+                            );
+                            None
+                        }
+                    })
+                    .collect()
+            }
+        };
         let retention = get("retention").and_then(|(_, v)| match self.uint(v, "retention")? {
             0 => {
                 self.err(
@@ -692,6 +823,14 @@ impl Compiler<'_, '_> {
                     t.secrets.push((*v).clone());
                 }
             }
+            for e in &mut t.env {
+                if secret_params
+                    .iter()
+                    .any(|k| crate::interp::param_env_name(k) == e.name)
+                {
+                    e.secret = true;
+                }
+            }
         }
         let name = name?;
         let dir = file
@@ -709,6 +848,8 @@ impl Compiler<'_, '_> {
             max_active_runs: max_active_runs.unwrap_or(1),
             on_new_version,
             params,
+            param_specs: std::mem::take(&mut self.specs),
+            env_passthrough,
             secret_params,
             max_parallel,
             retention: retention.unwrap_or(DEFAULT_RETENTION),
@@ -735,22 +876,45 @@ impl Compiler<'_, '_> {
             {
                 let name = k.as_text().unwrap_or_default().to_string();
                 let path = format!("params.{name}");
-                if v.as_map().is_some() || v.as_seq().is_some() {
-                    self.err(
-                        v.mark,
-                        &path,
-                        format!("a parameter is a single value, found {}", v.describe()),
+                if !valid_env_name(&name) {
+                    self.push(
+                        Diagnostic::new(k.mark, &path, format!("invalid parameter name `{name}`"))
+                            .with_hint("use letters, digits and `_`, not starting with a digit"),
                     );
                     continue;
                 }
-                let raw = if v.is_null() {
-                    ""
+                let (value_node, spec) = if v.as_map().is_some() {
+                    match self.param_spec(v, &path) {
+                        Some(x) => x,
+                        None => continue,
+                    }
+                } else if v.as_seq().is_some() {
+                    self.push(
+                        Diagnostic::new(
+                            v.mark,
+                            &path,
+                            format!("a parameter is a single value, found {}", v.describe()),
+                        )
+                        .with_hint(
+                            "or a mapping: `{ default: …, api: true, pattern: \"^[a-z]+$\" }`",
+                        ),
+                    );
+                    continue;
                 } else {
-                    v.as_text().unwrap_or_default()
+                    (Some(v), ParamSpec::default())
+                };
+                if spec.secret {
+                    secret.insert(name.clone());
+                }
+                self.specs.insert(name.clone(), spec);
+                let raw = match value_node {
+                    Some(v) if !v.is_null() => v.as_text().unwrap_or_default(),
+                    _ => "",
                 };
                 let scope = Scope {
                     params: &empty,
                     env: self.opts.env,
+                    shell: false,
                 };
                 match interpolate(raw, &scope) {
                     Ok(i) => {
@@ -766,13 +930,27 @@ impl Compiler<'_, '_> {
                 marks.insert(name, k.mark);
             }
         }
+        let mark = node.map_or(root_mark, |n| n.mark);
         for (k, v) in self.opts.params {
             if params.contains_key(k) || marks.contains_key(k) {
+                let settable = self.specs.get(k).is_some_and(|s| s.api);
+                if self.opts.api_params && !settable {
+                    self.push(
+                        Diagnostic::new(
+                            marks.get(k).copied().unwrap_or(mark),
+                            format!("params.{k}"),
+                            format!("parameter `{k}` cannot be set through the API"),
+                        )
+                        .with_hint(format!(
+                            "the pipeline's author may allow it: `{k}: {{ default: …, api: true, pattern: \"…\" }}`"
+                        )),
+                    );
+                    continue;
+                }
                 params.insert(k.clone(), v.clone());
             } else {
                 let hint = did_you_mean(k, params.keys().map(String::as_str))
                     .unwrap_or_else(|| "declare it under `params:` in the pipeline file".into());
-                let mark = node.map_or(root_mark, |n| n.mark);
                 self.push(
                     Diagnostic::new(
                         mark,
@@ -783,7 +961,102 @@ impl Compiler<'_, '_> {
                 );
             }
         }
+        // Every value, default or override, has the declared type and matches the pattern.
+        for (name, value) in &params {
+            let Some(spec) = self.specs.get(name) else {
+                continue;
+            };
+            let shown = if spec.secret || secret.contains(name) {
+                "(secret)".to_string()
+            } else {
+                format!("`{}`", value.chars().take(200).collect::<String>())
+            };
+            let m = marks.get(name).copied().unwrap_or(mark);
+            let path = format!("params.{name}");
+            if !spec.kind.accepts(value) {
+                let d = Diagnostic::new(
+                    m,
+                    &path,
+                    format!(
+                        "parameter `{name}` must be of type {}, got {shown}",
+                        spec.kind.name()
+                    ),
+                );
+                self.push(d);
+            } else if let Some(pattern) = &spec.pattern
+                && !regex::Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|r| r.is_match(value))
+            {
+                self.push(Diagnostic::new(
+                    m,
+                    &path,
+                    format!("parameter `{name}` = {shown} does not match its pattern `{pattern}`"),
+                ));
+            }
+        }
         params
+    }
+
+    /// A parameter's long form: its default value's node and what it declares.
+    fn param_spec<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+    ) -> Option<(Option<&'n Node>, ParamSpec)> {
+        let mut spec = ParamSpec::default();
+        let mut default = None;
+        let mut ok = true;
+        for (k, v) in self.map(node, path, "parameter settings")? {
+            let key = k.as_text().unwrap_or_default();
+            let kpath = format!("{path}.{key}");
+            match key {
+                "default" => {
+                    if v.as_map().is_some() || v.as_seq().is_some() {
+                        self.err(
+                            v.mark,
+                            &kpath,
+                            format!("a default is a single value, found {}", v.describe()),
+                        );
+                        ok = false;
+                    }
+                    default = Some(v);
+                }
+                "description" => spec.description = self.string(v, &kpath),
+                "api" => spec.api = self.boolean(v, &kpath).unwrap_or(false),
+                "secret" => spec.secret = self.boolean(v, &kpath).unwrap_or(false),
+                "type" => match self.string(v, &kpath) {
+                    Some(t) => match ParamType::from_name(&t) {
+                        Some(kind) => spec.kind = kind,
+                        None => {
+                            self.push(
+                                Diagnostic::new(
+                                    v.mark,
+                                    &kpath,
+                                    format!("unknown parameter type `{t}`"),
+                                )
+                                .with_hint(format!("use one of: {}", ParamType::NAMES.join(", "))),
+                            );
+                            ok = false;
+                        }
+                    },
+                    None => ok = false,
+                },
+                "pattern" => match self.string(v, &kpath) {
+                    Some(p) => match regex::Regex::new(&format!("^(?:{p})$")) {
+                        Ok(_) => spec.pattern = Some(p),
+                        Err(e) => {
+                            self.err(v.mark, &kpath, format!("invalid regular expression: {e}"));
+                            ok = false;
+                        }
+                    },
+                    None => ok = false,
+                },
+                _ => {
+                    self.unknown_key(k, &kpath, PARAM_KEYS);
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some((default, spec))
     }
 
     fn defaults(&mut self, node: &Node) -> Defaults {
@@ -960,7 +1233,21 @@ impl Compiler<'_, '_> {
         let scope = Scope {
             params,
             env: self.opts.env,
+            shell: false,
         };
+        let shell_scope = Scope {
+            shell: true,
+            ..scope
+        };
+        let api_set: Vec<&str> = if self.opts.api_params {
+            self.opts.params.iter().map(|(k, _)| k.as_str()).collect()
+        } else {
+            Vec::new()
+        };
+        let allow_local = get("allow_local")
+            .and_then(|v| self.boolean(v, &format!("{prefix}.allow_local")))
+            .unwrap_or(false);
+        let mut param_env: Vec<String> = Vec::new();
         let mut secrets = Vec::new();
         let mut reads: Vec<String> = Vec::new();
         let mut produces_dataset = false;
@@ -996,7 +1283,19 @@ impl Compiler<'_, '_> {
                 }
                 let path = format!("{prefix}.run");
                 self.string(run, &path)
-                    .and_then(|cmd| self.interp(&scope, &cmd, run.mark, &path, &mut secrets))
+                    .and_then(|cmd| match interpolate(&cmd, &shell_scope) {
+                        Ok(i) => {
+                            secrets.extend(i.secrets);
+                            param_env = i.params;
+                            Some(i.text)
+                        }
+                        Err(e) => {
+                            self.push(
+                                Diagnostic::new(run.mark, &path, e.message).with_hint_opt(e.hint),
+                            );
+                            None
+                        }
+                    })
                     .map(|command| TaskKind::Run { command })
             }
             (Some(op), None) => {
@@ -1007,13 +1306,47 @@ impl Compiler<'_, '_> {
                     mark: body.mark,
                 };
                 let mut failed = false;
-                let _ = config.map_strings(&mut |text, m| -> Result<String, ()> {
-                    Ok(self
-                        .interp(&scope, text, m, &prefix, &mut secrets)
-                        .unwrap_or_else(|| {
+                let _ = config.map_strings(&mut |text, m, key| -> Result<String, ()> {
+                    let i = match interpolate(text, &scope) {
+                        Ok(i) => i,
+                        Err(e) => {
+                            self.push(Diagnostic::new(m, &prefix, e.message).with_hint_opt(e.hint));
                             failed = true;
-                            text.to_string()
-                        }))
+                            return Ok(text.to_string());
+                        }
+                    };
+                    secrets.extend(i.secrets);
+                    let from_api: Vec<&String> =
+                        i.params.iter().filter(|p| api_set.contains(&p.as_str())).collect();
+                    if let Some(p) = from_api.first() {
+                        let key = key.unwrap_or_default();
+                        let path = format!("{prefix}.{key}");
+                        let why = if key.ends_with("_env") {
+                            Some(format!(
+                                "`{key}` names an environment variable of the server"
+                            ))
+                        } else if allow_local {
+                            None
+                        } else {
+                            crate::address::local_target(key, &i.text)
+                        };
+                        if let Some(why) = why {
+                            self.push(
+                                Diagnostic::new(
+                                    m,
+                                    path,
+                                    format!("parameter `{p}`, set through the API, cannot be used here: {why}"),
+                                )
+                                .with_hint(if key.ends_with("_env") {
+                                    "API callers never choose which environment variable a task reads"
+                                } else {
+                                    "the pipeline's author may allow it with `allow_local: true` on the task"
+                                }),
+                            );
+                            failed = true;
+                        }
+                    }
+                    Ok(i.text)
                 });
                 match self.opts.catalog.check(&op_name, &config) {
                     None => {
@@ -1113,6 +1446,18 @@ impl Compiler<'_, '_> {
                 };
                 let before = secrets.len();
                 if let Some(value) = self.interp(&scope, &raw, v.mark, &path, &mut secrets) {
+                    if self.opts.api_params
+                        && let Ok(i) = interpolate(&raw, &scope)
+                        && i.params.iter().any(|p| api_set.contains(&p.as_str()))
+                    {
+                        // A value sent by an API caller reaches `run:` commands only through
+                        // `${params.…}` in the command, never as another variable.
+                        self.push(
+                            Diagnostic::new(v.mark, &path, "a parameter set through the API cannot set an environment variable")
+                                .with_hint("name the parameter in the command instead: `${params.NAME}` is passed as `$SLUICE_PARAM_NAME`"),
+                        );
+                        continue;
+                    }
                     let secret = is_secret_name(&var) || secrets.len() > before;
                     if secret && !value.is_empty() && secrets.len() == before {
                         secrets.push(value.clone());
@@ -1149,6 +1494,15 @@ impl Compiler<'_, '_> {
                 .with_hint("put them on the task that writes the data (read.csv, sql…)"),
             );
         }
+        // Each parameter a command names is passed as `SLUICE_PARAM_<NAME>`.
+        for p in param_env {
+            let secret = self.specs.get(&p).is_some_and(|s| s.secret);
+            env.push(EnvVar {
+                name: crate::interp::param_env_name(&p),
+                value: params.get(&p).cloned().unwrap_or_default(),
+                secret,
+            });
+        }
         let task = Task {
             name: name.to_string(),
             description,
@@ -1163,6 +1517,7 @@ impl Compiler<'_, '_> {
             env,
             cache: cache.unwrap_or(true),
             secrets,
+            allow_local,
             mark,
         };
         Some((task, after))

@@ -169,22 +169,33 @@ impl Node {
         }
     }
 
-    /// Applies `f` to the text of every string scalar (quoted or plain string), in place.
+    /// Applies `f` to the text of every string scalar (quoted or plain string), in place; `f`
+    /// also gets the scalar's position and the key of the mapping entry it is in.
     pub fn map_strings<E>(
         &mut self,
-        f: &mut impl FnMut(&str, Mark) -> Result<String, E>,
+        f: &mut impl FnMut(&str, Mark, Option<&str>) -> Result<String, E>,
+    ) -> Result<(), E> {
+        self.map_strings_in(None, f)
+    }
+
+    fn map_strings_in<E>(
+        &mut self,
+        key: Option<&str>,
+        f: &mut impl FnMut(&str, Mark, Option<&str>) -> Result<String, E>,
     ) -> Result<(), E> {
         let mark = self.mark;
         match &mut self.kind {
             NodeKind::Scalar { text, plain } => {
                 let is_string = !*plain || matches!(resolve_plain(text), Scalar::Str(_));
                 if is_string {
-                    *text = f(text, mark)?;
+                    *text = f(text, mark, key)?;
                 }
                 Ok(())
             }
-            NodeKind::Seq(items) => items.iter_mut().try_for_each(|n| n.map_strings(f)),
-            NodeKind::Map(entries) => entries.iter_mut().try_for_each(|(_, v)| v.map_strings(f)),
+            NodeKind::Seq(items) => items.iter_mut().try_for_each(|n| n.map_strings_in(key, f)),
+            NodeKind::Map(entries) => entries
+                .iter_mut()
+                .try_for_each(|(k, v)| v.map_strings_in(k.as_text(), f)),
         }
     }
 }

@@ -52,6 +52,17 @@ fn load(yaml: &str, params: &[(String, String)]) -> Result<Pipeline, Diagnostics
         params,
         catalog: &TestOps,
         env: &env,
+        api_params: false,
+    };
+    parse_pipeline(yaml, "p.yaml".as_ref(), &opts)
+}
+
+fn load_api(yaml: &str, params: &[(String, String)]) -> Result<Pipeline, Diagnostics> {
+    let opts = LoadOptions {
+        params,
+        catalog: &TestOps,
+        env: &env,
+        api_params: true,
     };
     parse_pipeline(yaml, "p.yaml".as_ref(), &opts)
 }
@@ -92,8 +103,18 @@ tasks:
     assert_eq!(fetch.timeout.map(|t| t.as_secs()), Some(600));
     assert_eq!(fetch.secrets, vec!["tok-123".to_string()]);
     assert!(fetch.env[0].secret && !fetch.env[1].secret);
+    assert_eq!(
+        (
+            fetch.env[2].name.as_str(),
+            fetch.env[2].value.as_str(),
+            fetch.env[2].secret
+        ),
+        ("SLUICE_PARAM_DATA", "./data", false)
+    );
     match &fetch.kind {
-        sluice_core::TaskKind::Run { command } => assert_eq!(command, "curl ./data/x -H \"$AUTH\""),
+        sluice_core::TaskKind::Run { command } => {
+            assert_eq!(command, "curl \"${SLUICE_PARAM_DATA}\"/x -H \"$AUTH\"")
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(p.tasks[1].retries, 0);
@@ -434,4 +455,89 @@ fn checks_are_parsed_and_need_a_dataset() {
             "p.yaml:5:13: error: `tasks.t.checks`: checks need a task that produces a dataset (put them on the task that writes the data (read.csv, sql…))"
         ]
     );
+}
+
+#[test]
+fn api_callers_set_only_parameters_declared_settable() {
+    let yaml = r#"
+name: x
+params:
+  out: out
+  day: { default: monday, api: true, pattern: "[a-z]+" }
+  n: { default: 3, api: true, type: integer }
+tasks:
+  a: { run: "rm -rf ${params.out} && echo ${params.day} ${params.n}" }
+"#;
+    // The command line may set any declared parameter.
+    let p = load(yaml, &[("out".into(), "x; touch PWNED #".into())]).expect("valid");
+    match &p.tasks[0].kind {
+        sluice_core::TaskKind::Run { command } => assert_eq!(
+            command,
+            r#"rm -rf "${SLUICE_PARAM_OUT}" && echo "${SLUICE_PARAM_DAY}" "${SLUICE_PARAM_N}""#
+        ),
+        other => panic!("{other:?}"),
+    }
+    let out = p.tasks[0].env.iter().find(|e| e.name == "SLUICE_PARAM_OUT");
+    assert_eq!(out.map(|e| e.value.as_str()), Some("x; touch PWNED #"));
+    // An API caller may not set `out`, and gets the parameter named.
+    let e = load_api(yaml, &[("out".into(), "x; touch PWNED #".into())]).expect_err("refused");
+    assert_eq!(
+        e.to_string().lines().next(),
+        Some(
+            "p.yaml:4:3: error: `params.out`: parameter `out` cannot be set through the API (the pipeline's author may allow it: `out: { default: …, api: true, pattern: \"…\" }`)"
+        )
+    );
+    // Settable ones are held to their type and pattern.
+    let e = load_api(yaml, &[("day".into(), "x; touch PWNED #".into())]).expect_err("pattern");
+    assert_eq!(
+        e.to_string().lines().next(),
+        Some(
+            "p.yaml:5:3: error: `params.day`: parameter `day` = `x; touch PWNED #` does not match its pattern `[a-z]+`"
+        )
+    );
+    let e = load_api(yaml, &[("n".into(), "3 4".into())]).expect_err("type");
+    assert!(
+        e.to_string()
+            .contains("parameter `n` must be of type integer, got `3 4`"),
+        "{e}"
+    );
+    let p = load_api(
+        yaml,
+        &[("day".into(), "friday".into()), ("n".into(), "7".into())],
+    )
+    .expect("valid");
+    assert_eq!(
+        (p.params["day"].as_str(), p.params["n"].as_str()),
+        ("friday", "7")
+    );
+}
+
+#[test]
+fn api_set_values_may_not_point_at_this_machine() {
+    let yaml = r#"
+name: x
+params:
+  src: { default: "https://example.org/a", api: true }
+tasks:
+  a: { op: sleep, duration: "${params.src}" }
+  b: { op: sleep, duration: "${params.src}", allow_local: true }
+"#;
+    // A stand-in: `duration` is not an address key, so only URLs are checked there.
+    assert!(load_api(yaml, &[("src".into(), "https://example.org/b".into())]).is_ok());
+    let e = load_api(
+        yaml,
+        &[("src".into(), "http://169.254.169.254/latest".into())],
+    )
+    .expect_err("local");
+    let lines: Vec<String> = e.to_string().lines().map(String::from).collect();
+    assert_eq!(
+        lines,
+        vec![
+            "p.yaml:6:29: error: `tasks.a.duration`: parameter `src`, set through the API, cannot be used here: 169.254.169.254 is a link-local address (cloud metadata lives there) (the pipeline's author may allow it with `allow_local: true` on the task)"
+        ]
+    );
+    let e = load_api(yaml, &[("src".into(), "file:///etc/passwd".into())]).expect_err("file");
+    assert!(e.to_string().contains("is a `file://` URL"), "{e}");
+    // The same values from the command line are the operator's choice.
+    assert!(load(yaml, &[("src".into(), "file:///etc/passwd".into())]).is_ok());
 }

@@ -51,6 +51,9 @@ pub struct RunOptions {
     /// The id of a new run (default: a fresh one); the scheduler claims a slot under it
     /// before the run starts.
     pub run_id: Option<String>,
+    /// Start only while fewer than this many runs of the pipeline are running, checked and
+    /// recorded in one step by the store ([`EngineError::TooManyRuns`] otherwise).
+    pub max_active: Option<usize>,
 }
 
 /// What happens during a run, for live views.
@@ -166,6 +169,16 @@ pub enum EngineError {
         name: String,
         /// A "did you mean" hint.
         hint: Option<String>,
+    },
+    /// The pipeline already has `max_active_runs` runs going on.
+    #[error(
+        "pipeline `{pipeline}` already has {max} run(s) going on (max_active_runs {max}); wait for one to end"
+    )]
+    TooManyRuns {
+        /// The pipeline.
+        pipeline: String,
+        /// Its `max_active_runs`.
+        max: usize,
     },
     /// A log file could not be created.
     #[error("cannot create the log folder {}: {source}", path.display())]

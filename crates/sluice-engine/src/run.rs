@@ -407,8 +407,18 @@ impl Engine {
         run_record.pid = Some(i64::from(std::process::id()));
         run_record.host = Some(hostname());
 
+        if let Some(max) = opts.max_active
+            && !self.store.start_run(&run_record, max).await?
+        {
+            return Err(EngineError::TooManyRuns {
+                pipeline: pipeline.name.clone(),
+                max,
+            });
+        }
         let (writer, writer_task) = writer::start(self.store.clone());
-        writer.send(Write::Run(run_record.clone()));
+        if opts.max_active.is_none() {
+            writer.send(Write::Run(run_record.clone()));
+        }
         let shared = Arc::new(Shared {
             engine: self.clone(),
             pipeline: pipeline.clone(),
@@ -997,6 +1007,21 @@ async fn run_attempt(
     } else {
         None
     };
+    // The variables of sluice's environment the pipeline passes to its commands; those named
+    // like secrets are masked like the task's own.
+    let passthrough: Vec<(String, String)> = shared
+        .pipeline
+        .env_passthrough
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|v| (name.clone(), v)))
+        .collect();
+    let mut secrets = task.secrets.clone();
+    secrets.extend(
+        passthrough
+            .iter()
+            .filter(|(k, v)| sluice_core::interp::is_secret_name(k) && !v.is_empty())
+            .map(|(_, v)| v.clone()),
+    );
     let ctx = TaskContext {
         inputs,
         output: output.clone(),
@@ -1009,8 +1034,9 @@ async fn run_attempt(
             .env
             .iter()
             .map(|e| (e.name.clone(), e.value.clone()))
+            .chain(passthrough.iter().cloned())
             .collect(),
-        log: TaskLog::new(log_path, task.secrets.clone(), echo),
+        log: TaskLog::new(log_path, secrets, echo),
         cancel: cancel.clone(),
         previous,
         raw_dir: shared
@@ -1096,6 +1122,11 @@ async fn run_attempt(
         }),
         (r, false) => r,
     };
+    // An error says no more than a log line may: secrets and URL credentials are masked.
+    let result = result.map_err(|mut e| {
+        e.message = ctx.log.redact(&e.message);
+        e
+    });
 
     if let (Some(staging), Err(_)) = (&output, &result) {
         // A failed attempt leaves nothing behind; the latest version stays as it was.

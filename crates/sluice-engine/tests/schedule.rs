@@ -27,6 +27,7 @@ fn pipeline(name: &str, catchup: &str) -> (Pipeline, Schedule) {
         params: &[],
         catalog: &registry,
         env: &|_: &str| None,
+        api_params: false,
     };
     let p = parse_pipeline(&yaml, std::path::Path::new("p.yaml"), &opts).expect("pipeline");
     let s = Schedule::of(&p).expect("valid").expect("scheduled");

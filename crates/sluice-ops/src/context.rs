@@ -118,6 +118,56 @@ fn mask_patterns(secrets: Vec<String>) -> Vec<String> {
     out
 }
 
+/// Masks `secrets` (longest first) and the credentials of URLs in `text`.
+pub fn redact_with(secrets: &[String], text: &str) -> String {
+    let mut out = redact_urls(text);
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
+}
+
+/// Masks the user information (`user:password@`) and the query string of every URL in
+/// `text`: both often carry credentials (`?api_key=…`, `postgres://u:pw@host`).
+pub fn redact_urls(text: &str) -> String {
+    if !text.contains("://") {
+        return text.to_string();
+    }
+    let ends = |c: char| c.is_whitespace() || "\"'<>`".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let (before, after) = rest.split_at(pos + 3);
+        out.push_str(before);
+        let end = after.find(ends).unwrap_or(after.len());
+        let (url, tail) = after.split_at(end);
+        let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+        let (authority, path) = url.split_at(authority_end);
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        match path.find('?') {
+            Some(q) => {
+                out.push_str(&path[..q]);
+                out.push_str("?***");
+                if let Some(h) = path[q..].find('#') {
+                    out.push_str(&path[q + h..]);
+                }
+            }
+            None => out.push_str(path),
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
 impl TaskLog {
     /// A log at `path` masking `secrets`; `echo` also receives every line.
     pub fn new(path: PathBuf, secrets: Vec<String>, echo: Option<(String, Echo)>) -> Self {
@@ -136,15 +186,30 @@ impl TaskLog {
         &self.inner.path
     }
 
-    /// Masks every secret in `line`.
+    /// Masks every secret in `line`, and the user information and query string of every URL
+    /// in it (`https://***@host/path?***`).
     pub fn redact(&self, line: &str) -> String {
-        let mut out = line.to_string();
-        for s in &self.inner.secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "***");
+        redact_with(&self.inner.secrets, line)
+    }
+
+    /// Where to cut a long line of `buf` (at least `min` bytes kept before the cut) so that
+    /// no secret spans the cut: the pieces are masked one by one.
+    pub fn safe_cut(&self, buf: &[u8], min: usize) -> usize {
+        let longest = self.inner.secrets.first().map_or(0, String::len);
+        let mut cut = buf.len().saturating_sub(longest.saturating_sub(1)).max(min);
+        // Move the cut before any secret it would split; each move goes left, so this ends.
+        loop {
+            let spanning = self.inner.secrets.iter().find_map(|s| {
+                let s = s.as_bytes();
+                let lo = cut.saturating_sub(s.len() - 1);
+                (lo..cut).find(|&p| p + s.len() > cut && buf[p..].starts_with(s))
+            });
+            match spanning {
+                Some(p) if p > 0 => cut = p,
+                _ => break,
             }
         }
-        out
+        cut
     }
 
     /// Appends one line (a newline is added).
@@ -187,5 +252,31 @@ mod tests {
             std::fs::read_to_string(&path).expect("read"),
             "password=*** x\n"
         );
+    }
+
+    #[test]
+    fn urls_lose_their_credentials_and_query() {
+        assert_eq!(
+            redact_urls(
+                "GET https://u:pw@h.example/a/b?key=s3cr3t&x=1#frag failed; see postgres://bob:hunter2@db:5432/x"
+            ),
+            "GET https://***@h.example/a/b?***#frag failed; see postgres://***@db:5432/x"
+        );
+        assert_eq!(redact_urls("no url here"), "no url here");
+        assert_eq!(redact_urls("'http://h/p'"), "'http://h/p'");
+    }
+
+    #[test]
+    fn a_long_line_is_never_cut_inside_a_secret() {
+        let secret = "s3cr3t-token-value";
+        let log = TaskLog::new(PathBuf::from("/nonexistent"), vec![secret.into()], None);
+        let mut buf = vec![b'a'; 100];
+        // The secret straddles every naive cut from 95 to 100.
+        buf.splice(90..90, secret.bytes());
+        let cut = log.safe_cut(&buf, 10);
+        assert!(cut <= 90, "{cut}");
+        let (head, tail) = buf.split_at(cut);
+        assert!(!String::from_utf8_lossy(head).contains("s3cr3t"));
+        assert!(String::from_utf8_lossy(tail).contains(secret));
     }
 }

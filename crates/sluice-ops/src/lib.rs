@@ -14,7 +14,9 @@ mod context;
 mod registry;
 pub mod shell;
 
-pub use context::{Echo, OnSpawn, Previous, ProgressFn, TaskContext, TaskLog};
+pub use context::{
+    Echo, OnSpawn, Previous, ProgressFn, TaskContext, TaskLog, redact_urls, redact_with,
+};
 pub use registry::{OpSpec, Registry};
 
 use async_trait::async_trait;

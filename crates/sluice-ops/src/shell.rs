@@ -77,6 +77,15 @@ pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, O
         command.to_string()
     };
     let mut cmd = Command::new("/bin/sh");
+    // An explicit environment: the server's own variables (its state store URL, its cloud
+    // credentials) reach a command only when the pipeline lists them in `env_passthrough`
+    // (the engine adds those to `ctx.env`).
+    cmd.env_clear();
+    for name in sluice_core::pipeline::BASE_ENV {
+        if let Some(v) = std::env::var_os(name) {
+            cmd.env(name, v);
+        }
+    }
     cmd.arg("-c")
         .arg(&script)
         .current_dir(&ctx.workdir)
@@ -194,7 +203,11 @@ async fn pump<R: AsyncRead + Unpin>(reader: R, log: TaskLog) {
                 after_cr = false;
                 line.push(b);
                 if line.len() >= MAX_LINE {
+                    // Cut where no secret straddles the cut, keep the rest for the next piece.
+                    let cut = log.safe_cut(&line, MAX_LINE / 2);
+                    let rest = line.split_off(cut);
                     flush(&log, &mut line, false);
+                    line = rest;
                 }
             }
         }

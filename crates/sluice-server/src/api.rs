@@ -21,9 +21,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::routes::ROUTES;
 use crate::{App, runs};
 
-/// `GET /health`.
+/// `GET /health`: `ok`, or 503 `unavailable` when the state store does not answer. It
+/// tells an anonymous caller nothing more (the cause goes to the server's log).
 pub async fn health(State(app): State<App>) -> Response {
-    let pipelines = app.catalog().entries.len();
     match app
         .store
         .runs(&RunFilter {
@@ -32,17 +32,15 @@ pub async fn health(State(app): State<App>) -> Response {
         })
         .await
     {
-        Ok(_) => Json(json!({
-            "status": "ok",
-            "store": app.store.backend(),
-            "pipelines": pipelines,
-        }))
-        .into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "error": e.to_string() })),
-        )
-            .into_response(),
+        Ok(_) => Json(json!({ "status": "ok" })).into_response(),
+        Err(e) => {
+            tracing::error!("health check: {}", sluice_ops::redact_urls(&e.to_string()));
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable" })),
+            )
+                .into_response()
+        }
     }
 }
 
@@ -61,15 +59,54 @@ pub struct Login {
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c2x1aWNlLWR1bW15$PfZ6tcDLnAvaSxS9PeN2pOuqbYEFcJjC1C0EFX5TM6U";
 
-/// `POST /api/login`: a session (cookie and bearer token) for a user and password; the
-/// fifth failure in a row for a name locks it for 30 s, doubling after.
+/// The address a request comes from: the peer's, or for a peer on this machine (a reverse
+/// proxy) the last address of `X-Forwarded-For`.
+fn client_address(peer: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
+    if peer.ip().is_loopback()
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return ip;
+    }
+    peer.ip()
+}
+
+/// `POST /api/login`: a session (cookie and bearer token) for a user and password. The
+/// fifth failure in a row for a name from one address locks that pair for 30 s (doubling
+/// after), the twentieth from one address locks the address; at most
+/// [`auth::MAX_HASHES`] passwords are checked at once (429 with `Retry-After` beyond).
 pub async fn login(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Json(body): Json<Login>,
 ) -> ApiResult<Response> {
-    app.throttle.check(&body.user)?;
+    let from = client_address(peer, &headers);
+    let wrong = || ApiError::Unauthenticated("wrong user name or password".into());
+    // No account has such a name: nothing to look up, hash or remember.
+    if !auth::valid_user_name(&body.user) {
+        tracing::warn!(
+            "failed login for invalid name `{}` from {from}",
+            auth::printable(&body.user)
+        );
+        return Err(wrong());
+    }
+    if body.password.len() > auth::MAX_PASSWORD_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "the password is longer than {} bytes",
+            auth::MAX_PASSWORD_BYTES
+        )));
+    }
+    app.throttle.check(&body.user, from)?;
+    let Ok(permit) = app.hashing.clone().try_acquire_owned() else {
+        return Err(ApiError::Busy {
+            what: "too many logins at once".into(),
+            retry_after: 1,
+        });
+    };
     let user = app.store.user(&body.user).await?;
     let hash = user
         .as_ref()
@@ -77,24 +114,35 @@ pub async fn login(
         .map(|u| u.hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.into());
     let password = body.password.clone();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || {
+        let ok = auth::verify_password(&password, &hash);
+        drop(permit);
+        ok
+    })
+    .await
+    .unwrap_or(false);
     let Some(user) = user.filter(|u| ok && u.disabled_at.is_none()) else {
-        app.throttle.failed(&body.user);
-        tracing::warn!("failed login for `{}` from {peer}", body.user);
-        return Err(ApiError::Unauthenticated(
-            "wrong user name or password".into(),
-        ));
+        app.throttle.failed(&body.user, from);
+        tracing::warn!(
+            "failed login for `{}` from {from}",
+            auth::printable(&body.user)
+        );
+        return Err(wrong());
     };
-    app.throttle.succeeded(&body.user);
+    app.throttle.succeeded(&body.user, from);
+    // Sessions that ended are forgotten as new ones begin.
+    app.store
+        .apply(&[Write::PurgeSessions {
+            before: now_micros() - 86_400_000_000,
+        }])
+        .await?;
     let role = Role::from_name(&user.role).unwrap_or(Role::Viewer);
     let agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("browser");
     let label = format!(
-        "login from {peer} ({})",
+        "login from {from} ({})",
         agent.chars().take(80).collect::<String>()
     );
     let expires = now_micros() + auth::SESSION_HOURS * 3_600_000_000;
@@ -252,7 +300,7 @@ fn pipeline_json(app: &App, entry: &catalog::Entry, last: Option<Value>) -> Valu
         "name": entry.name(),
         "file": entry.file.display().to_string(),
         "valid": entry.loaded.is_ok(),
-        "errors": entry.loaded.as_ref().err(),
+        "errors": entry.loaded.as_ref().err().map(|e| sluice_ops::redact_urls(e)),
         "last_run": last,
     });
     if let Ok(l) = &entry.loaded {
@@ -265,7 +313,33 @@ fn pipeline_json(app: &App, entry: &catalog::Entry, last: Option<Value>) -> Valu
         v["on_new_version"] = json!(p.on_new_version);
         v["active_runs"] = json!(app.runs.active_of(&p.name));
         v["next_run"] = json!(l.schedule.as_ref().and_then(|s| s.next_after(now_micros())));
-        v["params"] = json!(p.params);
+        // Secret parameters are never shown, not even their names' values; the ones an API
+        // caller may set come with what a value must look like (the trigger form).
+        let shown: BTreeMap<&String, &String> = p
+            .params
+            .iter()
+            .filter(|(k, _)| !p.secret_params.contains(*k))
+            .collect();
+        v["params"] = json!(shown);
+        let settable: BTreeMap<&String, Value> = p
+            .param_specs
+            .iter()
+            .filter(|(_, s)| s.api)
+            .map(|(k, s)| {
+                let secret = p.secret_params.contains(k);
+                (
+                    k,
+                    json!({
+                        "default": if secret { None } else { p.params.get(k) },
+                        "type": s.kind.name(),
+                        "pattern": s.pattern,
+                        "description": s.description,
+                        "secret": secret,
+                    }),
+                )
+            })
+            .collect();
+        v["settable_params"] = json!(settable);
         v["tasks"] = p
             .tasks
             .iter()
@@ -363,7 +437,7 @@ pub async fn trigger(
         trigger: format!("api:{}", caller.user),
         ..RunOptions::default()
     };
-    load_and_start(&app, file, body.params.into_iter().collect(), opts).await
+    load_and_start(&app, file, body.params.into_iter().collect(), opts, true).await
 }
 
 /// Loads `file` with `params` (a problem is a 400 naming it) and starts the run: `202
@@ -373,12 +447,15 @@ async fn load_and_start(
     file: std::path::PathBuf,
     params: Vec<(String, String)>,
     opts: RunOptions,
+    from_api: bool,
 ) -> ApiResult<Response> {
     let registry = app.registry.clone();
-    let pipeline = tokio::task::spawn_blocking(move || catalog::load(&file, &params, &registry))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(ApiError::BadRequest)?;
+    let pipeline = tokio::task::spawn_blocking(move || {
+        catalog::load_params(&file, &params, &registry, from_api)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(ApiError::BadRequest)?;
     let id = runs::start(app, pipeline, opts).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": id }))).into_response())
 }
@@ -462,12 +539,18 @@ pub async fn runs(State(app): State<App>, Query(q): Query<RunsQuery>) -> ApiResu
         })?),
         None => None,
     };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "`limit` must be between 1 and 1000, not {limit}"
+        )));
+    }
     let runs = app
         .store
         .runs(&RunFilter {
             pipeline: q.pipeline,
             state,
-            limit: q.limit.unwrap_or(50),
+            limit,
         })
         .await?;
     Ok(Json(json!(runs)))
@@ -699,12 +782,14 @@ pub async fn resume(
                 run.pipeline
             ))
         })?;
+    // The run's parameters were checked when it started (a resume request sets none); the
+    // stored ones include the file's defaults, which an API caller does not set.
     let opts = RunOptions {
         resume: Some(id),
         trigger: format!("api:{}", caller.user),
         ..RunOptions::default()
     };
-    load_and_start(&app, file, run.params.into_iter().collect(), opts).await
+    load_and_start(&app, file, run.params.into_iter().collect(), opts, false).await
 }
 
 /// Options of the logs route.
@@ -715,6 +800,24 @@ pub struct LogsQuery {
     /// Stream the log until the attempt ends.
     #[serde(default)]
     pub follow: bool,
+    /// The first byte to send (default: the last [`LOG_WINDOW`] bytes of the log).
+    pub offset: Option<u64>,
+    /// Bytes to send at most (default and limit [`LOG_WINDOW`]); with `follow`, the bytes
+    /// sent before the stream goes on with what is appended.
+    pub max_bytes: Option<u64>,
+}
+
+/// The most of a log one answer sends (follow mode streams the rest as it is written).
+pub const LOG_WINDOW: u64 = 1 << 20;
+
+/// Reads at most `len` bytes of `path` from `offset`, in one bounded buffer.
+async fn read_window(path: &std::path::Path, offset: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut f = tokio::fs::File::open(path).await?;
+    f.seek(std::io::SeekFrom::Start(offset)).await?;
+    let mut buf = Vec::with_capacity(len.min(LOG_WINDOW) as usize);
+    f.take(len).read_to_end(&mut buf).await?;
+    Ok(buf)
 }
 
 /// `GET /api/runs/{id}/tasks/{task}/logs`: the attempt's output, as text; with
@@ -736,44 +839,78 @@ pub async fn logs(
             q.attempt.map(|n| format!(" {n}")).unwrap_or_default()
         ))
     })?;
-    let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
-    let Some(path) = chosen.log_path.clone() else {
-        return Ok((text, String::new()).into_response());
+    let text = |size: u64, offset: u64| {
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (
+                header::HeaderName::from_static("x-log-size"),
+                HeaderValue::from(size),
+            ),
+            (
+                header::HeaderName::from_static("x-log-offset"),
+                HeaderValue::from(offset),
+            ),
+        ]
     };
+    let Some(path) = chosen.log_path.clone().map(std::path::PathBuf::from) else {
+        return Ok((text(0, 0), Vec::new()).into_response());
+    };
+    let size = tokio::fs::metadata(&path).await.map_or(0, |m| m.len());
+    let window = q.max_bytes.unwrap_or(LOG_WINDOW).clamp(1, LOG_WINDOW);
+    let start = q
+        .offset
+        .unwrap_or_else(|| size.saturating_sub(window))
+        .min(size);
+    let first = read_window(&path, start, window).await.unwrap_or_default();
+    let headers = text(size, start);
     if !q.follow || chosen.state.is_final() {
-        let bytes = tokio::fs::read(&path).await.unwrap_or_default();
-        return Ok((text, bytes).into_response());
+        return Ok((headers, first).into_response());
     }
-    // Follow: send what the file gains until the attempt is final, then the rest.
+    // Follow: the window, then what the file gains until the attempt is final, read from
+    // where the last read stopped in bounded pieces.
     let store = app.store.clone();
     let n = chosen.attempt;
-    let stream = futures_util::stream::unfold((0u64, false), move |(offset, done)| {
-        let (store, path, id, task) = (store.clone(), path.clone(), id.clone(), task.clone());
-        async move {
-            if done {
-                return None;
-            }
-            loop {
-                let finished = store
-                    .attempts(&id, Some(&task))
-                    .await
-                    .map(|a| {
-                        a.iter()
-                            .find(|a| a.attempt == n)
-                            .is_none_or(|a| a.state.is_final())
-                    })
-                    .unwrap_or(true);
-                let bytes = tokio::fs::read(&path).await.unwrap_or_default();
-                let new = bytes.get(offset as usize..).unwrap_or_default().to_vec();
-                if !new.is_empty() || finished {
-                    let next = offset + new.len() as u64;
-                    return Some((Ok::<_, std::io::Error>(new), (next, finished)));
+    let offset = start + first.len() as u64;
+    let stream = futures_util::stream::unfold(
+        (Some(first), offset, false),
+        move |(first, offset, done)| {
+            let (store, path, id, task) = (store.clone(), path.clone(), id.clone(), task.clone());
+            async move {
+                if let Some(first) = first {
+                    return Some((Ok::<_, std::io::Error>(first), (None, offset, false)));
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                if done {
+                    return None;
+                }
+                loop {
+                    let finished = store
+                        .attempts(&id, Some(&task))
+                        .await
+                        .map(|a| {
+                            a.iter()
+                                .find(|a| a.attempt == n)
+                                .is_none_or(|a| a.state.is_final())
+                        })
+                        .unwrap_or(true);
+                    let new = read_window(&path, offset, 64 * 1024)
+                        .await
+                        .unwrap_or_default();
+                    if !new.is_empty() {
+                        let next = offset + new.len() as u64;
+                        return Some((Ok(new), (None, next, false)));
+                    }
+                    if finished {
+                        return None;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
             }
-        }
-    });
-    Ok((text, Body::from_stream(stream)).into_response())
+        },
+    );
+    Ok((headers, Body::from_stream(stream)).into_response())
 }
 
 /// `GET /api/datasets`.

@@ -4,6 +4,7 @@
 //! for requests authenticated by the session cookie, and the throttling of failed logins.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -21,8 +22,18 @@ pub const SESSION_COOKIE: &str = "sluice_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a login session lasts.
 pub const SESSION_HOURS: i64 = 12;
-/// Failed logins in a row before a name is throttled.
+/// Failed logins in a row, for one name from one address, before that pair is throttled.
 pub const MAX_FAILURES: u32 = 5;
+/// Failed logins in a row from one address, whatever the names, before it is throttled.
+pub const MAX_ADDRESS_FAILURES: u32 = 20;
+/// Longest password accepted (bytes): Argon2 hashes whatever it is given.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Password hashes verified at once at most.
+pub const MAX_HASHES: usize = 2;
+/// Entries the throttle keeps at most; beyond, the oldest are forgotten.
+pub const MAX_THROTTLE_ENTRIES: usize = 10_000;
+/// A failure older than this is forgotten.
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
 
 /// What a caller may do; each role may do what the ones before it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -117,7 +128,8 @@ pub fn new_token(
 ) -> (TokenRecord, String) {
     let mut bytes = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut bytes);
-    let mut id = [0u8; 4];
+    // 128 bits: ids are public (lists, revocation) and must never collide.
+    let mut id = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut id);
     let id = hex::encode(id);
     use base64::Engine as _;
@@ -175,7 +187,8 @@ pub async fn put_user(
     Ok(user)
 }
 
-fn valid_user_name(name: &str) -> bool {
+/// Whether `name` may be a user's name (1 to 64 of `A-Za-z0-9_-.@`).
+pub fn valid_user_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .chars()
@@ -272,19 +285,14 @@ pub async fn caller_of(store: &dyn StateStore, secret: &str, by_cookie: bool) ->
         .unwrap_or(Role::Viewer)
         .min(Role::from_name(&user.role).unwrap_or(Role::Viewer));
     if token.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY) {
-        let id = token.id.clone();
-        let touched = TokenRecord {
-            last_used_at: Some(now),
-            ..token
-        };
-        store.apply(&[Write::Token(touched)]).await?;
-        return Ok(Caller {
-            user: user.name,
-            role,
-            token_id: id,
-            by_cookie,
-            csrf: None,
-        });
+        // The use alone: writing the whole record read above would undo a revocation
+        // made since.
+        store
+            .apply(&[Write::TokenUsed {
+                id: token.id.clone(),
+                at: now,
+            }])
+            .await?;
     }
     Ok(Caller {
         user: user.name,
@@ -295,24 +303,47 @@ pub async fn caller_of(store: &dyn StateStore, secret: &str, by_cookie: bool) ->
     })
 }
 
-/// Failed logins by name: after [`MAX_FAILURES`] in a row the name is refused for 30 s,
-/// doubling at each further failure up to 16 minutes, whatever the password.
+/// What the throttle counts failures of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// One name tried from one address: 30 s after [`MAX_FAILURES`] in a row, doubling.
+    NameFrom(String, IpAddr),
+    /// One address, whatever the names: after [`MAX_ADDRESS_FAILURES`].
+    Address(IpAddr),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    until: Option<Instant>,
+    last: Instant,
+}
+
+/// Failed logins, by name and address and by address alone. A name is locked only for the
+/// addresses that failed on it, so nobody can lock a known account out for its owner; an
+/// address that tries many names is locked whole. Locks last 30 s, doubling at each further
+/// failure up to 16 minutes. The table holds at most [`MAX_THROTTLE_ENTRIES`] entries:
+/// failures older than an hour are forgotten first, then the oldest.
 #[derive(Default)]
 pub struct Throttle {
-    failures: Mutex<HashMap<String, (u32, Option<Instant>)>>,
+    failures: Mutex<HashMap<Key, Failures>>,
 }
 
 impl Throttle {
-    /// Refuses a login of `user` while it is locked.
-    pub fn check(&self, user: &str) -> ApiResult<()> {
+    /// Refuses a login of `user` from `from` while the pair or the address is locked.
+    pub fn check(&self, user: &str, from: IpAddr) -> ApiResult<()> {
         let Ok(map) = self.failures.lock() else {
             return Ok(());
         };
-        if let Some((_, Some(until))) = map.get(user) {
-            let now = Instant::now();
-            if *until > now {
+        let now = Instant::now();
+        for key in [Key::NameFrom(user.to_string(), from), Key::Address(from)] {
+            if let Some(Failures {
+                until: Some(until), ..
+            }) = map.get(&key)
+                && *until > now
+            {
                 return Err(ApiError::Throttled {
-                    user: user.into(),
+                    user: printable(user),
                     retry_after: (*until - now).as_secs().max(1),
                 });
             }
@@ -320,25 +351,72 @@ impl Throttle {
         Ok(())
     }
 
-    /// Counts a failed login; locks the name from the fifth failure in a row.
-    pub fn failed(&self, user: &str) {
+    /// Counts a failed login of `user` from `from`.
+    pub fn failed(&self, user: &str, from: IpAddr) {
         let Ok(mut map) = self.failures.lock() else {
             return;
         };
-        let entry = map.entry(user.to_string()).or_insert((0, None));
-        entry.0 += 1;
-        if entry.0 >= MAX_FAILURES {
-            let doublings = (entry.0 - MAX_FAILURES).min(5);
-            entry.1 = Some(Instant::now() + Duration::from_secs(30 << doublings));
+        let now = Instant::now();
+        if map.len() + 2 > MAX_THROTTLE_ENTRIES {
+            map.retain(|_, f| {
+                now.duration_since(f.last) < FORGET_AFTER || f.until.is_some_and(|u| u > now)
+            });
+        }
+        while map.len() + 2 > MAX_THROTTLE_ENTRIES {
+            let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, f)| f.last)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            map.remove(&oldest);
+        }
+        for (key, limit) in [
+            (Key::NameFrom(user.to_string(), from), MAX_FAILURES),
+            (Key::Address(from), MAX_ADDRESS_FAILURES),
+        ] {
+            let f = map.entry(key).or_insert(Failures {
+                count: 0,
+                until: None,
+                last: now,
+            });
+            f.count += 1;
+            f.last = now;
+            if f.count >= limit {
+                let doublings = (f.count - limit).min(5);
+                f.until = Some(now + Duration::from_secs(30 << doublings));
+            }
         }
     }
 
-    /// Forgets the failures of a name after a successful login.
-    pub fn succeeded(&self, user: &str) {
+    /// Forgets the failures of a name from an address after a successful login.
+    pub fn succeeded(&self, user: &str, from: IpAddr) {
         if let Ok(mut map) = self.failures.lock() {
-            map.remove(user);
+            map.remove(&Key::NameFrom(user.to_string(), from));
+            map.remove(&Key::Address(from));
         }
     }
+
+    /// Entries held (for tests).
+    pub fn len(&self) -> usize {
+        self.failures.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A user name as logs and messages show it: at most 64 characters, control and other
+/// unusual characters escaped, so a name cannot forge log lines.
+pub fn printable(name: &str) -> String {
+    let mut out: String = name.chars().take(64).flat_map(char::escape_debug).collect();
+    if name.chars().count() > 64 {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -364,20 +442,49 @@ mod tests {
     }
 
     #[test]
-    fn throttle_locks_from_the_fifth_failure() {
+    fn throttle_locks_a_name_for_the_failing_address_only() {
         let t = Throttle::default();
+        let attacker: IpAddr = "203.0.113.9".parse().expect("ip");
+        let owner: IpAddr = "198.51.100.7".parse().expect("ip");
         for _ in 0..MAX_FAILURES - 1 {
-            t.failed("ada");
-            assert!(t.check("ada").is_ok());
+            t.failed("ada", attacker);
+            assert!(t.check("ada", attacker).is_ok());
         }
-        t.failed("ada");
-        match t.check("ada") {
+        t.failed("ada", attacker);
+        match t.check("ada", attacker) {
             Err(ApiError::Throttled { retry_after, .. }) => assert!(retry_after >= 29),
             other => panic!("{other:?}"),
         }
-        assert!(t.check("bob").is_ok(), "other names are not locked");
-        t.succeeded("ada");
-        assert!(t.check("ada").is_ok());
+        assert!(t.check("ada", owner).is_ok(), "the owner still logs in");
+        assert!(
+            t.check("bob", attacker).is_ok(),
+            "other names are not locked"
+        );
+        t.succeeded("ada", attacker);
+        assert!(t.check("ada", attacker).is_ok());
+    }
+
+    #[test]
+    fn an_address_trying_many_names_is_locked_and_the_table_stays_bounded() {
+        let t = Throttle::default();
+        let attacker: IpAddr = "203.0.113.9".parse().expect("ip");
+        for i in 0..MAX_ADDRESS_FAILURES {
+            assert!(t.check(&format!("u{i}"), attacker).is_ok());
+            t.failed(&format!("u{i}"), attacker);
+        }
+        assert!(t.check("anyone", attacker).is_err());
+        for i in 0..(MAX_THROTTLE_ENTRIES as u32 * 2) {
+            let from = IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+            t.failed(&format!("name{i}"), from);
+        }
+        assert!(t.len() <= MAX_THROTTLE_ENTRIES, "{}", t.len());
+    }
+
+    #[test]
+    fn names_are_escaped_and_cut_for_logs() {
+        assert_eq!(printable("ada"), "ada");
+        assert_eq!(printable("a\nINFO forged"), "a\\nINFO forged");
+        assert_eq!(printable(&"x".repeat(1000)).chars().count(), 65);
     }
 
     #[test]

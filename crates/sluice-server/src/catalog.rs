@@ -61,7 +61,23 @@ pub fn load(
     params: &[(String, String)],
     registry: &Registry,
 ) -> Result<Pipeline, String> {
-    sluice_core::load_file_with_env(file, params, registry).map_err(|e| e.to_string())
+    load_params(file, params, registry, false)
+}
+
+/// Loads `file` with `params`; `from_api`: they come from an API caller, who may set only
+/// the parameters declared `api: true`.
+pub fn load_params(
+    file: &Path,
+    params: &[(String, String)],
+    registry: &Registry,
+    from_api: bool,
+) -> Result<Pipeline, String> {
+    let loaded = if from_api {
+        sluice_core::load_file_for_api(file, params, registry)
+    } else {
+        sluice_core::load_file_with_env(file, params, registry)
+    };
+    loaded.map_err(|e| sluice_ops::redact_urls(&e.to_string()))
 }
 
 fn pipeline_files(dir: &Path) -> std::io::Result<Vec<(PathBuf, Option<SystemTime>)>> {

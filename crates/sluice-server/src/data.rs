@@ -116,6 +116,23 @@ pub async fn search(
             "`k` must be between 1 and 1000, not {k}"
         )));
     }
+    if body.query.len() > MAX_QUERY_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "`query` is longer than {MAX_QUERY_BYTES} bytes"
+        )));
+    }
+    if body
+        .filter
+        .as_ref()
+        .is_some_and(|f| f.len() > MAX_WHERE_BYTES)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "`where` is longer than {MAX_WHERE_BYTES} bytes"
+        )));
+    }
+    if body.ef.is_some_and(|ef| ef > 10_000) {
+        return Err(ApiError::BadRequest("`ef` must be at most 10000".into()));
+    }
     let record = latest(&app, &body.dataset).await?;
     let query = TextQuery {
         k,
@@ -129,8 +146,14 @@ pub async fn search(
             body.query,
         )
     };
-    let answer = search_text(&query, &app.search)
+    let answer = tokio::time::timeout(WORK_LIMIT, search_text(&query, &app.search))
         .await
+        .map_err(|_| {
+            ApiError::Timeout(format!(
+                "the search took more than {} s: narrow `where`, or lower `k` and `ef`",
+                WORK_LIMIT.as_secs()
+            ))
+        })?
         .map_err(|e| match e {
             TextSearchError::Invalid(m) => ApiError::BadRequest(m),
             TextSearchError::Unavailable(m) => ApiError::Internal(m),
@@ -175,6 +198,14 @@ pub struct EmbeddingsBody {
 
 /// Texts in one request at most (OpenAI's limit).
 const MAX_INPUTS: usize = 2048;
+/// Bytes of text in one embeddings request at most.
+const MAX_INPUT_BYTES: usize = 4 << 20;
+/// Bytes of a search's query text at most.
+const MAX_QUERY_BYTES: usize = 16 * 1024;
+/// Bytes of a search's `where` filter at most.
+const MAX_WHERE_BYTES: usize = 4 * 1024;
+/// The longest a search or an embeddings request may work.
+const WORK_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// `POST /v1/embeddings`: OpenAI's embeddings API over the models of this machine, so that
 /// clients written for it (LangChain, LlamaIndex, the `openai` package) use sluice's models.
@@ -190,6 +221,12 @@ pub async fn embeddings(
         return Err(ApiError::BadRequest(format!(
             "`input` must hold 1 to {MAX_INPUTS} texts, not {}",
             texts.len()
+        )));
+    }
+    let bytes: usize = texts.iter().map(String::len).sum();
+    if bytes > MAX_INPUT_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "`input` holds {bytes} bytes of text, more than the {MAX_INPUT_BYTES} allowed: send fewer texts per request"
         )));
     }
     let base64 = match body.encoding_format.as_deref() {
@@ -232,14 +269,23 @@ pub async fn embeddings(
     }
     let count = texts.len();
     let started = std::time::Instant::now();
-    let vectors = embedder
-        .embed(
-            std::sync::Arc::new(texts),
-            std::sync::Arc::new(|_| {}),
-            std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        )
-        .await
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let work = embedder.embed(
+        std::sync::Arc::new(texts),
+        std::sync::Arc::new(|_| {}),
+        stop.clone(),
+    );
+    let vectors = match tokio::time::timeout(WORK_LIMIT, work).await {
+        Ok(v) => v.map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        Err(_) => {
+            // The encoder stops at its next batch.
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(ApiError::Timeout(format!(
+                "embedding took more than {} s: send fewer or shorter texts",
+                WORK_LIMIT.as_secs()
+            )));
+        }
+    };
     app.metrics.set(
         "sluice_embedding_rows_per_second",
         vec![("pipeline", "api".into()), ("task", "v1_embeddings".into())],

@@ -29,6 +29,25 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// The server is busy with work of this kind: retry after this many seconds.
+    #[error("{what}: try again in {retry_after} s")]
+    Busy {
+        /// What is busy.
+        what: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// The path exists but not with this method.
+    #[error("{method} is not allowed here: use {allow}")]
+    MethodNotAllowed {
+        /// The method used.
+        method: String,
+        /// The methods the path has (`GET, POST`).
+        allow: String,
+    },
+    /// The work took longer than its limit.
+    #[error("{0}")]
+    Timeout(String),
     /// The state store or the engine failed.
     #[error("{0}")]
     Internal(String),
@@ -43,7 +62,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Throttled { .. } | ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,7 +88,8 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!("{self}");
         }
-        let body = serde_json::json!({ "error": self.to_string() });
+        // Messages may quote URLs (a store's, a source's): never their credentials.
+        let body = serde_json::json!({ "error": sluice_ops::redact_urls(&self.to_string()) });
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {
@@ -77,9 +99,14 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer realm=\"sluice\""),
                 );
             }
-            ApiError::Throttled { retry_after, .. } => {
+            ApiError::Throttled { retry_after, .. } | ApiError::Busy { retry_after, .. } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
                     headers.insert(header::RETRY_AFTER, v);
+                }
+            }
+            ApiError::MethodNotAllowed { allow, .. } => {
+                if let Ok(v) = HeaderValue::from_str(allow) {
+                    headers.insert(header::ALLOW, v);
                 }
             }
             _ => {}

@@ -71,6 +71,9 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Failed logins.
     pub throttle: auth::Throttle,
+    /// Password hashes computed at once at most (each takes tens of milliseconds of a core):
+    /// beyond, logins are answered 429.
+    pub hashing: Arc<tokio::sync::Semaphore>,
     /// Mark cookies `Secure`.
     pub secure_cookies: bool,
     /// Fires when the server stops: runs are cancelled.
@@ -103,6 +106,7 @@ impl App {
             runs: Runs::default(),
             metrics: Metrics::default(),
             throttle: auth::Throttle::default(),
+            hashing: Arc::new(tokio::sync::Semaphore::new(auth::MAX_HASHES)),
             secure_cookies: config.secure_cookies,
             stop,
             search: sluice_vector::text::Cache::default(),

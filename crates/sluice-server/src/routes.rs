@@ -207,8 +207,13 @@ pub const ROUTES: &[Route] = &[
     ),
 ];
 
-/// The route of a request, by method and matched path.
+/// The route of a request, by method and matched path (`HEAD` is a `GET` without its body).
 pub fn find(method: &Method, path: &str) -> Option<&'static Route> {
+    let method = if *method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
     ROUTES
         .iter()
         .find(|r| r.method == *method && r.path == path)
@@ -257,10 +262,31 @@ async fn guard(
 ) -> Response {
     let path = matched.as_ref().map(|m| m.as_str()).unwrap_or_default();
     let Some(route) = find(request.method(), path) else {
-        return ApiError::Internal(format!(
-            "{} {path} is not in the route table",
-            request.method()
-        ))
+        // The path exists with other methods (the router matched it): 405 naming them, after
+        // the same credential check as an unknown path, so an anonymous caller learns nothing.
+        let allow: Vec<&str> = ROUTES
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| r.method.as_str())
+            .collect();
+        let public = ROUTES
+            .iter()
+            .any(|r| r.path == path && r.role == Role::Public);
+        if !public
+            && let Err(e) = auth::check(
+                app.store.as_ref(),
+                &Method::GET,
+                request.headers(),
+                Role::Viewer,
+            )
+            .await
+        {
+            return e.into_response();
+        }
+        return ApiError::MethodNotAllowed {
+            method: request.method().to_string(),
+            allow: allow.join(", "),
+        }
         .into_response();
     };
     match auth::check(

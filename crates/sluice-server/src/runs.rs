@@ -79,6 +79,8 @@ pub async fn start(app: &App, pipeline: Pipeline, mut opts: RunOptions) -> ApiRe
         Some(id) => id.clone(),
         None => opts.run_id.get_or_insert_with(new_run_id).clone(),
     };
+    // The store admits the run only below `max_active_runs`, whoever starts it.
+    opts.max_active = Some(pipeline.max_active_runs);
     let cancel = app.stop.child_token();
     let name = pipeline.name.clone();
     if !app.runs.insert(
@@ -130,7 +132,7 @@ pub async fn start(app: &App, pipeline: Pipeline, mut opts: RunOptions) -> ApiRe
                     rows as f64,
                 );
             }
-            result.map(|_| ()).map_err(|e| e.to_string())
+            result.map(|_| ())
         })
     };
     // The client may read the run as soon as this returns.
@@ -141,7 +143,10 @@ pub async fn start(app: &App, pipeline: Pipeline, mut opts: RunOptions) -> ApiRe
         }
         if worker.is_finished() {
             return match worker.await {
-                Ok(Err(e)) => Err(ApiError::BadRequest(e)),
+                Ok(Err(e @ sluice_engine::EngineError::TooManyRuns { .. })) => {
+                    Err(ApiError::Conflict(e.to_string()))
+                }
+                Ok(Err(e)) => Err(ApiError::BadRequest(e.to_string())),
                 Ok(Ok(())) => Ok(id),
                 Err(e) => Err(ApiError::Internal(format!("run {id} stopped: {e}"))),
             };

@@ -145,7 +145,9 @@ async function pipelinePage(name) {
     api("GET", `/api/pipelines/${encodeURIComponent(name)}/grid?limit=25`),
   ]);
   if (!p.valid) return page(name, el("p", { class: "error" }, p.errors));
-  const params = el("textarea", { rows: 3, cols: 50, "aria-label": "parameters" }, JSON.stringify(p.params, null, 1));
+  // Only the parameters the pipeline lets an API caller set (`api: true`) can be sent.
+  const settable = Object.fromEntries(Object.entries(p.settable_params || {}).map(([k, s]) => [k, s.default ?? ""]));
+  const params = el("textarea", { rows: 3, cols: 50, "aria-label": "parameters" }, JSON.stringify(settable, null, 1));
   const actions = can("operator") ? el("div", { class: "actions" },
     el("button", { class: "primary", onclick: () => {
       let values;

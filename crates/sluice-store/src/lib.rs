@@ -96,4 +96,8 @@ pub trait StateStore: Send + Sync {
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>>;
     /// The tokens of a user (of everyone when `None`), oldest first.
     async fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenRecord>>;
+    /// Records a run as running (a new one, or one resumed) only while fewer than
+    /// `max_active` other runs of its pipeline are running, in one atomic step: false when
+    /// the limit is reached and nothing was written.
+    async fn start_run(&self, run: &RunRecord, max_active: usize) -> Result<bool>;
 }

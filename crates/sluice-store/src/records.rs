@@ -262,8 +262,20 @@ pub enum Write {
     },
     /// Insert or replace a user.
     User(UserRecord),
-    /// Insert or replace a token.
+    /// Insert a token, or change its role, label, expiry or revocation.
     Token(TokenRecord),
+    /// Record a token's last use: that column alone, so a revocation written meanwhile stays.
+    TokenUsed {
+        /// The token's id.
+        id: String,
+        /// When.
+        at: Micros,
+    },
+    /// Forget login sessions that expired or were revoked before this time.
+    PurgeSessions {
+        /// The limit.
+        before: Micros,
+    },
     /// Record that a task succeeded with this fingerprint.
     Fingerprint {
         /// Pipeline name.

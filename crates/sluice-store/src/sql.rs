@@ -459,6 +459,24 @@ impl StateStore for SqlStore {
                     .await
                     .map_err(query_err("recording a token"))?;
                 }
+                Write::TokenUsed { id, at } => {
+                    sqlx::query(&self.q("UPDATE tokens SET last_used_at = $2 WHERE id = $1"))
+                        .bind(id)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_err("recording a token's use"))?;
+                }
+                Write::PurgeSessions { before } => {
+                    sqlx::query(&self.q(
+                        "DELETE FROM tokens WHERE kind = 'session' AND \
+                         ((expires_at IS NOT NULL AND expires_at < $1) OR (revoked_at IS NOT NULL AND revoked_at < $1))",
+                    ))
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("purging expired sessions"))?;
+                }
             }
         }
         tx.commit()
@@ -483,6 +501,51 @@ impl StateStore for SqlStore {
             Some(u) => self.tokens_where("user_name = $1", u).await,
             None => self.tokens_where("$1 = ''", "").await,
         }
+    }
+
+    async fn start_run(&self, r: &RunRecord, max_active: usize) -> Result<bool> {
+        let params =
+            serde_json::to_string(&r.params).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_err("starting a transaction"))?;
+        if self.backend == Backend::Postgres {
+            // Concurrent starts of one pipeline queue here; each then counts what the ones
+            // before it committed. (SQLite takes its write lock when the INSERT begins.)
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('sluice.runs.' || $1))::text")
+                .bind(&r.pipeline)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("locking a pipeline's runs"))?;
+        }
+        let done = sqlx::query(&self.q(
+            "INSERT INTO runs (id, pipeline, file, params, state, trigger, started_at, ended_at, pid, host, error) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+             WHERE (SELECT COUNT(*) FROM runs WHERE pipeline = $2 AND state = 'running' AND id <> $1) < $12 \
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, params = excluded.params, \
+             ended_at = excluded.ended_at, pid = excluded.pid, host = excluded.host, error = excluded.error",
+        ))
+        .bind(&r.id)
+        .bind(&r.pipeline)
+        .bind(&r.file)
+        .bind(params)
+        .bind(r.state.as_str())
+        .bind(&r.trigger)
+        .bind(r.started_at)
+        .bind(r.ended_at)
+        .bind(r.pid)
+        .bind(&r.host)
+        .bind(&r.error)
+        .bind(i64::try_from(max_active).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("recording a run"))?;
+        tx.commit()
+            .await
+            .map_err(query_err("committing a transaction"))?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn claim_slot(&self, slot: &SlotRecord) -> Result<bool> {

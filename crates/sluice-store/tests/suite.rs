@@ -337,6 +337,110 @@ async fn story(store: &dyn StateStore) {
         vec![revoked]
     );
     assert_eq!(store.user(&user.name).await.expect("user"), Some(disabled));
+
+    // A token revoked while a request that read it is still going on stays revoked: that
+    // request records the use alone.
+    let live = TokenRecord {
+        id: format!("live_{u}"),
+        hash: format!("sha_live_{u}"),
+        ..token.clone()
+    };
+    store
+        .apply(&[Write::Token(live.clone())])
+        .await
+        .expect("live token");
+    let read_by_request = store
+        .token_by_hash(&live.hash)
+        .await
+        .expect("read")
+        .expect("there");
+    store
+        .apply(&[Write::Token(TokenRecord {
+            revoked_at: Some(20),
+            ..live.clone()
+        })])
+        .await
+        .expect("revoke");
+    store
+        .apply(&[Write::TokenUsed {
+            id: read_by_request.id.clone(),
+            at: 21,
+        }])
+        .await
+        .expect("use");
+    let after = store
+        .token_by_hash(&live.hash)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!((after.revoked_at, after.last_used_at), (Some(20), Some(21)));
+    // Sessions that ended before a time are forgotten; API tokens are kept.
+    let session = |id: &str, expires: i64| TokenRecord {
+        id: format!("{id}_{u}"),
+        hash: format!("sha_{id}_{u}"),
+        kind: "session".into(),
+        expires_at: Some(expires),
+        ..token.clone()
+    };
+    store
+        .apply(&[
+            Write::Token(session("old", 100)),
+            Write::Token(session("new", 10_000)),
+            Write::PurgeSessions { before: 1_000 },
+        ])
+        .await
+        .expect("purge");
+    let ids: Vec<String> = store
+        .tokens(Some(&user.name))
+        .await
+        .expect("tokens")
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert!(
+        ids.contains(&format!("new_{u}")) && !ids.contains(&format!("old_{u}")),
+        "{ids:?}"
+    );
+    assert!(ids.contains(&format!("t_{u}")), "{ids:?}");
+
+    // Ten runs started at once under `max_active_runs: 1`: the store admits one.
+    let limited = format!("limited_{u}");
+    let starts: Vec<_> = (0..10)
+        .map(|i| {
+            let r = run(&format!("l{i}_{u}"), &limited, 100 + i, RunState::Running);
+            async move { store.start_run(&r, 1).await.expect("start") }
+        })
+        .collect();
+    let admitted = futures_util::future::join_all(starts).await;
+    assert_eq!(admitted.iter().filter(|a| **a).count(), 1, "{admitted:?}");
+    let running = store
+        .runs(&RunFilter {
+            pipeline: Some(limited.clone()),
+            ..RunFilter::default()
+        })
+        .await
+        .expect("runs");
+    assert_eq!(running.len(), 1);
+    // That run may be recorded again (a resume), and a second one is admitted once it ends.
+    let mut first = running[0].clone();
+    assert!(store.start_run(&first, 1).await.expect("again"));
+    let second = run(&format!("second_{u}"), &limited, 200, RunState::Running);
+    assert!(!store.start_run(&second, 1).await.expect("refused"));
+    first.state = RunState::Succeeded;
+    store
+        .apply(&[Write::Run(first)])
+        .await
+        .expect("end the first");
+    assert!(store.start_run(&second, 1).await.expect("admitted"));
+    assert!(
+        store
+            .start_run(
+                &run(&format!("third_{u}"), &limited, 300, RunState::Running),
+                2
+            )
+            .await
+            .expect("two allowed")
+    );
 }
 
 #[tokio::test]
@@ -351,7 +455,7 @@ async fn sqlite_story() {
     let store = SqlStore::open_sqlite(&path).await.expect("reopen");
     assert_eq!(
         store.runs(&RunFilter::default()).await.expect("list").len(),
-        2
+        5
     );
 }
 

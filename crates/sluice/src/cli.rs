@@ -125,6 +125,10 @@ pub enum Command {
         /// Print the run's summary as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Fail at once (exit 3) when another `sluice run` of the pipeline holds its lock,
+        /// instead of waiting for it to end.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Run every slot of a pipeline's schedule from one day to another, oldest first, each
     /// with its `slot`/`slot_date` parameters when the pipeline declares them. Each slot is

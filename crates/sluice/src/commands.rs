@@ -27,6 +27,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             ref force_tasks,
             stream,
             json,
+            no_wait,
         } => {
             let opts = RunOptions {
                 tasks: tasks.clone(),
@@ -36,8 +37,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 stream_logs: stream,
                 trigger: "cli".into(),
                 run_id: None,
+                max_active: None,
             };
-            run(&cli, file, params, opts, json).await
+            run(&cli, file, params, opts, json, !no_wait).await
         }
         Command::Backfill {
             ref file,
@@ -279,6 +281,7 @@ async fn backfill(
         .backfill_range(from, to, ("--from", "--to"))
         .map_err(|e| Failure::invalid(format!("error: {e}")))?;
     let home = home::for_file(&cli.home, file);
+    let _lock = home::lock_pipeline(&home, &pipeline.name, true).await?;
     let store = home::open_store(&cli.state, &home).await?;
     let claimed = Scheduler::new(store.clone())
         .backfill(&pipeline, &schedule, start, end, sluice_store::now_micros())
@@ -344,11 +347,14 @@ async fn run(
     params: &[(String, String)],
     opts: RunOptions,
     as_json: bool,
+    wait: bool,
 ) -> Result<u8, Failure> {
     let registry = Arc::new(Registry::builtin());
     // Validate before touching any state.
     let mut pipeline = load_or_fail(file, params, &registry)?;
     let home = home::for_file(&cli.home, file);
+    // One `sluice run` of a pipeline at a time on a home: held until this function returns.
+    let _lock = home::lock_pipeline(&home, &pipeline.name, wait).await?;
     let store = home::open_store(&cli.state, &home).await?;
     let engine = Engine::new(store, registry.clone(), &home);
     if let Some(run_id) = &opts.resume {

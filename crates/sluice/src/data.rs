@@ -30,6 +30,7 @@ pub async fn sql(
         &Scope {
             params: &params,
             env: &env,
+            shell: false,
         },
     )
     .map_err(|e| {

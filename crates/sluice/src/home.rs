@@ -68,3 +68,60 @@ pub async fn open_store(
     };
     Ok(Arc::new(store))
 }
+
+/// Holds the lock of a pipeline's runs on a home; released when dropped (or when the
+/// process dies: the kernel drops the lock with the file).
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// Takes the lock of `pipeline`'s runs in `home` (`locks/PIPELINE.lock`): a second
+/// `sluice run` of the same pipeline waits, saying so, or with `wait` false fails (exit 3).
+pub async fn lock_pipeline(home: &Path, pipeline: &str, wait: bool) -> Result<RunLock, Failure> {
+    use std::io::{Read, Seek, Write};
+    let dir = home.join("locks");
+    let path = dir.join(format!("{pipeline}.lock"));
+    let cannot =
+        |e: std::io::Error| Failure::env(format!("error: cannot lock {}: {e}", path.display()));
+    std::fs::create_dir_all(&dir).map_err(cannot)?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(cannot)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let who = if holder.is_empty() {
+                String::new()
+            } else {
+                format!(" (pid {holder})")
+            };
+            if !wait {
+                return Err(Failure::env(format!(
+                    "error: another `sluice run` of pipeline `{pipeline}` is going on{who}; \
+                     wait for it, or run again without --no-wait to wait for it"
+                )));
+            }
+            eprintln!(
+                "waiting: another `sluice run` of pipeline `{pipeline}` is going on{who}; this run starts when it ends"
+            );
+            file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+                .await
+                .map_err(|e| Failure::env(format!("error: waiting for the run lock: {e}")))?
+                .map_err(cannot)?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(cannot(e)),
+    }
+    // Who holds it, for the message of the next one.
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = write!(file, "{}", std::process::id());
+    let _ = file.flush();
+    Ok(RunLock { _file: file })
+}

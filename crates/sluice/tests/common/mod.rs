@@ -173,7 +173,13 @@ impl Server {
     /// (when there is one) is its `SLUICE_MODELS`, so `/v1/embeddings` serves
     /// `all-MiniLM-L6-v2`.
     pub fn start(p: &Project) -> Server {
+        Server::start_with(p, &[])
+    }
+
+    /// [`Server::start`] with more environment variables.
+    pub fn start_with(p: &Project, env: &[(&str, &str)]) -> Server {
         let mut cmd = p.cmd(&["serve", "--bind", "127.0.0.1:0", "--pipelines", "."]);
+        cmd.envs(env.iter().copied());
         if let Some(parent) = model_dir().as_deref().and_then(std::path::Path::parent) {
             cmd.env("SLUICE_MODELS", parent);
         }
@@ -191,6 +197,22 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
         Server { child, base }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A line of its `/proc/PID/status` in kB (`VmHWM`: the peak resident memory).
+    pub fn status_kb(&self, field: &str) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {status}"))
     }
 
     /// Kills it with SIGKILL.
@@ -239,3 +261,89 @@ params:
 tasks:
   a: { run: "echo year of ${params.slot_date}" }
 "#;
+
+// --- calling a running server ------------------------------------------------------------
+
+use reqwest::blocking::{Client, RequestBuilder};
+use reqwest::{Method, StatusCode};
+use std::time::{Duration, Instant};
+
+pub fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+pub fn call(
+    c: &Client,
+    s: &Server,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+) -> RequestBuilder {
+    let r = c.request(method, format!("{}{path}", s.base));
+    match token {
+        Some(t) => r.bearer_auth(t),
+        None => r,
+    }
+}
+
+pub fn json_of(r: reqwest::blocking::Response) -> Value {
+    let status = r.status();
+    let body = r.text().expect("body");
+    serde_json::from_str(&body).unwrap_or_else(|_| panic!("{status}: {body}"))
+}
+
+/// Adds a user and returns an API token of theirs.
+pub fn user_with_token(p: &Project, name: &str, role: &str) -> String {
+    let out = p
+        .cmd(&["user", "add", name, "--role", role])
+        .env("SLUICE_PASSWORD", format!("{name}-password"))
+        .output()
+        .expect("user add");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = p.run_ok(&["token", "create", "--user", name, "--label", "tests"]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The runs of `pipeline`, newest first.
+pub fn runs_of(c: &Client, s: &Server, token: &str, pipeline: &str) -> Vec<Value> {
+    let path = format!("/api/runs?pipeline={pipeline}");
+    json_of(
+        call(c, s, Method::GET, &path, Some(token))
+            .send()
+            .expect("runs"),
+    )
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
+}
+
+pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Triggers a run of `pipeline` with `body` and returns its id.
+pub fn trigger(c: &Client, s: &Server, token: &str, pipeline: &str, body: Value) -> String {
+    let path = format!("/api/pipelines/{pipeline}/runs");
+    let r = call(c, s, Method::POST, &path, Some(token))
+        .json(&body)
+        .send()
+        .expect("trigger");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    json_of(r)["run_id"].as_str().expect("run id").to_string()
+}
+
+pub fn run_state(c: &Client, s: &Server, token: &str, id: &str) -> String {
+    let v = json_of(
+        call(c, s, Method::GET, &format!("/api/runs/{id}"), Some(token))
+            .send()
+            .expect("run"),
+    );
+    v["run"]["state"].as_str().unwrap_or_default().to_string()
+}
