@@ -1,6 +1,7 @@
 //! `load` against a real PostgreSQL with pgvector (`SLUICE_TEST_PG_URL`, started by
 //! `scripts/test.sh`): reloads leave the table equal to the dataset, readers never see a
-//! mix, the same load twice changes nothing, bad input changes nothing.
+//! mix, the same load twice changes nothing, bad input changes nothing, a `sync` load never
+//! deletes more of the table than allowed.
 
 mod common;
 
@@ -28,6 +29,8 @@ fn spec(dir: &Path, table: &str) -> LoadSpec {
             ..ColumnSpec::default()
         },
         mode: Mode::Sync,
+        max_delete_fraction: 0.5,
+        allow_empty: false,
         index: Some(Hnsw {
             metric: Metric::Cosine,
             m: 16,
@@ -509,5 +512,129 @@ async fn bad_input_is_refused_before_anything_changes() {
         before,
         "the table never changed"
     );
+    drop_table(&c, &table).await;
+}
+
+async fn count(c: &tokio_postgres::Client, table: &str) -> i64 {
+    c.query_one(&format!("SELECT count(*) FROM \"{table}\""), &[])
+        .await
+        .expect("count")
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_load_never_deletes_more_of_the_table_than_allowed() {
+    let Some(url) = pg_url("a_sync_load_never_deletes_more_of_the_table_than_allowed") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let table = format!("chunks_guard_{}", std::process::id());
+    let c = client(&url).await;
+    drop_table(&c, &table).await;
+    // 4,000 documents of 1 to 4 chunks: 10,000 rows.
+    let full = Spec::new(4000, 8);
+    let batch_full = write(&tmp.path().join("full"), &full);
+    assert_eq!(batch_full.num_rows(), 10_000);
+    load(&url, &spec(&tmp.path().join("full"), &table))
+        .await
+        .expect("first load");
+    let before = row_versions(&c, &table).await;
+    let at = |name: &str| spec(&tmp.path().join(name), &table);
+
+    // The upstream produced nothing: refused, even with any fraction allowed.
+    let nothing = Spec {
+        deleted: (0..4000).collect(),
+        ..Spec::new(4000, 8)
+    };
+    assert_eq!(write(&tmp.path().join("empty"), &nothing).num_rows(), 0);
+    let empty_refused = format!(
+        "load.postgres into table `{table}` would delete all its 10,000 rows: the dataset is \
+         empty, so nothing was changed; if this is intended, set `allow_empty: true` on the task"
+    );
+    let err = load(&url, &at("empty")).await.expect_err("empty dataset");
+    assert_eq!(err, empty_refused);
+    let all_allowed = LoadSpec {
+        max_delete_fraction: 1.0,
+        ..at("empty")
+    };
+    let err = load(&url, &all_allowed).await.expect_err("empty dataset");
+    assert_eq!(err, empty_refused);
+    assert_eq!(
+        row_versions(&c, &table).await,
+        before,
+        "the table is intact"
+    );
+
+    // 90 % of the rows left the dataset: refused with the counts and the key to set.
+    let tenth = Spec {
+        deleted: (400..4000).collect(),
+        ..Spec::new(4000, 8)
+    };
+    let batch_tenth = write(&tmp.path().join("tenth"), &tenth);
+    assert_eq!(batch_tenth.num_rows(), 1000);
+    let err = load(&url, &at("tenth")).await.expect_err("90 %");
+    assert_eq!(
+        err,
+        format!(
+            "load.postgres into table `{table}` would delete 9,000 of its 10,000 rows (90% > \
+             max_delete_fraction 0.5), so nothing was changed; if this is intended, set \
+             `max_delete_fraction: 0.9` (or higher) on the task"
+        )
+    );
+    assert_eq!(
+        row_versions(&c, &table).await,
+        before,
+        "the table is intact"
+    );
+    assert_eq!(count(&c, &table).await, 10_000);
+
+    // With the key set as the message says, it goes through.
+    let report = load(
+        &url,
+        &LoadSpec {
+            max_delete_fraction: 0.9,
+            ..at("tenth")
+        },
+    )
+    .await
+    .expect("90 % allowed");
+    assert_eq!(
+        (report.rows, report.inserted, report.updated, report.deleted),
+        (1000, 0, 0, 9000)
+    );
+    assert_eq!(table_rows(&c, &table).await, dataset_rows(&batch_tenth));
+
+    // Back to 10,000 rows (nothing deleted), then 40 % deleted: under the default, as before.
+    load(&url, &at("full")).await.expect("full again");
+    let most = Spec {
+        deleted: (0..1600).collect(),
+        ..Spec::new(4000, 8)
+    };
+    let batch_most = write(&tmp.path().join("most"), &most);
+    let report = load(&url, &at("most")).await.expect("40 %");
+    assert_eq!(report.deleted, 4000);
+    assert_eq!(table_rows(&c, &table).await, dataset_rows(&batch_most));
+
+    // Upsert deletes nothing, so an empty dataset changes nothing and is not refused.
+    let upsert = LoadSpec {
+        mode: Mode::Upsert,
+        ..at("empty")
+    };
+    let report = load(&url, &upsert).await.expect("upsert of nothing");
+    assert_eq!((report.rows, report.deleted), (0, 0));
+    assert_eq!(count(&c, &table).await, 6000);
+
+    // Emptying the table when the task says so.
+    let report = load(
+        &url,
+        &LoadSpec {
+            allow_empty: true,
+            ..at("empty")
+        },
+    )
+    .await
+    .expect("empty allowed");
+    assert_eq!((report.rows, report.deleted), (0, 6000));
+    assert_eq!(count(&c, &table).await, 0);
     drop_table(&c, &table).await;
 }

@@ -75,6 +75,9 @@ fn default_ef() -> u32 {
 fn default_mwm() -> String {
     "1GB".into()
 }
+fn default_max_delete_fraction() -> f64 {
+    0.5
+}
 
 /// `op: load.postgres`.
 #[derive(Debug, Clone, Deserialize)]
@@ -147,6 +150,14 @@ pub struct LoadPostgres {
     /// `sync` (default: rows whose key left the dataset are deleted) or `upsert`.
     #[serde(default)]
     pub mode: Mode,
+    /// `sync`: the largest share of the table's rows one load may delete (default 0.5); a
+    /// load that would delete more fails and changes nothing.
+    #[serde(default = "default_max_delete_fraction")]
+    pub max_delete_fraction: f64,
+    /// `sync`: an empty dataset may empty a non-empty table (default false: it fails and
+    /// changes nothing, whatever `max_delete_fraction`).
+    #[serde(default)]
+    pub allow_empty: bool,
     /// Create the pgvector extension when missing (default true).
     #[serde(default = "default_true")]
     pub create_extension: bool,
@@ -163,6 +174,12 @@ pub fn build_load_postgres(
     let bad = |m: &str| <sluice_core::DeError as serde::de::Error>::custom(m);
     if op.key.to_vec().is_empty() {
         return Err(bad("`key` must name at least one column"));
+    }
+    if !(0.0..=1.0).contains(&op.max_delete_fraction) {
+        return Err(bad(
+            "`max_delete_fraction` must be between 0 and 1 (the share of the table's rows \
+             one `sync` load may delete)",
+        ));
     }
     if !(2..=100).contains(&op.m) {
         return Err(bad("`m` must be between 2 and 100 (pgvector's limits)"));
@@ -223,6 +240,8 @@ impl LoadPostgres {
                 half: self.vector_type == VectorType::Halfvec,
             },
             mode: self.mode,
+            max_delete_fraction: self.max_delete_fraction,
+            allow_empty: self.allow_empty,
             index: (self.index == IndexKind::Hnsw).then_some(Hnsw {
                 metric: self.metric,
                 m: self.m,
@@ -356,5 +375,40 @@ impl Op for LoadPostgres {
     /// the dataset. The tasks after it stay cached while its input is the same.
     fn always_runs(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sluice_core::yaml::parse;
+
+    use crate::Registry;
+
+    #[test]
+    fn max_delete_fraction_is_a_share() {
+        let reg = Registry::builtin();
+        let spec = reg.get("load.postgres").expect("registered");
+        let base = "{input: chunks, table: docs, key: id";
+        for ok in [
+            "",
+            ", max_delete_fraction: 0",
+            ", max_delete_fraction: 1",
+            ", max_delete_fraction: 0.9, allow_empty: true",
+        ] {
+            let yaml = format!("{base}{ok}}}");
+            assert!((spec.build)(&parse(&yaml).expect("yaml")).is_ok(), "{yaml}");
+        }
+        for bad in ["1.5", "-0.1", "90"] {
+            let yaml = format!("{base}, max_delete_fraction: {bad}}}");
+            let err = (spec.build)(&parse(&yaml).expect("yaml"))
+                .err()
+                .expect("refused");
+            assert_eq!(
+                err.message,
+                "`max_delete_fraction` must be between 0 and 1 (the share of the table's rows \
+                 one `sync` load may delete)",
+                "{yaml}"
+            );
+        }
     }
 }

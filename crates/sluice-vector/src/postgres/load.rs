@@ -6,8 +6,11 @@
 //! 2. One transaction (serialised per table by an advisory lock): create or migrate the
 //!    table; binary COPY into a temporary staging table, then one upsert that rewrites only
 //!    the rows that differ, and (mode `sync`) one delete of the rows whose key left the
-//!    dataset. Into an empty table the COPY goes straight in and the HNSW index is built
-//!    after it. A killed process or a failed statement rolls it all back.
+//!    dataset. Before the merge, a `sync` load that would delete more than
+//!    `max_delete_fraction` of the table's rows, or empty it with an empty dataset, is
+//!    refused (the transaction rolls back). Into an empty table the COPY goes straight in and
+//!    the HNSW index is built after it. A killed process or a failed statement rolls it all
+//!    back.
 //! 3. `ANALYZE` once committed.
 //!
 //! Loading the same dataset twice changes nothing: no row is rewritten.
@@ -89,6 +92,12 @@ pub struct LoadSpec {
     pub columns: ColumnSpec,
     /// Sync or upsert.
     pub mode: Mode,
+    /// Mode `sync`: the largest share (0 to 1) of the table's rows one load may delete; a
+    /// load that would delete more is refused and changes nothing.
+    pub max_delete_fraction: f64,
+    /// Mode `sync`: an empty dataset may empty a non-empty table (else it is refused,
+    /// whatever `max_delete_fraction`).
+    pub allow_empty: bool,
     /// The HNSW index on the vector column (none: no index).
     pub index: Option<Hnsw>,
     /// Create the pgvector extension when it is missing (needs the right to).
@@ -283,6 +292,70 @@ async fn hnsw_indexes(
         .collect())
 }
 
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Refuses a `sync` load that would delete `leaving` of the table's `existing` rows when that
+/// is more than `spec.max_delete_fraction` of them, or all of them with an empty dataset
+/// (`copied` rows) unless `spec.allow_empty`.
+fn check_deletes(
+    spec: &LoadSpec,
+    shown: &str,
+    existing: u64,
+    leaving: u64,
+    copied: u64,
+) -> Result<()> {
+    if leaving == 0 || existing == 0 {
+        return Ok(());
+    }
+    if copied == 0 {
+        if spec.allow_empty {
+            return Ok(());
+        }
+        return Err(Error(format!(
+            "load.postgres into table `{shown}` would delete all its {} rows: the dataset is \
+             empty, so nothing was changed; if this is intended, set `allow_empty: true` on \
+             the task",
+            thousands(existing)
+        )));
+    }
+    // Both sides are the nearest f64 of the exact values: 29 of 100 rows is not above 0.29.
+    let max = spec.max_delete_fraction;
+    let fraction = leaving as f64 / existing as f64;
+    if fraction <= max {
+        return Ok(());
+    }
+    let percent = fraction * 100.0;
+    // The fewest decimals that still show the excess (50.01%, not 50%, above 0.5).
+    let shown_percent = (0..3)
+        .map(|d| format!("{percent:.d$}"))
+        .find(|p| p.parse::<f64>().is_ok_and(|v| v / 100.0 > max))
+        .unwrap_or_else(|| format!("{percent:.3}"));
+    // The smallest setting with two decimals that lets this load through.
+    let hundredths = (u128::from(leaving) * 100).div_ceil(u128::from(existing));
+    let needed = match hundredths {
+        100.. => "1.0".to_string(),
+        h => format!("0.{h:02}").trim_end_matches('0').to_string(),
+    };
+    Err(Error(format!(
+        "load.postgres into table `{shown}` would delete {} of its {} rows ({shown_percent}% > \
+         max_delete_fraction {max}), so nothing was changed; if this is intended, set \
+         `max_delete_fraction: {needed}` (or higher) on the task",
+        thousands(leaving),
+        thousands(existing)
+    )))
+}
+
 fn column_list(columns: &[Column]) -> String {
     columns
         .iter()
@@ -315,6 +388,13 @@ pub async fn load(
     };
     if spec.key.is_empty() {
         return Err(Error("`key` names no column".into()));
+    }
+    if !(0.0..=1.0).contains(&spec.max_delete_fraction) {
+        return Err(Error(format!(
+            "`max_delete_fraction` is {}: it must be between 0 and 1 (the share of the table's \
+             rows one `sync` load may delete)",
+            spec.max_delete_fraction
+        )));
     }
     for k in &spec.key {
         let c = column_named(k, "the key column")?;
@@ -580,6 +660,23 @@ pub async fn load(
             .map(|k| format!("s.{0} = t.{0}", quote_ident(k)))
             .collect();
         let matches = matches.join(" AND ");
+        if spec.mode == Mode::Sync {
+            // Before any row changes: how many rows the delete below would remove.
+            let counts = tx
+                .query_one(
+                    &format!(
+                        "SELECT (SELECT count(*) FROM {qualified}), (SELECT count(*) FROM \
+                         {qualified} AS t WHERE NOT EXISTS (SELECT 1 FROM sluice_stage s \
+                         WHERE {matches}))"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(db_err(&format!("counting the rows of {shown}")))?;
+            let existing = counts.get::<_, i64>(0).max(0) as u64;
+            let leaving = counts.get::<_, i64>(1).max(0) as u64;
+            check_deletes(spec, &shown, existing, leaving, copied)?;
+        }
         // Hash joins against the staging table: rows that differ are rewritten, equal rows
         // are not touched, and new keys are inserted.
         if !others.is_empty() {
@@ -708,4 +805,87 @@ pub async fn load(
         report.analyze_s = started.elapsed().as_secs_f64();
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(max_delete_fraction: f64, allow_empty: bool) -> LoadSpec {
+        LoadSpec {
+            dataset: PathBuf::new(),
+            schema: None,
+            table: "docs".into(),
+            key: vec!["id".into()],
+            document: None,
+            columns: ColumnSpec::default(),
+            mode: Mode::Sync,
+            max_delete_fraction,
+            allow_empty,
+            index: None,
+            create_extension: false,
+            maintenance_work_mem: "64MB".into(),
+        }
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        let cases = [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (1234567, "1,234,567"),
+        ];
+        for (n, want) in cases {
+            assert_eq!(thousands(n), want);
+        }
+    }
+
+    #[test]
+    fn deletes_above_the_fraction_are_refused_with_the_setting_that_allows_them() {
+        let s = spec(0.5, false);
+        assert!(check_deletes(&s, "docs", 10_000, 5_000, 5_000).is_ok());
+        assert!(
+            check_deletes(&s, "docs", 10_000, 0, 0).is_ok(),
+            "nothing deleted"
+        );
+        let err = check_deletes(&s, "docs", 10_000, 5_001, 4_999).expect_err("above");
+        assert_eq!(
+            err.0,
+            "load.postgres into table `docs` would delete 5,001 of its 10,000 rows (50.01% > \
+             max_delete_fraction 0.5), so nothing was changed; if this is intended, set \
+             `max_delete_fraction: 0.51` (or higher) on the task"
+        );
+        // The suggested setting lets the same load through, also at a decimal f64 cannot hold.
+        for (existing, leaving, needed) in [(10_000, 5_001, 0.51), (100, 29, 0.29), (3, 2, 0.67)] {
+            let err =
+                check_deletes(&spec(0.2, false), "docs", existing, leaving, 1).expect_err("above");
+            assert!(
+                err.0.contains(&format!("`max_delete_fraction: {needed}`")),
+                "{}",
+                err.0
+            );
+            assert!(check_deletes(&spec(needed, false), "docs", existing, leaving, 1).is_ok());
+        }
+        let err = check_deletes(&spec(0.0, false), "docs", 7, 7, 3).expect_err("all");
+        assert!(
+            err.0
+                .contains("7 of its 7 rows (100% > max_delete_fraction 0)"),
+            "{}",
+            err.0
+        );
+        assert!(err.0.contains("`max_delete_fraction: 1.0`"), "{}", err.0);
+    }
+
+    #[test]
+    fn an_empty_dataset_needs_allow_empty_whatever_the_fraction() {
+        let err = check_deletes(&spec(1.0, false), "s.docs", 1_200, 1_200, 0).expect_err("empty");
+        assert_eq!(
+            err.0,
+            "load.postgres into table `s.docs` would delete all its 1,200 rows: the dataset is \
+             empty, so nothing was changed; if this is intended, set `allow_empty: true` on the \
+             task"
+        );
+        assert!(check_deletes(&spec(0.5, true), "docs", 1_200, 1_200, 0).is_ok());
+    }
 }
