@@ -8,7 +8,9 @@
 //! The engine knows the op registry and the store trait, never a concrete op or backend. It
 //! must not depend on the CLI or the server.
 
+mod holds;
 mod process;
+mod retention;
 mod run;
 pub mod schedule;
 mod writer;
@@ -129,6 +131,20 @@ pub enum EngineError {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The state store refused a write during a run (disk full, database locked): the run
+    /// was stopped, since what it does could no longer be recorded.
+    #[error(
+        "run {run_id} stopped: the state store refused a write: {source} — is the disk full? \
+         Once the store accepts writes again, resume it with `sluice run {file} --resume {run_id}`"
+    )]
+    StoreRefused {
+        /// The run.
+        run_id: String,
+        /// Its pipeline file.
+        file: String,
+        /// The first write the store refused.
+        source: StoreError,
+    },
     /// `--resume` names no known run.
     #[error("no run `{0}` in the state store (list runs with `sluice runs`)")]
     UnknownRun(String),

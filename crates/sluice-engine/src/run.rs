@@ -21,6 +21,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::holds::Holds;
 use crate::process::{hostname, is_live_sluice, kill_orphan_group};
 use crate::writer::{self, StoreWriter};
 use crate::{Engine, EngineError, Event, RunOptions, RunSummary};
@@ -77,6 +78,8 @@ struct Shared {
     writer: StoreWriter,
     events: Option<UnboundedSender<Event>>,
     stream_logs: bool,
+    /// The dataset versions this run's tasks read or wrote, held until it ends.
+    holds: Holds,
 }
 
 impl Shared {
@@ -87,7 +90,7 @@ impl Shared {
 
     /// The folder of the dataset task `i` produces with its current fingerprint.
     fn dataset_dir(&self, i: usize) -> std::path::PathBuf {
-        self.engine.warehouse.version_dir(
+        self.engine.warehouse.current_dir(
             &self.pipeline.name,
             &self.pipeline.tasks[i].name,
             &version_of(&self.fingerprint(i)),
@@ -102,7 +105,8 @@ impl Shared {
     /// Whether what task `i` left last time is still there: its dataset version and the
     /// files its op writes. A task missing either runs again instead of being cached.
     fn results_kept(&self, i: usize) -> bool {
-        let dataset_kept = !self.pipeline.tasks[i].produces_dataset || self.dataset_dir(i).is_dir();
+        let dataset_kept =
+            !self.pipeline.tasks[i].produces_dataset || self.holds.kept_now(&self.dataset_dir(i));
         dataset_kept
             && self.ops[i]
                 .as_ref()
@@ -126,36 +130,6 @@ impl Engine {
             Some(r) => Ok(r.params),
             None => Err(EngineError::UnknownRun(run_id.to_string())),
         }
-    }
-
-    /// Removes dataset versions beyond the pipeline's `retention` (the latest is always kept),
-    /// files first, then their records.
-    pub async fn apply_retention(&self, pipeline: &Pipeline) -> Result<Vec<String>, EngineError> {
-        let mut removed = Vec::new();
-        for task in pipeline.tasks.iter().filter(|t| t.produces_dataset) {
-            let versions = self
-                .store
-                .dataset_versions(Some(&pipeline.name), Some(&task.name))
-                .await?;
-            let mut kept = usize::from(versions.iter().any(|v| v.latest_since.is_some()));
-            let mut writes = Vec::new();
-            for v in versions.iter().filter(|v| v.latest_since.is_none()) {
-                if kept < pipeline.retention {
-                    kept += 1;
-                    continue;
-                }
-                if self.warehouse.remove(std::path::Path::new(&v.path)).is_ok() {
-                    writes.push(Write::DeleteVersion {
-                        pipeline: v.pipeline.clone(),
-                        task: v.task.clone(),
-                        version: v.version.clone(),
-                    });
-                    removed.push(format!("{}.{}@{}", v.pipeline, v.task, v.version));
-                }
-            }
-            self.store.apply(&writes).await?;
-        }
-        Ok(removed)
     }
 
     /// Marks runs of `pipeline` whose process died (killed, machine restarted) as failed, with
@@ -415,7 +389,9 @@ impl Engine {
                 max,
             });
         }
-        let (writer, writer_task) = writer::start(self.store.clone());
+        // A write the store refuses stops the run (and fails it) as Ctrl-C would stop it.
+        let stop = stop.child_token();
+        let (writer, writer_task) = writer::start(self.store.clone(), stop.clone());
         if opts.max_active.is_none() {
             writer.send(Write::Run(run_record.clone()));
         }
@@ -428,6 +404,7 @@ impl Engine {
             writer: writer.clone(),
             events,
             stream_logs: opts.stream_logs,
+            holds: Holds::default(),
         });
         let total = selected.iter().filter(|s| **s).count();
         shared.emit(Event::RunStarted {
@@ -673,7 +650,10 @@ impl Engine {
                     TaskState::Failed | TaskState::UpstreamFailed
                 )
         });
-        let state = if stop.is_cancelled() {
+        let refused = writer.refused();
+        let state = if refused.is_some() {
+            RunState::Failed
+        } else if stop.is_cancelled() {
             RunState::Cancelled
         } else if any_failed {
             RunState::Failed
@@ -682,10 +662,19 @@ impl Engine {
         };
         run_record.state = state;
         run_record.ended_at = Some(now_micros());
+        run_record.error =
+            refused.map(|e| format!("the state store refused a write: {e} — is the disk full?"));
         writer.send(Write::Run(run_record));
         drop(writer);
         drop(shared);
-        writer_task.finish().await?;
+        writer_task
+            .finish()
+            .await
+            .map_err(|source| EngineError::StoreRefused {
+                run_id: run_id.clone(),
+                file: pipeline.file.display().to_string(),
+                source,
+            })?;
         if let Err(e) = self.apply_retention(pipeline).await {
             tracing::warn!("dataset retention failed: {e}");
         }
@@ -838,7 +827,8 @@ async fn publish_dataset(
         )));
     }
     let dir = shared.dataset_dir(i);
-    shared.engine.warehouse.publish(staging, &dir)?;
+    shared.holds.wait(&dir).await.map_err(OpError::new)?;
+    let dir = shared.engine.warehouse.publish(staging, &dir)?;
     let now = now_micros();
     let _ = log.line(&format!(
         "dataset {}.{} version {version}: {} rows, {} bytes",
@@ -882,7 +872,7 @@ async fn previous_dataset(shared: &Shared, i: usize) -> Result<Option<Previous>,
         return Ok(None);
     };
     let dir = std::path::PathBuf::from(&latest.path);
-    if !dir.is_dir() {
+    if !shared.holds.kept(&dir).await {
         return Ok(None);
     }
     let state = match latest.state.as_deref() {
@@ -971,7 +961,18 @@ async fn run_attempt(
         .iter()
         .filter(|&&d| shared.pipeline.tasks[d].produces_dataset)
         .map(|&d| (shared.pipeline.tasks[d].name.clone(), shared.dataset_dir(d)))
-        .collect();
+        .collect::<std::collections::BTreeMap<_, _>>();
+    // Held until the run ends, so that no retention removes them while this task reads them.
+    for (name, dir) in &inputs {
+        if !shared.holds.kept(dir).await {
+            let message = format!(
+                "the dataset of task `{name}` is gone ({} was removed); run again with \
+                 --force-task {name}",
+                dir.display()
+            );
+            return fail_before_start(&shared, i, record, clock, message);
+        }
+    }
     let planned = shared.fingerprint(i);
     let version = version_of(&planned);
     let previous = if task.produces_dataset {
@@ -1063,7 +1064,10 @@ async fn run_attempt(
                 r.pid = Some(i64::from(pid));
                 writer.send(Write::Attempt(r));
                 let writer = writer.clone();
-                Box::pin(async move { writer.flush().await })
+                // A refusal stops the run, which kills the command.
+                Box::pin(async move {
+                    let _ = writer.flush().await;
+                })
             });
             on_spawn
         }),
@@ -1076,7 +1080,7 @@ async fn run_attempt(
         let out = match (&task.kind, &shared.ops[i]) {
             (TaskKind::Run { command }, _) => shell::run_command(command, &ctx).await,
             (TaskKind::Op { .. }, Some(op)) => {
-                shared.writer.flush().await;
+                shared.writer.flush().await.map_err(OpError::new)?;
                 op.run(&ctx).await
             }
             (TaskKind::Op { op, .. }, None) => {

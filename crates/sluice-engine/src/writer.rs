@@ -6,12 +6,17 @@
 //! task's work starts, the engine waits for [`StoreWriter::flush`]: what the task depends on
 //! (its upstream tasks' success, its own running attempt and process group) is in the store
 //! before anything can happen that a restart would have to know about.
+//!
+//! A batch the store refuses (disk full, database locked) is not dropped silently: the writer
+//! remembers the first refusal ([`StoreWriter::refused`]), fires the token it was given so
+//! the run stops, and [`WriterTask::finish`] reports it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sluice_store::{StateStore, StoreError, Write};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Largest batch applied in one transaction.
 const MAX_BATCH: usize = 2048;
@@ -28,6 +33,8 @@ enum Msg {
 #[derive(Clone)]
 pub struct StoreWriter {
     tx: mpsc::UnboundedSender<Msg>,
+    /// The first error of the store, as text.
+    refused: Arc<OnceLock<String>>,
 }
 
 /// The background task; [`WriterTask::finish`] flushes and reports the first error.
@@ -35,9 +42,14 @@ pub struct WriterTask {
     handle: JoinHandle<Result<(), StoreError>>,
 }
 
-/// Starts the writer.
-pub fn start(store: Arc<dyn StateStore>) -> (StoreWriter, WriterTask) {
+/// Starts the writer. `on_refusal` is cancelled when the store first refuses a write.
+pub fn start(
+    store: Arc<dyn StateStore>,
+    on_refusal: CancellationToken,
+) -> (StoreWriter, WriterTask) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    let refused = Arc::new(OnceLock::new());
+    let first = refused.clone();
     let handle = tokio::spawn(async move {
         let mut first_error = None;
         let mut batch = Vec::new();
@@ -52,7 +64,9 @@ pub fn start(store: Arc<dyn StateStore>) -> (StoreWriter, WriterTask) {
             }
             if !writes.is_empty() {
                 if let Err(e) = store.apply(&writes).await {
-                    tracing::error!("state store write failed: {e}");
+                    tracing::error!("the state store refused a write: {e}");
+                    first.get_or_init(|| e.to_string());
+                    on_refusal.cancel();
                     first_error.get_or_insert(e);
                 }
                 writes.clear();
@@ -63,7 +77,7 @@ pub fn start(store: Arc<dyn StateStore>) -> (StoreWriter, WriterTask) {
         }
         first_error.map_or(Ok(()), Err)
     });
-    (StoreWriter { tx }, WriterTask { handle })
+    (StoreWriter { tx, refused }, WriterTask { handle })
 }
 
 impl StoreWriter {
@@ -73,13 +87,22 @@ impl StoreWriter {
         let _ = self.tx.send(Msg::Write(w));
     }
 
-    /// Waits until every write queued before this call is applied (or has failed, which the
-    /// writer reports at [`WriterTask::finish`]).
-    pub async fn flush(&self) {
+    /// Waits until every write queued before this call is applied. Fails with the store's
+    /// error once it has refused a write (this one or an earlier one).
+    pub async fn flush(&self) -> Result<(), String> {
         let (done, applied) = oneshot::channel();
         if self.tx.send(Msg::Flush(done)).is_ok() {
             let _ = applied.await;
         }
+        match self.refused() {
+            Some(e) => Err(format!("the state store refused a write: {e}")),
+            None => Ok(()),
+        }
+    }
+
+    /// The first error of the store, if it refused a write.
+    pub fn refused(&self) -> Option<String> {
+        self.refused.get().cloned()
     }
 }
 

@@ -112,8 +112,12 @@ pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, O
         if let (Some(report), Some(id)) = (&ctx.on_spawn, child.id()) {
             report(id).await;
         }
-        // A shell that is already gone makes this fail; waiting on it below says why.
-        let _ = gate.write_all(b"\n").await;
+        // Stopped meanwhile (Ctrl-C, or the store refused to record the process group): the
+        // gate closes unopened, the shell exits without running the command.
+        if !ctx.cancel.is_cancelled() {
+            // A shell that is already gone makes this fail; waiting on it below says why.
+            let _ = gate.write_all(b"\n").await;
+        }
     }
     let out = child
         .stdout

@@ -252,7 +252,10 @@ fn validate(files: &[PathBuf], as_json: bool) -> Result<u8, Failure> {
 
 fn engine_failure(e: EngineError) -> Failure {
     match e {
-        EngineError::Store(_) | EngineError::Logs { .. } => Failure::env(format!("error: {e}")),
+        // A write the store refused stopped the run: exit 3, not 1, since no task is at fault.
+        EngineError::Store(_) | EngineError::StoreRefused { .. } | EngineError::Logs { .. } => {
+            Failure::env(format!("error: {e}"))
+        }
         _ => Failure::invalid(format!("error: {e}")),
     }
 }

@@ -5,7 +5,9 @@
 //! stopped with `Range` (guarded by `If-Range`, so a file that changed meanwhile restarts from
 //! zero). With the validators of the previous download (ETag, Last-Modified) the request is
 //! conditional: an unchanged source costs one request answered 304. `file://` URLs and local
-//! paths are copied the same way.
+//! paths are copied the same way. One download writes a file at a time: the `.part` file is
+//! guarded by an exclusive lock on `<file>.part.lock` (another fetch of the same file, in this
+//! process or another, waits for it), removed when the download ends.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -134,6 +136,7 @@ pub async fn download(
     limits: &Limits,
     log: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<Download, FetchError> {
+    let _writing = OneWriter::take(dest, url, log).await?;
     let previous = previous.filter(|_| dest.is_file());
     if let Some(local) = local_path(url)? {
         return copy_local(&local, dest, previous, limits, url).await;
@@ -401,6 +404,71 @@ async fn try_once(
         resumed_from: have,
         requests: 0,
     })
+}
+
+/// The exclusive hold on a file being downloaded: whoever else downloads the same file waits.
+/// The lock file is removed (under the lock) when the hold ends, so that none is left
+/// beside the files; a waiter then finds the lock file gone and takes the new one.
+struct OneWriter {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl OneWriter {
+    async fn take(
+        dest: &Path,
+        url: &str,
+        log: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<OneWriter, FetchError> {
+        use std::os::unix::fs::MetadataExt;
+        let path = with_suffix(dest, ".part.lock");
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let mut told = false;
+        loop {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io(&path))?;
+            let file = match file.try_lock() {
+                Ok(()) => file,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if !told {
+                        log(&format!(
+                            "GET {url}: waiting for another download of {} to end",
+                            dest.display()
+                        ));
+                        told = true;
+                    }
+                    let at = path.clone();
+                    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+                        .await
+                        .map_err(|e| FetchError::Io {
+                            path: at,
+                            source: std::io::Error::other(e),
+                        })?
+                        .map_err(io(&path))?
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+            };
+            let held = file.metadata().map_err(io(&path))?;
+            let there = std::fs::metadata(&path)
+                .is_ok_and(|now| now.dev() == held.dev() && now.ino() == held.ino());
+            if there {
+                return Ok(OneWriter { file, path });
+            }
+        }
+    }
+}
+
+impl Drop for OneWriter {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
 }
 
 /// `path` with `suffix` appended to its file name.
@@ -835,6 +903,88 @@ mod tests {
             r.expect_err("ftp").to_string(),
             "ftp://example.org/x: unsupported URL (use http://, https://, file:// or a local path)"
         );
+    }
+
+    #[tokio::test]
+    async fn two_downloads_of_one_file_take_turns() {
+        // The first request gets half the body, then the rest once `release` fires.
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel::<usize>();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let body = content();
+        let served = {
+            let (body, release) = (body.clone(), release.clone());
+            tokio::spawn(async move {
+                for n in 0.. {
+                    let Ok((mut sock, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(k) => head.extend_from_slice(&buf[..k]),
+                        }
+                    }
+                    let _ = asked_tx.send(n);
+                    let len = ("content-length", body.len().to_string());
+                    let all = response("200 OK", &[len], &body);
+                    let half = all.len() - body.len() / 2;
+                    let _ = sock.write_all(&all[..half]).await;
+                    if n == 0 {
+                        release.notified().await;
+                    }
+                    let _ = sock.write_all(&all[half..]).await;
+                    let _ = sock.shutdown().await;
+                }
+            })
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("data.bin");
+        let url = format!("{base}/data.bin");
+        let first = tokio::spawn({
+            let (url, dest) = (url.clone(), dest.clone());
+            async move { get(&url, &dest, None, &quick()).await }
+        });
+        assert_eq!(asked.recv().await, Some(0));
+
+        // A second download of the same file while the first is half-way: it waits, and
+        // says so, instead of writing into the same `.part` file.
+        let (said_tx, mut said) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let second = tokio::spawn({
+            let (url, dest) = (url.clone(), dest.clone());
+            async move {
+                let log = move |l: &str| {
+                    let _ = said_tx.send(l.to_string());
+                };
+                download(&reqwest::Client::new(), &url, &dest, None, &quick(), &log).await
+            }
+        });
+        tokio::select! {
+            line = said.recv() => assert_eq!(
+                line.as_deref(),
+                Some(format!("GET {url}: waiting for another download of {} to end", dest.display()).as_str())
+            ),
+            n = asked.recv() => panic!("request {n:?} made while the first download writes"),
+        }
+        release.notify_one();
+        let (r, _) = first.await.expect("first");
+        assert_eq!(r.expect("first download").known.sha256, sha(&body));
+        let d = second.await.expect("second").expect("second download");
+        assert_eq!(d.known.sha256, sha(&body));
+        assert_eq!(asked.recv().await, Some(1));
+        assert_eq!(std::fs::read(&dest).expect("read"), body);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["data.bin"], "nothing left beside the file");
+        served.abort();
     }
 
     #[test]

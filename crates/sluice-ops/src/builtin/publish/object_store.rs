@@ -1,7 +1,9 @@
 //! `publish.object_store`: an export folder to a local folder, S3, GCS or Azure (the
 //! `object_store` crate). Each publication is an immutable folder
 //! `<url>/<name>/<version>/` (the Parquet files, then `manifest.json`); `<name>/latest.json`,
-//! one object written last, points at it, so a reader never sees half a version. Nothing is
+//! one object written last, points at it, so a reader never sees half a version. A version
+//! folder without its `manifest.json` is an upload that was interrupted: it never counts
+//! among the versions `keep` keeps, and the next publication removes it. Nothing is
 //! uploaded when the files' sha256 equal those of `latest.json`. Credentials come from the
 //! usual environment variables (`AWS_ACCESS_KEY_ID`, `GOOGLE_SERVICE_ACCOUNT`,
 //! `AZURE_STORAGE_ACCOUNT_KEY`…) or `options`; the crate retries 429 and 5xx answers.
@@ -149,6 +151,7 @@ struct Counts {
     files: u64,
     bytes: u64,
     removed_versions: u64,
+    removed_incomplete: u64,
 }
 
 async fn publish_one(
@@ -182,6 +185,13 @@ async fn publish_one(
         // Two publications in the same second: the later one sorts after.
         published.version = format!("{}-{}", published.version, ctx.run_id);
     }
+    if !objects_under(store, &child(&base, &[&published.version]))
+        .await?
+        .is_empty()
+    {
+        // An interrupted upload in the same second left this folder: start a clean one.
+        published.version = format!("{}-{}-{}", published.version, ctx.run_id, ctx.attempt);
+    }
     let folder = child(&base, &[&published.version]);
     for file in &release.manifest.files {
         let sent = upload(
@@ -209,27 +219,74 @@ async fn publish_one(
     ));
     counts.published += 1;
     if let Some(keep) = op.keep {
-        let listed = store
-            .list_with_delimiter(Some(&base))
-            .await
-            .map_err(|e| OpError::new(format!("listing {base}: {e}")))?;
-        let mut versions: Vec<StorePath> = listed.common_prefixes;
-        versions.sort();
-        let old = versions.len().saturating_sub(keep);
-        for version in versions.into_iter().take(old) {
-            let objects: Vec<_> = store
-                .list(Some(&version))
-                .map_ok(|m| m.location)
-                .try_collect()
-                .await
-                .map_err(|e| OpError::new(format!("listing {version}: {e}")))?;
-            for o in objects {
-                store
-                    .delete(&o)
-                    .await
-                    .map_err(|e| OpError::new(format!("deleting {o}: {e}")))?;
+        remove_old_versions(store, &base, &published.version, keep, counts).await?;
+    }
+    Ok(())
+}
+
+/// The objects under a prefix.
+async fn objects_under(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &StorePath,
+) -> Result<Vec<StorePath>, OpError> {
+    store
+        .list(Some(prefix))
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await
+        .map_err(|e| OpError::new(format!("listing {prefix}: {e}")))
+}
+
+/// Keeps the `keep` newest complete versions of a name (those with their `manifest.json`,
+/// written last) and removes the older ones. A folder without a manifest older than
+/// `published` (the version just completed) is an upload that was interrupted: it is removed
+/// and never counted among the kept versions.
+async fn remove_old_versions(
+    store: &Arc<dyn ObjectStore>,
+    base: &StorePath,
+    published: &str,
+    keep: usize,
+    counts: &mut Counts,
+) -> Result<(), OpError> {
+    let listed = store
+        .list_with_delimiter(Some(base))
+        .await
+        .map_err(|e| OpError::new(format!("listing {base}: {e}")))?;
+    let mut versions: Vec<StorePath> = listed.common_prefixes;
+    versions.sort();
+    // Newest first.
+    let mut complete = 0;
+    for version in versions.into_iter().rev() {
+        let name = version.filename().unwrap_or_default().to_string();
+        let manifest = child(&version, &["manifest.json"]);
+        let whole = match store.head(&manifest).await {
+            Ok(_) => true,
+            Err(::object_store::Error::NotFound { .. }) => false,
+            Err(e) => return Err(OpError::new(format!("reading {manifest}: {e}"))),
+        };
+        if whole {
+            complete += 1;
+            if complete <= keep {
+                continue;
             }
+        } else if name.as_str() >= published {
+            // Started after this publication: another one still uploading.
+            continue;
+        }
+        let objects = objects_under(store, &version).await?;
+        if objects.is_empty() {
+            continue; // an empty folder a local store left behind
+        }
+        for o in objects {
+            store
+                .delete(&o)
+                .await
+                .map_err(|e| OpError::new(format!("deleting {o}: {e}")))?;
+        }
+        if whole {
             counts.removed_versions += 1;
+        } else {
+            counts.removed_incomplete += 1;
         }
     }
     Ok(())
@@ -264,6 +321,7 @@ impl Op for PublishObjectStore {
                 ("files", counts.files),
                 ("bytes", counts.bytes),
                 ("removed_versions", counts.removed_versions),
+                ("removed_incomplete", counts.removed_incomplete),
             ]),
             content_key: Some(super::content_key(&self.url, &releases)),
             ..OpOutput::default()
@@ -274,5 +332,99 @@ impl Op for PublishObjectStore {
     /// nothing is uploaded when it already holds the same files.
     fn always_runs(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::TaskLog;
+
+    fn ctx(dir: &Path) -> TaskContext {
+        TaskContext {
+            pipeline: "p".into(),
+            run_id: "r".into(),
+            task: "publish".into(),
+            attempt: 1,
+            workdir: dir.to_path_buf(),
+            env: vec![],
+            log: TaskLog::new(dir.join("t.log"), vec![], None),
+            cancel: CancellationToken::new(),
+            on_spawn: None,
+            inputs: Default::default(),
+            output: None,
+            previous: None,
+            raw_dir: dir.join("raw"),
+            cache_dir: dir.join("cache"),
+            progress: None,
+        }
+    }
+
+    fn manifest(sha256: &str) -> serde_json::Value {
+        json!({
+            "name": "items", "rows": 1, "bytes": 4,
+            "files": [{"path": "items.parquet", "rows": 1, "bytes": 4, "sha256": sha256}],
+            "columns": [], "group": null, "order_by": []
+        })
+    }
+
+    fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_upload_is_never_kept_nor_made_latest() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path();
+        write(&dir.join("export/items.parquet"), "rows");
+        write(
+            &dir.join("export/manifest.json"),
+            &manifest("new").to_string(),
+        );
+        // Published before: a complete version, then an upload cut before its manifest.
+        let dest = dir.join("pub/items");
+        let mut old = manifest("old");
+        old["version"] = json!("20200101T000000Z");
+        old["published_at"] = json!("2020-01-01T00:00:00Z");
+        write(&dest.join("20200101T000000Z/items.parquet"), "old!");
+        write(
+            &dest.join("20200101T000000Z/manifest.json"),
+            &old.to_string(),
+        );
+        write(&dest.join("latest.json"), &old.to_string());
+        write(&dest.join("20200102T000000Z/items.parquet"), "cut!");
+
+        let op = PublishObjectStore {
+            path: "export".into(),
+            url: "pub".into(),
+            name: None,
+            options: BTreeMap::new(),
+            keep: Some(2),
+        };
+        let out = op.run(&ctx(dir)).await.expect("publish");
+        let metric = |k: &str| out.metrics[k].as_u64().expect("counter");
+        assert_eq!(
+            (
+                metric("published"),
+                metric("removed_versions"),
+                metric("removed_incomplete")
+            ),
+            (1, 0, 1)
+        );
+        let latest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dest.join("latest.json")).expect("latest"))
+                .expect("json");
+        let new = latest["version"].as_str().expect("version").to_string();
+        assert!(new.as_str() > "20200102T000000Z", "{new}");
+        // Kept: the two complete versions. The cut upload is gone, and was not one of them.
+        assert!(dest.join(&new).join("manifest.json").is_file());
+        assert!(dest.join("20200101T000000Z/manifest.json").is_file());
+        assert!(!dest.join("20200102T000000Z/items.parquet").exists());
     }
 }

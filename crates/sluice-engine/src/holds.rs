@@ -1,0 +1,64 @@
+//! The dataset versions a run reads or wrote, held until it ends ([`ReadHold`]): retention,
+//! of this run or of any other in any process, leaves them alone meanwhile.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use sluice_data::warehouse::ReadHold;
+
+/// The holds of one run, released when it is dropped (at the end of the run).
+#[derive(Debug, Default)]
+pub(crate) struct Holds {
+    held: Mutex<Vec<ReadHold>>,
+}
+
+impl Holds {
+    fn keep(&self, hold: ReadHold) {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hold);
+    }
+
+    /// Whether the version folder `dir` is there, holding its version if so. Does not wait:
+    /// false while retention has the version locked (the task then runs again).
+    pub(crate) fn kept_now(&self, dir: &Path) -> bool {
+        match ReadHold::take(dir, false) {
+            Ok(Some(hold)) => {
+                self.keep(hold);
+                dir.is_dir()
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!("cannot hold dataset version {}: {e}", dir.display());
+                dir.is_dir()
+            }
+        }
+    }
+
+    /// Whether the version folder `dir` is there, holding its version if so; waits while
+    /// retention has the version locked.
+    pub(crate) async fn kept(&self, dir: &Path) -> bool {
+        match self.wait(dir).await {
+            Ok(()) => dir.is_dir(),
+            Err(e) => {
+                tracing::warn!("{e}");
+                dir.is_dir()
+            }
+        }
+    }
+
+    /// Holds the version of folder `dir` (which need not exist yet), waiting while retention
+    /// has it locked (on a thread of its own: retention may hold it across an await).
+    pub(crate) async fn wait(&self, dir: &Path) -> Result<(), String> {
+        let at = dir.to_path_buf();
+        let hold = tokio::task::spawn_blocking(move || ReadHold::take(&at, true))
+            .await
+            .map_err(|e| format!("holding dataset version {}: {e}", dir.display()))?
+            .map_err(|e| format!("cannot hold dataset version {}: {e}", dir.display()))?;
+        if let Some(hold) = hold {
+            self.keep(hold);
+        }
+        Ok(())
+    }
+}
