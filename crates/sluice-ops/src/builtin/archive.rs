@@ -5,7 +5,9 @@
 //!   was made to write outside its target);
 //! - symbolic and hard links are skipped and reported, never followed;
 //! - decompression bombs are stopped: a limit on the bytes decompressed in all, and on how
-//!   many times an entry (zip) or the stream (tar) expands its compressed size.
+//!   many times an entry (zip) or the stream (tar) expands its compressed size. Both are task
+//!   keys of the ops that read archives (`max_unpacked`, `max_ratio`), and the error names
+//!   the key and its current value.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -13,8 +15,8 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-/// Limits against decompression bombs.
-#[derive(Debug, Clone)]
+/// Limits against decompression bombs: the task keys `max_unpacked` and `max_ratio`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveLimits {
     /// Bytes decompressed in all, over every entry.
     pub max_unpacked: u64,
@@ -29,6 +31,27 @@ impl Default for ArchiveLimits {
             max_ratio: 200,
         }
     }
+}
+
+impl ArchiveLimits {
+    /// From a task's `max_unpacked` and `max_ratio` keys; the defaults where not given.
+    pub fn from_keys(max_unpacked: Option<u64>, max_ratio: Option<u64>) -> ArchiveLimits {
+        let default = ArchiveLimits::default();
+        ArchiveLimits {
+            max_unpacked: max_unpacked.unwrap_or(default.max_unpacked),
+            max_ratio: max_ratio.unwrap_or(default.max_ratio),
+        }
+    }
+}
+
+/// A size as a task key would give it: `64GiB`, `20MiB`, `1000`.
+fn size_text(n: u64) -> String {
+    for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    n.to_string()
 }
 
 /// One file of an archive.
@@ -72,7 +95,7 @@ pub enum ArchiveError {
         entry: String,
     },
     /// A limit against decompression bombs was reached.
-    #[error("{}: {message} at entry `{entry}`; the archive is refused (raise `{setting}` if this is expected)", archive.display())]
+    #[error("{}: {message} at entry `{entry}`; the archive is refused (if it is expected, raise the task's `{setting}`, now {limit})", archive.display())]
     Bomb {
         /// The archive.
         archive: PathBuf,
@@ -80,8 +103,10 @@ pub enum ArchiveError {
         entry: String,
         /// Which limit.
         message: String,
-        /// The setting that raises it.
+        /// The task key that raises it.
         setting: &'static str,
+        /// Its current value, as the key would be written.
+        limit: String,
     },
     /// The caller failed on an entry.
     #[error("{}: entry `{entry}`: {message}", archive.display())]
@@ -179,31 +204,41 @@ struct GuardState {
     /// Unpacked bytes of the current zip entry, and its compressed size.
     entry_unpacked: u64,
     entry_packed: Option<u64>,
-    tripped: Option<(String, &'static str)>,
+    tripped: Option<Tripped>,
     limits: ArchiveLimits,
 }
 
+/// A limit reached: why, the task key that raises it, its current value.
+#[derive(Clone)]
+struct Tripped {
+    why: String,
+    setting: &'static str,
+    limit: String,
+}
+
 impl GuardState {
-    fn check(&mut self) -> Option<(String, &'static str)> {
+    fn check(&mut self) -> Option<Tripped> {
         let limits = &self.limits;
         if self.unpacked > limits.max_unpacked {
-            return Some((
-                format!("more than {} bytes decompressed", limits.max_unpacked),
-                "max_unpacked",
-            ));
+            return Some(Tripped {
+                why: format!("more than {} bytes decompressed", limits.max_unpacked),
+                setting: "max_unpacked",
+                limit: size_text(limits.max_unpacked),
+            });
         }
         let (unpacked, packed) = match self.entry_packed {
             Some(p) => (self.entry_unpacked, p),
             None => (self.unpacked, self.packed),
         };
         if unpacked > 1 << 20 && unpacked / packed.max(1) > limits.max_ratio {
-            return Some((
-                format!(
+            return Some(Tripped {
+                why: format!(
                     "{unpacked} bytes decompressed from {packed} (more than {}×: a decompression bomb?)",
                     limits.max_ratio
                 ),
-                "max_ratio",
-            ));
+                setting: "max_ratio",
+                limit: limits.max_ratio.to_string(),
+            });
         }
         None
     }
@@ -218,8 +253,8 @@ impl<R: Read> Read for Guard<R> {
         if s.tripped.is_none() {
             s.tripped = s.check();
         }
-        if let Some((why, _)) = &s.tripped {
-            return Err(std::io::Error::other(why.clone()));
+        if let Some(t) = &s.tripped {
+            return Err(std::io::Error::other(t.why.clone()));
         }
         Ok(n)
     }
@@ -255,11 +290,12 @@ pub fn for_each_entry(
     // The error to report when an entry failed: a tripped limit wins over what it caused.
     let fail = |entry: &str, message: String| -> ArchiveError {
         match state.borrow().tripped.clone() {
-            Some((why, setting)) => ArchiveError::Bomb {
+            Some(t) => ArchiveError::Bomb {
                 archive: path.to_path_buf(),
                 entry: entry.to_string(),
-                message: why,
-                setting,
+                message: t.why,
+                setting: t.setting,
+                limit: t.limit,
             },
             None => ArchiveError::Entry {
                 archive: path.to_path_buf(),
@@ -508,7 +544,7 @@ mod tests {
         let err = read_all(&zip, &ArchiveLimits::default()).expect_err("bomb");
         let msg = err.to_string();
         assert!(
-            msg.contains("(more than 200×: a decompression bomb?) at entry `zeros.bin`; the archive is refused (raise `max_ratio` if this is expected)"),
+            msg.contains("(more than 200×: a decompression bomb?) at entry `zeros.bin`; the archive is refused (if it is expected, raise the task's `max_ratio`, now 200)"),
             "{msg}"
         );
         let gz = dir.path().join("bomb.tar.gz");
@@ -533,8 +569,9 @@ mod tests {
         };
         let err = read_all(&gz, &limits).expect_err("total");
         assert!(
-            err.to_string()
-                .contains("more than 1048576 bytes decompressed at entry `zeros.bin`"),
+            err.to_string().contains(
+                "more than 1048576 bytes decompressed at entry `zeros.bin`; the archive is refused (if it is expected, raise the task's `max_unpacked`, now 1MiB)"
+            ),
             "{err}"
         );
         // Not a bomb once allowed: the caller skips the entry, the archive reads to the end.
@@ -545,6 +582,83 @@ mod tests {
         let summary = for_each_entry(&gz, &limits, |_| Ok(())).expect("allowed");
         assert_eq!(summary.files, 1);
         assert!(summary.unpacked >= 20 << 20);
+    }
+
+    /// The same small archive as zip, tar, tar.gz and tar.bz2.
+    fn samples() -> Vec<Vec<u8>> {
+        let entries: [(&str, &[u8]); 3] = [
+            ("a/one.xml", b"<a>un</a>"),
+            ("b/two.txt", &[b'x'; 3000]),
+            ("three", b""),
+        ];
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, data) in entries {
+            z.start_file(name, opts).expect("start");
+            z.write_all(data).expect("write");
+        }
+        let zip = z.finish().expect("finish").into_inner();
+        let tar = tar_bytes(&entries, Some(("b/link", "../x")));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&tar).expect("gz");
+        let gz = gz.finish().expect("gz");
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
+        bz.write_all(&tar).expect("bz");
+        let bz = bz.finish().expect("bz");
+        vec![zip, tar, gz, bz]
+    }
+
+    /// Reads every entry of `bytes` (as a file) to the end, within small limits; the bytes
+    /// read, or the error.
+    fn read_through(bytes: &[u8]) -> Result<u64, ArchiveError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("fuzz");
+        std::fs::write(&path, bytes).expect("write");
+        let limits = ArchiveLimits {
+            max_unpacked: 1 << 20,
+            max_ratio: 200,
+        };
+        let mut read = 0u64;
+        for_each_entry(&path, &limits, |e| {
+            let n = std::io::copy(e.reader, &mut std::io::sink()).map_err(|e| e.to_string())?;
+            read += n;
+            Ok(())
+        })?;
+        Ok(read)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::fuzz::config())]
+
+        /// Random bytes, and valid archives with bytes changed, cut or inserted: read or
+        /// refused, never a panic, and never more than the limit decompressed.
+        #[test]
+        fn fuzz_archive(
+            sample in 0usize..4,
+            edits in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>(), 0u8..4), 0..8),
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            raw in proptest::prelude::any::<bool>(),
+        ) {
+            static SAMPLES: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+            let mut bytes = if raw { noise } else { SAMPLES.get_or_init(samples)[sample].clone() };
+            for (at, byte, how) in edits {
+                if bytes.is_empty() {
+                    bytes.push(byte);
+                    continue;
+                }
+                let at = at % bytes.len();
+                match how {
+                    0 => bytes[at] = byte,
+                    1 => bytes[at] ^= 1 << (byte % 8),
+                    2 => bytes.truncate(at),
+                    _ => bytes.insert(at, byte),
+                }
+            }
+            if let Ok(read) = read_through(&bytes) {
+                proptest::prop_assert!(read <= 1 << 20);
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde::Deserialize;
 use sluice_data::read_csv::{CsvOptions, csv_schema, read_csv};
-use sluice_data::read_json::{JsonOptions, read_json};
+use sluice_data::read_json::{JsonOptions, json_schema, read_json};
 use sluice_data::values::Kind;
 use sluice_data::{DatasetTarget, DatasetWriter, expand_paths};
 
@@ -148,7 +148,8 @@ impl Op for ReadCsv {
     crate::builtin::parse::sourced_methods!();
 }
 
-/// `op: read.json`: a JSON array of objects, or one object per line.
+/// `op: read.json`: a JSON array of objects, or one object per line, streamed (read twice:
+/// once for the columns and their types, once for the rows).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReadJson {
@@ -169,10 +170,16 @@ impl Op for ReadJson {
             lenient: self.lenient,
             repair_escapes: self.repair_escapes,
         };
+        let cancel = ctx.cancel.clone();
         read_files(ctx, Inputs::Path(self.path.clone()), move |files, out| {
-            let batch = read_json(&files, &opts)?;
-            let mut writer = out.writer(batch.schema());
-            writer.write(&batch)?;
+            let schema = json_schema(&files, &opts)?;
+            let mut writer = out.writer(schema.clone());
+            read_json(&files, &opts, &schema, &mut |batch| {
+                if cancel.is_cancelled() {
+                    return Err(sluice_data::DataError::Engine("cancelled".into()));
+                }
+                writer.write(&batch)
+            })?;
             Ok(writer.finish()?)
         })
         .await
@@ -244,5 +251,141 @@ impl Op for ReadParquet {
 
     fn input_stamp(&self, workdir: &Path) -> Result<String, OpError> {
         Ok(file_stamp(&paths(workdir, &self.path)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+    use sluice_data::read_json::for_each_record;
+
+    use super::*;
+
+    /// The records `for_each_record` finds in `bytes`, or its error.
+    fn records(bytes: &[u8], lenient: bool) -> Result<Vec<Map<String, Value>>, String> {
+        let mut out = Vec::new();
+        let opts = JsonOptions {
+            lenient,
+            repair_escapes: true,
+        };
+        for_each_record(bytes, Path::new("f.json"), &opts, &mut |_, m| {
+            out.push(m);
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+
+    /// Pieces of JSON put together at random.
+    fn json_soup() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop::sample::select(vec![
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            ":",
+            "\"a\"",
+            "\"b\"",
+            "1",
+            "-2.5e3",
+            "true",
+            "null",
+            "\"x\\\"y,]\"",
+            "\"\\u00e9\"",
+            "\"\\ud800\"",
+            " ",
+            "\n",
+            "\"",
+            "\\",
+            "1e999",
+            "18446744073709551616",
+            "é",
+            "\u{0}",
+        ]);
+        prop::collection::vec(piece, 0..96).prop_map(|p| p.concat().into_bytes())
+    }
+
+    fn record() -> impl Strategy<Value = Map<String, Value>> {
+        let scalar = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (-1e12f64..1e12).prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+            prop::sample::select(vec![",]", ",}", "\\\",]", "[1,]"]).prop_map(Value::from),
+        ];
+        let value = scalar.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("[a-c]", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        prop::collection::btree_map("[a-e]{1,2}", value, 0..5).prop_map(|m| m.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(crate::fuzz::config())]
+
+        /// Any bytes, strict or lenient: records or an error naming the file, never a panic;
+        /// no more records than bytes.
+        #[test]
+        fn fuzz_read_json(
+            bytes in prop_oneof![json_soup(), prop::collection::vec(any::<u8>(), 0..512)],
+            lenient in any::<bool>(),
+        ) {
+            match records(&bytes, lenient) {
+                Ok(found) => prop_assert!(found.len() <= bytes.len()),
+                Err(e) => prop_assert!(e.starts_with("f.json:"), "{e}"),
+            }
+        }
+
+        /// Records written as an array or one per line, with trailing commas or not, are
+        /// read back as they were (trailing commas: with `lenient` only).
+        #[test]
+        fn fuzz_read_json_records(
+            written in prop::collection::vec(record(), 0..12),
+            array in any::<bool>(),
+            trailing in any::<bool>(),
+            lenient in any::<bool>(),
+        ) {
+            let texts: Vec<String> = written
+                .iter()
+                .map(|m| {
+                    let mut t = Value::Object(m.clone()).to_string();
+                    if trailing && !m.is_empty() {
+                        t.insert(t.len() - 1, ',');
+                    }
+                    t
+                })
+                .collect();
+            let text = if array {
+                let comma = if trailing && !written.is_empty() { "," } else { "" };
+                format!("[{}{comma}\n]", texts.join(",\n"))
+            } else {
+                texts.iter().map(|t| format!("{t}\n")).collect()
+            };
+            let has_trailing =
+                trailing && ((array && !written.is_empty()) || written.iter().any(|m| !m.is_empty()));
+            // As a whole-text parse reads them (floats may differ from `written` in the last
+            // digit: serde_json parses them that way).
+            let expected: Vec<Map<String, Value>> = written
+                .iter()
+                .map(|m| serde_json::from_str(&Value::Object(m.clone()).to_string()))
+                .collect::<Result<_, _>>()
+                .expect("json");
+            match records(text.as_bytes(), lenient) {
+                Ok(read) => {
+                    prop_assert!(lenient || !has_trailing, "strict accepted {text}");
+                    prop_assert_eq!(read, expected);
+                }
+                Err(e) => {
+                    prop_assert!(!lenient && has_trailing, "{e}\n{text}");
+                    prop_assert!(e.contains("trailing comma"), "{e}");
+                }
+            }
+        }
     }
 }

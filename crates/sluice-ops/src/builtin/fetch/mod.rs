@@ -91,7 +91,7 @@ pub struct Listing {
     pub full: String,
 }
 
-fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn de_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let text = <String as Deserialize>::deserialize(d)?;
     parse_size(&text)
         .map(Some)

@@ -126,6 +126,14 @@ pub struct ParseDila {
     /// Glob naming full dumps (default `Freemium_*`).
     #[serde(default = "default_full")]
     pub full: String,
+    /// Refuse an archive that decompresses to more than this in all (default `64GiB`;
+    /// `500MB`, `2GiB` or bytes).
+    #[serde(default, deserialize_with = "crate::builtin::fetch::de_size")]
+    pub max_unpacked: Option<u64>,
+    /// Refuse an archive entry (zip) or stream (tar) that decompresses to more than this many
+    /// times its compressed size (default 200).
+    #[serde(default)]
+    pub max_ratio: Option<u64>,
 }
 
 /// Builds `parse.dila`.
@@ -138,6 +146,10 @@ pub fn build(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeE
 impl super::Sourced for ParseDila {
     fn keys(&self) -> (&Option<String>, &Option<String>) {
         (&self.files, &self.path)
+    }
+
+    fn archive_limits(&self) -> ArchiveLimits {
+        ArchiveLimits::from_keys(self.max_unpacked, self.max_ratio)
     }
 }
 
@@ -209,13 +221,23 @@ fn render(e: &Element, out: &mut String) {
     }
 }
 
+/// The rows of `table` (`tr`, any case), in `thead`, `tbody`… included, those of the tables
+/// nested in its cells excluded: a nested table is rendered once, inside its cell (its rows
+/// counted again at every level above made the work exponential in the nesting).
+fn table_rows<'a>(e: &'a Element, out: &mut Vec<&'a Element>) {
+    for c in e.elements() {
+        if c.name.eq_ignore_ascii_case("tr") {
+            out.push(c);
+        } else if !c.name.eq_ignore_ascii_case("table") {
+            table_rows(c, out);
+        }
+    }
+}
+
 fn markdown_table(table: &Element) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut trs = Vec::new();
-    table.descendants("tr", &mut trs);
-    let mut upper = Vec::new();
-    table.descendants("TR", &mut upper);
-    trs.extend(upper);
+    table_rows(table, &mut trs);
     for tr in trs {
         let cells: Vec<String> = tr
             .elements()
@@ -236,7 +258,7 @@ fn markdown_table(table: &Element) -> String {
     }
     let line = |cells: &[String]| {
         let mut c: Vec<&str> = cells.iter().map(String::as_str).collect();
-        c.resize(width, "");
+        c.resize(c.len().max(width.min(super::MAX_PADDED_CELLS)), "");
         format!("| {} |", c.join(" | "))
     };
     let mut lines = vec![line(&rows[0]), format!("|{}", " --- |".repeat(width))];
@@ -421,13 +443,13 @@ fn dole(root: &Element) -> Result<Vec<Row>, String> {
     };
     let mut intro: Vec<String> = Vec::new();
     let mut articles: Vec<Article> = Vec::new();
-    let article = |n: i64, articles: &mut Vec<Article>| {
-        if let Some(i) = articles.iter().position(|a| a.0 == n) {
-            i
-        } else {
+    // Where each article number is in `articles`.
+    let mut index: HashMap<i64, usize> = HashMap::new();
+    let mut article = |n: i64, articles: &mut Vec<Article>| {
+        *index.entry(n).or_insert_with(|| {
             articles.push((n, None, Vec::new(), Vec::new()));
             articles.len() - 1
-        }
+        })
     };
     if let Some(memo) = root.find("EXPOSE_MOTIF") {
         let mut current: Option<usize> = None;
@@ -623,7 +645,7 @@ impl ParseDila {
         let mut errors = 0u64;
         super::for_each_input(
             std::slice::from_ref(&archive.path),
-            &ArchiveLimits::default(),
+            &super::Sourced::archive_limits(self),
             |_, name, reader| {
                 if cancel.is_cancelled() {
                     return Err("cancelled".into());
@@ -840,6 +862,8 @@ impl Op for ParseDila {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -882,6 +906,96 @@ mod tests {
             None
         );
         assert_eq!(article_number("L'article 2"), None);
+    }
+
+    #[test]
+    fn nested_tables_are_rendered_once_inside_their_cell() {
+        let e = xml::parse(
+            b"<CONTENU><table><tr><td>a<table><tr><td>x</td></tr></table></td></tr></table></CONTENU>",
+        )
+        .expect("xml");
+        assert_eq!(content_text(&e), "| a \\| x \\| \\| --- \\| |\n| --- |");
+        // 40 levels: the rows of each table were rendered again at every level above
+        // (2^40 renderings); now once each.
+        let mut doc = String::from("<CONTENU>");
+        doc.push_str(&"<table><tr><td>".repeat(40));
+        doc.push('x');
+        doc.push_str(&"</td></tr></table>".repeat(40));
+        doc.push_str("</CONTENU>");
+        let text = content_text(&xml::parse(doc.as_bytes()).expect("xml"));
+        assert_eq!(text.lines().count(), 2);
+        assert_eq!(text.matches('x').count(), 1);
+    }
+
+    const NAMES: &[&str] = &[
+        "CONTEXTE",
+        "TEXTE",
+        "TITRE_TXT",
+        "TITRE_TM",
+        "NOTA",
+        "p",
+        "br",
+        "div",
+        "li",
+        "table",
+        "tr",
+        "td",
+        "th",
+        "TR",
+        "TD",
+        "LIENS",
+        "LIEN",
+        "BLOC_TEXTUEL",
+        "CONTENU",
+        "NATURE",
+        "ETAT",
+        "NUM",
+        "DATE_DEBUT",
+        "EXPOSE_MOTIF",
+        "CONTENU_DOSSIER_1",
+        "CONTENU_DOSSIER_3",
+        "LEGISLATURE",
+        "NUMERO",
+        "LIBELLE",
+        "TITRE",
+        "TYPE",
+    ];
+
+    fn size(rows: &[Row]) -> usize {
+        rows.iter()
+            .flatten()
+            .map(|v| match v {
+                Value::Text(t) => t.len(),
+                Value::Texts(t) => t.iter().map(String::len).sum(),
+                Value::Null | Value::Int(_) => 8,
+            })
+            .sum()
+    }
+
+    proptest! {
+        #![proptest_config(crate::fuzz::config())]
+
+        /// Random documents of each base parse or fail without a panic; the rows are a
+        /// bounded multiple of the document.
+        #[test]
+        fn fuzz_dila(
+            doc in prop_oneof![
+                xml::generate::document(
+                    "<ARTICLE><META><META_COMMUN><ID>LEGIARTI1</ID></META_COMMUN></META>",
+                    "</ARTICLE>",
+                    NAMES,
+                    &["c_titre_court", "nature", "ministere", "id", "sens", "typelien"],
+                ),
+                xml::generate::xml_soup().prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+            ]
+        ) {
+            for kind in [Kind::Legi, Kind::Cnil, Kind::Constit, Kind::Dole] {
+                if let Ok((_, rows)) = parse_doc(kind, doc.as_bytes()) {
+                    let size = size(&rows);
+                    prop_assert!(size <= 256 * doc.len() + 4096, "{kind:?}: {size} bytes from {}", doc.len());
+                }
+            }
+        }
     }
 
     #[test]

@@ -25,7 +25,6 @@ use sluice_data::rows::{ColumnType, RowWriter, Value};
 use super::Sourced as _;
 use super::travail_emploi::french_date;
 use super::{base_name, for_each_input};
-use crate::builtin::archive::ArchiveLimits;
 use crate::{Op, OpError, OpOutput, TaskContext, blocking};
 
 super::file_parser!(
@@ -562,6 +561,7 @@ fn is_json(name: &str) -> bool {
 impl Op for ParseDirectory {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
         let files = self.inputs().resolve(ctx)?;
+        let limits = self.archive_limits();
         let out = ctx.output()?.clone();
         let log = ctx.log.clone();
         let cancel = ctx.cancel.clone();
@@ -569,7 +569,7 @@ impl Op for ParseDirectory {
             let mut w = RowWriter::new(&out, COLUMNS);
             let mut seen: HashSet<String> = HashSet::new();
             let (mut documents, mut skipped, mut duplicates, mut lists) = (0u64, 0u64, 0u64, 0u64);
-            for_each_input(&files, &ArchiveLimits::default(), |file, name, reader| {
+            for_each_input(&files, &limits, |file, name, reader| {
                 if !is_json(name) {
                     return Ok(());
                 }

@@ -14,6 +14,11 @@ use sluice_data::export::for_each_batch;
 use crate::builtin::archive::{ArchiveKind, ArchiveLimits, for_each_entry};
 use crate::{OpError, TaskContext, file_stamp};
 
+/// Markdown tables: rows shorter than the widest are padded with empty cells up to this
+/// many columns, no further, so that a hostile table (one very wide row, many short ones)
+/// renders to text linear in its size.
+pub const MAX_PADDED_CELLS: usize = 64;
+
 /// An op whose files come from `files` (a fetch task) or `path` (a glob).
 pub trait Sourced {
     /// Its `files` and `path` keys.
@@ -23,6 +28,12 @@ pub trait Sourced {
     fn inputs(&self) -> Inputs {
         let (files, path) = self.keys();
         Inputs::from_keys(files, path).unwrap_or(Inputs::Path(String::new()))
+    }
+
+    /// The limits its archives are read with: its `max_unpacked` and `max_ratio` keys (the
+    /// parsers' own), the defaults for an op without them.
+    fn archive_limits(&self) -> ArchiveLimits {
+        ArchiveLimits::default()
     }
 }
 
@@ -58,8 +69,9 @@ macro_rules! sourced_methods {
 }
 pub(crate) use sourced_methods;
 
-/// Declares a parser whose only keys are `files` and `path`: its config struct, its `build`
-/// function (checking that exactly one of them is given) and its [`Sourced`] impl.
+/// Declares a parser whose only keys are `files` and `path` (and the archive limits
+/// `max_unpacked`, `max_ratio`): its config struct, its `build` function (checking that
+/// exactly one of `files` and `path` is given) and its [`Sourced`] impl.
 macro_rules! file_parser {
     ($(#[$doc:meta])* $name:ident, $op:literal, $files:literal) => {
         $(#[$doc])*
@@ -72,6 +84,14 @@ macro_rules! file_parser {
             /// Or a file or glob, relative to the pipeline file.
             #[serde(default)]
             pub path: Option<String>,
+            /// Archives: refuse one that decompresses to more than this in all (default
+            /// `64GiB`; `500MB`, `2GiB` or bytes).
+            #[serde(default, deserialize_with = "crate::builtin::fetch::de_size")]
+            pub max_unpacked: Option<u64>,
+            /// Archives: refuse an entry (zip) or a stream (tar) that decompresses to more
+            /// than this many times its compressed size (default 200).
+            #[serde(default)]
+            pub max_ratio: Option<u64>,
         }
 
         #[doc = concat!("Builds `", $op, "`.")]
@@ -84,6 +104,13 @@ macro_rules! file_parser {
         impl $crate::builtin::parse::Sourced for $name {
             fn keys(&self) -> (&Option<String>, &Option<String>) {
                 (&self.files, &self.path)
+            }
+
+            fn archive_limits(&self) -> $crate::builtin::archive::ArchiveLimits {
+                $crate::builtin::archive::ArchiveLimits::from_keys(
+                    self.max_unpacked,
+                    self.max_ratio,
+                )
             }
         }
     };
@@ -222,3 +249,77 @@ pub mod directory;
 pub mod service_public;
 pub mod travail_emploi;
 pub mod xml;
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+    use crate::builtin::parse::dila::ParseDila;
+    use crate::builtin::parse::service_public::ParseServicePublic;
+
+    fn config<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
+        let node = sluice_core::yaml::parse(yaml).expect("yaml");
+        sluice_core::from_node(&node).expect("config")
+    }
+
+    /// Reads every entry to the end, as a parser does.
+    fn read_through(files: &[PathBuf], limits: &ArchiveLimits) -> Result<(), OpError> {
+        for_each_input(files, limits, |_, _, reader| {
+            std::io::copy(reader, &mut std::io::sink())
+                .map(|_| ())
+                .map_err(|e| format!("cannot read: {e}"))
+        })
+    }
+
+    #[test]
+    fn the_archive_limits_are_the_task_keys_the_error_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let zip = dir.path().join("bomb.zip");
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&zip).expect("create"));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        z.start_file("F1.xml", opts).expect("start");
+        z.write_all(&vec![b' '; 20 << 20]).expect("write");
+        z.finish().expect("finish");
+        let files = [zip.clone()];
+
+        // By default: refused, naming the key and its value.
+        let op: ParseServicePublic = config("path: bomb.zip\n");
+        assert_eq!(op.archive_limits(), ArchiveLimits::default());
+        let err = read_through(&files, &op.archive_limits()).expect_err("bomb");
+        assert!(
+            err.message.ends_with(
+                "(more than 200×: a decompression bomb?) at entry `F1.xml`; the archive is refused (if it is expected, raise the task's `max_ratio`, now 200)"
+            ),
+            "{}",
+            err.message
+        );
+
+        // The key raised: read.
+        let op: ParseServicePublic = config("path: bomb.zip\nmax_ratio: 100000\n");
+        read_through(&files, &op.archive_limits()).expect("allowed");
+
+        // The total, with a size as `fetch`'s `max_size` takes it.
+        let op: ParseDila =
+            config("kind: legi\npath: bomb.zip\nmax_ratio: 100000\nmax_unpacked: 1MiB\n");
+        assert_eq!(
+            op.archive_limits(),
+            ArchiveLimits {
+                max_unpacked: 1 << 20,
+                max_ratio: 100_000
+            }
+        );
+        let err = read_through(&files, &op.archive_limits()).expect_err("total");
+        assert!(
+            err.message.ends_with(
+                "more than 1048576 bytes decompressed at entry `F1.xml`; the archive is refused (if it is expected, raise the task's `max_unpacked`, now 1MiB)"
+            ),
+            "{}",
+            err.message
+        );
+        let op: ParseDila =
+            config("kind: legi\npath: bomb.zip\nmax_ratio: 100000\nmax_unpacked: 1GB\n");
+        read_through(&files, &op.archive_limits()).expect("allowed");
+    }
+}

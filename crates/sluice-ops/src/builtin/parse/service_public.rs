@@ -17,8 +17,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::Sourced as _;
 use super::xml::{self, Element, Node, squash};
-use super::{base_name, for_each_input, read_all};
-use crate::builtin::archive::ArchiveLimits;
+use super::{MAX_PADDED_CELLS, base_name, for_each_input, read_all};
 use crate::{Op, OpError, OpOutput, TaskContext, blocking};
 
 super::file_parser!(
@@ -248,7 +247,7 @@ fn table(e: &Element) -> Option<String> {
     let width = rows.iter().map(|(_, c)| c.len()).max().unwrap_or(0).max(1);
     let fmt = |cells: &[String]| {
         let mut padded: Vec<&str> = cells.iter().map(String::as_str).collect();
-        padded.resize(width, "");
+        padded.resize(padded.len().max(width.min(MAX_PADDED_CELLS)), "");
         format!("| {} |", padded.join(" | "))
     };
     let header_count = rows.iter().take_while(|(h, _)| *h).count().max(1);
@@ -400,10 +399,7 @@ pub fn parse_sheet(bytes: &[u8]) -> Result<Option<Sheet>, String> {
     let mut body = Vec::new();
     for name in ["Texte", "ListeSituations"] {
         if let Some(e) = root.child(name) {
-            let mut wrapper = Element {
-                name: "Texte".into(),
-                ..Element::default()
-            };
+            let mut wrapper = Element::named("Texte");
             wrapper.children.push(Node::Element(e.clone()));
             walk(&wrapper, &[], &mut body);
         }
@@ -466,6 +462,7 @@ fn is_sheet(name: &str) -> bool {
 impl Op for ParseServicePublic {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
         let files = self.inputs().resolve(ctx)?;
+        let limits = self.archive_limits();
         let out = ctx.output()?.clone();
         let log = ctx.log.clone();
         let cancel = ctx.cancel.clone();
@@ -474,7 +471,7 @@ impl Op for ParseServicePublic {
             let mut seen: HashMap<String, (String, u64)> = HashMap::new();
             let (mut sheets, mut skipped, mut duplicates, mut differing, mut sections) =
                 (0u64, 0u64, 0u64, 0u64, 0u64);
-            for_each_input(&files, &ArchiveLimits::default(), |file, name, reader| {
+            for_each_input(&files, &limits, |file, name, reader| {
                 if cancel.is_cancelled() {
                     return Err("cancelled".into());
                 }
@@ -555,7 +552,67 @@ impl Op for ParseServicePublic {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    const NAMES: &[&str] = &[
+        "Texte",
+        "Chapitre",
+        "SousChapitre",
+        "Situation",
+        "ListeSituations",
+        "Titre",
+        "Paragraphe",
+        "TitreFlottant",
+        "Liste",
+        "Item",
+        "Tableau",
+        "Rangée",
+        "Cellule",
+        "BlocCas",
+        "Cas",
+        "ANoter",
+        "ASavoir",
+        "ServiceEnLigne",
+        "Source",
+        "QuestionReponse",
+        "Introduction",
+        "dc:title",
+        "dc:description",
+        "dc:date",
+        "SurTitre",
+        "Audience",
+        "Theme",
+        "OuSAdresser",
+    ];
+
+    proptest! {
+        #![proptest_config(crate::fuzz::config())]
+
+        /// Random sheets (and random bytes) parse or fail without a panic; the text is a
+        /// bounded multiple of the sheet.
+        #[test]
+        fn fuzz_service_public(
+            doc in prop_oneof![
+                xml::generate::document(
+                    "<Publication ID=\"F1\" spUrl=\"https://x/F1\">",
+                    "</Publication>",
+                    NAMES,
+                    &["type", "ID", "URL", "audience"],
+                ),
+                xml::generate::xml_soup().prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+            ]
+        ) {
+            if let Ok(Some(sheet)) = parse_sheet(doc.as_bytes()) {
+                let size: usize = sheet.sections.iter().map(|s| s.text.len() + s.context.concat().len()).sum::<usize>()
+                    + sheet.introduction.len()
+                    + sheet.related_questions.len()
+                    + sheet.web_services.len();
+                prop_assert!(size <= 256 * doc.len() + 4096, "{size} bytes from {}", doc.len());
+            }
+        }
+    }
 
     #[test]
     fn sheet_names_are_f_or_n_then_digits() {

@@ -17,8 +17,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::Sourced as _;
 use super::xml::squash;
-use super::{base_name, for_each_input, read_all};
-use crate::builtin::archive::ArchiveLimits;
+use super::{MAX_PADDED_CELLS, base_name, for_each_input, read_all};
 use crate::{Op, OpError, OpOutput, TaskContext, blocking};
 
 super::file_parser!(
@@ -269,13 +268,20 @@ const BLOCKS: &[&str] = &[
 /// Renders simple HTML (the sheets' `p`, `br`, lists, tables, headings, inline `strong`,
 /// `em`, `a`, `span`…) as text: paragraphs and headings separated by a blank line, `<br>` as
 /// a line break, list items as `- item` lines (`1. item` in ordered lists, nested lists
-/// indented), tables as Markdown tables whose first row is the header. Entities are
-/// decoded, spaces collapsed, the text NFKC-normalised; `script`, `style` and comments are
-/// dropped, other tags keep only their text. Never fails: what is not a tag is text.
+/// indented, at most [`MAX_LIST_INDENT`] levels deep), tables as Markdown tables whose first
+/// row is the header. Entities are decoded, spaces collapsed, the text NFKC-normalised;
+/// `script`, `style` and comments are dropped, other tags keep only their text. Never fails:
+/// what is not a tag is text.
+///
+/// One pass, linear in the input whatever it holds: a `<` that opens no tag costs one step,
+/// a tag is scanned once and consumed. A tag the input ends inside has no `>` after it, so
+/// the rest is text; if quotes hid a `>`, quotes stop counting from there on (each later tag
+/// ends at its first `>`), so no stretch is scanned more than twice.
 pub fn html_to_text(html: &str) -> String {
     let mut r = Renderer::default();
     let bytes = html.as_bytes();
     let (mut i, mut text_start) = (0, 0);
+    let mut quotes = true;
     while i < bytes.len() {
         if bytes[i] != b'<' {
             i += 1;
@@ -288,21 +294,26 @@ pub fn html_to_text(html: &str) -> String {
             text_start = i;
             continue;
         }
-        let Some(tag) = parse_tag(rest) else {
+        let tag = match parse_tag(rest, quotes) {
+            Scan::Tag(tag) => tag,
             // A `<` that opens no tag is text.
-            i += 1;
-            continue;
+            Scan::NotATag => {
+                i += 1;
+                continue;
+            }
+            // No `>` from here to the end: nothing after is a tag.
+            Scan::Unclosed { quoted: false } => break,
+            // A quote hid the `>`s: this `<` again, quotes ignored.
+            Scan::Unclosed { quoted: true } => {
+                quotes = false;
+                continue;
+            }
         };
         r.text(&html[text_start..i]);
         i += tag.len;
         if !tag.closing && !tag.self_closing && matches!(tag.name.as_str(), "script" | "style") {
             // Raw text up to the closing tag, dropped.
-            let close = format!("</{}", tag.name);
-            i = html[i..]
-                .to_ascii_lowercase()
-                .find(&close)
-                .and_then(|p| html[i + p..].find('>').map(|q| i + p + q + 1))
-                .unwrap_or(html.len());
+            i = raw_text_end(html, i, &tag.name);
         } else {
             r.tag(&tag);
         }
@@ -310,6 +321,22 @@ pub fn html_to_text(html: &str) -> String {
     }
     r.text(&html[text_start..]);
     r.finish()
+}
+
+/// Where the raw text of a `script` or `style` element that starts at `from` ends: after
+/// its closing tag (`</name`, any case, up to `>`), or at the end of the input.
+fn raw_text_end(html: &str, from: usize, name: &str) -> usize {
+    let b = html.as_bytes();
+    let mut at = from;
+    while let Some(p) = html[at..].find("</") {
+        let after = at + p + 2;
+        let end = after + name.len();
+        if b.len() >= end && b[after..end].eq_ignore_ascii_case(name.as_bytes()) {
+            return html[end..].find('>').map_or(html.len(), |q| end + q + 1);
+        }
+        at = after;
+    }
+    html.len()
 }
 
 /// A start or end tag.
@@ -322,22 +349,36 @@ struct Tag {
     len: usize,
 }
 
-/// The tag at the start of `s` (which starts with `<`), or `None` when `<` opens no tag.
-fn parse_tag(s: &str) -> Option<Tag> {
+/// What a `<` starts.
+enum Scan {
+    /// A tag.
+    Tag(Tag),
+    /// Nothing: the `<` is text.
+    NotATag,
+    /// A tag the input ends inside. `quoted`: a quoted value was met (it may hide a `>`);
+    /// otherwise there is no `>` from the `<` to the end.
+    Unclosed { quoted: bool },
+}
+
+/// What the `<` at the start of `s` opens. With `quotes`, a `>` inside a quoted attribute
+/// value does not end the tag.
+fn parse_tag(s: &str, quotes: bool) -> Scan {
     let b = s.as_bytes();
     if matches!(b.get(1), Some(b'!' | b'?')) {
-        let end = s.find('>')?;
-        return Some(Tag {
-            name: String::new(),
-            closing: false,
-            self_closing: true,
-            len: end + 1,
-        });
+        return match s.find('>') {
+            Some(end) => Scan::Tag(Tag {
+                name: String::new(),
+                closing: false,
+                self_closing: true,
+                len: end + 1,
+            }),
+            None => Scan::Unclosed { quoted: false },
+        };
     }
     let closing = b.get(1) == Some(&b'/');
     let start = if closing { 2 } else { 1 };
-    if !b.get(start)?.is_ascii_alphabetic() {
-        return None;
+    if !b.get(start).is_some_and(u8::is_ascii_alphabetic) {
+        return Scan::NotATag;
     }
     let mut i = start;
     while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'-' || b[i] == b':') {
@@ -345,14 +386,17 @@ fn parse_tag(s: &str) -> Option<Tag> {
     }
     let name = s[start..i].to_ascii_lowercase();
     // Attributes up to `>`; a quote opens a value only right after `=`.
-    let (mut quote, mut after_eq) = (None, false);
+    let (mut quote, mut after_eq, mut quoted) = (None, false, false);
     while i < b.len() {
         let c = b[i];
         match quote {
             Some(q) if c == q => quote = None,
             Some(_) => {}
             None if c == b'>' => break,
-            None if (c == b'"' || c == b'\'') && after_eq => quote = Some(c),
+            None if quotes && (c == b'"' || c == b'\'') && after_eq => {
+                quote = Some(c);
+                quoted = true;
+            }
             None => {}
         }
         if !c.is_ascii_whitespace() {
@@ -361,9 +405,9 @@ fn parse_tag(s: &str) -> Option<Tag> {
         i += 1;
     }
     if i >= b.len() {
-        return None;
+        return Scan::Unclosed { quoted };
     }
-    Some(Tag {
+    Scan::Tag(Tag {
         self_closing: i > 0 && b[i - 1] == b'/',
         name,
         closing,
@@ -378,8 +422,11 @@ fn decode_entities(s: &str, out: &mut String) {
     while let Some(pos) = rest.find('&') {
         out.push_str(&rest[..pos]);
         let after = &rest[pos + 1..];
+        // A name is at most 32 bytes: the `;` is looked for that far only.
         let name = after
-            .find(';')
+            .bytes()
+            .take(33)
+            .position(|b| b == b';')
             .filter(|&e| {
                 (1..=32).contains(&e)
                     && after[..e]
@@ -489,6 +536,9 @@ fn push_entity(name: &str, out: &mut String) -> bool {
     true
 }
 
+/// List levels indented deeper than the one before; deeper lists keep this indentation.
+pub const MAX_LIST_INDENT: usize = 16;
+
 #[derive(Default)]
 struct List {
     ordered: bool,
@@ -547,7 +597,7 @@ impl Table {
         let width = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         for (i, row) in self.rows.iter().enumerate() {
             let mut cells: Vec<&str> = row.iter().map(String::as_str).collect();
-            cells.resize(width, "");
+            cells.resize(cells.len().max(width.min(MAX_PADDED_CELLS)), "");
             lines.push(format!("| {} |", cells.join(" | ")));
             if i == 0 {
                 lines.push(format!("|{}", " --- |".repeat(width)));
@@ -665,9 +715,11 @@ impl Renderer {
             "li" if open => {
                 self.end_line();
                 let depth = self.lists.len();
-                let pad = match depth {
+                // Lists deeper than `MAX_LIST_INDENT` are indented as that level: the
+                // indentation of every line stays bounded.
+                let pad = match depth.min(MAX_LIST_INDENT) {
                     0 | 1 => String::new(),
-                    _ => self.lists[depth - 2].indent.clone(),
+                    d => self.lists[d - 2].indent.clone(),
                 };
                 let marker = match self.lists.last_mut() {
                     Some(l) => {
@@ -767,6 +819,7 @@ impl Renderer {
 impl Op for ParseTravailEmploi {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
         let files = self.inputs().resolve(ctx)?;
+        let limits = self.archive_limits();
         let out = ctx.output()?.clone();
         let cancel = ctx.cancel.clone();
         let (info, counts) = blocking(move || {
@@ -774,7 +827,7 @@ impl Op for ParseTravailEmploi {
             let mut seen: HashSet<String> = HashSet::new();
             let (mut documents, mut sections, mut skipped, mut duplicates) =
                 (0u64, 0u64, 0u64, 0u64);
-            for_each_input(&files, &ArchiveLimits::default(), |_, name, reader| {
+            for_each_input(&files, &limits, |_, name, reader| {
                 if cancel.is_cancelled() {
                     return Err("cancelled".into());
                 }
@@ -829,6 +882,8 @@ impl Op for ParseTravailEmploi {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -913,6 +968,123 @@ mod tests {
             "lien suite"
         );
         assert_eq!(html_to_text("<p>non fermé <b"), "non fermé <b");
+    }
+
+    #[test]
+    fn unclosed_brackets_and_stray_ampersands_take_one_pass() {
+        // Each of these took time quadratic in its size (every `<` or `&` scanned the rest).
+        let unclosed = "<a".repeat(200_000);
+        assert_eq!(html_to_text(&unclosed), unclosed);
+        let declarations = "<!".repeat(200_000);
+        assert_eq!(html_to_text(&declarations), declarations);
+        let ampersands = "&".repeat(200_000);
+        assert_eq!(html_to_text(&ampersands), ampersands);
+        let scripts = "<script>x</SCRIPT>".repeat(50_000);
+        assert_eq!(html_to_text(&format!("{scripts}<p>fin</p>")), "fin");
+        // A quote hiding every `>`: quotes stop counting, the tag ends at its first `>`.
+        let quoted = format!("{}<a y=\">suite<p>fin</p>", "<b".repeat(100_000));
+        assert_eq!(html_to_text(&quoted), "suite\n\nfin");
+        assert_eq!(html_to_text("<a title=\"oops>lien</a> suite"), "lien suite");
+    }
+
+    #[test]
+    fn deep_lists_and_wide_tables_give_text_linear_in_their_size() {
+        // The indentation stops growing at 16 levels.
+        let html = "<ul><li>x".repeat(10_000);
+        let text = html_to_text(&html);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 10_000);
+        assert_eq!(lines[1], "  - x");
+        assert_eq!(lines[9_999], format!("{}- x", " ".repeat(30)));
+        assert_eq!(lines[15], lines[9_999]);
+        // Short rows are padded to 64 cells, not to the widest row's 1,000.
+        let html = format!(
+            "<table><tr>{}</tr>{}</table>",
+            "<td>a</td>".repeat(1_000),
+            "<tr><td>b</td></tr>".repeat(1_000)
+        );
+        let text = html_to_text(&html);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + 1 + 1_000);
+        assert_eq!(lines[2], format!("| b |{}", "  |".repeat(63)));
+    }
+
+    /// Pieces of HTML put together at random: unclosed tags, stray quotes and brackets,
+    /// entities, lists and tables in any order.
+    fn html_soup() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "<p>",
+            "</p>",
+            "<br>",
+            "<br/>",
+            "<ul>",
+            "</ul>",
+            "<ol>",
+            "</ol>",
+            "<li>",
+            "</li>",
+            "<table>",
+            "</table>",
+            "<tr>",
+            "</tr>",
+            "<td>",
+            "</td>",
+            "<th>",
+            "<caption>",
+            "</caption>",
+            "<h2>",
+            "</h2>",
+            "<script>",
+            "</script>",
+            "<style>",
+            "</STYLE>",
+            "<!--",
+            "-->",
+            "<!DOCTYPE html>",
+            "<?x?>",
+            "<a href=\"x\">",
+            "<a title='>'>",
+            "</a>",
+            "<b",
+            "<",
+            "</",
+            ">",
+            "\"",
+            "'",
+            "=",
+            "&",
+            "&amp;",
+            "&#39;",
+            "&#x2019;",
+            "&#0;",
+            "&#1114112;",
+            "&eacute;",
+            "&Oelig;",
+            "&nope;",
+            "texte",
+            " ",
+            "\n",
+            "|",
+            "é",
+            "ﬁ",
+            "\u{FDFA}",
+        ]);
+        prop::collection::vec(piece, 0..128).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(crate::fuzz::config())]
+
+        /// Any text renders, and the text is at most a bounded multiple of the input (list
+        /// indentation and table padding are capped; NFKC expands a character 18 times at
+        /// most).
+        #[test]
+        fn fuzz_html_to_text(
+            html in prop_oneof![html_soup(), any::<String>()]
+        ) {
+            let text = html_to_text(&html);
+            prop_assert!(text.len() <= 128 * html.len() + 64, "{} bytes from {}", text.len(), html.len());
+        }
     }
 
     #[test]
