@@ -29,6 +29,8 @@ tasks:
     table: ${params.table}
     key: chunk_id
     document: doc_id
+    # Going back from the big second version to the first deletes most of the table.
+    max_delete_fraction: 1.0
     jsonb: [meta]
     rename:
       embedding: embeddings_minilm

@@ -462,3 +462,34 @@ fn a_method_a_path_does_not_have_is_405_and_anonymous_callers_learn_nothing() {
         .expect("x");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+#[test]
+fn a_200000_deep_xml_document_fails_its_task_and_the_server_keeps_serving() {
+    let p = Project::new(
+        "name: sheets\ntasks:\n  parse: { op: parse.service_public, path: F1.xml, retries: 0 }\n",
+    );
+    let depth = 200_000;
+    let mut xml = String::from("<?xml version=\"1.0\"?>\n");
+    xml.push_str(&"<Publication>".repeat(depth));
+    xml.push_str(&"</Publication>".repeat(depth));
+    std::fs::write(p.path("F1.xml"), xml).expect("F1.xml");
+    let operator = user_with_token(&p, "otto", "operator");
+    let s = Server::start(&p);
+    let c = client();
+    let id = trigger(&c, &s, &operator, "sheets", json!({}));
+    wait_for("the run", Duration::from_secs(60), || {
+        run_state(&c, &s, &operator, &id) == "failed"
+    });
+    let run = json_of(
+        call(&c, &s, Method::GET, &format!("/api/runs/{id}"), Some(&operator))
+            .send()
+            .expect("run"),
+    );
+    let error = run["attempts"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("F1.xml") && error.contains("XML nested too deep at line 2"),
+        "{error}"
+    );
+    let r = call(&c, &s, Method::GET, "/health", None).send().expect("health");
+    assert_eq!(json_of(r), json!({"status": "ok"}));
+}
