@@ -88,10 +88,19 @@ impl fmt::Display for Diagnostics {
     }
 }
 
-/// The closest candidate to `word`, if one is close enough to be a likely typo.
+/// Longest word (in bytes) that [`closest`] compares: the comparisons take time in the product
+/// of the two lengths, and a name this long is no typo of a short one.
+pub const MAX_SUGGEST_LEN: usize = 64;
+
+/// The closest candidate to `word`, if one is close enough to be a likely typo (never for words
+/// or candidates longer than [`MAX_SUGGEST_LEN`]).
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if word.len() > MAX_SUGGEST_LEN {
+        return None;
+    }
     candidates
         .into_iter()
+        .filter(|c| c.len() <= MAX_SUGGEST_LEN)
         .map(|c| {
             (
                 c,
@@ -127,5 +136,13 @@ mod tests {
             Some("timeout")
         );
         assert_eq!(closest("zzz", ["retries", "timeout", "env"]), None);
+        // Past 64 bytes nothing is compared (it took minutes for two 100 kB names).
+        let long = "a".repeat(MAX_SUGGEST_LEN);
+        assert_eq!(closest(&format!("{long}b"), [long.as_str()]), None);
+        assert_eq!(closest(&long, [format!("{long}b").as_str()]), None);
+        assert_eq!(
+            closest(&format!("{}b", &long[1..]), [long.as_str()]),
+            Some(long.as_str())
+        );
     }
 }

@@ -249,74 +249,157 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// Deepest nesting of lists and mappings in a pipeline file (a handful is typical). Deeper
+/// documents are refused while parsing, so that no later walk of the tree (validation,
+/// fingerprints, dropping it) can overflow the stack.
+pub const MAX_DEPTH: usize = 128;
+
+/// Most nodes that anchors and aliases may copy in one file: a guard against "billion laughs"
+/// files (each alias is a copy of its anchor's value, and so is each anchor's saved value).
+pub const MAX_COPIED_NODES: usize = 100_000;
+
+fn too_deep() -> String {
+    format!(
+        "lists and mappings nested deeper than {MAX_DEPTH} levels; a pipeline file needs far fewer"
+    )
+}
+
 /// Parses one YAML document into a [`Node`]. An empty document gives an empty mapping.
+///
+/// Events are pulled one at a time (yaml-rust2's `Parser::load` recurses once per level of
+/// nesting, so a `- - - …` line 100,000 deep overflowed the stack), and parsing stops at the
+/// first problem: nesting past [`MAX_DEPTH`], anchors and aliases copying more than
+/// [`MAX_COPIED_NODES`] nodes, a second document.
 pub fn parse(source: &str) -> Result<Node, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(source);
-    parser.load(&mut builder, true).map_err(|e| SyntaxError {
-        mark: (*e.marker()).into(),
-        message: e.info().to_string(),
-    })?;
-    if let Some(err) = builder.error {
-        return Err(err);
+    loop {
+        let (event, marker) = parser.next_token().map_err(|e| SyntaxError {
+            mark: (*e.marker()).into(),
+            // The scanner's own limit, 255 levels of `[` and `{`, says the same as ours.
+            message: match e.info() {
+                "recursion limit exceeded" => too_deep(),
+                info => info.to_string(),
+            },
+        })?;
+        if event == Event::StreamEnd {
+            break;
+        }
+        builder.on_event(event, marker);
+        if let Some(err) = builder.error.take() {
+            return Err(err);
+        }
     }
     Ok(builder
         .root
         .unwrap_or(Node::empty_map(Mark { line: 1, col: 1 })))
 }
 
-#[derive(Default)]
-struct Frame {
-    key: Option<Node>,
-    merged: Vec<(Node, Node)>,
+/// How big a node is: its nodes, and how many lists and mappings deep it goes (0 for a scalar).
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    nodes: usize,
+    depth: usize,
 }
 
-/// Most nodes aliases may copy in one file: a guard against "billion laughs" files.
-const MAX_ALIASED_NODES: usize = 100_000;
+/// One open list or mapping.
+struct Frame {
+    node: Node,
+    anchor: usize,
+    /// The pending mapping key.
+    key: Option<Node>,
+    /// Entries of `<<` merge keys, added when the mapping ends.
+    merged: Vec<(Node, Node)>,
+    /// The nodes of the children so far, and the deepest of them.
+    children: Size,
+}
 
 #[derive(Default)]
 struct Builder {
     documents: usize,
-    aliased_nodes: usize,
-    stack: Vec<(Node, usize)>,
-    /// Per open collection, parallel to `stack`: the pending mapping key and merged entries.
-    frames: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    copied_nodes: usize,
+    /// The open lists and mappings, outermost first.
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Node, Size)>,
     root: Option<Node>,
     error: Option<SyntaxError>,
 }
 
 impl Builder {
-    fn push_value(&mut self, node: Node, anchor: usize) {
-        if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+    fn fail(&mut self, mark: Mark, message: String) {
+        self.error.get_or_insert(SyntaxError { mark, message });
+    }
+
+    /// Counts `nodes` more copied nodes; false (and an error at `mark`) past the limit.
+    fn copy(&mut self, nodes: usize, mark: Mark, what: &str) -> bool {
+        self.copied_nodes = self.copied_nodes.saturating_add(nodes);
+        if self.copied_nodes > MAX_COPIED_NODES {
+            self.fail(mark, format!("{what} more than {MAX_COPIED_NODES} nodes"));
+            return false;
         }
-        let Some((parent, _)) = self.stack.last_mut() else {
+        true
+    }
+
+    fn open(&mut self, kind: NodeKind, mark: Mark, anchor: usize) {
+        if self.stack.len() >= MAX_DEPTH {
+            self.fail(mark, too_deep());
+            return;
+        }
+        self.stack.push(Frame {
+            node: Node { kind, mark },
+            anchor,
+            key: None,
+            merged: Vec::new(),
+            children: Size::default(),
+        });
+    }
+
+    fn close(&mut self) {
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
+        let mut node = frame.node;
+        if let NodeKind::Map(entries) = &mut node.kind {
+            for (k, v) in frame.merged {
+                if !entries.iter().any(|(ek, _)| ek.as_text() == k.as_text()) {
+                    entries.push((k, v));
+                }
+            }
+        }
+        let size = Size {
+            nodes: frame.children.nodes.saturating_add(1),
+            depth: frame.children.depth + 1,
+        };
+        self.push_value(node, frame.anchor, size);
+    }
+
+    fn push_value(&mut self, node: Node, anchor: usize, size: Size) {
+        if anchor > 0 {
+            if !self.copy(size.nodes, node.mark, "anchored values hold") {
+                return;
+            }
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        let Some(parent) = self.stack.last_mut() else {
             self.root = Some(node);
             return;
         };
-        match &mut parent.kind {
+        parent.children.nodes = parent.children.nodes.saturating_add(size.nodes);
+        parent.children.depth = parent.children.depth.max(size.depth);
+        match &mut parent.node.kind {
             NodeKind::Seq(items) => items.push(node),
-            NodeKind::Map(entries) => {
-                let Some(frame) = self.frames.last_mut() else {
-                    return;
-                };
-                match frame.key.take() {
-                    None => frame.key = Some(node),
-                    Some(key)
-                        if key.as_text() == Some("<<")
-                            && matches!(&key.kind, NodeKind::Scalar { plain: true, .. }) =>
-                    {
-                        if let Err(message) = collect_merge(&mut frame.merged, node) {
-                            self.error.get_or_insert(SyntaxError {
-                                mark: key.mark,
-                                message,
-                            });
-                        }
+            NodeKind::Map(entries) => match parent.key.take() {
+                None => parent.key = Some(node),
+                Some(key)
+                    if key.as_text() == Some("<<")
+                        && matches!(&key.kind, NodeKind::Scalar { plain: true, .. }) =>
+                {
+                    if let Err(message) = collect_merge(&mut parent.merged, node) {
+                        self.fail(key.mark, message);
                     }
-                    Some(key) => entries.push((key, node)),
                 }
-            }
+                Some(key) => entries.push((key, node)),
+            },
             NodeKind::Scalar { .. } => {}
         }
     }
@@ -338,94 +421,44 @@ fn collect_merge(merged: &mut Vec<(Node, Node)>, source: Node) -> Result<(), Str
     Ok(())
 }
 
-fn count_nodes(node: &Node) -> usize {
-    1 + match &node.kind {
-        NodeKind::Scalar { .. } => 0,
-        NodeKind::Seq(items) => items.iter().map(count_nodes).sum(),
-        NodeKind::Map(entries) => entries
-            .iter()
-            .map(|(k, v)| count_nodes(k) + count_nodes(v))
-            .sum(),
-    }
-}
-
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, marker: Marker) {
         let mark = Mark::from(marker);
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
                 let plain = style == TScalarStyle::Plain;
-                self.push_value(
-                    Node {
-                        kind: NodeKind::Scalar { text, plain },
-                        mark,
-                    },
-                    anchor,
-                );
+                let node = Node {
+                    kind: NodeKind::Scalar { text, plain },
+                    mark,
+                };
+                self.push_value(node, anchor, Size { nodes: 1, depth: 0 });
             }
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push((
-                    Node {
-                        kind: NodeKind::Seq(Vec::new()),
-                        mark,
-                    },
-                    anchor,
-                ));
-                self.frames.push(Frame::default());
-            }
-            Event::MappingStart(anchor, _) => {
-                self.stack.push((
-                    Node {
-                        kind: NodeKind::Map(Vec::new()),
-                        mark,
-                    },
-                    anchor,
-                ));
-                self.frames.push(Frame::default());
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let frame = self.frames.pop().unwrap_or_default();
-                if let Some((mut node, anchor)) = self.stack.pop() {
-                    if let NodeKind::Map(entries) = &mut node.kind {
-                        for (k, v) in frame.merged {
-                            if !entries.iter().any(|(ek, _)| ek.as_text() == k.as_text()) {
-                                entries.push((k, v));
-                            }
-                        }
-                    }
-                    self.push_value(node, anchor);
+            Event::SequenceStart(anchor, _) => self.open(NodeKind::Seq(Vec::new()), mark, anchor),
+            Event::MappingStart(anchor, _) => self.open(NodeKind::Map(Vec::new()), mark, anchor),
+            Event::SequenceEnd | Event::MappingEnd => self.close(),
+            Event::Alias(id) => {
+                let Some(size) = self.anchors.get(&id).map(|(_, size)| *size) else {
+                    self.fail(mark, "alias refers to an unknown anchor".into());
+                    return;
+                };
+                // Checked before the copy is made: the limits bound the memory too.
+                if self.stack.len() + size.depth > MAX_DEPTH {
+                    self.fail(mark, too_deep());
+                    return;
                 }
+                if !self.copy(size.nodes, mark, "aliases expand to") {
+                    return;
+                }
+                let Some(mut node) = self.anchors.get(&id).map(|(node, _)| node.clone()) else {
+                    return;
+                };
+                node.mark = mark;
+                self.push_value(node, 0, size);
             }
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(node) => {
-                    self.aliased_nodes += count_nodes(node);
-                    if self.aliased_nodes > MAX_ALIASED_NODES {
-                        self.error.get_or_insert(SyntaxError {
-                            mark,
-                            message: format!(
-                                "aliases expand to more than {MAX_ALIASED_NODES} nodes"
-                            ),
-                        });
-                        return;
-                    }
-                    let mut node = node.clone();
-                    node.mark = mark;
-                    self.push_value(node, 0);
-                }
-                None => {
-                    self.error.get_or_insert(SyntaxError {
-                        mark,
-                        message: "alias refers to an unknown anchor".into(),
-                    });
-                }
-            },
             Event::DocumentStart => {
                 self.documents += 1;
                 if self.documents == 2 {
-                    self.error.get_or_insert(SyntaxError {
-                        mark,
-                        message: "a pipeline file holds one YAML document; remove the `---` that starts a second one".into(),
-                    });
+                    self.fail(mark, "a pipeline file holds one YAML document; remove the `---` that starts a second one".into());
                 }
             }
             _ => {}
@@ -506,6 +539,72 @@ mod tests {
             e.message.starts_with("aliases expand to more than"),
             "{e:?}"
         );
+    }
+
+    /// The message and position of a document that is too deep.
+    fn too_deep_at(source: &str) -> (usize, usize, String) {
+        let e = parse(source).expect_err("too deep");
+        (e.mark.line, e.mark.col, e.message)
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let message = format!(
+            "lists and mappings nested deeper than {MAX_DEPTH} levels; a pipeline file needs far fewer"
+        );
+        // 100,000 levels of block lists: yaml-rust2's `Parser::load` overflowed the stack.
+        assert_eq!(
+            too_deep_at(&"- ".repeat(100_000)),
+            (1, 2 * MAX_DEPTH + 1, message.clone())
+        );
+        // Flow lists and mappings, closed or not. yaml-rust2's scanner looks ahead for a
+        // possible key and stops first, at its own limit of 255 levels: the same message, at
+        // the 256th bracket.
+        assert_eq!(too_deep_at(&"[".repeat(100_000)), (1, 256, message.clone()));
+        let closed = format!("{}x{}", "{a: ".repeat(1000), "}".repeat(1000));
+        assert_eq!(too_deep_at(&closed), (1, 4 * 255 + 1, message.clone()));
+        // Between the two limits, ours speaks.
+        assert_eq!(
+            too_deep_at(&"[".repeat(200)),
+            (1, MAX_DEPTH + 1, message.clone())
+        );
+        // Block mappings by indentation: the 129th `a:` is on line 129 (yaml-rust2 marks a
+        // block mapping one column into its first key).
+        let mut indented = String::new();
+        for level in 0..3000 {
+            indented.push_str(&" ".repeat(level));
+            indented.push_str("a:\n");
+        }
+        assert_eq!(
+            too_deep_at(&indented),
+            (MAX_DEPTH + 1, MAX_DEPTH + 2, message.clone())
+        );
+        // At the limit it parses.
+        let ok = format!("{}x{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+        // Aliases cannot add up past the limit: each alias below sits 100 levels deep and
+        // holds a value 99 levels deep.
+        let hundred = |inner: &str| format!("{}{inner}{}", "[".repeat(99), "]".repeat(99));
+        let source = format!("a: &a {}\nb: {}\n", hundred("x"), hundred("*a"));
+        assert_eq!(too_deep_at(&source), (2, 103, message));
+    }
+
+    #[test]
+    fn anchors_copy_a_bounded_number_of_nodes() {
+        // Each of 120 nested anchors would keep a copy of a 10,000-item list: 1.2 million
+        // nodes from a 30 kB file.
+        let items = vec!["x"; 10_000].join(", ");
+        let source = format!(
+            "a: {}[{items}]{}\n",
+            (0..120).map(|i| format!("&a{i} [")).collect::<String>(),
+            "]".repeat(120)
+        );
+        let e = parse(&source).expect_err("too many copies");
+        assert_eq!(
+            e.message,
+            format!("anchored values hold more than {MAX_COPIED_NODES} nodes")
+        );
+        assert_eq!(e.mark.line, 1);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,10 +50,30 @@ impl Default for CsvOptions {
     }
 }
 
-/// One parsed row: its line and its cleaned values (`None` for empty).
+/// One parsed row: where it starts (see [`record_line`]) and its cleaned values (`None` for
+/// empty).
 struct Row {
-    line: u64,
+    pos: csv::Position,
     values: Vec<Option<String>>,
+}
+
+/// The line a record starts on. For the first record, the `csv` crate gives the position where
+/// it began reading, before the empty lines it skips: those are counted here, from the file
+/// (only for an error message).
+fn record_line(path: &Path, pos: &csv::Position) -> u64 {
+    let skipped = File::open(path).and_then(|mut file| {
+        file.seek(SeekFrom::Start(pos.byte()))?;
+        let mut lines = 0;
+        for byte in std::io::BufReader::new(file).bytes() {
+            match byte? {
+                b'\n' => lines += 1,
+                b'\r' => {}
+                _ => break,
+            }
+        }
+        Ok(lines)
+    });
+    pos.line() + skipped.unwrap_or(0)
 }
 
 /// Reads the rows of one file, calling `f` for each data row; with `header_only`, stops after
@@ -83,7 +104,10 @@ fn scan(
         if !more {
             break;
         }
-        let line = record.position().map_or(0, |p| p.line());
+        let pos = record
+            .position()
+            .cloned()
+            .unwrap_or_else(csv::Position::new);
         // Blank and whitespace-only lines (a trailing tab, say) hold no data.
         if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
             continue;
@@ -119,6 +143,13 @@ fn scan(
             } else {
                 (1..=values.len()).map(|i| format!("column_{i}")).collect()
             };
+            if let Some(message) = duplicate_column(&names) {
+                return Err(DataError::Malformed {
+                    path: path.to_path_buf(),
+                    line: Some(record_line(path, &pos)),
+                    message,
+                });
+            }
             header = Some(names);
             if header_only {
                 break;
@@ -127,7 +158,7 @@ fn scan(
                 continue;
             }
             let names = header.as_deref().unwrap_or_default();
-            f(names, Row { line, values })?;
+            f(names, Row { pos, values })?;
             continue;
         };
         if values.len() != names.len() {
@@ -151,17 +182,33 @@ fn scan(
             };
             return Err(DataError::Malformed {
                 path: path.to_path_buf(),
-                line: Some(line),
+                line: Some(record_line(path, &pos)),
                 message,
             });
         }
-        f(names, Row { line, values })?;
+        f(names, Row { pos, values })?;
     }
     header.ok_or_else(|| DataError::Malformed {
         path: path.to_path_buf(),
         line: None,
         message: "the file is empty: no header line".into(),
     })
+}
+
+/// Why a header cannot name the columns: a name given twice (a dataset's columns need distinct
+/// names: DataFusion refuses the table at the first query otherwise).
+fn duplicate_column(names: &[String]) -> Option<String> {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, name) in names.iter().enumerate() {
+        if let Some(first) = seen.insert(name, i) {
+            return Some(format!(
+                "column `{name}` appears twice in the header (columns {} and {}); rename one",
+                first + 1,
+                i + 1
+            ));
+        }
+    }
+    None
 }
 
 /// The schema of the files: declared types, else inferred from every value (one pass).
@@ -264,7 +311,7 @@ pub fn read_csv(
                 b.append_text(v.as_deref())
                     .map_err(|m| DataError::Malformed {
                         path: path.clone(),
-                        line: Some(row.line),
+                        line: Some(record_line(path, &row.pos)),
                         message: format!("column `{}`: {m}", names[i]),
                     })?;
             }
@@ -351,6 +398,28 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_column_names_are_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // `a,a` made a schema with two columns `a` (DataFusion refused the dataset at its first
+        // query); an empty name becomes `column_2`, which may be taken too.
+        for (text, message) in [
+            (
+                "\nid,a,a\n1,2,3\n",
+                "2: column `a` appears twice in the header (columns 2 and 3); rename one",
+            ),
+            (
+                "column_2,\n1,2\n",
+                "1: column `column_2` appears twice in the header (columns 1 and 2); rename one",
+            ),
+        ] {
+            let p = write(dir.path(), "d.csv", text);
+            let err =
+                csv_schema(std::slice::from_ref(&p), &CsvOptions::default()).expect_err("dup");
+            assert_eq!(err.to_string(), format!("{}:{message}", p.display()));
+        }
+    }
+
+    #[test]
     fn wrong_field_count_and_bad_declared_type() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = write(dir.path(), "b.csv", "a,b\n1,2\n3,4,5\n");
@@ -359,6 +428,22 @@ mod tests {
             err.to_string(),
             format!(
                 "{}:3: the row has 3 fields, the header has 2 (a, b); check the delimiter and quotes",
+                p.display()
+            )
+        );
+        // Found by fuzz_read_csv_error_line: after empty lines at the start of a file the `csv`
+        // crate's position is line 1 (the row is on line 3).
+        let p = write(dir.path(), "e.csv", "\r\n\nx,1\n2,3\n");
+        let opts = CsvOptions {
+            header: false,
+            types: BTreeMap::from([("column_1".to_string(), Kind::Int)]),
+            ..CsvOptions::default()
+        };
+        let err = read_all(std::slice::from_ref(&p), &opts).expect_err("bad");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}:3: column `column_1`: `x` is not an integer",
                 p.display()
             )
         );

@@ -15,6 +15,9 @@ mod run;
 pub mod schedule;
 mod writer;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

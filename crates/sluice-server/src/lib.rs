@@ -21,6 +21,9 @@ pub mod routes;
 pub mod runs;
 pub mod ui;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
