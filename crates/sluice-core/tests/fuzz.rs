@@ -75,8 +75,30 @@ fn load(yaml: &str) -> Result<Pipeline, Diagnostics> {
         params: &[],
         catalog: &TestOps,
         env: &env,
+        api_params: false,
     };
     parse_pipeline(yaml, "p.yaml".as_ref(), &opts)
+}
+
+/// A pipeline whose `run:` commands name an API-settable parameter in every quoting context.
+const SETTABLE: &str = r#"
+name: x
+params:
+  out: { default: out, api: true }
+tasks:
+  a: { run: "rm -rf ${params.out} && echo \"in ${params.out} quotes\" 'and ${params.out} here'" }
+  b: { op: sleep, duration: "${params.out}" }
+"#;
+
+fn load_api(value: &str) -> Result<Pipeline, Diagnostics> {
+    let params = [("out".to_string(), value.to_string())];
+    let opts = LoadOptions {
+        params: &params,
+        catalog: &TestOps,
+        env: &|_| None,
+        api_params: true,
+    };
+    parse_pipeline(SETTABLE, "p.yaml".as_ref(), &opts)
 }
 
 /// Lines and columns a position may have in `source` (YAML line breaks: `\n`, `\r`, `\r\n`).
@@ -421,6 +443,26 @@ proptest! {
     #[test]
     fn fuzz_pipeline_yaml_fields(source in filled_template()) {
         check(&source)?;
+    }
+
+    /// Whatever an API caller sets, the value never enters a `run:` command: it reaches the
+    /// shell only as `$SLUICE_PARAM_OUT`, and the command text stays the same.
+    #[test]
+    fn fuzz_api_parameter_values_never_enter_commands(value in any::<String>()) {
+        let reference = load_api("out").expect("valid");
+        let command = |p: &Pipeline| match &p.tasks[0].kind {
+            sluice_core::TaskKind::Run { command } => command.clone(),
+            other => panic!("{other:?}"),
+        };
+        match load_api(&value) {
+            Ok(p) => {
+                prop_assert_eq!(command(&p), command(&reference));
+                let env = p.tasks[0].env.iter().find(|e| e.name == "SLUICE_PARAM_OUT");
+                prop_assert_eq!(env.map(|e| e.value.as_str()), Some(value.as_str()));
+            }
+            // Only a value that points at this machine is refused (in the op task).
+            Err(d) => prop_assert!(d.to_string().contains("cannot be used here"), "{d}"),
+        }
     }
 
     /// Nesting of every shape up to three times the limit: a tree within the limit, an error

@@ -481,15 +481,23 @@ fn a_200000_deep_xml_document_fails_its_task_and_the_server_keeps_serving() {
         run_state(&c, &s, &operator, &id) == "failed"
     });
     let run = json_of(
-        call(&c, &s, Method::GET, &format!("/api/runs/{id}"), Some(&operator))
-            .send()
-            .expect("run"),
+        call(
+            &c,
+            &s,
+            Method::GET,
+            &format!("/api/runs/{id}"),
+            Some(&operator),
+        )
+        .send()
+        .expect("run"),
     );
     let error = run["attempts"][0]["error"].as_str().unwrap_or_default();
     assert!(
         error.contains("F1.xml") && error.contains("XML nested too deep at line 2"),
         "{error}"
     );
-    let r = call(&c, &s, Method::GET, "/health", None).send().expect("health");
+    let r = call(&c, &s, Method::GET, "/health", None)
+        .send()
+        .expect("health");
     assert_eq!(json_of(r), json!({"status": "ok"}));
 }
