@@ -356,23 +356,17 @@ pub fn load_file_with_env(
     params: &[(String, String)],
     catalog: &dyn OpCatalog,
 ) -> Result<Pipeline, LoadError> {
-    load_file(
-        path,
-        &LoadOptions {
-            params,
-            catalog,
-            env: &|name| std::env::var(name).ok(),
-            api_params: false,
-        },
-    )
+    load_file_from(path, params, catalog, false)
 }
 
-/// [`load_file_with_env`] for parameters an API caller sent: each must be declared
-/// `api: true` and its values are held to [`crate::address`]'s rules.
-pub fn load_file_for_api(
+/// [`load_file_with_env`], saying whether `params` come from an API caller (`api_params`):
+/// then each must be declared `api: true` and its values are held to [`crate::address`]'s
+/// rules.
+pub fn load_file_from(
     path: &Path,
     params: &[(String, String)],
     catalog: &dyn OpCatalog,
+    api_params: bool,
 ) -> Result<Pipeline, LoadError> {
     load_file(
         path,
@@ -380,7 +374,7 @@ pub fn load_file_for_api(
             params,
             catalog,
             env: &|name| std::env::var(name).ok(),
-            api_params: true,
+            api_params,
         },
     )
 }

@@ -6,15 +6,14 @@
 //! `cargo test -p sluice-core fuzz_` runs them with `SLUICE_FUZZ_CASES` cases each (default
 //! 256); see docs/fuzzing.md.
 
+mod common;
+
+use common::TestOps;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::Config;
-use serde::Deserialize;
 use sluice_core::yaml::{self, MAX_DEPTH, Node, NodeKind};
-use sluice_core::{
-    DeError, Diagnostics, LoadOptions, OpCatalog, OpInfo, Pipeline, dag, fingerprint, from_node,
-    parse_pipeline,
-};
+use sluice_core::{Diagnostics, LoadOptions, Pipeline, dag, fingerprint, parse_pipeline};
 
 /// Cases per property: `SLUICE_FUZZ_CASES`, default 256 (a short run for CI).
 fn config() -> Config {
@@ -26,46 +25,6 @@ fn config() -> Config {
         cases,
         failure_persistence: None,
         ..Config::default()
-    }
-}
-
-/// A catalog with `noop` (no keys), `sleep` (`duration`) and `query` (reads `from`).
-struct TestOps;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct Sleep {
-    duration: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Noop {}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Query {
-    from: Vec<String>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    options: Option<serde_json::Value>,
-}
-
-impl OpCatalog for TestOps {
-    fn op_names(&self) -> Vec<&'static str> {
-        vec!["noop", "query", "sleep"]
-    }
-    fn check(&self, op: &str, config: &Node) -> Option<Result<OpInfo, DeError>> {
-        match op {
-            "noop" => Some(from_node::<Noop>(config).map(|_| OpInfo::default())),
-            "sleep" => Some(from_node::<Sleep>(config).map(|_| OpInfo::default())),
-            "query" => Some(from_node::<Query>(config).map(|q| OpInfo {
-                reads: q.from,
-                produces_dataset: true,
-            })),
-            _ => None,
-        }
     }
 }
 

@@ -1,47 +1,9 @@
 //! Every invalid-file case: the message, the key and the line:column.
 
-use serde::Deserialize;
-use sluice_core::{
-    DeError, Diagnostics, LoadOptions, Node, OpCatalog, OpInfo, Pipeline, from_node, parse_pipeline,
-};
+mod common;
 
-/// A catalog with a `noop` op (no keys) and a `sleep` op (`duration`).
-struct TestOps;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct Sleep {
-    duration: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Noop {}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Query {
-    from: Vec<String>,
-}
-
-impl OpCatalog for TestOps {
-    fn op_names(&self) -> Vec<&'static str> {
-        vec!["noop", "query", "sleep"]
-    }
-    fn check(&self, op: &str, config: &Node) -> Option<Result<OpInfo, DeError>> {
-        match op {
-            "noop" => Some(from_node::<Noop>(config).map(|_| OpInfo::default())),
-            "sleep" => Some(from_node::<Sleep>(config).map(|_| OpInfo::default())),
-            // A stand-in for `sql`: reads the tables listed in `from`, produces a dataset.
-            "query" => Some(from_node::<Query>(config).map(|q| OpInfo {
-                reads: q.from,
-                produces_dataset: true,
-            })),
-            _ => None,
-        }
-    }
-}
+use common::TestOps;
+use sluice_core::{Diagnostics, LoadOptions, Pipeline, parse_pipeline};
 
 fn env(name: &str) -> Option<String> {
     (name == "API_TOKEN").then(|| "tok-123".to_string())

@@ -72,12 +72,8 @@ pub fn load_params(
     registry: &Registry,
     from_api: bool,
 ) -> Result<Pipeline, String> {
-    let loaded = if from_api {
-        sluice_core::load_file_for_api(file, params, registry)
-    } else {
-        sluice_core::load_file_with_env(file, params, registry)
-    };
-    loaded.map_err(|e| sluice_ops::redact_urls(&e.to_string()))
+    sluice_core::load_file_from(file, params, registry, from_api)
+        .map_err(|e| sluice_ops::redact_urls(&e.to_string()))
 }
 
 fn pipeline_files(dir: &Path) -> std::io::Result<Vec<(PathBuf, Option<SystemTime>)>> {

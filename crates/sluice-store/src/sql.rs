@@ -256,6 +256,35 @@ fn dataset_from_row(row: &AnyRow) -> Result<DatasetVersionRecord> {
 const RUN_COLUMNS: &str =
     "id, pipeline, file, params, state, trigger, started_at, ended_at, pid, host, error";
 
+/// The insert of a run whose [`RUN_COLUMNS`] come from `values` (`VALUES ($1…$11)`, or a
+/// `SELECT` of them under a condition), updating what a run changes when it exists.
+fn run_upsert(values: &str) -> String {
+    format!(
+        "INSERT INTO runs ({RUN_COLUMNS}) {values} \
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state, params = excluded.params, \
+         ended_at = excluded.ended_at, pid = excluded.pid, host = excluded.host, error = excluded.error"
+    )
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds a run's [`RUN_COLUMNS`] as `$1`…`$11`.
+fn bind_run<'q>(q: AnyQuery<'q>, r: &'q RunRecord) -> Result<AnyQuery<'q>> {
+    let params =
+        serde_json::to_string(&r.params).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(q.bind(&r.id)
+        .bind(&r.pipeline)
+        .bind(&r.file)
+        .bind(params)
+        .bind(r.state.as_str())
+        .bind(&r.trigger)
+        .bind(r.started_at)
+        .bind(r.ended_at)
+        .bind(r.pid)
+        .bind(&r.host)
+        .bind(&r.error))
+}
+
 #[async_trait]
 impl StateStore for SqlStore {
     fn backend(&self) -> &'static str {
@@ -277,28 +306,11 @@ impl StateStore for SqlStore {
         for w in writes {
             match w {
                 Write::Run(r) => {
-                    let params = serde_json::to_string(&r.params)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    sqlx::query(&self.q(
-                        "INSERT INTO runs (id, pipeline, file, params, state, trigger, started_at, ended_at, pid, host, error) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                         ON CONFLICT (id) DO UPDATE SET state = excluded.state, params = excluded.params, \
-                         ended_at = excluded.ended_at, pid = excluded.pid, host = excluded.host, error = excluded.error",
-                    ))
-                    .bind(&r.id)
-                    .bind(&r.pipeline)
-                    .bind(&r.file)
-                    .bind(params)
-                    .bind(r.state.as_str())
-                    .bind(&r.trigger)
-                    .bind(r.started_at)
-                    .bind(r.ended_at)
-                    .bind(r.pid)
-                    .bind(&r.host)
-                    .bind(&r.error)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("recording a run"))?;
+                    let sql = run_upsert("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+                    bind_run(sqlx::query(&self.q(&sql)), r)?
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_err("recording a run"))?;
                 }
                 Write::TaskRun(t) => {
                     sqlx::query(&self.q(
@@ -504,8 +516,6 @@ impl StateStore for SqlStore {
     }
 
     async fn start_run(&self, r: &RunRecord, max_active: usize) -> Result<bool> {
-        let params =
-            serde_json::to_string(&r.params).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = self
             .pool
             .begin()
@@ -520,28 +530,15 @@ impl StateStore for SqlStore {
                 .await
                 .map_err(query_err("locking a pipeline's runs"))?;
         }
-        let done = sqlx::query(&self.q(
-            "INSERT INTO runs (id, pipeline, file, params, state, trigger, started_at, ended_at, pid, host, error) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
-             WHERE (SELECT COUNT(*) FROM runs WHERE pipeline = $2 AND state = 'running' AND id <> $1) < $12 \
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, params = excluded.params, \
-             ended_at = excluded.ended_at, pid = excluded.pid, host = excluded.host, error = excluded.error",
-        ))
-        .bind(&r.id)
-        .bind(&r.pipeline)
-        .bind(&r.file)
-        .bind(params)
-        .bind(r.state.as_str())
-        .bind(&r.trigger)
-        .bind(r.started_at)
-        .bind(r.ended_at)
-        .bind(r.pid)
-        .bind(&r.host)
-        .bind(&r.error)
-        .bind(i64::try_from(max_active).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("recording a run"))?;
+        let sql = run_upsert(
+            "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+             WHERE (SELECT COUNT(*) FROM runs WHERE pipeline = $2 AND state = 'running' AND id <> $1) < $12",
+        );
+        let done = bind_run(sqlx::query(&self.q(&sql)), r)?
+            .bind(i64::try_from(max_active).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("recording a run"))?;
         tx.commit()
             .await
             .map_err(query_err("committing a transaction"))?;

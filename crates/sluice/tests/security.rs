@@ -11,8 +11,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use common::{
-    Project, Server, call, client, json_of, run_state, runs_of, text, trigger, user_with_token,
-    wait_for,
+    Project, Server, call, client, json_of, run_json, run_state, runs_of, text, trigger,
+    user_with_token, wait_for,
 };
 
 const INJECT: &str = "x; touch PWNED #";
@@ -153,17 +153,7 @@ tasks:
     wait_for("the run", Duration::from_secs(60), || {
         run_state(&c, &s, &viewer, &id) == "failed"
     });
-    let run = json_of(
-        call(
-            &c,
-            &s,
-            Method::GET,
-            &format!("/api/runs/{id}"),
-            Some(&viewer),
-        )
-        .send()
-        .expect("run"),
-    );
+    let run = run_json(&c, &s, &viewer, &id);
     let error = run["attempts"]
         .as_array()
         .and_then(|a| a.iter().find(|a| a["task"] == "call"))
@@ -364,17 +354,7 @@ fn a_2_gb_log_is_served_in_bounded_windows() {
     wait_for("the run", Duration::from_secs(30), || {
         run_state(&c, &s, &viewer, &id) == "succeeded"
     });
-    let run = json_of(
-        call(
-            &c,
-            &s,
-            Method::GET,
-            &format!("/api/runs/{id}"),
-            Some(&viewer),
-        )
-        .send()
-        .expect("run"),
-    );
+    let run = run_json(&c, &s, &viewer, &id);
     let log = run["attempts"][0]["log_path"].as_str().expect("log path");
     let log = match std::path::Path::new(log).is_absolute() {
         true => std::path::PathBuf::from(log),
@@ -480,17 +460,7 @@ fn a_200000_deep_xml_document_fails_its_task_and_the_server_keeps_serving() {
     wait_for("the run", Duration::from_secs(60), || {
         run_state(&c, &s, &operator, &id) == "failed"
     });
-    let run = json_of(
-        call(
-            &c,
-            &s,
-            Method::GET,
-            &format!("/api/runs/{id}"),
-            Some(&operator),
-        )
-        .send()
-        .expect("run"),
-    );
+    let run = run_json(&c, &s, &operator, &id);
     let error = run["attempts"][0]["error"].as_str().unwrap_or_default();
     assert!(
         error.contains("F1.xml") && error.contains("XML nested too deep at line 2"),

@@ -339,11 +339,18 @@ pub fn trigger(c: &Client, s: &Server, token: &str, pipeline: &str, body: Value)
     json_of(r)["run_id"].as_str().expect("run id").to_string()
 }
 
-pub fn run_state(c: &Client, s: &Server, token: &str, id: &str) -> String {
-    let v = json_of(
+/// `GET /api/runs/{id}`: the run, its tasks and attempts.
+pub fn run_json(c: &Client, s: &Server, token: &str, id: &str) -> Value {
+    json_of(
         call(c, s, Method::GET, &format!("/api/runs/{id}"), Some(token))
             .send()
             .expect("run"),
-    );
-    v["run"]["state"].as_str().unwrap_or_default().to_string()
+    )
+}
+
+pub fn run_state(c: &Client, s: &Server, token: &str, id: &str) -> String {
+    run_json(c, s, token, id)["run"]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
