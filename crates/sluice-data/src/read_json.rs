@@ -44,7 +44,7 @@ const HOLD: usize = 4096;
 /// A reader that drops the commas that directly precede `]` or `}` (whitespace between
 /// allowed, strings excepted): each becomes a space, so lines and columns stay those of the
 /// file. A comma waits, with the whitespace after it, until the next byte says whether it
-/// stays; after [`HOLD`] bytes of whitespace that whitespace goes on and the comma alone
+/// stays; after `HOLD` bytes of whitespace that whitespace goes on and the comma alone
 /// waits (it then comes after it).
 pub struct TrailingCommas<R> {
     inner: R,
