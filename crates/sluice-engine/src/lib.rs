@@ -27,7 +27,7 @@ use sluice_ops::Registry;
 use sluice_store::{StateStore, StoreError};
 
 pub use process::{hostname, is_live_sluice};
-pub use run::{backoff, new_run_id};
+pub use run::{backoff, new_run_id, retry_delay};
 
 /// Runs pipelines.
 #[derive(Clone)]

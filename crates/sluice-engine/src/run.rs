@@ -32,11 +32,17 @@ use sluice_data::warehouse::version_of;
 /// Longest wait between two attempts, whatever the backoff says.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
 
-/// Delay before retry number `retry` (1 for the first retry): `base × 2^(retry-1)`, capped
-/// at one hour, plus up to 25 % random jitter so that many failing tasks do not retry in step.
+/// The least delay before retry number `retry` (1 for the first retry): `base × 2^(retry-1)`,
+/// capped at one hour. What the server says a waiting task waits for.
+pub fn retry_delay(base: Duration, retry: u32) -> Duration {
+    base.saturating_mul(1u32 << retry.saturating_sub(1).min(20))
+        .min(MAX_RETRY_DELAY)
+}
+
+/// Delay before retry number `retry`: [`retry_delay`] plus up to 25 % random jitter, so that
+/// many failing tasks do not retry in step.
 pub fn backoff(base: Duration, retry: u32) -> Duration {
-    let exp = base.saturating_mul(1u32 << retry.saturating_sub(1).min(20));
-    let capped = exp.min(MAX_RETRY_DELAY);
+    let capped = retry_delay(base, retry);
     let jitter = rand::thread_rng().gen_range(0.0..0.25);
     capped + capped.mul_f64(jitter)
 }
@@ -1191,5 +1197,7 @@ mod tests {
             assert!(d >= lo && d < lo.mul_f64(1.25), "retry {retry}: {d:?}");
         }
         assert!(backoff(Duration::from_secs(3000), 5) <= MAX_RETRY_DELAY.mul_f64(1.25));
+        assert_eq!(retry_delay(Duration::from_secs(3000), 5), MAX_RETRY_DELAY);
+        assert_eq!(retry_delay(base, 3), base * 4);
     }
 }

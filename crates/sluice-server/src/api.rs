@@ -636,9 +636,8 @@ fn why(
         let reason = if t.state == TaskState::UpForRetry {
             let last = attempts.iter().rfind(|a| a.task == t.task);
             let n = last.map_or(t.attempts, |a| a.attempt);
-            let delay = task
-                .retry_delay
-                .saturating_mul(1u32 << n.saturating_sub(1).min(20));
+            // The engine's own rule (doubling, capped at an hour), without its jitter.
+            let delay = sluice_engine::retry_delay(task.retry_delay, n);
             let at = last.and_then(|a| a.ended_at).map(|e| {
                 let due = e + delay.as_micros() as i64;
                 chrono::DateTime::<chrono::Utc>::from_timestamp_micros(due)
@@ -646,7 +645,7 @@ fn why(
                     .unwrap_or_default()
             });
             format!(
-                "attempt {n} of {} failed: {}; the next one starts at about {} (retry_delay {}s, doubling)",
+                "attempt {n} of {} failed: {}; the next one starts at about {} (retry_delay {}s, doubling, at most 1 h)",
                 task.retries + 1,
                 last.and_then(|a| a.error.clone()).unwrap_or_default(),
                 at.unwrap_or_default(),
