@@ -10,7 +10,7 @@ pub fn is_address_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     ["url", "uri", "endpoint", "host", "origin"]
         .iter()
-        .any(|w| k == *w || k.ends_with(&format!("_{w}")) || k.ends_with(w))
+        .any(|w| k.ends_with(w))
 }
 
 /// Why `value` (in config key `key`) may not come from an API caller, or `None` when it

@@ -42,3 +42,12 @@ pub use pipeline::{
 };
 pub use state::{RunState, TaskState};
 pub use yaml::{Mark, Node};
+
+/// Cases each `fuzz_*` property test of the workspace runs: `SLUICE_FUZZ_CASES`, default 256
+/// (the short run CI does; `SLUICE_FUZZ_CASES=100000` for a long one, see docs/fuzzing.md).
+pub fn fuzz_cases() -> u32 {
+    std::env::var("SLUICE_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(256)
+}

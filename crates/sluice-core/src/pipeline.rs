@@ -10,7 +10,7 @@ use crate::dag;
 use crate::de::DeError;
 use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
 use crate::duration::parse_duration;
-use crate::interp::{Scope, interpolate, is_secret_name};
+use crate::interp::{Interpolated, Scope, interpolate, is_secret_name};
 use crate::yaml::{self, Mark, Node, NodeKind, Scalar};
 
 /// Keys allowed at the top of a pipeline file.
@@ -609,6 +609,8 @@ impl Compiler<'_, '_> {
         }
     }
 
+    /// Interpolates `text`, moving the secret values it read into `secrets`; an error is
+    /// reported at `mark` and gives `None`.
     fn interp(
         &mut self,
         scope: &Scope<'_>,
@@ -616,11 +618,11 @@ impl Compiler<'_, '_> {
         mark: Mark,
         path: &str,
         secrets: &mut Vec<String>,
-    ) -> Option<String> {
+    ) -> Option<Interpolated> {
         match interpolate(text, scope) {
-            Ok(i) => {
-                secrets.extend(i.secrets);
-                Some(i.text)
+            Ok(mut i) => {
+                secrets.append(&mut i.secrets);
+                Some(i)
             }
             Err(e) => {
                 self.push(Diagnostic::new(mark, path, e.message).with_hint_opt(e.hint));
@@ -1277,20 +1279,11 @@ impl Compiler<'_, '_> {
                 }
                 let path = format!("{prefix}.run");
                 self.string(run, &path)
-                    .and_then(|cmd| match interpolate(&cmd, &shell_scope) {
-                        Ok(i) => {
-                            secrets.extend(i.secrets);
-                            param_env = i.params;
-                            Some(i.text)
-                        }
-                        Err(e) => {
-                            self.push(
-                                Diagnostic::new(run.mark, &path, e.message).with_hint_opt(e.hint),
-                            );
-                            None
-                        }
+                    .and_then(|cmd| self.interp(&shell_scope, &cmd, run.mark, &path, &mut secrets))
+                    .map(|i| {
+                        param_env = i.params;
+                        TaskKind::Run { command: i.text }
                     })
-                    .map(|command| TaskKind::Run { command })
             }
             (Some(op), None) => {
                 let path = format!("{prefix}.op");
@@ -1301,15 +1294,10 @@ impl Compiler<'_, '_> {
                 };
                 let mut failed = false;
                 let _ = config.map_strings(&mut |text, m, key| -> Result<String, ()> {
-                    let i = match interpolate(text, &scope) {
-                        Ok(i) => i,
-                        Err(e) => {
-                            self.push(Diagnostic::new(m, &prefix, e.message).with_hint_opt(e.hint));
-                            failed = true;
-                            return Ok(text.to_string());
-                        }
+                    let Some(i) = self.interp(&scope, text, m, &prefix, &mut secrets) else {
+                        failed = true;
+                        return Ok(text.to_string());
                     };
-                    secrets.extend(i.secrets);
                     let from_api: Vec<&String> =
                         i.params.iter().filter(|p| api_set.contains(&p.as_str())).collect();
                     if let Some(p) = from_api.first() {
@@ -1439,11 +1427,8 @@ impl Compiler<'_, '_> {
                     continue;
                 };
                 let before = secrets.len();
-                if let Some(value) = self.interp(&scope, &raw, v.mark, &path, &mut secrets) {
-                    if self.opts.api_params
-                        && let Ok(i) = interpolate(&raw, &scope)
-                        && i.params.iter().any(|p| api_set.contains(&p.as_str()))
-                    {
+                if let Some(i) = self.interp(&scope, &raw, v.mark, &path, &mut secrets) {
+                    if i.params.iter().any(|p| api_set.contains(&p.as_str())) {
                         // A value sent by an API caller reaches `run:` commands only through
                         // `${params.…}` in the command, never as another variable.
                         self.push(
@@ -1452,6 +1437,7 @@ impl Compiler<'_, '_> {
                         );
                         continue;
                     }
+                    let value = i.text;
                     let secret = is_secret_name(&var) || secrets.len() > before;
                     if secret && !value.is_empty() && secrets.len() == before {
                         secrets.push(value.clone());

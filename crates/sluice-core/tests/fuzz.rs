@@ -15,14 +15,10 @@ use proptest::test_runner::Config;
 use sluice_core::yaml::{self, MAX_DEPTH, Node, NodeKind};
 use sluice_core::{Diagnostics, LoadOptions, Pipeline, dag, fingerprint, parse_pipeline};
 
-/// Cases per property: `SLUICE_FUZZ_CASES`, default 256 (a short run for CI).
+/// [`sluice_core::fuzz_cases`] cases per property, no regression files.
 fn config() -> Config {
-    let cases = std::env::var("SLUICE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
     Config {
-        cases,
+        cases: sluice_core::fuzz_cases(),
         failure_persistence: None,
         ..Config::default()
     }

@@ -17,14 +17,10 @@ use sluice_data::datafusion::arrow::record_batch::RecordBatch;
 use sluice_data::read_csv::{BATCH_ROWS, CsvOptions, csv_schema, read_csv};
 use sluice_data::values::Kind;
 
-/// Cases per property: `SLUICE_FUZZ_CASES`, default 256 (a short run for CI).
+/// [`sluice_core::fuzz_cases`] cases per property, no regression files.
 fn config() -> Config {
-    let cases = std::env::var("SLUICE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
     Config {
-        cases,
+        cases: sluice_core::fuzz_cases(),
         failure_persistence: None,
         ..Config::default()
     }

@@ -16,10 +16,7 @@ use rand::{Rng, SeedableRng};
 use crate::schedule::{MAX_BACKFILL, Schedule};
 
 fn cases() -> usize {
-    std::env::var("SLUICE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
+    sluice_core::fuzz_cases() as usize
 }
 
 /// Schedules with daily slots, slots every 5 minutes, a slot at a time skipped once a year

@@ -56,6 +56,31 @@ pub struct TaskContext {
     pub progress: Option<ProgressFn>,
 }
 
+#[cfg(test)]
+impl TaskContext {
+    /// A context for unit tests: task `task` of run `r` of pipeline `p`, working and logging
+    /// (`t.log`) in `dir`, with nothing upstream and no dataset to write.
+    pub(crate) fn for_test(dir: &Path, task: &str) -> TaskContext {
+        TaskContext {
+            pipeline: "p".into(),
+            run_id: "r".into(),
+            task: task.into(),
+            attempt: 1,
+            workdir: dir.to_path_buf(),
+            env: vec![],
+            log: TaskLog::new(dir.join("t.log"), vec![], None),
+            cancel: CancellationToken::new(),
+            on_spawn: None,
+            inputs: Default::default(),
+            output: None,
+            previous: None,
+            raw_dir: dir.join("raw"),
+            cache_dir: dir.join("cache"),
+            progress: None,
+        }
+    }
+}
+
 /// The latest dataset of a task before the current run.
 #[derive(Debug, Clone)]
 pub struct Previous {

@@ -17,19 +17,11 @@ pub mod shell;
 /// Property-based tests of the parsers of untrusted input: the tests named `fuzz_<parser>`.
 #[cfg(test)]
 pub(crate) mod fuzz {
-    /// Cases per `fuzz_` test when `SLUICE_FUZZ_CASES` is not set: few, so that CI stays
-    /// short. A longer run: `SLUICE_FUZZ_CASES=100000 cargo test -p sluice-ops fuzz_`.
-    pub const DEFAULT_CASES: u32 = 256;
-
-    /// The proptest settings of the `fuzz_` tests: `SLUICE_FUZZ_CASES` cases (default
-    /// [`DEFAULT_CASES`]), no regression files (a failure found is kept as a unit test).
+    /// The proptest settings of the `fuzz_` tests: [`sluice_core::fuzz_cases`] cases, no
+    /// regression files (a failure found is kept as a unit test).
     pub fn config() -> proptest::test_runner::Config {
-        let cases = std::env::var("SLUICE_FUZZ_CASES")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(DEFAULT_CASES);
         proptest::test_runner::Config {
-            cases,
+            cases: sluice_core::fuzz_cases(),
             failure_persistence: None,
             ..proptest::test_runner::Config::default()
         }

@@ -262,27 +262,12 @@ mod tests {
 
     use std::sync::Arc;
 
-    use tokio_util::sync::CancellationToken;
-
     use super::*;
 
     fn ctx(dir: &Path) -> TaskContext {
         TaskContext {
-            pipeline: "p".into(),
-            run_id: "r".into(),
-            task: "t".into(),
-            attempt: 1,
-            workdir: dir.to_path_buf(),
             env: vec![("GREETING".into(), "hi".into())],
-            log: TaskLog::new(dir.join("t.log"), vec![], None),
-            cancel: CancellationToken::new(),
-            on_spawn: None,
-            inputs: Default::default(),
-            output: None,
-            previous: None,
-            raw_dir: dir.join("raw"),
-            cache_dir: dir.join("cache"),
-            progress: None,
+            ..TaskContext::for_test(dir, "t")
         }
     }
 

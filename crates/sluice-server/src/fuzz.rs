@@ -18,14 +18,10 @@ use crate::api::{Backfill, GridQuery, Login, LogsQuery, NewToken, NewUser, RunsQ
 use crate::auth::Role;
 use crate::data::{DatasetQuery, EmbeddingsBody, SearchBody};
 
-/// Cases per property: `SLUICE_FUZZ_CASES`, default 256 (a short run for CI).
+/// [`sluice_core::fuzz_cases`] cases per property, no regression files.
 fn config() -> Config {
-    let cases = std::env::var("SLUICE_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
     Config {
-        cases,
+        cases: sluice_core::fuzz_cases(),
         failure_persistence: None,
         ..Config::default()
     }

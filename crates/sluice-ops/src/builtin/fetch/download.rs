@@ -610,6 +610,19 @@ mod tests {
     /// Answers request `n` (from 0) whose head is `head` with raw bytes, then closes.
     type Script = dyn Fn(usize, &str) -> Vec<u8> + Send + Sync;
 
+    /// Reads a request's head (up to the blank line), lower-cased.
+    async fn read_head(sock: &mut tokio::net::TcpStream) -> String {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.ends_with(b"\r\n\r\n") {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&head).to_lowercase()
+    }
+
     /// A local HTTP server playing `script`; returns its base URL and the request heads seen.
     async fn serve(script: Arc<Script>) -> (String, Arc<Mutex<Vec<String>>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -623,15 +636,7 @@ mod tests {
                 let Ok((mut sock, _)) = listener.accept().await else {
                     return;
                 };
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).to_lowercase();
+                let head = read_head(&mut sock).await;
                 let n = {
                     let mut s = log.lock().expect("lock");
                     s.push(head.clone());
@@ -922,14 +927,7 @@ mod tests {
                     let Ok((mut sock, _)) = listener.accept().await else {
                         return;
                     };
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        match sock.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(k) => head.extend_from_slice(&buf[..k]),
-                        }
-                    }
+                    read_head(&mut sock).await;
                     let _ = asked_tx.send(n);
                     let len = ("content-length", body.len().to_string());
                     let all = response("200 OK", &[len], &body);

@@ -340,29 +340,11 @@ mod tests {
     use std::path::Path;
 
     use serde_json::json;
-    use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::TaskLog;
 
     fn ctx(dir: &Path) -> TaskContext {
-        TaskContext {
-            pipeline: "p".into(),
-            run_id: "r".into(),
-            task: "publish".into(),
-            attempt: 1,
-            workdir: dir.to_path_buf(),
-            env: vec![],
-            log: TaskLog::new(dir.join("t.log"), vec![], None),
-            cancel: CancellationToken::new(),
-            on_spawn: None,
-            inputs: Default::default(),
-            output: None,
-            previous: None,
-            raw_dir: dir.join("raw"),
-            cache_dir: dir.join("cache"),
-            progress: None,
-        }
+        TaskContext::for_test(dir, "publish")
     }
 
     fn manifest(sha256: &str) -> serde_json::Value {
