@@ -81,7 +81,8 @@ pub struct OpInfo {
 pub const DEFAULT_RETENTION: usize = 3;
 
 /// How the Parquet pages of a pipeline's datasets are compressed (`compression:`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// Stored as is: the fastest to write and read, the largest on disk.
     None,

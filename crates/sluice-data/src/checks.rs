@@ -11,14 +11,7 @@ use crate::{DataError, Result};
 /// Rows shown when a check fails.
 pub const SHOWN_ROWS: usize = 10;
 
-/// One check: a name for messages and the query finding offending rows in table `data`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckQuery {
-    /// `not_null(journal)`, `row_count(min 1)`…
-    pub name: String,
-    /// `SELECT … FROM data WHERE …`.
-    pub sql: String,
-}
+pub use sluice_op::CheckQuery;
 
 /// Runs the checks on the dataset in `dir`. The first failing check is an error listing how
 /// many rows fail and the first [`SHOWN_ROWS`] of them.

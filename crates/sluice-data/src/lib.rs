@@ -1,13 +1,14 @@
 //! The warehouse of sluice: datasets as Arrow schemas plus Parquet files, the DataFusion
 //! session that queries them, and the readers and writers of outside formats.
 //!
-//! Main types: [`Warehouse`] (where dataset versions live), [`DatasetWriter`] (streams record
+//! Main types: [`DatasetWriter`] (streams record
 //! batches into a version's Parquet files), [`session`] (a DataFusion context with sluice's
 //! functions), readers ([`read_csv`], [`read_json`]), [`export`] (JSON, NDJSON, CSV,
 //! Parquet files for people), [`checks`] (data tests).
 //!
-//! This crate knows files and tables, not pipelines or runs: it must not depend on any other
-//! sluice crate.
+//! This crate knows files and tables, not pipelines or runs: of the other sluice crates it
+//! depends only on the op API (`sluice-op`, for [`DatasetTarget`] and the kinds of
+//! [`DataError`] as an `OpError`) and what that depends on.
 
 pub mod checks;
 pub mod escapes;
@@ -21,12 +22,11 @@ pub mod rows;
 pub mod session;
 pub mod terms;
 pub mod values;
-pub mod warehouse;
 pub mod writer;
 
 pub use datafusion;
-pub use warehouse::Warehouse;
-pub use writer::{DatasetInfo, DatasetTarget, DatasetWriter};
+pub use sluice_op::DatasetTarget;
+pub use writer::{DatasetInfo, DatasetWriter};
 
 use std::path::PathBuf;
 
@@ -77,6 +77,32 @@ impl From<datafusion::arrow::error::ArrowError> for DataError {
 impl From<datafusion::parquet::errors::ParquetError> for DataError {
     fn from(e: datafusion::parquet::errors::ParquetError) -> Self {
         DataError::Engine(e.to_string())
+    }
+}
+
+impl From<DataError> for sluice_op::OpError {
+    /// A malformed file or a failed check is bad data; a query that cannot run is a setting
+    /// to fix; an I/O failure is classified by its cause.
+    fn from(e: DataError) -> Self {
+        use sluice_op::{ErrorKind, OpError};
+        let kind = match &e {
+            DataError::Io { source, .. } => ErrorKind::of_io(source),
+            DataError::Malformed { .. } | DataError::Check(_) => ErrorKind::Data,
+            DataError::Query(_) => ErrorKind::Config,
+            DataError::Engine(_) => ErrorKind::Internal,
+        };
+        OpError::new(kind, e.to_string())
+    }
+}
+
+impl From<DatasetInfo> for sluice_op::Dataset {
+    fn from(info: DatasetInfo) -> Self {
+        sluice_op::Dataset {
+            schema: info.schema_json(),
+            dir: info.dir,
+            rows: info.rows,
+            bytes: info.bytes,
+        }
     }
 }
 

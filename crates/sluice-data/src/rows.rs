@@ -120,7 +120,7 @@ impl RowWriter {
         ));
         RowWriter {
             builders: columns.iter().map(|(_, t)| Builder::new(*t)).collect(),
-            out: target.writer(schema.clone()),
+            out: DatasetWriter::new(target, schema.clone()),
             schema,
             pending: 0,
         }

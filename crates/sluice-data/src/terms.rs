@@ -16,7 +16,7 @@ use datafusion::arrow::compute::{cast, concat_batches, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::export::for_each_batch;
-use crate::{DataError, DatasetInfo, DatasetTarget, Result};
+use crate::{DataError, DatasetInfo, DatasetTarget, DatasetWriter, Result};
 
 /// Each ASCII byte lower-cased when it is a letter or digit, 0 otherwise.
 const ASCII_WORD: [u8; 256] = {
@@ -229,7 +229,11 @@ pub fn match_terms(spec: &MatchSpec<'_>, out: &DatasetTarget) -> Result<DatasetI
         }
         Ok(Some(RecordBatch::try_new(schema.clone(), columns)?))
     };
-    in_parallel(spec.texts.0, match_batch, out.writer(schema.clone()))
+    in_parallel(
+        spec.texts.0,
+        match_batch,
+        DatasetWriter::new(out, schema.clone()),
+    )
 }
 
 /// Maps each batch of the dataset in `dir` with `f` on every core and writes the results in
@@ -323,7 +327,7 @@ mod tests {
     fn dataset(dir: &Path, columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
         std::fs::create_dir_all(dir).expect("mkdir");
         let batch = RecordBatch::try_from_iter(columns).expect("batch");
-        let mut w = DatasetTarget::new(dir).writer(batch.schema());
+        let mut w = crate::DatasetWriter::new(&DatasetTarget::new(dir), batch.schema());
         w.write(&batch).expect("write");
         w.finish().expect("finish");
         batch

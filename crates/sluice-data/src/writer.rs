@@ -11,7 +11,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 
-use crate::{Result, io_err};
+use crate::{DatasetTarget, Result, io_err};
 
 /// Rows per Parquet file before a new one starts.
 pub const ROWS_PER_FILE: usize = 1_000_000;
@@ -49,39 +49,6 @@ pub fn schema_json(schema: &SchemaRef) -> String {
     serde_json::Value::Array(fields).to_string()
 }
 
-/// Where a task writes its dataset: the staging folder and how its Parquet pages are compressed
-/// (the pipeline's `compression`).
-#[derive(Debug, Clone)]
-pub struct DatasetTarget {
-    /// The folder, which must exist.
-    pub dir: PathBuf,
-    /// Page compression.
-    pub compression: Compression,
-}
-
-impl DatasetTarget {
-    /// A target compressed with LZ4, the default of pipelines.
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        DatasetTarget {
-            dir: dir.into(),
-            compression: Compression::LZ4_RAW,
-        }
-    }
-
-    /// A writer for batches of `schema`.
-    pub fn writer(&self, schema: SchemaRef) -> DatasetWriter {
-        DatasetWriter {
-            dir: self.dir.clone(),
-            compression: self.compression,
-            schema,
-            writer: None,
-            files: Arc::new(AtomicUsize::new(0)),
-            rows_in_file: 0,
-            rows: 0,
-        }
-    }
-}
-
 /// Writes one dataset: `part-00000.parquet`, `part-00001.parquet`… Several writers made with
 /// [`DatasetWriter::sibling`] can fill the same dataset from different threads.
 pub struct DatasetWriter {
@@ -95,7 +62,30 @@ pub struct DatasetWriter {
     rows: u64,
 }
 
+/// The Parquet codec of a pipeline's `compression`.
+pub fn parquet_codec(c: sluice_core::pipeline::Compression) -> Compression {
+    use sluice_core::pipeline::Compression as C;
+    match c {
+        C::None => Compression::UNCOMPRESSED,
+        C::Lz4 => Compression::LZ4_RAW,
+        C::Zstd => Compression::ZSTD(Default::default()),
+    }
+}
+
 impl DatasetWriter {
+    /// A writer for batches of `schema` into `target`'s folder.
+    pub fn new(target: &DatasetTarget, schema: SchemaRef) -> Self {
+        DatasetWriter {
+            dir: target.dir.clone(),
+            compression: parquet_codec(target.compression),
+            schema,
+            writer: None,
+            files: Arc::new(AtomicUsize::new(0)),
+            rows_in_file: 0,
+            rows: 0,
+        }
+    }
+
     /// Another writer into the same dataset, writing files of its own; finish them all
     /// together with [`DatasetWriter::finish_all`].
     pub fn sibling(&self) -> Self {
@@ -232,18 +222,16 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let text: ArrayRef = Arc::new(StringArray::from(vec!["some text"; 1000]));
         let batch = RecordBatch::try_from_iter([("t", text)]).expect("batch");
-        for codec in [
-            Compression::UNCOMPRESSED,
-            Compression::LZ4_RAW,
-            Compression::SNAPPY,
-        ] {
+        use sluice_core::pipeline::Compression as C;
+        for setting in [C::None, C::Lz4, C::Zstd] {
+            let codec = parquet_codec(setting);
             let dir = tmp.path().join(codec.to_string());
             std::fs::create_dir_all(&dir).expect("mkdir");
             let target = DatasetTarget {
                 dir: dir.clone(),
-                compression: codec,
+                compression: setting,
             };
-            let mut w = target.writer(batch.schema());
+            let mut w = DatasetWriter::new(&target, batch.schema());
             w.write(&batch).expect("write");
             assert_eq!(w.finish().expect("finish").rows, 1000);
             let file = File::open(dir.join("part-00000.parquet")).expect("open");

@@ -195,6 +195,9 @@ pub enum EmbedError {
         url: String,
         /// What went wrong, with the last status.
         message: String,
+        /// Whether the endpoint may answer later (429, 5xx or no answer until the retries ran
+        /// out), rather than refusing the request (401, 404, an unusable answer).
+        transient: bool,
     },
     /// The work was stopped (Ctrl-C, a task's timeout).
     #[error("cancelled")]

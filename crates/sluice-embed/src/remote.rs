@@ -174,7 +174,9 @@ impl RemoteModel {
                 request = request.bearer_auth(key);
             }
             let (problem, retry_after) = match request.send().await {
-                Err(e) if e.is_builder() => return Err(self.failure(tries, &describe(&e))),
+                Err(e) if e.is_builder() => {
+                    return Err(self.failure(tries, &describe(&e), false));
+                }
                 Err(e) => (describe(&e), None),
                 Ok(response) => {
                     let status = response.status();
@@ -203,20 +205,21 @@ impl RemoteModel {
                                 413 => " (lower `batch_size`)",
                                 _ => "",
                             };
-                            return Err(self.failure(tries, &format!("{last}{hint}")));
+                            return Err(self.failure(tries, &format!("{last}{hint}"), false));
                         }
                         (last, retry_after)
                     }
                 }
             };
             if tries > self.options.retries {
-                return Err(self.failure(tries, &problem));
+                return Err(self.failure(tries, &problem, true));
             }
             let pause = match retry_after {
                 Some(asked) if asked > MAX_RETRY_AFTER => {
                     return Err(self.failure(
                         tries,
                         &format!("{problem}; the server asks to wait {} s", asked.as_secs()),
+                        true,
                     ));
                 }
                 Some(asked) => asked.max(wait.min(MAX_BACKOFF)),
@@ -227,10 +230,11 @@ impl RemoteModel {
         }
     }
 
-    fn failure(&self, tries: u32, last: &str) -> EmbedError {
+    fn failure(&self, tries: u32, last: &str, transient: bool) -> EmbedError {
         EmbedError::Remote {
             url: self.endpoint.clone(),
             message: format!("gave up after {tries} tries; last answer: {last}"),
+            transient,
         }
     }
 
@@ -239,6 +243,7 @@ impl RemoteModel {
         let bad = |message: String| EmbedError::Remote {
             url: self.endpoint.clone(),
             message,
+            transient: false,
         };
         let answer: Answer = serde_json::from_slice(bytes).map_err(|e| {
             let excerpt: String = String::from_utf8_lossy(bytes).chars().take(200).collect();

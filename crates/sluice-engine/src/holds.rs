@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use sluice_data::warehouse::ReadHold;
+use crate::warehouse::ReadHold;
 
 /// The holds of one run, one per version folder, released when it is dropped (at the end
 /// of the run).

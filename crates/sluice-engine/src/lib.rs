@@ -5,14 +5,19 @@
 //! Main types: [`Engine`] (holds the store and the op registry), [`RunOptions`], [`Event`]
 //! (what a front end shows while a run goes on), [`RunSummary`].
 //!
-//! The engine knows the op registry and the store trait, never a concrete op or backend. It
-//! must not depend on the CLI or the server.
+//! The engine knows the op API (`sluice-op`: the registry, the trait, typed errors) and the
+//! store trait, never a concrete op or backend, and not DataFusion: data checks run through
+//! the registry's [`sluice_op::CheckRunner`]. It must not depend on the built-in ops, the CLI
+//! or the server. It owns the warehouse's layout ([`warehouse`]: version folders, staging,
+//! the locks that keep a version a run reads).
 
 mod holds;
 mod process;
 mod retention;
 mod run;
 pub mod schedule;
+pub mod warehouse;
+pub mod why;
 mod writer;
 
 #[cfg(test)]
@@ -23,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_core::{RunState, TaskState};
-use sluice_ops::Registry;
+use sluice_op::{ErrorKind, Registry};
 use sluice_store::{StateStore, StoreError};
 
 pub use process::{hostname, is_live_sluice};
@@ -35,7 +40,7 @@ pub struct Engine {
     store: Arc<dyn StateStore>,
     ops: Arc<Registry>,
     logs_dir: PathBuf,
-    warehouse: sluice_data::Warehouse,
+    warehouse: warehouse::Warehouse,
 }
 
 /// How to run.
@@ -209,12 +214,31 @@ pub enum EngineError {
     },
 }
 
+impl EngineError {
+    /// Who must act: what the caller asked for is wrong ([`ErrorKind::Config`]: an unknown
+    /// run or task), the store or the pipeline cannot take it now ([`ErrorKind::Unavailable`]:
+    /// a run still going on, `max_active_runs` reached, a store refusing writes), or
+    /// something failed inside ([`ErrorKind::Internal`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::UnknownRun(_)
+            | EngineError::WrongPipeline { .. }
+            | EngineError::UnknownTask { .. } => ErrorKind::Config,
+            EngineError::StillRunning { .. }
+            | EngineError::RunningElsewhere { .. }
+            | EngineError::TooManyRuns { .. }
+            | EngineError::StoreRefused { .. } => ErrorKind::Unavailable,
+            EngineError::Store(_) | EngineError::Logs { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
 impl Engine {
     /// An engine recording to `store`, with logs and datasets under `home` (`.sluice`):
     /// `home/logs/RUN/TASK/N.log` and `home/warehouse/PIPELINE/TASK/VERSION/`.
     pub fn new(store: Arc<dyn StateStore>, ops: Arc<Registry>, home: &std::path::Path) -> Self {
         let logs_dir = home.join("logs");
-        let warehouse = sluice_data::Warehouse::new(home.join("warehouse"));
+        let warehouse = warehouse::Warehouse::new(home.join("warehouse"));
         Engine {
             store,
             ops,
@@ -229,7 +253,7 @@ impl Engine {
     }
 
     /// The warehouse.
-    pub fn warehouse(&self) -> &sluice_data::Warehouse {
+    pub fn warehouse(&self) -> &warehouse::Warehouse {
         &self.warehouse
     }
 }

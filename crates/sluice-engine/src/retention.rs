@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use crate::warehouse::VersionLock;
 use sluice_core::Pipeline;
-use sluice_data::warehouse::VersionLock;
 use sluice_store::Write;
 
 use crate::{Engine, EngineError};

@@ -15,7 +15,7 @@ use sluice_core::dag::{dependents, downstream_closure, upstream_closure};
 use sluice_core::diag::did_you_mean;
 use sluice_core::fingerprint::{fingerprints_known, settled};
 use sluice_core::{Pipeline, RunState, TaskKind, TaskState};
-use sluice_ops::{Echo, OpError, OpOutput, Previous, TaskContext, TaskLog, shell};
+use sluice_op::{DatasetTarget, Echo, OpError, OpOutput, Previous, TaskContext, TaskLog, shell};
 use sluice_store::{AttemptRecord, RunFilter, RunRecord, TaskRunRecord, Write, now_micros};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
@@ -23,11 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::holds::Holds;
 use crate::process::{hostname, is_live_sluice, kill_orphan_group};
+use crate::warehouse::version_of;
 use crate::writer::{self, StoreWriter};
 use crate::{Engine, EngineError, Event, RunOptions, RunSummary};
-use sluice_data::DatasetTarget;
-use sluice_data::datafusion::parquet::basic::Compression as Parquet;
-use sluice_data::warehouse::version_of;
 
 /// Longest wait between two attempts, whatever the backoff says.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
@@ -45,6 +43,18 @@ pub fn backoff(base: Duration, retry: u32) -> Duration {
     let capped = retry_delay(base, retry);
     let jitter = rand::thread_rng().gen_range(0.0..0.25);
     capped + capped.mul_f64(jitter)
+}
+
+/// Attempts a run of `pipeline` makes at once: its `max_parallel`, or one per core.
+pub(crate) fn max_parallel(pipeline: &Pipeline) -> usize {
+    pipeline
+        .max_parallel
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .max(1)
 }
 
 /// Per-task bookkeeping of the loop.
@@ -76,7 +86,7 @@ struct Shared {
     engine: Engine,
     pipeline: Pipeline,
     /// The built op of each op task (built once per run).
-    ops: Vec<Option<Arc<dyn sluice_ops::Op>>>,
+    ops: Vec<Option<Arc<dyn sluice_op::Op>>>,
     /// Fingerprint of each task; that of a task which always runs is settled once it ran
     /// (see [`settled`]), and those after it are computed again.
     fingerprints: std::sync::Mutex<Vec<String>>,
@@ -258,18 +268,18 @@ impl Engine {
         })?;
 
         // Build each op once: it tells what files it reads (part of its fingerprint).
-        let mut built: Vec<Option<Arc<dyn sluice_ops::Op>>> = Vec::with_capacity(n);
+        let mut built: Vec<Option<Arc<dyn sluice_op::Op>>> = Vec::with_capacity(n);
         let mut stamps = Vec::with_capacity(n);
         for task in &pipeline.tasks {
             match &task.kind {
                 TaskKind::Op { op, config } => {
-                    let op_built: Option<Arc<dyn sluice_ops::Op>> = self
+                    let op_built: Option<Arc<dyn sluice_op::Op>> = self
                         .ops
                         .get(op)
                         .and_then(|spec| (spec.build)(config).ok())
                         .map(Arc::from);
                     stamps.push(match &op_built {
-                        Some(o) => sluice_ops::Op::input_stamp(o.as_ref(), &pipeline.dir)
+                        Some(o) => sluice_op::Op::input_stamp(o.as_ref(), &pipeline.dir)
                             .unwrap_or_else(|e| format!("unreadable: {e}")),
                         None => String::new(),
                     });
@@ -440,14 +450,7 @@ impl Engine {
             }
         }
 
-        let max_parallel = pipeline
-            .max_parallel
-            .unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1)
-            })
-            .max(1);
+        let max_parallel = max_parallel(pipeline);
         let mut running = 0usize;
         let mut set: JoinSet<Done> = JoinSet::new();
         let mut stopping = false;
@@ -533,7 +536,7 @@ impl Engine {
                         }));
                         Done::Attempt {
                             idx: i,
-                            result: Err(OpError::new(message)),
+                            result: Err(OpError::internal(message)),
                             elapsed: Duration::ZERO,
                         }
                     }
@@ -592,10 +595,15 @@ impl Engine {
                             release(i, &dependents, &mut slots, &mut ready);
                         }
                         Err(e) => {
-                            slot.error = Some(e.message);
                             // The stop may not have reached the loop yet when the attempt it
                             // killed reports back: ask the token, not the loop's flag.
                             stopping |= stop.is_cancelled();
+                            let retry = !stopping && slot.tries <= task.retries;
+                            slot.error = Some(if retry && e.kind.retryable() || stopping {
+                                e.message
+                            } else {
+                                final_error(&e, task.retries + 1 - slot.tries.min(task.retries + 1))
+                            });
                             if stopping {
                                 transition(
                                     &shared,
@@ -605,7 +613,7 @@ impl Engine {
                                     Some(elapsed),
                                     None,
                                 );
-                            } else if slot.tries <= task.retries && !stopping {
+                            } else if retry && e.kind.retryable() {
                                 let delay = backoff(task.retry_delay, slot.tries);
                                 transition(
                                     &shared,
@@ -777,6 +785,20 @@ fn release(
     }
 }
 
+/// The message of a task's final failure: the attempt's error, then, when its kind names who
+/// must act, the kind and that advice, with the retries the kind made pointless (`skipped`).
+fn final_error(e: &OpError, skipped: u32) -> String {
+    let Some(advice) = e.kind.advice() else {
+        return e.message.clone();
+    };
+    let mut out = format!("{}\n{} error: {advice}", e.message, e.kind);
+    if skipped > 0 && !e.kind.retryable() {
+        let s = if skipped == 1 { "y" } else { "ies" };
+        out.push_str(&format!(" (not retried: {skipped} retr{s} skipped)"));
+    }
+    out
+}
+
 /// Task `i` failed: everything downstream that has not run becomes `upstream_failed`.
 fn fail_downstream(
     shared: &Shared,
@@ -817,23 +839,30 @@ async fn publish_dataset(
     let info = out
         .dataset
         .as_ref()
-        .ok_or_else(|| OpError::new("the op wrote no dataset (this is a bug in sluice)"))?;
-    let checks: Vec<sluice_data::checks::CheckQuery> = task
+        .ok_or_else(|| OpError::internal("the op wrote no dataset (this is a bug in sluice)"))?;
+    let checks: Vec<sluice_op::CheckQuery> = task
         .checks
         .iter()
         .flat_map(sluice_core::Check::queries)
-        .map(|(name, sql)| sluice_data::checks::CheckQuery { name, sql })
+        .map(|(name, sql)| sluice_op::CheckQuery { name, sql })
         .collect();
-    if let Err(e) = sluice_data::checks::run_checks(staging, &checks).await {
-        for line in e.to_string().lines() {
-            let _ = log.line(line);
+    if !checks.is_empty() {
+        let runner = shared.engine.ops.checks().ok_or_else(|| {
+            OpError::config(
+                "this build of sluice cannot run data checks: remove the task's `checks`",
+            )
+        })?;
+        if let Err(mut e) = runner.run(staging, &checks).await {
+            for line in e.message.lines() {
+                let _ = log.line(line);
+            }
+            e.message
+                .push_str("\nthe new dataset was discarded; the latest version stays as it was");
+            return Err(e);
         }
-        return Err(OpError::new(format!(
-            "{e}\nthe new dataset was discarded; the latest version stays as it was"
-        )));
     }
     let dir = shared.dataset_dir(i);
-    shared.holds.wait(&dir).await.map_err(OpError::new)?;
+    shared.holds.wait(&dir).await.map_err(OpError::internal)?;
     let dir = shared.engine.warehouse.publish(staging, &dir)?;
     let now = now_micros();
     let _ = log.line(&format!(
@@ -847,7 +876,7 @@ async fn publish_dataset(
             task: task.name.clone(),
             version: version.to_string(),
             path: dir.display().to_string(),
-            schema: info.schema_json(),
+            schema: info.schema.clone(),
             rows: info.rows,
             bytes: info.bytes,
             run_id: shared.run_id.clone(),
@@ -900,15 +929,15 @@ fn fail_before_start(
     i: usize,
     mut record: AttemptRecord,
     clock: Instant,
-    message: String,
+    error: OpError,
 ) -> Done {
     record.state = TaskState::Failed;
     record.ended_at = Some(now_micros());
-    record.error = Some(message.clone());
+    record.error = Some(error.message.clone());
     shared.writer.send(Write::Attempt(record));
     Done::Attempt {
         idx: i,
-        result: Err(OpError::new(message)),
+        result: Err(error),
         elapsed: clock.elapsed(),
     }
 }
@@ -976,7 +1005,7 @@ async fn run_attempt(
                  --force-task {name}",
                 dir.display()
             );
-            return fail_before_start(&shared, i, record, clock, message);
+            return fail_before_start(&shared, i, record, clock, OpError::data(message));
         }
     }
     let planned = shared.fingerprint(i);
@@ -984,7 +1013,7 @@ async fn run_attempt(
     let previous = if task.produces_dataset {
         match previous_dataset(&shared, i).await {
             Ok(p) => p,
-            Err(e) => return fail_before_start(&shared, i, record, clock, e),
+            Err(e) => return fail_before_start(&shared, i, record, clock, OpError::internal(e)),
         }
     } else {
         None
@@ -999,7 +1028,7 @@ async fn run_attempt(
         ) {
             Ok(dir) => Some(DatasetTarget {
                 dir,
-                compression: parquet_compression(shared.pipeline.compression),
+                compression: shared.pipeline.compression,
             }),
             Err(e) => {
                 return fail_before_start(
@@ -1007,7 +1036,7 @@ async fn run_attempt(
                     i,
                     record,
                     clock,
-                    format!("cannot prepare the dataset folder: {e}"),
+                    OpError::io("cannot prepare the dataset folder", &e),
                 );
             }
         }
@@ -1053,7 +1082,7 @@ async fn run_attempt(
         cache_dir: shared.engine.warehouse.cache_dir(),
         progress: shared.events.clone().map(|tx| {
             let task = task.name.clone();
-            let progress: sluice_ops::ProgressFn = Arc::new(move |done: u64, total: u64| {
+            let progress: sluice_op::ProgressFn = Arc::new(move |done: u64, total: u64| {
                 let _ = tx.send(Event::Progress {
                     task: task.clone(),
                     done,
@@ -1065,7 +1094,7 @@ async fn run_attempt(
         on_spawn: Some({
             let writer = shared.writer.clone();
             let record = record.clone();
-            let on_spawn: sluice_ops::OnSpawn = Arc::new(move |pid: u32| {
+            let on_spawn: sluice_op::OnSpawn = Arc::new(move |pid: u32| {
                 let mut r = record.clone();
                 r.pid = Some(i64::from(pid));
                 writer.send(Write::Attempt(r));
@@ -1086,11 +1115,11 @@ async fn run_attempt(
         let out = match (&task.kind, &shared.ops[i]) {
             (TaskKind::Run { command }, _) => shell::run_command(command, &ctx).await,
             (TaskKind::Op { .. }, Some(op)) => {
-                shared.writer.flush().await.map_err(OpError::new)?;
+                shared.writer.flush().await.map_err(OpError::internal)?;
                 op.run(&ctx).await
             }
             (TaskKind::Op { op, .. }, None) => {
-                Err(OpError::new(format!("op `{op}` could not be built")))
+                Err(OpError::config(format!("op `{op}` could not be built")))
             }
         }?;
         if let Some(key) = &out.content_key {
@@ -1124,11 +1153,11 @@ async fn run_attempt(
     };
     let result = match (result, timed_out) {
         (r, true) => Err(OpError {
-            message: format!(
+            exit_code: r.err().and_then(|e: OpError| e.exit_code),
+            ..OpError::internal(format!(
                 "timed out after {}",
                 sluice_core::duration::format_duration(task.timeout.unwrap_or_default())
-            ),
-            exit_code: r.err().and_then(|e: OpError| e.exit_code),
+            ))
         }),
         (r, false) => r,
     };
@@ -1171,16 +1200,6 @@ async fn run_attempt(
         idx: i,
         result,
         elapsed: clock.elapsed(),
-    }
-}
-
-/// The Parquet codec of a pipeline's `compression`.
-fn parquet_compression(c: sluice_core::pipeline::Compression) -> Parquet {
-    use sluice_core::pipeline::Compression;
-    match c {
-        Compression::None => Parquet::UNCOMPRESSED,
-        Compression::Lz4 => Parquet::LZ4_RAW,
-        Compression::Zstd => Parquet::ZSTD(Default::default()),
     }
 }
 

@@ -6,12 +6,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+mod common;
+
 use async_trait::async_trait;
-use sluice_core::{LoadOptions, Pipeline, RunState, TaskState, parse_pipeline};
+use sluice_core::{Pipeline, RunState, TaskState};
 use sluice_engine::{Engine, EngineError, Event, RunOptions};
 use sluice_store::{
-    AttemptRecord, DatasetVersionRecord, RunFilter, RunRecord, SlotRecord, SqlStore, StateStore,
-    StoreError, TaskRunRecord, TokenRecord, UserRecord, Write,
+    AttemptRecord, DatasetVersionRecord, RunFilter, RunRecord, SlotRecord, StateStore, StoreError,
+    TaskRunRecord, TokenRecord, UserRecord, Write,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -99,32 +101,17 @@ impl StateStore for Refusing {
 }
 
 fn pipeline(dir: &std::path::Path, yaml: &str, params: &[(String, String)]) -> Pipeline {
-    let registry = sluice_ops::Registry::builtin();
-    let opts = LoadOptions {
-        params,
-        catalog: &registry,
-        env: &|_: &str| None,
-        api_params: false,
-    };
     let file = dir.join("pipeline.yaml");
     std::fs::write(&file, yaml).expect("write pipeline");
-    parse_pipeline(yaml, &file, &opts).expect("valid pipeline")
+    common::parse(yaml, &file, params)
 }
 
 async fn sqlite(dir: &std::path::Path) -> Arc<dyn StateStore> {
-    Arc::new(
-        SqlStore::open_sqlite(&dir.join("state.db"))
-            .await
-            .expect("store"),
-    )
+    common::sqlite(dir).await
 }
 
 fn engine(store: Arc<dyn StateStore>, dir: &std::path::Path) -> Engine {
-    Engine::new(
-        store,
-        Arc::new(sluice_ops::Registry::builtin()),
-        &dir.join(".sluice"),
-    )
+    Engine::new(store, Arc::new(common::registry()), &dir.join(".sluice"))
 }
 
 fn run_id(id: &str) -> RunOptions {
@@ -194,7 +181,7 @@ async fn a_write_the_store_refuses_stops_and_fails_the_run() {
 }
 
 const PUBLISHED: &str = "name: keep\nretention: 1\nparams:\n  n: \"1\"\ntasks:\n  \
-    a: { op: sql, sql: \"SELECT ${params.n} AS n\" }\n  \
+    a: { op: emit, text: \"${params.n}\" }\n  \
     b: { run: \"echo started; while [ ! -e go ]; do sleep 0.02; done\", after: a }\n";
 
 async fn versions(store: &Arc<dyn StateStore>) -> Vec<(String, String)> {

@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
-use sluice_core::{LoadOptions, Pipeline, parse_pipeline};
+mod common;
+
+use sluice_core::Pipeline;
 use sluice_engine::schedule::{Due, Schedule, Scheduler};
-use sluice_store::{Micros, SlotState, SqlStore, StateStore};
+use sluice_store::{Micros, SlotState, StateStore};
 
 const SEC: Micros = 1_000_000;
 const MIN: Micros = 60 * SEC;
@@ -22,24 +24,13 @@ fn pipeline(name: &str, catchup: &str) -> (Pipeline, Schedule) {
         "name: {name}\nschedule: \"* * * * *\"\ncatchup: {catchup}\nmax_active_runs: 2\n\
          tasks:\n  a: {{ op: noop }}\n"
     );
-    let registry = sluice_ops::Registry::builtin();
-    let opts = LoadOptions {
-        params: &[],
-        catalog: &registry,
-        env: &|_: &str| None,
-        api_params: false,
-    };
-    let p = parse_pipeline(&yaml, std::path::Path::new("p.yaml"), &opts).expect("pipeline");
+    let p = common::parse(&yaml, std::path::Path::new("p.yaml"), &[]);
     let s = Schedule::of(&p).expect("valid").expect("scheduled");
     (p, s)
 }
 
 async fn store(dir: &tempfile::TempDir) -> Arc<dyn StateStore> {
-    Arc::new(
-        SqlStore::open_sqlite(&dir.path().join("state.db"))
-            .await
-            .expect("store"),
-    )
+    common::sqlite(dir.path()).await
 }
 
 fn slots(due: &[Due]) -> Vec<Micros> {

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_core::{RunState, TaskState};
+use sluice_core::RunState;
 use sluice_engine::RunOptions;
 use sluice_store::{RunFilter, Write, now_micros};
 
@@ -34,7 +34,7 @@ pub async fn health(State(app): State<App>) -> Response {
     {
         Ok(_) => Json(json!({ "status": "ok" })).into_response(),
         Err(e) => {
-            tracing::error!("health check: {}", sluice_ops::redact_urls(&e.to_string()));
+            tracing::error!("health check: {}", sluice_op::redact_urls(&e.to_string()));
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({ "status": "unavailable" })),
@@ -300,7 +300,7 @@ fn pipeline_json(app: &App, entry: &catalog::Entry, last: Option<Value>) -> Valu
         "name": entry.name(),
         "file": entry.file.display().to_string(),
         "valid": entry.loaded.is_ok(),
-        "errors": entry.loaded.as_ref().err().map(|e| sluice_ops::redact_urls(e)),
+        "errors": entry.loaded.as_ref().err().map(|e| sluice_op::redact_urls(e)),
         "last_run": last,
     });
     if let Ok(l) = &entry.loaded {
@@ -568,7 +568,11 @@ pub async fn run(State(app): State<App>, Path(id): Path<String>) -> ApiResult<Js
         .ok_or_else(|| ApiError::NotFound(format!("no run `{id}`")))?;
     let tasks = app.store.task_runs(&id).await?;
     let attempts = app.store.attempts(&id, None).await?;
-    let reasons = why(&app, &run, &tasks, &attempts);
+    let catalog = app.catalog();
+    let pipeline = catalog.get(&run.pipeline).map(|l| &l.pipeline);
+    let here = app.runs.active().contains_key(&run.id);
+    let reasons = sluice_engine::why::waiting(pipeline, here, &run, &tasks, &attempts);
+    drop(catalog);
     let tasks: Vec<Value> = tasks
         .iter()
         .map(|t| {
@@ -582,103 +586,6 @@ pub async fn run(State(app): State<App>, Path(id): Path<String>) -> ApiResult<Js
     Ok(Json(
         json!({ "run": run, "tasks": tasks, "attempts": attempts }),
     ))
-}
-
-/// Why each task of a run that is not final is not running: the upstream tasks it waits
-/// for, a full `max_parallel`, a retry's delay, or a run that is not going on.
-fn why(
-    app: &App,
-    run: &sluice_store::RunRecord,
-    tasks: &[sluice_store::TaskRunRecord],
-    attempts: &[sluice_store::AttemptRecord],
-) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let waiting: Vec<&sluice_store::TaskRunRecord> = tasks
-        .iter()
-        .filter(|t| matches!(t.state, TaskState::Queued | TaskState::UpForRetry))
-        .collect();
-    if waiting.is_empty() {
-        return out;
-    }
-    if !app.runs.active().contains_key(&run.id) {
-        let reason = if run.state == RunState::Running {
-            format!(
-                "the run goes on in another process (pid {} on {}), not in this server",
-                run.pid.unwrap_or_default(),
-                run.host.clone().unwrap_or_default()
-            )
-        } else {
-            format!("the run {}: resume it to run this task", run.state.as_str())
-        };
-        for t in waiting {
-            out.insert(t.task.clone(), reason.clone());
-        }
-        return out;
-    }
-    let state_of: BTreeMap<&str, TaskState> =
-        tasks.iter().map(|t| (t.task.as_str(), t.state)).collect();
-    let catalog = app.catalog();
-    let Some(loaded) = catalog.get(&run.pipeline) else {
-        return out;
-    };
-    let p = &loaded.pipeline;
-    let running = tasks
-        .iter()
-        .filter(|t| t.state == TaskState::Running)
-        .count();
-    let max_parallel = p.max_parallel.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    for t in waiting {
-        let Some(task) = p.tasks.iter().find(|x| x.name == t.task) else {
-            continue;
-        };
-        let reason = if t.state == TaskState::UpForRetry {
-            let last = attempts.iter().rfind(|a| a.task == t.task);
-            let n = last.map_or(t.attempts, |a| a.attempt);
-            // The engine's own rule (doubling, capped at an hour), without its jitter.
-            let delay = sluice_engine::retry_delay(task.retry_delay, n);
-            let at = last.and_then(|a| a.ended_at).map(|e| {
-                let due = e + delay.as_micros() as i64;
-                chrono::DateTime::<chrono::Utc>::from_timestamp_micros(due)
-                    .map(|d| d.format("%H:%M:%S UTC").to_string())
-                    .unwrap_or_default()
-            });
-            format!(
-                "attempt {n} of {} failed: {}; the next one starts at about {} (retry_delay {}s, doubling, at most 1 h)",
-                task.retries + 1,
-                last.and_then(|a| a.error.clone()).unwrap_or_default(),
-                at.unwrap_or_default(),
-                task.retry_delay.as_secs()
-            )
-        } else {
-            let pending: Vec<String> = task
-                .deps
-                .iter()
-                .map(|&d| p.tasks[d].name.as_str())
-                .filter(|d| !state_of.get(d).is_some_and(|s| s.is_done_ok()))
-                .map(|d| {
-                    format!(
-                        "{d} ({})",
-                        state_of.get(d).map_or("not started", |s| s.as_str())
-                    )
-                })
-                .collect();
-            if !pending.is_empty() {
-                format!("waiting for upstream: {}", pending.join(", "))
-            } else if running >= max_parallel {
-                format!(
-                    "waiting for a free slot: {running} tasks running, max_parallel {max_parallel}"
-                )
-            } else {
-                "ready: starting".to_string()
-            }
-        };
-        out.insert(t.task.clone(), reason);
-    }
-    out
 }
 
 /// Options of the grid.

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use sluice_core::Pipeline;
 use sluice_engine::schedule::Schedule;
-use sluice_ops::Registry;
+use sluice_op::Registry;
 
 /// One pipeline file.
 #[derive(Debug, Clone)]
@@ -73,7 +73,7 @@ pub fn load_params(
     from_api: bool,
 ) -> Result<Pipeline, String> {
     sluice_core::load_file_from(file, params, registry, from_api)
-        .map_err(|e| sluice_ops::redact_urls(&e.to_string()))
+        .map_err(|e| sluice_op::redact_urls(&e.to_string()))
 }
 
 fn pipeline_files(dir: &Path) -> std::io::Result<Vec<(PathBuf, Option<SystemTime>)>> {

@@ -2,6 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sluice_op::ErrorKind;
 
 /// What went wrong in a request; each kind has one status.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,15 @@ pub enum ApiError {
     /// The work took longer than its limit.
     #[error("{0}")]
     Timeout(String),
+    /// The request is well formed but the data it names cannot be used.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Something the server needs cannot answer now (the state store refusing writes).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A service outside refused what the server asked of it.
+    #[error("{0}")]
+    BadGateway(String),
     /// The state store or the engine failed.
     #[error("{0}")]
     Internal(String),
@@ -64,7 +74,9 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Throttled { .. } | ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,9 +88,33 @@ impl From<sluice_store::StoreError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The error of kind `kind` (docs/server.md, "Statuses"): `config` is 400, `data` 422,
+    /// `unavailable` 503, `refused` 502, `cancelled` 503 (the server is stopping), `internal`
+    /// 500.
+    pub fn of_kind(kind: ErrorKind, message: String) -> ApiError {
+        match kind {
+            ErrorKind::Config => ApiError::BadRequest(message),
+            ErrorKind::Data => ApiError::Unprocessable(message),
+            ErrorKind::Unavailable | ErrorKind::Cancelled => ApiError::Unavailable(message),
+            ErrorKind::Refused => ApiError::BadGateway(message),
+            ErrorKind::Internal => ApiError::Internal(message),
+        }
+    }
+}
+
 impl From<sluice_engine::EngineError> for ApiError {
+    /// By the error's kind, except what the engine finds about runs: an unknown run is 404,
+    /// and a pipeline busy with its runs (still running, `max_active_runs` reached) is 409.
     fn from(e: sluice_engine::EngineError) -> Self {
-        ApiError::Internal(e.to_string())
+        use sluice_engine::EngineError as E;
+        match e {
+            E::UnknownRun(_) => ApiError::NotFound(e.to_string()),
+            E::StillRunning { .. } | E::RunningElsewhere { .. } | E::TooManyRuns { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
+            e => ApiError::of_kind(e.kind(), e.to_string()),
+        }
     }
 }
 
@@ -89,7 +125,7 @@ impl IntoResponse for ApiError {
             tracing::error!("{self}");
         }
         // Messages may quote URLs (a store's, a source's): never their credentials.
-        let body = serde_json::json!({ "error": sluice_ops::redact_urls(&self.to_string()) });
+        let body = serde_json::json!({ "error": sluice_op::redact_urls(&self.to_string()) });
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {

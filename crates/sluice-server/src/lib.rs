@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use sluice_engine::schedule::Scheduler;
 use sluice_engine::{Engine, RunOptions};
-use sluice_ops::Registry;
+use sluice_op::Registry;
 use sluice_store::{StateStore, now_micros};
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +50,8 @@ pub struct Config {
     pub bind: SocketAddr,
     /// Mark the session cookie `Secure` (the server is behind a TLS proxy).
     pub secure_cookies: bool,
+    /// The ops pipelines may use (the CLI gives the built-ins).
+    pub registry: Arc<Registry>,
 }
 
 /// The server's shared state.
@@ -98,7 +100,7 @@ impl std::ops::Deref for App {
 impl App {
     /// The server's state over `store`, its pipelines read from `config.pipelines`.
     pub fn new(config: &Config, store: Arc<dyn StateStore>, stop: CancellationToken) -> App {
-        let registry = Arc::new(Registry::builtin());
+        let registry = config.registry.clone();
         let engine = Engine::new(store.clone(), registry.clone(), &config.home);
         App(Arc::new(Inner {
             engine,

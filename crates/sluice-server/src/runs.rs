@@ -143,10 +143,7 @@ pub async fn start(app: &App, pipeline: Pipeline, mut opts: RunOptions) -> ApiRe
         }
         if worker.is_finished() {
             return match worker.await {
-                Ok(Err(e @ sluice_engine::EngineError::TooManyRuns { .. })) => {
-                    Err(ApiError::Conflict(e.to_string()))
-                }
-                Ok(Err(e)) => Err(ApiError::BadRequest(e.to_string())),
+                Ok(Err(e)) => Err(e.into()),
                 Ok(Ok(())) => Ok(id),
                 Err(e) => Err(ApiError::Internal(format!("run {id} stopped: {e}"))),
             };

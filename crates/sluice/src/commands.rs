@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 use sluice_core::{LoadError, Pipeline, RunState, TaskState, dag};
 use sluice_engine::{Engine, EngineError, RunOptions};
-use sluice_ops::Registry;
+use sluice_op::Registry;
 use sluice_store::{RunFilter, StateStore};
 use tokio_util::sync::CancellationToken;
 
@@ -195,7 +195,7 @@ fn load_or_fail(
 }
 
 fn validate(files: &[PathBuf], as_json: bool) -> Result<u8, Failure> {
-    let registry = Registry::builtin();
+    let registry = sluice_ops::registry();
     let mut invalid = 0;
     let mut out = Vec::new();
     for file in files {
@@ -270,7 +270,7 @@ async fn backfill(
     params: &[(String, String)],
 ) -> Result<u8, Failure> {
     use sluice_engine::schedule::{Schedule, Scheduler};
-    let registry = Arc::new(Registry::builtin());
+    let registry = Arc::new(sluice_ops::registry());
     let pipeline = load_or_fail(file, params, &registry)?;
     let schedule = Schedule::of(&pipeline)
         .map_err(|e| Failure::invalid(format!("error: {e}")))?
@@ -352,7 +352,7 @@ async fn run(
     as_json: bool,
     wait: bool,
 ) -> Result<u8, Failure> {
-    let registry = Arc::new(Registry::builtin());
+    let registry = Arc::new(sluice_ops::registry());
     // Validate before touching any state.
     let mut pipeline = load_or_fail(file, params, &registry)?;
     let home = home::for_file(&cli.home, file);
@@ -658,7 +658,7 @@ async fn logs(cli: &Cli, run_id: &str, task: &str, attempt: Option<u32>) -> Resu
 }
 
 fn graph(file: &Path, format: GraphFormat) -> Result<u8, Failure> {
-    let registry = Registry::builtin();
+    let registry = sluice_ops::registry();
     let p = load_or_fail(file, &[], &registry)?;
     let out = match format {
         GraphFormat::Text => dag::to_text(&p),
@@ -670,7 +670,7 @@ fn graph(file: &Path, format: GraphFormat) -> Result<u8, Failure> {
 }
 
 fn ops(as_json: bool) -> Result<u8, Failure> {
-    let registry = Registry::builtin();
+    let registry = sluice_ops::registry();
     if as_json {
         let list: Vec<_> = registry
             .specs()

@@ -75,6 +75,7 @@ pub async fn serve(
         home,
         bind,
         secure_cookies,
+        registry: std::sync::Arc::new(sluice_ops::registry()),
     };
     sluice_server::serve(config, store, stop, Some(tx))
         .await

@@ -1,6 +1,8 @@
 //! `fetch` end to end: a download that did not change costs one request answered 304 and
-//! leaves the tasks after it cached; a listing takes the full dump then only new deltas.
+//! leaves the tasks after it cached; a listing takes the full dump then only new deltas; a
+//! server answering 503 is tried again by the task's retries, one answering 404 is not.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -10,12 +12,14 @@ use serde_json::Value;
 mod common;
 use common::{Project, text};
 
-/// A file served over HTTP with an ETag; answers `If-None-Match` with 304. Records each
-/// request line with its `If-None-Match` and the status sent.
+/// A file served over HTTP with an ETag; answers `If-None-Match` with 304, and the statuses
+/// of `failures` first, one per request. Records each request line with its `If-None-Match`
+/// and the status sent.
 struct Server {
     url: String,
     body: Arc<Mutex<String>>,
     log: Arc<Mutex<Vec<String>>>,
+    failures: Arc<Mutex<VecDeque<&'static str>>>,
 }
 
 fn serve(body: &str) -> Server {
@@ -23,7 +27,8 @@ fn serve(body: &str) -> Server {
     let url = format!("http://{}/data.csv", listener.local_addr().expect("addr"));
     let body = Arc::new(Mutex::new(body.to_string()));
     let log = Arc::new(Mutex::new(Vec::new()));
-    let (b, l) = (body.clone(), log.clone());
+    let failures = Arc::new(Mutex::new(VecDeque::new()));
+    let (b, l, f) = (body.clone(), log.clone(), failures.clone());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
@@ -42,7 +47,10 @@ fn serve(body: &str) -> Server {
             }
             let content = b.lock().expect("body").clone();
             let etag = format!("\"{}\"", content.len());
-            let (status, payload) = if if_none_match == etag {
+            let failure = f.lock().expect("failures").pop_front();
+            let (status, payload) = if let Some(status) = failure {
+                (status, String::new())
+            } else if if_none_match == etag {
                 ("304 Not Modified", String::new())
             } else {
                 ("200 OK", content)
@@ -58,7 +66,12 @@ fn serve(body: &str) -> Server {
             );
         }
     });
-    Server { url, body, log }
+    Server {
+        url,
+        body,
+        log,
+        failures,
+    }
 }
 
 fn states(out: &std::process::Output) -> Vec<(String, String)> {
@@ -262,4 +275,101 @@ tasks:
     let v: Value = serde_json::from_slice(&rows.stdout).expect("json");
     assert_eq!(v[0]["name"], "data.csv");
     assert_eq!(v[0]["bytes"], 5);
+}
+
+/// A download task with no request retries of its own, so that each failure ends the attempt.
+fn flaky_download(server: &Server, retries: u32) -> Project {
+    Project::new(&format!(
+        "name: flaky\ntasks:\n  download: {{ op: fetch, url: {}, request_retries: 0, \
+         retries: {retries}, retry_delay: 10ms }}\n",
+        server.url
+    ))
+}
+
+#[test]
+fn a_server_answering_503_is_tried_again_by_the_tasks_retries() {
+    let server = serve("id\n1\n");
+    server
+        .failures
+        .lock()
+        .expect("failures")
+        .extend(["503 Service Unavailable", "503 Service Unavailable"]);
+    let p = flaky_download(&server, 3);
+    let out = p.sluice(&["run", "pipeline.yaml", "--json"]);
+    assert_eq!(
+        states(&out),
+        vec![("download".to_string(), "succeeded".to_string())]
+    );
+    let show = p.show(&p.last_run_id());
+    let errors: Vec<Value> = common::attempts(&show, "download")
+        .iter()
+        .map(|a| a["error"].clone())
+        .collect();
+    let url = &server.url;
+    assert_eq!(
+        errors,
+        vec![
+            Value::from(format!(
+                "GET {url}: gave up after 1 attempt; the last one: 503 Service Unavailable"
+            )),
+            Value::from(format!(
+                "GET {url}: gave up after 1 attempt; the last one: 503 Service Unavailable"
+            )),
+            Value::Null,
+        ]
+    );
+}
+
+#[test]
+fn a_server_answering_404_fails_the_task_after_one_attempt() {
+    let server = serve("id\n1\n");
+    server
+        .failures
+        .lock()
+        .expect("failures")
+        .push_back("404 Not Found");
+    let p = flaky_download(&server, 3);
+    let out = p.sluice(&["run", "pipeline.yaml", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let show = p.show(&p.last_run_id());
+    assert_eq!(common::attempts(&show, "download").len(), 1);
+    let error = common::task(&show, "download")["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.ends_with(
+            "refused error: a service refused the request: check the address, the credentials \
+             or the quota (not retried: 3 retries skipped)"
+        ),
+        "{error}"
+    );
+    assert_eq!(server.log.lock().expect("log").len(), 1);
+}
+
+#[test]
+fn a_configuration_error_with_three_retries_fails_after_one_attempt() {
+    let p = Project::new(
+        "name: misconfigured\ntasks:\n  read: { op: read.csv, path: missing.csv, retries: 3, \
+         retry_delay: 10ms }\n",
+    );
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let show = p.show(&p.last_run_id());
+    assert_eq!(common::attempts(&show, "read").len(), 1);
+    let error = common::task(&show, "read")["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        error.ends_with(
+            "config error: fix the pipeline file or the task's settings (not retried: 3 retries \
+             skipped)"
+        ),
+        "{error}"
+    );
+    assert!(
+        text(&out).contains("config error: fix the pipeline file"),
+        "{}",
+        text(&out)
+    );
 }

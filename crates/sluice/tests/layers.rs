@@ -7,7 +7,8 @@ use std::path::Path;
 /// For each crate, the sluice crates it may depend on.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("sluice-core", &[]),
-    ("sluice-data", &[]),
+    ("sluice-op", &["sluice-core"]),
+    ("sluice-data", &["sluice-core", "sluice-op"]),
     ("sluice-embed", &[]),
     ("sluice-vector", &["sluice-data", "sluice-embed"]),
     ("sluice-store", &["sluice-core"]),
@@ -17,12 +18,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sluice-core",
             "sluice-data",
             "sluice-embed",
+            "sluice-op",
             "sluice-vector",
         ],
     ),
     (
         "sluice-engine",
-        &["sluice-core", "sluice-data", "sluice-ops", "sluice-store"],
+        &["sluice-core", "sluice-op", "sluice-store"],
     ),
     (
         "sluice-server",
@@ -31,7 +33,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sluice-data",
             "sluice-embed",
             "sluice-engine",
-            "sluice-ops",
+            "sluice-op",
             "sluice-store",
             "sluice-vector",
         ],
@@ -43,12 +45,27 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sluice-data",
             "sluice-embed",
             "sluice-engine",
+            "sluice-op",
             "sluice-ops",
             "sluice-server",
             "sluice-store",
             "sluice-vector",
         ],
     ),
+];
+
+/// Packages the engine must not pull in, even through another crate: the built-in ops and what
+/// only they need (the object stores, the tokenizer, DataFusion, the HTTP client, PostgreSQL).
+const NOT_UNDER_ENGINE: &[&str] = &[
+    "sluice-ops",
+    "sluice-data",
+    "sluice-embed",
+    "sluice-vector",
+    "object_store",
+    "tokenizers",
+    "datafusion",
+    "reqwest",
+    "tokio-postgres",
 ];
 
 /// The sluice crates named in the `[dependencies]` table of a manifest.
@@ -112,5 +129,43 @@ fn manifest_parsing_finds_dependencies() {
     assert_eq!(
         sluice_deps(m),
         BTreeSet::from(["sluice-core".to_string(), "sluice-ops".to_string()])
+    );
+}
+
+/// `cargo tree -p PACKAGE` (every edge kind, dev-dependencies included): one package name per
+/// line.
+fn tree(package: &str) -> BTreeSet<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .and_then(Path::parent)
+        .expect("workspace root");
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["tree", "--offline", "--prefix", "none", "-p", package])
+        .current_dir(root)
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn the_engine_pulls_in_no_built_in_op_object_store_or_tokenizer() {
+    let packages = tree("sluice-engine");
+    assert!(packages.contains("sluice-op"), "{packages:?}");
+    let found: Vec<&&str> = NOT_UNDER_ENGINE
+        .iter()
+        .filter(|p| packages.contains(**p))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "`cargo tree -p sluice-engine` contains {found:?} (see ARCHITECTURE.md)"
     );
 }

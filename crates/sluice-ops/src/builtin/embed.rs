@@ -167,7 +167,7 @@ impl Embed {
         if relative.join("config.json").is_file() {
             return Ok(relative);
         }
-        sluice_embed::resolve_model(&self.model).map_err(|e| OpError::new(e.to_string()))
+        sluice_embed::resolve_model(&self.model).map_err(embed_error)
     }
 
     fn embedder(&self, workdir: &Path) -> Result<Embedder, OpError> {
@@ -185,7 +185,7 @@ impl Embed {
                     ..RemoteOptions::new(url, &self.model)
                 };
                 Ok(Embedder::Remote(Arc::new(
-                    RemoteModel::new(options).map_err(|e| OpError::new(e.to_string()))?,
+                    RemoteModel::new(options).map_err(embed_error)?,
                 )))
             }
             None => {
@@ -195,8 +195,7 @@ impl Embed {
                     batch_size: self.batch_size,
                     kernels: None,
                 };
-                let model =
-                    LocalModel::load(&dir, &options).map_err(|e| OpError::new(e.to_string()))?;
+                let model = LocalModel::load(&dir, &options).map_err(embed_error)?;
                 Ok(Embedder::Local(Arc::new(model)))
             }
         }
@@ -244,7 +243,7 @@ impl Embed {
                 .iter()
                 .map(|f| f.name().as_str())
                 .collect();
-            return Err(OpError::new(format!(
+            return Err(OpError::config(format!(
                 "the dataset of `{}` has no column `{}` (it has: {})",
                 self.input,
                 self.text,
@@ -263,10 +262,7 @@ impl Embed {
             m.expect_dimension(d);
         }
         let mut cache: Option<VectorCache> = match known {
-            Some(d) => Some(
-                VectorCache::open(&cache_dir, &identity, d)
-                    .map_err(|e| OpError::new(e.to_string()))?,
-            ),
+            Some(d) => Some(VectorCache::open(&cache_dir, &identity, d).map_err(embed_error)?),
             None => None,
         };
         let mut writer: Option<sluice_data::DatasetWriter> = None;
@@ -388,9 +384,9 @@ impl Embed {
             }
             columns.push(Arc::new(list));
             let out = RecordBatch::try_new(schema.clone(), columns).map_err(|e| sluice_data::DataError::Engine(e.to_string()))?;
-            writer.get_or_insert_with(|| target.writer(schema)).write(&out)
+            writer.get_or_insert_with(|| sluice_data::DatasetWriter::new(&target, schema)).write(&out)
         })
-        .map_err(|e| OpError::new(format!("embedding `{}` of `{}`: {e}", self.text, self.input)))?;
+        .map_err(|e| OpError::from(e).context(format!("embedding `{}` of `{}`", self.text, self.input)))?;
         let info = match writer {
             Some(w) => w.finish()?,
             None => {
@@ -399,8 +395,7 @@ impl Embed {
                     .map(VectorCache::dimension)
                     .or(self.dimension)
                     .unwrap_or(0);
-                target
-                    .writer(self.output_schema(&in_schema, dim))
+                sluice_data::DatasetWriter::new(&target, self.output_schema(&in_schema, dim))
                     .finish()?
             }
         };
@@ -416,7 +411,7 @@ struct Job {
     workdir: PathBuf,
     cache_root: PathBuf,
     log: TaskLog,
-    live: Option<crate::ProgressFn>,
+    live: Option<sluice_op::ProgressFn>,
     handle: tokio::runtime::Handle,
     cancel: tokio_util::sync::CancellationToken,
 }
@@ -427,12 +422,12 @@ struct Job {
 struct Progress {
     inner: Arc<std::sync::Mutex<(Instant, Instant)>>,
     log: TaskLog,
-    live: Option<crate::ProgressFn>,
+    live: Option<sluice_op::ProgressFn>,
     total: usize,
 }
 
 impl Progress {
-    fn new(log: TaskLog, live: Option<crate::ProgressFn>, total: usize) -> Progress {
+    fn new(log: TaskLog, live: Option<sluice_op::ProgressFn>, total: usize) -> Progress {
         let now = Instant::now();
         Progress {
             inner: Arc::new(std::sync::Mutex::new((now, now))),
@@ -533,10 +528,10 @@ impl Op for Embed {
                     previous.as_deref(),
                     sluice_vector::index::Params::default(),
                 )
-                .map_err(|e| OpError::new(e.0))?;
+                .map_err(|e| OpError::internal(e.0))?;
                 index
                     .save(&sluice_vector::search::index_path(&dir, &column))
-                    .map_err(|e| OpError::new(e.0))?;
+                    .map_err(|e| OpError::internal(e.0))?;
                 Ok((index.len(), update))
             })
             .await?;
@@ -579,7 +574,7 @@ impl Op for Embed {
             ]));
         }
         Ok(OpOutput {
-            dataset: Some(info),
+            dataset: Some(info.into()),
             // How the vectors were made, for searches (`sluice search`) to embed queries alike.
             state: Some(serde_json::json!({ "embedding": source })),
             metrics,
@@ -601,10 +596,28 @@ impl Op for Embed {
         }
         let dir = self.model_dir(workdir)?;
         let mut files = sluice_embed::ModelConfig::read(&dir)
-            .map_err(|e| OpError::new(e.to_string()))?
+            .map_err(embed_error)?
             .files;
         files.push(dir.join("tokenizer.json"));
         files.push(dir.join("model.safetensors"));
         Ok(file_stamp(&files))
     }
+}
+
+/// An embedding failure as an op error: a model that cannot be found or read is a setting to
+/// fix, a text that cannot be embedded is bad data, an endpoint that may answer later is
+/// `unavailable` and one that refused is `refused`.
+fn embed_error(e: EmbedError) -> OpError {
+    use sluice_op::ErrorKind;
+    let kind = match &e {
+        EmbedError::ModelNotFound { .. } | EmbedError::Model { .. } => ErrorKind::Config,
+        EmbedError::Input(_) => ErrorKind::Data,
+        EmbedError::Remote {
+            transient: true, ..
+        } => ErrorKind::Unavailable,
+        EmbedError::Remote { .. } => ErrorKind::Refused,
+        EmbedError::Cancelled => ErrorKind::Cancelled,
+        EmbedError::Cache(_) => ErrorKind::Internal,
+    };
+    OpError::new(kind, e.to_string())
 }

@@ -101,8 +101,9 @@ impl Op for ExportParquet {
         };
         if self.parts && target.join(MANIFEST).is_file() {
             // The folder held a single export before: the parts replace it.
-            std::fs::remove_dir_all(&target)
-                .map_err(|e| OpError::new(format!("cannot replace {}: {e}", target.display())))?;
+            std::fs::remove_dir_all(&target).map_err(|e| {
+                OpError::internal(format!("cannot replace {}: {e}", target.display()))
+            })?;
         }
         let (mut rows, mut files, mut bytes) = (0, 0, 0);
         let mut listed = Vec::new();
@@ -121,7 +122,7 @@ impl Op for ExportParquet {
             let manifest = tokio::select! {
                 m = release(&spec) => m?,
                 _ = ctx.cancel.cancelled() => {
-                    return Err(OpError::new(format!("stopped; {} was left as it was", self.path)));
+                    return Err(OpError::cancelled(format!("stopped; {} was left as it was", self.path)));
                 }
             };
             rows += manifest.rows;
@@ -159,14 +160,15 @@ impl Op for ExportParquet {
 /// previous list named and this one does not.
 fn write_parts_list(target: &std::path::Path, listed: &[serde_json::Value]) -> Result<(), OpError> {
     let path = target.join(PARTS_LIST);
-    let io = |e: std::io::Error| OpError::new(format!("cannot write {}: {e}", path.display()));
+    let io = |e: std::io::Error| OpError::internal(format!("cannot write {}: {e}", path.display()));
     let before: Vec<serde_json::Value> = std::fs::read(&path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     std::fs::create_dir_all(target).map_err(io)?;
     let tmp = target.join(format!(".{PARTS_LIST}.tmp"));
-    let text = serde_json::to_string_pretty(listed).map_err(|e| OpError::new(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(listed).map_err(|e| OpError::internal(e.to_string()))?;
     std::fs::write(&tmp, text).map_err(io)?;
     std::fs::rename(&tmp, &path).map_err(io)?;
     let now: std::collections::HashSet<&str> =

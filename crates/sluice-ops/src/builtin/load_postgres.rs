@@ -210,7 +210,7 @@ impl LoadPostgres {
         let url = match &self.url {
             Some(u) => u.clone(),
             None => std::env::var("SLUICE_PG_URL").map_err(|_| {
-                OpError::new(
+                OpError::config(
                     "no PostgreSQL to load into: set `url` or the environment variable \
                      SLUICE_PG_URL (postgres://USER@HOST:PORT/DATABASE)",
                 )
@@ -275,9 +275,9 @@ impl LoadPostgres {
             postgres::load(&mut client, &spec, &on_line, on_rows).await
         };
         tokio::select! {
-            r = work => r.map_err(|e| OpError::new(e.0)),
+            r = work => r.map_err(|e| OpError::internal(e.0)),
             _ = ctx.cancel.cancelled() => {
-                Err(OpError::new("stopped; the table was left as it was"))
+                Err(OpError::cancelled("stopped; the table was left as it was"))
             }
         }
     }
@@ -312,7 +312,7 @@ impl Op for LoadPostgres {
                 .load_one(ctx, &options, self.spec(table.clone(), dataset))
                 .await
                 .map_err(|e| match self.parts {
-                    true => OpError::new(format!("part {table}: {e}")),
+                    true => e.context(format!("part {table}")),
                     false => e,
                 })?;
             report.add(one);
@@ -382,11 +382,9 @@ impl Op for LoadPostgres {
 mod tests {
     use sluice_core::yaml::parse;
 
-    use crate::Registry;
-
     #[test]
     fn max_delete_fraction_is_a_share() {
-        let reg = Registry::builtin();
+        let reg = crate::registry();
         let spec = reg.get("load.postgres").expect("registered");
         let base = "{input: chunks, table: docs, key: id";
         for ok in [

@@ -28,7 +28,7 @@ pub use sql::Sql;
 pub use terms::MatchTerms;
 pub use write::Write;
 
-use crate::registry::{OpSpec, build};
+use sluice_op::{OpSpec, build};
 
 /// The registry's list.
 pub(crate) fn specs() -> Vec<OpSpec> {

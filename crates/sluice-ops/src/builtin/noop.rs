@@ -21,11 +21,9 @@ impl Op for Noop {
 mod tests {
     use sluice_core::yaml::parse;
 
-    use crate::Registry;
-
     #[test]
     fn rejects_keys() {
-        let reg = Registry::builtin();
+        let reg = crate::registry();
         let spec = reg.get("noop").expect("registered");
         assert!((spec.build)(&parse("{}").expect("yaml")).is_ok());
         let err = (spec.build)(&parse("x: 1").expect("yaml"))

@@ -121,7 +121,7 @@ async fn read_files(
     let out = ctx.output()?.clone();
     let info = blocking(move || read(files, out)).await?;
     Ok(OpOutput {
-        dataset: Some(info),
+        dataset: Some(info.into()),
         ..OpOutput::default()
     })
 }
@@ -129,11 +129,11 @@ async fn read_files(
 #[async_trait]
 impl Op for ReadCsv {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
-        let opts = self.options().map_err(OpError::new)?;
+        let opts = self.options().map_err(OpError::config)?;
         let cancel = ctx.cancel.clone();
         read_files(ctx, self.inputs(), move |files, out| {
             let schema = csv_schema(&files, &opts)?;
-            let mut writer = out.writer(schema.clone());
+            let mut writer = DatasetWriter::new(&out, schema.clone());
             read_csv(&files, &opts, &schema, &mut |batch| {
                 if cancel.is_cancelled() {
                     return Err(sluice_data::DataError::Engine("cancelled".into()));
@@ -173,7 +173,7 @@ impl Op for ReadJson {
         let cancel = ctx.cancel.clone();
         read_files(ctx, Inputs::Path(self.path.clone()), move |files, out| {
             let schema = json_schema(&files, &opts)?;
-            let mut writer = out.writer(schema.clone());
+            let mut writer = DatasetWriter::new(&out, schema.clone());
             read_json(&files, &opts, &schema, &mut |batch| {
                 if cancel.is_cancelled() {
                     return Err(sluice_data::DataError::Engine("cancelled".into()));
@@ -211,18 +211,19 @@ impl Op for ReadParquet {
             let mut writer: Option<DatasetWriter> = None;
             for path in &files {
                 let file = std::fs::File::open(path)
-                    .map_err(|e| OpError::new(format!("{}: {e}", path.display())))?;
+                    .map_err(|e| OpError::config(format!("{}: {e}", path.display())))?;
                 let unreadable = |e| {
-                    OpError::new(format!(
+                    OpError::data(format!(
                         "{}: not a readable Parquet file: {e}",
                         path.display()
                     ))
                 };
                 let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(unreadable)?;
                 // The schema comes from the file's footer: a file without rows still has one.
-                let w = writer.get_or_insert_with(|| out.writer(builder.schema().clone()));
+                let w = writer
+                    .get_or_insert_with(|| DatasetWriter::new(&out, builder.schema().clone()));
                 if w.schema().fields() != builder.schema().fields() {
-                    return Err(OpError::new(format!(
+                    return Err(OpError::data(format!(
                         "{}: its columns differ from those of {}",
                         path.display(),
                         files[0].display()
@@ -230,13 +231,13 @@ impl Op for ReadParquet {
                 }
                 for batch in builder.build().map_err(unreadable)? {
                     let batch =
-                        batch.map_err(|e| OpError::new(format!("{}: {e}", path.display())))?;
+                        batch.map_err(|e| OpError::data(format!("{}: {e}", path.display())))?;
                     w.write(&batch)?;
                 }
             }
             match writer {
                 Some(w) => Ok(w.finish()?),
-                None => Err(OpError::new(format!(
+                None => Err(OpError::data(format!(
                     "{}: no rows and no schema to read",
                     files[0].display()
                 ))),

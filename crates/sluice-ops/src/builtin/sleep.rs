@@ -21,7 +21,7 @@ impl Op for Sleep {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
         tokio::select! {
             _ = tokio::time::sleep(self.duration) => Ok(OpOutput::default()),
-            _ = ctx.cancel.cancelled() => Err(OpError::new("cancelled while sleeping")),
+            _ = ctx.cancel.cancelled() => Err(OpError::cancelled("cancelled while sleeping")),
         }
     }
 }
@@ -30,11 +30,9 @@ impl Op for Sleep {
 mod tests {
     use sluice_core::yaml::parse;
 
-    use crate::Registry;
-
     #[test]
     fn validates_duration() {
-        let reg = Registry::builtin();
+        let reg = crate::registry();
         let spec = reg.get("sleep").expect("registered");
         assert!((spec.build)(&parse("duration: 20ms").expect("yaml")).is_ok());
         let err = (spec.build)(&parse("duration: 20").expect("yaml"))

@@ -207,11 +207,11 @@ fn assign_names(keys: &[Key], rules: &[Compiled], max: usize) -> Vec<String> {
 /// The text values of a rule's column in a batch.
 fn text_column(batch: &RecordBatch, index: usize) -> Result<StringArray, OpError> {
     let col = cast(batch.column(index), &DataType::Utf8)
-        .map_err(|e| OpError::new(format!("cannot read the split column as text: {e}")))?;
+        .map_err(|e| OpError::config(format!("cannot read the split column as text: {e}")))?;
     col.as_any()
         .downcast_ref::<StringArray>()
         .cloned()
-        .ok_or_else(|| OpError::new("cannot read the split column as text"))
+        .ok_or_else(|| OpError::config("cannot read the split column as text"))
 }
 
 impl Compiled {
@@ -289,7 +289,7 @@ fn split(
     for (i, c) in rules.iter().enumerate() {
         let index = schema.index_of(&c.rule.column).map_err(|_| {
             let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            OpError::new(format!(
+            OpError::config(format!(
                 "`by` rule {} names the column `{}`, which the dataset of `{}` lacks (its \
                  columns: {})",
                 i + 1,
@@ -362,12 +362,12 @@ fn split(
     for name in &names {
         let dir = parts_dir.join(name);
         std::fs::create_dir_all(&dir)
-            .map_err(|e| OpError::new(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| OpError::internal(format!("cannot create {}: {e}", dir.display())))?;
         let target = DatasetTarget {
             dir,
             compression: out.compression,
         };
-        writers.push(target.writer(schema.clone()));
+        writers.push(DatasetWriter::new(&target, schema.clone()));
     }
     let mut unassigned = 0u64;
     for_each_batch(input, |_, batch| {
@@ -419,8 +419,8 @@ fn split(
         Arc::new(StringArray::from(path)),
     ];
     let batch = RecordBatch::try_new(mapping_schema(), arrays)
-        .map_err(|e| OpError::new(format!("cannot build the mapping: {e}")))?;
-    let mut writer = out.writer(mapping_schema());
+        .map_err(|e| OpError::internal(format!("cannot build the mapping: {e}")))?;
+    let mut writer = DatasetWriter::new(out, mapping_schema());
     writer.write(&batch)?;
     Ok(Done {
         mapping: writer.finish()?,
@@ -433,7 +433,7 @@ fn split(
 /// The parts of a `split` task's dataset, by name: each a dataset folder.
 pub(crate) fn parts_of(dir: &Path, task: &str) -> Result<Vec<(String, PathBuf)>, OpError> {
     let not_split = || {
-        OpError::new(format!(
+        OpError::config(format!(
             "`parts: true` reads the parts of a `split` task, and `{task}` is not one"
         ))
     };
@@ -454,7 +454,7 @@ pub(crate) fn parts_of(dir: &Path, task: &str) -> Result<Vec<(String, PathBuf)>,
     })?;
     for (_, p) in &out {
         if !p.is_dir() {
-            return Err(OpError::new(format!(
+            return Err(OpError::data(format!(
                 "the part folder {} of `{task}` is missing; run `{task}` again",
                 p.display()
             )));
@@ -470,7 +470,7 @@ impl Op for Split {
         let out = ctx.output()?.clone();
         let op = self.clone();
         let done = blocking(move || {
-            let rules = compile(&op).map_err(OpError::new)?;
+            let rules = compile(&op).map_err(OpError::config)?;
             split(&op, &rules, &input, &out)
         })
         .await?;
@@ -484,7 +484,7 @@ impl Op for Split {
                 ("parts", done.parts),
                 ("rows_unassigned", done.unassigned),
             ]),
-            dataset: Some(done.mapping),
+            dataset: Some(done.mapping.into()),
             ..OpOutput::default()
         })
     }

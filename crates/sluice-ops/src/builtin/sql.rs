@@ -47,7 +47,7 @@ impl Op for Sql {
             register_dataset(&session, name, dir).await?;
         }
         let fail = |e: datafusion::error::DataFusionError| {
-            OpError::new(format!("query failed: {}", e.strip_backtrace()))
+            OpError::config(format!("query failed: {}", e.strip_backtrace()))
         };
         let df = session.sql(&self.sql).await.map_err(fail)?;
         let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
@@ -56,7 +56,7 @@ impl Op for Sql {
         // with one partition (an ORDER BY) keeps its order in one file sequence.
         let plan = df.create_physical_plan().await.map_err(fail)?;
         let task_ctx = session.task_ctx();
-        let first = ctx.output()?.writer(schema);
+        let first = DatasetWriter::new(ctx.output()?, schema);
         let mut tasks = tokio::task::JoinSet::new();
         for partition in 0..plan.output_partitioning().partition_count() {
             let mut stream = plan.execute(partition, task_ctx.clone()).map_err(fail)?;
@@ -65,7 +65,7 @@ impl Op for Sql {
             tasks.spawn(async move {
                 while let Some(batch) = stream.next().await {
                     if cancel.is_cancelled() {
-                        return Err(OpError::new("cancelled"));
+                        return Err(OpError::cancelled("cancelled"));
                     }
                     writer.write(&batch.map_err(fail)?)?;
                 }
@@ -75,12 +75,13 @@ impl Op for Sql {
         let mut writers = vec![first];
         while let Some(joined) = tasks.join_next().await {
             // On the first error, dropping `tasks` stops the other partitions.
-            let writer = joined.map_err(|e| OpError::new(format!("query task failed: {e}")))??;
+            let writer =
+                joined.map_err(|e| OpError::internal(format!("query task failed: {e}")))??;
             writers.push(writer);
         }
         let info = DatasetWriter::finish_all(writers)?;
         Ok(OpOutput {
-            dataset: Some(info),
+            dataset: Some(info.into()),
             ..OpOutput::default()
         })
     }

@@ -40,7 +40,7 @@ impl Op for MatchTerms {
         })
         .await?;
         Ok(OpOutput {
-            dataset: Some(info),
+            dataset: Some(info.into()),
             ..OpOutput::default()
         })
     }

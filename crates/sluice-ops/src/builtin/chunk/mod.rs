@@ -244,7 +244,7 @@ impl Sizer {
                                     let n = t
                                         .encode_fast(word, false)
                                         .map_err(|e| {
-                                            OpError::new(format!("the tokenizer failed: {e}"))
+                                            OpError::internal(format!("the tokenizer failed: {e}"))
                                         })?
                                         .get_ids()
                                         .len();
@@ -365,7 +365,7 @@ impl Chunk {
             .index_of(&self.text)
             .map_err(|_| missing(&self.text, &in_schema))?;
         let template = Template::parse(self.template.as_deref().unwrap_or("{text}"), &self.text)
-            .map_err(OpError::new)?;
+            .map_err(OpError::config)?;
         let template_cols: Vec<(String, usize)> = template
             .columns()
             .map(|c| {
@@ -376,7 +376,7 @@ impl Chunk {
             })
             .collect::<Result<_, _>>()?;
         let sizer = match self.tokenizer_path(workdir) {
-            Some(p) => Sizer::Tokens(Box::new(load_tokenizer(&p).map_err(OpError::new)?)),
+            Some(p) => Sizer::Tokens(Box::new(load_tokenizer(&p).map_err(OpError::config)?)),
             None => Sizer::Chars,
         };
         let settings = self.settings(workdir, &in_schema);
@@ -407,7 +407,7 @@ impl Chunk {
         }
 
         let mut counts = Counts::default();
-        let mut writer = target.writer(out_schema.clone());
+        let mut writer = sluice_data::DatasetWriter::new(target, out_schema.clone());
         let mut pending: Vec<RecordBatch> = Vec::new();
         let mut pending_rows = 0usize;
         let mut reuse: HashSet<String> = HashSet::new();
@@ -421,7 +421,7 @@ impl Chunk {
                 .map(|f| SortField::new(f.data_type().clone()))
                 .collect(),
         )
-        .map_err(|e| OpError::new(e.to_string()))?;
+        .map_err(|e| OpError::internal(e.to_string()))?;
 
         // A first run (nothing to reuse) splits every document: the tokenization, most of the
         // work, is then done ahead for whole batches on every core.
@@ -523,7 +523,7 @@ impl Chunk {
                     } else {
                         columns.push(
                             take(col.as_ref(), &idx, None)
-                                .map_err(|e| OpError::new(e.to_string()))?,
+                                .map_err(|e| OpError::internal(e.to_string()))?,
                         );
                     }
                 }
@@ -531,7 +531,7 @@ impl Chunk {
                 columns.push(Arc::new(StringArray::from(hashes)));
                 columns.push(Arc::new(StringArray::from(vec![hash.clone(); n])));
                 let piece = RecordBatch::try_new(out_schema.clone(), columns)
-                    .map_err(|e| OpError::new(e.to_string()))?;
+                    .map_err(|e| OpError::internal(e.to_string()))?;
                 counts.chunks_written += n as u64;
                 *out_rows += n;
                 out.push(piece);
@@ -548,7 +548,7 @@ impl Chunk {
          -> Result<(), OpError> {
             if *pending_rows >= sluice_data::rows::BATCH_ROWS || (force && *pending_rows > 0) {
                 let batch = concat_batches(&out_schema, pending.iter())
-                    .map_err(|e| OpError::new(e.to_string()))?;
+                    .map_err(|e| OpError::internal(e.to_string()))?;
                 writer.write(&batch)?;
                 pending.clear();
                 *pending_rows = 0;
@@ -564,7 +564,7 @@ impl Chunk {
                 let ids = batch.column(id_col);
                 let rows = converter
                     .convert_columns(batch.columns())
-                    .map_err(|e| OpError::new(e.to_string()))?;
+                    .map_err(|e| OpError::internal(e.to_string()))?;
                 // Batches older than the document being gathered are no longer needed.
                 if let Some(doc) = &current {
                     let first = doc.rows.first().map_or(batches.len(), |r| r.0);
@@ -594,7 +594,7 @@ impl Chunk {
                 });
                 for r in 0..batch.num_rows() {
                     if ids.is_null(r) {
-                        return Err(OpError::new(format!(
+                        return Err(OpError::data(format!(
                             "a row has no `{}`: every document needs an id",
                             self.id
                         )));
@@ -614,7 +614,7 @@ impl Chunk {
                             flush(&mut pending, &mut pending_rows, false)?;
                         }
                         if !seen.insert(id.clone()) {
-                            return Err(OpError::new(format!(
+                            return Err(OpError::data(format!(
                                 "document `{id}` appears in two separate places of `{}`: the rows of a document must follow each other (sort by `{}` or make the ids unique)",
                                 self.input, self.id
                             )));
@@ -696,7 +696,7 @@ fn starts_ahead(
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err(OpError::new("a tokenizer thread panicked")))
+                    .unwrap_or_else(|_| Err(OpError::internal("a tokenizer thread panicked")))
             })
             .collect()
     });
@@ -709,7 +709,7 @@ fn starts_ahead(
 
 fn missing(column: &str, schema: &Schema) -> OpError {
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    OpError::new(format!(
+    OpError::config(format!(
         "no column `{column}` in the input (its columns: {})",
         names.join(", ")
     ))
@@ -766,7 +766,7 @@ impl Op for Chunk {
             ("chunks_over_size", counts.chunks_over_size),
         ]);
         Ok(OpOutput {
-            dataset: Some(info),
+            dataset: Some(info.into()),
             metrics,
             state: Some(serde_json::json!({ "settings": settings })),
             ..OpOutput::default()

@@ -85,7 +85,7 @@ pub enum FetchError {
         hint: &'static str,
     },
     /// Every attempt failed.
-    #[error("GET {url}: gave up after {attempts} attempts; the last one: {last}")]
+    #[error("GET {url}: gave up after {attempts} attempt{}; the last one: {last}", if *attempts == 1 { "" } else { "s" })]
     GaveUp {
         /// The URL.
         url: String,
@@ -117,6 +117,22 @@ pub enum FetchError {
     /// Not a URL this op can fetch.
     #[error("{0}: unsupported URL (use http://, https://, file:// or a local path)")]
     Unsupported(String),
+}
+
+impl From<FetchError> for crate::OpError {
+    /// A status that will not change is refused (or `unavailable` for 429/5xx), giving up
+    /// after retries is `unavailable`, a file over `max_size` or an unsupported URL is a
+    /// setting to fix.
+    fn from(e: FetchError) -> Self {
+        use sluice_op::ErrorKind;
+        let kind = match &e {
+            FetchError::Status { status, .. } => ErrorKind::of_http_status(*status),
+            FetchError::GaveUp { .. } => ErrorKind::Unavailable,
+            FetchError::TooLarge { .. } | FetchError::Unsupported(_) => ErrorKind::Config,
+            FetchError::Io { source, .. } => ErrorKind::of_io(source),
+        };
+        crate::OpError::new(kind, e.to_string())
+    }
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> FetchError + '_ {

@@ -282,13 +282,13 @@ impl Op for Fetch {
             None => State::default(),
         };
         std::fs::create_dir_all(&ctx.raw_dir)
-            .map_err(|e| OpError::new(format!("{}: {e}", ctx.raw_dir.display())))?;
+            .map_err(|e| OpError::internal(format!("{}: {e}", ctx.raw_dir.display())))?;
         let client = reqwest::Client::builder()
             .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
             .read_timeout(Duration::from_secs(120))
             .build()
-            .map_err(|e| OpError::new(format!("cannot start the HTTP client: {e}")))?;
+            .map_err(|e| OpError::internal(format!("cannot start the HTTP client: {e}")))?;
         let limits = self.limits();
         let log = ctx.log.clone();
         let log_line = move |line: &str| {
@@ -357,10 +357,10 @@ impl Op for Fetch {
                 async move {
                     let d = tokio::select! {
                         d = download(client, &resolved, &dest, known, limits, log_line) => d,
-                        _ = cancel.cancelled() => return Err(OpError::new(format!("GET {url}: cancelled"))),
+                        _ = cancel.cancelled() => return Err(OpError::cancelled(format!("GET {url}: cancelled"))),
                     };
                     d.map(|d| (d, url, name, stamp))
-                        .map_err(|e| OpError::new(e.to_string()))
+                        .map_err(OpError::from)
                 }
             }))
             .buffered(self.concurrency)
@@ -446,9 +446,11 @@ impl Op for Fetch {
         })
         .await?;
         Ok(OpOutput {
-            dataset: Some(info),
+            dataset: Some(info.into()),
             metrics,
-            state: Some(serde_json::to_value(&state).map_err(|e| OpError::new(e.to_string()))?),
+            state: Some(
+                serde_json::to_value(&state).map_err(|e| OpError::internal(e.to_string()))?,
+            ),
             content_key: Some(hex::encode(key.finalize())),
             ..OpOutput::default()
         })
@@ -474,8 +476,8 @@ impl Fetch {
         limits: &Limits,
         log: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<Vec<listing::Entry>, OpError> {
-        let pattern = glob::Pattern::new(&l.pattern).map_err(|e| OpError::new(e.to_string()))?;
-        let full = glob::Pattern::new(&l.full).map_err(|e| OpError::new(e.to_string()))?;
+        let pattern = glob::Pattern::new(&l.pattern).map_err(|e| OpError::config(e.to_string()))?;
+        let full = glob::Pattern::new(&l.full).map_err(|e| OpError::config(e.to_string()))?;
         let resolved = resolve(&l.url, &ctx.workdir);
         let local = resolved
             .strip_prefix("file://")
@@ -484,7 +486,7 @@ impl Fetch {
         let links: Vec<(String, String)> = match local {
             Some(dir) => {
                 let entries = std::fs::read_dir(&dir)
-                    .map_err(|e| OpError::new(format!("listing {}: {e}", dir.display())))?;
+                    .map_err(|e| OpError::config(format!("listing {}: {e}", dir.display())))?;
                 let mut out = Vec::new();
                 for e in entries.flatten() {
                     let name = e.file_name().to_string_lossy().into_owned();
@@ -496,11 +498,11 @@ impl Fetch {
                 let page = ctx.raw_dir.join(".listing.html");
                 let d = download(client, &resolved, &page, None, limits, log)
                     .await
-                    .map_err(|e| OpError::new(format!("listing: {e}")))?;
+                    .map_err(|e| OpError::from(e).context("listing"))?;
                 let html = std::fs::read_to_string(&d.path)
-                    .map_err(|e| OpError::new(format!("listing {}: {e}", d.path.display())))?;
+                    .map_err(|e| OpError::internal(format!("listing {}: {e}", d.path.display())))?;
                 let base = reqwest::Url::parse(&resolved)
-                    .map_err(|e| OpError::new(format!("listing {resolved}: {e}")))?;
+                    .map_err(|e| OpError::config(format!("listing {resolved}: {e}")))?;
                 listing::links(&html)
                     .into_iter()
                     .filter_map(|href| {

@@ -500,7 +500,7 @@ impl Blocking {
     }
 
     fn too_many(&self, k: usize, pairs: u64) -> OpError {
-        OpError::new(format!(
+        OpError::config(format!(
             "blocking rule {} (`{}`) would make {pairs} candidate pairs{}, more than max_pairs \
              ({}): make the rule stricter (more columns, a prefix), or raise max_pairs if the \
              memory and time are there",
@@ -529,7 +529,7 @@ impl Blocking {
         use futures_util::StreamExt;
         let ctx = sluice_data::session::session();
         let fail =
-            |e: &dyn std::fmt::Display| OpError::new(format!("blocking rule `{label}`: {e}"));
+            |e: &dyn std::fmt::Display| OpError::config(format!("blocking rule `{label}`: {e}"));
         let l = left.batch(&[])?;
         let r = match right {
             Some(r) => r.batch(&[])?,

@@ -147,7 +147,7 @@ impl LinkClusters {
             Field::new("cluster_id", DataType::Utf8, false),
             Field::new("cluster_size", DataType::Int64, false),
         ]));
-        let mut writer = out.writer(schema.clone());
+        let mut writer = sluice_data::DatasetWriter::new(&out, schema.clone());
         let (mut src, mut ids, mut cl, mut sz) = (
             StringBuilder::new(),
             StringBuilder::new(),
@@ -170,13 +170,13 @@ impl LinkClusters {
                         Arc::new(sz.finish()),
                     ],
                 )
-                .map_err(|e| OpError::new(format!("clusters dataset: {e}")))?;
+                .map_err(|e| OpError::internal(format!("clusters dataset: {e}")))?;
                 writer.write(&batch)?;
             }
         }
         let clusters = size.values().filter(|&&n| n > 1).count() as u64;
         Ok(OpOutput {
-            dataset: Some(writer.finish()?),
+            dataset: Some(writer.finish()?.into()),
             metrics: counters(&[
                 ("records", total as u64),
                 ("clusters", clusters),

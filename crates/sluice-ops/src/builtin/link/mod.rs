@@ -257,7 +257,7 @@ impl Link {
             let schema = sluice_data::export::dataset_schema(dir)?;
             let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
             let missing = |col: &str, what: String| {
-                OpError::new(format!(
+                OpError::config(format!(
                     "{what}: `{col}` is not a column of `{task}` (columns: {})",
                     names.join(", ")
                 ))
@@ -291,7 +291,7 @@ impl Link {
                 .unwrap_or_else(|| names.iter().map(|s| s.to_string()).collect());
             let records = Records::read(dir, task, &self.id, &columns)?;
             if records.len() == 0 {
-                return Err(OpError::new(format!(
+                return Err(OpError::data(format!(
                     "`{task}` has no records: there is nothing to {} (check the task that makes it)",
                     if dirs.len() == 1 {
                         "deduplicate"
@@ -368,7 +368,7 @@ fn known(
     };
     let (lc, rc) = truth.pair_columns();
     let list = Records::read(dir, task, lc, &[rc.to_string()])
-        .map_err(|e| OpError::new(format!("`truth.pairs`: {e}")))?;
+        .map_err(|e| OpError::data(format!("`truth.pairs`: {e}")))?;
     let rows = |r: &Records| -> HashMap<String, u32> {
         (0..r.len())
             .map(|i| (r.ids.value(i).to_string(), i as u32))
@@ -399,13 +399,13 @@ fn known(
 /// Entity of each record, from the truth column.
 fn truth_keys(records: &Records, truth: &Truth) -> Result<Vec<Option<String>>, OpError> {
     let Some(column) = &truth.column else {
-        return Err(OpError::new("`truth` has no `column`"));
+        return Err(OpError::config("`truth` has no `column`"));
     };
     let col = records.column(column);
     let re = match &truth.pattern {
-        Some(p) => {
-            Some(regex::Regex::new(p).map_err(|e| OpError::new(format!("`truth.pattern`: {e}")))?)
-        }
+        Some(p) => Some(
+            regex::Regex::new(p).map_err(|e| OpError::config(format!("`truth.pattern`: {e}")))?,
+        ),
         None => None,
     };
     Ok((0..records.len())
@@ -490,7 +490,7 @@ impl PairsWriter {
         }
         let schema: SchemaRef = Arc::new(Schema::new(fields));
         PairsWriter {
-            writer: out.writer(schema.clone()),
+            writer: DatasetWriter::new(out, schema.clone()),
             schema,
             ids: [StringBuilder::new(), StringBuilder::new()],
             probability: Float64Builder::new(),
@@ -552,7 +552,7 @@ impl PairsWriter {
             cols.push(Arc::new(w.finish()));
         }
         let batch = RecordBatch::try_new(self.schema.clone(), cols)
-            .map_err(|e| OpError::new(format!("pairs dataset: {e}")))?;
+            .map_err(|e| OpError::internal(format!("pairs dataset: {e}")))?;
         self.writer.write(&batch)?;
         self.rows = 0;
         Ok(())
@@ -577,7 +577,7 @@ struct Run<'a> {
 
 fn cancelled(cancel: &CancellationToken) -> Result<(), OpError> {
     if cancel.is_cancelled() {
-        return Err(OpError::new("cancelled"));
+        return Err(OpError::cancelled("cancelled"));
     }
     Ok(())
 }
@@ -798,11 +798,11 @@ impl Run<'_> {
             inputs: self.dirs.clone(),
         };
         Ok(OpOutput {
-            dataset: Some(info),
+            dataset: Some(info.into()),
             metrics,
             state: Some(
                 serde_json::to_value(&state)
-                    .map_err(|e| OpError::new(format!("cannot keep the model: {e}")))?,
+                    .map_err(|e| OpError::internal(format!("cannot keep the model: {e}")))?,
             ),
             ..OpOutput::default()
         })
@@ -926,8 +926,9 @@ pub fn explain(
     let right_side = records.get(1);
     let right = right_side.unwrap_or(left);
     let find = |r: &Records, id: &str| {
-        r.row_of(id)
-            .ok_or_else(|| OpError::new(format!("no record with {} `{id}` in `{}`", op.id, r.task)))
+        r.row_of(id).ok_or_else(|| {
+            OpError::config(format!("no record with {} `{id}` in `{}`", op.id, r.task))
+        })
     };
     let (mut a, mut b) = (find(left, id_l)?, find(right, id_r)?);
     if right_side.is_none() && a > b {

@@ -46,7 +46,7 @@ impl Records {
         let mut text = HashMap::new();
         for name in &wanted {
             if schema.column_with_name(name).is_none() {
-                return Err(OpError::new(format!(
+                return Err(OpError::config(format!(
                     "`{name}` is not a column of `{task}` (columns: {})",
                     names.join(", ")
                 )));
@@ -56,10 +56,10 @@ impl Records {
                 Arc::new(StringArray::from(Vec::<Option<&str>>::new()))
             } else {
                 let refs: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
-                concat(&refs).map_err(|e| OpError::new(format!("`{task}`.`{name}`: {e}")))?
+                concat(&refs).map_err(|e| OpError::internal(format!("`{task}`.`{name}`: {e}")))?
             };
             let as_text = cast(&joined, &DataType::Utf8).map_err(|e| {
-                OpError::new(format!("`{task}`.`{name}` cannot be read as text: {e}"))
+                OpError::config(format!("`{task}`.`{name}` cannot be read as text: {e}"))
             })?;
             text.insert((*name).to_string(), as_text.as_string::<i32>().clone());
         }
@@ -69,7 +69,7 @@ impl Records {
             .unwrap_or_else(|| StringArray::from(Vec::<&str>::new()));
         if ids.null_count() > 0 {
             let row = (0..ids.len()).find(|&i| ids.is_null(i)).unwrap_or(0);
-            return Err(OpError::new(format!(
+            return Err(OpError::data(format!(
                 "`{task}`: the id column `{id}` is empty at row {}: every record needs an id",
                 row + 1
             )));
@@ -121,6 +121,6 @@ impl Records {
             }
         }
         RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-            .map_err(|e| OpError::new(format!("`{}`: {e}", self.task)))
+            .map_err(|e| OpError::internal(format!("`{}`: {e}", self.task)))
     }
 }

@@ -26,7 +26,7 @@ impl Spill {
     /// A scratch file in `dir` (the task's output folder: on the disk the data goes to).
     pub fn new(dir: &Path) -> Result<Spill, OpError> {
         let file = tempfile::tempfile_in(dir).map_err(|e| {
-            OpError::new(format!(
+            OpError::internal(format!(
                 "cannot create a scratch file for the candidate pairs in {}: {e}",
                 dir.display()
             ))
@@ -58,7 +58,7 @@ impl Spill {
     pub fn for_each_chunk(self, f: &mut OnChunk<'_>) -> Result<(), OpError> {
         let dir = self.dir.clone();
         let read_error = |e: std::io::Error| {
-            OpError::new(format!(
+            OpError::internal(format!(
                 "reading back the candidate pairs from the scratch file in {}: {e}",
                 dir.display()
             ))
@@ -95,7 +95,7 @@ impl Spill {
 
 /// Writing to the scratch file failed after `pairs` pairs.
 fn write_error(dir: &Path, pairs: u64, e: std::io::Error) -> OpError {
-    OpError::new(format!(
+    OpError::internal(format!(
         "writing the candidate pairs to a scratch file in {} failed after {pairs} pairs: {e} \
          (is the disk full? free some space, or lower the pairs with stricter blocking)",
         dir.display()

@@ -593,7 +593,7 @@ impl ParseDila {
                 let mut files =
                     sluice_data::expand_paths(&ctx.workdir, self.path.as_deref().unwrap_or(""))?;
                 let full =
-                    glob::Pattern::new(&self.full).map_err(|e| OpError::new(e.to_string()))?;
+                    glob::Pattern::new(&self.full).map_err(|e| OpError::config(e.to_string()))?;
                 files.sort_by_key(|p| {
                     let name = p
                         .file_name()
@@ -632,7 +632,7 @@ impl ParseDila {
     ) -> Result<Applying, OpError> {
         let dir = tmp.join(format!("{index:05}"));
         std::fs::create_dir_all(&dir)
-            .map_err(|e| OpError::new(format!("{}: {e}", dir.display())))?;
+            .map_err(|e| OpError::internal(format!("{}: {e}", dir.display())))?;
         let columns = self.kind.columns();
         let mut writer = RowWriter::new(&sluice_data::DatasetTarget::new(&dir), &columns);
         let mut applying = Applying {
@@ -695,7 +695,7 @@ impl ParseDila {
                 Ok(())
             },
         )
-        .map_err(|e| OpError::new(e.to_string()))?;
+        .map_err(|e| OpError::data(e.to_string()))?;
         writer.finish()?;
         if errors > 0 {
             let _ = log.line(&format!(
@@ -744,7 +744,7 @@ impl Op for ParseDila {
                 })
                 .collect();
             // A full dump replaces everything before it: start from the last one.
-            let full = glob::Pattern::new(&op.full).map_err(|e| OpError::new(e.to_string()))?;
+            let full = glob::Pattern::new(&op.full).map_err(|e| OpError::config(e.to_string()))?;
             let first = todo.iter().rposition(|a| full.matches(&a.name));
             let mut counts = Counts::default();
             let mut sources: Vec<Applying> = Vec::new();
@@ -850,9 +850,11 @@ impl Op for ParseDila {
             ("deleted", counts.deleted),
         ]);
         Ok(OpOutput {
-            dataset: Some(info),
+            dataset: Some(info.into()),
             metrics,
-            state: Some(serde_json::to_value(&state).map_err(|e| OpError::new(e.to_string()))?),
+            state: Some(
+                serde_json::to_value(&state).map_err(|e| OpError::internal(e.to_string()))?,
+            ),
             ..OpOutput::default()
         })
     }

@@ -600,7 +600,7 @@ impl Op for ParseDirectory {
                 Ok(())
             })?;
             if lists == 0 {
-                return Err(OpError::new(
+                return Err(OpError::data(
                     "no JSON file with a `service` list among the inputs (a directory is {\"service\": [ … ]})",
                 ));
             }
@@ -618,7 +618,7 @@ impl Op for ParseDirectory {
             ("duplicates", duplicates),
         ]);
         Ok(OpOutput {
-            dataset: Some(info),
+            dataset: Some(info.into()),
             metrics,
             ..OpOutput::default()
         })

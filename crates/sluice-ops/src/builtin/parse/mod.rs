@@ -215,16 +215,16 @@ pub fn for_each_input(
     for file in files {
         if ArchiveKind::detect(file).is_ok() {
             for_each_entry(file, limits, |entry| f(file, entry.name, entry.reader))
-                .map_err(|e| OpError::new(e.to_string()))?;
+                .map_err(|e| OpError::data(e.to_string()))?;
         } else {
             let name = file
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let mut reader = std::fs::File::open(file)
-                .map_err(|e| OpError::new(format!("{}: {e}", file.display())))?;
+                .map_err(|e| OpError::config(format!("{}: {e}", file.display())))?;
             f(file, &name, &mut reader)
-                .map_err(|e| OpError::new(format!("{}: {e}", file.display())))?;
+                .map_err(|e| OpError::data(format!("{}: {e}", file.display())))?;
         }
     }
     Ok(())

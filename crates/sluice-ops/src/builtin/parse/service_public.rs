@@ -541,7 +541,7 @@ impl Op for ParseServicePublic {
             ("duplicates_differing", differing),
         ]);
         Ok(OpOutput {
-            dataset: Some(info),
+            dataset: Some(info.into()),
             metrics,
             ..OpOutput::default()
         })

@@ -871,7 +871,7 @@ impl Op for ParseTravailEmploi {
             ("duplicates", duplicates),
         ]);
         Ok(OpOutput {
-            dataset: Some(info),
+            dataset: Some(info.into()),
             metrics,
             ..OpOutput::default()
         })

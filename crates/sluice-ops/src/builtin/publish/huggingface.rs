@@ -104,7 +104,7 @@ impl Hub {
         loop {
             let retry = |wait: Duration, why: String| -> Result<Duration, OpError> {
                 if attempt >= ATTEMPTS {
-                    return Err(OpError::new(format!(
+                    return Err(OpError::unavailable(format!(
                         "{what}: {why} ({ATTEMPTS} attempts); try again later"
                     )));
                 }
@@ -142,9 +142,10 @@ impl Hub {
                         ),
                         _ => String::new(),
                     };
-                    return Err(OpError::new(format!(
-                        "{what}: the Hub answered {status}: {body}{hint}"
-                    )));
+                    return Err(OpError::http(
+                        status.as_u16(),
+                        format!("{what}: the Hub answered {status}: {body}{hint}"),
+                    ));
                 }
             };
             tokio::time::sleep(wait).await;
@@ -160,7 +161,7 @@ impl Hub {
     ) -> Result<reqwest::Response, OpError> {
         self.send(what, build)
             .await?
-            .ok_or_else(|| OpError::new(format!("{what}: the Hub answered 404")))
+            .ok_or_else(|| OpError::refused(format!("{what}: the Hub answered 404")))
     }
 
     fn get(&self, url: &str) -> reqwest::RequestBuilder {
@@ -189,7 +190,7 @@ impl Hub {
             .await?
         {
             Some(_) => Ok(()),
-            None => Err(OpError::new(format!(
+            None => Err(OpError::refused(format!(
                 "the dataset repository {} does not exist on {} (create it first, or fix \
                  `repo`)",
                 self.repo, self.endpoint
@@ -210,7 +211,7 @@ impl Hub {
         let bytes = answer
             .bytes()
             .await
-            .map_err(|e| OpError::new(format!("{what}: {}", describe(&e))))?;
+            .map_err(|e| OpError::unavailable(format!("{what}: {}", describe(&e))))?;
         Ok(serde_json::from_slice(&bytes)
             .ok()
             .map(|p| (p, bytes.to_vec())))
@@ -241,9 +242,9 @@ impl Hub {
             &answer
                 .bytes()
                 .await
-                .map_err(|e| OpError::new(format!("{what}: {}", describe(&e))))?,
+                .map_err(|e| OpError::unavailable(format!("{what}: {}", describe(&e))))?,
         )
-        .map_err(|e| OpError::new(format!("{what}: not JSON: {e}")))?;
+        .map_err(|e| OpError::unavailable(format!("{what}: not JSON: {e}")))?;
         let (mut uploaded, mut bytes) = (0, 0);
         for object in batch["objects"].as_array().into_iter().flatten() {
             let oid = object["oid"].as_str().unwrap_or_default();
@@ -251,7 +252,7 @@ impl Hub {
                 continue;
             };
             if let Some(e) = object.get("error") {
-                return Err(OpError::new(format!(
+                return Err(OpError::refused(format!(
                     "the LFS store refused {}: {e}",
                     path.display()
                 )));
@@ -279,7 +280,7 @@ impl Hub {
         let what = format!("uploading {}", path.display());
         self.send_found(&what, || {
             let file = std::fs::File::open(path)
-                .map_err(|e| OpError::new(format!("cannot read {}: {e}", path.display())))?;
+                .map_err(|e| OpError::internal(format!("cannot read {}: {e}", path.display())))?;
             let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
             Ok(with_headers(
                 self.http.put(href).body(reqwest::Body::wrap_stream(stream)),
@@ -413,7 +414,7 @@ impl Op for PublishHuggingface {
             });
         }
         let token = std::env::var(&self.token_env).map_err(|_| {
-            OpError::new(format!(
+            OpError::config(format!(
                 "no Hugging Face token: the environment variable {} is not set (a token with \
                  write access to {}, from https://huggingface.co/settings/tokens); nothing \
                  was sent",
@@ -432,7 +433,7 @@ impl Op for PublishHuggingface {
             .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| OpError::new(format!("cannot start an HTTP client: {e}")))?;
+            .map_err(|e| OpError::internal(format!("cannot start an HTTP client: {e}")))?;
         let hub = Hub {
             http,
             endpoint,
@@ -445,7 +446,7 @@ impl Op for PublishHuggingface {
         let counts = tokio::select! {
             r = work => r?,
             _ = ctx.cancel.cancelled() => {
-                return Err(OpError::new("stopped before the commit; the repository was left as it was"));
+                return Err(OpError::cancelled("stopped before the commit; the repository was left as it was"));
             }
         };
         let mut out = OpOutput {

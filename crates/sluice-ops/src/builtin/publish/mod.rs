@@ -53,16 +53,16 @@ impl Published {
     }
 
     pub fn to_json(&self) -> Result<Vec<u8>, OpError> {
-        serde_json::to_vec_pretty(self).map_err(|e| OpError::new(e.to_string()))
+        serde_json::to_vec_pretty(self).map_err(|e| OpError::internal(e.to_string()))
     }
 }
 
 fn read_manifest(dir: &Path) -> Result<Manifest, OpError> {
     let path = dir.join(MANIFEST);
     let bytes = std::fs::read(&path)
-        .map_err(|e| OpError::new(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| OpError::config(format!("cannot read {}: {e}", path.display())))?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        OpError::new(format!(
+        OpError::data(format!(
             "{} is not an export manifest ({e}); run the export task again",
             path.display()
         ))
@@ -82,7 +82,7 @@ pub(crate) fn releases(folder: &Path, name: Option<&str>) -> Result<Vec<Release>
     }
     let list = folder.join(PARTS_LIST);
     if !list.is_file() {
-        return Err(OpError::new(format!(
+        return Err(OpError::config(format!(
             "{} holds no {MANIFEST} nor {PARTS_LIST}: `path` must be the folder of an \
              `export.parquet` task, and the publishing task must come `after:` it",
             folder.display()
@@ -91,7 +91,7 @@ pub(crate) fn releases(folder: &Path, name: Option<&str>) -> Result<Vec<Release>
     let parts: Vec<serde_json::Value> = std::fs::read(&list)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| OpError::new(format!("{} is not a list of parts", list.display())))?;
+        .ok_or_else(|| OpError::data(format!("{} is not a list of parts", list.display())))?;
     let mut out = Vec::new();
     for part in parts.iter().filter_map(|p| p["part"].as_str()) {
         let dir = folder.join(part);

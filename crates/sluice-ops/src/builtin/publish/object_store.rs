@@ -73,12 +73,12 @@ fn open(
     if !op.url.contains("://") {
         let dir = workdir.join(&op.url);
         std::fs::create_dir_all(&dir)
-            .map_err(|e| OpError::new(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| OpError::internal(format!("cannot create {}: {e}", dir.display())))?;
         let store = LocalFileSystem::new_with_prefix(&dir)
-            .map_err(|e| OpError::new(format!("cannot open {}: {e}", dir.display())))?;
+            .map_err(|e| OpError::config(format!("cannot open {}: {e}", dir.display())))?;
         return Ok((Arc::new(store), StorePath::default()));
     }
-    let url = url::Url::parse(&op.url).map_err(|e| OpError::new(format!("`url`: {e}")))?;
+    let url = url::Url::parse(&op.url).map_err(|e| OpError::config(format!("`url`: {e}")))?;
     let mut options: BTreeMap<String, String> = std::env::vars()
         .filter(|(k, _)| {
             ["AWS_", "GOOGLE_", "AZURE_"]
@@ -89,7 +89,7 @@ fn open(
         .collect();
     options.extend(op.options.clone());
     let (store, prefix) = ::object_store::parse_url_opts(&url, options)
-        .map_err(|e| OpError::new(format!("cannot use {}: {e}", op.url)))?;
+        .map_err(|e| OpError::config(format!("cannot use {}: {e}", op.url)))?;
     Ok((Arc::from(store), prefix))
 }
 
@@ -104,7 +104,7 @@ async fn upload(
     to: StorePath,
 ) -> Result<u64, OpError> {
     let failed = |e: &dyn std::fmt::Display| {
-        OpError::new(format!("uploading {} to {to}: {e}", from.display()))
+        OpError::unavailable(format!("uploading {} to {to}: {e}", from.display()))
     };
     let mut file = tokio::fs::File::open(from).await.map_err(|e| failed(&e))?;
     let mut writer = BufWriter::with_capacity(store.clone(), to.clone(), 8 << 20);
@@ -135,11 +135,11 @@ async fn latest(
             let bytes = got
                 .bytes()
                 .await
-                .map_err(|e| OpError::new(format!("reading {at}: {e}")))?;
+                .map_err(|e| OpError::unavailable(format!("reading {at}: {e}")))?;
             Ok(serde_json::from_slice(&bytes).ok())
         }
         Err(::object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(OpError::new(format!("reading {at}: {e}"))),
+        Err(e) => Err(OpError::unavailable(format!("reading {at}: {e}"))),
     }
 }
 
@@ -208,7 +208,7 @@ async fn publish_one(
         store
             .put(&at, PutPayload::from(json.clone()))
             .await
-            .map_err(|e| OpError::new(format!("writing {at}: {e}")))?;
+            .map_err(|e| OpError::unavailable(format!("writing {at}: {e}")))?;
     }
     let _ = ctx.log.line(&format!(
         "{}: version {} published ({} files, {} rows)",
@@ -234,7 +234,7 @@ async fn objects_under(
         .map_ok(|m| m.location)
         .try_collect()
         .await
-        .map_err(|e| OpError::new(format!("listing {prefix}: {e}")))
+        .map_err(|e| OpError::unavailable(format!("listing {prefix}: {e}")))
 }
 
 /// Keeps the `keep` newest complete versions of a name (those with their `manifest.json`,
@@ -251,7 +251,7 @@ async fn remove_old_versions(
     let listed = store
         .list_with_delimiter(Some(base))
         .await
-        .map_err(|e| OpError::new(format!("listing {base}: {e}")))?;
+        .map_err(|e| OpError::unavailable(format!("listing {base}: {e}")))?;
     let mut versions: Vec<StorePath> = listed.common_prefixes;
     versions.sort();
     // Newest first.
@@ -262,7 +262,7 @@ async fn remove_old_versions(
         let whole = match store.head(&manifest).await {
             Ok(_) => true,
             Err(::object_store::Error::NotFound { .. }) => false,
-            Err(e) => return Err(OpError::new(format!("reading {manifest}: {e}"))),
+            Err(e) => return Err(OpError::unavailable(format!("reading {manifest}: {e}"))),
         };
         if whole {
             complete += 1;
@@ -281,7 +281,7 @@ async fn remove_old_versions(
             store
                 .delete(&o)
                 .await
-                .map_err(|e| OpError::new(format!("deleting {o}: {e}")))?;
+                .map_err(|e| OpError::unavailable(format!("deleting {o}: {e}")))?;
         }
         if whole {
             counts.removed_versions += 1;
@@ -308,7 +308,7 @@ impl Op for PublishObjectStore {
         tokio::select! {
             r = work => r?,
             _ = ctx.cancel.cancelled() => {
-                return Err(OpError::new(
+                return Err(OpError::cancelled(
                     "stopped; the published versions were left as they were (latest.json is \
                      written last)",
                 ));

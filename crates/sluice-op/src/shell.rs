@@ -65,7 +65,9 @@ impl Drop for GroupGuard {
 /// Runs `command` with `sh -c` in `ctx.workdir`.
 pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, OpError> {
     if ctx.cancel.is_cancelled() {
-        return Err(OpError::new("command not started: the run is stopping"));
+        return Err(OpError::cancelled(
+            "command not started: the run is stopping",
+        ));
     }
     // With `on_spawn`, the shell waits on a line from sluice before the command runs: the
     // engine records the process group first, so a crash right after can still stop it.
@@ -100,10 +102,10 @@ pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, O
         .process_group(0);
     set_parent_death_signal(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
-        OpError::new(format!(
-            "cannot start `/bin/sh` in {}: {e}",
-            ctx.workdir.display()
-        ))
+        OpError::io(
+            format!("cannot start `/bin/sh` in {}", ctx.workdir.display()),
+            &e,
+        )
     })?;
     let mut guard = GroupGuard {
         pgid: child.id().map(|id| Pid::from_raw(id as i32)),
@@ -129,7 +131,7 @@ pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, O
         .map(|s| tokio::spawn(pump(s, ctx.log.clone())));
 
     let status = tokio::select! {
-        status = child.wait() => status.map_err(|e| OpError::new(format!("waiting for the command failed: {e}")))?,
+        status = child.wait() => status.map_err(|e| OpError::internal(format!("waiting for the command failed: {e}")))?,
         _ = ctx.cancel.cancelled() => {
             // SIGTERM to the whole group, then SIGKILL to whatever is still there after the
             // grace period (not only the shell: `sh -c 'pg_dump …'` dies at once on SIGTERM
@@ -153,7 +155,7 @@ pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, O
             }
             drain(out, err).await;
             let _ = ctx.log.line("sluice: command stopped (process group killed)");
-            return Err(OpError::new("command stopped"));
+            return Err(OpError::cancelled("command stopped"));
         }
     };
     // The shell exited: whatever it left running in its group goes too, so the pipes close.
@@ -167,16 +169,16 @@ pub async fn run_command(command: &str, ctx: &TaskContext) -> Result<OpOutput, O
             ..OpOutput::default()
         }),
         (Some(code), _) => Err(OpError {
-            message: format!("command exited with code {code}"),
             exit_code: Some(code),
+            ..OpError::internal(format!("command exited with code {code}"))
         }),
         (None, Some(sig)) => {
             let name = Signal::try_from(sig)
                 .map(|s| s.as_str())
                 .unwrap_or("unknown signal");
-            Err(OpError::new(format!("command killed by {name}")))
+            Err(OpError::internal(format!("command killed by {name}")))
         }
-        (None, None) => Err(OpError::new("command ended without an exit status")),
+        (None, None) => Err(OpError::internal("command ended without an exit status")),
     }
 }
 

@@ -17,7 +17,15 @@
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
-use crate::{DataError, Result, io_err};
+/// Result of the warehouse's file operations: I/O errors that name their file and keep their
+/// kind (a full disk, a missing folder).
+pub type Result<T> = std::io::Result<T>;
+
+/// `io::Error` → the same error, its message prefixed with the path.
+fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> std::io::Error {
+    let path = path.into();
+    move |e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
 
 /// The folder of the lock files of a task's versions, in its task folder.
 const READERS: &str = ".readers";
@@ -165,7 +173,7 @@ fn generation_dir(task_dir: &Path, version: &str, generation: u64) -> PathBuf {
 /// The task folder and the version of a version folder (any of its generations).
 fn split_version(dir: &Path) -> Result<(PathBuf, String)> {
     let not_a_version =
-        || DataError::Engine(format!("{} is not a dataset version folder", dir.display()));
+        || std::io::Error::other(format!("{} is not a dataset version folder", dir.display()));
     let name = dir
         .file_name()
         .and_then(|n| n.to_str())

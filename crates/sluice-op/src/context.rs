@@ -5,7 +5,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use sluice_data::DatasetTarget;
 use tokio_util::sync::CancellationToken;
 
 /// See [`TaskContext::on_spawn`].
@@ -41,7 +40,7 @@ pub struct TaskContext {
     /// Dataset folders of the upstream tasks the op reads, by task name.
     pub inputs: std::collections::BTreeMap<String, PathBuf>,
     /// Where to write the op's dataset, for ops that produce one.
-    pub output: Option<DatasetTarget>,
+    pub output: Option<crate::DatasetTarget>,
     /// The task's latest dataset before this run and what the op kept with it, for ops
     /// that work incrementally (reuse what did not change, send validators to a server).
     pub previous: Option<Previous>,
@@ -56,11 +55,10 @@ pub struct TaskContext {
     pub progress: Option<ProgressFn>,
 }
 
-#[cfg(test)]
 impl TaskContext {
-    /// A context for unit tests: task `task` of run `r` of pipeline `p`, working and logging
+    /// A context for tests of ops: task `task` of run `r` of pipeline `p`, working and logging
     /// (`t.log`) in `dir`, with nothing upstream and no dataset to write.
-    pub(crate) fn for_test(dir: &Path, task: &str) -> TaskContext {
+    pub fn for_test(dir: &Path, task: &str) -> TaskContext {
         TaskContext {
             pipeline: "p".into(),
             run_id: "r".into(),
@@ -94,17 +92,17 @@ impl TaskContext {
     /// The dataset folder of upstream task `name`.
     pub fn input(&self, name: &str) -> Result<&Path, crate::OpError> {
         self.inputs.get(name).map(PathBuf::as_path).ok_or_else(|| {
-            crate::OpError::new(format!(
+            crate::OpError::internal(format!(
                 "no dataset of task `{name}` is available to this task"
             ))
         })
     }
 
     /// Where to write this task's dataset.
-    pub fn output(&self) -> Result<&DatasetTarget, crate::OpError> {
-        self.output
-            .as_ref()
-            .ok_or_else(|| crate::OpError::new("this task has no dataset folder to write into"))
+    pub fn output(&self) -> Result<&crate::DatasetTarget, crate::OpError> {
+        self.output.as_ref().ok_or_else(|| {
+            crate::OpError::internal("this task has no dataset folder to write into")
+        })
     }
 }
 
