@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The mold linker, when it can be installed: every test binary links faster.
+scripts/build-tools.sh
 pgdir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-pg.XXXXXX")
 cleanup() {
     scripts/postgres.sh stop "$pgdir" >/dev/null 2>&1 || true
