@@ -1,5 +1,6 @@
-//! Datasets end to end: the drug-mentions reference pipeline on the real inputs, caching by
-//! input files, and the errors users meet (each leaves the previous latest dataset latest).
+//! Datasets end to end: caching by input files, and the errors users meet (each leaves the
+//! previous latest dataset latest). The drug-mentions reference pipeline's output on the real
+//! inputs is a golden case (tests/golden/drug_mentions).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,107 +43,7 @@ fn run_example(home: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
         .expect("run sluice")
 }
 
-fn sql_json(home: &Path, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args([
-            "sql",
-            "--home",
-            &home.display().to_string(),
-            "--format",
-            "json",
-        ])
-        .args(args)
-        .env_remove("SLUICE_STATE")
-        .output()
-        .expect("sql");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
-#[test]
-fn drug_mentions_on_the_real_inputs() {
-    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
-    let (home, out) = (tmp.path().join("home"), tmp.path().join("out"));
-    let run = run_example(&home, &servier_data(), &out, &[]);
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-
-    let graph: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("graph.json")).expect("graph"))
-            .expect("json");
-    let counts: BTreeMap<String, (usize, usize)> = graph
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|d| {
-            let n = |k: &str| d[k].as_array().map_or(0, Vec::len);
-            (
-                d["drug"].as_str().unwrap_or("").to_string(),
-                (n("pubmed"), n("clinical_trials")),
-            )
-        })
-        .collect();
-    let expected: BTreeMap<String, (usize, usize)> = [
-        ("ATROPINE", (1, 0)),
-        ("BETAMETHASONE", (3, 1)),
-        ("DIPHENHYDRAMINE", (3, 3)),
-        ("EPINEPHRINE", (2, 1)),
-        ("ETHANOL", (1, 0)),
-        ("ISOPRENALINE", (1, 0)),
-        ("TETRACYCLINE", (3, 0)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    assert_eq!(counts, expected);
-    assert_eq!(counts.values().map(|(p, t)| p + t).sum::<usize>(), 19);
-    // Quirks: the merged split trial, the repaired journal name, the generated id, ISO dates.
-    let text = serde_json::to_string(&graph).expect("text");
-    assert!(
-        text.contains("{\"date\":\"2020-04-27\",\"journal\":\"Journal of emergency nursing\"}"),
-        "{text}"
-    );
-    assert!(!text.contains("\\\\x"), "an escape was left in the output");
-    assert!(text.contains("\"id\":\"gen-14736a8d42e7\""), "{text}");
-
-    let questions = repo().join("examples/drug_mentions/questions");
-    let top = sql_json(
-        &home,
-        &[
-            "--file",
-            &questions.join("top_journals.sql").display().to_string(),
-        ],
-    );
-    let journals: Vec<&str> = top
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|r| r["journal"].as_str().unwrap_or(""))
-        .collect();
-    assert_eq!(
-        journals,
-        vec![
-            "Journal of emergency nursing",
-            "Psychopharmacology",
-            "The journal of maternal-fetal & neonatal medicine"
-        ]
-    );
-    assert!(
-        top.as_array()
-            .expect("rows")
-            .iter()
-            .all(|r| r["drugs"] == 2)
-    );
-    let related = sql_json(
-        &home,
-        &[
-            "--file",
-            &questions.join("related_drugs.sql").display().to_string(),
-            "--param",
-            "drug=TETRACYCLINE",
-        ],
-    );
-    assert_eq!(related, serde_json::json!([{"drug": "ETHANOL"}]));
-}
+// The drug-mentions example on the real inputs, graph and questions: tests/golden/drug_mentions.
 
 fn summary(out: &Output) -> BTreeMap<String, String> {
     assert_eq!(out.status.code(), Some(0), "{}", text(out));
