@@ -11,8 +11,12 @@
 //! or the server. It owns the warehouse's layout ([`warehouse`]: version folders, staging,
 //! the locks that keep a version a run reads).
 
+mod attempt;
 mod holds;
+mod plan;
 mod process;
+mod publish;
+mod reap;
 mod retention;
 mod run;
 pub mod schedule;
