@@ -153,3 +153,56 @@ impl IntoResponse for ApiError {
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_engine::EngineError;
+
+    #[test]
+    fn statuses_follow_the_kinds_of_errors() {
+        let status = |kind| ApiError::of_kind(kind, String::new()).status().as_u16();
+        let table: Vec<(&str, u16)> = ErrorKind::ALL
+            .into_iter()
+            .map(|k| (k.as_str(), status(k)))
+            .collect();
+        assert_eq!(
+            table,
+            [
+                ("config", 400),
+                ("data", 422),
+                ("unavailable", 503),
+                ("refused", 502),
+                ("cancelled", 503),
+                ("internal", 500),
+            ]
+        );
+    }
+
+    #[test]
+    fn engine_errors_answer_with_the_status_of_their_kind_or_of_the_run() {
+        let status = |e: EngineError| ApiError::from(e).status().as_u16();
+        assert_eq!(status(EngineError::UnknownRun("r".into())), 404);
+        let unknown_task = EngineError::UnknownTask {
+            name: "x".into(),
+            hint: None,
+        };
+        assert_eq!(status(unknown_task), 400);
+        let busy = EngineError::TooManyRuns {
+            pipeline: "p".into(),
+            max: 1,
+        };
+        assert_eq!(status(busy), 409);
+        let running = EngineError::StillRunning {
+            run_id: "r".into(),
+            pid: 1,
+        };
+        assert_eq!(status(running), 409);
+        let refused = EngineError::StoreRefused {
+            run_id: "r".into(),
+            file: "p.yaml".into(),
+            source: sluice_store::StoreError::Corrupt("disk full".into()),
+        };
+        assert_eq!(status(refused), 503);
+    }
+}
