@@ -245,7 +245,7 @@ impl Engine {
             stamps,
             cached,
             dependents: dependents(pipeline),
-            selected: selected.clone(),
+            selected: &selected,
             ready: VecDeque::new(),
             running: 0,
             set: JoinSet::new(),
@@ -323,7 +323,7 @@ struct RunLoop<'p> {
     /// `(task, fingerprint)` pairs that already succeeded.
     cached: HashSet<(String, String)>,
     dependents: Vec<Vec<usize>>,
-    selected: Vec<bool>,
+    selected: &'p [bool],
     ready: VecDeque<(usize, i64)>,
     running: usize,
     set: JoinSet<Done>,
@@ -617,7 +617,7 @@ impl RunLoop<'_> {
                 &self.shared,
                 i,
                 &self.dependents,
-                &self.selected,
+                self.selected,
                 &mut self.slots,
             );
         }

@@ -106,10 +106,6 @@ fn pipeline(dir: &std::path::Path, yaml: &str, params: &[(String, String)]) -> P
     common::parse(yaml, &file, params)
 }
 
-async fn sqlite(dir: &std::path::Path) -> Arc<dyn StateStore> {
-    common::sqlite(dir).await
-}
-
 fn engine(store: Arc<dyn StateStore>, dir: &std::path::Path) -> Engine {
     Engine::new(store, Arc::new(common::registry()), &dir.join(".sluice"))
 }
@@ -130,7 +126,7 @@ async fn a_write_the_store_refuses_stops_and_fails_the_run() {
          c: { run: touch c-ran, after: b }\n",
         &[],
     );
-    let inner = sqlite(dir.path()).await;
+    let inner = common::sqlite(dir.path()).await;
     let store = Arc::new(Refusing {
         inner: inner.clone(),
         from_task: "b",
@@ -201,7 +197,7 @@ async fn a_version_published_again_is_one_rename_into_a_new_folder_which_the_sto
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("go"), "").expect("go");
     let p = pipeline(dir.path(), PUBLISHED, &[]);
-    let store = sqlite(dir.path()).await;
+    let store = common::sqlite(dir.path()).await;
     let e = engine(store.clone(), dir.path());
     let first = e
         .run(&p, run_id("r1"), None, CancellationToken::new())
@@ -237,7 +233,7 @@ async fn a_version_published_again_is_one_rename_into_a_new_folder_which_the_sto
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_leaves_a_version_that_a_running_task_of_another_run_holds() {
     let dir = tempfile::tempdir().expect("tmp");
-    let store = sqlite(dir.path()).await;
+    let store = common::sqlite(dir.path()).await;
     let e = engine(store.clone(), dir.path());
 
     // Run A: `a` publishes version 1, then `b` runs until the file `go` appears (its first

@@ -2,13 +2,11 @@
 //! restart (a new scheduler on the same store) neither repeats nor forgets one, and the
 //! catch-up policy decides what happens to the slots missed while stopped.
 
-use std::sync::Arc;
-
 mod common;
 
 use sluice_core::Pipeline;
 use sluice_engine::schedule::{Due, Schedule, Scheduler};
-use sluice_store::{Micros, SlotState, StateStore};
+use sluice_store::{Micros, SlotState};
 
 const SEC: Micros = 1_000_000;
 const MIN: Micros = 60 * SEC;
@@ -29,10 +27,6 @@ fn pipeline(name: &str, catchup: &str) -> (Pipeline, Schedule) {
     (p, s)
 }
 
-async fn store(dir: &tempfile::TempDir) -> Arc<dyn StateStore> {
-    common::sqlite(dir.path()).await
-}
-
 fn slots(due: &[Due]) -> Vec<Micros> {
     due.iter().map(|d| d.slot).collect()
 }
@@ -40,7 +34,7 @@ fn slots(due: &[Due]) -> Vec<Micros> {
 #[tokio::test]
 async fn a_restart_neither_repeats_nor_forgets_a_slot() {
     let dir = tempfile::tempdir().expect("tmp");
-    let store = store(&dir).await;
+    let store = common::sqlite(dir.path()).await;
     let (p, s) = pipeline("every_minute", "all");
     let t0 = at("2026-11-22T10:00:30Z");
 
@@ -116,7 +110,7 @@ async fn a_restart_neither_repeats_nor_forgets_a_slot() {
 #[tokio::test]
 async fn latest_runs_the_newest_missed_slot_and_records_the_others_as_skipped() {
     let dir = tempfile::tempdir().expect("tmp");
-    let store = store(&dir).await;
+    let store = common::sqlite(dir.path()).await;
     let (p, s) = pipeline("latest_only", "latest");
     let sched = Scheduler::new(store.clone());
     assert!(
