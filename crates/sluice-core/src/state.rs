@@ -3,8 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// State of a whole run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// State of a whole run; in JSON, its name (`running`, `succeeded`, `failed`, `cancelled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RunState {
     /// Tasks are being run.
     Running,
@@ -16,8 +18,10 @@ pub enum RunState {
     Cancelled,
 }
 
-/// State of one task in one run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// State of one task in one run; in JSON, its name (`queued`, `up_for_retry`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TaskState {
     /// Waiting for its upstream tasks or for a free slot.
     Queued,

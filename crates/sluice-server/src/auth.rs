@@ -36,7 +36,18 @@ pub const MAX_THROTTLE_ENTRIES: usize = 10_000;
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
 
 /// What a caller may do; each role may do what the ones before it may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// No credentials needed (`/health`, the login).

@@ -4,6 +4,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sluice_op::ErrorKind;
 
+/// The body of every error answer.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong and what to do; URLs' credentials are masked.
+    pub error: String,
+}
+
 /// What went wrong in a request; each kind has one status.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -125,7 +132,9 @@ impl IntoResponse for ApiError {
             tracing::error!("{self}");
         }
         // Messages may quote URLs (a store's, a source's): never their credentials.
-        let body = serde_json::json!({ "error": sluice_op::redact_urls(&self.to_string()) });
+        let body = ErrorBody {
+            error: sluice_op::redact_urls(&self.to_string()),
+        };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {

@@ -14,9 +14,14 @@ use proptest::test_runner::Config;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::api::{Backfill, GridQuery, Login, LogsQuery, NewToken, NewUser, RunsQuery, Trigger};
+use crate::api::datasets::DatasetQuery;
+use crate::api::logs::LogsQuery;
+use crate::api::pipelines::{Backfill, GridQuery, Trigger};
+use crate::api::runs::RunsQuery;
+use crate::api::search::{EmbeddingsBody, SearchBody};
+use crate::api::session::Login;
+use crate::api::users::{NewToken, NewUser};
 use crate::auth::Role;
-use crate::data::{DatasetQuery, EmbeddingsBody, SearchBody};
 
 /// [`sluice_core::fuzz_cases`] cases per property, no regression files.
 fn config() -> Config {

@@ -3,10 +3,11 @@
 //! authentication, roles and Prometheus metrics.
 //!
 //! Layout: [`routes`] lists every route with the role it needs (the one table the guard,
-//! the OpenAPI document and the tests read); [`api`] holds the handlers, which call the engine
-//! or the store (no SQL here), [`data`] those of datasets, search and embeddings; [`error`] maps errors to statuses in one place; [`auth`] checks
-//! credentials; [`catalog`] loads the pipeline folder; [`runs`] starts and cancels runs;
-//! [`metrics`] renders `/metrics`.
+//! the OpenAPI document and the tests read); [`api`] holds the handlers, one module per
+//! resource with the types they read and answer with (the OpenAPI document's schemas), which
+//! call the engine or the store (no SQL here); [`error`] maps errors to statuses in one place;
+//! [`auth`] checks credentials; [`catalog`] loads the pipeline folder; [`runs`] starts and
+//! cancels runs; [`metrics`] renders `/metrics`.
 //!
 //! This crate depends on the engine, the store, the ops registry, and on `sluice-vector` and
 //! `sluice-embed` for searches and embeddings; nothing depends on it but the CLI.
@@ -14,7 +15,6 @@
 pub mod api;
 pub mod auth;
 pub mod catalog;
-pub mod data;
 pub mod error;
 pub mod metrics;
 pub mod routes;

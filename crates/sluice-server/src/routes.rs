@@ -1,17 +1,19 @@
 //! Every route of the server and the role it needs, in one table: the guard checks each
-//! request against it, `/api/openapi.json` is generated from it, and the tests walk it.
+//! request against it, `/api/openapi.json` takes each operation's role and summary from it
+//! (a unit test checks that the document and the table list the same routes), and the tests
+//! walk it.
 //! A route the router has but the table lacks is refused (fail closed).
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::Method;
+use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 
 use crate::auth::{self, Role};
-use crate::error::ApiError;
-use crate::{App, api, data, ui};
+use crate::error::{ApiError, ErrorBody};
+use crate::{App, api, ui};
 
 /// One route.
 #[derive(Debug, Clone)]
@@ -222,35 +224,76 @@ pub fn find(method: &Method, path: &str) -> Option<&'static Route> {
 /// The router: every route of [`ROUTES`], behind the guard.
 pub fn router(app: App) -> Router {
     Router::new()
-        .route("/health", get(api::health))
+        .route("/health", get(api::system::health))
         .route("/", get(ui::index))
         .route("/ui/{file}", get(ui::asset))
-        .route("/api/login", post(api::login))
-        .route("/api/logout", post(api::logout))
-        .route("/api/me", get(api::me))
-        .route("/api/openapi.json", get(api::openapi))
-        .route("/metrics", get(api::metrics))
-        .route("/api/pipelines", get(api::pipelines))
-        .route("/api/pipelines/{name}", get(api::pipeline))
-        .route("/api/pipelines/{name}/grid", get(api::grid))
-        .route("/api/pipelines/{name}/runs", post(api::trigger))
-        .route("/api/pipelines/{name}/backfill", post(api::backfill))
-        .route("/api/runs", get(api::runs))
-        .route("/api/runs/{id}", get(api::run))
-        .route("/api/runs/{id}/cancel", post(api::cancel))
-        .route("/api/runs/{id}/resume", post(api::resume))
-        .route("/api/runs/{id}/tasks/{task}/logs", get(api::logs))
-        .route("/api/datasets", get(api::datasets))
-        .route("/api/datasets/{pipeline}/{task}", get(data::dataset))
-        .route("/api/search", post(data::search))
-        .route("/v1/embeddings", post(data::embeddings))
-        .route("/api/lineage", get(data::lineage))
-        .route("/api/users", get(api::users).post(api::put_user))
-        .route("/api/tokens", get(api::tokens).post(api::create_token))
-        .route("/api/tokens/{id}", delete(api::revoke_token))
+        .route("/api/login", post(api::session::login))
+        .route("/api/logout", post(api::session::logout))
+        .route("/api/me", get(api::session::me))
+        .route("/api/openapi.json", get(api::system::openapi))
+        .route("/metrics", get(api::system::metrics))
+        .route("/api/pipelines", get(api::pipelines::pipelines))
+        .route("/api/pipelines/{name}", get(api::pipelines::pipeline))
+        .route("/api/pipelines/{name}/grid", get(api::pipelines::grid))
+        .route("/api/pipelines/{name}/runs", post(api::pipelines::trigger))
+        .route(
+            "/api/pipelines/{name}/backfill",
+            post(api::pipelines::backfill),
+        )
+        .route("/api/runs", get(api::runs::runs))
+        .route("/api/runs/{id}", get(api::runs::run))
+        .route("/api/runs/{id}/cancel", post(api::runs::cancel))
+        .route("/api/runs/{id}/resume", post(api::runs::resume))
+        .route("/api/runs/{id}/tasks/{task}/logs", get(api::logs::logs))
+        .route("/api/datasets", get(api::datasets::datasets))
+        .route(
+            "/api/datasets/{pipeline}/{task}",
+            get(api::datasets::dataset),
+        )
+        .route("/api/search", post(api::search::search))
+        .route("/v1/embeddings", post(api::search::embeddings))
+        .route("/api/lineage", get(api::datasets::lineage))
+        .route(
+            "/api/users",
+            get(api::users::users).post(api::users::put_user),
+        )
+        .route(
+            "/api/tokens",
+            get(api::users::tokens).post(api::users::create_token),
+        )
+        .route("/api/tokens/{id}", delete(api::users::revoke_token))
         .route_layer(middleware::from_fn_with_state(app.clone(), guard))
         .fallback(not_found)
+        .layer(middleware::map_response(json_errors))
         .with_state(app)
+}
+
+/// The refusals of axum's own extractors (a body that is not JSON, a query string or path
+/// that does not parse, a body over the size limit) come as plain text: they get the JSON
+/// [`ErrorBody`] of every other error, with their status.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let error = ErrorBody {
+        error: String::from_utf8_lossy(&text).into_owned(),
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    let body = serde_json::to_vec(&error).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// Checks the caller against the route's role and hands the [`auth::Caller`] to the handler.

@@ -2,7 +2,7 @@
 //! internet). The page holds no data; everything it shows comes from the API, behind the login.
 
 use axum::extract::Path;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 const INDEX: &str = include_str!("../ui/index.html");
@@ -30,15 +30,27 @@ fn file(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// `GET /`.
+#[utoipa::path(get, path = "/", tag = "system", security(), responses(
+    (status = 200, description = "The page.", body = String, content_type = "text/html; charset=utf-8"),
+))]
 pub async fn index() -> Response {
     file("text/html; charset=utf-8", INDEX)
 }
 
 /// `GET /ui/{file}`.
+#[utoipa::path(get, path = "/ui/{file}", tag = "system", security(),
+    params(("file" = String, Path, description = "`app.js` or `app.css`.")),
+    responses(
+        (status = 200, description = "The file.", body = String, content_type = "text/javascript; charset=utf-8"),
+        (status = 404, description = "No such file.", body = crate::error::ErrorBody),
+))]
 pub async fn asset(Path(name): Path<String>) -> Response {
     match name.as_str() {
         "app.js" => file("text/javascript; charset=utf-8", APP_JS),
         "app.css" => file("text/css; charset=utf-8", APP_CSS),
-        _ => (StatusCode::NOT_FOUND, "no such file").into_response(),
+        _ => crate::error::ApiError::NotFound(format!(
+            "no file `{name}` in the web UI: app.js or app.css"
+        ))
+        .into_response(),
     }
 }

@@ -16,7 +16,8 @@ pub fn now_micros() -> Micros {
 }
 
 /// One run of a pipeline.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunRecord {
     /// Run id, sortable by start time (`20261121-221500-a1b2c3d4`).
     pub id: String,
@@ -27,13 +28,14 @@ pub struct RunRecord {
     /// Parameters the run used.
     pub params: BTreeMap<String, String>,
     /// Current state.
-    #[serde(serialize_with = "ser_run_state")]
     pub state: RunState,
     /// `cli`, later `schedule`, `api`…
     pub trigger: String,
     /// Start time.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub started_at: Micros,
     /// End time, once ended.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub ended_at: Option<Micros>,
     /// Process running it, to tell a live run from one whose process died.
     pub pid: Option<i64>,
@@ -44,7 +46,8 @@ pub struct RunRecord {
 }
 
 /// A user of the server.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserRecord {
     /// Login name.
     pub name: String,
@@ -54,13 +57,16 @@ pub struct UserRecord {
     /// `viewer`, `operator` or `admin`.
     pub role: String,
     /// When it was created.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub created_at: Micros,
     /// When it was disabled (it can no longer log in or use its tokens).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub disabled_at: Option<Micros>,
 }
 
 /// A token a user holds: a long-lived API token or a login session.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenRecord {
     /// Public id, shown in lists and used to revoke it.
     pub id: String,
@@ -76,17 +82,22 @@ pub struct TokenRecord {
     /// Its role: at most its user's.
     pub role: String,
     /// When it was created.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub created_at: Micros,
     /// When it stops working, if ever.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub expires_at: Option<Micros>,
     /// When it was last used (to the minute).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub last_used_at: Option<Micros>,
     /// When it was revoked.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub revoked_at: Option<Micros>,
 }
 
 /// What the scheduler did with a slot of a pipeline's schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SlotState {
     /// Its run was started (`run_id`).
@@ -122,11 +133,13 @@ impl std::str::FromStr for SlotState {
 }
 
 /// One slot of a pipeline's schedule, as the scheduler recorded it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SlotRecord {
     /// Pipeline name.
     pub pipeline: String,
     /// The slot's time.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub slot: Micros,
     /// What was done.
     pub state: SlotState,
@@ -135,33 +148,37 @@ pub struct SlotRecord {
     /// Slots this record stands for (more than 1 for skipped ranges).
     pub skipped: u64,
     /// When it was recorded.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub recorded_at: Micros,
 }
 
 /// The current state of one task in one run.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskRunRecord {
     /// Run id.
     pub run_id: String,
     /// Task name.
     pub task: String,
     /// Current state.
-    #[serde(serialize_with = "ser_task_state")]
     pub state: TaskState,
     /// Attempts made so far.
     pub attempts: u32,
     /// Fingerprint of the task in this run.
     pub fingerprint: Option<String>,
     /// First attempt's start.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub started_at: Option<Micros>,
     /// Last attempt's end.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub ended_at: Option<Micros>,
     /// Last error.
     pub error: Option<String>,
 }
 
 /// One attempt of a task.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttemptRecord {
     /// Run id.
     pub run_id: String,
@@ -170,13 +187,15 @@ pub struct AttemptRecord {
     /// 1 for the first attempt.
     pub attempt: u32,
     /// `running`, `succeeded`, `failed` or `cancelled`.
-    #[serde(serialize_with = "ser_task_state")]
     pub state: TaskState,
     /// When the task became ready to run (upstream done, retry delay over).
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub ready_at: Micros,
     /// When the attempt started.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub started_at: Micros,
     /// When it ended.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub ended_at: Option<Micros>,
     /// Exit code of a `run:` command.
     pub exit_code: Option<i32>,
@@ -192,7 +211,8 @@ pub struct AttemptRecord {
 }
 
 /// One materialised version of a task's dataset.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DatasetVersionRecord {
     /// Pipeline name.
     pub pipeline: String,
@@ -211,8 +231,10 @@ pub struct DatasetVersionRecord {
     /// Run that produced it.
     pub run_id: String,
     /// When it was written.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub created_at: Micros,
     /// When it became latest, if it is.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub latest_since: Option<Micros>,
     /// What the op keeps for its next run (JSON), if anything.
     pub state: Option<String>,
@@ -289,12 +311,4 @@ pub enum Write {
         /// When.
         at: Micros,
     },
-}
-
-fn ser_run_state<S: serde::Serializer>(s: &RunState, ser: S) -> Result<S::Ok, S::Error> {
-    ser.serialize_str(s.as_str())
-}
-
-fn ser_task_state<S: serde::Serializer>(s: &TaskState, ser: S) -> Result<S::Ok, S::Error> {
-    ser.serialize_str(s.as_str())
 }

@@ -390,8 +390,8 @@ pub enum TokenAction {
         /// Its role (default: the user's; never above it).
         #[arg(long, value_enum)]
         role: Option<RoleArg>,
-        /// Days before it expires (default: never).
-        #[arg(long, value_name = "DAYS")]
+        /// Days before it expires (default: never), 1 to 36500.
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
         expires_in_days: Option<u32>,
         /// The server's pipeline folder.
         #[arg(long, default_value = ".", value_name = "DIR")]

@@ -919,3 +919,119 @@ fn a_backfill_runs_each_slot_once_with_its_date() {
         assert_eq!(json_of(r)["error"], message);
     }
 }
+
+/// The OpenAPI document validates as OpenAPI 3.1 (`openapi-spec-validator`), and a bounded,
+/// seeded property-based run of `schemathesis` against the real server (every operation, its
+/// examples, boundary values, random and schema-breaking data, and sequences following the
+/// links it infers) finds no 5xx answer, no status the document does not list, and no answer,
+/// content type or header that does not match the document. Its dictionaries point some of
+/// the generated names at real pipelines, runs, datasets and the real model, so that the
+/// answers of success are checked too, not only the refusals.
+#[test]
+fn the_api_matches_its_openapi_document_under_schemathesis() {
+    let Some(python) = common::test_python("the schemathesis run") else {
+        return;
+    };
+    let Some(model) = model_dir() else { return };
+    let p = Project::new(PIPELINES);
+    std::fs::write(p.path("yearly.yaml"), YEARLY).expect("yearly");
+    std::fs::write(p.path("docs.yaml"), docs_pipeline(&model)).expect("docs.yaml");
+    std::fs::write(p.path("docs.csv"), DOCS).expect("docs.csv");
+    p.run_ok(&["run", "docs.yaml"]);
+    let admin = user_with_token(&p, "schemathesis-admin-7f3a", "admin");
+    let s = Server::start(&p);
+    let c = client();
+    let done = trigger(&c, &s, &admin, "quick", json!({}));
+    wait_for("the quick run", Duration::from_secs(30), || {
+        run_state(&c, &s, &admin, &done) == "succeeded"
+    });
+
+    let doc = call(&c, &s, Method::GET, "/api/openapi.json", Some(&admin))
+        .send()
+        .expect("openapi")
+        .text()
+        .expect("text");
+    let file = p.path("openapi.json");
+    std::fs::write(&file, &doc).expect("openapi.json");
+    let out = std::process::Command::new(&python)
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&file)
+        .output()
+        .expect("openapi-spec-validator");
+    assert!(
+        out.status.success(),
+        "the OpenAPI document does not validate:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with(": OK\n"));
+
+    let model_name = model.file_name().and_then(|n| n.to_str()).expect("model");
+    let config = format!(
+        r#"
+[dictionaries]
+pipelines = {{ values = ["quick", "yearly", "docs"] }}
+runs = {{ values = ["{done}"] }}
+tasks = {{ values = ["a", "embeddings"] }}
+datasets = {{ values = ["docs.embeddings"] }}
+models = {{ values = ["{model_name}"] }}
+
+[parameters]
+"path.name" = {{ dictionary = "pipelines", probability = 0.5 }}
+"path.pipeline" = {{ dictionary = "pipelines", probability = 0.5 }}
+"path.id" = {{ dictionary = "runs", probability = 0.5 }}
+"path.task" = {{ dictionary = "tasks", probability = 0.5 }}
+"body.dataset" = {{ dictionary = "datasets", probability = 0.5 }}
+"body.model" = {{ dictionary = "models", probability = 0.5 }}
+"#
+    );
+    let config_file = p.path("schemathesis.toml");
+    std::fs::write(&config_file, config).expect("schemathesis.toml");
+    let schemathesis = std::path::Path::new(&python).with_file_name("schemathesis");
+    let mut child = std::process::Command::new(schemathesis)
+        .arg("--config-file")
+        .arg(&config_file)
+        .arg("run")
+        .arg(&file)
+        .args(["--url", &s.base])
+        .args(["--header", &format!("Authorization: Bearer {admin}")])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_schema_conformance,response_headers_conformance,negative_data_rejection",
+            "--max-examples",
+            "25",
+            "--seed",
+            "20261205",
+            "--workers",
+            "1",
+            "--no-color",
+        ])
+        .current_dir(p.path(""))
+        .stdout(std::fs::File::create(p.path("schemathesis.out")).expect("out"))
+        .stderr(std::fs::File::create(p.path("schemathesis.err")).expect("err"))
+        .spawn()
+        .expect("schemathesis (scripts/python-env.sh installs it)");
+    // Bounded: a run that has not ended in 5 minutes fails the test.
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "schemathesis ran for more than 5 minutes:\n{}",
+                p.read("schemathesis.out")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let report = p.read("schemathesis.out");
+    assert!(
+        status.success(),
+        "schemathesis found answers that break the document:\n{report}\n{}",
+        p.read("schemathesis.err")
+    );
+    assert!(report.contains("Tested: 28"), "{report}");
+}

@@ -266,6 +266,8 @@ tasks:
 
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::{Method, StatusCode};
+use sluice_server::api::pipelines::Started;
+use sluice_server::api::runs::RunDetail;
 use std::time::{Duration, Instant};
 
 pub fn client() -> Client {
@@ -293,6 +295,14 @@ pub fn json_of(r: reqwest::blocking::Response) -> Value {
     let status = r.status();
     let body = r.text().expect("body");
     serde_json::from_str(&body).unwrap_or_else(|_| panic!("{status}: {body}"))
+}
+
+/// The answer of `r` as `T`, one of the server's own answer types (those its OpenAPI schemas
+/// are generated from): a field renamed or retyped on one side fails here.
+pub fn answer<T: serde::de::DeserializeOwned>(r: reqwest::blocking::Response) -> T {
+    let status = r.status();
+    let body = r.text().expect("body");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{status}: {e}: {body}"))
 }
 
 /// Adds a user and returns an API token of theirs.
@@ -336,7 +346,7 @@ pub fn trigger(c: &Client, s: &Server, token: &str, pipeline: &str, body: Value)
         .send()
         .expect("trigger");
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    json_of(r)["run_id"].as_str().expect("run id").to_string()
+    answer::<Started>(r).run_id
 }
 
 /// `GET /api/runs/{id}`: the run, its tasks and attempts.
@@ -348,9 +358,10 @@ pub fn run_json(c: &Client, s: &Server, token: &str, id: &str) -> Value {
     )
 }
 
+/// The state of run `id`, read as the server's own [`RunDetail`].
 pub fn run_state(c: &Client, s: &Server, token: &str, id: &str) -> String {
-    run_json(c, s, token, id)["run"]["state"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    let r = call(c, s, Method::GET, &format!("/api/runs/{id}"), Some(token))
+        .send()
+        .expect("run");
+    answer::<RunDetail>(r).run.state.as_str().to_string()
 }

@@ -1,92 +1,21 @@
-//! The handlers of datasets: one dataset's versions, schema and first rows; search over a
-//! dataset (`POST /api/search`, the same call as `sluice search`); OpenAI-compatible
-//! embeddings (`POST /v1/embeddings`) from the local models; the lineage of the folder's
-//! pipelines.
+//! Search over embedded datasets (`POST /api/search`, the same call as `sluice search`) and
+//! OpenAI-compatible embeddings (`POST /v1/embeddings`) from the local models.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use base64::Engine as _;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sluice_embed::{Embedder, ModelSpec};
-use sluice_store::DatasetVersionRecord;
 use sluice_vector::text::{TextQuery, TextSearchError, search_text};
 
 use crate::App;
-use crate::error::{ApiError, ApiResult};
-
-/// The latest version of dataset `name` (`pipeline.task`).
-async fn latest(app: &App, name: &str) -> ApiResult<DatasetVersionRecord> {
-    let (pipeline, task) = name.split_once('.').ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "name the dataset as `pipeline.task` (see GET /api/datasets), not `{name}`"
-        ))
-    })?;
-    app.store
-        .latest_datasets(Some(pipeline))
-        .await?
-        .into_iter()
-        .find(|d| d.task == task)
-        .ok_or_else(|| ApiError::NotFound(format!("no dataset `{name}`")))
-}
-
-/// Options of the dataset route.
-#[derive(Debug, Deserialize)]
-pub struct DatasetQuery {
-    /// Rows of the preview (default 20, at most 500).
-    pub rows: Option<u32>,
-}
-
-/// `GET /api/datasets/{pipeline}/{task}`: every version (oldest first: rows, bytes, run), the
-/// latest one's schema and its first rows (vectors left out).
-pub async fn dataset(
-    State(app): State<App>,
-    Path((pipeline, task)): Path<(String, String)>,
-    Query(q): Query<DatasetQuery>,
-) -> ApiResult<Json<Value>> {
-    let name = format!("{pipeline}.{task}");
-    let record = latest(&app, &name).await?;
-    let mut versions = app
-        .store
-        .dataset_versions(Some(&pipeline), Some(&task))
-        .await?;
-    versions.sort_by_key(|v| v.created_at);
-    let schema: Value = serde_json::from_str(&record.schema).unwrap_or(Value::Null);
-    let n = q.rows.unwrap_or(20).min(500).min(record.rows as u32);
-    let dir = PathBuf::from(&record.path);
-    let preview = tokio::task::spawn_blocking(move || {
-        sluice_vector::search::fetch_rows(&dir, &(0..n).collect::<Vec<u32>>())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| ApiError::Internal(format!("{name}: {e}")))?;
-    let versions: Vec<Value> = versions
-        .iter()
-        .map(|v| {
-            json!({
-                "version": v.version,
-                "rows": v.rows,
-                "bytes": v.bytes,
-                "run_id": v.run_id,
-                "created_at": v.created_at,
-                "latest": v.latest_since.is_some(),
-            })
-        })
-        .collect();
-    Ok(Json(json!({
-        "dataset": name,
-        "latest": record,
-        "schema": schema,
-        "versions": versions,
-        "preview": preview,
-    })))
-}
+use crate::error::{ApiError, ApiResult, ErrorBody};
 
 /// A search over a dataset.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchBody {
     /// `pipeline.task`.
@@ -94,22 +23,30 @@ pub struct SearchBody {
     /// The text to look for.
     pub query: String,
     /// Rows wanted (default 10, at most 1,000).
+    #[schema(minimum = 1, maximum = 1000)]
     pub k: Option<usize>,
     /// A SQL predicate on the dataset's other columns.
     #[serde(rename = "where")]
     pub filter: Option<String>,
     /// The vector column (default: the one `embed` wrote).
     pub column: Option<String>,
-    /// Candidates explored (default 128).
+    /// Candidates explored (default 128, at most 10,000).
+    #[schema(maximum = 10000)]
     pub ef: Option<usize>,
 }
 
 /// `POST /api/search`: the rows of a dataset nearest to a text, from its embedded index, with
 /// their scores.
+#[utoipa::path(post, path = "/api/search", tag = "search", request_body = SearchBody, responses(
+    (status = 200, description = "The nearest rows, best first.", body = SearchAnswer),
+    (status = 400, description = "A limit passed, a bad `where`, or a dataset without vectors.", body = ErrorBody),
+    (status = 404, description = "No such dataset.", body = ErrorBody),
+    (status = 503, description = "The search took longer than its limit.", body = ErrorBody),
+))]
 pub async fn search(
     State(app): State<App>,
     Json(body): Json<SearchBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SearchAnswer>> {
     let k = body.k.unwrap_or(10);
     if !(1..=1000).contains(&k) {
         return Err(ApiError::BadRequest(format!(
@@ -133,7 +70,7 @@ pub async fn search(
     if body.ef.is_some_and(|ef| ef > 10_000) {
         return Err(ApiError::BadRequest("`ef` must be at most 10000".into()));
     }
-    let record = latest(&app, &body.dataset).await?;
+    let record = super::datasets::latest(&app, &body.dataset).await?;
     let query = TextQuery {
         k,
         filter: body.filter,
@@ -158,21 +95,44 @@ pub async fn search(
             TextSearchError::Invalid(m) => ApiError::BadRequest(m),
             TextSearchError::Unavailable(m) => ApiError::Internal(m),
         })?;
-    let hits: Vec<Value> = answer
+    let hits = answer
         .hits
         .into_iter()
-        .map(|(score, row)| json!({ "score": score, "row": row }))
+        .map(|(score, row)| Hit { score, row })
         .collect();
-    Ok(Json(json!({
-        "dataset": body.dataset,
-        "column": answer.column,
-        "columns": answer.columns,
-        "hits": hits,
-    })))
+    Ok(Json(SearchAnswer {
+        dataset: body.dataset,
+        column: answer.column,
+        columns: answer.columns,
+        hits,
+    }))
+}
+
+/// The answer of a search.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SearchAnswer {
+    /// The dataset searched.
+    pub dataset: String,
+    /// The vector column searched.
+    pub column: String,
+    /// The columns of each row.
+    pub columns: Vec<String>,
+    /// The nearest rows, best first.
+    pub hits: Vec<Hit>,
+}
+
+/// A row found.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Hit {
+    /// Its similarity to the query (cosine; higher is nearer).
+    pub score: f32,
+    /// The row, by column (vector columns left out).
+    #[schema(value_type = Object)]
+    pub row: serde_json::Map<String, Value>,
 }
 
 /// What `input` may be: one text or several.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Input {
     /// One text.
@@ -182,13 +142,14 @@ pub enum Input {
 }
 
 /// An OpenAI embeddings request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct EmbeddingsBody {
     /// The text or texts.
     pub input: Input,
     /// A model name under `SLUICE_MODELS` (`all-MiniLM-L6-v2`) or in the Hugging Face cache.
     pub model: String,
     /// `float` (default) or `base64` (little-endian f32).
+    #[schema(pattern = "^(float|base64)$")]
     pub encoding_format: Option<String>,
     /// Vector length wanted: only the model's own is served.
     pub dimensions: Option<usize>,
@@ -209,10 +170,16 @@ const WORK_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// `POST /v1/embeddings`: OpenAI's embeddings API over the models of this machine, so that
 /// clients written for it (LangChain, LlamaIndex, the `openai` package) use sluice's models.
+#[utoipa::path(post, path = "/v1/embeddings", tag = "search", request_body = EmbeddingsBody, responses(
+    (status = 200, description = "One vector per text, in order.", body = EmbeddingsAnswer),
+    (status = 400, description = "A limit passed, a path for a model, or an unknown format.", body = ErrorBody),
+    (status = 404, description = "No such model on this machine.", body = ErrorBody),
+    (status = 503, description = "Embedding took longer than its limit.", body = ErrorBody),
+))]
 pub async fn embeddings(
     State(app): State<App>,
     Json(body): Json<EmbeddingsBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EmbeddingsAnswer>> {
     let texts = match body.input {
         Input::One(t) => vec![t],
         Input::Many(t) => t,
@@ -291,66 +258,70 @@ pub async fn embeddings(
         vec![("pipeline", "api".into()), ("task", "v1_embeddings".into())],
         count as f64 / started.elapsed().as_secs_f64().max(1e-6),
     );
-    let data: Vec<Value> = vectors
+    let data = vectors
         .chunks(dimension.max(1))
         .enumerate()
-        .map(|(i, v)| {
-            let embedding = if base64 {
+        .map(|(index, v)| Embedding {
+            object: "embedding".into(),
+            index,
+            embedding: if base64 {
                 let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+                Vector::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
             } else {
-                json!(v)
-            };
-            json!({ "object": "embedding", "index": i, "embedding": embedding })
+                Vector::Float(v.to_vec())
+            },
         })
         .collect();
-    Ok(Json(json!({
-        "object": "list",
-        "data": data,
-        "model": name,
-        "usage": { "prompt_tokens": tokens, "total_tokens": tokens },
-    })))
+    Ok(Json(EmbeddingsAnswer {
+        object: "list".into(),
+        data,
+        model: name.clone(),
+        usage: Usage {
+            prompt_tokens: tokens,
+            total_tokens: tokens,
+        },
+    }))
 }
 
-/// `GET /api/lineage`: the datasets of the folder's pipelines and the tasks that read and
-/// wrote them: a node per task (`pipeline.task`, with its latest version and rows), an edge
-/// from each task to each task that reads its output, and from each dataset a pipeline runs
-/// on (`on_new_version`) to that pipeline's first tasks (`"trigger": true`).
-pub async fn lineage(State(app): State<App>) -> ApiResult<Json<Value>> {
-    let catalog = app.catalog();
-    let latest: BTreeMap<String, DatasetVersionRecord> = app
-        .store
-        .latest_datasets(None)
-        .await?
-        .into_iter()
-        .map(|d| (format!("{}.{}", d.pipeline, d.task), d))
-        .collect();
-    let mut nodes = Vec::new();
-    let mut edges = Vec::new();
-    for entry in catalog.entries.values() {
-        let Ok(loaded) = &entry.loaded else { continue };
-        let p = &loaded.pipeline;
-        for t in &p.tasks {
-            let id = format!("{}.{}", p.name, t.name);
-            let version = latest.get(&id);
-            nodes.push(json!({
-                "id": id,
-                "pipeline": p.name,
-                "task": t.name,
-                "dataset": version.is_some(),
-                "version": version.map(|v| v.version.clone()),
-                "rows": version.map(|v| v.rows),
-                "run_id": version.map(|v| v.run_id.clone()),
-            }));
-            for &d in &t.deps {
-                edges.push(json!({ "from": format!("{}.{}", p.name, p.tasks[d].name), "to": id }));
-            }
-            if t.deps.is_empty() {
-                for dataset in &p.on_new_version {
-                    edges.push(json!({ "from": dataset, "to": id, "trigger": true }));
-                }
-            }
-        }
-    }
-    Ok(Json(json!({ "nodes": nodes, "edges": edges })))
+/// OpenAI's answer to an embeddings request.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EmbeddingsAnswer {
+    /// Always `list`.
+    pub object: String,
+    /// One vector per text, in the order of `input`.
+    pub data: Vec<Embedding>,
+    /// The model used.
+    pub model: String,
+    /// The tokens of the texts.
+    pub usage: Usage,
+}
+
+/// The vector of one text.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Embedding {
+    /// Always `embedding`.
+    pub object: String,
+    /// The text's place in `input`.
+    pub index: usize,
+    /// The vector.
+    pub embedding: Vector,
+}
+
+/// A vector, as `encoding_format` asked.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Vector {
+    /// `float`: the numbers.
+    Float(Vec<f32>),
+    /// `base64`: the little-endian f32 bytes, in base64.
+    Base64(String),
+}
+
+/// Tokens counted.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Usage {
+    /// Tokens of the texts.
+    pub prompt_tokens: usize,
+    /// The same: nothing else is counted.
+    pub total_tokens: usize,
 }

@@ -1,0 +1,110 @@
+//! Health, metrics and the OpenAPI document.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sluice_store::RunFilter;
+
+use crate::App;
+
+/// Whether the server and its state store answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Both answer.
+    Ok,
+    /// The state store does not answer.
+    Unavailable,
+}
+
+/// The answer of `GET /health`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    pub status: HealthStatus,
+}
+
+/// `GET /health`: `ok`, or 503 `unavailable` when the state store does not answer. It
+/// tells an anonymous caller nothing more (the cause goes to the server's log).
+#[utoipa::path(get, path = "/health", tag = "system", responses(
+    (status = 200, description = "The server and its state store answer.", body = Health),
+    (status = 503, description = "The state store does not answer.", body = Health),
+))]
+pub async fn health(State(app): State<App>) -> Response {
+    let filter = RunFilter {
+        limit: 1,
+        ..RunFilter::default()
+    };
+    match app.store.runs(&filter).await {
+        Ok(_) => Json(Health {
+            status: HealthStatus::Ok,
+        })
+        .into_response(),
+        Err(e) => {
+            tracing::error!("health check: {}", sluice_op::redact_urls(&e.to_string()));
+            let body = Health {
+                status: HealthStatus::Unavailable,
+            };
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}
+
+/// `GET /api/openapi.json`: this API's OpenAPI 3.1 document, generated from its types.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "system", responses(
+    (status = 200, description = "The OpenAPI 3.1 document of this API.", body = Object),
+))]
+pub async fn openapi() -> Json<Value> {
+    Json(super::openapi_document())
+}
+
+/// `GET /metrics`: Prometheus's text format.
+#[utoipa::path(get, path = "/metrics", tag = "system", responses(
+    (status = 200, description = "Counters, gauges and histograms (text format 0.0.4).",
+     body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+))]
+pub async fn metrics(State(app): State<App>) -> Response {
+    let catalog = app.catalog();
+    let valid = catalog
+        .entries
+        .values()
+        .filter(|e| e.loaded.is_ok())
+        .count();
+    let mut gauges = vec![
+        (
+            "sluice_pipelines",
+            vec![("validity", "valid".into())],
+            valid as f64,
+        ),
+        (
+            "sluice_pipelines",
+            vec![("validity", "invalid".into())],
+            (catalog.entries.len() - valid) as f64,
+        ),
+    ];
+    let mut active: BTreeMap<String, f64> = catalog
+        .entries
+        .values()
+        .filter_map(|e| e.loaded.as_ref().ok())
+        .map(|l| (l.pipeline.name.clone(), 0.0))
+        .collect();
+    for run in app.runs.active().values() {
+        *active.entry(run.pipeline.clone()).or_default() += 1.0;
+    }
+    for (pipeline, n) in active {
+        gauges.push(("sluice_runs_active", vec![("pipeline", pipeline)], n));
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(&gauges),
+    )
+        .into_response()
+}
