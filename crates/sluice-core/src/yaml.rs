@@ -11,7 +11,19 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// A position in a source file: 1-based line and column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Mark {
     /// Line, from 1.
     pub line: usize,
@@ -34,8 +46,9 @@ impl From<Marker> for Mark {
     }
 }
 
-/// One YAML node with its position.
-#[derive(Debug, Clone, PartialEq)]
+/// One YAML node with its position (serialisable: a task's config travels with the
+/// description of an attempt, positions included for messages).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Node {
     /// What the node holds.
     pub kind: NodeKind,
@@ -44,7 +57,7 @@ pub struct Node {
 }
 
 /// The shape of a [`Node`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum NodeKind {
     /// A scalar; `plain` is false for quoted and block scalars, which are always strings.
     Scalar {

@@ -1,12 +1,25 @@
-//! One attempt of one task: its log, its dataset folders, its environment, the op or command
-//! under its timeout, then the dataset published and the attempt recorded.
+//! One attempt of one task.
+//!
+//! [`AttemptSpec`] describes an attempt completely and is serialisable: the task's work (a
+//! command, or an op with its config), the folders of its input datasets, its output target,
+//! the dataset it wrote last time, its environment and the secrets to mask, its log and its
+//! time limit. [`execute`] runs one with an op registry and nothing else of the engine: the
+//! seam a worker on another machine uses. The engine's side, `run_attempt`, prepares the
+//! description (holds on the inputs, the previous version, the staging folder), records the
+//! attempt, and publishes the dataset the op wrote.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sluice_core::fingerprint::settled;
+use sluice_core::yaml::Node;
 use sluice_core::{TaskKind, TaskState};
-use sluice_op::{DatasetTarget, Echo, OpError, TaskContext, TaskLog, shell};
+use sluice_op::{
+    DatasetTarget, Echo, OnSpawn, Op, OpError, OpOutput, Previous, ProgressFn, Registry,
+    TaskContext, TaskLog, shell,
+};
 use sluice_store::{AttemptRecord, Write, now_micros};
 use tokio_util::sync::CancellationToken;
 
@@ -14,6 +27,173 @@ use crate::Event;
 use crate::publish::{previous_dataset, publish_dataset};
 use crate::run::{Done, Shared};
 use crate::warehouse::version_of;
+
+/// Everything one attempt needs, as data.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AttemptSpec {
+    /// The pipeline.
+    pub pipeline: String,
+    /// The run.
+    pub run_id: String,
+    /// The task.
+    pub task: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// What to run.
+    pub work: Work,
+    /// The dataset folder of each upstream task that produces one, by task.
+    pub inputs: BTreeMap<String, PathBuf>,
+    /// Where the task's dataset goes (a staging folder), when it produces one.
+    pub output: Option<DatasetTarget>,
+    /// The task's latest dataset before this run (incremental ops).
+    pub previous: Option<Previous>,
+    /// The folder relative paths start from (the pipeline file's).
+    pub workdir: PathBuf,
+    /// Environment variables of a command.
+    pub env: Vec<(String, String)>,
+    /// Values masked in the log and in errors.
+    pub secrets: Vec<String>,
+    /// The attempt's log file.
+    pub log_path: PathBuf,
+    /// The task's folder of raw files (downloads).
+    pub raw_dir: PathBuf,
+    /// The home's cache folder.
+    pub cache_dir: PathBuf,
+    /// The attempt's time limit.
+    pub timeout: Option<Duration>,
+}
+
+/// What an attempt runs.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Work {
+    /// A shell command (`run:`), interpolated.
+    Command {
+        /// The command.
+        command: String,
+    },
+    /// An op with its config (the task's other keys), interpolated.
+    Op {
+        /// The op's name.
+        op: String,
+        /// Its keys.
+        config: Node,
+    },
+}
+
+/// What only a caller on the same machine gives an attempt: callbacks.
+#[derive(Default, Clone)]
+pub struct Hooks {
+    /// Each log line, as it is written.
+    pub echo: Option<Echo>,
+    /// Progress of the op (done, total).
+    pub progress: Option<ProgressFn>,
+    /// A command's process group, once started.
+    pub on_spawn: Option<OnSpawn>,
+}
+
+/// How an attempt ended.
+pub struct Executed {
+    /// The op's output, or its error (secrets masked).
+    pub result: Result<OpOutput, OpError>,
+    /// Whether the time limit stopped it.
+    pub timed_out: bool,
+    /// Its log, for what the caller adds.
+    pub log: TaskLog,
+}
+
+/// Runs the attempt `spec` describes: the command, or the op (`built`, or else built from
+/// `registry` with the spec's config), under its time limit and `cancel`; errors say no more
+/// than a log line may.
+pub async fn execute(
+    spec: &AttemptSpec,
+    registry: &Registry,
+    built: Option<Arc<dyn Op>>,
+    hooks: Hooks,
+    cancel: CancellationToken,
+) -> Executed {
+    let echo = hooks.echo.map(|e| (spec.task.clone(), e));
+    let ctx = TaskContext {
+        inputs: spec.inputs.clone(),
+        output: spec.output.clone(),
+        pipeline: spec.pipeline.clone(),
+        run_id: spec.run_id.clone(),
+        task: spec.task.clone(),
+        attempt: spec.attempt,
+        workdir: spec.workdir.clone(),
+        env: spec.env.clone(),
+        log: TaskLog::new(spec.log_path.clone(), spec.secrets.clone(), echo),
+        cancel: cancel.clone(),
+        previous: spec.previous.clone(),
+        raw_dir: spec.raw_dir.clone(),
+        cache_dir: spec.cache_dir.clone(),
+        progress: hooks.progress,
+        on_spawn: hooks.on_spawn,
+    };
+    // The op's future borrows the context: it ends before the log is handed back.
+    let (result, timed_out) = {
+        let fut = async {
+            match &spec.work {
+                Work::Command { command } => shell::run_command(command, &ctx).await,
+                Work::Op { op, config } => {
+                    let op = match built {
+                        Some(op) => op,
+                        None => build(registry, op, config)?,
+                    };
+                    op.run(&ctx).await
+                }
+            }
+        };
+        tokio::pin!(fut);
+        let mut timed_out = false;
+        let result = match spec.timeout {
+            Some(limit) => tokio::select! {
+                r = &mut fut => r,
+                _ = tokio::time::sleep(limit) => {
+                    timed_out = true;
+                    cancel.cancel();
+                    // The op stops promptly on cancellation (a command's group is killed).
+                    fut.await
+                }
+            },
+            None => fut.await,
+        };
+        (result, timed_out)
+    };
+    let result = match (result, timed_out) {
+        (r, true) => Err(OpError {
+            exit_code: r.err().and_then(|e: OpError| e.exit_code),
+            ..OpError::internal(format!(
+                "timed out after {}",
+                sluice_core::duration::format_duration(spec.timeout.unwrap_or_default())
+            ))
+        }),
+        (r, false) => r,
+    };
+    // An error says no more than a log line may: secrets and URL credentials are masked.
+    let result = result.map_err(|e| redacted(e, &ctx.log));
+    Executed {
+        result,
+        timed_out,
+        log: ctx.log,
+    }
+}
+
+/// `e` with what its message must not show masked.
+fn redacted(mut e: OpError, log: &TaskLog) -> OpError {
+    e.message = log.redact(&e.message);
+    e
+}
+
+/// Op `name` built from `config` with `registry`.
+fn build(registry: &Registry, name: &str, config: &Node) -> Result<Arc<dyn Op>, OpError> {
+    let spec = registry
+        .get(name)
+        .ok_or_else(|| OpError::config(format!("unknown op `{name}` on this machine")))?;
+    (spec.build)(config)
+        .map(Arc::from)
+        .map_err(|e| OpError::config(format!("op `{name}`: {e}")))
+}
 
 /// An attempt that failed before its op could start.
 fn fail_before_start(
@@ -67,18 +247,15 @@ pub(crate) async fn run_attempt(
     };
     shared.writer.send(Write::Attempt(record.clone()));
 
-    let echo: Option<(String, Echo)> = match (&shared.events, shared.stream_logs) {
+    let echo: Option<Echo> = match (&shared.events, shared.stream_logs) {
         (Some(tx), true) => {
             let tx = tx.clone();
-            Some((
-                task.name.clone(),
-                Arc::new(move |task: &str, line: &str| {
-                    let _ = tx.send(Event::Log {
-                        task: task.to_string(),
-                        line: line.to_string(),
-                    });
-                }),
-            ))
+            Some(Arc::new(move |task: &str, line: &str| {
+                let _ = tx.send(Event::Log {
+                    task: task.to_string(),
+                    line: line.to_string(),
+                });
+            }))
         }
         _ => None,
     };
@@ -150,31 +327,44 @@ pub(crate) async fn run_attempt(
             .filter(|(k, v)| sluice_core::interp::is_secret_name(k) && !v.is_empty())
             .map(|(_, v)| v.clone()),
     );
-    let ctx = TaskContext {
-        inputs,
-        output: output.clone(),
+    let spec = AttemptSpec {
         pipeline: shared.pipeline.name.clone(),
         run_id: shared.run_id.clone(),
         task: task.name.clone(),
         attempt,
+        work: match &task.kind {
+            TaskKind::Run { command } => Work::Command {
+                command: command.clone(),
+            },
+            TaskKind::Op { op, config } => Work::Op {
+                op: op.clone(),
+                config: config.clone(),
+            },
+        },
+        inputs,
+        output: output.clone(),
+        previous,
         workdir: shared.pipeline.dir.clone(),
         env: task
             .env
             .iter()
             .map(|e| (e.name.clone(), e.value.clone()))
-            .chain(passthrough.iter().cloned())
+            .chain(passthrough)
             .collect(),
-        log: TaskLog::new(log_path, secrets, echo),
-        cancel: cancel.clone(),
-        previous,
+        secrets,
+        log_path,
         raw_dir: shared
             .engine
             .warehouse
             .raw_dir(&shared.pipeline.name, &task.name),
         cache_dir: shared.engine.warehouse.cache_dir(),
+        timeout: task.timeout,
+    };
+    let hooks = Hooks {
+        echo,
         progress: shared.events.clone().map(|tx| {
             let task = task.name.clone();
-            let progress: sluice_op::ProgressFn = Arc::new(move |done: u64, total: u64| {
+            let progress: ProgressFn = Arc::new(move |done: u64, total: u64| {
                 let _ = tx.send(Event::Progress {
                     task: task.clone(),
                     done,
@@ -186,7 +376,7 @@ pub(crate) async fn run_attempt(
         on_spawn: Some({
             let writer = shared.writer.clone();
             let record = record.clone();
-            let on_spawn: sluice_op::OnSpawn = Arc::new(move |pid: u32| {
+            let on_spawn: OnSpawn = Arc::new(move |pid: u32| {
                 let mut r = record.clone();
                 r.pid = Some(i64::from(pid));
                 writer.send(Write::Attempt(r));
@@ -199,65 +389,39 @@ pub(crate) async fn run_attempt(
             on_spawn
         }),
     };
-
-    let fut = async {
-        // What a restart must know (the upstream tasks succeeded, this attempt runs) is in the
-        // store before the op does anything; a command waits in `on_spawn`, which also
-        // records its process group.
-        let out = match (&task.kind, &shared.ops[i]) {
-            (TaskKind::Run { command }, _) => shell::run_command(command, &ctx).await,
-            (TaskKind::Op { .. }, Some(op)) => {
-                shared.writer.flush().await.map_err(OpError::internal)?;
-                op.run(&ctx).await
+    // What a restart must know (the upstream tasks succeeded, this attempt runs) is in the
+    // store before an op does anything; a command waits in `on_spawn`, which also records its
+    // process group.
+    if matches!(spec.work, Work::Op { .. })
+        && let Err(e) = shared.writer.flush().await
+    {
+        return fail_before_start(&shared, i, record, clock, OpError::internal(e));
+    }
+    let built = shared.ops[i].clone();
+    let Executed {
+        result,
+        timed_out,
+        log,
+    } = execute(&spec, &shared.engine.ops, built, hooks, cancel.clone()).await;
+    let result = match result {
+        Ok(out) => {
+            if let Some(key) = &out.content_key {
+                let fp = settled(&planned, key);
+                shared
+                    .fingerprints
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())[i] = fp;
             }
-            (TaskKind::Op { op, .. }, None) => {
-                Err(OpError::config(format!("op `{op}` could not be built")))
+            match &output {
+                Some(staging) => publish_dataset(&shared, i, &staging.dir, &out, &log)
+                    .await
+                    .map(|()| out)
+                    .map_err(|e| redacted(e, &log)),
+                None => Ok(out),
             }
-        }?;
-        if let Some(key) = &out.content_key {
-            let fp = settled(&planned, key);
-            shared
-                .fingerprints
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())[i] = fp;
         }
-        match &output {
-            Some(staging) => {
-                publish_dataset(&shared, i, &staging.dir, &out, &ctx.log).await?;
-                Ok(out)
-            }
-            None => Ok(out),
-        }
+        Err(e) => Err(e),
     };
-    tokio::pin!(fut);
-    let mut timed_out = false;
-    let result = match task.timeout {
-        Some(limit) => tokio::select! {
-            r = &mut fut => r,
-            _ = tokio::time::sleep(limit) => {
-                timed_out = true;
-                cancel.cancel();
-                // The op stops promptly on cancellation (a command's group is killed).
-                fut.await
-            }
-        },
-        None => fut.await,
-    };
-    let result = match (result, timed_out) {
-        (r, true) => Err(OpError {
-            exit_code: r.err().and_then(|e: OpError| e.exit_code),
-            ..OpError::internal(format!(
-                "timed out after {}",
-                sluice_core::duration::format_duration(task.timeout.unwrap_or_default())
-            ))
-        }),
-        (r, false) => r,
-    };
-    // An error says no more than a log line may: secrets and URL credentials are masked.
-    let result = result.map_err(|mut e| {
-        e.message = ctx.log.redact(&e.message);
-        e
-    });
 
     if let (Some(staging), Err(_)) = (&output, &result) {
         // A failed attempt leaves nothing behind; the latest version stays as it was.
@@ -281,7 +445,7 @@ pub(crate) async fn run_attempt(
             };
             record.exit_code = e.exit_code;
             record.error = Some(e.message.clone());
-            let _ = ctx.log.line(&format!(
+            let _ = log.line(&format!(
                 "sluice: attempt {attempt} failed: {}",
                 record.error.as_deref().unwrap_or_default()
             ));

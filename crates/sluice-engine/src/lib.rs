@@ -35,6 +35,7 @@ use sluice_core::{RunState, TaskState};
 use sluice_op::{ErrorKind, Registry};
 use sluice_store::{StateStore, StoreError};
 
+pub use attempt::{AttemptSpec, Executed, Hooks, Work, execute};
 pub use process::{hostname, is_live_sluice};
 pub use run::{backoff, new_run_id, retry_delay};
 

@@ -80,7 +80,7 @@ impl TaskContext {
 }
 
 /// The latest dataset of a task before the current run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Previous {
     /// Its folder.
     pub dir: PathBuf,
