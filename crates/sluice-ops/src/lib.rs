@@ -1,12 +1,14 @@
 //! The built-in operators of sluice: one file (or one folder per family) under [`builtin`],
 //! each a serde config struct (`deny_unknown_fields`) implementing [`sluice_op::Op`], listed
-//! once in [`registry`].
+//! once in [`registry`]. What several ops share is in [`support`]; an op never imports
+//! another op.
 //!
 //! The op API itself (the trait, the context, the errors, the registry type, the runner of
 //! `run:` commands) is `sluice-op`; the engine and the server depend on it and never on this
 //! crate. The CLI builds the registry here and hands it to them.
 
 pub mod builtin;
+pub mod support;
 
 /// Property-based tests of the parsers of untrusted input: the tests named `fuzz_<parser>`.
 #[cfg(test)]

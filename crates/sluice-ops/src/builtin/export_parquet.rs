@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use sluice_data::release::{MANIFEST, ReleaseSpec, release};
 
+use crate::support::parts::PARTS_LIST;
 use crate::{Op, OpError, OpOutput, TaskContext, counters};
 
 fn default_max_rows() -> usize {
@@ -55,9 +56,6 @@ pub struct ExportParquet {
     pub parts: bool,
 }
 
-/// The list of exported parts, in the export folder of `parts: true`.
-pub const PARTS_LIST: &str = "parts.json";
-
 /// Builds `export.parquet`, checking its settings.
 pub fn build_export_parquet(
     config: &sluice_core::Node,
@@ -94,7 +92,7 @@ impl Op for ExportParquet {
                 dataset,
                 target.clone(),
             )],
-            true => crate::builtin::split::parts_of(&dataset, &self.input)?
+            true => crate::support::parts::parts_of(&dataset, &self.input)?
                 .into_iter()
                 .map(|(name, dir)| (name.clone(), dir, target.join(name)))
                 .collect(),

@@ -16,27 +16,8 @@ use sluice_vector::postgres::columns::ColumnSpec;
 use sluice_vector::postgres::load::{Hnsw, Metric};
 use sluice_vector::postgres::{self, ConnectOptions, LoadReport, LoadSpec, Mode, TlsMode};
 
+use crate::support::names::Names;
 use crate::{Op, OpError, OpOutput, TaskContext, counters, env_secret};
-
-/// One column name or several.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(untagged)]
-pub enum Names {
-    /// One column.
-    One(String),
-    /// Several columns.
-    Many(Vec<String>),
-}
-
-impl Names {
-    /// The names, one or several.
-    pub fn to_vec(&self) -> Vec<String> {
-        match self {
-            Names::One(n) => vec![n.clone()],
-            Names::Many(v) => v.clone(),
-        }
-    }
-}
 
 /// The vector type of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -299,7 +280,7 @@ impl Op for LoadPostgres {
         }
         let targets = match &self.table {
             Some(table) => vec![(table.clone(), dataset.clone())],
-            None => crate::builtin::split::parts_of(&dataset, &self.input)?,
+            None => crate::support::parts::parts_of(&dataset, &self.input)?,
         };
         let content_key = format!("{}|{:?}.{:?}", dataset.display(), self.schema, self.table);
         let options = self.connect_options(ctx)?;

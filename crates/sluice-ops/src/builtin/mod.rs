@@ -1,7 +1,6 @@
 //! Built-in ops, one file each (or one file per family). Adding an op: a file here, one entry
 //! in `specs()`, its tests.
 
-pub mod archive;
 mod chunk;
 mod embed;
 pub(crate) mod export_parquet;
@@ -20,7 +19,6 @@ mod write;
 
 pub use chunk::{Chunk, load_tokenizer};
 pub use embed::Embed;
-pub use load_postgres::Names;
 pub use noop::Noop;
 pub use read::{ReadCsv, ReadJson, ReadParquet};
 pub use sleep::Sleep;

@@ -7,7 +7,7 @@
 //! and `export.parquet` take one by one with `parts: true`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,15 +16,13 @@ use sluice_data::datafusion::arrow::array::{
     Array, ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array,
 };
 use sluice_data::datafusion::arrow::compute::{cast, take_record_batch};
-use sluice_data::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use sluice_data::datafusion::arrow::datatypes::DataType;
 use sluice_data::export::{dataset_schema, for_each_batch, for_each_batch_of};
 use sluice_data::{DatasetTarget, DatasetWriter};
 use unicode_normalization::UnicodeNormalization;
 
+use crate::support::parts::{PARTS, mapping_schema};
 use crate::{Op, OpError, OpOutput, TaskContext, blocking, counters};
-
-/// The folder of the parts inside the split task's dataset version.
-pub const PARTS: &str = "parts";
 
 /// Memory the open part files may hold before their rows are written out.
 const BUFFERED_MAX: usize = 256 << 20;
@@ -258,18 +256,6 @@ fn route(
     Ok((out, unassigned))
 }
 
-/// The mapping's schema.
-fn mapping_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("part", DataType::Utf8, false),
-        Field::new("column", DataType::Utf8, false),
-        Field::new("value", DataType::Utf8, false),
-        Field::new("pattern", DataType::Utf8, true),
-        Field::new("rows", DataType::Int64, false),
-        Field::new("path", DataType::Utf8, false),
-    ]))
-}
-
 /// What a split did.
 struct Done {
     mapping: sluice_data::DatasetInfo,
@@ -428,39 +414,6 @@ fn split(
         rows,
         unassigned,
     })
-}
-
-/// The parts of a `split` task's dataset, by name: each a dataset folder.
-pub(crate) fn parts_of(dir: &Path, task: &str) -> Result<Vec<(String, PathBuf)>, OpError> {
-    let not_split = || {
-        OpError::config(format!(
-            "`parts: true` reads the parts of a `split` task, and `{task}` is not one"
-        ))
-    };
-    let schema = dataset_schema(dir)?;
-    if schema.as_ref() != mapping_schema().as_ref() {
-        return Err(not_split());
-    }
-    let mut out = Vec::new();
-    for_each_batch(dir, |_, batch| {
-        let part = batch.column(0).as_any().downcast_ref::<StringArray>();
-        let path = batch.column(5).as_any().downcast_ref::<StringArray>();
-        if let (Some(part), Some(path)) = (part, path) {
-            for i in 0..batch.num_rows() {
-                out.push((part.value(i).to_string(), dir.join(path.value(i))));
-            }
-        }
-        Ok(())
-    })?;
-    for (_, p) in &out {
-        if !p.is_dir() {
-            return Err(OpError::data(format!(
-                "the part folder {} of `{task}` is missing; run `{task}` again",
-                p.display()
-            )));
-        }
-    }
-    Ok(out)
 }
 
 #[async_trait]

@@ -14,7 +14,7 @@ use sluice_data::datafusion::arrow::datatypes::{DataType, Field, Float64Type, Sc
 use sluice_data::export::for_each_batch;
 
 use super::records::Records;
-use crate::builtin::Names;
+use crate::support::names::Names;
 use crate::{Op, OpError, OpOutput, TaskContext, blocking, counters};
 
 /// `op: link.clusters`.

@@ -30,7 +30,7 @@ pub use clusters::{LinkClusters, build_clusters as clusters_build};
 pub use compare::{CompareSpec, Method};
 pub use model::Model;
 
-use crate::builtin::Names;
+use crate::support::names::Names;
 use crate::{Op, OpError, OpOutput, TaskContext, TaskLog, blocking as off_thread};
 use blocking::Blocking;
 use model::{Comparer, Part};

@@ -27,7 +27,8 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::xml::{self, Element, Node, squash};
 use super::{base_name, read_all};
-use crate::builtin::archive::ArchiveLimits;
+use crate::support::archive::ArchiveLimits;
+use crate::support::markdown;
 use crate::{Op, OpError, OpOutput, TaskContext, blocking};
 
 /// Which base.
@@ -128,7 +129,7 @@ pub struct ParseDila {
     pub full: String,
     /// Refuse an archive that decompresses to more than this in all (default `64GiB`;
     /// `500MB`, `2GiB` or bytes).
-    #[serde(default, deserialize_with = "crate::builtin::fetch::de_size")]
+    #[serde(default, deserialize_with = "crate::support::size::de_size")]
     pub max_unpacked: Option<u64>,
     /// Refuse an archive entry (zip) or stream (tar) that decompresses to more than this many
     /// times its compressed size (default 200).
@@ -245,25 +246,14 @@ fn markdown_table(table: &Element) -> String {
             .map(|c| {
                 let mut s = String::new();
                 render(c, &mut s);
-                squash(&s).replace('|', "\\|")
+                markdown::cell(&squash(&s))
             })
             .collect();
         if !cells.is_empty() {
             rows.push(cells);
         }
     }
-    let width = rows.iter().map(Vec::len).max().unwrap_or(0);
-    if width == 0 {
-        return String::new();
-    }
-    let line = |cells: &[String]| {
-        let mut c: Vec<&str> = cells.iter().map(String::as_str).collect();
-        c.resize(c.len().max(width.min(super::MAX_PADDED_CELLS)), "");
-        format!("| {} |", c.join(" | "))
-    };
-    let mut lines = vec![line(&rows[0]), format!("|{}", " --- |".repeat(width))];
-    lines.extend(rows[1..].iter().map(|r| line(r)));
-    lines.join("\n")
+    markdown::table_lines(&rows, 1).join("\n")
 }
 
 /// The text of the first element named `name` below `root`.
@@ -601,7 +591,7 @@ impl ParseDila {
                         .unwrap_or_default();
                     (
                         !full.matches(&name),
-                        crate::builtin::fetch::listing::stamp(&name),
+                        crate::support::listing::stamp(&name),
                         name,
                     )
                 });

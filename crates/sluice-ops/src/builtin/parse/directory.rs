@@ -23,8 +23,8 @@ use serde_json::Value as Json;
 use sluice_data::rows::{ColumnType, RowWriter, Value};
 
 use super::Sourced as _;
-use super::travail_emploi::french_date;
 use super::{base_name, for_each_input};
+use crate::support::dates::french_date;
 use crate::{Op, OpError, OpOutput, TaskContext, blocking};
 
 super::file_parser!(

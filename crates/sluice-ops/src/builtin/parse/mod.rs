@@ -11,13 +11,8 @@ use std::path::{Path, PathBuf};
 use sluice_data::datafusion::arrow::array::AsArray;
 use sluice_data::export::for_each_batch;
 
-use crate::builtin::archive::{ArchiveKind, ArchiveLimits, for_each_entry};
+use crate::support::archive::{ArchiveKind, ArchiveLimits, for_each_entry};
 use crate::{OpError, TaskContext, file_stamp};
-
-/// Markdown tables: rows shorter than the widest are padded with empty cells up to this
-/// many columns, no further, so that a hostile table (one very wide row, many short ones)
-/// renders to text linear in its size.
-pub const MAX_PADDED_CELLS: usize = 64;
 
 /// An op whose files come from `files` (a fetch task) or `path` (a glob).
 pub trait Sourced {
@@ -86,7 +81,7 @@ macro_rules! file_parser {
             pub path: Option<String>,
             /// Archives: refuse one that decompresses to more than this in all (default
             /// `64GiB`; `500MB`, `2GiB` or bytes).
-            #[serde(default, deserialize_with = "crate::builtin::fetch::de_size")]
+            #[serde(default, deserialize_with = "crate::support::size::de_size")]
             pub max_unpacked: Option<u64>,
             /// Archives: refuse an entry (zip) or a stream (tar) that decompresses to more
             /// than this many times its compressed size (default 200).
@@ -106,8 +101,8 @@ macro_rules! file_parser {
                 (&self.files, &self.path)
             }
 
-            fn archive_limits(&self) -> $crate::builtin::archive::ArchiveLimits {
-                $crate::builtin::archive::ArchiveLimits::from_keys(
+            fn archive_limits(&self) -> $crate::support::archive::ArchiveLimits {
+                $crate::support::archive::ArchiveLimits::from_keys(
                     self.max_unpacked,
                     self.max_ratio,
                 )

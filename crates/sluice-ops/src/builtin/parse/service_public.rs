@@ -17,7 +17,8 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::Sourced as _;
 use super::xml::{self, Element, Node, squash};
-use super::{MAX_PADDED_CELLS, base_name, for_each_input, read_all};
+use super::{base_name, for_each_input, read_all};
+use crate::support::markdown;
 use crate::{Op, OpError, OpOutput, TaskContext, blocking};
 
 super::file_parser!(
@@ -235,7 +236,7 @@ fn table(e: &Element) -> Option<String> {
                     if b.is_empty() {
                         b.push(line(c));
                     }
-                    b.join(" ").replace('|', "\\|").replace('\n', " ")
+                    markdown::cell(&b.join(" "))
                 })
                 .collect();
             (r.attr("type") == Some("header"), cells)
@@ -244,27 +245,14 @@ fn table(e: &Element) -> Option<String> {
     if rows.is_empty() {
         return None;
     }
-    let width = rows.iter().map(|(_, c)| c.len()).max().unwrap_or(0).max(1);
-    let fmt = |cells: &[String]| {
-        let mut padded: Vec<&str> = cells.iter().map(String::as_str).collect();
-        padded.resize(padded.len().max(width.min(MAX_PADDED_CELLS)), "");
-        format!("| {} |", padded.join(" | "))
-    };
-    let header_count = rows.iter().take_while(|(h, _)| *h).count().max(1);
+    let header_rows = rows.iter().take_while(|(h, _)| *h).count();
+    let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, cells)| cells).collect();
     let mut lines = Vec::new();
     let title = title_of(e);
     if !title.is_empty() {
         lines.push(title);
     }
-    for (i, (_, cells)) in rows.iter().enumerate() {
-        if i == header_count {
-            lines.push(format!("|{}", " --- |".repeat(width)));
-        }
-        lines.push(fmt(cells));
-    }
-    if rows.len() == header_count {
-        lines.push(format!("|{}", " --- |".repeat(width)));
-    }
+    lines.extend(markdown::table_lines(&rows, header_rows));
     Some(lines.join("\n"))
 }
 

@@ -17,7 +17,9 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::Sourced as _;
 use super::xml::squash;
-use super::{MAX_PADDED_CELLS, base_name, for_each_input, read_all};
+use super::{base_name, for_each_input, read_all};
+use crate::support::dates::french_date;
+use crate::support::markdown;
 use crate::{Op, OpError, OpOutput, TaskContext, blocking};
 
 super::file_parser!(
@@ -121,16 +123,6 @@ fn field(record: &Json, key: &str) -> String {
         Some(Json::Number(n)) => n.to_string(),
         _ => String::new(),
     }
-}
-
-/// A French date, `DD/MM/YYYY` (anything after a space, such as a time, is ignored), or an
-/// ISO one (`YYYY-MM-DD…`), as `YYYY-MM-DD`. `None` when it is neither.
-pub fn french_date(s: &str) -> Option<String> {
-    let day = s.split_whitespace().next()?;
-    let date = chrono::NaiveDate::parse_from_str(day, "%d/%m/%Y")
-        .ok()
-        .or_else(|| chrono::NaiveDate::parse_from_str(day.get(..10)?, "%Y-%m-%d").ok())?;
-    Some(date.format("%Y-%m-%d").to_string())
 }
 
 /// A section's `references` as JSON text; `None` when missing, null or empty. A string
@@ -573,7 +565,7 @@ impl Table {
         if let Some(c) = self.cell.take() {
             self.row
                 .get_or_insert_with(Vec::new)
-                .push(clean(&c).replace('|', "\\|"));
+                .push(markdown::cell(&clean(&c)));
         }
     }
 
@@ -594,15 +586,7 @@ impl Table {
         if !caption.is_empty() {
             lines.push(caption);
         }
-        let width = self.rows.iter().map(Vec::len).max().unwrap_or(0);
-        for (i, row) in self.rows.iter().enumerate() {
-            let mut cells: Vec<&str> = row.iter().map(String::as_str).collect();
-            cells.resize(cells.len().max(width.min(MAX_PADDED_CELLS)), "");
-            lines.push(format!("| {} |", cells.join(" | ")));
-            if i == 0 {
-                lines.push(format!("|{}", " --- |".repeat(width)));
-            }
-        }
+        lines.extend(markdown::table_lines(&self.rows, 1));
         (!lines.is_empty()).then(|| lines.join("\n"))
     }
 }
@@ -1085,23 +1069,6 @@ mod tests {
             let text = html_to_text(&html);
             prop_assert!(text.len() <= 128 * html.len() + 64, "{} bytes from {}", text.len(), html.len());
         }
-    }
-
-    #[test]
-    fn dates_become_iso_or_nothing() {
-        assert_eq!(french_date("14/01/2025").as_deref(), Some("2025-01-14"));
-        assert_eq!(french_date("9/3/2021").as_deref(), Some("2021-03-09"));
-        assert_eq!(
-            french_date("09/08/2023 13:30:19").as_deref(),
-            Some("2023-08-09")
-        );
-        assert_eq!(
-            french_date("2023-08-09T13:30:19").as_deref(),
-            Some("2023-08-09")
-        );
-        assert_eq!(french_date("31/02/2024"), None);
-        assert_eq!(french_date("hier"), None);
-        assert_eq!(french_date(""), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Published, Release, check_name, releases};
-use crate::builtin::fetch::download::{describe, retry_after};
+use crate::support::http::{describe, retry_after};
 use crate::{Op, OpError, OpOutput, TaskContext, counters};
 
 fn default_revision() -> String {

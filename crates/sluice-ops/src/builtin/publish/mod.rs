@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sluice_data::release::{MANIFEST, Manifest};
 
-use super::export_parquet::PARTS_LIST;
 use crate::OpError;
+use crate::support::parts::PARTS_LIST;
 
 /// One folder to publish: its name at the destination and its manifest.
 #[derive(Debug, Clone)]
