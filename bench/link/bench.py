@@ -87,7 +87,7 @@ def sluice_figures(sluice, home, pipeline_file, task="links"):
     Returns dict(records, candidates, links, precision, recall, f1, pairs_per_s, compare_s,
     read_s, metrics) or raises RuntimeError.
 
-    The names are those the op records (crates/sluice-ops/src/builtin/link/mod.rs):
+    The names are those the op records (crates/sluice-link/src/lib.rs):
     candidate_pairs, links, precision, recall, f1, pairs_per_second, records_left,
     records_right (0 when deduplicating), read_seconds and link_seconds (blocking, u
     sampling, EM and scoring: everything after reading the records)."""

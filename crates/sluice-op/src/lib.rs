@@ -15,6 +15,7 @@
 
 mod context;
 mod error;
+mod names;
 mod registry;
 pub mod shell;
 
@@ -22,6 +23,7 @@ pub use context::{
     Echo, OnSpawn, Previous, ProgressFn, TaskContext, TaskLog, redact_urls, redact_with,
 };
 pub use error::{ErrorKind, OpError};
+pub use names::Names;
 pub use registry::{CheckQuery, CheckRunner, OpSpec, Registry, build};
 
 use std::path::PathBuf;
@@ -141,4 +143,13 @@ pub fn counters(pairs: &[(&str, u64)]) -> serde_json::Map<String, serde_json::Va
         .iter()
         .map(|(k, v)| ((*k).to_string(), serde_json::Value::from(*v)))
         .collect()
+}
+
+/// Runs blocking work (file reading, Parquet writing, CPU-bound loops) off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, OpError> + Send + 'static,
+) -> Result<T, OpError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| OpError::internal(format!("the op stopped unexpectedly: {e}")))?
 }

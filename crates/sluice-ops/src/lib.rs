@@ -24,7 +24,9 @@ pub(crate) mod fuzz {
     }
 }
 
-pub(crate) use sluice_op::{Op, OpError, OpOutput, TaskContext, TaskLog, counters, file_stamp};
+pub(crate) use sluice_op::{
+    Op, OpError, OpOutput, TaskContext, TaskLog, blocking, counters, file_stamp,
+};
 
 use std::sync::Arc;
 
@@ -58,15 +60,6 @@ pub(crate) fn env_secret(key: &str, var: Option<&String>) -> Result<Option<Strin
         }),
         None => Ok(None),
     }
-}
-
-/// Runs blocking work (file reading, Parquet writing) off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, OpError> + Send + 'static,
-) -> Result<T, OpError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| OpError::internal(format!("the op stopped unexpectedly: {e}")))?
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sluice_ops::builtin::link::{LinkState, explain};
+use sluice_link::{LinkState, explain};
 use sluice_store::StateStore;
 
 use crate::Failure;

@@ -12,12 +12,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sluice-embed", &[]),
     ("sluice-vector", &["sluice-data", "sluice-embed"]),
     ("sluice-store", &["sluice-core"]),
+    ("sluice-link", &["sluice-core", "sluice-data", "sluice-op"]),
     (
         "sluice-ops",
         &[
             "sluice-core",
             "sluice-data",
             "sluice-embed",
+            "sluice-link",
             "sluice-op",
             "sluice-vector",
         ],
@@ -45,6 +47,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sluice-data",
             "sluice-embed",
             "sluice-engine",
+            "sluice-link",
             "sluice-op",
             "sluice-ops",
             "sluice-server",
@@ -58,6 +61,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// only they need (the object stores, the tokenizer, DataFusion, the HTTP client, PostgreSQL).
 const NOT_UNDER_ENGINE: &[&str] = &[
     "sluice-ops",
+    "sluice-link",
     "sluice-data",
     "sluice-embed",
     "sluice-vector",

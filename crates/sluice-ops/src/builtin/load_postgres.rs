@@ -16,8 +16,8 @@ use sluice_vector::postgres::columns::ColumnSpec;
 use sluice_vector::postgres::load::{Hnsw, Metric};
 use sluice_vector::postgres::{self, ConnectOptions, LoadReport, LoadSpec, Mode, TlsMode};
 
-use crate::support::names::Names;
 use crate::{Op, OpError, OpOutput, TaskContext, counters, env_secret};
+use sluice_op::Names;
 
 /// The vector type of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -5,7 +5,6 @@ mod chunk;
 mod embed;
 pub(crate) mod export_parquet;
 pub mod fetch;
-pub mod link;
 pub(crate) mod load_postgres;
 mod noop;
 pub mod parse;
@@ -30,7 +29,7 @@ use sluice_op::{OpSpec, build};
 
 /// The registry's list.
 pub(crate) fn specs() -> Vec<OpSpec> {
-    vec![
+    let mut specs = vec![
         OpSpec {
             name: "noop",
             summary: "Does nothing and succeeds: a join point, or a stand-in in tests and benchmarks.",
@@ -102,16 +101,6 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             build: embed::build_embed,
         },
         OpSpec {
-            name: "link",
-            summary: "Finds the records of one `input` that are duplicates (or links those of two): a union of `blocking` rules (columns, prefixes, soundex, sorted neighbourhood, SQL), levels per `compare` column, a Fellegi–Sunter model fitted without labels (u from random pairs, m by EM); the pairs above `threshold` with their levels and weights; precision/recall/F1 against a `truth`.",
-            build: link::build_link,
-        },
-        OpSpec {
-            name: "link.clusters",
-            summary: "Groups the records of `records` into the connected components of the pairs of a `link` task: one row per record with its cluster id and size.",
-            build: link::clusters_build,
-        },
-        OpSpec {
             name: "load.postgres",
             summary: "Loads the dataset of `input` into the PostgreSQL `table` (pgvector `vector(N)` for vector columns): binary COPY, then one transaction that upserts changed rows by `key` and deletes rows that left the dataset; HNSW and `document` indexes; `url` or SLUICE_PG_URL.",
             build: load_postgres::build_load_postgres,
@@ -156,5 +145,8 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             summary: "Writes the dataset of `input` to `path` as one Parquet file (zstd).",
             build: write::build_parquet,
         },
-    ]
+    ];
+    // The families in crates of their own.
+    specs.extend(sluice_link::specs());
+    specs
 }

@@ -14,8 +14,8 @@ use sluice_data::datafusion::arrow::datatypes::{DataType, Field, Float64Type, Sc
 use sluice_data::export::for_each_batch;
 
 use super::records::Records;
-use crate::support::names::Names;
-use crate::{Op, OpError, OpOutput, TaskContext, blocking, counters};
+use sluice_op::Names;
+use sluice_op::{Op, OpError, OpOutput, TaskContext, blocking, counters};
 
 /// `op: link.clusters`.
 #[derive(Debug, Clone, Deserialize)]

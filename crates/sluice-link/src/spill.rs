@@ -7,7 +7,7 @@ use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::blocking::{CHUNK, Pair};
-use crate::OpError;
+use sluice_op::OpError;
 
 /// Bytes per pair: both rows, the rule, the pattern.
 const RECORD: usize = 4 + 4 + 1 + 8;

@@ -507,7 +507,7 @@ pub fn probability(weight: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builtin::link::compare::Method;
+    use crate::compare::Method;
 
     /// A pattern of four exact comparisons: `true` agrees (level 1), `false` does not (2).
     fn pattern(agree: [bool; 4]) -> u64 {

@@ -1,8 +1,12 @@
-//! `link` and `link.clusters`: record linkage and deduplication. Blocking rules (a union)
-//! choose the candidate pairs, streamed in chunks; each column is compared to a level; a
-//! Fellegi–Sunter model (u from random pairs, m and the prior by EM, no labels) scores each
-//! pair; pairs above the threshold are the dataset, with every level and weight (why they
-//! match). `link.clusters` turns the pairs into connected components.
+//! Record linkage and deduplication, the ops `link` and `link.clusters` ([`specs`] registers
+//! them). Blocking rules (a union) choose the candidate pairs, streamed in chunks; each column
+//! is compared to a level; a Fellegi–Sunter model (u from random pairs, m and the prior by EM,
+//! no labels) scores each pair; pairs above the threshold are the dataset, with every level and
+//! weight (why they match). `link.clusters` turns the pairs into connected components. The CLI
+//! uses [`explain`] for `sluice link explain`.
+//!
+//! A family crate: it knows the op API (`sluice-op`) and datasets (`sluice-data`), never the
+//! other ops, the engine or the server.
 
 mod blocking;
 mod clusters;
@@ -30,11 +34,27 @@ pub use clusters::{LinkClusters, build_clusters as clusters_build};
 pub use compare::{CompareSpec, Method};
 pub use model::Model;
 
-use crate::support::names::Names;
-use crate::{Op, OpError, OpOutput, TaskContext, TaskLog, blocking as off_thread};
 use blocking::Blocking;
 use model::{Comparer, Part};
 use records::Records;
+use sluice_op::Names;
+use sluice_op::{Op, OpError, OpOutput, TaskContext, TaskLog, blocking as off_thread};
+
+/// The ops of this crate, for the registry.
+pub fn specs() -> Vec<sluice_op::OpSpec> {
+    vec![
+        sluice_op::OpSpec {
+            name: "link",
+            summary: "Finds the records of one `input` that are duplicates (or links those of two): a union of `blocking` rules (columns, prefixes, soundex, sorted neighbourhood, SQL), levels per `compare` column, a Fellegi–Sunter model fitted without labels (u from random pairs, m by EM); the pairs above `threshold` with their levels and weights; precision/recall/F1 against a `truth`.",
+            build: build_link,
+        },
+        sluice_op::OpSpec {
+            name: "link.clusters",
+            summary: "Groups the records of `records` into the connected components of the pairs of a `link` task: one row per record with its cluster id and size.",
+            build: clusters_build,
+        },
+    ]
+}
 
 fn default_threshold() -> f64 {
     0.9
@@ -743,7 +763,7 @@ impl Run<'_> {
         let info = writer.finish()?;
         let link_s = link_clock.elapsed().as_secs_f64();
 
-        let mut metrics = crate::counters(&[
+        let mut metrics = sluice_op::counters(&[
             ("records_left", left.len() as u64),
             ("records_right", if same { 0 } else { right.len() as u64 }),
             ("candidate_pairs", candidates),

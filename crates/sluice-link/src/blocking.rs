@@ -7,7 +7,7 @@ use sluice_data::datafusion::arrow::datatypes::UInt32Type;
 use twox_hash::XxHash64;
 
 use super::records::Records;
-use crate::OpError;
+use sluice_op::OpError;
 
 /// Pairs handed to the consumer at a time.
 pub const CHUNK: usize = 1 << 16;

@@ -10,7 +10,7 @@ use sluice_data::datafusion::arrow::compute::{cast, concat};
 use sluice_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use sluice_data::export::for_each_batch;
 
-use crate::OpError;
+use sluice_op::OpError;
 
 /// One input's records: the id column and the columns the linkage uses, as text.
 pub struct Records {
