@@ -214,7 +214,8 @@ fn fail_before_start(
     }
 }
 
-/// One attempt, as a tokio task.
+/// One attempt, as a tokio task: recorded as running, described ([`describe`]), executed,
+/// its dataset published, recorded as ended.
 pub(crate) async fn run_attempt(
     shared: Arc<Shared>,
     i: usize,
@@ -222,7 +223,6 @@ pub(crate) async fn run_attempt(
     ready_at: i64,
     cancel: CancellationToken,
 ) -> Done {
-    let started_at = now_micros();
     let clock = Instant::now();
     let task = &shared.pipeline.tasks[i];
     let log_path = shared
@@ -237,7 +237,7 @@ pub(crate) async fn run_attempt(
         attempt,
         state: TaskState::Running,
         ready_at,
-        started_at,
+        started_at: now_micros(),
         ended_at: None,
         exit_code: None,
         error: None,
@@ -246,71 +246,92 @@ pub(crate) async fn run_attempt(
         metrics: None,
     };
     shared.writer.send(Write::Attempt(record.clone()));
-
-    let echo: Option<Echo> = match (&shared.events, shared.stream_logs) {
-        (Some(tx), true) => {
-            let tx = tx.clone();
-            Some(Arc::new(move |task: &str, line: &str| {
-                let _ = tx.send(Event::Log {
-                    task: task.to_string(),
-                    line: line.to_string(),
-                });
-            }))
-        }
-        _ => None,
+    let planned = shared.fingerprint(i);
+    let spec = match describe(&shared, i, attempt, &planned, log_path).await {
+        Ok(spec) => spec,
+        Err(e) => return fail_before_start(&shared, i, record, clock, e),
     };
-    // Datasets: those of the upstream tasks, and a staging folder for this task's own.
+    // What a restart must know (the upstream tasks succeeded, this attempt runs) is in the
+    // store before an op does anything; a command waits in `on_spawn`, which also records its
+    // process group.
+    if matches!(spec.work, Work::Op { .. })
+        && let Err(e) = shared.writer.flush().await
+    {
+        return fail_before_start(&shared, i, record, clock, OpError::internal(e));
+    }
+    let built = shared.ops[i].clone();
+    let hooks = hooks(&shared, i, &record);
+    let Executed {
+        result,
+        timed_out,
+        log,
+    } = execute(&spec, &shared.engine.ops, built, hooks, cancel.clone()).await;
+    let result = match result {
+        Ok(out) => publish(&shared, i, &planned, spec.output.as_ref(), out, &log).await,
+        Err(e) => Err(e),
+    };
+    if let (Some(staging), Err(_)) = (&spec.output, &result) {
+        // A failed attempt leaves nothing behind; the latest version stays as it was.
+        let _ = shared.engine.warehouse.remove(&staging.dir);
+    }
+    let cancelled = cancel.is_cancelled() && !timed_out;
+    ended(&mut record, &result, cancelled, &log);
+    shared.writer.send(Write::Attempt(record));
+    Done::Attempt {
+        idx: i,
+        result,
+        elapsed: clock.elapsed(),
+    }
+}
+
+/// The description of attempt `attempt` of task `i`: its upstream datasets (held until the run
+/// ends, so that no retention removes them while it reads them), its previous version and
+/// staging folder when it produces a dataset, its environment and the secrets to mask.
+async fn describe(
+    shared: &Shared,
+    i: usize,
+    attempt: u32,
+    planned: &str,
+    log_path: PathBuf,
+) -> Result<AttemptSpec, OpError> {
+    let task = &shared.pipeline.tasks[i];
     let inputs = task
         .deps
         .iter()
         .filter(|&&d| shared.pipeline.tasks[d].produces_dataset)
         .map(|&d| (shared.pipeline.tasks[d].name.clone(), shared.dataset_dir(d)))
-        .collect::<std::collections::BTreeMap<_, _>>();
-    // Held until the run ends, so that no retention removes them while this task reads them.
+        .collect::<BTreeMap<_, _>>();
     for (name, dir) in &inputs {
         if !shared.holds.kept(dir).await {
-            let message = format!(
+            return Err(OpError::data(format!(
                 "the dataset of task `{name}` is gone ({} was removed); run again with \
                  --force-task {name}",
                 dir.display()
-            );
-            return fail_before_start(&shared, i, record, clock, OpError::data(message));
+            )));
         }
     }
-    let planned = shared.fingerprint(i);
-    let version = version_of(&planned);
-    let previous = if task.produces_dataset {
-        match previous_dataset(&shared, i).await {
-            Ok(p) => p,
-            Err(e) => return fail_before_start(&shared, i, record, clock, OpError::internal(e)),
-        }
+    let (previous, output) = if task.produces_dataset {
+        let previous = previous_dataset(shared, i)
+            .await
+            .map_err(OpError::internal)?;
+        let dir = shared
+            .engine
+            .warehouse
+            .staging_dir(
+                &shared.pipeline.name,
+                &task.name,
+                &version_of(planned),
+                &shared.run_id,
+                attempt,
+            )
+            .map_err(|e| OpError::io("cannot prepare the dataset folder", &e))?;
+        let output = DatasetTarget {
+            dir,
+            compression: shared.pipeline.compression,
+        };
+        (previous, Some(output))
     } else {
-        None
-    };
-    let output = if task.produces_dataset {
-        match shared.engine.warehouse.staging_dir(
-            &shared.pipeline.name,
-            &task.name,
-            &version,
-            &shared.run_id,
-            attempt,
-        ) {
-            Ok(dir) => Some(DatasetTarget {
-                dir,
-                compression: shared.pipeline.compression,
-            }),
-            Err(e) => {
-                return fail_before_start(
-                    &shared,
-                    i,
-                    record,
-                    clock,
-                    OpError::io("cannot prepare the dataset folder", &e),
-                );
-            }
-        }
-    } else {
-        None
+        (None, None)
     };
     // The variables of sluice's environment the pipeline passes to its commands; those named
     // like secrets are masked like the task's own.
@@ -327,22 +348,23 @@ pub(crate) async fn run_attempt(
             .filter(|(k, v)| sluice_core::interp::is_secret_name(k) && !v.is_empty())
             .map(|(_, v)| v.clone()),
     );
-    let spec = AttemptSpec {
+    let work = match &task.kind {
+        TaskKind::Run { command } => Work::Command {
+            command: command.clone(),
+        },
+        TaskKind::Op { op, config } => Work::Op {
+            op: op.clone(),
+            config: config.clone(),
+        },
+    };
+    Ok(AttemptSpec {
         pipeline: shared.pipeline.name.clone(),
         run_id: shared.run_id.clone(),
         task: task.name.clone(),
         attempt,
-        work: match &task.kind {
-            TaskKind::Run { command } => Work::Command {
-                command: command.clone(),
-            },
-            TaskKind::Op { op, config } => Work::Op {
-                op: op.clone(),
-                config: config.clone(),
-            },
-        },
+        work,
         inputs,
-        output: output.clone(),
+        output,
         previous,
         workdir: shared.pipeline.dir.clone(),
         env: task
@@ -359,77 +381,90 @@ pub(crate) async fn run_attempt(
             .raw_dir(&shared.pipeline.name, &task.name),
         cache_dir: shared.engine.warehouse.cache_dir(),
         timeout: task.timeout,
-    };
-    let hooks = Hooks {
-        echo,
-        progress: shared.events.clone().map(|tx| {
-            let task = task.name.clone();
-            let progress: ProgressFn = Arc::new(move |done: u64, total: u64| {
-                let _ = tx.send(Event::Progress {
-                    task: task.clone(),
-                    done,
-                    total,
-                });
-            });
-            progress
-        }),
-        on_spawn: Some({
-            let writer = shared.writer.clone();
-            let record = record.clone();
-            let on_spawn: OnSpawn = Arc::new(move |pid: u32| {
-                let mut r = record.clone();
-                r.pid = Some(i64::from(pid));
-                writer.send(Write::Attempt(r));
-                let writer = writer.clone();
-                // A refusal stops the run, which kills the command.
-                Box::pin(async move {
-                    let _ = writer.flush().await;
-                })
-            });
-            on_spawn
-        }),
-    };
-    // What a restart must know (the upstream tasks succeeded, this attempt runs) is in the
-    // store before an op does anything; a command waits in `on_spawn`, which also records its
-    // process group.
-    if matches!(spec.work, Work::Op { .. })
-        && let Err(e) = shared.writer.flush().await
-    {
-        return fail_before_start(&shared, i, record, clock, OpError::internal(e));
-    }
-    let built = shared.ops[i].clone();
-    let Executed {
-        result,
-        timed_out,
-        log,
-    } = execute(&spec, &shared.engine.ops, built, hooks, cancel.clone()).await;
-    let result = match result {
-        Ok(out) => {
-            if let Some(key) = &out.content_key {
-                let fp = settled(&planned, key);
-                shared
-                    .fingerprints
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())[i] = fp;
-            }
-            match &output {
-                Some(staging) => publish_dataset(&shared, i, &staging.dir, &out, &log)
-                    .await
-                    .map(|()| out)
-                    .map_err(|e| redacted(e, &log)),
-                None => Ok(out),
-            }
-        }
-        Err(e) => Err(e),
-    };
+    })
+}
 
-    if let (Some(staging), Err(_)) = (&output, &result) {
-        // A failed attempt leaves nothing behind; the latest version stays as it was.
-        let _ = shared.engine.warehouse.remove(&staging.dir);
+/// The callbacks of task `i`'s attempt: log lines and progress as events, a command's process
+/// group recorded (and the store flushed) as soon as it starts.
+fn hooks(shared: &Shared, i: usize, record: &AttemptRecord) -> Hooks {
+    let task = shared.pipeline.tasks[i].name.clone();
+    let echo: Option<Echo> = match (&shared.events, shared.stream_logs) {
+        (Some(tx), true) => {
+            let tx = tx.clone();
+            Some(Arc::new(move |task: &str, line: &str| {
+                let _ = tx.send(Event::Log {
+                    task: task.to_string(),
+                    line: line.to_string(),
+                });
+            }))
+        }
+        _ => None,
+    };
+    let progress = shared.events.clone().map(|tx| {
+        let progress: ProgressFn = Arc::new(move |done: u64, total: u64| {
+            let _ = tx.send(Event::Progress {
+                task: task.clone(),
+                done,
+                total,
+            });
+        });
+        progress
+    });
+    let writer = shared.writer.clone();
+    let record = record.clone();
+    let on_spawn: OnSpawn = Arc::new(move |pid: u32| {
+        let mut r = record.clone();
+        r.pid = Some(i64::from(pid));
+        writer.send(Write::Attempt(r));
+        let writer = writer.clone();
+        // A refusal stops the run, which kills the command.
+        Box::pin(async move {
+            let _ = writer.flush().await;
+        })
+    });
+    Hooks {
+        echo,
+        progress,
+        on_spawn: Some(on_spawn),
     }
+}
+
+/// After a successful attempt: the fingerprint of a task that always runs settles on what it
+/// found, and the dataset written in `output` becomes the task's latest version.
+async fn publish(
+    shared: &Shared,
+    i: usize,
+    planned: &str,
+    output: Option<&DatasetTarget>,
+    out: OpOutput,
+    log: &TaskLog,
+) -> Result<OpOutput, OpError> {
+    if let Some(key) = &out.content_key {
+        let fp = settled(planned, key);
+        shared
+            .fingerprints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())[i] = fp;
+    }
+    match output {
+        Some(staging) => publish_dataset(shared, i, &staging.dir, &out, log)
+            .await
+            .map(|()| out)
+            .map_err(|e| redacted(e, log)),
+        None => Ok(out),
+    }
+}
+
+/// `record` once its attempt ended with `result`; a failure is also the log's last line.
+fn ended(
+    record: &mut AttemptRecord,
+    result: &Result<OpOutput, OpError>,
+    cancelled: bool,
+    log: &TaskLog,
+) {
     record.ended_at = Some(now_micros());
     record.pid = None;
-    match &result {
+    match result {
         Ok(out) => {
             record.state = TaskState::Succeeded;
             record.exit_code = out.exit_code;
@@ -438,7 +473,7 @@ pub(crate) async fn run_attempt(
             }
         }
         Err(e) => {
-            record.state = if cancel.is_cancelled() && !timed_out {
+            record.state = if cancelled {
                 TaskState::Cancelled
             } else {
                 TaskState::Failed
@@ -446,15 +481,9 @@ pub(crate) async fn run_attempt(
             record.exit_code = e.exit_code;
             record.error = Some(e.message.clone());
             let _ = log.line(&format!(
-                "sluice: attempt {attempt} failed: {}",
-                record.error.as_deref().unwrap_or_default()
+                "sluice: attempt {} failed: {}",
+                record.attempt, e.message
             ));
         }
-    }
-    shared.writer.send(Write::Attempt(record));
-    Done::Attempt {
-        idx: i,
-        result,
-        elapsed: clock.elapsed(),
     }
 }

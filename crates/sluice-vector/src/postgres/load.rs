@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::SinkExt;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
 
 use super::columns::{self, Column, ColumnSpec, Existing, PgType};
 use super::copy::{Encoder, HEADER, TRAILER};
@@ -364,7 +364,34 @@ fn column_list(columns: &[Column]) -> String {
         .join(", ")
 }
 
+/// The table a load writes, its columns, and the names its statements use.
+struct Target<'a> {
+    spec: &'a LoadSpec,
+    /// The loaded columns.
+    columns: Vec<Column>,
+    /// The table, quoted and qualified.
+    qualified: String,
+    /// The table as messages name it (`schema.table`).
+    shown: String,
+    /// The key columns, quoted, comma-separated.
+    key_sql: String,
+    /// The loaded columns, quoted, comma-separated.
+    cols_sql: String,
+}
+
+impl Target<'_> {
+    /// The vector columns.
+    fn vectors(&self) -> Vec<&Column> {
+        self.columns.iter().filter(|c| c.ty.is_vector()).collect()
+    }
+}
+
 /// Loads the dataset. `on_line` is told each step; `on_rows` how many rows were sent.
+///
+/// Everything is checked before anything changes; then one transaction (under an advisory
+/// lock per table) creates or migrates the table, copies the rows (straight into an empty
+/// table, else into a staging table merged by key), creates the indexes and commits; the
+/// planner's statistics follow.
 pub async fn load(
     client: &mut Client,
     spec: &LoadSpec,
@@ -373,9 +400,114 @@ pub async fn load(
 ) -> Result<LoadReport> {
     let mut report = LoadReport::default();
     // 1. Checks, nothing changed yet.
-    let schema = sluice_data::export::dataset_schema(&spec.dataset)?;
     let total = sluice_data::export::dataset_rows(&spec.dataset)?;
     report.rows = total;
+    let t = checked(spec)?;
+    if !t.vectors().is_empty() {
+        let version = pgvector(client, spec.create_extension, spec.columns.half).await?;
+        on_line(&format!("pgvector {version}"));
+    }
+    let found = find_table(client, &t.qualified).await?;
+    let added = match &found {
+        Some(found) => existing_table(&t, found)?,
+        None => Vec::new(),
+    };
+
+    // 2. One transaction.
+    let tx = client
+        .transaction()
+        .await
+        .map_err(db_err("starting the transaction"))?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&format!("sluice.load:{}", t.qualified)],
+    )
+    .await
+    .map_err(db_err("waiting for another load of this table"))?;
+    tx.batch_execute(&format!(
+        "SET LOCAL maintenance_work_mem = {}",
+        quote_literal(&spec.maintenance_work_mem)
+    ))
+    .await
+    .map_err(db_err("`maintenance_work_mem`"))?;
+    // Read under the lock: no other load changes them until the commit.
+    let mut hnsw_indexed = match found {
+        Some(_) => hnsw_indexes(&tx, &t.qualified).await?,
+        None => Vec::new(),
+    };
+    if found.is_none() {
+        create_table(&tx, &t).await?;
+        report.created = true;
+        on_line(&format!("created table {}", t.shown));
+    }
+    add_columns(&tx, &t, &added, &mut report, on_line).await?;
+    let empty = report.created
+        || tx
+            .query_one(
+                &format!("SELECT NOT EXISTS (SELECT 1 FROM {})", t.qualified),
+                &[],
+            )
+            .await
+            .map_err(db_err(&format!("reading {}", t.shown)))?
+            .get::<_, bool>(0);
+    report.direct = empty;
+    if empty && spec.index.is_some() {
+        // Into an empty table the index is built after the rows, far faster than row by row.
+        for (name, _) in hnsw_indexed.drain(..) {
+            tx.batch_execute(&format!(
+                "DROP INDEX {}",
+                qualify(spec.schema.as_ref(), &name)
+            ))
+            .await
+            .map_err(db_err("dropping the HNSW index of the empty table"))?;
+        }
+    }
+    let copy_into = if empty {
+        t.qualified.clone()
+    } else {
+        create_staging(&tx, &t).await?;
+        "sluice_stage".to_string()
+    };
+    let started = Instant::now();
+    let copied = copy_rows(&tx, &t, &copy_into, total, on_rows).await?;
+    report.copy_s = started.elapsed().as_secs_f64();
+    on_line(&format!(
+        "copied {copied} rows in {:.1}s{}",
+        report.copy_s,
+        if empty { "" } else { " into the staging table" }
+    ));
+    let started = Instant::now();
+    if empty {
+        report.inserted = copied;
+    } else {
+        merge(&tx, &t, copied, &mut report).await?;
+    }
+    report.unchanged = copied.saturating_sub(report.inserted + report.updated);
+    report.merge_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    create_indexes(&tx, &t, &hnsw_indexed, &mut report, on_line).await?;
+    report.index_s = started.elapsed().as_secs_f64();
+    tx.commit()
+        .await
+        .map_err(db_err(&format!("committing the load of {}", t.shown)))?;
+
+    // 3. Statistics for the planner.
+    if report.inserted + report.updated + report.deleted > 0 {
+        let started = Instant::now();
+        client
+            .batch_execute(&format!("ANALYZE {}", t.qualified))
+            .await
+            .map_err(db_err(&format!("analysing {}", t.shown)))?;
+        report.analyze_s = started.elapsed().as_secs_f64();
+    }
+    Ok(report)
+}
+
+/// The load's target once its settings are checked against the dataset's columns: a key of
+/// loaded, comparable columns, a share of deletes between 0 and 1, a `document` column that
+/// is loaded, one vector column at most when an index is asked for.
+fn checked(spec: &LoadSpec) -> Result<Target<'_>> {
+    let schema = sluice_data::export::dataset_schema(&spec.dataset)?;
     let columns = columns::plan(&schema, &spec.columns)?;
     let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     let column_named = |name: &str, what: &str| -> Result<&Column> {
@@ -421,7 +553,6 @@ pub async fn load(
                 .join(", ")
         )));
     }
-    let qualified = qualify(spec.schema.as_ref(), &spec.table);
     let key_sql = spec
         .key
         .iter()
@@ -432,96 +563,95 @@ pub async fn load(
         Some(s) => format!("{s}.{}", spec.table),
         None => spec.table.clone(),
     };
-    if !vectors.is_empty() {
-        let version = pgvector(client, spec.create_extension, spec.columns.half).await?;
-        on_line(&format!("pgvector {version}"));
-    }
-    let found = find_table(client, &qualified).await?;
-    let mut added = Vec::new();
-    if let Some(found) = &found {
-        added = columns::migration(&shown, &columns, &found.columns)?;
-        let mut want: Vec<&str> = spec.key.iter().map(String::as_str).collect();
-        want.sort();
-        let has_key = found.unique_keys.iter().any(|k| {
-            let mut k: Vec<&str> = k.iter().map(String::as_str).collect();
-            k.sort();
-            k == want
-        });
-        if !has_key {
-            return Err(Error(format!(
-                "table {shown} has no primary key or unique index on ({}), which the merge \
-                 needs: add one (ALTER TABLE {shown} ADD PRIMARY KEY ({})), or load into a \
-                 new table",
-                spec.key.join(", "),
-                spec.key.join(", ")
-            )));
-        }
-    }
+    Ok(Target {
+        spec,
+        cols_sql: column_list(&columns),
+        columns,
+        qualified: qualify(spec.schema.as_ref(), &spec.table),
+        shown,
+        key_sql,
+    })
+}
 
-    // 2. One transaction.
-    let tx = client
-        .transaction()
-        .await
-        .map_err(db_err("starting the transaction"))?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext($1))",
-        &[&format!("sluice.load:{qualified}")],
-    )
-    .await
-    .map_err(db_err("waiting for another load of this table"))?;
+/// The columns to add to the table that exists, once it is known to take the load: its
+/// columns are compatible and it has a primary key or unique index on the key.
+fn existing_table(t: &Target<'_>, found: &Found) -> Result<Vec<Column>> {
+    let (spec, shown) = (t.spec, &t.shown);
+    let added = columns::migration(shown, &t.columns, &found.columns)?;
+    let mut want: Vec<&str> = spec.key.iter().map(String::as_str).collect();
+    want.sort();
+    let has_key = found.unique_keys.iter().any(|k| {
+        let mut k: Vec<&str> = k.iter().map(String::as_str).collect();
+        k.sort();
+        k == want
+    });
+    if !has_key {
+        return Err(Error(format!(
+            "table {shown} has no primary key or unique index on ({}), which the merge \
+             needs: add one (ALTER TABLE {shown} ADD PRIMARY KEY ({})), or load into a \
+             new table",
+            spec.key.join(", "),
+            spec.key.join(", ")
+        )));
+    }
+    Ok(added)
+}
+
+/// Creates the table, its key the primary key. Vectors that fit stay in the row,
+/// uncompressed: no TOAST lookups when comparing or scanning them, no wasted attempts at
+/// compressing floats.
+async fn create_table(tx: &Transaction<'_>, t: &Target<'_>) -> Result<()> {
+    let qualified = &t.qualified;
+    let defs: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| {
+            let not_null = if c.not_null || t.spec.key.contains(&c.name) {
+                " NOT NULL"
+            } else {
+                ""
+            };
+            format!("{} {}{not_null}", quote_ident(&c.name), c.ty.sql())
+        })
+        .collect();
     tx.batch_execute(&format!(
-        "SET LOCAL maintenance_work_mem = {}",
-        quote_literal(&spec.maintenance_work_mem)
+        "CREATE TABLE {qualified} ({}, PRIMARY KEY ({}))",
+        defs.join(", "),
+        t.key_sql
     ))
     .await
-    .map_err(db_err("`maintenance_work_mem`"))?;
-    let cols_sql = column_list(&columns);
-    // Read under the lock: no other load changes them until the commit.
-    let mut hnsw_indexed = match found {
-        Some(_) => hnsw_indexes(&tx, &qualified).await?,
-        None => Vec::new(),
-    };
-    if found.is_none() {
-        let defs: Vec<String> = columns
-            .iter()
-            .map(|c| {
-                let not_null = if c.not_null || spec.key.contains(&c.name) {
-                    " NOT NULL"
-                } else {
-                    ""
-                };
-                format!("{} {}{not_null}", quote_ident(&c.name), c.ty.sql())
-            })
-            .collect();
-        tx.batch_execute(&format!(
-            "CREATE TABLE {qualified} ({}, PRIMARY KEY ({key_sql}))",
-            defs.join(", ")
-        ))
-        .await
-        .map_err(db_err(&format!("creating table {shown}")))?;
-        // Vectors that fit stay in the row, uncompressed: no TOAST lookups when comparing
-        // or scanning them, no wasted attempts at compressing floats.
-        for c in &columns {
-            let bytes = match c.ty {
-                PgType::Vector(n) => n * 4,
-                PgType::HalfVec(n) => n * 2,
-                _ => continue,
-            };
-            if bytes <= 4096 {
-                tx.batch_execute(&format!(
-                    "ALTER TABLE {qualified} ALTER COLUMN {} SET STORAGE PLAIN",
-                    quote_ident(&c.name)
-                ))
-                .await
-                .map_err(db_err(&format!("setting the storage of `{}`", c.name)))?;
-            }
+    .map_err(db_err(&format!("creating table {}", t.shown)))?;
+    for c in &t.columns {
+        let bytes = match c.ty {
+            PgType::Vector(n) => n * 4,
+            PgType::HalfVec(n) => n * 2,
+            _ => continue,
+        };
+        if bytes <= 4096 {
+            tx.batch_execute(&format!(
+                "ALTER TABLE {qualified} ALTER COLUMN {} SET STORAGE PLAIN",
+                quote_ident(&c.name)
+            ))
+            .await
+            .map_err(db_err(&format!("setting the storage of `{}`", c.name)))?;
         }
-        report.created = true;
-        on_line(&format!("created table {shown}"));
     }
-    for c in &added {
+    Ok(())
+}
+
+/// Adds the columns the dataset has and the table lacks.
+async fn add_columns(
+    tx: &Transaction<'_>,
+    t: &Target<'_>,
+    added: &[Column],
+    report: &mut LoadReport,
+    on_line: &(dyn Fn(&str) + Send + Sync),
+) -> Result<()> {
+    let shown = &t.shown;
+    for c in added {
         tx.batch_execute(&format!(
-            "ALTER TABLE {qualified} ADD COLUMN {} {}",
+            "ALTER TABLE {} ADD COLUMN {} {}",
+            t.qualified,
             quote_ident(&c.name),
             c.ty.sql()
         ))
@@ -534,55 +664,47 @@ pub async fn load(
             c.ty.sql()
         ));
     }
-    let empty = report.created
-        || tx
-            .query_one(
-                &format!("SELECT NOT EXISTS (SELECT 1 FROM {qualified})"),
-                &[],
-            )
-            .await
-            .map_err(db_err(&format!("reading {shown}")))?
-            .get::<_, bool>(0);
-    report.direct = empty;
-    if empty && spec.index.is_some() {
-        // Into an empty table the index is built after the rows, far faster than row by row.
-        for (name, _) in hnsw_indexed.drain(..) {
-            tx.batch_execute(&format!(
-                "DROP INDEX {}",
-                qualify(spec.schema.as_ref(), &name)
-            ))
-            .await
-            .map_err(db_err("dropping the HNSW index of the empty table"))?;
-        }
-    }
-    let copy_into = if empty {
-        qualified.clone()
-    } else {
-        let defs: Vec<String> = columns
-            .iter()
-            .map(|c| format!("{} {}", quote_ident(&c.name), c.ty.sql()))
-            .collect();
-        tx.batch_execute(&format!(
-            "CREATE TEMPORARY TABLE sluice_stage ({}) ON COMMIT DROP",
-            defs.join(", ")
-        ))
-        .await
-        .map_err(db_err("creating the staging table"))?;
-        "sluice_stage".to_string()
-    };
+    Ok(())
+}
 
-    let started = Instant::now();
+/// The staging table a load into a table with rows copies into, dropped at the commit.
+async fn create_staging(tx: &Transaction<'_>, t: &Target<'_>) -> Result<()> {
+    let defs: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| format!("{} {}", quote_ident(&c.name), c.ty.sql()))
+        .collect();
+    tx.batch_execute(&format!(
+        "CREATE TEMPORARY TABLE sluice_stage ({}) ON COMMIT DROP",
+        defs.join(", ")
+    ))
+    .await
+    .map_err(db_err("creating the staging table"))?;
+    Ok(())
+}
+
+/// Copies the dataset's rows into `copy_into` with binary COPY: the rows are encoded on a
+/// blocking thread while the previous megabyte is sent. Returns the rows copied.
+async fn copy_rows(
+    tx: &Transaction<'_>,
+    t: &Target<'_>,
+    copy_into: &str,
+    total: u64,
+    on_rows: std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>,
+) -> Result<u64> {
+    let shown = &t.shown;
     let sink = tx
         .copy_in(&format!(
-            "COPY {copy_into} ({cols_sql}) FROM STDIN (FORMAT binary)"
+            "COPY {copy_into} ({}) FROM STDIN (FORMAT binary)",
+            t.cols_sql
         ))
         .await
         .map_err(db_err("starting COPY"))?;
     futures_util::pin_mut!(sink);
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Bytes>>(8);
-    let dataset = spec.dataset.clone();
-    let key = spec.key.clone();
-    let encode_columns = columns.clone();
+    let dataset = t.spec.dataset.clone();
+    let key = t.spec.key.clone();
+    let encode_columns = t.columns.clone();
     let encoder = tokio::task::spawn_blocking(move || {
         let send = |r: Result<Bytes>| sender.blocking_send(r).is_ok();
         let mut encoder = match Encoder::new(encode_columns, &key, total as usize) {
@@ -630,122 +752,130 @@ pub async fn load(
     encoder
         .await
         .map_err(|e| Error(format!("reading the dataset stopped unexpectedly: {e}")))?;
-    let copied = sink.finish().await.map_err(|e| {
+    sink.finish().await.map_err(|e| {
         Error(format!(
             "loading rows into {shown}: {}; nothing was changed",
             super::pg_message(&e)
         ))
-    })?;
-    report.copy_s = started.elapsed().as_secs_f64();
-    on_line(&format!(
-        "copied {copied} rows in {:.1}s{}",
-        report.copy_s,
-        if empty { "" } else { " into the staging table" }
-    ));
+    })
+}
 
-    let started = Instant::now();
-    if empty {
-        report.inserted = copied;
-    } else {
-        tx.batch_execute("ANALYZE sluice_stage")
-            .await
-            .map_err(db_err("analysing the staging table"))?;
-        let others: Vec<&Column> = columns
-            .iter()
-            .filter(|c| !spec.key.contains(&c.name))
-            .collect();
-        let matches: Vec<String> = spec
-            .key
-            .iter()
-            .map(|k| format!("s.{0} = t.{0}", quote_ident(k)))
-            .collect();
-        let matches = matches.join(" AND ");
-        if spec.mode == Mode::Sync {
-            // Before any row changes: how many rows the delete below would remove.
-            let counts = tx
-                .query_one(
-                    &format!(
-                        "SELECT (SELECT count(*) FROM {qualified}), (SELECT count(*) FROM \
-                         {qualified} AS t WHERE NOT EXISTS (SELECT 1 FROM sluice_stage s \
-                         WHERE {matches}))"
-                    ),
-                    &[],
-                )
-                .await
-                .map_err(db_err(&format!("counting the rows of {shown}")))?;
-            let existing = counts.get::<_, i64>(0).max(0) as u64;
-            let leaving = counts.get::<_, i64>(1).max(0) as u64;
-            check_deletes(spec, &shown, existing, leaving, copied)?;
-        }
-        // Hash joins against the staging table: rows that differ are rewritten, equal rows
-        // are not touched, and new keys are inserted.
-        if !others.is_empty() {
-            let set: Vec<String> = others
-                .iter()
-                .map(|c| format!("{0} = s.{0}", quote_ident(&c.name)))
-                .collect();
-            let old: Vec<String> = others
-                .iter()
-                .map(|c| format!("t.{}", quote_ident(&c.name)))
-                .collect();
-            let new: Vec<String> = others
-                .iter()
-                .map(|c| format!("s.{}", quote_ident(&c.name)))
-                .collect();
-            report.updated = tx
-                .execute(
-                    &format!(
-                        "UPDATE {qualified} AS t SET {} FROM sluice_stage s WHERE {matches} \
-                         AND ({}) IS DISTINCT FROM ({})",
-                        set.join(", "),
-                        old.join(", "),
-                        new.join(", ")
-                    ),
-                    &[],
-                )
-                .await
-                .map_err(db_err(&format!("updating the changed rows of {shown}")))?;
-        }
-        // A row another writer added meanwhile under a new key is overwritten, not an error.
-        let on_conflict = if others.is_empty() {
-            "DO NOTHING".to_string()
-        } else {
-            let set: Vec<String> = others
-                .iter()
-                .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(&c.name)))
-                .collect();
-            format!("DO UPDATE SET {}", set.join(", "))
-        };
-        report.inserted = tx
-            .execute(
+/// Merges the staging table into the table by key with hash joins: rows that differ are
+/// rewritten, equal rows are not touched, new keys are inserted, and in `sync` mode the rows
+/// that left the dataset are deleted (within `max_delete_fraction`, counted first).
+async fn merge(
+    tx: &Transaction<'_>,
+    t: &Target<'_>,
+    copied: u64,
+    report: &mut LoadReport,
+) -> Result<()> {
+    let (spec, qualified, shown, cols_sql) = (t.spec, &t.qualified, &t.shown, &t.cols_sql);
+    tx.batch_execute("ANALYZE sluice_stage")
+        .await
+        .map_err(db_err("analysing the staging table"))?;
+    let others: Vec<&Column> = t
+        .columns
+        .iter()
+        .filter(|c| !spec.key.contains(&c.name))
+        .collect();
+    let matches: Vec<String> = spec
+        .key
+        .iter()
+        .map(|k| format!("s.{0} = t.{0}", quote_ident(k)))
+        .collect();
+    let matches = matches.join(" AND ");
+    if spec.mode == Mode::Sync {
+        // Before any row changes: how many rows the delete below would remove.
+        let counts = tx
+            .query_one(
                 &format!(
-                    "INSERT INTO {qualified} ({cols_sql}) SELECT {cols_sql} FROM sluice_stage s \
-                     WHERE NOT EXISTS (SELECT 1 FROM {qualified} t WHERE {matches}) \
-                     ON CONFLICT ({key_sql}) {on_conflict}"
+                    "SELECT (SELECT count(*) FROM {qualified}), (SELECT count(*) FROM \
+                     {qualified} AS t WHERE NOT EXISTS (SELECT 1 FROM sluice_stage s \
+                     WHERE {matches}))"
                 ),
                 &[],
             )
             .await
-            .map_err(db_err(&format!("inserting the new rows into {shown}")))?;
-        if spec.mode == Mode::Sync {
-            report.deleted = tx
-                .execute(
-                    &format!(
-                        "DELETE FROM {qualified} AS t WHERE NOT EXISTS \
-                         (SELECT 1 FROM sluice_stage s WHERE {matches})"
-                    ),
-                    &[],
-                )
-                .await
-                .map_err(db_err(&format!(
-                    "deleting the rows of {shown} that left the dataset"
-                )))?;
-        }
+            .map_err(db_err(&format!("counting the rows of {shown}")))?;
+        let existing = counts.get::<_, i64>(0).max(0) as u64;
+        let leaving = counts.get::<_, i64>(1).max(0) as u64;
+        check_deletes(spec, shown, existing, leaving, copied)?;
     }
-    report.unchanged = copied.saturating_sub(report.inserted + report.updated);
-    report.merge_s = started.elapsed().as_secs_f64();
+    if !others.is_empty() {
+        let list = |prefix: &str| -> String {
+            others
+                .iter()
+                .map(|c| format!("{prefix}{}", quote_ident(&c.name)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let set: Vec<String> = others
+            .iter()
+            .map(|c| format!("{0} = s.{0}", quote_ident(&c.name)))
+            .collect();
+        report.updated = tx
+            .execute(
+                &format!(
+                    "UPDATE {qualified} AS t SET {} FROM sluice_stage s WHERE {matches} \
+                     AND ({}) IS DISTINCT FROM ({})",
+                    set.join(", "),
+                    list("t."),
+                    list("s.")
+                ),
+                &[],
+            )
+            .await
+            .map_err(db_err(&format!("updating the changed rows of {shown}")))?;
+    }
+    // A row another writer added meanwhile under a new key is overwritten, not an error.
+    let on_conflict = if others.is_empty() {
+        "DO NOTHING".to_string()
+    } else {
+        let set: Vec<String> = others
+            .iter()
+            .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(&c.name)))
+            .collect();
+        format!("DO UPDATE SET {}", set.join(", "))
+    };
+    report.inserted = tx
+        .execute(
+            &format!(
+                "INSERT INTO {qualified} ({cols_sql}) SELECT {cols_sql} FROM sluice_stage s \
+                 WHERE NOT EXISTS (SELECT 1 FROM {qualified} t WHERE {matches}) \
+                 ON CONFLICT ({}) {on_conflict}",
+                t.key_sql
+            ),
+            &[],
+        )
+        .await
+        .map_err(db_err(&format!("inserting the new rows into {shown}")))?;
+    if spec.mode == Mode::Sync {
+        report.deleted = tx
+            .execute(
+                &format!(
+                    "DELETE FROM {qualified} AS t WHERE NOT EXISTS \
+                     (SELECT 1 FROM sluice_stage s WHERE {matches})"
+                ),
+                &[],
+            )
+            .await
+            .map_err(db_err(&format!(
+                "deleting the rows of {shown} that left the dataset"
+            )))?;
+    }
+    Ok(())
+}
 
-    let started = Instant::now();
+/// The B-tree index of the `document` column and the HNSW index of the vector column, each
+/// created when the table lacks it (`hnsw_indexed`: the vector columns indexed already).
+async fn create_indexes(
+    tx: &Transaction<'_>,
+    t: &Target<'_>,
+    hnsw_indexed: &[(String, String)],
+    report: &mut LoadReport,
+    on_line: &(dyn Fn(&str) + Send + Sync),
+) -> Result<()> {
+    let (spec, qualified) = (t.spec, &t.qualified);
     if let Some(document) = &spec.document {
         let name = identifier(&format!("idx_{}_{document}", spec.table));
         let created = tx
@@ -767,6 +897,7 @@ pub async fn load(
             report.indexes_created.push(name);
         }
     }
+    let vectors = t.vectors();
     if let (Some(hnsw), Some(vector)) = (spec.index, vectors.first())
         && !hnsw_indexed
             .iter()
@@ -790,21 +921,7 @@ pub async fn load(
         .map_err(db_err(&format!("creating the HNSW index {name}")))?;
         report.indexes_created.push(name);
     }
-    report.index_s = started.elapsed().as_secs_f64();
-    tx.commit()
-        .await
-        .map_err(db_err(&format!("committing the load of {shown}")))?;
-
-    // 3. Statistics for the planner.
-    if report.inserted + report.updated + report.deleted > 0 {
-        let started = Instant::now();
-        client
-            .batch_execute(&format!("ANALYZE {qualified}"))
-            .await
-            .map_err(db_err(&format!("analysing {shown}")))?;
-        report.analyze_s = started.elapsed().as_secs_f64();
-    }
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]
