@@ -348,7 +348,8 @@ impl Chunk {
         Arc::new(Schema::new(fields))
     }
 
-    /// The whole job, off the async threads.
+    /// The whole job, off the async threads: the documents of `input` (consecutive rows of one
+    /// id) chunked, those unchanged since `previous` (same settings, same content) copied.
     fn chunk(
         &self,
         input: &Path,
@@ -361,58 +362,18 @@ impl Chunk {
         let id_col = in_schema
             .index_of(&self.id)
             .map_err(|_| missing(&self.id, &in_schema))?;
-        let text_col = in_schema
-            .index_of(&self.text)
-            .map_err(|_| missing(&self.text, &in_schema))?;
-        let template = Template::parse(self.template.as_deref().unwrap_or("{text}"), &self.text)
-            .map_err(OpError::config)?;
-        let template_cols: Vec<(String, usize)> = template
-            .columns()
-            .map(|c| {
-                in_schema
-                    .index_of(c)
-                    .map(|i| (c.to_string(), i))
-                    .map_err(|_| missing(c, &in_schema))
-            })
-            .collect::<Result<_, _>>()?;
-        let sizer = match self.tokenizer_path(workdir) {
-            Some(p) => Sizer::Tokens(Box::new(load_tokenizer(&p).map_err(OpError::config)?)),
-            None => Sizer::Chars,
-        };
         let settings = self.settings(workdir, &in_schema);
-        let out_schema = self.output_schema(&in_schema);
-
-        // Hashes of the previous documents, when their chunks can be reused.
-        let mut previous_hashes: HashMap<String, String> = HashMap::new();
+        let mut c = Chunker::new(self, &in_schema, workdir)?;
         if let Some((dir, prev_settings)) = previous
             && prev_settings == settings
         {
-            for_each_batch(dir, |_, batch| {
-                // Ids of any type (text, integers) are compared as text.
-                let (Some(ids), Some(hashes)) = (
-                    batch.column_by_name(&self.id),
-                    batch
-                        .column_by_name("doc_hash")
-                        .and_then(|c| c.as_string_opt::<i32>()),
-                ) else {
-                    return Err(DataError::Engine("previous chunks lack doc_hash".into()));
-                };
-                for i in 0..batch.num_rows() {
-                    previous_hashes
-                        .entry(value_text(ids, i))
-                        .or_insert_with(|| hashes.value(i).to_string());
-                }
-                Ok(())
-            })?;
+            c.previous_hashes = previous_hashes(dir, &self.id)?;
         }
-
-        let mut counts = Counts::default();
+        let out_schema = c.out_schema.clone();
         let mut writer = sluice_data::DatasetWriter::new(target, out_schema.clone());
-        let mut pending: Vec<RecordBatch> = Vec::new();
-        let mut pending_rows = 0usize;
-        let mut reuse: HashSet<String> = HashSet::new();
+        let mut pending = Pending::default();
         let mut seen: HashSet<String> = HashSet::new();
-        let mut batches: Vec<RecordBatch> = Vec::new();
+        let mut window = Window::default();
         let mut current: Option<Doc> = None;
         let converter = RowConverter::new(
             in_schema
@@ -422,139 +383,12 @@ impl Chunk {
                 .collect(),
         )
         .map_err(|e| OpError::internal(e.to_string()))?;
-
         // A first run (nothing to reuse) splits every document: the tokenization, most of the
         // work, is then done ahead for whole batches on every core.
-        let eager = previous_hashes.is_empty();
+        let eager = c.previous_hashes.is_empty();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut caches: Vec<HashMap<String, usize>> =
             (0..threads).map(|_| HashMap::new()).collect();
-        let mut serial_cache: HashMap<String, usize> = HashMap::new();
-        let mut batch_starts: Vec<Option<Vec<Vec<usize>>>> = Vec::new();
-        let mut finish_doc = |doc: Doc,
-                              batches: &[RecordBatch],
-                              ahead: &[Option<Vec<Vec<usize>>>],
-                              out: &mut Vec<RecordBatch>,
-                              out_rows: &mut usize,
-                              counts: &mut Counts|
-         -> Result<(), OpError> {
-            use std::hash::Hasher;
-            let hash = format!("{:016x}", doc.hash.finish());
-            counts.docs += 1;
-            match previous_hashes.get(&doc.id) {
-                Some(h) if *h == hash => {
-                    counts.docs_unchanged += 1;
-                    reuse.insert(doc.id);
-                    return Ok(());
-                }
-                Some(_) => counts.docs_changed += 1,
-                None => counts.docs_new += 1,
-            }
-            let mut index = 0i64;
-            // Rows of the document grouped by batch, in order.
-            let mut by_batch: Vec<(usize, Vec<usize>)> = Vec::new();
-            for &(b, r) in &doc.rows {
-                match by_batch.last_mut() {
-                    Some((lb, rows)) if *lb == b => rows.push(r),
-                    _ => by_batch.push((b, vec![r])),
-                }
-            }
-            for (b, rows) in by_batch {
-                let batch = &batches[b];
-                let texts = batch.column(text_col);
-                let mut take_rows: Vec<u32> = Vec::new();
-                let mut ids = Vec::new();
-                let mut indexes = Vec::new();
-                let mut fragments = Vec::new();
-                let mut embedded = Vec::new();
-                let mut hashes = Vec::new();
-                for r in rows {
-                    let text = value_text(texts, r);
-                    if text.trim().is_empty() {
-                        continue;
-                    }
-                    let values: HashMap<&str, String> = template_cols
-                        .iter()
-                        .map(|(name, i)| (name.as_str(), value_text(batch.column(*i), r)))
-                        .collect();
-                    let overhead = sizer
-                        .starts(&template.render(&values, ""), &mut serial_cache)?
-                        .len();
-                    let capacity = self.size.saturating_sub(overhead).max(self.size / 4).max(1);
-                    let computed;
-                    let starts: &[usize] = match ahead.get(b).and_then(Option::as_ref) {
-                        Some(all) => &all[r],
-                        None => {
-                            computed = sizer.starts(&text, &mut serial_cache)?;
-                            &computed
-                        }
-                    };
-                    let measure = split::Measure(starts);
-                    for range in split::split(&text, &measure, capacity, self.overlap) {
-                        let fragment = &text[range.clone()];
-                        index += 1;
-                        let chunk_text = template.render(&values, fragment);
-                        if overhead + measure.size(&text, range) > self.size {
-                            counts.chunks_over_size += 1;
-                        }
-                        take_rows.push(r as u32);
-                        ids.push(format!("{}_{index}", doc.id));
-                        indexes.push(index);
-                        fragments.push(fragment.to_string());
-                        hashes.push(format!(
-                            "{:016x}",
-                            twox_hash::XxHash64::oneshot(XXH_SEED, chunk_text.as_bytes())
-                        ));
-                        embedded.push(chunk_text);
-                    }
-                }
-                if take_rows.is_empty() {
-                    continue;
-                }
-                let n = take_rows.len();
-                let idx = UInt32Array::from(take_rows);
-                let mut columns: Vec<ArrayRef> = vec![
-                    Arc::new(StringArray::from(ids)),
-                    Arc::new(Int64Array::from(indexes)),
-                ];
-                for (i, col) in batch.columns().iter().enumerate() {
-                    if i == text_col {
-                        columns.push(Arc::new(StringArray::from(std::mem::take(&mut fragments))));
-                    } else {
-                        columns.push(
-                            take(col.as_ref(), &idx, None)
-                                .map_err(|e| OpError::internal(e.to_string()))?,
-                        );
-                    }
-                }
-                columns.push(Arc::new(StringArray::from(embedded)));
-                columns.push(Arc::new(StringArray::from(hashes)));
-                columns.push(Arc::new(StringArray::from(vec![hash.clone(); n])));
-                let piece = RecordBatch::try_new(out_schema.clone(), columns)
-                    .map_err(|e| OpError::internal(e.to_string()))?;
-                counts.chunks_written += n as u64;
-                *out_rows += n;
-                out.push(piece);
-            }
-            if index == 0 {
-                counts.docs_without_chunks += 1;
-            }
-            Ok(())
-        };
-
-        let mut flush = |pending: &mut Vec<RecordBatch>,
-                         pending_rows: &mut usize,
-                         force: bool|
-         -> Result<(), OpError> {
-            if *pending_rows >= sluice_data::rows::BATCH_ROWS || (force && *pending_rows > 0) {
-                let batch = concat_batches(&out_schema, pending.iter())
-                    .map_err(|e| OpError::internal(e.to_string()))?;
-                writer.write(&batch)?;
-                pending.clear();
-                *pending_rows = 0;
-            }
-            Ok(())
-        };
 
         for_each_batch(input, |_, batch| {
             if cancel.is_cancelled() {
@@ -565,33 +399,16 @@ impl Chunk {
                 let rows = converter
                     .convert_columns(batch.columns())
                     .map_err(|e| OpError::internal(e.to_string()))?;
-                // Batches older than the document being gathered are no longer needed.
-                if let Some(doc) = &current {
-                    let first = doc.rows.first().map_or(batches.len(), |r| r.0);
-                    if first > 0 {
-                        // Keep indexes stable: replace dropped batches with empty ones.
-                        for b in batches.iter_mut().take(first) {
-                            *b = RecordBatch::new_empty(batch.schema());
-                        }
-                        for s in batch_starts.iter_mut().take(first) {
-                            *s = None;
-                        }
-                    }
-                } else {
-                    for b in batches.iter_mut() {
-                        *b = RecordBatch::new_empty(batch.schema());
-                    }
-                    for s in batch_starts.iter_mut() {
-                        *s = None;
-                    }
-                }
-                let b = batches.len();
-                batches.push(batch.clone());
-                batch_starts.push(if eager {
-                    Some(starts_ahead(&sizer, batch.column(text_col), &mut caches)?)
+                let ahead = if eager {
+                    Some(starts_ahead(
+                        &c.sizer,
+                        batch.column(c.text_col),
+                        &mut caches,
+                    )?)
                 } else {
                     None
-                });
+                };
+                let b = window.push(&batch, ahead, current.as_ref());
                 for r in 0..batch.num_rows() {
                     if ids.is_null(r) {
                         return Err(OpError::data(format!(
@@ -600,18 +417,10 @@ impl Chunk {
                         )));
                     }
                     let id = value_text(ids, r);
-                    let same = current.as_ref().is_some_and(|d| d.id == id);
-                    if !same {
+                    if current.as_ref().is_none_or(|d| d.id != id) {
                         if let Some(doc) = current.take() {
-                            finish_doc(
-                                doc,
-                                &batches,
-                                &batch_starts,
-                                &mut pending,
-                                &mut pending_rows,
-                                &mut counts,
-                            )?;
-                            flush(&mut pending, &mut pending_rows, false)?;
+                            c.finish_doc(doc, &window, &mut pending)?;
+                            pending.flush(&mut writer, &out_schema, false)?;
                         }
                         if !seen.insert(id.clone()) {
                             return Err(OpError::data(format!(
@@ -636,23 +445,16 @@ impl Chunk {
             run().map_err(|e| DataError::Engine(e.message))
         })?;
         if let Some(doc) = current.take() {
-            finish_doc(
-                doc,
-                &batches,
-                &batch_starts,
-                &mut pending,
-                &mut pending_rows,
-                &mut counts,
-            )?;
+            c.finish_doc(doc, &window, &mut pending)?;
         }
-        flush(&mut pending, &mut pending_rows, true)?;
-        counts.docs_deleted = previous_hashes
+        pending.flush(&mut writer, &out_schema, true)?;
+        c.counts.docs_deleted = c
+            .previous_hashes
             .keys()
             .filter(|id| !seen.contains(*id))
             .count() as u64;
-
         // Chunks of unchanged documents, copied from the previous version.
-        if !reuse.is_empty()
+        if !c.reuse.is_empty()
             && let Some((dir, _)) = previous
         {
             for_each_batch(dir, |_, batch| {
@@ -660,15 +462,283 @@ impl Chunk {
                     .column_by_name(&self.id)
                     .ok_or_else(|| DataError::Engine("previous chunks lack their id".into()))?;
                 let keep: BooleanArray = (0..batch.num_rows())
-                    .map(|i| Some(reuse.contains(&value_text(ids, i))))
+                    .map(|i| Some(c.reuse.contains(&value_text(ids, i))))
                     .collect();
                 let kept = filter_record_batch(&batch, &keep)?;
-                counts.chunks_reused += kept.num_rows() as u64;
+                c.counts.chunks_reused += kept.num_rows() as u64;
                 writer.write(&kept)
             })?;
         }
         let info = writer.finish()?;
-        Ok((info, counts, settings))
+        Ok((info, c.counts, settings))
+    }
+}
+
+/// The hash of each document of the previous chunks, by id (ids of any type, text or
+/// integers, are compared as text).
+fn previous_hashes(dir: &Path, id: &str) -> Result<HashMap<String, String>, OpError> {
+    let mut out = HashMap::new();
+    for_each_batch(dir, |_, batch| {
+        let (Some(ids), Some(hashes)) = (
+            batch.column_by_name(id),
+            batch
+                .column_by_name("doc_hash")
+                .and_then(|c| c.as_string_opt::<i32>()),
+        ) else {
+            return Err(DataError::Engine("previous chunks lack doc_hash".into()));
+        };
+        for i in 0..batch.num_rows() {
+            out.entry(value_text(ids, i))
+                .or_insert_with(|| hashes.value(i).to_string());
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The input batches a document being gathered may still need, with the unit starts computed
+/// ahead for each; older ones are replaced by empty batches so that indexes stay stable.
+#[derive(Default)]
+struct Window {
+    batches: Vec<RecordBatch>,
+    ahead: Vec<Option<Vec<Vec<usize>>>>,
+}
+
+impl Window {
+    /// Adds `batch`, dropping the batches before the first row of `current` (all of them
+    /// when no document is being gathered); returns the new batch's index.
+    fn push(
+        &mut self,
+        batch: &RecordBatch,
+        ahead: Option<Vec<Vec<usize>>>,
+        current: Option<&Doc>,
+    ) -> usize {
+        let first = match current {
+            Some(doc) => doc.rows.first().map_or(self.batches.len(), |r| r.0),
+            None => self.batches.len(),
+        };
+        for b in self.batches.iter_mut().take(first) {
+            *b = RecordBatch::new_empty(batch.schema());
+        }
+        for s in self.ahead.iter_mut().take(first) {
+            *s = None;
+        }
+        self.batches.push(batch.clone());
+        self.ahead.push(ahead);
+        self.batches.len() - 1
+    }
+}
+
+/// Chunks written and not yet handed to the writer.
+#[derive(Default)]
+struct Pending {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+}
+
+impl Pending {
+    /// Writes what is pending as one batch once it holds a batch's worth of rows (or anything,
+    /// with `force`).
+    fn flush(
+        &mut self,
+        writer: &mut sluice_data::DatasetWriter,
+        schema: &SchemaRef,
+        force: bool,
+    ) -> Result<(), OpError> {
+        if self.rows >= sluice_data::rows::BATCH_ROWS || (force && self.rows > 0) {
+            let batch = concat_batches(schema, self.batches.iter())
+                .map_err(|e| OpError::internal(e.to_string()))?;
+            writer.write(&batch)?;
+            self.batches.clear();
+            self.rows = 0;
+        }
+        Ok(())
+    }
+}
+
+/// What chunking one input needs, read once, and what it counts.
+struct Chunker<'a> {
+    op: &'a Chunk,
+    text_col: usize,
+    template: Template,
+    /// The template's columns and their indexes in the input.
+    template_cols: Vec<(String, usize)>,
+    sizer: Sizer,
+    out_schema: SchemaRef,
+    /// The hash of each previous document, by id, when its chunks may be reused.
+    previous_hashes: HashMap<String, String>,
+    /// Documents unchanged since the previous version: their chunks are copied.
+    reuse: HashSet<String>,
+    /// Unit starts of the texts not computed ahead, and of the template's renderings.
+    serial_cache: HashMap<String, usize>,
+    counts: Counts,
+}
+
+impl<'a> Chunker<'a> {
+    fn new(op: &'a Chunk, in_schema: &Schema, workdir: &Path) -> Result<Self, OpError> {
+        let text_col = in_schema
+            .index_of(&op.text)
+            .map_err(|_| missing(&op.text, in_schema))?;
+        let template = Template::parse(op.template.as_deref().unwrap_or("{text}"), &op.text)
+            .map_err(OpError::config)?;
+        let template_cols: Vec<(String, usize)> = template
+            .columns()
+            .map(|c| {
+                in_schema
+                    .index_of(c)
+                    .map(|i| (c.to_string(), i))
+                    .map_err(|_| missing(c, in_schema))
+            })
+            .collect::<Result<_, _>>()?;
+        let sizer = match op.tokenizer_path(workdir) {
+            Some(p) => Sizer::Tokens(Box::new(load_tokenizer(&p).map_err(OpError::config)?)),
+            None => Sizer::Chars,
+        };
+        Ok(Chunker {
+            op,
+            text_col,
+            template,
+            template_cols,
+            sizer,
+            out_schema: op.output_schema(in_schema),
+            previous_hashes: HashMap::new(),
+            reuse: HashSet::new(),
+            serial_cache: HashMap::new(),
+            counts: Counts::default(),
+        })
+    }
+
+    /// A document gathered: skipped when unchanged (its chunks are copied at the end), else
+    /// its chunks added to `pending`.
+    fn finish_doc(
+        &mut self,
+        doc: Doc,
+        window: &Window,
+        pending: &mut Pending,
+    ) -> Result<(), OpError> {
+        use std::hash::Hasher;
+        let hash = format!("{:016x}", doc.hash.finish());
+        self.counts.docs += 1;
+        match self.previous_hashes.get(&doc.id) {
+            Some(h) if *h == hash => {
+                self.counts.docs_unchanged += 1;
+                self.reuse.insert(doc.id);
+                return Ok(());
+            }
+            Some(_) => self.counts.docs_changed += 1,
+            None => self.counts.docs_new += 1,
+        }
+        let mut index = 0i64;
+        // Rows of the document grouped by batch, in order.
+        let mut by_batch: Vec<(usize, Vec<usize>)> = Vec::new();
+        for &(b, r) in &doc.rows {
+            match by_batch.last_mut() {
+                Some((lb, rows)) if *lb == b => rows.push(r),
+                _ => by_batch.push((b, vec![r])),
+            }
+        }
+        for (b, rows) in by_batch {
+            let ahead = window.ahead.get(b).and_then(Option::as_ref);
+            if let Some(piece) =
+                self.chunks_of(&doc.id, &hash, &window.batches[b], &rows, ahead, &mut index)?
+            {
+                self.counts.chunks_written += piece.num_rows() as u64;
+                pending.rows += piece.num_rows();
+                pending.batches.push(piece);
+            }
+        }
+        if index == 0 {
+            self.counts.docs_without_chunks += 1;
+        }
+        Ok(())
+    }
+
+    /// The chunks of rows `rows` of `batch` (one document's), numbered on from `index`: each
+    /// text split to the size left by the template, rendered, hashed; the other columns
+    /// repeated. `None` when the rows hold no text.
+    fn chunks_of(
+        &mut self,
+        doc_id: &str,
+        doc_hash: &str,
+        batch: &RecordBatch,
+        rows: &[usize],
+        ahead: Option<&Vec<Vec<usize>>>,
+        index: &mut i64,
+    ) -> Result<Option<RecordBatch>, OpError> {
+        let (size, overlap) = (self.op.size, self.op.overlap);
+        let texts = batch.column(self.text_col);
+        let mut take_rows: Vec<u32> = Vec::new();
+        let mut ids = Vec::new();
+        let mut indexes = Vec::new();
+        let mut fragments = Vec::new();
+        let mut embedded = Vec::new();
+        let mut hashes = Vec::new();
+        for &r in rows {
+            let text = value_text(texts, r);
+            if text.trim().is_empty() {
+                continue;
+            }
+            let values: HashMap<&str, String> = self
+                .template_cols
+                .iter()
+                .map(|(name, i)| (name.as_str(), value_text(batch.column(*i), r)))
+                .collect();
+            let overhead = self
+                .sizer
+                .starts(&self.template.render(&values, ""), &mut self.serial_cache)?
+                .len();
+            let capacity = size.saturating_sub(overhead).max(size / 4).max(1);
+            let computed;
+            let starts: &[usize] = match ahead {
+                Some(all) => &all[r],
+                None => {
+                    computed = self.sizer.starts(&text, &mut self.serial_cache)?;
+                    &computed
+                }
+            };
+            let measure = split::Measure(starts);
+            for range in split::split(&text, &measure, capacity, overlap) {
+                let fragment = &text[range.clone()];
+                *index += 1;
+                let chunk_text = self.template.render(&values, fragment);
+                if overhead + measure.size(&text, range) > size {
+                    self.counts.chunks_over_size += 1;
+                }
+                take_rows.push(r as u32);
+                ids.push(format!("{doc_id}_{index}"));
+                indexes.push(*index);
+                fragments.push(fragment.to_string());
+                hashes.push(format!(
+                    "{:016x}",
+                    twox_hash::XxHash64::oneshot(XXH_SEED, chunk_text.as_bytes())
+                ));
+                embedded.push(chunk_text);
+            }
+        }
+        if take_rows.is_empty() {
+            return Ok(None);
+        }
+        let n = take_rows.len();
+        let idx = UInt32Array::from(take_rows);
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(ids)),
+            Arc::new(Int64Array::from(indexes)),
+        ];
+        for (i, col) in batch.columns().iter().enumerate() {
+            if i == self.text_col {
+                columns.push(Arc::new(StringArray::from(std::mem::take(&mut fragments))));
+            } else {
+                columns.push(
+                    take(col.as_ref(), &idx, None).map_err(|e| OpError::internal(e.to_string()))?,
+                );
+            }
+        }
+        columns.push(Arc::new(StringArray::from(embedded)));
+        columns.push(Arc::new(StringArray::from(hashes)));
+        columns.push(Arc::new(StringArray::from(vec![doc_hash.to_string(); n])));
+        RecordBatch::try_new(self.out_schema.clone(), columns)
+            .map(Some)
+            .map_err(|e| OpError::internal(e.to_string()))
     }
 }
 
