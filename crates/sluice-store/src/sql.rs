@@ -285,6 +285,166 @@ fn bind_run<'q>(q: AnyQuery<'q>, r: &'q RunRecord) -> Result<AnyQuery<'q>> {
         .bind(&r.error))
 }
 
+/// The statement of one write (values bound by [`bind_write`], `$n` placeholders rewritten
+/// for the backend by [`SqlStore::q`]) and what it does, for its error.
+fn write_statement(w: &Write) -> (std::borrow::Cow<'static, str>, &'static str) {
+    let (sql, what) = match w {
+        Write::Run(_) => {
+            let sql = run_upsert("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+            return (sql.into(), "recording a run");
+        }
+        Write::TaskRun(_) => (
+            "INSERT INTO task_runs (run_id, task, state, attempts, fingerprint, started_at, ended_at, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (run_id, task) DO UPDATE SET state = excluded.state, attempts = excluded.attempts, \
+             fingerprint = excluded.fingerprint, started_at = excluded.started_at, \
+             ended_at = excluded.ended_at, error = excluded.error",
+            "recording a task state",
+        ),
+        Write::Attempt(_) => (
+            "INSERT INTO attempts (run_id, task, attempt, state, ready_at, started_at, ended_at, exit_code, error, log_path, pid, metrics) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (run_id, task, attempt) DO UPDATE SET state = excluded.state, \
+             ended_at = excluded.ended_at, exit_code = excluded.exit_code, error = excluded.error, \
+             log_path = excluded.log_path, pid = excluded.pid, metrics = excluded.metrics",
+            "recording an attempt",
+        ),
+        Write::DatasetVersion(_) => (
+            "INSERT INTO dataset_versions (pipeline, task, version, path, schema, rows, bytes, run_id, created_at, state) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (pipeline, task, version) DO UPDATE SET path = excluded.path, \
+             schema = excluded.schema, rows = excluded.rows, bytes = excluded.bytes, \
+             run_id = excluded.run_id, created_at = excluded.created_at, state = excluded.state",
+            "recording a dataset version",
+        ),
+        Write::Latest { .. } => (
+            "INSERT INTO datasets_latest (pipeline, task, version, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (pipeline, task) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at \
+             WHERE datasets_latest.version <> excluded.version",
+            "switching the latest dataset version",
+        ),
+        Write::DeleteVersion { .. } => (
+            "DELETE FROM dataset_versions WHERE pipeline = $1 AND task = $2 AND version = $3",
+            "deleting a dataset version",
+        ),
+        Write::Fingerprint { .. } => (
+            "INSERT INTO fingerprints (pipeline, task, fingerprint, run_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (pipeline, task, fingerprint) DO UPDATE SET run_id = excluded.run_id, \
+             created_at = excluded.created_at",
+            "recording a fingerprint",
+        ),
+        Write::User(_) => (
+            "INSERT INTO users (name, hash, role, created_at, disabled_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, role = excluded.role, \
+             disabled_at = excluded.disabled_at",
+            "recording a user",
+        ),
+        Write::Token(_) => (
+            "INSERT INTO tokens (id, hash, kind, user_name, label, role, created_at, \
+             expires_at, last_used_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (id) DO UPDATE SET role = excluded.role, label = excluded.label, \
+             expires_at = excluded.expires_at, last_used_at = excluded.last_used_at, \
+             revoked_at = excluded.revoked_at",
+            "recording a token",
+        ),
+        Write::TokenUsed { .. } => (
+            "UPDATE tokens SET last_used_at = $2 WHERE id = $1",
+            "recording a token's use",
+        ),
+        Write::PurgeSessions { .. } => (
+            "DELETE FROM tokens WHERE kind = 'session' AND \
+             ((expires_at IS NOT NULL AND expires_at < $1) OR (revoked_at IS NOT NULL AND revoked_at < $1))",
+            "purging expired sessions",
+        ),
+    };
+    (sql.into(), what)
+}
+
+/// Binds the values of write `w` to its [`write_statement`].
+fn bind_write<'q>(q: AnyQuery<'q>, w: &'q Write) -> Result<AnyQuery<'q>> {
+    Ok(match w {
+        Write::Run(r) => bind_run(q, r)?,
+        Write::TaskRun(t) => q
+            .bind(&t.run_id)
+            .bind(&t.task)
+            .bind(t.state.as_str())
+            .bind(i64::from(t.attempts))
+            .bind(&t.fingerprint)
+            .bind(t.started_at)
+            .bind(t.ended_at)
+            .bind(&t.error),
+        Write::Attempt(a) => q
+            .bind(&a.run_id)
+            .bind(&a.task)
+            .bind(i64::from(a.attempt))
+            .bind(a.state.as_str())
+            .bind(a.ready_at)
+            .bind(a.started_at)
+            .bind(a.ended_at)
+            .bind(a.exit_code.map(i64::from))
+            .bind(&a.error)
+            .bind(&a.log_path)
+            .bind(a.pid)
+            .bind(a.metrics.as_ref().map(|m| m.to_string())),
+        Write::DatasetVersion(d) => q
+            .bind(&d.pipeline)
+            .bind(&d.task)
+            .bind(&d.version)
+            .bind(&d.path)
+            .bind(&d.schema)
+            .bind(i64::try_from(d.rows).unwrap_or(i64::MAX))
+            .bind(i64::try_from(d.bytes).unwrap_or(i64::MAX))
+            .bind(&d.run_id)
+            .bind(d.created_at)
+            .bind(&d.state),
+        Write::Latest {
+            pipeline,
+            task,
+            version,
+            at,
+        } => q.bind(pipeline).bind(task).bind(version).bind(*at),
+        Write::DeleteVersion {
+            pipeline,
+            task,
+            version,
+        } => q.bind(pipeline).bind(task).bind(version),
+        Write::Fingerprint {
+            pipeline,
+            task,
+            fingerprint,
+            run_id,
+            at,
+        } => q
+            .bind(pipeline)
+            .bind(task)
+            .bind(fingerprint)
+            .bind(run_id)
+            .bind(*at),
+        Write::User(u) => q
+            .bind(&u.name)
+            .bind(&u.hash)
+            .bind(&u.role)
+            .bind(u.created_at)
+            .bind(u.disabled_at),
+        Write::Token(t) => q
+            .bind(&t.id)
+            .bind(&t.hash)
+            .bind(&t.kind)
+            .bind(&t.user_name)
+            .bind(&t.label)
+            .bind(&t.role)
+            .bind(t.created_at)
+            .bind(t.expires_at)
+            .bind(t.last_used_at)
+            .bind(t.revoked_at),
+        Write::TokenUsed { id, at } => q.bind(id).bind(*at),
+        Write::PurgeSessions { before } => q.bind(*before),
+    })
+}
+
 #[async_trait]
 impl StateStore for SqlStore {
     fn backend(&self) -> &'static str {
@@ -304,192 +464,12 @@ impl StateStore for SqlStore {
             .await
             .map_err(query_err("starting a transaction"))?;
         for w in writes {
-            match w {
-                Write::Run(r) => {
-                    let sql = run_upsert("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
-                    bind_run(sqlx::query(&self.q(&sql)), r)?
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(query_err("recording a run"))?;
-                }
-                Write::TaskRun(t) => {
-                    sqlx::query(&self.q(
-                        "INSERT INTO task_runs (run_id, task, state, attempts, fingerprint, started_at, ended_at, error) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                         ON CONFLICT (run_id, task) DO UPDATE SET state = excluded.state, attempts = excluded.attempts, \
-                         fingerprint = excluded.fingerprint, started_at = excluded.started_at, \
-                         ended_at = excluded.ended_at, error = excluded.error",
-                    ))
-                    .bind(&t.run_id)
-                    .bind(&t.task)
-                    .bind(t.state.as_str())
-                    .bind(i64::from(t.attempts))
-                    .bind(&t.fingerprint)
-                    .bind(t.started_at)
-                    .bind(t.ended_at)
-                    .bind(&t.error)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("recording a task state"))?;
-                }
-                Write::Attempt(a) => {
-                    sqlx::query(&self.q(
-                        "INSERT INTO attempts (run_id, task, attempt, state, ready_at, started_at, ended_at, exit_code, error, log_path, pid, metrics) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                         ON CONFLICT (run_id, task, attempt) DO UPDATE SET state = excluded.state, \
-                         ended_at = excluded.ended_at, exit_code = excluded.exit_code, error = excluded.error, \
-                         log_path = excluded.log_path, pid = excluded.pid, metrics = excluded.metrics",
-                    ))
-                    .bind(&a.run_id)
-                    .bind(&a.task)
-                    .bind(i64::from(a.attempt))
-                    .bind(a.state.as_str())
-                    .bind(a.ready_at)
-                    .bind(a.started_at)
-                    .bind(a.ended_at)
-                    .bind(a.exit_code.map(i64::from))
-                    .bind(&a.error)
-                    .bind(&a.log_path)
-                    .bind(a.pid)
-                    .bind(a.metrics.as_ref().map(|m| m.to_string()))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("recording an attempt"))?;
-                }
-                Write::DatasetVersion(d) => {
-                    sqlx::query(&self.q(
-                        "INSERT INTO dataset_versions (pipeline, task, version, path, schema, rows, bytes, run_id, created_at, state) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                         ON CONFLICT (pipeline, task, version) DO UPDATE SET path = excluded.path, \
-                         schema = excluded.schema, rows = excluded.rows, bytes = excluded.bytes, \
-                         run_id = excluded.run_id, created_at = excluded.created_at, state = excluded.state",
-                    ))
-                    .bind(&d.pipeline)
-                    .bind(&d.task)
-                    .bind(&d.version)
-                    .bind(&d.path)
-                    .bind(&d.schema)
-                    .bind(i64::try_from(d.rows).unwrap_or(i64::MAX))
-                    .bind(i64::try_from(d.bytes).unwrap_or(i64::MAX))
-                    .bind(&d.run_id)
-                    .bind(d.created_at)
-                    .bind(&d.state)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("recording a dataset version"))?;
-                }
-                Write::Latest {
-                    pipeline,
-                    task,
-                    version,
-                    at,
-                } => {
-                    sqlx::query(&self.q(
-                        "INSERT INTO datasets_latest (pipeline, task, version, updated_at) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (pipeline, task) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at \
-                         WHERE datasets_latest.version <> excluded.version",
-                    ))
-                    .bind(pipeline)
-                    .bind(task)
-                    .bind(version)
-                    .bind(*at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("switching the latest dataset version"))?;
-                }
-                Write::DeleteVersion {
-                    pipeline,
-                    task,
-                    version,
-                } => {
-                    sqlx::query(&self.q("DELETE FROM dataset_versions WHERE pipeline = $1 AND task = $2 AND version = $3"))
-                        .bind(pipeline)
-                        .bind(task)
-                        .bind(version)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(query_err("deleting a dataset version"))?;
-                }
-                Write::Fingerprint {
-                    pipeline,
-                    task,
-                    fingerprint,
-                    run_id,
-                    at,
-                } => {
-                    sqlx::query(&self.q(
-                        "INSERT INTO fingerprints (pipeline, task, fingerprint, run_id, created_at) \
-                         VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (pipeline, task, fingerprint) DO UPDATE SET run_id = excluded.run_id, \
-                         created_at = excluded.created_at",
-                    ))
-                    .bind(pipeline)
-                    .bind(task)
-                    .bind(fingerprint)
-                    .bind(run_id)
-                    .bind(*at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("recording a fingerprint"))?;
-                }
-                Write::User(u) => {
-                    sqlx::query(&self.q(
-                        "INSERT INTO users (name, hash, role, created_at, disabled_at) \
-                         VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, role = excluded.role, \
-                         disabled_at = excluded.disabled_at",
-                    ))
-                    .bind(&u.name)
-                    .bind(&u.hash)
-                    .bind(&u.role)
-                    .bind(u.created_at)
-                    .bind(u.disabled_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("recording a user"))?;
-                }
-                Write::Token(t) => {
-                    sqlx::query(&self.q(
-                        "INSERT INTO tokens (id, hash, kind, user_name, label, role, created_at, \
-                         expires_at, last_used_at, revoked_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                         ON CONFLICT (id) DO UPDATE SET role = excluded.role, label = excluded.label, \
-                         expires_at = excluded.expires_at, last_used_at = excluded.last_used_at, \
-                         revoked_at = excluded.revoked_at",
-                    ))
-                    .bind(&t.id)
-                    .bind(&t.hash)
-                    .bind(&t.kind)
-                    .bind(&t.user_name)
-                    .bind(&t.label)
-                    .bind(&t.role)
-                    .bind(t.created_at)
-                    .bind(t.expires_at)
-                    .bind(t.last_used_at)
-                    .bind(t.revoked_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("recording a token"))?;
-                }
-                Write::TokenUsed { id, at } => {
-                    sqlx::query(&self.q("UPDATE tokens SET last_used_at = $2 WHERE id = $1"))
-                        .bind(id)
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(query_err("recording a token's use"))?;
-                }
-                Write::PurgeSessions { before } => {
-                    sqlx::query(&self.q(
-                        "DELETE FROM tokens WHERE kind = 'session' AND \
-                         ((expires_at IS NOT NULL AND expires_at < $1) OR (revoked_at IS NOT NULL AND revoked_at < $1))",
-                    ))
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("purging expired sessions"))?;
-                }
-            }
+            let (sql, what) = write_statement(w);
+            let sql = self.q(&sql);
+            bind_write(sqlx::query(&sql), w)?
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err(what))?;
         }
         tx.commit()
             .await

@@ -61,28 +61,28 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Graph { ref file, format } => graph(file, format),
         Command::Ops { json } => ops(json),
         Command::Embed {
-            ref texts,
-            ref model,
-            ref input,
-            ref endpoint,
-            ref api_key_env,
-            ref prefix,
+            texts,
+            model,
+            input,
+            endpoint,
+            api_key_env,
+            prefix,
             threads,
             batch_size,
             bench,
-            ref kernels,
+            kernels,
         } => {
             let args = crate::embed::Args {
-                texts: texts.clone(),
-                model: model.clone(),
-                input: input.clone(),
-                endpoint: endpoint.clone(),
-                api_key_env: api_key_env.clone(),
-                prefix: prefix.clone(),
+                texts,
+                model,
+                input,
+                endpoint,
+                api_key_env,
+                prefix,
                 threads,
                 batch_size,
                 bench,
-                kernels: kernels.clone(),
+                kernels,
             };
             crate::embed::embed(args).await
         }
@@ -93,7 +93,6 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             ref output,
             ref params,
         } => {
-            let (store, _) = read_store(&cli).await?;
             let text = match (query, file) {
                 (Some(q), _) => q.clone(),
                 (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| {
@@ -101,6 +100,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 })?,
                 (None, None) => return Err(Failure::invalid("error: give a query or --file FILE")),
             };
+            let (store, _) = read_store(&cli).await?;
             crate::data::sql(store, &text, params, format, output.as_deref()).await
         }
         Command::Link {
@@ -155,17 +155,29 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         } => crate::serve::serve(&cli, pipelines, bind, secure_cookies).await,
         Command::User { ref action } => crate::serve::user(&cli, action).await,
         Command::Token { ref action } => crate::serve::token(&cli, action).await,
-        Command::Head { ref dataset, rows } => {
-            let (store, _) = read_store(&cli).await?;
-            let query = format!("SELECT * FROM {dataset} LIMIT {rows}");
-            if !dataset.contains('.') {
-                return Err(Failure::invalid(format!(
-                    "error: name the dataset as `pipeline.task` (see `sluice datasets`), not `{dataset}`"
-                )));
-            }
-            crate::data::sql(store, &query, &[], crate::cli::OutputFormat::Table, None).await
+        Command::Head { ref dataset, rows } => head(&cli, dataset, rows).await,
+    }
+}
+
+/// `sluice head DATASET`: its first rows. The name becomes part of a query only once it is
+/// known to be `pipeline.task`, two names of `[a-z][a-z0-9_]*`.
+async fn head(cli: &Cli, dataset: &str, rows: usize) -> Result<u8, Failure> {
+    let name = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    match dataset.split_once('.') {
+        Some((p, t)) if name(p) && name(t) => {}
+        _ => {
+            return Err(Failure::invalid(format!(
+                "error: name the dataset as `pipeline.task` (see `sluice datasets`), not `{dataset}`"
+            )));
         }
     }
+    let (store, _) = read_store(cli).await?;
+    let query = format!("SELECT * FROM {dataset} LIMIT {rows}");
+    crate::data::sql(store, &query, &[], crate::cli::OutputFormat::Table, None).await
 }
 
 fn load(

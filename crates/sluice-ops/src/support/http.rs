@@ -214,6 +214,8 @@ struct Partial {
     validator: String,
 }
 
+/// One request for `url`: a cut download resumed, or a conditional request against the
+/// previous version; the body streamed into `part`, then renamed to `dest`.
 async fn try_once(
     client: &reqwest::Client,
     url: &str,
@@ -223,7 +225,93 @@ async fn try_once(
     previous: Option<&Known>,
     limits: &Limits,
 ) -> Result<Download, Attempt> {
-    // A partial file can be continued only if we know which version of the file it holds.
+    let (request, asked) = request_for(client, url, part, sidecar, previous);
+    let response = request.send().await.map_err(|e| Attempt::Retry {
+        why: describe(&e),
+        after: None,
+    })?;
+    let header = |name: reqwest::header::HeaderName| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let etag = header(reqwest::header::ETAG);
+    let last_modified = header(reqwest::header::LAST_MODIFIED);
+    let Some(have) = accepted(&response, asked, previous, url, part, sidecar)? else {
+        return Ok(Download {
+            path: dest.to_path_buf(),
+            known: previous.cloned().unwrap_or_default(),
+            changed: false,
+            resumed_from: 0,
+            requests: 0,
+        });
+    };
+    let total = response.content_length().map(|n| n + have);
+    if let (Some(limit), Some(total)) = (limits.max_bytes, total)
+        && total > limit
+    {
+        discard(part, sidecar);
+        return Err(Attempt::Fatal(FetchError::TooLarge {
+            url: url.to_string(),
+            limit,
+            seen: format!(" (the server announces {total})"),
+        }));
+    }
+    // Remember which version the partial file holds, so a cut download can go on.
+    let validator = etag.clone().or_else(|| last_modified.clone());
+    match &validator {
+        Some(v) if have == 0 => {
+            let p = Partial {
+                url: url.to_string(),
+                validator: v.clone(),
+            };
+            let json = serde_json::to_vec(&p).unwrap_or_default();
+            std::fs::write(sidecar, json).map_err(io(sidecar))?;
+        }
+        None => {
+            let _ = std::fs::remove_file(sidecar);
+        }
+        _ => {}
+    }
+    let into = Receiving {
+        url,
+        part,
+        sidecar,
+        have,
+        total,
+        resumable: validator.is_some(),
+        limits,
+    };
+    let (written, hasher) = into.receive(response).await?;
+    tokio::fs::rename(part, dest).await.map_err(io(dest))?;
+    let _ = std::fs::remove_file(sidecar);
+    Ok(Download {
+        path: dest.to_path_buf(),
+        known: Known {
+            etag,
+            last_modified,
+            sha256: hex::encode(hasher.finalize()),
+            bytes: written,
+        },
+        changed: true,
+        resumed_from: have,
+        requests: 0,
+    })
+}
+
+/// The request for `url` and the bytes of the partial file it asks the rest of: a partial
+/// file is continued (`Range`, guarded by `If-Range`) only when the sidecar says which version
+/// it holds; otherwise the request is conditional on the previous version (`If-None-Match`,
+/// `If-Modified-Since`).
+fn request_for(
+    client: &reqwest::Client,
+    url: &str,
+    part: &Path,
+    sidecar: &Path,
+    previous: Option<&Known>,
+) -> (reqwest::RequestBuilder, u64) {
     let mut have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
     let partial: Option<Partial> = std::fs::read(sidecar)
         .ok()
@@ -250,10 +338,20 @@ async fn try_once(
             }
         }
     }
-    let response = request.send().await.map_err(|e| Attempt::Retry {
-        why: describe(&e),
-        after: None,
-    })?;
+    (request, have)
+}
+
+/// What the status of `response` means: `None` for an unchanged file (304 to a conditional
+/// request), else the offset its body starts at (0 for a whole file, `asked` for the rest of
+/// a partial one); a retry for a failure that may pass, a fatal error for one that will not.
+fn accepted(
+    response: &reqwest::Response,
+    asked: u64,
+    previous: Option<&Known>,
+    url: &str,
+    part: &Path,
+    sidecar: &Path,
+) -> Result<Option<u64>, Attempt> {
     let status = response.status();
     let header = |name: reqwest::header::HeaderName| {
         response
@@ -262,19 +360,9 @@ async fn try_once(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let etag = header(reqwest::header::ETAG);
-    let last_modified = header(reqwest::header::LAST_MODIFIED);
     match status.as_u16() {
-        304 if previous.is_some() => {
-            return Ok(Download {
-                path: dest.to_path_buf(),
-                known: previous.cloned().unwrap_or_default(),
-                changed: false,
-                resumed_from: 0,
-                requests: 0,
-            });
-        }
-        200 => have = 0, // the whole file, whatever was asked
+        304 if previous.is_some() => Ok(None),
+        200 => Ok(Some(0)), // the whole file, whatever was asked
         206 => {
             let start = header(reqwest::header::CONTENT_RANGE).and_then(|r| {
                 r.strip_prefix("bytes ")?
@@ -283,143 +371,121 @@ async fn try_once(
                     .parse::<u64>()
                     .ok()
             });
-            if start != Some(have) {
+            if start != Some(asked) {
                 discard(part, sidecar);
                 return Err(Attempt::Retry {
                     why: "the server resumed at another offset than asked".into(),
                     after: None,
                 });
             }
+            Ok(Some(asked))
         }
         416 => {
             discard(part, sidecar);
-            return Err(Attempt::Retry {
+            Err(Attempt::Retry {
                 why: "416 Range Not Satisfiable for the partial file; starting again".into(),
                 after: None,
-            });
+            })
         }
-        429 | 500 | 502 | 503 | 504 => {
-            return Err(Attempt::Retry {
-                why: format!(
-                    "{} {}",
-                    status.as_u16(),
-                    status.canonical_reason().unwrap_or("")
-                ),
-                after: header(reqwest::header::RETRY_AFTER).and_then(|v| retry_after(&v)),
-            });
-        }
+        429 | 500 | 502 | 503 | 504 => Err(Attempt::Retry {
+            why: format!(
+                "{} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            ),
+            after: header(reqwest::header::RETRY_AFTER).and_then(|v| retry_after(&v)),
+        }),
         code => {
             let hint = match code {
                 401 | 403 => " (the server refuses access: check the URL and any credentials)",
                 404 | 410 => " (nothing at this address: check the URL)",
                 _ => "",
             };
-            return Err(Attempt::Fatal(FetchError::Status {
+            Err(Attempt::Fatal(FetchError::Status {
                 url: url.to_string(),
                 status: code,
                 reason: status.canonical_reason().unwrap_or("").to_string(),
                 hint,
-            }));
+            }))
         }
     }
-    let total = response.content_length().map(|n| n + have);
-    if let (Some(limit), Some(total)) = (limits.max_bytes, total)
-        && total > limit
-    {
-        discard(part, sidecar);
-        return Err(Attempt::Fatal(FetchError::TooLarge {
-            url: url.to_string(),
-            limit,
-            seen: format!(" (the server announces {total})"),
-        }));
-    }
+}
 
-    // Remember which version the partial file holds, so a cut download can go on.
-    let validator = etag.clone().or_else(|| last_modified.clone());
-    match &validator {
-        Some(v) if have == 0 => {
-            let p = Partial {
-                url: url.to_string(),
-                validator: v.clone(),
-            };
-            let json = serde_json::to_vec(&p).unwrap_or_default();
-            std::fs::write(sidecar, json).map_err(io(sidecar))?;
-        }
-        None => {
-            let _ = std::fs::remove_file(sidecar);
-        }
-        _ => {}
-    }
-    let mut hasher = Sha256::new();
-    let mut file = if have > 0 {
-        hash_file(part, &mut hasher, None).await?;
-        tokio::fs::OpenOptions::new()
-            .append(true)
-            .open(part)
-            .await
-            .map_err(io(part))?
-    } else {
-        tokio::fs::File::create(part).await.map_err(io(part))?
-    };
-    let mut written = have;
-    let mut body = response.bytes_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
-                file.flush().await.map_err(io(part))?;
-                if validator.is_none() {
-                    discard(part, sidecar); // nothing to resume with
-                }
-                return Err(Attempt::Retry {
-                    why: format!(
-                        "the connection broke after {written} bytes: {}",
-                        describe(&e)
-                    ),
-                    after: None,
-                });
-            }
+/// Where a body goes: `part`, which holds `have` bytes already, `total` expected.
+struct Receiving<'a> {
+    url: &'a str,
+    part: &'a Path,
+    sidecar: &'a Path,
+    have: u64,
+    total: Option<u64>,
+    /// Whether a cut transfer can go on later (the server gave a validator).
+    resumable: bool,
+    limits: &'a Limits,
+}
+
+impl Receiving<'_> {
+    /// Streams the body of `response` into the partial file, hashing it (with what the file
+    /// held), within the size limit; a cut connection keeps what came for the next attempt.
+    /// Returns the file's size and its hash.
+    async fn receive(self, response: reqwest::Response) -> Result<(u64, Sha256), Attempt> {
+        let (part, sidecar) = (self.part, self.sidecar);
+        let mut hasher = Sha256::new();
+        let mut file = if self.have > 0 {
+            hash_file(part, &mut hasher, None).await?;
+            tokio::fs::OpenOptions::new()
+                .append(true)
+                .open(part)
+                .await
+                .map_err(io(part))?
+        } else {
+            tokio::fs::File::create(part).await.map_err(io(part))?
         };
-        written += chunk.len() as u64;
-        if let Some(limit) = limits.max_bytes
-            && written > limit
-        {
-            drop(file);
-            discard(part, sidecar);
-            return Err(Attempt::Fatal(FetchError::TooLarge {
-                url: url.to_string(),
-                limit,
-                seen: String::new(),
-            }));
+        let mut written = self.have;
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    file.flush().await.map_err(io(part))?;
+                    if !self.resumable {
+                        discard(part, sidecar); // nothing to resume with
+                    }
+                    return Err(Attempt::Retry {
+                        why: format!(
+                            "the connection broke after {written} bytes: {}",
+                            describe(&e)
+                        ),
+                        after: None,
+                    });
+                }
+            };
+            written += chunk.len() as u64;
+            if let Some(limit) = self.limits.max_bytes
+                && written > limit
+            {
+                drop(file);
+                discard(part, sidecar);
+                return Err(Attempt::Fatal(FetchError::TooLarge {
+                    url: self.url.to_string(),
+                    limit,
+                    seen: String::new(),
+                }));
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(io(part))?;
         }
-        hasher.update(&chunk);
-        file.write_all(&chunk).await.map_err(io(part))?;
+        if let Some(total) = self.total
+            && written < total
+        {
+            file.flush().await.map_err(io(part))?;
+            return Err(Attempt::Retry {
+                why: format!("the connection closed after {written} of {total} bytes"),
+                after: None,
+            });
+        }
+        file.sync_all().await.map_err(io(part))?;
+        Ok((written, hasher))
     }
-    if let Some(total) = total
-        && written < total
-    {
-        file.flush().await.map_err(io(part))?;
-        return Err(Attempt::Retry {
-            why: format!("the connection closed after {written} of {total} bytes"),
-            after: None,
-        });
-    }
-    file.sync_all().await.map_err(io(part))?;
-    drop(file);
-    tokio::fs::rename(part, dest).await.map_err(io(dest))?;
-    let _ = std::fs::remove_file(sidecar);
-    Ok(Download {
-        path: dest.to_path_buf(),
-        known: Known {
-            etag,
-            last_modified,
-            sha256: hex::encode(hasher.finalize()),
-            bytes: written,
-        },
-        changed: true,
-        resumed_from: have,
-        requests: 0,
-    })
 }
 
 /// The exclusive hold on a file being downloaded: whoever else downloads the same file waits.
