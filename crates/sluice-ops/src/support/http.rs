@@ -230,13 +230,7 @@ async fn try_once(
         why: describe(&e),
         after: None,
     })?;
-    let header = |name: reqwest::header::HeaderName| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name| header_of(&response, name);
     let etag = header(reqwest::header::ETAG);
     let last_modified = header(reqwest::header::LAST_MODIFIED);
     let Some(have) = accepted(&response, asked, previous, url, part, sidecar)? else {
@@ -301,6 +295,15 @@ async fn try_once(
     })
 }
 
+/// The value of header `name` of `response`, when it is text.
+fn header_of(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 /// The request for `url` and the bytes of the partial file it asks the rest of: a partial
 /// file is continued (`Range`, guarded by `If-Range`) only when the sidecar says which version
 /// it holds; otherwise the request is conditional on the previous version (`If-None-Match`,
@@ -353,13 +356,7 @@ fn accepted(
     sidecar: &Path,
 ) -> Result<Option<u64>, Attempt> {
     let status = response.status();
-    let header = |name: reqwest::header::HeaderName| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let header = |name| header_of(response, name);
     match status.as_u16() {
         304 if previous.is_some() => Ok(None),
         200 => Ok(Some(0)), // the whole file, whatever was asked
