@@ -25,7 +25,7 @@ use crate::holds::Holds;
 use crate::plan::Plan;
 use crate::process::{hostname, is_live_sluice};
 use crate::warehouse::version_of;
-use crate::writer::{self, StoreWriter};
+use crate::writer::{self, StoreWriter, WriterTask};
 use crate::{Engine, EngineError, Event, RunOptions, RunSummary};
 
 /// Longest wait between two attempts, whatever the backoff says.
@@ -171,20 +171,7 @@ impl Engine {
         } = self.plan(pipeline, &opts).await?;
         let fps = fingerprints_known(pipeline, &stamps, &[]);
         let mut known: Vec<Option<String>> = vec![None; n];
-        let mut slots: Vec<Slot> = (0..n)
-            .map(|i| Slot {
-                state: TaskState::Queued,
-                attempts: 0,
-                tries: 0,
-                pending_deps: 0,
-                fingerprint: fps[i].clone(),
-                forced: forced[i],
-                started_at: None,
-                ended_at: None,
-                error: None,
-                cancel: None,
-            })
-            .collect();
+        let mut slots = queued_slots(fps, &forced);
 
         // A new run, or the continuation of an old one.
         let (run_id, mut run_record, already_done) = match &opts.resume {
@@ -199,8 +186,7 @@ impl Engine {
         let fps: Vec<String> = slots.iter().map(|s| s.fingerprint.clone()).collect();
         run_record.state = RunState::Running;
         run_record.params = stored_params(pipeline);
-        run_record.ended_at = None;
-        run_record.error = None;
+        (run_record.ended_at, run_record.error) = (None, None);
         run_record.pid = Some(i64::from(std::process::id()));
         run_record.host = Some(hostname());
 
@@ -258,57 +244,90 @@ impl Engine {
         run.go().await;
         let slots = run.finish();
 
-        let any_failed = (0..n).any(|i| {
-            selected[i]
-                && matches!(
-                    slots[i].state,
-                    TaskState::Failed | TaskState::UpstreamFailed
-                )
-        });
-        let refused = writer.refused();
-        let state = if refused.is_some() {
-            RunState::Failed
-        } else if stop.is_cancelled() {
+        let any_failed = slots
+            .iter()
+            .zip(&selected)
+            .any(|(s, &on)| on && matches!(s.state, TaskState::Failed | TaskState::UpstreamFailed));
+        let state = if stop.is_cancelled() {
             RunState::Cancelled
         } else if any_failed {
             RunState::Failed
         } else {
             RunState::Succeeded
         };
-        run_record.state = state;
-        run_record.ended_at = Some(now_micros());
-        run_record.error =
+        let state = self
+            .close(pipeline, run_record, state, writer, writer_task)
+            .await?;
+        let tasks = pipeline.tasks.iter().zip(&slots).zip(&selected);
+        let tasks = tasks.filter(|(_, on)| **on);
+        Ok(RunSummary {
+            run_id,
+            state,
+            tasks: tasks
+                .map(|((t, s), _)| (t.name.clone(), s.state, s.attempts))
+                .collect(),
+            elapsed: clock.elapsed(),
+        })
+    }
+}
+
+impl Engine {
+    /// Records the run's end, `state` unless the store refused a write (then failed), waits
+    /// for every write, and applies retention. Returns the state recorded.
+    async fn close(
+        &self,
+        pipeline: &Pipeline,
+        mut record: RunRecord,
+        state: RunState,
+        writer: StoreWriter,
+        writer_task: WriterTask,
+    ) -> Result<RunState, EngineError> {
+        let refused = writer.refused();
+        record.state = if refused.is_some() {
+            RunState::Failed
+        } else {
+            state
+        };
+        record.ended_at = Some(now_micros());
+        record.error =
             refused.map(|e| format!("the state store refused a write: {e} — is the disk full?"));
-        writer.send(Write::Run(run_record));
+        let state = record.state;
+        let run_id = record.id.clone();
+        writer.send(Write::Run(record));
         drop(writer);
         writer_task
             .finish()
             .await
             .map_err(|source| EngineError::StoreRefused {
-                run_id: run_id.clone(),
+                run_id,
                 file: pipeline.file.display().to_string(),
                 source,
             })?;
         if let Err(e) = self.apply_retention(pipeline).await {
             tracing::warn!("dataset retention failed: {e}");
         }
-
-        Ok(RunSummary {
-            run_id,
-            state,
-            tasks: (0..n)
-                .filter(|&i| selected[i])
-                .map(|i| {
-                    (
-                        pipeline.tasks[i].name.clone(),
-                        slots[i].state,
-                        slots[i].attempts,
-                    )
-                })
-                .collect(),
-            elapsed: clock.elapsed(),
-        })
+        Ok(state)
     }
+}
+
+/// Every task's slot before the run starts: queued, with its fingerprint.
+fn queued_slots(fingerprints: Vec<String>, forced: &[bool]) -> Vec<Slot> {
+    fingerprints
+        .into_iter()
+        .zip(forced)
+        .map(|(fingerprint, &forced)| Slot {
+            state: TaskState::Queued,
+            attempts: 0,
+            tries: 0,
+            pending_deps: 0,
+            fingerprint,
+            forced,
+            started_at: None,
+            ended_at: None,
+            error: None,
+            cancel: None,
+        })
+        .collect()
 }
 
 /// The loop of one run: every task's slot, the ready queue, the attempts in flight. One

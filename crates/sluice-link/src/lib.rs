@@ -602,7 +602,25 @@ fn cancelled(cancel: &CancellationToken) -> Result<(), OpError> {
     Ok(())
 }
 
+/// What pass 1 found: every candidate pair with its pattern of levels (spilled to disk), the
+/// count of each pattern over all pairs and over each rule's, and the pairs each rule added.
+struct Counted {
+    spill: spill::Spill,
+    patterns: HashMap<u64, u64>,
+    by_rule: Vec<HashMap<u64, u64>>,
+    added: Vec<u64>,
+}
+
+/// What pass 2 found.
+struct Scored {
+    info: sluice_data::DatasetInfo,
+    scores: Scores,
+    links: u64,
+}
+
 impl Run<'_> {
+    /// Reads the inputs, estimates u, counts the patterns of the candidate pairs (pass 1),
+    /// fits the model by EM, scores the pairs and keeps the links (pass 2).
     fn go(self) -> Result<OpOutput, OpError> {
         let op = self.op;
         let clock = Instant::now();
@@ -625,32 +643,114 @@ impl Run<'_> {
         } else {
             left.len() as u64 * right.len() as u64
         };
+        let u_pairs = (op.em.u_pairs as u64).min(all_pairs);
         let u = model::estimate_u(
             &comparer,
             left.len(),
             right.len(),
             same,
-            (op.em.u_pairs as u64).min(all_pairs) as usize,
+            u_pairs as usize,
             op.em.seed,
         );
         let _ = self.log.line(&format!(
-            "u from {} random pairs and the values' frequencies in {:.2} s",
-            (op.em.u_pairs as u64).min(all_pairs),
+            "u from {u_pairs} random pairs and the values' frequencies in {:.2} s",
             link_clock.elapsed().as_secs_f64()
         ));
         cancelled(&self.cancel)?;
-        let pass_clock = Instant::now();
+        let counted = self.count(&comparer, &blocking, left, right_side)?;
+        let candidates: u64 = counted.added.iter().sum();
+        let model = self.fit(&columns, &specs, u, &blocking, &counted, candidates);
+        // The pattern counts are no longer needed: free them before pass 2.
+        let Counted {
+            spill,
+            added,
+            patterns,
+            by_rule,
+        } = counted;
+        drop((patterns, by_rule));
+        let truth = self.truth(left, right_side)?;
+        let pairs = (left, right);
+        let scored = self.score(&model, &comparer, &blocking, pairs, truth.as_ref(), spill)?;
+        let link_s = link_clock.elapsed().as_secs_f64();
+        let mut metrics = sluice_op::counters(&[
+            ("records_left", left.len() as u64),
+            ("records_right", if same { 0 } else { right.len() as u64 }),
+            ("candidate_pairs", candidates),
+            ("links", scored.links),
+            ("em_iterations", model.iterations as u64),
+        ]);
+        metrics.insert("read_seconds".into(), round(read_s).into());
+        metrics.insert("link_seconds".into(), round(link_s).into());
+        metrics.insert(
+            "pairs_per_second".into(),
+            (candidates as f64 / link_s.max(1e-9)).round().into(),
+        );
+        metrics.insert("lambda".into(), model.lambda.into());
+        let rules = blocking.labels().iter().zip(&added);
+        let rules = rules.map(|(l, n)| serde_json::json!({"rule": l, "pairs": n}));
+        metrics.insert("blocking".into(), rules.collect::<Vec<_>>().into());
+        if truth.is_some() {
+            self.against_truth(&scored.scores, &mut metrics);
+        }
+        let _ = self.log.line(&format!(
+            "{} links from {candidates} candidate pairs in {link_s:.2} s ({:.0} pairs/s)",
+            scored.links,
+            candidates as f64 / link_s.max(1e-9)
+        ));
+        let state = LinkState {
+            config: op.clone(),
+            model,
+            inputs: self.dirs.clone(),
+        };
+        Ok(OpOutput {
+            dataset: Some(scored.info.into()),
+            metrics,
+            state: Some(
+                serde_json::to_value(&state)
+                    .map_err(|e| OpError::internal(format!("cannot keep the model: {e}")))?,
+            ),
+            ..OpOutput::default()
+        })
+    }
 
-        // Pass 1: the count of each pattern of levels, for EM: over all the candidates, and
-        // over the pairs of each rule (those it finds, whichever rule found them first).
+    /// The truth, when the config names one; listed pairs that name no record are logged.
+    fn truth(&self, left: &Records, right: Option<&Records>) -> Result<Option<Known>, OpError> {
+        let Some(t) = &self.op.truth else {
+            return Ok(None);
+        };
+        let (known, unknown) = known(t, left, right, self.truth_pairs.as_ref())?;
+        if unknown > 0 {
+            let _ = self.log.line(&format!(
+                "truth: {unknown} listed pairs name a record that is not in the inputs \
+                 (or a record with itself); they are left out"
+            ));
+        }
+        Ok(Some(known))
+    }
+
+    /// Pass 1: the count of each pattern of levels, for EM, over all the candidates and over
+    /// the pairs of each rule (those it finds, whichever rule found them first); the pairs and
+    /// their patterns are spilled for pass 2.
+    fn count(
+        &self,
+        comparer: &Comparer<'_>,
+        blocking: &Blocking,
+        left: &Records,
+        right_side: Option<&Records>,
+    ) -> Result<Counted, OpError> {
+        let pass_clock = Instant::now();
         let mut patterns: HashMap<u64, u64> = HashMap::new();
         // One count per rule with `by_rule`, none without.
-        let n_rules = if op.em.by_rule { op.blocking.len() } else { 0 };
+        let n_rules = if self.op.em.by_rule {
+            self.op.blocking.len()
+        } else {
+            0
+        };
         let mut by_rule: Vec<HashMap<u64, u64>> = vec![HashMap::new(); n_rules];
         let mut spill = spill::Spill::new(&self.out.dir)?;
         let added = blocking.for_each_chunk(left, right_side, &self.runtime, &mut |chunk| {
             cancelled(&self.cancel)?;
-            let pats = model::patterns(&comparer, chunk);
+            let pats = model::patterns(comparer, chunk);
             spill.push(chunk, &pats)?;
             for (&(a, b, rule), &p) in chunk.iter().zip(&pats) {
                 *patterns.entry(p).or_default() += 1;
@@ -662,35 +762,54 @@ impl Run<'_> {
             }
             Ok(())
         })?;
-        let candidates: u64 = added.iter().sum();
         for (label, n) in blocking.labels().iter().zip(&added) {
             let _ = self
                 .log
                 .line(&format!("blocking `{label}`: {n} new candidate pairs"));
         }
         let _ = self.log.line(&format!(
-            "{candidates} candidate pairs compared in {:.2} s",
+            "{} candidate pairs compared in {:.2} s",
+            added.iter().sum::<u64>(),
             pass_clock.elapsed().as_secs_f64()
         ));
-        let rule_counts: Vec<model::RuleCounts> = by_rule
-            .into_iter()
+        Ok(Counted {
+            spill,
+            patterns,
+            by_rule,
+            added,
+        })
+    }
+
+    /// The model fitted by EM on the counted patterns, each rule's fit logged.
+    fn fit(
+        &self,
+        columns: &[String],
+        specs: &[CompareSpec],
+        u: Vec<Vec<f64>>,
+        blocking: &Blocking,
+        counted: &Counted,
+        candidates: u64,
+    ) -> Model {
+        let op = self.op;
+        let rule_counts: Vec<model::RuleCounts> = counted
+            .by_rule
+            .iter()
             .enumerate()
             .map(|(k, patterns)| model::RuleCounts {
                 rule: blocking.labels()[k].clone(),
-                patterns,
+                patterns: patterns.clone(),
                 excluded: columns.iter().map(|c| op.conditions_on(k, c)).collect(),
             })
             .collect();
         let model = model::fit(
-            &columns,
-            &specs,
+            columns,
+            specs,
             u,
             &rule_counts,
-            &patterns,
+            &counted.patterns,
             op.em.prior,
             op.em.max_iterations,
         );
-        drop(rule_counts);
         for fit in &model.rules {
             let _ = self.log.line(&format!(
                 "EM on the {} pairs of `{}`: {:.4} of them matches after {} iterations; m of {}",
@@ -704,32 +823,33 @@ impl Run<'_> {
         let _ = self.log.line(&format!(
             "EM: {} iterations over {} patterns of {candidates} pairs, {:.4} of them matches",
             model.iterations,
-            patterns.len(),
+            counted.patterns.len(),
             model.lambda
         ));
-        drop(patterns);
+        model
+    }
 
-        // Pass 2: score the pairs read back from the scratch file, keep those above the
-        // threshold, measure against the truth.
-        let truth = match &op.truth {
-            Some(t) => {
-                let (known, unknown) = known(t, left, right_side, self.truth_pairs.as_ref())?;
-                if unknown > 0 {
-                    let _ = self.log.line(&format!(
-                        "truth: {unknown} listed pairs name a record that is not in the inputs \
-                         (or a record with itself); they are left out"
-                    ));
-                }
-                Some(known)
-            }
-            None => None,
-        };
+    /// Pass 2: the pairs read back from the scratch file scored, those above the threshold
+    /// written with their levels and weights, each measured against the truth when there is
+    /// one.
+    fn score(
+        &self,
+        model: &Model,
+        comparer: &Comparer<'_>,
+        blocking: &Blocking,
+        (left, right): (&Records, &Records),
+        truth: Option<&Known>,
+        spill: spill::Spill,
+    ) -> Result<Scored, OpError> {
+        let op = self.op;
         let mut scores = Scores::default();
-        if let Some(t) = &truth {
+        if let Some(t) = truth {
             scores.true_pairs = t.count();
         }
-        let labels: Vec<Vec<String>> = specs
-            .iter()
+        let columns: Vec<String> = op.compare.keys().cloned().collect();
+        let labels: Vec<Vec<String>> = op
+            .compare
+            .values()
             .map(|s| (0..s.level_count() as u8).map(|l| s.label(l)).collect())
             .collect();
         let mut writer = PairsWriter::new(&self.out, &columns, truth.is_some());
@@ -739,9 +859,9 @@ impl Run<'_> {
             cancelled(&self.cancel)?;
             for (&(a, b, rule), &pattern) in chunk.iter().zip(pats) {
                 let (a, b) = (a as usize, b as usize);
-                let w = model.score(&comparer, pattern, a, &mut parts);
+                let w = model.score(comparer, pattern, a, &mut parts);
                 let p = model::probability(w);
-                let is_true = truth.as_ref().map(|t| t.is_true(a, b));
+                let is_true = truth.map(|t| t.is_true(a, b));
                 if let Some(t) = is_true {
                     scores.add(p, t, op.threshold);
                 }
@@ -760,72 +880,38 @@ impl Run<'_> {
             }
             Ok(())
         })?;
-        let info = writer.finish()?;
-        let link_s = link_clock.elapsed().as_secs_f64();
-
-        let mut metrics = sluice_op::counters(&[
-            ("records_left", left.len() as u64),
-            ("records_right", if same { 0 } else { right.len() as u64 }),
-            ("candidate_pairs", candidates),
-            ("links", links),
-            ("em_iterations", model.iterations as u64),
-        ]);
-        metrics.insert("read_seconds".into(), round(read_s).into());
-        metrics.insert("link_seconds".into(), round(link_s).into());
-        metrics.insert(
-            "pairs_per_second".into(),
-            (candidates as f64 / link_s.max(1e-9)).round().into(),
-        );
-        metrics.insert("lambda".into(), model.lambda.into());
-        metrics.insert(
-            "blocking".into(),
-            serde_json::Value::Array(
-                blocking
-                    .labels()
-                    .iter()
-                    .zip(&added)
-                    .map(|(l, n)| serde_json::json!({"rule": l, "pairs": n}))
-                    .collect(),
-            ),
-        );
-        if truth.is_some() {
-            let (p, r, f1) = scores.at(CURVE.len());
-            metrics.insert("true_pairs".into(), scores.true_pairs.into());
-            metrics.insert("precision".into(), round(p).into());
-            metrics.insert("recall".into(), round(r).into());
-            metrics.insert("f1".into(), round(f1).into());
-            let curve: Vec<serde_json::Value> = CURVE
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    let (p, r, f1) = scores.at(i);
-                    serde_json::json!({"threshold": t, "precision": round(p), "recall": round(r), "f1": round(f1)})
-                })
-                .collect();
-            metrics.insert("threshold_curve".into(), curve.into());
-            let _ = self.log.line(&format!(
-                "against the truth ({} true pairs): precision {p:.4}, recall {r:.4}, F1 {f1:.4} at threshold {}",
-                scores.true_pairs, op.threshold
-            ));
-        }
-        let _ = self.log.line(&format!(
-            "{links} links from {candidates} candidate pairs in {link_s:.2} s ({:.0} pairs/s)",
-            candidates as f64 / link_s.max(1e-9)
-        ));
-        let state = LinkState {
-            config: op.clone(),
-            model,
-            inputs: self.dirs.clone(),
-        };
-        Ok(OpOutput {
-            dataset: Some(info.into()),
-            metrics,
-            state: Some(
-                serde_json::to_value(&state)
-                    .map_err(|e| OpError::internal(format!("cannot keep the model: {e}")))?,
-            ),
-            ..OpOutput::default()
+        Ok(Scored {
+            info: writer.finish()?,
+            scores,
+            links,
         })
+    }
+
+    /// Precision, recall and F1 at the threshold and along [`CURVE`], into `metrics` and the
+    /// log.
+    fn against_truth(
+        &self,
+        scores: &Scores,
+        metrics: &mut serde_json::Map<String, serde_json::Value>,
+    ) {
+        let (p, r, f1) = scores.at(CURVE.len());
+        metrics.insert("true_pairs".into(), scores.true_pairs.into());
+        metrics.insert("precision".into(), round(p).into());
+        metrics.insert("recall".into(), round(r).into());
+        metrics.insert("f1".into(), round(f1).into());
+        let curve: Vec<serde_json::Value> = CURVE
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let (p, r, f1) = scores.at(i);
+                serde_json::json!({"threshold": t, "precision": round(p), "recall": round(r), "f1": round(f1)})
+            })
+            .collect();
+        metrics.insert("threshold_curve".into(), curve.into());
+        let _ = self.log.line(&format!(
+            "against the truth ({} true pairs): precision {p:.4}, recall {r:.4}, F1 {f1:.4} at threshold {}",
+            scores.true_pairs, self.op.threshold
+        ));
     }
 }
 

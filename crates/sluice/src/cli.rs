@@ -227,77 +227,10 @@ pub enum Command {
     /// The rows of a dataset nearest to a text: the query is embedded with the model that
     /// made the dataset's vectors, then searched in the dataset's embedded index (built on
     /// first use, kept beside its files) or in the PostgreSQL table it was loaded into.
-    Search {
-        /// The dataset, `pipeline.task` (see `sluice datasets`).
-        dataset: String,
-        /// The text to search for.
-        query: String,
-        /// How many rows.
-        #[arg(short = 'k', default_value_t = 10)]
-        k: usize,
-        /// Only rows where this SQL condition holds (`theme = 'Logement'`).
-        #[arg(long = "where", value_name = "SQL")]
-        filter: Option<String>,
-        /// `table` (default) or `json` (one `{"score", "row"}` object per line).
-        #[arg(long, value_enum, default_value_t = SearchFormat::Table)]
-        format: SearchFormat,
-        /// The vector column (default: the one `embed` wrote).
-        #[arg(long)]
-        column: Option<String>,
-        /// The model embedding the query (default: the one `embed` used for the dataset).
-        #[arg(long, short = 'm')]
-        model: Option<String>,
-        /// The columns shown in the table (comma-separated).
-        #[arg(long, value_delimiter = ',')]
-        columns: Option<Vec<String>>,
-        /// Candidates explored in the HNSW graph (more: better recall, slower); for
-        /// `--postgres`, pgvector's `hnsw.ef_search`.
-        #[arg(long, default_value_t = 128)]
-        ef: usize,
-        /// Search this PostgreSQL table (loaded by `load.postgres`) instead of the dataset.
-        #[arg(long, value_name = "TABLE")]
-        postgres: Option<String>,
-        /// The server of --postgres (default: SLUICE_PG_URL).
-        #[arg(long, value_name = "URL", requires = "postgres")]
-        url: Option<String>,
-    },
+    Search(SearchArgs),
     /// Embed texts with a local model or an OpenAI-compatible endpoint; prints one JSON object
     /// per text: `{"index", "text", "embedding"}` (or, with --bench, one object of figures).
-    Embed {
-        /// Texts to embed; without them (and without --input), one text per line of stdin.
-        #[arg(value_name = "TEXT")]
-        texts: Vec<String>,
-        /// A model folder, a name under SLUICE_MODELS (default .models) or in the Hugging Face
-        /// cache; with --endpoint, the model name sent to it.
-        #[arg(long, short = 'm', value_name = "MODEL")]
-        model: String,
-        /// Read texts from a file: JSON Lines with a `text` field, or plain lines.
-        #[arg(long, short = 'i', value_name = "FILE", conflicts_with = "texts")]
-        input: Option<PathBuf>,
-        /// An OpenAI-compatible endpoint (`https://…/v1`) instead of a local model.
-        #[arg(long, value_name = "URL")]
-        endpoint: Option<String>,
-        /// The environment variable holding the endpoint's API key.
-        #[arg(long, value_name = "VAR", requires = "endpoint")]
-        api_key_env: Option<String>,
-        /// Put before each text, for models trained with one (`"query: "` for e5).
-        #[arg(long, default_value = "", value_name = "TEXT")]
-        prefix: String,
-        /// Worker threads of a local model (default: every core).
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
-        /// Texts per batch (local) or per request (endpoint).
-        #[arg(long, default_value_t = 32, value_name = "N")]
-        batch_size: usize,
-        /// Print timing figures (texts, tokens, seconds, texts/s) instead of vectors; a first
-        /// batch warms up and is not timed.
-        #[arg(long)]
-        bench: bool,
-        /// Run the element-wise kernels of a local model at a lower CPU level than the best
-        /// available, to compare levels.
-        #[arg(long, value_parser = ["avx2", "baseline"])]
-        kernels: Option<String>,
-    },
+    Embed(EmbedArgs),
     /// Serve the pipelines of a folder: their schedules, the REST API (`/api/…`, described at
     /// `/api/openapi.json`) and Prometheus metrics (`/metrics`). Every route but `/health`
     /// needs a login or a token: create a user first with `sluice user add`.
@@ -421,4 +354,79 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("expected KEY=VALUE, got `{s}`")),
     }
+}
+
+/// The arguments of `sluice search`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SearchArgs {
+    /// The dataset, `pipeline.task` (see `sluice datasets`).
+    pub dataset: String,
+    /// The text to search for.
+    pub query: String,
+    /// How many rows.
+    #[arg(short = 'k', default_value_t = 10)]
+    pub k: usize,
+    /// Only rows where this SQL condition holds (`theme = 'Logement'`).
+    #[arg(long = "where", value_name = "SQL")]
+    pub filter: Option<String>,
+    /// `table` (default) or `json` (one `{"score", "row"}` object per line).
+    #[arg(long, value_enum, default_value_t = SearchFormat::Table)]
+    pub format: SearchFormat,
+    /// The vector column (default: the one `embed` wrote).
+    #[arg(long)]
+    pub column: Option<String>,
+    /// The model embedding the query (default: the one `embed` used for the dataset).
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
+    /// The columns shown in the table (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// Candidates explored in the HNSW graph (more: better recall, slower); for
+    /// `--postgres`, pgvector's `hnsw.ef_search`.
+    #[arg(long, default_value_t = 128)]
+    pub ef: usize,
+    /// Search this PostgreSQL table (loaded by `load.postgres`) instead of the dataset.
+    #[arg(long, value_name = "TABLE")]
+    pub postgres: Option<String>,
+    /// The server of --postgres (default: SLUICE_PG_URL).
+    #[arg(long, value_name = "URL", requires = "postgres")]
+    pub url: Option<String>,
+}
+
+/// The arguments of `sluice embed`.
+#[derive(Debug, clap::Args)]
+pub struct EmbedArgs {
+    /// Texts to embed; without them (and without --input), one text per line of stdin.
+    #[arg(value_name = "TEXT")]
+    pub texts: Vec<String>,
+    /// A model folder, a name under SLUICE_MODELS (default .models) or in the Hugging Face
+    /// cache; with --endpoint, the model name sent to it.
+    #[arg(long, short = 'm', value_name = "MODEL")]
+    pub model: String,
+    /// Read texts from a file: JSON Lines with a `text` field, or plain lines.
+    #[arg(long, short = 'i', value_name = "FILE", conflicts_with = "texts")]
+    pub input: Option<PathBuf>,
+    /// An OpenAI-compatible endpoint (`https://…/v1`) instead of a local model.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// The environment variable holding the endpoint's API key.
+    #[arg(long, value_name = "VAR", requires = "endpoint")]
+    pub api_key_env: Option<String>,
+    /// Put before each text, for models trained with one (`"query: "` for e5).
+    #[arg(long, default_value = "", value_name = "TEXT")]
+    pub prefix: String,
+    /// Worker threads of a local model (default: every core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Texts per batch (local) or per request (endpoint).
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub batch_size: usize,
+    /// Print timing figures (texts, tokens, seconds, texts/s) instead of vectors; a first
+    /// batch warms up and is not timed.
+    #[arg(long)]
+    pub bench: bool,
+    /// Run the element-wise kernels of a local model at a lower CPU level than the best
+    /// available, to compare levels.
+    #[arg(long, value_parser = ["avx2", "baseline"])]
+    pub kernels: Option<String>,
 }

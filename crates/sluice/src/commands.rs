@@ -60,32 +60,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         } => logs(&cli, run_id, task, attempt).await,
         Command::Graph { ref file, format } => graph(file, format),
         Command::Ops { json } => ops(json),
-        Command::Embed {
-            texts,
-            model,
-            input,
-            endpoint,
-            api_key_env,
-            prefix,
-            threads,
-            batch_size,
-            bench,
-            kernels,
-        } => {
-            let args = crate::embed::Args {
-                texts,
-                model,
-                input,
-                endpoint,
-                api_key_env,
-                prefix,
-                threads,
-                batch_size,
-                bench,
-                kernels,
-            };
-            crate::embed::embed(args).await
-        }
+        Command::Embed(args) => crate::embed::embed(args).await,
         Command::Sql {
             ref query,
             ref file,
@@ -93,13 +68,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             ref output,
             ref params,
         } => {
-            let text = match (query, file) {
-                (Some(q), _) => q.clone(),
-                (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| {
-                    Failure::invalid(format!("error: cannot read {}: {e}", f.display()))
-                })?,
-                (None, None) => return Err(Failure::invalid("error: give a query or --file FILE")),
-            };
+            let text = sql_text(query.as_deref(), file.as_deref())?;
             let (store, _) = read_store(&cli).await?;
             crate::data::sql(store, &text, params, format, output.as_deref()).await
         }
@@ -119,34 +88,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             let (store, _) = read_store(&cli).await?;
             crate::data::datasets(store, pipeline.as_deref(), json).await
         }
-        Command::Search {
-            ref dataset,
-            ref query,
-            k,
-            ref filter,
-            format,
-            ref column,
-            ref model,
-            ref columns,
-            ef,
-            ref postgres,
-            ref url,
-        } => {
+        Command::Search(ref args) => {
             let (store, _) = read_store(&cli).await?;
-            let args = crate::search::Args {
-                dataset: dataset.clone(),
-                query: query.clone(),
-                k,
-                filter: filter.clone(),
-                json: format == crate::cli::SearchFormat::Json,
-                column: column.clone(),
-                model: model.clone(),
-                columns: columns.clone(),
-                ef,
-                postgres: postgres.clone(),
-                url: url.clone(),
-            };
-            crate::search::run(store, args).await
+            crate::search::run(store, args.clone()).await
         }
         Command::Serve {
             ref pipelines,
@@ -156,6 +100,16 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::User { ref action } => crate::serve::user(&cli, action).await,
         Command::Token { ref action } => crate::serve::token(&cli, action).await,
         Command::Head { ref dataset, rows } => head(&cli, dataset, rows).await,
+    }
+}
+
+/// The query of `sluice sql`: given, or read from `--file`.
+fn sql_text(query: Option<&str>, file: Option<&std::path::Path>) -> Result<String, Failure> {
+    match (query, file) {
+        (Some(q), _) => Ok(q.to_string()),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .map_err(|e| Failure::invalid(format!("error: cannot read {}: {e}", f.display()))),
+        (None, None) => Err(Failure::invalid("error: give a query or --file FILE")),
     }
 }
 

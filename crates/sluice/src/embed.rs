@@ -1,7 +1,6 @@
 //! `sluice embed`: vectors for texts given on the command line, in a file or on stdin.
 
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,20 +8,7 @@ use serde_json::json;
 use sluice_embed::{Embedder, ModelSpec};
 
 use crate::Failure;
-
-/// The command's arguments.
-pub struct Args {
-    pub texts: Vec<String>,
-    pub model: String,
-    pub input: Option<PathBuf>,
-    pub endpoint: Option<String>,
-    pub api_key_env: Option<String>,
-    pub prefix: String,
-    pub threads: Option<usize>,
-    pub batch_size: usize,
-    pub bench: bool,
-    pub kernels: Option<String>,
-}
+use crate::cli::EmbedArgs;
 
 /// Texts from a file: JSON Lines with a `text` field, or plain lines.
 fn read_texts(path: &std::path::Path) -> Result<Vec<String>, Failure> {
@@ -59,7 +45,7 @@ fn read_texts(path: &std::path::Path) -> Result<Vec<String>, Failure> {
 }
 
 /// Runs `sluice embed`.
-pub async fn embed(args: Args) -> Result<u8, Failure> {
+pub async fn embed(args: EmbedArgs) -> Result<u8, Failure> {
     let texts = match (&args.input, args.texts.is_empty()) {
         (Some(path), _) => read_texts(path)?,
         (None, false) => args.texts.clone(),

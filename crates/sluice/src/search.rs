@@ -10,21 +10,7 @@ use sluice_store::StateStore;
 use sluice_vector::text::{Cache, Table, TextQuery, TextSearchError, search_text};
 
 use crate::Failure;
-
-/// The command's arguments.
-pub struct Args {
-    pub dataset: String,
-    pub query: String,
-    pub k: usize,
-    pub filter: Option<String>,
-    pub json: bool,
-    pub column: Option<String>,
-    pub model: Option<String>,
-    pub columns: Option<Vec<String>>,
-    pub ef: usize,
-    pub postgres: Option<String>,
-    pub url: Option<String>,
-}
+use crate::cli::SearchArgs;
 
 /// The latest version of the dataset `name` (`pipeline.task`), or an error listing those
 /// there are.
@@ -53,7 +39,7 @@ pub async fn find_dataset(
 }
 
 /// Runs `sluice search`.
-pub async fn run(store: Arc<dyn StateStore>, args: Args) -> Result<u8, Failure> {
+pub async fn run(store: Arc<dyn StateStore>, args: SearchArgs) -> Result<u8, Failure> {
     let record = find_dataset(store.as_ref(), &args.dataset).await?;
     let query = TextQuery {
         k: args.k,
@@ -110,9 +96,9 @@ fn cell(v: &Value) -> String {
 }
 
 /// Prints the results; `names` are the dataset's columns in order, vectors left out.
-fn print(args: &Args, names: &[String], found: &[(f32, Map<String, Value>)]) {
+fn print(args: &SearchArgs, names: &[String], found: &[(f32, Map<String, Value>)]) {
     let mut out = std::io::stdout().lock();
-    if args.json {
+    if args.format == crate::cli::SearchFormat::Json {
         for (score, row) in found {
             let line = json!({"score": score, "row": row});
             if writeln!(out, "{line}").is_err() {

@@ -375,14 +375,11 @@ impl Chunk {
         let mut seen: HashSet<String> = HashSet::new();
         let mut window = Window::default();
         let mut current: Option<Doc> = None;
-        let converter = RowConverter::new(
-            in_schema
-                .fields()
-                .iter()
-                .map(|f| SortField::new(f.data_type().clone()))
-                .collect(),
-        )
-        .map_err(|e| OpError::internal(e.to_string()))?;
+        // Each row in a comparable binary form: a document's hash covers all its columns.
+        let fields = in_schema.fields().iter();
+        let fields = fields.map(|f| SortField::new(f.data_type().clone()));
+        let converter =
+            RowConverter::new(fields.collect()).map_err(|e| OpError::internal(e.to_string()))?;
         // A first run (nothing to reuse) splits every document: the tokenization, most of the
         // work, is then done ahead for whole batches on every core.
         let eager = c.previous_hashes.is_empty();
@@ -453,24 +450,36 @@ impl Chunk {
             .keys()
             .filter(|id| !seen.contains(*id))
             .count() as u64;
-        // Chunks of unchanged documents, copied from the previous version.
         if !c.reuse.is_empty()
             && let Some((dir, _)) = previous
         {
-            for_each_batch(dir, |_, batch| {
-                let ids = batch
-                    .column_by_name(&self.id)
-                    .ok_or_else(|| DataError::Engine("previous chunks lack their id".into()))?;
-                let keep: BooleanArray = (0..batch.num_rows())
-                    .map(|i| Some(c.reuse.contains(&value_text(ids, i))))
-                    .collect();
-                let kept = filter_record_batch(&batch, &keep)?;
-                c.counts.chunks_reused += kept.num_rows() as u64;
-                writer.write(&kept)
-            })?;
+            c.counts.chunks_reused = self.copy_reused(dir, &c.reuse, &mut writer)?;
         }
         let info = writer.finish()?;
         Ok((info, c.counts, settings))
+    }
+
+    /// The chunks of the unchanged documents (ids in `reuse`), copied from the previous
+    /// version in `dir`; returns how many.
+    fn copy_reused(
+        &self,
+        dir: &Path,
+        reuse: &HashSet<String>,
+        writer: &mut sluice_data::DatasetWriter,
+    ) -> Result<u64, OpError> {
+        let mut copied = 0;
+        for_each_batch(dir, |_, batch| {
+            let ids = batch
+                .column_by_name(&self.id)
+                .ok_or_else(|| DataError::Engine("previous chunks lack their id".into()))?;
+            let keep: BooleanArray = (0..batch.num_rows())
+                .map(|i| Some(reuse.contains(&value_text(ids, i))))
+                .collect();
+            let kept = filter_record_batch(&batch, &keep)?;
+            copied += kept.num_rows() as u64;
+            writer.write(&kept)
+        })?;
+        Ok(copied)
     }
 }
 
