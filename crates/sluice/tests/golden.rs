@@ -11,7 +11,8 @@
 //! In `case.json`, `{repo}` is the repository, `{shared}` the folder of sample data beside it
 //! (`../shared`), `{work}` the run's temporary folder (where `files` are read) and `{model}` the
 //! folder of all-MiniLM-L6-v2 (a case using it is skipped, loudly, outside CI when the model
-//! is missing).
+//! is missing). `chunks_fit` checks what a table of expected rows cannot: every chunk of a
+//! dataset fits its token budget under the real tokenizer.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,10 @@ struct Case {
     /// Files the run writes, relative to `{work}`, compared with `expected/<file name>`.
     #[serde(default)]
     files: Vec<String>,
+    /// Chunk datasets (`pipeline.task`) whose every chunk must fit in this many tokens of the
+    /// model's tokenizer, with ids that are unique.
+    #[serde(default)]
+    chunks_fit: BTreeMap<String, usize>,
 }
 
 #[derive(Deserialize)]
@@ -174,6 +179,45 @@ fn check(name: &str) {
         outputs.push((base, content));
     }
     compare(name, &dir.join("expected"), &outputs);
+    for (table, size) in &case.chunks_fit {
+        let sql = format!("select chunk_id, chunk_text from {table}");
+        let args = [
+            "sql",
+            "--home",
+            &home.display().to_string(),
+            "--format",
+            "json",
+            &sql,
+        ];
+        let rows: Value = serde_json::from_slice(&sluice(&args.map(String::from))).expect("json");
+        let Some(model) = model.clone().flatten() else {
+            panic!("{name}: `chunks_fit` needs the model: use {{model}} in the case");
+        };
+        chunks_fit(name, table, &rows, &model, *size);
+    }
+}
+
+/// Every chunk of `rows` (`chunk_id`, `chunk_text`) has at most `size` tokens, and no two
+/// share an id.
+fn chunks_fit(name: &str, table: &str, rows: &Value, model: &Path, size: usize) {
+    let tokenizer = sluice_ops::builtin::load_tokenizer(model).expect("tokenizer");
+    let rows = rows.as_array().expect("rows");
+    assert!(!rows.is_empty(), "{name}: {table} has no chunks");
+    let mut ids = std::collections::HashSet::new();
+    for row in rows {
+        let id = row["chunk_id"].as_str().expect("chunk_id");
+        let text = row["chunk_text"].as_str().expect("chunk_text");
+        let n = tokenizer
+            .encode(text, false)
+            .expect("encode")
+            .get_ids()
+            .len();
+        assert!(
+            n <= size,
+            "{name}: {table}: chunk {id} has {n} tokens > {size}"
+        );
+        assert!(ids.insert(id), "{name}: {table}: two chunks are {id}");
+    }
 }
 
 fn pretty(v: &Value) -> String {
@@ -253,4 +297,9 @@ macro_rules! golden {
     };
 }
 
-golden!(service_public, drug_mentions);
+golden!(
+    service_public,
+    drug_mentions,
+    dila_legi_cnil,
+    travail_directory
+);

@@ -13,10 +13,6 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn shared(path: &str) -> PathBuf {
-    repo().join("../shared/mediatech-samples").join(path)
-}
-
 fn rows(p: &Project, sql: &str) -> Vec<Value> {
     let out = p.run_ok(&["sql", sql, "--format", "json"]);
     serde_json::from_slice::<Value>(&out.stdout)
@@ -24,29 +20,6 @@ fn rows(p: &Project, sql: &str) -> Vec<Value> {
         .as_array()
         .cloned()
         .unwrap_or_default()
-}
-
-/// Chunks of at most `size` tokens (the template included), with unique ids.
-fn assert_chunks_fit(p: &Project, table: &str, model: &Path, size: usize) -> usize {
-    let tokenizer = sluice_ops::builtin::load_tokenizer(model).expect("tokenizer");
-    let chunks = rows(p, &format!("select chunk_id, chunk_text from {table}"));
-    assert!(!chunks.is_empty());
-    let mut ids = Vec::new();
-    for c in &chunks {
-        let text = c["chunk_text"].as_str().expect("chunk_text");
-        let n = tokenizer
-            .encode(text, false)
-            .expect("encode")
-            .get_ids()
-            .len();
-        assert!(n <= size, "{} has {n} tokens > {size}", c["chunk_id"]);
-        ids.push(c["chunk_id"].as_str().expect("id").to_string());
-    }
-    let total = ids.len();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), total, "two chunks share an id");
-    total
 }
 
 // The real service-public sheets parsed and chunked: tests/golden/service_public.
@@ -106,136 +79,7 @@ tasks:
     assert!(text.contains("(À noter : Si vos ressources dépassent légèrement le plafond"));
 }
 
-#[test]
-fn dila_real_legi_and_cnil_files() {
-    let Some(model) = model_dir() else { return };
-    let p = Project::new(&format!(
-        r#"
-name: dila
-tasks:
-  legi:
-    op: parse.dila
-    kind: legi
-    path: {}/LEGIARTI*.xml
-  legi_chunks:
-    op: chunk
-    input: legi
-    size: 128
-    tokenizer: {}
-    template: "{{full_title}} - Article {{number}}\n{{subtitles}}\n{{text}}"
-  cnil:
-    op: parse.dila
-    kind: cnil
-    path: {}/CNILTEXT*.xml
-  cnil_chunks:
-    op: chunk
-    input: cnil
-    size: 128
-    tokenizer: {}
-    template: "{{title}}\n{{text}}"
-"#,
-        shared("legi").display(),
-        model.display(),
-        shared("cnil").display(),
-        model.display()
-    ));
-    p.run_ok(&["run", "pipeline.yaml"]);
-    let legi = rows(
-        &p,
-        "select doc_id, status, category, title, number, start_date, end_date, subtitles, links, text \
-         from dila.legi order by doc_id",
-    );
-    let ids: Vec<&str> = legi.iter().filter_map(|r| r["doc_id"].as_str()).collect();
-    assert_eq!(
-        ids,
-        vec![
-            "LEGIARTI000006398122",
-            "LEGIARTI000019325262",
-            "LEGIARTI000054354526"
-        ]
-    );
-    let a = &legi[2];
-    assert_eq!(
-        (
-            a["status"].as_str(),
-            a["category"].as_str(),
-            a["title"].as_str(),
-            a["number"].as_str()
-        ),
-        (
-            Some("VIGUEUR"),
-            Some("CODE"),
-            Some("Code des transports"),
-            Some("A5332-103")
-        )
-    );
-    assert_eq!(
-        (a["start_date"].as_str(), a["end_date"].as_str()),
-        (Some("2026-07-01"), Some("2999-01-01"))
-    );
-    assert!(
-        a["subtitles"].as_str().is_some_and(|s| s
-            .starts_with("PARTIE RÉGLEMENTAIRE - Arrêtés - CINQUIÈME PARTIE")
-            && s.ends_with("Section 1 : Organisation administrative")),
-        "{}",
-        a["subtitles"]
-    );
-    let links: Value = serde_json::from_str(a["links"].as_str().expect("links")).expect("json");
-    assert_eq!(links.as_array().map(Vec::len), Some(2));
-    assert_eq!(legi[0]["status"], "ABROGE");
-    // The "extreme case": a long annex with HTML tables, rendered as Markdown.
-    let annex = legi[1]["text"].as_str().expect("text");
-    assert!(annex.contains("| --- |"), "no table in the annex");
-    assert!(annex.len() > 20_000);
-
-    let cnil = rows(
-        &p,
-        "select doc_id, title, full_title, number, nature_delib, date, status, text from dila.cnil",
-    );
-    assert_eq!(cnil.len(), 1);
-    let c = &cnil[0];
-    assert_eq!(
-        (
-            c["doc_id"].as_str(),
-            c["title"].as_str(),
-            c["number"].as_str(),
-            c["date"].as_str(),
-            c["status"].as_str(),
-            c["nature_delib"].as_str()
-        ),
-        (
-            Some("CNILTEXT000026026270"),
-            Some("Délibération 2012-138 du 3 mai 2012"),
-            Some("2012-138"),
-            Some("2012-05-03"),
-            Some("VIGUEUR"),
-            Some("Autre autorisation")
-        )
-    );
-    assert!(c["full_title"].as_str().is_some_and(|t| {
-        t.starts_with("Délibération n° 2012-138 du 3 mai 2012 autorisant Volkswagen")
-            && !t.ends_with('\r')
-    }),);
-    assert!(
-        c["text"].as_str().is_some_and(|t| t.contains("| --- |")),
-        "the deliberation's table"
-    );
-
-    // The 146 KB annex gives many chunks; every one fits, every id is unique.
-    assert!(assert_chunks_fit(&p, "dila.legi_chunks", &model, 128) > 100);
-    assert_chunks_fit(&p, "dila.cnil_chunks", &model, 128);
-    let first = rows(
-        &p,
-        "select chunk_text from dila.legi_chunks where chunk_id = 'LEGIARTI000054354526_1'",
-    );
-    assert!(
-        first[0]["chunk_text"].as_str().is_some_and(
-            |t| t.starts_with("Code des transports - Article A5332-103\nPARTIE RÉGLEMENTAIRE")
-        ),
-        "{}",
-        first[0]["chunk_text"]
-    );
-}
+// Real LEGI articles and a CNIL deliberation parsed and chunked: tests/golden/dila_legi_cnil.
 
 /// Copies the sample archives named `names` of a DILA folder into `index`.
 fn publish(index: &Path, folder: &str, names: &[&str]) {
@@ -474,111 +318,8 @@ tasks:
     assert_eq!(seen.len(), n, "two DOLE chunks share an id");
 }
 
-#[test]
-fn travail_emploi_and_directory_real_samples() {
-    let Some(model) = model_dir() else { return };
-    let p = Project::new(&format!(
-        r#"
-name: pub
-tasks:
-  travail:
-    op: parse.travail_emploi
-    path: {}
-  travail_chunks:
-    op: chunk
-    input: travail
-    size: 128
-    tokenizer: {}
-    template: "{{title}}\n{{context}}\n{{text}}"
-  local:
-    op: parse.directory
-    path: {}
-"#,
-        shared("travail_emploi_fiches-travail.sample.json").display(),
-        model.display(),
-        shared("directory/local_administrations_directory.json").display()
-    ));
-    p.run_ok(&["run", "pipeline.yaml"]);
-    let docs: Vec<String> = rows(
-        &p,
-        "select doc_id, title, date, count(*) as n from pub.travail group by doc_id, title, date order by doc_id",
-    )
-    .iter()
-    .map(|r| {
-        format!(
-            "{} | {} | {} | {}",
-            r["doc_id"].as_str().unwrap_or(""),
-            r["title"].as_str().unwrap_or(""),
-            r["date"].as_str().unwrap_or(""),
-            r["n"]
-        )
-    })
-    .collect();
-    assert_eq!(
-        docs,
-        vec![
-            "article101095 | La démission | 2020-11-09 | 8",
-            "article376095 | 5 questions/réponses sur le versement du salaire | 2021-03-09 | 5",
-            "article377180 | Accords de performance collective | 2020-07-22 | 2",
-        ]
-    );
-    // article376095 has no introduction: its first row is its first section.
-    let sections = rows(
-        &p,
-        "select section, context, text from pub.travail where doc_id = 'article376095' order by section",
-    );
-    assert_eq!(sections[0]["section"], 1);
-    assert!(
-        sections[0]["context"][0]
-            .as_str()
-            .is_some_and(|c| c.starts_with("1) Comment est fixé le salaire")),
-        "{}",
-        sections[0]["context"]
-    );
-    let intro = rows(
-        &p,
-        "select context, text from pub.travail where doc_id = 'article101095' and section = 1",
-    );
-    assert_eq!(intro[0]["context"], serde_json::json!([]));
-    assert!(
-        intro[0]["text"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("La démission permet au salarié"))
-    );
-
-    let local = rows(
-        &p,
-        "select doc_id, name, types, modification_date, opening_hours, phone_numbers, addresses, directory_url, text from pub.local",
-    );
-    assert_eq!(local.len(), 1);
-    let l = &local[0];
-    assert_eq!(l["doc_id"], "00007e4d-264c-43a0-b0b7-7f3b7dd995ab");
-    assert_eq!(l["name"], "Mairie - Fontaine-le-Port");
-    assert_eq!(l["types"], "mairie");
-    assert_eq!(l["modification_date"], "2023-08-09");
-    assert!(
-        l["opening_hours"].as_str().is_some_and(|h| h.starts_with(
-            "Mardi : 09h00 à 12h00 et de 18h00 à 19h00. Accueil ouvert uniquement hors vacances scolaires l'après-midi."
-        )),
-        "{}",
-        l["opening_hours"]
-    );
-    assert_eq!(l["phone_numbers"], serde_json::json!(["01 64 38 30 52"]));
-    let addresses: Value =
-        serde_json::from_str(l["addresses"].as_str().expect("json")).expect("json");
-    assert_eq!(addresses[0]["adresse"], "3 rue du Général-Roux");
-    assert_eq!(addresses[0]["code_postal"], "77590");
-    assert!(
-        l["text"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("Mairie - Fontaine-le-Port"))
-    );
-    assert!(
-        !l["text"].as_str().unwrap_or("").contains("77590"),
-        "addresses are not embedded"
-    );
-    assert!(assert_chunks_fit(&p, "pub.travail_chunks", &model, 128) > 15);
-}
+// Real travail-emploi fiches and a directory entry parsed and chunked:
+// tests/golden/travail_directory.
 
 /// Every example pipeline runs offline on the project's samples.
 #[test]
