@@ -234,136 +234,21 @@ impl ModelConfig {
             path: config_path.clone(),
             message,
         };
-        let model_type = raw.model_type.clone().unwrap_or_default();
-        let family = match model_type.as_str() {
-            "bert" => Family::Bert,
-            "xlm-roberta" | "roberta" => Family::XlmRoberta,
-            other => {
-                return Err(unsupported(format!(
-                    "model_type `{other}` ({}) is not supported: sluice runs the BERT family \
-                     (bert: all-MiniLM, bge-small/base, e5) and the XLM-RoBERTa family \
-                     (xlm-roberta: bge-m3, multilingual-e5); use a remote endpoint for others",
-                    raw.architectures.join(", ")
-                )));
-            }
-        };
-        if let Some(act) = raw.hidden_act.as_deref()
-            && act != "gelu"
-        {
-            return Err(unsupported(format!(
-                "hidden_act `{act}` is not supported (only `gelu`)"
-            )));
-        }
-        if let Some(kind) = raw.position_embedding_type.as_deref()
-            && kind != "absolute"
-        {
-            return Err(unsupported(format!(
-                "position_embedding_type `{kind}` is not supported (only `absolute`)"
-            )));
-        }
-        for (value, key) in [
-            (raw.hidden_size, "hidden_size"),
-            (raw.intermediate_size, "intermediate_size"),
-            (raw.vocab_size, "vocab_size"),
-            (raw.num_attention_heads, "num_attention_heads"),
-        ] {
-            if value == 0 {
-                return Err(unsupported(format!("{key} is 0")));
-            }
-        }
-        if !raw.hidden_size.is_multiple_of(raw.num_attention_heads) {
-            return Err(unsupported(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                raw.hidden_size, raw.num_attention_heads
-            )));
-        }
+        let family = raw.family().map_err(unsupported)?;
         let position_offset = match family {
             Family::Bert => 0,
             Family::XlmRoberta => raw.pad_token_id.unwrap_or(1) + 1,
         };
-
         let mut files = vec![config_path.clone()];
-        let mut pooling = Pooling {
-            cls: false,
-            max: false,
-            mean: true,
-            mean_sqrt_len: false,
-        };
-        let mut normalize = false;
-        let modules_path = dir.join("modules.json");
-        if modules_path.is_file() {
-            let modules: Vec<Module> = read_json(&modules_path)?;
-            files.push(modules_path.clone());
-            for m in &modules {
-                let kind = m.kind.rsplit('.').next().unwrap_or(&m.kind);
-                match kind {
-                    "Transformer" => {}
-                    "Normalize" => normalize = true,
-                    "Pooling" => {
-                        let path = dir.join(&m.path).join("config.json");
-                        let p: RawPooling = read_json(&path)?;
-                        files.push(path.clone());
-                        if p.pooling_mode_weightedmean_tokens || p.pooling_mode_lasttoken {
-                            return Err(EmbedError::Model {
-                                path,
-                                message: "weighted-mean and last-token pooling are not supported \
-                                          (cls, mean, max and mean_sqrt_len are)"
-                                    .into(),
-                            });
-                        }
-                        pooling = Pooling {
-                            cls: p.pooling_mode_cls_token,
-                            max: p.pooling_mode_max_tokens,
-                            mean: p.pooling_mode_mean_tokens,
-                            mean_sqrt_len: p.pooling_mode_mean_sqrt_len_tokens,
-                        };
-                        if pooling.modes() == 0 {
-                            return Err(EmbedError::Model {
-                                path,
-                                message: "no pooling mode is set".into(),
-                            });
-                        }
-                    }
-                    other => {
-                        return Err(EmbedError::Model {
-                            path: modules_path.clone(),
-                            message: format!(
-                                "module `{other}` is not supported (sluice runs Transformer, \
-                                 Pooling and Normalize)"
-                            ),
-                        });
-                    }
-                }
-            }
-        }
-
+        let (pooling, normalize) = modules(dir, &mut files)?;
         let usable_positions = raw.max_position_embeddings.saturating_sub(position_offset);
-        let mut max_tokens = usable_positions;
-        let mut lower_case = false;
-        let st_path = dir.join("sentence_bert_config.json");
-        if st_path.is_file() {
-            let v: Value = read_json(&st_path)?;
-            files.push(st_path.clone());
-            if let Some(n) = v.get("max_seq_length").and_then(Value::as_u64) {
-                max_tokens = max_tokens.min(n as usize);
-            }
-            lower_case = v
-                .get("do_lower_case")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-        } else if let Ok(v) = read_json::<Value>(&dir.join("tokenizer_config.json"))
-            && let Some(n) = v.get("model_max_length").and_then(Value::as_u64)
-        {
-            files.push(dir.join("tokenizer_config.json"));
-            max_tokens = max_tokens.min(n as usize);
-        }
+        let (max_tokens, lower_case) = text_limits(dir, usable_positions, &mut files)?;
         if max_tokens < 2 {
             return Err(unsupported(format!(
                 "max_position_embeddings {} leaves no room for a text",
                 raw.max_position_embeddings
             )));
         }
-
         Ok(ModelConfig {
             family,
             hidden: raw.hidden_size,
@@ -386,6 +271,147 @@ impl ModelConfig {
     pub fn dimension(&self) -> usize {
         self.hidden * self.pooling.modes()
     }
+}
+
+impl RawConfig {
+    /// The model's family, once its settings are known to be ones sluice runs; the error says
+    /// which is not.
+    fn family(&self) -> Result<Family, String> {
+        let model_type = self.model_type.clone().unwrap_or_default();
+        let family = match model_type.as_str() {
+            "bert" => Family::Bert,
+            "xlm-roberta" | "roberta" => Family::XlmRoberta,
+            other => {
+                return Err(format!(
+                    "model_type `{other}` ({}) is not supported: sluice runs the BERT family \
+                     (bert: all-MiniLM, bge-small/base, e5) and the XLM-RoBERTa family \
+                     (xlm-roberta: bge-m3, multilingual-e5); use a remote endpoint for others",
+                    self.architectures.join(", ")
+                ));
+            }
+        };
+        if let Some(act) = self.hidden_act.as_deref()
+            && act != "gelu"
+        {
+            return Err(format!("hidden_act `{act}` is not supported (only `gelu`)"));
+        }
+        if let Some(kind) = self.position_embedding_type.as_deref()
+            && kind != "absolute"
+        {
+            return Err(format!(
+                "position_embedding_type `{kind}` is not supported (only `absolute`)"
+            ));
+        }
+        for (value, key) in [
+            (self.hidden_size, "hidden_size"),
+            (self.intermediate_size, "intermediate_size"),
+            (self.vocab_size, "vocab_size"),
+            (self.num_attention_heads, "num_attention_heads"),
+        ] {
+            if value == 0 {
+                return Err(format!("{key} is 0"));
+            }
+        }
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        Ok(family)
+    }
+}
+
+/// The pooling and whether vectors are normalised, from `modules.json` and the pooling
+/// module's config (each file read is added to `files`); without `modules.json`,
+/// sentence-transformers' default for a plain transformer: mean pooling, no normalisation.
+fn modules(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(Pooling, bool), EmbedError> {
+    let mut pooling = Pooling {
+        cls: false,
+        max: false,
+        mean: true,
+        mean_sqrt_len: false,
+    };
+    let mut normalize = false;
+    let modules_path = dir.join("modules.json");
+    if !modules_path.is_file() {
+        return Ok((pooling, normalize));
+    }
+    let modules: Vec<Module> = read_json(&modules_path)?;
+    files.push(modules_path.clone());
+    for m in &modules {
+        let kind = m.kind.rsplit('.').next().unwrap_or(&m.kind);
+        match kind {
+            "Transformer" => {}
+            "Normalize" => normalize = true,
+            "Pooling" => pooling = read_pooling(&dir.join(&m.path).join("config.json"), files)?,
+            other => {
+                return Err(EmbedError::Model {
+                    path: modules_path.clone(),
+                    message: format!(
+                        "module `{other}` is not supported (sluice runs Transformer, Pooling \
+                         and Normalize)"
+                    ),
+                });
+            }
+        }
+    }
+    Ok((pooling, normalize))
+}
+
+/// A pooling module's config.
+fn read_pooling(path: &Path, files: &mut Vec<PathBuf>) -> Result<Pooling, EmbedError> {
+    let p: RawPooling = read_json(path)?;
+    files.push(path.to_path_buf());
+    let refuse = |message: &str| EmbedError::Model {
+        path: path.to_path_buf(),
+        message: message.into(),
+    };
+    if p.pooling_mode_weightedmean_tokens || p.pooling_mode_lasttoken {
+        return Err(refuse(
+            "weighted-mean and last-token pooling are not supported (cls, mean, max and \
+             mean_sqrt_len are)",
+        ));
+    }
+    let pooling = Pooling {
+        cls: p.pooling_mode_cls_token,
+        max: p.pooling_mode_max_tokens,
+        mean: p.pooling_mode_mean_tokens,
+        mean_sqrt_len: p.pooling_mode_mean_sqrt_len_tokens,
+    };
+    if pooling.modes() == 0 {
+        return Err(refuse("no pooling mode is set"));
+    }
+    Ok(pooling)
+}
+
+/// The most tokens of a text (the positions the model has, capped by sentence-transformers'
+/// `max_seq_length` or the tokenizer's `model_max_length`) and whether texts are lower-cased.
+fn text_limits(
+    dir: &Path,
+    usable_positions: usize,
+    files: &mut Vec<PathBuf>,
+) -> Result<(usize, bool), EmbedError> {
+    let mut max_tokens = usable_positions;
+    let mut lower_case = false;
+    let st_path = dir.join("sentence_bert_config.json");
+    if st_path.is_file() {
+        let v: Value = read_json(&st_path)?;
+        files.push(st_path.clone());
+        if let Some(n) = v.get("max_seq_length").and_then(Value::as_u64) {
+            max_tokens = max_tokens.min(n as usize);
+        }
+        lower_case = v
+            .get("do_lower_case")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+    } else if let Ok(v) = read_json::<Value>(&dir.join("tokenizer_config.json"))
+        && let Some(n) = v.get("model_max_length").and_then(Value::as_u64)
+    {
+        files.push(dir.join("tokenizer_config.json"));
+        max_tokens = max_tokens.min(n as usize);
+    }
+    Ok((max_tokens, lower_case))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use sluice_data::datafusion::arrow::array::{
     Array, ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array,
 };
 use sluice_data::datafusion::arrow::compute::{cast, take_record_batch};
-use sluice_data::datafusion::arrow::datatypes::DataType;
+use sluice_data::datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use sluice_data::export::{dataset_schema, for_each_batch, for_each_batch_of};
 use sluice_data::{DatasetTarget, DatasetWriter};
 use unicode_normalization::UnicodeNormalization;
@@ -271,47 +271,8 @@ fn split(
     out: &DatasetTarget,
 ) -> Result<Done, OpError> {
     let schema = dataset_schema(input)?;
-    let mut columns = Vec::new();
-    for (i, c) in rules.iter().enumerate() {
-        let index = schema.index_of(&c.rule.column).map_err(|_| {
-            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            OpError::config(format!(
-                "`by` rule {} names the column `{}`, which the dataset of `{}` lacks (its \
-                 columns: {})",
-                i + 1,
-                c.rule.column,
-                op.input,
-                names.join(", ")
-            ))
-        })?;
-        columns.push(index);
-    }
-    // Pass 1, over the rule columns only: each rule's distinct values and their rows.
-    let mut projection: Vec<usize> = columns.clone();
-    projection.sort_unstable();
-    projection.dedup();
-    let mut seen: Vec<HashMap<String, u64>> = vec![HashMap::new(); rules.len()];
-    let mut rows = 0u64;
-    for_each_batch_of(input, Some(&projection), |_, batch| {
-        rows += batch.num_rows() as u64;
-        for (r, values_seen) in seen.iter_mut().enumerate() {
-            let at = projection
-                .iter()
-                .position(|&p| p == columns[r])
-                .unwrap_or_default();
-            let values =
-                text_column(&batch, at).map_err(|e| sluice_data::DataError::Engine(e.message))?;
-            for value in values.iter().flatten() {
-                match values_seen.get_mut(value) {
-                    Some(n) => *n += 1,
-                    None => {
-                        values_seen.insert(value.to_string(), 1);
-                    }
-                }
-            }
-        }
-        Ok(())
-    })?;
+    let columns = rule_columns(op, rules, &schema)?;
+    let (seen, rows) = distinct_values(rules, &columns, input)?;
     // The parts, their rows and names; then each distinct value's parts.
     let mut counts: BTreeMap<Key, u64> = BTreeMap::new();
     for (rule, values_seen) in seen.iter().enumerate() {
@@ -341,11 +302,83 @@ fn split(
                 .collect()
         })
         .collect();
+    let unassigned = write_parts(input, out, &schema, &names, &columns, &routes)?;
+    Ok(Done {
+        mapping: write_mapping(out, rules, &keys, &names, &counts)?,
+        parts: names.len() as u64,
+        rows,
+        unassigned,
+    })
+}
 
-    // Pass 2: every row to its parts.
+/// The index of each rule's column in the input, or an error naming the columns there are.
+fn rule_columns(op: &Split, rules: &[Compiled], schema: &Schema) -> Result<Vec<usize>, OpError> {
+    let mut columns = Vec::new();
+    for (i, c) in rules.iter().enumerate() {
+        let index = schema.index_of(&c.rule.column).map_err(|_| {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            OpError::config(format!(
+                "`by` rule {} names the column `{}`, which the dataset of `{}` lacks (its \
+                 columns: {})",
+                i + 1,
+                c.rule.column,
+                op.input,
+                names.join(", ")
+            ))
+        })?;
+        columns.push(index);
+    }
+    Ok(columns)
+}
+
+/// Pass 1, over the rule columns only: each rule's distinct values with their row counts, and
+/// the rows of the input.
+fn distinct_values(
+    rules: &[Compiled],
+    columns: &[usize],
+    input: &Path,
+) -> Result<(Vec<HashMap<String, u64>>, u64), OpError> {
+    let mut projection: Vec<usize> = columns.to_vec();
+    projection.sort_unstable();
+    projection.dedup();
+    let mut seen: Vec<HashMap<String, u64>> = vec![HashMap::new(); rules.len()];
+    let mut rows = 0u64;
+    for_each_batch_of(input, Some(&projection), |_, batch| {
+        rows += batch.num_rows() as u64;
+        for (r, values_seen) in seen.iter_mut().enumerate() {
+            let at = projection
+                .iter()
+                .position(|&p| p == columns[r])
+                .unwrap_or_default();
+            let values =
+                text_column(&batch, at).map_err(|e| sluice_data::DataError::Engine(e.message))?;
+            for value in values.iter().flatten() {
+                match values_seen.get_mut(value) {
+                    Some(n) => *n += 1,
+                    None => {
+                        values_seen.insert(value.to_string(), 1);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok((seen, rows))
+}
+
+/// Pass 2: every row to its parts (one dataset each under `parts/`); returns the rows no part
+/// took.
+fn write_parts(
+    input: &Path,
+    out: &DatasetTarget,
+    schema: &SchemaRef,
+    names: &[String],
+    columns: &[usize],
+    routes: &[HashMap<String, Vec<usize>>],
+) -> Result<u64, OpError> {
     let parts_dir = out.dir.join(PARTS);
     let mut writers: Vec<DatasetWriter> = Vec::with_capacity(names.len());
-    for name in &names {
+    for name in names {
         let dir = parts_dir.join(name);
         std::fs::create_dir_all(&dir)
             .map_err(|e| OpError::internal(format!("cannot create {}: {e}", dir.display())))?;
@@ -357,7 +390,7 @@ fn split(
     }
     let mut unassigned = 0u64;
     for_each_batch(input, |_, batch| {
-        let (routed, none) = route(&batch, &columns, &routes)
+        let (routed, none) = route(&batch, columns, routes)
             .map_err(|e| sluice_data::DataError::Engine(e.message))?;
         unassigned += none;
         for (part, positions) in routed {
@@ -379,15 +412,25 @@ fn split(
     for w in writers {
         w.finish()?;
     }
+    Ok(unassigned)
+}
 
-    // The mapping.
+/// The mapping, the split's own dataset: one row per part (its name, rule column, value,
+/// pattern, rows and folder).
+fn write_mapping(
+    out: &DatasetTarget,
+    rules: &[Compiled],
+    keys: &[Key],
+    names: &[String],
+    counts: &BTreeMap<Key, u64>,
+) -> Result<sluice_data::DatasetInfo, OpError> {
     let mut part = Vec::new();
     let mut column = Vec::new();
     let mut value = Vec::new();
     let mut pattern = Vec::new();
     let mut count = Vec::new();
     let mut path = Vec::new();
-    for (key, name) in keys.iter().zip(&names) {
+    for (key, name) in keys.iter().zip(names) {
         let rule = &rules[key.rule];
         part.push(name.clone());
         column.push(rule.rule.column.clone());
@@ -408,12 +451,7 @@ fn split(
         .map_err(|e| OpError::internal(format!("cannot build the mapping: {e}")))?;
     let mut writer = DatasetWriter::new(out, mapping_schema());
     writer.write(&batch)?;
-    Ok(Done {
-        mapping: writer.finish()?,
-        parts: names.len() as u64,
-        rows,
-        unassigned,
-    })
+    Ok(writer.finish()?)
 }
 
 #[async_trait]

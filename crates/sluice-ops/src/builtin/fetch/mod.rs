@@ -236,6 +236,170 @@ fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// What a run fetches: each file's URL, name and (listing mode) stamp, the rows of files kept
+/// from earlier runs, and the stamp to remember.
+struct Wanted {
+    files: Vec<(String, String, Option<String>)>,
+    kept: Vec<Row>,
+    last_stamp: Option<String>,
+}
+
+/// What the downloads of a run added up to.
+#[derive(Default)]
+struct Totals {
+    requests: u32,
+    downloaded: u64,
+    resumed: u64,
+}
+
+impl Fetch {
+    /// The files to fetch now: the fixed URLs, or the listing's new files after those kept.
+    async fn wanted(
+        &self,
+        ctx: &TaskContext,
+        client: &reqwest::Client,
+        limits: &Limits,
+        previous: &State,
+        log_line: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<Wanted, OpError> {
+        let Some(l) = &self.listing else {
+            let urls = self.fixed_urls();
+            let names = file_names(&urls);
+            let files = urls.into_iter().zip(names).map(|(u, n)| (u, n, None));
+            return Ok(Wanted {
+                files: files.collect(),
+                kept: Vec::new(),
+                last_stamp: None,
+            });
+        };
+        let entries = self.list(ctx, l, client, limits, log_line).await?;
+        let plan = listing::plan(&entries, previous.last_stamp.as_deref());
+        let _ = ctx.log.line(&format!(
+            "listing {}: {} matching files, {} new",
+            l.url,
+            entries.len(),
+            plan.len()
+        ));
+        let kept = previous.files.iter().map(|f| Row {
+            path: ctx.raw_dir.join(&f.name),
+            file: f.clone(),
+            status: "kept",
+        });
+        let last_stamp = plan
+            .last()
+            .map(|e| e.stamp.clone())
+            .or(previous.last_stamp.clone());
+        Ok(Wanted {
+            files: plan
+                .into_iter()
+                .map(|e| (e.url, e.name, Some(e.stamp)))
+                .collect(),
+            kept: kept.collect(),
+            last_stamp,
+        })
+    }
+
+    /// Downloads `files`, `concurrency` at a time, each conditional on what the previous run
+    /// knew of it.
+    async fn download_all(
+        &self,
+        ctx: &TaskContext,
+        client: &reqwest::Client,
+        limits: &Limits,
+        previous: &State,
+        files: Vec<(String, String, Option<String>)>,
+        log_line: &(dyn Fn(&str) + Send + Sync),
+    ) -> Vec<Result<(download::Download, String, String, Option<String>), OpError>> {
+        futures_util::stream::iter(files.into_iter().map(|(url, name, stamp)| {
+            let known = previous.files.iter().find(|f| f.url == url).map(|f| &f.known);
+            let dest = ctx.raw_dir.join(&name);
+            let resolved = resolve(&url, &ctx.workdir);
+            let cancel = ctx.cancel.clone();
+            async move {
+                let d = tokio::select! {
+                    d = download(client, &resolved, &dest, known, limits, log_line) => d,
+                    _ = cancel.cancelled() => return Err(OpError::cancelled(format!("GET {url}: cancelled"))),
+                };
+                d.map(|d| (d, url, name, stamp)).map_err(OpError::from)
+            }
+        }))
+        .buffered(self.concurrency)
+        .collect()
+        .await
+    }
+}
+
+/// The row of one download, logged; its figures are added to `totals`.
+fn downloaded_row(
+    ctx: &TaskContext,
+    previous: &State,
+    (d, url, name, stamp): (download::Download, String, String, Option<String>),
+    totals: &mut Totals,
+) -> Row {
+    totals.requests += d.requests;
+    totals.resumed += d.resumed_from;
+    let fetched_at = if d.changed {
+        totals.downloaded += d.known.bytes - d.resumed_from.min(d.known.bytes);
+        now_rfc3339()
+    } else {
+        previous
+            .files
+            .iter()
+            .find(|f| f.url == url)
+            .map_or_else(now_rfc3339, |f| f.fetched_at.clone())
+    };
+    let status = if d.changed {
+        "downloaded"
+    } else {
+        "not_modified"
+    };
+    let _ = ctx.log.line(&format!(
+        "{url}: {} ({} bytes, sha256 {})",
+        status.replace('_', " "),
+        d.known.bytes,
+        &d.known.sha256[..d.known.sha256.len().min(12)]
+    ));
+    Row {
+        path: d.path.clone(),
+        status,
+        file: FileState {
+            url,
+            name,
+            known: d.known,
+            stamp,
+            fetched_at,
+        },
+    }
+}
+
+/// The dataset of the files, one row each.
+async fn write_rows(
+    ctx: &TaskContext,
+    rows: Vec<Row>,
+) -> Result<sluice_data::DatasetInfo, OpError> {
+    let out = ctx.output()?.clone();
+    blocking(move || {
+        let mut w = RowWriter::new(&out, COLUMNS);
+        for r in rows {
+            let f = r.file;
+            w.push(vec![
+                f.url.into(),
+                f.name.into(),
+                r.path.display().to_string().into(),
+                Value::Int(i64::try_from(f.known.bytes).unwrap_or(i64::MAX)),
+                f.known.sha256.into(),
+                f.known.etag.into(),
+                f.known.last_modified.into(),
+                f.stamp.into(),
+                r.status.into(),
+                f.fetched_at.into(),
+            ])?;
+        }
+        Ok(w.finish()?)
+    })
+    .await
+}
+
 #[async_trait]
 impl Op for Fetch {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
@@ -256,117 +420,16 @@ impl Op for Fetch {
         let log_line = move |line: &str| {
             let _ = log.line(line);
         };
-
-        // What to fetch now: (url, name, stamp), and the rows kept from earlier runs.
-        let (wanted, mut rows, last_stamp): (Vec<(String, String, Option<String>)>, Vec<Row>, _) =
-            match &self.listing {
-                None => {
-                    let urls = self.fixed_urls();
-                    let names = file_names(&urls);
-                    (
-                        urls.into_iter()
-                            .zip(names)
-                            .map(|(u, n)| (u, n, None))
-                            .collect(),
-                        Vec::new(),
-                        None,
-                    )
-                }
-                Some(l) => {
-                    let entries = self.list(ctx, l, &client, &limits, &log_line).await?;
-                    let plan = listing::plan(&entries, previous.last_stamp.as_deref());
-                    let _ = ctx.log.line(&format!(
-                        "listing {}: {} matching files, {} new",
-                        l.url,
-                        entries.len(),
-                        plan.len()
-                    ));
-                    let kept = previous
-                        .files
-                        .iter()
-                        .map(|f| Row {
-                            path: ctx.raw_dir.join(&f.name),
-                            file: f.clone(),
-                            status: "kept",
-                        })
-                        .collect();
-                    let last = plan
-                        .last()
-                        .map(|e| e.stamp.clone())
-                        .or(previous.last_stamp.clone());
-                    (
-                        plan.into_iter()
-                            .map(|e| (e.url, e.name, Some(e.stamp)))
-                            .collect(),
-                        kept,
-                        last,
-                    )
-                }
-            };
-
-        let mut requests = 0u32;
-        let mut downloaded = 0u64;
-        let mut resumed = 0u64;
-        let results: Vec<Result<(download::Download, String, String, Option<String>), OpError>> =
-            futures_util::stream::iter(wanted.into_iter().map(|(url, name, stamp)| {
-                let client = &client;
-                let limits = &limits;
-                let log_line = &log_line;
-                let known = previous.files.iter().find(|f| f.url == url).map(|f| &f.known);
-                let dest = ctx.raw_dir.join(&name);
-                let resolved = resolve(&url, &ctx.workdir);
-                let cancel = ctx.cancel.clone();
-                async move {
-                    let d = tokio::select! {
-                        d = download(client, &resolved, &dest, known, limits, log_line) => d,
-                        _ = cancel.cancelled() => return Err(OpError::cancelled(format!("GET {url}: cancelled"))),
-                    };
-                    d.map(|d| (d, url, name, stamp))
-                        .map_err(OpError::from)
-                }
-            }))
-            .buffered(self.concurrency)
-            .collect()
+        let wanted = self
+            .wanted(ctx, &client, &limits, &previous, &log_line)
+            .await?;
+        let mut rows = wanted.kept;
+        let mut totals = Totals::default();
+        let results = self
+            .download_all(ctx, &client, &limits, &previous, wanted.files, &log_line)
             .await;
         for r in results {
-            let (d, url, name, stamp) = r?;
-            requests += d.requests;
-            resumed += d.resumed_from;
-            let fetched_at = if d.changed {
-                downloaded += d.known.bytes - d.resumed_from.min(d.known.bytes);
-                now_rfc3339()
-            } else {
-                previous
-                    .files
-                    .iter()
-                    .find(|f| f.url == url)
-                    .map_or_else(now_rfc3339, |f| f.fetched_at.clone())
-            };
-            let _ = ctx.log.line(&format!(
-                "{url}: {} ({} bytes, sha256 {})",
-                if d.changed {
-                    "downloaded"
-                } else {
-                    "not modified"
-                },
-                d.known.bytes,
-                &d.known.sha256[..d.known.sha256.len().min(12)]
-            ));
-            rows.push(Row {
-                path: d.path.clone(),
-                status: if d.changed {
-                    "downloaded"
-                } else {
-                    "not_modified"
-                },
-                file: FileState {
-                    url,
-                    name,
-                    known: d.known,
-                    stamp,
-                    fetched_at,
-                },
-            });
+            rows.push(downloaded_row(ctx, &previous, r?, &mut totals));
         }
 
         let mut key = Sha256::new();
@@ -375,38 +438,18 @@ impl Op for Fetch {
         }
         let state = State {
             files: rows.iter().map(|r| r.file.clone()).collect(),
-            last_stamp,
+            last_stamp: wanted.last_stamp,
         };
         let counts = |status: &str| rows.iter().filter(|r| r.status == status).count() as u64;
         let metrics = crate::counters(&[
             ("files", rows.len() as u64),
             ("downloaded", counts("downloaded")),
             ("not_modified", counts("not_modified")),
-            ("bytes_downloaded", downloaded),
-            ("bytes_resumed", resumed),
-            ("requests", u64::from(requests)),
+            ("bytes_downloaded", totals.downloaded),
+            ("bytes_resumed", totals.resumed),
+            ("requests", u64::from(totals.requests)),
         ]);
-        let out = ctx.output()?.clone();
-        let info = blocking(move || {
-            let mut w = RowWriter::new(&out, COLUMNS);
-            for r in rows {
-                let f = r.file;
-                w.push(vec![
-                    f.url.into(),
-                    f.name.into(),
-                    r.path.display().to_string().into(),
-                    Value::Int(i64::try_from(f.known.bytes).unwrap_or(i64::MAX)),
-                    f.known.sha256.into(),
-                    f.known.etag.into(),
-                    f.known.last_modified.into(),
-                    f.stamp.into(),
-                    r.status.into(),
-                    f.fetched_at.into(),
-                ])?;
-            }
-            Ok(w.finish()?)
-        })
-        .await?;
+        let info = write_rows(ctx, rows).await?;
         Ok(OpOutput {
             dataset: Some(info.into()),
             metrics,

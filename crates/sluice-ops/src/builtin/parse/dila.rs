@@ -707,6 +707,141 @@ struct Counts {
     deleted: u64,
 }
 
+/// Which rows the applied sources supersede: the last source that mentions each id (to
+/// delete or to replace it), and the folders each source deletes.
+struct Superseded<'a> {
+    last: HashMap<&'a str, usize>,
+    dirs: Vec<(usize, &'a str)>,
+}
+
+impl<'a> Superseded<'a> {
+    fn new(sources: &'a [Applying]) -> Self {
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        for (i, s) in sources.iter().enumerate() {
+            for id in s.deleted_ids.iter().chain(&s.ids) {
+                last.insert(id, i);
+            }
+        }
+        let dirs = sources
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.deleted_dirs.iter().map(move |d| (i, d.as_str())))
+            .collect();
+        Superseded { last, dirs }
+    }
+
+    /// A row from source `from` (None: the previous version) is kept when no later source
+    /// deletes or replaces its document, and no later folder deletion covers it.
+    fn keeps(&self, id: &str, path: &str, from: Option<usize>) -> bool {
+        let later = |i: usize| from.is_none_or(|f| i > f);
+        if self.last.get(id).is_some_and(|&i| later(i)) {
+            return false;
+        }
+        !self
+            .dirs
+            .iter()
+            .any(|&(i, d)| later(i) && path.starts_with(d))
+    }
+}
+
+impl ParseDila {
+    /// Applies the archives not applied yet, from the last full dump among them, over the
+    /// previous version (unless a full dump restarts it); returns the dataset, the counts and
+    /// the state to remember.
+    fn apply(
+        &self,
+        archives: &[Archive],
+        state: &State,
+        previous: Option<&Path>,
+        out: &sluice_data::DatasetTarget,
+        log: &crate::TaskLog,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<(sluice_data::DatasetInfo, Counts, State), OpError> {
+        let tmp = out.dir.join(".archives");
+        let todo: Vec<&Archive> = archives
+            .iter()
+            .filter(|a| {
+                !state
+                    .applied
+                    .iter()
+                    .any(|s| s.name == a.name && s.sha256 == a.sha256)
+            })
+            .collect();
+        // A full dump replaces everything before it: start from the last one.
+        let full = glob::Pattern::new(&self.full).map_err(|e| OpError::config(e.to_string()))?;
+        let first = todo.iter().rposition(|a| full.matches(&a.name));
+        let mut counts = Counts::default();
+        let mut sources: Vec<Applying> = Vec::new();
+        for (i, a) in todo.iter().enumerate().skip(first.unwrap_or(0)) {
+            let _ = log.line(&format!("applying {}", a.name));
+            sources.push(self.read_archive(a, &tmp, i, log, cancel)?);
+            counts.archives += 1;
+        }
+        let superseded = Superseded::new(&sources);
+        let mut writer = RowWriter::new(out, &self.kind.columns());
+        let mut previous_ids: HashSet<String> = HashSet::new();
+        let mut previous_kept: HashSet<String> = HashSet::new();
+        let mut written: HashSet<String> = HashSet::new();
+        if let Some(prev) = previous {
+            let restart = first.is_some();
+            for_each_batch(prev, |_, batch| {
+                let ids = batch.column(0).as_string::<i32>();
+                let paths = batch.column(1).as_string::<i32>();
+                let mask: BooleanArray = (0..batch.num_rows())
+                    .map(|r| {
+                        let id = ids.value(r);
+                        previous_ids.insert(id.to_string());
+                        let k = !restart && superseded.keeps(id, paths.value(r), None);
+                        if k {
+                            previous_kept.insert(id.to_string());
+                        }
+                        Some(k)
+                    })
+                    .collect();
+                writer.write_batch(&filter_record_batch(&batch, &mask)?)
+            })?;
+        }
+        for (i, s) in sources.iter().enumerate() {
+            for_each_batch(&s.docs, |_, batch| {
+                let ids = batch.column(0).as_string::<i32>();
+                let paths = batch.column(1).as_string::<i32>();
+                let mask: BooleanArray = (0..batch.num_rows())
+                    .map(|r| {
+                        let k = superseded.keeps(ids.value(r), paths.value(r), Some(i));
+                        if k {
+                            written.insert(ids.value(r).to_string());
+                        }
+                        Some(k)
+                    })
+                    .collect();
+                writer.write_batch(&filter_record_batch(&batch, &mask)?)
+            })?;
+        }
+        counts.new = written
+            .iter()
+            .filter(|id| !previous_ids.contains(*id))
+            .count() as u64;
+        counts.replaced = written.len() as u64 - counts.new;
+        counts.deleted = previous_ids
+            .iter()
+            .filter(|id| !previous_kept.contains(*id) && !written.contains(*id))
+            .count() as u64;
+        let _ = std::fs::remove_dir_all(&tmp);
+        let info = writer.finish()?;
+        let mut applied: Vec<Applied> = if first.is_some() {
+            Vec::new()
+        } else {
+            state.applied.clone()
+        };
+        applied.extend(todo.iter().map(|a| Applied {
+            name: a.name.clone(),
+            sha256: a.sha256.clone(),
+        }));
+        counts.documents = info.rows;
+        Ok((info, counts, State { applied }))
+    }
+}
+
 #[async_trait]
 impl Op for ParseDila {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
@@ -719,115 +854,12 @@ impl Op for ParseDila {
             .unwrap_or_default();
         let previous = ctx.previous.as_ref().map(|p| p.dir.clone());
         let out = ctx.output()?.clone();
-        let tmp = out.dir.join(".archives");
         let log = ctx.log.clone();
         let cancel = ctx.cancel.clone();
         let op = self.clone();
-        let (info, counts, state) = blocking(move || {
-            let todo: Vec<&Archive> = archives
-                .iter()
-                .filter(|a| {
-                    !state
-                        .applied
-                        .iter()
-                        .any(|s| s.name == a.name && s.sha256 == a.sha256)
-                })
-                .collect();
-            // A full dump replaces everything before it: start from the last one.
-            let full = glob::Pattern::new(&op.full).map_err(|e| OpError::config(e.to_string()))?;
-            let first = todo.iter().rposition(|a| full.matches(&a.name));
-            let mut counts = Counts::default();
-            let mut sources: Vec<Applying> = Vec::new();
-            for (i, a) in todo.iter().enumerate().skip(first.unwrap_or(0)) {
-                let _ = log.line(&format!("applying {}", a.name));
-                sources.push(op.read_archive(a, &tmp, i, &log, &cancel)?);
-                counts.archives += 1;
-            }
-            // The last source mentioning each id (index into `sources`).
-            let mut last: HashMap<&str, usize> = HashMap::new();
-            for (i, s) in sources.iter().enumerate() {
-                for id in s.deleted_ids.iter().chain(&s.ids) {
-                    last.insert(id, i);
-                }
-            }
-            let dirs: Vec<(usize, &str)> = sources
-                .iter()
-                .enumerate()
-                .flat_map(|(i, s)| s.deleted_dirs.iter().map(move |d| (i, d.as_str())))
-                .collect();
-            // A row from source `from` (None: the previous version) is kept when no later
-            // source deletes or replaces its document, and no later folder deletion covers it.
-            let keep = |id: &str, path: &str, from: Option<usize>| -> bool {
-                let later = |i: usize| from.is_none_or(|f| i > f);
-                if last.get(id).is_some_and(|&i| later(i)) {
-                    return false;
-                }
-                !dirs.iter().any(|&(i, d)| later(i) && path.starts_with(d))
-            };
-            let columns = op.kind.columns();
-            let mut writer = RowWriter::new(&out, &columns);
-            let mut previous_ids: HashSet<String> = HashSet::new();
-            let mut previous_kept: HashSet<String> = HashSet::new();
-            let mut written: HashSet<String> = HashSet::new();
-            if let Some(prev) = &previous {
-                let restart = first.is_some();
-                for_each_batch(prev, |_, batch| {
-                    let ids = batch.column(0).as_string::<i32>();
-                    let paths = batch.column(1).as_string::<i32>();
-                    let mask: BooleanArray = (0..batch.num_rows())
-                        .map(|r| {
-                            let id = ids.value(r);
-                            previous_ids.insert(id.to_string());
-                            let k = !restart && keep(id, paths.value(r), None);
-                            if k {
-                                previous_kept.insert(id.to_string());
-                            }
-                            Some(k)
-                        })
-                        .collect();
-                    writer.write_batch(&filter_record_batch(&batch, &mask)?)
-                })?;
-            }
-            for (i, s) in sources.iter().enumerate() {
-                for_each_batch(&s.docs, |_, batch| {
-                    let ids = batch.column(0).as_string::<i32>();
-                    let paths = batch.column(1).as_string::<i32>();
-                    let mask: BooleanArray = (0..batch.num_rows())
-                        .map(|r| {
-                            let k = keep(ids.value(r), paths.value(r), Some(i));
-                            if k {
-                                written.insert(ids.value(r).to_string());
-                            }
-                            Some(k)
-                        })
-                        .collect();
-                    writer.write_batch(&filter_record_batch(&batch, &mask)?)
-                })?;
-            }
-            counts.new = written
-                .iter()
-                .filter(|id| !previous_ids.contains(*id))
-                .count() as u64;
-            counts.replaced = written.len() as u64 - counts.new;
-            counts.deleted = previous_ids
-                .iter()
-                .filter(|id| !previous_kept.contains(*id) && !written.contains(*id))
-                .count() as u64;
-            let _ = std::fs::remove_dir_all(&tmp);
-            let info = writer.finish()?;
-            let mut applied: Vec<Applied> = if first.is_some() {
-                Vec::new()
-            } else {
-                state.applied.clone()
-            };
-            applied.extend(todo.iter().map(|a| Applied {
-                name: a.name.clone(),
-                sha256: a.sha256.clone(),
-            }));
-            counts.documents = info.rows;
-            Ok((info, counts, State { applied }))
-        })
-        .await?;
+        let (info, counts, state) =
+            blocking(move || op.apply(&archives, &state, previous.as_deref(), &out, &log, &cancel))
+                .await?;
         let _ = ctx.log.line(&format!(
             "{} archives applied: {} new documents, {} replaced, {} deleted; {} rows",
             counts.archives, counts.new, counts.replaced, counts.deleted, counts.documents
