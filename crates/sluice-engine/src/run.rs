@@ -186,7 +186,8 @@ impl Engine {
         let fps: Vec<String> = slots.iter().map(|s| s.fingerprint.clone()).collect();
         run_record.state = RunState::Running;
         run_record.params = stored_params(pipeline);
-        (run_record.ended_at, run_record.error) = (None, None);
+        run_record.ended_at = None;
+        run_record.error = None;
         run_record.pid = Some(i64::from(std::process::id()));
         run_record.host = Some(hostname());
 
@@ -269,9 +270,7 @@ impl Engine {
             elapsed: clock.elapsed(),
         })
     }
-}
 
-impl Engine {
     /// Records the run's end, `state` unless the store refused a write (then failed), waits
     /// for every write, and applies retention. Returns the state recorded.
     async fn close(

@@ -602,12 +602,18 @@ fn cancelled(cancel: &CancellationToken) -> Result<(), OpError> {
     Ok(())
 }
 
+/// How often each pattern of levels occurs: over all the candidate pairs, and (with
+/// `by_rule`) over the pairs of each rule.
+struct PatternCounts {
+    all: HashMap<u64, u64>,
+    by_rule: Vec<HashMap<u64, u64>>,
+}
+
 /// What pass 1 found: every candidate pair with its pattern of levels (spilled to disk), the
-/// count of each pattern over all pairs and over each rule's, and the pairs each rule added.
+/// pattern counts, and the pairs each rule added.
 struct Counted {
     spill: spill::Spill,
-    patterns: HashMap<u64, u64>,
-    by_rule: Vec<HashMap<u64, u64>>,
+    counts: PatternCounts,
     added: Vec<u64>,
 }
 
@@ -657,17 +663,14 @@ impl Run<'_> {
             link_clock.elapsed().as_secs_f64()
         ));
         cancelled(&self.cancel)?;
-        let counted = self.count(&comparer, &blocking, left, right_side)?;
-        let candidates: u64 = counted.added.iter().sum();
-        let model = self.fit(&columns, &specs, u, &blocking, &counted, candidates);
-        // The pattern counts are no longer needed: free them before pass 2.
         let Counted {
             spill,
+            counts,
             added,
-            patterns,
-            by_rule,
-        } = counted;
-        drop((patterns, by_rule));
+        } = self.count(&comparer, &blocking, left, right_side)?;
+        let candidates: u64 = added.iter().sum();
+        // `fit` consumes the pattern counts: they are freed before pass 2.
+        let model = self.fit(&columns, &specs, u, &blocking, counts, candidates);
         let truth = self.truth(left, right_side)?;
         let pairs = (left, right);
         let scored = self.score(&model, &comparer, &blocking, pairs, truth.as_ref(), spill)?;
@@ -774,30 +777,32 @@ impl Run<'_> {
         ));
         Ok(Counted {
             spill,
-            patterns,
-            by_rule,
+            counts: PatternCounts {
+                all: patterns,
+                by_rule,
+            },
             added,
         })
     }
 
-    /// The model fitted by EM on the counted patterns, each rule's fit logged.
+    /// The model fitted by EM on the pattern counts, each rule's fit logged.
     fn fit(
         &self,
         columns: &[String],
         specs: &[CompareSpec],
         u: Vec<Vec<f64>>,
         blocking: &Blocking,
-        counted: &Counted,
+        counts: PatternCounts,
         candidates: u64,
     ) -> Model {
         let op = self.op;
-        let rule_counts: Vec<model::RuleCounts> = counted
+        let rule_counts: Vec<model::RuleCounts> = counts
             .by_rule
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(k, patterns)| model::RuleCounts {
                 rule: blocking.labels()[k].clone(),
-                patterns: patterns.clone(),
+                patterns,
                 excluded: columns.iter().map(|c| op.conditions_on(k, c)).collect(),
             })
             .collect();
@@ -806,7 +811,7 @@ impl Run<'_> {
             specs,
             u,
             &rule_counts,
-            &counted.patterns,
+            &counts.all,
             op.em.prior,
             op.em.max_iterations,
         );
@@ -823,7 +828,7 @@ impl Run<'_> {
         let _ = self.log.line(&format!(
             "EM: {} iterations over {} patterns of {candidates} pairs, {:.4} of them matches",
             model.iterations,
-            counted.patterns.len(),
+            counts.all.len(),
             model.lambda
         ));
         model

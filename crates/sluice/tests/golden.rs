@@ -138,8 +138,8 @@ fn check(name: &str) {
     }
     sluice(&args);
 
-    let mut outputs: Vec<(String, String)> = Vec::new();
-    for (query, q) in &case.queries {
+    // `sluice sql` on the run's datasets, `query` being the SQL or `--file` and its params.
+    let sql = |query: Vec<String>| -> Value {
         let mut args = vec![
             "sql".to_string(),
             "--home".into(),
@@ -147,20 +147,25 @@ fn check(name: &str) {
             "--format".into(),
             "json".into(),
         ];
-        match q {
-            Query::Sql(sql) => args.push(sql.clone()),
+        args.extend(query);
+        serde_json::from_slice(&sluice(&args)).expect("json rows")
+    };
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    for (query, q) in &case.queries {
+        let args = match q {
+            Query::Sql(text) => vec![text.clone()],
             Query::File { file, params } => {
                 let Some(file) = expand(file, work.path(), &mut model) else {
                     return;
                 };
-                args.extend(["--file".into(), file]);
+                let mut args = vec!["--file".to_string(), file];
                 for (k, v) in params {
                     args.extend(["--param".into(), format!("{k}={v}")]);
                 }
+                args
             }
-        }
-        let rows: Value = serde_json::from_slice(&sluice(&args)).expect("json rows");
-        outputs.push((format!("{query}.json"), pretty(&rows)));
+        };
+        outputs.push((format!("{query}.json"), pretty(&sql(args))));
     }
     for file in &case.files {
         let path = work.path().join(file);
@@ -179,39 +184,32 @@ fn check(name: &str) {
         outputs.push((base, content));
     }
     compare(name, &dir.join("expected"), &outputs);
-    for (table, size) in &case.chunks_fit {
-        let sql = format!("select chunk_id, chunk_text from {table}");
-        let args = [
-            "sql",
-            "--home",
-            &home.display().to_string(),
-            "--format",
-            "json",
-            &sql,
-        ];
-        let rows: Value = serde_json::from_slice(&sluice(&args.map(String::from))).expect("json");
-        let Some(model) = model.clone().flatten() else {
+    if !case.chunks_fit.is_empty() {
+        let Some(model) = model.flatten() else {
             panic!("{name}: `chunks_fit` needs the model: use {{model}} in the case");
         };
-        chunks_fit(name, table, &rows, &model, *size);
+        let tokenizer = sluice_ops::builtin::load_tokenizer(&model).expect("tokenizer");
+        let tokens = |text: &str| {
+            let encoding = tokenizer.encode(text, false).expect("encode");
+            encoding.get_ids().len()
+        };
+        for (table, size) in &case.chunks_fit {
+            let rows = sql(vec![format!("select chunk_id, chunk_text from {table}")]);
+            chunks_fit(name, table, &rows, &tokens, *size);
+        }
     }
 }
 
-/// Every chunk of `rows` (`chunk_id`, `chunk_text`) has at most `size` tokens, and no two
-/// share an id.
-fn chunks_fit(name: &str, table: &str, rows: &Value, model: &Path, size: usize) {
-    let tokenizer = sluice_ops::builtin::load_tokenizer(model).expect("tokenizer");
+/// Every chunk of `rows` (`chunk_id`, `chunk_text`) has at most `size` tokens (as `tokens`
+/// counts them), and no two share an id.
+fn chunks_fit(name: &str, table: &str, rows: &Value, tokens: &dyn Fn(&str) -> usize, size: usize) {
     let rows = rows.as_array().expect("rows");
     assert!(!rows.is_empty(), "{name}: {table} has no chunks");
     let mut ids = std::collections::HashSet::new();
     for row in rows {
         let id = row["chunk_id"].as_str().expect("chunk_id");
         let text = row["chunk_text"].as_str().expect("chunk_text");
-        let n = tokenizer
-            .encode(text, false)
-            .expect("encode")
-            .get_ids()
-            .len();
+        let n = tokens(text);
         assert!(
             n <= size,
             "{name}: {table}: chunk {id} has {n} tokens > {size}"

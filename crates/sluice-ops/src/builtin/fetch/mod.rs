@@ -236,10 +236,16 @@ fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// What a run fetches: each file's URL, name and (listing mode) stamp, the rows of files kept
-/// from earlier runs, and the stamp to remember.
+/// One file to fetch: its URL, the name it gets in the raw folder, and (listing mode) its stamp.
+struct ToFetch {
+    url: String,
+    name: String,
+    stamp: Option<String>,
+}
+
+/// What a run fetches, the rows of files kept from earlier runs, and the stamp to remember.
 struct Wanted {
-    files: Vec<(String, String, Option<String>)>,
+    files: Vec<ToFetch>,
     kept: Vec<Row>,
     last_stamp: Option<String>,
 }
@@ -265,7 +271,11 @@ impl Fetch {
         let Some(l) = &self.listing else {
             let urls = self.fixed_urls();
             let names = file_names(&urls);
-            let files = urls.into_iter().zip(names).map(|(u, n)| (u, n, None));
+            let files = urls.into_iter().zip(names).map(|(url, name)| ToFetch {
+                url,
+                name,
+                stamp: None,
+            });
             return Ok(Wanted {
                 files: files.collect(),
                 kept: Vec::new(),
@@ -292,7 +302,11 @@ impl Fetch {
         Ok(Wanted {
             files: plan
                 .into_iter()
-                .map(|e| (e.url, e.name, Some(e.stamp)))
+                .map(|e| ToFetch {
+                    url: e.url,
+                    name: e.name,
+                    stamp: Some(e.stamp),
+                })
                 .collect(),
             kept: kept.collect(),
             last_stamp,
@@ -307,20 +321,20 @@ impl Fetch {
         client: &reqwest::Client,
         limits: &Limits,
         previous: &State,
-        files: Vec<(String, String, Option<String>)>,
+        files: Vec<ToFetch>,
         log_line: &(dyn Fn(&str) + Send + Sync),
-    ) -> Vec<Result<(download::Download, String, String, Option<String>), OpError>> {
-        futures_util::stream::iter(files.into_iter().map(|(url, name, stamp)| {
-            let known = previous.files.iter().find(|f| f.url == url).map(|f| &f.known);
-            let dest = ctx.raw_dir.join(&name);
-            let resolved = resolve(&url, &ctx.workdir);
+    ) -> Vec<Result<(download::Download, ToFetch), OpError>> {
+        futures_util::stream::iter(files.into_iter().map(|file| {
+            let known = previous.files.iter().find(|f| f.url == file.url).map(|f| &f.known);
+            let dest = ctx.raw_dir.join(&file.name);
+            let resolved = resolve(&file.url, &ctx.workdir);
             let cancel = ctx.cancel.clone();
             async move {
                 let d = tokio::select! {
                     d = download(client, &resolved, &dest, known, limits, log_line) => d,
-                    _ = cancel.cancelled() => return Err(OpError::cancelled(format!("GET {url}: cancelled"))),
+                    _ = cancel.cancelled() => return Err(OpError::cancelled(format!("GET {}: cancelled", file.url))),
                 };
-                d.map(|d| (d, url, name, stamp)).map_err(OpError::from)
+                d.map(|d| (d, file)).map_err(OpError::from)
             }
         }))
         .buffered(self.concurrency)
@@ -333,9 +347,10 @@ impl Fetch {
 fn downloaded_row(
     ctx: &TaskContext,
     previous: &State,
-    (d, url, name, stamp): (download::Download, String, String, Option<String>),
+    (d, file): (download::Download, ToFetch),
     totals: &mut Totals,
 ) -> Row {
+    let ToFetch { url, name, stamp } = file;
     totals.requests += d.requests;
     totals.resumed += d.resumed_from;
     let fetched_at = if d.changed {
@@ -348,14 +363,13 @@ fn downloaded_row(
             .find(|f| f.url == url)
             .map_or_else(now_rfc3339, |f| f.fetched_at.clone())
     };
-    let status = if d.changed {
-        "downloaded"
+    let (status, said) = if d.changed {
+        ("downloaded", "downloaded")
     } else {
-        "not_modified"
+        ("not_modified", "not modified")
     };
     let _ = ctx.log.line(&format!(
-        "{url}: {} ({} bytes, sha256 {})",
-        status.replace('_', " "),
+        "{url}: {said} ({} bytes, sha256 {})",
         d.known.bytes,
         &d.known.sha256[..d.known.sha256.len().min(12)]
     ));
