@@ -11,7 +11,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::EmbedError;
 use crate::config::ModelConfig;
-use crate::kernels::{Kernels, Layout, matmul};
+use sluice_kernels::{Kernels, Layout, matmul};
 
 struct Layer {
     /// Query, key and value projections side by side, `hidden × 3·hidden` (input-major), the

@@ -5,7 +5,6 @@
 mod cache;
 mod config;
 mod encoder;
-mod kernels;
 mod local;
 mod remote;
 

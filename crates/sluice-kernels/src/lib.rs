@@ -1,20 +1,25 @@
-//! CPU kernels of the encoder: matrix products (the `gemm` crate, which picks its own SIMD
-//! kernels at run time) and the fused element-wise passes (bias + GELU, bias + residual +
-//! LayerNorm, softmax), written once in plain Rust and compiled three times: for AVX-512, for
-//! AVX2 + FMA, and for the baseline target. [`Kernels::detect`] picks the best the CPU has.
+//! CPU kernels shared by the text encoder (`sluice-embed`) and the learners (`sluice-ml`):
+//! matrix products (the `gemm` crate, which picks its own SIMD kernels at run time) and fused
+//! element-wise passes (bias + GELU, bias + residual + LayerNorm, softmax, …), written once in
+//! plain Rust and compiled three times: for AVX-512, for AVX2 + FMA, and for the baseline
+//! target. [`Kernels::detect`] picks the best the CPU has.
 //!
-//! This is the one module of the crate with `unsafe`: calling a function compiled for CPU
-//! features (sound once the features are detected) and handing slices to `gemm` as raw
-//! pointers (sound once the extents are checked against the slices' lengths).
+//! The one crate of the workspace with `unsafe`: calling a function compiled for CPU features
+//! (sound once the features are detected) and handing slices to `gemm` as raw pointers (sound
+//! once the extents are checked against the slices' lengths). It depends on no sluice crate.
 #![allow(unsafe_code)]
 
 /// A matrix stored in a slice: `rows × cols`, element `(r, c)` at `r * row_stride + c *
 /// col_stride`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Layout {
+pub struct Layout {
+    /// Number of rows.
     pub rows: usize,
+    /// Number of columns.
     pub cols: usize,
+    /// Distance in the slice between two rows.
     pub row_stride: usize,
+    /// Distance in the slice between two columns.
     pub col_stride: usize,
 }
 
@@ -74,7 +79,7 @@ fn stride(s: usize) -> isize {
 /// `dst = lhs · rhs` (`accumulate`: `dst += lhs · rhs`), single-threaded: the encoder runs one
 /// batch per thread. Panics when a layout does not fit its slice or the shapes disagree (a bug
 /// of the caller, never of the input).
-pub(crate) fn matmul(
+pub fn matmul(
     dst: &mut [f32],
     d: Layout,
     lhs: &[f32],
@@ -82,6 +87,22 @@ pub(crate) fn matmul(
     rhs: &[f32],
     r: Layout,
     accumulate: bool,
+) {
+    matmul_threads(dst, d, lhs, l, rhs, r, accumulate, 1);
+}
+
+/// [`matmul`] on up to `threads` threads (gemm splits the destination; each element is still
+/// summed in one order, so the result does not depend on the thread count).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_threads(
+    dst: &mut [f32],
+    d: Layout,
+    lhs: &[f32],
+    l: Layout,
+    rhs: &[f32],
+    r: Layout,
+    accumulate: bool,
+    threads: usize,
 ) {
     assert!(
         d.rows == l.rows && d.cols == r.cols && l.cols == r.rows,
@@ -123,7 +144,11 @@ pub(crate) fn matmul(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            if threads > 1 {
+                gemm::Parallelism::Rayon(threads)
+            } else {
+                gemm::Parallelism::None
+            },
         );
     }
 }
@@ -135,7 +160,7 @@ type Softmax = unsafe fn(&mut [f32], usize);
 
 /// The element-wise kernels compiled for one CPU level.
 #[derive(Clone, Copy)]
-pub(crate) struct Kernels {
+pub struct Kernels {
     /// `avx512`, `avx2` or `baseline`: shown by `sluice embed --bench`.
     pub level: &'static str,
     add_bias: RowsBias,
