@@ -1,0 +1,529 @@
+//! A model as `train` makes it and `predict` and the server use it: its settings
+//! ([`ModelSpec`]), the columns it reads ([`FeatureSchema`]) and predicts ([`LabelSchema`]),
+//! its preprocessing and the fitted learner ([`Fitted`]); fitting on a split, scoring,
+//! predicting into Arrow columns, and the artifact on disk (`model.json` plus
+//! `weights.safetensors`: data, never code).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, Int64Builder, StringBuilder};
+use arrow_array::{
+    ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int32Array, RecordBatch,
+};
+use arrow_schema::{DataType, Field};
+use serde::{Deserialize, Serialize};
+
+use crate::features::{FeatureSchema, LabelSchema, Preprocess, Scaling};
+use crate::gbdt::{Gbdt, GbdtParams, Objective};
+use crate::kmeans::{KMeans, KMeansParams};
+use crate::linear::{Logistic, LogisticParams};
+use crate::metrics::{self, Metric};
+use crate::mlp::{Mlp, MlpParams};
+use crate::pca::{Pca, PcaParams};
+use crate::split::Split;
+use crate::{Frame, Matrix, MlError, Result, Run, kernels};
+
+/// Which learner, with its settings (`model:` of `train`, tagged by `type`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ModelSpec {
+    /// Multinomial logistic regression.
+    Logistic(LogisticParams),
+    /// Multi-layer perceptron.
+    Mlp(MlpParams),
+    /// Histogram gradient-boosted trees.
+    Gbdt(GbdtParams),
+    /// Mini-batch k-means.
+    Kmeans(KMeansParams),
+    /// Principal component analysis.
+    Pca(PcaParams),
+}
+
+impl ModelSpec {
+    /// The learner's name (`logistic`, `mlp`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelSpec::Logistic(_) => "logistic",
+            ModelSpec::Mlp(_) => "mlp",
+            ModelSpec::Gbdt(_) => "gbdt",
+            ModelSpec::Kmeans(_) => "kmeans",
+            ModelSpec::Pca(_) => "pca",
+        }
+    }
+
+    /// Whether it learns from a label.
+    pub fn supervised(&self) -> bool {
+        !matches!(self, ModelSpec::Kmeans(_) | ModelSpec::Pca(_))
+    }
+
+    /// Whether it only predicts classes (a float label is then read as classes).
+    pub fn classifier_only(&self) -> bool {
+        matches!(self, ModelSpec::Logistic(_))
+    }
+
+    /// The metric a search ranks by when none is given.
+    pub fn default_metric(&self, regression: bool) -> Metric {
+        match self {
+            ModelSpec::Kmeans(_) => Metric::Inertia,
+            ModelSpec::Pca(_) => Metric::ExplainedVariance,
+            _ if regression => Metric::Rmse,
+            _ => Metric::Accuracy,
+        }
+    }
+
+    fn scaling(&self) -> Option<Scaling> {
+        match self {
+            ModelSpec::Logistic(_) | ModelSpec::Mlp(_) => Some(Scaling::Standard),
+            ModelSpec::Kmeans(_) | ModelSpec::Pca(_) => Some(Scaling::None),
+            ModelSpec::Gbdt(_) => None,
+        }
+    }
+}
+
+/// The fitted learner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Fitted {
+    /// Logistic regression.
+    Logistic(Logistic),
+    /// MLP.
+    Mlp(Mlp),
+    /// Boosted trees.
+    Gbdt(Gbdt),
+    /// k-means centres.
+    Kmeans(KMeans),
+    /// PCA components.
+    Pca(Pca),
+}
+
+/// A trained model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// The settings it was trained with.
+    pub spec: ModelSpec,
+    /// The columns it reads.
+    pub features: FeatureSchema,
+    /// What it predicts (supervised models).
+    pub label: Option<LabelSchema>,
+    /// Dense learners' preprocessing.
+    pub preprocess: Option<Preprocess>,
+    /// The learner.
+    pub fitted: Fitted,
+}
+
+/// What a model says about rows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Prediction {
+    /// Class probabilities, `rows × classes`.
+    Classes(Matrix),
+    /// Predicted values.
+    Values(Vec<f32>),
+    /// Nearest centre and squared distance to it.
+    Clusters(Vec<(u32, f32)>),
+    /// Coordinates on the components, `rows × components`.
+    Projection(Matrix),
+}
+
+/// Rows of a training: the features and, for a supervised model, the label of each row.
+pub struct Rows<'a> {
+    /// Feature columns.
+    pub frame: &'a Frame,
+    /// Class codes or values.
+    pub targets: Option<&'a [f32]>,
+}
+
+impl Rows<'_> {
+    fn take(&self, index: &[usize]) -> (Frame, Option<Vec<f32>>) {
+        (
+            self.frame.take(index),
+            self.targets.map(|t| index.iter().map(|&i| t[i]).collect()),
+        )
+    }
+}
+
+impl Model {
+    /// Fits `spec` on the training rows of `split`; the validation rows drive early stopping.
+    pub fn fit(
+        spec: &ModelSpec,
+        features: FeatureSchema,
+        label: Option<LabelSchema>,
+        rows: &Rows,
+        split: &Split,
+        run: &mut Run,
+    ) -> Result<Model> {
+        if spec.supervised() && (label.is_none() || rows.targets.is_none()) {
+            return Err(MlError::Config(format!(
+                "a {} model learns from a label: give `label`",
+                spec.kind()
+            )));
+        }
+        let (train, y) = rows.take(&split.train);
+        let (valid, vy) = rows.take(&split.valid);
+        let classes = label
+            .as_ref()
+            .and_then(|l| l.classes())
+            .map(<[String]>::len);
+        if spec.classifier_only() && classes.is_none() {
+            return Err(MlError::Data(format!(
+                "label `{}` holds numbers: logistic regression predicts classes (use gbdt or mlp \
+                 to predict a value)",
+                label.as_ref().map_or("", |l| l.name())
+            )));
+        }
+        let preprocess = spec.scaling().map(|s| Preprocess::fit(&train, s));
+        let dense = |f: &Frame| {
+            preprocess
+                .as_ref()
+                .map(|p| p.apply(f, p.inv_std.iter().any(|&s| s != 1.0)))
+        };
+        let y = y.unwrap_or_default();
+        let vy = vy.unwrap_or_default();
+        let fitted = match spec {
+            ModelSpec::Logistic(p) => {
+                let x = dense(&train).unwrap_or_default();
+                Fitted::Logistic(Logistic::fit(p, &x, &y, classes.unwrap_or(2), run)?)
+            }
+            ModelSpec::Mlp(p) => {
+                let x = dense(&train).unwrap_or_default();
+                let vx = dense(&valid).unwrap_or_default();
+                let valid = (vx.rows > 0).then_some((&vx, vy.as_slice()));
+                Fitted::Mlp(Mlp::fit(p, &x, &y, classes, valid, run)?)
+            }
+            ModelSpec::Gbdt(p) => {
+                let objective = match classes {
+                    Some(2) => Objective::Binary,
+                    Some(k) => Objective::Multiclass { classes: k },
+                    None => Objective::Regression,
+                };
+                let valid = (valid.rows > 0).then_some((&valid, vy.as_slice()));
+                Fitted::Gbdt(Gbdt::fit(p, objective, &train, &y, valid, run)?)
+            }
+            ModelSpec::Kmeans(p) => {
+                let x = dense(&train).unwrap_or_default();
+                Fitted::Kmeans(KMeans::fit(p, &x, run)?)
+            }
+            ModelSpec::Pca(p) => {
+                let x = dense(&train).unwrap_or_default();
+                Fitted::Pca(Pca::fit(p, &x, run.threads)?)
+            }
+        };
+        Ok(Model {
+            spec: spec.clone(),
+            features,
+            label,
+            preprocess,
+            fitted,
+        })
+    }
+
+    /// What the model says about the rows of `frame`.
+    pub fn predict(&self, frame: &Frame, threads: usize) -> Result<Prediction> {
+        if frame.width() != self.features.width() {
+            return Err(MlError::Data(format!(
+                "the rows have {} feature values; the model reads {}",
+                frame.width(),
+                self.features.width()
+            )));
+        }
+        let dense = || {
+            self.preprocess
+                .as_ref()
+                .map(|p| p.apply(frame, p.inv_std.iter().any(|&s| s != 1.0)))
+                .unwrap_or_default()
+        };
+        Ok(match &self.fitted {
+            Fitted::Logistic(m) => Prediction::Classes(m.predict(&dense(), threads)),
+            Fitted::Mlp(m) => {
+                let out = m.predict(&dense(), threads);
+                match m.classes {
+                    Some(_) => Prediction::Classes(out),
+                    None => Prediction::Values(out.data),
+                }
+            }
+            Fitted::Gbdt(m) => {
+                let raw = m.predict_raw(frame, threads);
+                let k = m.outputs();
+                match self
+                    .label
+                    .as_ref()
+                    .and_then(|l| l.classes())
+                    .map(<[String]>::len)
+                {
+                    Some(2) => {
+                        let mut p = Matrix::zeros(frame.rows, 2);
+                        for (r, z) in raw.iter().enumerate() {
+                            let one = 1.0 / (1.0 + (-z).exp());
+                            p.data[2 * r] = 1.0 - one;
+                            p.data[2 * r + 1] = one;
+                        }
+                        Prediction::Classes(p)
+                    }
+                    Some(_) => {
+                        let mut p = Matrix {
+                            rows: frame.rows,
+                            cols: k,
+                            data: raw,
+                        };
+                        kernels().softmax_rows(&mut p.data, k);
+                        Prediction::Classes(p)
+                    }
+                    None => Prediction::Values(raw),
+                }
+            }
+            Fitted::Kmeans(m) => Prediction::Clusters(m.assign(&dense(), threads)),
+            Fitted::Pca(m) => Prediction::Projection(m.transform(&dense(), threads)),
+        })
+    }
+
+    /// Figures of the model on rows with known targets: accuracy, f1_macro, logloss, auc
+    /// (classes), rmse (values), inertia (clusters), explained_variance (PCA).
+    pub fn score(
+        &self,
+        frame: &Frame,
+        targets: Option<&[f32]>,
+        threads: usize,
+    ) -> Result<Vec<(Metric, f64)>> {
+        if frame.rows == 0 {
+            return Ok(Vec::new());
+        }
+        let y = targets.unwrap_or_default();
+        Ok(match self.predict(frame, threads)? {
+            Prediction::Classes(p) => vec![
+                (Metric::Accuracy, metrics::accuracy(&p, y)),
+                (Metric::F1Macro, metrics::f1_macro(&p, y)),
+                (Metric::Logloss, metrics::logloss(&p, y)),
+                (Metric::Auc, metrics::auc(&p, y)),
+            ],
+            Prediction::Values(v) => vec![(Metric::Rmse, metrics::rmse(&v, y))],
+            Prediction::Clusters(c) => {
+                vec![(Metric::Inertia, c.iter().map(|(_, d)| *d as f64).sum())]
+            }
+            Prediction::Projection(_) => match &self.fitted {
+                Fitted::Pca(p) => vec![(
+                    Metric::ExplainedVariance,
+                    p.explained_variance_ratio.iter().sum(),
+                )],
+                _ => Vec::new(),
+            },
+        })
+    }
+
+    /// The prediction as Arrow columns: `label` (in the label's type) and `probas` (a list of
+    /// one probability per class) for a classifier, `prediction` for a regressor, `cluster`
+    /// and `distance` for k-means, `projection` for PCA.
+    pub fn columns(&self, prediction: &Prediction) -> Vec<(Field, ArrayRef)> {
+        let list = |m: &Matrix, name: &str| -> (Field, ArrayRef) {
+            let item = Arc::new(Field::new("item", DataType::Float32, true));
+            let values = Arc::new(Float32Array::from(m.data.clone()));
+            let array = FixedSizeListArray::new(item.clone(), m.cols as i32, values, None);
+            (
+                Field::new(name, DataType::FixedSizeList(item, m.cols as i32), false),
+                Arc::new(array) as ArrayRef,
+            )
+        };
+        match prediction {
+            Prediction::Classes(p) => {
+                let (classes, kind) = match &self.label {
+                    Some(LabelSchema::Classes {
+                        classes, r#type, ..
+                    }) => (classes.clone(), r#type.as_str()),
+                    _ => ((0..p.cols).map(|c| c.to_string()).collect(), "int64"),
+                };
+                let best = metrics::predicted(p);
+                let (field, array): (Field, ArrayRef) = match kind {
+                    "int64" => {
+                        let mut b = Int64Builder::with_capacity(best.len());
+                        for &c in &best {
+                            b.append_option(classes[c].parse::<i64>().ok());
+                        }
+                        (
+                            Field::new("label", DataType::Int64, true),
+                            Arc::new(b.finish()),
+                        )
+                    }
+                    "bool" => {
+                        let mut b = BooleanBuilder::with_capacity(best.len());
+                        for &c in &best {
+                            b.append_value(classes[c] == "true");
+                        }
+                        (
+                            Field::new("label", DataType::Boolean, true),
+                            Arc::new(b.finish()),
+                        )
+                    }
+                    _ => {
+                        let mut b = StringBuilder::new();
+                        for &c in &best {
+                            b.append_value(&classes[c]);
+                        }
+                        (
+                            Field::new("label", DataType::Utf8, true),
+                            Arc::new(b.finish()),
+                        )
+                    }
+                };
+                vec![(field, array), list(p, "probas")]
+            }
+            Prediction::Values(v) => vec![(
+                Field::new("prediction", DataType::Float64, false),
+                Arc::new(Float64Array::from_iter_values(v.iter().map(|&x| x as f64))),
+            )],
+            Prediction::Clusters(c) => vec![
+                (
+                    Field::new("cluster", DataType::Int32, false),
+                    Arc::new(Int32Array::from_iter_values(
+                        c.iter().map(|(k, _)| *k as i32),
+                    )),
+                ),
+                (
+                    Field::new("distance", DataType::Float32, false),
+                    Arc::new(Float32Array::from_iter_values(
+                        c.iter().map(|(_, d)| d.sqrt()),
+                    )),
+                ),
+            ],
+            Prediction::Projection(m) => vec![list(m, "projection")],
+        }
+    }
+
+    /// The rows of `batches` as the model reads them (columns checked against its schema).
+    pub fn frame(&self, batches: &[RecordBatch]) -> Result<Frame> {
+        self.features.frame(batches)
+    }
+
+    /// Writes the artifact into the folder `dir` (created): `model.json` (settings, schema,
+    /// small values) and `weights.safetensors` (every matrix).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let err = |path: &Path, e: &dyn std::fmt::Display| MlError::Artifact {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
+        let mut json = serde_json::to_value(self).map_err(|e| err(dir, &e))?;
+        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        extract_tensors(&mut json, "", &mut tensors);
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+            .iter()
+            .map(|(name, shape, bytes)| {
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                    .map(|v| (name.clone(), v))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| err(dir, &e))?;
+        let weights = dir.join("weights.safetensors");
+        safetensors::serialize_to_file(views, None, &weights).map_err(|e| err(&weights, &e))?;
+        let path = dir.join("model.json");
+        let text = serde_json::to_string_pretty(&json).map_err(|e| err(&path, &e))?;
+        std::fs::write(&path, text).map_err(|e| err(&path, &e))
+    }
+
+    /// Reads the artifact in `dir`.
+    pub fn load(dir: &Path) -> Result<Model> {
+        let err = |path: &Path, e: &dyn std::fmt::Display| MlError::Artifact {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let path = dir.join("model.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| err(&path, &e))?;
+        let mut json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| err(&path, &e))?;
+        let weights = dir.join("weights.safetensors");
+        let bytes = std::fs::read(&weights).map_err(|e| err(&weights, &e))?;
+        let tensors =
+            safetensors::SafeTensors::deserialize(&bytes).map_err(|e| err(&weights, &e))?;
+        restore_tensors(&mut json, &tensors).map_err(|e| err(&weights, &e))?;
+        serde_json::from_value(json).map_err(|e| err(&path, &e))
+    }
+}
+
+/// Matrices (objects with `rows`, `cols`, `data`) whose data is larger than this go to the
+/// safetensors file.
+const INLINE: usize = 64;
+
+fn extract_tensors(
+    v: &mut serde_json::Value,
+    path: &str,
+    out: &mut Vec<(String, Vec<usize>, Vec<u8>)>,
+) {
+    match v {
+        serde_json::Value::Object(map) => {
+            let is_matrix = map.contains_key("rows")
+                && map.contains_key("cols")
+                && map
+                    .get("data")
+                    .and_then(|d| d.as_array())
+                    .is_some_and(|d| d.len() > INLINE);
+            if is_matrix {
+                let rows = map.get("rows").and_then(|r| r.as_u64()).unwrap_or(0) as usize;
+                let cols = map.get("cols").and_then(|r| r.as_u64()).unwrap_or(0) as usize;
+                let data = map
+                    .get("data")
+                    .and_then(|d| d.as_array())
+                    .cloned()
+                    .unwrap_or_default();
+                let bytes: Vec<u8> = data
+                    .iter()
+                    .flat_map(|x| (x.as_f64().unwrap_or(f64::NAN) as f32).to_le_bytes())
+                    .collect();
+                let name = if path.is_empty() {
+                    "tensor".to_string()
+                } else {
+                    path.to_string()
+                };
+                out.push((name.clone(), vec![rows, cols], bytes));
+                map.insert("data".into(), serde_json::json!({ "tensor": name }));
+                return;
+            }
+            for (k, child) in map.iter_mut() {
+                extract_tensors(child, &format!("{path}.{k}"), out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, child) in items.iter_mut().enumerate() {
+                extract_tensors(child, &format!("{path}.{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn restore_tensors(
+    v: &mut serde_json::Value,
+    tensors: &safetensors::SafeTensors,
+) -> Result<(), String> {
+    match v {
+        serde_json::Value::Object(map) => {
+            if let Some(name) = map
+                .get("data")
+                .and_then(|d| d.get("tensor"))
+                .and_then(|t| t.as_str())
+            {
+                let t = tensors
+                    .tensor(name)
+                    .map_err(|e| format!("tensor {name}: {e}"))?;
+                let values: Vec<serde_json::Value> = t
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| {
+                        let x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                        serde_json::Number::from_f64(x as f64)
+                            .map_or(serde_json::Value::Null, serde_json::Value::Number)
+                    })
+                    .collect();
+                map.insert("data".into(), serde_json::Value::Array(values));
+                return Ok(());
+            }
+            for child in map.values_mut() {
+                restore_tensors(child, tensors)?;
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for child in items {
+                restore_tensors(child, tensors)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
