@@ -6,6 +6,7 @@ mod embed;
 pub(crate) mod export_parquet;
 pub mod fetch;
 pub(crate) mod load_postgres;
+pub mod ml;
 mod noop;
 pub mod parse;
 pub mod publish;
@@ -124,6 +125,16 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             name: "publish.huggingface",
             summary: "Publishes an `export.parquet` folder (`path`) to the Hugging Face dataset `repo` in one commit: `data/<name>-latest/` replaced, the previous version kept under `data/<name>-<version>/`, a dataset card; nothing sent when unchanged; token from HF_TOKEN.",
             build: publish::huggingface::build,
+        },
+        OpSpec {
+            name: "train",
+            summary: "Fits a `model` (logistic, mlp, gbdt, kmeans, pca) on the `features` and `label` of `input`, split into train/valid/test rows (`split`); with `search`, tries several configurations and keeps the best by the validation `metric`. The dataset is the figures per trial and epoch; the model is kept in the version's `model/` folder.",
+            build: ml::train::build_train,
+        },
+        OpSpec {
+            name: "predict",
+            summary: "Scores every row of `input` with the model of the `train` task `model`: the input's columns (or `keep`) then `label` and `probas`, `prediction`, `cluster` and `distance`, or `projection`.",
+            build: build::<ml::Predict>,
         },
         OpSpec {
             name: "write.json",

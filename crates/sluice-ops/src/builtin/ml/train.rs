@@ -1,0 +1,394 @@
+//! `train`: reads the feature and label columns of `input`, splits the rows, fits the `model`
+//! (or each configuration of `search`), scores every trial on the training, validation and
+//! test rows, and keeps the best by the validation `metric`. The dataset is the figures (one
+//! row per trial, epoch and metric, MLflow's shape); the best model's artifact is written
+//! beside it, in the version folder's `model/`, with `trials.json` (every trial's settings
+//! and figures).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sluice_data::datafusion::arrow::array::{
+    ArrayRef, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
+};
+use sluice_data::datafusion::arrow::datatypes::{DataType, Field, Schema};
+use sluice_data::datafusion::arrow::record_batch::RecordBatch;
+use sluice_data::{DatasetTarget, DatasetWriter};
+use sluice_ml::features::{FeatureSchema, LabelSchema};
+use sluice_ml::metrics::Metric;
+use sluice_ml::model::Rows;
+use sluice_ml::split::{Split, SplitSpec};
+use sluice_ml::{Epoch, Model, ModelSpec, Run};
+use sluice_op::{Op, OpError, OpOutput, ProgressFn, TaskContext, TaskLog, blocking};
+use tokio_util::sync::CancellationToken;
+
+use super::search::Search;
+use super::{ml_error, read_columns};
+
+/// The folder of the model artifact inside the `train` task's dataset version.
+pub const MODEL_DIR: &str = "model";
+
+/// `op: train`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Train {
+    /// The task whose dataset holds the rows.
+    pub input: String,
+    /// The column to predict (classes or values); none for k-means and PCA.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// The feature columns (numbers, text categories, vectors); default: every column but the
+    /// label and the split column.
+    #[serde(default)]
+    pub features: Option<Vec<String>>,
+    /// The learner and its settings (`type: logistic | mlp | gbdt | kmeans | pca`).
+    pub model: ModelSpec,
+    /// How rows are split into training, validation and test rows.
+    #[serde(default)]
+    pub split: SplitSpec,
+    /// The validation figure that ranks trials (default: accuracy for classes, rmse for
+    /// values, inertia for k-means, explained variance for PCA).
+    #[serde(default)]
+    pub metric: Option<Metric>,
+    /// Several configurations to try, the best kept.
+    #[serde(default)]
+    pub search: Option<Search>,
+    /// Seed of every random choice.
+    #[serde(default)]
+    pub seed: u64,
+    /// Threads (default: every core).
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// Read a numeric label as classes (integers always are).
+    #[serde(default)]
+    pub classes: bool,
+}
+
+/// Builds a `train` op, checking its search configurations.
+pub fn build_train(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
+    let op: Train = sluice_core::from_node(config)?;
+    op.configurations()
+        .map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
+    op.split
+        .check()
+        .map_err(|e| <sluice_core::DeError as serde::de::Error>::custom(e.to_string()))?;
+    if op.model.supervised() && op.label.is_none() {
+        return Err(<sluice_core::DeError as serde::de::Error>::custom(format!(
+            "a {} model learns from a label: give `label`",
+            op.model.kind()
+        )));
+    }
+    Ok(Box::new(op))
+}
+
+/// One trial's settings and figures, as kept in `trials.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialRecord {
+    /// 1-based.
+    pub trial: usize,
+    /// The configuration.
+    pub model: ModelSpec,
+    /// Final figures: `train.accuracy`, `valid.accuracy`, …, `fit_seconds`.
+    pub figures: Vec<(String, f64)>,
+    /// Epochs run.
+    pub epochs: usize,
+}
+
+/// What a run of the op leaves in its version: the best trial and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainState {
+    /// The learner.
+    pub kind: String,
+    /// The metric trials were ranked by and on which rows (`valid.accuracy`).
+    pub metric: String,
+    /// Its value for the kept model.
+    pub value: f64,
+    /// The kept trial (1-based).
+    pub best_trial: usize,
+    /// Trials run.
+    pub trials: usize,
+}
+
+/// Figures rows: trial, step (epoch; none for final figures), metric, value.
+#[derive(Default)]
+struct Figures {
+    trial: Int32Builder,
+    step: Int64Builder,
+    metric: StringBuilder,
+    value: Float64Builder,
+}
+
+impl Figures {
+    fn push(&mut self, trial: usize, step: Option<usize>, metric: &str, value: f64) {
+        self.trial.append_value(trial as i32);
+        self.step.append_option(step.map(|s| s as i64));
+        self.metric.append_value(metric);
+        self.value.append_value(value);
+    }
+
+    fn write(mut self, target: &DatasetTarget) -> Result<sluice_data::DatasetInfo, OpError> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("trial", DataType::Int32, false),
+            Field::new("step", DataType::Int64, true),
+            Field::new("metric", DataType::Utf8, false),
+            Field::new("value", DataType::Float64, false),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.trial.finish()),
+            Arc::new(self.step.finish()),
+            Arc::new(self.metric.finish()),
+            Arc::new(self.value.finish()),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns)
+            .map_err(|e| OpError::internal(e.to_string()))?;
+        let mut writer = DatasetWriter::new(target, schema);
+        writer.write(&batch)?;
+        Ok(writer.finish()?)
+    }
+}
+
+/// What the blocking part needs besides the config.
+struct Env {
+    dir: PathBuf,
+    out: DatasetTarget,
+    cancel: CancellationToken,
+    progress: Option<ProgressFn>,
+    log: TaskLog,
+}
+
+impl Train {
+    fn configurations(&self) -> Result<Vec<ModelSpec>, String> {
+        match &self.search {
+            Some(s) => s.configurations(&self.model, self.seed),
+            None => Ok(vec![self.model.clone()]),
+        }
+    }
+
+    /// The feature columns: as given, or every column but the label and the split column.
+    fn feature_names(&self, dir: &Path) -> Result<Vec<String>, OpError> {
+        if let Some(f) = &self.features {
+            return Ok(f.clone());
+        }
+        let schema = sluice_data::export::dataset_schema(dir)?;
+        Ok(schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| Some(n) != self.label.as_ref() && Some(n) != self.split.column.as_ref())
+            .collect())
+    }
+
+    fn split_rows(
+        &self,
+        batches: &[RecordBatch],
+        rows: usize,
+        targets: Option<&[f32]>,
+    ) -> Result<Split, OpError> {
+        let Some(column) = &self.split.column else {
+            return self.split.split(rows, targets).map_err(ml_error);
+        };
+        let mut values: Vec<Option<String>> = Vec::with_capacity(rows);
+        for b in batches {
+            let array = b
+                .column_by_name(column)
+                .ok_or_else(|| OpError::config(format!("split column `{column}` is missing")))?;
+            let text = sluice_data::datafusion::arrow::compute::cast(array, &DataType::Utf8)
+                .map_err(|e| OpError::data(format!("split column `{column}`: {e}")))?;
+            let text = text
+                .as_any()
+                .downcast_ref::<sluice_data::datafusion::arrow::array::StringArray>()
+                .ok_or_else(|| OpError::internal("cast to text"))?;
+            values.extend(text.iter().map(|v| v.map(str::to_string)));
+        }
+        Split::from_labels(column, values.iter().map(Option::as_deref)).map_err(ml_error)
+    }
+
+    fn train(&self, env: Env) -> Result<OpOutput, OpError> {
+        let threads = self.threads.unwrap_or_else(sluice_ml::all_threads).max(1);
+        let features = self.feature_names(&env.dir)?;
+        let mut columns = features.clone();
+        columns.extend(self.label.iter().cloned());
+        columns.extend(self.split.column.iter().cloned());
+        let batches = read_columns(&env.dir, &self.input, &columns)?;
+        let schema = FeatureSchema::infer(&batches, &features).map_err(ml_error)?;
+        let label = match (&self.label, self.model.supervised()) {
+            (Some(l), true) => {
+                let classes = self.classes || self.model.classifier_only();
+                Some(LabelSchema::infer(&batches, l, classes).map_err(ml_error)?)
+            }
+            _ => None,
+        };
+        let frame = schema.frame(&batches).map_err(ml_error)?;
+        let targets = match &label {
+            Some(l) => Some(l.targets(&batches).map_err(ml_error)?),
+            None => None,
+        };
+        let stratify = label.as_ref().and_then(|l| l.classes()).is_some();
+        let split = self.split_rows(
+            &batches,
+            frame.rows,
+            targets.as_deref().filter(|_| stratify),
+        )?;
+        drop(batches);
+        let regression = label.as_ref().is_some_and(|l| l.classes().is_none());
+        let metric = self.metric.unwrap_or(self.model.default_metric(regression));
+        let ranked_on = if split.valid.is_empty() {
+            "train"
+        } else {
+            "valid"
+        };
+        let configs = self.configurations().map_err(OpError::config)?;
+        let rows = Rows {
+            frame: &frame,
+            targets: targets.as_deref(),
+        };
+        let parts = [
+            ("train", &split.train),
+            ("valid", &split.valid),
+            ("test", &split.test),
+        ];
+        let mut figures = Figures::default();
+        let mut records = Vec::new();
+        let mut best: Option<(f64, usize, Model)> = None;
+        let _ = env.log.line(&format!(
+            "{} rows: {} train, {} valid, {} test; {} feature value(s) per row; {} trial(s), ranked by {ranked_on}.{}",
+            frame.rows,
+            split.train.len(),
+            split.valid.len(),
+            split.test.len(),
+            frame.width(),
+            configs.len(),
+            metric.name()
+        ));
+        for (i, spec) in configs.iter().enumerate() {
+            let trial = i + 1;
+            let started = Instant::now();
+            let mut epochs = 0;
+            let total = configs.len() as u64 * 1000;
+            let max = max_epochs(spec).max(1) as u64;
+            let mut hook = |e: &Epoch| {
+                epochs = e.epoch;
+                for (name, value) in &e.metrics {
+                    figures.push(trial, Some(e.epoch), name, *value);
+                }
+                if let Some(p) = &env.progress {
+                    p(
+                        i as u64 * 1000 + (e.epoch as u64).min(max) * 1000 / max,
+                        total,
+                    );
+                }
+                !env.cancel.is_cancelled()
+            };
+            let mut run = Run {
+                threads,
+                seed: self.seed,
+                on_epoch: &mut hook,
+            };
+            let model = Model::fit(spec, schema.clone(), label.clone(), &rows, &split, &mut run)
+                .map_err(ml_error)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let mut finals = vec![("fit_seconds".to_string(), seconds)];
+            for (part, index) in parts {
+                let f = frame.take(index);
+                let y: Option<Vec<f32>> = targets
+                    .as_ref()
+                    .map(|t| index.iter().map(|&r| t[r]).collect());
+                for (m, v) in model.score(&f, y.as_deref(), threads).map_err(ml_error)? {
+                    finals.push((format!("{part}.{}", m.name()), v));
+                }
+            }
+            for (name, value) in &finals {
+                figures.push(trial, None, name, *value);
+            }
+            let key = format!("{ranked_on}.{}", metric.name());
+            let score = finals
+                .iter()
+                .find(|(n, _)| *n == key)
+                .map_or(f64::NAN, |(_, v)| *v);
+            let _ = env.log.line(&format!(
+                "trial {trial}/{}: {} — {key} {score:.4} ({epochs} epoch(s), {seconds:.1} s)",
+                configs.len(),
+                serde_json::to_string(spec).unwrap_or_default()
+            ));
+            if best
+                .as_ref()
+                .is_none_or(|(b, _, _)| metric.better(score, *b))
+            {
+                best = Some((score, trial, model));
+            }
+            records.push(TrialRecord {
+                trial,
+                model: spec.clone(),
+                figures: finals,
+                epochs,
+            });
+        }
+        let (value, best_trial, model) = best.ok_or_else(|| OpError::internal("no trial ran"))?;
+        let model_dir = env.out.dir.join(MODEL_DIR);
+        model.save(&model_dir).map_err(ml_error)?;
+        let trials_path = model_dir.join("trials.json");
+        let text =
+            serde_json::to_string_pretty(&records).map_err(|e| OpError::internal(e.to_string()))?;
+        std::fs::write(&trials_path, text).map_err(|e| OpError::io(trials_path.display(), &e))?;
+        let info = figures.write(&env.out)?;
+        let state = TrainState {
+            kind: self.model.kind().into(),
+            metric: format!("{ranked_on}.{}", metric.name()),
+            value,
+            best_trial,
+            trials: configs.len(),
+        };
+        let _ = env.log.line(&format!(
+            "kept trial {best_trial}: {} {value:.4}",
+            state.metric
+        ));
+        let mut metrics = sluice_op::counters(&[
+            ("trials", configs.len() as u64),
+            ("best_trial", best_trial as u64),
+        ]);
+        metrics.insert(state.metric.clone(), serde_json::json!(value));
+        Ok(OpOutput {
+            dataset: Some(info.into()),
+            metrics,
+            state: serde_json::to_value(&state).ok(),
+            ..OpOutput::default()
+        })
+    }
+}
+
+/// Epochs (or rounds, or passes) a configuration runs at most, for the progress bar.
+fn max_epochs(spec: &ModelSpec) -> usize {
+    match spec {
+        ModelSpec::Logistic(p) => p.max_iter.min(100),
+        ModelSpec::Mlp(p) => p.epochs,
+        ModelSpec::Gbdt(p) => p.max_iter,
+        ModelSpec::Kmeans(p) => p.max_iter.min(20),
+        ModelSpec::Pca(_) => 1,
+    }
+}
+
+#[async_trait]
+impl Op for Train {
+    async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        let env = Env {
+            dir: ctx.input(&self.input)?.to_path_buf(),
+            out: ctx.output()?.clone(),
+            cancel: ctx.cancel.clone(),
+            progress: ctx.progress.clone(),
+            log: ctx.log.clone(),
+        };
+        let op = self.clone();
+        blocking(move || op.train(env)).await
+    }
+
+    fn reads(&self) -> Vec<String> {
+        vec![self.input.clone()]
+    }
+
+    fn produces_dataset(&self) -> bool {
+        true
+    }
+}

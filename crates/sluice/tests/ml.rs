@@ -1,0 +1,190 @@
+//! `train` and `predict` through the real binary: a search keeps the trial with the best
+//! validation figure, the figures dataset has every trial's epochs and final figures, the
+//! same seed gives the same figures, `predict` scores every row, and a model asked to score
+//! rows without its columns fails naming the column.
+
+mod common;
+
+use common::{Project, metrics, text};
+use serde_json::Value;
+
+/// Three classes: two numeric features carry them, a text column partly, a third number is
+/// noise with missing values. A fixed linear congruential generator makes the file.
+fn rows_csv(rows: usize, seed: u64) -> String {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let mut out = String::from("id,x,y,noise,colour,label\n");
+    for i in 0..rows {
+        let label = (next() * 3.0) as usize % 3;
+        let (cx, cy) = [(0.0, 0.0), (2.5, 0.5), (0.5, 2.5)][label];
+        let x = cx + next() * 2.0 - 1.0;
+        let y = cy + next() * 2.0 - 1.0;
+        let noise = if next() < 0.1 {
+            String::new()
+        } else {
+            format!("{:.3}", next())
+        };
+        let colour = ["red", "green", "blue"][if next() < 0.7 { label } else { (label + 1) % 3 }];
+        let name = ["seen", "consulted", "booked"][label];
+        out.push_str(&format!("{i},{x:.4},{y:.4},{noise},{colour},{name}\n"));
+    }
+    out
+}
+
+const PIPELINE: &str = r#"
+name: ml
+tasks:
+  rows:
+    op: read.csv
+    path: rows.csv
+  classifier:
+    op: train
+    input: rows
+    label: label
+    features: [x, y, noise, colour]
+    model: {type: mlp, hidden: [8], epochs: 8, early_stopping: 0, learning_rate: 0.01}
+    split: {valid: 0.25, test: 0.15, seed: 3}
+    metric: accuracy
+    seed: 5
+    search:
+      trials:
+        - {hidden: [2], epochs: 1, learning_rate: 0.0001}
+        - {hidden: [16, 8]}
+      random: 2
+      space:
+        learning_rate: {log_uniform: [0.001, 0.03]}
+        activation: [relu, gelu]
+  scored:
+    op: predict
+    input: rows
+    model: classifier
+    keep: [id, label]
+"#;
+
+fn sql(p: &Project, query: &str) -> Vec<Value> {
+    let out = p.run_ok(&["sql", query, "--format", "json"]);
+    serde_json::from_slice(&out.stdout).expect("json rows")
+}
+
+#[test]
+fn a_search_keeps_the_best_trial_and_predict_scores_every_row() {
+    let p = Project::new(PIPELINE);
+    std::fs::write(p.path("rows.csv"), rows_csv(1200, 1)).expect("csv");
+    p.run_ok(&["run", "pipeline.yaml"]);
+
+    // Four trials; each has 8 epochs of figures (the first one 1) and 13 final figures.
+    let counts = sql(
+        &p,
+        "select trial, count(step) as epochs, count(*) - count(step) as finals \
+         from ml.classifier group by trial order by trial",
+    );
+    let counts: Vec<(i64, i64, i64)> = counts
+        .iter()
+        .map(|r| {
+            (
+                r["trial"].as_i64().unwrap_or(-1),
+                r["epochs"].as_i64().unwrap_or(-1),
+                r["finals"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    // mlp epochs report loss, accuracy, val_loss, val_accuracy: 4 figures per epoch.
+    assert_eq!(
+        counts,
+        vec![(1, 4, 13), (2, 32, 13), (3, 32, 13), (4, 32, 13)]
+    );
+
+    // The kept trial is the one with the best validation accuracy.
+    let valid = sql(
+        &p,
+        "select trial, value from ml.classifier where step is null and metric = 'valid.accuracy' \
+         order by value desc, trial",
+    );
+    let best = valid[0]["trial"].as_i64().expect("trial");
+    let run = p.last_run_id();
+    let m = metrics(&p, &run, "classifier");
+    assert_eq!(m["trials"], 4);
+    assert_eq!(m["best_trial"].as_i64(), Some(best), "{m}");
+    assert_eq!(m["valid.accuracy"].as_f64(), valid[0]["value"].as_f64());
+    assert!(
+        valid[0]["value"].as_f64().unwrap_or(0.0) > 0.85,
+        "{valid:?}"
+    );
+    // The one-epoch, tiny-step trial is the worst.
+    assert_eq!(
+        valid.last().and_then(|r| r["trial"].as_i64()),
+        Some(1),
+        "{valid:?}"
+    );
+
+    // predict: every row, the kept columns then the label in the label's type and the
+    // probabilities.
+    let scored = sql(
+        &p,
+        "select count(*) as n, sum(case when label = 'booked' or label = 'seen' or label = 'consulted' then 1 else 0 end) as labelled, \
+         min(array_length(probas)) as k from ml.scored",
+    );
+    assert_eq!(scored[0]["n"], 1200);
+    assert_eq!(scored[0]["labelled"], 1200);
+    assert_eq!(scored[0]["k"], 3);
+    let cols = sql(&p, "select * from ml.scored limit 1");
+    let names: Vec<&String> = cols[0].as_object().expect("row").keys().collect();
+    assert_eq!(
+        names,
+        ["id", "label", "probas"],
+        "the input's `label` is replaced by the prediction"
+    );
+
+    // The same seed, run again from scratch: the same figures.
+    let before = sql(
+        &p,
+        "select trial, step, metric, value from ml.classifier where metric <> 'fit_seconds' order by trial, step, metric",
+    );
+    p.run_ok(&["run", "pipeline.yaml", "--force"]);
+    let after = sql(
+        &p,
+        "select trial, step, metric, value from ml.classifier where metric <> 'fit_seconds' order by trial, step, metric",
+    );
+    assert_eq!(before, after);
+}
+
+#[test]
+fn predicting_rows_without_the_models_columns_names_the_column() {
+    let pipeline = PIPELINE.replace(
+        "    keep: [id, label]\n",
+        "    keep: [id, label]\n  other:\n    op: sql\n    sql: select id, x, noise, colour from rows\n  wrong:\n    op: predict\n    input: other\n    model: classifier\n",
+    );
+    let p = Project::new(&pipeline);
+    std::fs::write(p.path("rows.csv"), rows_csv(300, 2)).expect("csv");
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains("the input has no column `y` (its columns: id, x, noise, colour)"),
+        "{all}"
+    );
+    assert!(all.contains("data error: fix the input data"), "{all}");
+}
+
+#[test]
+fn a_search_that_cannot_make_a_model_is_refused_before_running() {
+    let pipeline = PIPELINE.replace(
+        "        - {hidden: [16, 8]}\n",
+        "        - {hidden: [16, 8], dropuot: 0.2}\n",
+    );
+    let p = Project::new(&pipeline);
+    let out = p.sluice(&["validate", "pipeline.yaml"]);
+    assert_ne!(out.status.code(), Some(0));
+    let all = text(&out);
+    assert!(
+        all.contains("search.trials[1]: unknown field `dropuot`"),
+        "{all}"
+    );
+}
