@@ -24,7 +24,7 @@ use sluice_store::{AttemptRecord, Write, now_micros};
 use tokio_util::sync::CancellationToken;
 
 use crate::Event;
-use crate::publish::{previous_dataset, publish_dataset};
+use crate::publish::{own_versions, publish_dataset};
 use crate::run::{Done, Shared};
 use crate::warehouse::version_of;
 
@@ -47,6 +47,9 @@ pub struct AttemptSpec {
     pub output: Option<DatasetTarget>,
     /// The task's latest dataset before this run (incremental ops).
     pub previous: Option<Previous>,
+    /// The task's versions named by an alias, by alias.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, Previous>,
     /// The folder relative paths start from (the pipeline file's).
     pub workdir: PathBuf,
     /// Environment variables of a command.
@@ -125,6 +128,7 @@ pub async fn execute(
         log: TaskLog::new(spec.log_path.clone(), spec.secrets.clone(), echo),
         cancel: cancel.clone(),
         previous: spec.previous.clone(),
+        aliases: spec.aliases.clone(),
         raw_dir: spec.raw_dir.clone(),
         cache_dir: spec.cache_dir.clone(),
         progress: hooks.progress,
@@ -310,10 +314,8 @@ async fn describe(
             )));
         }
     }
-    let (previous, output) = if task.produces_dataset {
-        let previous = previous_dataset(shared, i)
-            .await
-            .map_err(OpError::internal)?;
+    let (previous, aliases, output) = if task.produces_dataset {
+        let (previous, aliases) = own_versions(shared, i).await.map_err(OpError::internal)?;
         let dir = shared
             .engine
             .warehouse
@@ -329,9 +331,9 @@ async fn describe(
             dir,
             compression: shared.pipeline.compression,
         };
-        (previous, Some(output))
+        (previous, aliases, Some(output))
     } else {
-        (None, None)
+        (None, BTreeMap::new(), None)
     };
     // The variables of sluice's environment the pipeline passes to its commands; those named
     // like secrets are masked like the task's own.
@@ -366,6 +368,7 @@ async fn describe(
         inputs,
         output,
         previous,
+        aliases,
         workdir: shared.pipeline.dir.clone(),
         env: task
             .env

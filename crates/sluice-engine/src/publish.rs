@@ -1,6 +1,8 @@
 //! A task's dataset: checked, moved from staging to its version folder and made latest in
 //! one batch of writes; and the previous latest version an incremental op starts from.
 
+use std::collections::BTreeMap;
+
 use sluice_op::{OpError, OpOutput, Previous, TaskLog};
 use sluice_store::{Write, now_micros};
 
@@ -71,38 +73,75 @@ pub(crate) async fn publish_dataset(
         version: version.to_string(),
         at: now,
     });
+    for (alias, note) in &out.aliases {
+        let _ = log.line(&format!("alias {alias} → version {version}: {note}"));
+        shared.writer.send(Write::Alias(sluice_store::AliasRecord {
+            pipeline: shared.pipeline.name.clone(),
+            task: task.name.clone(),
+            alias: alias.clone(),
+            version: version.to_string(),
+            set_at: now,
+            set_by: format!("run {}", shared.run_id),
+            note: Some(note.clone()),
+        }));
+    }
     Ok(())
 }
 
-/// Task `i`'s latest dataset before this run (its folder must still exist) and the state
-/// its op kept with it.
-pub(crate) async fn previous_dataset(
+/// Task `i`'s latest dataset before this run and its versions named by an alias (each only
+/// while its folder still exists), with the state its op kept with each.
+pub(crate) async fn own_versions(
     shared: &Shared,
     i: usize,
-) -> Result<Option<Previous>, String> {
+) -> Result<(Option<Previous>, BTreeMap<String, Previous>), String> {
     let task = &shared.pipeline.tasks[i].name;
-    let versions = shared
-        .engine
-        .store
-        .dataset_versions(Some(&shared.pipeline.name), Some(task))
+    let store = &shared.engine.store;
+    let pipeline = Some(shared.pipeline.name.as_str());
+    let versions = store
+        .dataset_versions(pipeline, Some(task))
         .await
         .map_err(|e| format!("cannot read the previous dataset of this task: {e}"))?;
-    let Some(latest) = versions.into_iter().find(|v| v.latest_since.is_some()) else {
-        return Ok(None);
-    };
-    let dir = std::path::PathBuf::from(&latest.path);
-    if !shared.holds.kept(&dir).await {
-        return Ok(None);
+    let aliases = store
+        .aliases(pipeline, Some(task), false)
+        .await
+        .map_err(|e| format!("cannot read the aliases of this task: {e}"))?;
+    let mut previous = None;
+    let mut named = BTreeMap::new();
+    for v in &versions {
+        let latest = v.latest_since.is_some();
+        let names: Vec<&str> = aliases
+            .iter()
+            .filter(|a| a.version == v.version)
+            .map(|a| a.alias.as_str())
+            .collect();
+        if !latest && names.is_empty() {
+            continue;
+        }
+        let dir = std::path::PathBuf::from(&v.path);
+        if !shared.holds.kept(&dir).await {
+            continue;
+        }
+        let state = match v.state.as_deref() {
+            None => None,
+            Some(text) => Some(serde_json::from_str(text).map_err(|e| {
+                format!(
+                    "the state kept with dataset version {} is not valid JSON ({e}); \
+                     run with --force-task {task} to start this task afresh",
+                    v.version
+                )
+            })?),
+        };
+        let found = Previous {
+            version: v.version.clone(),
+            dir,
+            state,
+        };
+        for name in names {
+            named.insert(name.to_string(), found.clone());
+        }
+        if latest {
+            previous = Some(found);
+        }
     }
-    let state = match latest.state.as_deref() {
-        None => None,
-        Some(text) => Some(serde_json::from_str(text).map_err(|e| {
-            format!(
-                "the state kept with dataset version {} is not valid JSON ({e}); \
-                 run with --force-task {task} to start this task afresh",
-                latest.version
-            )
-        })?),
-    };
-    Ok(Some(Previous { dir, state }))
+    Ok((previous, named))
 }

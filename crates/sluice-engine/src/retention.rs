@@ -10,7 +10,8 @@ use sluice_store::Write;
 use crate::{Engine, EngineError};
 
 impl Engine {
-    /// Removes dataset versions beyond the pipeline's `retention` (the latest is always kept),
+    /// Removes dataset versions beyond the pipeline's `retention` (the latest, and the versions
+    /// an alias names, are always kept),
     /// files first, then their records; a version that a running task reads or wrote (in any
     /// run, in any process) is left for a later retention. Of the versions kept, the folders
     /// that a later publication of the same version superseded are removed. Returns the
@@ -22,11 +23,19 @@ impl Engine {
                 .store
                 .dataset_versions(Some(&pipeline.name), Some(&task.name))
                 .await?;
+            let named: Vec<String> = self
+                .store
+                .aliases(Some(&pipeline.name), Some(&task.name), false)
+                .await?
+                .into_iter()
+                .map(|a| a.version)
+                .collect();
             let mut kept = usize::from(versions.iter().any(|v| v.latest_since.is_some()));
             for v in &versions {
                 let path = Path::new(&v.path);
-                let keep = v.latest_since.is_some() || kept < pipeline.retention;
-                if v.latest_since.is_none() && keep {
+                let aliased = named.contains(&v.version);
+                let keep = v.latest_since.is_some() || aliased || kept < pipeline.retention;
+                if v.latest_since.is_none() && !aliased && keep {
                     kept += 1;
                 }
                 // Locked only when there is something to remove: a lock makes a run that

@@ -24,6 +24,7 @@ fn spec(dir: &Path, work: Work) -> AttemptSpec {
         inputs: Default::default(),
         output: None,
         previous: None,
+        aliases: Default::default(),
         workdir: dir.to_path_buf(),
         env: Vec::new(),
         secrets: Vec::new(),

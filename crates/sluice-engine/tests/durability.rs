@@ -77,6 +77,14 @@ impl StateStore for Refusing {
     async fn latest_datasets(&self, pipeline: Option<&str>) -> Result<Vec<DatasetVersionRecord>> {
         self.inner.latest_datasets(pipeline).await
     }
+    async fn aliases(
+        &self,
+        pipeline: Option<&str>,
+        task: Option<&str>,
+        history: bool,
+    ) -> Result<Vec<sluice_store::AliasRecord>> {
+        self.inner.aliases(pipeline, task, history).await
+    }
     async fn claim_slot(&self, slot: &SlotRecord) -> Result<bool> {
         self.inner.claim_slot(slot).await
     }

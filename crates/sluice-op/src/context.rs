@@ -44,6 +44,9 @@ pub struct TaskContext {
     /// The task's latest dataset before this run and what the op kept with it, for ops
     /// that work incrementally (reuse what did not change, send validators to a server).
     pub previous: Option<Previous>,
+    /// The task's own versions that an alias names (`champion`), by alias, for ops that
+    /// compare a new result with them ([`crate::OpOutput::aliases`] moves them).
+    pub aliases: std::collections::BTreeMap<String, Previous>,
     /// A folder kept across runs for the files the task downloads
     /// (`<warehouse>/<pipeline>/<task>/raw`); the op creates it when it needs it.
     pub raw_dir: PathBuf,
@@ -72,6 +75,7 @@ impl TaskContext {
             inputs: Default::default(),
             output: None,
             previous: None,
+            aliases: Default::default(),
             raw_dir: dir.join("raw"),
             cache_dir: dir.join("cache"),
             progress: None,
@@ -79,9 +83,12 @@ impl TaskContext {
     }
 }
 
-/// The latest dataset of a task before the current run.
+/// A dataset version of the task itself: the latest before the current run, or one an alias
+/// names.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Previous {
+    /// Its version id.
+    pub version: String,
     /// Its folder.
     pub dir: PathBuf,
     /// What the op returned in [`crate::OpOutput::state`] when it wrote it.

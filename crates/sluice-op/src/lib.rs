@@ -80,6 +80,9 @@ pub struct OpOutput {
     /// For an op that [always runs](Op::always_runs): a key of what it produced. The same
     /// key as last time means nothing changed, and the tasks after it stay cached.
     pub content_key: Option<String>,
+    /// Aliases to point at the dataset it wrote once it is published (a model promoted to
+    /// `champion`), each with a note saying why.
+    pub aliases: Vec<(String, String)>,
 }
 
 /// An op, built from its config.

@@ -13,8 +13,8 @@ mod records;
 mod sql;
 
 pub use records::{
-    AttemptRecord, DatasetVersionRecord, Micros, RunFilter, RunRecord, SlotRecord, SlotState,
-    TaskRunRecord, TokenRecord, UserRecord, Write, now_micros,
+    AliasRecord, AttemptRecord, DatasetVersionRecord, Micros, RunFilter, RunRecord, SlotRecord,
+    SlotState, TaskRunRecord, TokenRecord, UserRecord, Write, now_micros,
 };
 pub use sql::{SqlStore, redact_url};
 
@@ -81,6 +81,15 @@ pub trait StateStore: Send + Sync {
         pipeline: Option<&str>,
         task: Option<&str>,
     ) -> Result<Vec<DatasetVersionRecord>>;
+    /// The aliases of dataset versions (of one pipeline and task when given), by pipeline,
+    /// task and alias: each alias's current version, or with `history` every move, newest
+    /// first.
+    async fn aliases(
+        &self,
+        pipeline: Option<&str>,
+        task: Option<&str>,
+        history: bool,
+    ) -> Result<Vec<AliasRecord>>;
     /// The latest version of every dataset (of one pipeline when given), by pipeline and task.
     async fn latest_datasets(&self, pipeline: Option<&str>) -> Result<Vec<DatasetVersionRecord>>;
     /// Records a slot of a schedule unless one is recorded for the same pipeline and time:

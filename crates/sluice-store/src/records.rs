@@ -240,6 +240,27 @@ pub struct DatasetVersionRecord {
     pub state: Option<String>,
 }
 
+/// An alias of a dataset version (`champion` of a model), as set at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AliasRecord {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Task whose version it names.
+    pub task: String,
+    /// The alias (`champion`).
+    pub alias: String,
+    /// The version it points at.
+    pub version: String,
+    /// When it was set.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+    pub set_at: Micros,
+    /// Who set it: `run <id>` or `user <name>`.
+    pub set_by: String,
+    /// Why (the figures compared).
+    pub note: Option<String>,
+}
+
 /// Which runs to list.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
@@ -273,6 +294,8 @@ pub enum Write {
         /// When.
         at: Micros,
     },
+    /// Point an alias at a version (kept as history).
+    Alias(AliasRecord),
     /// Forget a version (its files were removed by retention).
     DeleteVersion {
         /// Pipeline name.

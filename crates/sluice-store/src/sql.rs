@@ -13,8 +13,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::records::{
-    AttemptRecord, DatasetVersionRecord, RunFilter, RunRecord, SlotRecord, TaskRunRecord,
-    TokenRecord, UserRecord, Write,
+    AliasRecord, AttemptRecord, DatasetVersionRecord, RunFilter, RunRecord, SlotRecord,
+    TaskRunRecord, TokenRecord, UserRecord, Write,
 };
 use crate::{Result, StateStore, StoreError};
 
@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0005_schedule_slots.sql"),
     ),
     (6, "auth", include_str!("../migrations/0006_auth.sql")),
+    (7, "aliases", include_str!("../migrations/0007_aliases.sql")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -323,6 +324,11 @@ fn write_statement(w: &Write) -> (std::borrow::Cow<'static, str>, &'static str) 
              WHERE datasets_latest.version <> excluded.version",
             "switching the latest dataset version",
         ),
+        Write::Alias(_) => (
+            "INSERT INTO version_aliases (pipeline, task, alias, version, set_at, set_by, note) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "moving an alias",
+        ),
         Write::DeleteVersion { .. } => (
             "DELETE FROM dataset_versions WHERE pipeline = $1 AND task = $2 AND version = $3",
             "deleting a dataset version",
@@ -411,6 +417,14 @@ fn bind_write<'q>(q: AnyQuery<'q>, w: &'q Write) -> Result<AnyQuery<'q>> {
             task,
             version,
         } => q.bind(pipeline).bind(task).bind(version),
+        Write::Alias(a) => q
+            .bind(&a.pipeline)
+            .bind(&a.task)
+            .bind(&a.alias)
+            .bind(&a.version)
+            .bind(a.set_at)
+            .bind(&a.set_by)
+            .bind(&a.note),
         Write::Fingerprint {
             pipeline,
             task,
@@ -679,6 +693,44 @@ impl StateStore for SqlStore {
             .await
             .map_err(query_err("listing dataset versions"))?;
         rows.iter().map(dataset_from_row).collect()
+    }
+
+    async fn aliases(
+        &self,
+        pipeline: Option<&str>,
+        task: Option<&str>,
+        history: bool,
+    ) -> Result<Vec<AliasRecord>> {
+        let current = if history {
+            ""
+        } else {
+            "AND a.set_at = (SELECT MAX(b.set_at) FROM version_aliases b WHERE b.pipeline = a.pipeline \
+             AND b.task = a.task AND b.alias = a.alias)"
+        };
+        let sql = format!(
+            "SELECT a.pipeline, a.task, a.alias, a.version, a.set_at, a.set_by, a.note \
+             FROM version_aliases a WHERE ($1 = '' OR a.pipeline = $1) AND ($2 = '' OR a.task = $2) \
+             {current} ORDER BY a.pipeline, a.task, a.alias, a.set_at DESC"
+        );
+        let rows = sqlx::query(&self.q(&sql))
+            .bind(pipeline.unwrap_or_default())
+            .bind(task.unwrap_or_default())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("listing aliases"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(AliasRecord {
+                    pipeline: get(row, "pipeline")?,
+                    task: get(row, "task")?,
+                    alias: get(row, "alias")?,
+                    version: get(row, "version")?,
+                    set_at: get(row, "set_at")?,
+                    set_by: get(row, "set_by")?,
+                    note: get(row, "note")?,
+                })
+            })
+            .collect()
     }
 
     async fn latest_datasets(&self, pipeline: Option<&str>) -> Result<Vec<DatasetVersionRecord>> {

@@ -441,6 +441,56 @@ async fn story(store: &dyn StateStore) {
             .await
             .expect("two allowed")
     );
+
+    // Aliases: the current version of each, or every move, newest first.
+    let models = format!("models_{u}");
+    let alias = |name: &str, version: &str, at: i64| {
+        Write::Alias(sluice_store::AliasRecord {
+            pipeline: models.clone(),
+            task: "clf".into(),
+            alias: name.into(),
+            version: version.into(),
+            set_at: at,
+            set_by: "run r1".into(),
+            note: Some(format!("to {version}")),
+        })
+    };
+    store
+        .apply(&[
+            alias("champion", "v1", 10),
+            alias("champion", "v2", 20),
+            alias("staging", "v3", 15),
+        ])
+        .await
+        .expect("aliases");
+    let current = store
+        .aliases(Some(&models), Some("clf"), false)
+        .await
+        .expect("current");
+    let current: Vec<(&str, &str)> = current
+        .iter()
+        .map(|a| (a.alias.as_str(), a.version.as_str()))
+        .collect();
+    assert_eq!(current, [("champion", "v2"), ("staging", "v3")]);
+    let history = store
+        .aliases(Some(&models), None, true)
+        .await
+        .expect("history");
+    let history: Vec<(&str, &str)> = history
+        .iter()
+        .map(|a| (a.alias.as_str(), a.version.as_str()))
+        .collect();
+    assert_eq!(
+        history,
+        [("champion", "v2"), ("champion", "v1"), ("staging", "v3")]
+    );
+    assert!(
+        store
+            .aliases(Some("nobody"), None, false)
+            .await
+            .expect("none")
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -216,6 +216,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Models made by `train` tasks (`PIPELINE.TASK`): list, versions, show, promote,
+    /// compare.
+    Models {
+        #[command(subcommand)]
+        action: Option<ModelsAction>,
+        /// Print JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Print the first rows of a dataset (`pipeline.task`).
     Head {
         /// The dataset, `pipeline.task`.
@@ -279,6 +288,50 @@ pub enum RoleArg {
 }
 
 /// `sluice user …`.
+/// What `sluice models` does.
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Every model: type, versions, latest version's ranking figure, aliases (the default).
+    List {
+        /// Only the models of this pipeline.
+        pipeline: Option<String>,
+    },
+    /// The versions of a model, newest first, with their figures and aliases.
+    Versions {
+        /// `PIPELINE.TASK`.
+        model: String,
+    },
+    /// A model version's card: what it reads and predicts, its trials and figures.
+    Show {
+        /// `PIPELINE.TASK`, `PIPELINE.TASK@VERSION` or `PIPELINE.TASK@ALIAS` (latest by
+        /// default).
+        model: String,
+    },
+    /// Point an alias (`champion`, which the server predicts with) at a version.
+    Promote {
+        /// `PIPELINE.TASK`.
+        model: String,
+        /// The version.
+        #[arg(value_name = "VERSION")]
+        target: String,
+        /// The alias.
+        #[arg(long, default_value = "champion")]
+        alias: String,
+        /// Why, kept with the alias's history.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Two versions' figures side by side (the kept trial of each).
+    Compare {
+        /// `PIPELINE.TASK`.
+        model: String,
+        /// A version or alias.
+        a: String,
+        /// Another version or alias.
+        b: String,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum UserAction {
     /// Create a user, or change its password and role. The password is read from

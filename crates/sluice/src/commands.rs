@@ -100,6 +100,10 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::User { ref action } => crate::serve::user(&cli, action).await,
         Command::Token { ref action } => crate::serve::token(&cli, action).await,
         Command::Head { ref dataset, rows } => head(&cli, dataset, rows).await,
+        Command::Models { ref action, json } => {
+            let (store, _) = read_store(&cli).await?;
+            crate::models::models(store, action, json).await
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod embed;
 mod home;
 mod link;
 mod live;
+mod models;
 mod search;
 mod serve;
 mod table;

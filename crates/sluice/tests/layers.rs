@@ -51,6 +51,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sluice-embed",
             "sluice-engine",
             "sluice-link",
+            "sluice-ml",
             "sluice-op",
             "sluice-ops",
             "sluice-server",

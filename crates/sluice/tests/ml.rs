@@ -188,3 +188,134 @@ fn a_search_that_cannot_make_a_model_is_refused_before_running() {
         "{all}"
     );
 }
+
+const PROMOTE: &str = r#"
+name: ml
+retention: 1
+params:
+  epochs: 1
+  rate: 0.001
+tasks:
+  rows:
+    op: read.csv
+    path: rows.csv
+  classifier:
+    op: train
+    input: rows
+    label: label
+    model:
+      type: mlp
+      hidden: [8]
+      epochs: ${params.epochs}
+      early_stopping: 0
+      learning_rate: ${params.rate}
+    split: {valid: 0.25, seed: 3}
+    promote: {alias: champion, if: better}
+"#;
+
+fn model_versions(p: &Project) -> Vec<Value> {
+    p.json(&["models", "versions", "ml.classifier", "--json"])
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn champion(p: &Project) -> (String, f64) {
+    let v = model_versions(p);
+    let c = v
+        .iter()
+        .find(|v| {
+            v["aliases"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == "champion"))
+        })
+        .expect("a champion");
+    (
+        c["version"].as_str().unwrap_or_default().to_string(),
+        c["state"]["value"].as_f64().unwrap_or(f64::NAN),
+    )
+}
+
+#[test]
+fn promote_moves_the_champion_only_when_the_new_model_is_better() {
+    let p = Project::new(PROMOTE);
+    std::fs::write(p.path("rows.csv"), rows_csv(900, 4)).expect("csv");
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let m = metrics(&p, &p.last_run_id(), "classifier");
+    assert_eq!(
+        m["promoted"], 1,
+        "the first model is the first champion: {m}"
+    );
+    let (first, first_value) = champion(&p);
+
+    // A tiny step: worse; the champion stays, and retention (1 version) keeps
+    // its version because the alias names it.
+    p.run_ok(&[
+        "run",
+        "pipeline.yaml",
+        "-p",
+        "epochs=1",
+        "-p",
+        "rate=0.00001",
+    ]);
+    let m = metrics(&p, &p.last_run_id(), "classifier");
+    assert_eq!(m["promoted"], 0, "{m}");
+    assert_eq!(champion(&p).0, first);
+    let versions = model_versions(&p);
+    assert_eq!(versions.len(), 2, "latest and champion kept: {versions:?}");
+    let log = p.run_ok(&["logs", &p.last_run_id(), "classifier"]);
+    assert!(
+        common::text(&log).contains(&format!("champion stays version {first}: valid.accuracy")),
+        "{}",
+        common::text(&log)
+    );
+
+    // By hand: the champion to the latest version, then back; `compare` puts both side by
+    // side.
+    let latest = versions[0]["version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let out = p.run_ok(&[
+        "models",
+        "promote",
+        "ml.classifier",
+        &latest,
+        "--note",
+        "try it",
+    ]);
+    assert!(common::text(&out).contains(&format!("ml.classifier: champion → version {latest}")));
+    assert_eq!(champion(&p).0, latest);
+    let cmp = p.json(&[
+        "models",
+        "compare",
+        "ml.classifier",
+        &first,
+        "champion",
+        "--json",
+    ]);
+    assert_eq!(cmp["a"], Value::String(first.clone()));
+    assert_eq!(cmp["b"], Value::String(latest.clone()));
+    let figures = cmp["figures"].as_array().expect("figures");
+    assert!(
+        figures
+            .iter()
+            .any(|f| f["metric"] == "valid.accuracy" && f["a"].as_f64() == Some(first_value)),
+        "{cmp}"
+    );
+    p.run_ok(&["models", "promote", "ml.classifier", &first]);
+    assert_eq!(champion(&p).0, first);
+
+    // Longer training with a larger step: better; the champion moves to it, and retention
+    // then drops the versions no alias names.
+    p.run_ok(&["run", "pipeline.yaml", "-p", "epochs=30", "-p", "rate=0.01"]);
+    let m = metrics(&p, &p.last_run_id(), "classifier");
+    let (now, value) = champion(&p);
+    assert_eq!(m["promoted"], 1, "{m}");
+    assert_ne!(now, first);
+    assert!(value > first_value, "{value} > {first_value}");
+    assert_eq!(model_versions(&p).len(), 1);
+    let list = p.json(&["models", "--json"]);
+    assert_eq!(list[0]["model"], "ml.classifier");
+    assert_eq!(list[0]["type"], "mlp");
+}

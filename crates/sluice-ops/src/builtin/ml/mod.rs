@@ -7,7 +7,7 @@ mod search;
 pub(crate) mod train;
 
 pub use predict::Predict;
-pub use train::{MODEL_DIR, Train};
+pub use train::{MODEL_DIR, Promote, Train, TrainState, TrialRecord, When};
 
 use std::path::Path;
 

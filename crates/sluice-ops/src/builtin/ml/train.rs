@@ -65,6 +65,37 @@ pub struct Train {
     /// Read a numeric label as classes (integers always are).
     #[serde(default)]
     pub classes: bool,
+    /// Point an alias (`champion`) at the new model when it beats the alias's model.
+    #[serde(default)]
+    pub promote: Option<Promote>,
+}
+
+/// `promote:` of `train`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Promote {
+    /// The alias moved (`champion`).
+    #[serde(default = "champion")]
+    pub alias: String,
+    /// `better`: only when the new model's ranking figure beats the aliased model's (same
+    /// metric on the same rows); `always`: every new model.
+    #[serde(default, rename = "if")]
+    pub when: When,
+}
+
+fn champion() -> String {
+    "champion".into()
+}
+
+/// When `promote` moves its alias.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum When {
+    /// When the new model is better.
+    #[default]
+    Better,
+    /// Always.
+    Always,
 }
 
 /// Builds a `train` op, checking its search configurations.
@@ -110,6 +141,9 @@ pub struct TrainState {
     pub best_trial: usize,
     /// Trials run.
     pub trials: usize,
+    /// The dataset version folder of the input it was trained on.
+    #[serde(default)]
+    pub input: Option<String>,
 }
 
 /// Figures rows: trial, step (epoch; none for final figures), metric, value.
@@ -153,6 +187,7 @@ impl Figures {
 /// What the blocking part needs besides the config.
 struct Env {
     dir: PathBuf,
+    aliases: std::collections::BTreeMap<String, sluice_op::Previous>,
     out: DatasetTarget,
     cancel: CancellationToken,
     progress: Option<ProgressFn>,
@@ -340,7 +375,12 @@ impl Train {
             value,
             best_trial,
             trials: configs.len(),
+            input: env
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned()),
         };
+        let aliases = self.promotion(&state, &env);
         let _ = env.log.line(&format!(
             "kept trial {best_trial}: {} {value:.4}",
             state.metric
@@ -350,13 +390,89 @@ impl Train {
             ("best_trial", best_trial as u64),
         ]);
         metrics.insert(state.metric.clone(), serde_json::json!(value));
+        if self.promote.is_some() {
+            metrics.insert(
+                "promoted".into(),
+                serde_json::json!(u64::from(!aliases.is_empty())),
+            );
+        }
         Ok(OpOutput {
             dataset: Some(info.into()),
             metrics,
             state: serde_json::to_value(&state).ok(),
+            aliases,
             ..OpOutput::default()
         })
     }
+
+    /// The alias to move to the new model, with why — or nothing, saying why in the log.
+    fn promotion(&self, new: &TrainState, env: &Env) -> Vec<(String, String)> {
+        let Some(promote) = &self.promote else {
+            return Vec::new();
+        };
+        let alias = &promote.alias;
+        let current = env.aliases.get(alias);
+        let theirs = current
+            .and_then(|p| p.state.clone())
+            .and_then(|s| serde_json::from_value::<TrainState>(s).ok());
+        let (version, theirs) = match (current, theirs) {
+            (Some(p), Some(t)) => (p.version.clone(), t),
+            _ => {
+                return vec![(
+                    alias.clone(),
+                    format!("first {alias}: {} {:.4}", new.metric, new.value),
+                )];
+            }
+        };
+        if promote.when == When::Always {
+            return vec![(
+                alias.clone(),
+                format!(
+                    "promote: always ({} {:.4}, was {:.4})",
+                    new.metric, new.value, theirs.value
+                ),
+            )];
+        }
+        let metric = self
+            .metric
+            .unwrap_or_else(|| self.model.default_metric(false));
+        let comparable = theirs.metric == new.metric;
+        let better = comparable
+            && metric_of(&new.metric)
+                .unwrap_or(metric)
+                .better(new.value, theirs.value);
+        if better {
+            vec![(
+                alias.clone(),
+                format!(
+                    "{} {:.4} beats {:.4} of version {version}",
+                    new.metric, new.value, theirs.value
+                ),
+            )]
+        } else {
+            let why = if comparable {
+                format!(
+                    "{} {:.4} does not beat {:.4}",
+                    new.metric, new.value, theirs.value
+                )
+            } else {
+                format!(
+                    "it was ranked by {}, this model by {}: not comparable (use `if: always` to move it)",
+                    theirs.metric, new.metric
+                )
+            };
+            let _ = env
+                .log
+                .line(&format!("{alias} stays version {version}: {why}"));
+            Vec::new()
+        }
+    }
+}
+
+/// The metric of a ranking key (`valid.accuracy`).
+fn metric_of(key: &str) -> Option<Metric> {
+    let name = key.rsplit('.').next()?;
+    serde_json::from_value(serde_json::Value::String(name.into())).ok()
 }
 
 /// Epochs (or rounds, or passes) a configuration runs at most, for the progress bar.
@@ -375,6 +491,7 @@ impl Op for Train {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
         let env = Env {
             dir: ctx.input(&self.input)?.to_path_buf(),
+            aliases: ctx.aliases.clone(),
             out: ctx.output()?.clone(),
             cancel: ctx.cancel.clone(),
             progress: ctx.progress.clone(),
