@@ -267,6 +267,99 @@ impl FeatureSchema {
     }
 }
 
+impl FeatureSchema {
+    /// Rows given as JSON objects (a prediction request) as a [`Frame`]: a number (or null)
+    /// for a numeric column, text (or null) for a categorical one, an array of numbers for a
+    /// vector. A missing column, a value of the wrong kind or a vector of another length is
+    /// an error naming the row (1-based) and the column.
+    pub fn frame_from_json(
+        &self,
+        rows: &[serde_json::Map<String, serde_json::Value>],
+    ) -> Result<Frame> {
+        use serde_json::Value;
+        let mut frame = Frame {
+            rows: rows.len(),
+            ..Frame::default()
+        };
+        for col in &self.columns {
+            let name = &col.name;
+            let get = |r: usize| -> Result<&Value> {
+                rows[r]
+                    .get(name)
+                    .ok_or_else(|| MlError::Data(format!("row {}: missing column `{name}`", r + 1)))
+            };
+            match &col.kind {
+                FeatureKind::Numeric => {
+                    let mut values = Vec::with_capacity(rows.len());
+                    for r in 0..rows.len() {
+                        values.push(match get(r)? {
+                            Value::Null => f32::NAN,
+                            Value::Number(n) => n.as_f64().unwrap_or(f64::NAN) as f32,
+                            Value::Bool(b) => f32::from(u8::from(*b)),
+                            other => {
+                                return Err(MlError::Data(format!(
+                                    "row {}: column `{name}` is {other}; the model expects a number",
+                                    r + 1
+                                )));
+                            }
+                        });
+                    }
+                    frame.columns.push(values);
+                    frame.categorical.push(None);
+                    frame.names.push(name.clone());
+                }
+                FeatureKind::Vector { dim } => {
+                    let first = frame.columns.len();
+                    for j in 0..*dim {
+                        frame.columns.push(Vec::with_capacity(rows.len()));
+                        frame.categorical.push(None);
+                        frame.names.push(format!("{name}[{j}]"));
+                    }
+                    for r in 0..rows.len() {
+                        let items = get(r)?.as_array().ok_or_else(|| {
+                            MlError::Data(format!(
+                                "row {}: column `{name}` must be an array of {dim} numbers",
+                                r + 1
+                            ))
+                        })?;
+                        if items.len() != *dim {
+                            return Err(MlError::Data(format!(
+                                "row {}: column `{name}` has {} values; the model expects {dim}",
+                                r + 1,
+                                items.len()
+                            )));
+                        }
+                        for (j, v) in items.iter().enumerate() {
+                            let v = v.as_f64().ok_or_else(|| {
+                                MlError::Data(format!(
+                                    "row {}: column `{name}` value {j} is not a number",
+                                    r + 1
+                                ))
+                            })?;
+                            frame.columns[first + j].push(v as f32);
+                        }
+                    }
+                }
+                FeatureKind::Categorical { categories } => {
+                    let mut values = Vec::with_capacity(rows.len());
+                    for r in 0..rows.len() {
+                        let code = match get(r)? {
+                            Value::Null => None,
+                            Value::String(s) => categories.binary_search(s).ok(),
+                            other => categories.binary_search(&other.to_string()).ok(),
+                        };
+                        values.push(code.map_or(f32::NAN, |c| c as f32));
+                    }
+                    frame.columns.push(values);
+                    frame.categorical.push(Some(categories.len() as u32));
+                    frame.names.push(name.clone());
+                }
+            }
+        }
+        Ok(frame)
+    }
+}
+
 /// What the label of a supervised model is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -20,6 +20,7 @@ pub mod mlp;
 pub mod model;
 pub mod pca;
 pub mod split;
+pub mod tracking;
 
 mod frame;
 mod rng;

@@ -387,6 +387,43 @@ impl Model {
         }
     }
 
+    /// The prediction as one JSON object per row: `{label, probas}` (the label in its
+    /// training type), `{prediction}`, `{cluster, distance}` or `{projection}`.
+    pub fn json(&self, prediction: &Prediction) -> Vec<serde_json::Value> {
+        use serde_json::json;
+        let floats = |row: &[f32]| -> Vec<f64> { row.iter().map(|&v| v as f64).collect() };
+        match prediction {
+            Prediction::Classes(p) => {
+                let classes = self.label.as_ref().and_then(|l| l.classes());
+                let kind = match &self.label {
+                    Some(LabelSchema::Classes { r#type, .. }) => r#type.as_str(),
+                    _ => "int64",
+                };
+                metrics::predicted(p)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(r, c)| {
+                        let name = classes.map_or_else(|| c.to_string(), |k| k[c].clone());
+                        let label = match kind {
+                            "int64" => name.parse::<i64>().map_or(json!(name), |v| json!(v)),
+                            "bool" => json!(name == "true"),
+                            _ => json!(name),
+                        };
+                        json!({"label": label, "probas": floats(p.row(r))})
+                    })
+                    .collect()
+            }
+            Prediction::Values(v) => v.iter().map(|&x| json!({"prediction": x as f64})).collect(),
+            Prediction::Clusters(c) => c
+                .iter()
+                .map(|(k, d)| json!({"cluster": k, "distance": (d.sqrt()) as f64}))
+                .collect(),
+            Prediction::Projection(m) => (0..m.rows)
+                .map(|r| json!({"projection": floats(m.row(r))}))
+                .collect(),
+        }
+    }
+
     /// The rows of `batches` as the model reads them (columns checked against its schema).
     pub fn frame(&self, batches: &[RecordBatch]) -> Result<Frame> {
         self.features.frame(batches)

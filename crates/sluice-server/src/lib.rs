@@ -86,6 +86,8 @@ pub struct Inner {
     /// Embedding models and vector indexes opened by searches and `/v1/embeddings`, kept
     /// for the next request.
     pub search: sluice_vector::text::Cache,
+    /// Models loaded for predictions.
+    pub models: api::models::ModelCache,
     /// Pipelines with backfill runs claimed and not all started.
     pub backfills: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
@@ -115,6 +117,7 @@ impl App {
             secure_cookies: config.secure_cookies,
             stop,
             search: sluice_vector::text::Cache::default(),
+            models: Default::default(),
             backfills: Default::default(),
         }))
     }

@@ -59,6 +59,26 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "gauge",
         "Pipeline files in the folder, by validity (valid, invalid).",
     ),
+    (
+        "sluice_model_predictions_total",
+        "counter",
+        "Prediction requests, by model and outcome (ok, bad_request, error).",
+    ),
+    (
+        "sluice_model_predict_seconds",
+        "histogram",
+        "Time to answer a prediction request, by model.",
+    ),
+    (
+        "sluice_model_versions",
+        "gauge",
+        "Versions kept of each model.",
+    ),
+    (
+        "sluice_model_metric",
+        "gauge",
+        "The ranking figure of a model's latest version and of each aliased version, by model, metric and version (latest or the alias).",
+    ),
 ];
 
 type Labels = Vec<(&'static str, String)>;

@@ -179,6 +179,24 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         Method::GET,
+        "/api/models",
+        Role::Viewer,
+        "Models made by `train` tasks: versions, their ranking figure, aliases.",
+    ),
+    route(
+        Method::POST,
+        "/api/models/{pipeline}/{task}/predict",
+        Role::Operator,
+        "Predictions of a model (its `champion`, or `?version=`) for JSON rows or a vector.",
+    ),
+    route(
+        Method::POST,
+        "/api/models/{pipeline}/{task}/promote",
+        Role::Admin,
+        "Point an alias (`champion`) at a model version: predictions switch to it.",
+    ),
+    route(
+        Method::GET,
         "/api/users",
         Role::Admin,
         "Users and their roles.",
@@ -252,6 +270,15 @@ pub fn router(app: App) -> Router {
         )
         .route("/api/search", post(api::search::search))
         .route("/v1/embeddings", post(api::search::embeddings))
+        .route("/api/models", get(api::models::models))
+        .route(
+            "/api/models/{pipeline}/{task}/predict",
+            post(api::models::predict),
+        )
+        .route(
+            "/api/models/{pipeline}/{task}/promote",
+            post(api::models::promote),
+        )
         .route("/api/lineage", get(api::datasets::lineage))
         .route(
             "/api/users",

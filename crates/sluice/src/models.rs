@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sluice_ml::Model;
-use sluice_ops::builtin::ml::{MODEL_DIR, TrainState, TrialRecord};
+use sluice_ml::tracking::{MODEL_DIR, TRIALS_FILE, TrainState, TrialRecord};
 use sluice_store::{AliasRecord, DatasetVersionRecord, StateStore, Write, now_micros};
 
 use crate::Failure;
@@ -223,7 +223,7 @@ async fn find(store: &Arc<dyn StateStore>, model: &str) -> Result<Version, Failu
 }
 
 fn trials(dir: &Path) -> Vec<TrialRecord> {
-    std::fs::read_to_string(dir.join(MODEL_DIR).join("trials.json"))
+    std::fs::read_to_string(dir.join(MODEL_DIR).join(TRIALS_FILE))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()

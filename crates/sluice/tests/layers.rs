@@ -38,6 +38,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sluice-data",
             "sluice-embed",
             "sluice-engine",
+            "sluice-ml",
             "sluice-op",
             "sluice-store",
             "sluice-vector",

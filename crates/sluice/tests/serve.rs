@@ -23,6 +23,41 @@ tasks:
   a: { run: "echo quick-output" }
 "#;
 
+const ML: &str = r#"
+name: ml
+tasks:
+  rows:
+    op: read.csv
+    path: ml.csv
+  classifier:
+    op: train
+    input: rows
+    label: label
+    features: [x, y, colour]
+    model:
+      type: mlp
+      hidden: [8]
+      epochs: ${params.epochs}
+      early_stopping: 0
+      learning_rate: 0.01
+    split: {valid: 0.25, seed: 3}
+    promote: {alias: champion, if: always}
+params:
+  epochs: 5
+"#;
+
+/// The versions of model `ml.classifier`, newest first.
+fn ml_versions(p: &Project) -> Vec<String> {
+    p.json(&["models", "versions", "ml.classifier", "--json"])
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v["version"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 const LONG: &str = r#"
 name: long
 max_active_runs: 5
@@ -45,6 +80,11 @@ fn every_route_answers_401_403_or_success_by_role() {
     .trim()
     .to_string();
     let spare_id = spare.split('_').nth(1).expect("token id").to_string();
+    // A model, for the models routes.
+    std::fs::write(p.path("ml.yaml"), ML).expect("ml.yaml");
+    std::fs::write(p.path("ml.csv"), common::rows_csv(300, 1)).expect("ml.csv");
+    p.run_ok(&["run", "ml.yaml"]);
+    let ml_version = ml_versions(&p).remove(0);
     // A dataset with vectors from the real model, for the search route.
     let model = model_dir();
     if let Some(model) = &model {
@@ -94,7 +134,7 @@ fn every_route_answers_401_403_or_success_by_role() {
             ));
         }
     }
-    assert_eq!(routes.len(), 28, "{routes:?}");
+    assert_eq!(routes.len(), 31, "{routes:?}");
     let concrete = |method: &Method, path: &str| -> String {
         let id = if path.ends_with("/cancel") {
             &to_cancel
@@ -114,6 +154,7 @@ fn every_route_answers_401_403_or_success_by_role() {
             "quick"
         };
         path.replace("{name}", name)
+            .replace("/api/models/{pipeline}/{task}", "/api/models/ml/classifier")
             .replace("{pipeline}/{task}", "docs/embeddings")
             .replace("{task}", "a")
             .replace("{file}", "app.js")
@@ -135,6 +176,12 @@ fn every_route_answers_401_403_or_success_by_role() {
             }
             ("POST", "/v1/embeddings") => {
                 Some(json!({"model": "all-MiniLM-L6-v2", "input": "logement"}))
+            }
+            ("POST", "/api/models/{pipeline}/{task}/predict") => {
+                Some(json!({"rows": [{"x": 2.4, "y": 0.4, "colour": "green"}]}))
+            }
+            ("POST", "/api/models/{pipeline}/{task}/promote") => {
+                Some(json!({"version": ml_version}))
             }
             _ => None,
         }
@@ -1034,4 +1081,159 @@ models = {{ values = ["{model_name}"] }}
         p.read("schemathesis.err")
     );
     assert!(report.contains("Tested: 28"), "{report}");
+}
+
+#[test]
+fn models_are_served_from_their_champion_and_a_promotion_fails_no_request() {
+    let p = Project::new(ML);
+    std::fs::write(p.path("ml.csv"), common::rows_csv(600, 2)).expect("ml.csv");
+    p.run_ok(&["run", "pipeline.yaml"]);
+    p.run_ok(&["run", "pipeline.yaml", "-p", "epochs=6"]);
+    let versions = ml_versions(&p);
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    let (newest, oldest) = (versions[0].clone(), versions[1].clone());
+    let operator = user_with_token(&p, "otto", "operator");
+    let admin = user_with_token(&p, "ada", "admin");
+    let viewer = user_with_token(&p, "vic", "viewer");
+    let s = Server::start(&p);
+    let c = client();
+    let predict = |body: Value, token: &str| {
+        call(
+            &c,
+            &s,
+            Method::POST,
+            "/api/models/ml/classifier/predict",
+            Some(token),
+        )
+        .json(&body)
+        .send()
+        .expect("predict")
+    };
+    let row = json!({"rows": [{"x": 2.4, "y": 0.4, "colour": "green"}, {"x": 0.1, "y": 2.6, "colour": null}]});
+
+    // The champion answers: labels in the label's type, one probability per class.
+    let a = json_of(predict(row.clone(), &operator));
+    assert_eq!(a["model"], "ml.classifier");
+    assert_eq!(
+        a["version"],
+        Value::String(newest.clone()),
+        "promote: always made the newest champion"
+    );
+    assert_eq!(a["predictions"][0]["label"], "consulted", "{a}");
+    assert_eq!(a["predictions"][1]["label"], "booked", "{a}");
+    let probas = a["predictions"][0]["probas"].as_array().expect("probas");
+    assert_eq!(probas.len(), 3);
+    let total: f64 = probas.iter().filter_map(Value::as_f64).sum();
+    assert!((total - 1.0).abs() < 1e-5, "{total}");
+
+    // Input checked against the model's schema: 400 naming the column.
+    let r = predict(json!({"rows": [{"x": 1.0, "colour": "red"}]}), &operator);
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_of(r)["error"], "row 1: missing column `y`");
+    let r = predict(
+        json!({"rows": [{"x": "far", "y": 1.0, "colour": "red"}]}),
+        &operator,
+    );
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        json_of(r)["error"],
+        "row 1: column `x` is \"far\"; the model expects a number"
+    );
+    let r = predict(json!({"vector": [1.0, 2.0]}), &operator);
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        json_of(r)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("`vector` is for a model that reads one vector column")
+    );
+    // A viewer may not predict; no token at all is 401.
+    assert_eq!(
+        predict(row.clone(), &viewer).status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = call(
+        &c,
+        &s,
+        Method::POST,
+        "/api/models/ml/classifier/predict",
+        None,
+    )
+    .json(&row)
+    .send()
+    .expect("x");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // A pinned version.
+    let r = call(
+        &c,
+        &s,
+        Method::POST,
+        &format!("/api/models/ml/classifier/predict?version={oldest}"),
+        Some(&operator),
+    )
+    .json(&row)
+    .send()
+    .expect("pinned");
+    assert_eq!(json_of(r)["version"], Value::String(oldest.clone()));
+
+    // Promotions back and forth while requests keep coming: every request answers 200, and
+    // both versions answer.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let seen = std::thread::scope(|scope| {
+        let load = scope.spawn(|| {
+            let mut seen = std::collections::BTreeMap::<String, usize>::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) || n < 50 {
+                let r = predict(row.clone(), &operator);
+                assert_eq!(r.status(), StatusCode::OK, "request {n} during promotions");
+                let v = json_of(r)["version"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                *seen.entry(v).or_default() += 1;
+                n += 1;
+            }
+            seen
+        });
+        for i in 0..6 {
+            let version = if i % 2 == 0 { &oldest } else { &newest };
+            let r = call(
+                &c,
+                &s,
+                Method::POST,
+                "/api/models/ml/classifier/promote",
+                Some(&admin),
+            )
+            .json(&json!({"version": version, "note": "load test"}))
+            .send()
+            .expect("promote");
+            assert_eq!(r.status(), StatusCode::OK);
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        load.join().expect("load thread")
+    });
+    assert_eq!(seen.len(), 2, "both versions answered: {seen:?}");
+
+    // /metrics: the requests by outcome, the latency histogram, the models' figures.
+    let text = call(&c, &s, Method::GET, "/metrics", Some(&viewer))
+        .send()
+        .expect("metrics")
+        .text()
+        .expect("text");
+    assert!(
+        text.contains(
+            "sluice_model_predictions_total{model=\"ml.classifier\",outcome=\"bad_request\"} 3"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("sluice_model_predict_seconds_bucket{model=\"ml.classifier\",le=\"+Inf\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sluice_model_versions{model=\"ml.classifier\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("sluice_model_metric{model=\"ml.classifier\",metric=\"valid.accuracy\",version=\"champion\"}"), "{text}");
 }

@@ -7,6 +7,7 @@
 
 pub mod datasets;
 pub mod logs;
+pub mod models;
 pub mod pipelines;
 pub mod runs;
 pub mod search;
@@ -56,6 +57,9 @@ use crate::routes::ROUTES;
         datasets::lineage,
         search::search,
         search::embeddings,
+        models::models,
+        models::predict,
+        models::promote,
         users::users,
         users::put_user,
         users::tokens,
@@ -70,6 +74,7 @@ use crate::routes::ROUTES;
         (name = "runs", description = "Runs, their tasks and attempts, and their logs."),
         (name = "datasets", description = "Datasets, their versions and lineage."),
         (name = "search", description = "Search over embedded datasets and OpenAI-compatible embeddings."),
+        (name = "models", description = "Models made by `train` tasks: versions, aliases, predictions."),
         (name = "users", description = "Users and API tokens."),
     )
 )]

@@ -99,6 +99,35 @@ pub async fn metrics(State(app): State<App>) -> Response {
     for (pipeline, n) in active {
         gauges.push(("sluice_runs_active", vec![("pipeline", pipeline)], n));
     }
+    for m in super::models::list_models(&app).await.unwrap_or_default() {
+        gauges.push((
+            "sluice_model_versions",
+            vec![("model", m.model.clone())],
+            m.versions.len() as f64,
+        ));
+        let named = m
+            .latest
+            .iter()
+            .map(|v| ("latest".to_string(), v.clone()))
+            .chain(
+                m.aliases
+                    .iter()
+                    .filter_map(|(a, v)| v.as_str().map(|v| (a.clone(), v.to_string()))),
+            );
+        for (which, version) in named {
+            if let Some(value) = m.values.get(&version).and_then(Value::as_f64) {
+                gauges.push((
+                    "sluice_model_metric",
+                    vec![
+                        ("model", m.model.clone()),
+                        ("metric", m.metric.clone()),
+                        ("version", which),
+                    ],
+                    value,
+                ));
+            }
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -365,3 +365,33 @@ pub fn run_state(c: &Client, s: &Server, token: &str, id: &str) -> String {
         .expect("run");
     answer::<RunDetail>(r).run.state.as_str().to_string()
 }
+
+/// Three classes: two numeric features carry them, a text column partly, a third number is
+/// noise with missing values. A fixed linear congruential generator makes the file.
+pub fn rows_csv(rows: usize, seed: u64) -> String {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let mut out = String::from("id,x,y,noise,colour,label\n");
+    for i in 0..rows {
+        let label = (next() * 3.0) as usize % 3;
+        let (cx, cy) = [(0.0, 0.0), (2.5, 0.5), (0.5, 2.5)][label];
+        let x = cx + next() * 2.0 - 1.0;
+        let y = cy + next() * 2.0 - 1.0;
+        let noise = if next() < 0.1 {
+            String::new()
+        } else {
+            format!("{:.3}", next())
+        };
+        let colour = ["red", "green", "blue"][if next() < 0.7 { label } else { (label + 1) % 3 }];
+        let name = ["seen", "consulted", "booked"][label];
+        out.push_str(&format!("{i},{x:.4},{y:.4},{noise},{colour},{name}\n"));
+    }
+    out
+}

@@ -7,12 +7,13 @@ mod search;
 pub(crate) mod train;
 
 pub use predict::Predict;
-pub use train::{MODEL_DIR, Promote, Train, TrainState, TrialRecord, When};
+pub use train::{Promote, Train, When};
 
 use std::path::Path;
 
 use sluice_data::datafusion::arrow::record_batch::RecordBatch;
 use sluice_data::export::{dataset_schema, for_each_batch_of};
+use sluice_ml::tracking::MODEL_DIR;
 use sluice_op::OpError;
 
 /// The columns `names` of the dataset folder `dir`, whole (a training needs every row).

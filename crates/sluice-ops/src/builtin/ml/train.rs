@@ -21,15 +21,13 @@ use sluice_ml::features::{FeatureSchema, LabelSchema};
 use sluice_ml::metrics::Metric;
 use sluice_ml::model::Rows;
 use sluice_ml::split::{Split, SplitSpec};
+use sluice_ml::tracking::{MODEL_DIR, TRIALS_FILE, TrainState, TrialRecord};
 use sluice_ml::{Epoch, Model, ModelSpec, Run};
 use sluice_op::{Op, OpError, OpOutput, ProgressFn, TaskContext, TaskLog, blocking};
 use tokio_util::sync::CancellationToken;
 
 use super::search::Search;
 use super::{ml_error, read_columns};
-
-/// The folder of the model artifact inside the `train` task's dataset version.
-pub const MODEL_DIR: &str = "model";
 
 /// `op: train`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -113,37 +111,6 @@ pub fn build_train(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_cor
         )));
     }
     Ok(Box::new(op))
-}
-
-/// One trial's settings and figures, as kept in `trials.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TrialRecord {
-    /// 1-based.
-    pub trial: usize,
-    /// The configuration.
-    pub model: ModelSpec,
-    /// Final figures: `train.accuracy`, `valid.accuracy`, …, `fit_seconds`.
-    pub figures: Vec<(String, f64)>,
-    /// Epochs run.
-    pub epochs: usize,
-}
-
-/// What a run of the op leaves in its version: the best trial and why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TrainState {
-    /// The learner.
-    pub kind: String,
-    /// The metric trials were ranked by and on which rows (`valid.accuracy`).
-    pub metric: String,
-    /// Its value for the kept model.
-    pub value: f64,
-    /// The kept trial (1-based).
-    pub best_trial: usize,
-    /// Trials run.
-    pub trials: usize,
-    /// The dataset version folder of the input it was trained on.
-    #[serde(default)]
-    pub input: Option<String>,
 }
 
 /// Figures rows: trial, step (epoch; none for final figures), metric, value.
@@ -364,7 +331,7 @@ impl Train {
         let (value, best_trial, model) = best.ok_or_else(|| OpError::internal("no trial ran"))?;
         let model_dir = env.out.dir.join(MODEL_DIR);
         model.save(&model_dir).map_err(ml_error)?;
-        let trials_path = model_dir.join("trials.json");
+        let trials_path = model_dir.join(TRIALS_FILE);
         let text =
             serde_json::to_string_pretty(&records).map_err(|e| OpError::internal(e.to_string()))?;
         std::fs::write(&trials_path, text).map_err(|e| OpError::io(trials_path.display(), &e))?;

@@ -1,0 +1,376 @@
+//! Models made by `train` tasks: the list (`GET /api/models`), predictions from a version
+//! (`POST /api/models/{pipeline}/{task}/predict`, the `champion` alias by default) and
+//! promotion (`POST /api/models/{pipeline}/{task}/promote`). A promotion is a new alias row
+//! in the store: the next request resolves it and uses the new version, requests already
+//! holding the old model finish with it — nothing fails during the swap.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sluice_ml::Model;
+use sluice_ml::tracking::{MODEL_DIR, TrainState};
+use sluice_store::{AliasRecord, DatasetVersionRecord, Write, now_micros};
+
+use crate::App;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+
+/// Rows one prediction request may carry.
+pub const MAX_ROWS: usize = 10_000;
+
+/// Buckets of prediction latency, in seconds.
+pub const PREDICT_SECONDS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+];
+
+/// Models loaded for predictions, by model and version (an alias resolves to a version on
+/// every request; the artifact is read once).
+#[derive(Default)]
+pub struct ModelCache {
+    loaded: Mutex<HashMap<(String, String), Arc<Model>>>,
+}
+
+/// A model and what it says about itself.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ModelInfo {
+    /// `pipeline.task`.
+    pub model: String,
+    /// The learner (`mlp`, `logistic`, …).
+    pub kind: String,
+    /// Versions kept, newest first.
+    pub versions: Vec<String>,
+    /// The latest version.
+    pub latest: Option<String>,
+    /// The ranking figure's name (`valid.accuracy`).
+    pub metric: String,
+    /// Its value for each version, by version.
+    #[schema(value_type = Object)]
+    pub values: Map<String, Value>,
+    /// Aliases and the version each names.
+    #[schema(value_type = Object)]
+    pub aliases: Map<String, Value>,
+}
+
+/// The models and their versions and aliases, from the store.
+pub(crate) async fn list_models(app: &App) -> ApiResult<Vec<ModelInfo>> {
+    let versions = app.store.dataset_versions(None, None).await?;
+    let aliases = app.store.aliases(None, None, false).await?;
+    let mut out: Vec<ModelInfo> = Vec::new();
+    for v in &versions {
+        let Some(state) = v
+            .state
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<TrainState>(s).ok())
+        else {
+            continue;
+        };
+        let name = format!("{}.{}", v.pipeline, v.task);
+        if out.last().is_none_or(|m| m.model != name) {
+            out.push(ModelInfo {
+                model: name.clone(),
+                kind: state.kind.clone(),
+                versions: Vec::new(),
+                latest: None,
+                metric: state.metric.clone(),
+                values: Map::new(),
+                aliases: aliases
+                    .iter()
+                    .filter(|a| a.pipeline == v.pipeline && a.task == v.task)
+                    .map(|a| (a.alias.clone(), Value::String(a.version.clone())))
+                    .collect(),
+            });
+        }
+        if let Some(m) = out.last_mut() {
+            m.versions.push(v.version.clone());
+            if v.latest_since.is_some() {
+                m.latest = Some(v.version.clone());
+            }
+            m.values
+                .insert(v.version.clone(), serde_json::json!(state.value));
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /api/models`: every model, its versions with their ranking figure, and its aliases.
+#[utoipa::path(get, path = "/api/models", tag = "models", responses(
+    (status = 200, description = "The models.", body = Vec<ModelInfo>),
+))]
+pub async fn models(State(app): State<App>) -> ApiResult<Json<Vec<ModelInfo>>> {
+    Ok(Json(list_models(&app).await?))
+}
+
+/// Which version answers.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Which {
+    /// A version, or an alias (default `champion`, else the latest version).
+    pub version: Option<String>,
+}
+
+/// Rows to score.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictBody {
+    /// Rows: objects of the model's feature columns (numbers, text, arrays for vectors).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub rows: Option<Vec<Map<String, Value>>>,
+    /// The same, as the `instances` of TensorFlow Serving and Vertex AI.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub instances: Option<Vec<Map<String, Value>>>,
+    /// One vector, for a model that reads one vector column.
+    pub vector: Option<Vec<f64>>,
+}
+
+/// The predictions.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PredictAnswer {
+    /// `pipeline.task`.
+    pub model: String,
+    /// The version that answered.
+    pub version: String,
+    /// One object per row: `label` and `probas` (classes), `prediction` (values), `cluster`
+    /// and `distance`, or `projection`.
+    #[schema(value_type = Vec<Object>)]
+    pub predictions: Vec<Value>,
+}
+
+/// The version `which` names for model `pipeline.task`, with its record.
+async fn resolve(
+    app: &App,
+    pipeline: &str,
+    task: &str,
+    which: Option<&str>,
+) -> ApiResult<DatasetVersionRecord> {
+    let versions = app
+        .store
+        .dataset_versions(Some(pipeline), Some(task))
+        .await?;
+    let models: Vec<&DatasetVersionRecord> = versions
+        .iter()
+        .filter(|v| {
+            v.state
+                .as_deref()
+                .and_then(|s| serde_json::from_str::<TrainState>(s).ok())
+                .is_some()
+        })
+        .collect();
+    if models.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no model `{pipeline}.{task}` (see GET /api/models)"
+        )));
+    }
+    let aliases = app.store.aliases(Some(pipeline), Some(task), false).await?;
+    let alias = |name: &str| {
+        aliases
+            .iter()
+            .find(|a| a.alias == name)
+            .map(|a| a.version.clone())
+    };
+    let version = match which {
+        Some(w) => alias(w).unwrap_or_else(|| w.to_string()),
+        None => match alias("champion") {
+            Some(v) => v,
+            None => models
+                .iter()
+                .find(|v| v.latest_since.is_some())
+                .map_or_else(|| models[0].version.clone(), |v| v.version.clone()),
+        },
+    };
+    models
+        .into_iter()
+        .find(|v| v.version == version)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "model `{pipeline}.{task}` has no version or alias `{version}`"
+            ))
+        })
+}
+
+impl ModelCache {
+    async fn get(&self, name: &str, record: &DatasetVersionRecord) -> ApiResult<Arc<Model>> {
+        let key = (name.to_string(), record.version.clone());
+        if let Some(m) = self.loaded.lock().ok().and_then(|l| l.get(&key).cloned()) {
+            return Ok(m);
+        }
+        let dir = PathBuf::from(&record.path).join(MODEL_DIR);
+        let model = tokio::task::spawn_blocking(move || Model::load(&dir))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Internal(format!("{name}: {e}")))?;
+        let model = Arc::new(model);
+        if let Ok(mut l) = self.loaded.lock() {
+            // Versions of the same model no longer asked for are dropped with time: keep the
+            // last few.
+            if l.len() > 16 {
+                l.clear();
+            }
+            l.insert(key, model.clone());
+        }
+        Ok(model)
+    }
+}
+
+/// `POST /api/models/{pipeline}/{task}/predict`: the model's predictions for the rows.
+#[utoipa::path(post, path = "/api/models/{pipeline}/{task}/predict", tag = "models",
+    params(("pipeline" = String, Path, description = "Pipeline."), ("task" = String, Path, description = "The `train` task."), Which),
+    request_body = PredictBody, responses(
+    (status = 200, description = "One prediction per row.", body = PredictAnswer),
+    (status = 400, description = "A row without a column the model reads, a value of the wrong kind, a vector of another dimension.", body = ErrorBody),
+    (status = 404, description = "No such model or version.", body = ErrorBody),
+))]
+pub async fn predict(
+    State(app): State<App>,
+    Path((pipeline, task)): Path<(String, String)>,
+    Query(which): Query<Which>,
+    Json(body): Json<PredictBody>,
+) -> ApiResult<Json<PredictAnswer>> {
+    let started = Instant::now();
+    let name = format!("{pipeline}.{task}");
+    let result = predict_rows(
+        &app,
+        &name,
+        &pipeline,
+        &task,
+        which.version.as_deref(),
+        body,
+    )
+    .await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(ApiError::BadRequest(_)) => "bad_request",
+        Err(_) => "error",
+    };
+    app.metrics.add(
+        "sluice_model_predictions_total",
+        vec![("model", name.clone()), ("outcome", outcome.into())],
+        1.0,
+    );
+    if result.is_ok() {
+        app.metrics.observe(
+            "sluice_model_predict_seconds",
+            vec![("model", name)],
+            PREDICT_SECONDS,
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    result.map(Json)
+}
+
+async fn predict_rows(
+    app: &App,
+    name: &str,
+    pipeline: &str,
+    task: &str,
+    which: Option<&str>,
+    body: PredictBody,
+) -> ApiResult<PredictAnswer> {
+    let record = resolve(app, pipeline, task, which).await?;
+    let model = app.models.get(name, &record).await?;
+    let rows = match (body.rows, body.instances, body.vector) {
+        (Some(r), None, None) | (None, Some(r), None) => r,
+        (None, None, Some(v)) => {
+            let vectors: Vec<&str> = model
+                .features
+                .columns
+                .iter()
+                .filter(|c| matches!(c.kind, sluice_ml::features::FeatureKind::Vector { .. }))
+                .map(|c| c.name.as_str())
+                .collect();
+            if model.features.columns.len() != 1 || vectors.len() != 1 {
+                return Err(ApiError::BadRequest(format!(
+                    "`vector` is for a model that reads one vector column; {name} reads {}: send `rows`",
+                    model
+                        .features
+                        .columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            let mut row = Map::new();
+            row.insert(vectors[0].to_string(), serde_json::json!(v));
+            vec![row]
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "send one of `rows`, `instances` or `vector`".into(),
+            ));
+        }
+    };
+    if rows.is_empty() || rows.len() > MAX_ROWS {
+        return Err(ApiError::BadRequest(format!(
+            "send between 1 and {MAX_ROWS} rows, not {}",
+            rows.len()
+        )));
+    }
+    let m = model.clone();
+    let predictions =
+        tokio::task::spawn_blocking(move || -> Result<Vec<Value>, sluice_ml::MlError> {
+            let frame = m.features.frame_from_json(&rows)?;
+            let p = m.predict(&frame, 1)?;
+            Ok(m.json(&p))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(PredictAnswer {
+        model: name.to_string(),
+        version: record.version,
+        predictions,
+    })
+}
+
+/// A promotion.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteBody {
+    /// The version to point the alias at.
+    pub version: String,
+    /// The alias (default `champion`).
+    pub alias: Option<String>,
+    /// Why (kept with the alias's history).
+    pub note: Option<String>,
+}
+
+/// `POST /api/models/{pipeline}/{task}/promote`: points an alias at a version; the next
+/// prediction uses it.
+#[utoipa::path(post, path = "/api/models/{pipeline}/{task}/promote", tag = "models",
+    params(("pipeline" = String, Path, description = "Pipeline."), ("task" = String, Path, description = "The `train` task.")),
+    request_body = PromoteBody, responses(
+    (status = 200, description = "The alias's new row.", body = AliasRecord),
+    (status = 404, description = "No such model or version.", body = ErrorBody),
+))]
+pub async fn promote(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Path((pipeline, task)): Path<(String, String)>,
+    Json(body): Json<PromoteBody>,
+) -> ApiResult<Json<AliasRecord>> {
+    let record = resolve(&app, &pipeline, &task, Some(&body.version)).await?;
+    if record.version != body.version {
+        return Err(ApiError::BadRequest(format!(
+            "`{}` is an alias: give a version",
+            body.version
+        )));
+    }
+    let alias = AliasRecord {
+        pipeline,
+        task,
+        alias: body.alias.unwrap_or_else(|| "champion".into()),
+        version: record.version,
+        set_at: now_micros(),
+        set_by: format!("user {}", caller.user),
+        note: body.note,
+    };
+    app.store.apply(&[Write::Alias(alias.clone())]).await?;
+    Ok(Json(alias))
+}
