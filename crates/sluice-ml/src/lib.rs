@@ -25,6 +25,7 @@ pub mod tracking;
 mod frame;
 mod rng;
 
+pub(crate) use frame::par_chunks;
 pub use frame::{Frame, Matrix};
 pub use model::{Fitted, Model, ModelSpec, Prediction};
 

@@ -118,11 +118,12 @@ fn test_accuracy(model: &Model, batch: &RecordBatch) -> f64 {
 }
 
 #[test]
-fn logistic_and_mlp_learn_the_classes_and_repeat_for_a_seed() {
+fn logistic_mlp_and_trees_learn_the_classes_and_repeat_for_a_seed() {
     let data = [blobs(3000, 1)];
     let fresh = blobs(1000, 2);
     for spec in [
         r#"{"type": "logistic"}"#,
+        r#"{"type": "gbdt", "max_iter": 30, "min_samples_leaf": 10}"#,
         r#"{"type": "mlp", "hidden": [32, 16], "activation": "leaky_relu", "dropout": [0.2, 0.1], "epochs": 15}"#,
         r#"{"type": "mlp", "hidden": [16], "activation": "gelu", "epochs": 5, "early_stopping": 0}"#,
     ] {

@@ -21,7 +21,9 @@ use sluice_ml::features::{FeatureSchema, LabelSchema};
 use sluice_ml::metrics::Metric;
 use sluice_ml::model::Rows;
 use sluice_ml::split::{Split, SplitSpec};
-use sluice_ml::tracking::{MODEL_DIR, TRIALS_FILE, TrainState, TrialRecord};
+use sluice_ml::tracking::{
+    EnergyMeter, EnergySettings, MODEL_DIR, TRIALS_FILE, TrainState, TrialRecord,
+};
 use sluice_ml::{Epoch, Model, ModelSpec, Run};
 use sluice_op::{Op, OpError, OpOutput, ProgressFn, TaskContext, TaskLog, blocking};
 use tokio_util::sync::CancellationToken;
@@ -66,6 +68,9 @@ pub struct Train {
     /// Point an alias (`champion`) at the new model when it beats the alias's model.
     #[serde(default)]
     pub promote: Option<Promote>,
+    /// The grid's carbon intensity and the power per core of the energy estimate.
+    #[serde(default)]
+    pub energy: EnergySettings,
 }
 
 /// `promote:` of `train`.
@@ -209,6 +214,7 @@ impl Train {
     }
 
     fn train(&self, env: Env) -> Result<OpOutput, OpError> {
+        let meter = EnergyMeter::start();
         let threads = self.threads.unwrap_or_else(sluice_ml::all_threads).max(1);
         let features = self.feature_names(&env.dir)?;
         let mut columns = features.clone();
@@ -346,7 +352,14 @@ impl Train {
                 .dir
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned()),
+            energy: Some(meter.finish(&self.energy)),
         };
+        if let Some(e) = &state.energy {
+            let _ = env.log.line(&format!(
+                "{:.1} s, {:.1} CPU s, {:.6} kWh ({}), {:.3} g CO2 at {} g/kWh",
+                e.seconds, e.cpu_seconds, e.kwh, e.method, e.co2_grams, e.grid_intensity
+            ));
+        }
         let aliases = self.promotion(&state, &env);
         let _ = env.log.line(&format!(
             "kept trial {best_trial}: {} {value:.4}",
@@ -357,6 +370,11 @@ impl Train {
             ("best_trial", best_trial as u64),
         ]);
         metrics.insert(state.metric.clone(), serde_json::json!(value));
+        if let Some(e) = &state.energy {
+            metrics.insert("cpu_seconds".into(), serde_json::json!(e.cpu_seconds));
+            metrics.insert("energy_kwh".into(), serde_json::json!(e.kwh));
+            metrics.insert("co2_grams".into(), serde_json::json!(e.co2_grams));
+        }
         if self.promote.is_some() {
             metrics.insert(
                 "promoted".into(),
