@@ -289,3 +289,82 @@ fn promote_moves_the_champion_only_when_the_new_model_is_better() {
     assert_eq!(list[0]["model"], "ml.classifier");
     assert_eq!(list[0]["type"], "mlp");
 }
+
+const RESUMABLE: &str = r#"
+name: ml
+tasks:
+  rows:
+    op: read.csv
+    path: rows.csv
+  classifier:
+    op: train
+    input: rows
+    label: label
+    features: [x, y]
+    model: {type: mlp, hidden: [4], epochs: 2, early_stopping: 0}
+    split: {valid: 0.25, seed: 3}
+    search:
+      trials:
+        - {epochs: 2}
+        - {epochs: 20000}
+"#;
+
+/// The first file named `name` under `dir`.
+fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_killed_training_resumes_from_its_last_finished_trial() {
+    let p = Project::new(RESUMABLE);
+    std::fs::write(p.path("rows.csv"), rows_csv(300, 5)).expect("csv");
+    let mut child = p
+        .cmd(&["run", "pipeline.yaml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Killed once trial 1 is kept, while trial 2 trains.
+    let start = std::time::Instant::now();
+    let kept = loop {
+        if let Some(f) = find_file(p.dir.path(), "trial.json") {
+            break f;
+        }
+        assert!(start.elapsed().as_secs() < 60, "trial 1 was never kept");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    assert!(
+        kept.parent().is_some_and(|d| d.ends_with("trial-1")),
+        "{}",
+        kept.display()
+    );
+    let run_id = p.last_run_id();
+    p.run_ok(&["run", "pipeline.yaml", "--resume", &run_id]);
+    let show = p.show(&run_id);
+    assert_eq!(show["run"]["state"], "succeeded");
+    let log = text(&p.run_ok(&["logs", &run_id, "classifier", "--attempt", "2"]));
+    assert!(
+        log.contains("trial 1/2: reused, finished before the interruption"),
+        "{log}"
+    );
+    assert!(!log.contains("trial 2/2: reused"), "{log}");
+    // Both trials' figures are in the dataset, and the checkpoints are gone.
+    let trials = sql(&p, "select count(distinct trial) as n from ml.classifier");
+    assert_eq!(trials[0]["n"], 2);
+    assert!(
+        find_file(p.dir.path(), "trial.json").is_none(),
+        "checkpoints left behind"
+    );
+}

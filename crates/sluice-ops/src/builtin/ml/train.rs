@@ -159,6 +159,7 @@ impl Figures {
 /// What the blocking part needs besides the config.
 struct Env {
     dir: PathBuf,
+    raw_dir: PathBuf,
     aliases: std::collections::BTreeMap<String, sluice_op::Previous>,
     out: DatasetTarget,
     cancel: CancellationToken,
@@ -253,11 +254,6 @@ impl Train {
             frame: &frame,
             targets: targets.as_deref(),
         };
-        let parts = [
-            ("train", &split.train),
-            ("valid", &split.valid),
-            ("test", &split.test),
-        ];
         let mut figures = Figures::default();
         let mut records = Vec::new();
         let mut best: Option<(f64, usize, Model)> = None;
@@ -271,68 +267,58 @@ impl Train {
             configs.len(),
             metric.name()
         ));
+        let checkpoints = Checkpoints::new(&env.raw_dir, self, &env.dir, threads);
+        let key = format!("{ranked_on}.{}", metric.name());
         for (i, spec) in configs.iter().enumerate() {
             let trial = i + 1;
-            let started = Instant::now();
-            let mut epochs = 0;
-            let total = configs.len() as u64 * 1000;
-            let max = max_epochs(spec).max(1) as u64;
-            let mut hook = |e: &Epoch| {
-                epochs = e.epoch;
-                for (name, value) in &e.metrics {
-                    figures.push(trial, Some(e.epoch), name, *value);
+            let finished = match checkpoints.load(trial) {
+                Some(f) => {
+                    let _ = env.log.line(&format!(
+                        "trial {trial}/{}: reused, finished before the interruption",
+                        configs.len()
+                    ));
+                    f
                 }
-                if let Some(p) = &env.progress {
-                    p(
-                        i as u64 * 1000 + (e.epoch as u64).min(max) * 1000 / max,
-                        total,
-                    );
+                None => {
+                    let at = Trial {
+                        trial,
+                        of: configs.len(),
+                        spec,
+                        rows: &rows,
+                        schema: &schema,
+                        label: &label,
+                        split: &split,
+                        threads,
+                    };
+                    let f = self.trial(&at, &env)?;
+                    checkpoints.save(&f, &env.log);
+                    f
                 }
-                !env.cancel.is_cancelled()
             };
-            let mut run = Run {
-                threads,
-                seed: self.seed,
-                on_epoch: &mut hook,
-            };
-            let model = Model::fit(spec, schema.clone(), label.clone(), &rows, &split, &mut run)
-                .map_err(ml_error)?;
-            let seconds = started.elapsed().as_secs_f64();
-            let mut finals = vec![("fit_seconds".to_string(), seconds)];
-            for (part, index) in parts {
-                let f = frame.take(index);
-                let y: Option<Vec<f32>> = targets
-                    .as_ref()
-                    .map(|t| index.iter().map(|&r| t[r]).collect());
-                for (m, v) in model.score(&f, y.as_deref(), threads).map_err(ml_error)? {
-                    finals.push((format!("{part}.{}", m.name()), v));
-                }
+            for (step, name, value) in &finished.rows {
+                figures.push(trial, *step, name, *value);
             }
-            for (name, value) in &finals {
-                figures.push(trial, None, name, *value);
-            }
-            let key = format!("{ranked_on}.{}", metric.name());
-            let score = finals
+            let score = finished
+                .record
+                .figures
                 .iter()
                 .find(|(n, _)| *n == key)
                 .map_or(f64::NAN, |(_, v)| *v);
             let _ = env.log.line(&format!(
-                "trial {trial}/{}: {} — {key} {score:.4} ({epochs} epoch(s), {seconds:.1} s)",
+                "trial {trial}/{}: {} — {key} {score:.4} ({} epoch(s), {:.1} s)",
                 configs.len(),
-                serde_json::to_string(spec).unwrap_or_default()
+                serde_json::to_string(spec).unwrap_or_default(),
+                finished.record.epochs,
+                finished.record.figures.first().map_or(0.0, |f| f.1),
             ));
-            if best
-                .as_ref()
-                .is_none_or(|(b, _, _)| metric.better(score, *b))
+            if let Some(model) = finished.model
+                && best
+                    .as_ref()
+                    .is_none_or(|(b, _, _)| metric.better(score, *b))
             {
                 best = Some((score, trial, model));
             }
-            records.push(TrialRecord {
-                trial,
-                model: spec.clone(),
-                figures: finals,
-                epochs,
-            });
+            records.push(finished.record);
         }
         let (value, best_trial, model) = best.ok_or_else(|| OpError::internal("no trial ran"))?;
         let model_dir = env.out.dir.join(MODEL_DIR);
@@ -342,6 +328,7 @@ impl Train {
             serde_json::to_string_pretty(&records).map_err(|e| OpError::internal(e.to_string()))?;
         std::fs::write(&trials_path, text).map_err(|e| OpError::io(trials_path.display(), &e))?;
         let info = figures.write(&env.out)?;
+        checkpoints.clear();
         let state = TrainState {
             kind: self.model.kind().into(),
             metric: format!("{ranked_on}.{}", metric.name()),
@@ -460,6 +447,152 @@ fn metric_of(key: &str) -> Option<Metric> {
     serde_json::from_value(serde_json::Value::String(name.into())).ok()
 }
 
+/// One trial to run: its configuration and the rows.
+struct Trial<'a> {
+    trial: usize,
+    of: usize,
+    spec: &'a ModelSpec,
+    rows: &'a Rows<'a>,
+    schema: &'a FeatureSchema,
+    label: &'a Option<LabelSchema>,
+    split: &'a Split,
+    threads: usize,
+}
+
+/// A finished trial: its model, its record (settings, final figures) and its figure rows
+/// (each epoch's, then the final ones).
+#[derive(Serialize, Deserialize)]
+struct Finished {
+    #[serde(skip)]
+    model: Option<Model>,
+    record: TrialRecord,
+    rows: Vec<(Option<usize>, String, f64)>,
+}
+
+impl Train {
+    /// Fits one configuration and scores it on each part of the split.
+    fn trial(&self, t: &Trial, env: &Env) -> Result<Finished, OpError> {
+        let started = Instant::now();
+        let mut rows = Vec::new();
+        let mut epochs = 0;
+        let total = t.of as u64 * 1000;
+        let max = max_epochs(t.spec).max(1) as u64;
+        let mut hook = |e: &Epoch| {
+            epochs = e.epoch;
+            for (name, value) in &e.metrics {
+                rows.push((Some(e.epoch), name.clone(), *value));
+            }
+            if let Some(p) = &env.progress {
+                let done = (t.trial as u64 - 1) * 1000 + (e.epoch as u64).min(max) * 1000 / max;
+                p(done, total);
+            }
+            !env.cancel.is_cancelled()
+        };
+        let mut run = Run {
+            threads: t.threads,
+            seed: self.seed,
+            on_epoch: &mut hook,
+        };
+        let model = Model::fit(
+            t.spec,
+            t.schema.clone(),
+            t.label.clone(),
+            t.rows,
+            t.split,
+            &mut run,
+        )
+        .map_err(ml_error)?;
+        let mut finals = vec![("fit_seconds".to_string(), started.elapsed().as_secs_f64())];
+        let parts = [
+            ("train", &t.split.train),
+            ("valid", &t.split.valid),
+            ("test", &t.split.test),
+        ];
+        for (part, index) in parts {
+            let f = t.rows.frame.take(index);
+            let y: Option<Vec<f32>> = t
+                .rows
+                .targets
+                .map(|y| index.iter().map(|&r| y[r]).collect());
+            for (m, v) in model.score(&f, y.as_deref(), t.threads).map_err(ml_error)? {
+                finals.push((format!("{part}.{}", m.name()), v));
+            }
+        }
+        rows.extend(finals.iter().map(|(n, v)| (None, n.clone(), *v)));
+        Ok(Finished {
+            model: Some(model),
+            record: TrialRecord {
+                trial: t.trial,
+                model: t.spec.clone(),
+                figures: finals,
+                epochs,
+            },
+            rows,
+        })
+    }
+}
+
+/// Finished trials of a training that has not completed, kept in the task's raw folder
+/// (`raw/trials/<key>/trial-N/`) under a key of the configuration, the input version and the
+/// threads, so that a killed or failed training resumes from its last finished trial; removed
+/// once the version is written.
+struct Checkpoints {
+    dir: PathBuf,
+}
+
+impl Checkpoints {
+    fn new(raw_dir: &Path, op: &Train, input: &Path, threads: usize) -> Checkpoints {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(serde_json::to_string(op).unwrap_or_default());
+        h.update(input.display().to_string());
+        h.update(threads.to_le_bytes());
+        let key = hex::encode(&h.finalize()[..8]);
+        Checkpoints {
+            dir: raw_dir.join("trials").join(key),
+        }
+    }
+
+    fn load(&self, trial: usize) -> Option<Finished> {
+        let dir = self.dir.join(format!("trial-{trial}"));
+        let text = std::fs::read_to_string(dir.join("trial.json")).ok()?;
+        let mut f: Finished = serde_json::from_str(&text).ok()?;
+        f.model = Some(Model::load(&dir.join(MODEL_DIR)).ok()?);
+        Some(f)
+    }
+
+    /// Saves a finished trial (written aside, then renamed: a half-written one is never
+    /// read). A checkpoint that cannot be written only costs the trial on a resume.
+    fn save(&self, f: &Finished, log: &TaskLog) {
+        let dir = self.dir.join(format!("trial-{}", f.record.trial));
+        let tmp = self.dir.join(format!(".trial-{}.tmp", f.record.trial));
+        let write = || -> std::io::Result<()> {
+            let _ = std::fs::remove_dir_all(&tmp);
+            std::fs::create_dir_all(&tmp)?;
+            if let Some(m) = &f.model {
+                m.save(&tmp.join(MODEL_DIR))
+                    .map_err(std::io::Error::other)?;
+            }
+            std::fs::write(
+                tmp.join("trial.json"),
+                serde_json::to_string(f).map_err(std::io::Error::other)?,
+            )?;
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::rename(&tmp, &dir)
+        };
+        if let Err(e) = write() {
+            let _ = log.line(&format!(
+                "cannot keep trial {} for a resume: {e}",
+                f.record.trial
+            ));
+        }
+    }
+
+    fn clear(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Epochs (or rounds, or passes) a configuration runs at most, for the progress bar.
 fn max_epochs(spec: &ModelSpec) -> usize {
     match spec {
@@ -476,6 +609,7 @@ impl Op for Train {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
         let env = Env {
             dir: ctx.input(&self.input)?.to_path_buf(),
+            raw_dir: ctx.raw_dir.clone(),
             aliases: ctx.aliases.clone(),
             out: ctx.output()?.clone(),
             cancel: ctx.cancel.clone(),
