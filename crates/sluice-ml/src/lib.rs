@@ -18,6 +18,7 @@ pub mod linear;
 pub mod metrics;
 pub mod mlp;
 pub mod model;
+mod onnx;
 pub mod pca;
 pub mod split;
 pub mod tracking;

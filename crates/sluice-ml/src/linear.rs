@@ -148,7 +148,11 @@ impl Logistic {
         }
         let (d, k) = (x.cols, classes);
         let threads = run.threads;
-        let eval = |t: &[f64]| objective(x, y, k, params.l2, t, threads);
+        // With two classes, the two weight vectors of the multinomial form share the penalty
+        // of scikit-learn's one vector (w = w1 − w0 is optimal at w0 = −w1): twice the
+        // strength gives the same objective.
+        let l2 = if k == 2 { 2.0 * params.l2 } else { params.l2 };
+        let eval = |t: &[f64]| objective(x, y, k, l2, t, threads);
         let mut theta = vec![0f64; d * k + k];
         let (mut f, mut g) = eval(&theta);
         let history = 10;

@@ -38,7 +38,7 @@ pub struct TrainState {
     pub best_trial: usize,
     /// Trials run.
     pub trials: usize,
-    /// The dataset version folder of the input it was trained on.
+    /// The input it was trained on: `task@version folder`.
     #[serde(default)]
     pub input: Option<String>,
     /// Time, CPU time, energy and CO2 of the whole training (every trial).

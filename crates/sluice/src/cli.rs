@@ -321,7 +321,17 @@ pub enum ModelsAction {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Two versions' figures side by side (the kept trial of each).
+    /// Write a model version as an ONNX file (logistic and MLP models on numbers and
+    /// vectors; input `input` [N, features], output `probas` or `prediction`).
+    Export {
+        /// `PIPELINE.TASK`, `@VERSION` or `@ALIAS` (latest by default).
+        model: String,
+        /// The file to write.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Two versions' figures side by side (the kept trial of each; `latest` or an alias
+    /// works as a version).
     Compare {
         /// `PIPELINE.TASK`.
         model: String,

@@ -69,6 +69,7 @@ pub async fn models(
             note,
         }) => promote(&store, model, target, alias, note.as_deref()).await,
         Some(ModelsAction::Compare { model, a, b }) => compare(&store, model, a, b, json).await,
+        Some(ModelsAction::Export { model, output }) => export(&store, model, output).await,
     }
 }
 
@@ -204,7 +205,7 @@ async fn find(store: &Arc<dyn StateStore>, model: &str) -> Result<Version, Failu
     let (p, t) = split_name(name)?;
     let all = versions(store, Some(p), Some(t)).await?;
     let wanted = match which {
-        None => all.into_iter().find(|v| v.record.latest_since.is_some()),
+        None | Some("latest") => all.into_iter().find(|v| v.record.latest_since.is_some()),
         Some(w) => {
             let aliases = store.aliases(Some(p), Some(t), false).await?;
             let version = aliases
@@ -262,7 +263,7 @@ async fn show(store: &Arc<dyn StateStore>, model: &str, json: bool) -> Result<u8
         timestamp(v.record.created_at)
     );
     if let Some(input) = &v.state.input {
-        println!("trained on {} version {input}", v.record.pipeline);
+        println!("trained on {}.{input}", v.record.pipeline);
     }
     println!(
         "kept trial {} of {}: {} {:.4}",
@@ -299,6 +300,24 @@ async fn show(store: &Arc<dyn StateStore>, model: &str, json: bool) -> Result<u8
         ]);
     }
     println!("{t}");
+    Ok(0)
+}
+
+async fn export(store: &Arc<dyn StateStore>, model: &str, output: &Path) -> Result<u8, Failure> {
+    let v = find(store, model).await?;
+    let dir = Path::new(&v.record.path).join(MODEL_DIR);
+    let m = Model::load(&dir).map_err(|e| Failure::invalid(format!("{model}: {e}")))?;
+    let bytes = m
+        .to_onnx()
+        .map_err(|e| Failure::invalid(format!("{model}: {e}")))?;
+    std::fs::write(output, &bytes)
+        .map_err(|e| Failure::invalid(format!("{}: {e}", output.display())))?;
+    println!(
+        "{model} version {} → {} (ONNX, {} bytes)",
+        v.record.version,
+        output.display(),
+        bytes.len()
+    );
     Ok(0)
 }
 

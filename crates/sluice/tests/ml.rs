@@ -368,3 +368,100 @@ fn a_killed_training_resumes_from_its_last_finished_trial() {
         "checkpoints left behind"
     );
 }
+
+const EXPORTABLE: &str = r#"
+name: ml
+tasks:
+  rows:
+    op: read.csv
+    path: rows.csv
+  logistic:
+    op: train
+    input: rows
+    label: label
+    features: [x, y]
+    model: {type: logistic}
+    split: {valid: 0.25, seed: 3}
+  mlp:
+    op: train
+    input: rows
+    label: label
+    features: [x, y]
+    model: {type: mlp, hidden: [16, 8], activation: leaky_relu, negative_slope: 0.1, epochs: 5}
+    split: {valid: 0.25, seed: 3}
+  gelu:
+    op: train
+    input: rows
+    label: label
+    features: [x, y]
+    model: {type: mlp, hidden: [8], activation: gelu, epochs: 3}
+    split: {valid: 0.25, seed: 3}
+  scored_logistic: {op: predict, input: rows, model: logistic, keep: [id, x, y]}
+  scored_mlp: {op: predict, input: rows, model: mlp, keep: [id, x, y]}
+  scored_gelu: {op: predict, input: rows, model: gelu, keep: [id, x, y]}
+"#;
+
+/// Runs the ONNX file with onnxruntime on the rows' x and y, and prints the largest
+/// difference from sluice's own probabilities.
+const ORT: &str = r#"
+import json, sys
+import numpy as np
+import onnxruntime as ort
+model, rows = sys.argv[1], json.loads(open(sys.argv[2]).read())
+x = np.array([[r["x"], r["y"]] for r in rows], dtype=np.float32)
+want = np.array([r["probas"] for r in rows], dtype=np.float32)
+s = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+got = s.run(["probas"], {"input": x})[0]
+print(float(np.abs(got - want).max()))
+"#;
+
+#[test]
+fn exported_onnx_models_give_the_same_probabilities_under_onnxruntime() {
+    let Some(python) = common::test_python("ONNX export under onnxruntime") else {
+        return;
+    };
+    let p = Project::new(EXPORTABLE);
+    std::fs::write(p.path("rows.csv"), rows_csv(400, 6)).expect("csv");
+    p.run_ok(&["run", "pipeline.yaml"]);
+    std::fs::write(p.path("ort.py"), ORT).expect("script");
+    for task in ["logistic", "mlp", "gelu"] {
+        let file = p.path(&format!("{task}.onnx"));
+        let out = p.run_ok(&[
+            "models",
+            "export",
+            &format!("ml.{task}"),
+            "-o",
+            file.to_str().expect("path"),
+        ]);
+        assert!(text(&out).contains("(ONNX, "), "{}", text(&out));
+        let rows = sql(
+            &p,
+            &format!("select x, y, probas from ml.scored_{task} order by id"),
+        );
+        std::fs::write(
+            p.path("rows.json"),
+            serde_json::to_string(&rows).expect("json"),
+        )
+        .expect("rows");
+        let out = std::process::Command::new(&python)
+            .arg(p.path("ort.py"))
+            .arg(&file)
+            .arg(p.path("rows.json"))
+            .output()
+            .expect("python");
+        assert!(
+            out.status.success(),
+            "{task}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let diff: f64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a number");
+        assert!(diff < 1e-5, "{task}: onnxruntime differs by {diff}");
+    }
+    // A task that made no model is named.
+    let out = p.sluice(&["models", "export", "ml.rows", "-o", "x.onnx"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("no model version `ml.rows`"), "{}", text(&out));
+}

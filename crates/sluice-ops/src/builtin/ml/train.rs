@@ -338,7 +338,7 @@ impl Train {
             input: env
                 .dir
                 .file_name()
-                .map(|n| n.to_string_lossy().into_owned()),
+                .map(|n| format!("{}@{}", self.input, n.to_string_lossy())),
             energy: Some(meter.finish(&self.energy)),
         };
         if let Some(e) = &state.energy {
