@@ -463,5 +463,28 @@ fn exported_onnx_models_give_the_same_probabilities_under_onnxruntime() {
     // A task that made no model is named.
     let out = p.sluice(&["models", "export", "ml.rows", "-o", "x.onnx"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("no model version `ml.rows`"), "{}", text(&out));
+    assert!(
+        text(&out).contains("no model version `ml.rows`"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn the_pairs_example_learns_febrl_matches_with_boosted_trees() {
+    let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let pipeline = std::fs::read_to_string(example.join("ml/pairs.yaml")).expect("example");
+    let p = Project::new(&pipeline);
+    let data = format!("data={}", example.join("record_linkage/data").display());
+    p.run_ok(&["run", "pipeline.yaml", "-p", &data]);
+    let quality = sql(&p, "select * from ml_pairs.quality order by scorer desc");
+    assert_eq!(quality[0]["scorer"], "gbdt (probas >= 0.5)", "{quality:?}");
+    let errors = |r: &Value| {
+        r["false_positives"].as_i64().unwrap_or(-1) + r["false_negatives"].as_i64().unwrap_or(-1)
+    };
+    let found = quality[0]["true_positives"].as_i64().unwrap_or(0);
+    assert!(found > 0 && errors(&quality[0]) <= 2, "{quality:?}");
+    let models = p.json(&["models", "--json"]);
+    assert_eq!(models[0]["model"], "ml_pairs.matcher");
+    assert_eq!(models[0]["type"], "gbdt");
 }
