@@ -331,153 +331,25 @@ impl Mlp {
         if x.rows == 0 {
             return Err(MlError::Data("no training rows".into()));
         }
-        let outputs = classes.unwrap_or(1);
-        let target_scale = match classes {
-            Some(_) => (0.0, 1.0),
-            None => {
-                let n = y.len() as f64;
-                let mean = y.iter().map(|&v| v as f64).sum::<f64>() / n;
-                let var = y.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-                (mean as f32, var.sqrt().max(1e-12) as f32)
-            }
-        };
+        let mut model = Mlp::init(params, x.cols, classes, y, run.seed);
+        let (mean, std) = model.target_scale;
         let y_scaled: Vec<f32> = match classes {
             Some(_) => y.to_vec(),
-            None => y
-                .iter()
-                .map(|v| (v - target_scale.0) / target_scale.1)
-                .collect(),
+            None => y.iter().map(|v| (v - mean) / std).collect(),
         };
-        let mut widths = vec![x.cols];
-        widths.extend(&params.hidden);
-        widths.push(outputs);
-        let mut init = rng(run.seed, 11);
-        let layers = widths
-            .windows(2)
-            .map(|io| {
-                let limit = (6.0 / (io[0] + io[1]) as f32).sqrt();
-                Dense {
-                    w: Matrix {
-                        rows: io[0],
-                        cols: io[1],
-                        data: (0..io[0] * io[1])
-                            .map(|_| init.gen_range(-limit..limit))
-                            .collect(),
-                    },
-                    b: vec![0.0; io[1]],
-                }
-            })
-            .collect();
-        let mut model = Mlp {
-            layers,
-            activation: params.activation,
-            negative_slope: params.negative_slope,
-            classes,
-            target_scale,
-            epochs: 0,
-            best_epoch: 0,
-        };
-        let bs = params.batch_size;
-        let mut batch = model.buffers(bs);
-        let mut grads: Vec<(Vec<f32>, Vec<f32>)> = model
-            .layers
-            .iter()
-            .map(|l| (vec![0.0; l.w.data.len()], vec![0.0; l.b.len()]))
-            .collect();
-        let mut moments: Vec<(Moments, Moments)> = model
-            .layers
-            .iter()
-            .map(|l| (Moments::new(l.w.data.len()), Moments::new(l.b.len())))
-            .collect();
-        let mut deltas: Vec<Vec<f32>> = widths[1..].iter().map(|w| vec![0.0; bs * w]).collect();
+        let mut trainer = Trainer::new(&model, params, rates, run.threads);
         let mut order: Vec<usize> = (0..x.rows).collect();
         let mut shuffle = rng(run.seed, 12);
         let mut dropout = rng(run.seed, 13);
-        let mut targets = vec![0f32; bs];
         let (mut best, mut best_loss, mut since_best) = (None::<Vec<Dense>>, f64::INFINITY, 0);
-        let mut t = 0i32;
-        let d = x.cols;
-        let last = model.layers.len() - 1;
+        let valid = valid.filter(|(vx, _)| vx.rows > 0);
         for epoch in 1..=params.epochs {
             order.shuffle(&mut shuffle);
             let (mut loss_sum, mut right) = (0.0f64, 0usize);
-            for rows in order.chunks(bs) {
-                let m = rows.len();
-                for (i, &r) in rows.iter().enumerate() {
-                    batch.a[0][i * d..(i + 1) * d].copy_from_slice(x.row(r));
-                    targets[i] = y_scaled[r];
-                }
-                model.forward(&mut batch, m, Some((&rates, &mut dropout)), run.threads);
-                // Output gradient, mean over the batch.
-                let out = &mut deltas[last][..m * outputs];
-                out.copy_from_slice(&batch.z[last][..m * outputs]);
-                if classes.is_some() {
-                    for (r, row) in out.chunks_exact(outputs).enumerate() {
-                        let best_j =
-                            (0..outputs).fold(0, |b, j| if row[j] > row[b] { j } else { b });
-                        right += usize::from(best_j == targets[r] as usize);
-                    }
-                    loss_sum += softmax_xent(out, &targets[..m], outputs);
-                } else {
-                    for (o, &t) in out.iter_mut().zip(&targets[..m]) {
-                        loss_sum += ((*o - t) as f64).powi(2);
-                        *o -= t;
-                    }
-                }
-                let scale = 1.0 / m as f32;
-                out.iter_mut().for_each(|v| *v *= scale);
-                // Backward.
-                for l in (0..=last).rev() {
-                    let (inp, outw) = (widths[l], widths[l + 1]);
-                    let (gw, gb) = &mut grads[l];
-                    let delta = &deltas[l][..m * outw];
-                    let a_prev = &batch.a[l][..m * inp];
-                    product(
-                        gw,
-                        Layout::dense(inp, outw),
-                        a_prev,
-                        Layout::dense(m, inp).t(),
-                        delta,
-                        Layout::dense(m, outw),
-                        run.threads,
-                    );
-                    gb.iter_mut().for_each(|v| *v = 0.0);
-                    for row in delta.chunks_exact(outw) {
-                        for (g, v) in gb.iter_mut().zip(row) {
-                            *g += v;
-                        }
-                    }
-                    if l > 0 {
-                        let (lower, upper) = deltas.split_at_mut(l);
-                        let prev = &mut lower[l - 1][..m * inp];
-                        product(
-                            prev,
-                            Layout::dense(m, inp),
-                            &upper[0][..m * outw],
-                            Layout::dense(m, outw),
-                            &model.layers[l].w.data,
-                            model.layers[l].w.layout().t(),
-                            run.threads,
-                        );
-                        for (p, mk) in prev.iter_mut().zip(&batch.mask[l - 1][..m * inp]) {
-                            *p *= mk;
-                        }
-                        activation_grad(
-                            prev,
-                            &batch.z[l - 1][..m * inp],
-                            model.activation,
-                            model.negative_slope,
-                        );
-                    }
-                }
-                t += 1;
-                let lr = params.learning_rate as f32;
-                for (layer, ((gw, gb), (mw, mb))) in
-                    model.layers.iter_mut().zip(grads.iter().zip(&mut moments))
-                {
-                    mw.step(&mut layer.w.data, gw, lr, t, params.l2 as f32);
-                    mb.step(&mut layer.b, gb, lr, t, 0.0);
-                }
+            for rows in order.chunks(params.batch_size) {
+                let (loss, r) = trainer.step(&mut model, x, rows, &y_scaled, &mut dropout);
+                loss_sum += loss;
+                right += r;
             }
             model.epochs = epoch;
             let n = x.rows as f64;
@@ -490,16 +362,14 @@ impl Mlp {
                 figures.push(("loss".to_string(), loss_sum / n * scale));
             }
             let mut improved = true;
-            if let Some((vx, vy)) = valid.filter(|(vx, _)| vx.rows > 0) {
+            if let Some((vx, vy)) = valid {
                 let (vloss, vacc) = model.evaluate(vx, vy, run.threads);
                 figures.push(("val_loss".to_string(), vloss));
                 if let Some(acc) = vacc {
                     figures.push(("val_accuracy".to_string(), acc));
                 }
                 improved = vloss < best_loss;
-                if improved {
-                    best_loss = vloss;
-                }
+                best_loss = best_loss.min(vloss);
             }
             if improved {
                 model.best_epoch = epoch;
@@ -522,6 +392,201 @@ impl Mlp {
             model.layers = layers;
         }
         Ok(model)
+    }
+
+    /// A new network: Glorot-uniform weights drawn with `seed`, zero biases; a regressor
+    /// standardises its target `y`.
+    fn init(
+        params: &MlpParams,
+        inputs: usize,
+        classes: Option<usize>,
+        y: &[f32],
+        seed: u64,
+    ) -> Mlp {
+        let target_scale = match classes {
+            Some(_) => (0.0, 1.0),
+            None => {
+                let n = y.len() as f64;
+                let mean = y.iter().map(|&v| v as f64).sum::<f64>() / n;
+                let var = y.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+                (mean as f32, var.sqrt().max(1e-12) as f32)
+            }
+        };
+        let mut widths = vec![inputs];
+        widths.extend(&params.hidden);
+        widths.push(classes.unwrap_or(1));
+        let mut init = rng(seed, 11);
+        let layers = widths
+            .windows(2)
+            .map(|io| {
+                let limit = (6.0 / (io[0] + io[1]) as f32).sqrt();
+                Dense {
+                    w: Matrix {
+                        rows: io[0],
+                        cols: io[1],
+                        data: (0..io[0] * io[1])
+                            .map(|_| init.gen_range(-limit..limit))
+                            .collect(),
+                    },
+                    b: vec![0.0; io[1]],
+                }
+            })
+            .collect();
+        Mlp {
+            layers,
+            activation: params.activation,
+            negative_slope: params.negative_slope,
+            classes,
+            target_scale,
+            epochs: 0,
+            best_epoch: 0,
+        }
+    }
+}
+
+/// What training keeps between mini-batches: the buffers of a batch, the gradients, the
+/// output-side deltas of each layer and Adam's moments.
+struct Trainer {
+    widths: Vec<usize>,
+    batch: Batch,
+    grads: Vec<(Vec<f32>, Vec<f32>)>,
+    moments: Vec<(Moments, Moments)>,
+    deltas: Vec<Vec<f32>>,
+    targets: Vec<f32>,
+    rates: Vec<f32>,
+    lr: f32,
+    l2: f32,
+    t: i32,
+    threads: usize,
+}
+
+impl Trainer {
+    fn new(model: &Mlp, params: &MlpParams, rates: Vec<f32>, threads: usize) -> Trainer {
+        let bs = params.batch_size;
+        let widths = model.widths();
+        Trainer {
+            batch: model.buffers(bs),
+            grads: model
+                .layers
+                .iter()
+                .map(|l| (vec![0.0; l.w.data.len()], vec![0.0; l.b.len()]))
+                .collect(),
+            moments: model
+                .layers
+                .iter()
+                .map(|l| (Moments::new(l.w.data.len()), Moments::new(l.b.len())))
+                .collect(),
+            deltas: widths[1..].iter().map(|w| vec![0.0; bs * w]).collect(),
+            widths,
+            targets: vec![0.0; bs],
+            rates,
+            lr: params.learning_rate as f32,
+            l2: params.l2 as f32,
+            t: 0,
+            threads,
+        }
+    }
+
+    /// One mini-batch of the rows `rows`: forward with dropout, the output gradient (mean
+    /// over the batch), backward, an Adam step. Returns the batch's summed loss and, for a
+    /// classifier, its rows predicted right.
+    fn step(
+        &mut self,
+        model: &mut Mlp,
+        x: &Matrix,
+        rows: &[usize],
+        y: &[f32],
+        dropout: &mut crate::rng::Rand,
+    ) -> (f64, usize) {
+        let (m, d) = (rows.len(), x.cols);
+        for (i, &r) in rows.iter().enumerate() {
+            self.batch.a[0][i * d..(i + 1) * d].copy_from_slice(x.row(r));
+            self.targets[i] = y[r];
+        }
+        model.forward(
+            &mut self.batch,
+            m,
+            Some((&self.rates, dropout)),
+            self.threads,
+        );
+        let last = model.layers.len() - 1;
+        let outputs = self.widths[last + 1];
+        let out = &mut self.deltas[last][..m * outputs];
+        out.copy_from_slice(&self.batch.z[last][..m * outputs]);
+        let (mut loss, mut right) = (0.0, 0);
+        if model.classes.is_some() {
+            for (r, row) in out.chunks_exact(outputs).enumerate() {
+                let best = (0..outputs).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+                right += usize::from(best == self.targets[r] as usize);
+            }
+            loss = softmax_xent(out, &self.targets[..m], outputs);
+        } else {
+            for (o, &t) in out.iter_mut().zip(&self.targets[..m]) {
+                loss += ((*o - t) as f64).powi(2);
+                *o -= t;
+            }
+        }
+        let scale = 1.0 / m as f32;
+        out.iter_mut().for_each(|v| *v *= scale);
+        self.backward(model, m);
+        self.t += 1;
+        for (layer, ((gw, gb), (mw, mb))) in model
+            .layers
+            .iter_mut()
+            .zip(self.grads.iter().zip(&mut self.moments))
+        {
+            mw.step(&mut layer.w.data, gw, self.lr, self.t, self.l2);
+            mb.step(&mut layer.b, gb, self.lr, self.t, 0.0);
+        }
+        (loss, right)
+    }
+
+    /// The gradients of every layer from the output deltas of a batch of `m` rows.
+    fn backward(&mut self, model: &Mlp, m: usize) {
+        let widths = &self.widths;
+        for l in (0..model.layers.len()).rev() {
+            let (inp, outw) = (widths[l], widths[l + 1]);
+            let (gw, gb) = &mut self.grads[l];
+            let delta = &self.deltas[l][..m * outw];
+            let a_prev = &self.batch.a[l][..m * inp];
+            product(
+                gw,
+                Layout::dense(inp, outw),
+                a_prev,
+                Layout::dense(m, inp).t(),
+                delta,
+                Layout::dense(m, outw),
+                self.threads,
+            );
+            gb.iter_mut().for_each(|v| *v = 0.0);
+            for row in delta.chunks_exact(outw) {
+                for (g, v) in gb.iter_mut().zip(row) {
+                    *g += v;
+                }
+            }
+            if l > 0 {
+                let (lower, upper) = self.deltas.split_at_mut(l);
+                let prev = &mut lower[l - 1][..m * inp];
+                product(
+                    prev,
+                    Layout::dense(m, inp),
+                    &upper[0][..m * outw],
+                    Layout::dense(m, outw),
+                    &model.layers[l].w.data,
+                    model.layers[l].w.layout().t(),
+                    self.threads,
+                );
+                for (p, mk) in prev.iter_mut().zip(&self.batch.mask[l - 1][..m * inp]) {
+                    *p *= mk;
+                }
+                activation_grad(
+                    prev,
+                    &self.batch.z[l - 1][..m * inp],
+                    model.activation,
+                    model.negative_slope,
+                );
+            }
+        }
     }
 }
 

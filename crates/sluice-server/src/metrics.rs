@@ -211,6 +211,36 @@ fn escape(v: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// The Grafana dashboard shipped in docs/ charts only metrics the server has.
+    #[test]
+    fn the_grafana_dashboard_uses_only_metrics_the_server_exports() {
+        let dashboard = include_str!("../../../docs/grafana/sluice.json");
+        let json: serde_json::Value = serde_json::from_str(dashboard).expect("dashboard JSON");
+        let mut used = 0;
+        for panel in json["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = target["expr"].as_str().expect("expr");
+                for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                    if !word.starts_with("sluice_") {
+                        continue;
+                    }
+                    let name = word.trim_end_matches("_bucket");
+                    assert!(
+                        METRICS.iter().any(|(m, _, _)| *m == name),
+                        "panel {:?} charts {name}, which /metrics does not have",
+                        panel["title"]
+                    );
+                    used += 1;
+                }
+            }
+        }
+        assert!(
+            used >= METRICS.len(),
+            "{used} metric uses for {} metrics",
+            METRICS.len()
+        );
+    }
+
     use super::*;
 
     #[test]

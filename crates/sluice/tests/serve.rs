@@ -1080,7 +1080,7 @@ models = {{ values = ["{model_name}"] }}
         "schemathesis found answers that break the document:\n{report}\n{}",
         p.read("schemathesis.err")
     );
-    assert!(report.contains("Tested: 28"), "{report}");
+    assert!(report.contains("Tested: 31"), "{report}");
 }
 
 #[test]

@@ -347,6 +347,7 @@ pub struct PromoteBody {
     params(("pipeline" = String, Path, description = "Pipeline."), ("task" = String, Path, description = "The `train` task.")),
     request_body = PromoteBody, responses(
     (status = 200, description = "The alias's new row.", body = AliasRecord),
+    (status = 400, description = "A body that is not JSON, or an alias given as the version.", body = ErrorBody),
     (status = 404, description = "No such model or version.", body = ErrorBody),
 ))]
 pub async fn promote(

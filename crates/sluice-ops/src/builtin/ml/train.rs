@@ -214,9 +214,8 @@ impl Train {
         Split::from_labels(column, values.iter().map(Option::as_deref)).map_err(ml_error)
     }
 
-    fn train(&self, env: Env) -> Result<OpOutput, OpError> {
-        let meter = EnergyMeter::start();
-        let threads = self.threads.unwrap_or_else(sluice_ml::all_threads).max(1);
+    /// The rows of the input as the learners read them: features, label, targets, split.
+    fn prepare(&self, env: &Env) -> Result<Prepared, OpError> {
         let features = self.feature_names(&env.dir)?;
         let mut columns = features.clone();
         columns.extend(self.label.iter().cloned());
@@ -241,7 +240,25 @@ impl Train {
             frame.rows,
             targets.as_deref().filter(|_| stratify),
         )?;
-        drop(batches);
+        Ok(Prepared {
+            schema,
+            label,
+            frame,
+            targets,
+            split,
+        })
+    }
+
+    fn train(&self, env: Env) -> Result<OpOutput, OpError> {
+        let meter = EnergyMeter::start();
+        let threads = self.threads.unwrap_or_else(sluice_ml::all_threads).max(1);
+        let Prepared {
+            schema,
+            label,
+            frame,
+            targets,
+            split,
+        } = self.prepare(&env)?;
         let regression = label.as_ref().is_some_and(|l| l.classes().is_none());
         let metric = self.metric.unwrap_or(self.model.default_metric(regression));
         let ranked_on = if split.valid.is_empty() {
@@ -331,7 +348,7 @@ impl Train {
         checkpoints.clear();
         let state = TrainState {
             kind: self.model.kind().into(),
-            metric: format!("{ranked_on}.{}", metric.name()),
+            metric: key,
             value,
             best_trial,
             trials: configs.len(),
@@ -341,22 +358,31 @@ impl Train {
                 .map(|n| format!("{}@{}", self.input, n.to_string_lossy())),
             energy: Some(meter.finish(&self.energy)),
         };
+        Ok(OpOutput {
+            dataset: Some(info.into()),
+            ..self.outcome(state, &env)
+        })
+    }
+
+    /// What the attempt reports of a finished training: the log lines, counters, the state
+    /// kept with the version and the aliases to move.
+    fn outcome(&self, state: TrainState, env: &Env) -> OpOutput {
         if let Some(e) = &state.energy {
             let _ = env.log.line(&format!(
                 "{:.1} s, {:.1} CPU s, {:.6} kWh ({}), {:.3} g CO2 at {} g/kWh",
                 e.seconds, e.cpu_seconds, e.kwh, e.method, e.co2_grams, e.grid_intensity
             ));
         }
-        let aliases = self.promotion(&state, &env);
+        let aliases = self.promotion(&state, env);
         let _ = env.log.line(&format!(
-            "kept trial {best_trial}: {} {value:.4}",
-            state.metric
+            "kept trial {}: {} {:.4}",
+            state.best_trial, state.metric, state.value
         ));
         let mut metrics = sluice_op::counters(&[
-            ("trials", configs.len() as u64),
-            ("best_trial", best_trial as u64),
+            ("trials", state.trials as u64),
+            ("best_trial", state.best_trial as u64),
         ]);
-        metrics.insert(state.metric.clone(), serde_json::json!(value));
+        metrics.insert(state.metric.clone(), serde_json::json!(state.value));
         if let Some(e) = &state.energy {
             metrics.insert("cpu_seconds".into(), serde_json::json!(e.cpu_seconds));
             metrics.insert("energy_kwh".into(), serde_json::json!(e.kwh));
@@ -368,13 +394,12 @@ impl Train {
                 serde_json::json!(u64::from(!aliases.is_empty())),
             );
         }
-        Ok(OpOutput {
-            dataset: Some(info.into()),
+        OpOutput {
             metrics,
             state: serde_json::to_value(&state).ok(),
             aliases,
             ..OpOutput::default()
-        })
+        }
     }
 
     /// The alias to move to the new model, with why — or nothing, saying why in the log.
@@ -445,6 +470,15 @@ impl Train {
 fn metric_of(key: &str) -> Option<Metric> {
     let name = key.rsplit('.').next()?;
     serde_json::from_value(serde_json::Value::String(name.into())).ok()
+}
+
+/// The input, read and split.
+struct Prepared {
+    schema: FeatureSchema,
+    label: Option<LabelSchema>,
+    frame: sluice_ml::Frame,
+    targets: Option<Vec<f32>>,
+    split: Split,
 }
 
 /// One trial to run: its configuration and the rows.
