@@ -53,7 +53,7 @@ pub struct FeatureSchema {
     pub columns: Vec<FeatureColumn>,
 }
 
-fn column_of<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
+pub(crate) fn column_of<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
     batch.column_by_name(name).ok_or_else(|| {
         let have: Vec<&str> = batch
             .schema_ref()
@@ -95,7 +95,7 @@ fn to_f32(array: &ArrayRef, name: &str) -> Result<Vec<f32>> {
         .collect())
 }
 
-fn to_strings(array: &ArrayRef, name: &str) -> Result<Vec<Option<String>>> {
+pub(crate) fn to_strings(array: &ArrayRef, name: &str) -> Result<Vec<Option<String>>> {
     let cast = arrow_cast::cast(array, &DataType::Utf8)
         .map_err(|e| MlError::Data(format!("column `{name}`: cannot read as text: {e}")))?;
     let values = cast.as_string::<i32>();
@@ -494,6 +494,9 @@ pub struct Preprocess {
     /// `1 / standard deviation` of each output column (1 for a constant one, or when not
     /// scaling).
     pub inv_std: Vec<f32>,
+    /// What is done to the columns.
+    #[serde(default)]
+    pub scaling: Scaling,
 }
 
 /// What [`Preprocess`] does to the columns.
@@ -514,6 +517,7 @@ impl Preprocess {
     pub fn fit(frame: &Frame, scaling: Scaling) -> Preprocess {
         let mut p = Preprocess {
             categorical: frame.categorical.clone(),
+            scaling,
             ..Preprocess::default()
         };
         let width = p.width();
@@ -553,10 +557,6 @@ impl Preprocess {
                 _ => 1.0,
             });
         }
-        if scaling == Scaling::None {
-            // Missing values still take the mean, but nothing is centred.
-            p.inv_std.iter_mut().for_each(|s| *s = 1.0);
-        }
         p
     }
 
@@ -568,9 +568,10 @@ impl Preprocess {
             .sum()
     }
 
-    /// The frame as a dense row-major matrix: one-hot, imputed and scaled. `center`: subtract
-    /// the mean (false only for [`Scaling::None`]).
-    pub fn apply(&self, frame: &Frame, center: bool) -> Matrix {
+    /// The frame as a dense row-major matrix: one-hot, imputed, and centred and scaled as
+    /// [`Preprocess::scaling`] says.
+    pub fn apply(&self, frame: &Frame) -> Matrix {
+        let center = self.scaling != Scaling::None;
         let width = self.width();
         let mut m = Matrix::zeros(frame.rows, width);
         let mut out = 0;

@@ -157,22 +157,12 @@ fn activation_grad(delta: &mut [f32], z: &[f32], act: Activation, slope: f32) {
         Activation::Gelu => {
             const INV_SQRT_2PI: f32 = 0.398_942_3;
             for (d, &v) in delta.iter_mut().zip(z) {
-                let cdf = 0.5 * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
+                let cdf = 0.5 * (1.0 + sluice_kernels::erf(v * std::f32::consts::FRAC_1_SQRT_2));
                 let pdf = INV_SQRT_2PI * (-0.5 * v * v).exp();
                 *d *= cdf + v * pdf;
             }
         }
     }
-}
-
-/// erf (Abramowitz & Stegun 7.1.26, absolute error below 1.5e-7).
-fn erf(x: f32) -> f32 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.327_591_1 * z);
-    let poly = t
-        * (0.254_829_6
-            + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152 + t * 1.061_405_4))));
-    (1.0 - poly * (-z * z).exp()).copysign(x)
 }
 
 /// Adam's moments of one parameter tensor.

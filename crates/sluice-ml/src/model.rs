@@ -21,7 +21,6 @@ use crate::linear::{Logistic, LogisticParams};
 use crate::metrics::{self, Metric};
 use crate::mlp::{Mlp, MlpParams};
 use crate::pca::{Pca, PcaParams};
-use crate::split::Split;
 use crate::{Frame, Matrix, MlError, Result, Run, kernels};
 
 /// Which learner, with its settings (`model:` of `train`, tagged by `type`).
@@ -125,41 +124,43 @@ pub enum Prediction {
     Projection(Matrix),
 }
 
-/// Rows of a training: the features and, for a supervised model, the label of each row.
-pub struct Rows<'a> {
+/// Rows of one part of a split (training, validation, test): the features and, for a
+/// supervised model, the label of each row.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Part {
     /// Feature columns.
-    pub frame: &'a Frame,
+    pub frame: Frame,
     /// Class codes or values.
-    pub targets: Option<&'a [f32]>,
+    pub targets: Option<Vec<f32>>,
 }
 
-impl Rows<'_> {
-    fn take(&self, index: &[usize]) -> (Frame, Option<Vec<f32>>) {
-        (
-            self.frame.take(index),
-            self.targets.map(|t| index.iter().map(|&i| t[i]).collect()),
-        )
+impl Part {
+    /// The rows at `index` of `frame` and `targets`.
+    pub fn take(frame: &Frame, targets: Option<&[f32]>, index: &[usize]) -> Part {
+        Part {
+            frame: frame.take(index),
+            targets: targets.map(|t| index.iter().map(|&i| t[i]).collect()),
+        }
     }
 }
 
 impl Model {
-    /// Fits `spec` on the training rows of `split`; the validation rows drive early stopping.
+    /// Fits `spec` on the `train` rows; the `valid` rows drive early stopping.
     pub fn fit(
         spec: &ModelSpec,
         features: FeatureSchema,
         label: Option<LabelSchema>,
-        rows: &Rows,
-        split: &Split,
+        train_rows: &Part,
+        valid_rows: &Part,
         run: &mut Run,
     ) -> Result<Model> {
-        if spec.supervised() && (label.is_none() || rows.targets.is_none()) {
+        if spec.supervised() && (label.is_none() || train_rows.targets.is_none()) {
             return Err(MlError::Config(format!(
                 "a {} model learns from a label: give `label`",
                 spec.kind()
             )));
         }
-        let (train, y) = rows.take(&split.train);
-        let (valid, vy) = rows.take(&split.valid);
+        let (train, valid) = (&train_rows.frame, &valid_rows.frame);
         let classes = label
             .as_ref()
             .and_then(|l| l.classes())
@@ -171,24 +172,20 @@ impl Model {
                 label.as_ref().map_or("", |l| l.name())
             )));
         }
-        let preprocess = spec.scaling().map(|s| Preprocess::fit(&train, s));
-        let dense = |f: &Frame| {
-            preprocess
-                .as_ref()
-                .map(|p| p.apply(f, p.inv_std.iter().any(|&s| s != 1.0)))
-        };
-        let y = y.unwrap_or_default();
-        let vy = vy.unwrap_or_default();
+        let preprocess = spec.scaling().map(|s| Preprocess::fit(train, s));
+        let dense = |f: &Frame| preprocess.as_ref().map(|p| p.apply(f));
+        let y = train_rows.targets.as_deref().unwrap_or_default();
+        let vy = valid_rows.targets.as_deref().unwrap_or_default();
         let fitted = match spec {
             ModelSpec::Logistic(p) => {
-                let x = dense(&train).unwrap_or_default();
-                Fitted::Logistic(Logistic::fit(p, &x, &y, classes.unwrap_or(2), run)?)
+                let x = dense(train).unwrap_or_default();
+                Fitted::Logistic(Logistic::fit(p, &x, y, classes.unwrap_or(2), run)?)
             }
             ModelSpec::Mlp(p) => {
-                let x = dense(&train).unwrap_or_default();
-                let vx = dense(&valid).unwrap_or_default();
-                let valid = (vx.rows > 0).then_some((&vx, vy.as_slice()));
-                Fitted::Mlp(Mlp::fit(p, &x, &y, classes, valid, run)?)
+                let x = dense(train).unwrap_or_default();
+                let vx = dense(valid).unwrap_or_default();
+                let valid = (vx.rows > 0).then_some((&vx, vy));
+                Fitted::Mlp(Mlp::fit(p, &x, y, classes, valid, run)?)
             }
             ModelSpec::Gbdt(p) => {
                 let objective = match classes {
@@ -196,15 +193,15 @@ impl Model {
                     Some(k) => Objective::Multiclass { classes: k },
                     None => Objective::Regression,
                 };
-                let valid = (valid.rows > 0).then_some((&valid, vy.as_slice()));
-                Fitted::Gbdt(Gbdt::fit(p, objective, &train, &y, valid, run)?)
+                let valid = (valid.rows > 0).then_some((valid, vy));
+                Fitted::Gbdt(Gbdt::fit(p, objective, train, y, valid, run)?)
             }
             ModelSpec::Kmeans(p) => {
-                let x = dense(&train).unwrap_or_default();
+                let x = dense(train).unwrap_or_default();
                 Fitted::Kmeans(KMeans::fit(p, &x, run)?)
             }
             ModelSpec::Pca(p) => {
-                let x = dense(&train).unwrap_or_default();
+                let x = dense(train).unwrap_or_default();
                 Fitted::Pca(Pca::fit(p, &x, run.threads)?)
             }
         };
@@ -229,7 +226,7 @@ impl Model {
         let dense = || {
             self.preprocess
                 .as_ref()
-                .map(|p| p.apply(frame, p.inv_std.iter().any(|&s| s != 1.0)))
+                .map(|p| p.apply(frame))
                 .unwrap_or_default()
         };
         Ok(match &self.fitted {

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::features::{column_of, to_strings};
 use crate::rng::{SliceRandom, rng};
 use crate::{MlError, Result};
 
@@ -89,6 +90,26 @@ impl SplitSpec {
             split.train.extend_from_slice(&group[n_test + n_valid..]);
         }
         split.finish()
+    }
+}
+
+impl SplitSpec {
+    /// Splits the rows of `batches`: by the values of [`SplitSpec::column`] when it is set,
+    /// else by [`SplitSpec::split`] (`classes` as there).
+    pub fn split_batches(
+        &self,
+        batches: &[arrow_array::RecordBatch],
+        classes: Option<&[f32]>,
+    ) -> Result<Split> {
+        let Some(column) = &self.column else {
+            let rows = batches.iter().map(arrow_array::RecordBatch::num_rows).sum();
+            return self.split(rows, classes);
+        };
+        let mut values = Vec::new();
+        for batch in batches {
+            values.extend(to_strings(column_of(batch, column)?, column)?);
+        }
+        Split::from_labels(column, values.iter().map(Option::as_deref))
     }
 }
 

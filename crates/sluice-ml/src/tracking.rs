@@ -46,6 +46,13 @@ pub struct TrainState {
     pub energy: Option<Energy>,
 }
 
+impl TrainState {
+    /// The state a dataset version keeps (its JSON text), when that version is a model's.
+    pub fn of_version(state: Option<&str>) -> Option<TrainState> {
+        serde_json::from_str(state?).ok()
+    }
+}
+
 /// Energy and emissions of a training (codecarbon's method): the CPU package's energy
 /// counters (RAPL, `/sys/class/powercap/intel-rapl:*`) when readable, otherwise the process's
 /// CPU time × a power per busy core; CO2 = energy × the grid's carbon intensity.

@@ -11,7 +11,7 @@ use arrow_schema::{DataType, Field, Schema};
 use rand::{Rng, SeedableRng};
 use sluice_ml::features::{FeatureSchema, LabelSchema};
 use sluice_ml::metrics::Metric;
-use sluice_ml::model::Rows;
+use sluice_ml::model::Part;
 use sluice_ml::split::SplitSpec;
 use sluice_ml::{Epoch, Model, ModelSpec, Prediction, Run};
 
@@ -93,11 +93,9 @@ fn train(spec: &str, batches: &[RecordBatch], threads: usize, seed: u64) -> (Mod
         seed,
         on_epoch: &mut hook,
     };
-    let rows = Rows {
-        frame: &frame,
-        targets: targets.as_deref(),
-    };
-    let model = Model::fit(&spec, features, label, &rows, &split, &mut run).expect("fit");
+    let train = Part::take(&frame, targets.as_deref(), &split.train);
+    let valid = Part::take(&frame, targets.as_deref(), &split.valid);
+    let model = Model::fit(&spec, features, label, &train, &valid, &mut run).expect("fit");
     (model, epochs)
 }
 

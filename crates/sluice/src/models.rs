@@ -19,10 +19,6 @@ struct Version {
     state: TrainState,
 }
 
-fn train_state(v: &DatasetVersionRecord) -> Option<TrainState> {
-    serde_json::from_str(v.state.as_deref()?).ok()
-}
-
 /// `pipeline.task` split in two, or an error saying the form.
 fn split_name(name: &str) -> Result<(&str, &str), Failure> {
     name.split_once('.')
@@ -39,7 +35,9 @@ async fn versions(
         .dataset_versions(pipeline, task)
         .await?
         .into_iter()
-        .filter_map(|record| train_state(&record).map(|state| Version { record, state }))
+        .filter_map(|record| {
+            TrainState::of_version(record.state.as_deref()).map(|state| Version { record, state })
+        })
         .collect())
 }
 

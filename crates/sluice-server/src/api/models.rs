@@ -63,11 +63,7 @@ pub(crate) async fn list_models(app: &App) -> ApiResult<Vec<ModelInfo>> {
     let aliases = app.store.aliases(None, None, false).await?;
     let mut out: Vec<ModelInfo> = Vec::new();
     for v in &versions {
-        let Some(state) = v
-            .state
-            .as_deref()
-            .and_then(|s| serde_json::from_str::<TrainState>(s).ok())
-        else {
+        let Some(state) = TrainState::of_version(v.state.as_deref()) else {
             continue;
         };
         let name = format!("{}.{}", v.pipeline, v.task);
@@ -154,12 +150,7 @@ async fn resolve(
         .await?;
     let models: Vec<&DatasetVersionRecord> = versions
         .iter()
-        .filter(|v| {
-            v.state
-                .as_deref()
-                .and_then(|s| serde_json::from_str::<TrainState>(s).ok())
-                .is_some()
-        })
+        .filter(|v| TrainState::of_version(v.state.as_deref()).is_some())
         .collect();
     if models.is_empty() {
         return Err(ApiError::NotFound(format!(

@@ -19,8 +19,8 @@ use sluice_data::datafusion::arrow::record_batch::RecordBatch;
 use sluice_data::{DatasetTarget, DatasetWriter};
 use sluice_ml::features::{FeatureSchema, LabelSchema};
 use sluice_ml::metrics::Metric;
-use sluice_ml::model::Rows;
-use sluice_ml::split::{Split, SplitSpec};
+use sluice_ml::model::Part;
+use sluice_ml::split::SplitSpec;
 use sluice_ml::tracking::{
     EnergyMeter, EnergySettings, MODEL_DIR, TRIALS_FILE, TrainState, TrialRecord,
 };
@@ -189,31 +189,6 @@ impl Train {
             .collect())
     }
 
-    fn split_rows(
-        &self,
-        batches: &[RecordBatch],
-        rows: usize,
-        targets: Option<&[f32]>,
-    ) -> Result<Split, OpError> {
-        let Some(column) = &self.split.column else {
-            return self.split.split(rows, targets).map_err(ml_error);
-        };
-        let mut values: Vec<Option<String>> = Vec::with_capacity(rows);
-        for b in batches {
-            let array = b
-                .column_by_name(column)
-                .ok_or_else(|| OpError::config(format!("split column `{column}` is missing")))?;
-            let text = sluice_data::datafusion::arrow::compute::cast(array, &DataType::Utf8)
-                .map_err(|e| OpError::data(format!("split column `{column}`: {e}")))?;
-            let text = text
-                .as_any()
-                .downcast_ref::<sluice_data::datafusion::arrow::array::StringArray>()
-                .ok_or_else(|| OpError::internal("cast to text"))?;
-            values.extend(text.iter().map(|v| v.map(str::to_string)));
-        }
-        Split::from_labels(column, values.iter().map(Option::as_deref)).map_err(ml_error)
-    }
-
     /// The rows of the input as the learners read them: features, label, targets, split.
     fn prepare(&self, env: &Env) -> Result<Prepared, OpError> {
         let features = self.feature_names(&env.dir)?;
@@ -235,17 +210,19 @@ impl Train {
             None => None,
         };
         let stratify = label.as_ref().and_then(|l| l.classes()).is_some();
-        let split = self.split_rows(
-            &batches,
-            frame.rows,
-            targets.as_deref().filter(|_| stratify),
-        )?;
+        let split = self
+            .split
+            .split_batches(&batches, targets.as_deref().filter(|_| stratify))
+            .map_err(ml_error)?;
+        let targets = targets.as_deref();
         Ok(Prepared {
             schema,
             label,
-            frame,
-            targets,
-            split,
+            parts: [
+                ("train", Part::take(&frame, targets, &split.train)),
+                ("valid", Part::take(&frame, targets, &split.valid)),
+                ("test", Part::take(&frame, targets, &split.test)),
+            ],
         })
     }
 
@@ -255,32 +232,26 @@ impl Train {
         let Prepared {
             schema,
             label,
-            frame,
-            targets,
-            split,
+            parts,
         } = self.prepare(&env)?;
         let regression = label.as_ref().is_some_and(|l| l.classes().is_none());
         let metric = self.metric.unwrap_or(self.model.default_metric(regression));
-        let ranked_on = if split.valid.is_empty() {
+        let ranked_on = if parts[1].1.frame.rows == 0 {
             "train"
         } else {
             "valid"
         };
         let configs = self.configurations().map_err(OpError::config)?;
-        let rows = Rows {
-            frame: &frame,
-            targets: targets.as_deref(),
-        };
         let mut figures = Figures::default();
         let mut records = Vec::new();
         let mut best: Option<(f64, usize, Model)> = None;
         let _ = env.log.line(&format!(
             "{} rows: {} train, {} valid, {} test; {} feature value(s) per row; {} trial(s), ranked by {ranked_on}.{}",
-            frame.rows,
-            split.train.len(),
-            split.valid.len(),
-            split.test.len(),
-            frame.width(),
+            parts.iter().map(|(_, p)| p.frame.rows).sum::<usize>(),
+            parts[0].1.frame.rows,
+            parts[1].1.frame.rows,
+            parts[2].1.frame.rows,
+            parts[0].1.frame.width(),
             configs.len(),
             metric.name()
         ));
@@ -301,10 +272,9 @@ impl Train {
                         trial,
                         of: configs.len(),
                         spec,
-                        rows: &rows,
+                        parts: &parts,
                         schema: &schema,
                         label: &label,
-                        split: &split,
                         threads,
                     };
                     let f = self.trial(&at, &env)?;
@@ -472,13 +442,12 @@ fn metric_of(key: &str) -> Option<Metric> {
     serde_json::from_value(serde_json::Value::String(name.into())).ok()
 }
 
-/// The input, read and split.
+/// The input, read and split into its training, validation and test parts (taken once for
+/// every trial).
 struct Prepared {
     schema: FeatureSchema,
     label: Option<LabelSchema>,
-    frame: sluice_ml::Frame,
-    targets: Option<Vec<f32>>,
-    split: Split,
+    parts: [(&'static str, Part); 3],
 }
 
 /// One trial to run: its configuration and the rows.
@@ -486,10 +455,9 @@ struct Trial<'a> {
     trial: usize,
     of: usize,
     spec: &'a ModelSpec,
-    rows: &'a Rows<'a>,
+    parts: &'a [(&'static str, Part); 3],
     schema: &'a FeatureSchema,
     label: &'a Option<LabelSchema>,
-    split: &'a Split,
     threads: usize,
 }
 
@@ -531,24 +499,15 @@ impl Train {
             t.spec,
             t.schema.clone(),
             t.label.clone(),
-            t.rows,
-            t.split,
+            &t.parts[0].1,
+            &t.parts[1].1,
             &mut run,
         )
         .map_err(ml_error)?;
         let mut finals = vec![("fit_seconds".to_string(), started.elapsed().as_secs_f64())];
-        let parts = [
-            ("train", &t.split.train),
-            ("valid", &t.split.valid),
-            ("test", &t.split.test),
-        ];
-        for (part, index) in parts {
-            let f = t.rows.frame.take(index);
-            let y: Option<Vec<f32>> = t
-                .rows
-                .targets
-                .map(|y| index.iter().map(|&r| y[r]).collect());
-            for (m, v) in model.score(&f, y.as_deref(), t.threads).map_err(ml_error)? {
+        for (part, data) in t.parts {
+            let scores = model.score(&data.frame, data.targets.as_deref(), t.threads);
+            for (m, v) in scores.map_err(ml_error)? {
                 finals.push((format!("{part}.{}", m.name()), v));
             }
         }
