@@ -230,6 +230,7 @@ mod tests {
             let target = DatasetTarget {
                 dir: dir.clone(),
                 compression: setting,
+                version: String::new(),
             };
             let mut w = DatasetWriter::new(&target, batch.schema());
             w.write(&batch).expect("write");

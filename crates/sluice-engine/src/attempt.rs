@@ -316,13 +316,14 @@ async fn describe(
     }
     let (previous, aliases, output) = if task.produces_dataset {
         let (previous, aliases) = own_versions(shared, i).await.map_err(OpError::internal)?;
+        let version = version_of(planned);
         let dir = shared
             .engine
             .warehouse
             .staging_dir(
                 &shared.pipeline.name,
                 &task.name,
-                &version_of(planned),
+                &version,
                 &shared.run_id,
                 attempt,
             )
@@ -330,6 +331,7 @@ async fn describe(
         let output = DatasetTarget {
             dir,
             compression: shared.pipeline.compression,
+            version: version.to_string(),
         };
         (previous, aliases, Some(output))
     } else {

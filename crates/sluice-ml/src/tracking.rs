@@ -44,6 +44,24 @@ pub struct TrainState {
     /// Time, CPU time, energy and CO2 of the whole training (every trial).
     #[serde(default)]
     pub energy: Option<Energy>,
+    /// Where the training was logged in MLflow (`tracking: {mlflow: URL}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mlflow: Option<MlflowRecord>,
+}
+
+/// A training as logged in an MLflow tracking server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlflowRecord {
+    /// The server, without credentials.
+    pub server: String,
+    /// The experiment's id.
+    pub experiment_id: String,
+    /// The training's (parent) run.
+    pub run_id: String,
+    /// The registered model.
+    pub registered_model: String,
+    /// The version of it this training added.
+    pub model_version: String,
 }
 
 impl TrainState {

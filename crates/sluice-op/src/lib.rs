@@ -41,6 +41,10 @@ pub struct DatasetTarget {
     pub dir: PathBuf,
     /// Page compression.
     pub compression: Compression,
+    /// The version id the dataset is published as (empty where no engine runs the op, as in
+    /// tests of ops): what an op names it by outside sluice (an MLflow model version's tag).
+    #[serde(default)]
+    pub version: String,
 }
 
 impl DatasetTarget {
@@ -49,6 +53,7 @@ impl DatasetTarget {
         DatasetTarget {
             dir: dir.into(),
             compression: Compression::default(),
+            version: String::new(),
         }
     }
 }

@@ -385,6 +385,7 @@ fn write_parts(
         let target = DatasetTarget {
             dir,
             compression: out.compression,
+            version: out.version.clone(),
         };
         writers.push(DatasetWriter::new(&target, schema.clone()));
     }

@@ -574,6 +574,59 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
     s
 }
 
+/// Sends the request `build` makes to an API (`service`: "the Hub", "MLflow"), again after
+/// 429, 5xx or no answer — `attempts` tries in all, waiting 1, 2, 4… s or what `Retry-After`
+/// asks (at most a minute). `Ok(Ok(answer))` is a success; `Ok(Err(answer))` an answer that
+/// trying again will not change (404, 400, 401…), for the caller to explain; `Err` says that
+/// every try failed, with `what` and the last failure.
+pub(crate) async fn send_retrying(
+    service: &str,
+    what: &str,
+    attempts: u32,
+    build: impl Fn() -> Result<reqwest::RequestBuilder, sluice_op::OpError>,
+) -> Result<Result<reqwest::Response, reqwest::Response>, sluice_op::OpError> {
+    let mut attempt = 1;
+    loop {
+        let backoff = Duration::from_secs(1 << (attempt - 1).min(6));
+        let (wait, why) = match build()?.send().await {
+            Err(mut e) => {
+                // The query may carry credentials, and says nothing of the failure.
+                if let Some(url) = e.url_mut() {
+                    url.set_query(None);
+                }
+                (backoff, describe(&e))
+            }
+            Ok(r) if r.status().is_success() => return Ok(Ok(r)),
+            Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
+                let after = r
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(retry_after);
+                (
+                    after.unwrap_or(backoff),
+                    format!("{service} answered {}", r.status()),
+                )
+            }
+            Ok(r) => return Ok(Err(r)),
+        };
+        if attempt >= attempts {
+            return Err(sluice_op::OpError::unavailable(format!(
+                "{what}: {why} ({attempts} attempts); try again later"
+            )));
+        }
+        tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+        attempt += 1;
+    }
+}
+
+/// The status of an answer and the start of its body (300 characters), for an error message.
+pub(crate) async fn answer_text(answer: reqwest::Response) -> (reqwest::StatusCode, String) {
+    let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
+    (status, body.chars().take(300).collect())
+}
+
 /// `Retry-After`: seconds, or an HTTP date.
 pub(crate) fn retry_after(value: &str) -> Option<Duration> {
     if let Ok(secs) = value.trim().parse::<u64>() {

@@ -2,10 +2,12 @@
 //! the best by a validation metric, write its artifact and a metrics dataset) and `predict`
 //! (score a dataset with the model of a `train` task).
 
+mod mlflow;
 mod predict;
 mod search;
 pub(crate) mod train;
 
+pub use mlflow::Tracking;
 pub use predict::Predict;
 pub use train::{Promote, Train, When};
 

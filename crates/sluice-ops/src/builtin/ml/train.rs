@@ -28,6 +28,7 @@ use sluice_ml::{Epoch, Model, ModelSpec, Run};
 use sluice_op::{Op, OpError, OpOutput, ProgressFn, TaskContext, TaskLog, blocking};
 use tokio_util::sync::CancellationToken;
 
+use super::mlflow::{Tracking, Training, TrialLog};
 use super::search::Search;
 use super::{ml_error, read_columns};
 
@@ -71,6 +72,9 @@ pub struct Train {
     /// The grid's carbon intensity and the power per core of the energy estimate.
     #[serde(default)]
     pub energy: EnergySettings,
+    /// Where else each training is logged (`mlflow: URL`).
+    #[serde(default)]
+    pub tracking: Option<Tracking>,
 }
 
 /// `promote:` of `train`.
@@ -109,6 +113,10 @@ pub fn build_train(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_cor
     op.split
         .check()
         .map_err(|e| <sluice_core::DeError as serde::de::Error>::custom(e.to_string()))?;
+    if let Some(t) = &op.tracking {
+        t.check()
+            .map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
+    }
     if op.model.supervised() && op.label.is_none() {
         return Err(<sluice_core::DeError as serde::de::Error>::custom(format!(
             "a {} model learns from a label: give `label`",
@@ -226,7 +234,7 @@ impl Train {
         })
     }
 
-    fn train(&self, env: Env) -> Result<OpOutput, OpError> {
+    fn train(&self, env: Env) -> Result<(OpOutput, Trained), OpError> {
         let meter = EnergyMeter::start();
         let threads = self.threads.unwrap_or_else(sluice_ml::all_threads).max(1);
         let Prepared {
@@ -243,7 +251,7 @@ impl Train {
         };
         let configs = self.configurations().map_err(OpError::config)?;
         let mut figures = Figures::default();
-        let mut records = Vec::new();
+        let mut logs = Vec::new();
         let mut best: Option<(f64, usize, Model)> = None;
         let _ = env.log.line(&format!(
             "{} rows: {} train, {} valid, {} test; {} feature value(s) per row; {} trial(s), ranked by {ranked_on}.{}",
@@ -305,17 +313,24 @@ impl Train {
             {
                 best = Some((score, trial, model));
             }
-            records.push(finished.record);
+            logs.push(TrialLog {
+                epochs: finished
+                    .rows
+                    .iter()
+                    .filter_map(|(step, n, v)| Some(((*step)?, n.clone(), *v)))
+                    .collect(),
+                record: finished.record,
+            });
         }
         let (value, best_trial, model) = best.ok_or_else(|| OpError::internal("no trial ran"))?;
         let model_dir = env.out.dir.join(MODEL_DIR);
         model.save(&model_dir).map_err(ml_error)?;
         let trials_path = model_dir.join(TRIALS_FILE);
+        let records: Vec<&TrialRecord> = logs.iter().map(|l| &l.record).collect();
         let text =
             serde_json::to_string_pretty(&records).map_err(|e| OpError::internal(e.to_string()))?;
         std::fs::write(&trials_path, text).map_err(|e| OpError::io(trials_path.display(), &e))?;
         let info = figures.write(&env.out)?;
-        checkpoints.clear();
         let state = TrainState {
             kind: self.model.kind().into(),
             metric: key,
@@ -327,11 +342,53 @@ impl Train {
                 .file_name()
                 .map(|n| format!("{}@{}", self.input, n.to_string_lossy())),
             energy: Some(meter.finish(&self.energy)),
+            mlflow: None,
         };
-        Ok(OpOutput {
+        let trained = Trained {
+            checkpoints,
+            trials: logs,
+            params: self.common_params(&schema),
+            onnx: match &self.tracking {
+                Some(_) => model
+                    .to_onnx()
+                    .map_err(|e| {
+                        let _ = env
+                            .log
+                            .line(&format!("no ONNX copy of the model for MLflow: {e}"));
+                    })
+                    .ok(),
+                None => None,
+            },
+        };
+        let out = OpOutput {
             dataset: Some(info.into()),
             ..self.outcome(state, &env)
-        })
+        };
+        Ok((out, trained))
+    }
+
+    /// The settings every trial shares, as MLflow parameters.
+    fn common_params(&self, schema: &FeatureSchema) -> Vec<(String, String)> {
+        let mut p = vec![
+            ("seed".to_string(), self.seed.to_string()),
+            (
+                "features".to_string(),
+                schema
+                    .columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            (
+                "split".to_string(),
+                serde_json::to_string(&self.split).unwrap_or_default(),
+            ),
+        ];
+        if let Some(l) = &self.label {
+            p.push(("label".to_string(), l.clone()));
+        }
+        p
     }
 
     /// What the attempt reports of a finished training: the log lines, counters, the state
@@ -450,6 +507,16 @@ struct Prepared {
     parts: [(&'static str, Part); 3],
 }
 
+/// What a finished training hands to the logging that follows it: its checkpoints (removed
+/// once everything is logged, so that a failed logging does not cost the training), its
+/// trials, shared settings, and the ONNX export when one is logged.
+struct Trained {
+    checkpoints: Checkpoints,
+    trials: Vec<TrialLog>,
+    params: Vec<(String, String)>,
+    onnx: Option<Vec<u8>>,
+}
+
 /// One trial to run: its configuration and the rows.
 struct Trial<'a> {
     trial: usize,
@@ -537,7 +604,13 @@ impl Checkpoints {
     fn new(raw_dir: &Path, op: &Train, input: &Path, threads: usize) -> Checkpoints {
         use sha2::Digest;
         let mut h = sha2::Sha256::new();
-        h.update(serde_json::to_string(op).unwrap_or_default());
+        // Where the training is logged and which alias it moves change no trial.
+        let trials = Train {
+            tracking: None,
+            promote: None,
+            ..op.clone()
+        };
+        h.update(serde_json::to_string(&trials).unwrap_or_default());
         h.update(input.display().to_string());
         h.update(threads.to_le_bytes());
         let key = hex::encode(&h.finalize()[..8]);
@@ -600,6 +673,9 @@ fn max_epochs(spec: &ModelSpec) -> usize {
 #[async_trait]
 impl Op for Train {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
+        let started_ms = chrono::Utc::now().timestamp_millis();
+        let out_dir = ctx.output()?.dir.clone();
+        let version = ctx.output()?.version.clone();
         let env = Env {
             dir: ctx.input(&self.input)?.to_path_buf(),
             raw_dir: ctx.raw_dir.clone(),
@@ -610,7 +686,48 @@ impl Op for Train {
             log: ctx.log.clone(),
         };
         let op = self.clone();
-        blocking(move || op.train(env)).await
+        let (mut out, trained) = blocking(move || op.train(env)).await?;
+        if let Some(tracking) = &self.tracking {
+            let state: Option<TrainState> = out
+                .state
+                .clone()
+                .and_then(|s| serde_json::from_value(s).ok());
+            let state = state.ok_or_else(|| OpError::internal("the training left no state"))?;
+            let alias = out.aliases.first().map(|(a, _)| a.as_str());
+            let training = Training {
+                pipeline: &ctx.pipeline,
+                task: &ctx.task,
+                run_id: &ctx.run_id,
+                version: &version,
+                state: &state,
+                trials: &trained.trials,
+                params: trained.params.clone(),
+                model_dir: &out_dir.join(MODEL_DIR),
+                extra: trained
+                    .onnx
+                    .iter()
+                    .map(|b| ("model.onnx".to_string(), b.clone()))
+                    .collect(),
+                alias,
+                started_ms,
+                ended_ms: chrono::Utc::now().timestamp_millis(),
+            };
+            let record = super::mlflow::log(tracking, &training, &ctx.log)
+                .await
+                .map_err(|e| {
+                    e.context(
+                        "logging the training to MLflow (its trials are kept: a retry logs \
+                         them without training again)",
+                    )
+                })?;
+            let state = TrainState {
+                mlflow: Some(record),
+                ..state
+            };
+            out.state = serde_json::to_value(&state).ok();
+        }
+        trained.checkpoints.clear();
+        Ok(out)
     }
 
     fn reads(&self) -> Vec<String> {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Published, Release, check_name, releases};
-use crate::support::http::{describe, retry_after};
+use crate::support::http::{answer_text, describe, send_retrying};
 use crate::{Op, OpError, OpOutput, TaskContext, counters};
 
 fn default_revision() -> String {
@@ -93,64 +93,30 @@ impl Hub {
         format!("{}/api/datasets/{}/{rest}", self.endpoint, self.repo)
     }
 
-    /// Sends the request `build` makes, again after 429, 5xx or a connection error (waiting
-    /// what `Retry-After` asks, at most a minute); a 404 is `None`.
+    /// Sends the request `build` makes, again after 429, 5xx or a connection error
+    /// ([`send_retrying`]); a 404 is `None`.
     async fn send(
         &self,
         what: &str,
         build: impl Fn() -> Result<reqwest::RequestBuilder, OpError>,
     ) -> Result<Option<reqwest::Response>, OpError> {
-        let mut attempt = 1;
-        loop {
-            let retry = |wait: Duration, why: String| -> Result<Duration, OpError> {
-                if attempt >= ATTEMPTS {
-                    return Err(OpError::unavailable(format!(
-                        "{what}: {why} ({ATTEMPTS} attempts); try again later"
-                    )));
-                }
-                Ok(wait.min(Duration::from_secs(60)))
-            };
-            let backoff = Duration::from_secs(1 << (attempt - 1));
-            let wait = match build()?.send().await {
-                Err(e) => retry(backoff, describe(&e))?,
-                Ok(r) if r.status().as_u16() == 404 => return Ok(None),
-                Ok(r) if r.status().is_success() => return Ok(Some(r)),
-                Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
-                    let after = r
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(retry_after);
-                    retry(
-                        after.unwrap_or(backoff),
-                        format!("the Hub answered {}", r.status()),
-                    )?
-                }
-                Ok(r) => {
-                    let status = r.status();
-                    let body: String = r
-                        .text()
-                        .await
-                        .unwrap_or_default()
-                        .chars()
-                        .take(300)
-                        .collect();
-                    let hint = match status.as_u16() {
-                        401 | 403 => format!(
-                            "; check that the token in {} has write access to {}",
-                            self.token_env, self.repo
-                        ),
-                        _ => String::new(),
-                    };
-                    return Err(OpError::http(
-                        status.as_u16(),
-                        format!("{what}: the Hub answered {status}: {body}{hint}"),
-                    ));
-                }
-            };
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-        }
+        let answer = match send_retrying("the Hub", what, ATTEMPTS, build).await? {
+            Ok(r) => return Ok(Some(r)),
+            Err(r) if r.status().as_u16() == 404 => return Ok(None),
+            Err(r) => r,
+        };
+        let (status, body) = answer_text(answer).await;
+        let hint = match status.as_u16() {
+            401 | 403 => format!(
+                "; check that the token in {} has write access to {}",
+                self.token_env, self.repo
+            ),
+            _ => String::new(),
+        };
+        Err(OpError::http(
+            status.as_u16(),
+            format!("{what}: the Hub answered {status}: {body}{hint}"),
+        ))
     }
 
     /// [`Hub::send`] where a 404 is an error too.
