@@ -141,3 +141,16 @@ def write_figures(results, path):
         json.dump(results, f, indent=1)
         f.write("\n")
     say("figures written to %s" % path)
+
+
+def start_sluice_serve(sluice, folder, log):
+    """`sluice serve` on a free local port in `folder`; (process, base URL) from its
+    "listening on" line. `log` (an open file) gets its standard error."""
+    proc = subprocess.Popen([sluice, "serve", "--bind", "127.0.0.1:0", "--pipelines", "."],
+                            cwd=folder, stdout=subprocess.PIPE, stderr=log, text=True)
+    line = proc.stdout.readline().strip()
+    prefix = "sluice serve: listening on "
+    if not line.startswith(prefix):
+        proc.kill()
+        raise RuntimeError("sluice serve did not start: %r (log %s)" % (line, log.name))
+    return proc, line[len(prefix):]

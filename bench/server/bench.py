@@ -31,7 +31,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import REPO, say, say_load_average, write_figures  # noqa: E402
+from benchlib import (REPO, say, say_load_average, start_sluice_serve,  # noqa: E402
+                      write_figures)
 
 PIPELINE = """name: tenfold
 description: one task, eight after it, one after those (scheduling benchmark)
@@ -87,17 +88,6 @@ class Api:
                 return r.status, json.loads(r.read() or b"null")
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
-
-
-def start_server(sluice, folder, log):
-    proc = subprocess.Popen([sluice, "serve", "--bind", "127.0.0.1:0", "--pipelines", "."],
-                            cwd=folder, stdout=subprocess.PIPE, stderr=log, text=True)
-    line = proc.stdout.readline().strip()
-    prefix = "sluice serve: listening on "
-    if not line.startswith(prefix):
-        proc.kill()
-        raise RuntimeError("sluice serve did not start: %r (log %s)" % (line, log.name))
-    return proc, line[len(prefix):]
 
 
 def trigger_all(api, runs, clients):
@@ -266,7 +256,7 @@ def main(argv=None):
         say("  %.1f s" % (time.perf_counter() - t))
     log = open(os.path.join(folder, "serve.log"), "w")
     before = os.getloadavg()
-    proc, base = start_server(args.sluice, folder, log)
+    proc, base = start_sluice_serve(args.sluice, folder, log)
     try:
         api = Api(base, token)
         results["scheduling"] = scheduling(api, args.runs, args.clients)

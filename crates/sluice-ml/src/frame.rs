@@ -59,6 +59,7 @@ pub struct Matrix {
     /// Number of columns.
     pub cols: usize,
     /// `rows × cols` values, row after row.
+    #[serde(deserialize_with = "crate::model::matrix_data")]
     pub data: Vec<f32>,
 }
 

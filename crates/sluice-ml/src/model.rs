@@ -446,13 +446,15 @@ impl Model {
             .collect::<Result<_, _>>()
             .map_err(|e| err(dir, &e))?;
         let weights = dir.join("weights.safetensors");
-        safetensors::serialize_to_file(views, None, &weights).map_err(|e| err(&weights, &e))?;
+        let bytes = safetensors::serialize(views, None).map_err(|e| err(&weights, &e))?;
+        std::fs::write(&weights, bytes).map_err(|e| err(&weights, &e))?;
         let path = dir.join("model.json");
         let text = serde_json::to_string_pretty(&json).map_err(|e| err(&path, &e))?;
         std::fs::write(&path, text).map_err(|e| err(&path, &e))
     }
 
-    /// Reads the artifact in `dir`.
+    /// Reads the artifact in `dir`: the matrices kept in `weights.safetensors` are read
+    /// into place while `model.json` is parsed (no JSON value per weight).
     pub fn load(dir: &Path) -> Result<Model> {
         let err = |path: &Path, e: &dyn std::fmt::Display| MlError::Artifact {
             path: path.to_path_buf(),
@@ -460,14 +462,58 @@ impl Model {
         };
         let path = dir.join("model.json");
         let text = std::fs::read_to_string(&path).map_err(|e| err(&path, &e))?;
-        let mut json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| err(&path, &e))?;
         let weights = dir.join("weights.safetensors");
         let bytes = std::fs::read(&weights).map_err(|e| err(&weights, &e))?;
         let tensors =
             safetensors::SafeTensors::deserialize(&bytes).map_err(|e| err(&weights, &e))?;
-        restore_tensors(&mut json, &tensors).map_err(|e| err(&weights, &e))?;
-        serde_json::from_value(json).map_err(|e| err(&path, &e))
+        let mut loaded = std::collections::HashMap::new();
+        for (name, view) in tensors.tensors() {
+            if view.dtype() != safetensors::Dtype::F32 {
+                return Err(err(
+                    &weights,
+                    &format!("tensor {name} is {:?}, not F32", view.dtype()),
+                ));
+            }
+            let values: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            loaded.insert(name, values);
+        }
+        LOADING.with(|l| *l.borrow_mut() = Some(loaded));
+        let model = serde_json::from_str(&text);
+        LOADING.with(|l| *l.borrow_mut() = None);
+        model.map_err(|e| err(&path, &e))
+    }
+}
+
+thread_local! {
+    /// The tensors of the `weights.safetensors` being read by [`Model::load`] on this thread.
+    static LOADING: std::cell::RefCell<Option<std::collections::HashMap<String, Vec<f32>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A matrix's `data` in `model.json`: its values (`null` for a missing one), or
+/// `{"tensor": NAME}`, a tensor of the `weights.safetensors` that [`Model::load`] reads.
+pub(crate) fn matrix_data<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<f32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Data {
+        Values(Vec<Option<f32>>),
+        Tensor { tensor: String },
+    }
+    match Data::deserialize(d)? {
+        Data::Values(v) => Ok(v.into_iter().map(|x| x.unwrap_or(f32::NAN)).collect()),
+        Data::Tensor { tensor } => LOADING
+            .with(|l| l.borrow_mut().as_mut().and_then(|m| m.remove(&tensor)))
+            .ok_or_else(|| {
+                <D::Error as serde::de::Error>::custom(format!(
+                    "tensor {tensor} is not in weights.safetensors"
+                ))
+            }),
     }
 }
 
@@ -520,44 +566,4 @@ fn extract_tensors(
         }
         _ => {}
     }
-}
-
-fn restore_tensors(
-    v: &mut serde_json::Value,
-    tensors: &safetensors::SafeTensors,
-) -> Result<(), String> {
-    match v {
-        serde_json::Value::Object(map) => {
-            if let Some(name) = map
-                .get("data")
-                .and_then(|d| d.get("tensor"))
-                .and_then(|t| t.as_str())
-            {
-                let t = tensors
-                    .tensor(name)
-                    .map_err(|e| format!("tensor {name}: {e}"))?;
-                let values: Vec<serde_json::Value> = t
-                    .data()
-                    .chunks_exact(4)
-                    .map(|b| {
-                        let x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                        serde_json::Number::from_f64(x as f64)
-                            .map_or(serde_json::Value::Null, serde_json::Value::Number)
-                    })
-                    .collect();
-                map.insert("data".into(), serde_json::Value::Array(values));
-                return Ok(());
-            }
-            for child in map.values_mut() {
-                restore_tensors(child, tensors)?;
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for child in items {
-                restore_tensors(child, tensors)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
 }

@@ -30,11 +30,15 @@ pub const PREDICT_SECONDS: &[f64] = &[
 ];
 
 /// Models loaded for predictions, by model and version (an alias resolves to a version on
-/// every request; the artifact is read once).
+/// every request; the artifact is read once: requests arriving while it loads wait for that
+/// one load instead of each reading it).
 #[derive(Default)]
 pub struct ModelCache {
-    loaded: Mutex<HashMap<(String, String), Arc<Model>>>,
+    loaded: Mutex<HashMap<(String, String), Arc<Loading>>>,
 }
+
+/// A version's model: loaded once, by the first request that asks for it.
+type Loading = tokio::sync::OnceCell<Arc<Model>>;
 
 /// A model and what it says about itself.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -188,24 +192,28 @@ async fn resolve(
 impl ModelCache {
     async fn get(&self, name: &str, record: &DatasetVersionRecord) -> ApiResult<Arc<Model>> {
         let key = (name.to_string(), record.version.clone());
-        if let Some(m) = self.loaded.lock().ok().and_then(|l| l.get(&key).cloned()) {
-            return Ok(m);
-        }
-        let dir = PathBuf::from(&record.path).join(MODEL_DIR);
-        let model = tokio::task::spawn_blocking(move || Model::load(&dir))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(|e| ApiError::Internal(format!("{name}: {e}")))?;
-        let model = Arc::new(model);
-        if let Ok(mut l) = self.loaded.lock() {
-            // Versions of the same model no longer asked for are dropped with time: keep the
-            // last few.
-            if l.len() > 16 {
-                l.clear();
+        let cell = {
+            let mut loaded = self
+                .loaded
+                .lock()
+                .map_err(|_| ApiError::Internal("the model cache is poisoned".into()))?;
+            // Versions no longer asked for are dropped with time: keep the last few.
+            if loaded.len() > 16 && !loaded.contains_key(&key) {
+                loaded.clear();
             }
-            l.insert(key, model.clone());
-        }
-        Ok(model)
+            loaded.entry(key).or_default().clone()
+        };
+        let dir = PathBuf::from(&record.path).join(MODEL_DIR);
+        let model = cell
+            .get_or_try_init(|| async move {
+                tokio::task::spawn_blocking(move || Model::load(&dir))
+                    .await
+                    .map_err(|e| ApiError::Internal(e.to_string()))?
+                    .map(Arc::new)
+                    .map_err(|e| ApiError::Internal(format!("{name}: {e}")))
+            })
+            .await?;
+        Ok(model.clone())
     }
 }
 
