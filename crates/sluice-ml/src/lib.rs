@@ -11,6 +11,7 @@
 //! Knows nothing of pipelines, the warehouse or the state store: the `train` and `predict` ops
 //! (`sluice-ops`) and the server use it. Depends on no sluice crate but `sluice-kernels`.
 
+pub mod card;
 pub mod features;
 pub mod gbdt;
 pub mod kmeans;

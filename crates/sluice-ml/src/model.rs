@@ -306,6 +306,22 @@ impl Model {
         })
     }
 
+    /// `confusion[true][predicted]` on `frame` (a classifier with targets; otherwise none).
+    pub fn confusion(
+        &self,
+        frame: &Frame,
+        targets: Option<&[f32]>,
+        threads: usize,
+    ) -> Result<Option<Vec<Vec<u64>>>> {
+        let Some(y) = targets.filter(|_| frame.rows > 0) else {
+            return Ok(None);
+        };
+        Ok(match self.predict(frame, threads)? {
+            Prediction::Classes(p) => Some(metrics::confusion(&p, y)),
+            _ => None,
+        })
+    }
+
     /// The prediction as Arrow columns: `label` (in the label's type) and `probas` (a list of
     /// one probability per class) for a classifier, `prediction` for a regressor, `cluster`
     /// and `distance` for k-means, `projection` for PCA.

@@ -12,6 +12,40 @@ pub const MODEL_DIR: &str = "model";
 /// The file of every trial's settings and figures, beside the artifact.
 pub const TRIALS_FILE: &str = "trials.json";
 
+/// The kept model's rows per part and confusion matrices, beside the artifact.
+pub const EVALUATION_FILE: &str = "evaluation.json";
+
+/// The rows of each part of the split and, for a classifier, its confusion matrices on the
+/// rows it did not learn from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Rows by part (`train`, `valid`, `test`).
+    #[serde(default)]
+    pub rows: std::collections::BTreeMap<String, usize>,
+    /// The classes, in the order of the matrices' rows and columns.
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// `confusion[true][predicted]` counts, by part (`valid`, `test`).
+    #[serde(default)]
+    pub confusion: std::collections::BTreeMap<String, Vec<Vec<u64>>>,
+}
+
+/// What people say of a model, for its card (`card:` of `train`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardNotes {
+    /// What the model does, in a sentence or two.
+    pub description: Option<String>,
+    /// What it is for, and for whom.
+    pub intended_use: Option<String>,
+    /// Where it should not be trusted.
+    pub limitations: Option<String>,
+    /// Who answers for it.
+    pub owner: Option<String>,
+    /// Its licence.
+    pub license: Option<String>,
+}
+
 /// One trial's settings and figures, as kept in `trials.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrialRecord {
@@ -44,6 +78,9 @@ pub struct TrainState {
     /// Time, CPU time, energy and CO2 of the whole training (every trial).
     #[serde(default)]
     pub energy: Option<Energy>,
+    /// What the pipeline says of the model (`card:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardNotes>,
     /// Where the training was logged in MLflow (`tracking: {mlflow: URL}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mlflow: Option<MlflowRecord>,
@@ -62,6 +99,20 @@ pub struct MlflowRecord {
     pub registered_model: String,
     /// The version of it this training added.
     pub model_version: String,
+}
+
+/// The trials kept in a model folder's `trials.json` (none when it is missing or unreadable).
+pub fn read_trials(model_dir: &std::path::Path) -> Vec<TrialRecord> {
+    std::fs::read_to_string(model_dir.join(TRIALS_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// The evaluation kept in a model folder (versions trained before it was kept have none).
+pub fn read_evaluation(model_dir: &std::path::Path) -> Option<Evaluation> {
+    let text = std::fs::read_to_string(model_dir.join(EVALUATION_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 impl TrainState {

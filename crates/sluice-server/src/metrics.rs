@@ -70,6 +70,11 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "Time to answer a prediction request, by model.",
     ),
     (
+        "sluice_model_trainings_total",
+        "counter",
+        "Attempts of train tasks run by this server, by model and outcome (the task state: succeeded, failed, up_for_retry, cached, cancelled, upstream_failed).",
+    ),
+    (
         "sluice_model_versions",
         "gauge",
         "Versions kept of each model.",

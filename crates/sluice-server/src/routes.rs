@@ -184,6 +184,18 @@ pub const ROUTES: &[Route] = &[
         "Models made by `train` tasks: versions, their ranking figure, aliases.",
     ),
     route(
+        Method::GET,
+        "/api/models/{pipeline}/{task}/versions/{version}",
+        Role::Viewer,
+        "One version of a model (or an alias, or `latest`): trials, curves, confusion, card.",
+    ),
+    route(
+        Method::GET,
+        "/api/models/{pipeline}/{task}/versions/{version}/card",
+        Role::Viewer,
+        "The model card of a version, as Markdown.",
+    ),
+    route(
         Method::POST,
         "/api/models/{pipeline}/{task}/predict",
         Role::Operator,
@@ -271,6 +283,14 @@ pub fn router(app: App) -> Router {
         .route("/api/search", post(api::search::search))
         .route("/v1/embeddings", post(api::search::embeddings))
         .route("/api/models", get(api::models::models))
+        .route(
+            "/api/models/{pipeline}/{task}/versions/{version}",
+            get(api::models::version),
+        )
+        .route(
+            "/api/models/{pipeline}/{task}/versions/{version}/card",
+            get(api::models::card),
+        )
         .route(
             "/api/models/{pipeline}/{task}/predict",
             post(api::models::predict),

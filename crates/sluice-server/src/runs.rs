@@ -101,7 +101,13 @@ pub async fn start(app: &App, pipeline: Pipeline, mut opts: RunOptions) -> ApiRe
         1.0,
     );
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(count_events(app.clone(), name.clone(), rx));
+    let trainings: Vec<String> = pipeline
+        .tasks
+        .iter()
+        .filter(|t| matches!(&t.kind, sluice_core::TaskKind::Op { op, .. } if op == "train"))
+        .map(|t| t.name.clone())
+        .collect();
+    tokio::spawn(count_events(app.clone(), name.clone(), trainings, rx));
     let worker = {
         let app = app.clone();
         let id = id.clone();
@@ -155,10 +161,12 @@ pub async fn start(app: &App, pipeline: Pipeline, mut opts: RunOptions) -> ApiRe
     }
 }
 
-/// Counts what the engine reports: task attempts by state, their durations, embedding rates.
+/// Counts what the engine reports: task attempts by state, their durations, embedding rates,
+/// and the attempts of the `trainings` (`train` tasks) by outcome.
 async fn count_events(
     app: App,
     pipeline: String,
+    trainings: Vec<String>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
 ) {
     let mut progress: HashMap<String, (Instant, u64)> = HashMap::new();
@@ -193,6 +201,16 @@ async fn count_events(
                     ],
                     1.0,
                 );
+                if trainings.contains(&task) {
+                    app.metrics.add(
+                        "sluice_model_trainings_total",
+                        vec![
+                            ("model", format!("{pipeline}.{task}")),
+                            ("outcome", state.as_str().into()),
+                        ],
+                        1.0,
+                    );
+                }
                 if let Some(elapsed) = elapsed {
                     app.metrics.observe(
                         "sluice_task_duration_seconds",

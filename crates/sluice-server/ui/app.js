@@ -331,6 +331,145 @@ async function lineagePage() {
         el("td", {}, g.edges.filter((e) => e.from === n.id).map((e) => e.to).join(", ")))))));
 }
 
+// ---- models ------------------------------------------------------------------------------
+
+const fig = (v) => (typeof v !== "number" || !isFinite(v) ? "–" : Math.abs(v) >= 1e6 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : v.toFixed(4));
+const modelPath = (model) => {
+  const dot = model.indexOf(".");
+  return [model.slice(0, dot), model.slice(dot + 1)];
+};
+const versionApi = (p, t, v) => `/api/models/${encodeURIComponent(p)}/${encodeURIComponent(t)}/versions/${encodeURIComponent(v)}`;
+
+/** Every model: type, versions, latest figure and aliases. */
+async function modelsPage() {
+  const list = await api("GET", "/api/models");
+  if (!list.length) return page("Models", el("p", { class: "muted" }, "No models yet: a train task makes one."));
+  page("Models", el("table", {}, el("thead", {}, el("tr", {}, ["model", "type", "versions", "latest", "metric", "value", "aliases"].map((h) => el("th", {}, h)))),
+    el("tbody", {}, list.map((m) => {
+      const [p, t] = modelPath(m.model);
+      return el("tr", { "data-model": m.model },
+        el("td", {}, el("a", { href: `#/m/${encodeURIComponent(p)}/${encodeURIComponent(t)}` }, m.model)),
+        el("td", {}, m.kind), el("td", {}, m.versions.length), el("td", {}, m.latest || ""), el("td", {}, m.metric),
+        el("td", {}, fig(m.latest ? m.values[m.latest] : undefined)),
+        el("td", {}, Object.entries(m.aliases).map(([a, v]) => `${a}: ${v}`).join(", ")));
+    }))));
+}
+
+/** Lines over epochs: each series `{name, points: [[x, y]], dashed, strong}`. */
+function lineChart(title, series) {
+  const W = 420, H = 200, L = 52, R = 12, T = 22, B = 28;
+  const all = series.flatMap((s) => s.points);
+  if (!all.length) return null;
+  const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)], [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  const x = (v) => L + (x1 === x0 ? (W - L - R) / 2 : ((v - x0) * (W - L - R)) / (x1 - x0));
+  const y = (v) => H - B - (y1 === y0 ? (H - T - B) / 2 : ((v - y0) * (H - T - B)) / (y1 - y0));
+  const colours = ["#1f5fbf", "#d92d20", "#12b76a", "#f79009", "#7a5af8", "#475467"];
+  return svg("svg", { width: W, height: H, class: "plot curve", role: "img", "aria-label": title, "data-metric": title },
+    svg("text", { x: L, y: 14 }, title),
+    svg("text", { x: 2, y: y(y1) + 4 }, fig(y1)), svg("text", { x: 2, y: y(y0) + 4 }, fig(y0)),
+    svg("text", { x: L, y: H - 8 }, `epoch ${x0}`), svg("text", { x: W - R - 60, y: H - 8 }, `epoch ${x1}`),
+    svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#d9dee7" }),
+    series.map((s, i) => svg("polyline", {
+      points: s.points.map((p) => `${x(p[0])},${y(p[1])}`).join(" "), fill: "none",
+      stroke: colours[i % colours.length], "stroke-width": s.strong ? 2.5 : 1.2,
+      "stroke-dasharray": s.dashed ? "5 3" : "none", "data-series": s.name, "data-points": s.points.length,
+    }, svg("title", {}, s.name))));
+}
+
+/** The kept trial's curves, one chart per figure (`loss` with `val_loss`…), other trials faint. */
+function curvesOf(v) {
+  const kept = String(v.state.best_trial);
+  const names = [...new Set(Object.values(v.curves).flatMap((c) => Object.keys(c)).map((n) => n.replace(/^val_/, "")))];
+  return names.map((n) => lineChart(n, Object.entries(v.curves).flatMap(([trial, c]) => [
+    c[n] && { name: `trial ${trial} ${n}`, points: c[n], strong: trial === kept },
+    c[`val_${n}`] && { name: `trial ${trial} val_${n}`, points: c[`val_${n}`], dashed: true, strong: trial === kept },
+  ].filter(Boolean))));
+}
+
+/** `confusion[true][predicted]` with the classes, shaded by the share of the true class. */
+function confusionTable(classes, matrix) {
+  return el("table", { class: "confusion" },
+    el("thead", {}, el("tr", {}, el("th", {}, "true \\ predicted"), classes.map((c) => el("th", {}, c)))),
+    el("tbody", {}, matrix.map((row, i) => {
+      const total = row.reduce((a, b) => a + b, 0) || 1;
+      return el("tr", {}, el("th", {}, classes[i]), row.map((n, j) => {
+        const td = el("td", { "data-count": n, class: i === j ? "diag" : "" }, n);
+        // Through the CSSOM: the page's Content-Security-Policy refuses style attributes.
+        td.style.background = `rgba(31, 95, 191, ${(0.85 * n) / total})`;
+        if (n / total > 0.5) td.style.color = "#fff";
+        return td;
+      }));
+    })));
+}
+
+/** Two versions' kept-trial figures side by side, with B − A. */
+async function comparison(p, t, a, b) {
+  const [va, vb] = await Promise.all([api("GET", versionApi(p, t, a)), api("GET", versionApi(p, t, b))]);
+  const kept = (v) => Object.fromEntries((v.trials.find((x) => x.trial === v.state.best_trial) || { figures: [] }).figures);
+  const [fa, fb] = [kept(va), kept(vb)];
+  const names = [...new Set([...Object.keys(fa), ...Object.keys(fb)])];
+  return el("table", { class: "compare" },
+    el("thead", {}, el("tr", {}, el("th", {}, "figure"), el("th", {}, va.version), el("th", {}, vb.version), el("th", {}, "B − A"))),
+    el("tbody", {}, names.map((n) => el("tr", { "data-figure": n }, el("td", {}, n), el("td", {}, fig(fa[n])), el("td", {}, fig(fb[n])),
+      el("td", {}, typeof fa[n] === "number" && typeof fb[n] === "number" ? fig(fb[n] - fa[n]) : "–")))));
+}
+
+/** A model: its versions (compare two, promote one), then one version's card, curves,
+ * confusion matrix and trials. */
+async function modelPage(p, t, which) {
+  const list = await api("GET", "/api/models");
+  const info = list.find((m) => m.model === `${p}.${t}`);
+  if (!info) throw new Error(`no model ${p}.${t}`);
+  const v = await api("GET", versionApi(p, t, which || "latest"));
+  const named = (ver) => Object.entries(info.aliases).filter(([, x]) => x === ver).map(([a]) => a);
+  const promote = async (ver) => {
+    try { await api("POST", `/api/models/${encodeURIComponent(p)}/${encodeURIComponent(t)}/promote`, { version: ver, note: "from the web UI" }); route(); } catch (e) { main.prepend(failure(e)); }
+  };
+  const pick = (i) => el("select", { "aria-label": `compare ${i}` }, info.versions.map((x, k) => el("option", { value: x, selected: k === i ? "selected" : null }, x)));
+  const [ca, cb] = [pick(Math.min(1, info.versions.length - 1)), pick(0)];
+  const compared = el("div", { id: "comparison" });
+  const compare = async () => { try { compared.replaceChildren(await comparison(p, t, ca.value, cb.value)); } catch (e) { compared.replaceChildren(failure(e)); } };
+  const s = v.state, e = s.energy, notes = s.card || {};
+  const ev = v.evaluation || {};
+  const part = ["test", "valid"].find((x) => ev.confusion && ev.confusion[x]);
+  const cardApi = `${versionApi(p, t, v.version)}/card`;
+  page(`${v.model} · version ${v.version}`,
+    el("p", { class: "muted" }, `${s.kind} · ${s.metric} ${fig(s.value)} · trial ${s.best_trial} of ${s.trials} · trained ${time(v.created_at)} by `,
+      el("a", { href: `#/r/${v.run_id}` }, `run ${v.run_id}`), v.aliases.length ? ` · ${v.aliases.join(", ")}` : ""),
+    el("h2", {}, "Versions"),
+    el("table", { class: "versions" }, el("thead", {}, el("tr", {}, ["version", s.metric, "aliases", ""].map((h) => el("th", {}, h)))),
+      el("tbody", {}, info.versions.map((x) => el("tr", { "data-version": x, class: x === v.version ? "current" : "" },
+        el("td", {}, el("a", { href: `#/m/${encodeURIComponent(p)}/${encodeURIComponent(t)}/${encodeURIComponent(x)}` }, x), x === info.latest ? " (latest)" : ""),
+        el("td", {}, fig(info.values[x])), el("td", {}, named(x).join(", ")),
+        el("td", {}, can("admin") && !named(x).includes("champion") ? el("button", { onclick: () => promote(x) }, "Make champion") : ""))))),
+    info.versions.length > 1 ? el("div", { class: "actions" }, "Compare", ca, "with", cb, el("button", { onclick: compare }, "Compare")) : null,
+    compared,
+    el("h2", {}, "Model card"),
+    el("table", { class: "card" }, el("tbody", {},
+      [["Intended use", notes.intended_use || "not stated (card.intended_use)"], ["Limitations", notes.limitations || "not stated (card.limitations)"],
+        ["Owner", notes.owner], ["Features", v.features.map((f) => f.name).join(", ")],
+        ["Label", v.label ? `${v.label}${v.classes ? ` (${v.classes.length} classes)` : ""}` : null],
+        ["Trained on", s.input ? `${p}.${s.input.replace("@", " version ")}` : null],
+        ["Rows", ev.rows ? ["train", "valid", "test"].map((x) => `${ev.rows[x] ?? 0} ${x}`).join(", ") : null],
+        ["Energy", e ? `${e.seconds.toFixed(1)} s, ${e.cpu_seconds.toFixed(1)} CPU s, ${fig(e.kwh)} kWh (${e.method}), ${fig(e.co2_grams)} g CO2 at ${e.grid_intensity} g/kWh` : null],
+        ["MLflow", s.mlflow ? `run ${s.mlflow.run_id} on ${s.mlflow.server}; ${s.mlflow.registered_model} version ${s.mlflow.model_version}` : null],
+      ].filter(([, x]) => x).map(([k, x]) => el("tr", {}, el("th", {}, k), el("td", { "data-field": k }, x))))),
+    el("p", {}, el("a", { href: cardApi, download: `${v.model}-${v.version}.md` }, "The card as Markdown")),
+    el("h2", {}, "Training curves"),
+    el("p", { class: "muted" }, "Each trial's figures per epoch: solid on the training rows, dashed on the validation rows; thick: the kept trial."),
+    el("div", { class: "curves" }, curvesOf(v)),
+    part ? [el("h2", {}, `Confusion matrix (${part} rows)`), confusionTable(ev.classes, ev.confusion[part])] : null,
+    el("h2", {}, "Trials"),
+    el("table", { class: "trials" }, el("thead", {}, el("tr", {}, ["trial", "settings", "epochs", s.metric, "fit s"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, v.trials.map((tr) => {
+        const f = Object.fromEntries(tr.figures);
+        return el("tr", { "data-trial": tr.trial, class: tr.trial === s.best_trial ? "kept" : "" },
+          el("td", {}, tr.trial, tr.trial === s.best_trial ? " (kept)" : ""), el("td", {}, JSON.stringify(tr.model)),
+          el("td", {}, tr.epochs), el("td", {}, fig(f[s.metric])), el("td", {}, fig(f.fit_seconds)));
+      }))));
+}
+
 // ---- routing ----------------------------------------------------------------------------
 
 function showWho() {
@@ -362,6 +501,8 @@ async function route() {
     else if (parts[0] === "d" && parts[2]) await datasetPage(parts[1], parts[2]);
     else if (parts[0] === "search") await searchPage(parts[1]);
     else if (parts[0] === "lineage") await lineagePage();
+    else if (parts[0] === "models") await modelsPage();
+    else if (parts[0] === "m" && parts[2]) await modelPage(parts[1], parts[2], parts[3]);
     else await pipelinesPage();
   } catch (e) {
     if (e.message !== "logged out") page("Error", failure(e));

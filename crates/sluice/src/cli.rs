@@ -330,6 +330,15 @@ pub enum ModelsAction {
         #[arg(long, short = 'o', value_name = "FILE")]
         output: PathBuf,
     },
+    /// A version's model card as Markdown: intended use and limitations (the task's `card:`),
+    /// features and label, figures per part, confusion matrix, search, data, energy and CO2.
+    Card {
+        /// `PIPELINE.TASK`, `@VERSION` or `@ALIAS` (latest by default).
+        model: String,
+        /// Write it to this file instead of printing it.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Two versions' figures side by side (the kept trial of each; `latest` or an alias
     /// works as a version).
     Compare {

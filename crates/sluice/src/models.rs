@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sluice_ml::Model;
-use sluice_ml::tracking::{MODEL_DIR, TRIALS_FILE, TrainState, TrialRecord};
+use sluice_ml::tracking::{MODEL_DIR, TrainState, read_evaluation, read_trials};
 use sluice_store::{AliasRecord, DatasetVersionRecord, StateStore, Write, now_micros};
 
 use crate::Failure;
@@ -68,6 +68,7 @@ pub async fn models(
         }) => promote(&store, model, target, alias, note.as_deref()).await,
         Some(ModelsAction::Compare { model, a, b }) => compare(&store, model, a, b, json).await,
         Some(ModelsAction::Export { model, output }) => export(&store, model, output).await,
+        Some(ModelsAction::Card { model, output }) => card(&store, model, output.as_deref()).await,
     }
 }
 
@@ -221,19 +222,12 @@ async fn find(store: &Arc<dyn StateStore>, model: &str) -> Result<Version, Failu
     })
 }
 
-fn trials(dir: &Path) -> Vec<TrialRecord> {
-    std::fs::read_to_string(dir.join(MODEL_DIR).join(TRIALS_FILE))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
-}
-
 async fn show(store: &Arc<dyn StateStore>, model: &str, json: bool) -> Result<u8, Failure> {
     let v = find(store, model).await?;
     let dir = Path::new(&v.record.path);
     let m =
         Model::load(&dir.join(MODEL_DIR)).map_err(|e| Failure::invalid(format!("{model}: {e}")))?;
-    let trials = trials(dir);
+    let trials = read_trials(&dir.join(MODEL_DIR));
     if json {
         let card = serde_json::json!({
             "model": format!("{}.{}", v.record.pipeline, v.record.task),
@@ -298,6 +292,52 @@ async fn show(store: &Arc<dyn StateStore>, model: &str, json: bool) -> Result<u8
         ]);
     }
     println!("{t}");
+    Ok(0)
+}
+
+async fn card(
+    store: &Arc<dyn StateStore>,
+    model: &str,
+    output: Option<&Path>,
+) -> Result<u8, Failure> {
+    let v = find(store, model).await?;
+    let dir = Path::new(&v.record.path).join(MODEL_DIR);
+    let m = Model::load(&dir).map_err(|e| Failure::invalid(format!("{model}: {e}")))?;
+    let aliases: Vec<String> = store
+        .aliases(Some(&v.record.pipeline), Some(&v.record.task), false)
+        .await?
+        .into_iter()
+        .filter(|a| a.version == v.record.version)
+        .map(|a| a.alias)
+        .collect();
+    let name = format!("{}.{}", v.record.pipeline, v.record.task);
+    let trials = read_trials(&dir);
+    let evaluation = read_evaluation(&dir);
+    let created = timestamp(v.record.created_at);
+    let text = sluice_ml::card::Card {
+        name: &name,
+        version: &v.record.version,
+        created: &created,
+        run_id: &v.record.run_id,
+        aliases: &aliases,
+        state: &v.state,
+        model: &m,
+        trials: &trials,
+        evaluation: evaluation.as_ref(),
+    }
+    .markdown();
+    match output {
+        Some(path) => {
+            std::fs::write(path, &text)
+                .map_err(|e| Failure::invalid(format!("{}: {e}", path.display())))?;
+            println!(
+                "{name} version {} → {} (model card, Markdown)",
+                v.record.version,
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
     Ok(0)
 }
 
@@ -370,7 +410,7 @@ async fn compare(
     let va = find(store, &format!("{model}@{a}")).await?;
     let vb = find(store, &format!("{model}@{b}")).await?;
     let kept = |v: &Version| -> Vec<(String, f64)> {
-        trials(Path::new(&v.record.path))
+        read_trials(&Path::new(&v.record.path).join(MODEL_DIR))
             .into_iter()
             .find(|t| t.trial == v.state.best_trial)
             .map(|t| t.figures)

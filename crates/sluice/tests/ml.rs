@@ -288,6 +288,35 @@ fn promote_moves_the_champion_only_when_the_new_model_is_better() {
     let list = p.json(&["models", "--json"]);
     assert_eq!(list[0]["model"], "ml.classifier");
     assert_eq!(list[0]["type"], "mlp");
+
+    // The champion's card: the version and alias, the figures of the kept trial, the
+    // confusion matrix on the validation rows (no test rows), what the pipeline did not say.
+    let card = p.run_ok(&["models", "card", "ml.classifier@champion"]);
+    let card = String::from_utf8_lossy(&card.stdout).to_string();
+    assert!(
+        card.starts_with(&format!(
+            "# Model card: ml.classifier\n\nVersion `{now}` (aliases: champion) · mlp · trained "
+        )),
+        "{card}"
+    );
+    for part in [
+        "## Intended use\n\n_Not stated: set `card.intended_use` on the `train` task._",
+        "| Features | id (number), x (number), y (number), noise (number), colour (category, 3 values) |",
+        "| Label | label: 3 classes (booked, consulted, seen) |",
+        "## Figures\n\nTrial 1 of 1, kept for its valid.accuracy of ",
+        "## Confusion matrix (valid rows)",
+        "| true \\ predicted | booked | consulted | seen |",
+        "## Energy",
+    ] {
+        assert!(card.contains(part), "{part}\n---\n{card}");
+    }
+    let out = p.run_ok(&["models", "card", "ml.classifier", "-o", "card.md"]);
+    assert!(
+        text(&out).contains("(model card, Markdown)"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(p.read("card.md"), card);
 }
 
 const RESUMABLE: &str = r#"

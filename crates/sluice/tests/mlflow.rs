@@ -126,6 +126,7 @@ p = parents[0]
 mv = c.get_model_version_by_alias("ml.classifier", "champion")
 dst = tempfile.mkdtemp()
 card = open(c.download_artifacts(p.info.run_id, "model/model.json", dst)).read()
+readme = open(c.download_artifacts(p.info.run_id, "model/README.md", dst)).read()
 print(json.dumps({
     "parents": len(parents),
     "parent": {"id": p.info.run_id, "status": p.info.status, "name": p.info.run_name,
@@ -140,6 +141,7 @@ print(json.dumps({
     "version": {"version": mv.version, "run_id": mv.run_id, "source": mv.source,
                 "tags": mv.tags, "aliases": list(mv.aliases)},
     "model_json": card,
+    "readme": readme,
 }))
 "#;
 
@@ -219,10 +221,12 @@ fn a_training_is_logged_to_mlflow_and_read_back_with_its_client() {
         assert_eq!(steps, (1..=epochs).collect::<Vec<u64>>(), "{child}");
     }
 
-    // The model's files, the ONNX export with them; model.json as sluice wrote it.
+    // The model's files, its card and ONNX export with them; model.json as sluice wrote it.
     assert_eq!(
         got["artifacts"],
         serde_json::json!([
+            "model/README.md",
+            "model/evaluation.json",
             "model/model.json",
             "model/model.onnx",
             "model/trials.json",
@@ -232,6 +236,13 @@ fn a_training_is_logged_to_mlflow_and_read_back_with_its_client() {
     let dir = find_version_dir(&p, &version);
     let written = std::fs::read_to_string(dir.join("model").join("model.json")).expect("model");
     assert_eq!(got["model_json"], written.as_str());
+    let readme = got["readme"].as_str().unwrap_or_default();
+    assert!(
+        readme.starts_with("# Model card: ml.classifier\n\nVersion `")
+            && readme.contains("(aliases: champion)")
+            && readme.contains("## Confusion matrix (test rows)"),
+        "{readme}"
+    );
 
     // The registered version: from the training's run, tagged with sluice's version, the
     // alias `promote` moved; sluice keeps where it went.

@@ -134,7 +134,7 @@ fn every_route_answers_401_403_or_success_by_role() {
             ));
         }
     }
-    assert_eq!(routes.len(), 31, "{routes:?}");
+    assert_eq!(routes.len(), 33, "{routes:?}");
     let concrete = |method: &Method, path: &str| -> String {
         let id = if path.ends_with("/cancel") {
             &to_cancel
@@ -155,6 +155,7 @@ fn every_route_answers_401_403_or_success_by_role() {
         };
         path.replace("{name}", name)
             .replace("/api/models/{pipeline}/{task}", "/api/models/ml/classifier")
+            .replace("/versions/{version}", "/versions/champion")
             .replace("{pipeline}/{task}", "docs/embeddings")
             .replace("{task}", "a")
             .replace("{file}", "app.js")
@@ -1080,7 +1081,7 @@ models = {{ values = ["{model_name}"] }}
         "schemathesis found answers that break the document:\n{report}\n{}",
         p.read("schemathesis.err")
     );
-    assert!(report.contains("Tested: 31"), "{report}");
+    assert!(report.contains("Tested: 33"), "{report}");
 }
 
 #[test]
@@ -1216,11 +1217,14 @@ fn models_are_served_from_their_champion_and_a_promotion_fails_no_request() {
     assert_eq!(seen.len(), 2, "both versions answered: {seen:?}");
 
     // /metrics: the requests by outcome, the latency histogram, the models' figures.
-    let text = call(&c, &s, Method::GET, "/metrics", Some(&viewer))
-        .send()
-        .expect("metrics")
-        .text()
-        .expect("text");
+    let metrics_text = || {
+        call(&c, &s, Method::GET, "/metrics", Some(&viewer))
+            .send()
+            .expect("metrics")
+            .text()
+            .expect("text")
+    };
+    let text = metrics_text();
     assert!(
         text.contains(
             "sluice_model_predictions_total{model=\"ml.classifier\",outcome=\"bad_request\"} 3"
@@ -1236,4 +1240,17 @@ fn models_are_served_from_their_champion_and_a_promotion_fails_no_request() {
         "{text}"
     );
     assert!(text.contains("sluice_model_metric{model=\"ml.classifier\",metric=\"valid.accuracy\",version=\"champion\"}"), "{text}");
+
+    // A training the server runs counts by outcome.
+    let id = trigger(&c, &s, &operator, "ml", json!({"force": true}));
+    wait_for("the training run", Duration::from_secs(120), || {
+        run_state(&c, &s, &viewer, &id) == "succeeded"
+    });
+    let text = metrics_text();
+    assert!(
+        text.contains(
+            "sluice_model_trainings_total{model=\"ml.classifier\",outcome=\"succeeded\"} 1"
+        ),
+        "{text}"
+    );
 }

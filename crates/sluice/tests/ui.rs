@@ -2,7 +2,8 @@
 //! flow.js`) against the real `sluice serve`. It logs in (after a wrong password), triggers
 //! a pipeline, sees why a task waits, watches the run finish in the grid, reads a task's log,
 //! opens a dataset (schema, rows over versions, first rows), searches it with the real model,
-//! follows the lineage, and logs out. Screenshots of each step are kept in `target/tmp/ui-screenshots/`.
+//! follows the lineage, opens a model (card, training curves, confusion matrix, trials, two
+//! versions compared, the card as Markdown), and logs out. Screenshots of each step are kept in `target/tmp/ui-screenshots/`.
 //! scripts/browser.sh installs chromium and playwright-core; scripts/test.sh sets
 //! SLUICE_TEST_CHROMIUM and SLUICE_TEST_NODE_PATH (required in CI).
 
@@ -17,6 +18,31 @@ name: watch
 tasks:
   slow: { run: "sleep 3; echo slow step done" }
   report: { run: "echo report", after: slow }
+"#;
+
+const ML: &str = r#"
+name: ml
+tasks:
+  rows: {op: read.csv, path: ml.csv}
+  classifier:
+    op: train
+    input: rows
+    label: label
+    features: [x, y, colour]
+    model:
+      type: mlp
+      hidden: [8]
+      epochs: ${params.epochs}
+      early_stopping: 0
+      learning_rate: 0.01
+    split: {valid: 0.25, test: 0.2, seed: 3}
+    search: {trials: [{hidden: [4]}, {hidden: [16]}]}
+    promote: {alias: champion}
+    card:
+      intended_use: Sorting offers by what a user will do with them.
+      limitations: Synthetic rows.
+params:
+  epochs: 4
 "#;
 
 #[test]
@@ -40,6 +66,11 @@ fn a_user_logs_in_triggers_a_run_watches_it_and_reads_a_log() {
     std::fs::write(p.path("docs.yaml"), docs_pipeline(&model)).expect("docs.yaml");
     std::fs::write(p.path("docs.csv"), DOCS).expect("docs.csv");
     p.run_ok(&["run", "docs.yaml"]);
+    // A model with two versions, for the models pages.
+    std::fs::write(p.path("ml.yaml"), ML).expect("ml.yaml");
+    std::fs::write(p.path("ml.csv"), common::rows_csv(600, 4)).expect("ml.csv");
+    p.run_ok(&["run", "ml.yaml"]);
+    p.run_ok(&["run", "ml.yaml", "-p", "epochs=6"]);
     let out = p
         .cmd(&["user", "add", "otto", "--role", "operator"])
         .env("SLUICE_PASSWORD", "otto-password")
@@ -67,7 +98,7 @@ fn a_user_logs_in_triggers_a_run_watches_it_and_reads_a_log() {
         shots.display()
     );
     assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with("ok: 12 screenshots"),
+        String::from_utf8_lossy(&out.stdout).starts_with("ok: 14 screenshots"),
         "{}",
         text(&out)
     );

@@ -58,6 +58,8 @@ use crate::routes::ROUTES;
         search::search,
         search::embeddings,
         models::models,
+        models::version,
+        models::card,
         models::predict,
         models::promote,
         users::users,

@@ -168,15 +168,16 @@ async fn resolve(
             .find(|a| a.alias == name)
             .map(|a| a.version.clone())
     };
+    let latest = || {
+        models
+            .iter()
+            .find(|v| v.latest_since.is_some())
+            .map_or_else(|| models[0].version.clone(), |v| v.version.clone())
+    };
     let version = match which {
+        Some("latest") => alias("latest").unwrap_or_else(latest),
         Some(w) => alias(w).unwrap_or_else(|| w.to_string()),
-        None => match alias("champion") {
-            Some(v) => v,
-            None => models
-                .iter()
-                .find(|v| v.latest_since.is_some())
-                .map_or_else(|| models[0].version.clone(), |v| v.version.clone()),
-        },
+        None => alias("champion").unwrap_or_else(latest),
     };
     models
         .into_iter()
@@ -373,4 +374,198 @@ pub async fn promote(
     };
     app.store.apply(&[Write::Alias(alias.clone())]).await?;
     Ok(Json(alias))
+}
+
+/// One version of a model, with what the UI shows of it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ModelVersion {
+    /// `pipeline.task`.
+    pub model: String,
+    /// The version.
+    pub version: String,
+    /// When it was written (µs since 1970).
+    pub created_at: i64,
+    /// The run that trained it.
+    pub run_id: String,
+    /// Whether it is the task's latest version.
+    pub latest: bool,
+    /// The aliases naming it.
+    pub aliases: Vec<String>,
+    /// What `train` kept with it: kind, ranking figure, best trial, input, energy, MLflow.
+    #[schema(value_type = Object)]
+    pub state: Value,
+    /// The kept trial's settings.
+    #[schema(value_type = Object)]
+    pub spec: Value,
+    /// The columns it reads, with their kind.
+    #[schema(value_type = Vec<Object>)]
+    pub features: Value,
+    /// The label's column, for supervised models.
+    pub label: Option<String>,
+    /// The classes, for classifiers.
+    pub classes: Option<Vec<String>>,
+    /// Every trial: settings, epochs, final figures.
+    #[schema(value_type = Vec<Object>)]
+    pub trials: Value,
+    /// Figures per epoch: `{trial: {metric: [[epoch, value], …]}}`.
+    #[schema(value_type = Object)]
+    pub curves: Value,
+    /// Rows per part and confusion matrices (`confusion[part][true][predicted]`), when kept.
+    #[schema(value_type = Object)]
+    pub evaluation: Value,
+    /// The model card, as Markdown.
+    pub card: String,
+}
+
+/// Which version of which model.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct VersionPath {
+    /// Pipeline.
+    pub pipeline: String,
+    /// The `train` task.
+    pub task: String,
+    /// A version, an alias (`champion`) or `latest`.
+    pub version: String,
+}
+
+/// The figures dataset of a version as curves: `{trial: {metric: [[epoch, value]]}}`.
+fn curves(dir: &std::path::Path) -> Result<Value, sluice_op::OpError> {
+    use sluice_data::datafusion::arrow::array::{
+        Array, Float64Array, Int32Array, Int64Array, StringArray,
+    };
+    let mut out: std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<String, Vec<Value>>,
+    > = Default::default();
+    sluice_data::export::for_each_batch_of(dir, None, |_, b| {
+        let (Some(trial), Some(step), Some(metric), Some(value)) = (
+            b.column_by_name("trial")
+                .and_then(|c| c.as_any().downcast_ref::<Int32Array>()),
+            b.column_by_name("step")
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>()),
+            b.column_by_name("metric")
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>()),
+            b.column_by_name("value")
+                .and_then(|c| c.as_any().downcast_ref::<Float64Array>()),
+        ) else {
+            return Ok(());
+        };
+        for i in 0..b.num_rows() {
+            if step.is_null(i) || !value.value(i).is_finite() {
+                continue;
+            }
+            out.entry(trial.value(i).to_string())
+                .or_default()
+                .entry(metric.value(i).to_string())
+                .or_default()
+                .push(serde_json::json!([step.value(i), value.value(i)]));
+        }
+        Ok(())
+    })?;
+    Ok(serde_json::to_value(out).unwrap_or_default())
+}
+
+/// A version of a model as [`ModelVersion`], read from its folder.
+async fn model_version(app: &App, at: &VersionPath) -> ApiResult<ModelVersion> {
+    let record = resolve(app, &at.pipeline, &at.task, Some(&at.version)).await?;
+    let aliases: Vec<String> = app
+        .store
+        .aliases(Some(&at.pipeline), Some(&at.task), false)
+        .await?
+        .into_iter()
+        .filter(|a| a.version == record.version)
+        .map(|a| a.alias)
+        .collect();
+    let name = format!("{}.{}", at.pipeline, at.task);
+    tokio::task::spawn_blocking(move || -> ApiResult<ModelVersion> {
+        let dir = PathBuf::from(&record.path);
+        let model_dir = dir.join(MODEL_DIR);
+        let state = TrainState::of_version(record.state.as_deref())
+            .ok_or_else(|| ApiError::Internal(format!("{name}: the version has no model state")))?;
+        let model =
+            Model::load(&model_dir).map_err(|e| ApiError::Internal(format!("{name}: {e}")))?;
+        let trials = sluice_ml::tracking::read_trials(&model_dir);
+        let evaluation = sluice_ml::tracking::read_evaluation(&model_dir);
+        let created = chrono::DateTime::from_timestamp_micros(record.created_at)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default();
+        let card = sluice_ml::card::Card {
+            name: &name,
+            version: &record.version,
+            created: &created,
+            run_id: &record.run_id,
+            aliases: &aliases,
+            state: &state,
+            model: &model,
+            trials: &trials,
+            evaluation: evaluation.as_ref(),
+        }
+        .markdown();
+        Ok(ModelVersion {
+            model: name.clone(),
+            version: record.version.clone(),
+            created_at: record.created_at,
+            run_id: record.run_id.clone(),
+            latest: record.latest_since.is_some(),
+            aliases: aliases.clone(),
+            state: serde_json::to_value(&state).unwrap_or_default(),
+            spec: serde_json::to_value(&model.spec).unwrap_or_default(),
+            features: serde_json::to_value(&model.features.columns).unwrap_or_default(),
+            label: model.label.as_ref().map(|l| l.name().to_string()),
+            classes: model
+                .label
+                .as_ref()
+                .and_then(|l| l.classes())
+                .map(<[String]>::to_vec),
+            trials: serde_json::to_value(&trials).unwrap_or_default(),
+            curves: curves(&dir)
+                .map_err(|e| ApiError::Internal(format!("{name}: {}", e.message)))?,
+            evaluation: serde_json::to_value(&evaluation).unwrap_or_default(),
+            card,
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+/// `GET /api/models/{pipeline}/{task}/versions/{version}`: one version of a model — its
+/// trials, training curves, confusion matrices and card.
+#[utoipa::path(get, path = "/api/models/{pipeline}/{task}/versions/{version}", tag = "models",
+    params(VersionPath), responses(
+    (status = 200, description = "The version.", body = ModelVersion),
+    (status = 404, description = "No such model or version.", body = ErrorBody),
+))]
+pub async fn version(
+    State(app): State<App>,
+    Path(at): Path<VersionPath>,
+) -> ApiResult<Json<ModelVersion>> {
+    Ok(Json(model_version(&app, &at).await?))
+}
+
+/// `GET /api/models/{pipeline}/{task}/versions/{version}/card`: the version's model card, as
+/// Markdown.
+#[utoipa::path(get, path = "/api/models/{pipeline}/{task}/versions/{version}/card", tag = "models",
+    params(VersionPath), responses(
+    (status = 200, description = "The card.", body = String, content_type = "text/markdown"),
+    (status = 404, description = "No such model or version.", body = ErrorBody),
+))]
+pub async fn card(
+    State(app): State<App>,
+    Path(at): Path<VersionPath>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let v = model_version(&app, &at).await?;
+    let file = format!("attachment; filename=\"{}-{}.md\"", v.model, v.version);
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/markdown; charset=utf-8".to_string(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, file),
+        ],
+        v.card,
+    )
+        .into_response())
 }

@@ -1,7 +1,8 @@
 // The web UI in a real browser (Debian's chromium, driven by playwright-core):
 //   node flow.js BASE_URL SCREENSHOT_DIR USER PASSWORD
 // Logs in, triggers the `watch` pipeline, watches its run finish in the grid, opens a task's
-// log, checks the run page's Gantt, opens a dataset, searches it, reads the lineage, logs out. Saves a screenshot at each
+// log, checks the run page's Gantt, opens a dataset, searches it, reads the lineage, opens a
+// model (card, curves, confusion matrix, trials, two versions compared), logs out. Saves a screenshot at each
 // step; exits 1 with the reason on the first thing that is not as expected.
 "use strict";
 const { chromium } = require("playwright-core");
@@ -111,6 +112,47 @@ async function main() {
     await page.getByRole("link", { name: "Runs" }).click();
     await page.getByRole("link", { name: runId }).waitFor();
     await shot("runs");
+
+    // Models: the list; a model's latest version with its card, training curves, confusion
+    // matrix and trials; two versions compared; the card as Markdown.
+    await page.getByRole("link", { name: "Models", exact: true }).click();
+    await page.getByRole("heading", { name: "Models" }).waitFor();
+    await page.locator('tr[data-model="ml.classifier"]').waitFor();
+    await shot("models");
+    await page.getByRole("link", { name: "ml.classifier" }).click();
+    await page.getByRole("heading", { name: /^ml\.classifier · version / }).waitFor();
+    const versions = await page.locator("table.versions tbody tr").count();
+    if (versions !== 2) throw new Error(`${versions} versions listed, not 2`);
+    const intended = await page.locator('td[data-field="Intended use"]').textContent();
+    if (!intended.startsWith("Sorting offers")) throw new Error(`intended use: ${intended}`);
+    // Two trials, each with loss and val_loss over the latest version's 6 epochs.
+    const lines = page.locator('svg.curve[data-metric="loss"] polyline');
+    await lines.first().waitFor();
+    const points = await lines.evaluateAll((ls) => ls.map((l) => `${l.dataset.series}:${l.dataset.points}`));
+    if (points.join(",") !== "trial 1 loss:6,trial 1 val_loss:6,trial 2 loss:6,trial 2 val_loss:6") {
+      throw new Error(`loss curves: ${points}`);
+    }
+    // The confusion matrix counts every test row.
+    const rows = await page.locator('td[data-field="Rows"]').textContent();
+    const tested = Number((rows.match(/(\d+) test/) || [])[1]);
+    const counts = await page.locator("table.confusion td").evaluateAll((tds) => tds.map((td) => Number(td.dataset.count)));
+    if (counts.length !== 9 || counts.reduce((a, b) => a + b, 0) !== tested || !tested) {
+      throw new Error(`confusion ${counts} for ${rows}`);
+    }
+    const trials = await page.locator("table.trials tbody tr").count();
+    const kept = await page.locator("table.trials tr.kept").count();
+    if (trials !== 2 || kept !== 1) throw new Error(`${trials} trials, ${kept} kept`);
+    await page.getByRole("button", { name: "Compare" }).click();
+    await page.locator('#comparison tr[data-figure="valid.accuracy"]').waitFor();
+    await shot("model");
+    const href = await page.getByRole("link", { name: "The card as Markdown" }).getAttribute("href");
+    const card = await page.request.get(base + href);
+    const markdown = await card.text();
+    if (card.status() !== 200 || !String(card.headers()["content-type"]).startsWith("text/markdown")
+      || !markdown.startsWith("# Model card: ml.classifier") || !markdown.includes("## Confusion matrix (test rows)")
+      || !markdown.includes("Sorting offers")) {
+      throw new Error(`the card as Markdown: ${card.status()} ${markdown.slice(0, 300)}`);
+    }
 
     // Log out: back to the login form, and the API refuses the old session.
     await page.getByRole("button", { name: "Log out" }).click();

@@ -22,7 +22,8 @@ use sluice_ml::metrics::Metric;
 use sluice_ml::model::Part;
 use sluice_ml::split::SplitSpec;
 use sluice_ml::tracking::{
-    EnergyMeter, EnergySettings, MODEL_DIR, TRIALS_FILE, TrainState, TrialRecord,
+    CardNotes, EVALUATION_FILE, EnergyMeter, EnergySettings, Evaluation, MODEL_DIR, TRIALS_FILE,
+    TrainState, TrialRecord,
 };
 use sluice_ml::{Epoch, Model, ModelSpec, Run};
 use sluice_op::{Op, OpError, OpOutput, ProgressFn, TaskContext, TaskLog, blocking};
@@ -75,6 +76,10 @@ pub struct Train {
     /// Where else each training is logged (`mlflow: URL`).
     #[serde(default)]
     pub tracking: Option<Tracking>,
+    /// What the model card says of the model: `description`, `intended_use`,
+    /// `limitations`, `owner`, `license`.
+    #[serde(default)]
+    pub card: Option<CardNotes>,
 }
 
 /// `promote:` of `train`.
@@ -166,6 +171,9 @@ impl Figures {
 
 /// What the blocking part needs besides the config.
 struct Env {
+    /// `pipeline.task`, and the run, for the model card.
+    name: String,
+    run_id: String,
     dir: PathBuf,
     raw_dir: PathBuf,
     aliases: std::collections::BTreeMap<String, sluice_op::Previous>,
@@ -330,6 +338,11 @@ impl Train {
         let text =
             serde_json::to_string_pretty(&records).map_err(|e| OpError::internal(e.to_string()))?;
         std::fs::write(&trials_path, text).map_err(|e| OpError::io(trials_path.display(), &e))?;
+        let evaluation = evaluate(&model, &parts, label.as_ref(), threads)?;
+        let path = model_dir.join(EVALUATION_FILE);
+        let text = serde_json::to_string_pretty(&evaluation)
+            .map_err(|e| OpError::internal(e.to_string()))?;
+        std::fs::write(&path, text).map_err(|e| OpError::io(path.display(), &e))?;
         let info = figures.write(&env.out)?;
         let state = TrainState {
             kind: self.model.kind().into(),
@@ -342,27 +355,22 @@ impl Train {
                 .file_name()
                 .map(|n| format!("{}@{}", self.input, n.to_string_lossy())),
             energy: Some(meter.finish(&self.energy)),
+            card: self.card.clone(),
             mlflow: None,
+        };
+        let out = OpOutput {
+            dataset: Some(info.into()),
+            ..self.outcome(state.clone(), &env)
+        };
+        let extra = match &self.tracking {
+            Some(_) => artifacts(&model, &state, &logs, &evaluation, &out.aliases, &env),
+            None => Vec::new(),
         };
         let trained = Trained {
             checkpoints,
             trials: logs,
             params: self.common_params(&schema),
-            onnx: match &self.tracking {
-                Some(_) => model
-                    .to_onnx()
-                    .map_err(|e| {
-                        let _ = env
-                            .log
-                            .line(&format!("no ONNX copy of the model for MLflow: {e}"));
-                    })
-                    .ok(),
-                None => None,
-            },
-        };
-        let out = OpOutput {
-            dataset: Some(info.into()),
-            ..self.outcome(state, &env)
+            extra,
         };
         Ok((out, trained))
     }
@@ -493,6 +501,70 @@ impl Train {
     }
 }
 
+/// The files logged beside the model's own: its card (`README.md`) and, when the model has
+/// one, its ONNX copy.
+fn artifacts(
+    model: &Model,
+    state: &TrainState,
+    logs: &[TrialLog],
+    evaluation: &Evaluation,
+    moved: &[(String, String)],
+    env: &Env,
+) -> Vec<(String, Vec<u8>)> {
+    let trials: Vec<TrialRecord> = logs.iter().map(|l| l.record.clone()).collect();
+    let aliases: Vec<String> = moved.iter().map(|(a, _)| a.clone()).collect();
+    let created = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let card = sluice_ml::card::Card {
+        name: &env.name,
+        version: &env.out.version,
+        created: &created,
+        run_id: &env.run_id,
+        aliases: &aliases,
+        state,
+        model,
+        trials: &trials,
+        evaluation: Some(evaluation),
+    };
+    let mut out = vec![("README.md".to_string(), card.markdown().into_bytes())];
+    match model.to_onnx() {
+        Ok(bytes) => out.push(("model.onnx".to_string(), bytes)),
+        Err(e) => {
+            let _ = env
+                .log
+                .line(&format!("no ONNX copy of the model for MLflow: {e}"));
+        }
+    }
+    out
+}
+
+/// The rows of each part and, for a classifier, the kept model's confusion matrices on the
+/// validation and test rows.
+fn evaluate(
+    model: &Model,
+    parts: &[(&'static str, Part); 3],
+    label: Option<&LabelSchema>,
+    threads: usize,
+) -> Result<Evaluation, OpError> {
+    let mut e = Evaluation {
+        classes: label
+            .and_then(|l| l.classes())
+            .map(<[String]>::to_vec)
+            .unwrap_or_default(),
+        ..Evaluation::default()
+    };
+    for (name, part) in parts {
+        e.rows.insert(name.to_string(), part.frame.rows);
+        if *name != "train"
+            && let Some(c) = model
+                .confusion(&part.frame, part.targets.as_deref(), threads)
+                .map_err(ml_error)?
+        {
+            e.confusion.insert(name.to_string(), c);
+        }
+    }
+    Ok(e)
+}
+
 /// The metric of a ranking key (`valid.accuracy`).
 fn metric_of(key: &str) -> Option<Metric> {
     let name = key.rsplit('.').next()?;
@@ -514,7 +586,7 @@ struct Trained {
     checkpoints: Checkpoints,
     trials: Vec<TrialLog>,
     params: Vec<(String, String)>,
-    onnx: Option<Vec<u8>>,
+    extra: Vec<(String, Vec<u8>)>,
 }
 
 /// One trial to run: its configuration and the rows.
@@ -608,6 +680,7 @@ impl Checkpoints {
         let trials = Train {
             tracking: None,
             promote: None,
+            card: None,
             ..op.clone()
         };
         h.update(serde_json::to_string(&trials).unwrap_or_default());
@@ -677,6 +750,8 @@ impl Op for Train {
         let out_dir = ctx.output()?.dir.clone();
         let version = ctx.output()?.version.clone();
         let env = Env {
+            name: format!("{}.{}", ctx.pipeline, ctx.task),
+            run_id: ctx.run_id.clone(),
             dir: ctx.input(&self.input)?.to_path_buf(),
             raw_dir: ctx.raw_dir.clone(),
             aliases: ctx.aliases.clone(),
@@ -703,11 +778,7 @@ impl Op for Train {
                 trials: &trained.trials,
                 params: trained.params.clone(),
                 model_dir: &out_dir.join(MODEL_DIR),
-                extra: trained
-                    .onnx
-                    .iter()
-                    .map(|b| ("model.onnx".to_string(), b.clone()))
-                    .collect(),
+                extra: trained.extra.clone(),
                 alias,
                 started_ms,
                 ended_ms: chrono::Utc::now().timestamp_millis(),
