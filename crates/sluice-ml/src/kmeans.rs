@@ -1,7 +1,9 @@
 //! Mini-batch k-means (Sculley 2010, as scikit-learn's `MiniBatchKMeans`): k-means++ seeding
 //! on a sample, then centres moved towards the mean of the rows each batch assigns them, with
-//! per-centre learning rates; stops when the centres stop moving. Distances come from one
-//! matrix product per block (`‖x‖² − 2 x·c + ‖c‖²`).
+//! per-centre learning rates; centres that catch almost no rows are moved onto rows of the
+//! batch; stops when the smoothed batch inertia has not improved for `max_no_improvement`
+//! batches (scikit-learn's rule), or when the centres stop moving over a pass. Distances come
+//! from one matrix product per block (`‖x‖² − 2 x·c + ‖c‖²`).
 
 use serde::{Deserialize, Serialize};
 use sluice_kernels::{Layout, matmul};
@@ -26,6 +28,12 @@ pub struct KMeansParams {
     pub tol: f64,
     /// Rows k-means++ seeds from (default: 3 × batch_size, at least 3 × k).
     pub init_size: Option<usize>,
+    /// Stop after this many batches in a row without a lower smoothed batch inertia (an
+    /// average over about `rows / batch_size` batches); 0: only `tol` and `max_iter` stop.
+    pub max_no_improvement: usize,
+    /// Centres that caught fewer rows than this share of the busiest one's are moved onto
+    /// random rows of a batch (about every `10 k` rows seen); 0: never.
+    pub reassignment_ratio: f64,
 }
 
 impl Default for KMeansParams {
@@ -36,6 +44,8 @@ impl Default for KMeansParams {
             max_iter: 100,
             tol: 1e-4,
             init_size: None,
+            max_no_improvement: 10,
+            reassignment_ratio: 0.01,
         }
     }
 }
@@ -161,39 +171,27 @@ impl KMeans {
         let mut counts = vec![0f64; k];
         let mut order: Vec<usize> = (0..x.rows).collect();
         let bs = params.batch_size.min(x.rows);
+        let mut smoothed = Smoothed::new(bs, x.rows, params.max_no_improvement);
+        let mut since_reassign = 0usize;
         for pass in 1..=params.max_iter {
             order.shuffle(&mut r);
             let before = model.centers.clone();
-            let mut batch_inertia = 0.0;
+            let (mut pass_inertia, mut seen, mut stalled) = (0.0, 0usize, false);
             for rows in order.chunks(bs) {
                 let batch = x.take(rows);
-                let n = norms(&model.centers);
-                let assigned: Vec<(u32, f32)> = par_chunks(batch.rows, 256, run.threads, |b| {
-                    assign_block(&batch, b, &model.centers, &n)
-                })
-                .into_iter()
-                .flatten()
-                .collect();
-                let mut sums = vec![0f64; k * d];
-                let mut batch_counts = vec![0f64; k];
-                for (i, (c, dist)) in assigned.iter().enumerate() {
-                    let c = *c as usize;
-                    batch_inertia += *dist as f64;
-                    batch_counts[c] += 1.0;
-                    for (s, v) in sums[c * d..(c + 1) * d].iter_mut().zip(batch.row(i)) {
-                        *s += *v as f64;
-                    }
+                let inertia = model.step(&batch, &mut counts, run.threads);
+                pass_inertia += inertia;
+                seen += batch.rows;
+                since_reassign += batch.rows;
+                let reassign = params.reassignment_ratio > 0.0
+                    && (counts.contains(&0.0) || since_reassign >= 10 * k);
+                if reassign {
+                    since_reassign = 0;
+                    model.reassign(&batch, &mut counts, params.reassignment_ratio, &mut r);
                 }
-                for c in 0..k {
-                    if batch_counts[c] == 0.0 {
-                        continue;
-                    }
-                    let total = counts[c] + batch_counts[c];
-                    let center = &mut model.centers.data[c * d..(c + 1) * d];
-                    for (v, s) in center.iter_mut().zip(&sums[c * d..(c + 1) * d]) {
-                        *v = ((*v as f64 * counts[c] + s) / total) as f32;
-                    }
-                    counts[c] = total;
+                if smoothed.stalled(inertia / batch.rows as f64) {
+                    stalled = true;
+                    break;
                 }
             }
             model.iterations = pass;
@@ -204,15 +202,129 @@ impl KMeans {
             run.report(Epoch {
                 epoch: pass,
                 metrics: vec![
-                    ("batch_inertia".into(), batch_inertia / x.rows as f64),
+                    ("batch_inertia".into(), pass_inertia / seen.max(1) as f64),
                     ("center_shift".into(), moved),
                 ],
             })?;
-            if moved <= tol {
+            if stalled || moved <= tol {
                 break;
             }
         }
         Ok(model)
+    }
+}
+
+/// scikit-learn's early stop of mini-batch k-means: the batch inertia per row, smoothed
+/// exponentially over about `rows / batch_size` batches (the first batch, measured against
+/// the seeds, is left out); stalled once it has not reached a new low for `patience` batches.
+struct Smoothed {
+    alpha: f64,
+    patience: usize,
+    batches: usize,
+    ewa: Option<f64>,
+    low: f64,
+    since_low: usize,
+}
+
+impl Smoothed {
+    fn new(batch: usize, rows: usize, patience: usize) -> Smoothed {
+        Smoothed {
+            alpha: (batch as f64 * 2.0 / (rows as f64 + 1.0)).min(1.0),
+            patience,
+            batches: 0,
+            ewa: None,
+            low: f64::INFINITY,
+            since_low: 0,
+        }
+    }
+
+    /// Takes one batch's inertia per row; true when the training should stop.
+    fn stalled(&mut self, inertia: f64) -> bool {
+        self.batches += 1;
+        if self.patience == 0 || self.batches == 1 {
+            return false;
+        }
+        let ewa = match self.ewa {
+            None => inertia,
+            Some(e) => e * (1.0 - self.alpha) + inertia * self.alpha,
+        };
+        self.ewa = Some(ewa);
+        if ewa < self.low {
+            self.low = ewa;
+            self.since_low = 0;
+        } else {
+            self.since_low += 1;
+        }
+        self.since_low >= self.patience
+    }
+}
+
+impl KMeans {
+    /// One mini-batch: assigns its rows, moves each centre towards the mean of its rows (a
+    /// learning rate of 1 / rows seen by the centre); returns the batch's inertia.
+    fn step(&mut self, batch: &Matrix, counts: &mut [f64], threads: usize) -> f64 {
+        let (k, d) = (self.centers.rows, self.centers.cols);
+        let n = norms(&self.centers);
+        let assigned: Vec<(u32, f32)> = par_chunks(batch.rows, 256, threads, |b| {
+            assign_block(batch, b, &self.centers, &n)
+        })
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut sums = vec![0f64; k * d];
+        let mut batch_counts = vec![0f64; k];
+        let mut inertia = 0.0;
+        for (i, (c, dist)) in assigned.iter().enumerate() {
+            let c = *c as usize;
+            inertia += *dist as f64;
+            batch_counts[c] += 1.0;
+            for (s, v) in sums[c * d..(c + 1) * d].iter_mut().zip(batch.row(i)) {
+                *s += *v as f64;
+            }
+        }
+        for c in 0..k {
+            if batch_counts[c] == 0.0 {
+                continue;
+            }
+            let total = counts[c] + batch_counts[c];
+            let center = &mut self.centers.data[c * d..(c + 1) * d];
+            for (v, s) in center.iter_mut().zip(&sums[c * d..(c + 1) * d]) {
+                *v = ((*v as f64 * counts[c] + s) / total) as f32;
+            }
+            counts[c] = total;
+        }
+        inertia
+    }
+
+    /// Moves the centres whose count is under `ratio` × the largest onto distinct random rows
+    /// of `batch` (at most half the batch), and gives them the smallest count of the others so
+    /// that they are not moved again at once (scikit-learn's rule).
+    fn reassign(
+        &mut self,
+        batch: &Matrix,
+        counts: &mut [f64],
+        ratio: f64,
+        r: &mut crate::rng::Rand,
+    ) {
+        let max = counts.iter().cloned().fold(0.0, f64::max);
+        let mut low: Vec<usize> = (0..counts.len())
+            .filter(|&c| counts[c] < ratio * max)
+            .collect();
+        if low.is_empty() || low.len() == counts.len() {
+            return;
+        }
+        low.sort_by(|a, b| counts[*a].total_cmp(&counts[*b]));
+        low.truncate(batch.rows / 2);
+        let floor = (0..counts.len())
+            .filter(|c| !low.contains(c))
+            .map(|c| counts[c])
+            .fold(f64::INFINITY, f64::min);
+        let rows = rand::seq::index::sample(r, batch.rows, low.len());
+        let d = self.centers.cols;
+        for (c, row) in low.into_iter().zip(rows) {
+            self.centers.data[c * d..(c + 1) * d].copy_from_slice(batch.row(row));
+            counts[c] = floor;
+        }
     }
 }
 
