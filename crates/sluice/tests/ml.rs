@@ -157,6 +157,18 @@ fn a_search_that_cannot_make_a_model_is_refused_before_running() {
         all.contains("search.trials[1]: unknown field `dropuot`"),
         "{all}"
     );
+
+    // A wrong value inside `model:` names its key and points at its line and column.
+    let pipeline = PIPELINE.replace("epochs: 8, early_stopping", "epochs: eight, early_stopping");
+    std::fs::write(p.path("pipeline.yaml"), pipeline).expect("pipeline");
+    let out = p.sluice(&["validate", "pipeline.yaml"]);
+    let all = text(&out);
+    assert!(
+        all.contains(
+            "pipeline.yaml:12:45: error: `tasks.classifier.model.epochs`: expected usize, found string \"eight\""
+        ),
+        "{all}"
+    );
 }
 
 const PROMOTE: &str = r#"

@@ -110,8 +110,54 @@ pub enum When {
     Always,
 }
 
-/// Builds a `train` op, checking its search configurations.
+/// Reads `model:` again without its `type`, into that learner's own settings: serde's
+/// tagged enum reads the mapping as a whole, so an error would name `model` and point at its
+/// first line; this one names the key inside (`model.epochs`) and points at its value.
+fn check_model(config: &sluice_core::Node) -> Result<(), sluice_core::DeError> {
+    use sluice_core::from_node;
+    use sluice_core::yaml::NodeKind;
+    let key = |n: &sluice_core::Node, k: &str| n.as_text() == Some(k);
+    let Some(model) = config
+        .as_map()
+        .and_then(|m| m.iter().find(|(k, _)| key(k, "model")))
+        .map(|(_, v)| v)
+    else {
+        return Ok(());
+    };
+    let Some(entries) = model.as_map() else {
+        return Ok(());
+    };
+    let kind = entries
+        .iter()
+        .find(|(k, _)| key(k, "type"))
+        .and_then(|(_, v)| v.as_text());
+    let rest = sluice_core::Node {
+        kind: NodeKind::Map(
+            entries
+                .iter()
+                .filter(|(k, _)| !key(k, "type"))
+                .cloned()
+                .collect(),
+        ),
+        mark: model.mark,
+    };
+    let checked = match kind {
+        Some("logistic") => from_node::<sluice_ml::linear::LogisticParams>(&rest).map(drop),
+        Some("mlp") => from_node::<sluice_ml::mlp::MlpParams>(&rest).map(drop),
+        Some("gbdt") => from_node::<sluice_ml::gbdt::GbdtParams>(&rest).map(drop),
+        Some("kmeans") => from_node::<sluice_ml::kmeans::KMeansParams>(&rest).map(drop),
+        Some("pca") => from_node::<sluice_ml::pca::PcaParams>(&rest).map(drop),
+        _ => Ok(()),
+    };
+    checked.map_err(|mut e| {
+        e.path.insert(0, "model".into());
+        e
+    })
+}
+
+/// Builds a `train` op, checking its model's settings and its search configurations.
 pub fn build_train(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeError> {
+    check_model(config)?;
     let op: Train = sluice_core::from_node(config)?;
     op.configurations()
         .map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
