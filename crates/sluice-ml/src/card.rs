@@ -267,9 +267,13 @@ impl Card<'_> {
         };
         let _ = writeln!(
             md,
-            "## Energy\n\nThe whole training (every trial): {:.1} s, {:.1} CPU s, {:.6} kWh \
-             ({how}), {:.3} g CO2 at {} g CO2/kWh.\n",
-            e.seconds, e.cpu_seconds, e.kwh, e.co2_grams, e.grid_intensity
+            "## Energy\n\nThe whole training (every trial): {:.1} s, {:.1} CPU s, {} kWh \
+             ({how}), {} g CO2 at {} g CO2/kWh.\n",
+            e.seconds,
+            e.cpu_seconds,
+            figure(e.kwh),
+            figure(e.co2_grams),
+            e.grid_intensity
         );
     }
 }

@@ -528,4 +528,14 @@ fn the_pairs_example_learns_febrl_matches_with_boosted_trees() {
     let models = p.json(&["models", "--json"]);
     assert_eq!(models[0]["model"], "ml_pairs.matcher");
     assert_eq!(models[0]["type"], "gbdt");
+    // The card says what the pipeline says of the model, and the grid it was trained on.
+    let card = p.run_ok(&["models", "card", "ml_pairs.matcher"]);
+    let card = String::from_utf8_lossy(&card.stdout).to_string();
+    assert!(
+        card.contains("## Intended use\n\nDeciding which candidate pairs")
+            && card.contains("| Owner | the deduplication team |")
+            && card.contains("g CO2 at 56 g CO2/kWh.")
+            && card.contains("| true \\ predicted | false | true |"),
+        "{card}"
+    );
 }
