@@ -179,12 +179,14 @@ impl KMeans {
             let (mut pass_inertia, mut seen, mut stalled) = (0.0, 0usize, false);
             for rows in order.chunks(bs) {
                 let batch = x.take(rows);
-                let inertia = model.step(&batch, &mut counts, run.threads);
-                pass_inertia += inertia;
-                seen += batch.rows;
+                // Decided on the counts before the step, as scikit-learn does (so the first
+                // batch reassigns the seeds that catch nothing).
                 since_reassign += batch.rows;
                 let reassign = params.reassignment_ratio > 0.0
                     && (counts.contains(&0.0) || since_reassign >= 10 * k);
+                let inertia = model.step(&batch, &mut counts, run.threads);
+                pass_inertia += inertia;
+                seen += batch.rows;
                 if reassign {
                     since_reassign = 0;
                     model.reassign(&batch, &mut counts, params.reassignment_ratio, &mut r);

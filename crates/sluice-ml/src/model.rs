@@ -497,10 +497,17 @@ impl Model {
                 .collect();
             loaded.insert(name, values);
         }
+        /// Clears the tensors when the parse ends, by a panic too (a pooled thread would
+        /// otherwise keep them).
+        struct Loaded;
+        impl Drop for Loaded {
+            fn drop(&mut self) {
+                LOADING.with(|l| *l.borrow_mut() = None);
+            }
+        }
         LOADING.with(|l| *l.borrow_mut() = Some(loaded));
-        let model = serde_json::from_str(&text);
-        LOADING.with(|l| *l.borrow_mut() = None);
-        model.map_err(|e| err(&path, &e))
+        let _clear = Loaded;
+        serde_json::from_str(&text).map_err(|e| err(&path, &e))
     }
 }
 

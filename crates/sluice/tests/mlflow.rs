@@ -286,11 +286,41 @@ fn find_version_dir(p: &Project, version: &str) -> PathBuf {
 #[test]
 fn a_server_that_does_not_answer_fails_the_task_and_costs_no_training() {
     let Some(url) = mlflow() else { return };
-    // Nothing listens on this port; the URL carries credentials that must not be shown.
-    let dead = format!("http://sluice:s3cret-pw@127.0.0.1:{}", free_port());
-    let p = Project::new(&pipeline_apart(&dead));
+    // Credentials belong in MLflow's variables, never in the URL: refused, and not shown.
+    let p = Project::new(&pipeline_apart(&format!(
+        "http://sluice:it's s3cret-pw@127.0.0.1:{}",
+        free_port()
+    )));
+    let out = p.sluice(&["validate", "pipeline.yaml"]);
+    let said = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("`tracking.mlflow`: give the server's address without credentials"),
+        "{said}"
+    );
+    assert!(!said.contains("s3cret"), "{said}");
+    // MLflow keeps `latest` for itself.
+    std::fs::write(
+        p.path("pipeline.yaml"),
+        pipeline_apart(url).replace("promote: {alias: champion}", "promote: {alias: latest}"),
+    )
+    .expect("pipeline");
+    let said = text(&p.sluice(&["validate", "pipeline.yaml"]));
+    assert!(
+        said.contains("`promote.alias`: MLflow keeps `latest` for itself"),
+        "{said}"
+    );
+
+    // Nothing listens on this port; the password in MLflow's variable is never shown.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    std::fs::write(p.path("pipeline.yaml"), pipeline_apart(&dead)).expect("pipeline");
     std::fs::write(p.path("rows.csv"), rows_csv(600, 2)).expect("csv");
-    let out = p.sluice(&["run", "pipeline.yaml"]);
+    let out = p
+        .cmd(&["run", "pipeline.yaml"])
+        .env("MLFLOW_TRACKING_USERNAME", "sluice")
+        .env("MLFLOW_TRACKING_PASSWORD", "s3cret-pw")
+        .output()
+        .expect("run");
     let said = text(&out);
     assert_ne!(out.status.code(), Some(0), "{said}");
     assert!(
@@ -298,7 +328,7 @@ fn a_server_that_does_not_answer_fails_the_task_and_costs_no_training() {
         "{said}"
     );
     assert!(said.contains("(4 attempts); try again later"), "{said}");
-    assert!(said.contains("127.0.0.1"), "{said}");
+    assert!(said.contains(&dead), "{said}");
     let logs = p.sluice(&["logs", &p.last_run_id(), "classifier"]);
     for shown in [said.as_str(), text(&logs).as_str()] {
         assert!(!shown.contains("s3cret-pw"), "{shown}");

@@ -478,13 +478,12 @@ async fn model_version(app: &App, at: &VersionPath) -> ApiResult<ModelVersion> {
         .map(|a| a.alias)
         .collect();
     let name = format!("{}.{}", at.pipeline, at.task);
+    let model = app.models.get(&name, &record).await?;
     tokio::task::spawn_blocking(move || -> ApiResult<ModelVersion> {
         let dir = PathBuf::from(&record.path);
         let model_dir = dir.join(MODEL_DIR);
         let state = TrainState::of_version(record.state.as_deref())
             .ok_or_else(|| ApiError::Internal(format!("{name}: the version has no model state")))?;
-        let model =
-            Model::load(&model_dir).map_err(|e| ApiError::Internal(format!("{name}: {e}")))?;
         let trials = sluice_ml::tracking::read_trials(&model_dir);
         let evaluation = sluice_ml::tracking::read_evaluation(&model_dir);
         let created = chrono::DateTime::from_timestamp_micros(record.created_at)

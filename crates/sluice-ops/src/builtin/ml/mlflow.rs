@@ -3,10 +3,12 @@
 //! (created when missing), a parent run for the training (the kept trial's parameters and
 //! figures, the energy, the input dataset, the model's files as artifacts) with one child run
 //! per trial (its parameters, its figures per epoch and at the end), a version of a registered
-//! model pointing at the parent run's `model` artifacts, and the alias `train` moved.
-//! Credentials come from MLflow's own variables: `MLFLOW_TRACKING_TOKEN` (bearer), or
-//! `MLFLOW_TRACKING_USERNAME` and `MLFLOW_TRACKING_PASSWORD` (basic); 429, 5xx and no answer
-//! are tried again. Messages name the server without credentials or query.
+//! model pointing at the parent run's `model` artifacts, and the alias `promote` moved.
+//! Credentials come from MLflow's own variables, with its precedence:
+//! `MLFLOW_TRACKING_USERNAME` and `MLFLOW_TRACKING_PASSWORD` (basic), else
+//! `MLFLOW_TRACKING_TOKEN` (bearer) — never from the URL, which is refused with credentials or
+//! a query. 429, 5xx and no answer are tried again, except for the requests that create a run
+//! or a model version (a retry could make a second one): the task's own retries cover those.
 
 use std::path::Path;
 use std::time::Duration;
@@ -37,18 +39,50 @@ impl Tracking {
     /// Checks the URL's form when the pipeline is read.
     pub(crate) fn check(&self) -> Result<(), String> {
         match reqwest::Url::parse(&self.mlflow) {
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => Err(format!(
+                "`tracking.mlflow`: give the server's address without credentials (`{}`); they \
+                 go in MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or \
+                 MLFLOW_TRACKING_TOKEN",
+                shown(&u)
+            )),
             Ok(u) if u.query().is_some() => Err(format!(
                 "`tracking.mlflow`: give the server's address without a query (`{}`); a token \
                  goes in MLFLOW_TRACKING_TOKEN",
-                redact_urls(&self.mlflow)
+                shown(&u)
             )),
             Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
-            _ => Err(format!(
-                "`tracking.mlflow`: `{}` is not an http(s) URL of an MLflow tracking server",
-                redact_urls(&self.mlflow)
-            )),
+            _ => Err(
+                "`tracking.mlflow`: not an http(s) URL of an MLflow tracking server \
+                 (`http://mlflow:5000`)"
+                    .to_string(),
+            ),
         }
     }
+
+    /// Checks that MLflow accepts the alias `promote` moves (it keeps `latest` and `v1`, `v2`…
+    /// for itself).
+    pub(crate) fn check_alias(&self, alias: &str) -> Result<(), String> {
+        let numbered = alias.len() > 1
+            && alias.starts_with(['v', 'V'])
+            && alias[1..].bytes().all(|b| b.is_ascii_digit());
+        if alias.eq_ignore_ascii_case("latest") || numbered {
+            return Err(format!(
+                "`promote.alias`: MLflow keeps `{alias}` for itself; with `tracking.mlflow` give \
+                 another alias (`champion`)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A URL as messages and the version's state show it: scheme, host, port and path only.
+fn shown(url: &reqwest::Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.set_fragment(None);
+    u.as_str().trim_end_matches('/').to_string()
 }
 
 /// One trial as logged: its record and its figures per epoch (`(epoch, name, value)`).
@@ -111,14 +145,17 @@ enum Auth {
 
 impl Client {
     fn new(url: &str) -> Result<Client, OpError> {
-        let shown = redact_urls(url.trim_end_matches('/'));
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|_| OpError::config("`tracking.mlflow` is not a URL"))?;
+        let shown = shown(&parsed);
+        // MLflow's own precedence: a user and password, else a token.
         let auth = match (
-            std::env::var("MLFLOW_TRACKING_TOKEN"),
             std::env::var("MLFLOW_TRACKING_USERNAME"),
             std::env::var("MLFLOW_TRACKING_PASSWORD"),
+            std::env::var("MLFLOW_TRACKING_TOKEN"),
         ) {
-            (Ok(t), _, _) if !t.is_empty() => Some(Auth::Bearer(t)),
-            (_, Ok(u), Ok(p)) if !u.is_empty() => Some(Auth::Basic(u, p)),
+            (Ok(u), Ok(p), _) if !u.is_empty() => Some(Auth::Basic(u, p)),
+            (_, _, Ok(t)) if !t.is_empty() => Some(Auth::Bearer(t)),
             _ => None,
         };
         let http = reqwest::Client::builder()
@@ -151,6 +188,13 @@ impl Client {
         path: &str,
         body: &Value,
     ) -> Result<Result<Value, (String, String)>, OpError> {
+        // A request that creates a run or a model version is sent once: after a 5xx or a lost
+        // answer it may have been done, and sending it again would make a second one.
+        let attempts = if path == "runs/create" || path == "model-versions/create" {
+            1
+        } else {
+            ATTEMPTS
+        };
         let url = format!("{}/api/2.0/mlflow/{path}", self.base);
         let what = format!("{what} ({})", self.shown);
         let build = || {
@@ -163,7 +207,7 @@ impl Client {
             };
             Ok(self.authorised(r))
         };
-        match send_retrying("MLflow", &what, ATTEMPTS, build).await? {
+        match send_retrying("MLflow", &what, attempts, build).await? {
             Ok(answer) => {
                 let bytes = answer
                     .bytes()
@@ -351,19 +395,11 @@ impl Client {
         .map(|_| ())
     }
 
-    /// Uploads one artifact through the server's artifact proxy (`mlflow-artifacts:` URIs).
-    async fn upload(&self, artifact_uri: &str, name: &str, bytes: Vec<u8>) -> Result<(), OpError> {
-        let rest = artifact_uri
-            .strip_prefix("mlflow-artifacts:")
-            .map(|r| r.trim_start_matches('/'))
-            .ok_or_else(|| {
-                OpError::config(format!(
-                    "the run's artifacts go to `{artifact_uri}`, which only the server's own \
-                     proxy (`mlflow server` with artifact serving, the default) lets sluice write"
-                ))
-            })?;
+    /// Uploads one artifact through the server's artifact proxy; `artifacts` is the run's
+    /// folder there ([`artifact_folder`]).
+    async fn upload(&self, artifacts: &str, name: &str, bytes: Vec<u8>) -> Result<(), OpError> {
         let url = format!(
-            "{}/api/2.0/mlflow-artifacts/artifacts/{rest}/{name}",
+            "{}/api/2.0/mlflow-artifacts/artifacts/{artifacts}/{name}",
             self.base
         );
         let what = format!("uploading artifact {name} ({})", self.shown);
@@ -413,6 +449,26 @@ impl Client {
             .await?;
         id_of(&v["model_version"]["version"], &what)
     }
+}
+
+/// The run's artifact folder behind the server's proxy, from its artifact URI
+/// (`mlflow-artifacts:/1/<run>/artifacts`, or `mlflow-artifacts://host:port/1/…`): only
+/// those can be written through the tracking server.
+fn artifact_folder(artifact_uri: &str) -> Result<String, OpError> {
+    let folder = reqwest::Url::parse(artifact_uri)
+        .ok()
+        .filter(|u| u.scheme() == "mlflow-artifacts")
+        .map(|u| u.path().trim_matches('/').to_string())
+        .filter(|p| !p.is_empty());
+    folder.ok_or_else(|| {
+        OpError::config(format!(
+            "the run's artifacts go to `{}`, which sluice cannot write through the tracking \
+             server: run `mlflow server` with artifact serving (the default; not \
+             --no-serve-artifacts), or log to an experiment whose artifact location is \
+             `mlflow-artifacts:`",
+            redact_urls(artifact_uri)
+        ))
+    })
 }
 
 /// `{key, value}` objects.
@@ -495,11 +551,23 @@ pub(crate) async fn log(
             &tags,
         )
         .await?;
-    let logged = log_parent(&client, t, &parent, &artifacts, &model, &experiment).await;
+    let logged = match artifact_folder(&artifacts) {
+        Ok(folder) => {
+            let run = (parent.as_str(), artifacts.as_str(), folder.as_str());
+            log_parent(&client, t, run, &model, &experiment).await
+        }
+        Err(e) => Err(e),
+    };
     let status = if logged.is_ok() { "FINISHED" } else { "FAILED" };
     let ended = client.end_run(&parent, status, t.ended_ms).await;
     let version = logged?;
-    ended?;
+    if let Err(e) = ended {
+        // Everything is logged: a run left open is not worth failing the training for.
+        let _ = log.line(&format!(
+            "MLflow: run {parent} is logged but could not be marked finished: {}",
+            e.message
+        ));
+    }
     let record = MlflowRecord {
         server: client.shown.clone(),
         experiment_id: experiment,
@@ -527,11 +595,12 @@ pub(crate) async fn log(
 async fn log_parent(
     client: &Client,
     t: &Training<'_>,
-    parent: &str,
-    artifacts: &str,
+    parent: (&str, &str, &str),
     model: &str,
     experiment: &str,
 ) -> Result<String, OpError> {
+    // The run, its artifact URI and that folder behind the proxy.
+    let (parent, artifact_uri, artifacts) = parent;
     let now = t.ended_ms;
     for trial in t.trials {
         let name = format!("trial {}", trial.record.trial);
@@ -610,7 +679,7 @@ async fn log_parent(
     let version = client
         .register(
             model,
-            &format!("{artifacts}/model"),
+            &format!("{}/model", artifact_uri.trim_end_matches('/')),
             parent,
             &[("sluice.version".to_string(), t.version.to_string())],
             &format!(

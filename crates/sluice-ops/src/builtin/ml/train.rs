@@ -167,6 +167,10 @@ pub fn build_train(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_cor
     if let Some(t) = &op.tracking {
         t.check()
             .map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
+        if let Some(p) = &op.promote {
+            t.check_alias(&p.alias)
+                .map_err(<sluice_core::DeError as serde::de::Error>::custom)?;
+        }
     }
     if op.model.supervised() && op.label.is_none() {
         return Err(<sluice_core::DeError as serde::de::Error>::custom(format!(
@@ -829,21 +833,29 @@ impl Op for Train {
                 started_ms,
                 ended_ms: chrono::Utc::now().timestamp_millis(),
             };
-            let record = super::mlflow::log(tracking, &training, &ctx.log)
-                .await
-                .map_err(|e| {
-                    e.context(
-                        "logging the training to MLflow (its trials are kept: a retry logs \
-                         them without training again)",
-                    )
-                })?;
+            let logged = tokio::select! {
+                r = super::mlflow::log(tracking, &training, &ctx.log) => r,
+                _ = ctx.cancel.cancelled() => Err(OpError::cancelled(
+                    "stopped while logging to MLflow (the run there stays open)",
+                )),
+            };
+            let record = logged.map_err(|e| {
+                e.context(
+                    "logging the training to MLflow (its trials are kept: a retry logs them \
+                     again, in a new MLflow run, without training again)",
+                )
+            })?;
             let state = TrainState {
                 mlflow: Some(record),
                 ..state
             };
             out.state = serde_json::to_value(&state).ok();
         }
-        trained.checkpoints.clear();
+        // A timeout or a stop that came meanwhile fails the attempt: its trials stay for the
+        // next one.
+        if !ctx.cancel.is_cancelled() {
+            trained.checkpoints.clear();
+        }
         Ok(out)
     }
 
