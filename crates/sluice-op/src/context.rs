@@ -171,7 +171,17 @@ pub fn redact_urls(text: &str) -> String {
     while let Some(pos) = rest.find("://") {
         let (before, after) = rest.split_at(pos + 3);
         out.push_str(before);
-        let end = after.find(ends).unwrap_or(after.len());
+        let mut end = after.find(ends).unwrap_or(after.len());
+        // A password may hold a quote or `<>` (`postgres://bob:it's@db`): the credentials run
+        // to the last `@` before the first `/`, `?`, `#` or space, past such a character.
+        let authority = after
+            .find(|c: char| c.is_whitespace() || "/?#".contains(c))
+            .unwrap_or(after.len());
+        if let Some(at) = after[..authority].rfind('@')
+            && at > end
+        {
+            end = at + 1 + after[at + 1..].find(ends).unwrap_or(after.len() - at - 1);
+        }
         let (url, tail) = after.split_at(end);
         let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
         let (authority, path) = url.split_at(authority_end);
@@ -294,6 +304,15 @@ mod tests {
         );
         assert_eq!(redact_urls("no url here"), "no url here");
         assert_eq!(redact_urls("'http://h/p'"), "'http://h/p'");
+        // A password holding a quote or an angle bracket is masked whole.
+        assert_eq!(
+            redact_urls("psql 'postgres://bob:it's<pw>@db:5432/x' failed"),
+            "psql 'postgres://***@db:5432/x' failed"
+        );
+        assert_eq!(
+            redact_urls("see \"http://u:a\"b@h/p\" and 'http://h/q'"),
+            "see \"http://***@h/p\" and 'http://h/q'"
+        );
     }
 
     #[test]
