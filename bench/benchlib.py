@@ -1,13 +1,16 @@
 """Helpers shared by the bench/*/bench.py scripts: the `.venv-bench` virtualenv of the peers,
 one timed run of a command (wall time and peak memory), JSON read back from a command's
-output, a throwaway PostgreSQL, the figures file and the load-average line. Standard library
+output, a throwaway PostgreSQL, the work folder, wrk, percentiles, the figures file and the
+load-average line. Standard library
 only."""
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -154,3 +157,36 @@ def start_sluice_serve(sluice, folder, log):
         proc.kill()
         raise RuntimeError("sluice serve did not start: %r (log %s)" % (line, log.name))
     return proc, line[len(prefix):]
+
+
+def work_folder(args, prefix):
+    """The bench's work folder and whether to keep it: `--workdir` (created, always kept), else
+    a new temporary folder named PREFIX…, kept with `--keep`."""
+    tmp = args.workdir or tempfile.mkdtemp(prefix=prefix)
+    os.makedirs(tmp, exist_ok=True)
+    return tmp, args.keep or bool(args.workdir)
+
+
+def leave_work_folder(tmp, keep):
+    """At the end of a bench: says where its work folder is kept, or removes it."""
+    if keep:
+        say("work folder kept: %s" % tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def pct(values, p):
+    """The p-th percentile (nearest rank) of values; NaN for none."""
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))] if s else float("nan")
+
+
+def ensure_wrk():
+    """wrk's path; apt-get installs Debian's package when missing."""
+    if shutil.which("wrk") is None:
+        say("installing wrk with apt-get")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env).returncode:
+            subprocess.run(["apt-get", "update", "-qq"], env=env, check=True)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, check=True)
+    return shutil.which("wrk")

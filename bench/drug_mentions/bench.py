@@ -35,14 +35,14 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 REQUIREMENTS = os.path.join(HERE, "requirements.txt")
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import VENV_PY, say, ensure_venv, measure  # noqa: E402
+from benchlib import (VENV_PY, say, ensure_venv, measure, work_folder,  # noqa: E402
+                      leave_work_folder)
 PIPELINE = "examples/drug_mentions/pipeline.yaml"
 
 
@@ -77,9 +77,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     ensure_venv(REQUIREMENTS, "import pandas")
-    tmp = a.workdir or tempfile.mkdtemp(prefix="drug_mentions_bench_")
-    os.makedirs(tmp, exist_ok=True)
-    keep = a.keep or bool(a.workdir)
+    tmp, keep = work_folder(a, "drug_mentions_bench_")
     results = {"publications": a.publications, "drugs": a.drugs, "workdir": tmp}
     try:
         if a.data:
@@ -161,10 +159,7 @@ def main(argv=None):
         ok = pd_res["ok"] and (sl_res is None or (sl_res["ok"] and equal))
         return 0 if ok else 1
     finally:
-        if keep:
-            say("work folder kept: %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        leave_work_folder(tmp, keep)
 
 
 if __name__ == "__main__":

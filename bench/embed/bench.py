@@ -35,10 +35,8 @@ the sluice binary is missing.
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,7 +44,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 REQUIREMENTS = os.path.join(HERE, "requirements.txt")
 sys.path.insert(0, os.path.dirname(HERE))
 from benchlib import (say, ensure_venv, last_json_object, say_load_average,  # noqa: E402
-                      write_figures)
+                      write_figures, work_folder, leave_work_folder)
 MODEL = ".models/all-MiniLM-L6-v2"
 IMPORTS = "import sentence_transformers, transformers, torch, tokenizers, numpy"
 
@@ -135,9 +133,7 @@ def main(argv=None):
             else os.path.join(REPO, a.peer_python))
     else:
         python = ensure_venv(REQUIREMENTS, IMPORTS)
-    tmp = a.workdir or tempfile.mkdtemp(prefix="embed_bench_")
-    os.makedirs(tmp, exist_ok=True)
-    keep = a.keep or bool(a.workdir)
+    tmp, keep = work_folder(a, "embed_bench_")
     try:
         if a.texts:
             texts_file = os.path.abspath(a.texts)
@@ -191,10 +187,7 @@ def main(argv=None):
         ok = peer.get("ok") and (sl is None or sl.get("ok"))
         return 0 if ok else 1
     finally:
-        if keep:
-            say("work folder kept: %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        leave_work_folder(tmp, keep)
 
 
 if __name__ == "__main__":

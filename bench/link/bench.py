@@ -47,7 +47,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -55,7 +54,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 REQUIREMENTS = os.path.join(HERE, "requirements.txt")
 sys.path.insert(0, os.path.dirname(HERE))
 from benchlib import (VENV_PY, say, ensure_venv, last_json_object, measure,  # noqa: E402
-                      say_load_average, write_figures)
+                      say_load_average, write_figures, work_folder, leave_work_folder)
 IMPORTS = "import recordlinkage, pandas, numpy, sklearn, jellyfish"
 PIPELINES = {"febrl4": "bench/link/febrl4.yaml", "synthetic": "bench/link/synthetic.yaml"}
 
@@ -217,9 +216,7 @@ def main(argv=None):
                 % os.path.join(febrl, f))
             return 1
     ensure_venv(REQUIREMENTS, IMPORTS)
-    tmp = a.workdir or tempfile.mkdtemp(prefix="link_bench_")
-    os.makedirs(tmp, exist_ok=True)
-    keep = a.keep or bool(a.workdir)
+    tmp, keep = work_folder(a, "link_bench_")
     results = {"workdir": tmp, "cpus": os.cpu_count(), "datasets": {}}
     try:
         sluice = a.sluice if os.path.isabs(a.sluice) else os.path.join(REPO, a.sluice)
@@ -308,10 +305,7 @@ def main(argv=None):
                 ok = False
         return 0 if ok else 1
     finally:
-        if keep:
-            say("work folder kept: %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        leave_work_folder(tmp, keep)
 
 
 if __name__ == "__main__":

@@ -37,10 +37,8 @@ failed, 2 when --data has no chunks.parquet or the server could not start.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,7 +46,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 REQUIREMENTS = os.path.join(HERE, "requirements.txt")
 sys.path.insert(0, os.path.dirname(HERE))
 from benchlib import (VENV_PY, say, ensure_venv, last_json_object, start_postgres,  # noqa: E402
-                      stop_postgres, say_load_average, write_figures)
+                      stop_postgres, say_load_average, write_figures, work_folder,
+                      leave_work_folder)
 IMPORTS = "import psycopg2, pyarrow, numpy, xxhash"
 FILE = "chunks.parquet"
 TABLE_REFERENCE = "service_public"
@@ -165,9 +164,7 @@ def main(argv=None):
             % (os.path.join(a.data, FILE), a.data))
         return 2
     ensure_venv(REQUIREMENTS, IMPORTS)
-    tmp = a.workdir or tempfile.mkdtemp(prefix="load_postgres_bench_")
-    os.makedirs(tmp, exist_ok=True)
-    keep = a.keep or bool(a.workdir)
+    tmp, keep = work_folder(a, "load_postgres_bench_")
     if os.geteuid() == 0:
         # the server runs as sluice-pg, which must reach TMP/pg (mkdtemp makes TMP 0700)
         os.chmod(tmp, 0o755)
@@ -285,10 +282,7 @@ def main(argv=None):
     finally:
         if started:
             stop_postgres(pgdir)
-        if keep:
-            say("work folder kept: %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        leave_work_folder(tmp, keep)
 
 
 if __name__ == "__main__":

@@ -97,7 +97,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -105,7 +104,7 @@ REQUIREMENTS = os.path.join(HERE, "requirements.txt")
 DEFAULT_CASES = os.path.join(HERE, "cases.json")
 sys.path.insert(0, os.path.dirname(HERE))
 from benchlib import (VENV_PY, say, ensure_venv, last_json_object, measure,  # noqa: E402
-                      say_load_average, write_figures)
+                      say_load_average, write_figures, work_folder, leave_work_folder)
 
 IMPORTS = "import sklearn, lightgbm, pyarrow, pandas, threadpoolctl"
 TOOL_NAMES = {"sluice": "sluice", "sklearn": "scikit-learn", "lightgbm": "LightGBM",
@@ -603,9 +602,7 @@ def main(argv=None):
     if a.threads < 1:
         ap.error("--threads must be >= 1")
 
-    tmp = a.workdir or tempfile.mkdtemp(prefix="ml_bench_")
-    os.makedirs(tmp, exist_ok=True)
-    keep = a.keep or bool(a.workdir)
+    tmp, keep = work_folder(a, "ml_bench_")
     try:
         try:
             sluice, build, build_label = sluice_binary(a.sluice)
@@ -690,10 +687,7 @@ def main(argv=None):
             say("peer failures: %s" % ", ".join("%s %s" % f for f in failed))
         return 1 if failed else 0
     finally:
-        if keep:
-            say("work folder kept: %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        leave_work_folder(tmp, keep)
 
 
 if __name__ == "__main__":

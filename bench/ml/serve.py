@@ -34,8 +34,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import (REPO, VENV, say, ensure_venv, say_load_average, start_sluice_serve,  # noqa: E402
-                      write_figures)
+from benchlib import (REPO, VENV, say, ensure_venv, ensure_wrk, pct, say_load_average,  # noqa: E402
+                      start_sluice_serve, write_figures)
 
 IMPORTS = "import numpy, pyarrow, fastapi, uvicorn, uvloop, httptools"
 # the lines of requirements.txt this script installs (with their pinned dependencies)
@@ -104,12 +104,6 @@ class Client:
         r = self.conn.getresponse()
         data = r.read()
         return r.status, json.loads(data) if data else None
-
-
-def pct(values, p):
-    """The p-th percentile (nearest rank) of values."""
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))] if s else float("nan")
 
 
 def sluice_binary(opt):
@@ -204,17 +198,6 @@ def check_same(sluice_client, predict_path, version, fastapi_client, vectors):
         labels_equal &= sp["label"] == f["label"] and len(sp["probas"]) == len(f["probas"])
     return {"vectors": len(vectors), "max_abs_proba_difference": worst,
             "labels_equal": labels_equal, "ok": labels_equal and worst <= TOLERANCE}
-
-
-def ensure_wrk():
-    """wrk's path; apt-get installs Debian's package when missing."""
-    if shutil.which("wrk") is None:
-        say("installing wrk with apt-get")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env).returncode:
-            subprocess.run(["apt-get", "update", "-qq"], env=env, check=True)
-            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, check=True)
-    return shutil.which("wrk")
 
 
 def start_wrk(url, body, token, args, folder, name, count_versions=False):

@@ -31,8 +31,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import (REPO, say, say_load_average, start_sluice_serve,  # noqa: E402
-                      write_figures)
+from benchlib import (REPO, say, ensure_wrk, pct, say_load_average,  # noqa: E402
+                      start_sluice_serve, write_figures)
 
 PIPELINE = """name: tenfold
 description: one task, eight after it, one after those (scheduling benchmark)
@@ -64,13 +64,6 @@ def texts(n):
         out.append("Comment %s %s pour %s (fiche %d) : conditions, délais et démarches en ligne."
                    % (a, th, t, i))
     return out
-
-
-def pct(values, p):
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
 
 
 class Api:
@@ -178,12 +171,7 @@ def ms(value, unit):
 
 
 def search_load(api, base, token, seconds, connections, folder):
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        say("installing wrk with apt-get")
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True,
-                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
-        wrk = shutil.which("wrk")
+    wrk = ensure_wrk()
     body = {"dataset": "docs.embeddings", "query": "renouveler un permis de conduire", "k": 10}
     status, first = api.call("POST", "/api/search", body)
     if status != 200 or len(first["hits"]) != 10:

@@ -41,7 +41,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 
@@ -49,7 +48,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 REQUIREMENTS = os.path.join(HERE, "requirements.txt")
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import VENV_PY, say, ensure_venv, tail, last_json_object, measure as measure_once  # noqa: E402
+from benchlib import (VENV_PY, say, ensure_venv, tail, last_json_object,  # noqa: E402
+                      measure as measure_once, work_folder, leave_work_folder)
 PIPELINE = "bench/service_public/pipeline.yaml"
 TOKENIZER = ".models/all-MiniLM-L6-v2/tokenizer.json"
 ZIP_NAME = "vosdroits-latest.zip"
@@ -148,9 +148,7 @@ def main(argv=None):
         return 2
 
     ensure_venv(REQUIREMENTS, IMPORTS)
-    tmp = a.workdir or tempfile.mkdtemp(prefix="service_public_bench_")
-    os.makedirs(tmp, exist_ok=True)
-    keep = a.keep or bool(a.workdir)
+    tmp, keep = work_folder(a, "service_public_bench_")
     results = {"workdir": tmp, "size": a.size, "tokenizer": tokenizer}
     try:
         if a.data:
@@ -248,10 +246,7 @@ def main(argv=None):
             say(json.dumps(results))
         return 0 if py["ok"] and (sl is None or sl["ok"]) else 1
     finally:
-        if keep:
-            say("work folder kept: %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        leave_work_folder(tmp, keep)
 
 
 if __name__ == "__main__":

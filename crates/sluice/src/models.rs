@@ -303,12 +303,12 @@ async fn card(
     let v = find(store, model).await?;
     let dir = Path::new(&v.record.path).join(MODEL_DIR);
     let m = Model::load(&dir).map_err(|e| Failure::invalid(format!("{model}: {e}")))?;
-    let aliases: Vec<String> = store
+    let all = store
         .aliases(Some(&v.record.pipeline), Some(&v.record.task), false)
-        .await?
+        .await?;
+    let aliases: Vec<String> = aliases_of(&all, &v.record)
         .into_iter()
-        .filter(|a| a.version == v.record.version)
-        .map(|a| a.alias)
+        .map(String::from)
         .collect();
     let name = format!("{}.{}", v.record.pipeline, v.record.task);
     let trials = read_trials(&dir);

@@ -466,8 +466,9 @@ fn curves(dir: &std::path::Path) -> Result<Value, sluice_op::OpError> {
     Ok(serde_json::to_value(out).unwrap_or_default())
 }
 
-/// A version of a model as [`ModelVersion`], read from its folder.
-async fn model_version(app: &App, at: &VersionPath) -> ApiResult<ModelVersion> {
+/// A version of a model as [`ModelVersion`], read from its folder; its curves (a read of the
+/// figures dataset) only `with_curves`.
+async fn model_version(app: &App, at: &VersionPath, with_curves: bool) -> ApiResult<ModelVersion> {
     let record = resolve(app, &at.pipeline, &at.task, Some(&at.version)).await?;
     let aliases: Vec<String> = app
         .store
@@ -518,8 +519,11 @@ async fn model_version(app: &App, at: &VersionPath) -> ApiResult<ModelVersion> {
                 .and_then(|l| l.classes())
                 .map(<[String]>::to_vec),
             trials: serde_json::to_value(&trials).unwrap_or_default(),
-            curves: curves(&dir)
-                .map_err(|e| ApiError::Internal(format!("{name}: {}", e.message)))?,
+            curves: if with_curves {
+                curves(&dir).map_err(|e| ApiError::Internal(format!("{name}: {}", e.message)))?
+            } else {
+                Value::Null
+            },
             evaluation: serde_json::to_value(&evaluation).unwrap_or_default(),
             card,
         })
@@ -539,7 +543,7 @@ pub async fn version(
     State(app): State<App>,
     Path(at): Path<VersionPath>,
 ) -> ApiResult<Json<ModelVersion>> {
-    Ok(Json(model_version(&app, &at).await?))
+    Ok(Json(model_version(&app, &at, true).await?))
 }
 
 /// `GET /api/models/{pipeline}/{task}/versions/{version}/card`: the version's model card, as
@@ -554,7 +558,7 @@ pub async fn card(
     Path(at): Path<VersionPath>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    let v = model_version(&app, &at).await?;
+    let v = model_version(&app, &at, false).await?;
     let file = format!("attachment; filename=\"{}-{}.md\"", v.model, v.version);
     Ok((
         [

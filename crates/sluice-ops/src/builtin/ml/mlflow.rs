@@ -251,21 +251,25 @@ impl Client {
         )
     }
 
+    /// An MLflow error answer (`RESOURCE_DOES_NOT_EXIST`…) to `what` as the op's error.
+    fn answered(&self, what: &str, (code, message): (String, String)) -> OpError {
+        OpError::refused(format!(
+            "{what} ({}): MLflow answered {code}: {message}",
+            self.shown
+        ))
+    }
+
     /// [`Client::call`] where any MLflow error is the op's error.
     async fn post(&self, what: &str, path: &str, body: Value) -> Result<Value, OpError> {
         self.call(what, false, path, &body)
             .await?
-            .map_err(|(code, message)| {
-                OpError::refused(format!(
-                    "{what} ({}): MLflow answered {code}: {message}",
-                    self.shown
-                ))
-            })
+            .map_err(|e| self.answered(what, e))
     }
 
     /// The experiment's id, created when missing.
     async fn experiment(&self, name: &str) -> Result<String, OpError> {
         let what = format!("finding experiment `{name}`");
+        let creating = format!("creating experiment `{name}`");
         for _ in 0..2 {
             let found = self
                 .call(
@@ -287,16 +291,11 @@ impl Client {
                     return id_of(&v["experiment"]["experiment_id"], &what);
                 }
                 Err((code, _)) if code == "RESOURCE_DOES_NOT_EXIST" => {}
-                Err((code, message)) => {
-                    return Err(OpError::refused(format!(
-                        "{what} ({}): MLflow answered {code}: {message}",
-                        self.shown
-                    )));
-                }
+                Err(e) => return Err(self.answered(&what, e)),
             }
             let created = self
                 .call(
-                    &format!("creating experiment `{name}`"),
+                    &creating,
                     false,
                     "experiments/create",
                     &json!({"name": name, "tags": [{"key": "sluice", "value": "true"}]}),
@@ -306,12 +305,7 @@ impl Client {
                 Ok(v) => return id_of(&v["experiment_id"], &what),
                 // Another training created it meanwhile: read it again.
                 Err((code, _)) if code == "RESOURCE_ALREADY_EXISTS" => {}
-                Err((code, message)) => {
-                    return Err(OpError::refused(format!(
-                        "creating experiment `{name}` ({}): MLflow answered {code}: {message}",
-                        self.shown
-                    )));
-                }
+                Err(e) => return Err(self.answered(&creating, e)),
             }
         }
         Err(OpError::unavailable(format!(
@@ -422,21 +416,19 @@ impl Client {
         tags: &[(String, String)],
         description: &str,
     ) -> Result<String, OpError> {
+        let registering = format!("registering model `{model}`");
         let created = self
             .call(
-                &format!("registering model `{model}`"),
+                &registering,
                 false,
                 "registered-models/create",
                 &json!({"name": model, "description": "Trained by sluice."}),
             )
             .await?;
-        if let Err((code, message)) = created
-            && code != "RESOURCE_ALREADY_EXISTS"
+        if let Err(e) = created
+            && e.0 != "RESOURCE_ALREADY_EXISTS"
         {
-            return Err(OpError::refused(format!(
-                "registering model `{model}` ({}): MLflow answered {code}: {message}",
-                self.shown
-            )));
+            return Err(self.answered(&registering, e));
         }
         let what = format!("adding a version to model `{model}`");
         let v = self

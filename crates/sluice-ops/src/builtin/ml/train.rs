@@ -410,7 +410,7 @@ impl Train {
         };
         let out = OpOutput {
             dataset: Some(info.into()),
-            ..self.outcome(state.clone(), &env)
+            ..self.outcome(&state, &env)
         };
         let extra = match &self.tracking {
             Some(_) => artifacts(&model, &state, &logs, &evaluation, &out.aliases, &env),
@@ -418,6 +418,7 @@ impl Train {
         };
         let trained = Trained {
             checkpoints,
+            state,
             trials: logs,
             params: self.common_params(&schema),
             extra,
@@ -451,14 +452,14 @@ impl Train {
 
     /// What the attempt reports of a finished training: the log lines, counters, the state
     /// kept with the version and the aliases to move.
-    fn outcome(&self, state: TrainState, env: &Env) -> OpOutput {
+    fn outcome(&self, state: &TrainState, env: &Env) -> OpOutput {
         if let Some(e) = &state.energy {
             let _ = env.log.line(&format!(
                 "{:.1} s, {:.1} CPU s, {:.6} kWh ({}), {:.3} g CO2 at {} g/kWh",
                 e.seconds, e.cpu_seconds, e.kwh, e.method, e.co2_grams, e.grid_intensity
             ));
         }
-        let aliases = self.promotion(&state, env);
+        let aliases = self.promotion(state, env);
         let _ = env.log.line(&format!(
             "kept trial {}: {} {:.4}",
             state.best_trial, state.metric, state.value
@@ -481,7 +482,7 @@ impl Train {
         }
         OpOutput {
             metrics,
-            state: serde_json::to_value(&state).ok(),
+            state: serde_json::to_value(state).ok(),
             aliases,
             ..OpOutput::default()
         }
@@ -630,10 +631,11 @@ struct Prepared {
 }
 
 /// What a finished training hands to the logging that follows it: its checkpoints (removed
-/// once everything is logged, so that a failed logging does not cost the training), its
-/// trials, shared settings, and the ONNX export when one is logged.
+/// once everything is logged, so that a failed logging does not cost the training), the state
+/// kept with the version, its trials, shared settings, and the files logged beside the model.
 struct Trained {
     checkpoints: Checkpoints,
+    state: TrainState,
     trials: Vec<TrialLog>,
     params: Vec<(String, String)>,
     extra: Vec<(String, Vec<u8>)>,
@@ -812,12 +814,14 @@ impl Op for Train {
         };
         let op = self.clone();
         let (mut out, trained) = blocking(move || op.train(env)).await?;
+        let Trained {
+            checkpoints,
+            state,
+            trials,
+            params,
+            extra,
+        } = trained;
         if let Some(tracking) = &self.tracking {
-            let state: Option<TrainState> = out
-                .state
-                .clone()
-                .and_then(|s| serde_json::from_value(s).ok());
-            let state = state.ok_or_else(|| OpError::internal("the training left no state"))?;
             let alias = out.aliases.first().map(|(a, _)| a.as_str());
             let training = Training {
                 pipeline: &ctx.pipeline,
@@ -825,10 +829,10 @@ impl Op for Train {
                 run_id: &ctx.run_id,
                 version: &version,
                 state: &state,
-                trials: &trained.trials,
-                params: trained.params.clone(),
+                trials: &trials,
+                params,
                 model_dir: &out_dir.join(MODEL_DIR),
-                extra: trained.extra.clone(),
+                extra,
                 alias,
                 started_ms,
                 ended_ms: chrono::Utc::now().timestamp_millis(),
@@ -854,7 +858,7 @@ impl Op for Train {
         // A timeout or a stop that came meanwhile fails the attempt: its trials stay for the
         // next one.
         if !ctx.cancel.is_cancelled() {
-            trained.checkpoints.clear();
+            checkpoints.clear();
         }
         Ok(out)
     }
