@@ -21,6 +21,8 @@ export SLUICE_TEST_MODEL
 # Python with pyarrow, to read exported Parquet files back as other tools do.
 SLUICE_TEST_PYTHON=$(scripts/python-env.sh)
 export SLUICE_TEST_PYTHON
+# Tesseract and its English and French data, for the `ocr` op's tests.
+scripts/tesseract.sh
 # Debian's chromium and playwright-core, for the web UI's browser test.
 browser=$(scripts/browser.sh)
 SLUICE_TEST_CHROMIUM=$(echo "$browser" | sed -n 1p)

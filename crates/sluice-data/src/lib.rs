@@ -28,6 +28,11 @@ pub use datafusion;
 pub use sluice_op::DatasetTarget;
 pub use writer::{DatasetInfo, DatasetWriter};
 
+/// The folder, inside a task's dataset version, of the rows the task rejected (a dataset of
+/// its own: file, id, page, reason), for ops that set aside what they cannot take;
+/// `sluice sql` reads it as `pipeline.task_rejected`.
+pub const REJECTED: &str = "rejected";
+
 use std::path::PathBuf;
 
 /// What went wrong reading, writing or querying data. Messages name the file, line or query.

@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Builder, ListBuilder, StringBuilder};
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, FixedSizeListBuilder, Float32Builder, Float64Builder, Int64Builder,
+    ListBuilder, StringBuilder,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -22,6 +25,12 @@ pub enum ColumnType {
     Int,
     /// A list of texts (nullable).
     Texts,
+    /// 64-bit float (nullable).
+    Float,
+    /// Bytes (nullable): an encoded image.
+    Bytes,
+    /// A vector of this many 32-bit floats (nullable): `FixedSizeList<Float32>`.
+    Vector(i32),
 }
 
 impl ColumnType {
@@ -30,6 +39,11 @@ impl ColumnType {
             ColumnType::Text => DataType::Utf8,
             ColumnType::Int => DataType::Int64,
             ColumnType::Texts => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            ColumnType::Float => DataType::Float64,
+            ColumnType::Bytes => DataType::Binary,
+            ColumnType::Vector(n) => {
+                DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), n)
+            }
         }
     }
 }
@@ -45,6 +59,12 @@ pub enum Value {
     Int(i64),
     /// A list of texts.
     Texts(Vec<String>),
+    /// A float.
+    Float(f64),
+    /// Bytes.
+    Bytes(Vec<u8>),
+    /// A vector.
+    Vector(Vec<f32>),
 }
 
 impl From<String> for Value {
@@ -81,6 +101,9 @@ enum Builder {
     Text(StringBuilder),
     Int(Int64Builder),
     Texts(ListBuilder<StringBuilder>),
+    Float(Float64Builder),
+    Bytes(BinaryBuilder),
+    Vector(FixedSizeListBuilder<Float32Builder>, i32),
 }
 
 impl Builder {
@@ -89,6 +112,11 @@ impl Builder {
             ColumnType::Text => Builder::Text(StringBuilder::new()),
             ColumnType::Int => Builder::Int(Int64Builder::new()),
             ColumnType::Texts => Builder::Texts(ListBuilder::new(StringBuilder::new())),
+            ColumnType::Float => Builder::Float(Float64Builder::new()),
+            ColumnType::Bytes => Builder::Bytes(BinaryBuilder::new()),
+            ColumnType::Vector(n) => {
+                Builder::Vector(FixedSizeListBuilder::new(Float32Builder::new(), n), n)
+            }
         }
     }
 
@@ -97,6 +125,9 @@ impl Builder {
             Builder::Text(b) => Arc::new(b.finish()),
             Builder::Int(b) => Arc::new(b.finish()),
             Builder::Texts(b) => Arc::new(b.finish()),
+            Builder::Float(b) => Arc::new(b.finish()),
+            Builder::Bytes(b) => Arc::new(b.finish()),
+            Builder::Vector(b, _) => Arc::new(b.finish()),
         }
     }
 }
@@ -153,6 +184,20 @@ impl RowWriter {
                     b.append(true);
                 }
                 (Builder::Texts(b), Value::Null) => b.append(false),
+                (Builder::Float(b), Value::Float(x)) => b.append_value(x),
+                (Builder::Float(b), Value::Null) => b.append_null(),
+                (Builder::Bytes(b), Value::Bytes(x)) => b.append_value(x),
+                (Builder::Bytes(b), Value::Null) => b.append_null(),
+                (Builder::Vector(b, n), Value::Vector(x)) if x.len() == *n as usize => {
+                    b.values().append_slice(&x);
+                    b.append(true);
+                }
+                (Builder::Vector(b, n), Value::Null) => {
+                    for _ in 0..*n {
+                        b.values().append_null();
+                    }
+                    b.append(false);
+                }
                 (_, v) => {
                     return Err(DataError::Engine(format!(
                         "column `{}` cannot hold {v:?}",

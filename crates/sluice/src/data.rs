@@ -49,6 +49,15 @@ pub async fn sql(
             .await
             .map_err(|e| Failure::env(format!("error: dataset {name} at {}: {e}", d.path)))?;
         names.push(name);
+        // What the task rejected (read.files, image, ocr), beside its rows.
+        let rejected = Path::new(&d.path).join(sluice_data::REJECTED);
+        if rejected.is_dir() {
+            let name = format!("{}.{}_rejected", d.pipeline, d.task);
+            register_dataset(&ctx, &name, &rejected)
+                .await
+                .map_err(|e| Failure::env(format!("error: dataset {name}: {e}")))?;
+            names.push(name);
+        }
     }
     let failed = |e: String| {
         let tables = if names.is_empty() {

@@ -41,6 +41,18 @@ fn tune_allocator() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
 }
 
+/// Tesseract (the `ocr` op) runs one page per thread and as many pages at once as there are
+/// cores; its own OpenMP threads would only fight them for the same cores. Unless the user
+/// says otherwise, OpenMP gets one thread (read once, when Tesseract is first loaded).
+#[allow(unsafe_code)]
+fn limit_openmp() {
+    if std::env::var_os("OMP_THREAD_LIMIT").is_none() {
+        // SAFETY: called first thing in `main`, before any thread is started: nothing reads
+        // the environment concurrently.
+        unsafe { std::env::set_var("OMP_THREAD_LIMIT", "1") };
+    }
+}
+
 /// Exit code of a failed run.
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code of invalid input.
@@ -85,6 +97,7 @@ impl From<sluice_store::StoreError> for Failure {
 
 fn main() -> ExitCode {
     tune_allocator();
+    limit_openmp();
     let args = cli::Cli::parse();
     // The server logs what it does (info); other commands only errors, unless SLUICE_LOG says.
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {

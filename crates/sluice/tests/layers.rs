@@ -15,11 +15,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sluice-vector", &["sluice-data", "sluice-embed"]),
     ("sluice-store", &["sluice-core"]),
     ("sluice-link", &["sluice-core", "sluice-data", "sluice-op"]),
+    ("sluice-docs", &["sluice-core", "sluice-data", "sluice-op"]),
     (
         "sluice-ops",
         &[
             "sluice-core",
             "sluice-data",
+            "sluice-docs",
             "sluice-embed",
             "sluice-link",
             "sluice-ml",
@@ -67,6 +69,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
 const NOT_UNDER_ENGINE: &[&str] = &[
     "sluice-ops",
     "sluice-link",
+    "sluice-docs",
+    "image",
     "sluice-data",
     "sluice-embed",
     "sluice-kernels",

@@ -159,5 +159,6 @@ pub(crate) fn specs() -> Vec<OpSpec> {
     ];
     // The families in crates of their own.
     specs.extend(sluice_link::specs());
+    specs.extend(sluice_docs::specs());
     specs
 }

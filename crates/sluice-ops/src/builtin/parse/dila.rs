@@ -991,7 +991,9 @@ mod tests {
             .map(|v| match v {
                 Value::Text(t) => t.len(),
                 Value::Texts(t) => t.iter().map(String::len).sum(),
-                Value::Null | Value::Int(_) => 8,
+                Value::Bytes(b) => b.len(),
+                Value::Vector(v) => v.len() * 4,
+                Value::Null | Value::Int(_) | Value::Float(_) => 8,
             })
             .sum()
     }
