@@ -50,21 +50,22 @@ pub(crate) struct Workspace {
     scores: Vec<f32>,
 }
 
-fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+pub(crate) fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if buf.len() < len {
         buf.resize(len, 0.0);
     }
     &mut buf[..len]
 }
 
-struct Tensors<'a> {
-    file: &'a Path,
-    st: SafeTensors<'a>,
-    prefix: String,
+/// The tensors of a safetensors file, under a name prefix.
+pub(crate) struct Tensors<'a> {
+    pub(crate) file: &'a Path,
+    pub(crate) st: SafeTensors<'a>,
+    pub(crate) prefix: String,
 }
 
 impl Tensors<'_> {
-    fn error(&self, message: String) -> EmbedError {
+    pub(crate) fn error(&self, message: String) -> EmbedError {
         EmbedError::Model {
             path: self.file.to_path_buf(),
             message,
@@ -72,7 +73,7 @@ impl Tensors<'_> {
     }
 
     /// The tensor `name` (after the file's prefix) as f32, checked to have `shape`.
-    fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, EmbedError> {
+    pub(crate) fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, EmbedError> {
         let full = format!("{}{name}", self.prefix);
         let view = self
             .st
@@ -108,7 +109,11 @@ impl Tensors<'_> {
     }
 
     /// A LayerNorm's weight and bias (`weight`/`bias`, or the older `gamma`/`beta`).
-    fn norm(&self, name: &str, width: usize) -> Result<(Vec<f32>, Vec<f32>), EmbedError> {
+    pub(crate) fn norm(
+        &self,
+        name: &str,
+        width: usize,
+    ) -> Result<(Vec<f32>, Vec<f32>), EmbedError> {
         let full = format!("{}{name}.weight", self.prefix);
         if self.st.tensor(&full).is_ok() {
             Ok((
@@ -124,22 +129,38 @@ impl Tensors<'_> {
     }
 
     /// A linear layer stored `[out, in]`, returned input-major `[in, out]` with its bias.
-    fn linear(
+    pub(crate) fn linear(
         &self,
         name: &str,
         inputs: usize,
         outputs: usize,
     ) -> Result<(Vec<f32>, Vec<f32>), EmbedError> {
-        let w = self.get(&format!("{name}.weight"), &[outputs, inputs])?;
+        let w = self.weight(name, inputs, outputs)?;
         let b = self.get(&format!("{name}.bias"), &[outputs])?;
-        let mut t = vec![0.0f32; w.len()];
-        for o in 0..outputs {
-            for i in 0..inputs {
-                t[i * outputs + o] = w[o * inputs + i];
-            }
-        }
-        Ok((t, b))
+        Ok((w, b))
     }
+
+    /// The weight of a linear layer without bias, stored `[out, in]`, returned input-major.
+    pub(crate) fn weight(
+        &self,
+        name: &str,
+        inputs: usize,
+        outputs: usize,
+    ) -> Result<Vec<f32>, EmbedError> {
+        let w = self.get(&format!("{name}.weight"), &[outputs, inputs])?;
+        Ok(transpose(&w, outputs, inputs))
+    }
+}
+
+/// `[rows, cols]` → `[cols, rows]`.
+pub(crate) fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0f32; w.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = w[r * cols + c];
+        }
+    }
+    t
 }
 
 impl Encoder {

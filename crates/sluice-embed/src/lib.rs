@@ -3,6 +3,7 @@
 //! `/v1/embeddings` endpoints. Knows nothing of pipelines.
 
 mod cache;
+mod clip;
 mod config;
 mod encoder;
 mod local;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use cache::{VectorCache, cache_folder_name, text_key};
+pub use clip::{ClipModel, Preprocess, is_clip};
 pub use config::{Family, ModelConfig, Pooling, resolve_model};
 pub use local::{LocalModel, LocalOptions};
 pub use remote::{RemoteModel, RemoteOptions};
@@ -23,6 +25,8 @@ pub enum Embedder {
     Local(Arc<LocalModel>),
     /// An OpenAI-compatible endpoint.
     Remote(Arc<RemoteModel>),
+    /// CLIP on the CPU: texts through its text tower, images through its vision tower.
+    Clip(Arc<ClipModel>),
 }
 
 impl Embedder {
@@ -31,6 +35,7 @@ impl Embedder {
         match self {
             Embedder::Local(m) => m.identity().to_string(),
             Embedder::Remote(m) => m.identity(),
+            Embedder::Clip(m) => format!("clip:{}", m.identity()),
         }
     }
 
@@ -39,6 +44,7 @@ impl Embedder {
         match self {
             Embedder::Local(m) => Some(m.dimension()),
             Embedder::Remote(m) => m.dimension(),
+            Embedder::Clip(m) => Some(m.dimension()),
         }
     }
 
@@ -62,6 +68,36 @@ impl Embedder {
                 .map_err(|e| EmbedError::Input(format!("the embedding thread failed: {e}")))?
             }
             Embedder::Remote(m) => m.embed(&texts, &*progress, &stop).await,
+            Embedder::Clip(m) => {
+                let m = m.clone();
+                tokio::task::spawn_blocking(move || {
+                    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    m.embed_texts_until(&refs, &*progress, &stop)
+                })
+                .await
+                .map_err(|e| EmbedError::Input(format!("the embedding thread failed: {e}")))?
+            }
+        }
+    }
+
+    /// Embeds encoded images (PNG, JPEG) with an image model (CLIP): as [`Embedder::embed`].
+    pub async fn embed_images(
+        &self,
+        images: Arc<Vec<Vec<u8>>>,
+        progress: Arc<dyn Fn(usize) + Send + Sync>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<Vec<f32>, EmbedError> {
+        match self {
+            Embedder::Clip(m) => {
+                let m = m.clone();
+                tokio::task::spawn_blocking(move || m.embed_encoded(&images, &*progress, &stop))
+                    .await
+                    .map_err(|e| EmbedError::Input(format!("the embedding thread failed: {e}")))?
+            }
+            _ => Err(EmbedError::Input(
+                "images are embedded by an image model (a CLIP folder); this one reads texts"
+                    .into(),
+            )),
         }
     }
 
@@ -90,11 +126,26 @@ impl Embedder {
                     batch_size: spec.batch_size,
                     kernels: spec.kernels.clone(),
                 };
-                let model = tokio::task::spawn_blocking(move || LocalModel::load(&dir, &options))
+                tokio::task::spawn_blocking(move || Embedder::load_local(&dir, &options))
                     .await
-                    .map_err(|e| EmbedError::Input(format!("the loading thread failed: {e}")))??;
-                Ok(Embedder::Local(Arc::new(model)))
+                    .map_err(|e| EmbedError::Input(format!("the loading thread failed: {e}")))?
             }
+        }
+    }
+
+    /// Loads the model folder `dir`: CLIP when its config says so, else a sentence-transformers
+    /// model.
+    pub fn load_local(
+        dir: &std::path::Path,
+        options: &LocalOptions,
+    ) -> Result<Embedder, EmbedError> {
+        if is_clip(dir) {
+            Ok(Embedder::Clip(Arc::new(ClipModel::load(
+                dir,
+                options.threads,
+            )?)))
+        } else {
+            Ok(Embedder::Local(Arc::new(LocalModel::load(dir, options)?)))
         }
     }
 

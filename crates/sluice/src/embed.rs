@@ -98,7 +98,7 @@ pub async fn embed(args: EmbedArgs) -> Result<u8, Failure> {
                     .map(|t| m.tokenize(t).map(|ids| ids.len()).unwrap_or(0))
                     .sum(),
             ),
-            Embedder::Remote(_) => None,
+            Embedder::Remote(_) | Embedder::Clip(_) => None,
         };
         let start = Instant::now();
         embedder
@@ -109,6 +109,7 @@ pub async fn embed(args: EmbedArgs) -> Result<u8, Failure> {
         let (threads, kernels) = match &embedder {
             Embedder::Local(m) => (Some(m.threads()), Some(m.kernel_level())),
             Embedder::Remote(_) => (None, None),
+            Embedder::Clip(m) => (Some(m.threads()), None),
         };
         let figures = json!({
             "model": embedder.identity(),

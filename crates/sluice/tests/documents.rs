@@ -279,3 +279,75 @@ fn the_example_classifies_documents_rejects_bad_files_and_reads_only_new_ones() 
     let vectors = metrics(&p, &run, "vectors");
     assert_eq!(count(&vectors, "embedded"), 10, "{vectors}");
 }
+
+#[test]
+fn embed_reads_an_image_column_with_clip() {
+    let clip = repo().join("crates/sluice-embed/tests/fixtures/tiny-clip");
+    let p = Project::new(&format!(
+        r#"
+name: clip
+tasks:
+  ingest:
+    op: read.files
+    path: images
+  pages:
+    op: image
+    input: ingest
+  image_vectors:
+    op: embed
+    input: pages
+    image: image
+    column: image_vector
+    model: {clip}
+  both:
+    op: embed
+    input: image_vectors
+    text: name
+    column: text_vector
+    model: {clip}
+"#,
+        clip = clip.display()
+    ));
+    std::fs::create_dir_all(p.path("images")).expect("folder");
+    for i in 0..6 {
+        std::fs::copy(
+            clip.join(format!("images/{i}.png")),
+            p.path(&format!("images/{i}.png")),
+        )
+        .expect("copy");
+    }
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let rows = sql(
+        &p,
+        "select name, image_vector, text_vector from clip.both order by name",
+    );
+    assert_eq!(rows.len(), 6);
+    let mut seen = Vec::new();
+    for r in &rows {
+        for col in ["image_vector", "text_vector"] {
+            let v: Vec<f64> = r[col]
+                .as_array()
+                .expect("vector")
+                .iter()
+                .filter_map(Value::as_f64)
+                .collect();
+            assert_eq!(v.len(), 24, "{col}: {r}");
+            let norm: f64 = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-4, "{col} norm {norm}");
+        }
+        seen.push(r["image_vector"].to_string());
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 6, "six different images, six different vectors");
+    let m = metrics(&p, &p.last_run_id(), "image_vectors");
+    assert_eq!(count(&m, "embedded"), 6, "{m}");
+    // Again: every image from the cache.
+    p.run_ok(&["run", "pipeline.yaml", "--force"]);
+    let m = metrics(&p, &p.last_run_id(), "image_vectors");
+    assert_eq!(
+        (count(&m, "embedded"), count(&m, "from_cache")),
+        (0, 6),
+        "{m}"
+    );
+}

@@ -24,8 +24,7 @@ use sluice_data::datafusion::arrow::compute::{CastOptions, cast_with_options};
 use sluice_data::datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use sluice_data::export::for_each_batch;
 use sluice_embed::{
-    EmbedError, Embedder, LocalModel, LocalOptions, RemoteModel, RemoteOptions, VectorCache,
-    text_key,
+    EmbedError, Embedder, LocalOptions, RemoteModel, RemoteOptions, VectorCache, text_key,
 };
 
 use crate::{Op, OpError, OpOutput, TaskContext, TaskLog, blocking, env_secret, file_stamp};
@@ -70,6 +69,11 @@ pub struct Embed {
     /// The column added (default `embedding`).
     #[serde(default = "default_column")]
     pub column: String,
+    /// Or a column of encoded images (PNG, JPEG bytes, such as the `image` op's `image`) to
+    /// embed with an image model (a CLIP folder) instead of `text`. A null image gets a null
+    /// vector.
+    #[serde(default)]
+    pub image: Option<String>,
     /// Put before each text, for models trained with one (`"passage: "` for e5 documents,
     /// `"query: "` for its queries).
     #[serde(default)]
@@ -144,8 +148,13 @@ pub fn build_embed(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_cor
     if op.dimension == Some(0) {
         return Err(bad("`dimension` must be at least 1"));
     }
-    if op.text == op.column {
-        return Err(bad("`column` must differ from `text`"));
+    if op.text == op.column || op.image.as_ref() == Some(&op.column) {
+        return Err(bad("`column` must differ from the column embedded"));
+    }
+    if op.image.is_some() && op.endpoint.is_some() {
+        return Err(bad(
+            "`image` needs a local image model (a CLIP folder), not an `endpoint`",
+        ));
     }
     Ok(Box::new(op))
 }
@@ -195,8 +204,14 @@ impl Embed {
                     batch_size: self.batch_size,
                     kernels: None,
                 };
-                let model = LocalModel::load(&dir, &options).map_err(embed_error)?;
-                Ok(Embedder::Local(Arc::new(model)))
+                let model = Embedder::load_local(&dir, &options).map_err(embed_error)?;
+                if self.image.is_some() && !matches!(model, Embedder::Clip(_)) {
+                    return Err(OpError::config(format!(
+                        "`image` needs an image model: {} is a text model (use a CLIP folder such as openai/clip-vit-base-patch32)",
+                        dir.display()
+                    )));
+                }
+                Ok(model)
             }
         }
     }
@@ -237,7 +252,8 @@ impl Embed {
         let identity = embedder.identity();
         let _ = log.line(&format!("model {identity}"));
         let in_schema = sluice_data::export::dataset_schema(input)?;
-        if in_schema.index_of(&self.text).is_err() {
+        let embedded = self.image.as_ref().unwrap_or(&self.text);
+        if in_schema.index_of(embedded).is_err() {
             let names: Vec<&str> = in_schema
                 .fields()
                 .iter()
@@ -246,7 +262,7 @@ impl Embed {
             return Err(OpError::config(format!(
                 "the dataset of `{}` has no column `{}` (it has: {})",
                 self.input,
-                self.text,
+                embedded,
                 names.join(", ")
             )));
         }
@@ -271,6 +287,7 @@ impl Embed {
         // Texts per call of the model: a few batches per worker or request slot.
         let group = match &embedder {
             Embedder::Local(m) => self.batch_size * m.threads() * 4,
+            Embedder::Clip(m) => self.batch_size * m.threads() * 4,
             Embedder::Remote(_) => self.batch_size * self.concurrency.max(1) * 2,
         }
         .max(1);
@@ -279,21 +296,15 @@ impl Embed {
             if cancel.is_cancelled() {
                 return Err(sluice_data::DataError::Engine("cancelled".into()));
             }
-            let texts = batch
-                .column_by_name(&self.text)
-                .map(|c| cast_with_options(c, &DataType::Utf8, &CastOptions { safe: false, ..CastOptions::default() }))
-                .transpose()
-                .map_err(|e| sluice_data::DataError::Engine(format!("column `{}`: {e}", self.text)))?
-                .ok_or_else(|| sluice_data::DataError::Engine(format!("column `{}` is missing", self.text)))?;
-            let texts = texts.as_string::<i32>();
+            let source = Source::of(&batch, self)?;
             let n = batch.num_rows();
             counts.rows += n as u64;
 
-            // Which rows need the model: texts neither cached nor already seen in this batch.
-            // What the model sees: the prefix, then the text (the cache keys on that string).
-            let input = |i: usize| format!("{}{}", self.prefix, texts.value(i));
-            let keys: Vec<Option<u128>> = (0..n).map(|i| texts.is_valid(i).then(|| text_key(&input(i)))).collect();
-            let mut todo: Vec<String> = Vec::new();
+            // Which rows need the model: inputs neither cached nor already seen in this batch.
+            // What the model sees of a text: the prefix, then the text (the cache keys on that
+            // string); of an image, its bytes.
+            let keys: Vec<Option<u128>> = (0..n).map(|i| source.key(i, &self.prefix)).collect();
+            let mut todo: Vec<usize> = Vec::new();
             let mut todo_keys: Vec<u128> = Vec::new();
             let mut first: HashMap<u128, usize> = HashMap::new();
             for (i, key) in keys.iter().enumerate() {
@@ -307,7 +318,7 @@ impl Embed {
                     counts.repeated += 1;
                 } else {
                     first.insert(*key, todo.len());
-                    todo.push(input(i));
+                    todo.push(i);
                     todo_keys.push(*key);
                 }
             }
@@ -315,7 +326,7 @@ impl Embed {
             // the cache at once, so a run that is killed or cancelled keeps what it paid for.
             let done_before = counts.rows as usize - n;
             let mut fresh: Vec<f32> = Vec::new();
-            for (g, (texts, keys)) in todo.chunks(group).zip(todo_keys.chunks(group)).enumerate() {
+            for (g, (rows, keys)) in todo.chunks(group).zip(todo_keys.chunks(group)).enumerate() {
                 if cancel.is_cancelled() {
                     return Err(sluice_data::DataError::Engine("cancelled".into()));
                 }
@@ -328,7 +339,7 @@ impl Embed {
                 let vectors = handle
                     .block_on(async {
                         tokio::select! {
-                            r = embedder.embed(Arc::new(texts.to_vec()), report, stop.clone()) => r,
+                            r = source.embed(&embedder, rows, &self.prefix, report, stop.clone()) => r,
                             () = cancel.cancelled() => {
                                 stop.store(true, Ordering::Relaxed);
                                 Err(EmbedError::Cancelled)
@@ -386,7 +397,7 @@ impl Embed {
             let out = RecordBatch::try_new(schema.clone(), columns).map_err(|e| sluice_data::DataError::Engine(e.to_string()))?;
             writer.get_or_insert_with(|| sluice_data::DatasetWriter::new(&target, schema)).write(&out)
         })
-        .map_err(|e| OpError::from(e).context(format!("embedding `{}` of `{}`", self.text, self.input)))?;
+        .map_err(|e| OpError::from(e).context(format!("embedding `{embedded}` of `{}`", self.input)))?;
         let info = match writer {
             Some(w) => w.finish()?,
             None => {
@@ -401,6 +412,81 @@ impl Embed {
         };
         progress.finish(counts.rows as usize);
         Ok((info, counts))
+    }
+}
+
+/// The column a batch's rows are embedded from.
+enum Source {
+    /// Texts (any column cast to text).
+    Texts(sluice_data::datafusion::arrow::array::StringArray),
+    /// Encoded images.
+    Images(sluice_data::datafusion::arrow::array::BinaryArray),
+}
+
+impl Source {
+    fn of(batch: &RecordBatch, op: &Embed) -> Result<Source, sluice_data::DataError> {
+        let engine = sluice_data::DataError::Engine;
+        let name = op.image.as_ref().unwrap_or(&op.text);
+        let col = batch
+            .column_by_name(name)
+            .ok_or_else(|| engine(format!("column `{name}` is missing")))?;
+        let (to, what) = if op.image.is_some() {
+            (DataType::Binary, "images (bytes)")
+        } else {
+            (DataType::Utf8, "text")
+        };
+        let cast = cast_with_options(
+            col,
+            &to,
+            &CastOptions {
+                safe: false,
+                ..CastOptions::default()
+            },
+        )
+        .map_err(|e| engine(format!("column `{name}` cannot be read as {what}: {e}")))?;
+        Ok(if op.image.is_some() {
+            Source::Images(cast.as_binary::<i32>().clone())
+        } else {
+            Source::Texts(cast.as_string::<i32>().clone())
+        })
+    }
+
+    /// The cache key of row `i` (None when it is null): a text's with its prefix, or the
+    /// hash of an image's bytes (tagged, so that no text shares it).
+    fn key(&self, i: usize, prefix: &str) -> Option<u128> {
+        match self {
+            Source::Texts(t) => t
+                .is_valid(i)
+                .then(|| text_key(&format!("{prefix}{}", t.value(i)))),
+            Source::Images(b) => b.is_valid(i).then(|| {
+                let mut bytes = b"image\0".to_vec();
+                bytes.extend_from_slice(b.value(i));
+                twox_hash::XxHash3_128::oneshot(&bytes)
+            }),
+        }
+    }
+
+    async fn embed(
+        &self,
+        embedder: &Embedder,
+        rows: &[usize],
+        prefix: &str,
+        report: Arc<dyn Fn(usize) + Send + Sync>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Vec<f32>, EmbedError> {
+        match self {
+            Source::Texts(t) => {
+                let texts = rows
+                    .iter()
+                    .map(|&i| format!("{prefix}{}", t.value(i)))
+                    .collect();
+                embedder.embed(Arc::new(texts), report, stop).await
+            }
+            Source::Images(b) => {
+                let images = rows.iter().map(|&i| b.value(i).to_vec()).collect();
+                embedder.embed_images(Arc::new(images), report, stop).await
+            }
+        }
     }
 }
 
