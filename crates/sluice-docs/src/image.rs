@@ -71,6 +71,28 @@ fn too_large(w: u64, h: u64, max_pixels: u64) -> Option<String> {
     })
 }
 
+/// Refuses an image of more than `max_pixels` from its header alone (page `page` of a
+/// TIFF, from 0), before anything decodes it; an unreadable header is left to the decoder.
+pub fn check_pixels(bytes: &[u8], page: u32, max_pixels: u64) -> Result<(), String> {
+    let dims = if page > 0 {
+        tiff::decoder::Decoder::new(Cursor::new(bytes))
+            .and_then(|mut d| {
+                d.seek_to_image(page as usize)?;
+                d.dimensions()
+            })
+            .ok()
+    } else {
+        ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .ok()
+            .and_then(|r| r.into_dimensions().ok())
+    };
+    match dims.and_then(|(w, h)| too_large(u64::from(w), u64::from(h), max_pixels)) {
+        Some(m) => Err(m),
+        None => Ok(()),
+    }
+}
+
 /// Decodes page `page` (from 0) of an image, refusing more than `max_pixels` before any pixel
 /// is decoded. Errors say what is wrong with the file.
 pub fn decode_page(
@@ -524,6 +546,11 @@ mod tests {
         assert_eq!(sizes, vec![(30, 20), (40, 50), (10, 10)]);
         let e = decode_page(&bytes, "image/tiff", 1, 100).expect_err("bound");
         assert!(e.starts_with("40×50 pixels"), "{e}");
+        assert_eq!(check_pixels(&bytes, 1, 2000), Ok(()));
+        assert!(check_pixels(&bytes, 1, 1999).is_err_and(|e| e.starts_with("40×50 pixels")));
+        let png_bytes = png(&page(100, 80)).expect("png");
+        assert!(check_pixels(&png_bytes, 0, 7_999).is_err_and(|e| e.starts_with("100×80 pixels")));
+        assert_eq!(check_pixels(&png_bytes, 0, 8_000), Ok(()));
     }
 
     #[test]

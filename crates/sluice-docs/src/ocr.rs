@@ -35,6 +35,10 @@ fn default_psm() -> u8 {
     3
 }
 
+fn default_max_pixels() -> u64 {
+    crate::image::MAX_PIXELS
+}
+
 fn default_column() -> String {
     "text".into()
 }
@@ -64,6 +68,10 @@ pub struct OcrOp {
     /// Pages read at once (default: one per core).
     #[serde(default)]
     pub threads: Option<usize>,
+    /// Pages of more pixels are rejected from their header, before Tesseract decodes them
+    /// (default 64 million).
+    #[serde(default = "default_max_pixels")]
+    pub max_pixels: u64,
     /// The column of text added (default `text`); `confidence` (mean word confidence,
     /// 0–100), `words`, `processor` and `processed_at` come with it.
     #[serde(default = "default_column")]
@@ -251,6 +259,7 @@ fn read_all(
     jobs: &[Job],
     engines: &mut [Engine],
     cache: &Cache,
+    max_pixels: u64,
     cancel: &tokio_util::sync::CancellationToken,
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<Result<Cached, String>>, OpError> {
@@ -268,7 +277,7 @@ fn read_all(
                         break;
                     }
                     let job = &jobs[i];
-                    let out = read_one(engine, job);
+                    let out = read_one(engine, job, max_pixels);
                     if let Ok(c) = &out
                         && let Err(e) = cache.put(&job.id, job.page, c)
                     {
@@ -304,8 +313,9 @@ fn read_all(
         .collect())
 }
 
-fn read_one(engine: &mut Engine, job: &Job) -> Result<Cached, String> {
+fn read_one(engine: &mut Engine, job: &Job, max_pixels: u64) -> Result<Cached, String> {
     let bytes = std::fs::read(&job.path).map_err(|e| format!("cannot be read: {e}"))?;
+    crate::image::check_pixels(&bytes, job.page.saturating_sub(1), max_pixels)?;
     let tiff = bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*");
     let Reading {
         text,
@@ -402,7 +412,8 @@ impl Op for OcrOp {
                             p(d as u64, total);
                         }
                     };
-                    let results = read_all(&jobs, &mut engines, &cache, &cancel, &tick)?;
+                    let results =
+                        read_all(&jobs, &mut engines, &cache, op.max_pixels, &cancel, &tick)?;
                     for (job, r) in jobs.iter().zip(results) {
                         match r {
                             Ok(c) => {

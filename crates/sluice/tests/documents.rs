@@ -87,7 +87,21 @@ fn ocr_reads_what_the_tesseract_command_reads() {
         &python,
         &[&docs_s, "--per-class", "1", "--formats", "png,jpg,tif,bmp"],
     );
+    // And a 20000×20000 PNG, which Tesseract must never be given.
+    let bad = p.path("bad").display().to_string();
+    generate(&python, &["--bad", &bad]);
+    std::fs::create_dir_all(docs.join("huge")).expect("folder");
+    std::fs::copy(p.path("bad/huge/page.png"), docs.join("huge/page.png")).expect("copy");
     p.run_ok(&["run", "pipeline.yaml"]);
+    let rejected = sql(&p, "select source, page, reason from ocr.texts_rejected");
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(
+        rejected[0]["reason"].as_str(),
+        Some(
+            "20000×20000 pixels (400.0 million), more than max_pixels (64.0 million): not decoded"
+        ),
+        "{rejected:?}"
+    );
     let rows = sql(
         &p,
         "select source, text, confidence, words, processor from ocr.texts order by source",
