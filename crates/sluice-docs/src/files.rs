@@ -101,10 +101,9 @@ pub fn build(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeE
 
 /// What the op keeps for the next run: each file seen (not rejected), by source, with what
 /// tells that it did not change.
+/// (A change of sidecars changes the dataset's schema: then every file is read afresh.)
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
-    /// The columns the dataset was written with (a change of sidecars starts afresh).
-    columns: Vec<String>,
     /// Source → (size, modification time in ns, id).
     seen: BTreeMap<String, (u64, u128, String)>,
 }
@@ -346,6 +345,11 @@ fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
+/// A document's id: the SHA-1 of its bytes, in hex (the seed's).
+pub fn document_id(bytes: &[u8]) -> String {
+    hex::encode(Sha1::digest(bytes))
+}
+
 /// The media type of `bytes`, sniffed from their first bytes.
 pub fn sniff(bytes: &[u8]) -> String {
     match infer::get(bytes) {
@@ -430,16 +434,12 @@ impl Op for ReadFiles {
         let previous = ctx.previous.clone();
         blocking(move || {
             let columns = op.columns();
-            let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
             let cols: Vec<(&str, ColumnType)> =
                 columns.iter().map(|(n, t)| (n.as_str(), *t)).collect();
             let mut w = RowWriter::new(&target, &cols);
 
             // What the previous version holds, when it has the same columns.
-            let mut state = State {
-                columns: names.clone(),
-                ..State::default()
-            };
+            let mut state = State::default();
             let mut known: HashMap<String, String> = HashMap::new(); // id → source
             if let Some(prev) = &previous {
                 let old: Option<State> = prev
@@ -450,7 +450,7 @@ impl Op for ReadFiles {
                     .map(|s| s.as_ref() == w.schema().as_ref())
                     .unwrap_or(false);
                 match old {
-                    Some(old) if same && old.columns == names => {
+                    Some(old) if same => {
                         for_each_batch(&prev.dir, |_, batch| {
  let batch = &batch;
                             let ids = crate::rows::texts(batch, "id", "read.files")
@@ -535,7 +535,7 @@ impl Op for ReadFiles {
                         continue;
                     }
                 };
-                let id = hex::encode(Sha1::digest(&bytes));
+                let id = document_id(&bytes);
                 if let Some(first) = known.get(&id) {
                     counts.already += 1;
                     if *first != source {

@@ -175,10 +175,7 @@ impl OcrOp {
             let id = match &ids[i] {
                 Some(id) => id.clone(),
                 None => match std::fs::read(&path) {
-                    Ok(b) => {
-                        use sha1::Digest as _;
-                        hex::encode(sha1::Sha1::digest(&b))
-                    }
+                    Ok(b) => crate::files::document_id(&b),
                     Err(e) => {
                         reject(path.display().to_string(), format!("cannot be read: {e}"));
                         continue;
@@ -316,7 +313,7 @@ fn read_all(
 fn read_one(engine: &mut Engine, job: &Job, max_pixels: u64) -> Result<Cached, String> {
     let bytes = std::fs::read(&job.path).map_err(|e| format!("cannot be read: {e}"))?;
     crate::image::check_pixels(&bytes, job.page.saturating_sub(1), max_pixels)?;
-    let tiff = bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*");
+    let tiff = crate::files::sniff(&bytes) == "image/tiff";
     let Reading {
         text,
         confidence,

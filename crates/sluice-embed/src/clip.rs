@@ -18,7 +18,7 @@ use sluice_kernels::{Kernels, Layout, matmul};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::EmbedError;
-use crate::encoder::{Tensors, grow};
+use crate::encoder::{Tensors, attention, grow};
 
 /// The activation of a tower's MLP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,21 +184,15 @@ impl Tower {
         let mut blocks = Vec::with_capacity(c.num_hidden_layers);
         for i in 0..c.num_hidden_layers {
             let p = format!("{prefix}.encoder.layers.{i}");
-            let (q, qb) = t.linear(&format!("{p}.self_attn.q_proj"), h, h)?;
-            let (k, kb) = t.linear(&format!("{p}.self_attn.k_proj"), h, h)?;
-            let (v, vb) = t.linear(&format!("{p}.self_attn.v_proj"), h, h)?;
-            let mut qkv = vec![0.0f32; h * 3 * h];
-            for r in 0..h {
-                let row = &mut qkv[r * 3 * h..(r + 1) * 3 * h];
-                for (o, w) in row[..h].iter_mut().zip(&q[r * h..(r + 1) * h]) {
-                    *o = w * scale;
-                }
-                row[h..2 * h].copy_from_slice(&k[r * h..(r + 1) * h]);
-                row[2 * h..].copy_from_slice(&v[r * h..(r + 1) * h]);
-            }
-            let mut qkv_bias: Vec<f32> = qb.iter().map(|b| b * scale).collect();
-            qkv_bias.extend_from_slice(&kb);
-            qkv_bias.extend_from_slice(&vb);
+            let (qkv, qkv_bias) = t.fused_qkv(
+                [
+                    &format!("{p}.self_attn.q_proj"),
+                    &format!("{p}.self_attn.k_proj"),
+                    &format!("{p}.self_attn.v_proj"),
+                ],
+                h,
+                scale,
+            )?;
             let (out, out_bias) = t.linear(&format!("{p}.self_attn.out_proj"), h, h)?;
             let (fc1, fc1_bias) = t.linear(&format!("{p}.mlp.fc1"), h, c.intermediate_size)?;
             let (fc2, fc2_bias) = t.linear(&format!("{p}.mlp.fc2"), c.intermediate_size, h)?;
@@ -228,7 +222,6 @@ impl Tower {
     /// Runs every block over `ws.x`: sequences of `lens` tokens packed one after the other.
     fn forward(&self, k: Kernels, ws: &mut Work, lens: &[usize], causal: bool) {
         let (h, heads) = (self.hidden, self.heads);
-        let d = h / heads;
         let total: usize = lens.iter().sum();
         let longest = lens.iter().copied().max().unwrap_or(0);
         for b in &self.blocks {
@@ -249,34 +242,7 @@ impl Tower {
             k.add_bias(qkv, &b.qkv_bias);
             let ctx = grow(&mut ws.ctx, total * h);
             let scores = grow(&mut ws.scores, longest * longest);
-            let mut start = 0;
-            for &len in lens {
-                let s = &mut scores[..len * len];
-                for head in 0..heads {
-                    let q = &qkv[start * 3 * h + head * d..];
-                    let kk = &qkv[start * 3 * h + h + head * d..];
-                    let v = &qkv[start * 3 * h + 2 * h + head * d..];
-                    let part = Layout::strided(len, d, 3 * h);
-                    matmul(s, Layout::dense(len, len), q, part, kk, part.t(), false);
-                    if causal {
-                        for i in 0..len {
-                            s[i * len + i + 1..(i + 1) * len].fill(f32::NEG_INFINITY);
-                        }
-                    }
-                    k.softmax_rows(s, len);
-                    let c = &mut ctx[start * h + head * d..];
-                    matmul(
-                        c,
-                        Layout::strided(len, d, h),
-                        s,
-                        Layout::dense(len, len),
-                        v,
-                        part,
-                        false,
-                    );
-                }
-                start += len;
-            }
+            attention(k, qkv, ctx, scores, lens.iter().copied(), h, heads, causal);
             let y = grow(&mut ws.y, total * h);
             matmul(
                 y,

@@ -140,6 +140,33 @@ impl Tensors<'_> {
         Ok((w, b))
     }
 
+    /// The query, key and value projections (`names`, each `h × h`) side by side,
+    /// `h × 3h` input-major, with their biases; the query part pre-scaled by `scale`
+    /// (1/√head_dim), so attention scores need no scaling.
+    pub(crate) fn fused_qkv(
+        &self,
+        names: [&str; 3],
+        h: usize,
+        scale: f32,
+    ) -> Result<(Vec<f32>, Vec<f32>), EmbedError> {
+        let (q, qb) = self.linear(names[0], h, h)?;
+        let (k, kb) = self.linear(names[1], h, h)?;
+        let (v, vb) = self.linear(names[2], h, h)?;
+        let mut qkv = vec![0.0f32; h * 3 * h];
+        for r in 0..h {
+            let row = &mut qkv[r * 3 * h..(r + 1) * 3 * h];
+            for (o, w) in row[..h].iter_mut().zip(&q[r * h..(r + 1) * h]) {
+                *o = w * scale;
+            }
+            row[h..2 * h].copy_from_slice(&k[r * h..(r + 1) * h]);
+            row[2 * h..].copy_from_slice(&v[r * h..(r + 1) * h]);
+        }
+        let mut bias: Vec<f32> = qb.iter().map(|b| b * scale).collect();
+        bias.extend_from_slice(&kb);
+        bias.extend_from_slice(&vb);
+        Ok((qkv, bias))
+    }
+
     /// The weight of a linear layer without bias, stored `[out, in]`, returned input-major.
     pub(crate) fn weight(
         &self,
@@ -149,6 +176,55 @@ impl Tensors<'_> {
     ) -> Result<Vec<f32>, EmbedError> {
         let w = self.get(&format!("{name}.weight"), &[outputs, inputs])?;
         Ok(transpose(&w, outputs, inputs))
+    }
+}
+
+/// Multi-head self-attention of sequences packed one after the other (`lens` tokens each):
+/// `qkv` holds each token's query (pre-scaled), key and value (`3h` values), `ctx` receives
+/// each token's `h` values; `scores` holds at least `longest²`. `causal`: a token sees only
+/// the tokens before it and itself.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attention(
+    k: Kernels,
+    qkv: &[f32],
+    ctx: &mut [f32],
+    scores: &mut [f32],
+    lens: impl Iterator<Item = usize>,
+    h: usize,
+    heads: usize,
+    causal: bool,
+) {
+    let d = h / heads;
+    let mut start = 0;
+    for len in lens {
+        if len == 0 {
+            continue;
+        }
+        let s = &mut scores[..len * len];
+        for head in 0..heads {
+            let q = &qkv[start * 3 * h + head * d..];
+            let kk = &qkv[start * 3 * h + h + head * d..];
+            let v = &qkv[start * 3 * h + 2 * h + head * d..];
+            let part = Layout::strided(len, d, 3 * h);
+            matmul(s, Layout::dense(len, len), q, part, kk, part.t(), false);
+            if causal {
+                for i in 0..len {
+                    s[i * len + i + 1..(i + 1) * len].fill(f32::NEG_INFINITY);
+                }
+            }
+            k.softmax_rows(s, len);
+            let c = &mut ctx[start * h + head * d..];
+            matmul(
+                c,
+                Layout::strided(len, d, h),
+                s,
+                Layout::dense(len, len),
+                v,
+                part,
+                false,
+            );
+        }
+        start += len;
     }
 }
 
@@ -206,21 +282,15 @@ impl Encoder {
         let mut layers = Vec::with_capacity(cfg.layers);
         for i in 0..cfg.layers {
             let p = format!("encoder.layer.{i}");
-            let (q, qb) = t.linear(&format!("{p}.attention.self.query"), h, h)?;
-            let (k, kb) = t.linear(&format!("{p}.attention.self.key"), h, h)?;
-            let (v, vb) = t.linear(&format!("{p}.attention.self.value"), h, h)?;
-            let mut qkv = vec![0.0f32; h * 3 * h];
-            for r in 0..h {
-                let row = &mut qkv[r * 3 * h..(r + 1) * 3 * h];
-                for (o, w) in row[..h].iter_mut().zip(&q[r * h..(r + 1) * h]) {
-                    *o = w * scale;
-                }
-                row[h..2 * h].copy_from_slice(&k[r * h..(r + 1) * h]);
-                row[2 * h..].copy_from_slice(&v[r * h..(r + 1) * h]);
-            }
-            let mut qkv_bias: Vec<f32> = qb.iter().map(|b| b * scale).collect();
-            qkv_bias.extend_from_slice(&kb);
-            qkv_bias.extend_from_slice(&vb);
+            let (qkv, qkv_bias) = t.fused_qkv(
+                [
+                    &format!("{p}.attention.self.query"),
+                    &format!("{p}.attention.self.key"),
+                    &format!("{p}.attention.self.value"),
+                ],
+                h,
+                scale,
+            )?;
             let (out, out_bias) = t.linear(&format!("{p}.attention.output.dense"), h, h)?;
             let norm1 = t.norm(&format!("{p}.attention.output.LayerNorm"), h)?;
             let (up, up_bias) =
@@ -267,7 +337,6 @@ impl Encoder {
     ) -> Result<(), EmbedError> {
         let cfg = &self.cfg;
         let (h, inter, heads) = (cfg.hidden, cfg.intermediate, cfg.heads);
-        let d = h / heads;
         let total: usize = texts.iter().map(|t| t.len()).sum();
         let k = self.kernels;
 
@@ -319,33 +388,16 @@ impl Encoder {
 
             let ctx = grow(&mut ws.ctx, total * h);
             let scores = grow(&mut ws.scores, longest * longest);
-            let mut start = 0;
-            for ids in texts {
-                let len = ids.len();
-                if len == 0 {
-                    continue;
-                }
-                let s = &mut scores[..len * len];
-                for head in 0..heads {
-                    let q = &qkv[start * 3 * h + head * d..];
-                    let kk = &qkv[start * 3 * h + h + head * d..];
-                    let v = &qkv[start * 3 * h + 2 * h + head * d..];
-                    let part = Layout::strided(len, d, 3 * h);
-                    matmul(s, Layout::dense(len, len), q, part, kk, part.t(), false);
-                    k.softmax_rows(s, len);
-                    let c = &mut ctx[start * h + head * d..];
-                    matmul(
-                        c,
-                        Layout::strided(len, d, h),
-                        s,
-                        Layout::dense(len, len),
-                        v,
-                        part,
-                        false,
-                    );
-                }
-                start += len;
-            }
+            attention(
+                k,
+                qkv,
+                ctx,
+                scores,
+                texts.iter().map(|t| t.len()),
+                h,
+                heads,
+                false,
+            );
 
             let tmp = grow(&mut ws.tmp, total * h);
             matmul(

@@ -3,7 +3,11 @@
 //! vectors within cosine 0.9999 of transformers', for images prepared by sluice (resize,
 //! crop, normalisation) and for transformers' own crops.
 
+mod common;
+
 use std::path::PathBuf;
+
+use common::cosine;
 
 use sluice_embed::ClipModel;
 
@@ -12,22 +16,7 @@ fn fixture() -> PathBuf {
 }
 
 fn floats(name: &str) -> Vec<f32> {
-    let bytes = std::fs::read(fixture().join(name)).expect("reference");
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
+    common::floats(&fixture().join(name))
 }
 
 fn rgb(path: PathBuf) -> image::RgbImage {

@@ -2,7 +2,11 @@
 //! model) and by transformers (a tiny random XLM-RoBERTa in bge-m3's layout). See the READMEs
 //! of `tests/fixtures/` for how the references were made and how to regenerate them.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::{cosine, floats};
 
 use sluice_embed::{LocalModel, LocalOptions};
 
@@ -21,25 +25,6 @@ fn texts(path: &Path) -> Vec<String> {
             v["text"].as_str().expect("text").to_string()
         })
         .collect()
-}
-
-fn floats(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .expect("vectors")
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
 }
 
 /// Checks every vector against its reference: cosine at least 0.9999 and no component off
