@@ -118,6 +118,26 @@ struct Counts {
 }
 
 impl ReadFiles {
+    /// A `read.files` task's `config` made to read the one file `file` instead of its
+    /// folder: what a prediction of an uploaded document replays. Sidecars become optional
+    /// (an upload has none: their columns are null) and no copy is kept.
+    pub fn for_upload(config: &sluice_core::Node, file: &Path) -> Result<ReadFiles, String> {
+        let mut op: ReadFiles = sluice_core::from_node(config).map_err(|e| e.to_string())?;
+        op.path = Some(file.display().to_string());
+        op.files = None;
+        op.keep_copy = false;
+        for s in op.sidecars.values_mut() {
+            s.required = false;
+        }
+        op.check()?;
+        Ok(op)
+    }
+
+    /// Why a document whose bytes are `media` is refused, or `None` when it is accepted.
+    pub fn refusal(&self, media: &str) -> Option<String> {
+        (!self.accepts(media)).then(|| not_accepted(media, &self.accept))
+    }
+
     fn check(&self) -> Result<(), String> {
         match (&self.path, &self.files) {
             (Some(_), None) | (None, Some(_)) => {}

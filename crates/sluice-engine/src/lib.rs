@@ -17,6 +17,7 @@ mod plan;
 mod process;
 mod publish;
 mod reap;
+pub mod replay;
 mod retention;
 mod run;
 pub mod schedule;

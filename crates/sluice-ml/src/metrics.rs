@@ -79,6 +79,21 @@ pub fn predicted(probas: &Matrix) -> Vec<usize> {
     (0..probas.rows).map(|r| argmax(probas.row(r))).collect()
 }
 
+/// How sure a prediction is: 1 − H(p) / ln K, from 0 (every class as likely) to 1 (one class
+/// certain), as the document team's page shows it (K classes, H the entropy).
+pub fn confidence(probas: &[f32]) -> f64 {
+    if probas.len() < 2 {
+        return 1.0;
+    }
+    let entropy: f64 = probas
+        .iter()
+        .map(|&p| f64::from(p))
+        .filter(|&p| p > 0.0)
+        .map(|p| -p * p.ln())
+        .sum();
+    (1.0 - entropy / (probas.len() as f64).ln()).clamp(0.0, 1.0)
+}
+
 /// Share of rows whose most probable class is `y`.
 pub fn accuracy(probas: &Matrix, y: &[f32]) -> f64 {
     if y.is_empty() {
@@ -244,6 +259,15 @@ pub fn silhouette(x: &Matrix, labels: &[u32], sample: usize, seed: u64) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn confidence_runs_from_uniform_to_certain() {
+        assert_eq!(confidence(&[0.25; 4]), 0.0);
+        assert_eq!(confidence(&[0.0, 1.0, 0.0]), 1.0);
+        // H = ln 2 over ln 4: half sure.
+        assert!((confidence(&[0.5, 0.5, 0.0, 0.0]) - 0.5).abs() < 1e-9);
+        assert_eq!(confidence(&[1.0]), 1.0);
+    }
 
     fn probas(rows: &[[f32; 2]]) -> Matrix {
         Matrix {

@@ -400,8 +400,13 @@ impl Model {
         }
     }
 
-    /// The prediction as one JSON object per row: `{label, probas}` (the label in its
-    /// training type), `{prediction}`, `{cluster, distance}` or `{projection}`.
+    /// The classes of a classifier, in the order of its probabilities.
+    pub fn classes(&self) -> Option<&[String]> {
+        self.label.as_ref().and_then(|l| l.classes())
+    }
+
+    /// The prediction as one JSON object per row: `{label, probas, confidence}` (the label
+    /// in its training type, the confidence as [`metrics::confidence`]), `{prediction}`, `{cluster, distance}` or `{projection}`.
     pub fn json(&self, prediction: &Prediction) -> Vec<serde_json::Value> {
         use serde_json::json;
         let floats = |row: &[f32]| -> Vec<f64> { row.iter().map(|&v| v as f64).collect() };
@@ -422,7 +427,11 @@ impl Model {
                             "bool" => json!(name == "true"),
                             _ => json!(name),
                         };
-                        json!({"label": label, "probas": floats(p.row(r))})
+                        json!({
+                            "label": label,
+                            "probas": floats(p.row(r)),
+                            "confidence": metrics::confidence(p.row(r)),
+                        })
                     })
                     .collect()
             }

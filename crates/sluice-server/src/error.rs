@@ -53,6 +53,12 @@ pub enum ApiError {
         /// The methods the path has (`GET, POST`).
         allow: String,
     },
+    /// The request's body, or the document it carries, is over a limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The request carries a document of a type the route does not take.
+    #[error("{0}")]
+    UnsupportedMedia(String),
     /// The work took longer than its limit.
     #[error("{0}")]
     Timeout(String),
@@ -83,6 +89,8 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Timeout(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

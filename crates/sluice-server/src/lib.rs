@@ -88,6 +88,8 @@ pub struct Inner {
     pub search: sluice_vector::text::Cache,
     /// Models loaded for predictions.
     pub models: api::models::ModelCache,
+    /// Turns of the documents read for predictions ([`api::documents::AT_ONCE`] at once).
+    pub documents: Arc<tokio::sync::Semaphore>,
     /// Pipelines with backfill runs claimed and not all started.
     pub backfills: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
@@ -118,6 +120,7 @@ impl App {
             stop,
             search: sluice_vector::text::Cache::default(),
             models: Default::default(),
+            documents: Arc::new(tokio::sync::Semaphore::new(api::documents::AT_ONCE)),
             backfills: Default::default(),
         }))
     }

@@ -199,7 +199,7 @@ pub const ROUTES: &[Route] = &[
         Method::POST,
         "/api/models/{pipeline}/{task}/predict",
         Role::Operator,
-        "Predictions of a model (its `champion`, or `?version=`) for JSON rows or a vector.",
+        "Predictions of a model (its `champion`, or `?version=`) for JSON rows, a vector, or a document (multipart `image`) read by the model's own pipeline.",
     ),
     route(
         Method::POST,
@@ -293,7 +293,9 @@ pub fn router(app: App) -> Router {
         )
         .route(
             "/api/models/{pipeline}/{task}/predict",
-            post(api::models::predict),
+            post(api::models::predict).layer(axum::extract::DefaultBodyLimit::max(
+                api::documents::MAX_BODY,
+            )),
         )
         .route(
             "/api/models/{pipeline}/{task}/promote",

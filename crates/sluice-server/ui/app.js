@@ -437,6 +437,7 @@ async function modelPage(p, t, which) {
   page(`${v.model} · version ${v.version}`,
     el("p", { class: "muted" }, `${s.kind} · ${s.metric} ${fig(s.value)} · trial ${s.best_trial} of ${s.trials} · trained ${time(v.created_at)} by `,
       el("a", { href: `#/r/${v.run_id}` }, `run ${v.run_id}`), v.aliases.length ? ` · ${v.aliases.join(", ")}` : ""),
+    info.documents && can("operator") ? el("p", {}, el("a", { href: `#/predict/${encodeURIComponent(p)}/${encodeURIComponent(t)}` }, "Classify a document")) : null,
     el("h2", {}, "Versions"),
     el("table", { class: "versions" }, el("thead", {}, el("tr", {}, ["version", s.metric, "aliases", ""].map((h) => el("th", {}, h)))),
       el("tbody", {}, info.versions.map((x) => el("tr", { "data-version": x, class: x === v.version ? "current" : "" },
@@ -468,6 +469,76 @@ async function modelPage(p, t, which) {
           el("td", {}, tr.trial, tr.trial === s.best_trial ? " (kept)" : ""), el("td", {}, JSON.stringify(tr.model)),
           el("td", {}, tr.epochs), el("td", {}, fig(f[s.metric])), el("td", {}, fig(f.fit_seconds)));
       }))));
+}
+
+/** Upload a document to a model trained on documents: its pipeline reads it (OCR, text,
+ * vectors) and the model answers its class, each class's probability and a confidence. */
+async function predictPage(p, t) {
+  const api_ = `/api/models/${encodeURIComponent(p)}/${encodeURIComponent(t)}/predict`;
+  const file = el("input", { type: "file", name: "image", accept: "image/png,image/jpeg,image/tiff,image/bmp", required: true, "aria-label": "document" });
+  const out = el("div", { class: "prediction", "aria-live": "polite" });
+  const button = el("button", { class: "primary", type: "submit" }, "Classify");
+  const form = el("form", { class: "upload", onsubmit: async (ev) => {
+    ev.preventDefault();
+    const f = file.files[0];
+    if (!f) return;
+    button.disabled = true;
+    out.replaceChildren(el("p", { class: "muted" }, `Reading ${f.name}…`));
+    try {
+      const body = new FormData();
+      body.append("image", f, f.name);
+      const headers = me && me.csrf ? { "x-csrf-token": me.csrf } : {};
+      const r = await fetch(api_, { method: "POST", body, headers, credentials: "same-origin" });
+      const text = await r.text();
+      let data = null;
+      try { data = JSON.parse(text); } catch (_) { data = { error: text }; }
+      if (!r.ok) throw new Error((data && data.error) || `${r.status} ${r.statusText}`);
+      out.replaceChildren(await predictionView(data, f));
+    } catch (e) {
+      out.replaceChildren(failure(e));
+    } finally {
+      button.disabled = false;
+    }
+  } }, el("label", {}, "Document (PNG, JPEG, TIFF or BMP) ", file), button);
+  page(`Classify a document · ${p}.${t}`,
+    el("p", { class: "muted" }, "The model's own pipeline reads the document as it read its training documents, then the model (its champion) answers."),
+    form, out);
+}
+
+/** The picture as a data: URL (the page's policy allows no other). */
+const dataUrl = (f) => new Promise((ok) => {
+  const r = new FileReader();
+  r.onload = () => ok(r.result);
+  r.onerror = () => ok(null);
+  r.readAsDataURL(f);
+});
+
+/** A prediction: the class, the confidence (green from 85 %, orange from 60 %), one bar per
+ * class, and what the pipeline read. */
+async function predictionView(a, f) {
+  const pred = a.predictions[0];
+  const classes = a.classes || pred.probas.map((_, i) => String(i));
+  const pct = (x) => `${(x * 100).toFixed(1)} %`;
+  const level = pred.confidence >= 0.85 ? "high" : pred.confidence >= 0.6 ? "medium" : "low";
+  const order = pred.probas.map((x, i) => [classes[i], x]).sort((x, y) => y[1] - x[1]);
+  const bars = el("table", { class: "bars" }, el("tbody", {}, order.map(([c, x]) => {
+    const bar = el("span", { class: "bar" });
+    bar.style.width = `${Math.max(0.5, x * 100)}%`;
+    return el("tr", { "data-class": c, class: c === String(pred.label) ? "top" : "" },
+      el("td", {}, c), el("td", { class: "track" }, bar), el("td", { class: "num" }, pct(x)));
+  })));
+  const d = a.document || {};
+  const src = f && f.type.startsWith("image/") && f.type !== "image/tiff" ? await dataUrl(f) : null;
+  return el("div", { class: "result" },
+    src ? el("img", { class: "preview", src, alt: "the document" }) : null,
+    el("div", {},
+      el("h2", { "data-label": String(pred.label) }, String(pred.label)),
+      el("p", {}, "Confidence ", el("span", { class: `confidence c-${level}`, "data-confidence": pred.confidence.toFixed(4) }, pct(pred.confidence)),
+        ` · model ${a.model} version ${a.version}`),
+      bars,
+      el("details", {}, el("summary", {}, "What the pipeline read"),
+        el("table", { class: "card" }, el("tbody", {}, Object.entries(d).map(([k, v]) =>
+          el("tr", {}, el("th", {}, k), el("td", { "data-field": k }, v === null ? "" : String(v)))))))));
 }
 
 // ---- routing ----------------------------------------------------------------------------
@@ -503,6 +574,7 @@ async function route() {
     else if (parts[0] === "lineage") await lineagePage();
     else if (parts[0] === "models") await modelsPage();
     else if (parts[0] === "m" && parts[2]) await modelPage(parts[1], parts[2], parts[3]);
+    else if (parts[0] === "predict" && parts[2]) await predictPage(parts[1], parts[2]);
     else await pipelinesPage();
   } catch (e) {
     if (e.message !== "logged out") page("Error", failure(e));

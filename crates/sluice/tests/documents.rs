@@ -292,6 +292,212 @@ fn the_example_classifies_documents_rejects_bad_files_and_reads_only_new_ones() 
     );
     let vectors = metrics(&p, &run, "vectors");
     assert_eq!(count(&vectors, "embedded"), 10, "{vectors}");
+
+    // Documents uploaded to the served model, by the API and in the web UI.
+    uploads_are_classified(&p, &more);
+}
+
+/// The classes of the example, by label.
+const CLASSES: [&str; 16] = [
+    "letter",
+    "form",
+    "email",
+    "handwritten",
+    "advertisement",
+    "scientific report",
+    "scientific publication",
+    "specification",
+    "file folder",
+    "news article",
+    "budget",
+    "invoice",
+    "presentation",
+    "questionnaire",
+    "resume",
+    "memo",
+];
+
+/// `POST /api/models/document_classification/classifier/predict` with a document: its class,
+/// the 16 probabilities and the confidence; the limits and refusals; then the same in the web
+/// UI's upload page, in chromium. `more` holds generated documents the model never saw.
+fn uploads_are_classified(p: &Project, more: &Path) {
+    use common::{Server, call, client, json_of, user_with_token};
+    use reqwest::Method;
+    use reqwest::blocking::multipart::{Form, Part};
+
+    let token = user_with_token(p, "otto", "operator");
+    let viewer = user_with_token(p, "vera", "viewer");
+    let server = Server::start(p);
+    let c = client();
+    let path = "/api/models/document_classification/classifier/predict";
+    let send = |bytes: Vec<u8>, name: &str, token: Option<&str>| {
+        let form = Form::new().part("image", Part::bytes(bytes).file_name(name.to_string()));
+        call(&c, &server, Method::POST, path, token)
+            .multipart(form)
+            .send()
+            .expect("predict")
+    };
+    let page = |folder: &str| {
+        let dir = more.join(folder);
+        let file = std::fs::read_dir(&dir)
+            .expect("document folder")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|f| f.file_name().is_some_and(|n| n != "label.txt"))
+            .expect("page");
+        let label: usize = std::fs::read_to_string(dir.join("label.txt"))
+            .expect("label")
+            .trim()
+            .parse()
+            .expect("label");
+        (file, CLASSES[label])
+    };
+
+    // A new invoice: its class, 16 probabilities summing to 1, the confidence 1 − H / ln 16,
+    // and what the pipeline read of it.
+    let (invoice, class) = page("doc-11-0010");
+    let r = send(
+        std::fs::read(&invoice).expect("page"),
+        "scan.png",
+        Some(&token),
+    );
+    assert_eq!(r.status(), 200);
+    let a = json_of(r);
+    let pred = &a["predictions"][0];
+    assert_eq!(pred["label"], class, "{a}");
+    let probas: Vec<f64> = pred["probas"]
+        .as_array()
+        .expect("probas")
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    assert_eq!(probas.len(), 16);
+    assert!(
+        (probas.iter().sum::<f64>() - 1.0).abs() < 1e-4,
+        "{probas:?}"
+    );
+    let entropy: f64 = probas
+        .iter()
+        .filter(|&&x| x > 0.0)
+        .map(|x| -x * x.ln())
+        .sum();
+    let confidence = pred["confidence"].as_f64().expect("confidence");
+    assert!(
+        (confidence - (1.0 - entropy / 16f64.ln())).abs() < 1e-4,
+        "{a}"
+    );
+    let classes: Vec<&str> = a["classes"]
+        .as_array()
+        .expect("classes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut sorted = CLASSES.to_vec();
+    sorted.sort_unstable();
+    assert_eq!(classes, sorted);
+    let doc = &a["document"];
+    assert_eq!(
+        doc["media_type"],
+        format!("image/{}", media_of(&invoice)),
+        "{doc}"
+    );
+    assert!(
+        doc["text"]
+            .as_str()
+            .is_some_and(|t| t.to_lowercase().contains("invoice")),
+        "{doc}"
+    );
+    assert!(doc["label"].is_null(), "{doc}");
+    assert!(doc.get("path").is_none(), "{doc}");
+    // The same document again: its text comes from the OCR cache, same answer.
+    let again = json_of(send(
+        std::fs::read(&invoice).expect("page"),
+        "again.png",
+        Some(&token),
+    ));
+    assert_eq!(again["predictions"], a["predictions"]);
+
+    // Refused before any work: no token, a viewer, a PDF, too many bytes, too many pixels;
+    // a corrupt image is read and refused with the task's reason.
+    let docs = p.path("data/to_ingest");
+    let read = |f: &str| std::fs::read(docs.join(f)).expect("bad file");
+    let error = |r: reqwest::blocking::Response, status: u16| -> String {
+        assert_eq!(r.status().as_u16(), status);
+        json_of(r)["error"].as_str().unwrap_or_default().to_string()
+    };
+    error(send(read("pdf/page.pdf"), "x.png", None), 401);
+    error(send(read("pdf/page.pdf"), "x.png", Some(&viewer)), 403);
+    assert_eq!(
+        error(send(read("pdf/page.pdf"), "page.pdf", Some(&token)), 415),
+        "page.pdf: its bytes are application/pdf, which is not accepted (accepted: image/png, image/jpeg, image/tiff, image/bmp); PDF documents are not supported yet: convert them to images (pdftoppm -png)"
+    );
+    assert_eq!(
+        error(send(vec![0x89; 33 << 20], "big.png", Some(&token)), 413),
+        "the document is larger than 32 MiB, the most a prediction takes"
+    );
+    assert_eq!(
+        error(send(read("huge/page.png"), "huge.png", Some(&token)), 413),
+        "huge.png: 20000×20000 pixels (400.0 million), more than max_pixels (64.0 million): not decoded"
+    );
+    let corrupt = error(
+        send(read("corrupt/page.png"), "half.png", Some(&token)),
+        422,
+    );
+    assert!(
+        corrupt.starts_with(
+            "half.png: task `pages` kept nothing of it: corrupt or truncated image/png"
+        ),
+        "{corrupt}"
+    );
+    // The text-only model reads the same pipeline's documents.
+    let r = call(
+        &c,
+        &server,
+        Method::POST,
+        "/api/models/document_classification/text_only/predict",
+        Some(&token),
+    )
+    .multipart(Form::new().part("image", Part::bytes(std::fs::read(&invoice).expect("page"))))
+    .send()
+    .expect("predict");
+    assert_eq!(json_of(r)["predictions"][0]["label"], class);
+    let empty = call(&c, &server, Method::POST, path, Some(&token))
+        .multipart(Form::new().text("note", "no file"))
+        .send()
+        .expect("predict");
+    assert_eq!(
+        error(empty, 400),
+        "no document in the form: send it as the multipart field `image`"
+    );
+    // The scratch folders are gone.
+    let scratch = p.path(".sluice/warehouse/.scratch");
+    let left = std::fs::read_dir(&scratch).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "{}", scratch.display());
+
+    // The web UI's upload page, in chromium.
+    let (resume, class) = page("doc-14-0010");
+    let pdf = docs.join("pdf/page.pdf");
+    common::browser_flow(
+        "upload.js",
+        &server,
+        &[
+            "otto".as_ref(),
+            "otto-password".as_ref(),
+            resume.as_os_str(),
+            class.as_ref(),
+            pdf.as_os_str(),
+        ],
+        4,
+    );
+}
+
+/// The media subtype of a generated page, by its extension.
+fn media_of(file: &Path) -> &'static str {
+    match file.extension().and_then(|e| e.to_str()) {
+        Some("png") => "png",
+        Some("jpg") => "jpeg",
+        Some("tif") => "tiff",
+        _ => "bmp",
+    }
 }
 
 #[test]

@@ -38,6 +38,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "sluice-core",
             "sluice-data",
+            "sluice-docs",
             "sluice-embed",
             "sluice-engine",
             "sluice-ml",

@@ -1232,7 +1232,7 @@ fn models_are_served_from_their_champion_and_a_promotion_fails_no_request() {
         "{text}"
     );
     assert!(
-        text.contains("sluice_model_predict_seconds_bucket{model=\"ml.classifier\",le=\"+Inf\"}"),
+        text.contains("sluice_model_predict_seconds_bucket{model=\"ml.classifier\",input=\"rows\",le=\"+Inf\"}"),
         "{text}"
     );
     assert!(

@@ -3,13 +3,11 @@
 //! a pipeline, sees why a task waits, watches the run finish in the grid, reads a task's log,
 //! opens a dataset (schema, rows over versions, first rows), searches it with the real model,
 //! follows the lineage, opens a model (card, training curves, confusion matrix, trials, two
-//! versions compared, the card as Markdown), and logs out. Screenshots of each step are kept in `target/tmp/ui-screenshots/`.
+//! versions compared, the card as Markdown), and logs out. Screenshots of each step are kept in `target/tmp/flow-screenshots/`.
 //! scripts/browser.sh installs chromium and playwright-core; scripts/test.sh sets
 //! SLUICE_TEST_CHROMIUM and SLUICE_TEST_NODE_PATH (required in CI).
 
 mod common;
-
-use std::process::Command;
 
 use common::{DOCS, Project, Server, docs_pipeline, model_dir, text};
 
@@ -47,19 +45,9 @@ params:
 
 #[test]
 fn a_user_logs_in_triggers_a_run_watches_it_and_reads_a_log() {
-    let (Ok(chromium), Ok(node_path)) = (
-        std::env::var("SLUICE_TEST_CHROMIUM"),
-        std::env::var("SLUICE_TEST_NODE_PATH"),
-    ) else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must run the browser test: SLUICE_TEST_CHROMIUM and SLUICE_TEST_NODE_PATH are not set (scripts/test.sh sets them with scripts/browser.sh)"
-        );
-        eprintln!(
-            "SKIPPED the browser test: SLUICE_TEST_CHROMIUM / SLUICE_TEST_NODE_PATH are not set; run scripts/test.sh"
-        );
+    if common::browser("flow.js").is_none() {
         return;
-    };
+    }
     let Some(model) = model_dir() else { return };
     let p = Project::new(WATCH);
     // A dataset with vectors from the real model, for the dataset and search pages.
@@ -78,29 +66,12 @@ fn a_user_logs_in_triggers_a_run_watches_it_and_reads_a_log() {
         .expect("user add");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let server = Server::start(&p);
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
-    let _ = std::fs::remove_dir_all(&shots);
-    let flow = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/flow.js");
-    let out = Command::new("node")
-        .arg(flow)
-        .arg(&server.base)
-        .arg(&shots)
-        .args(["otto", "otto-password"])
-        .env("NODE_PATH", &node_path)
-        .env("SLUICE_TEST_CHROMIUM", &chromium)
-        .output()
-        .expect("node");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{} (screenshots in {})",
-        text(&out),
-        shots.display()
+    common::browser_flow(
+        "flow.js",
+        &server,
+        &["otto".as_ref(), "otto-password".as_ref()],
+        14,
     );
-    assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with("ok: 14 screenshots"),
-        "{}",
-        text(&out)
-    );
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("flow-screenshots");
     assert!(shots.join("01-login.png").is_file());
 }

@@ -6,6 +6,7 @@
 //! become statuses in [`crate::error`].
 
 pub mod datasets;
+pub mod documents;
 pub mod logs;
 pub mod models;
 pub mod pipelines;

@@ -24,9 +24,12 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 /// Rows one prediction request may carry.
 pub const MAX_ROWS: usize = 10_000;
 
+/// The largest JSON body of a prediction request, in bytes (32 MiB).
+pub const MAX_JSON: usize = 32 << 20;
+
 /// Buckets of prediction latency, in seconds.
 pub const PREDICT_SECONDS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
 /// Models loaded for predictions, by model and version (an alias resolves to a version on
@@ -59,6 +62,9 @@ pub struct ModelInfo {
     /// Aliases and the version each names.
     #[schema(value_type = Object)]
     pub aliases: Map<String, Value>,
+    /// Whether it predicts uploaded documents: its pipeline (among the server's) reads them
+    /// with a `read.files` task upstream of its input.
+    pub documents: bool,
 }
 
 /// The models and their versions and aliases, from the store.
@@ -79,6 +85,7 @@ pub(crate) async fn list_models(app: &App) -> ApiResult<Vec<ModelInfo>> {
                 latest: None,
                 metric: state.metric.clone(),
                 values: Map::new(),
+                documents: super::documents::reads_documents(app, &v.pipeline, &v.task),
                 aliases: aliases
                     .iter()
                     .filter(|a| a.pipeline == v.pipeline && a.task == v.task)
@@ -135,10 +142,18 @@ pub struct PredictAnswer {
     pub model: String,
     /// The version that answered.
     pub version: String,
-    /// One object per row: `label` and `probas` (classes), `prediction` (values), `cluster`
-    /// and `distance`, or `projection`.
+    /// A classifier's classes, in the order of `probas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
+    /// One object per row: `label`, `probas` and `confidence` (1 − entropy / ln K) for
+    /// classes, `prediction` (values), `cluster` and `distance`, or `projection`.
     #[schema(value_type = Vec<Object>)]
     pub predictions: Vec<Value>,
+    /// For a document: what its pipeline made of it (the scalar columns of its row: id,
+    /// media type, page size, OCR text and confidence…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub document: Option<Map<String, Value>>,
 }
 
 /// The version `which` names for model `pipeline.task`, with its record.
@@ -218,34 +233,99 @@ impl ModelCache {
     }
 }
 
-/// `POST /api/models/{pipeline}/{task}/predict`: the model's predictions for the rows.
+/// What a prediction request carries: JSON rows, or a document as a multipart form.
+pub enum PredictInput {
+    /// `application/json`.
+    Rows(PredictBody),
+    /// `multipart/form-data` with the document in field `image`.
+    Document(super::documents::Upload),
+}
+
+impl axum::extract::FromRequest<App> for PredictInput {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &App,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse as _;
+        let multipart = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("multipart/form-data")
+            });
+        if multipart {
+            let form = axum::extract::Multipart::from_request(req, state)
+                .await
+                .map_err(|e| ApiError::BadRequest(e.body_text()).into_response())?;
+            let upload = super::documents::read_upload(form)
+                .await
+                .map_err(|e| e.into_response())?;
+            Ok(PredictInput::Document(upload))
+        } else {
+            // JSON rows: at most MAX_JSON bytes (the route's limit is a document's).
+            let (parts, body) = req.into_parts();
+            let bytes = axum::body::to_bytes(body, MAX_JSON).await.map_err(|_| {
+                ApiError::TooLarge(format!(
+                    "the JSON body is larger than {} MiB: send fewer rows per request",
+                    MAX_JSON >> 20
+                ))
+                .into_response()
+            })?;
+            let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+            let Json(body) = Json::<PredictBody>::from_request(req, state)
+                .await
+                .map_err(|e| e.into_response())?;
+            Ok(PredictInput::Rows(body))
+        }
+    }
+}
+
+/// `POST /api/models/{pipeline}/{task}/predict`: the model's predictions for JSON rows, or for
+/// a document sent as a multipart form (field `image`), which the model's own pipeline reads
+/// first (from its `read.files` task to the rows it trained on).
 #[utoipa::path(post, path = "/api/models/{pipeline}/{task}/predict", tag = "models",
     params(("pipeline" = String, Path, description = "Pipeline."), ("task" = String, Path, description = "The `train` task."), Which),
-    request_body = PredictBody, responses(
-    (status = 200, description = "One prediction per row.", body = PredictAnswer),
-    (status = 400, description = "A row without a column the model reads, a value of the wrong kind, a vector of another dimension.", body = ErrorBody),
+    request_body(content(
+        (PredictBody = "application/json"),
+        (super::documents::UploadForm = "multipart/form-data"),
+    )), responses(
+    (status = 200, description = "One prediction per row (per page read of a document), each with its confidence for a classifier.", body = PredictAnswer),
+    (status = 400, description = "A row without a column the model reads, a value of the wrong kind, a vector of another dimension; a form without a document.", body = ErrorBody),
     (status = 404, description = "No such model or version.", body = ErrorBody),
+    (status = 413, description = "A JSON body over 32 MiB; a document over 32 MiB or the task's `max_size`, or of more than 64 million pixels.", body = ErrorBody),
+    (status = 415, description = "A body neither JSON nor a multipart form; a document of a type the model's `read.files` task does not accept, or sent to a model not trained on documents.", body = ErrorBody),
+    (status = 422, description = "A document the pipeline cannot read (a corrupt image), with the task and the reason.", body = ErrorBody),
+    (status = 429, description = "Documents are being read: try again after `Retry-After` seconds.", body = ErrorBody),
 ))]
 pub async fn predict(
     State(app): State<App>,
     Path((pipeline, task)): Path<(String, String)>,
     Query(which): Query<Which>,
-    Json(body): Json<PredictBody>,
+    input: PredictInput,
 ) -> ApiResult<Json<PredictAnswer>> {
     let started = Instant::now();
     let name = format!("{pipeline}.{task}");
+    let document = matches!(input, PredictInput::Document(_));
     let result = predict_rows(
         &app,
         &name,
         &pipeline,
         &task,
         which.version.as_deref(),
-        body,
+        input,
     )
     .await;
     let outcome = match &result {
         Ok(_) => "ok",
         Err(ApiError::BadRequest(_)) => "bad_request",
+        Err(ApiError::TooLarge(_) | ApiError::UnsupportedMedia(_) | ApiError::Unprocessable(_)) => {
+            "bad_document"
+        }
         Err(_) => "error",
     };
     app.metrics.add(
@@ -256,7 +336,10 @@ pub async fn predict(
     if result.is_ok() {
         app.metrics.observe(
             "sluice_model_predict_seconds",
-            vec![("model", name)],
+            vec![
+                ("model", name),
+                ("input", if document { "document" } else { "rows" }.into()),
+            ],
             PREDICT_SECONDS,
             started.elapsed().as_secs_f64(),
         );
@@ -270,10 +353,34 @@ async fn predict_rows(
     pipeline: &str,
     task: &str,
     which: Option<&str>,
-    body: PredictBody,
+    input: PredictInput,
 ) -> ApiResult<PredictAnswer> {
     let record = resolve(app, pipeline, task, which).await?;
     let model = app.models.get(name, &record).await?;
+    let body = match input {
+        PredictInput::Rows(body) => body,
+        PredictInput::Document(upload) => {
+            let (batches, row) =
+                super::documents::document_rows(app, pipeline, task, upload).await?;
+            let m = model.clone();
+            let predictions =
+                tokio::task::spawn_blocking(move || -> Result<Vec<Value>, sluice_ml::MlError> {
+                    let frame = m.frame(&batches)?;
+                    let p = m.predict(&frame, 1)?;
+                    Ok(m.json(&p))
+                })
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+                .map_err(|e| ApiError::Unprocessable(format!("the document's row: {e}")))?;
+            return Ok(PredictAnswer {
+                model: name.to_string(),
+                version: record.version,
+                classes: model.classes().map(<[String]>::to_vec),
+                predictions,
+                document: Some(row),
+            });
+        }
+    };
     let rows = match (body.rows, body.instances, body.vector) {
         (Some(r), None, None) | (None, Some(r), None) => r,
         (None, None, Some(v)) => {
@@ -325,7 +432,9 @@ async fn predict_rows(
     Ok(PredictAnswer {
         model: name.to_string(),
         version: record.version,
+        classes: model.classes().map(<[String]>::to_vec),
         predictions,
+        document: None,
     })
 }
 

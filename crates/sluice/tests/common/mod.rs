@@ -395,3 +395,65 @@ pub fn rows_csv(rows: usize, seed: u64) -> String {
     }
     out
 }
+
+/// Runs the browser flow `tests/ui/SCRIPT` with `node` against `server` (the script gets the
+/// base URL, a screenshot folder under the target's tmp folder, then `args`) and checks that
+/// it exits 0 printing `ok: N screenshots`. `false` (skipped loudly) outside CI when
+/// scripts/browser.sh's chromium and playwright-core are not given; in CI their absence fails.
+pub fn browser_flow(
+    script: &str,
+    server: &Server,
+    args: &[&std::ffi::OsStr],
+    shots: usize,
+) -> bool {
+    let Some((chromium, node_path)) = browser(script) else {
+        return false;
+    };
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}-screenshots", script.trim_end_matches(".js")));
+    let _ = std::fs::remove_dir_all(&dir);
+    let flow = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/ui")
+        .join(script);
+    let out = Command::new("node")
+        .arg(flow)
+        .arg(&server.base)
+        .arg(&dir)
+        .args(args)
+        .env("NODE_PATH", &node_path)
+        .env("SLUICE_TEST_CHROMIUM", &chromium)
+        .output()
+        .expect("node");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{} (screenshots in {})",
+        text(&out),
+        dir.display()
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&format!("ok: {shots} screenshots")),
+        "{}",
+        text(&out)
+    );
+    true
+}
+
+/// scripts/browser.sh's chromium and playwright-core's folder, or `None` (said loudly) outside
+/// CI when they are not given; in CI their absence fails the test.
+pub fn browser(what: &str) -> Option<(String, String)> {
+    let (Ok(chromium), Ok(node_path)) = (
+        std::env::var("SLUICE_TEST_CHROMIUM"),
+        std::env::var("SLUICE_TEST_NODE_PATH"),
+    ) else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the browser test: SLUICE_TEST_CHROMIUM and SLUICE_TEST_NODE_PATH are not set (scripts/test.sh sets them with scripts/browser.sh)"
+        );
+        eprintln!(
+            "SKIPPED the browser test {what}: SLUICE_TEST_CHROMIUM / SLUICE_TEST_NODE_PATH are not set; run scripts/test.sh"
+        );
+        return None;
+    };
+    Some((chromium, node_path))
+}

@@ -5,29 +5,13 @@
 // model (card, curves, confusion matrix, trials, two versions compared), logs out. Saves a screenshot at each
 // step; exits 1 with the reason on the first thing that is not as expected.
 "use strict";
-const { chromium } = require("playwright-core");
 const path = require("path");
-const fs = require("fs");
-const os = require("os");
+const { flow } = require(path.join(__dirname, "browser.js"));
 
 const [base, shots, user, password] = process.argv.slice(2);
 
 async function main() {
-  fs.mkdirSync(shots, { recursive: true });
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-chromium-"));
-  // A fresh profile (DESIGN.md's --user-data-dir), given the way playwright takes it.
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.SLUICE_TEST_CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  const page = context.pages()[0] || await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  let step = 0;
-  const shot = async (name) => page.screenshot({ path: path.join(shots, `${String(++step).padStart(2, "0")}-${name}.png`), fullPage: true });
-  try {
+  await flow(shots, async (page, shot) => {
     // Not logged in: the login form.
     await page.goto(base + "/");
     await page.getByRole("heading", { name: "Log in to sluice" }).waitFor();
@@ -160,16 +144,7 @@ async function main() {
     const status = await page.evaluate(async () => (await fetch("/api/me")).status);
     if (status !== 401) throw new Error(`after logout /api/me answers ${status}`);
     await shot("logged-out");
-    if (errors.length) throw new Error(`errors in the page: ${errors.join("; ")}`);
-    console.log(`ok: ${step} screenshots in ${shots}`);
-  } catch (e) {
-    await shot("failure").catch(() => {});
-    console.error(e.message || String(e));
-    process.exitCode = 1;
-  } finally {
-    await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
+  });
 }
 
 main();
