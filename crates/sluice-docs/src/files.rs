@@ -786,4 +786,104 @@ mod tests {
             vec!["in/a/page.png", "in/d/page.png", "in/g/page.png"]
         );
     }
+
+    /// A TIFF of three pages.
+    fn tiff3() -> Vec<u8> {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        {
+            let mut enc = tiff::encoder::TiffEncoder::new(&mut bytes).expect("tiff");
+            for (w, h) in [(30u32, 20u32), (40, 50), (10, 10)] {
+                let data = vec![200u8; (w * h) as usize];
+                enc.write_image::<tiff::encoder::colortype::Gray8>(w, h, &data)
+                    .expect("page");
+            }
+        }
+        bytes.into_inner()
+    }
+
+    #[tokio::test]
+    async fn pages_all_gives_a_row_per_page_and_an_upload_needs_no_sidecar() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root = tmp.path();
+        doc(root, "a", "scan.tif", &tiff3(), Some("2"));
+        doc(root, "b", "page.png", &png(10), Some("1"));
+        run(root, "v1", None).await;
+        let node = sluice_core::yaml::parse("input: ingest\npages: all\n").expect("yaml");
+        let image = crate::image::build(&node).expect("image op");
+        let mut ctx = TaskContext::for_test(root, "pages");
+        ctx.inputs.insert("ingest".into(), root.join("v1"));
+        let out = root.join("pages");
+        std::fs::create_dir_all(&out).expect("out");
+        ctx.output = Some(DatasetTarget::new(&out));
+        image.run(&ctx).await.expect("pages");
+        let mut got: Vec<(String, i64, i64, i64)> = Vec::new();
+        for_each_batch(&out, |_, b| {
+            let names = crate::rows::texts(&b, "name", "t").expect("names");
+            let (page, pages, width) = (
+                crate::rows::ints(&b, "page"),
+                crate::rows::ints(&b, "pages"),
+                crate::rows::ints(&b, "width"),
+            );
+            for i in 0..b.num_rows() {
+                got.push((
+                    names[i].clone().unwrap_or_default(),
+                    page[i].unwrap_or(-1),
+                    pages[i].unwrap_or(-1),
+                    width[i].unwrap_or(-1),
+                ));
+            }
+            Ok(())
+        })
+        .expect("read");
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("page.png".to_string(), 1, 1, 4),
+                ("scan.tif".to_string(), 1, 3, 30),
+                ("scan.tif".to_string(), 2, 3, 40),
+                ("scan.tif".to_string(), 3, 3, 10),
+            ]
+        );
+
+        // An upload: the task's settings on one file, its sidecar optional, no copy kept.
+        let file = root.join("upload/document.png");
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("dir");
+        std::fs::write(&file, png(30)).expect("upload");
+        let config = sluice_core::yaml::parse(
+            "path: in\nsidecars:\n  label: {file: label.txt, type: int, min: 0, max: 15}\n",
+        )
+        .expect("yaml");
+        let upload = ReadFiles::for_upload(&config, &file).expect("for upload");
+        assert_eq!(upload.refusal("image/png"), None);
+        assert!(
+            upload
+                .refusal("application/pdf")
+                .is_some_and(|r| r.contains("pdftoppm"))
+        );
+        let mut ctx = TaskContext::for_test(root, "ingest");
+        let out = root.join("uploaded");
+        std::fs::create_dir_all(&out).expect("out");
+        ctx.output = Some(DatasetTarget::new(&out));
+        let m = upload.run(&ctx).await.expect("upload").metrics;
+        assert_eq!(
+            (m["new"].as_u64(), m["rejected"].as_u64()),
+            (Some(1), Some(0))
+        );
+        assert_eq!(rows(&out, "path"), vec![file.display().to_string()]);
+        let mut labels = Vec::new();
+        for_each_batch(&out, |_, b| {
+            labels.extend(crate::rows::ints(&b, "label"));
+            Ok(())
+        })
+        .expect("read");
+        assert_eq!(labels, vec![None]);
+        let id = document_id(&png(30));
+        let copy = root
+            .join("raw")
+            .join(&id[..1])
+            .join(&id[1..2])
+            .join(format!("{id}.png"));
+        assert!(!copy.exists(), "{}", copy.display());
+    }
 }

@@ -24,6 +24,7 @@ fn spec(dir: &Path, table: &str) -> LoadSpec {
         table: table.to_string(),
         key: vec!["chunk_id".into()],
         document: Some("doc_id".into()),
+        references: Vec::new(),
         columns: ColumnSpec {
             jsonb: vec!["meta".into()],
             ..ColumnSpec::default()

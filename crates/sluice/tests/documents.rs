@@ -159,7 +159,10 @@ fn the_example_classifies_documents_rejects_bad_files_and_reads_only_new_ones() 
     let p = Project::new(&example(&model));
     let docs = p.path("data/to_ingest").display().to_string();
     generate(&python, &[&docs, "--per-class", "10", "--bad", &docs]);
-    p.run_ok(&["run", "pipeline.yaml"]);
+    // The tables go to a database of their own when the tests have a PostgreSQL.
+    let pg = pg_database();
+    let pg_param = format!("pg_url={}", pg.as_deref().unwrap_or_default());
+    p.run_ok(&["run", "pipeline.yaml", "-p", &pg_param]);
     let run = p.last_run_id();
 
     // The bad files: four refused at ingestion, two when decoded; the run succeeded.
@@ -272,7 +275,7 @@ fn the_example_classifies_documents_rejects_bad_files_and_reads_only_new_ones() 
         let to = p.path("data/to_ingest").join(d.file_name().expect("name"));
         std::fs::rename(d, to).expect("move");
     }
-    p.run_ok(&["run", "pipeline.yaml"]);
+    p.run_ok(&["run", "pipeline.yaml", "-p", &pg_param]);
     let run = p.last_run_id();
     let ingest = metrics(&p, &run, "ingest");
     assert_eq!(
@@ -292,9 +295,120 @@ fn the_example_classifies_documents_rejects_bad_files_and_reads_only_new_ones() 
     );
     let vectors = metrics(&p, &run, "vectors");
     assert_eq!(count(&vectors, "embedded"), 10, "{vectors}");
+    if let Some(url) = &pg {
+        six_tables_are_loaded(url);
+    }
 
     // Documents uploaded to the served model, by the API and in the web UI.
     uploads_are_classified(&p, &more);
+}
+
+/// A fresh database on the tests' PostgreSQL (`SLUICE_TEST_PG_URL`; required in CI), or
+/// `None` outside CI without one.
+fn pg_database() -> Option<String> {
+    let Ok(url) = std::env::var("SLUICE_TEST_PG_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must load the example's tables: SLUICE_TEST_PG_URL is not set (scripts/test.sh starts PostgreSQL)"
+        );
+        eprintln!("SKIPPED the example's PostgreSQL tables: SLUICE_TEST_PG_URL is not set");
+        return None;
+    };
+    let name = format!("documents_{}", std::process::id());
+    pg_query(
+        &url,
+        &[
+            &format!("DROP DATABASE IF EXISTS {name}"),
+            &format!("CREATE DATABASE {name}"),
+        ],
+    );
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+/// Runs `statements` on `url`; the rows of the last, as text columns.
+fn pg_query(url: &str, statements: &[&str]) -> Vec<Vec<Option<String>>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        let mut rows = Vec::new();
+        for s in statements {
+            rows = client
+                .simple_query(s)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"))
+                .into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => {
+                        Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                    }
+                    _ => None,
+                })
+                .collect();
+        }
+        rows
+    })
+}
+
+/// The six tables after both runs: every document, label, page image, raw and clean text
+/// and vector; each foreign key with its index; a processor and a time on every derived row.
+fn six_tables_are_loaded(url: &str) {
+    let counts = pg_query(
+        url,
+        &[
+            "select (select count(*) from original_documents), (select count(*) from labels), \
+           (select count(*) from processed_images), (select count(*) from raw_texts), \
+           (select count(*) from processed_texts), (select count(*) from embeddings)",
+        ],
+    );
+    let counts: Vec<&str> = counts[0]
+        .iter()
+        .map(|c| c.as_deref().unwrap_or(""))
+        .collect();
+    // 172 documents ingested (2 of them corrupt or too large to decode): 170 pages.
+    assert_eq!(counts, ["172", "172", "170", "170", "170", "170"]);
+    let keys = pg_query(
+        url,
+        &[
+            "select c.conrelid::regclass::text || '.' || a.attname::text || ' -> ' \
+           || c.confrelid::regclass::text || ' ' || c.confdeltype::text || ' ' \
+           || (select count(*) from pg_index i \
+             where i.indrelid = c.conrelid and i.indkey[0] = a.attnum)::text \
+           from pg_constraint c join pg_attribute a \
+             on a.attrelid = c.conrelid and a.attnum = c.conkey[1] \
+           where c.contype = 'f' order by 1",
+        ],
+    );
+    let keys: Vec<&str> = keys.iter().filter_map(|r| r[0].as_deref()).collect();
+    assert_eq!(
+        keys,
+        [
+            "embeddings.processed_image_id -> processed_images c 1",
+            "embeddings.processed_text_id -> processed_texts c 1",
+            "labels.document_id -> original_documents c 1",
+            "processed_images.document_id -> original_documents c 1",
+            "processed_texts.raw_text_id -> raw_texts c 1",
+            "raw_texts.document_id -> original_documents c 1",
+        ]
+    );
+    let unstamped = pg_query(
+        url,
+        &[
+            "select (select count(*) from labels where processor is null or processing_datetime is null) \
+           + (select count(*) from processed_images where processor is null or processing_datetime is null) \
+           + (select count(*) from raw_texts where processor not like 'tesseract %' or processing_datetime is null) \
+           + (select count(*) from processed_texts where processor is null or processing_datetime is null) \
+           + (select count(*) from embeddings where processor is null or processing_datetime is null \
+              or vector_dims(text_vector) <> 384 or vector_dims(layout) <> 320)",
+        ],
+    );
+    assert_eq!(unstamped[0][0].as_deref(), Some("0"));
 }
 
 /// The classes of the example, by label.

@@ -179,3 +179,127 @@ async fn kill_9_during_a_load_leaves_the_old_table_and_the_next_run_completes() 
         .await
         .expect("drop");
 }
+
+/// The ids in table `texts_SUFFIX`, in order, joined with commas.
+async fn texts(c: &tokio_postgres::Client, suffix: &str) -> String {
+    let q = format!("SELECT string_agg(id, ',' ORDER BY id) FROM texts_{suffix}");
+    c.query_one(&q, &[])
+        .await
+        .expect("texts")
+        .get::<_, String>(0)
+}
+
+const LINKED: &str = r#"
+name: load_linked
+params:
+  url: postgres://localhost/none
+  suffix: x
+tasks:
+  docs: {op: read.csv, path: docs.csv}
+  texts: {op: read.csv, path: texts.csv}
+  load_docs:
+    op: load.postgres
+    input: docs
+    url: ${params.url}
+    table: docs_${params.suffix}
+    key: id
+    max_delete_fraction: 1.0
+  load_texts:
+    op: load.postgres
+    input: texts
+    url: ${params.url}
+    table: texts_${params.suffix}
+    key: id
+    references:
+      document_id: docs_${params.suffix}
+    max_delete_fraction: 1.0
+    after: load_docs
+"#;
+
+/// `references`: a foreign key per column (`ON DELETE CASCADE`) with its index; a row
+/// referring to a missing row fails the load and names the constraint; a row removed from
+/// the referred table takes its referring rows with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_are_foreign_keys_with_indexes() {
+    let Some(url) = pg_url("references_are_foreign_keys_with_indexes") else {
+        return;
+    };
+    let suffix = format!("fk{}", std::process::id());
+    let p = Project::new(LINKED);
+    let c = client(&url).await;
+    c.batch_execute(&format!(
+        "DROP TABLE IF EXISTS texts_{suffix}; DROP TABLE IF EXISTS docs_{suffix}"
+    ))
+    .await
+    .expect("drop");
+    let args = [
+        "run".to_string(),
+        "pipeline.yaml".into(),
+        "--param".into(),
+        format!("url={url}"),
+        "--param".into(),
+        format!("suffix={suffix}"),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    std::fs::write(p.path("docs.csv"), "id,name\na,first\nb,second\n").expect("docs");
+    std::fs::write(
+        p.path("texts.csv"),
+        "id,document_id,text\na1,a,one\na2,a,two\nb1,b,three\n",
+    )
+    .expect("texts");
+    p.run_ok(&args);
+    let m = metrics(&p, &p.last_run_id(), "load_texts");
+    assert_eq!(
+        m["indexes_created"],
+        serde_json::json!([
+            format!("idx_texts_{suffix}_document_id"),
+            format!("fk_texts_{suffix}_document_id")
+        ]),
+        "{m}"
+    );
+    let fk = c
+        .query_one(
+            "SELECT confrelid::regclass::text, confdeltype::text FROM pg_constraint \
+             WHERE conname = $1",
+            &[&format!("fk_texts_{suffix}_document_id")],
+        )
+        .await
+        .expect("constraint");
+    assert_eq!(
+        (fk.get::<_, String>(0), fk.get::<_, String>(1)),
+        (format!("docs_{suffix}"), "c".to_string())
+    );
+
+    // A text of a document that is not there: the load fails naming the constraint.
+    std::fs::write(
+        p.path("texts.csv"),
+        "id,document_id,text\na1,a,one\na2,a,two\nb1,b,three\nz1,z,orphan\n",
+    )
+    .expect("texts");
+    let out = p.sluice(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "violates foreign key constraint \"fk_texts_{suffix}_document_id\""
+        )),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        texts(&c, &suffix).await,
+        "a1,a2,b1",
+        "the failed load changed nothing"
+    );
+
+    // Document `a` removed: its texts go with it, before the texts' own load runs.
+    std::fs::write(p.path("docs.csv"), "id,name\nb,second\n").expect("docs");
+    std::fs::write(p.path("texts.csv"), "id,document_id,text\nb1,b,three\n").expect("texts");
+    p.run_ok(&args);
+    assert_eq!(texts(&c, &suffix).await, "b1");
+    let m = metrics(&p, &p.last_run_id(), "load_texts");
+    assert_eq!(
+        (m["deleted"].as_u64(), m["unchanged"].as_u64()),
+        (Some(0), Some(1)),
+        "{m}"
+    );
+}

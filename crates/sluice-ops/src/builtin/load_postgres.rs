@@ -14,7 +14,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use sluice_vector::postgres::columns::ColumnSpec;
 use sluice_vector::postgres::load::{Hnsw, Metric};
-use sluice_vector::postgres::{self, ConnectOptions, LoadReport, LoadSpec, Mode, TlsMode};
+use sluice_vector::postgres::{
+    self, ConnectOptions, LoadReport, LoadSpec, Mode, Reference, TlsMode,
+};
 
 use crate::{Op, OpError, OpOutput, TaskContext, counters, env_secret};
 use sluice_op::Names;
@@ -82,6 +84,12 @@ pub struct LoadPostgres {
     /// A column to index with a B-tree, `idx_<table>_<column>` (the document id).
     #[serde(default)]
     pub document: Option<String>,
+    /// Foreign keys, by column: `document_id: original_documents` (its `id`) or
+    /// `raw_text_id: raw_texts(id)`. Each is a constraint `fk_<table>_<column>` (`ON DELETE
+    /// CASCADE`) with a B-tree index `idx_<table>_<column>`; load the referred table first
+    /// (`after:`).
+    #[serde(default)]
+    pub references: BTreeMap<String, String>,
     /// `postgres://USER@HOST:PORT/DB?sslmode=…` (default: the environment variable
     /// `SLUICE_PG_URL`). Empty: the task loads nothing and says so (a pipeline whose
     /// PostgreSQL is a parameter, off by default).
@@ -183,7 +191,36 @@ pub fn build_load_postgres(
         }
         _ => {}
     }
+    if op.parts && !op.references.is_empty() {
+        return Err(bad("`references` is for one table, not `parts`"));
+    }
+    for (column, target) in &op.references {
+        reference(column, target).map_err(|m| bad(&m))?;
+    }
     Ok(Box::new(op))
+}
+
+/// A foreign key from `column` to `target`: `table` (its `id`) or `table(column)`.
+fn reference(column: &str, target: &str) -> Result<Reference, String> {
+    let (table, to) = match target.trim().split_once('(') {
+        Some((table, rest)) => match rest.strip_suffix(')') {
+            Some(to) => (table.trim(), to.trim()),
+            None => ("", ""),
+        },
+        None => (target.trim(), "id"),
+    };
+    let fine = |s: &str| !s.is_empty() && s.len() <= 63 && !s.contains(['(', ')', '"']);
+    if fine(table) && fine(to) {
+        Ok(Reference {
+            column: column.to_string(),
+            table: table.to_string(),
+            to: to.to_string(),
+        })
+    } else {
+        Err(format!(
+            "`references: {{{column}: {target}}}`: give the table (`original_documents`, its              `id`) or the table and column (`raw_texts(id)`)"
+        ))
+    }
 }
 
 impl LoadPostgres {
@@ -214,6 +251,11 @@ impl LoadPostgres {
             table,
             key: self.key.to_vec(),
             document: self.document.clone(),
+            references: self
+                .references
+                .iter()
+                .filter_map(|(c, t)| reference(c, t).ok())
+                .collect(),
             columns: ColumnSpec {
                 columns: self.columns.clone(),
                 rename: self.rename.clone(),

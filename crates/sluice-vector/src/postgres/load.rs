@@ -88,6 +88,9 @@ pub struct LoadSpec {
     pub key: Vec<String>,
     /// A column to index with a B-tree (the document id, for deletes and filters).
     pub document: Option<String>,
+    /// Foreign keys: each column refers to a row of another table (`ON DELETE CASCADE`),
+    /// and gets a B-tree index.
+    pub references: Vec<Reference>,
     /// Which columns, under which names and types.
     pub columns: ColumnSpec,
     /// Sync or upsert.
@@ -105,6 +108,17 @@ pub struct LoadSpec {
     /// `maintenance_work_mem` while building indexes (pgvector builds HNSW far faster when
     /// the graph fits in it).
     pub maintenance_work_mem: String,
+}
+
+/// A foreign key of the loaded table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// The loaded table's column.
+    pub column: String,
+    /// The table it refers to (in the loaded table's schema).
+    pub table: String,
+    /// That table's column (its key).
+    pub to: String,
 }
 
 /// What a load did.
@@ -540,6 +554,9 @@ fn checked(spec: &LoadSpec) -> Result<Target<'_>> {
     if let Some(d) = &spec.document {
         column_named(d, "`document`")?;
     }
+    for r in &spec.references {
+        column_named(&r.column, "the referencing column")?;
+    }
     let vectors: Vec<&Column> = columns.iter().filter(|c| c.ty.is_vector()).collect();
     if spec.index.is_some() && vectors.len() > 1 {
         return Err(Error(format!(
@@ -876,8 +893,12 @@ async fn create_indexes(
     on_line: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<()> {
     let (spec, qualified) = (t.spec, &t.qualified);
-    if let Some(document) = &spec.document {
-        let name = identifier(&format!("idx_{}_{document}", spec.table));
+    let btree = spec
+        .document
+        .iter()
+        .chain(spec.references.iter().map(|r| &r.column));
+    for column in btree {
+        let name = identifier(&format!("idx_{}_{column}", spec.table));
         let created = tx
             .query_one(
                 "SELECT to_regclass($1) IS NULL",
@@ -890,10 +911,36 @@ async fn create_indexes(
             tx.batch_execute(&format!(
                 "CREATE INDEX {} ON {qualified} ({})",
                 quote_ident(&name),
-                quote_ident(document)
+                quote_ident(column)
             ))
             .await
             .map_err(db_err(&format!("creating index {name}")))?;
+            report.indexes_created.push(name);
+        }
+    }
+    for r in &spec.references {
+        let name = identifier(&format!("fk_{}_{}", spec.table, r.column));
+        let exists = tx
+            .query_one(
+                "SELECT count(*) > 0 FROM pg_constraint WHERE conname = $1 AND conrelid = to_regclass($2)",
+                &[&name, &t.qualified],
+            )
+            .await
+            .map_err(db_err("reading the table's foreign keys"))?
+            .get::<_, bool>(0);
+        if !exists {
+            tx.batch_execute(&format!(
+                "ALTER TABLE {qualified} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE CASCADE",
+                quote_ident(&name),
+                quote_ident(&r.column),
+                qualify(spec.schema.as_ref(), &r.table),
+                quote_ident(&r.to)
+            ))
+            .await
+            .map_err(db_err(&format!(
+                "adding the foreign key {name} ({} → {}.{}; load {} first)",
+                r.column, r.table, r.to, r.table
+            )))?;
             report.indexes_created.push(name);
         }
     }
@@ -935,6 +982,7 @@ mod tests {
             table: "docs".into(),
             key: vec!["id".into()],
             document: None,
+            references: Vec::new(),
             columns: ColumnSpec::default(),
             mode: Mode::Sync,
             max_delete_fraction,

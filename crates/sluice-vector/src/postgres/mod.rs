@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use load::{LoadReport, LoadSpec, Mode, load};
+pub use load::{LoadReport, LoadSpec, Mode, Reference, load};
 
 use crate::{Error, Result};
 
