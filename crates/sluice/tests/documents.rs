@@ -685,3 +685,52 @@ tasks:
         "{m}"
     );
 }
+
+/// The example's CLIP block, uncommented with the tiny CLIP as its model, runs as written:
+/// each page's 224×224 image through CLIP's vision tower, joined to its text vector.
+#[test]
+fn the_example_s_clip_block_joins_image_and_text_vectors() {
+    let Some(python) = test_python("the example's CLIP block") else {
+        return;
+    };
+    let Some(model) = model_dir() else { return };
+    if !tesseract() {
+        return;
+    }
+    let clip = repo().join("crates/sluice-embed/tests/fixtures/tiny-clip");
+    let text = example(&model);
+    let block = text
+        .lines()
+        .skip_while(|l| !l.starts_with("  #   image_vectors:"))
+        .take_while(|l| l.starts_with("  #  "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(block.contains("both:"), "{block}");
+    let uncommented = block
+        .lines()
+        .map(|l| format!("  {}", &l[6..]))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace(
+            "model: path/to/clip-vit-base-patch32",
+            &format!("model: {}", clip.display()),
+        );
+    let p = Project::new(&text.replace(&block, &uncommented));
+    let docs = p.path("data/to_ingest").display().to_string();
+    generate(&python, &[&docs, "--per-class", "1"]);
+    p.run_ok(&["run", "pipeline.yaml", "--task", "both"]);
+    let rows = sql(
+        &p,
+        "select class, array_length(image_vector) as image, array_length(text_vector) as text \
+         from document_classification.both order by class",
+    );
+    assert_eq!(rows.len(), 16, "{rows:?}");
+    let classes: Vec<&str> = rows.iter().filter_map(|r| r["class"].as_str()).collect();
+    let mut expected = CLASSES.to_vec();
+    expected.sort_unstable();
+    assert_eq!(classes, expected);
+    assert!(
+        rows.iter().all(|r| r["image"] == 24 && r["text"] == 384),
+        "{rows:?}"
+    );
+}
