@@ -136,6 +136,69 @@ fn ocr_reads_what_the_tesseract_command_reads() {
     assert_eq!((count(&m, "read"), count(&m, "cached")), (0, 16), "{m}");
 }
 
+/// The `*.json` files under `dir`, recursively.
+fn json_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    let path = e.path();
+                    if path.is_dir() {
+                        json_files(&path)
+                    } else {
+                        usize::from(path.extension().is_some_and(|x| x == "json"))
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// `kill -9` in the middle of an OCR: the pages read before it are in the cache, whole; the
+/// next run reads only the others.
+#[test]
+fn a_killed_ocr_keeps_the_pages_it_read() {
+    let Some(python) = test_python("ocr after kill -9") else {
+        return;
+    };
+    if !tesseract() {
+        return;
+    }
+    let p = Project::new(OCR_ONLY);
+    let docs = p.path("docs").display().to_string();
+    generate(&python, &[&docs, "--per-class", "1"]);
+    let cache = p.path(".sluice/warehouse/.cache/ocr");
+    let mut child = p
+        .cmd(&["run", "pipeline.yaml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = std::time::Instant::now();
+    while json_files(&cache) < 2 {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(started.elapsed().as_secs() < 120, "no page was read");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let kept = json_files(&cache);
+    assert!((2..16).contains(&kept), "{kept} pages in the cache");
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let m = metrics(&p, &p.last_run_id(), "texts");
+    assert_eq!(
+        (count(&m, "read"), count(&m, "cached")),
+        (16 - kept as i64, kept as i64),
+        "{m}"
+    );
+    let texts = sql(&p, "select count(*) as n from ocr.texts where words > 5");
+    assert_eq!(texts[0]["n"], 16, "{texts:?}");
+}
+
 /// The example pipeline with the test's folders.
 fn example(model: &Path) -> String {
     let text =
