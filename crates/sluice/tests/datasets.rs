@@ -352,12 +352,7 @@ fn staging_folders_of_a_killed_run_are_removed_when_the_run_is_taken_over() {
     let fifo = p.path("rows.csv");
     let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
     assert!(made.success());
-    let mut child = p
-        .cmd(&["run", "pipeline.yaml"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = p.spawn(&["run", "pipeline.yaml"]);
     let staging = p.path(".sluice/warehouse/k/rows/.staging");
     let entries = |dir: &Path| -> Vec<String> {
         std::fs::read_dir(dir)

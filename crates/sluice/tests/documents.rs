@@ -169,12 +169,7 @@ fn a_killed_ocr_keeps_the_pages_it_read() {
     let docs = p.path("docs").display().to_string();
     generate(&python, &[&docs, "--per-class", "1"]);
     let cache = p.path(".sluice/warehouse/.cache/ocr");
-    let mut child = p
-        .cmd(&["run", "pipeline.yaml"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = p.spawn(&["run", "pipeline.yaml"]);
     let started = std::time::Instant::now();
     while json_files(&cache) < 2 {
         assert!(

@@ -369,12 +369,7 @@ fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
 fn a_killed_training_resumes_from_its_last_finished_trial() {
     let p = Project::new(RESUMABLE);
     std::fs::write(p.path("rows.csv"), rows_csv(300, 5)).expect("csv");
-    let mut child = p
-        .cmd(&["run", "pipeline.yaml"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
+    let mut child = p.spawn(&["run", "pipeline.yaml"]);
     // Killed once trial 1 is kept, while trial 2 trains.
     let start = std::time::Instant::now();
     let kept = loop {

@@ -36,6 +36,15 @@ impl Project {
         c
     }
 
+    /// `sluice ARGS` started in the background, its output discarded (to be killed).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.cmd(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sluice")
+    }
+
     pub fn sluice(&self, args: &[&str]) -> Output {
         self.cmd(args).output().expect("run sluice")
     }
