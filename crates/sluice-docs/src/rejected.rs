@@ -88,3 +88,18 @@ pub fn rejected_of(version: &Path) -> Option<PathBuf> {
     let dir = version.join(REJECTED);
     dir.is_dir().then_some(dir)
 }
+
+/// The reasons of the rejected rows of a task's dataset version (none when it has no
+/// rejected rows, or they cannot be read).
+pub fn reasons(version: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(dir) = rejected_of(version) {
+        let _ = sluice_data::export::for_each_batch(&dir, |_, b| {
+            if let Ok(reasons) = crate::rows::texts(&b, "reason", REJECTED) {
+                out.extend(reasons.into_iter().flatten());
+            }
+            Ok(())
+        });
+    }
+    out
+}

@@ -23,10 +23,23 @@ use crate::warehouse::ReadHold;
 /// What a replay produced.
 #[derive(Debug)]
 pub struct Replayed {
-    /// The dataset folder of the last task (inside the scratch folder).
+    /// The dataset folder of the last task that ran (inside the scratch folder).
     pub dir: PathBuf,
-    /// Each replayed task with its op's counters, in the order they ran.
-    pub tasks: Vec<(String, serde_json::Map<String, serde_json::Value>)>,
+    /// The task that kept no row, which stopped the replay (`dir` is its dataset, where
+    /// its op may have said why, as the documents' rejected rows do).
+    pub kept_nothing: Option<String>,
+}
+
+/// Task `i` and every task upstream of it, by index.
+pub fn upstream(pipeline: &Pipeline, i: usize) -> BTreeSet<usize> {
+    let mut up = BTreeSet::new();
+    let mut stack = vec![i];
+    while let Some(i) = stack.pop() {
+        if up.insert(i) {
+            stack.extend(pipeline.tasks[i].deps.iter().copied());
+        }
+    }
+    up
 }
 
 /// The tasks between `from` and `to` (both included): `to`'s upstream tasks that have `from`
@@ -40,14 +53,7 @@ pub fn chain(pipeline: &Pipeline, from: &str, to: &str) -> Result<Vec<usize>, St
             .ok_or_else(|| format!("pipeline `{}` has no task `{name}`", pipeline.name))
     };
     let (start, end) = (index(from)?, index(to)?);
-    // Upstream of `end` (itself included).
-    let mut up = BTreeSet::new();
-    let mut stack = vec![end];
-    while let Some(i) = stack.pop() {
-        if up.insert(i) {
-            stack.extend(pipeline.tasks[i].deps.iter().copied());
-        }
-    }
+    let up = upstream(pipeline, end);
     if !up.contains(&start) {
         return Err(format!(
             "task `{to}` of pipeline `{}` does not read from `{from}`",
@@ -79,9 +85,9 @@ pub fn chain(pipeline: &Pipeline, from: &str, to: &str) -> Result<Vec<usize>, St
 
 impl Engine {
     /// Runs the tasks of `pipeline` from `from` to `to` in `scratch` (an empty folder the
-    /// caller removes), `from` running `op` instead of its own. A task that runs a command,
-    /// fails, or keeps no row fails the replay with its name and why (the reasons its op
-    /// gave for the rows it rejected).
+    /// caller removes), `from` running `op` instead of its own. A task that runs a command or
+    /// fails fails the replay with its name; one that keeps no row stops it
+    /// ([`Replayed::kept_nothing`]).
     pub async fn replay(
         &self,
         pipeline: &Pipeline,
@@ -94,7 +100,6 @@ impl Engine {
         let order = chain(pipeline, from, to).map_err(OpError::config)?;
         let mut made: BTreeMap<usize, PathBuf> = BTreeMap::new();
         let mut holds = Vec::new();
-        let mut tasks = Vec::new();
         for &i in &order {
             let task = &pipeline.tasks[i];
             let TaskKind::Op { op: name, config } = &task.kind else {
@@ -156,28 +161,19 @@ impl Engine {
             let output = executed
                 .result
                 .map_err(|e| e.context(format!("task `{}`", task.name)))?;
-            if let Some(dataset) = &output.dataset
-                && dataset.rows == 0
-            {
-                let why = rejections(executed.log.path());
-                return Err(OpError::data(format!(
-                    "task `{}` kept nothing of it{}",
-                    task.name,
-                    if why.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", why.join("; "))
-                    }
-                )));
+            if output.dataset.as_ref().is_some_and(|d| d.rows == 0) {
+                return Ok(Replayed {
+                    dir,
+                    kept_nothing: Some(task.name.clone()),
+                });
             }
-            tasks.push((task.name.clone(), output.metrics));
             made.insert(i, dir);
         }
         let last = order.last().and_then(|i| made.get(i)).cloned();
         drop(holds);
         Ok(Replayed {
             dir: last.unwrap_or_else(|| scratch.to_path_buf()),
-            tasks,
+            kept_nothing: None,
         })
     }
 
@@ -214,16 +210,6 @@ impl Engine {
             _ => Err(missing()),
         }
     }
-}
-
-/// The reasons a task's log gives for the rows it rejected (`rejected FILE: REASON`).
-fn rejections(log: &Path) -> Vec<String> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.strip_prefix("rejected "))
-        .map(|l| l.split_once(": ").map_or(l, |(_, why)| why).to_string())
-        .collect()
 }
 
 #[cfg(test)]

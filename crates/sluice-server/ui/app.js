@@ -32,13 +32,15 @@ function svg(tag, attrs = {}, ...children) {
   return e;
 }
 
+/** Calls the API with a JSON body, or a FormData one (a file upload). */
 async function api(method, path, body) {
   const headers = {};
-  if (body !== undefined) headers["content-type"] = "application/json";
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers["content-type"] = "application/json";
   if (method !== "GET" && me && me.csrf) headers["x-csrf-token"] = me.csrf;
   const r = await fetch(path, {
     method, headers, credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined || form ? body : JSON.stringify(body),
   });
   if (r.status === 401 && path !== "/api/login") {
     me = null;
@@ -487,13 +489,7 @@ async function predictPage(p, t) {
     try {
       const body = new FormData();
       body.append("image", f, f.name);
-      const headers = me && me.csrf ? { "x-csrf-token": me.csrf } : {};
-      const r = await fetch(api_, { method: "POST", body, headers, credentials: "same-origin" });
-      const text = await r.text();
-      let data = null;
-      try { data = JSON.parse(text); } catch (_) { data = { error: text }; }
-      if (!r.ok) throw new Error((data && data.error) || `${r.status} ${r.statusText}`);
-      out.replaceChildren(await predictionView(data, f));
+      out.replaceChildren(await predictionView(await api("POST", api_, body), f));
     } catch (e) {
       out.replaceChildren(failure(e));
     } finally {

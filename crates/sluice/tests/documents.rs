@@ -17,8 +17,10 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Whether Tesseract is installed (scripts/tesseract.sh); in CI its absence fails the test.
-fn tesseract() -> bool {
+/// The Python that runs the generator, when Tesseract is installed too (scripts/tesseract.sh);
+/// in CI the absence of either fails the test.
+fn python_and_tesseract(what: &str) -> Option<String> {
+    let python = test_python(what)?;
     let ok = Command::new("tesseract")
         .arg("--version")
         .output()
@@ -30,7 +32,7 @@ fn tesseract() -> bool {
         );
         eprintln!("SKIPPED: Tesseract is missing; run scripts/tesseract.sh");
     }
-    ok
+    ok.then_some(python)
 }
 
 /// Runs the generator with `args`.
@@ -73,12 +75,9 @@ tasks:
 
 #[test]
 fn ocr_reads_what_the_tesseract_command_reads() {
-    let Some(python) = test_python("ocr against the tesseract command") else {
+    let Some(python) = python_and_tesseract("ocr against the tesseract command") else {
         return;
     };
-    if !tesseract() {
-        return;
-    }
     let p = Project::new(OCR_ONLY);
     let docs = p.path("docs");
     let docs_s = docs.display().to_string();
@@ -159,12 +158,9 @@ fn json_files(dir: &Path) -> usize {
 /// next run reads only the others.
 #[test]
 fn a_killed_ocr_keeps_the_pages_it_read() {
-    let Some(python) = test_python("ocr after kill -9") else {
+    let Some(python) = python_and_tesseract("ocr after kill -9") else {
         return;
     };
-    if !tesseract() {
-        return;
-    }
     let p = Project::new(OCR_ONLY);
     let docs = p.path("docs").display().to_string();
     generate(&python, &[&docs, "--per-class", "1"]);
@@ -207,13 +203,10 @@ fn example(model: &Path) -> String {
 
 #[test]
 fn the_example_classifies_documents_rejects_bad_files_and_reads_only_new_ones() {
-    let Some(python) = test_python("the document-classification example") else {
+    let Some(python) = python_and_tesseract("the document-classification example") else {
         return;
     };
     let Some(model) = model_dir() else { return };
-    if !tesseract() {
-        return;
-    }
     let p = Project::new(&example(&model));
     let docs = p.path("data/to_ingest").display().to_string();
     generate(&python, &[&docs, "--per-class", "10", "--bad", &docs]);
@@ -748,13 +741,10 @@ tasks:
 /// each page's 224×224 image through CLIP's vision tower, joined to its text vector.
 #[test]
 fn the_example_s_clip_block_joins_image_and_text_vectors() {
-    let Some(python) = test_python("the example's CLIP block") else {
+    let Some(python) = python_and_tesseract("the example's CLIP block") else {
         return;
     };
     let Some(model) = model_dir() else { return };
-    if !tesseract() {
-        return;
-    }
     let clip = repo().join("crates/sluice-embed/tests/fixtures/tiny-clip");
     let text = example(&model);
     let block = text

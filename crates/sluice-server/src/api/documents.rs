@@ -8,20 +8,20 @@
 //! type sniffed from its bytes (the task's `accept`, else 415) and its pixel count from the
 //! image header (at most [`sluice_docs::image::MAX_PIXELS`], else 413).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::Multipart;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sluice_core::TaskKind;
-use sluice_data::datafusion::arrow::array::{Array, AsArray};
-use sluice_data::datafusion::arrow::datatypes::DataType;
+use sluice_core::{Pipeline, TaskKind};
 use sluice_data::datafusion::arrow::record_batch::RecordBatch;
 use sluice_docs::files::ReadFiles;
+use sluice_engine::replay::upstream;
 
 use crate::App;
+use crate::catalog::Catalog;
 use crate::error::{ApiError, ApiResult};
 
 /// The largest document a prediction takes, in bytes (32 MiB).
@@ -118,10 +118,45 @@ pub async fn read_upload(mut form: Multipart) -> ApiResult<Upload> {
 /// Where a document's row comes from: the pipeline, its `read.files` task and the train
 /// task's input.
 struct Route {
-    pipeline: sluice_core::Pipeline,
+    pipeline: Pipeline,
     source: String,
     config: sluice_core::Node,
     input: String,
+}
+
+/// The `read.files` task and the input task (indices) of model `task` of `p`.
+fn source_of(p: &Pipeline, task: &str) -> ApiResult<(usize, usize)> {
+    let pipeline = &p.name;
+    let train = p
+        .task_index(task)
+        .ok_or_else(|| ApiError::NotFound(format!("pipeline `{pipeline}` has no task `{task}`")))?;
+    let input = p.tasks[train]
+        .deps
+        .iter()
+        .copied()
+        .find(|&d| p.tasks[d].produces_dataset)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!("task `{task}` reads no dataset: send `rows`"))
+        })?;
+    let sources: Vec<usize> = upstream(p, input)
+        .into_iter()
+        .filter(|&i| matches!(&p.tasks[i].kind, TaskKind::Op { op, .. } if op == SOURCE_OP))
+        .collect();
+    match sources.as_slice() {
+        [source] => Ok((*source, input)),
+        [] => Err(ApiError::UnsupportedMedia(format!(
+            "model `{pipeline}.{task}` is not trained on documents (no `{SOURCE_OP}` task upstream of `{}`): send JSON `rows`",
+            p.tasks[input].name
+        ))),
+        many => Err(ApiError::BadRequest(format!(
+            "model `{pipeline}.{task}` reads documents from {} `{SOURCE_OP}` tasks ({}): a prediction reads from one",
+            many.len(),
+            many.iter()
+                .map(|&i| p.tasks[i].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
 }
 
 /// The replay route of model `pipeline.task`, from the server's pipelines.
@@ -133,59 +168,27 @@ fn route(app: &App, pipeline: &str, task: &str) -> ApiResult<Route> {
         ))
     })?;
     let p = &loaded.pipeline;
-    let train = p
-        .task_index(task)
-        .ok_or_else(|| ApiError::NotFound(format!("pipeline `{pipeline}` has no task `{task}`")))?;
-    let input = p.tasks[train]
-        .deps
-        .iter()
-        .find(|&&d| p.tasks[d].produces_dataset)
-        .map(|&d| p.tasks[d].name.clone())
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!("task `{task}` reads no dataset: send `rows`"))
-        })?;
-    // The `read.files` tasks upstream of the input.
-    let mut up = std::collections::BTreeSet::new();
-    let mut stack: Vec<usize> = p.task_index(&input).into_iter().collect();
-    while let Some(i) = stack.pop() {
-        if up.insert(i) {
-            stack.extend(p.tasks[i].deps.iter().copied());
-        }
-    }
-    let sources: Vec<(String, sluice_core::Node)> = up
-        .iter()
-        .filter_map(|&i| match &p.tasks[i].kind {
-            TaskKind::Op { op, config } if op == SOURCE_OP => {
-                Some((p.tasks[i].name.clone(), config.clone()))
-            }
-            _ => None,
-        })
-        .collect();
-    match sources.as_slice() {
-        [(source, config)] => Ok(Route {
-            pipeline: p.clone(),
-            source: source.clone(),
-            config: config.clone(),
-            input,
-        }),
-        [] => Err(ApiError::UnsupportedMedia(format!(
-            "model `{pipeline}.{task}` is not trained on documents (no `{SOURCE_OP}` task upstream of `{input}`): send JSON `rows`"
-        ))),
-        many => Err(ApiError::BadRequest(format!(
-            "model `{pipeline}.{task}` reads documents from {} `{SOURCE_OP}` tasks ({}): a prediction reads from one",
-            many.len(),
-            many.iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
+    let (source, input) = source_of(p, task)?;
+    let TaskKind::Op { config, .. } = &p.tasks[source].kind else {
+        return Err(ApiError::Internal(format!(
+            "`{}` is not an op",
+            p.tasks[source].name
+        )));
+    };
+    Ok(Route {
+        source: p.tasks[source].name.clone(),
+        config: config.clone(),
+        input: p.tasks[input].name.clone(),
+        pipeline: p.clone(),
+    })
 }
 
-/// Whether model `pipeline.task` predicts documents: a `read.files` task of its pipeline
-/// feeds its input.
-pub fn reads_documents(app: &App, pipeline: &str, task: &str) -> bool {
-    route(app, pipeline, task).is_ok()
+/// Whether model `pipeline.task` of `catalog` predicts documents: a `read.files` task of its
+/// pipeline feeds its input.
+pub fn reads_documents(catalog: &Catalog, pipeline: &str, task: &str) -> bool {
+    catalog
+        .get(pipeline)
+        .is_some_and(|l| source_of(&l.pipeline, task).is_ok())
 }
 
 /// A scratch folder, removed when dropped.
@@ -270,72 +273,53 @@ pub async fn document_rows(
         )
         .await
         .map_err(|e| ApiError::of_kind(e.kind, format!("{}: {}", upload.name, e.message)))?;
-    let dir = replayed.dir.clone();
-    let batches = tokio::task::spawn_blocking(move || {
+    if let Some(task) = replayed.kept_nothing {
+        let why = sluice_docs::rejected::reasons(&replayed.dir);
+        return Err(ApiError::Unprocessable(format!(
+            "{}: task `{task}` kept nothing of it{}",
+            upload.name,
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", why.join("; "))
+            }
+        )));
+    }
+    let dir = replayed.dir;
+    let inside = scratch.0.display().to_string();
+    tokio::task::spawn_blocking(move || {
         let mut batches = Vec::new();
-        sluice_data::export::for_each_batch_of(&dir, None, |_, b| {
+        sluice_data::export::for_each_batch(&dir, |_, b| {
             batches.push(b);
             Ok(())
         })
-        .map(|_| batches)
+        .map_err(|e| e.to_string())?;
+        let first = sluice_vector::search::fetch_rows(&dir, &[0]).map_err(|e| e.to_string())?;
+        Ok((
+            batches,
+            shown(first.into_iter().next().unwrap_or_default(), &inside),
+        ))
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| ApiError::Internal(format!("the document's row cannot be read: {e}")))?;
-    let row = first_row(&batches, &scratch.0);
-    Ok((batches, row))
+    .map_err(|e: String| ApiError::Internal(format!("the document's row cannot be read: {e}")))
 }
 
-/// The scalar columns of the first row (text cut to [`TEXT_SHOWN`] characters; paths into
-/// the scratch folder left out).
-fn first_row(batches: &[RecordBatch], scratch: &Path) -> DocumentRow {
-    let mut out = Map::new();
-    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
-        return out;
-    };
-    let inside = scratch.display().to_string();
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        if column.is_null(0) {
-            out.insert(field.name().clone(), Value::Null);
-            continue;
-        }
-        let value = match column.data_type() {
-            DataType::Utf8 => Value::from(column.as_string::<i32>().value(0)),
-            DataType::LargeUtf8 => Value::from(column.as_string::<i64>().value(0)),
-            DataType::Utf8View => Value::from(column.as_string_view().value(0)),
-            DataType::Boolean => Value::from(column.as_boolean().value(0)),
-            DataType::Int32
-            | DataType::Int64
-            | DataType::UInt32
-            | DataType::UInt64
-            | DataType::Float32
-            | DataType::Float64 => {
-                match sluice_data::datafusion::arrow::compute::cast(column, &DataType::Float64) {
-                    Ok(c) => {
-                        let v = c
-                            .as_primitive::<sluice_data::datafusion::arrow::datatypes::Float64Type>(
-                            )
-                            .value(0);
-                        if v.fract() == 0.0 && v.abs() < 9e15 {
-                            Value::from(v as i64)
-                        } else {
-                            Value::from(v)
-                        }
-                    }
-                    Err(_) => continue,
-                }
-            }
-            _ => continue,
-        };
-        let value = match value {
-            Value::String(s) if s.starts_with(&inside) => continue,
-            Value::String(s) if s.chars().count() > TEXT_SHOWN => Value::from(format!(
-                "{}…",
-                s.chars().take(TEXT_SHOWN).collect::<String>()
+/// What the answer shows of a row: its scalar values (no lists, no objects), text cut to
+/// [`TEXT_SHOWN`] characters, paths into the scratch folder `inside` left out.
+fn shown(row: DocumentRow, inside: &str) -> DocumentRow {
+    row.into_iter()
+        .filter_map(|(k, v)| match v {
+            Value::Array(_) | Value::Object(_) => None,
+            Value::String(s) if s.starts_with(inside) => None,
+            Value::String(s) if s.chars().count() > TEXT_SHOWN => Some((
+                k,
+                Value::from(format!(
+                    "{}…",
+                    s.chars().take(TEXT_SHOWN).collect::<String>()
+                )),
             )),
-            v => v,
-        };
-        out.insert(field.name().clone(), value);
-    }
-    out
+            v => Some((k, v)),
+        })
+        .collect()
 }

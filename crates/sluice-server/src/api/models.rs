@@ -70,6 +70,7 @@ pub struct ModelInfo {
 /// The models and their versions and aliases, from the store.
 pub(crate) async fn list_models(app: &App) -> ApiResult<Vec<ModelInfo>> {
     let versions = app.store.dataset_versions(None, None).await?;
+    let catalog = app.catalog();
     let aliases = app.store.aliases(None, None, false).await?;
     let mut out: Vec<ModelInfo> = Vec::new();
     for v in &versions {
@@ -85,7 +86,7 @@ pub(crate) async fn list_models(app: &App) -> ApiResult<Vec<ModelInfo>> {
                 latest: None,
                 metric: state.metric.clone(),
                 values: Map::new(),
-                documents: super::documents::reads_documents(app, &v.pipeline, &v.task),
+                documents: super::documents::reads_documents(&catalog, &v.pipeline, &v.task),
                 aliases: aliases
                     .iter()
                     .filter(|a| a.pipeline == v.pipeline && a.task == v.task)
@@ -347,6 +348,12 @@ pub async fn predict(
     result.map(Json)
 }
 
+/// What a model scores: JSON rows, or the rows a document's pipeline made of it.
+enum Scored {
+    Json(Vec<Map<String, Value>>),
+    Batches(Vec<sluice_data::datafusion::arrow::record_batch::RecordBatch>),
+}
+
 async fn predict_rows(
     app: &App,
     name: &str,
@@ -357,30 +364,41 @@ async fn predict_rows(
 ) -> ApiResult<PredictAnswer> {
     let record = resolve(app, pipeline, task, which).await?;
     let model = app.models.get(name, &record).await?;
-    let body = match input {
-        PredictInput::Rows(body) => body,
+    let (scored, document) = match input {
+        PredictInput::Rows(body) => (Scored::Json(json_rows(&model, name, body)?), None),
         PredictInput::Document(upload) => {
             let (batches, row) =
                 super::documents::document_rows(app, pipeline, task, upload).await?;
-            let m = model.clone();
-            let predictions =
-                tokio::task::spawn_blocking(move || -> Result<Vec<Value>, sluice_ml::MlError> {
-                    let frame = m.frame(&batches)?;
-                    let p = m.predict(&frame, 1)?;
-                    Ok(m.json(&p))
-                })
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?
-                .map_err(|e| ApiError::Unprocessable(format!("the document's row: {e}")))?;
-            return Ok(PredictAnswer {
-                model: name.to_string(),
-                version: record.version,
-                classes: model.classes().map(<[String]>::to_vec),
-                predictions,
-                document: Some(row),
-            });
+            (Scored::Batches(batches), Some(row))
         }
     };
+    let m = model.clone();
+    let predictions =
+        tokio::task::spawn_blocking(move || -> Result<Vec<Value>, sluice_ml::MlError> {
+            let frame = match &scored {
+                Scored::Json(rows) => m.features.frame_from_json(rows)?,
+                Scored::Batches(batches) => m.frame(batches)?,
+            };
+            let p = m.predict(&frame, 1)?;
+            Ok(m.json(&p))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| match document {
+            Some(_) => ApiError::Unprocessable(format!("the document's row: {e}")),
+            None => ApiError::BadRequest(e.to_string()),
+        })?;
+    Ok(PredictAnswer {
+        model: name.to_string(),
+        version: record.version,
+        classes: model.classes().map(<[String]>::to_vec),
+        predictions,
+        document,
+    })
+}
+
+/// The rows of a JSON prediction request, checked against the model.
+fn json_rows(model: &Model, name: &str, body: PredictBody) -> ApiResult<Vec<Map<String, Value>>> {
     let rows = match (body.rows, body.instances, body.vector) {
         (Some(r), None, None) | (None, Some(r), None) => r,
         (None, None, Some(v)) => {
@@ -419,23 +437,7 @@ async fn predict_rows(
             rows.len()
         )));
     }
-    let m = model.clone();
-    let predictions =
-        tokio::task::spawn_blocking(move || -> Result<Vec<Value>, sluice_ml::MlError> {
-            let frame = m.features.frame_from_json(&rows)?;
-            let p = m.predict(&frame, 1)?;
-            Ok(m.json(&p))
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok(PredictAnswer {
-        model: name.to_string(),
-        version: record.version,
-        classes: model.classes().map(<[String]>::to_vec),
-        predictions,
-        document: None,
-    })
+    Ok(rows)
 }
 
 /// A promotion.
