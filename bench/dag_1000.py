@@ -63,14 +63,21 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def measure(sluice, max_parallel, repeat, shape=(CHAINS, CHAIN_LEN, FAN_OUT)):
+def measure(sluice, max_parallel, repeat, shape=(CHAINS, CHAIN_LEN, FAN_OUT), lineage=False):
     n = 2 + shape[0] * shape[1] + shape[2]  # 1,000 with the default shape
     name = "dag_1000" if n == 1000 else f"dag_{n}"
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, f"{name}.yaml")
         with open(path, "w") as f:
             f.write(pipeline_yaml(max_parallel, shape, name))
-        env = {k: v for k, v in os.environ.items() if k not in ("SLUICE_HOME", "SLUICE_STATE")}
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("SLUICE_HOME", "SLUICE_STATE") and not k.startswith("OPENLINEAGE_")}
+        if lineage:
+            # OpenLineage events of every run and task to a local NDJSON file.
+            config = os.path.join(tmp, "openlineage.yml")
+            with open(config, "w") as f:
+                f.write(f"transport:\n  type: file\n  path: {os.path.join(tmp, 'lineage.ndjson')}\n")
+            env["OPENLINEAGE_CONFIG"] = config
         walls, overheads = [], []
         for i in range(repeat + 1):  # the first run warms the page cache and creates the store
             t0 = time.perf_counter()
@@ -120,6 +127,18 @@ def main() -> int:
         print(f"    total wall time     {statistics.median(walls):.3f} s   (min {min(walls):.3f}, max {max(walls):.3f})")
         print(f"    overhead per task   median {statistics.median(overheads):.3f} ms   "
               f"p99 {percentile(overheads, 0.99):.3f} ms   max {max(overheads):.3f} ms   (ready -> running)")
+    # Lineage: the same DAG with OpenLineage events (2 per task, 2 per run) to a file, against
+    # the same DAG without, measured alternately in this run.
+    plain, traced = [], []
+    for _ in range(args.repeat):
+        for walls, lineage in ((plain, False), (traced, True)):
+            w, _ = measure(sluice, None, 1, lineage=lineage)
+            if w is None:
+                return 1
+            walls.extend(w)
+    without, with_ = statistics.median(plain), statistics.median(traced)
+    print(f"  lineage to a local file (OpenLineage events, {args.repeat} runs each, alternated)")
+    print(f"    without {without:.3f} s   with {with_:.3f} s   overhead {100 * (with_ / without - 1):+.1f} %")
     print("  for scale: Airflow 2 needs 11-14 s of scheduling lag for 1,000 tasks (published figure, not run here)")
     if args.airflow:
         return measure_airflow(sluice, args, statistics.median(default_walls))

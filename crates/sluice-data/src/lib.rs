@@ -15,6 +15,7 @@ pub mod escapes;
 pub mod export;
 mod json_pretty;
 mod json_text;
+pub mod lineage;
 pub mod read_csv;
 pub mod read_json;
 pub mod release;

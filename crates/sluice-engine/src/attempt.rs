@@ -24,6 +24,7 @@ use sluice_store::{AttemptRecord, Write, now_micros};
 use tokio_util::sync::CancellationToken;
 
 use crate::Event;
+use crate::observe::{AttemptEvent, Observed, Phase};
 use crate::publish::{own_versions, publish_dataset};
 use crate::run::{Done, Shared};
 use crate::warehouse::version_of;
@@ -199,6 +200,13 @@ fn build(registry: &Registry, name: &str, config: &Node) -> Result<Arc<dyn Op>, 
         .map_err(|e| OpError::config(format!("op `{name}`: {e}")))
 }
 
+/// The version of the dataset in folder `dir` (its last component).
+fn dir_version(dir: &std::path::Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// An attempt that failed before its op could start.
 fn fail_before_start(
     shared: &Shared,
@@ -263,6 +271,27 @@ pub(crate) async fn run_attempt(
     {
         return fail_before_start(&shared, i, record, clock, OpError::internal(e));
     }
+    let observed = |phase, at| AttemptEvent {
+        pipeline: shared.pipeline.clone(),
+        run_id: shared.run_id.clone(),
+        nominal_time: shared.nominal_time,
+        task: i,
+        attempt,
+        phase,
+        at,
+        inputs: spec
+            .inputs
+            .iter()
+            .map(|(task, dir)| (task.clone(), dir_version(dir)))
+            .collect(),
+        output: spec.output.as_ref().map(|o| o.version.clone()),
+        dataset: None,
+        lineage: Default::default(),
+        error: None,
+    };
+    shared
+        .engine
+        .observe(|| Observed::Attempt(observed(Phase::Started, record.started_at)));
     let built = shared.ops[i].clone();
     let hooks = hooks(&shared, i, &record);
     let Executed {
@@ -280,6 +309,24 @@ pub(crate) async fn run_attempt(
     }
     let cancelled = cancel.is_cancelled() && !timed_out;
     ended(&mut record, &result, cancelled, &log);
+    shared.engine.observe(|| {
+        let mut event = observed(
+            match record.state {
+                TaskState::Succeeded => Phase::Succeeded,
+                TaskState::Cancelled => Phase::Cancelled,
+                _ => Phase::Failed,
+            },
+            record.ended_at.unwrap_or_else(now_micros),
+        );
+        match &result {
+            Ok(out) => {
+                event.dataset = out.dataset.clone();
+                event.lineage = out.lineage.clone();
+            }
+            Err(e) => event.error = Some(e.message.clone()),
+        }
+        Observed::Attempt(event)
+    });
     shared.writer.send(Write::Attempt(record));
     Done::Attempt {
         idx: i,

@@ -13,6 +13,7 @@
 
 mod attempt;
 mod holds;
+pub mod observe;
 mod plan;
 mod process;
 mod publish;
@@ -37,6 +38,7 @@ use sluice_op::{ErrorKind, Registry};
 use sluice_store::{StateStore, StoreError};
 
 pub use attempt::{AttemptSpec, Executed, Hooks, Work, execute};
+pub use observe::{Observed, Observer};
 pub use process::{hostname, is_live_sluice};
 pub use run::{backoff, new_run_id, retry_delay};
 
@@ -47,6 +49,7 @@ pub struct Engine {
     ops: Arc<Registry>,
     logs_dir: PathBuf,
     warehouse: warehouse::Warehouse,
+    observers: Vec<Arc<dyn Observer>>,
 }
 
 /// How to run.
@@ -70,6 +73,8 @@ pub struct RunOptions {
     /// Start only while fewer than this many runs of the pipeline are running, checked and
     /// recorded in one step by the store ([`EngineError::TooManyRuns`] otherwise).
     pub max_active: Option<usize>,
+    /// The scheduled slot the run is for (the scheduler's runs and backfills).
+    pub nominal_time: Option<sluice_store::Micros>,
 }
 
 /// What happens during a run, for live views.
@@ -250,6 +255,24 @@ impl Engine {
             ops,
             logs_dir,
             warehouse,
+            observers: Vec::new(),
+        }
+    }
+
+    /// The engine, telling `observer` of every run and attempt (lineage emitters).
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Tells every observer of `event`.
+    pub(crate) fn observe(&self, event: impl FnOnce() -> Observed) {
+        if self.observers.is_empty() {
+            return;
+        }
+        let event = event();
+        for o in &self.observers {
+            o.observe(event.clone());
         }
     }
 

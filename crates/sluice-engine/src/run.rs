@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::attempt::run_attempt;
 use crate::holds::Holds;
+use crate::observe::{Observed, Phase, RunEvent};
 use crate::plan::Plan;
 use crate::process::{hostname, is_live_sluice};
 use crate::warehouse::version_of;
@@ -75,6 +76,8 @@ struct Slot {
 }
 
 /// What the loop hears back: an attempt that ended, or a retry whose delay is over.
+// Moved once per attempt: boxing the output would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Done {
     Attempt {
         idx: usize,
@@ -87,7 +90,9 @@ pub(crate) enum Done {
 /// What every attempt of a run shares with the loop.
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
-    pub(crate) pipeline: Pipeline,
+    pub(crate) pipeline: Arc<Pipeline>,
+    /// The scheduled slot the run is for.
+    pub(crate) nominal_time: Option<sluice_store::Micros>,
     /// The built op of each op task (built once per run).
     pub(crate) ops: Vec<Option<Arc<dyn sluice_op::Op>>>,
     /// Fingerprint of each task; that of a task which always runs is settled once it ran
@@ -207,7 +212,8 @@ impl Engine {
         }
         let shared = Arc::new(Shared {
             engine: self.clone(),
-            pipeline: pipeline.clone(),
+            pipeline: Arc::new(pipeline.clone()),
+            nominal_time: opts.nominal_time,
             ops: built,
             fingerprints: std::sync::Mutex::new(fps.clone()),
             run_id: run_id.clone(),
@@ -223,6 +229,18 @@ impl Engine {
             already_done,
             resumed: opts.resume.is_some(),
         });
+        let observed_pipeline = shared.pipeline.clone();
+        let observed_run = |phase, error| {
+            Observed::Run(RunEvent {
+                pipeline: observed_pipeline.clone(),
+                run_id: run_id.clone(),
+                nominal_time: opts.nominal_time,
+                phase,
+                at: now_micros(),
+                error,
+            })
+        };
+        self.observe(|| observed_run(Phase::Started, None));
 
         let mut run = RunLoop {
             pipeline,
@@ -259,6 +277,14 @@ impl Engine {
         let state = self
             .close(pipeline, run_record, state, writer, writer_task)
             .await?;
+        self.observe(|| {
+            let (phase, error) = match state {
+                RunState::Succeeded => (Phase::Succeeded, None),
+                RunState::Cancelled => (Phase::Cancelled, Some("the run was stopped".into())),
+                _ => (Phase::Failed, Some("a task failed".into())),
+            };
+            observed_run(phase, error)
+        });
         let tasks = pipeline.tasks.iter().zip(&slots).zip(&selected);
         let tasks = tasks.filter(|(_, on)| **on);
         Ok(RunSummary {
@@ -353,6 +379,8 @@ struct RunLoop<'p> {
 }
 
 /// What the loop waits for next.
+// As `Done`.
+#[allow(clippy::large_enum_variant)]
 enum Next {
     Stop,
     Done(tokio::task::Id, Done),

@@ -15,6 +15,7 @@
 
 mod context;
 mod error;
+pub mod lineage;
 mod names;
 mod registry;
 pub mod shell;
@@ -23,6 +24,7 @@ pub use context::{
     Echo, OnSpawn, Previous, ProgressFn, TaskContext, TaskLog, redact_urls, redact_with,
 };
 pub use error::{ErrorKind, OpError};
+pub use lineage::Lineage;
 pub use names::Names;
 pub use registry::{CheckQuery, CheckRunner, OpSpec, Registry, build};
 
@@ -88,6 +90,9 @@ pub struct OpOutput {
     /// Aliases to point at the dataset it wrote once it is published (a model promoted to
     /// `champion`), each with a note saying why.
     pub aliases: Vec<(String, String)>,
+    /// What it read and wrote outside the warehouse, and where its columns come from.
+    #[serde(default)]
+    pub lineage: Lineage,
 }
 
 /// An op, built from its config.

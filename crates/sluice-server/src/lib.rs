@@ -52,6 +52,8 @@ pub struct Config {
     pub secure_cookies: bool,
     /// The ops pipelines may use (the CLI gives the built-ins).
     pub registry: Arc<Registry>,
+    /// Told of every run and attempt (the home's lineage emitter).
+    pub observers: Vec<Arc<dyn sluice_engine::Observer>>,
 }
 
 /// The server's shared state.
@@ -105,7 +107,10 @@ impl App {
     /// The server's state over `store`, its pipelines read from `config.pipelines`.
     pub fn new(config: &Config, store: Arc<dyn StateStore>, stop: CancellationToken) -> App {
         let registry = config.registry.clone();
-        let engine = Engine::new(store.clone(), registry.clone(), &config.home);
+        let engine = config.observers.iter().fold(
+            Engine::new(store.clone(), registry.clone(), &config.home),
+            |engine, o| engine.with_observer(o.clone()),
+        );
         App(Arc::new(Inner {
             engine,
             store,
@@ -386,6 +391,7 @@ async fn start_slot(
             let opts = RunOptions {
                 trigger: trigger.into(),
                 run_id: Some(due.run_id.clone()),
+                nominal_time: Some(due.slot),
                 ..RunOptions::default()
             };
             if let Err(e) = runs::start(app, pipeline.clone(), opts).await {

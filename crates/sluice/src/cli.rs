@@ -256,6 +256,12 @@ pub enum Command {
         #[arg(long)]
         secure_cookies: bool,
     },
+    /// Lineage and metadata: deliver the OpenLineage events waiting for a collector.
+    Metadata {
+        /// What to do.
+        #[command(subcommand)]
+        action: MetadataAction,
+    },
     /// Users of the server (`sluice serve`).
     User {
         /// What to do.
@@ -348,6 +354,18 @@ pub enum ModelsAction {
         a: String,
         /// Another version or alias.
         b: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MetadataAction {
+    /// Send the OpenLineage events that wait in the home's spool because their collector
+    /// was down or refused to answer; they go in the order they happened, each once. Runs
+    /// and `sluice serve` also send them, as soon as the collector answers again.
+    Flush {
+        /// Give up after this long if the collector answers but does not take them (5xx).
+        #[arg(long, default_value = "30s", value_parser = sluice_core::duration::parse_duration)]
+        timeout: std::time::Duration,
     },
 }
 

@@ -38,6 +38,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 trigger: "cli".into(),
                 run_id: None,
                 max_active: None,
+                nominal_time: None,
             };
             run(&cli, file, params, opts, json, !no_wait).await
         }
@@ -97,6 +98,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             bind,
             secure_cookies,
         } => crate::serve::serve(&cli, pipelines, bind, secure_cookies).await,
+        Command::Metadata { ref action } => metadata(&cli, action).await,
         Command::User { ref action } => crate::serve::user(&cli, action).await,
         Command::Token { ref action } => crate::serve::token(&cli, action).await,
         Command::Head { ref dataset, rows } => head(&cli, dataset, rows).await,
@@ -105,6 +107,51 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             crate::models::models(store, action, json).await
         }
     }
+}
+
+/// `sluice metadata …`.
+async fn metadata(cli: &Cli, action: &crate::cli::MetadataAction) -> Result<u8, Failure> {
+    let crate::cli::MetadataAction::Flush { timeout } = action;
+    let home = home::discover(&cli.home)?;
+    let config = sluice_lineage::Config::of_home(&home, &|k| std::env::var(k).ok())
+        .map_err(|e| Failure::invalid(format!("error: lineage: {e}")))?;
+    let urls: Vec<(String, Option<String>, std::time::Duration)> = config
+        .into_iter()
+        .flat_map(|c| c.transports)
+        .filter_map(|t| match t {
+            sluice_lineage::Transport::Http {
+                url,
+                api_key,
+                timeout,
+            } => Some((url, api_key, timeout)),
+            _ => None,
+        })
+        .collect();
+    if urls.is_empty() {
+        return Err(Failure::invalid(format!(
+            "error: no OpenLineage collector is configured for {} (set OPENLINEAGE_URL or write {}): nothing to send",
+            home.display(),
+            home.join(sluice_lineage::config::FILE).display()
+        )));
+    }
+    let mut left = 0;
+    for (url, api_key, request_timeout) in urls {
+        let spool = sluice_lineage::spool::Spool::new(sluice_lineage::spool_dir(&home, &url));
+        let d = sluice_lineage::Deliverer::start(spool, &url, api_key, request_timeout)
+            .map_err(|e| Failure::env(format!("error: lineage: {e}")))?;
+        let done = tokio::task::spawn_blocking({
+            let timeout = *timeout;
+            move || d.finish(timeout)
+        })
+        .await
+        .map_err(|e| Failure::env(format!("error: lineage: {e}")))?;
+        println!(
+            "{}: {} sent, {} refused, {} waiting",
+            done.url, done.sent, done.refused, done.left
+        );
+        left += done.left;
+    }
+    Ok(if left > 0 { EXIT_FAILED } else { 0 })
 }
 
 /// The query of `sluice sql`: given, or read from `--file`.
@@ -266,7 +313,11 @@ async fn backfill(
         claimed.len(),
         slots - claimed.len()
     );
-    let engine = Engine::new(store, registry.clone(), &home);
+    let lineage = home::lineage(&home, &store)?;
+    let mut engine = Engine::new(store, registry.clone(), &home);
+    if let Some(l) = &lineage {
+        engine = engine.with_observer(l.clone());
+    }
     let stop = CancellationToken::new();
     spawn_signal_handler(stop.clone());
     let mut failed = 0usize;
@@ -280,6 +331,7 @@ async fn backfill(
         let opts = RunOptions {
             trigger: "backfill".into(),
             run_id: Some(due.run_id.clone()),
+            nominal_time: Some(due.slot),
             ..RunOptions::default()
         };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -311,6 +363,7 @@ async fn backfill(
             }
         }
     }
+    home::finish_lineage(lineage);
     Ok(if failed > 0 { EXIT_FAILED } else { 0 })
 }
 
@@ -329,7 +382,11 @@ async fn run(
     // One `sluice run` of a pipeline at a time on a home: held until this function returns.
     let _lock = home::lock_pipeline(&home, &pipeline.name, wait).await?;
     let store = home::open_store(&cli.state, &home).await?;
-    let engine = Engine::new(store, registry.clone(), &home);
+    let lineage = home::lineage(&home, &store)?;
+    let mut engine = Engine::new(store, registry.clone(), &home);
+    if let Some(l) = &lineage {
+        engine = engine.with_observer(l.clone());
+    }
     if let Some(run_id) = &opts.resume {
         // Resume with the parameters the run started with, unless overridden now.
         let mut merged: Vec<(String, String)> = engine
@@ -363,6 +420,7 @@ async fn run(
     let view = tokio::spawn(live::show(rx, pipeline.name.clone(), as_json));
     let result = engine.run(&pipeline, opts, Some(tx), stop).await;
     let _ = view.await;
+    home::finish_lineage(lineage);
     let summary = result.map_err(engine_failure)?;
 
     if as_json {

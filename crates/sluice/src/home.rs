@@ -125,3 +125,42 @@ pub async fn lock_pipeline(home: &Path, pipeline: &str, wait: bool) -> Result<Ru
     let _ = file.flush();
     Ok(RunLock { _file: file })
 }
+
+/// The lineage emitter `home` is configured for (`openlineage.yml`, `OPENLINEAGE_URL`), if
+/// any: attach it to the engine, and [`finish_lineage`] it when the command ends.
+pub fn lineage(
+    home: &Path,
+    store: &Arc<dyn StateStore>,
+) -> Result<Option<Arc<sluice_lineage::Emitter>>, Failure> {
+    let config = sluice_lineage::Config::of_home(home, &|k| std::env::var(k).ok())
+        .map_err(|e| Failure::invalid(format!("error: lineage: {e}")))?;
+    match config {
+        None => Ok(None),
+        Some(c) => sluice_lineage::Emitter::start(&c, home, Some(store.clone()))
+            .map(Some)
+            .map_err(|e| Failure::env(format!("error: lineage: {e}"))),
+    }
+}
+
+/// How long a command's end waits for a collector that answers to take the events.
+pub const LINEAGE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Writes out the events `emitter` queued and gives collectors [`LINEAGE_GRACE`]; says what
+/// waits in a spool.
+pub fn finish_lineage(emitter: Option<Arc<sluice_lineage::Emitter>>) {
+    let Some(emitter) = emitter else { return };
+    for d in emitter.finish(LINEAGE_GRACE) {
+        if d.left > 0 {
+            eprintln!(
+                "lineage: {} event(s) wait for {} (it does not take them now); the next sluice run or `sluice serve` sends them",
+                d.left, d.url
+            );
+        }
+        if d.refused > 0 {
+            eprintln!(
+                "lineage: {} refused {} event(s); they are kept in the home's lineage folder (refused.ndjson)",
+                d.url, d.refused
+            );
+        }
+    }
+}

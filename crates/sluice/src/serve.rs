@@ -50,6 +50,7 @@ pub async fn serve(
             pipelines.display()
         );
     }
+    let lineage = home::lineage(&home, &store)?;
     let stop = CancellationToken::new();
     {
         let stop = stop.clone();
@@ -76,10 +77,14 @@ pub async fn serve(
         bind,
         secure_cookies,
         registry: std::sync::Arc::new(sluice_ops::registry()),
+        observers: lineage
+            .iter()
+            .map(|l| l.clone() as std::sync::Arc<dyn sluice_engine::Observer>)
+            .collect(),
     };
-    sluice_server::serve(config, store, stop, Some(tx))
-        .await
-        .map_err(|e| Failure::env(format!("error: {e}")))?;
+    let served = sluice_server::serve(config, store, stop, Some(tx)).await;
+    crate::home::finish_lineage(lineage);
+    served.map_err(|e| Failure::env(format!("error: {e}")))?;
     Ok(0)
 }
 

@@ -3,7 +3,7 @@
 //! server answering 503 is tried again by the task's retries, one answering 404 is not.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
@@ -32,19 +32,12 @@ fn serve(body: &str) -> Server {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut request = String::new();
-            let _ = reader.read_line(&mut request);
-            let mut if_none_match = String::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("if-none-match:") {
-                    if_none_match = v.trim().to_string();
-                }
-            }
+            let (request, headers, _) = common::read_request(&stream);
+            let if_none_match = headers
+                .into_iter()
+                .find(|(k, _)| k == "if-none-match")
+                .map(|(_, v)| v.to_ascii_lowercase())
+                .unwrap_or_default();
             let content = b.lock().expect("body").clone();
             let etag = format!("\"{}\"", content.len());
             let failure = f.lock().expect("failures").pop_front();

@@ -34,6 +34,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["sluice-core", "sluice-op", "sluice-store"],
     ),
     (
+        "sluice-lineage",
+        &["sluice-core", "sluice-engine", "sluice-op", "sluice-store"],
+    ),
+    (
         "sluice-server",
         &[
             "sluice-core",
@@ -54,6 +58,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sluice-data",
             "sluice-embed",
             "sluice-engine",
+            "sluice-lineage",
             "sluice-link",
             "sluice-ml",
             "sluice-op",

@@ -170,6 +170,38 @@ struct Counts {
 }
 
 impl Embed {
+    /// Every input column copied; the vector computed from the text (or image) column, by a
+    /// remote model when `endpoint` is set (then an input too).
+    fn lineage(&self, schema: &str) -> sluice_op::Lineage {
+        use sluice_op::lineage::{ColumnLineage, DatasetRef, External, How, Source, schema_fields};
+        let from = |c: &str, how| Source::new(DatasetRef::task(&self.input), c, how);
+        let mut fields: std::collections::BTreeMap<String, Vec<Source>> = schema_fields(schema)
+            .into_iter()
+            .filter(|f| f.name != self.column)
+            .map(|f| {
+                let s = from(&f.name, How::Identity);
+                (f.name, vec![s])
+            })
+            .collect();
+        let source = self.image.as_deref().unwrap_or(&self.text);
+        fields.insert(self.column.clone(), vec![from(source, How::Transformation)]);
+        let inputs = self
+            .endpoint
+            .as_deref()
+            .and_then(External::url)
+            .into_iter()
+            .collect();
+        sluice_op::Lineage {
+            inputs,
+            columns: vec![ColumnLineage {
+                output: DatasetRef::Own,
+                fields,
+                dataset: Vec::new(),
+            }],
+            ..Default::default()
+        }
+    }
+
     /// The model folder of a local model.
     fn model_dir(&self, workdir: &Path) -> Result<PathBuf, OpError> {
         let relative = workdir.join(&self.model);
@@ -659,8 +691,10 @@ impl Op for Embed {
                 ("index_removed", u.removed as u64),
             ]));
         }
+        let dataset: sluice_op::Dataset = info.into();
         Ok(OpOutput {
-            dataset: Some(info.into()),
+            lineage: self.lineage(&dataset.schema),
+            dataset: Some(dataset),
             // How the vectors were made, for searches (`sluice search`) to embed queries alike.
             state: Some(serde_json::json!({ "embedding": source })),
             metrics,

@@ -138,8 +138,16 @@ impl Op for ExportParquet {
             "wrote {rows} rows in {files} files ({bytes} bytes) to {}",
             self.path
         ));
+        let schema = sluice_data::export::dataset_schema(ctx.input(&self.input)?)
+            .map(|s| sluice_data::writer::schema_json(&s))
+            .map_err(|e| OpError::data(e.to_string()))?;
         Ok(OpOutput {
             metrics: counters(&[("rows", rows), ("files", files), ("bytes", bytes)]),
+            lineage: sluice_op::lineage::write_from_dataset(
+                &self.input,
+                sluice_op::lineage::External::file(&target),
+                &schema,
+            ),
             ..OpOutput::default()
         })
     }

@@ -244,6 +244,60 @@ impl LoadPostgres {
         })
     }
 
+    /// Each table loaded, named as OpenLineage names PostgreSQL tables
+    /// (`postgres://HOST:PORT`, `DB.SCHEMA.TABLE`), each column from the dataset's column
+    /// (renamed as `rename` says).
+    fn lineage(
+        &self,
+        url: &str,
+        dataset: &std::path::Path,
+        tables: &[String],
+    ) -> Result<sluice_op::Lineage, OpError> {
+        use sluice_op::lineage::{External, write_from_dataset};
+        let Some(server) = External::url(url) else {
+            return Ok(sluice_op::Lineage::default());
+        };
+        let (host, db) = (
+            server.namespace.replacen("postgresql://", "postgres://", 1),
+            server.name,
+        );
+        let host = if host
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+        {
+            host
+        } else {
+            format!("{host}:5432")
+        };
+        let db = db.trim_start_matches('/');
+        let schema = sluice_data::export::dataset_schema(dataset)
+            .map(|s| sluice_data::writer::schema_json(&s))
+            .map_err(|e| OpError::data(e.to_string()))?;
+        let mut lineage = sluice_op::Lineage::default();
+        for table in tables {
+            let name = format!(
+                "{db}.{}.{table}",
+                self.schema.as_deref().unwrap_or("public")
+            );
+            let target = External {
+                namespace: host.clone(),
+                name,
+                fields: Vec::new(),
+            };
+            let mut one = write_from_dataset(&self.input, target, &schema);
+            for c in &mut one.columns {
+                c.fields = std::mem::take(&mut c.fields)
+                    .into_iter()
+                    .filter(|(k, _)| self.columns.as_ref().is_none_or(|keep| keep.contains(k)))
+                    .map(|(k, v)| (self.rename.get(&k).cloned().unwrap_or(k), v))
+                    .collect();
+            }
+            lineage.outputs.extend(one.outputs);
+            lineage.columns.extend(one.columns);
+        }
+        Ok(lineage)
+    }
+
     fn spec(&self, table: String, dataset: PathBuf) -> LoadSpec {
         LoadSpec {
             dataset,
@@ -327,6 +381,7 @@ impl Op for LoadPostgres {
         let content_key = format!("{}|{:?}.{:?}", dataset.display(), self.schema, self.table);
         let options = self.connect_options(ctx)?;
         let mut report = LoadReport::default();
+        let tables: Vec<String> = targets.iter().map(|(t, _)| t.clone()).collect();
         for (table, dataset) in targets {
             if self.parts {
                 let _ = ctx.log.line(&format!("part {table}:"));
@@ -354,6 +409,7 @@ impl Op for LoadPostgres {
             report.analyze_s
         ));
         let mut out = OpOutput {
+            lineage: self.lineage(&options.url, &dataset, &tables)?,
             content_key: Some(content_key),
             metrics: counters(&[
                 ("rows", report.rows),

@@ -13,6 +13,7 @@ use sluice_data::{DatasetTarget, DatasetWriter, expand_paths};
 
 use crate::builtin::parse::{Inputs, Sourced};
 use crate::{Op, OpError, OpOutput, TaskContext, blocking, file_stamp};
+use sluice_op::lineage::External;
 
 fn default_true() -> bool {
     true
@@ -118,10 +119,18 @@ async fn read_files(
     + 'static,
 ) -> Result<OpOutput, OpError> {
     let files = inputs.resolve(ctx)?;
+    // Many files matched by a glob are one dataset, named by the glob.
+    let sources = match (&inputs, files.as_slice()) {
+        (Inputs::Path(_), [one]) => vec![External::file(one)],
+        (Inputs::Path(pattern), _) => vec![External::file(&ctx.workdir.join(pattern))],
+        (Inputs::Files(_), _) => files.iter().map(|f| External::file(f)).collect(),
+    };
     let out = ctx.output()?.clone();
     let info = blocking(move || read(files, out)).await?;
+    let dataset: sluice_op::Dataset = info.into();
     Ok(OpOutput {
-        dataset: Some(info.into()),
+        lineage: sluice_op::lineage::read_into_dataset(sources, &dataset.schema),
+        dataset: Some(dataset),
         ..OpOutput::default()
     })
 }

@@ -51,6 +51,7 @@ impl Op for Sql {
         };
         let df = session.sql(&self.sql).await.map_err(fail)?;
         let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+        let columns = sluice_data::lineage::column_lineage(df.logical_plan());
         // Each output partition of the plan is computed and written by a task of its own,
         // into files of its own: the cores share the encoding as well as the query. A plan
         // with one partition (an ORDER BY) keeps its order in one file sequence.
@@ -82,6 +83,11 @@ impl Op for Sql {
         let info = DatasetWriter::finish_all(writers)?;
         Ok(OpOutput {
             dataset: Some(info.into()),
+            lineage: sluice_op::Lineage {
+                columns: vec![columns],
+                sql: Some(self.sql.clone()),
+                ..Default::default()
+            },
             ..OpOutput::default()
         })
     }

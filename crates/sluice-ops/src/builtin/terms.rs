@@ -22,6 +22,43 @@ pub struct MatchTerms {
     pub term: String,
 }
 
+impl MatchTerms {
+    /// The terms' columns, then the texts' columns, each copied; which rows there are
+    /// depends on the text column and the term column.
+    fn lineage(
+        &self,
+        out: &sluice_op::Dataset,
+        terms: &sluice_data::datafusion::arrow::datatypes::Schema,
+        texts: &sluice_data::datafusion::arrow::datatypes::Schema,
+    ) -> sluice_op::Lineage {
+        use sluice_op::lineage::{ColumnLineage, DatasetRef, How, Source, schema_fields};
+        let from = terms
+            .fields()
+            .iter()
+            .map(|f| (&self.terms, f.name()))
+            .chain(texts.fields().iter().map(|f| (&self.texts, f.name())));
+        let fields = schema_fields(&out.schema)
+            .into_iter()
+            .zip(from)
+            .map(|(o, (task, column))| {
+                let s = Source::new(DatasetRef::task(task), column, How::Identity);
+                (o.name, vec![s])
+            })
+            .collect();
+        sluice_op::Lineage {
+            columns: vec![ColumnLineage {
+                output: DatasetRef::Own,
+                fields,
+                dataset: vec![
+                    Source::new(DatasetRef::task(&self.terms), &self.term, How::Join),
+                    Source::new(DatasetRef::task(&self.texts), &self.text, How::Join),
+                ],
+            }],
+            ..Default::default()
+        }
+    }
+}
+
 #[async_trait]
 impl Op for MatchTerms {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
@@ -36,11 +73,17 @@ impl Op for MatchTerms {
                 terms: (&terms, &op.terms),
                 term_column: &op.term,
             };
-            Ok(match_terms(&spec, &out)?)
+            let info = match_terms(&spec, &out)?;
+            let terms_schema = sluice_data::export::dataset_schema(&terms)?;
+            let texts_schema = sluice_data::export::dataset_schema(&texts)?;
+            Ok((info, terms_schema, texts_schema))
         })
         .await?;
+        let (info, terms_schema, texts_schema) = info;
+        let dataset: sluice_op::Dataset = info.into();
         Ok(OpOutput {
-            dataset: Some(info.into()),
+            lineage: self.lineage(&dataset, &terms_schema, &texts_schema),
+            dataset: Some(dataset),
             ..OpOutput::default()
         })
     }

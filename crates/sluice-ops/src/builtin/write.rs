@@ -72,9 +72,18 @@ impl Op for Write {
         let format = self.format.unwrap_or(Format::Json {
             pretty: self.pretty,
         });
-        let rows = blocking(move || Ok(export(&Source::Dir(&dir), &target, format)?)).await?;
+        let file = sluice_op::lineage::External::file(&target);
+        let (rows, schema) = blocking(move || {
+            let rows = export(&Source::Dir(&dir), &target, format)?;
+            let schema = sluice_data::export::dataset_schema(&dir)?;
+            Ok((rows, sluice_data::writer::schema_json(&schema)))
+        })
+        .await?;
         let _ = ctx.log.line(&format!("wrote {rows} rows to {}", self.path));
-        let mut out = OpOutput::default();
+        let mut out = OpOutput {
+            lineage: sluice_op::lineage::write_from_dataset(&self.input, file, &schema),
+            ..OpOutput::default()
+        };
         out.metrics.insert("rows_written".into(), rows.into());
         Ok(out)
     }

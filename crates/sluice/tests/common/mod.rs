@@ -466,3 +466,30 @@ pub fn browser(what: &str) -> Option<(String, String)> {
     };
     Some((chromium, node_path))
 }
+
+/// One HTTP/1.1 request read from `stream`: its request line, its headers (names in lower
+/// case) and its body (`Content-Length` bytes), for the small servers tests start.
+pub fn read_request(stream: &std::net::TcpStream) -> (String, Vec<(String, String)>, Vec<u8>) {
+    use std::io::Read;
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut request = String::new();
+    let _ = reader.read_line(&mut request);
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let len = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    let _ = reader.read_exact(&mut body);
+    (request.trim().to_string(), headers, body)
+}

@@ -330,6 +330,77 @@ impl Chunk {
         )
     }
 
+    /// Each input column copied (the text cut into fragments), `chunk_text` made from the
+    /// template's columns, ids and hashes from the document.
+    fn lineage(&self, schema: &str) -> sluice_op::Lineage {
+        use sluice_op::lineage::{ColumnLineage, DatasetRef, How, Source, schema_fields};
+        const OWN: [&str; 5] = [
+            "chunk_id",
+            "chunk_index",
+            "chunk_text",
+            "chunk_xxh64",
+            "doc_hash",
+        ];
+        let input: Vec<String> = schema_fields(schema)
+            .into_iter()
+            .map(|f| f.name)
+            .filter(|n| !OWN.contains(&n.as_str()))
+            .collect();
+        let from = |c: &str, how| Source::new(DatasetRef::task(&self.input), c, how);
+        let template: Vec<String> =
+            Template::parse(self.template.as_deref().unwrap_or("{text}"), &self.text)
+                .map(|t| t.columns().map(str::to_string).collect())
+                .unwrap_or_default();
+        let mut embedded: Vec<Source> = template
+            .iter()
+            .chain(std::iter::once(&self.text))
+            .map(|c| from(c, How::Transformation))
+            .collect();
+        embedded.dedup();
+        let masked = |sources: &[Source]| -> Vec<Source> {
+            sources
+                .iter()
+                .cloned()
+                .map(|mut s| {
+                    s.masking = true;
+                    s
+                })
+                .collect()
+        };
+        let mut fields = std::collections::BTreeMap::new();
+        for c in &input {
+            let how = if c == &self.text {
+                How::Transformation
+            } else {
+                How::Identity
+            };
+            fields.insert(c.clone(), vec![from(c, how)]);
+        }
+        fields.insert(
+            "chunk_id".into(),
+            vec![
+                from(&self.id, How::Transformation),
+                from(&self.text, How::Transformation),
+            ],
+        );
+        fields.insert(
+            "chunk_index".into(),
+            vec![from(&self.text, How::Transformation)],
+        );
+        fields.insert("chunk_xxh64".into(), masked(&embedded));
+        fields.insert("chunk_text".into(), embedded);
+        let all: Vec<Source> = input.iter().map(|c| from(c, How::Transformation)).collect();
+        fields.insert("doc_hash".into(), masked(&all));
+        sluice_op::Lineage {
+            columns: vec![ColumnLineage {
+                output: DatasetRef::Own,
+                fields,
+                dataset: Vec::new(),
+            }],
+            ..Default::default()
+        }
+    }
+
     fn output_schema(&self, input: &Schema) -> SchemaRef {
         let mut fields: Vec<Field> = vec![
             Field::new("chunk_id", DataType::Utf8, false),
@@ -844,8 +915,10 @@ impl Op for Chunk {
             ("chunks_reused", counts.chunks_reused),
             ("chunks_over_size", counts.chunks_over_size),
         ]);
+        let dataset: sluice_op::Dataset = info.into();
         Ok(OpOutput {
-            dataset: Some(info.into()),
+            lineage: self.lineage(&dataset.schema),
+            dataset: Some(dataset),
             metrics,
             state: Some(serde_json::json!({ "settings": settings })),
             ..OpOutput::default()

@@ -463,8 +463,20 @@ impl Op for Fetch {
             ("bytes_resumed", totals.resumed),
             ("requests", u64::from(totals.requests)),
         ]);
+        let sources = rows
+            .iter()
+            .map(|r| {
+                sluice_op::lineage::External::url(&r.file.url).unwrap_or_else(|| {
+                    sluice_op::lineage::External::file(&ctx.workdir.join(&r.file.url))
+                })
+            })
+            .collect();
         let info = write_rows(ctx, rows).await?;
         Ok(OpOutput {
+            lineage: sluice_op::Lineage {
+                inputs: sources,
+                ..Default::default()
+            },
             dataset: Some(info.into()),
             metrics,
             state: Some(

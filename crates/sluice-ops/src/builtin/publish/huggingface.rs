@@ -415,7 +415,19 @@ impl Op for PublishHuggingface {
                 return Err(OpError::cancelled("stopped before the commit; the repository was left as it was"));
             }
         };
+        let hub = self.endpoint.as_deref().unwrap_or("https://huggingface.co");
         let mut out = OpOutput {
+            lineage: sluice_op::Lineage {
+                inputs: vec![sluice_op::lineage::External::file(
+                    &ctx.workdir.join(&self.path),
+                )],
+                outputs: vec![sluice_op::lineage::External {
+                    namespace: sluice_op::redact_urls(hub.trim_end_matches('/')),
+                    name: format!("datasets/{}", self.repo),
+                    fields: Vec::new(),
+                }],
+                ..Default::default()
+            },
             metrics: counters(&[
                 ("published", counts.0),
                 ("unchanged", counts.1),

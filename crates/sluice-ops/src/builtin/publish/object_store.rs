@@ -314,7 +314,16 @@ impl Op for PublishObjectStore {
                 ));
             }
         }
+        let destination = sluice_op::lineage::External::url(&self.url)
+            .unwrap_or_else(|| sluice_op::lineage::External::file(&ctx.workdir.join(&self.url)));
         Ok(OpOutput {
+            lineage: sluice_op::Lineage {
+                inputs: vec![sluice_op::lineage::External::file(
+                    &ctx.workdir.join(&self.path),
+                )],
+                outputs: vec![destination],
+                ..Default::default()
+            },
             metrics: counters(&[
                 ("published", counts.published),
                 ("unchanged", counts.unchanged),

@@ -1,0 +1,600 @@
+//! Lineage: the OpenLineage events of real pipelines validate against the vendored spec
+//! (tests/fixtures/openlineage-spec, checked with Python's `jsonschema`), their column lineage
+//! is traced field by field, and a collector that is down, or answers 500, still gets every
+//! event once, in order.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+use common::{Project, model_dir, test_python, text};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The project's home with events written to `lineage.ndjson` in it.
+fn file_transport(p: &Project) {
+    std::fs::create_dir_all(p.path(".sluice")).expect("home");
+    std::fs::write(
+        p.path(".sluice/openlineage.yml"),
+        "namespace: tests\ntransport:\n  type: file\n  path: lineage.ndjson\n",
+    )
+    .expect("config");
+}
+
+fn events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("events")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
+        .collect()
+}
+
+/// Validates the events of `file` against the vendored spec, facets included.
+fn validate(file: &Path) {
+    let Some(python) = test_python("OpenLineage schema validation") else {
+        return;
+    };
+    let script = repo().join("crates/sluice/tests/lineage/validate_openlineage.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(file)
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+fn job(e: &Value) -> &str {
+    e["job"]["name"].as_str().unwrap_or_default()
+}
+
+/// The COMPLETE event of job `name`.
+fn complete<'a>(events: &'a [Value], name: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["eventType"] == "COMPLETE" && job(e) == name)
+        .unwrap_or_else(|| panic!("no COMPLETE event for {name}"))
+}
+
+/// `dataset.field SUBTYPE` for each input field of `v` (dataset: the name's last part).
+fn shown(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            let name = i["name"].as_str().unwrap_or_default();
+            let short = name.rsplit(['.', '/']).next().unwrap_or(name);
+            let t = &i["transformations"][0];
+            format!(
+                "{short}.{} {}{}",
+                i["field"].as_str().unwrap_or_default(),
+                t["subtype"].as_str().unwrap_or_default(),
+                if t["masking"] == true { " masked" } else { "" }
+            )
+        })
+        .collect()
+}
+
+/// The column lineage of `event`'s first output: field → its inputs, and the dataset's.
+fn columns(event: &Value) -> (BTreeMap<String, Vec<String>>, Vec<String>) {
+    let facet = &event["outputs"][0]["facets"]["columnLineage"];
+    let fields = facet["fields"]
+        .as_object()
+        .expect("columnLineage fields")
+        .iter()
+        .map(|(k, v)| (k.clone(), shown(&v["inputFields"])))
+        .collect();
+    (fields, shown(&facet["dataset"]))
+}
+
+#[test]
+fn drug_mentions_events_validate_and_trace_every_column_to_its_files() {
+    let src = std::fs::read_to_string(repo().join("examples/drug_mentions/pipeline.yaml"))
+        .expect("example");
+    let p = Project::new(&src);
+    file_transport(&p);
+    let data = repo().join("examples/drug_mentions/data");
+    p.run_ok(&[
+        "run",
+        "pipeline.yaml",
+        "--param",
+        &format!("data={}", data.display()),
+    ]);
+    let file = p.path(".sluice/lineage.ndjson");
+    validate(&file);
+    let events = events(&file);
+
+    // The pipeline run, then a START and a COMPLETE for each of its 8 tasks, each pair under
+    // one run id whose parent is the pipeline run.
+    assert_eq!(events.len(), 18);
+    assert_eq!(
+        (events[0]["eventType"].as_str(), job(&events[0])),
+        (Some("START"), "drug_mentions")
+    );
+    let last = &events[17];
+    assert_eq!(
+        (last["eventType"].as_str(), job(last)),
+        (Some("COMPLETE"), "drug_mentions")
+    );
+    let pipeline_run = events[0]["run"]["runId"].clone();
+    assert_eq!(last["run"]["runId"], pipeline_run);
+    let mut by_job: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+    for e in &events[1..17] {
+        by_job.entry(job(e)).or_default().push(e);
+        assert_eq!(e["job"]["namespace"], "tests");
+        assert_eq!(e["run"]["facets"]["parent"]["run"]["runId"], pipeline_run);
+        assert_eq!(e["run"]["facets"]["parent"]["job"]["name"], "drug_mentions");
+    }
+    assert_eq!(by_job.len(), 8);
+    for (name, pair) in &by_job {
+        let kinds: Vec<&str> = pair
+            .iter()
+            .filter_map(|e| e["eventType"].as_str())
+            .collect();
+        assert_eq!(kinds, ["START", "COMPLETE"], "{name}");
+        assert_eq!(pair[0]["run"]["runId"], pair[1]["run"]["runId"], "{name}");
+    }
+
+    // Datasets have stable names; what a task reads carries its schema.
+    let graph = complete(&events, "drug_mentions.graph");
+    let inputs: Vec<&str> = graph["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert_eq!(inputs, ["drug_mentions.drugs", "drug_mentions.mentions"]);
+    let mention_fields: Vec<&str> = graph["inputs"][1]["facets"]["schema"]["fields"]
+        .as_array()
+        .expect("schema of an input")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(
+        mention_fields,
+        [
+            "atccode", "drug", "source", "id", "title", "date", "journal"
+        ]
+    );
+    assert_eq!(graph["outputs"][0]["name"], "drug_mentions.graph");
+    assert!(
+        graph["job"]["facets"]["sql"]["query"]
+            .as_str()
+            .is_some_and(|q| q.contains("array_agg")),
+        "{graph}"
+    );
+
+    // The graph's columns, field by field.
+    let (fields, dataset) = columns(graph);
+    let expect = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(fields["drug"], expect(&["drugs.drug IDENTITY"]));
+    assert_eq!(fields["atccode"], expect(&["drugs.atccode IDENTITY"]));
+    assert_eq!(
+        fields["journals"],
+        expect(&[
+            "mentions.date AGGREGATION",
+            "mentions.journal AGGREGATION",
+            "mentions.journal FILTER"
+        ])
+    );
+    for list in ["pubmed", "clinical_trials"] {
+        assert_eq!(
+            fields[list],
+            expect(&[
+                "mentions.date AGGREGATION",
+                "mentions.id AGGREGATION",
+                "mentions.journal AGGREGATION",
+                "mentions.source FILTER",
+                "mentions.title AGGREGATION"
+            ]),
+            "{list}"
+        );
+    }
+    assert_eq!(
+        dataset,
+        expect(&[
+            "drugs.atccode GROUP_BY",
+            "drugs.drug JOIN",
+            "drugs.drug GROUP_BY",
+            "drugs.drug SORT",
+            "mentions.drug JOIN"
+        ])
+    );
+    // publications: one row per publication of either source; an id made up from the content
+    // is a hash of it (masking).
+    let (fields, dataset) = columns(complete(&events, "drug_mentions.publications"));
+    assert_eq!(
+        fields["journal"],
+        expect(&[
+            "pubmed_csv.journal TRANSFORMATION",
+            "pubmed_json.journal TRANSFORMATION",
+            "trials_raw.journal AGGREGATION"
+        ])
+    );
+    assert_eq!(fields["source"], Vec::<String>::new());
+    assert!(fields["id"].contains(&"pubmed_csv.title TRANSFORMATION masked".to_string()));
+    assert!(fields["id"].contains(&"pubmed_csv.id CONDITIONAL".to_string()));
+    assert_eq!(
+        dataset,
+        expect(&[
+            "trials_raw.date GROUP_BY",
+            "trials_raw.scientific_title GROUP_BY"
+        ])
+    );
+    // match.terms: the terms' columns, then the texts'.
+    let (fields, dataset) = columns(complete(&events, "drug_mentions.mentions"));
+    assert_eq!(fields["drug"], expect(&["drugs.drug IDENTITY"]));
+    assert_eq!(
+        fields["journal"],
+        expect(&["publications.journal IDENTITY"])
+    );
+    assert_eq!(
+        dataset,
+        expect(&["drugs.drug JOIN", "publications.title JOIN"])
+    );
+    // The readers: each column from the file's column of the same name.
+    let read = complete(&events, "drug_mentions.pubmed_csv");
+    let csv = data.join("pubmed.csv");
+    let csv = std::path::absolute(&csv).expect("abs");
+    assert_eq!(read["inputs"][0]["namespace"], "file");
+    assert_eq!(read["inputs"][0]["name"], csv.display().to_string());
+    // The writer: graph.json, each field from the graph's.
+    let write = complete(&events, "drug_mentions.write_graph");
+    assert_eq!(write["outputs"][0]["namespace"], "file");
+    assert!(
+        write["outputs"][0]["name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("/out/graph.json")),
+        "{write}"
+    );
+    assert_eq!(
+        shown(&write["outputs"][0]["facets"]["columnLineage"]["fields"]["journals"]["inputFields"]),
+        expect(&["graph.journals IDENTITY"])
+    );
+
+    // Followed from event to event, the graph's journals come from the journal and date
+    // columns of the three input files, and from nothing else.
+    let traced = trace(&events, "drug_mentions.graph", "journals");
+    assert_eq!(
+        traced,
+        BTreeSet::from([
+            "clinical_trials.csv.date".to_string(),
+            "clinical_trials.csv.journal".into(),
+            "pubmed.csv.date".into(),
+            "pubmed.csv.journal".into(),
+            "pubmed.json.date".into(),
+            "pubmed.json.journal".into(),
+        ])
+    );
+}
+
+/// The file columns `dataset.field` is computed from (DIRECT sources, followed through each
+/// task's COMPLETE event).
+fn trace(events: &[Value], dataset: &str, field: &str) -> BTreeSet<String> {
+    let producer = events.iter().find(|e| {
+        e["eventType"] == "COMPLETE"
+            && e["outputs"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|d| d["name"] == dataset))
+    });
+    let Some(producer) = producer else {
+        // A file: the end of the chain.
+        let file = dataset.rsplit('/').next().unwrap_or(dataset);
+        return BTreeSet::from([format!("{file}.{field}")]);
+    };
+    let output = producer["outputs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["name"] == dataset)
+        .expect("output");
+    let inputs = &output["facets"]["columnLineage"]["fields"][field]["inputFields"];
+    let mut out = BTreeSet::new();
+    for i in inputs.as_array().into_iter().flatten() {
+        if i["transformations"][0]["type"] == "DIRECT" {
+            out.extend(trace(
+                events,
+                i["name"].as_str().unwrap_or_default(),
+                i["field"].as_str().unwrap_or_default(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn service_public_events_validate() {
+    let Some(model) = model_dir() else { return };
+    let p = Project::new("name: unused\ntasks:\n  t:\n    run: 'true'\n");
+    file_transport(&p);
+    let example = repo().join("examples/mediatech/service_public.yaml");
+    p.run_ok(&[
+        "run",
+        &example.display().to_string(),
+        "--home",
+        &p.path(".sluice").display().to_string(),
+        "--param",
+        "origin=samples/lecomarquage",
+        "--param",
+        &format!("model={}", model.display()),
+        "--param",
+        &format!("out={}", p.path("out").display()),
+        "--param",
+        &format!("publish_to={}", p.path("published").display()),
+    ]);
+    let file = p.path(".sluice/lineage.ndjson");
+    validate(&file);
+    let events = events(&file);
+    let tasks: BTreeSet<&str> = events.iter().map(job).collect();
+    assert_eq!(
+        tasks,
+        BTreeSet::from([
+            "service_public",
+            "service_public.download",
+            "service_public.sheets",
+            "service_public.chunks",
+            "service_public.embeddings",
+            "service_public.load",
+            "service_public.export",
+            "service_public.publish",
+            "service_public.publish_hf",
+        ])
+    );
+    let (fields, _) = columns(complete(&events, "service_public.chunks"));
+    assert_eq!(fields["doc_id"], ["sheets.doc_id IDENTITY"]);
+    assert!(
+        fields["text"].contains(&"sheets.text TRANSFORMATION".to_string()),
+        "{fields:?}"
+    );
+    let (fields, _) = columns(complete(&events, "service_public.embeddings"));
+    assert_eq!(fields["chunk_id"], ["chunks.chunk_id IDENTITY"]);
+    assert!(
+        fields["embedding"] == ["chunks.chunk_text TRANSFORMATION"],
+        "{fields:?}"
+    );
+    let export = complete(&events, "service_public.export");
+    assert_eq!(export["outputs"][0]["namespace"], "file");
+}
+
+/// A collector: records the body of each POST, answers the statuses of `answers` first (one
+/// per request), then 200.
+struct Collector {
+    received: Arc<Mutex<Vec<(String, String, String)>>>,
+    answers: Arc<Mutex<VecDeque<&'static str>>>,
+}
+
+impl Collector {
+    /// Listens on `port` (0: any); the port.
+    fn start(port: u16) -> (Collector, u16) {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let c = Collector {
+            received: Arc::default(),
+            answers: Arc::default(),
+        };
+        let (received, answers) = (c.received.clone(), c.answers.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let (request, headers, body) = common::read_request(&stream);
+                let auth = headers
+                    .into_iter()
+                    .find(|(k, _)| k == "authorization")
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                let status = answers
+                    .lock()
+                    .expect("answers")
+                    .pop_front()
+                    .unwrap_or("200 OK");
+                received.lock().expect("received").push((
+                    format!("{request} -> {status}"),
+                    auth,
+                    String::from_utf8_lossy(&body).into_owned(),
+                ));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        (c, port)
+    }
+
+    /// The events the collector took (answered 200), in order.
+    fn taken(&self) -> Vec<Value> {
+        self.received
+            .lock()
+            .expect("received")
+            .iter()
+            .filter(|(line, _, _)| line.ends_with("200 OK"))
+            .map(|(_, _, body)| serde_json::from_str(body).expect("event"))
+            .collect()
+    }
+}
+
+const SMALL: &str = "name: small
+tasks:
+  numbers:
+    run: 'true'
+  doubled:
+    op: sql
+    sql: select 2 * x as y from (values (1), (2)) as t(x)
+    after: numbers
+";
+
+/// (event type, job) of each event.
+fn kinds(events: &[Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["eventType"].as_str().unwrap_or_default().to_string(),
+                job(e).to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn events_for_a_collector_that_is_down_wait_and_arrive_once_in_order() {
+    let p = Project::new(SMALL);
+    // A port nobody listens on yet.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let run = |p: &Project| {
+        let started = Instant::now();
+        let out = p
+            .cmd(&["run", "pipeline.yaml", "--force"])
+            .env("OPENLINEAGE_URL", &url)
+            .env("OPENLINEAGE_API_KEY", "s3cret-key")
+            .output()
+            .expect("run");
+        (out, started.elapsed())
+    };
+    let (out, took) = run(&p);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // No wait for the collector: the run's end does not spend the grace period on it.
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(
+        text(&out).contains("lineage: 6 event(s) wait for"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("s3cret-key"));
+
+    // The collector is back: `sluice metadata flush` sends the six, in order.
+    let (collector, _) = Collector::start(port);
+    let out = p
+        .cmd(&["metadata", "flush"])
+        .env("OPENLINEAGE_URL", &url)
+        .env("OPENLINEAGE_API_KEY", "s3cret-key")
+        .output()
+        .expect("flush");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("6 sent, 0 refused, 0 waiting"),
+        "{}",
+        text(&out)
+    );
+    let first = collector.taken();
+    let expected = [
+        ("START", "small"),
+        ("START", "small.numbers"),
+        ("COMPLETE", "small.numbers"),
+        ("START", "small.doubled"),
+        ("COMPLETE", "small.doubled"),
+        ("COMPLETE", "small"),
+    ]
+    .map(|(a, b)| (a.to_string(), b.to_string()));
+    assert_eq!(kinds(&first), expected);
+    {
+        let received = collector.received.lock().expect("received");
+        assert!(received.iter().all(|(line, auth, _)| {
+            line.starts_with("POST /api/v1/lineage ") && auth == "Bearer s3cret-key"
+        }));
+    }
+    // Nothing is sent twice: a second flush has nothing, and the next run sends its own six.
+    let out = p
+        .cmd(&["metadata", "flush"])
+        .env("OPENLINEAGE_URL", &url)
+        .output()
+        .expect("flush");
+    assert!(
+        text(&out).contains("0 sent, 0 refused, 0 waiting"),
+        "{}",
+        text(&out)
+    );
+    let (out, _) = run(&p);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = collector.taken();
+    assert_eq!(all.len(), 12);
+    assert_eq!(kinds(&all[6..]), expected);
+    let ids: BTreeSet<(String, String)> = all
+        .iter()
+        .map(|e| (e["run"]["runId"].to_string(), e["eventType"].to_string()))
+        .collect();
+    assert_eq!(ids.len(), 12, "each event once");
+}
+
+#[test]
+fn a_collector_answering_500_gets_the_events_after_a_retry() {
+    let p = Project::new(SMALL);
+    let (collector, port) = Collector::start(0);
+    collector
+        .answers
+        .lock()
+        .expect("answers")
+        .extend(["500 Internal Server Error", "503 Service Unavailable"]);
+    let out = p
+        .cmd(&["run", "pipeline.yaml"])
+        .env("OPENLINEAGE_URL", format!("http://127.0.0.1:{port}"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let received: Vec<String> = collector
+        .received
+        .lock()
+        .expect("received")
+        .iter()
+        .map(|(line, _, _)| line.clone())
+        .collect();
+    assert_eq!(received.len(), 8, "{received:#?}");
+    assert!(received[0].ends_with("500 Internal Server Error"));
+    assert!(received[1].ends_with("503 Service Unavailable"));
+    let taken = collector.taken();
+    assert_eq!(taken.len(), 6);
+    assert_eq!(kinds(&taken)[0], ("START".to_string(), "small".to_string()));
+    assert!(!text(&out).contains("wait for"), "{}", text(&out));
+}
+
+#[test]
+fn a_failed_task_emits_fail_with_its_error_and_a_bad_config_names_its_line() {
+    let p = Project::new("name: failing\ntasks:\n  broken:\n    run: echo boom >&2; exit 3\n");
+    file_transport(&p);
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let file = p.path(".sluice/lineage.ndjson");
+    validate(&file);
+    let events = events(&file);
+    assert_eq!(
+        kinds(&events),
+        [
+            ("START", "failing"),
+            ("START", "failing.broken"),
+            ("FAIL", "failing.broken"),
+            ("FAIL", "failing")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    let message = events[2]["run"]["facets"]["errorMessage"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("exit"), "{message}");
+
+    std::fs::write(
+        p.path(".sluice/openlineage.yml"),
+        "transport:\n  type: kafka\n",
+    )
+    .expect("config");
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "openlineage.yml:2:9: unknown value `kafka`, expected one of `http`, `file`, `console`"
+        ),
+        "{}",
+        text(&out)
+    );
+}
