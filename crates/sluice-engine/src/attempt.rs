@@ -271,13 +271,14 @@ pub(crate) async fn run_attempt(
     {
         return fail_before_start(&shared, i, record, clock, OpError::internal(e));
     }
+    let started_at = record.started_at;
     let observed = |phase, at| AttemptEvent {
-        pipeline: shared.pipeline.clone(),
+        meta: shared.metas[i].clone(),
         run_id: shared.run_id.clone(),
         nominal_time: shared.nominal_time,
-        task: i,
         attempt,
         phase,
+        started_at,
         at,
         inputs: spec
             .inputs
@@ -309,7 +310,7 @@ pub(crate) async fn run_attempt(
     }
     let cancelled = cancel.is_cancelled() && !timed_out;
     ended(&mut record, &result, cancelled, &log);
-    shared.engine.observe(|| {
+    let ended_event = |record: &AttemptRecord| {
         let mut event = observed(
             match record.state {
                 TaskState::Succeeded => Phase::Succeeded,
@@ -325,8 +326,29 @@ pub(crate) async fn run_attempt(
             }
             Err(e) => event.error = Some(e.message.clone()),
         }
-        Observed::Attempt(event)
-    });
+        event
+    };
+    if record.state == TaskState::Succeeded {
+        // The catalog's view of the task: what its latest success read and wrote.
+        let event = ended_event(&record);
+        if let Ok(facts) = serde_json::to_string(&event) {
+            shared
+                .writer
+                .send(Write::Lineage(sluice_store::LineageRecord {
+                    pipeline: shared.pipeline.name.clone(),
+                    task: event.meta.task.clone(),
+                    run_id: shared.run_id.clone(),
+                    attempt,
+                    recorded_at: event.at,
+                    facts,
+                }));
+        }
+        shared.engine.observe(|| Observed::Attempt(event));
+    } else {
+        shared
+            .engine
+            .observe(|| Observed::Attempt(ended_event(&record)));
+    }
     shared.writer.send(Write::Attempt(record));
     Done::Attempt {
         idx: i,

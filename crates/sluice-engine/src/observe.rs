@@ -30,7 +30,8 @@ pub enum Observed {
 }
 
 /// Where a run or an attempt is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// It started.
     Started,
@@ -59,40 +60,83 @@ pub struct RunEvent {
     pub error: Option<String>,
 }
 
-/// A task attempt started or ended.
-#[derive(Debug, Clone)]
+/// What a task is, beyond its runs: named once per run, shared by its events.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TaskMeta {
+    /// The pipeline.
+    pub pipeline: String,
+    /// The pipeline's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_description: Option<String>,
+    /// The task.
+    pub task: String,
+    /// The task's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its op (none for a `run:` command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
+    /// The tasks it waits for.
+    #[serde(default)]
+    pub upstream: Vec<String>,
+}
+
+impl TaskMeta {
+    /// What the engine says of task `i` of `pipeline`.
+    pub fn of(pipeline: &Pipeline, i: usize) -> TaskMeta {
+        let task = &pipeline.tasks[i];
+        TaskMeta {
+            pipeline: pipeline.name.clone(),
+            pipeline_description: pipeline.description.clone(),
+            task: task.name.clone(),
+            description: task.description.clone(),
+            op: match &task.kind {
+                sluice_core::TaskKind::Op { op, .. } => Some(op.clone()),
+                sluice_core::TaskKind::Run { .. } => None,
+            },
+            upstream: task
+                .deps
+                .iter()
+                .map(|&d| pipeline.tasks[d].name.clone())
+                .collect(),
+        }
+    }
+}
+
+/// A task attempt started or ended. Serialisable: the state store keeps that of each task's
+/// latest success ([`sluice_store::LineageRecord`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AttemptEvent {
-    /// The pipeline, as the run sees it.
-    pub pipeline: Arc<Pipeline>,
+    /// The task.
+    pub meta: Arc<TaskMeta>,
     /// The run.
     pub run_id: String,
     /// The scheduled slot the run is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nominal_time: Option<Micros>,
-    /// The task's index in the pipeline.
-    pub task: usize,
     /// 1 for the first attempt.
     pub attempt: u32,
     /// Where it is.
     pub phase: Phase,
-    /// When.
+    /// When it started.
+    pub started_at: Micros,
+    /// When (it started, or it ended).
     pub at: Micros,
     /// The upstream tasks' datasets it reads: task and version.
+    #[serde(default)]
     pub inputs: Vec<(String, String)>,
     /// The version its dataset is published as, when it produces one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
     /// The dataset it wrote (once succeeded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<Dataset>,
     /// What the op says it read and wrote (once succeeded).
+    #[serde(default)]
     pub lineage: Lineage,
     /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-}
-
-impl AttemptEvent {
-    /// The task's name.
-    pub fn task_name(&self) -> &str {
-        &self.pipeline.tasks[self.task].name
-    }
 }
 
 impl std::fmt::Debug for dyn Observer {

@@ -91,6 +91,8 @@ pub(crate) enum Done {
 pub(crate) struct Shared {
     pub(crate) engine: Engine,
     pub(crate) pipeline: Arc<Pipeline>,
+    /// What each task is, for observers and the lineage recorded.
+    pub(crate) metas: Vec<Arc<crate::observe::TaskMeta>>,
     /// The scheduled slot the run is for.
     pub(crate) nominal_time: Option<sluice_store::Micros>,
     /// The built op of each op task (built once per run).
@@ -213,6 +215,9 @@ impl Engine {
         let shared = Arc::new(Shared {
             engine: self.clone(),
             pipeline: Arc::new(pipeline.clone()),
+            metas: (0..pipeline.tasks.len())
+                .map(|i| Arc::new(crate::observe::TaskMeta::of(pipeline, i)))
+                .collect(),
             nominal_time: opts.nominal_time,
             ops: built,
             fingerprints: std::sync::Mutex::new(fps.clone()),

@@ -58,6 +58,9 @@ impl StateStore for Refusing {
     async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
         self.inner.runs(filter).await
     }
+    async fn lineage(&self, pipeline: Option<&str>) -> Result<Vec<sluice_store::LineageRecord>> {
+        self.inner.lineage(pipeline).await
+    }
     async fn task_runs(&self, run_id: &str) -> Result<Vec<TaskRunRecord>> {
         self.inner.task_runs(run_id).await
     }

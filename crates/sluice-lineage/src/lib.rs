@@ -12,7 +12,9 @@
 //!
 //! Depends on the engine (its observer API), the op API and the store; not on the ops.
 
+pub mod catalog;
 pub mod config;
+pub mod datahub;
 mod deliver;
 pub mod openlineage;
 pub mod spool;
@@ -37,6 +39,58 @@ use openlineage::Naming;
 const QUEUE: usize = 65_536;
 /// How long the writer lets events gather before writing them.
 const LINGER: Duration = Duration::from_millis(50);
+
+/// The OpenLineage events of `catalog` at once: for each run holding a task's latest
+/// success, the pipeline run's START, each such task's START and COMPLETE, the run's
+/// COMPLETE; one JSON line each, oldest run first.
+pub fn openlineage_export(catalog: &catalog::Catalog, home: &Path, namespace: &str) -> Vec<String> {
+    use sluice_engine::observe::Phase;
+    let naming = Naming::for_warehouse(namespace, &home.join("warehouse"));
+    let mut runs: std::collections::BTreeMap<
+        (&str, &str),
+        Vec<&sluice_engine::observe::AttemptEvent>,
+    > = std::collections::BTreeMap::new();
+    for t in &catalog.tasks {
+        runs.entry((t.run_id.as_str(), t.meta.pipeline.as_str()))
+            .or_default()
+            .push(t);
+    }
+    let mut lines = Vec::new();
+    for ((run_id, pipeline), mut tasks) in runs {
+        tasks.sort_by_key(|t| (t.started_at, t.at));
+        let run = openlineage::PipelineRun {
+            pipeline,
+            description: tasks[0].meta.pipeline_description.as_deref(),
+            run_id,
+            nominal_time: tasks[0].nominal_time,
+        };
+        let first = tasks.iter().map(|t| t.started_at).min().unwrap_or_default();
+        let last = tasks.iter().map(|t| t.at).max().unwrap_or_default();
+        lines.push(openlineage::pipeline_run_event(
+            run,
+            Phase::Started,
+            first,
+            &naming,
+        ));
+        let schemas = |task: &str, version: &str| catalog.schema(pipeline, task, version);
+        for t in tasks {
+            let mut start = t.clone();
+            start.phase = Phase::Started;
+            start.at = t.started_at;
+            start.dataset = None;
+            start.lineage = Default::default();
+            lines.push(openlineage::attempt_event_line(&start, &naming, &schemas));
+            lines.push(openlineage::attempt_event_line(t, &naming, &schemas));
+        }
+        lines.push(openlineage::pipeline_run_event(
+            run,
+            Phase::Succeeded,
+            last,
+            &naming,
+        ));
+    }
+    lines
+}
 
 /// The folder of a collector's spool in `home`.
 pub fn spool_dir(home: &Path, url: &str) -> PathBuf {
@@ -158,16 +212,12 @@ fn write_events(
             if let Observed::Attempt(a) = &observed
                 && let (Some(d), Some(v)) = (&a.dataset, &a.output)
             {
-                let key = (
-                    a.pipeline.name.clone(),
-                    a.task_name().to_string(),
-                    v.clone(),
-                );
+                let key = (a.meta.pipeline.clone(), a.meta.task.clone(), v.clone());
                 known.insert(key, d.schema.clone());
             }
             let pipeline = match &observed {
                 Observed::Run(r) => r.pipeline.name.clone(),
-                Observed::Attempt(a) => a.pipeline.name.clone(),
+                Observed::Attempt(a) => a.meta.pipeline.clone(),
             };
             let schemas = |task: &str, version: &str| {
                 let key = (pipeline.clone(), task.to_string(), version.to_string());

@@ -421,28 +421,72 @@ fn job_facets<'a>(kind: &'static str, description: Option<&'a str>) -> JobFacets
 }
 
 fn run_event<'a>(r: &'a RunEvent, naming: &'a Naming) -> Event<'a> {
+    pipeline_event(
+        PipelineRun {
+            pipeline: &r.pipeline.name,
+            description: r.pipeline.description.as_deref(),
+            run_id: &r.run_id,
+            nominal_time: r.nominal_time,
+        },
+        r.phase,
+        r.at,
+        r.error.as_deref(),
+        naming,
+    )
+}
+
+/// A pipeline run, as its events name it.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineRun<'a> {
+    /// The pipeline.
+    pub pipeline: &'a str,
+    /// Its description.
+    pub description: Option<&'a str>,
+    /// The run.
+    pub run_id: &'a str,
+    /// Its scheduled slot.
+    pub nominal_time: Option<i64>,
+}
+
+fn pipeline_event<'a>(
+    r: PipelineRun<'a>,
+    phase: Phase,
+    at: i64,
+    error: Option<&'a str>,
+    naming: &'a Naming,
+) -> Event<'a> {
     Event {
-        event_type: event_type(r.phase),
-        event_time: time(r.at),
+        event_type: event_type(phase),
+        event_time: time(at),
         producer: PRODUCER,
         schema_url: SCHEMA_URL,
         run: Run {
-            run_id: run_uuid(&r.run_id),
-            facets: run_facets(r.nominal_time, r.phase, r.error.as_deref()),
+            run_id: run_uuid(r.run_id),
+            facets: run_facets(r.nominal_time, phase, error),
         },
         job: Job {
             namespace: &naming.jobs,
-            name: r.pipeline.name.clone(),
-            facets: job_facets("DAG", r.pipeline.description.as_deref()),
+            name: r.pipeline.to_string(),
+            facets: job_facets("DAG", r.description),
         },
         inputs: Vec::new(),
         outputs: Vec::new(),
     }
 }
 
+/// The event of pipeline run `r` reaching `phase` at `at`, as one line of JSON.
+pub fn pipeline_run_event(r: PipelineRun, phase: Phase, at: i64, naming: &Naming) -> String {
+    serde_json::to_string(&pipeline_event(r, phase, at, None, naming)).unwrap_or_default()
+}
+
+/// The event of attempt `a`, as one line of JSON.
+pub fn attempt_event_line(a: &AttemptEvent, naming: &Naming, schemas: Schemas) -> String {
+    serde_json::to_string(&attempt_event(a, naming, schemas)).unwrap_or_default()
+}
+
 fn attempt_event<'a>(a: &'a AttemptEvent, naming: &'a Naming, schemas: Schemas) -> Event<'a> {
-    let pipeline = &a.pipeline.name;
-    let task = &a.pipeline.tasks[a.task];
+    let pipeline = &a.meta.pipeline;
+    let task = &a.meta;
     let mut run_facets = run_facets(a.nominal_time, a.phase, a.error.as_deref());
     let parent_run = RunRef {
         run_id: run_uuid(&a.run_id),
@@ -497,9 +541,9 @@ fn attempt_event<'a>(a: &'a AttemptEvent, naming: &'a Naming, schemas: Schemas) 
     };
     let mut outputs = Vec::new();
     if let Some(version) = &a.output {
-        let (namespace, name) = naming.dataset(pipeline, &task.name);
+        let (namespace, name) = naming.dataset(pipeline, &task.task);
         let schema = a.dataset.as_ref().map(|d| d.schema.as_str());
-        let mut facets = warehouse_facets(naming, pipeline, &task.name, Some(version), schema);
+        let mut facets = warehouse_facets(naming, pipeline, &task.task, Some(version), schema);
         facets.column_lineage = columns_of(&DatasetRef::Own);
         let mut out = out_dataset(namespace, name, facets);
         out.output_facets = a.dataset.as_ref().map(|d| OutputFacets {
@@ -524,12 +568,12 @@ fn attempt_event<'a>(a: &'a AttemptEvent, naming: &'a Naming, schemas: Schemas) 
         producer: PRODUCER,
         schema_url: SCHEMA_URL,
         run: Run {
-            run_id: attempt_uuid(&a.run_id, &task.name, a.attempt),
+            run_id: attempt_uuid(&a.run_id, &task.task, a.attempt),
             facets: run_facets,
         },
         job: Job {
             namespace: &naming.jobs,
-            name: format!("{pipeline}.{}", task.name),
+            name: format!("{pipeline}.{}", task.task),
             facets: job_facets,
         },
         inputs,

@@ -184,7 +184,8 @@ impl Spool {
     }
 }
 
-fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+/// Writes `text` to `path` through a temporary file renamed over it.
+pub(crate) fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(tmp, path)

@@ -13,8 +13,8 @@ mod records;
 mod sql;
 
 pub use records::{
-    AliasRecord, AttemptRecord, DatasetVersionRecord, Micros, RunFilter, RunRecord, SlotRecord,
-    SlotState, TaskRunRecord, TokenRecord, UserRecord, Write, now_micros,
+    AliasRecord, AttemptRecord, DatasetVersionRecord, LineageRecord, Micros, RunFilter, RunRecord,
+    SlotRecord, SlotState, TaskRunRecord, TokenRecord, UserRecord, Write, now_micros,
 };
 pub use sql::{SqlStore, redact_url};
 
@@ -90,6 +90,9 @@ pub trait StateStore: Send + Sync {
         task: Option<&str>,
         history: bool,
     ) -> Result<Vec<AliasRecord>>;
+    /// The lineage of every task (of one pipeline when given) as its latest successful
+    /// attempt recorded it, by pipeline and task.
+    async fn lineage(&self, pipeline: Option<&str>) -> Result<Vec<LineageRecord>>;
     /// The latest version of every dataset (of one pipeline when given), by pipeline and task.
     async fn latest_datasets(&self, pipeline: Option<&str>) -> Result<Vec<DatasetVersionRecord>>;
     /// Records a slot of a schedule unless one is recorded for the same pipeline and time:

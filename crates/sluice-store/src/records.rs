@@ -240,6 +240,23 @@ pub struct DatasetVersionRecord {
     pub state: Option<String>,
 }
 
+/// What a task's latest successful attempt read and wrote, as the engine observed it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LineageRecord {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Task name.
+    pub task: String,
+    /// The run of the attempt.
+    pub run_id: String,
+    /// The attempt.
+    pub attempt: u32,
+    /// When it ended.
+    pub recorded_at: Micros,
+    /// The engine's observation, as JSON (`sluice_engine::observe::AttemptEvent`).
+    pub facts: String,
+}
+
 /// An alias of a dataset version (`champion` of a model), as set at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -296,6 +313,8 @@ pub enum Write {
     },
     /// Point an alias at a version (kept as history).
     Alias(AliasRecord),
+    /// Replace a task's lineage with that of its latest successful attempt.
+    Lineage(LineageRecord),
     /// Forget a version (its files were removed by retention).
     DeleteVersion {
         /// Pipeline name.

@@ -13,8 +13,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::records::{
-    AliasRecord, AttemptRecord, DatasetVersionRecord, RunFilter, RunRecord, SlotRecord,
-    TaskRunRecord, TokenRecord, UserRecord, Write,
+    AliasRecord, AttemptRecord, DatasetVersionRecord, LineageRecord, RunFilter, RunRecord,
+    SlotRecord, TaskRunRecord, TokenRecord, UserRecord, Write,
 };
 use crate::{Result, StateStore, StoreError};
 
@@ -42,6 +42,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (6, "auth", include_str!("../migrations/0006_auth.sql")),
     (7, "aliases", include_str!("../migrations/0007_aliases.sql")),
+    (8, "lineage", include_str!("../migrations/0008_lineage.sql")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -329,6 +330,13 @@ fn write_statement(w: &Write) -> (std::borrow::Cow<'static, str>, &'static str) 
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
             "moving an alias",
         ),
+        Write::Lineage(_) => (
+            "INSERT INTO task_lineage (pipeline, task, run_id, attempt, recorded_at, facts) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (pipeline, task) DO UPDATE SET run_id = excluded.run_id, \
+             attempt = excluded.attempt, recorded_at = excluded.recorded_at, facts = excluded.facts",
+            "recording a task's lineage",
+        ),
         Write::DeleteVersion { .. } => (
             "DELETE FROM dataset_versions WHERE pipeline = $1 AND task = $2 AND version = $3",
             "deleting a dataset version",
@@ -417,6 +425,13 @@ fn bind_write<'q>(q: AnyQuery<'q>, w: &'q Write) -> Result<AnyQuery<'q>> {
             task,
             version,
         } => q.bind(pipeline).bind(task).bind(version),
+        Write::Lineage(l) => q
+            .bind(&l.pipeline)
+            .bind(&l.task)
+            .bind(&l.run_id)
+            .bind(i64::from(l.attempt))
+            .bind(l.recorded_at)
+            .bind(&l.facts),
         Write::Alias(a) => q
             .bind(&a.pipeline)
             .bind(&a.task)
@@ -728,6 +743,29 @@ impl StateStore for SqlStore {
                     set_at: get(row, "set_at")?,
                     set_by: get(row, "set_by")?,
                     note: get(row, "note")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn lineage(&self, pipeline: Option<&str>) -> Result<Vec<LineageRecord>> {
+        let rows = sqlx::query(&self.q(
+            "SELECT pipeline, task, run_id, attempt, recorded_at, facts FROM task_lineage \
+             WHERE ($1 = '' OR pipeline = $1) ORDER BY pipeline, task",
+        ))
+        .bind(pipeline.unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading lineage"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(LineageRecord {
+                    pipeline: get(row, "pipeline")?,
+                    task: get(row, "task")?,
+                    run_id: get(row, "run_id")?,
+                    attempt: get::<i64>(row, "attempt")? as u32,
+                    recorded_at: get(row, "recorded_at")?,
+                    facts: get(row, "facts")?,
                 })
             })
             .collect()

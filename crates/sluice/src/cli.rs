@@ -357,8 +357,35 @@ pub enum ModelsAction {
     },
 }
 
+/// A format of `sluice metadata export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetadataFormat {
+    /// DataHub metadata change proposals (an MCP JSON file, or sent to a GMS).
+    Datahub,
+    /// OpenLineage RunEvents, one JSON object per line.
+    Openlineage,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum MetadataAction {
+    /// Write what the home knows of every pipeline, task and dataset at once (the latest
+    /// success of each task, with its column lineage): a DataHub MCP file (`datahub ingest
+    /// mcps FILE`, or sent straight to DataHub with --datahub-url, token in
+    /// DATAHUB_GMS_TOKEN), or OpenLineage events.
+    Export {
+        /// What to write.
+        #[arg(long, value_enum)]
+        format: MetadataFormat,
+        /// Only this pipeline.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// Send the proposals to this DataHub GMS (`http://localhost:8080`) instead of a file.
+        #[arg(long, value_name = "URL", conflicts_with = "file")]
+        datahub_url: Option<String>,
+        /// The file to write.
+        #[arg(required_unless_present = "datahub_url")]
+        file: Option<PathBuf>,
+    },
     /// Send the OpenLineage events that wait in the home's spool because their collector
     /// was down or refused to answer; they go in the order they happened, each once. Runs
     /// and `sluice serve` also send them, as soon as the collector answers again.

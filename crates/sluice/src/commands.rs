@@ -111,7 +111,24 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
 
 /// `sluice metadata …`.
 async fn metadata(cli: &Cli, action: &crate::cli::MetadataAction) -> Result<u8, Failure> {
-    let crate::cli::MetadataAction::Flush { timeout } = action;
+    let timeout = match action {
+        crate::cli::MetadataAction::Flush { timeout } => timeout,
+        crate::cli::MetadataAction::Export {
+            format,
+            pipeline,
+            datahub_url,
+            file,
+        } => {
+            return metadata_export(
+                cli,
+                *format,
+                pipeline.as_deref(),
+                datahub_url.as_deref(),
+                file.as_deref(),
+            )
+            .await;
+        }
+    };
     let home = home::discover(&cli.home)?;
     let config = sluice_lineage::Config::of_home(&home, &|k| std::env::var(k).ok())
         .map_err(|e| Failure::invalid(format!("error: lineage: {e}")))?;
@@ -152,6 +169,85 @@ async fn metadata(cli: &Cli, action: &crate::cli::MetadataAction) -> Result<u8, 
         left += done.left;
     }
     Ok(if left > 0 { EXIT_FAILED } else { 0 })
+}
+
+/// `sluice metadata export`.
+async fn metadata_export(
+    cli: &Cli,
+    format: crate::cli::MetadataFormat,
+    pipeline: Option<&str>,
+    datahub_url: Option<&str>,
+    file: Option<&Path>,
+) -> Result<u8, Failure> {
+    let (store, home) = read_store(cli).await?;
+    let home = home.unwrap_or_else(|| PathBuf::from(home::HOME_DIR));
+    let catalog = sluice_lineage::catalog::Catalog::load(store.as_ref(), pipeline)
+        .await
+        .map_err(|e| Failure::env(format!("error: {e}")))?;
+    if catalog.tasks.is_empty() {
+        return Err(Failure::invalid(format!(
+            "error: nothing to export: no task{} has succeeded in {} yet",
+            pipeline
+                .map(|p| format!(" of pipeline `{p}`"))
+                .unwrap_or_default(),
+            home.display()
+        )));
+    }
+    let tasks = catalog.tasks.len();
+    match format {
+        crate::cli::MetadataFormat::Datahub => {
+            let mcps = sluice_lineage::datahub::mcps(&catalog);
+            match (datahub_url, file) {
+                (Some(url), _) => {
+                    let token = std::env::var("DATAHUB_GMS_TOKEN")
+                        .ok()
+                        .filter(|t| !t.is_empty());
+                    let sent = sluice_lineage::datahub::emit_rest(url, token.as_deref(), &mcps)
+                        .await
+                        .map_err(|e| Failure::env(format!("error: {e}")))?;
+                    println!(
+                        "{sent} metadata change proposals for {tasks} tasks sent to {}",
+                        sluice_op::redact_urls(url)
+                    );
+                }
+                (None, Some(path)) => {
+                    sluice_lineage::datahub::write_file(path, &mcps)
+                        .map_err(|e| Failure::env(format!("error: {e}")))?;
+                    println!(
+                        "{} metadata change proposals for {tasks} tasks written to {}",
+                        mcps.len(),
+                        path.display()
+                    );
+                }
+                (None, None) => {
+                    return Err(Failure::invalid(
+                        "error: give a FILE to write, or --datahub-url to send to DataHub",
+                    ));
+                }
+            }
+        }
+        crate::cli::MetadataFormat::Openlineage => {
+            let Some(path) = file else {
+                return Err(Failure::invalid(
+                    "error: --datahub-url goes with --format datahub; give a FILE for OpenLineage events",
+                ));
+            };
+            let namespace =
+                std::env::var("OPENLINEAGE_NAMESPACE").unwrap_or_else(|_| "sluice".into());
+            let lines = sluice_lineage::openlineage_export(&catalog, &home, &namespace);
+            let mut text = lines.join("\n");
+            text.push('\n');
+            std::fs::write(path, text).map_err(|e| {
+                Failure::env(format!("error: cannot write {}: {e}", path.display()))
+            })?;
+            println!(
+                "{} OpenLineage events for {tasks} tasks written to {}",
+                lines.len(),
+                path.display()
+            );
+        }
+    }
+    Ok(0)
 }
 
 /// The query of `sluice sql`: given, or read from `--file`.

@@ -363,10 +363,28 @@ fn service_public_events_validate() {
     assert_eq!(export["outputs"][0]["namespace"], "file");
 }
 
+/// A request a collector received: its line with the status sent, its headers (lower-case
+/// names) and its body.
+#[derive(Debug, Clone)]
+struct Request {
+    line: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
 /// A collector: records the body of each POST, answers the statuses of `answers` first (one
 /// per request), then 200.
 struct Collector {
-    received: Arc<Mutex<Vec<(String, String, String)>>>,
+    received: Arc<Mutex<Vec<Request>>>,
     answers: Arc<Mutex<VecDeque<&'static str>>>,
 }
 
@@ -384,21 +402,16 @@ impl Collector {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { return };
                 let (request, headers, body) = common::read_request(&stream);
-                let auth = headers
-                    .into_iter()
-                    .find(|(k, _)| k == "authorization")
-                    .map(|(_, v)| v)
-                    .unwrap_or_default();
                 let status = answers
                     .lock()
                     .expect("answers")
                     .pop_front()
                     .unwrap_or("200 OK");
-                received.lock().expect("received").push((
-                    format!("{request} -> {status}"),
-                    auth,
-                    String::from_utf8_lossy(&body).into_owned(),
-                ));
+                received.lock().expect("received").push(Request {
+                    line: format!("{request} -> {status}"),
+                    headers,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
                 let _ = write!(
                     stream,
                     "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -414,8 +427,8 @@ impl Collector {
             .lock()
             .expect("received")
             .iter()
-            .filter(|(line, _, _)| line.ends_with("200 OK"))
-            .map(|(_, _, body)| serde_json::from_str(body).expect("event"))
+            .filter(|r| r.line.ends_with("200 OK"))
+            .map(|r| serde_json::from_str(&r.body).expect("event"))
             .collect()
     }
 }
@@ -501,8 +514,9 @@ fn events_for_a_collector_that_is_down_wait_and_arrive_once_in_order() {
     assert_eq!(kinds(&first), expected);
     {
         let received = collector.received.lock().expect("received");
-        assert!(received.iter().all(|(line, auth, _)| {
-            line.starts_with("POST /api/v1/lineage ") && auth == "Bearer s3cret-key"
+        assert!(received.iter().all(|r| {
+            r.line.starts_with("POST /api/v1/lineage ")
+                && r.header("authorization") == "Bearer s3cret-key"
         }));
     }
     // Nothing is sent twice: a second flush has nothing, and the next run sends its own six.
@@ -548,7 +562,7 @@ fn a_collector_answering_500_gets_the_events_after_a_retry() {
         .lock()
         .expect("received")
         .iter()
-        .map(|(line, _, _)| line.clone())
+        .map(|r| r.line.clone())
         .collect();
     assert_eq!(received.len(), 8, "{received:#?}");
     assert!(received[0].ends_with("500 Internal Server Error"));
@@ -596,5 +610,203 @@ fn a_failed_task_emits_fail_with_its_error_and_a_bad_config_names_its_line() {
         ),
         "{}",
         text(&out)
+    );
+}
+
+/// The `datahub` command of the test environment's Python (acryl-datahub).
+fn datahub_cli() -> Option<PathBuf> {
+    let python = test_python("DataHub metadata-file check")?;
+    Some(Path::new(&python).with_file_name("datahub"))
+}
+
+#[test]
+fn the_catalog_exports_as_datahub_proposals_a_file_and_a_gms_both_take() {
+    let src = std::fs::read_to_string(repo().join("examples/drug_mentions/pipeline.yaml"))
+        .expect("example");
+    let p = Project::new(&src);
+    let data = repo().join("examples/drug_mentions/data");
+    p.run_ok(&[
+        "run",
+        "pipeline.yaml",
+        "--param",
+        &format!("data={}", data.display()),
+    ]);
+    if let Some(model) = model_dir() {
+        let example = repo().join("examples/mediatech/service_public.yaml");
+        p.run_ok(&[
+            "run",
+            &example.display().to_string(),
+            "--home",
+            &p.path(".sluice").display().to_string(),
+            "--param",
+            "origin=samples/lecomarquage",
+            "--param",
+            &format!("model={}", model.display()),
+            "--param",
+            &format!("out={}", p.path("out").display()),
+            "--param",
+            &format!("publish_to={}", p.path("published").display()),
+        ]);
+    }
+    let out = p.run_ok(&["metadata", "export", "--format", "datahub", "mcps.json"]);
+    assert!(
+        text(&out).contains("metadata change proposals for"),
+        "{}",
+        text(&out)
+    );
+    if let Some(datahub) = datahub_cli() {
+        let check = std::process::Command::new(datahub)
+            .args(["check", "metadata-file"])
+            .arg(p.path("mcps.json"))
+            .output()
+            .expect("datahub");
+        assert!(check.status.success(), "{}", text(&check));
+        assert!(text(&check).contains("all valid"), "{}", text(&check));
+    }
+    let mcps: Vec<Value> =
+        serde_json::from_str(&p.read("mcps.json")).expect("an MCP file is a JSON array");
+    let aspect = |urn: &str, name: &str| -> Value {
+        mcps.iter()
+            .find(|m| m["entityUrn"] == urn && m["aspectName"] == name)
+            .unwrap_or_else(|| panic!("no {name} for {urn}"))["aspect"]["json"]
+            .clone()
+    };
+    let ds =
+        |t: &str| format!("urn:li:dataset:(urn:li:dataPlatform:sluice,drug_mentions.{t},PROD)");
+    let field = |t: &str, f: &str| format!("urn:li:schemaField:({},{f})", ds(t));
+    // The graph: its upstreams, and its journals column from the mentions' journal and date.
+    let lineage = aspect(&ds("graph"), "upstreamLineage");
+    let upstreams: Vec<&str> = lineage["upstreams"]
+        .as_array()
+        .expect("upstreams")
+        .iter()
+        .filter_map(|u| u["dataset"].as_str())
+        .collect();
+    assert_eq!(upstreams, [ds("drugs"), ds("mentions")]);
+    let journals = lineage["fineGrainedLineages"]
+        .as_array()
+        .expect("fine-grained")
+        .iter()
+        .find(|f| f["downstreams"][0] == field("graph", "journals"))
+        .expect("journals");
+    assert_eq!(
+        journals["upstreams"],
+        serde_json::json!([field("mentions", "date"), field("mentions", "journal")])
+    );
+    assert_eq!(journals["transformOperation"], "AGGREGATION,FILTER");
+    let schema = aspect(&ds("graph"), "schemaMetadata");
+    let types: Vec<(String, String)> = schema["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| {
+            (
+                f["fieldPath"].as_str().unwrap_or_default().to_string(),
+                f["type"]["type"]
+                    .as_object()
+                    .and_then(|o| o.keys().next().cloned())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        types[0],
+        ("drug".into(), "com.linkedin.schema.StringType".into())
+    );
+    assert_eq!(
+        types[2],
+        ("pubmed".into(), "com.linkedin.schema.ArrayType".into())
+    );
+    // The job writing graph.json: its inputs and outputs, and the job before it.
+    let job = "urn:li:dataJob:(urn:li:dataFlow:(sluice,drug_mentions,PROD),write_graph)";
+    let io = aspect(job, "dataJobInputOutput");
+    assert_eq!(io["inputDatasets"], serde_json::json!([ds("graph")]));
+    assert!(
+        io["outputDatasets"][0].as_str().is_some_and(|u| u
+            .starts_with("urn:li:dataset:(urn:li:dataPlatform:file,")
+            && u.ends_with("/out/graph.json,PROD)")),
+        "{io}"
+    );
+    assert_eq!(
+        io["inputDatajobs"],
+        serde_json::json!(["urn:li:dataJob:(urn:li:dataFlow:(sluice,drug_mentions,PROD),graph)"])
+    );
+    assert_eq!(
+        aspect(
+            "urn:li:dataFlow:(sluice,drug_mentions,PROD)",
+            "dataFlowInfo"
+        )["description"],
+        "Drugs × PubMed × clinical trials → a graph of mentions with dates, as one JSON file."
+    );
+
+    // The same proposals through the REST emitter: a health check, then one POST each, in
+    // the file's order, each aspect the file's.
+    let (gms, port) = Collector::start(0);
+    gms.answers
+        .lock()
+        .expect("answers")
+        .extend(["200 OK", "503 Service Unavailable"]);
+    let out = p
+        .cmd(&[
+            "metadata",
+            "export",
+            "--format",
+            "datahub",
+            "--datahub-url",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .env("DATAHUB_GMS_TOKEN", "gms-t0ken")
+        .output()
+        .expect("export");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("gms-t0ken"));
+    let received = gms.received.lock().expect("received").clone();
+    assert_eq!(received[0].line, "GET /config HTTP/1.1 -> 200 OK");
+    assert!(
+        received[1].line.ends_with("503 Service Unavailable"),
+        "retried: {:?}",
+        received[1].line
+    );
+    let posts = &received[2..];
+    assert_eq!(posts.len(), mcps.len());
+    for (m, post) in mcps.iter().zip(posts) {
+        assert!(
+            post.line
+                .starts_with("POST /aspects?action=ingestProposal "),
+            "{}",
+            post.line
+        );
+        assert_eq!(post.header("authorization"), "Bearer gms-t0ken");
+        assert_eq!(post.header("x-restli-protocol-version"), "2.0.0");
+        let sent: Value = serde_json::from_str(&post.body).expect("json body");
+        let proposal = &sent["proposal"];
+        for key in ["entityType", "entityUrn", "changeType", "aspectName"] {
+            assert_eq!(proposal[key], m[key], "{key}");
+        }
+        assert_eq!(proposal["aspect"]["contentType"], "application/json");
+        let value: Value =
+            serde_json::from_str(proposal["aspect"]["value"].as_str().expect("value"))
+                .expect("the aspect as a JSON string");
+        assert_eq!(value, m["aspect"]["json"]);
+    }
+
+    // The OpenLineage export of the same catalog validates too.
+    p.run_ok(&[
+        "metadata",
+        "export",
+        "--format",
+        "openlineage",
+        "catalog.ndjson",
+    ]);
+    validate(&p.path("catalog.ndjson"));
+    let exported = events(&p.path("catalog.ndjson"));
+    let graph = complete(&exported, "drug_mentions.graph");
+    assert_eq!(
+        columns(graph).0["journals"],
+        [
+            "mentions.date AGGREGATION",
+            "mentions.journal AGGREGATION",
+            "mentions.journal FILTER"
+        ]
     );
 }

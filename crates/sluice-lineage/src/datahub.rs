@@ -1,0 +1,577 @@
+//! DataHub metadata change proposals (MCPs) for the whole catalog, and their two sinks: an
+//! MCP JSON file (what `datahub ingest` and the `file` source read) and the REST emitter
+//! (`POST {gms}/aspects?action=ingestProposal`).
+//!
+//! - A pipeline is a `dataFlow` (`dataFlowInfo`, `status`); each task a `dataJob`
+//!   (`dataJobInfo`, `dataJobInputOutput` with fine-grained lineage, `status`).
+//! - A task's dataset is `urn:li:dataset:(urn:li:dataPlatform:sluice,PIPELINE.TASK,ENV)` with
+//!   `datasetProperties`, `schemaMetadata`, `upstreamLineage` (fine-grained, column to
+//!   column) and `status`; files, tables and repositories a task writes get the same, on their
+//!   own platform (`file`, `postgres`, `s3`…).
+//! - The latest successful attempt of each task is a `dataProcessInstance` of its job, with
+//!   its properties, its relationship to the job and its run event.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sluice_engine::observe::AttemptEvent;
+use sluice_op::lineage::{ColumnLineage, DatasetRef, External, schema_fields};
+
+use crate::catalog::Catalog;
+
+/// One metadata change proposal: an aspect of an entity, upserted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mcp {
+    /// `dataset`, `dataFlow`, `dataJob`, `dataProcessInstance`, `mlModel`…
+    pub entity_type: &'static str,
+    /// The entity.
+    pub entity_urn: String,
+    /// The aspect's name.
+    pub aspect_name: &'static str,
+    /// The aspect, as DataHub's JSON.
+    pub aspect: Value,
+}
+
+impl Mcp {
+    /// The proposal as an MCP file holds it (`aspect.json`).
+    pub fn file_form(&self) -> Value {
+        json!({
+            "entityType": self.entity_type,
+            "entityUrn": self.entity_urn,
+            "changeType": "UPSERT",
+            "aspectName": self.aspect_name,
+            "aspect": {"json": self.aspect},
+        })
+    }
+
+    /// The body the REST emitter posts (`aspect.value`, the aspect as a JSON string).
+    pub fn rest_body(&self) -> Value {
+        json!({"proposal": {
+            "entityType": self.entity_type,
+            "entityUrn": self.entity_urn,
+            "changeType": "UPSERT",
+            "aspectName": self.aspect_name,
+            "aspect": {"value": self.aspect.to_string(), "contentType": "application/json"},
+        }})
+    }
+}
+
+/// The DataHub environment of every URN.
+pub const ENV: &str = "PROD";
+const ACTOR: &str = "urn:li:corpuser:sluice";
+
+fn dataset_urn(platform: &str, name: &str) -> String {
+    format!("urn:li:dataset:(urn:li:dataPlatform:{platform},{name},{ENV})")
+}
+
+fn flow_urn(pipeline: &str) -> String {
+    format!("urn:li:dataFlow:(sluice,{pipeline},{ENV})")
+}
+
+fn job_urn(pipeline: &str, task: &str) -> String {
+    format!("urn:li:dataJob:({},{task})", flow_urn(pipeline))
+}
+
+fn field_urn(dataset: &str, field: &str) -> String {
+    format!("urn:li:schemaField:({dataset},{field})")
+}
+
+/// The URN of task `task`'s dataset.
+pub fn task_dataset_urn(pipeline: &str, task: &str) -> String {
+    dataset_urn("sluice", &format!("{pipeline}.{task}"))
+}
+
+/// The URN of an outside dataset: its platform from its namespace.
+pub fn external_urn(e: &External) -> String {
+    let (platform, name) = match e.namespace.split_once("://") {
+        None if e.namespace == "file" => ("file", e.name.clone()),
+        Some(("postgres" | "postgresql", _)) => ("postgres", e.name.clone()),
+        Some(("s3" | "s3a", bucket)) => ("s3", format!("{bucket}{}", e.name)),
+        Some(("gs", bucket)) => ("gcs", format!("{bucket}{}", e.name)),
+        Some(("az" | "abfs" | "abfss", container)) => ("abs", format!("{container}{}", e.name)),
+        Some((_, "huggingface.co")) => ("huggingface", e.name.clone()),
+        Some((_, host)) => ("http", format!("{host}{}", e.name)),
+        None => ("external", format!("{}/{}", e.namespace, e.name)),
+    };
+    dataset_urn(platform, &name)
+}
+
+fn millis(micros: i64) -> i64 {
+    micros / 1000
+}
+
+fn stamp(micros: i64) -> Value {
+    json!({"time": millis(micros), "actor": ACTOR})
+}
+
+/// DataHub's type of an Arrow type (as Arrow prints it).
+fn field_type(arrow: &str) -> &'static str {
+    let t = arrow.trim();
+    let head = t.split(['(', '<']).next().unwrap_or(t);
+    match head {
+        "Utf8" | "LargeUtf8" | "Utf8View" => "com.linkedin.schema.StringType",
+        "Boolean" => "com.linkedin.schema.BooleanType",
+        "Date32" | "Date64" => "com.linkedin.schema.DateType",
+        "Timestamp" | "Time32" | "Time64" | "Duration" | "Interval" => {
+            "com.linkedin.schema.TimeType"
+        }
+        "List" | "LargeList" | "FixedSizeList" | "ListView" => "com.linkedin.schema.ArrayType",
+        "Struct" => "com.linkedin.schema.RecordType",
+        "Map" => "com.linkedin.schema.MapType",
+        "Binary" | "LargeBinary" | "FixedSizeBinary" | "BinaryView" => {
+            "com.linkedin.schema.BytesType"
+        }
+        "Null" => "com.linkedin.schema.NullType",
+        h if h.starts_with("Int")
+            || h.starts_with("UInt")
+            || h.starts_with("Float")
+            || h.starts_with("Decimal") =>
+        {
+            "com.linkedin.schema.NumberType"
+        }
+        _ => "com.linkedin.schema.StringType",
+    }
+}
+
+fn schema_metadata(name: &str, platform: &str, fields: &[(String, String)], at: i64) -> Value {
+    let fields: Vec<Value> = fields
+        .iter()
+        .map(|(name, native)| {
+            json!({
+                "fieldPath": name,
+                "nullable": true,
+                "type": {"type": {field_type(native): {}}},
+                "nativeDataType": native,
+                "recursive": false,
+                "isPartOfKey": false,
+            })
+        })
+        .collect();
+    json!({
+        "schemaName": name,
+        "platform": format!("urn:li:dataPlatform:{platform}"),
+        "version": 0,
+        "created": stamp(at),
+        "lastModified": stamp(at),
+        "hash": "",
+        "platformSchema": {"com.linkedin.schema.OtherSchema": {"rawSchema": ""}},
+        "fields": fields,
+    })
+}
+
+/// Resolves the datasets a task's lineage names.
+struct Resolver<'a> {
+    task: &'a AttemptEvent,
+}
+
+impl Resolver<'_> {
+    fn urn(&self, r: &DatasetRef) -> String {
+        match r {
+            DatasetRef::Own => task_dataset_urn(&self.task.meta.pipeline, &self.task.meta.task),
+            DatasetRef::Task { task } => task_dataset_urn(&self.task.meta.pipeline, task),
+            DatasetRef::External { namespace, name } => external_urn(&External {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                fields: Vec::new(),
+            }),
+        }
+    }
+
+    /// One fine-grained lineage per output column: its sources, how they are used.
+    fn fine_grained(&self, c: &ColumnLineage) -> Vec<Value> {
+        let output = self.urn(&c.output);
+        c.fields
+            .iter()
+            .filter(|(_, sources)| !sources.is_empty())
+            .map(|(field, sources)| {
+                let upstreams: BTreeSet<String> = sources
+                    .iter()
+                    .map(|s| field_urn(&self.urn(&s.dataset), &s.field))
+                    .collect();
+                let hows: BTreeSet<&str> = sources.iter().map(|s| s.how.subtype()).collect();
+                let direct = sources.iter().any(|s| s.how.kind() == "DIRECT");
+                json!({
+                    "upstreamType": "FIELD_SET",
+                    "upstreams": upstreams,
+                    "downstreamType": "FIELD",
+                    "downstreams": [field_urn(&output, field)],
+                    "transformOperation": hows.into_iter().collect::<Vec<_>>().join(","),
+                    "confidenceScore": if direct { 1.0 } else { 0.5 },
+                })
+            })
+            .collect()
+    }
+}
+
+/// Every MCP of `catalog`.
+pub fn mcps(catalog: &Catalog) -> Vec<Mcp> {
+    let mut out = Vec::new();
+    for (pipeline, description) in catalog.pipelines() {
+        let flow = flow_urn(pipeline);
+        let mut info = json!({"name": pipeline, "customProperties": {"producer": "sluice"}});
+        if let Some(d) = description {
+            info["description"] = d.into();
+        }
+        out.push(mcp("dataFlow", &flow, "dataFlowInfo", info));
+        out.push(mcp("dataFlow", &flow, "status", json!({"removed": false})));
+    }
+    for t in &catalog.tasks {
+        task_mcps(catalog, t, &mut out);
+    }
+    out
+}
+
+fn mcp(entity_type: &'static str, urn: &str, aspect_name: &'static str, aspect: Value) -> Mcp {
+    Mcp {
+        entity_type,
+        entity_urn: urn.to_string(),
+        aspect_name,
+        aspect,
+    }
+}
+
+fn task_mcps(catalog: &Catalog, t: &AttemptEvent, out: &mut Vec<Mcp>) {
+    let (pipeline, task) = (&t.meta.pipeline, &t.meta.task);
+    let resolver = Resolver { task: t };
+    let job = job_urn(pipeline, task);
+    let own = task_dataset_urn(pipeline, task);
+
+    // What the task read: upstream tasks' datasets and outside ones.
+    let mut inputs: Vec<String> = t
+        .inputs
+        .iter()
+        .map(|(u, _)| task_dataset_urn(pipeline, u))
+        .collect();
+    inputs.extend(t.lineage.inputs.iter().map(external_urn));
+    let mut outputs = Vec::new();
+    let fine: Vec<Value> = t
+        .lineage
+        .columns
+        .iter()
+        .flat_map(|c| resolver.fine_grained(c))
+        .collect();
+
+    // Its own dataset.
+    if t.output.is_some() {
+        outputs.push(own.clone());
+        let key = format!("{pipeline}.{task}");
+        let latest = catalog.datasets.get(&key);
+        let mut props = json!({
+            "name": task,
+            "qualifiedName": key,
+            "customProperties": {"pipeline": pipeline, "task": task},
+        });
+        if let Some(d) = &t.meta.description {
+            props["description"] = d.clone().into();
+        }
+        if let Some(v) = latest {
+            let custom = &mut props["customProperties"];
+            custom["version"] = v.version.clone().into();
+            custom["rows"] = v.rows.to_string().into();
+            custom["bytes"] = v.bytes.to_string().into();
+            custom["path"] = v.path.clone().into();
+        }
+        out.push(mcp("dataset", &own, "datasetProperties", props));
+        let schema = latest
+            .map(|v| v.schema.clone())
+            .or_else(|| t.dataset.as_ref().map(|d| d.schema.clone()));
+        if let Some(schema) = schema {
+            let fields: Vec<(String, String)> = schema_fields(&schema)
+                .into_iter()
+                .map(|f| (f.name, f.data_type))
+                .collect();
+            out.push(mcp(
+                "dataset",
+                &own,
+                "schemaMetadata",
+                schema_metadata(&key, "sluice", &fields, t.at),
+            ));
+        }
+        let own_fine: Vec<Value> = t
+            .lineage
+            .columns
+            .iter()
+            .filter(|c| c.output == DatasetRef::Own)
+            .flat_map(|c| resolver.fine_grained(c))
+            .collect();
+        out.push(mcp(
+            "dataset",
+            &own,
+            "upstreamLineage",
+            upstream_lineage(&inputs, own_fine, t.at),
+        ));
+        out.push(mcp("dataset", &own, "status", json!({"removed": false})));
+    }
+    // Files, tables and repositories it wrote.
+    for e in &t.lineage.outputs {
+        let urn = external_urn(e);
+        outputs.push(urn.clone());
+        let name = e.name.rsplit('/').next().unwrap_or(&e.name);
+        out.push(mcp(
+            "dataset",
+            &urn,
+            "datasetProperties",
+            json!({"name": name, "qualifiedName": format!("{}{}", e.namespace, e.name),
+                   "customProperties": {"written_by": format!("{pipeline}.{task}")}}),
+        ));
+        if !e.fields.is_empty() {
+            let fields: Vec<(String, String)> = e
+                .fields
+                .iter()
+                .map(|f| (f.name.clone(), f.data_type.clone()))
+                .collect();
+            let platform = urn
+                .trim_start_matches("urn:li:dataset:(urn:li:dataPlatform:")
+                .split(',')
+                .next()
+                .unwrap_or("file")
+                .to_string();
+            out.push(mcp(
+                "dataset",
+                &urn,
+                "schemaMetadata",
+                schema_metadata(&e.name, &platform, &fields, t.at),
+            ));
+        }
+        let from = DatasetRef::external(e);
+        let ext_fine: Vec<Value> = t
+            .lineage
+            .columns
+            .iter()
+            .filter(|c| c.output == from)
+            .flat_map(|c| resolver.fine_grained(c))
+            .collect();
+        let mut upstreams = inputs.clone();
+        if t.output.is_some() {
+            upstreams.push(own.clone());
+        }
+        out.push(mcp(
+            "dataset",
+            &urn,
+            "upstreamLineage",
+            upstream_lineage(&upstreams, ext_fine, t.at),
+        ));
+        out.push(mcp("dataset", &urn, "status", json!({"removed": false})));
+    }
+
+    // The task as a job.
+    let mut custom = BTreeMap::from([("pipeline", pipeline.as_str())]);
+    if let Some(op) = &t.meta.op {
+        custom.insert("op", op);
+    }
+    let mut info = json!({
+        "name": task,
+        "type": {"string": "COMMAND"},
+        "flowUrn": flow_urn(pipeline),
+        "customProperties": custom,
+    });
+    if let Some(d) = &t.meta.description {
+        info["description"] = d.clone().into();
+    }
+    out.push(mcp("dataJob", &job, "dataJobInfo", info));
+    let upstream_jobs: Vec<String> = t
+        .meta
+        .upstream
+        .iter()
+        .map(|u| job_urn(pipeline, u))
+        .collect();
+    let mut io = json!({
+        "inputDatasets": inputs,
+        "outputDatasets": outputs,
+        "inputDatajobs": upstream_jobs,
+    });
+    if !fine.is_empty() {
+        io["fineGrainedLineages"] = fine.into();
+    }
+    out.push(mcp("dataJob", &job, "dataJobInputOutput", io));
+    out.push(mcp("dataJob", &job, "status", json!({"removed": false})));
+
+    // Its latest success as a run instance of the job.
+    let instance = format!(
+        "urn:li:dataProcessInstance:{}",
+        crate::openlineage::attempt_uuid(&t.run_id, task, t.attempt)
+    );
+    let kind = if t.nominal_time.is_some() {
+        "BATCH_SCHEDULED"
+    } else {
+        "BATCH_AD_HOC"
+    };
+    out.push(mcp(
+        "dataProcessInstance",
+        &instance,
+        "dataProcessInstanceProperties",
+        json!({
+            "name": format!("{} attempt {}", t.run_id, t.attempt),
+            "type": kind,
+            "created": stamp(t.started_at),
+            "customProperties": {"run_id": t.run_id, "attempt": t.attempt.to_string()},
+        }),
+    ));
+    out.push(mcp(
+        "dataProcessInstance",
+        &instance,
+        "dataProcessInstanceRelationships",
+        json!({"parentTemplate": job, "upstreamInstances": []}),
+    ));
+    out.push(mcp(
+        "dataProcessInstance",
+        &instance,
+        "dataProcessInstanceRunEvent",
+        json!({
+            "timestampMillis": millis(t.at),
+            "partitionSpec": {"partition": "FULL_TABLE_SNAPSHOT", "type": "FULL_TABLE"},
+            "status": "COMPLETE",
+            "result": {"type": "SUCCESS", "nativeResultType": "sluice"},
+            "durationMillis": millis(t.at - t.started_at),
+        }),
+    ));
+}
+
+fn upstream_lineage(upstreams: &[String], fine: Vec<Value>, at: i64) -> Value {
+    let list: Vec<Value> = upstreams
+        .iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|u| json!({"auditStamp": stamp(at), "dataset": u, "type": "TRANSFORMED"}))
+        .collect();
+    let mut v = json!({ "upstreams": list });
+    if !fine.is_empty() {
+        v["fineGrainedLineages"] = fine.into();
+    }
+    v
+}
+
+/// Writes `mcps` as an MCP JSON file (an array), atomically.
+pub fn write_file(path: &std::path::Path, mcps: &[Mcp]) -> Result<(), String> {
+    let all: Vec<Value> = mcps.iter().map(Mcp::file_form).collect();
+    let text = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
+    crate::spool::write_atomic(path, &text)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Sends `mcps` to the DataHub GMS at `gms` (`token`: `DATAHUB_GMS_TOKEN`), in order, each
+/// tried again on 5xx and 429; stops at the first refusal, naming the aspect.
+pub async fn emit_rest(gms: &str, token: Option<&str>, mcps: &[Mcp]) -> Result<usize, String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let base = gms.trim_end_matches('/');
+    let shown = sluice_op::redact_urls(base);
+    let with_auth = |r: reqwest::RequestBuilder| match token {
+        Some(t) => r.bearer_auth(t),
+        None => r,
+    };
+    // The GMS's health check: a clear error before anything is sent.
+    let config = with_auth(client.get(format!("{base}/config")))
+        .send()
+        .await
+        .map_err(|e| format!("DataHub at {shown} cannot be reached: {}", deepest(&e)))?;
+    if !config.status().is_success() {
+        return Err(format!(
+            "DataHub at {shown} answered {} to GET /config: is it the GMS address (port 8080), and the token (DATAHUB_GMS_TOKEN) valid?",
+            config.status()
+        ));
+    }
+    let url = format!("{base}/aspects?action=ingestProposal");
+    for (i, m) in mcps.iter().enumerate() {
+        let mut delay = Duration::from_millis(250);
+        for round in 0.. {
+            let sent = with_auth(client.post(&url))
+                .header("Content-Type", "application/json")
+                .header("X-RestLi-Protocol-Version", "2.0.0")
+                .body(m.rest_body().to_string())
+                .send()
+                .await;
+            let retry = match sent {
+                Ok(r) if r.status().is_success() => break,
+                Ok(r)
+                    if (r.status().is_server_error() || r.status().as_u16() == 429)
+                        && round < 5 =>
+                {
+                    format!("HTTP {}", r.status())
+                }
+                Ok(r) => {
+                    let status = r.status();
+                    let body: String = r
+                        .text()
+                        .await
+                        .unwrap_or_default()
+                        .chars()
+                        .take(300)
+                        .collect();
+                    return Err(format!(
+                        "DataHub refused {} of {} ({}th proposal of {}): HTTP {status}: {body}",
+                        m.aspect_name,
+                        m.entity_urn,
+                        i + 1,
+                        mcps.len()
+                    ));
+                }
+                Err(e) if round < 5 => deepest(&e),
+                Err(e) => return Err(format!("DataHub at {shown}: {}", deepest(&e))),
+            };
+            tracing::warn!("DataHub at {shown}: {retry}; trying again in {delay:?}");
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+    }
+    Ok(mcps.len())
+}
+
+fn deepest(e: &reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut text = e.to_string();
+    while let Some(s) = source {
+        text = s.to_string();
+        source = s.source();
+    }
+    sluice_op::redact_urls(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_datasets_land_on_their_platform() {
+        let e = |ns: &str, name: &str| External {
+            namespace: ns.into(),
+            name: name.into(),
+            fields: Vec::new(),
+        };
+        assert_eq!(
+            external_urn(&e("postgres://db:5432", "app.public.chunks")),
+            "urn:li:dataset:(urn:li:dataPlatform:postgres,app.public.chunks,PROD)"
+        );
+        assert_eq!(
+            external_urn(&e("file", "/data/out/graph.json")),
+            "urn:li:dataset:(urn:li:dataPlatform:file,/data/out/graph.json,PROD)"
+        );
+        assert_eq!(
+            external_urn(&e("s3://bucket", "/releases/x")),
+            "urn:li:dataset:(urn:li:dataPlatform:s3,bucket/releases/x,PROD)"
+        );
+        assert_eq!(
+            external_urn(&e("https://huggingface.co", "datasets/org/name")),
+            "urn:li:dataset:(urn:li:dataPlatform:huggingface,datasets/org/name,PROD)"
+        );
+    }
+
+    #[test]
+    fn arrow_types_map_to_datahub_types() {
+        assert_eq!(field_type("Utf8"), "com.linkedin.schema.StringType");
+        assert_eq!(field_type("Int64"), "com.linkedin.schema.NumberType");
+        assert_eq!(
+            field_type("Decimal128(10, 2)"),
+            "com.linkedin.schema.NumberType"
+        );
+        assert_eq!(field_type("Date32"), "com.linkedin.schema.DateType");
+        assert_eq!(
+            field_type("List(Field { name: \"item\", data_type: Float32 })"),
+            "com.linkedin.schema.ArrayType"
+        );
+        assert_eq!(field_type("Struct([])"), "com.linkedin.schema.RecordType");
+    }
+}
