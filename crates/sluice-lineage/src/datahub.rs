@@ -467,7 +467,12 @@ pub async fn emit_rest(gms: &str, token: Option<&str>, mcps: &[Mcp]) -> Result<u
     let config = with_auth(client.get(format!("{base}/config")))
         .send()
         .await
-        .map_err(|e| format!("DataHub at {shown} cannot be reached: {}", deepest(&e)))?;
+        .map_err(|e| {
+            format!(
+                "DataHub at {shown} cannot be reached: {}",
+                crate::deliver::error_text(&e)
+            )
+        })?;
     if !config.status().is_success() {
         return Err(format!(
             "DataHub at {shown} answered {} to GET /config: is it the GMS address (port 8080), and the token (DATAHUB_GMS_TOKEN) valid?",
@@ -509,8 +514,13 @@ pub async fn emit_rest(gms: &str, token: Option<&str>, mcps: &[Mcp]) -> Result<u
                         mcps.len()
                     ));
                 }
-                Err(e) if round < 5 => deepest(&e),
-                Err(e) => return Err(format!("DataHub at {shown}: {}", deepest(&e))),
+                Err(e) if round < 5 => crate::deliver::error_text(&e),
+                Err(e) => {
+                    return Err(format!(
+                        "DataHub at {shown}: {}",
+                        crate::deliver::error_text(&e)
+                    ));
+                }
             };
             tracing::warn!("DataHub at {shown}: {retry}; trying again in {delay:?}");
             tokio::time::sleep(delay).await;
@@ -518,16 +528,6 @@ pub async fn emit_rest(gms: &str, token: Option<&str>, mcps: &[Mcp]) -> Result<u
         }
     }
     Ok(mcps.len())
-}
-
-fn deepest(e: &reqwest::Error) -> String {
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let mut text = e.to_string();
-    while let Some(s) = source {
-        text = s.to_string();
-        source = s.source();
-    }
-    sluice_op::redact_urls(&text)
 }
 
 #[cfg(test)]

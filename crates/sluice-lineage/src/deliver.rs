@@ -285,18 +285,18 @@ impl Deliverer {
                     Outcome::Refused(answer)
                 }
             }
-            Err(e) => Outcome::Down(sluice_op::redact_urls(&without_url(&e))),
+            Err(e) => Outcome::Down(error_text(&e)),
         }
     }
 }
 
-/// A reqwest error's message without the URL it appends.
-fn without_url(e: &reqwest::Error) -> String {
+/// A reqwest error's deepest cause (without the URL reqwest appends), credentials masked.
+pub(crate) fn error_text(e: &reqwest::Error) -> String {
     let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
     let mut deepest = e.to_string();
     while let Some(s) = source {
         deepest = s.to_string();
         source = s.source();
     }
-    deepest
+    sluice_op::redact_urls(&deepest)
 }

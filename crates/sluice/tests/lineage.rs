@@ -309,11 +309,8 @@ fn trace(events: &[Value], dataset: &str, field: &str) -> BTreeSet<String> {
     out
 }
 
-#[test]
-fn service_public_events_validate() {
-    let Some(model) = model_dir() else { return };
-    let p = Project::new("name: unused\ntasks:\n  t:\n    run: 'true'\n");
-    file_transport(&p);
+/// Runs the service-public example on its samples in `p`'s home.
+fn run_service_public(p: &Project, model: &Path) {
     let example = repo().join("examples/mediatech/service_public.yaml");
     p.run_ok(&[
         "run",
@@ -329,6 +326,14 @@ fn service_public_events_validate() {
         "--param",
         &format!("publish_to={}", p.path("published").display()),
     ]);
+}
+
+#[test]
+fn service_public_events_validate() {
+    let Some(model) = model_dir() else { return };
+    let p = Project::new("name: unused\ntasks:\n  t:\n    run: 'true'\n");
+    file_transport(&p);
+    run_service_public(&p, &model);
     let file = p.path(".sluice/lineage.ndjson");
     validate(&file);
     let events = events(&file);
@@ -632,21 +637,7 @@ fn the_catalog_exports_as_datahub_proposals_a_file_and_a_gms_both_take() {
         &format!("data={}", data.display()),
     ]);
     if let Some(model) = model_dir() {
-        let example = repo().join("examples/mediatech/service_public.yaml");
-        p.run_ok(&[
-            "run",
-            &example.display().to_string(),
-            "--home",
-            &p.path(".sluice").display().to_string(),
-            "--param",
-            "origin=samples/lecomarquage",
-            "--param",
-            &format!("model={}", model.display()),
-            "--param",
-            &format!("out={}", p.path("out").display()),
-            "--param",
-            &format!("publish_to={}", p.path("published").display()),
-        ]);
+        run_service_public(&p, &model);
     }
     let out = p.run_ok(&["metadata", "export", "--format", "datahub", "mcps.json"]);
     assert!(
