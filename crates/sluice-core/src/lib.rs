@@ -37,8 +37,9 @@ pub use checks::Check;
 pub use de::{DeError, from_node};
 pub use diag::{Diagnostic, Diagnostics};
 pub use pipeline::{
-    CatchUp, EnvVar, LoadError, LoadOptions, OpCatalog, OpInfo, ParamSpec, ParamType, Pipeline,
-    Task, TaskKind, load_file, load_file_from, load_file_with_env, parse_pipeline,
+    CatchUp, ColumnDoc, Docs, EnvVar, LoadError, LoadOptions, OpCatalog, OpInfo, ParamSpec,
+    ParamType, Pipeline, Task, TaskKind, load_file, load_file_from, load_file_with_env,
+    parse_pipeline,
 };
 pub use state::{RunState, TaskState};
 pub use yaml::{Mark, Node};

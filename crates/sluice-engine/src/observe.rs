@@ -79,6 +79,9 @@ pub struct TaskMeta {
     /// The tasks it waits for.
     #[serde(default)]
     pub upstream: Vec<String>,
+    /// Owners, tags, column docs.
+    #[serde(default, skip_serializing_if = "sluice_core::Docs::is_empty")]
+    pub docs: sluice_core::Docs,
 }
 
 impl TaskMeta {
@@ -99,6 +102,7 @@ impl TaskMeta {
                 .iter()
                 .map(|&d| pipeline.tasks[d].name.clone())
                 .collect(),
+            docs: task.docs.clone(),
         }
     }
 }

@@ -227,6 +227,14 @@ impl Engine {
             stream_logs: opts.stream_logs,
             holds: Holds::default(),
         });
+        // What the file says of its tasks, for the catalog, even of those that stay cached.
+        if let Ok(tasks) = serde_json::to_string(&shared.metas) {
+            writer.send(Write::PipelineDocs {
+                pipeline: pipeline.name.clone(),
+                at: now_micros(),
+                tasks,
+            });
+        }
         let total = selected.iter().filter(|s| **s).count();
         shared.emit(Event::RunStarted {
             run_id: run_id.clone(),

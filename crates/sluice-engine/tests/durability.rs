@@ -61,6 +61,9 @@ impl StateStore for Refusing {
     async fn lineage(&self, pipeline: Option<&str>) -> Result<Vec<sluice_store::LineageRecord>> {
         self.inner.lineage(pipeline).await
     }
+    async fn pipeline_docs(&self, pipeline: Option<&str>) -> Result<Vec<(String, String)>> {
+        self.inner.pipeline_docs(pipeline).await
+    }
     async fn task_runs(&self, run_id: &str) -> Result<Vec<TaskRunRecord>> {
         self.inner.task_runs(run_id).await
     }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use sluice_engine::observe::AttemptEvent;
+use sluice_engine::observe::{AttemptEvent, TaskMeta};
 use sluice_store::{DatasetVersionRecord, StateStore};
 
 /// What the store knows of pipelines, tasks and datasets.
@@ -23,7 +23,7 @@ impl Catalog {
             .lineage(pipeline)
             .await
             .map_err(|e| format!("cannot read the lineage: {e}"))?;
-        let mut tasks = Vec::new();
+        let mut tasks: Vec<AttemptEvent> = Vec::new();
         for r in records {
             let event: AttemptEvent = serde_json::from_str(&r.facts).map_err(|e| {
                 format!(
@@ -33,6 +33,26 @@ impl Catalog {
                 )
             })?;
             tasks.push(event);
+        }
+        // What each pipeline file says of its tasks now (docs are not in fingerprints: the
+        // latest run's word wins over that of a task's latest success).
+        let docs = store
+            .pipeline_docs(pipeline)
+            .await
+            .map_err(|e| format!("cannot read the pipelines' docs: {e}"))?;
+        let mut metas: BTreeMap<(String, String), std::sync::Arc<TaskMeta>> = BTreeMap::new();
+        for (name, json) in docs {
+            let list: Vec<TaskMeta> = serde_json::from_str(&json).map_err(|e| {
+                format!("the docs recorded for pipeline {name} are not readable: {e}")
+            })?;
+            for m in list {
+                metas.insert((m.pipeline.clone(), m.task.clone()), std::sync::Arc::new(m));
+            }
+        }
+        for t in &mut tasks {
+            if let Some(m) = metas.get(&(t.meta.pipeline.clone(), t.meta.task.clone())) {
+                t.meta = m.clone();
+            }
         }
         let datasets = store
             .latest_datasets(pipeline)

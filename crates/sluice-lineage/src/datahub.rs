@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use sluice_core::Docs;
 use sluice_engine::observe::AttemptEvent;
 use sluice_op::lineage::{ColumnLineage, DatasetRef, External, schema_fields};
 
@@ -134,18 +135,37 @@ fn field_type(arrow: &str) -> &'static str {
     }
 }
 
-fn schema_metadata(name: &str, platform: &str, fields: &[(String, String)], at: i64) -> Value {
+fn schema_metadata(
+    name: &str,
+    platform: &str,
+    fields: &[(String, String)],
+    docs: &Docs,
+    at: i64,
+) -> Value {
     let fields: Vec<Value> = fields
         .iter()
         .map(|(name, native)| {
-            json!({
+            let mut f = json!({
                 "fieldPath": name,
                 "nullable": true,
                 "type": {"type": {field_type(native): {}}},
                 "nativeDataType": native,
                 "recursive": false,
                 "isPartOfKey": false,
-            })
+            });
+            if let Some(doc) = docs.columns.get(name) {
+                if let Some(d) = &doc.description {
+                    f["description"] = d.clone().into();
+                }
+                let mut tags: Vec<&str> = doc.tags.iter().map(String::as_str).collect();
+                if doc.pii {
+                    tags.push("pii");
+                }
+                if !tags.is_empty() {
+                    f["globalTags"] = global_tags(&tags);
+                }
+            }
+            f
         })
         .collect();
     json!({
@@ -158,6 +178,22 @@ fn schema_metadata(name: &str, platform: &str, fields: &[(String, String)], at: 
         "platformSchema": {"com.linkedin.schema.OtherSchema": {"rawSchema": ""}},
         "fields": fields,
     })
+}
+
+fn global_tags(tags: &[&str]) -> Value {
+    let tags: Vec<Value> = tags
+        .iter()
+        .map(|t| json!({"tag": format!("urn:li:tag:{t}")}))
+        .collect();
+    json!({ "tags": tags })
+}
+
+/// A catalog owner's URN: `team:NAME` or `group:NAME` is a group, anything else a user.
+fn owner_urn(owner: &str) -> String {
+    match owner.split_once(':') {
+        Some(("team" | "group", name)) => format!("urn:li:corpGroup:{name}"),
+        _ => format!("urn:li:corpuser:{owner}"),
+    }
 }
 
 /// Resolves the datasets a task's lineage names.
@@ -285,8 +321,27 @@ fn task_mcps(catalog: &Catalog, t: &AttemptEvent, out: &mut Vec<Mcp>) {
                 "dataset",
                 &own,
                 "schemaMetadata",
-                schema_metadata(&key, "sluice", &fields, t.at),
+                schema_metadata(&key, "sluice", &fields, &t.meta.docs, t.at),
             ));
+        }
+        if !t.meta.docs.owners.is_empty() {
+            let owners: Vec<Value> = t
+                .meta
+                .docs
+                .owners
+                .iter()
+                .map(|o| json!({"owner": owner_urn(o), "type": "DATAOWNER"}))
+                .collect();
+            out.push(mcp(
+                "dataset",
+                &own,
+                "ownership",
+                json!({"owners": owners, "ownerTypes": {}, "lastModified": stamp(t.at)}),
+            ));
+        }
+        if !t.meta.docs.tags.is_empty() {
+            let tags: Vec<&str> = t.meta.docs.tags.iter().map(String::as_str).collect();
+            out.push(mcp("dataset", &own, "globalTags", global_tags(&tags)));
         }
         let own_fine: Vec<Value> = t
             .lineage
@@ -331,7 +386,7 @@ fn task_mcps(catalog: &Catalog, t: &AttemptEvent, out: &mut Vec<Mcp>) {
                 "dataset",
                 &urn,
                 "schemaMetadata",
-                schema_metadata(&e.name, &platform, &fields, t.at),
+                schema_metadata(&e.name, &platform, &fields, &Docs::default(), t.at),
             ));
         }
         let from = DatasetRef::external(e);

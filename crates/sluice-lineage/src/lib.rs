@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod config;
 pub mod datahub;
 mod deliver;
+pub mod graph;
 pub mod openlineage;
 pub mod spool;
 

@@ -119,6 +119,13 @@ const COLUMN_LINEAGE: &str = facet_url!(
     "1-2-0",
     "ColumnLineageDatasetFacet"
 );
+const DATASET_DOCUMENTATION: &str = facet_url!(
+    "DocumentationDatasetFacet",
+    "1-1-0",
+    "DocumentationDatasetFacet"
+);
+const OWNERSHIP: &str = facet_url!("OwnershipDatasetFacet", "1-0-1", "OwnershipDatasetFacet");
+const TAGS: &str = facet_url!("TagsDatasetFacet", "1-0-0", "TagsDatasetFacet");
 const OUTPUT_STATISTICS: &str = facet_url!(
     "OutputStatisticsOutputDatasetFacet",
     "1-0-2",
@@ -274,6 +281,12 @@ struct OutDataset<'a> {
 #[serde(rename_all = "camelCase")]
 struct DatasetFacets {
     #[serde(skip_serializing_if = "Option::is_none")]
+    documentation: Option<Facet<DatasetDocumentation>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ownership: Option<Facet<Ownership>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<Facet<Tags>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     data_source: Option<Facet<DataSource>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<Facet<Version>>,
@@ -281,6 +294,37 @@ struct DatasetFacets {
     schema: Option<Facet<Schema>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     column_lineage: Option<Facet<Columns>>,
+}
+
+#[derive(Serialize)]
+struct DatasetDocumentation {
+    description: String,
+}
+
+#[derive(Serialize)]
+struct Ownership {
+    owners: Vec<Owner>,
+}
+
+#[derive(Serialize)]
+struct Owner {
+    name: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct Tags {
+    tags: Vec<Tag>,
+}
+
+#[derive(Serialize)]
+struct Tag {
+    key: String,
+    value: String,
+    source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -305,6 +349,8 @@ struct SchemaField {
     name: String,
     #[serde(rename = "type")]
     data_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -544,6 +590,7 @@ fn attempt_event<'a>(a: &'a AttemptEvent, naming: &'a Naming, schemas: Schemas) 
         let (namespace, name) = naming.dataset(pipeline, &task.task);
         let schema = a.dataset.as_ref().map(|d| d.schema.as_str());
         let mut facets = warehouse_facets(naming, pipeline, &task.task, Some(version), schema);
+        documented(&mut facets, task.description.as_deref(), &task.docs);
         facets.column_lineage = columns_of(&DatasetRef::Own);
         let mut out = out_dataset(namespace, name, facets);
         out.output_facets = a.dataset.as_ref().map(|d| OutputFacets {
@@ -578,6 +625,53 @@ fn attempt_event<'a>(a: &'a AttemptEvent, naming: &'a Naming, schemas: Schemas) 
         },
         inputs,
         outputs,
+    }
+}
+
+/// The task's description, owners, tags and column docs on its dataset's facets.
+fn documented(facets: &mut DatasetFacets, description: Option<&str>, docs: &sluice_core::Docs) {
+    facets.documentation = description.map(|d| {
+        facet(
+            DATASET_DOCUMENTATION,
+            DatasetDocumentation {
+                description: d.to_string(),
+            },
+        )
+    });
+    if !docs.owners.is_empty() {
+        let owners = docs
+            .owners
+            .iter()
+            .map(|o| Owner {
+                name: o.clone(),
+                kind: "OWNER",
+            })
+            .collect();
+        facets.ownership = Some(facet(OWNERSHIP, Ownership { owners }));
+    }
+    let tag = |key: &str, field: Option<&str>| Tag {
+        key: key.to_string(),
+        value: "true".into(),
+        source: "SLUICE",
+        field: field.map(str::to_string),
+    };
+    let mut tags: Vec<Tag> = docs.tags.iter().map(|t| tag(t, None)).collect();
+    for (column, doc) in &docs.columns {
+        tags.extend(doc.tags.iter().map(|t| tag(t, Some(column))));
+        if doc.pii {
+            tags.push(tag("pii", Some(column)));
+        }
+    }
+    if !tags.is_empty() {
+        facets.tags = Some(facet(TAGS, Tags { tags }));
+    }
+    if let Some(schema) = &mut facets.schema {
+        for f in &mut schema.body.fields {
+            f.description = docs
+                .columns
+                .get(&f.name)
+                .and_then(|d| d.description.clone());
+        }
     }
 }
 
@@ -623,11 +717,13 @@ fn warehouse_facets(
                 .map(|f| SchemaField {
                     name: f.name,
                     data_type: f.data_type,
+                    description: None,
                 })
                 .collect();
             facet(SCHEMA, Schema { fields })
         }),
         column_lineage: None,
+        ..DatasetFacets::default()
     }
 }
 
@@ -647,6 +743,7 @@ fn external<'a>(e: &External) -> OutDataset<'a> {
                 .map(|f| SchemaField {
                     name: f.name.clone(),
                     data_type: f.data_type.clone(),
+                    description: None,
                 })
                 .collect();
             facet(SCHEMA, Schema { fields })

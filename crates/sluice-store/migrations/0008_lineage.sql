@@ -11,3 +11,12 @@ CREATE TABLE task_lineage (
     facts       TEXT NOT NULL,
     PRIMARY KEY (pipeline, task)
 );
+
+-- What the pipeline file says of its tasks (descriptions, owners, tags, column docs), as of
+-- its latest run: a JSON array, one object per task. Docs are not part of fingerprints, so a
+-- change to them reaches the catalog with the next run even when every task is cached.
+CREATE TABLE pipeline_docs (
+    pipeline    TEXT NOT NULL PRIMARY KEY,
+    recorded_at BIGINT NOT NULL,
+    tasks       TEXT NOT NULL
+);

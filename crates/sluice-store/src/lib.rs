@@ -93,6 +93,9 @@ pub trait StateStore: Send + Sync {
     /// The lineage of every task (of one pipeline when given) as its latest successful
     /// attempt recorded it, by pipeline and task.
     async fn lineage(&self, pipeline: Option<&str>) -> Result<Vec<LineageRecord>>;
+    /// What each pipeline file (one when given) said of its tasks at its latest run:
+    /// `(pipeline, JSON array)`, by pipeline.
+    async fn pipeline_docs(&self, pipeline: Option<&str>) -> Result<Vec<(String, String)>>;
     /// The latest version of every dataset (of one pipeline when given), by pipeline and task.
     async fn latest_datasets(&self, pipeline: Option<&str>) -> Result<Vec<DatasetVersionRecord>>;
     /// Records a slot of a schedule unless one is recorded for the same pipeline and time:

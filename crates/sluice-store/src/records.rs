@@ -315,6 +315,15 @@ pub enum Write {
     Alias(AliasRecord),
     /// Replace a task's lineage with that of its latest successful attempt.
     Lineage(LineageRecord),
+    /// Replace what a pipeline file says of its tasks (a JSON array).
+    PipelineDocs {
+        /// Pipeline name.
+        pipeline: String,
+        /// When (the run's start).
+        at: Micros,
+        /// One object per task.
+        tasks: String,
+    },
     /// Forget a version (its files were removed by retention).
     DeleteVersion {
         /// Pipeline name.

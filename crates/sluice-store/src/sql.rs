@@ -337,6 +337,12 @@ fn write_statement(w: &Write) -> (std::borrow::Cow<'static, str>, &'static str) 
              attempt = excluded.attempt, recorded_at = excluded.recorded_at, facts = excluded.facts",
             "recording a task's lineage",
         ),
+        Write::PipelineDocs { .. } => (
+            "INSERT INTO pipeline_docs (pipeline, recorded_at, tasks) VALUES ($1, $2, $3) \
+             ON CONFLICT (pipeline) DO UPDATE SET recorded_at = excluded.recorded_at, \
+             tasks = excluded.tasks",
+            "recording a pipeline's docs",
+        ),
         Write::DeleteVersion { .. } => (
             "DELETE FROM dataset_versions WHERE pipeline = $1 AND task = $2 AND version = $3",
             "deleting a dataset version",
@@ -425,6 +431,11 @@ fn bind_write<'q>(q: AnyQuery<'q>, w: &'q Write) -> Result<AnyQuery<'q>> {
             task,
             version,
         } => q.bind(pipeline).bind(task).bind(version),
+        Write::PipelineDocs {
+            pipeline,
+            at,
+            tasks,
+        } => q.bind(pipeline).bind(*at).bind(tasks),
         Write::Lineage(l) => q
             .bind(&l.pipeline)
             .bind(&l.task)
@@ -768,6 +779,20 @@ impl StateStore for SqlStore {
                     facts: get(row, "facts")?,
                 })
             })
+            .collect()
+    }
+
+    async fn pipeline_docs(&self, pipeline: Option<&str>) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(&self.q(
+            "SELECT pipeline, tasks FROM pipeline_docs WHERE ($1 = '' OR pipeline = $1) \
+             ORDER BY pipeline",
+        ))
+        .bind(pipeline.unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading pipeline docs"))?;
+        rows.iter()
+            .map(|row| Ok((get(row, "pipeline")?, get(row, "tasks")?)))
             .collect()
     }
 

@@ -256,7 +256,32 @@ pub enum Command {
         #[arg(long)]
         secure_cookies: bool,
     },
-    /// Lineage and metadata: deliver the OpenLineage events waiting for a collector.
+    /// Where a dataset or a column comes from and what uses it, from the lineage every
+    /// task's latest success recorded (through SQL, files, tables and ops): `sluice lineage
+    /// drug_mentions.graph.journals --upstream`, or `--downstream` for what is affected if
+    /// it changes.
+    Lineage {
+        /// `PIPELINE.TASK`, `PIPELINE.TASK.COLUMN`, or an outside dataset (`file:/abs/path`).
+        #[arg(required_unless_present = "list")]
+        target: Option<String>,
+        /// Only what it comes from.
+        #[arg(long, conflicts_with = "downstream")]
+        upstream: bool,
+        /// Only what it affects.
+        #[arg(long)]
+        downstream: bool,
+        /// At most this many steps away.
+        #[arg(long, default_value_t = usize::MAX, hide_default_value = true)]
+        depth: usize,
+        /// How to print it.
+        #[arg(long, value_enum, default_value_t = LineageFormat::Text)]
+        format: LineageFormat,
+        /// List the datasets known, with their columns.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Lineage and metadata: export the catalog (DataHub, OpenLineage), deliver the
+    /// OpenLineage events waiting for a collector.
     Metadata {
         /// What to do.
         #[command(subcommand)]
@@ -355,6 +380,17 @@ pub enum ModelsAction {
         /// Another version or alias.
         b: String,
     },
+}
+
+/// How `sluice lineage` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LineageFormat {
+    /// An indented tree.
+    Text,
+    /// JSON: the steps of each direction.
+    Json,
+    /// Graphviz dot.
+    Dot,
 }
 
 /// A format of `sluice metadata export`.

@@ -99,6 +99,63 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             secure_cookies,
         } => crate::serve::serve(&cli, pipelines, bind, secure_cookies).await,
         Command::Metadata { ref action } => metadata(&cli, action).await,
+        Command::Lineage {
+            ref target,
+            upstream,
+            downstream,
+            depth,
+            format,
+            list,
+        } => {
+            let (store, _) = read_store(&cli).await?;
+            let catalog = sluice_lineage::catalog::Catalog::load(store.as_ref(), None)
+                .await
+                .map_err(|e| Failure::env(format!("error: {e}")))?;
+            let graph = sluice_lineage::graph::Graph::of(&catalog);
+            if list {
+                for (dataset, columns) in graph.datasets() {
+                    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+                    println!("{dataset}  {}", columns.join(", "));
+                }
+                return Ok(0);
+            }
+            let target = target.as_deref().unwrap_or_default();
+            let (dataset, column) = graph
+                .resolve(target)
+                .map_err(|e| Failure::invalid(format!("error: {e}")))?;
+            let directions: &[bool] = match (upstream, downstream) {
+                (true, _) => &[true],
+                (_, true) => &[false],
+                _ => &[true, false],
+            };
+            let start = column
+                .as_ref()
+                .map_or(dataset.clone(), |c| format!("{dataset}.{c}"));
+            let walks: Vec<(bool, Vec<sluice_lineage::graph::Step>)> = directions
+                .iter()
+                .map(|&up| (up, graph.walk(&dataset, column.as_deref(), up, depth)))
+                .collect();
+            match format {
+                crate::cli::LineageFormat::Text => {
+                    let parts: Vec<String> = walks
+                        .iter()
+                        .map(|(up, steps)| sluice_lineage::graph::text(&start, *up, steps))
+                        .collect();
+                    print!("{}", parts.join("\n"));
+                }
+                crate::cli::LineageFormat::Dot => {
+                    print!("{}", sluice_lineage::graph::dot(&start, &walks));
+                }
+                crate::cli::LineageFormat::Json => {
+                    let mut out = json!({"dataset": dataset, "column": column});
+                    for (up, steps) in &walks {
+                        out[if *up { "upstream" } else { "downstream" }] = json!(steps);
+                    }
+                    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+                }
+            }
+            Ok(0)
+        }
         Command::User { ref action } => crate::serve::user(&cli, action).await,
         Command::Token { ref action } => crate::serve::token(&cli, action).await,
         Command::Head { ref dataset, rows } => head(&cli, dataset, rows).await,

@@ -51,6 +51,39 @@ fn validate(file: &Path) {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// A project holding `examples/drug_mentions`, run once on its data (events to a file when
+/// `events`); the data folder.
+fn drug_mentions(events: bool) -> (Project, PathBuf) {
+    let src = std::fs::read_to_string(repo().join("examples/drug_mentions/pipeline.yaml"))
+        .expect("example");
+    let p = Project::new(&src);
+    if events {
+        file_transport(&p);
+    }
+    let data = repo().join("examples/drug_mentions/data");
+    p.run_ok(&[
+        "run",
+        "pipeline.yaml",
+        "--param",
+        &format!("data={}", data.display()),
+    ]);
+    (p, data)
+}
+
+/// `datahub check metadata-file FILE` passes (where the test environment has DataHub's CLI).
+fn datahub_check(file: &Path) {
+    let Some(python) = test_python("DataHub metadata-file check") else {
+        return;
+    };
+    let check = std::process::Command::new(Path::new(&python).with_file_name("datahub"))
+        .args(["check", "metadata-file"])
+        .arg(file)
+        .output()
+        .expect("datahub");
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(text(&check).contains("all valid"), "{}", text(&check));
+}
+
 fn job(e: &Value) -> &str {
     e["job"]["name"].as_str().unwrap_or_default()
 }
@@ -96,17 +129,7 @@ fn columns(event: &Value) -> (BTreeMap<String, Vec<String>>, Vec<String>) {
 
 #[test]
 fn drug_mentions_events_validate_and_trace_every_column_to_its_files() {
-    let src = std::fs::read_to_string(repo().join("examples/drug_mentions/pipeline.yaml"))
-        .expect("example");
-    let p = Project::new(&src);
-    file_transport(&p);
-    let data = repo().join("examples/drug_mentions/data");
-    p.run_ok(&[
-        "run",
-        "pipeline.yaml",
-        "--param",
-        &format!("data={}", data.display()),
-    ]);
+    let (p, data) = drug_mentions(true);
     let file = p.path(".sluice/lineage.ndjson");
     validate(&file);
     let events = events(&file);
@@ -618,24 +641,9 @@ fn a_failed_task_emits_fail_with_its_error_and_a_bad_config_names_its_line() {
     );
 }
 
-/// The `datahub` command of the test environment's Python (acryl-datahub).
-fn datahub_cli() -> Option<PathBuf> {
-    let python = test_python("DataHub metadata-file check")?;
-    Some(Path::new(&python).with_file_name("datahub"))
-}
-
 #[test]
 fn the_catalog_exports_as_datahub_proposals_a_file_and_a_gms_both_take() {
-    let src = std::fs::read_to_string(repo().join("examples/drug_mentions/pipeline.yaml"))
-        .expect("example");
-    let p = Project::new(&src);
-    let data = repo().join("examples/drug_mentions/data");
-    p.run_ok(&[
-        "run",
-        "pipeline.yaml",
-        "--param",
-        &format!("data={}", data.display()),
-    ]);
+    let (p, _) = drug_mentions(false);
     if let Some(model) = model_dir() {
         run_service_public(&p, &model);
     }
@@ -645,15 +653,7 @@ fn the_catalog_exports_as_datahub_proposals_a_file_and_a_gms_both_take() {
         "{}",
         text(&out)
     );
-    if let Some(datahub) = datahub_cli() {
-        let check = std::process::Command::new(datahub)
-            .args(["check", "metadata-file"])
-            .arg(p.path("mcps.json"))
-            .output()
-            .expect("datahub");
-        assert!(check.status.success(), "{}", text(&check));
-        assert!(text(&check).contains("all valid"), "{}", text(&check));
-    }
+    datahub_check(&p.path("mcps.json"));
     let mcps: Vec<Value> =
         serde_json::from_str(&p.read("mcps.json")).expect("an MCP file is a JSON array");
     let aspect = |urn: &str, name: &str| -> Value {
@@ -800,4 +800,226 @@ fn the_catalog_exports_as_datahub_proposals_a_file_and_a_gms_both_take() {
             "mentions.journal FILTER"
         ]
     );
+}
+
+#[test]
+fn sluice_lineage_answers_where_a_column_comes_from_and_what_it_affects() {
+    let (p, data) = drug_mentions(false);
+    let file = |name: &str, column: &str| {
+        let path = std::path::absolute(data.join(name)).expect("abs");
+        format!("file:{}.{column}", path.display())
+    };
+    // Upstream, DIRECT all the way: the journal and date columns of the three files.
+    let up = p.json(&[
+        "lineage",
+        "drug_mentions.graph.journals",
+        "--upstream",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(up["dataset"], "drug_mentions.graph");
+    assert_eq!(up["column"], "journals");
+    assert!(up.get("downstream").is_none());
+    let steps = up["upstream"].as_array().expect("steps");
+    let name = |s: &Value| {
+        format!(
+            "{}.{}",
+            s["dataset"].as_str().unwrap_or(""),
+            s["column"].as_str().unwrap_or("")
+        )
+    };
+    let files: BTreeSet<String> = steps
+        .iter()
+        .filter(|s| {
+            s["dataset"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("file:"))
+        })
+        .map(name)
+        .collect();
+    assert_eq!(
+        files,
+        BTreeSet::from([
+            file("clinical_trials.csv", "date"),
+            file("clinical_trials.csv", "journal"),
+            file("pubmed.csv", "date"),
+            file("pubmed.csv", "journal"),
+            file("pubmed.json", "date"),
+            file("pubmed.json", "journal"),
+        ])
+    );
+    let first = &steps[0];
+    assert_eq!(first["depth"], 1);
+    assert_eq!(first["to"], "drug_mentions.graph.journals");
+    assert!(
+        steps.iter().any(|s| name(s) == "drug_mentions.drugs.drug"
+            && s["how"] == "JOIN"
+            && s["kind"] == "INDIRECT"),
+        "{up}"
+    );
+
+    // Downstream: what changes if pubmed.csv's journal column changes, down to graph.json.
+    let down = p.json(&[
+        "lineage",
+        "drug_mentions.pubmed_csv.journal",
+        "--downstream",
+        "--format",
+        "json",
+    ]);
+    let reached: BTreeSet<String> = down["downstream"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(name)
+        .collect();
+    for expected in [
+        "drug_mentions.publications.journal",
+        "drug_mentions.publications.id",
+        "drug_mentions.mentions.journal",
+        "drug_mentions.graph.journals",
+        "drug_mentions.graph.pubmed",
+    ] {
+        assert!(reached.contains(expected), "{expected}: {reached:?}");
+    }
+    assert!(
+        reached
+            .iter()
+            .any(|r| r.starts_with("file:") && r.ends_with("/out/graph.json.journals")),
+        "{reached:?}"
+    );
+
+    // Text and dot, and a dataset as a whole.
+    let text_out = p.run_ok(&["lineage", "drug_mentions.graph"]);
+    let shown = String::from_utf8_lossy(&text_out.stdout).into_owned();
+    assert!(
+        shown.starts_with(
+            "drug_mentions.graph comes from:\n  drug_mentions.drugs  [drug_mentions.graph]\n"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("drug_mentions.graph is used by:\n  file:"),
+        "{shown}"
+    );
+    let dot = p.run_ok(&["lineage", "drug_mentions.mentions.title", "--format", "dot"]);
+    let dot = String::from_utf8_lossy(&dot.stdout).into_owned();
+    assert!(dot.starts_with("digraph lineage {"), "{dot}");
+    assert!(
+        dot.contains("\"drug_mentions.publications.title\" -> \"drug_mentions.mentions.title\" [label=\"IDENTITY · drug_mentions.mentions\"];"),
+        "{dot}"
+    );
+
+    // A wrong name says what there is.
+    let out = p.sluice(&["lineage", "drug_mentions.graph.jounals"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("dataset `drug_mentions.graph` has no column `jounals` (its columns: atccode, clinical_trials, drug, journals, pubmed)"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn owners_tags_and_column_docs_reach_the_events_and_the_catalog_without_a_rerun() {
+    let pipeline = "name: people
+tasks:
+  people:
+    op: sql
+    sql: select 'Ada' as name, 36 as age
+    description: People we know.
+    owner: [ada@example.org, team:hr]
+    tags: [restricted]
+    docs:
+      name: {description: Full name, pii: true}
+      age: Age in years
+";
+    let p = Project::new(pipeline);
+    file_transport(&p);
+    p.run_ok(&["run", "pipeline.yaml"]);
+    let file = p.path(".sluice/lineage.ndjson");
+    validate(&file);
+    let events = events(&file);
+    let facets = &complete(&events, "people.people")["outputs"][0]["facets"];
+    assert_eq!(facets["documentation"]["description"], "People we know.");
+    assert_eq!(
+        facets["ownership"]["owners"],
+        serde_json::json!([
+            {"name": "ada@example.org", "type": "OWNER"},
+            {"name": "team:hr", "type": "OWNER"}
+        ])
+    );
+    let tags: Vec<(String, String)> = facets["tags"]["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| {
+            (
+                t["key"].as_str().unwrap_or_default().to_string(),
+                t["field"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            ("restricted".into(), String::new()),
+            ("pii".into(), "name".into())
+        ]
+    );
+    assert_eq!(facets["schema"]["fields"][0]["description"], "Full name");
+    assert_eq!(facets["schema"]["fields"][1]["description"], "Age in years");
+
+    // A new description, nothing else: the task stays cached, the catalog has the new words.
+    std::fs::write(
+        p.path("pipeline.yaml"),
+        pipeline.replace("Age in years", "Age in whole years, at the run"),
+    )
+    .expect("write");
+    let out = p.run_ok(&["run", "pipeline.yaml"]);
+    assert!(text(&out).contains("1 cached"), "{}", text(&out));
+    p.run_ok(&["metadata", "export", "--format", "datahub", "mcps.json"]);
+    datahub_check(&p.path("mcps.json"));
+    let mcps: Vec<Value> = serde_json::from_str(&p.read("mcps.json")).expect("mcps");
+    let urn = "urn:li:dataset:(urn:li:dataPlatform:sluice,people.people,PROD)";
+    let aspect = |name: &str| {
+        mcps.iter()
+            .find(|m| m["entityUrn"] == urn && m["aspectName"] == name)
+            .map(|m| m["aspect"]["json"].clone())
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    assert_eq!(
+        aspect("ownership")["owners"],
+        serde_json::json!([
+            {"owner": "urn:li:corpuser:ada@example.org", "type": "DATAOWNER"},
+            {"owner": "urn:li:corpGroup:hr", "type": "DATAOWNER"}
+        ])
+    );
+    assert_eq!(
+        aspect("globalTags"),
+        serde_json::json!({"tags": [{"tag": "urn:li:tag:restricted"}]})
+    );
+    let fields = aspect("schemaMetadata")["fields"].clone();
+    assert_eq!(fields[0]["description"], "Full name");
+    assert_eq!(
+        fields[0]["globalTags"],
+        serde_json::json!({"tags": [{"tag": "urn:li:tag:pii"}]})
+    );
+    assert_eq!(fields[1]["description"], "Age in whole years, at the run");
+    assert_eq!(
+        aspect("datasetProperties")["description"],
+        "People we know."
+    );
+
+    // Mistakes are reported where they are.
+    std::fs::write(
+        p.path("pipeline.yaml"),
+        "name: people\ntasks:\n  people:\n    op: sql\n    sql: select 1 as x\n    tags: [ok, not ok]\n    docs:\n      x: {pii: maybe}\n",
+    )
+    .expect("write");
+    let out = p.sluice(&["validate", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let shown = text(&out);
+    assert!(shown.contains("pipeline.yaml:6:"), "{shown}");
+    assert!(shown.contains("invalid tag `not ok`"), "{shown}");
+    assert!(shown.contains("pipeline.yaml:8:"), "{shown}");
 }

@@ -43,6 +43,9 @@ pub const TASK_KEYS: &[&str] = &[
     "cache",
     "checks",
     "allow_local",
+    "owner",
+    "tags",
+    "docs",
 ];
 
 /// Keys of a parameter's long form (`out: { default: out, api: true }`).
@@ -278,6 +281,44 @@ pub struct Pipeline {
     pub dir: PathBuf,
 }
 
+/// What a task's dataset says of itself for catalogs (`owner:`, `tags:`, `docs:`): its
+/// owners and tags, and each column's description, tags and whether it holds personal data.
+/// Not part of the fingerprint: changing it runs nothing again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Docs {
+    /// Who answers for the dataset (people or teams, as the catalog names them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<String>,
+    /// Its tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Its columns, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub columns: BTreeMap<String, ColumnDoc>,
+}
+
+impl Docs {
+    /// Whether nothing is said.
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty() && self.tags.is_empty() && self.columns.is_empty()
+    }
+}
+
+/// What is said of one column.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnDoc {
+    /// What it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// It holds personal data (names, addresses, identifiers of people).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pii: bool,
+}
+
 /// One validated task.
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -285,6 +326,8 @@ pub struct Task {
     pub name: String,
     /// Free text.
     pub description: Option<String>,
+    /// Owners, tags and column descriptions for catalogs.
+    pub docs: Docs,
     /// What the task does.
     pub kind: TaskKind,
     /// Indices (into [`Pipeline::tasks`]) of the tasks this one waits for.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::compile::{Compiler, Defaults, valid_env_name, valid_name};
-use super::{DEFAULT_RETRY_DELAY, EnvVar, TASK_KEYS, Task, TaskKind};
+use super::{ColumnDoc, DEFAULT_RETRY_DELAY, Docs, EnvVar, TASK_KEYS, Task, TaskKind};
 use crate::checks::Check;
 use crate::dag;
 use crate::de::DeError;
@@ -300,9 +300,11 @@ impl Compiler<'_, '_> {
                 secret: self.specs.get(p).is_some_and(|s| s.secret),
             });
         }
+        let docs = self.docs(&src);
         let task = Task {
             name: name.to_string(),
             description,
+            docs,
             kind: kind.kind,
             produces_dataset,
             checks,
@@ -318,6 +320,96 @@ impl Compiler<'_, '_> {
             mark,
         };
         Some((task, after))
+    }
+
+    /// The task's `owner:` (one or a list), `tags:` and `docs:` (column → description, or
+    /// `{description, tags, pii}`).
+    fn docs(&mut self, src: &Source<'_, '_>) -> Docs {
+        let mut docs = Docs::default();
+        if let Some(v) = src.get("owner") {
+            docs.owners = self.names(v, &src.path("owner"), "owner");
+        }
+        if let Some(v) = src.get("tags") {
+            docs.tags = self.names(v, &src.path("tags"), "tag");
+        }
+        let Some(node) = src.get("docs") else {
+            return docs;
+        };
+        let path = src.path("docs");
+        let Some(entries) = self.map(node, &path, "column names") else {
+            return docs;
+        };
+        for (k, v) in entries {
+            let Some(column) = k.as_text() else { continue };
+            let key = format!("{path}.{column}");
+            let doc = if v.as_map().is_some() {
+                match crate::from_node::<ColumnDoc>(v) {
+                    Ok(mut d) => {
+                        for t in &d.tags {
+                            self.check_name(t, v.mark, &key, "tag");
+                        }
+                        d.tags.dedup();
+                        d
+                    }
+                    Err(e) => {
+                        let mut d = Diagnostic::new(
+                            e.mark.unwrap_or(v.mark),
+                            format!("{key}.{}", e.path.join(".")).trim_end_matches('.'),
+                            e.message,
+                        );
+                        if let Some(h) = e.hint {
+                            d = d.with_hint(h);
+                        }
+                        self.push(d);
+                        continue;
+                    }
+                }
+            } else {
+                match self.string(v, &key) {
+                    Some(text) => ColumnDoc {
+                        description: Some(text),
+                        ..ColumnDoc::default()
+                    },
+                    None => continue,
+                }
+            };
+            docs.columns.insert(column.to_string(), doc);
+        }
+        docs
+    }
+
+    /// A name or a list of names (owners, tags).
+    fn names(&mut self, node: &Node, key: &str, what: &str) -> Vec<String> {
+        let items: Vec<&Node> = match node.as_seq() {
+            Some(items) => items.iter().collect(),
+            None => vec![node],
+        };
+        let mut out: Vec<String> = Vec::new();
+        for item in items {
+            if let Some(name) = self.string(item, key) {
+                self.check_name(&name, item.mark, key, what);
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        }
+        out
+    }
+
+    /// Owners and tags become parts of catalog identifiers (`urn:li:tag:NAME`): no spaces,
+    /// commas or parentheses.
+    fn check_name(&mut self, name: &str, mark: Mark, key: &str, what: &str) {
+        let bad = name.is_empty()
+            || name
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, ',' | '(' | ')'));
+        if bad {
+            self.push(
+                Diagnostic::new(mark, key, format!("invalid {what} `{name}`")).with_hint(
+                    "use letters, digits and `_.-@:` (no spaces, commas or parentheses)",
+                ),
+            );
+        }
     }
 
     /// What the task runs: `op:` with its config (the keys that are not task keys) or `run:`.
