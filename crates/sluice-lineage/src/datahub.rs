@@ -12,59 +12,15 @@
 //!   its properties, its relationship to the job and its run event.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use sluice_core::Docs;
+use sluice_datahub::{ACTOR, dataset_urn, mcp};
+pub use sluice_datahub::{ENV, Mcp, emit_rest, write_file};
 use sluice_engine::observe::AttemptEvent;
 use sluice_op::lineage::{ColumnLineage, DatasetRef, External, schema_fields};
 
 use crate::catalog::Catalog;
-
-/// One metadata change proposal: an aspect of an entity, upserted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mcp {
-    /// `dataset`, `dataFlow`, `dataJob`, `dataProcessInstance`, `mlModel`…
-    pub entity_type: &'static str,
-    /// The entity.
-    pub entity_urn: String,
-    /// The aspect's name.
-    pub aspect_name: &'static str,
-    /// The aspect, as DataHub's JSON.
-    pub aspect: Value,
-}
-
-impl Mcp {
-    /// The proposal as an MCP file holds it (`aspect.json`).
-    pub fn file_form(&self) -> Value {
-        json!({
-            "entityType": self.entity_type,
-            "entityUrn": self.entity_urn,
-            "changeType": "UPSERT",
-            "aspectName": self.aspect_name,
-            "aspect": {"json": self.aspect},
-        })
-    }
-
-    /// The body the REST emitter posts (`aspect.value`, the aspect as a JSON string).
-    pub fn rest_body(&self) -> Value {
-        json!({"proposal": {
-            "entityType": self.entity_type,
-            "entityUrn": self.entity_urn,
-            "changeType": "UPSERT",
-            "aspectName": self.aspect_name,
-            "aspect": {"value": self.aspect.to_string(), "contentType": "application/json"},
-        }})
-    }
-}
-
-/// The DataHub environment of every URN.
-pub const ENV: &str = "PROD";
-const ACTOR: &str = "urn:li:corpuser:sluice";
-
-fn dataset_urn(platform: &str, name: &str) -> String {
-    format!("urn:li:dataset:(urn:li:dataPlatform:{platform},{name},{ENV})")
-}
 
 fn flow_urn(pipeline: &str) -> String {
     format!("urn:li:dataFlow:(sluice,{pipeline},{ENV})")
@@ -256,15 +212,6 @@ pub fn mcps(catalog: &Catalog) -> Vec<Mcp> {
         task_mcps(catalog, t, &mut out);
     }
     out
-}
-
-fn mcp(entity_type: &'static str, urn: &str, aspect_name: &'static str, aspect: Value) -> Mcp {
-    Mcp {
-        entity_type,
-        entity_urn: urn.to_string(),
-        aspect_name,
-        aspect,
-    }
 }
 
 fn task_mcps(catalog: &Catalog, t: &AttemptEvent, out: &mut Vec<Mcp>) {
@@ -495,94 +442,6 @@ fn upstream_lineage(upstreams: &[String], fine: Vec<Value>, at: i64) -> Value {
         v["fineGrainedLineages"] = fine.into();
     }
     v
-}
-
-/// Writes `mcps` as an MCP JSON file (an array), atomically.
-pub fn write_file(path: &std::path::Path, mcps: &[Mcp]) -> Result<(), String> {
-    let all: Vec<Value> = mcps.iter().map(Mcp::file_form).collect();
-    let text = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
-    crate::spool::write_atomic(path, &text)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-/// Sends `mcps` to the DataHub GMS at `gms` (`token`: `DATAHUB_GMS_TOKEN`), in order, each
-/// tried again on 5xx and 429; stops at the first refusal, naming the aspect.
-pub async fn emit_rest(gms: &str, token: Option<&str>, mcps: &[Mcp]) -> Result<usize, String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let base = gms.trim_end_matches('/');
-    let shown = sluice_op::redact_urls(base);
-    let with_auth = |r: reqwest::RequestBuilder| match token {
-        Some(t) => r.bearer_auth(t),
-        None => r,
-    };
-    // The GMS's health check: a clear error before anything is sent.
-    let config = with_auth(client.get(format!("{base}/config")))
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "DataHub at {shown} cannot be reached: {}",
-                crate::deliver::error_text(&e)
-            )
-        })?;
-    if !config.status().is_success() {
-        return Err(format!(
-            "DataHub at {shown} answered {} to GET /config: is it the GMS address (port 8080), and the token (DATAHUB_GMS_TOKEN) valid?",
-            config.status()
-        ));
-    }
-    let url = format!("{base}/aspects?action=ingestProposal");
-    for (i, m) in mcps.iter().enumerate() {
-        let mut delay = Duration::from_millis(250);
-        for round in 0.. {
-            let sent = with_auth(client.post(&url))
-                .header("Content-Type", "application/json")
-                .header("X-RestLi-Protocol-Version", "2.0.0")
-                .body(m.rest_body().to_string())
-                .send()
-                .await;
-            let retry = match sent {
-                Ok(r) if r.status().is_success() => break,
-                Ok(r)
-                    if (r.status().is_server_error() || r.status().as_u16() == 429)
-                        && round < 5 =>
-                {
-                    format!("HTTP {}", r.status())
-                }
-                Ok(r) => {
-                    let status = r.status();
-                    let body: String = r
-                        .text()
-                        .await
-                        .unwrap_or_default()
-                        .chars()
-                        .take(300)
-                        .collect();
-                    return Err(format!(
-                        "DataHub refused {} of {} ({}th proposal of {}): HTTP {status}: {body}",
-                        m.aspect_name,
-                        m.entity_urn,
-                        i + 1,
-                        mcps.len()
-                    ));
-                }
-                Err(e) if round < 5 => crate::deliver::error_text(&e),
-                Err(e) => {
-                    return Err(format!(
-                        "DataHub at {shown}: {}",
-                        crate::deliver::error_text(&e)
-                    ));
-                }
-            };
-            tracing::warn!("DataHub at {shown}: {retry}; trying again in {delay:?}");
-            tokio::time::sleep(delay).await;
-            delay *= 2;
-        }
-    }
-    Ok(mcps.len())
 }
 
 #[cfg(test)]

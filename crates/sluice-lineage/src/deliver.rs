@@ -285,18 +285,7 @@ impl Deliverer {
                     Outcome::Refused(answer)
                 }
             }
-            Err(e) => Outcome::Down(error_text(&e)),
+            Err(e) => Outcome::Down(sluice_datahub::error_text(&e)),
         }
     }
-}
-
-/// A reqwest error's deepest cause (without the URL reqwest appends), credentials masked.
-pub(crate) fn error_text(e: &reqwest::Error) -> String {
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let mut deepest = e.to_string();
-    while let Some(s) = source {
-        deepest = s.to_string();
-        source = s.source();
-    }
-    sluice_op::redact_urls(&deepest)
 }

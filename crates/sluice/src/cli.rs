@@ -402,8 +402,52 @@ pub enum MetadataFormat {
     Openlineage,
 }
 
+/// Where `sluice metadata pull` sends what it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PullTarget {
+    /// An MCP JSON file (FILE).
+    DatahubFile,
+    /// A DataHub GMS (--datahub-url, token in DATAHUB_GMS_TOKEN).
+    DatahubRest,
+}
+
+/// What `sluice metadata pull` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PullSource {
+    /// An MLflow tracking server.
+    Mlflow,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum MetadataAction {
+    /// Read another tool's metadata into DataHub: `mlflow` turns every run of each active
+    /// experiment into an ML model (its parameters, latest metrics, end time; version = run
+    /// id) and each registered model version into one too, as DataHub's own source names
+    /// them. The same as `op: metadata.pull` in a pipeline, to run on a schedule.
+    Pull {
+        /// The tool.
+        #[arg(value_enum)]
+        source: PullSource,
+        /// The MLflow tracking server (credentials in MLFLOW_TRACKING_USERNAME and
+        /// MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN).
+        #[arg(long, value_name = "URL")]
+        tracking_uri: String,
+        /// Experiments to read: a regular expression matching the whole name (repeatable;
+        /// default every one).
+        #[arg(long, value_name = "REGEX")]
+        experiment_pattern: Vec<String>,
+        /// Experiments to leave out (repeatable; default `Default`).
+        #[arg(long, value_name = "REGEX")]
+        deny_experiment: Vec<String>,
+        /// Where the proposals go.
+        #[arg(long, value_enum)]
+        to: PullTarget,
+        /// The GMS (`--to datahub-rest`).
+        #[arg(long, value_name = "URL")]
+        datahub_url: Option<String>,
+        /// The MCP file (`--to datahub-file`).
+        file: Option<PathBuf>,
+    },
     /// Write what the home knows of every pipeline, task and dataset at once (the latest
     /// success of each task, with its column lineage): a DataHub MCP file (`datahub ingest
     /// mcps FILE`, or sent straight to DataHub with --datahub-url, token in

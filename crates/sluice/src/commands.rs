@@ -185,6 +185,59 @@ async fn metadata(cli: &Cli, action: &crate::cli::MetadataAction) -> Result<u8, 
             )
             .await;
         }
+        crate::cli::MetadataAction::Pull {
+            source: crate::cli::PullSource::Mlflow,
+            tracking_uri,
+            experiment_pattern,
+            deny_experiment,
+            to,
+            datahub_url,
+            file,
+        } => {
+            let mut pattern = sluice_ops::builtin::metadata::Pattern::default();
+            if !experiment_pattern.is_empty() {
+                pattern.allow = experiment_pattern.clone();
+            }
+            if !deny_experiment.is_empty() {
+                pattern.deny = deny_experiment.clone();
+            }
+            let pulled = sluice_ops::builtin::metadata::pull_mlflow(tracking_uri, &pattern)
+                .await
+                .map_err(|e| Failure::env(format!("error: {}", e.message)))?;
+            let shown = sluice_op::redact_urls(tracking_uri);
+            match (to, datahub_url, file) {
+                (crate::cli::PullTarget::DatahubFile, _, Some(path)) => {
+                    sluice_datahub::write_file(path, &pulled.mcps)
+                        .map_err(|e| Failure::env(format!("error: {e}")))?;
+                }
+                (crate::cli::PullTarget::DatahubRest, Some(url), _) => {
+                    let token = std::env::var("DATAHUB_GMS_TOKEN")
+                        .ok()
+                        .filter(|t| !t.is_empty());
+                    sluice_datahub::emit_rest(url, token.as_deref(), &pulled.mcps)
+                        .await
+                        .map_err(|e| Failure::env(format!("error: {e}")))?;
+                }
+                (crate::cli::PullTarget::DatahubFile, _, None) => {
+                    return Err(Failure::invalid("error: --to datahub-file needs a FILE"));
+                }
+                (crate::cli::PullTarget::DatahubRest, None, _) => {
+                    return Err(Failure::invalid(
+                        "error: --to datahub-rest needs --datahub-url",
+                    ));
+                }
+            }
+            println!(
+                "MLflow {shown}: {} experiments read, {} left out ({}), {} runs and {} model versions: {} proposals",
+                pulled.experiments,
+                pulled.denied.len(),
+                pulled.denied.join(", "),
+                pulled.runs,
+                pulled.versions,
+                pulled.mcps.len()
+            );
+            return Ok(0);
+        }
     };
     let home = home::discover(&cli.home)?;
     let config = sluice_lineage::Config::of_home(&home, &|k| std::env::var(k).ok())

@@ -15,12 +15,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sluice-vector", &["sluice-data", "sluice-embed"]),
     ("sluice-store", &["sluice-core"]),
     ("sluice-link", &["sluice-core", "sluice-data", "sluice-op"]),
+    ("sluice-datahub", &["sluice-op"]),
     ("sluice-docs", &["sluice-core", "sluice-data", "sluice-op"]),
     (
         "sluice-ops",
         &[
             "sluice-core",
             "sluice-data",
+            "sluice-datahub",
             "sluice-docs",
             "sluice-embed",
             "sluice-link",
@@ -35,7 +37,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "sluice-lineage",
-        &["sluice-core", "sluice-engine", "sluice-op", "sluice-store"],
+        &[
+            "sluice-core",
+            "sluice-datahub",
+            "sluice-engine",
+            "sluice-op",
+            "sluice-store",
+        ],
     ),
     (
         "sluice-server",
@@ -56,6 +64,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "sluice-core",
             "sluice-data",
+            "sluice-datahub",
             "sluice-embed",
             "sluice-engine",
             "sluice-lineage",

@@ -131,7 +131,8 @@ print(json.dumps({
     "parents": len(parents),
     "parent": {"id": p.info.run_id, "status": p.info.status, "name": p.info.run_name,
                "params": p.data.params, "metrics": p.data.metrics, "tags": p.data.tags,
-               "inputs": [(d.dataset.name, d.dataset.digest) for d in p.inputs.dataset_inputs]},
+               "inputs": [(d.dataset.name, d.dataset.digest) for d in p.inputs.dataset_inputs],
+               "input_schema": [json.loads(d.dataset.schema) for d in p.inputs.dataset_inputs]},
     "children": [{"name": r.info.run_name, "parent": r.data.tags["mlflow.parentRunId"],
                   "status": r.info.status, "hidden": r.data.params.get("hidden"),
                   "val_accuracy": [(m.step, m.value) for m in
@@ -202,6 +203,22 @@ fn a_training_is_logged_to_mlflow_and_read_back_with_its_client() {
     assert_eq!(
         parent["inputs"],
         serde_json::json!([["ml.rows", input_version]])
+    );
+    // Its columns, as MLflow's clients log a schema (DataHub's `mlflow` source reads it).
+    let columns: Vec<(String, String)> = parent["input_schema"][0]["mlflow_colspec"]
+        .as_array()
+        .expect("colspec")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or_default().to_string(),
+                c["type"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        columns.contains(&("x".to_string(), "double".to_string())),
+        "{columns:?}"
     );
 
     // A child run per trial, with its settings and val_accuracy at every epoch.
@@ -344,4 +361,191 @@ fn a_server_that_does_not_answer_fails_the_task_and_costs_no_training() {
         "{logs}"
     );
     assert!(logs.contains("MLflow: run "), "{logs}");
+}
+
+/// Experiments, runs and a registered model made with MLflow's client; prints the run ids.
+const MAKE_RUNS: &str = r#"
+import json, sys
+from mlflow import MlflowClient
+c = MlflowClient(tracking_uri=sys.argv[1])
+a = c.create_experiment("pull-a", tags={"team": "ml"})
+b = c.create_experiment("pull-b")
+ids = {}
+for exp, name, params, metrics in [(a, "first", {"lr": "0.1", "depth": "3"}, {"accuracy": 0.91, "loss": 1e-05}),
+                                   (a, "second", {"lr": "0.01"}, {"accuracy": 0.93, "epochs": 12.0}),
+                                   (b, "only", {"k": "5"}, {"f1": 0.5}),
+                                   ("0", "filed-nowhere", {"x": "1"}, {"m": 1.0})]:
+    r = c.create_run(exp, run_name=name)
+    for k, v in params.items():
+        c.log_param(r.info.run_id, k, v)
+    for k, v in metrics.items():
+        c.log_metric(r.info.run_id, k, v)
+    c.set_terminated(r.info.run_id)
+    ids[name] = r.info.run_id
+c.create_registered_model("pull-model", description="made for the pull test")
+c.create_model_version("pull-model", f"runs:/{ids['first']}/model", run_id=ids["first"])
+print(json.dumps(ids))
+"#;
+
+/// `{name: value}` of a list of `{name, value}`.
+fn named(v: &Value) -> std::collections::BTreeMap<String, String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or_default().to_string(),
+                p["value"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The aspect `name` of `urn` in an MCP file's proposals.
+fn aspect_of<'a>(mcps: &'a [Value], urn: &str, name: &str) -> Option<&'a Value> {
+    mcps.iter()
+        .find(|m| m["entityUrn"] == urn && m["aspectName"] == name)
+        .map(|m| &m["aspect"]["json"])
+}
+
+#[test]
+fn the_mlflow_pull_gives_the_models_params_and_metrics_datahub_s_own_source_gives() {
+    let Some(url) = mlflow() else { return };
+    let Some(python) = common::test_python("MLflow pull") else {
+        return;
+    };
+    // MLflow prints links to the runs before the ids: the ids are the last line.
+    let printed = common::run_python(&python, MAKE_RUNS, &[std::ffi::OsStr::new(url)]);
+    let printed = String::from_utf8_lossy(&printed);
+    let ids: Value =
+        serde_json::from_str(printed.lines().last().unwrap_or_default()).expect("run ids");
+    let p = Project::new(&format!(
+        "name: catalog\ntasks:\n  mlflow_models:\n    op: metadata.pull\n    source: mlflow\n    tracking_uri: {url}\n    experiments: {{allow: ['pull-.*']}}\n    to: datahub-file\n    path: out/mlflow.json\n"
+    ));
+    let out = p.run_ok(&[
+        "metadata",
+        "pull",
+        "mlflow",
+        "--tracking-uri",
+        url,
+        "--experiment-pattern",
+        "pull-.*",
+        "--to",
+        "datahub-file",
+        "ours.json",
+    ]);
+    assert!(
+        text(&out).contains("2 experiments read, ") && text(&out).contains(" 3 runs and "),
+        "{}",
+        text(&out)
+    );
+    // DataHub's own `mlflow` source on the same server, to a file.
+    let recipe = p.path("recipe.yml");
+    std::fs::write(
+        &recipe,
+        format!(
+            "source:\n  type: mlflow\n  config:\n    tracking_uri: {url}\nsink:\n  type: file\n  config:\n    filename: {}\n",
+            p.path("datahub.json").display()
+        ),
+    )
+    .expect("recipe");
+    let datahub = PathBuf::from(&python).with_file_name("datahub");
+    let ingest = Command::new(&datahub)
+        .args(["ingest", "-c"])
+        .arg(&recipe)
+        .output()
+        .expect("datahub ingest");
+    assert!(ingest.status.success(), "{}", text(&ingest));
+    let check = Command::new(&datahub)
+        .args(["check", "metadata-file"])
+        .arg(p.path("ours.json"))
+        .output()
+        .expect("datahub check");
+    assert!(check.status.success(), "{}", text(&check));
+
+    let ours: Vec<Value> = serde_json::from_str(&p.read("ours.json")).expect("ours");
+    let theirs: Vec<Value> = serde_json::from_str(&p.read("datahub.json")).expect("theirs");
+    // Each run: our model (version = run id) has the parameters and metrics DataHub's
+    // training run has.
+    let mut runs = 0;
+    for (name, exp) in [
+        ("first", "pull-a"),
+        ("second", "pull-a"),
+        ("only", "pull-b"),
+    ] {
+        let id = ids[name].as_str().expect("id");
+        let urn = format!("urn:li:mlModel:(urn:li:dataPlatform:mlflow,{exp}_{id},PROD)");
+        let model = aspect_of(&ours, &urn, "mlModelProperties").expect("our model of the run");
+        assert_eq!(model["version"]["versionTag"], id);
+        assert!(model["date"].as_i64().is_some_and(|t| t > 0), "{model}");
+        let training = theirs
+            .iter()
+            .filter(|m| m["aspectName"] == "mlTrainingRunProperties")
+            .map(|m| &m["aspect"]["json"])
+            .find(|a| a["id"] == id)
+            .expect("DataHub's training run");
+        assert_eq!(
+            named(&model["hyperParams"]),
+            named(&training["hyperParams"]),
+            "{name}"
+        );
+        assert_eq!(
+            named(&model["trainingMetrics"]),
+            named(&training["trainingMetrics"]),
+            "{name}"
+        );
+        runs += 1;
+    }
+    assert_eq!(runs, 3);
+    assert_eq!(
+        named(
+            &aspect_of(
+                &ours,
+                &format!(
+                    "urn:li:mlModel:(urn:li:dataPlatform:mlflow,pull-a_{},PROD)",
+                    ids["first"].as_str().unwrap_or_default()
+                ),
+                "mlModelProperties"
+            )
+            .expect("model")["trainingMetrics"]
+        )["loss"],
+        "1e-05"
+    );
+    // The registered model version: the same entity, parameters, metrics, group and stage.
+    let urn = "urn:li:mlModel:(urn:li:dataPlatform:mlflow,pull-model_1,PROD)";
+    let (mine, its) = (
+        aspect_of(&ours, urn, "mlModelProperties").expect("ours"),
+        aspect_of(&theirs, urn, "mlModelProperties").expect("DataHub's"),
+    );
+    for key in ["hyperParams", "trainingMetrics"] {
+        assert_eq!(named(&mine[key]), named(&its[key]), "{key}");
+        assert!(!named(&mine[key]).is_empty());
+    }
+    assert_eq!(mine["groups"], its["groups"]);
+    assert_eq!(
+        aspect_of(&ours, urn, "globalTags"),
+        aspect_of(&theirs, urn, "globalTags")
+    );
+    let group = "urn:li:mlModelGroup:(urn:li:dataPlatform:mlflow,pull-model,PROD)";
+    assert_eq!(
+        aspect_of(&ours, group, "mlModelGroupProperties").expect("group")["description"],
+        "made for the pull test"
+    );
+    // `Default` is left out unless asked for: DataHub's source read its run, ours did not.
+    let default_id = ids["filed-nowhere"].as_str().expect("id");
+    assert!(
+        theirs
+            .iter()
+            .any(|m| m["aspect"]["json"]["id"] == default_id)
+    );
+    assert!(!p.read("ours.json").contains(default_id));
+
+    // The same pull as a pipeline task, to run on a schedule: the same proposals.
+    p.run_ok(&["run", "pipeline.yaml"]);
+    assert_eq!(p.read("out/mlflow.json"), p.read("ours.json"));
+    let again = p.json(&["run", "pipeline.yaml", "--json"]);
+    assert_eq!(
+        again["tasks"][0]["state"], "succeeded",
+        "it runs every time"
+    );
 }

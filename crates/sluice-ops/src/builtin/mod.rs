@@ -6,6 +6,7 @@ mod embed;
 pub(crate) mod export_parquet;
 pub mod fetch;
 pub(crate) mod load_postgres;
+pub mod metadata;
 pub mod ml;
 mod noop;
 pub mod parse;
@@ -45,6 +46,11 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             name: "fetch",
             summary: "Downloads `url`/`urls` (or the new files of a `listing`) into the task's raw folder: retries, resume, conditional requests, SHA-256; writes a dataset of the files.",
             build: fetch::build_fetch,
+        },
+        OpSpec {
+            name: "metadata.pull",
+            summary: "Pulls an MLflow tracking server's experiments, runs and registered models into DataHub metadata change proposals (an MCP file or a GMS): every run an mlModel with its parameters and metrics.",
+            build: metadata::build_metadata_pull,
         },
         OpSpec {
             name: "read.csv",

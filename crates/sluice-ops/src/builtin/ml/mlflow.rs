@@ -115,10 +115,36 @@ pub(crate) struct Training<'a> {
     pub extra: Vec<(String, Vec<u8>)>,
     /// The alias `promote` moved to this version, if it did.
     pub alias: Option<&'a str>,
+    /// The input dataset's columns with their MLflow types (the logged input's schema).
+    pub input_schema: Vec<(String, &'static str)>,
     /// When the training started and ended, ms since 1970.
     pub started_ms: i64,
     /// See `started_ms`.
     pub ended_ms: i64,
+}
+
+/// A dataset's schema as MLflow's clients log it (`{"mlflow_colspec": [...]}`, as text).
+fn input_schema(columns: &[(String, &'static str)]) -> String {
+    let cols: Vec<Value> = columns
+        .iter()
+        .map(|(name, t)| json!({"type": t, "name": name, "required": false}))
+        .collect();
+    json!({ "mlflow_colspec": cols }).to_string()
+}
+
+/// MLflow's column type of an Arrow type.
+pub(crate) fn mlflow_type(t: &sluice_data::datafusion::arrow::datatypes::DataType) -> &'static str {
+    use sluice_data::datafusion::arrow::datatypes::DataType as D;
+    match t {
+        D::Int64 | D::UInt32 | D::UInt64 => "long",
+        D::Int8 | D::Int16 | D::Int32 | D::UInt8 | D::UInt16 => "integer",
+        D::Float64 => "double",
+        D::Float16 | D::Float32 => "float",
+        D::Boolean => "boolean",
+        D::Binary | D::LargeBinary | D::BinaryView | D::FixedSizeBinary(_) => "binary",
+        D::Date32 | D::Date64 | D::Timestamp(..) => "datetime",
+        _ => "string",
+    }
 }
 
 /// Attempts of one request answered 429, 5xx or not at all.
@@ -131,7 +157,7 @@ const PARAMS_PER_BATCH: usize = 100;
 const PARAM_CHARS: usize = 6000;
 
 /// A client of one MLflow tracking server.
-struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
     shown: String,
@@ -144,7 +170,7 @@ enum Auth {
 }
 
 impl Client {
-    fn new(url: &str) -> Result<Client, OpError> {
+    pub(crate) fn new(url: &str) -> Result<Client, OpError> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|_| OpError::config("`tracking.mlflow` is not a URL"))?;
         let shown = shown(&parsed);
@@ -181,7 +207,7 @@ impl Client {
 
     /// Calls `POST|GET /api/2.0/mlflow/<path>`; an MLflow error answer is `Err((code,
     /// message))` for the caller to read (`RESOURCE_ALREADY_EXISTS`…).
-    async fn call(
+    pub(crate) async fn call(
         &self,
         what: &str,
         get: bool,
@@ -641,7 +667,8 @@ async fn log_parent(
                 "runs/log-inputs",
                 json!({"run_id": parent, "datasets": [{
                     "dataset": {"name": format!("{}.{name}", t.pipeline), "digest": digest,
-                                "source_type": "sluice", "source": source.to_string()},
+                                "source_type": "sluice", "source": source.to_string(),
+                                "schema": input_schema(&t.input_schema)},
                     "tags": [{"key": "mlflow.data.context", "value": "training"}]}]}),
             )
             .await?;

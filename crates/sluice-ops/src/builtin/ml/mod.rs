@@ -2,7 +2,7 @@
 //! the best by a validation metric, write its artifact and a metrics dataset) and `predict`
 //! (score a dataset with the model of a `train` task).
 
-mod mlflow;
+pub(crate) mod mlflow;
 mod predict;
 mod search;
 pub(crate) mod train;

@@ -834,6 +834,14 @@ impl Op for Train {
                 model_dir: &out_dir.join(MODEL_DIR),
                 extra,
                 alias,
+                input_schema: sluice_data::export::dataset_schema(ctx.input(&self.input)?)
+                    .map(|s| {
+                        s.fields()
+                            .iter()
+                            .map(|f| (f.name().clone(), super::mlflow::mlflow_type(f.data_type())))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 started_ms,
                 ended_ms: chrono::Utc::now().timestamp_millis(),
             };
