@@ -204,7 +204,6 @@ async fn metadata(cli: &Cli, action: &crate::cli::MetadataAction) -> Result<u8, 
             let pulled = sluice_ops::builtin::metadata::pull_mlflow(tracking_uri, &pattern)
                 .await
                 .map_err(|e| Failure::env(format!("error: {}", e.message)))?;
-            let shown = sluice_op::redact_urls(tracking_uri);
             match (to, datahub_url, file) {
                 (crate::cli::PullTarget::DatahubFile, _, Some(path)) => {
                     sluice_datahub::write_file(path, &pulled.mcps)
@@ -227,15 +226,7 @@ async fn metadata(cli: &Cli, action: &crate::cli::MetadataAction) -> Result<u8, 
                     ));
                 }
             }
-            println!(
-                "MLflow {shown}: {} experiments read, {} left out ({}), {} runs and {} model versions: {} proposals",
-                pulled.experiments,
-                pulled.denied.len(),
-                pulled.denied.join(", "),
-                pulled.runs,
-                pulled.versions,
-                pulled.mcps.len()
-            );
+            println!("{}", pulled.summary(tracking_uri));
             return Ok(0);
         }
     };

@@ -150,6 +150,22 @@ pub struct Pulled {
     pub versions: usize,
 }
 
+impl Pulled {
+    /// One line saying what was read from `uri` and made.
+    pub fn summary(&self, uri: &str) -> String {
+        format!(
+            "MLflow {}: {} experiments read, {} left out ({}), {} runs and {} model versions: {} proposals",
+            sluice_op::redact_urls(uri),
+            self.experiments,
+            self.denied.len(),
+            self.denied.join(", "),
+            self.runs,
+            self.versions,
+            self.mcps.len()
+        )
+    }
+}
+
 /// A metric as Python prints a float (`repr`): what DataHub's own source writes.
 pub fn python_float(v: f64) -> String {
     if v.is_nan() {
@@ -446,16 +462,7 @@ pub async fn pull_mlflow(tracking_uri: &str, pattern: &Pattern) -> Result<Pulled
 impl Op for MetadataPull {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
         let pulled = pull_mlflow(&self.tracking_uri, &self.experiments).await?;
-        let _ = ctx.log.line(&format!(
-            "MLflow {}: {} experiments read ({} left out: {}), {} runs, {} model versions → {} proposals",
-            sluice_op::redact_urls(&self.tracking_uri),
-            pulled.experiments,
-            pulled.denied.len(),
-            pulled.denied.join(", "),
-            pulled.runs,
-            pulled.versions,
-            pulled.mcps.len()
-        ));
+        let _ = ctx.log.line(&pulled.summary(&self.tracking_uri));
         let key = {
             use sha2::Digest;
             let mut h = sha2::Sha256::new();
