@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 use sluice_core::Docs;
-use sluice_datahub::{ACTOR, dataset_urn, mcp};
+use sluice_datahub::{ACTOR, dataset_urn, mcp, ml_model_group_urn, ml_model_urn};
 pub use sluice_datahub::{ENV, Mcp, emit_rest, write_file};
 use sluice_engine::observe::AttemptEvent;
 use sluice_op::lineage::{ColumnLineage, DatasetRef, External, schema_fields};
@@ -355,6 +355,62 @@ fn task_mcps(catalog: &Catalog, t: &AttemptEvent, out: &mut Vec<Mcp>) {
             upstream_lineage(&upstreams, ext_fine, t.at),
         ));
         out.push(mcp("dataset", &urn, "status", json!({"removed": false})));
+    }
+
+    // A model it trained: a version of the task's model group.
+    if let (Some(model), Some(version)) = (&t.lineage.model, &t.output) {
+        let group = ml_model_group_urn("sluice", &format!("{pipeline}.{task}"));
+        let urn = ml_model_urn("sluice", &format!("{pipeline}.{task}_{version}"));
+        let mut group_props = json!({
+            "name": format!("{pipeline}.{task}"),
+            "customProperties": {"pipeline": pipeline, "task": task, "kind": model.kind},
+        });
+        if let Some(d) = &t.meta.description {
+            group_props["description"] = d.clone().into();
+        }
+        out.push(mcp(
+            "mlModelGroup",
+            &group,
+            "mlModelGroupProperties",
+            group_props,
+        ));
+        out.push(mcp(
+            "mlModelGroup",
+            &group,
+            "status",
+            json!({"removed": false}),
+        ));
+        let named = |pairs: Vec<(String, String)>| -> Vec<Value> {
+            pairs
+                .into_iter()
+                .map(|(name, value)| json!({"name": name, "value": value}))
+                .collect()
+        };
+        let mut props = json!({
+            "name": format!("{pipeline}.{task}_{version}"),
+            "customProperties": {"kind": model.kind, "version": version, "run_id": t.run_id},
+            "date": millis(t.at),
+            "version": {"versionTag": version},
+            "hyperParams": named(model.params.clone()),
+            "trainingMetrics": named(
+                model.metrics.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
+            ),
+            "groups": [group],
+            "trainingJobs": [job],
+            "tags": [],
+        });
+        if let Some(d) = &t.meta.description {
+            props["description"] = d.clone().into();
+        }
+        out.push(mcp("mlModel", &urn, "mlModelProperties", props));
+        let data: Vec<Value> = inputs.iter().map(|d| json!({ "dataset": d })).collect();
+        out.push(mcp(
+            "mlModel",
+            &urn,
+            "mlModelTrainingData",
+            json!({ "trainingData": data }),
+        ));
+        out.push(mcp("mlModel", &urn, "status", json!({"removed": false})));
     }
 
     // The task as a job.

@@ -27,7 +27,23 @@ pub struct Lineage {
     /// The SQL statement the task ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
+    /// The model the task trained (its dataset is the model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Model>,
 }
+
+/// A model a task trained, as catalogs show it: its kind, its settings, its figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// `logistic`, `mlp`, `gbdt`…
+    pub kind: String,
+    /// Its hyper-parameters and the training's settings, as text.
+    pub params: Vec<(String, String)>,
+    /// Its figures on the rows it did not learn from (`valid.accuracy`…).
+    pub metrics: Vec<(String, f64)>,
+}
+
+impl Eq for Model {}
 
 /// A dataset outside the warehouse, named as OpenLineage names it: `file` +
 /// `/abs/path.csv`, `postgres://host:5432` + `db.schema.table`, `s3://bucket` + `key`,

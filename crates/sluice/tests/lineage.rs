@@ -1023,3 +1023,79 @@ tasks:
     assert!(shown.contains("invalid tag `not ok`"), "{shown}");
     assert!(shown.contains("pipeline.yaml:8:"), "{shown}");
 }
+
+#[test]
+fn a_trained_model_is_an_ml_model_of_its_task_s_group_in_the_datahub_export() {
+    let p = Project::new(
+        "name: ml
+tasks:
+  rows:
+    op: read.csv
+    path: rows.csv
+  classifier:
+    op: train
+    input: rows
+    label: label
+    features: [x, y, noise]
+    model: {type: logistic}
+    split: {valid: 0.25, test: 0.15, seed: 3}
+    description: Which class a row is.
+",
+    );
+    std::fs::write(p.path("rows.csv"), common::rows_csv(300, 7)).expect("rows");
+    let out = p.run_ok(&["run", "pipeline.yaml"]);
+    assert!(text(&out).contains("succeeded"), "{}", text(&out));
+    p.run_ok(&["metadata", "export", "--format", "datahub", "mcps.json"]);
+    datahub_check(&p.path("mcps.json"));
+    let mcps: Vec<Value> = serde_json::from_str(&p.read("mcps.json")).expect("mcps");
+    let model = mcps
+        .iter()
+        .find(|m| m["entityType"] == "mlModel" && m["aspectName"] == "mlModelProperties")
+        .expect("an mlModel");
+    let urn = model["entityUrn"].as_str().expect("urn");
+    assert!(
+        urn.starts_with("urn:li:mlModel:(urn:li:dataPlatform:sluice,ml.classifier_"),
+        "{urn}"
+    );
+    let props = &model["aspect"]["json"];
+    assert_eq!(
+        props["groups"],
+        serde_json::json!(["urn:li:mlModelGroup:(urn:li:dataPlatform:sluice,ml.classifier,PROD)"])
+    );
+    assert_eq!(
+        props["trainingJobs"],
+        serde_json::json!(["urn:li:dataJob:(urn:li:dataFlow:(sluice,ml,PROD),classifier)"])
+    );
+    assert_eq!(props["description"], "Which class a row is.");
+    let params: BTreeMap<&str, &str> = props["hyperParams"]
+        .as_array()
+        .expect("params")
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or(""),
+                p["value"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(params.get("type"), Some(&"logistic"), "{params:?}");
+    assert_eq!(params.get("label"), Some(&"label"), "{params:?}");
+    let metrics: Vec<&str> = props["trainingMetrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert!(
+        metrics.iter().any(|m| m.ends_with("accuracy")),
+        "{metrics:?}"
+    );
+    let data = mcps
+        .iter()
+        .find(|m| m["entityUrn"] == urn && m["aspectName"] == "mlModelTrainingData")
+        .expect("training data");
+    assert_eq!(
+        data["aspect"]["json"]["trainingData"],
+        serde_json::json!([{"dataset": "urn:li:dataset:(urn:li:dataPlatform:sluice,ml.rows,PROD)"}])
+    );
+}

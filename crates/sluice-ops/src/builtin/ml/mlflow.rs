@@ -508,7 +508,7 @@ fn id_of(v: &Value, what: &str) -> Result<String, OpError> {
 }
 
 /// A model's settings as MLflow parameters: one per key, lists and objects as JSON.
-fn params_of(spec: &sluice_ml::ModelSpec) -> Vec<(String, String)> {
+pub(crate) fn params_of(spec: &sluice_ml::ModelSpec) -> Vec<(String, String)> {
     let Ok(Value::Object(map)) = serde_json::to_value(spec) else {
         return Vec::new();
     };

@@ -821,6 +821,16 @@ impl Op for Train {
             params,
             extra,
         } = trained;
+        // The kept trial for catalogs: its settings and its figures.
+        if let Some(best) = trials.iter().find(|l| l.record.trial == state.best_trial) {
+            let mut all = params.clone();
+            all.extend(super::mlflow::params_of(&best.record.model));
+            out.lineage.model = Some(sluice_op::lineage::Model {
+                kind: state.kind.clone(),
+                params: all,
+                metrics: best.record.figures.clone().into_iter().collect(),
+            });
+        }
         if let Some(tracking) = &self.tracking {
             let alias = out.aliases.first().map(|(a, _)| a.as_str());
             let training = Training {
