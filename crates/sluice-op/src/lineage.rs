@@ -60,12 +60,24 @@ pub struct External {
 }
 
 impl External {
-    /// A local file or folder, absolute, in OpenLineage's `file` namespace.
+    /// A local file or folder, absolute and without `.` or `..` (resolved as written, links
+    /// left as they are), in OpenLineage's `file` namespace.
     pub fn file(path: &std::path::Path) -> Self {
+        use std::path::Component;
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut clean = std::path::PathBuf::new();
+        for c in abs.components() {
+            match c {
+                Component::ParentDir => {
+                    clean.pop();
+                }
+                Component::CurDir => {}
+                other => clean.push(other.as_os_str()),
+            }
+        }
         External {
             namespace: "file".into(),
-            name: abs.display().to_string(),
+            name: clean.display().to_string(),
             fields: Vec::new(),
         }
     }
@@ -325,6 +337,15 @@ mod tests {
         assert_eq!(e.name, "/a/b.csv");
         assert_eq!(External::url("s3://bucket").expect("test").name, "/");
         assert!(External::url("not a url").is_none());
+    }
+
+    #[test]
+    fn a_file_is_named_by_its_absolute_path_without_dots() {
+        let e = External::file(std::path::Path::new("/data/x/../y/./z.csv"));
+        assert_eq!(
+            (e.namespace.as_str(), e.name.as_str()),
+            ("file", "/data/y/z.csv")
+        );
     }
 
     #[test]

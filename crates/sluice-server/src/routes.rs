@@ -179,6 +179,18 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         Method::GET,
+        "/api/catalog",
+        Role::Viewer,
+        "Datasets found by name, description, owner, tag or column.",
+    ),
+    route(
+        Method::GET,
+        "/api/catalog/{pipeline}/{task}",
+        Role::Viewer,
+        "A dataset's docs, where it or a column comes from, what it affects, who uses it.",
+    ),
+    route(
+        Method::GET,
         "/api/models",
         Role::Viewer,
         "Models made by `train` tasks: versions, their ranking figure, aliases.",
@@ -302,6 +314,8 @@ pub fn router(app: App) -> Router {
             post(api::models::promote),
         )
         .route("/api/lineage", get(api::datasets::lineage))
+        .route("/api/catalog", get(api::catalog::search))
+        .route("/api/catalog/{pipeline}/{task}", get(api::catalog::dataset))
         .route(
             "/api/users",
             get(api::users::users).post(api::users::put_user),

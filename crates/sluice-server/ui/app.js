@@ -109,8 +109,8 @@ async function trigger(name, body) {
   } catch (e) { main.prepend(failure(e)); }
 }
 
-/** Tasks in columns by depth (longest path from a root), as boxes linked by arrows. */
-function dag(tasks) {
+/** Tasks in columns by depth (longest path from a root), as boxes `W` wide linked by arrows. */
+function dag(tasks, W = 150) {
   const depth = {};
   const byName = Object.fromEntries(tasks.map((t) => [t.name, t]));
   const d = (n, seen = new Set()) => {
@@ -124,7 +124,7 @@ function dag(tasks) {
   tasks.forEach((t) => d(t.name));
   const cols = {};
   tasks.forEach((t) => (cols[depth[t.name]] = cols[depth[t.name]] || []).push(t.name));
-  const W = 150, H = 34, GX = 60, GY = 14;
+  const H = 34, GX = 60, GY = 14;
   const pos = {};
   Object.entries(cols).forEach(([c, names]) => names.forEach((n, i) => (pos[n] = [c * (W + GX), i * (H + GY)])));
   const width = (Math.max(...Object.keys(cols).map(Number)) + 1) * (W + GX);
@@ -275,18 +275,102 @@ function rowsTable(columns, rows, extra) {
     el("tbody", {}, rows.map((r, i) => el("tr", {}, extra ? el("td", {}, extra.value(i)) : null, columns.map((c) => el("td", {}, cell(r[c])))))));
 }
 
+/** The name of a lineage step: `dataset.column`, or the dataset. */
+const stepName = (s) => (s.column ? `${s.dataset}.${s.column}` : s.dataset);
+
+/** Where `start` comes from and what it affects, as one graph (data flowing left to right). */
+function lineageGraph(start, upstream, downstream) {
+  const after = { [start]: new Set() };
+  const add = (n) => (after[n] = after[n] || new Set());
+  upstream.forEach((s) => { add(stepName(s)); add(s.to).add(stepName(s)); });
+  downstream.forEach((s) => { add(s.to); add(stepName(s)).add(s.to); });
+  return dag(Object.entries(after).map(([name, a]) => ({ name, after: [...a] })), 320);
+}
+
+/** A step list: name, how it is used, the task between. */
+function stepsTable(steps) {
+  if (!steps.length) return el("p", { class: "muted" }, "nothing recorded");
+  return el("table", { class: "steps" }, el("tbody", {}, steps.map((s) => el("tr", { "data-step": stepName(s) },
+    el("td", {}, "  ".repeat(s.depth - 1) + stepName(s)),
+    el("td", {}, s.how ? `${s.how}${s.kind === "INDIRECT" ? " (indirect)" : ""}` : ""),
+    el("td", { class: "muted" }, s.via)))));
+}
+
+/** The catalog part of a dataset page (`c`: the catalog's answer, or null): lineage of the
+ * dataset or one column, and who uses it. */
+async function catalogSection(base, c) {
+  if (!c) return [el("h2", {}, "Lineage"), el("p", { class: "muted" }, "No lineage recorded yet: it is recorded when the task succeeds.")];
+  const graph = el("div", { class: "lineage" });
+  const show = async (column) => {
+    const l = column ? await api("GET", `${base}?column=${encodeURIComponent(column)}`) : c;
+    const start = column ? `${c.entry.dataset}.${column}` : c.entry.dataset;
+    graph.replaceChildren(lineageGraph(start, l.upstream, l.downstream),
+      el("h3", {}, `${start} comes from`), stepsTable(l.upstream),
+      el("h3", {}, `${start} is used by`), stepsTable(l.downstream));
+  };
+  const pick = el("select", { "aria-label": "column", onchange: () => show(pick.value).catch((e) => graph.replaceChildren(failure(e))) },
+    el("option", { value: "" }, "the whole dataset"), c.entry.columns.map((col) => el("option", { value: col.name }, col.name)));
+  await show("");
+  return [
+    el("h2", {}, "Lineage"),
+    el("p", {}, el("label", {}, "lineage of ", pick)),
+    graph,
+    el("h2", {}, "Used by"),
+    c.used_by.length ? el("ul", { class: "used-by" }, c.used_by.map((u) => el("li", {}, `${u.task}${u.op ? ` (${u.op})` : ""}${u.model ? ", trains a model" : ""} · `,
+      el("a", { href: `#/r/${u.run_id}` }, `run ${u.run_id}`)))) : el("p", { class: "muted" }, "no task reads it"),
+  ];
+}
+
+/** Datasets found by name, description, owner, tag or column. */
+async function catalogPage(preset) {
+  const query = el("input", { type: "search", size: 50, "aria-label": "catalog search", placeholder: "a name, a column, a tag, words of a description", value: preset || "" });
+  const out = el("div", { class: "results" });
+  const run = async () => {
+    const found = await api("GET", `/api/catalog?q=${encodeURIComponent(query.value)}`);
+    out.replaceChildren(el("p", { class: "muted" }, `${found.length} ${found.length === 1 ? "dataset" : "datasets"}`),
+      el("table", { class: "catalog" }, el("thead", {}, el("tr", {}, ["dataset", "description", "owners", "tags", "rows", "found in"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, found.map((e) => {
+          const [p, t] = modelPath(e.dataset);
+          return el("tr", { "data-dataset": e.dataset },
+            el("td", {}, el("a", { href: `#/d/${encodeURIComponent(p)}/${encodeURIComponent(t)}` }, e.dataset)),
+            el("td", {}, e.description || ""), el("td", {}, e.owners.join(", ")), el("td", {}, e.tags.join(", ")),
+            el("td", {}, e.rows ?? ""), el("td", { class: "muted" }, e.matched.join(", ")));
+        }))));
+  };
+  const form = el("form", { class: "actions", onsubmit: (ev) => { ev.preventDefault(); run().catch((e) => out.replaceChildren(failure(e))); } },
+    query, el("button", { class: "primary", type: "submit" }, "Find"));
+  page("Catalog", form, out);
+  await run();
+  query.focus();
+}
+
 async function datasetPage(pipeline, task) {
   const v = await api("GET", `/api/datasets/${encodeURIComponent(pipeline)}/${encodeURIComponent(task)}?rows=20`);
+  const base = `/api/catalog/${encodeURIComponent(pipeline)}/${encodeURIComponent(task)}`;
+  let c = null;
+  try { c = await api("GET", base); } catch (_) { c = null; }
+  const catalog = await catalogSection(base, c);
+  const entry = c && c.entry;
+  const colDoc = Object.fromEntries((entry ? entry.columns : []).map((c) => [c.name, c]));
   const fields = Array.isArray(v.schema) ? v.schema : [];
   const shown = fields.map((f) => f.name).filter((n) => v.preview.length && n in v.preview[0]);
   const vectors = fields.filter((f) => String(f.type).startsWith("FixedSizeList"));
   page(v.dataset,
     el("p", { class: "muted" }, `version ${v.latest.version} · ${v.latest.rows} rows · ${v.latest.bytes} bytes · `,
       el("a", { href: `#/r/${v.latest.run_id}` }, `run ${v.latest.run_id}`)),
+    entry && entry.description ? el("p", { class: "description" }, entry.description) : null,
+    entry && (entry.owners.length || entry.tags.length) ? el("p", { class: "docs" },
+      entry.owners.length ? `owners: ${entry.owners.join(", ")}` : "", entry.owners.length && entry.tags.length ? " · " : "",
+      entry.tags.length ? `tags: ${entry.tags.join(", ")}` : "") : null,
     vectors.length ? el("p", {}, el("a", { href: `#/search/${encodeURIComponent(v.dataset)}` }, "Search this dataset")) : null,
     el("h2", {}, "Schema"),
-    el("table", { class: "schema" }, el("tbody", {}, fields.map((f) => el("tr", {}, el("td", {}, f.name), el("td", {}, f.type),
-      el("td", {}, f.nullable ? "nullable" : "not null"))))),
+    el("table", { class: "schema" }, el("tbody", {}, fields.map((f) => {
+      const d = colDoc[f.name] || {};
+      return el("tr", { "data-column": f.name }, el("td", {}, f.name), el("td", {}, f.type),
+        el("td", {}, f.nullable ? "nullable" : "not null"), el("td", {}, d.description || ""),
+        el("td", {}, [...(d.tags || []), ...(d.pii ? ["pii"] : [])].join(", ")));
+    }))),
+    ...catalog,
     el("h2", {}, "Rows over versions"), rowsPlot(v.versions),
     el("h2", {}, `First ${v.preview.length} rows`), rowsTable(shown, v.preview));
 }
@@ -568,6 +652,7 @@ async function route() {
     else if (parts[0] === "d" && parts[2]) await datasetPage(parts[1], parts[2]);
     else if (parts[0] === "search") await searchPage(parts[1]);
     else if (parts[0] === "lineage") await lineagePage();
+    else if (parts[0] === "catalog") await catalogPage(parts[1]);
     else if (parts[0] === "models") await modelsPage();
     else if (parts[0] === "m" && parts[2]) await modelPage(parts[1], parts[2], parts[3]);
     else if (parts[0] === "predict" && parts[2]) await predictPage(parts[1], parts[2]);

@@ -53,6 +53,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sluice-docs",
             "sluice-embed",
             "sluice-engine",
+            "sluice-lineage",
             "sluice-ml",
             "sluice-op",
             "sluice-store",

@@ -264,8 +264,7 @@ fn drug_mentions_events_validate_and_trace_every_column_to_its_files() {
     );
     // The readers: each column from the file's column of the same name.
     let read = complete(&events, "drug_mentions.pubmed_csv");
-    let csv = data.join("pubmed.csv");
-    let csv = std::path::absolute(&csv).expect("abs");
+    let csv = std::fs::canonicalize(data.join("pubmed.csv")).expect("abs");
     assert_eq!(read["inputs"][0]["namespace"], "file");
     assert_eq!(read["inputs"][0]["name"], csv.display().to_string());
     // The writer: graph.json, each field from the graph's.
@@ -806,7 +805,7 @@ fn the_catalog_exports_as_datahub_proposals_a_file_and_a_gms_both_take() {
 fn sluice_lineage_answers_where_a_column_comes_from_and_what_it_affects() {
     let (p, data) = drug_mentions(false);
     let file = |name: &str, column: &str| {
-        let path = std::path::absolute(data.join(name)).expect("abs");
+        let path = std::fs::canonicalize(data.join(name)).expect("abs");
         format!("file:{}.{column}", path.display())
     };
     // Upstream, DIRECT all the way: the journal and date columns of the three files.

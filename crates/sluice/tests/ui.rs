@@ -4,6 +4,8 @@
 //! opens a dataset (schema, rows over versions, first rows), searches it with the real model,
 //! follows the lineage, opens a model (card, training curves, confusion matrix, trials, two
 //! versions compared, the card as Markdown), and logs out. Screenshots of each step are kept in `target/tmp/flow-screenshots/`.
+//! `tests/ui/catalog.js` finds a dataset in the catalog by a column and a tag, reads its docs
+//! and follows one column's lineage back to the files it comes from.
 //! scripts/browser.sh installs chromium and playwright-core; scripts/test.sh sets
 //! SLUICE_TEST_CHROMIUM and SLUICE_TEST_NODE_PATH (required in CI).
 
@@ -74,4 +76,35 @@ fn a_user_logs_in_triggers_a_run_watches_it_and_reads_a_log() {
     );
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("flow-screenshots");
     assert!(shots.join("01-login.png").is_file());
+}
+
+#[test]
+fn the_catalog_finds_a_dataset_by_column_and_tag_and_follows_a_column_to_its_files() {
+    if common::browser("catalog.js").is_none() {
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let src = std::fs::read_to_string(root.join("examples/drug_mentions/pipeline.yaml"))
+        .expect("example");
+    let p = Project::new(&src);
+    let data = root.join("examples/drug_mentions/data");
+    p.run_ok(&[
+        "run",
+        "pipeline.yaml",
+        "--param",
+        &format!("data={}", data.display()),
+    ]);
+    let out = p
+        .cmd(&["user", "add", "vera", "--role", "viewer"])
+        .env("SLUICE_PASSWORD", "vera-password")
+        .output()
+        .expect("user add");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let server = Server::start(&p);
+    common::browser_flow(
+        "catalog.js",
+        &server,
+        &["vera".as_ref(), "vera-password".as_ref()],
+        4,
+    );
 }

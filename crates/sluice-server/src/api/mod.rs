@@ -5,6 +5,7 @@
 //! Handlers read the store, the catalog and the runs going on, and call the engine; errors
 //! become statuses in [`crate::error`].
 
+pub mod catalog;
 pub mod datasets;
 pub mod documents;
 pub mod logs;
@@ -56,6 +57,8 @@ use crate::routes::ROUTES;
         datasets::datasets,
         datasets::dataset,
         datasets::lineage,
+        catalog::search,
+        catalog::dataset,
         search::search,
         search::embeddings,
         models::models,
