@@ -148,7 +148,7 @@ fn matches(e: &CatalogEntry, words: &[String]) -> Option<Vec<String>> {
 
 /// `GET /api/catalog`: the datasets whose name, description, owners, tags or columns hold
 /// every word of `q`, by name.
-#[utoipa::path(get, path = "/api/catalog", tag = "datasets", params(CatalogQuery), responses(
+#[utoipa::path(get, path = "/api/catalog", operation_id = "catalog_search", tag = "datasets", params(CatalogQuery), responses(
     (status = 200, description = "The datasets found.", body = Vec<CatalogEntry>),
 ))]
 pub async fn search(
@@ -214,7 +214,7 @@ pub struct UsedBy {
 
 /// `GET /api/catalog/{pipeline}/{task}`: the dataset's docs, where it (or one column)
 /// comes from and what it affects, and the tasks, runs and models that use it.
-#[utoipa::path(get, path = "/api/catalog/{pipeline}/{task}", tag = "datasets",
+#[utoipa::path(get, path = "/api/catalog/{pipeline}/{task}", operation_id = "catalog_dataset", tag = "datasets",
     params(
         ("pipeline" = String, Path, description = "The pipeline that writes it."),
         ("task" = String, Path, description = "The task that writes it."),

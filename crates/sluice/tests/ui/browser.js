@@ -37,4 +37,13 @@ async function flow(shots, steps) {
   }
 }
 
-module.exports = { flow };
+/** Opens `base` and logs in as `user`, until the pipelines page shows. */
+async function login(page, base, user, password) {
+  await page.goto(base + "/");
+  await page.getByLabel("user").fill(user);
+  await page.getByLabel("password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("heading", { name: "Pipelines" }).waitFor();
+}
+
+module.exports = { flow, login };

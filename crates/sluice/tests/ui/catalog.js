@@ -6,17 +6,13 @@
 // step; exits 1 with the reason on the first thing that is not as expected.
 "use strict";
 const path = require("path");
-const { flow } = require(path.join(__dirname, "browser.js"));
+const { flow, login } = require(path.join(__dirname, "browser.js"));
 
 const [base, shots, user, password] = process.argv.slice(2);
 
 async function main() {
   await flow(shots, async (page, shot) => {
-    await page.goto(base + "/");
-    await page.getByLabel("user").fill(user);
-    await page.getByLabel("password").fill(password);
-    await page.getByRole("button", { name: "Log in" }).click();
-    await page.getByRole("heading", { name: "Pipelines" }).waitFor();
+    await login(page, base, user, password);
 
     // Found by a column, then by a tag.
     await page.getByRole("link", { name: "Catalog" }).click();

@@ -63,7 +63,7 @@ async function main() {
     await page.getByRole("link", { name: "Datasets" }).click();
     await page.getByRole("heading", { name: "Datasets" }).waitFor();
     await page.getByRole("link", { name: "docs.embeddings" }).click();
-    await page.getByRole("heading", { name: "docs.embeddings" }).waitFor();
+    await page.getByRole("heading", { name: "docs.embeddings", exact: true }).waitFor();
     await page.locator("table.schema td").filter({ hasText: /^embedding$/ }).waitFor();
     await page.locator('svg[aria-label="rows over versions"] circle[data-rows="4"]').waitFor();
     const previewRows = await page.locator("table.rows tbody tr").count();
