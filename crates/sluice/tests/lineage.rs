@@ -1098,3 +1098,69 @@ tasks:
         serde_json::json!([{"dataset": "urn:li:dataset:(urn:li:dataPlatform:sluice,ml.rows,PROD)"}])
     );
 }
+
+#[test]
+fn a_stopped_run_emits_abort_and_a_backfilled_slot_its_nominal_time() {
+    // Ctrl-C during a task: ABORT for the task and the run, each valid.
+    let p = Project::new("name: stopped\ntasks:\n  long: { run: \"touch started; sleep 30\" }\n");
+    file_transport(&p);
+    let child = p
+        .cmd(&["run", "pipeline.yaml"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    common::wait_for("the task to start", Duration::from_secs(20), || {
+        p.path("started").exists()
+    });
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130));
+    let file = p.path(".sluice/lineage.ndjson");
+    validate(&file);
+    assert_eq!(
+        kinds(&events(&file)),
+        [
+            ("START", "stopped"),
+            ("START", "stopped.long"),
+            ("ABORT", "stopped.long"),
+            ("ABORT", "stopped")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+
+    // A backfill: each slot's events carry the slot as their nominal time.
+    let p = Project::new(common::YEARLY);
+    file_transport(&p);
+    p.run_ok(&[
+        "backfill",
+        "pipeline.yaml",
+        "--from",
+        "2020-01-01",
+        "--to",
+        "2021-12-31",
+    ]);
+    let file = p.path(".sluice/lineage.ndjson");
+    validate(&file);
+    let nominal: BTreeSet<String> = events(&file)
+        .iter()
+        .map(|e| {
+            e["run"]["facets"]["nominalTime"]["nominalStartTime"]
+                .as_str()
+                .unwrap_or("none")
+                .to_string()
+        })
+        .collect();
+    // Midnight on 1 January in Paris, each year.
+    assert_eq!(
+        nominal,
+        BTreeSet::from([
+            "2019-12-31T23:00:00.000000Z".to_string(),
+            "2020-12-31T23:00:00.000000Z".to_string()
+        ])
+    );
+}
