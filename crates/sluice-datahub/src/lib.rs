@@ -77,6 +77,40 @@ pub fn mcp(entity_type: &'static str, urn: &str, aspect_name: &'static str, aspe
     }
 }
 
+/// The variable DataHub's own tools read a GMS token from.
+pub const TOKEN_ENV: &str = "DATAHUB_GMS_TOKEN";
+
+/// Where proposals go.
+#[derive(Debug, Clone, Copy)]
+pub enum Destination<'a> {
+    /// An MCP JSON file.
+    File(&'a std::path::Path),
+    /// A GMS, its token in the variable `token_env` (usually [`TOKEN_ENV`]).
+    Rest {
+        /// The GMS (`http://datahub-gms:8080`).
+        url: &'a str,
+        /// The variable holding the token.
+        token_env: &'a str,
+    },
+}
+
+impl Destination<'_> {
+    /// Writes or sends `mcps`; says where (`written to FILE`, `sent to URL`).
+    pub async fn send(&self, mcps: &[Mcp]) -> Result<String, String> {
+        match *self {
+            Destination::File(path) => {
+                write_file(path, mcps)?;
+                Ok(format!("written to {}", path.display()))
+            }
+            Destination::Rest { url, token_env } => {
+                let token = std::env::var(token_env).ok().filter(|t| !t.is_empty());
+                emit_rest(url, token.as_deref(), mcps).await?;
+                Ok(format!("sent to {}", sluice_op::redact_urls(url)))
+            }
+        }
+    }
+}
+
 /// Writes `mcps` as an MCP JSON file (an array), atomically.
 pub fn write_file(path: &std::path::Path, mcps: &[Mcp]) -> Result<(), String> {
     let all: Vec<Value> = mcps.iter().map(Mcp::file_form).collect();

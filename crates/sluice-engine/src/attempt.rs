@@ -200,13 +200,6 @@ fn build(registry: &Registry, name: &str, config: &Node) -> Result<Arc<dyn Op>, 
         .map_err(|e| OpError::config(format!("op `{name}`: {e}")))
 }
 
-/// The version of the dataset in folder `dir` (its last component).
-fn dir_version(dir: &std::path::Path) -> String {
-    dir.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 /// An attempt that failed before its op could start.
 fn fail_before_start(
     shared: &Shared,
@@ -280,10 +273,15 @@ pub(crate) async fn run_attempt(
         phase,
         started_at,
         at,
-        inputs: spec
-            .inputs
+        // The version ids of what it reads (a folder may be a version's second, `V.2`).
+        inputs: shared.pipeline.tasks[i]
+            .deps
             .iter()
-            .map(|(task, dir)| (task.clone(), dir_version(dir)))
+            .filter(|&&d| shared.pipeline.tasks[d].produces_dataset)
+            .map(|&d| {
+                let name = shared.pipeline.tasks[d].name.clone();
+                (name, version_of(&shared.fingerprint(d)))
+            })
             .collect(),
         output: spec.output.as_ref().map(|o| o.version.clone()),
         dataset: None,

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 use sluice_core::Docs;
 use sluice_datahub::{ACTOR, dataset_urn, mcp, ml_model_group_urn, ml_model_urn};
-pub use sluice_datahub::{ENV, Mcp, emit_rest, write_file};
+use sluice_datahub::{ENV, Mcp};
 use sluice_engine::observe::AttemptEvent;
 use sluice_op::lineage::{ColumnLineage, DatasetRef, External, schema_fields};
 
@@ -41,7 +41,13 @@ pub fn task_dataset_urn(pipeline: &str, task: &str) -> String {
 
 /// The URN of an outside dataset: its platform from its namespace.
 pub fn external_urn(e: &External) -> String {
-    let (platform, name) = match e.namespace.split_once("://") {
+    let (platform, name) = external_platform(e);
+    dataset_urn(platform, &name)
+}
+
+/// An outside dataset's DataHub platform and name within it.
+fn external_platform(e: &External) -> (&'static str, String) {
+    match e.namespace.split_once("://") {
         None if e.namespace == "file" => ("file", e.name.clone()),
         Some(("postgres" | "postgresql", _)) => ("postgres", e.name.clone()),
         Some(("s3" | "s3a", bucket)) => ("s3", format!("{bucket}{}", e.name)),
@@ -50,8 +56,7 @@ pub fn external_urn(e: &External) -> String {
         Some((_, "huggingface.co")) => ("huggingface", e.name.clone()),
         Some((_, host)) => ("http", format!("{host}{}", e.name)),
         None => ("external", format!("{}/{}", e.namespace, e.name)),
-    };
-    dataset_urn(platform, &name)
+    }
 }
 
 fn millis(micros: i64) -> i64 {
@@ -228,12 +233,21 @@ fn task_mcps(catalog: &Catalog, t: &AttemptEvent, out: &mut Vec<Mcp>) {
         .collect();
     inputs.extend(t.lineage.inputs.iter().map(external_urn));
     let mut outputs = Vec::new();
-    let fine: Vec<Value> = t
+    // The fine-grained lineage of each output, computed once: on the output's
+    // `upstreamLineage`, and all of it on the job's `dataJobInputOutput`.
+    let fine_of: Vec<(&DatasetRef, Vec<Value>)> = t
         .lineage
         .columns
         .iter()
-        .flat_map(|c| resolver.fine_grained(c))
+        .map(|c| (&c.output, resolver.fine_grained(c)))
         .collect();
+    let fine_for = |r: &DatasetRef| -> Vec<Value> {
+        fine_of
+            .iter()
+            .filter(|(o, _)| *o == r)
+            .flat_map(|(_, f)| f.iter().cloned())
+            .collect()
+    };
 
     // Its own dataset.
     if t.output.is_some() {
@@ -290,18 +304,11 @@ fn task_mcps(catalog: &Catalog, t: &AttemptEvent, out: &mut Vec<Mcp>) {
             let tags: Vec<&str> = t.meta.docs.tags.iter().map(String::as_str).collect();
             out.push(mcp("dataset", &own, "globalTags", global_tags(&tags)));
         }
-        let own_fine: Vec<Value> = t
-            .lineage
-            .columns
-            .iter()
-            .filter(|c| c.output == DatasetRef::Own)
-            .flat_map(|c| resolver.fine_grained(c))
-            .collect();
         out.push(mcp(
             "dataset",
             &own,
             "upstreamLineage",
-            upstream_lineage(&inputs, own_fine, t.at),
+            upstream_lineage(&inputs, fine_for(&DatasetRef::Own), t.at),
         ));
         out.push(mcp("dataset", &own, "status", json!({"removed": false})));
     }
@@ -323,27 +330,14 @@ fn task_mcps(catalog: &Catalog, t: &AttemptEvent, out: &mut Vec<Mcp>) {
                 .iter()
                 .map(|f| (f.name.clone(), f.data_type.clone()))
                 .collect();
-            let platform = urn
-                .trim_start_matches("urn:li:dataset:(urn:li:dataPlatform:")
-                .split(',')
-                .next()
-                .unwrap_or("file")
-                .to_string();
+            let (platform, _) = external_platform(e);
             out.push(mcp(
                 "dataset",
                 &urn,
                 "schemaMetadata",
-                schema_metadata(&e.name, &platform, &fields, &Docs::default(), t.at),
+                schema_metadata(&e.name, platform, &fields, &Docs::default(), t.at),
             ));
         }
-        let from = DatasetRef::external(e);
-        let ext_fine: Vec<Value> = t
-            .lineage
-            .columns
-            .iter()
-            .filter(|c| c.output == from)
-            .flat_map(|c| resolver.fine_grained(c))
-            .collect();
         let mut upstreams = inputs.clone();
         if t.output.is_some() {
             upstreams.push(own.clone());
@@ -352,7 +346,7 @@ fn task_mcps(catalog: &Catalog, t: &AttemptEvent, out: &mut Vec<Mcp>) {
             "dataset",
             &urn,
             "upstreamLineage",
-            upstream_lineage(&upstreams, ext_fine, t.at),
+            upstream_lineage(&upstreams, fine_for(&DatasetRef::external(e)), t.at),
         ));
         out.push(mcp("dataset", &urn, "status", json!({"removed": false})));
     }
@@ -439,6 +433,7 @@ fn task_mcps(catalog: &Catalog, t: &AttemptEvent, out: &mut Vec<Mcp>) {
         "outputDatasets": outputs,
         "inputDatajobs": upstream_jobs,
     });
+    let fine: Vec<Value> = fine_of.into_iter().flat_map(|(_, f)| f).collect();
     if !fine.is_empty() {
         io["fineGrainedLineages"] = fine.into();
     }

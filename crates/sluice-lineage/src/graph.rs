@@ -170,20 +170,12 @@ impl Graph {
                 known.join(", ")
             ));
         }
-        let close: Vec<&str> = self
-            .columns
-            .keys()
-            .map(String::as_str)
-            .filter(|k| strsim_close(k, target))
-            .take(5)
-            .collect();
+        let names = self.columns.keys().map(String::as_str);
+        let hint = sluice_core::diag::did_you_mean(target, names).unwrap_or_else(|| {
+            "run its pipeline first; list them with `sluice lineage --list`".to_string()
+        });
         Err(format!(
-            "no dataset `{target}` in the lineage recorded{}",
-            if close.is_empty() {
-                " (run its pipeline first; list them with `sluice lineage --list`)".to_string()
-            } else {
-                format!(" (did you mean {}?)", close.join(", "))
-            }
+            "no dataset `{target}` in the lineage recorded ({hint})"
         ))
     }
 
@@ -269,11 +261,6 @@ impl Graph {
         }
         out
     }
-}
-
-fn strsim_close(a: &str, b: &str) -> bool {
-    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
-    a.contains(&b) || b.contains(&a) || a.rsplit('.').next() == b.rsplit('.').next()
 }
 
 /// `steps` as text: one line per step, indented by depth under the step it links to.

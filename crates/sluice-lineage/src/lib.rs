@@ -200,8 +200,11 @@ fn write_events(
         .enable_all()
         .build()
         .ok();
-    // Schemas of datasets written in this process, by pipeline, task and version.
-    let mut known: HashMap<(String, String, String), String> = HashMap::new();
+    // Schemas by pipeline, task and version: of datasets written in this process, and of
+    // those the store was asked for once (the START and the COMPLETE of an attempt, and the
+    // attempts of one run, read the same inputs).
+    let known: std::cell::RefCell<HashMap<(String, String, String), Option<String>>> =
+        Default::default();
     let mut warned = false;
     while let Ok(first) = rx.recv() {
         // Let a burst gather: one wake-up and one write for many events, not one each.
@@ -214,25 +217,29 @@ fn write_events(
                 && let (Some(d), Some(v)) = (&a.dataset, &a.output)
             {
                 let key = (a.meta.pipeline.clone(), a.meta.task.clone(), v.clone());
-                known.insert(key, d.schema.clone());
+                known.borrow_mut().insert(key, Some(d.schema.clone()));
             }
             let pipeline = match &observed {
-                Observed::Run(r) => r.pipeline.name.clone(),
-                Observed::Attempt(a) => a.meta.pipeline.clone(),
+                Observed::Run(r) => r.pipeline.name.as_str(),
+                Observed::Attempt(a) => a.meta.pipeline.as_str(),
             };
             let schemas = |task: &str, version: &str| {
-                let key = (pipeline.clone(), task.to_string(), version.to_string());
-                if let Some(s) = known.get(&key) {
-                    return Some(s.clone());
+                let key = (pipeline.to_string(), task.to_string(), version.to_string());
+                if let Some(s) = known.borrow().get(&key) {
+                    return s.clone();
                 }
-                let (store, rt) = (store.as_ref()?, runtime.as_ref()?);
-                let versions = rt
-                    .block_on(store.dataset_versions(Some(&pipeline), Some(task)))
-                    .ok()?;
-                versions
-                    .into_iter()
-                    .find(|v| v.version == version)
-                    .map(|v| v.schema)
+                let found = store
+                    .as_ref()
+                    .zip(runtime.as_ref())
+                    .and_then(|(store, rt)| {
+                        rt.block_on(store.dataset_versions(Some(pipeline), Some(task)))
+                            .ok()?
+                            .into_iter()
+                            .find(|v| v.version == version)
+                            .map(|v| v.schema)
+                    });
+                known.borrow_mut().insert(key, found.clone());
+                found
             };
             lines.push(openlineage::event(&observed, &naming, &schemas));
         }

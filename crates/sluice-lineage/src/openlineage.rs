@@ -411,11 +411,14 @@ pub type Schemas<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
 /// The RunEvent of `observed`, as one line of JSON; `schemas` gives the schemas of the
 /// datasets it reads.
 pub fn event(observed: &Observed, naming: &Naming, schemas: Schemas) -> String {
-    let event = match observed {
-        Observed::Run(r) => run_event(r, naming),
-        Observed::Attempt(a) => attempt_event(a, naming, schemas),
-    };
-    serde_json::to_string(&event).unwrap_or_default()
+    match observed {
+        Observed::Run(r) => line(&run_event(r, naming)),
+        Observed::Attempt(a) => attempt_event_line(a, naming, schemas),
+    }
+}
+
+fn line(event: &Event) -> String {
+    serde_json::to_string(event).unwrap_or_default()
 }
 
 fn run_facets<'a>(nominal: Option<i64>, phase: Phase, error: Option<&'a str>) -> RunFacets<'a> {
@@ -522,12 +525,12 @@ fn pipeline_event<'a>(
 
 /// The event of pipeline run `r` reaching `phase` at `at`, as one line of JSON.
 pub fn pipeline_run_event(r: PipelineRun, phase: Phase, at: i64, naming: &Naming) -> String {
-    serde_json::to_string(&pipeline_event(r, phase, at, None, naming)).unwrap_or_default()
+    line(&pipeline_event(r, phase, at, None, naming))
 }
 
 /// The event of attempt `a`, as one line of JSON.
 pub fn attempt_event_line(a: &AttemptEvent, naming: &Naming, schemas: Schemas) -> String {
-    serde_json::to_string(&attempt_event(a, naming, schemas)).unwrap_or_default()
+    line(&attempt_event(a, naming, schemas))
 }
 
 fn attempt_event<'a>(a: &'a AttemptEvent, naming: &'a Naming, schemas: Schemas) -> Event<'a> {

@@ -168,24 +168,24 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
 
 /// `sluice metadata …`.
 async fn metadata(cli: &Cli, action: &crate::cli::MetadataAction) -> Result<u8, Failure> {
-    let timeout = match action {
-        crate::cli::MetadataAction::Flush { timeout } => timeout,
-        crate::cli::MetadataAction::Export {
+    use crate::cli::MetadataAction;
+    match action {
+        MetadataAction::Flush { timeout } => metadata_flush(cli, *timeout).await,
+        MetadataAction::Export {
             format,
             pipeline,
             datahub_url,
             file,
         } => {
-            return metadata_export(
+            metadata_export(
                 cli,
                 *format,
                 pipeline.as_deref(),
-                datahub_url.as_deref(),
-                file.as_deref(),
+                destination(datahub_url.as_deref(), file.as_deref())?,
             )
-            .await;
+            .await
         }
-        crate::cli::MetadataAction::Pull {
+        MetadataAction::Pull {
             source: crate::cli::PullSource::Mlflow,
             tracking_uri,
             experiment_pattern,
@@ -194,6 +194,18 @@ async fn metadata(cli: &Cli, action: &crate::cli::MetadataAction) -> Result<u8, 
             datahub_url,
             file,
         } => {
+            let (datahub_url, file) = match to {
+                crate::cli::PullTarget::DatahubFile if file.is_none() => {
+                    return Err(Failure::invalid("error: --to datahub-file needs a FILE"));
+                }
+                crate::cli::PullTarget::DatahubRest if datahub_url.is_none() => {
+                    return Err(Failure::invalid(
+                        "error: --to datahub-rest needs --datahub-url",
+                    ));
+                }
+                crate::cli::PullTarget::DatahubFile => (None, file.as_deref()),
+                crate::cli::PullTarget::DatahubRest => (datahub_url.as_deref(), None),
+            };
             let mut pattern = sluice_ops::builtin::metadata::Pattern::default();
             if !experiment_pattern.is_empty() {
                 pattern.allow = experiment_pattern.clone();
@@ -204,36 +216,38 @@ async fn metadata(cli: &Cli, action: &crate::cli::MetadataAction) -> Result<u8, 
             let pulled = sluice_ops::builtin::metadata::pull_mlflow(tracking_uri, &pattern)
                 .await
                 .map_err(|e| Failure::env(format!("error: {}", e.message)))?;
-            match (to, datahub_url, file) {
-                (crate::cli::PullTarget::DatahubFile, _, Some(path)) => {
-                    sluice_datahub::write_file(path, &pulled.mcps)
-                        .map_err(|e| Failure::env(format!("error: {e}")))?;
-                }
-                (crate::cli::PullTarget::DatahubRest, Some(url), _) => {
-                    let token = std::env::var("DATAHUB_GMS_TOKEN")
-                        .ok()
-                        .filter(|t| !t.is_empty());
-                    sluice_datahub::emit_rest(url, token.as_deref(), &pulled.mcps)
-                        .await
-                        .map_err(|e| Failure::env(format!("error: {e}")))?;
-                }
-                (crate::cli::PullTarget::DatahubFile, _, None) => {
-                    return Err(Failure::invalid("error: --to datahub-file needs a FILE"));
-                }
-                (crate::cli::PullTarget::DatahubRest, None, _) => {
-                    return Err(Failure::invalid(
-                        "error: --to datahub-rest needs --datahub-url",
-                    ));
-                }
-            }
+            destination(datahub_url, file)?
+                .send(&pulled.mcps)
+                .await
+                .map_err(|e| Failure::env(format!("error: {e}")))?;
             println!("{}", pulled.summary(tracking_uri));
-            return Ok(0);
+            Ok(0)
         }
-    };
+    }
+}
+
+/// Where DataHub proposals go: the GMS of `--datahub-url` (token in DATAHUB_GMS_TOKEN), or
+/// the file.
+fn destination<'a>(
+    datahub_url: Option<&'a str>,
+    file: Option<&'a Path>,
+) -> Result<sluice_datahub::Destination<'a>, Failure> {
+    match (datahub_url, file) {
+        (Some(url), _) => Ok(sluice_datahub::Destination::Rest {
+            url,
+            token_env: sluice_datahub::TOKEN_ENV,
+        }),
+        (None, Some(path)) => Ok(sluice_datahub::Destination::File(path)),
+        (None, None) => Err(Failure::invalid(
+            "error: give a FILE to write, or --datahub-url to send to DataHub",
+        )),
+    }
+}
+
+/// `sluice metadata flush`: the OpenLineage events waiting for the home's collectors.
+async fn metadata_flush(cli: &Cli, timeout: std::time::Duration) -> Result<u8, Failure> {
     let home = home::discover(&cli.home)?;
-    let config = sluice_lineage::Config::of_home(&home, &|k| std::env::var(k).ok())
-        .map_err(|e| Failure::invalid(format!("error: lineage: {e}")))?;
-    let urls: Vec<(String, Option<String>, std::time::Duration)> = config
+    let urls: Vec<(String, Option<String>, std::time::Duration)> = home::lineage_config(&home)?
         .into_iter()
         .flat_map(|c| c.transports)
         .filter_map(|t| match t {
@@ -257,12 +271,9 @@ async fn metadata(cli: &Cli, action: &crate::cli::MetadataAction) -> Result<u8, 
         let spool = sluice_lineage::spool::Spool::new(sluice_lineage::spool_dir(&home, &url));
         let d = sluice_lineage::Deliverer::start(spool, &url, api_key, request_timeout)
             .map_err(|e| Failure::env(format!("error: lineage: {e}")))?;
-        let done = tokio::task::spawn_blocking({
-            let timeout = *timeout;
-            move || d.finish(timeout)
-        })
-        .await
-        .map_err(|e| Failure::env(format!("error: lineage: {e}")))?;
+        let done = tokio::task::spawn_blocking(move || d.finish(timeout))
+            .await
+            .map_err(|e| Failure::env(format!("error: lineage: {e}")))?;
         println!(
             "{}: {} sent, {} refused, {} waiting",
             done.url, done.sent, done.refused, done.left
@@ -277,8 +288,7 @@ async fn metadata_export(
     cli: &Cli,
     format: crate::cli::MetadataFormat,
     pipeline: Option<&str>,
-    datahub_url: Option<&str>,
-    file: Option<&Path>,
+    to: sluice_datahub::Destination<'_>,
 ) -> Result<u8, Failure> {
     let (store, home) = read_store(cli).await?;
     let home = home.unwrap_or_else(|| PathBuf::from(home::HOME_DIR));
@@ -298,37 +308,17 @@ async fn metadata_export(
     match format {
         crate::cli::MetadataFormat::Datahub => {
             let mcps = sluice_lineage::datahub::mcps(&catalog);
-            match (datahub_url, file) {
-                (Some(url), _) => {
-                    let token = std::env::var("DATAHUB_GMS_TOKEN")
-                        .ok()
-                        .filter(|t| !t.is_empty());
-                    let sent = sluice_lineage::datahub::emit_rest(url, token.as_deref(), &mcps)
-                        .await
-                        .map_err(|e| Failure::env(format!("error: {e}")))?;
-                    println!(
-                        "{sent} metadata change proposals for {tasks} tasks sent to {}",
-                        sluice_op::redact_urls(url)
-                    );
-                }
-                (None, Some(path)) => {
-                    sluice_lineage::datahub::write_file(path, &mcps)
-                        .map_err(|e| Failure::env(format!("error: {e}")))?;
-                    println!(
-                        "{} metadata change proposals for {tasks} tasks written to {}",
-                        mcps.len(),
-                        path.display()
-                    );
-                }
-                (None, None) => {
-                    return Err(Failure::invalid(
-                        "error: give a FILE to write, or --datahub-url to send to DataHub",
-                    ));
-                }
-            }
+            let sent = to
+                .send(&mcps)
+                .await
+                .map_err(|e| Failure::env(format!("error: {e}")))?;
+            println!(
+                "{} metadata change proposals for {tasks} tasks {sent}",
+                mcps.len()
+            );
         }
         crate::cli::MetadataFormat::Openlineage => {
-            let Some(path) = file else {
+            let sluice_datahub::Destination::File(path) = to else {
                 return Err(Failure::invalid(
                     "error: --datahub-url goes with --format datahub; give a FILE for OpenLineage events",
                 ));

@@ -132,14 +132,18 @@ pub fn lineage(
     home: &Path,
     store: &Arc<dyn StateStore>,
 ) -> Result<Option<Arc<sluice_lineage::Emitter>>, Failure> {
-    let config = sluice_lineage::Config::of_home(home, &|k| std::env::var(k).ok())
-        .map_err(|e| Failure::invalid(format!("error: lineage: {e}")))?;
-    match config {
+    match lineage_config(home)? {
         None => Ok(None),
         Some(c) => sluice_lineage::Emitter::start(&c, home, Some(store.clone()))
             .map(Some)
             .map_err(|e| Failure::env(format!("error: lineage: {e}"))),
     }
+}
+
+/// Where `home` sends lineage (`openlineage.yml`, `OPENLINEAGE_URL`), if anywhere.
+pub fn lineage_config(home: &Path) -> Result<Option<sluice_lineage::Config>, Failure> {
+    sluice_lineage::Config::of_home(home, &|k| std::env::var(k).ok())
+        .map_err(|e| Failure::invalid(format!("error: lineage: {e}")))
 }
 
 /// How long a command's end waits for a collector that answers to take the events.

@@ -471,24 +471,33 @@ impl Op for MetadataPull {
             }
             hex::encode(h.finalize())
         };
-        match self.to {
+        let path = ctx.workdir.join(self.path.as_deref().unwrap_or_default());
+        let destination = match self.to {
             Sink::File => {
-                let path = ctx.workdir.join(self.path.as_deref().unwrap_or_default());
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| OpError::io("cannot create the MCP file's folder", &e))?;
                 }
-                sluice_datahub::write_file(&path, &pulled.mcps).map_err(OpError::internal)?;
+                sluice_datahub::Destination::File(&path)
             }
-            Sink::Rest => {
-                let var = self.token_env.as_deref().unwrap_or("DATAHUB_GMS_TOKEN");
-                let token = std::env::var(var).ok().filter(|t| !t.is_empty());
-                let url = self.url.as_deref().unwrap_or_default();
-                sluice_datahub::emit_rest(url, token.as_deref(), &pulled.mcps)
-                    .await
-                    .map_err(OpError::unavailable)?;
-            }
-        }
+            Sink::Rest => sluice_datahub::Destination::Rest {
+                url: self.url.as_deref().unwrap_or_default(),
+                token_env: self
+                    .token_env
+                    .as_deref()
+                    .unwrap_or(sluice_datahub::TOKEN_ENV),
+            },
+        };
+        let sent = destination
+            .send(&pulled.mcps)
+            .await
+            .map_err(|e| match self.to {
+                Sink::File => OpError::internal(e),
+                Sink::Rest => OpError::unavailable(e),
+            })?;
+        let _ = ctx
+            .log
+            .line(&format!("{} proposals {sent}", pulled.mcps.len()));
         Ok(OpOutput {
             metrics: crate::counters(&[
                 ("experiments", pulled.experiments as u64),
