@@ -325,10 +325,15 @@ async function catalogSection(base, c) {
 async function catalogPage(preset) {
   const query = el("input", { type: "search", size: 50, "aria-label": "catalog search", placeholder: "a name, a column, a tag, words of a description", value: preset || "" });
   const out = el("div", { class: "results" });
+  let asked = 0;
   const run = async () => {
-    const found = await api("GET", `/api/catalog?q=${encodeURIComponent(query.value)}`);
+    // Only the answer to the latest search is shown: an older one arriving late is dropped.
+    const mine = ++asked;
+    const q = query.value;
+    const found = await api("GET", `/api/catalog?q=${encodeURIComponent(q)}`);
+    if (mine !== asked) return;
     out.replaceChildren(el("p", { class: "muted" }, `${found.length} ${found.length === 1 ? "dataset" : "datasets"}`),
-      el("table", { class: "catalog" }, el("thead", {}, el("tr", {}, ["dataset", "description", "owners", "tags", "rows", "found in"].map((h) => el("th", {}, h)))),
+      el("table", { class: "catalog", "data-query": q }, el("thead", {}, el("tr", {}, ["dataset", "description", "owners", "tags", "rows", "found in"].map((h) => el("th", {}, h)))),
         el("tbody", {}, found.map((e) => {
           const [p, t] = modelPath(e.dataset);
           return el("tr", { "data-dataset": e.dataset },

@@ -20,8 +20,9 @@ async function main() {
     const search = page.getByLabel("catalog search");
     await search.fill("journals");
     await page.getByRole("button", { name: "Find" }).click();
+    // The table shown first holds every dataset: wait for the one answering this search.
+    await page.locator('table.catalog[data-query="journals"]').waitFor();
     const row = page.locator('tr[data-dataset="drug_mentions.graph"]');
-    await row.waitFor();
     const rows = await page.locator("table.catalog tbody tr").count();
     if (rows !== 1) throw new Error(`${rows} datasets found for "journals", not 1`);
     const where = await row.locator("td").last().textContent();
@@ -29,6 +30,7 @@ async function main() {
     await shot("catalog-column");
     await search.fill("gold");
     await page.getByRole("button", { name: "Find" }).click();
+    await page.locator('table.catalog[data-query="gold"]').waitFor();
     await page.locator("table.catalog tbody tr td:last-child", { hasText: "tag gold" }).waitFor();
     await shot("catalog-tag");
 
