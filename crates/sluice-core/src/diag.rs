@@ -16,6 +16,9 @@ pub struct Diagnostic {
     pub message: String,
     /// What to do, e.g. "did you mean `retries`?".
     pub hint: Option<String>,
+    /// The file the problem is in when it is not the one of its [`Diagnostics`] (a model of a
+    /// dbt project).
+    pub file: Option<PathBuf>,
 }
 
 impl Diagnostic {
@@ -26,7 +29,14 @@ impl Diagnostic {
             key: key.into(),
             message: message.into(),
             hint: None,
+            file: None,
         }
+    }
+
+    /// Places the problem in `file` rather than its list's file.
+    pub fn in_file(mut self, file: impl Into<PathBuf>) -> Self {
+        self.file = Some(file.into());
+        self
     }
 
     /// Adds a hint.
@@ -68,7 +78,7 @@ pub struct Diagnostics {
 impl Diagnostics {
     /// Wraps diagnostics for `file`, sorted by position.
     pub fn new(file: &Path, mut items: Vec<Diagnostic>) -> Self {
-        items.sort_by_key(|d| d.mark);
+        items.sort_by(|a, b| (&a.file, a.mark).cmp(&(&b.file, b.mark)));
         Diagnostics {
             file: file.to_path_buf(),
             items,
@@ -82,7 +92,8 @@ impl fmt::Display for Diagnostics {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{}:{}: error: {d}", self.file.display(), d.mark)?;
+            let file = d.file.as_deref().unwrap_or(&self.file);
+            write!(f, "{}:{}: error: {d}", file.display(), d.mark)?;
         }
         Ok(())
     }

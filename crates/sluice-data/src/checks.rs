@@ -30,22 +30,37 @@ pub async fn run_checks(dir: &Path, checks: &[CheckQuery]) -> Result<()> {
             ))
         };
         let df = ctx.sql(&check.sql).await.map_err(could_not_run)?;
-        let count = df.clone().count().await.map_err(could_not_run)?;
-        if count == 0 {
-            continue;
+        if let Some((_, rows)) = failing_rows(df).await.map_err(could_not_run)? {
+            return Err(DataError::Check(format!(
+                "check `{}` failed: {rows}",
+                check.name
+            )));
         }
-        let batches = df.limit(0, Some(SHOWN_ROWS))?.collect().await?;
-        let table = pretty_format_batches(&batches)?.to_string();
-        let more = if count > SHOWN_ROWS {
-            format!("\n(first {SHOWN_ROWS} of {count} rows)")
-        } else {
-            String::new()
-        };
-        return Err(DataError::Check(format!(
-            "check `{}` failed: {count} row{}\n{table}{more}",
-            check.name,
-            if count == 1 { "" } else { "s" }
-        )));
     }
     Ok(())
+}
+
+/// `None` when the query returns no row; otherwise how many, and that number (`3 rows`)
+/// with a table of the first [`SHOWN_ROWS`].
+pub async fn failing_rows(
+    df: datafusion::dataframe::DataFrame,
+) -> datafusion::error::Result<Option<(usize, String)>> {
+    let count = df.clone().count().await?;
+    if count == 0 {
+        return Ok(None);
+    }
+    let batches = df.limit(0, Some(SHOWN_ROWS))?.collect().await?;
+    let table = pretty_format_batches(&batches)?.to_string();
+    let more = if count > SHOWN_ROWS {
+        format!("\n(first {SHOWN_ROWS} of {count} rows)")
+    } else {
+        String::new()
+    };
+    Ok(Some((
+        count,
+        format!(
+            "{count} row{}\n{table}{more}",
+            if count == 1 { "" } else { "s" }
+        ),
+    )))
 }

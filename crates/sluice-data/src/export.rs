@@ -33,8 +33,15 @@ pub enum Format {
     Parquet,
 }
 
-/// The Parquet files of a dataset folder, in order.
+/// The Parquet files of a dataset folder, in order. A view's folder has none: it is an
+/// error, as only SQL reads a view.
 pub fn dataset_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    if dir.join(crate::session::VIEW_FILE).is_file() {
+        return Err(DataError::Engine(format!(
+            "{} is a view (a stored query): only `sql` tasks and `sluice sql` read views; make it a table (`materialized: table`) to read it here",
+            dir.display()
+        )));
+    }
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io_err(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))

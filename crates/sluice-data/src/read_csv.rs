@@ -293,6 +293,7 @@ pub fn read_csv(
             datafusion::arrow::datatypes::DataType::Int64 => Kind::Int,
             datafusion::arrow::datatypes::DataType::Float64 => Kind::Float,
             datafusion::arrow::datatypes::DataType::Date32 => Kind::Date,
+            datafusion::arrow::datatypes::DataType::Timestamp(_, _) => Kind::Timestamp,
             _ => Kind::Str,
         })
         .collect();

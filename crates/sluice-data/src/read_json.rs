@@ -141,6 +141,7 @@ fn describe(k: Kind) -> &'static str {
         Kind::Int => "an integer",
         Kind::Float => "a number",
         Kind::Date => "a date",
+        Kind::Timestamp => "a timestamp",
         Kind::Str => "a string",
     }
 }

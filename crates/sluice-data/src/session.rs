@@ -95,23 +95,80 @@ fn words_array(input: &StringArray) -> ArrayRef {
     Arc::new(out.finish())
 }
 
-/// Registers the dataset in `dir` as table `name` (`task`, or `pipeline.task`).
-pub async fn register_dataset(ctx: &SessionContext, name: &str, dir: &Path) -> Result<()> {
-    if let Some((schema, _)) = name.split_once('.') {
-        let catalog = ctx
-            .catalog("datafusion")
-            .ok_or_else(|| DataError::Engine("the default catalog is missing".into()))?;
-        if catalog.schema(schema).is_none() {
-            ctx.sql(&format!("CREATE SCHEMA \"{schema}\"")).await?;
+/// The file of a view's folder: its query and the folders of the datasets it reads.
+pub const VIEW_FILE: &str = "view.json";
+
+/// A stored query (a dbt `view`): what a view's folder holds instead of Parquet files.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct View {
+    /// The query.
+    pub sql: String,
+    /// The tables it reads: name → dataset folder (a table's or another view's).
+    pub inputs: std::collections::BTreeMap<String, std::path::PathBuf>,
+}
+
+impl View {
+    /// The view stored in `dir`, if `dir` is a view's folder.
+    pub fn read(dir: &Path) -> Result<Option<View>> {
+        let file = dir.join(VIEW_FILE);
+        match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| DataError::Engine(format!("{}: not a view: {e}", file.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(DataError::Engine(format!(
+                "cannot read {}: {e}",
+                file.display()
+            ))),
         }
     }
-    let mut path = dir.display().to_string();
-    if !path.ends_with('/') {
-        path.push('/');
-    }
-    ctx.register_parquet(name, &path, ParquetReadOptions::default())
-        .await?;
-    Ok(())
+}
+
+/// Registers the dataset in `dir` as table `name` (`task`, or `pipeline.task`). A view's
+/// folder is registered as its query over the datasets it reads, read as they were when the
+/// view was made.
+pub async fn register_dataset(ctx: &SessionContext, name: &str, dir: &Path) -> Result<()> {
+    register_nested(ctx, name, dir, 0).await
+}
+
+fn register_nested<'a>(
+    ctx: &'a SessionContext,
+    name: &'a str,
+    dir: &'a Path,
+    depth: usize,
+) -> futures_util::future::BoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        if let Some((schema, _)) = name.split_once('.') {
+            let catalog = ctx
+                .catalog("datafusion")
+                .ok_or_else(|| DataError::Engine("the default catalog is missing".into()))?;
+            if catalog.schema(schema).is_none() {
+                ctx.sql(&format!("CREATE SCHEMA \"{schema}\"")).await?;
+            }
+        }
+        if let Some(view) = View::read(dir)? {
+            if depth > 64 {
+                return Err(DataError::Engine(format!(
+                    "view {name} reads views more than 64 deep"
+                )));
+            }
+            // Its own tables, in a session of its own: their names never meet the reader's.
+            let inner = session();
+            for (input, input_dir) in &view.inputs {
+                register_nested(&inner, input, input_dir, depth + 1).await?;
+            }
+            let df = inner.sql(&view.sql).await?;
+            ctx.register_table(name, df.into_view())?;
+            return Ok(());
+        }
+        let mut path = dir.display().to_string();
+        if !path.ends_with('/') {
+            path.push('/');
+        }
+        ctx.register_parquet(name, &path, ParquetReadOptions::default())
+            .await?;
+        Ok(())
+    })
 }
 
 /// A syntax error in a query, with its position in the query.

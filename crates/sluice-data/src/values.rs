@@ -5,8 +5,9 @@ use std::sync::Arc;
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 
 /// A column's type, from the narrowest: `Null` (nothing seen yet) widens to the others;
 /// incompatible kinds widen to `Str`.
@@ -22,6 +23,8 @@ pub enum Kind {
     Float,
     /// Dates (declared only, never inferred).
     Date,
+    /// Date and time without a zone, to the microsecond (declared only, never inferred).
+    Timestamp,
     /// Text.
     Str,
 }
@@ -68,11 +71,13 @@ impl Kind {
             Kind::Int => DataType::Int64,
             Kind::Float => DataType::Float64,
             Kind::Date => DataType::Date32,
+            Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             Kind::Null | Kind::Str => DataType::Utf8,
         }
     }
 
-    /// The kind declared by name in a pipeline (`string`, `int`, `float`, `bool`, `date`).
+    /// The kind declared by name in a pipeline (`string`, `int`, `float`, `bool`, `date`,
+    /// `timestamp`).
     pub fn from_name(name: &str) -> Option<Kind> {
         Some(match name {
             "string" | "text" | "str" => Kind::Str,
@@ -80,6 +85,7 @@ impl Kind {
             "float" | "double" | "number" => Kind::Float,
             "bool" | "boolean" => Kind::Bool,
             "date" => Kind::Date,
+            "timestamp" | "datetime" => Kind::Timestamp,
             _ => return None,
         })
     }
@@ -127,6 +133,21 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
         .find_map(|f| NaiveDate::parse_from_str(s, f).ok())
 }
 
+/// Parses a date and time written `yyyy-mm-dd hh:mm:ss[.ffffff]` (or with a `T`), or a date
+/// alone (midnight).
+pub fn parse_timestamp(s: &str) -> Option<chrono::NaiveDateTime> {
+    let s = s.trim();
+    [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+    .or_else(|| parse_date(s).and_then(|d| d.and_hms_opt(0, 0, 0)))
+}
+
 /// The number written with ASCII digits only.
 fn digits(s: &[u8]) -> Option<u32> {
     s.iter().try_fold(0u32, |n, &c| {
@@ -171,6 +192,8 @@ pub enum ColumnBuilder {
     Float(Float64Builder),
     /// Dates.
     Date(Date32Builder),
+    /// Timestamps (microseconds).
+    Timestamp(TimestampMicrosecondBuilder),
     /// Text.
     Str(StringBuilder),
 }
@@ -183,6 +206,7 @@ impl ColumnBuilder {
             Kind::Int => ColumnBuilder::Int(Int64Builder::new()),
             Kind::Float => ColumnBuilder::Float(Float64Builder::new()),
             Kind::Date => ColumnBuilder::Date(Date32Builder::new()),
+            Kind::Timestamp => ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::new()),
             Kind::Null | Kind::Str => ColumnBuilder::Str(StringBuilder::new()),
         }
     }
@@ -196,6 +220,7 @@ impl ColumnBuilder {
             (ColumnBuilder::Int(b), None) => b.append_null(),
             (ColumnBuilder::Float(b), None) => b.append_null(),
             (ColumnBuilder::Date(b), None) => b.append_null(),
+            (ColumnBuilder::Timestamp(b), None) => b.append_null(),
             (ColumnBuilder::Bool(b), Some(v)) => match v {
                 "true" => b.append_value(true),
                 "false" => b.append_value(false),
@@ -211,6 +236,12 @@ impl ColumnBuilder {
                 .append_value(date32(parse_date(v).ok_or_else(|| {
                     bad("a date (dd/mm/yyyy, yyyy-mm-dd or `1 January 2020`)", v)
                 })?)),
+            (ColumnBuilder::Timestamp(b), Some(v)) => b.append_value(
+                parse_timestamp(v)
+                    .ok_or_else(|| bad("a timestamp (yyyy-mm-dd hh:mm:ss)", v))?
+                    .and_utc()
+                    .timestamp_micros(),
+            ),
         }
         Ok(())
     }
@@ -222,6 +253,7 @@ impl ColumnBuilder {
             ColumnBuilder::Int(b) => Arc::new(b.finish()),
             ColumnBuilder::Float(b) => Arc::new(b.finish()),
             ColumnBuilder::Date(b) => Arc::new(b.finish()),
+            ColumnBuilder::Timestamp(b) => Arc::new(b.finish()),
             ColumnBuilder::Str(b) => Arc::new(b.finish()),
         }
     }

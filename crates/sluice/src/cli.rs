@@ -90,9 +90,10 @@ pub enum OutputFormat {
 /// sluice's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check pipeline files and report every problem with file:line:column.
+    /// Check pipeline files (or dbt projects) and report every problem with
+    /// file:line:column.
     Validate {
-        /// Pipeline files.
+        /// Pipeline files, or dbt project folders.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Print JSON (one object per file).
@@ -101,7 +102,7 @@ pub enum Command {
     },
     /// Run a pipeline: tasks in dependency order, in parallel where possible.
     Run {
-        /// Pipeline file.
+        /// Pipeline file, or a dbt project's folder (its `--param`s are the project's vars).
         #[arg(value_name = "FILE")]
         file: PathBuf,
         /// Override a parameter declared under `params:` (repeatable).

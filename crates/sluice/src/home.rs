@@ -10,11 +10,13 @@ use crate::Failure;
 /// Name of the home folder next to pipeline files.
 pub const HOME_DIR: &str = ".sluice";
 
-/// The home for a pipeline file: `--home`/SLUICE_HOME, else `.sluice` next to the file.
-/// Always absolute, so the log paths recorded in the store work from any directory.
+/// The home for a pipeline file: `--home`/SLUICE_HOME, else `.sluice` next to the file (in
+/// the folder, for a dbt project's folder). Always absolute, so the log paths recorded in the
+/// store work from any directory.
 pub fn for_file(home: &Option<PathBuf>, file: &Path) -> PathBuf {
     let home = match home {
         Some(h) => h.clone(),
+        None if file.is_dir() => file.join(HOME_DIR),
         None => file
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

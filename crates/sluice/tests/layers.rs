@@ -16,6 +16,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("sluice-store", &["sluice-core"]),
     ("sluice-link", &["sluice-core", "sluice-data", "sluice-op"]),
     ("sluice-datahub", &["sluice-op"]),
+    ("sluice-dbt", &["sluice-core"]),
     ("sluice-docs", &["sluice-core", "sluice-data", "sluice-op"]),
     (
         "sluice-ops",
@@ -66,6 +67,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sluice-core",
             "sluice-data",
             "sluice-datahub",
+            "sluice-dbt",
             "sluice-embed",
             "sluice-engine",
             "sluice-lineage",

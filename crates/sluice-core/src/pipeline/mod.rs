@@ -448,7 +448,17 @@ pub fn parse_pipeline(
             )],
         )
     })?;
-    match compile::compile(&root, file, opts) {
+    compile_node(&root, file, opts)
+}
+
+/// Validates a pipeline given as a YAML tree (one a tool built, such as a dbt project's);
+/// `file` is used in messages and to find the directory tasks run in.
+pub fn compile_node(
+    root: &Node,
+    file: &Path,
+    opts: &LoadOptions<'_>,
+) -> Result<Pipeline, Diagnostics> {
+    match compile::compile(root, file, opts) {
         (Some(p), diags) if diags.is_empty() => Ok(p),
         (_, diags) => Err(Diagnostics::new(file, diags)),
     }

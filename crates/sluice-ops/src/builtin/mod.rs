@@ -13,8 +13,10 @@ pub mod parse;
 pub mod publish;
 mod read;
 mod sleep;
+mod snapshot;
 pub mod split;
 mod sql;
+mod sql_test;
 mod terms;
 mod write;
 
@@ -71,6 +73,16 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             name: "sql",
             summary: "Runs a SQL query (DataFusion) over upstream datasets, each a table named after its task; writes the result as a dataset.",
             build: sql::build_sql,
+        },
+        OpSpec {
+            name: "test",
+            summary: "Runs a SQL query whose rows break a rule (a dbt test); fails showing them, or warns with `severity: warn`.",
+            build: sql_test::build_test,
+        },
+        OpSpec {
+            name: "snapshot",
+            summary: "Keeps the history of a query's rows by `unique_key` (dbt snapshots: `timestamp` or `check` strategy), with dbt_valid_from / dbt_valid_to.",
+            build: snapshot::build_snapshot,
         },
         OpSpec {
             name: "match.terms",

@@ -46,7 +46,7 @@ pub struct ReadCsv {
     /// Whether the first line names the columns (default true).
     #[serde(default = "default_true")]
     pub header: bool,
-    /// Types of some columns: `string`, `int`, `float`, `bool` or `date`.
+    /// Types of some columns: `string`, `int`, `float`, `bool`, `date` or `timestamp`.
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
     /// Infer the types of the other columns from the data (default true; false: text).
@@ -72,7 +72,7 @@ impl ReadCsv {
         for (col, name) in &self.columns {
             let kind = Kind::from_name(name).ok_or_else(|| {
                 format!(
-                    "column `{col}`: unknown type `{name}` (use string, int, float, bool or date)"
+                    "column `{col}`: unknown type `{name}` (use string, int, float, bool, date or timestamp)"
                 )
             })?;
             types.insert(col.clone(), kind);

@@ -1,0 +1,260 @@
+//! dbt projects run on sluice: the example project gives the tables `dbt build` gives on
+//! DuckDB (dbt-core and dbt-duckdb from PyPI), row for row, before and after new seed rows
+//! (an incremental model and a snapshot); and what sluice cannot run, or what is wrong, is
+//! an error with the file, line and column.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Project, text};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn append(file: &Path, rows: &str) {
+    let mut text = std::fs::read_to_string(file).expect("read");
+    text.push_str(rows);
+    std::fs::write(file, text).expect("write");
+}
+
+/// The tables of the example project, with their DuckDB schema when not `main`.
+const TABLES: &[&str] = &[
+    "raw_customers",
+    "raw_orders",
+    "raw_payments",
+    "stg_customers",
+    "stg_orders",
+    "stg_payments",
+    "orders",
+    "customers",
+    "daily_revenue",
+    "customers_snapshot:snapshots",
+];
+
+/// `dbt build`, then `sluice run`, then the comparison of every table.
+fn build_both_and_compare(p: &Project, python: &str, dbt: &Path, round: &str) {
+    let project = p.path("shop");
+    let out = Command::new(dbt)
+        .args(["build", "--profiles-dir"])
+        .arg(&project)
+        .arg("--project-dir")
+        .arg(&project)
+        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        .current_dir(&project)
+        .output()
+        .expect("dbt");
+    assert!(out.status.success(), "dbt build ({round}): {}", text(&out));
+    // The home in the test's folder (not the project's), where the read commands find it.
+    let out = p.run_ok(&["run", "shop", "--home", ".sluice"]);
+    let summary = text(&out);
+    // 3 seeds, 3 views, 3 tables (one incremental), 1 snapshot and 18 tests; the
+    // ephemeral model is no task. New seed rows run them all again.
+    assert!(summary.contains("succeeded in"), "{summary}");
+    assert!(summary.contains(": 28 succeeded"), "{summary}");
+    let parquet = p.path(&format!("parquet-{round}"));
+    std::fs::create_dir_all(&parquet).expect("mkdir");
+    for spec in TABLES {
+        let table = spec.split(':').next().unwrap_or(spec);
+        let file = parquet.join(format!("{table}.parquet"));
+        p.run_ok(&[
+            "sql",
+            &format!("select * from shop.{table}"),
+            "--format",
+            "parquet",
+            "--output",
+            &file.to_string_lossy(),
+        ]);
+    }
+    let out = Command::new(python)
+        .arg(root().join("crates/sluice/tests/dbt/compare.py"))
+        .arg(project.join("shop.duckdb"))
+        .arg(&parquet)
+        .args(TABLES)
+        .output()
+        .expect("compare");
+    let report = text(&out);
+    assert!(out.status.success(), "{round}: {report}");
+    assert_eq!(
+        report.matches(", the same").count(),
+        TABLES.len(),
+        "{round}: {report}"
+    );
+    eprintln!("{round}:\n{report}");
+}
+
+#[test]
+fn the_example_project_gives_the_tables_dbt_build_gives_before_and_after_new_rows() {
+    let Some(python) = common::test_python("dbt comparison") else {
+        return;
+    };
+    let dbt = Path::new(&python).with_file_name("dbt");
+    assert!(
+        dbt.is_file(),
+        "{} missing: scripts/python-env.sh installs dbt",
+        dbt.display()
+    );
+    let p = Project::new("");
+    let project = p.path("shop");
+    copy_dir(&root().join("examples/dbt"), &project);
+    std::fs::write(
+        project.join("profiles.yml"),
+        format!(
+            "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: {}\n      threads: 2\n",
+            project.join("shop.duckdb").display()
+        ),
+    )
+    .expect("profiles");
+    build_both_and_compare(&p, &python, &dbt, "first");
+
+    // New orders (one on the latest day already counted), their payments, a customer who
+    // moved and a new one: the incremental model replaces one day and adds two, the
+    // snapshot closes one row and adds two.
+    append(
+        &project.join("seeds/raw_orders.csv"),
+        "21,4,2024-01-15,completed\n22,11,2024-01-16,placed\n23,3,2024-01-17,shipped\n",
+    );
+    append(
+        &project.join("seeds/raw_payments.csv"),
+        "26,21,credit_card,1200\n27,22,gift_card,800\n28,23,coupon,450\n",
+    );
+    let customers = project.join("seeds/raw_customers.csv");
+    let moved = std::fs::read_to_string(&customers).expect("read").replace(
+        "3,Kathleen,Payne,kpayne@example.com,BE,2024-01-02 10:30:00",
+        "3,Kathleen,Payne,kpayne@example.com,FR,2024-02-01 09:00:00",
+    );
+    std::fs::write(&customers, moved).expect("write");
+    append(
+        &customers,
+        "11,Ada,Lovelace,ada@example.com,FR,2024-02-02 08:00:00\n",
+    );
+    build_both_and_compare(&p, &python, &dbt, "second");
+
+    // sluice ran the incremental model incrementally, and the snapshot as an update.
+    let run = p.last_run_id();
+    let log = p.run_ok(&["logs", &run, "daily_revenue"]);
+    assert!(text(&log).contains("incremental run"), "{}", text(&log));
+    let log = p.run_ok(&["logs", &run, "customers_snapshot"]);
+    assert!(text(&log).contains("snapshot update"), "{}", text(&log));
+}
+
+/// A project written in `dir`: `files` are `(path, text)`.
+fn project(files: &[(&str, &str)]) -> Project {
+    let p = Project::new("");
+    for (path, body) in files {
+        let f = p.path(&format!("proj/{path}"));
+        std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+        std::fs::write(f, body).expect("write");
+    }
+    p
+}
+
+const PROJECT: &str = "name: proj\nversion: '1'\nprofile: proj\n";
+
+fn validate_error(files: &[(&str, &str)]) -> String {
+    let p = project(files);
+    let out = p.sluice(&["validate", "proj"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    text(&out)
+}
+
+#[test]
+fn an_unknown_ref_is_named_with_its_file_line_and_column() {
+    let err = validate_error(&[
+        ("dbt_project.yml", PROJECT),
+        ("models/a.sql", "select 1 as id"),
+        ("models/b.sql", "-- b\nselect *\nfrom {{ ref('aa') }}\n"),
+    ]);
+    assert!(
+        err.contains("proj/models/b.sql:3:9: error: model `b`: ref('aa') names no model, seed or snapshot of the project (did you mean `a`?)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_cycle_between_models_is_named_with_the_ref_that_closes_it() {
+    let err = validate_error(&[
+        ("dbt_project.yml", PROJECT),
+        ("models/a.sql", "select * from {{ ref('b') }}"),
+        ("models/b.sql", "select * from\n  {{ ref('a') }}"),
+    ]);
+    assert!(
+        err.contains("proj/models/a.sql:1:18: error: model `a`: ref('b') makes a cycle: a → b → a"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unsupported_materialization_and_a_jinja_syntax_error_are_refused_where_written() {
+    let err = validate_error(&[
+        ("dbt_project.yml", PROJECT),
+        (
+            "models/a.sql",
+            "{{ config(materialized='materialized_view') }}\nselect 1 as id",
+        ),
+        (
+            "models/b.sql",
+            "select 1 as id\n{% if true %}\nwhere {{ 1 + }}\n",
+        ),
+        ("models/c.py", "def model(dbt, session):\n    return None\n"),
+    ]);
+    assert!(
+        err.contains("proj/models/a.sql:1:4: error: model `a`: materialization `materialized_view` is not supported by sluice (table, view, incremental or ephemeral)"),
+        "{err}"
+    );
+    assert!(err.contains("proj/models/b.sql:3:"), "{err}");
+    assert!(err.contains("model `b`: Jinja syntax error"), "{err}");
+    assert!(
+        err.contains("proj/models/c.py:1:1: error: Python models are not supported by sluice"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_failing_unique_test_shows_its_rows_and_stops_what_depends_on_the_model() {
+    let p = project(&[
+        ("dbt_project.yml", PROJECT),
+        (
+            "seeds/people.csv",
+            "id,name\n1,ada\n2,bob\n2,eve\n3,joe\n3,max\n",
+        ),
+        (
+            "models/named.sql",
+            "{{ config(materialized='table') }}\nselect id, upper(name) as name from {{ ref('people') }}",
+        ),
+        (
+            "models/schema.yml",
+            "version: 2\nmodels:\n  - name: named\n    columns:\n      - name: id\n        data_tests: [unique]\n",
+        ),
+        (
+            "models/report.sql",
+            "select count(*) as n from {{ ref('named') }}",
+        ),
+    ]);
+    let out = p.sluice(&["run", "proj", "--home", ".sluice"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = text(&out);
+    assert!(err.contains("unique_named_id"), "{err}");
+    assert!(err.contains("test failed: 2 rows"), "{err}");
+    assert!(err.contains("| unique_field | n_records |"), "{err}");
+    let run = p.last_run_id();
+    let show = p.show(&run);
+    assert_eq!(common::task(&show, "named")["state"], "succeeded");
+    assert_eq!(common::task(&show, "unique_named_id")["state"], "failed");
+    assert_eq!(common::task(&show, "report")["state"], "upstream_failed");
+}
