@@ -30,6 +30,7 @@ pub mod duration;
 pub mod fingerprint;
 pub mod interp;
 pub mod pipeline;
+pub mod select;
 pub mod state;
 pub mod yaml;
 

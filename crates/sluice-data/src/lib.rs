@@ -13,6 +13,7 @@
 pub mod checks;
 pub mod escapes;
 pub mod export;
+pub mod functions;
 mod json_pretty;
 mod json_text;
 pub mod lineage;

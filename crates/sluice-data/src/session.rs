@@ -17,8 +17,9 @@ use crate::values::{date32, parse_date};
 use crate::{DataError, Result};
 
 /// A session with sluice's functions: `parse_date(text)` (dd/mm/yyyy, yyyy-mm-dd,
-/// `1 January 2020`… to a date) and `words(text)` (the distinct lower-case words of a text, split on
-/// anything that is not a letter or a digit).
+/// `1 January 2020`… to a date), `words(text)` (the distinct lower-case words of a text, split on
+/// anything that is not a letter or a digit), `datediff(part, start, end)` and
+/// `dateadd(part, n, date)` ([`crate::functions`]).
 pub fn session() -> SessionContext {
     let mut config = SessionConfig::new().with_information_schema(true);
     // Plain Utf8 strings everywhere (view types would leak into outputs and UDF signatures).
@@ -42,6 +43,7 @@ pub fn session() -> SessionContext {
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| map_strings(args, words_array)),
     ));
+    crate::functions::register(&ctx);
     ctx
 }
 

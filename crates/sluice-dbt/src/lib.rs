@@ -153,7 +153,7 @@ pub fn load(path: &Path, opts: &LoadOptions<'_>, target: &str) -> Result<Pipelin
     };
     match compile(&project, opts, target, &mut problems) {
         Some((root, origins)) if problems.items.is_empty() => {
-            sluice_core::compile_node(&root, &file, opts).map_err(|d| {
+            let mut pipeline = sluice_core::compile_node(&root, &file, opts).map_err(|d| {
                 // Problems of a task are shown in the file it comes from.
                 let items = d
                     .items
@@ -170,7 +170,13 @@ pub fn load(path: &Path, opts: &LoadOptions<'_>, target: &str) -> Result<Pipelin
                     })
                     .collect();
                 LoadError::Invalid(Diagnostics::new(&file, items))
-            })
+            })?;
+            for task in &mut pipeline.tasks {
+                task.source = origins
+                    .get(&task.name)
+                    .map(|f| f.strip_prefix(&dir).unwrap_or(f).to_path_buf());
+            }
+            Ok(pipeline)
         }
         _ => Err(problems.into_diagnostics(&file).into()),
     }
@@ -849,9 +855,28 @@ fn text(s: &str) -> Node {
     Node::string(s, START)
 }
 
-/// SQL as a string node: `${` written `$${` so the pipeline compiler leaves it as is.
+/// SQL as a string node: BigQuery's `safe_cast(` made DataFusion's `try_cast(`, and `${`
+/// written `$${` so the pipeline compiler leaves it as is.
 fn sql_text(s: &str) -> Node {
-    Node::string(s.replace("${", "$${"), START)
+    Node::string(safe_cast_to_try_cast(s).replace("${", "$${"), START)
+}
+
+/// `safe_cast(` (any case, not inside a longer name) as `try_cast(`.
+fn safe_cast_to_try_cast(sql: &str) -> String {
+    let lower = sql.to_ascii_lowercase();
+    let mut out = String::with_capacity(sql.len());
+    let mut last = 0;
+    for (i, _) in lower.match_indices("safe_cast(") {
+        let before = lower[..i].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            continue;
+        }
+        out.push_str(&sql[last..i]);
+        out.push_str("try_cast(");
+        last = i + "safe_cast(".len();
+    }
+    out.push_str(&sql[last..]);
+    out
 }
 
 fn plain(s: &str) -> Node {
@@ -892,5 +917,39 @@ fn json_node(v: &serde_json::Value) -> Node {
         },
         serde_json::Value::Null => plain("null"),
         other => plain(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn safe_cast_becomes_try_cast() {
+        assert_eq!(
+            safe_cast_to_try_cast("select SAFE_CAST(x as int), my_safe_cast(y) from t"),
+            "select try_cast(x as int), my_safe_cast(y) from t"
+        );
+    }
+
+    #[test]
+    fn ephemeral_models_join_the_query_s_own_with() {
+        let eph = BTreeMap::from([("e".to_string(), "select 1 as id".to_string())]);
+        let m = |n: &str| format!("{REF_MARK}ref:{n}{REF_MARK}");
+        assert_eq!(
+            resolve_refs(&format!("select * from {}", m("e")), &eph),
+            "with __dbt__cte__e as (\nselect 1 as id\n)\nselect * from __dbt__cte__e"
+        );
+        assert_eq!(
+            resolve_refs(
+                &format!(
+                    "with x as (select * from {}) select * from x join {} using (id)",
+                    m("e"),
+                    m("t")
+                ),
+                &eph
+            ),
+            "with __dbt__cte__e as (\nselect 1 as id\n), x as (select * from __dbt__cte__e) select * from x join \"t\" using (id)"
+        );
     }
 }

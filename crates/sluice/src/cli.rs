@@ -111,6 +111,14 @@ pub enum Command {
         /// Run only this task and what it waits for (repeatable).
         #[arg(long = "task", short = 't', value_name = "TASK")]
         tasks: Vec<String>,
+        /// Run the tasks these select, as dbt's `--select`: `name`, `+name`, `name+`, `@name`,
+        /// `tag:t`, `path:models/staging`, `a,b` (both); with what they wait for and their
+        /// tests (repeatable, or several in one quoted argument).
+        #[arg(long = "select", short = 's', value_name = "SELECTOR")]
+        select: Vec<String>,
+        /// Leave out the tasks these select (same syntax as --select).
+        #[arg(long = "exclude", value_name = "SELECTOR")]
+        exclude: Vec<String>,
         /// Continue a run: run again only the tasks that did not succeed.
         #[arg(long, value_name = "RUN_ID")]
         resume: Option<String>,

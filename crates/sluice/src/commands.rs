@@ -22,6 +22,8 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             ref file,
             ref params,
             ref tasks,
+            ref select,
+            ref exclude,
             ref resume,
             force,
             ref force_tasks,
@@ -30,7 +32,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             no_wait,
         } => {
             let opts = RunOptions {
-                tasks: tasks.clone(),
+                tasks: selected_tasks(file, params, tasks, select, exclude)?,
                 force,
                 force_tasks: force_tasks.clone(),
                 resume: resume.clone(),
@@ -563,6 +565,30 @@ async fn backfill(
     }
     home::finish_lineage(lineage);
     Ok(if failed > 0 { EXIT_FAILED } else { 0 })
+}
+
+/// `--task`s, and the tasks `--select` / `--exclude` choose.
+fn selected_tasks(
+    file: &Path,
+    params: &[(String, String)],
+    tasks: &[String],
+    select: &[String],
+    exclude: &[String],
+) -> Result<Vec<String>, Failure> {
+    if select.is_empty() && exclude.is_empty() {
+        return Ok(tasks.to_vec());
+    }
+    let registry = sluice_ops::registry();
+    let pipeline = load_or_fail(file, params, &registry)?;
+    let mut chosen = sluice_core::select::select(&pipeline, select, exclude)
+        .map_err(|e| Failure::invalid(format!("error: {e}")))?;
+    if chosen.is_empty() {
+        return Err(Failure::invalid(
+            "error: the selection leaves no task to run".to_string(),
+        ));
+    }
+    chosen.extend(tasks.iter().cloned());
+    Ok(chosen)
 }
 
 async fn run(

@@ -258,3 +258,57 @@ fn a_failing_unique_test_shows_its_rows_and_stops_what_depends_on_the_model() {
     assert_eq!(common::task(&show, "unique_named_id")["state"], "failed");
     assert_eq!(common::task(&show, "report")["state"], "upstream_failed");
 }
+
+#[test]
+fn select_runs_a_model_what_depends_on_it_and_their_tests() {
+    let p = Project::new("");
+    copy_dir(&root().join("examples/dbt"), &p.path("shop"));
+    p.run_ok(&[
+        "run",
+        "shop",
+        "--home",
+        ".sluice",
+        "--select",
+        "stg_orders+",
+        "--exclude",
+        "customers",
+    ]);
+    let show = p.show(&p.last_run_id());
+    let mut ran: Vec<&str> = show["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter_map(|t| t["task"].as_str())
+        .collect();
+    ran.sort();
+    // stg_orders, what reads it (customers left out) and their tests; then what they wait
+    // for (the seeds, stg_payments).
+    assert_eq!(
+        ran,
+        [
+            "accepted_values_stg_orders_status__placed__shipped__completed__return_pending__returned",
+            "assert_order_amounts_are_not_negative",
+            "daily_revenue",
+            "not_null_daily_revenue_order_date",
+            "not_null_orders_amount",
+            "not_null_orders_customer_id",
+            "not_null_orders_order_id",
+            "not_null_stg_orders_order_id",
+            "orders",
+            "raw_orders",
+            "raw_payments",
+            "stg_orders",
+            "stg_payments",
+            "unique_daily_revenue_order_date",
+            "unique_orders_order_id",
+            "unique_stg_orders_order_id",
+        ]
+    );
+    let out = p.sluice(&["run", "shop", "--home", ".sluice", "--select", "tag:nope"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("error: `tag:nope` selects no task of shop"),
+        "{}",
+        text(&out)
+    );
+}

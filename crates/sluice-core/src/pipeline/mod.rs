@@ -355,6 +355,9 @@ pub struct Task {
     pub allow_local: bool,
     /// Where the task is defined.
     pub mark: Mark,
+    /// The file the task comes from when it is not the pipeline's (a dbt model), relative
+    /// to the pipeline's folder.
+    pub source: Option<PathBuf>,
 }
 
 /// A task is a built-in op or a shell command.

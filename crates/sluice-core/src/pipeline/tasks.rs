@@ -318,6 +318,7 @@ impl Compiler<'_, '_> {
             secrets,
             allow_local: src.allow_local,
             mark,
+            source: None,
         };
         Some((task, after))
     }
