@@ -503,3 +503,38 @@ tasks:
     // The same values from the command line are the operator's choice.
     assert!(load(yaml, &[("src".into(), "file:///etc/passwd".into())]).is_ok());
 }
+
+#[test]
+fn the_environment_picks_its_schedule_and_parameter_values() {
+    let yaml = "name: p\nschedule: { dev: null, staging: '0 * * * *', prod: '0 6 * * *' }\nparams:\n  data: { default: ./sample, by_env: { prod: /srv/data } }\ntasks:\n  a: { run: 'echo ${params.data}' }\n";
+    let in_env = |environment: Option<&'static str>| {
+        let env = move |name: &str| match name {
+            "SLUICE_ENV" => environment.map(String::from),
+            _ => None,
+        };
+        let opts = LoadOptions {
+            params: &[],
+            catalog: &TestOps,
+            env: &env,
+            api_params: false,
+        };
+        parse_pipeline(yaml, "p.yaml".as_ref(), &opts).expect("valid")
+    };
+    let dev = in_env(None);
+    assert_eq!(dev.schedule, None);
+    assert_eq!(dev.params["data"], "./sample");
+    let prod = in_env(Some("prod"));
+    assert_eq!(prod.schedule.as_deref(), Some("0 6 * * *"));
+    assert_eq!(prod.params["data"], "/srv/data");
+    let staging = in_env(Some("staging"));
+    assert_eq!(staging.schedule.as_deref(), Some("0 * * * *"));
+    assert_eq!(staging.params["data"], "./sample");
+    // Every environment's cron is checked, whichever is chosen.
+    let bad = errors("name: p\nschedule: { prod: 'every day' }\ntasks:\n  a: { run: 'true' }\n");
+    assert!(
+        bad[0].starts_with(
+            "p.yaml:2:19: error: `schedule.prod`: invalid cron expression `every day`"
+        ),
+        "{bad:?}"
+    );
+}

@@ -137,8 +137,13 @@ impl ItemKind {
 }
 
 /// Loads the dbt project at `path` (its folder or its `dbt_project.yml`) as a pipeline. The
-/// `--param` values of `opts` are the project's `vars`; `target` is `target.name`.
-pub fn load(path: &Path, opts: &LoadOptions<'_>, target: &str) -> Result<Pipeline, LoadError> {
+/// `--param` values of `opts` are the project's `vars`; the environment (`SLUICE_ENV`, `dev`
+/// by default) is `target.name`.
+pub fn load(path: &Path, opts: &LoadOptions<'_>) -> Result<Pipeline, LoadError> {
+    let target = (opts.env)(sluice_core::pipeline::ENVIRONMENT_VAR)
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| sluice_core::pipeline::DEFAULT_ENVIRONMENT.to_string());
+    let target = target.as_str();
     let dir = project_dir(path).ok_or_else(|| LoadError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::new(

@@ -31,6 +31,12 @@ pub struct Cli {
     )]
     pub state: Option<String>,
 
+    /// The environment pipelines are loaded for (`dev`, `staging`, `prod`…): it picks the
+    /// entry of `schedule:` maps, parameters' `by_env:` values and a dbt project's
+    /// `target.name`. Default: dev.
+    #[arg(long = "env", global = true, env = "SLUICE_ENV", value_name = "NAME")]
+    pub environment: Option<String>,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -99,6 +105,25 @@ pub enum Command {
         /// Print JSON (one object per file).
         #[arg(long)]
         json: bool,
+    },
+    /// Run the tests of pipelines and dbt projects: each pipeline's `tests/*.yaml` cases
+    /// (run in a fresh home, datasets checked), each dbt project's data tests; exit 1 when
+    /// one fails.
+    Test {
+        /// Folders to search (and pipeline files, dbt projects); default: the current folder.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Only the pipelines with files changed since this git commit (and, in a dbt
+        /// project, the models changed and what reads them), and the pipelines their
+        /// datasets trigger.
+        #[arg(long, value_name = "REF")]
+        changed_since: Option<String>,
+        /// Print what would be tested, and why, without running it.
+        #[arg(long)]
+        list: bool,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
     /// Run a pipeline: tasks in dependency order, in parallel where possible.
     Run {

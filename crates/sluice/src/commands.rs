@@ -18,6 +18,12 @@ use crate::{EXIT_CANCELLED, EXIT_FAILED, Failure, home, live};
 pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Validate { ref files, json } => validate(files, json),
+        Command::Test {
+            ref paths,
+            ref changed_since,
+            list,
+            ref junit,
+        } => crate::testing::test(paths, changed_since.as_deref(), list, junit.as_deref()).await,
         Command::Run {
             ref file,
             ref params,
@@ -376,7 +382,7 @@ async fn head(cli: &Cli, dataset: &str, rows: usize) -> Result<u8, Failure> {
 
 /// Loads a pipeline file, or a dbt project (its folder or its `dbt_project.yml`), whose
 /// `vars` the `params` set.
-fn load(
+pub(crate) fn load(
     file: &Path,
     params: &[(String, String)],
     registry: &Registry,
@@ -388,7 +394,7 @@ fn load(
             env: &|name| std::env::var(name).ok(),
             api_params: false,
         };
-        return sluice_dbt::load(file, &opts, "dev");
+        return sluice_dbt::load(file, &opts);
     }
     sluice_core::load_file_with_env(file, params, registry)
 }

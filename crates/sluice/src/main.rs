@@ -15,6 +15,7 @@ mod models;
 mod search;
 mod serve;
 mod table;
+mod testing;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,15 @@ fn limit_openmp() {
         // the environment concurrently.
         unsafe { std::env::set_var("OMP_THREAD_LIMIT", "1") };
     }
+}
+
+/// `--env NAME`: the pipelines of this process load for that environment, read as
+/// `SLUICE_ENV` by everything that loads them (the server included).
+#[allow(unsafe_code)]
+fn set_environment(name: &str) {
+    // SAFETY: called in `main` before the runtime or any other thread is started: nothing
+    // reads the environment concurrently.
+    unsafe { std::env::set_var(sluice_core::pipeline::ENVIRONMENT_VAR, name) };
 }
 
 /// Exit code of a failed run.
@@ -99,6 +109,19 @@ fn main() -> ExitCode {
     tune_allocator();
     limit_openmp();
     let args = cli::Cli::parse();
+    if let Some(env) = &args.environment {
+        let valid = !env.is_empty()
+            && env
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !valid {
+            eprintln!(
+                "error: invalid environment `{env}` (use lower-case letters, digits, `_` and `-`)"
+            );
+            return ExitCode::from(EXIT_INVALID);
+        }
+        set_environment(env);
+    }
     // The server logs what it does (info); other commands only errors, unless SLUICE_LOG says.
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(match args.command {

@@ -312,3 +312,133 @@ fn select_runs_a_model_what_depends_on_it_and_their_tests() {
         text(&out)
     );
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out));
+}
+
+/// A repository with three pipelines: the dbt project `shop`, `reports` (triggered by
+/// `shop.orders`, with a test case) and `other`.
+fn repository() -> Project {
+    let p = Project::new("");
+    copy_dir(&root().join("examples/dbt"), &p.path("warehouse"));
+    let files = [
+        (
+            "reports/pipeline.yaml",
+            "name: reports\non_new_version: [shop.orders]\ntasks:\n  sales: { op: read.csv, path: data/sales.csv }\n  by_region:\n    op: sql\n    sql: select region, sum(amount) as amount from sales group by region\n",
+        ),
+        (
+            "reports/data/sales.csv",
+            "region,amount\nnorth,10\nsouth,5\nnorth,2.5\n",
+        ),
+        (
+            "reports/tests/small.yaml",
+            "expect:\n  by_region:\n    rows: 2\n    equals: expected/by_region.csv\n    checks:\n      - not_null: region\n      - expression: amount > 0\n",
+        ),
+        (
+            "reports/tests/expected/by_region.csv",
+            "region,amount\nnorth,12.5\nsouth,5\n",
+        ),
+        (
+            "other/pipeline.yaml",
+            "name: other\ntasks:\n  hello: { run: echo hello }\n",
+        ),
+    ];
+    for (path, body) in files {
+        let f = p.path(path);
+        std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+        std::fs::write(f, body).expect("write");
+    }
+    // The test folder's own pipeline.yaml is empty: not a pipeline, not in the repository.
+    std::fs::remove_file(p.path("pipeline.yaml")).expect("rm");
+    git(p.dir.path(), &["init", "-q", "."]);
+    git(p.dir.path(), &["add", "-A"]);
+    git(p.dir.path(), &["commit", "-qm", "init"]);
+    p
+}
+
+#[test]
+fn test_changed_since_selects_the_changed_model_s_pipeline_and_what_it_triggers() {
+    let p = repository();
+    let stdout = |args: &[&str]| String::from_utf8(p.run_ok(args).stdout).expect("utf-8");
+    let listed = stdout(&["test", "--list"]);
+    assert_eq!(
+        listed
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["other", "reports", "shop"],
+        "{listed}"
+    );
+    // One SQL file of the dbt project changes.
+    append(
+        &p.path("warehouse/models/marts/customers.sql"),
+        "-- lifetime value in euros\n",
+    );
+    let listed = stdout(&["test", "--changed-since", "HEAD", "--list"]);
+    // Only shop, and in it the model and its tests: reports waits for shop.orders, which
+    // the change does not touch, and other has nothing to do with it.
+    assert_eq!(
+        listed,
+        "shop\t./warehouse\tchanged: models/marts/customers.sql (customers, unique_customers_customer_id, not_null_customers_customer_id)\n"
+    );
+    git(p.dir.path(), &["checkout", "--", "."]);
+    append(
+        &p.path("warehouse/models/marts/orders.sql"),
+        "-- one row per order\n",
+    );
+    let listed = stdout(&["test", "--changed-since", "HEAD", "--list"]);
+    let names: Vec<&str> = listed
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["shop", "reports"], "{listed}");
+    assert!(
+        listed.contains("reports\t./reports/pipeline.yaml\ttriggered by shop.orders"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("(customers, daily_revenue, orders, "),
+        "{listed}"
+    );
+}
+
+#[test]
+fn test_runs_pipeline_cases_and_dbt_tests_and_writes_junit() {
+    let p = repository();
+    let out = p.run_ok(&["test", "--junit", "junit.xml"]);
+    let report = text(&out);
+    assert!(report.contains("ok      reports › small"), "{report}");
+    assert!(
+        report.contains("ok      shop › unique_orders_order_id"),
+        "{report}"
+    );
+    assert!(report.contains("19 tests: 19 passed, 0 failed"), "{report}");
+    // A wrong expectation fails with the rows that differ, in the JUnit file too.
+    std::fs::write(
+        p.path("reports/tests/expected/by_region.csv"),
+        "region,amount\nnorth,12\nsouth,5\n",
+    )
+    .expect("write");
+    let out = p.sluice(&["test", "reports", "--junit", "junit.xml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = text(&out);
+    assert!(report.contains("FAILED  reports › small"), "{report}");
+    assert!(report.contains("by_region: rows not expected (compared with reports/tests/expected/by_region.csv): 1 row"), "{report}");
+    assert!(report.contains("| north  | 12.5   |"), "{report}");
+    let xml = p.read("junit.xml");
+    assert!(
+        xml.contains("<testsuite name=\"reports\" tests=\"1\" failures=\"1\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<failure message=\"by_region: rows not expected"),
+        "{xml}"
+    );
+}

@@ -370,15 +370,44 @@ impl Compiler<'_, '_> {
         None
     }
 
+    /// The environment pipelines are loaded for: `SLUICE_ENV` (the CLI's `--env`), else
+    /// [`super::DEFAULT_ENVIRONMENT`].
+    fn environment(&self) -> String {
+        (self.opts.env)(super::ENVIRONMENT_VAR)
+            .filter(|e| !e.trim().is_empty())
+            .unwrap_or_else(|| super::DEFAULT_ENVIRONMENT.to_string())
+    }
+
+    /// `schedule: "0 6 * * *"`, or one per environment (`{dev: null, prod: "0 6 * * *"}`: an
+    /// environment missing or null has no schedule).
     fn schedule(&mut self, v: &Node) -> Option<String> {
-        let s = self.string(v, "schedule")?;
+        if let Some(entries) = v.as_map() {
+            let environment = self.environment();
+            let mut chosen = None;
+            for (k, cron) in entries {
+                let env = k.as_text().unwrap_or_default();
+                if cron.is_null() {
+                    continue;
+                }
+                let parsed = self.one_schedule(cron, &format!("schedule.{env}"));
+                if env == environment {
+                    chosen = parsed;
+                }
+            }
+            return chosen;
+        }
+        self.one_schedule(v, "schedule")
+    }
+
+    fn one_schedule(&mut self, v: &Node, path: &str) -> Option<String> {
+        let s = self.string(v, path)?;
         match croner::Cron::new(&s).parse() {
             Ok(_) => Some(s),
             Err(e) => {
                 self.push(
                     Diagnostic::new(
                         v.mark,
-                        "schedule",
+                        path,
                         format!("invalid cron expression `{s}`: {e}"),
                     )
                     .with_hint(
@@ -614,6 +643,7 @@ impl Compiler<'_, '_> {
     ) -> Option<(Option<&'n Node>, ParamSpec)> {
         let mut spec = ParamSpec::default();
         let mut default = None;
+        let mut by_env = None;
         let mut ok = true;
         for (k, v) in self.map(node, path, "parameter settings")? {
             let key = k.as_text().unwrap_or_default();
@@ -629,6 +659,23 @@ impl Compiler<'_, '_> {
                         ok = false;
                     }
                     default = Some(v);
+                }
+                "by_env" => {
+                    // The value in this environment, when it has one, replaces the default.
+                    let environment = self.environment();
+                    for (ek, ev) in self.map(v, &kpath, "values by environment")? {
+                        let env = ek.as_text().unwrap_or_default();
+                        if ev.as_map().is_some() || ev.as_seq().is_some() {
+                            self.err(
+                                ev.mark,
+                                &format!("{kpath}.{env}"),
+                                format!("a value is a single value, found {}", ev.describe()),
+                            );
+                            ok = false;
+                        } else if env == environment {
+                            by_env = Some(ev);
+                        }
+                    }
                 }
                 "description" => spec.description = self.string(v, &kpath),
                 "api" => spec.api = self.boolean(v, &kpath).unwrap_or(false),
@@ -666,7 +713,7 @@ impl Compiler<'_, '_> {
                 }
             }
         }
-        ok.then_some((default, spec))
+        ok.then_some((by_env.or(default), spec))
     }
 
     fn defaults(&mut self, node: &Node) -> Defaults {

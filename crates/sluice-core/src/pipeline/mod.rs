@@ -49,7 +49,22 @@ pub const TASK_KEYS: &[&str] = &[
 ];
 
 /// Keys of a parameter's long form (`out: { default: out, api: true }`).
-pub const PARAM_KEYS: &[&str] = &["default", "description", "api", "type", "pattern", "secret"];
+pub const PARAM_KEYS: &[&str] = &[
+    "default",
+    "by_env",
+    "description",
+    "api",
+    "type",
+    "pattern",
+    "secret",
+];
+
+/// The environment variable naming the environment pipelines are loaded for (`dev`,
+/// `staging`, `prod`…): it picks `schedule:` maps' entries and parameters' `by_env:` values.
+pub const ENVIRONMENT_VAR: &str = "SLUICE_ENV";
+
+/// The environment when [`ENVIRONMENT_VAR`] is not set.
+pub const DEFAULT_ENVIRONMENT: &str = "dev";
 
 /// Environment variables every `run:` command gets from sluice's own environment; others
 /// only when the pipeline lists them under `env_passthrough`.
