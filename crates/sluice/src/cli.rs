@@ -42,6 +42,48 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `sluice new …`.
+#[derive(Debug, Subcommand)]
+pub enum NewAction {
+    /// A runnable folder: the pipeline (or dbt project), sample input, a test and a README;
+    /// its test runs once to show it passes.
+    Pipeline {
+        /// Its name: lower-case letters, digits and `_`.
+        name: String,
+        /// What it starts from.
+        #[arg(long, value_enum, default_value = "etl")]
+        template: Template,
+        /// The folder to create (default: ./NAME); it must not exist or be empty.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The templates of `sluice new pipeline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Template {
+    /// A CSV file → SQL with checks → a CSV file.
+    Etl,
+    /// A CSV file → a classifier (logistic regression) → predictions.
+    Ml,
+    /// A dbt project: a seed, a staging view, a mart table, generic and singular tests.
+    Dbt,
+    /// Texts → chunks → embeddings with a local model, for `sluice search`.
+    Embeddings,
+}
+
+impl Template {
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Template::Etl => "etl",
+            Template::Ml => "ml",
+            Template::Dbt => "dbt",
+            Template::Embeddings => "embeddings",
+        }
+    }
+}
+
 /// Output format of read commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GraphFormat {
@@ -105,6 +147,12 @@ pub enum Command {
         /// Print JSON (one object per file).
         #[arg(long)]
         json: bool,
+    },
+    /// Create something new from a template: `sluice new pipeline NAME --template etl`.
+    New {
+        /// What to create.
+        #[command(subcommand)]
+        what: NewAction,
     },
     /// Run the tests of pipelines and dbt projects: each pipeline's `tests/*.yaml` cases
     /// (run in a fresh home, datasets checked), each dbt project's data tests; exit 1 when

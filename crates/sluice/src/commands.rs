@@ -18,6 +18,14 @@ use crate::{EXIT_CANCELLED, EXIT_FAILED, Failure, home, live};
 pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Validate { ref files, json } => validate(files, json),
+        Command::New {
+            what:
+                crate::cli::NewAction::Pipeline {
+                    ref name,
+                    template,
+                    ref dir,
+                },
+        } => crate::scaffold::new_pipeline(name, template, dir.as_deref()).await,
         Command::Test {
             ref paths,
             ref changed_since,

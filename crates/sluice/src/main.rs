@@ -12,6 +12,7 @@ mod home;
 mod link;
 mod live;
 mod models;
+mod scaffold;
 mod search;
 mod serve;
 mod table;

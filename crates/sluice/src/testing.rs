@@ -468,14 +468,12 @@ async fn run_case(
         .map(|t| &t.0)
         .collect();
     if !failed.is_empty() {
-        return Err(format!(
-            "the run failed: {}",
-            failed
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        let mut message = String::from("the run failed:");
+        for task in failed {
+            let error = last_error(&store, &summary.run_id, task).await;
+            message.push_str(&format!("\n{task}: {error}"));
+        }
+        return Err(message);
     }
     let latest = store
         .latest_datasets(Some(&pipeline.name))

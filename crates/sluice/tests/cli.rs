@@ -613,3 +613,69 @@ tasks:
         );
     }
 }
+
+#[test]
+fn new_makes_a_runnable_folder_per_template_whose_test_passes_and_never_overwrites() {
+    let p = Project::new("");
+    for template in ["etl", "ml", "dbt"] {
+        let name = format!("my_{template}");
+        let out = p.run_ok(&["new", "pipeline", &name, "--template", template]);
+        let said = text(&out);
+        assert!(
+            said.contains(&format!("created {name} ({template} template):")),
+            "{said}"
+        );
+        assert!(said.contains(" passed, 0 failed"), "{said}");
+        assert!(p.path(&format!("{name}/README.md")).is_file());
+    }
+    // The etl pipeline runs and writes what its test expects.
+    p.run_ok(&["run", "my_etl/pipeline.yaml"]);
+    assert_eq!(
+        p.read("my_etl/out/per_customer.csv")
+            .lines()
+            .skip(1)
+            .collect::<std::collections::BTreeSet<_>>(),
+        ["alice,1,20.5", "bob,2,15.0", "carol,1,7.25"]
+            .into_iter()
+            .collect()
+    );
+    assert!(
+        p.read("my_etl/pipeline.yaml")
+            .starts_with("# my_etl: orders")
+    );
+    // The embeddings template with the real model, when there is one.
+    if let Some(model) = common::model_dir() {
+        let models = p.path("models");
+        std::fs::create_dir_all(&models).expect("mkdir");
+        std::os::unix::fs::symlink(&model, models.join("all-MiniLM-L6-v2")).expect("link");
+        let out = p
+            .cmd(&["new", "pipeline", "my_vectors", "--template", "embeddings"])
+            .env("SLUICE_MODELS", &models)
+            .output()
+            .expect("new");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(
+            text(&out).contains("1 test: 1 passed, 0 failed"),
+            "{}",
+            text(&out)
+        );
+    }
+    // Never over what exists; names as pipelines have them.
+    let before = p.read("my_etl/pipeline.yaml");
+    let out = p.sluice(&["new", "pipeline", "my_etl"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("error: my_etl already exists and is not empty: nothing was written"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(p.read("my_etl/pipeline.yaml"), before);
+    let out = p.sluice(&["new", "pipeline", "Bad-Name", "--dir", "elsewhere"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("error: invalid pipeline name `Bad-Name`"),
+        "{}",
+        text(&out)
+    );
+    assert!(!p.path("elsewhere").exists());
+}

@@ -1,0 +1,1 @@
+select customer, amount from {{ ref('customers') }} where amount <= 0
