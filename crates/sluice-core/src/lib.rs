@@ -38,8 +38,8 @@ pub use checks::Check;
 pub use de::{DeError, from_node};
 pub use diag::{Diagnostic, Diagnostics};
 pub use pipeline::{
-    CatchUp, ColumnDoc, Docs, EnvVar, LoadError, LoadOptions, OpCatalog, OpInfo, ParamSpec,
-    ParamType, Pipeline, Task, TaskKind, compile_node, load_file, load_file_from,
+    Alerts, CatchUp, ColumnDoc, Docs, EnvVar, LoadError, LoadOptions, Notify, OpCatalog, OpInfo,
+    ParamSpec, ParamType, Pipeline, Task, TaskKind, compile_node, load_file, load_file_from,
     load_file_with_env, parse_pipeline,
 };
 pub use state::{RunState, TaskState};

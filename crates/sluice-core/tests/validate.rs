@@ -538,3 +538,37 @@ fn the_environment_picks_its_schedule_and_parameter_values() {
         "{bad:?}"
     );
 }
+
+#[test]
+fn alerts_name_the_variable_holding_their_webhook() {
+    let p = load(
+        "name: p\non_failure: { webhook_env: SLACK_URL }\ntasks:\n  a: { run: 'true', on_retry: { webhook_env: OPS_URL } }\n",
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(
+        p.alerts.on_failure.as_ref().map(|n| n.webhook_env.as_str()),
+        Some("SLACK_URL")
+    );
+    assert_eq!(
+        p.tasks[0]
+            .alerts
+            .on_retry
+            .as_ref()
+            .map(|n| n.webhook_env.as_str()),
+        Some("OPS_URL")
+    );
+    let e = errors(
+        "name: p\non_success: { url: 'https://hooks.example/x' }\ntasks:\n  a: { run: 'true', on_failure: { webhook_env: 'not a name' } }\n",
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("p.yaml:2:"), "{e:?}");
+    assert!(e[0].contains("`on_success"), "{e:?}");
+    assert!(e[0].contains("webhook_env: SLACK_WEBHOOK_URL"), "{e:?}");
+    assert!(
+        e[1].contains(
+            "`tasks.a.on_failure.webhook_env`: invalid environment variable name `not a name`"
+        ),
+        "{e:?}"
+    );
+}

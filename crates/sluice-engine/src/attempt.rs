@@ -287,6 +287,7 @@ pub(crate) async fn run_attempt(
         dataset: None,
         lineage: Default::default(),
         error: None,
+        will_retry: false,
     };
     shared
         .engine
@@ -322,7 +323,12 @@ pub(crate) async fn run_attempt(
                 event.dataset = out.dataset.clone();
                 event.lineage = out.lineage.clone();
             }
-            Err(e) => event.error = Some(e.message.clone()),
+            Err(e) => {
+                event.error = Some(e.message.clone());
+                // As the run loop decides (`failed` in run.rs), the stop aside.
+                event.will_retry =
+                    !cancelled && e.kind.retryable() && attempt <= shared.pipeline.tasks[i].retries;
+            }
         }
         event
     };

@@ -141,6 +141,9 @@ pub struct AttemptEvent {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// It failed and another attempt follows (unless the run is being stopped).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub will_retry: bool,
 }
 
 impl std::fmt::Debug for dyn Observer {

@@ -12,6 +12,7 @@
 //!
 //! Depends on the engine (its observer API), the op API and the store; not on the ops.
 
+pub mod alerts;
 pub mod catalog;
 pub mod config;
 pub mod datahub;

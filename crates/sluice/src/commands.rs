@@ -528,7 +528,12 @@ async fn backfill(
         slots - claimed.len()
     );
     let lineage = home::lineage(&home, &store)?;
+    let alerts = home::alerts();
     let mut engine = Engine::new(store, registry.clone(), &home);
+    // Only pipelines with alerts pay for the observations.
+    if sluice_lineage::alerts::has_alerts(&pipeline) {
+        engine = engine.with_observer(alerts.clone());
+    }
     if let Some(l) = &lineage {
         engine = engine.with_observer(l.clone());
     }
@@ -578,6 +583,7 @@ async fn backfill(
         }
     }
     home::finish_lineage(lineage);
+    home::finish_alerts(&alerts);
     Ok(if failed > 0 { EXIT_FAILED } else { 0 })
 }
 
@@ -621,7 +627,12 @@ async fn run(
     let _lock = home::lock_pipeline(&home, &pipeline.name, wait).await?;
     let store = home::open_store(&cli.state, &home).await?;
     let lineage = home::lineage(&home, &store)?;
+    let alerts = home::alerts();
     let mut engine = Engine::new(store, registry.clone(), &home);
+    // Only pipelines with alerts pay for the observations.
+    if sluice_lineage::alerts::has_alerts(&pipeline) {
+        engine = engine.with_observer(alerts.clone());
+    }
     if let Some(l) = &lineage {
         engine = engine.with_observer(l.clone());
     }
@@ -659,6 +670,7 @@ async fn run(
     let result = engine.run(&pipeline, opts, Some(tx), stop).await;
     let _ = view.await;
     home::finish_lineage(lineage);
+    home::finish_alerts(&alerts);
     let summary = result.map_err(engine_failure)?;
 
     if as_json {

@@ -148,6 +148,22 @@ pub fn lineage_config(home: &Path) -> Result<Option<sluice_lineage::Config>, Fai
         .map_err(|e| Failure::invalid(format!("error: lineage: {e}")))
 }
 
+/// The observer sending the pipelines' `on_failure` / `on_success` / `on_retry` alerts,
+/// reading webhook URLs from the environment; [`finish_alerts`] it when the command ends.
+pub fn alerts() -> Arc<sluice_lineage::alerts::Alerter> {
+    sluice_lineage::alerts::Alerter::new(Arc::new(|k: &str| std::env::var(k).ok()))
+}
+
+/// How long a command's end waits for alerts still being sent (with their retries).
+pub const ALERTS_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Sends the alerts queued (waiting at most [`ALERTS_GRACE`]); says which were not sent.
+pub fn finish_alerts(alerter: &sluice_lineage::alerts::Alerter) {
+    for problem in alerter.finish(ALERTS_GRACE) {
+        eprintln!("{problem}");
+    }
+}
+
 /// How long a command's end waits for a collector that answers to take the events.
 pub const LINEAGE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 

@@ -51,6 +51,7 @@ pub async fn serve(
         );
     }
     let lineage = home::lineage(&home, &store)?;
+    let alerts = home::alerts();
     let stop = CancellationToken::new();
     {
         let stop = stop.clone();
@@ -80,10 +81,12 @@ pub async fn serve(
         observers: lineage
             .iter()
             .map(|l| l.clone() as std::sync::Arc<dyn sluice_engine::Observer>)
+            .chain([alerts.clone() as std::sync::Arc<dyn sluice_engine::Observer>])
             .collect(),
     };
     let served = sluice_server::serve(config, store, stop, Some(tx)).await;
     crate::home::finish_lineage(lineage);
+    crate::home::finish_alerts(&alerts);
     served.map_err(|e| Failure::env(format!("error: {e}")))?;
     Ok(0)
 }

@@ -679,3 +679,122 @@ fn new_makes_a_runnable_folder_per_template_whose_test_passes_and_never_overwrit
     );
     assert!(!p.path("elsewhere").exists());
 }
+
+/// A webhook: answers 500 to the first request and 200 to the others; the JSON bodies.
+fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://{}/hooks/T000/B000/secret-token",
+        listener.local_addr().expect("addr")
+    );
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let (_, _, body) = common::read_request(&stream);
+            if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                seen.lock().expect("lock").push(v);
+            }
+            let status = if n == 0 {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            );
+        }
+    });
+    (url, bodies)
+}
+
+#[test]
+fn alerts_reach_their_webhook_retried_and_never_fail_a_run() {
+    let p = Project::new(
+        r#"
+name: alerting
+on_failure: { webhook_env: HOOK_URL }
+on_retry: { webhook_env: HOOK_URL }
+tasks:
+  flaky:
+    run: n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; [ $n -ge 2 ]
+    retries: 1
+    retry_delay: 10ms
+    on_success: { webhook_env: HOOK_URL }
+  broken: { run: "echo disk on fire >&2; exit 3", after: [flaky] }
+"#,
+    );
+    let (url, bodies) = webhook();
+    let out = p
+        .cmd(&["run", "pipeline.yaml"])
+        .env("HOOK_URL", &url)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!text(&out).contains("alerts:"), "{}", text(&out));
+    let bodies = bodies.lock().expect("lock").clone();
+    let events: Vec<&str> = bodies.iter().filter_map(|b| b["event"].as_str()).collect();
+    // The retry alert met a 500 and was sent again; then flaky's success; then the run's
+    // failure, once (broken has no alert of its own).
+    assert_eq!(
+        events,
+        ["retry", "retry", "success", "failure"],
+        "{bodies:?}"
+    );
+    let retry = bodies[1]["text"].as_str().expect("text");
+    assert!(
+        retry.starts_with(
+            "sluice: task `flaky` of pipeline `alerting` failed (attempt 1), retrying:"
+        ),
+        "{retry}"
+    );
+    assert_eq!(bodies[3]["pipeline"], "alerting");
+    assert_eq!(bodies[3]["task"], Value::Null);
+    let failure = bodies[3]["text"].as_str().expect("text");
+    assert!(failure.starts_with("sluice: run "), "{failure}");
+    assert!(
+        failure.contains("of pipeline `alerting` failed"),
+        "{failure}"
+    );
+
+    // A webhook that cannot be reached, or is not configured: the run succeeds all the same,
+    // and the message names the variable, never the URL.
+    let ok = Project::new(
+        "name: quiet\non_success: { webhook_env: HOOK_URL }\ntasks:\n  a: { run: 'true' }\n",
+    );
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!(
+            "http://{}/hooks/secret-token",
+            l.local_addr().expect("addr")
+        )
+    };
+    let out = ok
+        .cmd(&["run", "pipeline.yaml"])
+        .env("HOOK_URL", &closed)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains(
+            "alerts: the webhook of HOOK_URL did not take the success alert: it cannot be reached"
+        ),
+        "{said}"
+    );
+    assert!(!said.contains("secret-token"), "{said}");
+    let out = ok
+        .cmd(&["run", "pipeline.yaml", "--force"])
+        .env_remove("HOOK_URL")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("alerts: HOOK_URL is not set: the success alert was not sent"),
+        "{}",
+        text(&out)
+    );
+}

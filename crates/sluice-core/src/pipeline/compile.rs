@@ -282,6 +282,7 @@ impl Compiler<'_, '_> {
         });
         let max_active_runs =
             get("max_active_runs").and_then(|v| self.positive(v, "max_active_runs", ""));
+        let alerts = self.alerts(&|k| get(k), "");
         let on_new_version = get("on_new_version")
             .map(|v| self.dataset_names(v, "on_new_version"))
             .unwrap_or_default();
@@ -322,6 +323,7 @@ impl Compiler<'_, '_> {
             catchup: catchup.unwrap_or_default(),
             max_active_runs: max_active_runs.unwrap_or(1),
             on_new_version,
+            alerts,
             params,
             param_specs: std::mem::take(&mut self.specs),
             env_passthrough,
@@ -333,6 +335,40 @@ impl Compiler<'_, '_> {
             file: file.to_path_buf(),
             dir: tasks_dir(file),
         })
+    }
+
+    /// `on_failure`, `on_success` and `on_retry` (`{webhook_env: NAME}`), found by `get`;
+    /// `prefix` is the key path before them (`tasks.load.`).
+    pub(super) fn alerts<'n>(
+        &mut self,
+        get: &dyn Fn(&str) -> Option<&'n Node>,
+        prefix: &str,
+    ) -> super::Alerts {
+        let mut one = |key: &str| -> Option<super::Notify> {
+            let v = get(key)?;
+            let path = format!("{prefix}{key}");
+            match crate::from_node::<super::Notify>(v) {
+                Ok(n) if valid_env_name(&n.webhook_env) => Some(n),
+                Ok(n) => {
+                    self.err(
+                        v.mark,
+                        &format!("{path}.webhook_env"),
+                        format!("invalid environment variable name `{}`", n.webhook_env),
+                    );
+                    None
+                }
+                Err(e) => {
+                    let d = e.into_diagnostic(&path, v.mark);
+                    self.push(d.with_hint("write `{ webhook_env: SLACK_WEBHOOK_URL }`: the variable holds the webhook's URL"));
+                    None
+                }
+            }
+        };
+        super::Alerts {
+            on_failure: one("on_failure"),
+            on_success: one("on_success"),
+            on_retry: one("on_retry"),
+        }
     }
 
     /// The entries of the file's top mapping, each unknown key reported.

@@ -27,6 +27,9 @@ pub const PIPELINE_KEYS: &[&str] = &[
     "max_parallel",
     "retention",
     "compression",
+    "on_failure",
+    "on_success",
+    "on_retry",
     "tasks",
 ];
 
@@ -46,6 +49,9 @@ pub const TASK_KEYS: &[&str] = &[
     "owner",
     "tags",
     "docs",
+    "on_failure",
+    "on_success",
+    "on_retry",
 ];
 
 /// Keys of a parameter's long form (`out: { default: out, api: true }`).
@@ -255,6 +261,33 @@ impl CatchUp {
     }
 }
 
+/// Where to tell that something happened: a webhook whose URL (a secret) is in an
+/// environment variable, POSTed a Slack-compatible JSON body (`{"text": …}` and the facts).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// The environment variable holding the webhook's URL (read when an alert is sent).
+    pub webhook_env: String,
+}
+
+/// The notifications of a pipeline (about its runs and any task) or of one task.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Alerts {
+    /// When it fails (a run: once, at its end; a task: after its last attempt).
+    pub on_failure: Option<Notify>,
+    /// When it succeeds.
+    pub on_success: Option<Notify>,
+    /// When an attempt fails and another follows.
+    pub on_retry: Option<Notify>,
+}
+
+impl Alerts {
+    /// Whether none is set.
+    pub fn is_empty(&self) -> bool {
+        self.on_failure.is_none() && self.on_success.is_none() && self.on_retry.is_none()
+    }
+}
+
 /// A validated pipeline.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -288,6 +321,8 @@ pub struct Pipeline {
     pub retention: usize,
     /// How its datasets' Parquet pages are compressed.
     pub compression: Compression,
+    /// Notifications about its runs (and, for `on_retry`, any task's retries).
+    pub alerts: Alerts,
     /// Tasks in file order.
     pub tasks: Vec<Task>,
     /// The file as given.
@@ -373,6 +408,8 @@ pub struct Task {
     /// The file the task comes from when it is not the pipeline's (a dbt model), relative
     /// to the pipeline's folder.
     pub source: Option<PathBuf>,
+    /// Notifications about this task.
+    pub alerts: Alerts,
 }
 
 /// A task is a built-in op or a shell command.

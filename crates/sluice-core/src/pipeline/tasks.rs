@@ -301,6 +301,7 @@ impl Compiler<'_, '_> {
             });
         }
         let docs = self.docs(&src);
+        let alerts = self.alerts(&|k| src.get(k), &format!("{}.", src.prefix));
         let task = Task {
             name: name.to_string(),
             description,
@@ -319,6 +320,7 @@ impl Compiler<'_, '_> {
             allow_local: src.allow_local,
             mark,
             source: None,
+            alerts,
         };
         Some((task, after))
     }
