@@ -64,7 +64,9 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn literal(v: &serde_json::Value) -> String {
+/// A JSON value as a SQL literal: a string quoted (inner quotes doubled), `NULL`, a number
+/// or a boolean as written.
+pub fn literal(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => format!("'{}'", s.replace('\'', "''")),
         serde_json::Value::Null => "NULL".into(),

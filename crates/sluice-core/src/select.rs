@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::{Pipeline, TaskKind};
+use crate::Pipeline;
 
 /// The tasks `include` selects (all when empty) minus those `exclude` selects, in pipeline
 /// order; an error names a selector that matches nothing.
@@ -27,7 +27,7 @@ pub fn select(p: &Pipeline, include: &[String], exclude: &[String]) -> Result<Ve
     chosen.retain(|i| !excluded.contains(i));
     // Tests run when their inputs are all chosen (dbt's `cautious` indirect selection: a
     // test of two models, one left out, would run the other), and only then.
-    let is_test = |i: usize| matches!(&p.tasks[i].kind, TaskKind::Op { op, .. } if op == "test");
+    let is_test = |i: usize| p.tasks[i].op() == Some("test");
     let models: BTreeSet<usize> = chosen.iter().copied().filter(|&i| !is_test(i)).collect();
     let tests = (0..p.tasks.len()).filter(|&i| {
         is_test(i)

@@ -120,38 +120,78 @@ fn datetime(us: i64) -> Option<NaiveDateTime> {
     DateTime::from_timestamp_micros(us).map(|d| d.naive_utc())
 }
 
+const DAY: i64 = 86_400_000_000;
+
+/// A date part, named once per distinct text of the column (usually one literal).
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Year,
+    Quarter,
+    Month,
+    /// Weeks start on Mondays.
+    Week,
+    /// A fixed length, in microseconds: day, hour, minute, second, millisecond, microsecond.
+    Fixed(i64),
+}
+
+impl Part {
+    fn parse(f: &str, name: &str) -> Result<Part> {
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "year" | "years" | "yy" | "yyyy" => Part::Year,
+            "quarter" | "quarters" => Part::Quarter,
+            "month" | "months" | "mon" | "mm" => Part::Month,
+            "week" | "weeks" | "w" => Part::Week,
+            "day" | "days" | "d" | "dd" => Part::Fixed(DAY),
+            "hour" | "hours" | "h" | "hh" => Part::Fixed(3_600_000_000),
+            "minute" | "minutes" | "mi" => Part::Fixed(60_000_000),
+            "second" | "seconds" | "s" | "ss" => Part::Fixed(1_000_000),
+            "millisecond" | "milliseconds" | "ms" => Part::Fixed(1000),
+            "microsecond" | "microseconds" | "us" => Part::Fixed(1),
+            _ => return Err(unknown(f, name)),
+        })
+    }
+}
+
+/// The part of each row: parsed again only when the text changes.
+struct Parts<'a> {
+    f: &'static str,
+    last: Option<(&'a str, Part)>,
+}
+
+impl<'a> Parts<'a> {
+    fn of(&mut self, name: &'a str) -> Result<Part> {
+        match self.last {
+            Some((n, p)) if n == name => Ok(p),
+            _ => {
+                let p = Part::parse(self.f, name)?;
+                self.last = Some((name, p));
+                Ok(p)
+            }
+        }
+    }
+}
+
 /// Boundaries of `part` crossed from `a` to `b` (microseconds since 1970).
-fn diff(part: &str, a: i64, b: i64) -> Result<Option<i64>> {
+fn diff(part: Part, a: i64, b: i64) -> Option<i64> {
     let floor = |us: i64, unit: i64| us.div_euclid(unit);
-    const DAY: i64 = 86_400_000_000;
-    let (Some(x), Some(y)) = (datetime(a), datetime(b)) else {
-        return Ok(None);
-    };
+    let (x, y) = (datetime(a)?, datetime(b)?);
     let months = |d: &NaiveDateTime| i64::from(d.year()) * 12 + i64::from(d.month0());
-    Ok(Some(match part {
-        "year" | "years" | "yy" | "yyyy" => i64::from(y.year() - x.year()),
-        "quarter" | "quarters" => {
+    Some(match part {
+        Part::Year => i64::from(y.year() - x.year()),
+        Part::Quarter => {
             let q = |d: &NaiveDateTime| i64::from(d.year()) * 4 + i64::from(d.month0() / 3);
             q(&y) - q(&x)
         }
-        "month" | "months" | "mon" | "mm" => months(&y) - months(&x),
-        // Weeks start on Mondays; 1970-01-01 was a Thursday.
-        "week" | "weeks" | "w" => floor(b + 3 * DAY, 7 * DAY) - floor(a + 3 * DAY, 7 * DAY),
-        "day" | "days" | "d" | "dd" => floor(b, DAY) - floor(a, DAY),
-        "hour" | "hours" | "h" | "hh" => floor(b, 3_600_000_000) - floor(a, 3_600_000_000),
-        "minute" | "minutes" | "mi" => floor(b, 60_000_000) - floor(a, 60_000_000),
-        "second" | "seconds" | "s" | "ss" => floor(b, 1_000_000) - floor(a, 1_000_000),
-        "millisecond" | "milliseconds" | "ms" => floor(b, 1000) - floor(a, 1000),
-        "microsecond" | "microseconds" | "us" => b - a,
-        other => return Err(unknown("datediff", other)),
-    }))
+        Part::Month => months(&y) - months(&x),
+        // 1970-01-01 was a Thursday.
+        Part::Week => floor(b + 3 * DAY, 7 * DAY) - floor(a + 3 * DAY, 7 * DAY),
+        Part::Fixed(unit) => floor(b, unit) - floor(a, unit),
+    })
 }
 
 /// `us` plus `n` `part`s.
-fn add(part: &str, n: i64, us: i64) -> Result<Option<i64>> {
-    let Some(d) = datetime(us) else {
-        return Ok(None);
-    };
+fn add(part: Part, n: i64, us: i64) -> Option<i64> {
+    let d = datetime(us)?;
     let months = |m: i64| -> Option<i64> {
         let shifted = if m >= 0 {
             d.checked_add_months(Months::new(u32::try_from(m).ok()?))
@@ -161,54 +201,54 @@ fn add(part: &str, n: i64, us: i64) -> Result<Option<i64>> {
         Some(shifted?.and_utc().timestamp_micros())
     };
     let plus = |unit: i64| n.checked_mul(unit).and_then(|v| us.checked_add(v));
-    Ok(match part {
-        "year" | "years" | "yy" | "yyyy" => n.checked_mul(12).and_then(months),
-        "quarter" | "quarters" => n.checked_mul(3).and_then(months),
-        "month" | "months" | "mon" | "mm" => months(n),
-        "week" | "weeks" | "w" => plus(7 * 86_400_000_000),
-        "day" | "days" | "d" | "dd" => plus(86_400_000_000),
-        "hour" | "hours" | "h" | "hh" => plus(3_600_000_000),
-        "minute" | "minutes" | "mi" => plus(60_000_000),
-        "second" | "seconds" | "s" | "ss" => plus(1_000_000),
-        "millisecond" | "milliseconds" | "ms" => plus(1000),
-        "microsecond" | "microseconds" | "us" => plus(1),
-        other => return Err(unknown("dateadd", other)),
-    })
+    match part {
+        Part::Year => n.checked_mul(12).and_then(months),
+        Part::Quarter => n.checked_mul(3).and_then(months),
+        Part::Month => months(n),
+        Part::Week => plus(7 * DAY),
+        Part::Fixed(unit) => plus(unit),
+    }
 }
 
 fn datediff(args: &[ColumnarValue]) -> Result<ColumnarValue> {
     let arrays = ColumnarValue::values_to_arrays(args)?;
-    let parts = as_string_array(&arrays[0])?;
+    let names = as_string_array(&arrays[0])?;
     let a = timestamps(&arrays[1], "datediff")?;
     let b = timestamps(&arrays[2], "datediff")?;
+    let mut parts = Parts {
+        f: "datediff",
+        last: None,
+    };
     let mut out = Int64Builder::with_capacity(a.len());
     for i in 0..a.len() {
-        if parts.is_null(i) || a.is_null(i) || b.is_null(i) {
+        if names.is_null(i) || a.is_null(i) || b.is_null(i) {
             out.append_null();
             continue;
         }
-        let part = parts.value(i).to_ascii_lowercase();
-        out.append_option(diff(&part, a.value(i), b.value(i))?);
+        out.append_option(diff(parts.of(names.value(i))?, a.value(i), b.value(i)));
     }
     Ok(ColumnarValue::Array(Arc::new(out.finish())))
 }
 
 fn dateadd(args: &[ColumnarValue]) -> Result<ColumnarValue> {
     let arrays = ColumnarValue::values_to_arrays(args)?;
-    let parts = as_string_array(&arrays[0])?;
+    let names = as_string_array(&arrays[0])?;
     let n = arrays[1]
         .as_any()
         .downcast_ref::<Int64Array>()
         .ok_or_else(|| DataFusionError::Execution("dateadd: expected a whole number".into()))?;
     let d = timestamps(&arrays[2], "dateadd")?;
+    let mut parts = Parts {
+        f: "dateadd",
+        last: None,
+    };
     let mut out = TimestampMicrosecondBuilder::with_capacity(d.len());
     for i in 0..d.len() {
-        if parts.is_null(i) || n.is_null(i) || d.is_null(i) {
+        if names.is_null(i) || n.is_null(i) || d.is_null(i) {
             out.append_null();
             continue;
         }
-        let part = parts.value(i).to_ascii_lowercase();
-        out.append_option(add(&part, n.value(i), d.value(i))?);
+        out.append_option(add(parts.of(names.value(i))?, n.value(i), d.value(i)));
     }
     Ok(ColumnarValue::Array(Arc::new(out.finish())))
 }

@@ -55,7 +55,7 @@ pub struct Renderer {
     /// `{% from … import … %}` of every macro, put before each template on its first line.
     prefix: String,
     /// Macro files' names in the environment → their paths.
-    macro_files: BTreeMap<String, std::path::PathBuf>,
+    macro_files: BTreeMap<String, (std::path::PathBuf, String)>,
     /// Their prefixes' lengths (each file imports the macros of the others).
     macro_prefix_len: BTreeMap<String, usize>,
 }
@@ -167,7 +167,7 @@ impl Renderer {
                     _ => {}
                 }
             }
-            macro_files.insert(name.clone(), dir.join(rel));
+            macro_files.insert(name.clone(), (dir.join(rel), source.clone()));
             defined.push((name, names));
         }
         let imports = |except: Option<&str>| -> String {
@@ -255,10 +255,9 @@ impl Renderer {
             .name()
             .and_then(|n| Some((n, self.macro_files.get(n)?)));
         let origin = match in_macro {
-            Some((name, path)) => {
-                let text = std::fs::read_to_string(path).unwrap_or_default();
+            Some((name, (path, text))) => {
                 let skip = self.macro_prefix_len.get(name).copied().unwrap_or(0);
-                Origin::new(path, error_mark(inner, &text, skip))
+                Origin::new(path, error_mark(inner, text, skip))
             }
             None => Origin::new(file, error_mark(inner, source, self.prefix.len())),
         };

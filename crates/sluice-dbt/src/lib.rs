@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use sluice_core::checks::quote_ident as quote;
 use sluice_core::diag::{Diagnostic, Diagnostics, did_you_mean};
 use sluice_core::yaml::{Node, NodeKind};
 use sluice_core::{LoadError, LoadOptions, Pipeline};
@@ -41,6 +42,11 @@ impl Problems {
     /// A problem at `origin`.
     pub fn push(&mut self, origin: Origin, message: impl Into<String>) {
         self.items.push((origin, message.into(), None));
+    }
+
+    /// A problem at `origin` with a hint.
+    pub fn push_hint(&mut self, origin: Origin, message: impl Into<String>, hint: Option<String>) {
+        self.items.push((origin, message.into(), hint));
     }
 
     fn into_diagnostics(self, file: &Path) -> Diagnostics {
@@ -505,7 +511,7 @@ fn compile(
         if let Some(d) = &table.description {
             entries.push(("description", text(d)));
         }
-        tasks.push((key(&name), map(entries)));
+        tasks.push((text(&name), map(entries)));
     }
     for item in &items {
         if item.materialized == Materialized::Ephemeral {
@@ -532,14 +538,14 @@ fn compile(
                 }
                 e
             }
-            ItemKind::Snapshot => snapshot_task(item, &resolve(&item.sql), problems),
+            ItemKind::Snapshot => snapshot_task(&file, item, &resolve(&item.sql), problems),
         };
         add_docs(item, &mut entries);
         let after = tests.blocking(&item.refs);
         if !after.is_empty() {
             entries.push(("after", seq(after.iter().map(|t| text(t)).collect())));
         }
-        tasks.push((key(&item.name), map(entries)));
+        tasks.push((text(&item.name), map(entries)));
     }
     for t in tests.tasks {
         origins.insert(t.name.clone(), t.file.clone());
@@ -550,7 +556,7 @@ fn compile(
         if let Some(d) = &t.description {
             entries.push(("description", text(d)));
         }
-        tasks.push((key(&t.name), map(entries)));
+        tasks.push((text(&t.name), map(entries)));
     }
     let name = Node {
         kind: NodeKind::Scalar {
@@ -614,7 +620,7 @@ fn add_docs(item: &Item, entries: &mut Vec<(&str, Node)>) {
             if c.pii {
                 e.push(("pii", plain("true")));
             }
-            (key(name), map(e))
+            (text(name), map(e))
         })
         .collect();
     if !docs.is_empty() {
@@ -628,13 +634,19 @@ fn add_docs(item: &Item, entries: &mut Vec<(&str, Node)>) {
     }
 }
 
-fn snapshot_task<'a>(item: &Item, sql: &str, problems: &mut Problems) -> Vec<(&'a str, Node)> {
+/// The `snapshot` task of `item`, whose file is `file`.
+fn snapshot_task<'a>(
+    file: &Path,
+    item: &Item,
+    sql: &str,
+    problems: &mut Problems,
+) -> Vec<(&'a str, Node)> {
     let mut e = vec![("op", text("snapshot")), ("sql", sql_text(sql))];
     let c = &item.config;
     let keys = c.list("unique_key");
     if keys.is_empty() {
         problems.push(
-            Origin::new(&item.rel, START),
+            Origin::new(file, START),
             format!("snapshot `{}` needs `unique_key`", item.name),
         );
     }
@@ -680,11 +692,6 @@ fn source_op(location: &str) -> &'static str {
     } else {
         "read.csv"
     }
-}
-
-/// `name` quoted as a SQL identifier.
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Replaces ref marks: a dataset by its quoted name, an ephemeral model by its CTE, whose
@@ -894,13 +901,9 @@ fn plain(s: &str) -> Node {
     }
 }
 
-fn key(s: &str) -> Node {
-    text(s)
-}
-
 fn map(entries: Vec<(&str, Node)>) -> Node {
     Node {
-        kind: NodeKind::Map(entries.into_iter().map(|(k, v)| (key(k), v)).collect()),
+        kind: NodeKind::Map(entries.into_iter().map(|(k, v)| (text(k), v)).collect()),
         mark: START,
     }
 }
@@ -917,7 +920,7 @@ fn json_node(v: &serde_json::Value) -> Node {
         serde_json::Value::String(s) => text(s),
         serde_json::Value::Array(items) => seq(items.iter().map(json_node).collect()),
         serde_json::Value::Object(m) => Node {
-            kind: NodeKind::Map(m.iter().map(|(k, v)| (key(k), json_node(v))).collect()),
+            kind: NodeKind::Map(m.iter().map(|(k, v)| (text(k), json_node(v))).collect()),
             mark: START,
         },
         serde_json::Value::Null => plain("null"),

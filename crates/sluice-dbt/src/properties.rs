@@ -375,12 +375,5 @@ fn test_spec(
     Some(spec)
 }
 
-impl Problems {
-    /// A problem at `origin` with a hint.
-    pub fn push_hint(&mut self, origin: Origin, message: impl Into<String>, hint: Option<String>) {
-        self.items.push((origin, message.into(), hint));
-    }
-}
-
 /// The mark of the first line.
 pub const START: Mark = Mark { line: 1, col: 1 };

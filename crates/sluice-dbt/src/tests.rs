@@ -97,12 +97,11 @@ fn dbt_test_name(
     format!("{kind}_{label}_{}", clean.join("__"))
 }
 
+/// A value of `accepted_values`: a SQL literal, or with `quote: false` a string as written.
 fn literal(v: &serde_json::Value, quote_strings: bool) -> String {
     match v {
-        serde_json::Value::String(s) if quote_strings => format!("'{}'", s.replace('\'', "''")),
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "NULL".into(),
-        other => other.to_string(),
+        serde_json::Value::String(s) if !quote_strings => s.clone(),
+        other => sluice_core::checks::literal(other),
     }
 }
 

@@ -93,10 +93,7 @@ impl TaskMeta {
             pipeline_description: pipeline.description.clone(),
             task: task.name.clone(),
             description: task.description.clone(),
-            op: match &task.kind {
-                sluice_core::TaskKind::Op { op, .. } => Some(op.clone()),
-                sluice_core::TaskKind::Run { .. } => None,
-            },
+            op: task.op().map(String::from),
             upstream: task
                 .deps
                 .iter()

@@ -104,7 +104,7 @@ pub async fn start(app: &App, pipeline: Pipeline, mut opts: RunOptions) -> ApiRe
     let trainings: Vec<String> = pipeline
         .tasks
         .iter()
-        .filter(|t| matches!(&t.kind, sluice_core::TaskKind::Op { op, .. } if op == "train"))
+        .filter(|t| t.op() == Some("train"))
         .map(|t| t.name.clone())
         .collect();
     tokio::spawn(count_events(app.clone(), name.clone(), trainings, rx));

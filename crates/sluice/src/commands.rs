@@ -46,7 +46,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             no_wait,
         } => {
             let opts = RunOptions {
-                tasks: selected_tasks(file, params, tasks, select, exclude)?,
+                tasks: tasks.clone(),
                 force,
                 force_tasks: force_tasks.clone(),
                 resume: resume.clone(),
@@ -56,7 +56,8 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 max_active: None,
                 nominal_time: None,
             };
-            run(&cli, file, params, opts, json, !no_wait).await
+            let selection = Selection { select, exclude };
+            run(&cli, file, params, opts, &selection, json, !no_wait).await
         }
         Command::Backfill {
             ref file,
@@ -587,41 +588,43 @@ async fn backfill(
     Ok(if failed > 0 { EXIT_FAILED } else { 0 })
 }
 
-/// `--task`s, and the tasks `--select` / `--exclude` choose.
-fn selected_tasks(
-    file: &Path,
-    params: &[(String, String)],
-    tasks: &[String],
-    select: &[String],
-    exclude: &[String],
-) -> Result<Vec<String>, Failure> {
-    if select.is_empty() && exclude.is_empty() {
-        return Ok(tasks.to_vec());
+/// `--select` / `--exclude` of `sluice run`.
+struct Selection<'a> {
+    select: &'a [String],
+    exclude: &'a [String],
+}
+
+impl Selection<'_> {
+    /// The `--task`s, and the tasks of `pipeline` the selectors choose.
+    fn tasks(&self, pipeline: &Pipeline, tasks: &[String]) -> Result<Vec<String>, Failure> {
+        if self.select.is_empty() && self.exclude.is_empty() {
+            return Ok(tasks.to_vec());
+        }
+        let mut chosen = sluice_core::select::select(pipeline, self.select, self.exclude)
+            .map_err(|e| Failure::invalid(format!("error: {e}")))?;
+        if chosen.is_empty() {
+            return Err(Failure::invalid(
+                "error: the selection leaves no task to run".to_string(),
+            ));
+        }
+        chosen.extend(tasks.iter().cloned());
+        Ok(chosen)
     }
-    let registry = sluice_ops::registry();
-    let pipeline = load_or_fail(file, params, &registry)?;
-    let mut chosen = sluice_core::select::select(&pipeline, select, exclude)
-        .map_err(|e| Failure::invalid(format!("error: {e}")))?;
-    if chosen.is_empty() {
-        return Err(Failure::invalid(
-            "error: the selection leaves no task to run".to_string(),
-        ));
-    }
-    chosen.extend(tasks.iter().cloned());
-    Ok(chosen)
 }
 
 async fn run(
     cli: &Cli,
     file: &Path,
     params: &[(String, String)],
-    opts: RunOptions,
+    mut opts: RunOptions,
+    selection: &Selection<'_>,
     as_json: bool,
     wait: bool,
 ) -> Result<u8, Failure> {
     let registry = Arc::new(sluice_ops::registry());
     // Validate before touching any state.
     let mut pipeline = load_or_fail(file, params, &registry)?;
+    opts.tasks = selection.tasks(&pipeline, &opts.tasks)?;
     let home = home::for_file(&cli.home, file);
     // One `sluice run` of a pipeline at a time on a home: held until this function returns.
     let _lock = home::lock_pipeline(&home, &pipeline.name, wait).await?;

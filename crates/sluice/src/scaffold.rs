@@ -64,11 +64,7 @@ pub async fn new_pipeline(
     template: Template,
     dir: Option<&Path>,
 ) -> Result<u8, Failure> {
-    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !valid {
+    if !sluice_core::pipeline::valid_name(name) {
         return Err(Failure::invalid(format!(
             "error: invalid pipeline name `{name}`: use lower-case letters, digits and `_`, starting with a letter"
         )));

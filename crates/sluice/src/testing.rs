@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Deserialize;
-use sluice_core::{Pipeline, TaskKind, TaskState};
+use sluice_core::{Pipeline, TaskState};
 use sluice_engine::{Engine, RunOptions};
 use tokio_util::sync::CancellationToken;
 
@@ -65,7 +65,8 @@ pub async fn test(
         find(root, &registry, &mut units, &mut broken)?;
     }
     if let Some(reference) = changed_since {
-        units = changed(units, reference)?;
+        let others: Vec<&Path> = broken.iter().map(|(p, _)| p.as_path()).collect();
+        units = changed(units, &others, reference)?;
     }
     if list {
         for u in &units {
@@ -217,11 +218,19 @@ fn changed_files(reference: &str) -> Result<Vec<PathBuf>, Failure> {
     Ok(files.into_iter().collect())
 }
 
-/// The units a change since `reference` touches, then those they trigger.
-fn changed(units: Vec<Unit>, reference: &str) -> Result<Vec<Unit>, Failure> {
+/// The units a change since `reference` touches, then those they trigger; `invalid` are the
+/// pipeline files found that did not load.
+fn changed(units: Vec<Unit>, invalid: &[&Path], reference: &str) -> Result<Vec<Unit>, Failure> {
     let files = changed_files(reference)?;
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let mut chosen: Vec<Option<Unit>> = Vec::new();
+    // Every pipeline file found: a change to one is a change to it, not to its folder's others.
+    let pipeline_files: BTreeSet<PathBuf> = units
+        .iter()
+        .filter(|u| !u.dbt)
+        .map(|u| abs(&u.path))
+        .chain(invalid.iter().map(|p| abs(p)))
+        .collect();
+    let mut chosen: Vec<Unit> = Vec::new();
     let mut rest: Vec<Unit> = Vec::new();
     for mut u in units {
         let folder = if u.dbt {
@@ -238,8 +247,8 @@ fn changed(units: Vec<Unit>, reference: &str) -> Result<Vec<Unit>, Failure> {
                         matches!(c.as_os_str().to_str(), Some(".sluice" | "target" | "logs"))
                     })
                 })
-                    // Another pipeline file of the same folder is another pipeline.
-                    && (u.dbt || **f == file || !(is_yaml(f) && f.parent() == Some(&folder) && is_pipeline(f)))
+                    // Another pipeline file is another pipeline.
+                    && (u.dbt || **f == file || !pipeline_files.contains(*f))
             })
             .collect();
         if here.is_empty() {
@@ -278,13 +287,12 @@ fn changed(units: Vec<Unit>, reference: &str) -> Result<Vec<Unit>, Failure> {
                 u.tasks = Some(tasks);
             }
         }
-        chosen.push(Some(u));
+        chosen.push(u);
     }
     // Pipelines triggered by the datasets of chosen ones, until none is added.
     loop {
         let datasets: BTreeSet<String> = chosen
             .iter()
-            .flatten()
             .flat_map(|u| {
                 u.pipeline
                     .tasks
@@ -315,10 +323,10 @@ fn changed(units: Vec<Unit>, reference: &str) -> Result<Vec<Unit>, Failure> {
                 "triggered by {}",
                 by.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
             );
-            chosen.push(Some(u));
+            chosen.push(u);
         }
     }
-    Ok(chosen.into_iter().flatten().collect())
+    Ok(chosen)
 }
 
 fn is_yaml(p: &Path) -> bool {
@@ -629,7 +637,7 @@ async fn dbt_cases(u: &Unit, registry: &Arc<sluice_op::Registry>) -> Result<Vec<
         let Some(task) = u.pipeline.tasks.iter().find(|t| &t.name == name) else {
             continue;
         };
-        let is_test = matches!(&task.kind, TaskKind::Op { op, .. } if op == "test");
+        let is_test = task.op() == Some("test");
         let failure = match state {
             TaskState::Succeeded | TaskState::Cached if is_test => None,
             TaskState::Succeeded | TaskState::Cached => continue,

@@ -46,7 +46,8 @@ pub(super) struct Defaults {
     pub(super) timeout: Option<Duration>,
 }
 
-pub(super) fn valid_name(s: &str) -> bool {
+/// Whether `s` is a valid pipeline or task name: `[a-z][a-z0-9_]*`.
+pub fn valid_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some('a'..='z'))
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')

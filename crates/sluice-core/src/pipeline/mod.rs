@@ -8,6 +8,8 @@ use std::time::Duration;
 mod compile;
 mod tasks;
 
+pub use compile::valid_name;
+
 use crate::de::DeError;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::yaml::{self, Mark, Node};
@@ -410,6 +412,16 @@ pub struct Task {
     pub source: Option<PathBuf>,
     /// Notifications about this task.
     pub alerts: Alerts,
+}
+
+impl Task {
+    /// Its op's name (`sql`, `test`…), or `None` for a `run:` command.
+    pub fn op(&self) -> Option<&str> {
+        match &self.kind {
+            TaskKind::Op { op, .. } => Some(op),
+            TaskKind::Run { .. } => None,
+        }
+    }
 }
 
 /// A task is a built-in op or a shell command.

@@ -250,9 +250,7 @@ impl Op for Snapshot {
             }
         };
         let df = session.sql(&query).await.map_err(query_failed)?;
-        ctx.log
-            .line(&format!("snapshot {mode}"))
-            .map_err(|e| OpError::io("cannot write the task's log", &e))?;
+        let _ = ctx.log.line(&format!("snapshot {mode}"));
         let dataset = write_dataframe(&session, df, ctx).await?;
         Ok(OpOutput {
             dataset: Some(dataset),

@@ -54,9 +54,9 @@ impl Op for SqlTest {
                 Err(OpError::data(format!("test failed: {rows}")))
             }
             (Some((_, rows)), Severity::Warn) => {
-                ctx.log
-                    .line(&format!("warning: test failed (severity warn): {rows}"))
-                    .map_err(|e| OpError::io("cannot write the task's log", &e))?;
+                let _ = ctx
+                    .log
+                    .line(&format!("warning: test failed (severity warn): {rows}"));
                 Ok(out)
             }
         }

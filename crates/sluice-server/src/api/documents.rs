@@ -140,7 +140,7 @@ fn source_of(p: &Pipeline, task: &str) -> ApiResult<(usize, usize)> {
         })?;
     let sources: Vec<usize> = upstream(p, input)
         .into_iter()
-        .filter(|&i| matches!(&p.tasks[i].kind, TaskKind::Op { op, .. } if op == SOURCE_OP))
+        .filter(|&i| p.tasks[i].op() == Some(SOURCE_OP))
         .collect();
     match sources.as_slice() {
         [source] => Ok((*source, input)),
