@@ -12,6 +12,7 @@
 //! the locks that keep a version a run reads).
 
 mod attempt;
+pub mod gc;
 mod holds;
 pub mod observe;
 mod plan;

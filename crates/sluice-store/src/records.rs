@@ -333,6 +333,25 @@ pub enum Write {
         /// The version.
         version: String,
     },
+    /// Forget a run: its record, its tasks' states and its attempts (`sluice gc`).
+    DeleteRun {
+        /// The run's id.
+        id: String,
+    },
+    /// Forget the schedule slots recorded before this time, except each pipeline's latest
+    /// (the one the scheduler goes on from).
+    PurgeSlots {
+        /// The limit.
+        before: Micros,
+    },
+    /// Rewrite the paths of dataset versions and attempts' logs that start with `from` to
+    /// start with `to` (a home restored elsewhere: `sluice restore`).
+    Relocate {
+        /// The old home, ending with `/`.
+        from: String,
+        /// The new home, ending with `/`.
+        to: String,
+    },
     /// Insert or replace a user.
     User(UserRecord),
     /// Insert a token, or change its role, label, expiry or revocation.

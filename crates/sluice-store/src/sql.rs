@@ -85,6 +85,29 @@ impl SqlStore {
         Self::connect(&format!("sqlite://{}?mode=rwc", abs.display())).await
     }
 
+    /// Closes the store's connections (a SQLite store's write-ahead log is folded into its
+    /// file when the last one closes).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Writes a consistent copy of a SQLite store to `dest` (`VACUUM INTO`), while others
+    /// go on writing; `dest` must not exist. A PostgreSQL store is refused: copy it with
+    /// `pg_dump`.
+    pub async fn snapshot_to(&self, dest: &Path) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Corrupt(
+                "a PostgreSQL state store is not copied by sluice: back it up with pg_dump".into(),
+            ));
+        }
+        sqlx::query("VACUUM INTO ?")
+            .bind(dest.display().to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("copying the state store"))?;
+        Ok(())
+    }
+
     /// Connects to `sqlite://PATH` or `postgres://…` and migrates the schema.
     pub async fn connect(url: &str) -> Result<SqlStore> {
         sqlx::any::install_default_drivers();
@@ -379,8 +402,42 @@ fn write_statement(w: &Write) -> (std::borrow::Cow<'static, str>, &'static str) 
              ((expires_at IS NOT NULL AND expires_at < $1) OR (revoked_at IS NOT NULL AND revoked_at < $1))",
             "purging expired sessions",
         ),
+        // Its attempts and task states first (see `extra_statements`), then the run.
+        Write::DeleteRun { .. } => ("DELETE FROM runs WHERE id = $1", "deleting a run"),
+        Write::Relocate { .. } => (
+            "UPDATE dataset_versions SET path = $2 || substr(path, length($1) + 1) \
+             WHERE substr(path, 1, length($1)) = $1",
+            "moving the dataset versions' paths",
+        ),
+        Write::PurgeSlots { .. } => (
+            "DELETE FROM schedule_slots WHERE recorded_at < $1 AND slot < \
+             (SELECT MAX(s.slot) FROM schedule_slots s WHERE s.pipeline = schedule_slots.pipeline)",
+            "purging old schedule slots",
+        ),
     };
     (sql.into(), what)
+}
+
+/// The statements a write needs before its [`write_statement`], bound to the same values.
+fn extra_statements(w: &Write) -> &'static [(&'static str, &'static str)] {
+    match w {
+        Write::Relocate { .. } => &[(
+            "UPDATE attempts SET log_path = $2 || substr(log_path, length($1) + 1) \
+             WHERE substr(log_path, 1, length($1)) = $1",
+            "moving the attempts' log paths",
+        )],
+        Write::DeleteRun { .. } => &[
+            (
+                "DELETE FROM attempts WHERE run_id = $1",
+                "deleting a run's attempts",
+            ),
+            (
+                "DELETE FROM task_runs WHERE run_id = $1",
+                "deleting a run's task states",
+            ),
+        ],
+        _ => &[],
+    }
 }
 
 /// Binds the values of write `w` to its [`write_statement`].
@@ -431,6 +488,9 @@ fn bind_write<'q>(q: AnyQuery<'q>, w: &'q Write) -> Result<AnyQuery<'q>> {
             task,
             version,
         } => q.bind(pipeline).bind(task).bind(version),
+        Write::DeleteRun { id } => q.bind(id),
+        Write::PurgeSlots { before } => q.bind(*before),
+        Write::Relocate { from, to } => q.bind(from).bind(to),
         Write::PipelineDocs {
             pipeline,
             at,
@@ -504,6 +564,12 @@ impl StateStore for SqlStore {
             .await
             .map_err(query_err("starting a transaction"))?;
         for w in writes {
+            for (sql, what) in extra_statements(w) {
+                bind_write(sqlx::query(&self.q(sql)), w)?
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err(what))?;
+            }
             let (sql, what) = write_statement(w);
             let sql = self.q(&sql);
             bind_write(sqlx::query(&sql), w)?

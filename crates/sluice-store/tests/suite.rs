@@ -282,7 +282,90 @@ async fn story(store: &dyn StateStore) {
         store.slots(&pipeline, 0).await.expect("slots"),
         vec![first.clone(), skipped, start]
     );
-    assert_eq!(store.slots(&pipeline, 1).await.expect("last"), vec![first]);
+    assert_eq!(
+        store.slots(&pipeline, 1).await.expect("last"),
+        vec![first.clone()]
+    );
+    // `sluice gc`: slots recorded before a time are forgotten, but for the latest.
+    store
+        .apply(&[Write::PurgeSlots {
+            before: 1_000_000_000,
+        }])
+        .await
+        .expect("purge slots");
+    assert_eq!(store.slots(&pipeline, 0).await.expect("slots"), vec![first]);
+    // A run forgotten takes its task states and attempts with it; others stay.
+    let gone = format!("gone_{u}");
+    let kept = format!("kept_{u}");
+    for id in [&gone, &kept] {
+        store
+            .apply(&[
+                Write::Run(run(id, &pipeline, 5, RunState::Succeeded)),
+                Write::TaskRun(TaskRunRecord {
+                    run_id: id.clone(),
+                    task: "a".into(),
+                    state: TaskState::Succeeded,
+                    attempts: 1,
+                    fingerprint: None,
+                    started_at: Some(5),
+                    ended_at: Some(6),
+                    error: None,
+                }),
+                Write::Attempt(attempt(id, "a", 1, TaskState::Succeeded)),
+            ])
+            .await
+            .expect("runs to forget");
+    }
+    store
+        .apply(&[Write::DeleteRun { id: gone.clone() }])
+        .await
+        .expect("delete run");
+    assert_eq!(store.run(&gone).await.expect("run"), None);
+    assert!(store.task_runs(&gone).await.expect("tasks").is_empty());
+    assert!(
+        store
+            .attempts(&gone, None)
+            .await
+            .expect("attempts")
+            .is_empty()
+    );
+    assert!(store.run(&kept).await.expect("run").is_some());
+    assert_eq!(store.task_runs(&kept).await.expect("tasks").len(), 1);
+    assert_eq!(
+        store.attempts(&kept, None).await.expect("attempts").len(),
+        1
+    );
+    // A home restored elsewhere: paths under the old home follow it, others do not.
+    let moved = |path: String, run_id: &str| {
+        let mut a = attempt(run_id, "a", 2, TaskState::Succeeded);
+        a.log_path = Some(path);
+        Write::Attempt(a)
+    };
+    store
+        .apply(&[
+            moved(format!("/old_{u}/logs/1.log"), &kept),
+            moved(format!("/old_{u}x/logs/1.log"), &gone),
+            Write::Relocate {
+                from: format!("/old_{u}/"),
+                to: format!("/new_{u}/home/"),
+            },
+        ])
+        .await
+        .expect("relocate");
+    for (run_id, path) in [
+        (&kept, format!("/new_{u}/home/logs/1.log")),
+        (&gone, format!("/old_{u}x/logs/1.log")),
+    ] {
+        let logs: Vec<Option<String>> = store
+            .attempts(run_id, None)
+            .await
+            .expect("attempts")
+            .into_iter()
+            .filter(|a| a.attempt == 2)
+            .map(|a| a.log_path)
+            .collect();
+        assert_eq!(logs, vec![Some(path)]);
+    }
 
     // Users and tokens: written in batches, read back by name and by the secret's hash.
     let user = UserRecord {
@@ -505,7 +588,7 @@ async fn sqlite_story() {
     let store = SqlStore::open_sqlite(&path).await.expect("reopen");
     assert_eq!(
         store.runs(&RunFilter::default()).await.expect("list").len(),
-        5
+        6
     );
 }
 

@@ -381,6 +381,43 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Remove what a home no longer needs and is older than AGE: ended runs that made no
+    /// kept dataset version (their task states, attempts and logs), dataset versions beyond
+    /// their pipeline's `retention`, raw downloads no kept version names, and what crashed
+    /// attempts left. Each task's latest version, the versions an alias names and what a
+    /// running task reads always stay.
+    Gc {
+        /// Only what ended or was written longer ago than this: `30d`, `12h`, `90m`.
+        #[arg(long, value_name = "AGE", value_parser = sluice_core::duration::parse_duration)]
+        older_than: std::time::Duration,
+        /// Print what would go; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Save a home in one archive (`.tar.zst`): a consistent copy of its state store and
+    /// every file the store names (dataset versions, raw downloads, logs), taken while runs
+    /// go on. Restore it with `sluice restore`.
+    Backup {
+        /// The archive to write (written aside, then renamed: never half an archive).
+        output: PathBuf,
+        /// Leave out the caches (`warehouse/.cache`: embeddings, OCR), which runs rebuild.
+        #[arg(long)]
+        without_caches: bool,
+    },
+    /// Restore a home from a `sluice backup` archive, checking every file against the
+    /// archive's manifest first. Into `--home DIR` (default: `.sluice` in the current
+    /// folder), which must not exist unless --replace.
+    Restore {
+        /// The archive.
+        archive: PathBuf,
+        /// Move an existing home aside (kept as `HOME.before-restore-TIME`) and restore in
+        /// its place.
+        #[arg(long)]
+        replace: bool,
+    },
     /// List the built-in ops.
     Ops {
         /// Print JSON.

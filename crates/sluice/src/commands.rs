@@ -78,6 +78,19 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
         } => logs(&cli, run_id, task, attempt).await,
         Command::Graph { ref file, format } => graph(file, format),
         Command::Ops { json } => ops(json),
+        Command::Gc {
+            older_than,
+            dry_run,
+            json,
+        } => crate::housekeeping::gc(&cli, older_than, dry_run, json).await,
+        Command::Backup {
+            ref output,
+            without_caches,
+        } => crate::housekeeping::backup(&cli, output, without_caches).await,
+        Command::Restore {
+            ref archive,
+            replace,
+        } => crate::housekeeping::restore(&cli, archive, replace).await,
         Command::Embed(args) => crate::embed::embed(args).await,
         Command::Sql {
             ref query,

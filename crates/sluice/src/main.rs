@@ -9,6 +9,7 @@ mod commands;
 mod data;
 mod embed;
 mod home;
+mod housekeeping;
 mod link;
 mod live;
 mod models;

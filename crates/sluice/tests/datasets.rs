@@ -447,3 +447,283 @@ fn read_parquet_reads_a_glob_including_a_file_without_rows() {
         "{stdout}"
     );
 }
+
+/// Four runs of a pipeline that fetches a different file each time (the last one fails),
+/// under `retention: 2`: the home `gc` and `backup` work on.
+fn housekeeping_home() -> (Project, Vec<String>) {
+    let p = Project::new(
+        r#"
+name: kept
+retention: 2
+params: { file: a.csv }
+tasks:
+  download: { op: fetch, url: "${params.file}" }
+  sizes: { op: sql, sql: "select name, bytes from download" }
+"#,
+    );
+    let mut runs = Vec::new();
+    for (name, body) in [
+        ("a", "id\n1\n"),
+        ("b", "id\n1\n2\n"),
+        ("c", "id\n1\n2\n3\n"),
+    ] {
+        std::fs::write(p.path(&format!("{name}.csv")), body).expect("write");
+        p.run_ok(&[
+            "run",
+            "pipeline.yaml",
+            "--param",
+            &format!("file={name}.csv"),
+        ]);
+        runs.push(p.last_run_id());
+    }
+    let out = p.sluice(&["run", "pipeline.yaml", "--param", "file=missing.csv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    runs.push(p.last_run_id());
+    (p, runs)
+}
+
+fn run_ids(p: &Project) -> Vec<String> {
+    let v = p.json(&["runs", "--json"]);
+    let mut ids: Vec<String> = v
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn gc_removes_old_runs_versions_beyond_retention_unneeded_downloads_and_leftovers() {
+    let (p, runs) = housekeeping_home();
+    let warehouse = p.path(".sluice/warehouse/kept");
+    let versions_before = names_in(&warehouse.join("sizes"));
+    assert_eq!(versions_before.len(), 2, "{versions_before:?}");
+    // What a crashed attempt leaves, and a version folder no record names.
+    let staging = warehouse.join("download/.staging/20200101-000000-deadbeef.0123456789abcdef-1");
+    std::fs::create_dir_all(&staging).expect("staging");
+    std::fs::write(staging.join("part-00000.parquet"), "half").expect("half");
+    let stray = warehouse.join("sizes/fedcba9876543210");
+    std::fs::create_dir_all(&stray).expect("stray");
+    std::fs::write(stray.join("part-00000.parquet"), "x").expect("stray part");
+
+    // Nothing is 30 days old.
+    let out = p.run_ok(&["gc", "--older-than", "30d"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "gc (30d and older): removed 0 runs (0 log folders), 0 dataset versions, 0 raw downloads, 0 leftovers of ended attempts; 0 B freed"
+    );
+    // The pipeline now keeps only its latest version.
+    let file = p
+        .read("pipeline.yaml")
+        .replace("retention: 2", "retention: 1");
+    std::fs::write(p.path("pipeline.yaml"), file).expect("write");
+    let dry = p.run_ok(&["gc", "--older-than", "0s", "--dry-run"]);
+    let dry = String::from_utf8_lossy(&dry.stdout).into_owned();
+    let older_sizes = &versions_before
+        .iter()
+        .find(|v| !latest_versions(&p).contains(&format!("sizes@{v}")))
+        .expect("an older version")
+        .clone();
+    for line in [
+        format!("run {}", runs[0]),
+        format!("run {}", runs[1]),
+        format!("run {}", runs[3]),
+        format!("dataset version kept.sizes@{older_sizes}"),
+        format!(
+            "raw download {}",
+            warehouse.join("download/raw/a.csv").display()
+        ),
+        format!(
+            "raw download {}",
+            warehouse.join("download/raw/b.csv").display()
+        ),
+        format!("leftover {}", staging.display()),
+        format!("leftover {}", stray.display()),
+    ] {
+        assert!(dry.lines().any(|l| l == line), "`{line}` not in:\n{dry}");
+    }
+    assert!(
+        dry.contains("would remove 3 runs (3 log folders), 2 dataset versions, 2 raw downloads, 2 leftovers of ended attempts;"),
+        "{dry}"
+    );
+    // A dry run removes nothing.
+    assert_eq!(run_ids(&p).len(), 4);
+    assert!(staging.is_dir() && stray.is_dir());
+
+    let out = p.run_ok(&["gc", "--older-than", "0s", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["runs"].as_array().map(Vec::len), Some(3), "{report}");
+    assert_eq!(
+        report["versions"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
+    assert_eq!(report["problems"], serde_json::json!([]));
+    // Only the run that made the latest versions stays, with its logs.
+    assert_eq!(run_ids(&p), vec![runs[2].clone()]);
+    assert_eq!(names_in(&p.path(".sluice/logs")), vec![runs[2].clone()]);
+    assert_eq!(names_in(&warehouse.join("download/raw")), vec!["c.csv"]);
+    assert_eq!(names_in(&warehouse.join("sizes")).len(), 1);
+    let download = names_in(&warehouse.join("download"));
+    assert_eq!(download.len(), 2, "{download:?}");
+    assert!(download.contains(&"raw".to_string()), "{download:?}");
+    assert!(!staging.exists() && !stray.exists());
+    // What stays still reads.
+    let rows = p.run_ok(&[
+        "sql",
+        "select name, bytes from kept.sizes",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&rows.stdout),
+        "name,bytes\nc.csv,9\n"
+    );
+    // And the next run of an unchanged file is cached.
+    let out = p.run_ok(&["run", "pipeline.yaml", "--param", "file=c.csv", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("summary");
+    assert_eq!(common::task(&v, "sizes")["state"], "cached", "{v}");
+}
+
+#[test]
+fn a_backup_restores_elsewhere_with_every_dataset_and_log_and_refuses_damaged_archives() {
+    let (p, runs) = housekeeping_home();
+    let archive = p.path("home.tar.zst");
+    let out = p.run_ok(&["backup", "home.tar.zst"]);
+    assert!(
+        text(&out).contains("4 runs, 4 dataset versions, "),
+        "{}",
+        text(&out)
+    );
+    let expected = p.run_ok(&[
+        "sql",
+        "select name, bytes from kept.sizes",
+        "--format",
+        "csv",
+    ]);
+
+    // Restored into another folder: paths in the store follow it.
+    let other = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tmp");
+    let home = other.path().join("restored");
+    let restore = |extra: &[&str]| {
+        let mut args = vec!["--home", home.to_str().expect("utf8"), "restore"];
+        args.push(archive.to_str().expect("utf8"));
+        args.extend_from_slice(extra);
+        p.sluice(&args)
+    };
+    let out = restore(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let at = |args: &[&str]| {
+        let mut all = vec!["--home", home.to_str().expect("utf8")];
+        all.extend_from_slice(args);
+        p.run_ok(&all)
+    };
+    let rows = at(&[
+        "sql",
+        "select name, bytes from kept.sizes",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(rows.stdout, expected.stdout);
+    assert_eq!(
+        String::from_utf8_lossy(&rows.stdout),
+        "name,bytes\nc.csv,9\n"
+    );
+    let datasets: Value =
+        serde_json::from_slice(&at(&["datasets", "--json"]).stdout).expect("json");
+    for d in datasets.as_array().expect("datasets") {
+        let path = Path::new(d["path"].as_str().expect("path"));
+        assert!(path.starts_with(&home) && path.is_dir(), "{d}");
+    }
+    let logs = at(&["logs", &runs[2], "download"]);
+    assert!(text(&logs).contains("c.csv: downloaded"), "{}", text(&logs));
+    let failed = at(&["show", &runs[3], "--json"]);
+    assert!(text(&failed).contains("missing.csv"), "{}", text(&failed));
+    assert_eq!(
+        names_in(&home.join("warehouse/kept/download/raw")),
+        vec!["a.csv", "b.csv", "c.csv"]
+    );
+
+    // A home there already is never overwritten, unless asked; then it is kept aside.
+    let out = restore(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("exists and is not empty: restore into another folder with --home DIR, or with --replace"),
+        "{}",
+        text(&out)
+    );
+    let out = restore(&["--replace"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let aside: Vec<String> = names_in(other.path())
+        .into_iter()
+        .filter(|n| n.starts_with("restored.before-restore-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{:?}", names_in(other.path()));
+
+    // A cut archive, or one whose entry climbs out of the home: refused, nothing changed.
+    let bytes = std::fs::read(&archive).expect("archive");
+    let cut = p.path("cut.tar.zst");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("cut");
+    let hostile = p.path("hostile.tar.zst");
+    {
+        let file = std::fs::File::create(&hostile).expect("create");
+        let mut tar = tar::Builder::new(zstd::Encoder::new(file, 3).expect("zstd").auto_finish());
+        let mut header = tar::Header::new_gnu();
+        let name = b"../escaped";
+        header.as_gnu_mut().expect("gnu").name[..name.len()].copy_from_slice(name);
+        header.set_size(2);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append(&header, &b"hi"[..]).expect("append");
+        tar.finish().expect("finish");
+    }
+    let fresh = other.path().join("fresh");
+    for (file, message) in [
+        (
+            &cut,
+            "cannot be restored: the archive is damaged or truncated",
+        ),
+        (
+            &hostile,
+            "cannot be restored: entry `../escaped` points outside the home",
+        ),
+    ] {
+        let out = p.sluice(&[
+            "--home",
+            fresh.to_str().expect("utf8"),
+            "restore",
+            file.to_str().expect("utf8"),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(
+            text(&out).contains(message) && text(&out).contains("nothing was changed"),
+            "{}",
+            text(&out)
+        );
+        assert!(!fresh.exists());
+        assert!(!other.path().join("escaped").exists());
+    }
+    // Nothing half-made is left beside the homes.
+    assert_eq!(
+        names_in(other.path())
+            .into_iter()
+            .filter(|n| !n.starts_with("restored"))
+            .collect::<Vec<_>>(),
+        Vec::<String>::new()
+    );
+}
