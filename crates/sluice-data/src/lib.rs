@@ -11,6 +11,7 @@
 //! [`DataError`] as an `OpError`) and what that depends on.
 
 pub mod checks;
+pub mod compare;
 pub mod escapes;
 pub mod export;
 pub mod functions;

@@ -61,6 +61,7 @@ pub struct Renderer {
 }
 
 /// What templates see of the run.
+#[derive(Debug, Clone)]
 pub struct Globals {
     /// The project's name.
     pub project: String,

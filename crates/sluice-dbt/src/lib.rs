@@ -23,6 +23,7 @@ pub mod project;
 pub mod properties;
 mod seeds;
 mod tests;
+pub mod unit_tests;
 
 use jinja::{Globals, REF_MARK, Renderer};
 use project::{Config, Origin, Project};
@@ -122,6 +123,8 @@ struct Item {
     /// Rendered with `is_incremental()` true.
     incremental_sql: Option<String>,
     refs: Vec<String>,
+    /// `(source, table)` given to `source()`.
+    sources: Vec<(String, String)>,
     materialized: Materialized,
 }
 
@@ -320,6 +323,7 @@ fn compile(
         sql: String::new(),
         incremental_sql: None,
         refs: Vec::new(),
+        sources: Vec::new(),
         materialized: Materialized::Table,
     };
     for rel in project.files(&project.seed_paths, "csv") {
@@ -397,6 +401,7 @@ fn compile(
             .filter_map(|n| Some((n.clone(), (opts.env)(&n)?)))
             .collect(),
     };
+    let unit_globals = globals.clone();
     let (mut renderer, macro_problems) = Renderer::new(dir, globals, &macros);
     for p in macro_problems {
         problems.push(p.origin, p.message);
@@ -419,7 +424,17 @@ fn compile(
         .filter(|i| i.config.enabled())
         .map(|i| i.name.clone())
         .collect();
-    renderer.set_names(enabled, sources);
+    renderer.set_names(enabled.clone(), sources.clone());
+    // A unit test overriding vars or environment variables renders its model again.
+    let renderer_with = |vars: &BTreeMap<String, serde_json::Value>,
+                         env: &BTreeMap<String, String>| {
+        let mut g = unit_globals.clone();
+        g.vars.extend(vars.clone());
+        g.env.extend(env.clone());
+        let (mut r, _) = Renderer::new(dir, g, &macros);
+        r.set_names(enabled.clone(), sources.clone());
+        r
+    };
     items.retain(|i| i.config.enabled());
 
     // Render models and snapshots; their config() calls come last.
@@ -433,6 +448,7 @@ fn compile(
                 }
                 item.sql = sql;
                 item.refs = calls.refs;
+                item.sources = calls.sources;
             }
             Err(e) => {
                 problems.push(
@@ -501,6 +517,16 @@ fn compile(
     let tests = tests::Tests::collect(
         dir, &items, &props, &renderer, &resolve, &singular, problems,
     );
+    let units = unit_tasks(
+        project,
+        &items,
+        &props,
+        &tests,
+        &renderer,
+        &renderer_with,
+        &resolve,
+        problems,
+    );
     for ((s, t), table) in &props.sources {
         let Some(location) = &table.location else {
             continue;
@@ -541,7 +567,13 @@ fn compile(
             ItemKind::Snapshot => snapshot_task(&file, item, &resolve(&item.sql), problems),
         };
         add_docs(item, &mut entries);
-        let after = tests.blocking(&item.refs);
+        let mut after = tests.blocking(&item.refs);
+        after.extend(
+            units
+                .iter()
+                .filter(|u| u.model == item.name)
+                .map(|u| u.name.clone()),
+        );
         if !after.is_empty() {
             entries.push(("after", seq(after.iter().map(|t| text(t)).collect())));
         }
@@ -557,6 +589,43 @@ fn compile(
             entries.push(("description", text(d)));
         }
         tasks.push((text(&t.name), map(entries)));
+    }
+    for u in units {
+        origins.insert(u.name.clone(), u.file.clone());
+        let row_node = |row: &unit_tests::TextRow| Node {
+            kind: NodeKind::Map(
+                row.iter()
+                    .map(|(k, v)| (text(k), v.as_deref().map_or_else(|| plain("null"), text)))
+                    .collect(),
+            ),
+            mark: START,
+        };
+        let rows_node = |rows: &[unit_tests::TextRow]| seq(rows.iter().map(row_node).collect());
+        let given = Node {
+            kind: NodeKind::Map(
+                u.given
+                    .iter()
+                    .map(|(table, rows)| (text(table), rows_node(rows)))
+                    .collect(),
+            ),
+            mark: START,
+        };
+        let mut entries = vec![
+            ("op", text("unit_test")),
+            ("sql", sql_text(&u.sql)),
+            ("given", given),
+            ("expect", rows_node(&u.expect)),
+        ];
+        if let Some(q) = &u.this_sql {
+            entries.push(("this_sql", sql_text(q)));
+        }
+        if let Some(d) = &u.description {
+            entries.push(("description", text(d)));
+        }
+        if !u.tags.is_empty() {
+            entries.push(("tags", seq(u.tags.iter().map(|t| text(t)).collect())));
+        }
+        tasks.push((text(&u.name), map(entries)));
     }
     let name = Node {
         kind: NodeKind::Scalar {
@@ -584,6 +653,235 @@ fn compile(
         ),
     ]);
     Some((root, origins))
+}
+
+/// Makes a renderer with more vars and environment variables (a unit test's overrides).
+type RenderWith<'a> =
+    &'a dyn Fn(&BTreeMap<String, serde_json::Value>, &BTreeMap<String, String>) -> Renderer;
+
+/// A unit test, ready to be a `unit_test` task.
+struct UnitTask {
+    name: String,
+    model: String,
+    sql: String,
+    /// The model's full-run query, when the test gives rows for `this`.
+    this_sql: Option<String>,
+    /// Table name → rows.
+    given: Vec<(String, Vec<unit_tests::TextRow>)>,
+    expect: Vec<unit_tests::TextRow>,
+    file: PathBuf,
+    description: Option<String>,
+    tags: Vec<String>,
+}
+
+/// The project's unit tests: each model rendered as the test asks (`is_incremental()`,
+/// vars, environment variables), every input given rows.
+#[allow(clippy::too_many_arguments)]
+fn unit_tasks(
+    project: &Project,
+    items: &[Item],
+    props: &Properties,
+    tests: &tests::Tests,
+    renderer: &Renderer,
+    renderer_with: RenderWith<'_>,
+    resolve: &dyn Fn(&str) -> String,
+    problems: &mut Problems,
+) -> Vec<UnitTask> {
+    use unit_tests::{Input, input_table, resolve_rows};
+    let mut out = Vec::new();
+    for spec in props.unit_tests.iter().filter(|u| u.enabled) {
+        let at = &spec.origin;
+        let name = &spec.name;
+        let Some(item) = items
+            .iter()
+            .find(|i| i.name == spec.model && i.kind == ItemKind::Model)
+        else {
+            let models = items
+                .iter()
+                .filter(|i| i.kind == ItemKind::Model)
+                .map(|i| i.name.as_str());
+            problems.push_hint(
+                spec.model_origin.clone(),
+                format!("unit test `{name}`: no model `{}`", spec.model),
+                did_you_mean(&spec.model, models),
+            );
+            continue;
+        };
+        if item.materialized == Materialized::Ephemeral {
+            problems.push(
+                at.clone(),
+                format!("unit test `{name}`: unit tests of an ephemeral model are not supported by sluice"),
+            );
+            continue;
+        }
+        let clash = items.iter().any(|i| &i.name == name)
+            || tests.tasks.iter().any(|t| &t.name == name)
+            || out.iter().any(|u: &UnitTask| &u.name == name);
+        if clash {
+            problems.push(
+                at.clone(),
+                format!("unit test `{name}` has the name of another model, test or unit test"),
+            );
+            continue;
+        }
+        if item.materialized == Materialized::Incremental && spec.incremental.is_none() {
+            problems.push(
+                at.clone(),
+                format!(
+                    "unit test `{name}` of incremental model `{}` must say which run it tests: `overrides: {{macros: {{is_incremental: true}}}}` (or false)",
+                    item.name
+                ),
+            );
+            continue;
+        }
+        let incremental = spec.incremental.unwrap_or(false);
+        let file = project.dir.join(&item.rel);
+        let rendered = if spec.vars.is_empty() && spec.env_vars.is_empty() {
+            renderer.render(&file, &item.source, incremental)
+        } else {
+            renderer_with(&spec.vars, &spec.env_vars).render(&file, &item.source, incremental)
+        };
+        let (sql, calls) = match rendered {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(
+                    e.origin,
+                    format!("unit test `{name}` (model `{}`): {}", item.name, e.message),
+                );
+                continue;
+            }
+        };
+        let mut given = Vec::new();
+        let mut ok = true;
+        let mut covered: Vec<Input> = Vec::new();
+        for g in &spec.given {
+            let input = input_table(&g.input);
+            let read = match &input {
+                Some(Input::Ref(r)) => calls.refs.contains(r),
+                Some(Input::Source(s, t)) => calls.sources.contains(&(s.clone(), t.clone())),
+                _ => true,
+            };
+            if !read {
+                problems.push(
+                    g.origin.clone(),
+                    format!(
+                        "unit test `{name}`: `{}` is not an input of model `{}`",
+                        g.input, item.name
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+            let table = match input {
+                Some(Input::Ref(r)) => {
+                    if items
+                        .iter()
+                        .any(|i| i.name == r && i.materialized == Materialized::Ephemeral)
+                    {
+                        problems.push(
+                            g.origin.clone(),
+                            format!("unit test `{name}`: rows for ephemeral model `{r}` are not supported by sluice; give rows for what it reads"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    covered.push(Input::Ref(r.clone()));
+                    r
+                }
+                Some(Input::Source(s, t)) => {
+                    covered.push(Input::Source(s.clone(), t.clone()));
+                    source_task(&s, &t)
+                }
+                Some(Input::This) if !incremental => {
+                    problems.push(
+                        g.origin.clone(),
+                        format!("unit test `{name}`: rows for `this` need an incremental run: add `overrides: {{macros: {{is_incremental: true}}}}`"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                Some(Input::This) => THIS.to_string(),
+                None => {
+                    problems.push(
+                        g.origin.clone(),
+                        format!("unit test `{name}`: `input: {}` is not ref('…'), source('…', '…') or this", g.input),
+                    );
+                    ok = false;
+                    continue;
+                }
+            };
+            match resolve_rows(project, &g.rows, &g.origin, name) {
+                Ok(rows) => given.push((table, rows)),
+                Err((origin, message)) => {
+                    problems.push(origin, message);
+                    ok = false;
+                }
+            }
+        }
+        // Every input given, as dbt asks: a unit test reads no real rows.
+        let ephemeral = |r: &str| {
+            items
+                .iter()
+                .any(|i| i.name == r && i.materialized == Materialized::Ephemeral)
+        };
+        let mut missing: Vec<String> = calls
+            .refs
+            .iter()
+            .filter(|r| !ephemeral(r) && !covered.contains(&Input::Ref((*r).clone())))
+            .map(|r| format!("ref('{r}')"))
+            .collect();
+        missing.extend(
+            calls
+                .sources
+                .iter()
+                .filter(|(s, t)| !covered.contains(&Input::Source(s.clone(), t.clone())))
+                .map(|(s, t)| format!("source('{s}', '{t}')")),
+        );
+        missing.dedup();
+        if !missing.is_empty() {
+            problems.push(
+                at.clone(),
+                format!(
+                    "unit test `{name}`: no rows given for {}, read by model `{}`: give every input (rows: [] for none)",
+                    missing.join(", "),
+                    item.name
+                ),
+            );
+            ok = false;
+        }
+        if let Some(r) = calls.refs.iter().find(|r| ephemeral(r)) {
+            problems.push(
+                at.clone(),
+                format!("unit test `{name}`: model `{}` reads ephemeral model `{r}`, which unit tests do not support in sluice yet", item.name),
+            );
+            ok = false;
+        }
+        let expect = match resolve_rows(project, &spec.expect, at, name) {
+            Ok(rows) => rows,
+            Err((origin, message)) => {
+                problems.push(origin, message);
+                continue;
+            }
+        };
+        if !ok {
+            continue;
+        }
+        out.push(UnitTask {
+            name: name.clone(),
+            model: item.name.clone(),
+            sql: resolve(&sql),
+            this_sql: given
+                .iter()
+                .any(|(t, _)| t == THIS)
+                .then(|| resolve(&item.sql)),
+            given,
+            expect,
+            file: at.file.clone(),
+            description: spec.description.clone(),
+            tags: spec.tags.clone(),
+        });
+    }
+    out
 }
 
 fn add_docs(item: &Item, entries: &mut Vec<(&str, Node)>) {

@@ -74,6 +74,8 @@ pub struct Properties {
     pub nodes: BTreeMap<String, NodeProps>,
     /// `(source, table)` → table.
     pub sources: BTreeMap<(String, String), SourceTable>,
+    /// `unit_tests:`.
+    pub unit_tests: Vec<crate::unit_tests::UnitSpec>,
 }
 
 const NODE_KEYS: &[&str] = &[
@@ -129,8 +131,11 @@ impl Properties {
                             props.source(&file, item, problems);
                         }
                     }
-                    "unit_tests" | "exposures" | "metrics" | "semantic_models"
-                    | "saved_queries" | "groups" | "analyses" | "macros" => problems.push(
+                    "unit_tests" => props
+                        .unit_tests
+                        .extend(crate::unit_tests::parse(&file, v, problems)),
+                    "exposures" | "metrics" | "semantic_models" | "saved_queries" | "groups"
+                    | "analyses" | "macros" => problems.push(
                         at,
                         format!("`{key}:` properties are not supported by sluice yet"),
                     ),

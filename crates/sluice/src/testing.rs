@@ -491,7 +491,7 @@ async fn run_case(
         let Some(d) = latest.iter().find(|d| &d.task == task) else {
             return Err(format!("task `{task}` wrote no dataset"));
         };
-        check_dataset(task, Path::new(&d.path), expect, file)
+        check_dataset(Path::new(&d.path), expect, file)
             .await
             .map_err(|e| format!("{task}: {e}"))?;
     }
@@ -507,7 +507,7 @@ async fn fresh_home() -> Result<(tempfile::TempDir, Arc<dyn sluice_store::StateS
 }
 
 /// The expectations of one dataset.
-async fn check_dataset(task: &str, dir: &Path, expect: &Expect, file: &Path) -> Result<(), String> {
+async fn check_dataset(dir: &Path, expect: &Expect, file: &Path) -> Result<(), String> {
     use sluice_data::session::{register_dataset, session};
     let ctx = session();
     register_dataset(&ctx, "data", dir)
@@ -534,43 +534,14 @@ async fn check_dataset(task: &str, dir: &Path, expect: &Expect, file: &Path) -> 
         ctx.register_csv("expected", path.to_string_lossy().as_ref(), options)
             .await
             .map_err(|e| format!("{}: {}", path.display(), fail(e)))?;
-        let actual = ctx.table("data").await.map_err(fail)?;
-        let expected_df = ctx.table("expected").await.map_err(fail)?;
-        let mut ours = Vec::new();
-        let mut theirs = Vec::new();
-        for f in expected_df.schema().fields() {
-            let name = sluice_core::checks::quote_ident(f.name());
-            let Ok(field) = actual.schema().field_with_unqualified_name(f.name()) else {
-                return Err(format!(
-                    "{} has column `{}`, which {task} does not have",
-                    path.display(),
-                    f.name()
-                ));
-            };
-            ours.push(name.clone());
-            theirs.push(format!(
-                "CAST(NULLIF({name}, '') AS {}) AS {name}",
-                sql_type(field.data_type())
+        let differs = sluice_data::compare::compare_with_text(&ctx, "data", "expected", true)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some((label, rows)) = differs.first() {
+            return Err(format!(
+                "{label} (compared with {}): {rows}",
+                path.display()
             ));
-        }
-        let (ours, theirs) = (ours.join(", "), theirs.join(", "));
-        for (label, q) in [
-            (
-                "rows not expected",
-                format!("SELECT {ours} FROM data EXCEPT ALL SELECT {theirs} FROM expected"),
-            ),
-            (
-                "rows missing",
-                format!("SELECT {theirs} FROM expected EXCEPT ALL SELECT {ours} FROM data"),
-            ),
-        ] {
-            let df = ctx.sql(&q).await.map_err(fail)?;
-            if let Some((_, rows)) = sluice_data::checks::failing_rows(df).await.map_err(fail)? {
-                return Err(format!(
-                    "{label} (compared with {}): {rows}",
-                    path.display()
-                ));
-            }
         }
     }
     if !expect.checks.is_empty() {
@@ -585,23 +556,6 @@ async fn check_dataset(task: &str, dir: &Path, expect: &Expect, file: &Path) -> 
             .map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-/// The SQL name of an Arrow type, for casting the text of an expected file.
-fn sql_type(t: &sluice_data::datafusion::arrow::datatypes::DataType) -> String {
-    use sluice_data::datafusion::arrow::datatypes::DataType as T;
-    match t {
-        T::Boolean => "BOOLEAN".into(),
-        T::Int8 | T::Int16 | T::Int32 | T::Int64 | T::UInt8 | T::UInt16 | T::UInt32 => {
-            "BIGINT".into()
-        }
-        T::UInt64 => "BIGINT UNSIGNED".into(),
-        T::Float16 | T::Float32 | T::Float64 => "DOUBLE".into(),
-        T::Decimal128(p, s) | T::Decimal256(p, s) => format!("DECIMAL({p}, {s})"),
-        T::Date32 | T::Date64 => "DATE".into(),
-        T::Timestamp(_, _) => "TIMESTAMP".into(),
-        _ => "VARCHAR".into(),
-    }
 }
 
 /// A dbt project's data tests: the chosen tasks run in a fresh home; each test task is a case.
@@ -637,7 +591,7 @@ async fn dbt_cases(u: &Unit, registry: &Arc<sluice_op::Registry>) -> Result<Vec<
         let Some(task) = u.pipeline.tasks.iter().find(|t| &t.name == name) else {
             continue;
         };
-        let is_test = task.op() == Some("test");
+        let is_test = matches!(task.op(), Some("test" | "unit_test"));
         let failure = match state {
             TaskState::Succeeded | TaskState::Cached if is_test => None,
             TaskState::Succeeded | TaskState::Cached => continue,

@@ -50,8 +50,18 @@ const TABLES: &[&str] = &[
 /// `dbt build`, then `sluice run`, then the comparison of every table.
 fn build_both_and_compare(p: &Project, python: &str, dbt: &Path, round: &str) {
     let project = p.path("shop");
+    // dbt reads the columns of `this` from the warehouse: a unit test giving rows for it
+    // fails until the model exists, so dbt's first build leaves unit tests out (sluice's
+    // does not: the model's own query tells the columns).
+    let first = if round == "first" {
+        &["--exclude", "test_type:unit"][..]
+    } else {
+        &[][..]
+    };
     let out = Command::new(dbt)
-        .args(["build", "--profiles-dir"])
+        .arg("build")
+        .args(first)
+        .arg("--profiles-dir")
         .arg(&project)
         .arg("--project-dir")
         .arg(&project)
@@ -63,10 +73,11 @@ fn build_both_and_compare(p: &Project, python: &str, dbt: &Path, round: &str) {
     // The home in the test's folder (not the project's), where the read commands find it.
     let out = p.run_ok(&["run", "shop", "--home", ".sluice"]);
     let summary = text(&out);
-    // 3 seeds, 3 views, 3 tables (one incremental), 1 snapshot and 18 tests; the
-    // ephemeral model is no task. New seed rows run them all again.
+    // 3 seeds, 3 views, 3 tables (one incremental), 1 snapshot, 18 tests and 2 unit tests;
+    // the ephemeral model is no task. New seed rows run them all again (the unit tests read
+    // their inputs' columns).
     assert!(summary.contains("succeeded in"), "{summary}");
-    assert!(summary.contains(": 28 succeeded"), "{summary}");
+    assert!(summary.contains(": 30 succeeded"), "{summary}");
     let parquet = p.path(&format!("parquet-{round}"));
     std::fs::create_dir_all(&parquet).expect("mkdir");
     for spec in TABLES {
@@ -260,6 +271,85 @@ fn a_failing_unique_test_shows_its_rows_and_stops_what_depends_on_the_model() {
 }
 
 #[test]
+fn a_failing_unit_test_shows_both_differences_and_stops_its_model() {
+    let unit = "version: 2\nunit_tests:\n  - name: names_are_upper_case\n    model: named\n    given:\n      - input: ref('people')\n        rows:\n          - {id: 1, name: ada}\n          - {id: 2}\n    expect:\n      fixture: named_people\n";
+    let p = project(&[
+        ("dbt_project.yml", PROJECT),
+        ("seeds/people.csv", "id,name\n1,ada\n"),
+        (
+            "models/named.sql",
+            "{{ config(materialized='table') }}\nselect id, upper(name) as name from {{ ref('people') }}",
+        ),
+        ("models/unit.yml", unit),
+        // Expected: the second name null; the first wrongly lower case.
+        ("tests/fixtures/named_people.csv", "id,name\n1,ada\n2,\n"),
+    ]);
+    let out = p.sluice(&["run", "proj", "--home", ".sluice"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = text(&out);
+    assert!(
+        err.contains("names_are_upper_case")
+            && err.contains("unit test failed: rows not expected: 1 row"),
+        "{err}"
+    );
+    assert!(err.contains("| 1  | ADA  |"), "{err}");
+    assert!(err.contains("rows missing: 1 row"), "{err}");
+    assert!(err.contains("| 1  | ada  |"), "{err}");
+    let show = p.show(&p.last_run_id());
+    assert_eq!(
+        common::task(&show, "names_are_upper_case")["state"],
+        "failed"
+    );
+    assert_eq!(common::task(&show, "named")["state"], "upstream_failed");
+    // Fixed, it passes and the model is built.
+    std::fs::write(
+        p.path("proj/tests/fixtures/named_people.csv"),
+        "id,name\n2,\n1,ADA\n",
+    )
+    .expect("write");
+    let out = p.run_ok(&["run", "proj", "--home", ".sluice"]);
+    assert!(text(&out).contains("succeeded in"), "{}", text(&out));
+}
+
+#[test]
+fn unit_tests_are_checked_at_validation() {
+    let err = validate_error(&[
+        ("dbt_project.yml", PROJECT),
+        ("seeds/people.csv", "id,name\n1,ada\n"),
+        ("models/named.sql", "select * from {{ ref('people') }}"),
+        (
+            "models/inc.sql",
+            "{{ config(materialized='incremental') }}\nselect * from {{ ref('people') }}",
+        ),
+        (
+            "models/unit.yml",
+            "version: 2\nunit_tests:\n  - name: a\n    model: nmaed\n    given: []\n    expect: {rows: []}\n  - name: b\n    model: named\n    given: []\n    expect: {rows: []}\n  - name: c\n    model: inc\n    given: [{input: ref('people'), rows: []}]\n    expect: {rows: []}\n  - name: d\n    model: named\n    given:\n      - input: ref('named')\n        rows: []\n    expect: {rows: []}\n",
+        ),
+    ]);
+    for line in [
+        "proj/models/unit.yml:4:12: error: unit test `a`: no model `nmaed` (did you mean `named`?)",
+        "proj/models/unit.yml:7:11: error: unit test `b`: no rows given for ref('people'), read by model `named`: give every input (rows: [] for none)",
+        "proj/models/unit.yml:11:11: error: unit test `c` of incremental model `inc` must say which run it tests: `overrides: {macros: {is_incremental: true}}` (or false)",
+        "proj/models/unit.yml:18:16: error: unit test `d`: `ref('named')` is not an input of model `named`",
+    ] {
+        assert!(err.contains(line), "`{line}` not in:\n{err}");
+    }
+    // Rows as SQL, as dbt allows for some adapters: refused where written.
+    let err = validate_error(&[
+        ("dbt_project.yml", PROJECT),
+        ("models/one.sql", "select 1 as id"),
+        (
+            "models/unit.yml",
+            "unit_tests:\n  - name: d\n    model: one\n    given: []\n    expect:\n      format: sql\n      rows: select 1 as id\n",
+        ),
+    ]);
+    assert!(
+        err.contains("proj/models/unit.yml:6:15: error: unit test `d`: rows of format `sql` are not supported by sluice (dict or csv)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn select_runs_a_model_what_depends_on_it_and_their_tests() {
     let p = Project::new("");
     copy_dir(&root().join("examples/dbt"), &p.path("shop"));
@@ -281,14 +371,16 @@ fn select_runs_a_model_what_depends_on_it_and_their_tests() {
         .filter_map(|t| t["task"].as_str())
         .collect();
     ran.sort();
-    // stg_orders, what reads it (customers left out) and their tests; then what they wait
-    // for (the seeds, stg_payments).
+    // stg_orders, what reads it (customers left out), their tests and unit tests; then what
+    // they wait for (the seeds, stg_payments).
     assert_eq!(
         ran,
         [
             "accepted_values_stg_orders_status__placed__shipped__completed__return_pending__returned",
             "assert_order_amounts_are_not_negative",
             "daily_revenue",
+            "daily_revenue_leaves_out_returned_orders",
+            "daily_revenue_recomputes_from_the_latest_day_it_has",
             "not_null_daily_revenue_order_date",
             "not_null_orders_amount",
             "not_null_orders_customer_id",
@@ -419,7 +511,11 @@ fn test_runs_pipeline_cases_and_dbt_tests_and_writes_junit() {
         report.contains("ok      shop › unique_orders_order_id"),
         "{report}"
     );
-    assert!(report.contains("19 tests: 19 passed, 0 failed"), "{report}");
+    assert!(
+        report.contains("ok      shop › daily_revenue_recomputes_from_the_latest_day_it_has"),
+        "{report}"
+    );
+    assert!(report.contains("21 tests: 21 passed, 0 failed"), "{report}");
     // A wrong expectation fails with the rows that differ, in the JUnit file too.
     std::fs::write(
         p.path("reports/tests/expected/by_region.csv"),

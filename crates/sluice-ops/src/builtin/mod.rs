@@ -80,6 +80,11 @@ pub(crate) fn specs() -> Vec<OpSpec> {
             build: sql_test::build_test,
         },
         OpSpec {
+            name: "unit_test",
+            summary: "Runs a model's SQL on rows given for its inputs and compares its output with the rows expected, in any order (a dbt unit test).",
+            build: sql_test::build_unit_test,
+        },
+        OpSpec {
             name: "snapshot",
             summary: "Keeps the history of a query's rows by `unique_key` (dbt snapshots: `timestamp` or `check` strategy), with dbt_valid_from / dbt_valid_to.",
             build: snapshot::build_snapshot,
