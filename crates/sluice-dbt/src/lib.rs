@@ -18,6 +18,8 @@ use sluice_core::diag::{Diagnostic, Diagnostics, did_you_mean};
 use sluice_core::yaml::{Node, NodeKind};
 use sluice_core::{LoadError, LoadOptions, Pipeline};
 
+pub use embed::{load_file, newest_change, projects_of};
+mod embed;
 pub mod jinja;
 pub mod project;
 pub mod properties;
@@ -149,10 +151,6 @@ impl ItemKind {
 /// `--param` values of `opts` are the project's `vars`; the environment (`SLUICE_ENV`, `dev`
 /// by default) is `target.name`.
 pub fn load(path: &Path, opts: &LoadOptions<'_>) -> Result<Pipeline, LoadError> {
-    let target = (opts.env)(sluice_core::pipeline::ENVIRONMENT_VAR)
-        .filter(|e| !e.trim().is_empty())
-        .unwrap_or_else(|| sluice_core::pipeline::DEFAULT_ENVIRONMENT.to_string());
-    let target = target.as_str();
     let dir = project_dir(path).ok_or_else(|| LoadError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::new(
@@ -165,35 +163,58 @@ pub fn load(path: &Path, opts: &LoadOptions<'_>) -> Result<Pipeline, LoadError> 
     let Some(project) = Project::read(&dir, &mut problems) else {
         return Err(problems.into_diagnostics(&file).into());
     };
-    match compile(&project, opts, target, &mut problems) {
+    let vars: BTreeMap<String, serde_json::Value> = opts
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    match compile(&project, &vars, opts, &target(opts), &mut problems) {
         Some((root, origins)) if problems.items.is_empty() => {
-            let mut pipeline = sluice_core::compile_node(&root, &file, opts).map_err(|d| {
-                // Problems of a task are shown in the file it comes from.
-                let items = d
-                    .items
-                    .into_iter()
-                    .map(|mut item| {
-                        let task = item
-                            .key
-                            .strip_prefix("tasks.")
-                            .map(|k| k.split('.').next().unwrap_or(k));
-                        if let Some(origin) = task.and_then(|t| origins.get(t)) {
-                            item.file = Some(origin.clone());
-                        }
-                        item
-                    })
-                    .collect();
-                LoadError::Invalid(Diagnostics::new(&file, items))
-            })?;
-            for task in &mut pipeline.tasks {
-                task.source = origins
-                    .get(&task.name)
-                    .map(|f| f.strip_prefix(&dir).unwrap_or(f).to_path_buf());
-            }
-            Ok(pipeline)
+            compile_with_origins(&root, &file, &dir, &origins, opts)
         }
         _ => Err(problems.into_diagnostics(&file).into()),
     }
+}
+
+/// The environment, dbt's `target.name`: `SLUICE_ENV`, `dev` by default.
+fn target(opts: &LoadOptions<'_>) -> String {
+    (opts.env)(sluice_core::pipeline::ENVIRONMENT_VAR)
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| sluice_core::pipeline::DEFAULT_ENVIRONMENT.to_string())
+}
+
+/// Validates the pipeline tree `root` of `file`; the problems of a task, and its `source`,
+/// are those of the file `origins` names for it (shown relative to `dir`).
+fn compile_with_origins(
+    root: &Node,
+    file: &Path,
+    dir: &Path,
+    origins: &BTreeMap<String, PathBuf>,
+    opts: &LoadOptions<'_>,
+) -> Result<Pipeline, LoadError> {
+    let mut pipeline = sluice_core::compile_node(root, file, opts).map_err(|d| {
+        let items = d
+            .items
+            .into_iter()
+            .map(|mut item| {
+                let task = item
+                    .key
+                    .strip_prefix("tasks.")
+                    .map(|k| k.split('.').next().unwrap_or(k));
+                if let Some(origin) = task.and_then(|t| origins.get(t)) {
+                    item.file = Some(origin.clone());
+                }
+                item
+            })
+            .collect();
+        LoadError::Invalid(Diagnostics::new(file, items))
+    })?;
+    for task in &mut pipeline.tasks {
+        if let Some(f) = origins.get(&task.name) {
+            task.source = Some(f.strip_prefix(dir).unwrap_or(f).to_path_buf());
+        }
+    }
+    Ok(pipeline)
 }
 
 fn read(dir: &Path, rel: &Path, problems: &mut Problems) -> Option<String> {
@@ -284,6 +305,7 @@ fn check_config(config: &Config, problems: &mut Problems) {
 /// comes from.
 fn compile(
     project: &Project,
+    vars_override: &BTreeMap<String, serde_json::Value>,
     opts: &LoadOptions<'_>,
     target: &str,
     problems: &mut Problems,
@@ -389,9 +411,7 @@ fn compile(
         .collect();
     env_names.extend(macros.iter().flat_map(|(_, s)| jinja::env_var_names(s)));
     let mut vars = project.vars.clone();
-    for (k, v) in opts.params {
-        vars.insert(k.clone(), serde_json::Value::String(v.clone()));
-    }
+    vars.extend(vars_override.iter().map(|(k, v)| (k.clone(), v.clone())));
     let globals = Globals {
         project: project.name.clone(),
         target: target.to_string(),

@@ -1,5 +1,6 @@
 //! The pipelines the server knows: every `*.yaml`/`*.yml` file of its folder, loaded and
-//! validated, reloaded when a file changes. A file with problems stays listed with its
+//! validated (its `op: dbt` tasks made the tasks of their projects), reloaded when a file, or
+//! a file of a project it names, changes. A file with problems stays listed with its
 //! problems (file:line:column) instead of stopping the server; its previous valid version is
 //! not scheduled meanwhile.
 
@@ -72,8 +73,14 @@ pub fn load_params(
     registry: &Registry,
     from_api: bool,
 ) -> Result<Pipeline, String> {
-    sluice_core::load_file_from(file, params, registry, from_api)
-        .map_err(|e| sluice_op::redact_urls(&e.to_string()))
+    let opts = sluice_core::LoadOptions {
+        params,
+        catalog: registry,
+        env: &|name| std::env::var(name).ok(),
+        api_params: from_api,
+    };
+    // Pipeline files, with their `op: dbt` tasks made the tasks of their projects.
+    sluice_dbt::load_file(file, &opts).map_err(|e| sluice_op::redact_urls(&e.to_string()))
 }
 
 fn pipeline_files(dir: &Path) -> std::io::Result<Vec<(PathBuf, Option<SystemTime>)>> {
@@ -85,7 +92,14 @@ fn pipeline_files(dir: &Path) -> std::io::Result<Vec<(PathBuf, Option<SystemTime
             .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
         if yaml && !hidden && path.is_file() {
-            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+            // A change to a dbt project an `op: dbt` task names reloads the pipeline too.
+            let modified = sluice_dbt::projects_of(&path)
+                .iter()
+                .map(|p| sluice_dbt::newest_change(p))
+                .fold(
+                    std::fs::metadata(&path).and_then(|m| m.modified()).ok(),
+                    Option::max,
+                );
             files.push((path, modified));
         }
     }

@@ -402,23 +402,20 @@ async fn head(cli: &Cli, dataset: &str, rows: usize) -> Result<u8, Failure> {
     crate::data::sql(store, &query, &[], crate::cli::OutputFormat::Table, None).await
 }
 
-/// Loads a pipeline file, or a dbt project (its folder or its `dbt_project.yml`), whose
-/// `vars` the `params` set.
+/// Loads a pipeline file (its `op: dbt` tasks made the tasks of their projects), or a dbt
+/// project (its folder or its `dbt_project.yml`), whose `vars` the `params` set.
 pub(crate) fn load(
     file: &Path,
     params: &[(String, String)],
     registry: &Registry,
 ) -> Result<Pipeline, LoadError> {
-    if sluice_dbt::is_project(file) {
-        let opts = sluice_core::LoadOptions {
-            params,
-            catalog: registry,
-            env: &|name| std::env::var(name).ok(),
-            api_params: false,
-        };
-        return sluice_dbt::load(file, &opts);
-    }
-    sluice_core::load_file_with_env(file, params, registry)
+    let opts = sluice_core::LoadOptions {
+        params,
+        catalog: registry,
+        env: &|name| std::env::var(name).ok(),
+        api_params: false,
+    };
+    sluice_dbt::load_file(file, &opts)
 }
 
 fn load_or_fail(

@@ -8,23 +8,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Project, text};
+use common::{Project, copy_dir, text};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 fn append(file: &Path, rows: &str) {
@@ -347,6 +334,82 @@ fn unit_tests_are_checked_at_validation() {
         err.contains("proj/models/unit.yml:6:15: error: unit test `d`: rows of format `sql` are not supported by sluice (dict or csv)"),
         "{err}"
     );
+}
+
+#[test]
+fn a_pipeline_runs_a_dbt_project_as_its_own_tasks_between_others() {
+    let p = Project::new(
+        r#"
+name: nightly
+schedule: "0 3 * * *"
+tasks:
+  start: { run: "echo start" }
+  shop:
+    op: dbt
+    project: shop
+    vars: { payment_methods: [credit_card, coupon] }
+    after: [start]
+  report:
+    op: sql
+    sql: "select count(*) as customers, sum(customer_lifetime_value) as value from customers"
+  done:
+    run: "echo done"
+    after: [shop]
+"#,
+    );
+    copy_dir(&root().join("examples/dbt"), &p.path("shop"));
+    let out = p.run_ok(&["run", "pipeline.yaml"]);
+    // The project's 30 tasks, and the pipeline's own 3.
+    assert!(text(&out).contains(": 33 succeeded"), "{}", text(&out));
+    let show = p.show(&p.last_run_id());
+    let tasks = show["tasks"].as_array().expect("tasks");
+    let start = common::micros(&common::task(&show, "start")["ended_at"]);
+    let done = common::micros(&common::task(&show, "done")["started_at"]);
+    for t in tasks {
+        let name = t["task"].as_str().unwrap_or_default();
+        if ["start", "done", "report"].contains(&name) {
+            continue;
+        }
+        // Every task of the project waits for `start`; `done` waits for all of them.
+        assert!(common::micros(&t["started_at"]) >= start, "{t}");
+        assert!(common::micros(&t["ended_at"]) <= done, "{t}");
+    }
+    // The vars given: two payment methods, so the orders mart has their two columns.
+    let cols = p.run_ok(&[
+        "sql",
+        "select * from nightly.orders limit 1",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&cols.stdout).lines().next(),
+        Some("order_id,customer_id,order_date,status,credit_card_amount,coupon_amount,amount")
+    );
+    let rows = p.run_ok(&[
+        "sql",
+        "select customers from nightly.report",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&rows.stdout), "customers\n10\n");
+
+    // Bad input: where it is written.
+    std::fs::write(
+        p.path("pipeline.yaml"),
+        "name: nightly\ntasks:\n  a: { op: dbt, project: nowhere }\n  b: { op: dbt, projct: shop }\n  orders: { run: echo }\n  c: { op: dbt, project: shop }\n",
+    )
+    .expect("write");
+    let out = p.sluice(&["validate", "pipeline.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = text(&out);
+    for line in [
+        "pipeline.yaml:3:26: error: `tasks.a`: nowhere holds no dbt_project.yml",
+        "pipeline.yaml:4:3: error: `tasks.b`: a dbt task needs `project:`, the folder holding dbt_project.yml",
+        "pipeline.yaml:4:17: error: `tasks.b`: `projct` is not a key of a dbt task (did you mean `project`?)",
+        "pipeline.yaml:6:3: error: `tasks.c`: the dbt project's `orders` has the name of another task of this pipeline: rename one",
+    ] {
+        assert!(err.contains(line), "`{line}` not in:\n{err}");
+    }
 }
 
 #[test]

@@ -51,6 +51,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "sluice-core",
             "sluice-data",
+            "sluice-dbt",
             "sluice-docs",
             "sluice-embed",
             "sluice-engine",

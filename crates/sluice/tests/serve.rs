@@ -12,8 +12,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use common::{
-    DOCS, Project, Server, YEARLY, call, client, docs_pipeline, json_of, model_dir, run_state,
-    runs_of, trigger, user_with_token, wait_for,
+    DOCS, Project, Server, YEARLY, call, client, copy_dir, docs_pipeline, json_of, model_dir,
+    run_state, runs_of, trigger, user_with_token, wait_for,
 };
 
 const PIPELINES: &str = r#"
@@ -1253,4 +1253,60 @@ fn models_are_served_from_their_champion_and_a_promotion_fails_no_request() {
         ),
         "{text}"
     );
+}
+
+#[test]
+fn a_served_pipeline_runs_its_dbt_project_and_reloads_when_a_model_is_added() {
+    let p = Project::new(
+        r#"
+name: nightly
+schedule: "0 3 * * *"
+tasks:
+  start: { run: "echo start" }
+  shop: { op: dbt, project: shop, after: [start] }
+"#,
+    );
+    copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dbt"),
+        &p.path("shop"),
+    );
+    let operator = user_with_token(&p, "otto", "operator");
+    let c = client();
+    let s = Server::start(&p);
+    let tasks = |c: &reqwest::blocking::Client| -> Vec<String> {
+        let v = json_of(
+            call(
+                c,
+                &s,
+                Method::GET,
+                "/api/pipelines/nightly",
+                Some(&operator),
+            )
+            .send()
+            .expect("pipeline"),
+        );
+        v["tasks"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|t| t["name"].as_str().map(String::from))
+            .collect()
+    };
+    let listed = tasks(&c);
+    assert_eq!(listed.len(), 31, "{listed:?}");
+    assert!(listed.contains(&"daily_revenue".to_string()), "{listed:?}");
+    let run = trigger(&c, &s, &operator, "nightly", json!({}));
+    wait_for("the nightly run", Duration::from_secs(60), || {
+        run_state(&c, &s, &operator, &run) == "succeeded"
+    });
+    // A model added to the project: the server loads the pipeline again.
+    std::fs::write(
+        p.path("shop/models/marts/big_orders.sql"),
+        "select * from {{ ref('orders') }} where amount > 20",
+    )
+    .expect("model");
+    wait_for("the reload", Duration::from_secs(30), || {
+        tasks(&c).contains(&"big_orders".to_string())
+    });
 }

@@ -493,3 +493,17 @@ pub fn read_request(stream: &std::net::TcpStream) -> (String, Vec<(String, Strin
     let _ = reader.read_exact(&mut body);
     (request.trim().to_string(), headers, body)
 }
+
+/// Copies a folder, recursively (an example project into a test's folder).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
