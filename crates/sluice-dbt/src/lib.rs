@@ -598,6 +598,10 @@ fn compile(
             entries.push(("after", seq(after.iter().map(|t| text(t)).collect())));
         }
         tasks.push((text(&item.name), map(entries)));
+        if let Some((name, task)) = postgres_task(item, problems) {
+            origins.insert(name.clone(), file.clone());
+            tasks.push((text(&name), task));
+        }
     }
     for t in tests.tasks {
         origins.insert(t.name.clone(), t.file.clone());
@@ -673,6 +677,78 @@ fn compile(
         ),
     ]);
     Some((root, origins))
+}
+
+/// The keys of a model's `meta: {postgres: {…}}`.
+const POSTGRES_KEYS: &[&str] = &["table", "schema", "key", "url", "password_env", "tls"];
+
+/// A model's copy into PostgreSQL (`meta: {postgres: {key: …}}`, or `postgres: true` with
+/// the model's `unique_key`): a `load.postgres` task `MODEL__postgres`, the table named after
+/// the model unless `table:` says otherwise.
+fn postgres_task(item: &Item, problems: &mut Problems) -> Option<(String, Node)> {
+    let meta = item.config.get("meta")?;
+    let spec = meta.value.get("postgres")?;
+    let at = meta.origin.clone();
+    let fail = |problems: &mut Problems, message: String| {
+        problems.push(
+            at.clone(),
+            format!("model `{}`: meta.postgres: {message}", item.name),
+        );
+        None
+    };
+    let spec = match spec {
+        serde_json::Value::Bool(false) => return None,
+        serde_json::Value::Bool(true) => serde_json::Map::new(),
+        serde_json::Value::Object(m) => m.clone(),
+        _ => {
+            return fail(
+                problems,
+                "expected true or a map (table, schema, key, url, password_env, tls)".into(),
+            );
+        }
+    };
+    if item.kind != ItemKind::Model || item.materialized == Materialized::View {
+        return fail(
+            problems,
+            "only tables and incremental models are loaded into PostgreSQL (a view is a stored query)".into(),
+        );
+    }
+    if let Some(k) = spec.keys().find(|k| !POSTGRES_KEYS.contains(&k.as_str())) {
+        return fail(
+            problems,
+            format!("`{k}` is not a key of it (table, schema, key, url, password_env, tls)"),
+        );
+    }
+    let key = match spec.get("key") {
+        Some(k) => project::tag_list(k),
+        None => item.config.list("unique_key"),
+    };
+    if key.is_empty() {
+        return fail(
+            problems,
+            "the rows' key is needed: `key: [column, …]`, or the model's `unique_key`".into(),
+        );
+    }
+    let mut entries = vec![
+        ("op", text("load.postgres")),
+        ("input", text(&item.name)),
+        (
+            "table",
+            text(
+                spec.get("table")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or(&item.name),
+            ),
+        ),
+        ("key", seq(key.iter().map(|k| text(k)).collect())),
+        ("index", text("none")),
+    ];
+    for k in ["schema", "url", "password_env", "tls"] {
+        if let Some(v) = spec.get(k).and_then(|v| v.as_str()) {
+            entries.push((k, text(v)));
+        }
+    }
+    Some((format!("{}__postgres", item.name), map(entries)))
 }
 
 /// Makes a renderer with more vars and environment variables (a unit test's overrides).

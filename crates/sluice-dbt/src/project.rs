@@ -268,6 +268,17 @@ impl Config {
     /// Sets `key` (tags are added to those already there).
     pub fn set(&mut self, key: &str, value: serde_json::Value, origin: Origin) {
         let key = key.trim_start_matches('+').replace('-', "_");
+        // `meta` maps are merged, the later keys winning, as dbt does.
+        if key == "meta"
+            && let (Some(old), serde_json::Value::Object(new)) = (self.values.get(&key), &value)
+            && let serde_json::Value::Object(old) = &old.value
+        {
+            let mut merged = old.clone();
+            merged.extend(new.clone());
+            let value = serde_json::Value::Object(merged);
+            self.values.insert(key, Setting { value, origin });
+            return;
+        }
         if key == "tags"
             && let Some(old) = self.values.get(&key)
         {

@@ -162,7 +162,10 @@ impl Properties {
                 "description" => p.description = v.as_text().map(String::from),
                 "config" => read_config(file, v, &mut p.config),
                 "tags" => p.config.set("tags", v.to_json(), at),
-                "meta" => p.owners.extend(owners(v)),
+                "meta" => {
+                    p.owners.extend(owners(v));
+                    p.config.set("meta", v.to_json(), at);
+                }
                 "columns" => {
                     for col in v.as_seq().unwrap_or_default() {
                         self.column(file, col, &mut p, problems);

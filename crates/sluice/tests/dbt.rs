@@ -413,6 +413,69 @@ tasks:
 }
 
 #[test]
+fn models_marked_for_postgres_are_loaded_into_it_by_key() {
+    let Some(url) = common::pg_database("dbt models into PostgreSQL", "dbt") else {
+        return;
+    };
+    let p = project(&[
+        (
+            "dbt_project.yml",
+            &format!(
+                "{PROJECT}models:\n  proj:\n    marts:\n      +materialized: table\n      +meta:\n        postgres: {{key: id, url: '{url}', schema: public}}\n"
+            ),
+        ),
+        ("seeds/people.csv", "id,name\n1,ada\n2,bob\n"),
+        (
+            "models/marts/named.sql",
+            "select id, upper(name) as name from {{ ref('people') }}",
+        ),
+        ("models/staging/kept_here.sql", "select 1 as id"),
+    ]);
+    let out = p.run_ok(&["run", "proj", "--home", ".sluice"]);
+    assert!(text(&out).contains("named__postgres"), "{}", text(&out));
+    assert!(
+        !text(&out).contains("kept_here__postgres"),
+        "{}",
+        text(&out)
+    );
+    let rows = common::pg_query(
+        &url,
+        &["SELECT id::text, name FROM public.named ORDER BY id"],
+    );
+    assert_eq!(
+        rows,
+        vec![
+            vec![Some("1".to_string()), Some("ADA".to_string())],
+            vec![Some("2".to_string()), Some("BOB".to_string())]
+        ]
+    );
+    // A row changed and one gone in the seed: the table follows, by key.
+    std::fs::write(p.path("proj/seeds/people.csv"), "id,name\n1,eve\n").expect("seed");
+    p.run_ok(&["run", "proj", "--home", ".sluice"]);
+    let rows = common::pg_query(
+        &url,
+        &["SELECT id::text, name FROM public.named ORDER BY id"],
+    );
+    assert_eq!(
+        rows,
+        vec![vec![Some("1".to_string()), Some("EVE".to_string())]]
+    );
+    // A view cannot be loaded: refused where its meta is set.
+    std::fs::write(
+        p.path("proj/models/marts/schema.yml"),
+        "version: 2\nmodels:\n  - name: named\n    config:\n      materialized: view\n",
+    )
+    .expect("write");
+    let out = p.sluice(&["validate", "proj"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("model `named`: meta.postgres: only tables and incremental models are loaded into PostgreSQL (a view is a stored query)"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn select_runs_a_model_what_depends_on_it_and_their_tests() {
     let p = Project::new("");
     copy_dir(&root().join("examples/dbt"), &p.path("shop"));

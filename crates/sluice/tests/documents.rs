@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Project, metrics, model_dir, test_python};
+use common::{Project, metrics, model_dir, pg_query, test_python};
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -211,7 +211,7 @@ fn the_example_classifies_documents_rejects_bad_files_and_reads_only_new_ones() 
     let docs = p.path("data/to_ingest").display().to_string();
     generate(&python, &[&docs, "--per-class", "10", "--bad", &docs]);
     // The tables go to a database of their own when the tests have a PostgreSQL.
-    let pg = pg_database();
+    let pg = common::pg_database("the example's PostgreSQL tables", "documents");
     let pg_param = format!("pg_url={}", pg.as_deref().unwrap_or_default());
     p.run_ok(&["run", "pipeline.yaml", "-p", &pg_param]);
     let run = p.last_run_id();
@@ -352,59 +352,6 @@ fn the_example_classifies_documents_rejects_bad_files_and_reads_only_new_ones() 
 
     // Documents uploaded to the served model, by the API and in the web UI.
     uploads_are_classified(&p, &more);
-}
-
-/// A fresh database on the tests' PostgreSQL (`SLUICE_TEST_PG_URL`; required in CI), or
-/// `None` outside CI without one.
-fn pg_database() -> Option<String> {
-    let Ok(url) = std::env::var("SLUICE_TEST_PG_URL") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must load the example's tables: SLUICE_TEST_PG_URL is not set (scripts/test.sh starts PostgreSQL)"
-        );
-        eprintln!("SKIPPED the example's PostgreSQL tables: SLUICE_TEST_PG_URL is not set");
-        return None;
-    };
-    let name = format!("documents_{}", std::process::id());
-    pg_query(
-        &url,
-        &[
-            &format!("DROP DATABASE IF EXISTS {name}"),
-            &format!("CREATE DATABASE {name}"),
-        ],
-    );
-    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
-    Some(format!("{base}/{name}"))
-}
-
-/// Runs `statements` on `url`; the rows of the last, as text columns.
-fn pg_query(url: &str, statements: &[&str]) -> Vec<Vec<Option<String>>> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-        tokio::spawn(conn);
-        let mut rows = Vec::new();
-        for s in statements {
-            rows = client
-                .simple_query(s)
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"))
-                .into_iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => {
-                        Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-                    }
-                    _ => None,
-                })
-                .collect();
-        }
-        rows
-    })
 }
 
 /// The six tables after both runs: every document, label, page image, raw and clean text

@@ -2,9 +2,8 @@
 //! order, with a manifest whose counts and sha256 match, read back by pyarrow
 //! (`SLUICE_TEST_PYTHON`, the environment of `scripts/python-env.sh`).
 
-#[path = "../../sluice-vector/tests/common/mod.rs"]
-mod chunks;
 mod common;
+use common::vector as chunks;
 
 use std::collections::BTreeSet;
 

@@ -2,9 +2,8 @@
 //! (`SLUICE_TEST_PG_URL`, started by `scripts/test.sh`): counters on the attempt, and a
 //! `kill -9` in the middle of a load leaves the old table, and the next run completes.
 
-#[path = "../../sluice-vector/tests/common/mod.rs"]
-mod chunks;
 mod common;
+use common::vector as chunks;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

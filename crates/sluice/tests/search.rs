@@ -3,9 +3,8 @@
 //! files), filtered by `--where`, and found the same way in the PostgreSQL table that
 //! `load.postgres` filled.
 
-#[path = "../../sluice-vector/tests/common/mod.rs"]
-mod chunks;
 mod common;
+use common::vector as chunks;
 
 use serde_json::Value;
 

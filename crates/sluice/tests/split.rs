@@ -3,9 +3,8 @@
 //! folder) take the parts one by one, and a part that disappears loses its folder;
 //! `load.postgres` with `parts: true` makes one table per part (`SLUICE_TEST_PG_URL`).
 
-#[path = "../../sluice-vector/tests/common/mod.rs"]
-mod chunks;
 mod common;
+use common::vector as chunks;
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,11 @@
 //! Helpers shared by the black-box tests: a temporary project and the `sluice` binary.
 #![allow(dead_code)]
 
+#[path = "../../../sluice-vector/tests/common/mod.rs"]
+pub mod vector;
+/// The test PostgreSQL (`SLUICE_TEST_PG_URL`), said loudly when missing outside CI.
+pub use vector::pg_url;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -506,4 +511,49 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(entry.path(), &target).expect("copy");
         }
     }
+}
+
+/// Runs `statements` on PostgreSQL at `url` (simple protocol); the rows of the last one, as text.
+pub fn pg_query(url: &str, statements: &[&str]) -> Vec<Vec<Option<String>>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        let mut rows = Vec::new();
+        for s in statements {
+            rows = client
+                .simple_query(s)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"))
+                .into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => {
+                        Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                    }
+                    _ => None,
+                })
+                .collect();
+        }
+        rows
+    })
+}
+
+/// A fresh database `PREFIX_PID` on the test PostgreSQL (see [`pg_url`]), its URL.
+pub fn pg_database(test: &str, prefix: &str) -> Option<String> {
+    let url = pg_url(test)?;
+    let name = format!("{prefix}_{}", std::process::id());
+    pg_query(
+        &url,
+        &[
+            &format!("DROP DATABASE IF EXISTS {name}"),
+            &format!("CREATE DATABASE {name}"),
+        ],
+    );
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
 }
