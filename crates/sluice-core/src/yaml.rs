@@ -135,6 +135,14 @@ impl Node {
         }
     }
 
+    /// The value of `key` if this is a mapping that has it.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_text() == Some(key))
+            .map(|(_, v)| v)
+    }
+
     /// The items if this is a sequence.
     pub fn as_seq(&self) -> Option<&[Node]> {
         match &self.kind {

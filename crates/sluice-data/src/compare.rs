@@ -16,6 +16,30 @@ use crate::checks::failing_rows;
 /// One row written as text: (column, value; `None` for null), in the writer's order.
 pub type TextRow = Vec<(String, Option<String>)>;
 
+/// One row written in a test (a unit test's given or expected row): (column, value as text; `None` for null), in the order written.
+#[derive(Debug, Clone, Default)]
+pub struct Row(pub TextRow);
+
+impl<'de> serde::Deserialize<'de> for Row {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Row, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Row;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a row: a map of column → value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Row, A::Error> {
+                let mut row = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, Option<String>>()? {
+                    row.push((k, v));
+                }
+                Ok(Row(row))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 fn failed(e: datafusion::error::DataFusionError) -> String {
     e.strip_backtrace()
 }
@@ -172,4 +196,63 @@ pub async fn compare_with_text(
         }
     }
     Ok(differences)
+}
+
+/// The type text values say they are: whole numbers, numbers, `true`/`false`, dates
+/// (`YYYY-MM-DD`), else text (nulls say nothing).
+fn type_of_values<'a>(values: impl Iterator<Item = &'a str> + Clone) -> &'static str {
+    let all = |f: &dyn Fn(&str) -> bool| values.clone().all(f);
+    let any = values.clone().next().is_some();
+    if !any {
+        "VARCHAR"
+    } else if all(&|v| v.parse::<i64>().is_ok()) {
+        "BIGINT"
+    } else if all(&|v| v.parse::<f64>().is_ok()) {
+        "DOUBLE"
+    } else if all(&|v| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false")) {
+        "BOOLEAN"
+    } else if all(&|v| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok()) {
+        "DATE"
+    } else {
+        "VARCHAR"
+    }
+}
+
+/// Registers `rows` as table `name`, each column of the type its values say (see
+/// `type_of_values`): for rows given with no table to take types from.
+pub async fn register_typed_rows(
+    ctx: &SessionContext,
+    name: &str,
+    rows: &[TextRow],
+) -> Result<(), String> {
+    let text = format!("__text_{name}");
+    register_text_rows(ctx, &text, rows)?;
+    let mut columns: Vec<&str> = Vec::new();
+    for row in rows {
+        for (c, _) in row {
+            if !columns.contains(&c.as_str()) {
+                columns.push(c);
+            }
+        }
+    }
+    let items: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let values = rows.iter().filter_map(|r| {
+                r.iter()
+                    .find(|(k, _)| k == c)
+                    .and_then(|(_, v)| v.as_deref())
+            });
+            let q = quote_ident(c);
+            format!("CAST({q} AS {}) AS {q}", type_of_values(values))
+        })
+        .collect();
+    if items.is_empty() {
+        return Err(format!("the rows given for `{name}` name no column"));
+    }
+    let sql = format!("SELECT {} FROM {}", items.join(", "), quote_ident(&text));
+    let plan = ctx.sql(&sql).await.map_err(failed)?;
+    let _ = ctx.deregister_table(name);
+    ctx.register_table(name, plan.into_view()).map_err(failed)?;
+    Ok(())
 }

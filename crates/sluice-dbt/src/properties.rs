@@ -299,10 +299,7 @@ fn owners(meta: &Node) -> Vec<String> {
 
 /// The value of `key` in a mapping.
 pub fn field<'a>(node: &'a Node, key: &str) -> Option<&'a Node> {
-    node.as_map()?
-        .iter()
-        .find(|(k, _)| k.as_text() == Some(key))
-        .map(|(_, v)| v)
+    node.get(key)
 }
 
 fn read_config(file: &Path, node: &Node, config: &mut Config) {

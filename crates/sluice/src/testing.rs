@@ -3,7 +3,8 @@
 //!
 //! - A pipeline's tests are the case files of `tests/` beside it (`tests/*.yaml` with
 //!   `expect:`): each runs the pipeline in a fresh home with its `params`, then checks the
-//!   datasets it names (`rows`, `equals` a CSV file, `checks`).
+//!   datasets it names (`rows`, `equals` a CSV file, `checks`); a case with `unit: TASK`
+//!   runs only that `sql` task's query, on the rows it gives for the tables it reads.
 //! - A dbt project's tests are its data tests: the project runs in a fresh home on its seeds
 //!   and each `test` task is a test case.
 //!
@@ -344,8 +345,46 @@ struct CaseFile {
     /// Parameters, as `--param` gives them.
     #[serde(default)]
     params: BTreeMap<String, serde_json::Value>,
+    /// A unit case: only this `sql` task runs, on the rows `given` for the tables it reads.
+    #[serde(default)]
+    unit: Option<String>,
+    /// A unit case's input tables: rows, or a CSV file (relative to the case file).
+    #[serde(default)]
+    given: BTreeMap<String, Given>,
     /// What each dataset must hold, by task.
     expect: BTreeMap<String, Expect>,
+}
+
+/// The rows standing in for a table in a unit case.
+#[derive(Debug)]
+enum Given {
+    /// A CSV file with a header (types inferred).
+    File(PathBuf),
+    /// Rows: maps of column → value (types told by the values).
+    Rows(Vec<sluice_data::compare::Row>),
+}
+
+impl<'de> Deserialize<'de> for Given {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Given, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Given;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a CSV file, or a list of rows (maps of column → value)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Given, E> {
+                Ok(Given::File(PathBuf::from(v)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Given, A::Error> {
+                let mut rows = Vec::new();
+                while let Some(row) = s.next_element()? {
+                    rows.push(row);
+                }
+                Ok(Given::Rows(rows))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// What a dataset must hold.
@@ -450,6 +489,15 @@ async fn run_case(
         })
         .collect();
     let pipeline = crate::commands::load(&u.path, &params, registry).map_err(|e| e.to_string())?;
+    if let Some(unit) = &case.unit {
+        return run_unit_case(&pipeline, file, case, unit).await;
+    }
+    if !case.given.is_empty() {
+        return Err(format!(
+            "{}: `given` is for a unit case: name its task with `unit:`",
+            file.display()
+        ));
+    }
     for task in case.expect.keys() {
         if pipeline.task_index(task).is_none() {
             return Err(format!(
@@ -496,6 +544,88 @@ async fn run_case(
             .map_err(|e| format!("{task}: {e}"))?;
     }
     Ok(())
+}
+
+/// A unit case: the query of `sql` task `unit` on the rows given for every table it reads,
+/// its result checked as `expect` says of that task.
+async fn run_unit_case(
+    pipeline: &Pipeline,
+    file: &Path,
+    case: &CaseFile,
+    unit: &str,
+) -> Result<(), String> {
+    use sluice_data::datafusion::prelude::CsvReadOptions;
+    let at = file.display();
+    let Some(task) = pipeline.tasks.iter().find(|t| t.name == unit) else {
+        return Err(format!(
+            "{at}: `unit` names task `{unit}`, which {} does not have",
+            pipeline.name
+        ));
+    };
+    let sql = match &task.kind {
+        sluice_core::pipeline::TaskKind::Op { op, config } if op == "sql" => config
+            .get("sql")
+            .and_then(sluice_core::Node::as_text)
+            .unwrap_or_default()
+            .to_string(),
+        _ => {
+            return Err(format!(
+                "{at}: task `{unit}` is not a `sql` task: a unit case runs one query"
+            ));
+        }
+    };
+    if let Some(other) = case.expect.keys().find(|t| *t != unit) {
+        return Err(format!(
+            "{at}: a unit case checks its task only: `expect` names `{other}`, not `{unit}`"
+        ));
+    }
+    let Some(expect) = case.expect.get(unit) else {
+        return Err(format!("{at}: `expect` must say what `{unit}` returns"));
+    };
+    let ctx = sluice_data::session::session();
+    let fail = |e: sluice_data::datafusion::error::DataFusionError| e.strip_backtrace();
+    for (table, given) in &case.given {
+        match given {
+            Given::Rows(rows) => {
+                let rows: Vec<_> = rows.iter().map(|r| r.0.clone()).collect();
+                sluice_data::compare::register_typed_rows(&ctx, table, &rows)
+                    .await
+                    .map_err(|e| format!("{at}: given `{table}`: {e}"))?;
+            }
+            Given::File(path) => {
+                let path = file.parent().unwrap_or(Path::new(".")).join(path);
+                ctx.register_csv(
+                    table,
+                    path.to_string_lossy().as_ref(),
+                    CsvReadOptions::new(),
+                )
+                .await
+                .map_err(|e| format!("{}: {}", path.display(), fail(e)))?;
+            }
+        }
+    }
+    let reads = sluice_data::session::table_references(&sql).unwrap_or_default();
+    if let Some(missing) = reads.iter().find(|t| !case.given.contains_key(*t)) {
+        return Err(format!(
+            "{at}: no rows given for `{missing}`, which task `{unit}` reads (a unit case reads no real data)"
+        ));
+    }
+    let df = ctx
+        .sql(&sql)
+        .await
+        .map_err(|e| format!("{unit}: {}", fail(e)))?;
+    let out = tempfile::tempdir().map_err(|e| format!("cannot make a folder: {e}"))?;
+    df.write_parquet(
+        &out.path().join("part-00000.parquet").to_string_lossy(),
+        sluice_data::datafusion::dataframe::DataFrameWriteOptions::new()
+            .with_single_file_output(true),
+        None,
+    )
+    .await
+    .map_err(|e| format!("{unit}: {}", fail(e)))?;
+    check_dataset(out.path(), expect, file)
+        .await
+        .map_err(|e| format!("{unit}: {e}"))
 }
 
 async fn fresh_home() -> Result<(tempfile::TempDir, Arc<dyn sluice_store::StateStore>), String> {

@@ -563,6 +563,15 @@ fn repository() -> Project {
             "reports/tests/expected/by_region.csv",
             "region,amount\nnorth,12.5\nsouth,5\n",
         ),
+        // A unit case: the query alone, on given rows.
+        (
+            "reports/tests/by_region_unit.yaml",
+            "unit: by_region\ngiven:\n  sales:\n    - {region: north, amount: 1.5}\n    - {region: north, amount: 2}\n    - {region: east, amount: 4}\nexpect:\n  by_region:\n    rows: 2\n    equals: expected/by_region_unit.csv\n",
+        ),
+        (
+            "reports/tests/expected/by_region_unit.csv",
+            "region,amount\neast,4\nnorth,3.5\n",
+        ),
         (
             "other/pipeline.yaml",
             "name: other\ntasks:\n  hello: { run: echo hello }\n",
@@ -641,8 +650,18 @@ fn test_runs_pipeline_cases_and_dbt_tests_and_writes_junit() {
         report.contains("ok      shop › daily_revenue_recomputes_from_the_latest_day_it_has"),
         "{report}"
     );
-    assert!(report.contains("21 tests: 21 passed, 0 failed"), "{report}");
-    // A wrong expectation fails with the rows that differ, in the JUnit file too.
+    assert!(
+        report.contains("ok      reports › by_region_unit"),
+        "{report}"
+    );
+    assert!(report.contains("22 tests: 22 passed, 0 failed"), "{report}");
+    // A wrong expectation fails with the rows that differ, in the JUnit file too; a unit
+    // case that does not give every input fails saying which.
+    std::fs::write(
+        p.path("reports/tests/no_rows.yaml"),
+        "unit: by_region\ngiven: {}\nexpect:\n  by_region: {rows: 0}\n",
+    )
+    .expect("write");
     std::fs::write(
         p.path("reports/tests/expected/by_region.csv"),
         "region,amount\nnorth,12\nsouth,5\n",
@@ -652,11 +671,19 @@ fn test_runs_pipeline_cases_and_dbt_tests_and_writes_junit() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let report = text(&out);
     assert!(report.contains("FAILED  reports › small"), "{report}");
+    assert!(
+        report.contains("ok      reports › by_region_unit"),
+        "{report}"
+    );
+    assert!(
+        report.contains("reports/tests/no_rows.yaml: no rows given for `sales`, which task `by_region` reads (a unit case reads no real data)"),
+        "{report}"
+    );
     assert!(report.contains("by_region: rows not expected (compared with reports/tests/expected/by_region.csv): 1 row"), "{report}");
     assert!(report.contains("| north  | 12.5   |"), "{report}");
     let xml = p.read("junit.xml");
     assert!(
-        xml.contains("<testsuite name=\"reports\" tests=\"1\" failures=\"1\""),
+        xml.contains("<testsuite name=\"reports\" tests=\"3\" failures=\"2\""),
         "{xml}"
     );
     assert!(

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::Deserialize;
 use sluice_core::checks::quote_ident;
-use sluice_data::compare::{TextRow, compare_with_text, register_text_rows, sql_type};
+use sluice_data::compare::{
+    Row, TextRow, compare_with_text, register_text_rows, register_typed_rows, sql_type,
+};
 use sluice_data::datafusion;
 use sluice_data::datafusion::datasource::MemTable;
 use sluice_data::datafusion::prelude::SessionContext;
@@ -72,30 +74,6 @@ impl Op for SqlTest {
 
     fn reads(&self) -> Vec<String> {
         table_references(&self.sql).unwrap_or_default()
-    }
-}
-
-/// One row of a unit test: (column, value as text; `None` for null), in the order written.
-#[derive(Debug, Clone, Default)]
-pub struct Row(pub TextRow);
-
-impl<'de> Deserialize<'de> for Row {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Row, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Row;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a row: a map of column → value")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Row, A::Error> {
-                let mut row = Vec::new();
-                while let Some((k, v)) = m.next_entry::<String, Option<String>>()? {
-                    row.push((k, v));
-                }
-                Ok(Row(row))
-            }
-        }
-        d.deserialize_map(Visit)
     }
 }
 
@@ -179,8 +157,13 @@ impl UnitTest {
                     .collect();
                 format!("SELECT {} FROM {}", items.join(", "), quote_ident(&text))
             }
-            // No such input, nor a query saying its columns: the rows as text.
-            None => format!("SELECT * FROM {}", quote_ident(&text)),
+            // No such input, nor a query saying its columns: types told by the values.
+            None => {
+                register_typed_rows(session, table, &rows)
+                    .await
+                    .map_err(OpError::data)?;
+                return Ok(());
+            }
         };
         let df = session.sql(&select).await.map_err(query_failed)?;
         let batches = df.collect().await.map_err(query_failed)?;
