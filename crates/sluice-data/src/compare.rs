@@ -87,6 +87,15 @@ pub fn register_text_rows(
     Ok(())
 }
 
+/// `value` (SQL) cast to type `t`: text stays plain Utf8 (a `CAST … AS VARCHAR` gives a
+/// string view type, which the session keeps out of outputs).
+pub fn cast_to(value: &str, t: &DataType) -> String {
+    match sql_type(t).as_str() {
+        "VARCHAR" => format!("arrow_cast({value}, 'Utf8')"),
+        sql => format!("CAST({value} AS {sql})"),
+    }
+}
+
 /// The SQL name of an Arrow type, to cast text to it.
 pub fn sql_type(t: &DataType) -> String {
     match t {
@@ -126,10 +135,7 @@ pub async fn cast_like(
             name.clone()
         };
         match like.field_with_unqualified_name(f.name()) {
-            Ok(field) => items.push(format!(
-                "CAST({value} AS {}) AS {name}",
-                sql_type(field.data_type())
-            )),
+            Ok(field) => items.push(format!("{} AS {name}", cast_to(&value, field.data_type()))),
             Err(_) => items.push(format!("{value} AS {name}")),
         }
     }
@@ -144,8 +150,8 @@ pub async fn cast_like(
 }
 
 /// Compares table `actual` with the text table `expected`, on the columns of `expected`
-/// (each cast to the type it has in `actual`; every one must be there). `None` when they
-/// hold the same rows as many times (nothing returned); otherwise the differences: `rows not
+/// (each cast to the type it has in `actual`; every one must be there). Nothing returned
+/// when they hold the same rows, each as many times; otherwise the differences: `rows not
 /// expected` and `rows missing`, each with its rows shown.
 pub async fn compare_with_text(
     ctx: &SessionContext,
@@ -178,16 +184,22 @@ pub async fn compare_with_text(
     }
     let ours = ours.join(", ");
     let theirs = cast_like(ctx, expected, actual_df.schema(), empty_is_null).await?;
-    let actual = quote_ident(actual);
+    // Each copy of a row numbered, so that set differences count duplicates (DataFusion's
+    // EXCEPT ALL does not: [a, a] EXCEPT ALL [a] is empty there).
+    let numbered = |from: &str| {
+        format!("SELECT {ours}, row_number() OVER (PARTITION BY {ours}) AS __copy FROM {from}")
+    };
+    let ours_n = numbered(&quote_ident(actual));
+    let theirs_n = numbered(&format!("({theirs}) AS __expected"));
     let mut differences = Vec::new();
     for (label, q) in [
         (
             "rows not expected",
-            format!("SELECT {ours} FROM {actual} EXCEPT ALL SELECT * FROM ({theirs})"),
+            format!("SELECT {ours} FROM ({ours_n} EXCEPT {theirs_n}) AS __d"),
         ),
         (
             "rows missing",
-            format!("SELECT * FROM ({theirs}) EXCEPT ALL SELECT {ours} FROM {actual}"),
+            format!("SELECT {ours} FROM ({theirs_n} EXCEPT {ours_n}) AS __d"),
         ),
     ] {
         let df = ctx.sql(&q).await.map_err(failed)?;
@@ -205,9 +217,11 @@ fn type_of_values<'a>(values: impl Iterator<Item = &'a str> + Clone) -> &'static
     let any = values.clone().next().is_some();
     if !any {
         "VARCHAR"
-    } else if all(&|v| v.parse::<i64>().is_ok()) {
+    } else if all(&|v| v.parse::<i64>().is_ok() && !leading_zero(v)) {
         "BIGINT"
-    } else if all(&|v| v.parse::<f64>().is_ok()) {
+    } else if all(&|v| {
+        v.parse::<f64>().is_ok() && v.contains(|c: char| c.is_ascii_digit()) && !leading_zero(v)
+    }) {
         "DOUBLE"
     } else if all(&|v| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false")) {
         "BOOLEAN"
@@ -218,6 +232,12 @@ fn type_of_values<'a>(values: impl Iterator<Item = &'a str> + Clone) -> &'static
     }
 }
 
+/// `007`, `-01`: a code, not a number (`0`, `0.5` are numbers).
+fn leading_zero(v: &str) -> bool {
+    let digits = v.trim_start_matches(['-', '+']);
+    digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.")
+}
+
 /// Registers `rows` as table `name`, each column of the type its values say (see
 /// `type_of_values`): for rows given with no table to take types from.
 pub async fn register_typed_rows(
@@ -225,7 +245,10 @@ pub async fn register_typed_rows(
     name: &str,
     rows: &[TextRow],
 ) -> Result<(), String> {
-    let text = format!("__text_{name}");
+    let text = format!(
+        "__text_{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
     register_text_rows(ctx, &text, rows)?;
     let mut columns: Vec<&str> = Vec::new();
     for row in rows {
@@ -244,7 +267,10 @@ pub async fn register_typed_rows(
                     .and_then(|(_, v)| v.as_deref())
             });
             let q = quote_ident(c);
-            format!("CAST({q} AS {}) AS {q}", type_of_values(values))
+            match type_of_values(values) {
+                "VARCHAR" => format!("{q} AS {q}"),
+                sql => format!("CAST({q} AS {sql}) AS {q}"),
+            }
         })
         .collect();
     if items.is_empty() {
@@ -255,4 +281,74 @@ pub async fn register_typed_rows(
     let _ = ctx.deregister_table(name);
     ctx.register_table(name, plan.into_view()).map_err(failed)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(text: &[&[(&str, &str)]]) -> Vec<TextRow> {
+        text.iter()
+            .map(|r| {
+                r.iter()
+                    .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn duplicates_count_and_values_say_their_types() {
+        let ctx = crate::session::session();
+        register_typed_rows(
+            &ctx,
+            "actual",
+            &rows(&[
+                &[
+                    ("a", "1"),
+                    ("code", "007"),
+                    ("x", "1.5"),
+                    ("d", "2024-01-02"),
+                ],
+                &[
+                    ("a", "1"),
+                    ("code", "007"),
+                    ("x", "1.5"),
+                    ("d", "2024-01-02"),
+                ],
+            ]),
+        )
+        .await
+        .expect("typed");
+        let schema = ctx.table("actual").await.expect("table").schema().clone();
+        let types: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().to_string())
+            .collect();
+        assert_eq!(types, ["Int64", "Utf8", "Float64", "Date32"]);
+        // One copy expected, two there: a row not expected.
+        register_text_rows(&ctx, "expected", &rows(&[&[("a", "1"), ("code", "007")]]))
+            .expect("text");
+        let diff = compare_with_text(&ctx, "actual", "expected", false)
+            .await
+            .expect("compared");
+        assert_eq!(diff.len(), 1, "{diff:?}");
+        assert_eq!(diff[0].0, "rows not expected");
+        assert!(diff[0].1.starts_with("1 row\n"), "{}", diff[0].1);
+        // Two copies each: the same.
+        register_text_rows(
+            &ctx,
+            "expected",
+            &rows(&[
+                &[("code", "007"), ("a", "1")],
+                &[("a", "1"), ("code", "007")],
+            ]),
+        )
+        .expect("text");
+        let diff = compare_with_text(&ctx, "actual", "expected", false)
+            .await
+            .expect("compared");
+        assert!(diff.is_empty(), "{diff:?}");
+    }
 }

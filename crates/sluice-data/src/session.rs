@@ -98,7 +98,7 @@ fn words_array(input: &StringArray) -> ArrayRef {
 }
 
 /// The file of a view's folder: its query and the folders of the datasets it reads.
-pub const VIEW_FILE: &str = "view.json";
+pub use sluice_op::VIEW_FILE;
 
 /// A stored query (a dbt `view`): what a view's folder holds instead of Parquet files.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

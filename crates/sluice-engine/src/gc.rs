@@ -56,6 +56,8 @@ pub(crate) struct Retained {
     pub removed: Vec<String>,
     pub held: Vec<String>,
     pub bytes: u64,
+    /// What could not be locked or removed (left for a later pass).
+    pub problems: Vec<String>,
 }
 
 impl Engine {
@@ -73,6 +75,7 @@ impl Engine {
         dry_run: bool,
     ) -> Result<Retained, EngineError> {
         let mut out = Retained::default();
+        let read_by_views = self.read_by_views().await?;
         for task in tasks {
             let versions = self
                 .store
@@ -90,7 +93,11 @@ impl Engine {
                 let path = Path::new(&v.path);
                 let aliased = named.contains(&v.version);
                 let young = before.is_some_and(|b| v.created_at >= b);
-                let keep = v.latest_since.is_some() || aliased || kept < retention || young;
+                let keep = v.latest_since.is_some()
+                    || aliased
+                    || kept < retention
+                    || young
+                    || read_by_views.contains(path);
                 if v.latest_since.is_none() && !aliased && kept < retention {
                     kept += 1;
                 }
@@ -115,19 +122,19 @@ impl Engine {
                         continue;
                     }
                     Err(e) => {
-                        tracing::warn!("dataset retention: {e}");
+                        out.problems.push(format!("{name}: {e}"));
                         continue;
                     }
                 };
                 if keep {
                     if let Err(e) = lock.remove_superseded(path) {
-                        tracing::warn!("dataset retention: {e}");
+                        out.problems.push(format!("{name}: {e}"));
                     }
                     continue;
                 }
                 let bytes = tree_size(path.parent().unwrap_or(path), &v.version);
                 if let Err(e) = lock.remove_all() {
-                    tracing::warn!("dataset retention: {e}");
+                    out.problems.push(format!("{name}: {e}"));
                     continue;
                 }
                 // Recorded before the lock is released: a run waiting to publish this
@@ -145,6 +152,44 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// The dataset folders that the latest and aliased versions which are views read
+    /// ([`sluice_op::VIEW_FILE`]), through views of views too: a view is a stored query, so
+    /// what it reads stays as long as it does.
+    async fn read_by_views(&self) -> Result<HashSet<PathBuf>, EngineError> {
+        let mut folders: Vec<PathBuf> = self
+            .store
+            .latest_datasets(None)
+            .await?
+            .into_iter()
+            .map(|v| PathBuf::from(v.path))
+            .collect();
+        let all = self.store.dataset_versions(None, None).await?;
+        for a in self.store.aliases(None, None, false).await? {
+            if let Some(v) = all
+                .iter()
+                .find(|v| v.pipeline == a.pipeline && v.task == a.task && v.version == a.version)
+            {
+                folders.push(PathBuf::from(&v.path));
+            }
+        }
+        let mut read = HashSet::new();
+        while let Some(dir) = folders.pop() {
+            let Ok(bytes) = std::fs::read(dir.join(sluice_op::VIEW_FILE)) else {
+                continue;
+            };
+            let Ok(view) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                continue;
+            };
+            let inputs = view["inputs"].as_object().cloned().unwrap_or_default();
+            for input in inputs.values().filter_map(|p| p.as_str()) {
+                if read.insert(PathBuf::from(input)) {
+                    folders.push(PathBuf::from(input));
+                }
+            }
+        }
+        Ok(read)
     }
 
     /// Removes what nothing needs and is older than `opts.before`: dataset versions beyond
@@ -175,6 +220,7 @@ impl Engine {
                 .await?;
             report.versions.extend(r.removed);
             report.held.extend(r.held);
+            report.problems.extend(r.problems);
             report.bytes += r.bytes;
         }
         let gone: HashSet<&str> = report.versions.iter().map(String::as_str).collect();
@@ -190,7 +236,14 @@ impl Engine {
             .filter(|r| r.state == RunState::Running)
             .map(|r| r.id.as_str())
             .collect();
-        let needed: HashSet<&str> = kept.iter().map(|v| v.run_id.as_str()).collect();
+        // The runs of kept versions, and those of the schedule slots gc keeps: the scheduler
+        // takes a slot whose run is unknown for one never started.
+        let slot_runs = self.store.kept_slot_runs(opts.before).await?;
+        let needed: HashSet<&str> = kept
+            .iter()
+            .map(|v| v.run_id.as_str())
+            .chain(slot_runs.iter().map(String::as_str))
+            .collect();
         let mut forgotten = HashSet::new();
         for r in &runs {
             let ended = r.ended_at.unwrap_or(r.started_at);
@@ -329,10 +382,17 @@ fn raw_files(
     if versions.is_empty() || !raw.is_dir() {
         return;
     }
+    // By file name: the paths a version recorded may be spelled otherwise (`..`, a link, a
+    // home restored elsewhere), and a task's downloads are the files directly in `raw/`.
     let mut named = HashSet::new();
     for v in versions {
         match referenced(Path::new(&v.path)) {
-            Ok(paths) => named.extend(paths),
+            Ok(paths) => named.extend(
+                paths
+                    .iter()
+                    .filter(|p| p.parent().and_then(Path::file_name) == Some("raw".as_ref()))
+                    .filter_map(|p| p.file_name().map(|n| n.to_os_string())),
+            ),
             Err(e) => {
                 // Unsure what is needed: keep everything of this task.
                 report.problems.push(format!(
@@ -344,7 +404,7 @@ fn raw_files(
         }
     }
     for (name, path) in entries(&raw, &mut report.problems) {
-        if name.starts_with('.') || !path.is_file() || named.contains(&path) {
+        if name.starts_with('.') || !path.is_file() || named.contains(std::ffi::OsStr::new(&name)) {
             continue;
         }
         if older(&path, opts.before) {

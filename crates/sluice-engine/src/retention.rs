@@ -22,6 +22,9 @@ impl Engine {
         let retained = self
             .retain(&pipeline.name, &tasks, pipeline.retention, None, false)
             .await?;
+        for problem in &retained.problems {
+            tracing::warn!("dataset retention: {problem}");
+        }
         Ok(retained.removed)
     }
 }

@@ -97,6 +97,9 @@ impl StateStore for Refusing {
     async fn slots(&self, pipeline: &str, limit: usize) -> Result<Vec<SlotRecord>> {
         self.inner.slots(pipeline, limit).await
     }
+    async fn kept_slot_runs(&self, before: sluice_store::Micros) -> Result<Vec<String>> {
+        self.inner.kept_slot_runs(before).await
+    }
     async fn user(&self, name: &str) -> Result<Option<UserRecord>> {
         self.inner.user(name).await
     }

@@ -30,6 +30,11 @@ pub use registry::{CheckQuery, CheckRunner, OpSpec, Registry, build};
 
 use std::path::PathBuf;
 
+/// The file of a view's dataset folder (a stored query, instead of Parquet files): JSON with
+/// the query (`sql`) and the dataset folders it reads (`inputs`: table → folder). Written and
+/// read by `sluice-data`; the engine's retention keeps the folders a kept view reads.
+pub const VIEW_FILE: &str = "view.json";
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sluice_core::pipeline::Compression;

@@ -111,6 +111,9 @@ pub trait StateStore: Send + Sync {
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>>;
     /// The tokens of a user (of everyone when `None`), oldest first.
     async fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenRecord>>;
+    /// The runs named by the schedule slots a purge before `before` keeps (recorded since,
+    /// or the latest of their pipeline): runs `sluice gc` must not forget.
+    async fn kept_slot_runs(&self, before: Micros) -> Result<Vec<String>>;
     /// Records a run as running (a new one, or one resumed) only while fewer than
     /// `max_active` other runs of its pipeline are running, in one atomic step: false when
     /// the limit is reached and nothing was written.

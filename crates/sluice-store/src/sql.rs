@@ -13,7 +13,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::records::{
-    AliasRecord, AttemptRecord, DatasetVersionRecord, LineageRecord, RunFilter, RunRecord,
+    AliasRecord, AttemptRecord, DatasetVersionRecord, LineageRecord, Micros, RunFilter, RunRecord,
     SlotRecord, TaskRunRecord, TokenRecord, UserRecord, Write,
 };
 use crate::{Result, StateStore, StoreError};
@@ -646,6 +646,19 @@ impl StateStore for SqlStore {
         .await
         .map_err(query_err("claiming a schedule slot"))?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn kept_slot_runs(&self, before: Micros) -> Result<Vec<String>> {
+        let rows = sqlx::query(&self.q(
+            "SELECT DISTINCT run_id FROM schedule_slots s WHERE run_id IS NOT NULL AND \
+             (recorded_at >= $1 OR slot = \
+              (SELECT MAX(s2.slot) FROM schedule_slots s2 WHERE s2.pipeline = s.pipeline))",
+        ))
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading schedule slots"))?;
+        rows.iter().map(|row| get(row, "run_id")).collect()
     }
 
     async fn slots(&self, pipeline: &str, limit: usize) -> Result<Vec<SlotRecord>> {

@@ -286,7 +286,18 @@ async fn story(store: &dyn StateStore) {
         store.slots(&pipeline, 1).await.expect("last"),
         vec![first.clone()]
     );
-    // `sluice gc`: slots recorded before a time are forgotten, but for the latest.
+    // `sluice gc`: slots recorded before a time are forgotten, but for the latest, whose run
+    // must stay known.
+    assert_eq!(
+        store
+            .kept_slot_runs(1_000_000_000)
+            .await
+            .expect("slot runs")
+            .iter()
+            .filter(|r| r.as_str() == "run-a")
+            .count(),
+        1
+    );
     store
         .apply(&[Write::PurgeSlots {
             before: 1_000_000_000,

@@ -17,6 +17,7 @@ use crate::{EXIT_FAILED, Failure, home};
 /// `sluice gc --older-than AGE`.
 pub async fn gc(cli: &Cli, older_than: Duration, dry_run: bool, json: bool) -> Result<u8, Failure> {
     let home = home::discover(&cli.home)?;
+    let home = std::fs::canonicalize(&home).unwrap_or(home);
     let store = home::open_store(&cli.state, &home).await?;
     let registry = sluice_ops::registry();
     let age = i64::try_from(older_than.as_micros()).unwrap_or(i64::MAX);
@@ -82,18 +83,22 @@ async fn retentions(
             continue;
         };
         // As given to `sluice run`: relative to where it ran, usually the home's folder.
-        let mut file = PathBuf::from(&run.file);
-        if !file.exists()
-            && let Some(beside) = home.parent().map(|p| p.join(&run.file))
-            && beside.exists()
-        {
-            file = beside;
-        }
+        let given = PathBuf::from(&run.file);
+        let beside = home.parent().map(|p| p.join(&run.file));
+        let file = match beside {
+            Some(b) if given.is_relative() && b.exists() => b,
+            _ => given,
+        };
         let params: Vec<(String, String)> = run.params.into_iter().collect();
         match crate::commands::load(&file, &params, registry) {
-            Ok(p) => {
+            Ok(p) if p.name == pipeline => {
                 retention.insert(pipeline, p.retention);
             }
+            Ok(p) => problems.push(format!(
+                "pipeline `{pipeline}`: its dataset versions were all kept: {} is now pipeline `{}`, so its retention is unknown",
+                file.display(),
+                p.name
+            )),
             Err(e) => problems.push(format!(
                 "pipeline `{pipeline}`: its dataset versions were all kept: its retention is unknown, as its file {} cannot be loaded ({}); run it once, or gc from where it ran",
                 file.display(),
@@ -111,8 +116,11 @@ fn first_line(text: &str) -> &str {
 /// The files a dataset version names in its `path` column (a `fetch`'s downloads); none when
 /// it has no such column, or is a view.
 fn raw_paths(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    if !dir.is_dir() {
+        return Err(format!("its folder {} is missing", dir.display()));
+    }
     let view = dir.join(sluice_data::session::VIEW_FILE).is_file();
-    let files = if view || !dir.is_dir() {
+    let files = if view {
         Vec::new()
     } else {
         sluice_data::export::dataset_files(dir).map_err(|e| e.to_string())?
@@ -285,12 +293,47 @@ pub async fn backup(cli: &Cli, output: &Path, without_caches: bool) -> Result<u8
     live.snapshot_to(&copy_path).await?;
     live.close().await;
     let copy = sluice_store::SqlStore::open_sqlite(&copy_path).await?;
-
-    // 2. Every version the copy names, held so that no retention removes it while it is
-    // read; one removed in between is dropped from the copy (the store and the files agree).
-    let mut holds = Vec::new();
-    let mut trees: Vec<PathBuf> = Vec::new();
+    // The paths the store records, spelled as the home is (a run may have named it through
+    // `..` or a link): the archive's manifest names the home once.
     let versions = copy.dataset_versions(None, None).await?;
+    let mut respell = Vec::new();
+    for v in &versions {
+        let recorded = PathBuf::from(&v.path);
+        let real = std::fs::canonicalize(&recorded).unwrap_or_else(|_| recorded.clone());
+        let Ok(rel) = real.strip_prefix(&home) else {
+            return Err(Failure::invalid(format!(
+                "error: backup: dataset version {}.{}@{} is at {}, outside the home {}: move it back, or run gc first",
+                v.pipeline,
+                v.task,
+                v.version,
+                v.path,
+                home.display()
+            )));
+        };
+        let rel = rel.to_string_lossy();
+        if let Some(prefix) = v.path.strip_suffix(rel.as_ref())
+            && prefix != format!("{}/", home.display())
+            && !respell
+                .iter()
+                .any(|w| matches!(w, sluice_store::Write::Relocate { from, .. } if from == prefix))
+        {
+            respell.push(sluice_store::Write::Relocate {
+                from: prefix.to_string(),
+                to: format!("{}/", home.display()),
+            });
+        }
+    }
+    copy.apply(&respell).await?;
+    let versions = copy.dataset_versions(None, None).await?;
+    let runs = copy.runs(&RunFilter::default()).await?;
+
+    // 2. The archive, written aside: every version the copy names, each held against
+    // retention while it is read (one removed before it could be held is dropped from the
+    // copy: the store and the files agree); the runs' logs, the raw downloads, the caches and
+    // the home's other files; then the copy of the store, then the manifest.
+    let partial = scratch.path().join("archive.tar.zst");
+    let mut archive =
+        Archive::create(&partial, &home).map_err(|e| cannot(&output.display().to_string(), &e))?;
     let mut gone = Vec::new();
     for v in &versions {
         let dir = PathBuf::from(&v.path);
@@ -309,18 +352,15 @@ pub async fn backup(cli: &Cli, output: &Path, without_caches: bool) -> Result<u8
             });
             continue;
         }
-        holds.push(hold);
-        trees.push(dir);
+        archive
+            .add_tree(&dir)
+            .map_err(|e| cannot(&output.display().to_string(), &e))?;
+        drop(hold);
     }
     copy.apply(&gone).await?;
-    let runs = copy.runs(&RunFilter::default()).await?;
-    let kept_versions = versions.len() - gone.len();
     copy.close().await;
-
-    // Logs of the runs in the copy; raw downloads; caches; the home's other files.
-    for r in &runs {
-        trees.push(home.join("logs").join(&r.id));
-    }
+    let kept_versions = versions.len() - gone.len();
+    let mut trees: Vec<PathBuf> = runs.iter().map(|r| home.join("logs").join(&r.id)).collect();
     let warehouse = home.join("warehouse");
     for (pipeline, dir) in children(&warehouse) {
         if pipeline == ".cache" {
@@ -338,19 +378,14 @@ pub async fn backup(cli: &Cli, output: &Path, without_caches: bool) -> Result<u8
             trees.push(path);
         }
     }
-
-    // 3. The archive: written aside, synced, then renamed to its name.
-    let partial = scratch.path().join("archive.tar.zst");
-    let manifest = write_archive(
-        &partial,
-        &home,
-        &copy_path,
-        &trees,
-        runs.len(),
-        kept_versions,
-    )
-    .map_err(|e| cannot(&output.display().to_string(), &e))?;
-    drop(holds);
+    for tree in &trees {
+        archive
+            .add_tree(tree)
+            .map_err(|e| cannot(&output.display().to_string(), &e))?;
+    }
+    let manifest = archive
+        .finish(&copy_path, runs.len(), kept_versions)
+        .map_err(|e| cannot(&output.display().to_string(), &e))?;
     std::fs::rename(&partial, &output).map_err(|e| cannot(&output.display().to_string(), &e))?;
     if let Ok(dir) = std::fs::File::open(folder) {
         let _ = dir.sync_all();
@@ -394,31 +429,38 @@ fn children(dir: &Path) -> Vec<(String, PathBuf)> {
     out
 }
 
-/// Writes the archive: the state store's copy, every file under `trees`, then the manifest.
-fn write_archive(
-    path: &Path,
-    home: &Path,
-    state: &Path,
-    trees: &[PathBuf],
-    runs: usize,
-    dataset_versions: usize,
-) -> std::io::Result<Manifest> {
-    let file = std::fs::File::create(path)?;
-    let encoder = zstd::Encoder::new(std::io::BufWriter::new(file), 3)?;
-    let mut tar = tar::Builder::new(encoder);
-    let mut manifest = Manifest {
-        format: "sluice-backup".into(),
-        version: 1,
-        sluice: env!("CARGO_PKG_VERSION").into(),
-        created_at: sluice_store::now_micros(),
-        home: home.display().to_string(),
-        runs,
-        dataset_versions,
-        files: Vec::new(),
-    };
-    append_file(&mut tar, state, "state.db", &mut manifest)?;
-    for tree in trees {
-        let mut stack = vec![tree.clone()];
+/// A backup archive being written: files under the home, then the store's copy and the
+/// manifest.
+struct Archive {
+    tar: tar::Builder<zstd::Encoder<'static, std::io::BufWriter<std::fs::File>>>,
+    home: PathBuf,
+    manifest: Manifest,
+}
+
+impl Archive {
+    fn create(path: &Path, home: &Path) -> std::io::Result<Archive> {
+        let file = std::fs::File::create(path)?;
+        let encoder = zstd::Encoder::new(std::io::BufWriter::new(file), 3)?;
+        Ok(Archive {
+            tar: tar::Builder::new(encoder),
+            home: home.to_path_buf(),
+            manifest: Manifest {
+                format: "sluice-backup".into(),
+                version: 1,
+                sluice: env!("CARGO_PKG_VERSION").into(),
+                created_at: sluice_store::now_micros(),
+                home: home.display().to_string(),
+                runs: 0,
+                dataset_versions: 0,
+                files: Vec::new(),
+            },
+        })
+    }
+
+    /// Adds every file under `tree` (nothing when it does not exist), named as it is under
+    /// the home; a file outside the home is an error.
+    fn add_tree(&mut self, tree: &Path) -> std::io::Result<()> {
+        let mut stack = vec![tree.to_path_buf()];
         while let Some(p) = stack.pop() {
             let meta = match std::fs::symlink_metadata(&p) {
                 Ok(m) => m,
@@ -434,27 +476,45 @@ fn write_archive(
                 list.sort();
                 stack.extend(list.into_iter().rev());
             } else if meta.is_file() {
-                let Ok(rel) = p.strip_prefix(home) else {
-                    continue;
-                };
+                let rel = p.strip_prefix(&self.home).map_err(|_| {
+                    std::io::Error::other(format!(
+                        "{} is outside the home {}",
+                        p.display(),
+                        self.home.display()
+                    ))
+                })?;
                 let name = rel.to_string_lossy().into_owned();
-                append_file(&mut tar, &p, &name, &mut manifest)?;
+                append_file(&mut self.tar, &p, &name, &mut self.manifest)?;
             }
             // Sockets, links: not part of a home.
         }
+        Ok(())
     }
-    let text = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
-    let mut header = tar::Header::new_gnu();
-    header.set_size(text.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime((manifest.created_at / 1_000_000).max(0) as u64);
-    header.set_cksum();
-    tar.append_data(&mut header, MANIFEST, text.as_slice())?;
-    let encoder = tar.into_inner()?;
-    let writer = encoder.finish()?;
-    let file = writer.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    Ok(manifest)
+
+    /// Adds the store's copy and the manifest; syncs the archive.
+    fn finish(
+        mut self,
+        state: &Path,
+        runs: usize,
+        dataset_versions: usize,
+    ) -> std::io::Result<Manifest> {
+        append_file(&mut self.tar, state, "state.db", &mut self.manifest)?;
+        self.manifest.runs = runs;
+        self.manifest.dataset_versions = dataset_versions;
+        let text = serde_json::to_vec_pretty(&self.manifest).map_err(std::io::Error::other)?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime((self.manifest.created_at / 1_000_000).max(0) as u64);
+        header.set_cksum();
+        self.tar
+            .append_data(&mut header, MANIFEST, text.as_slice())?;
+        let encoder = self.tar.into_inner()?;
+        let writer = encoder.finish()?;
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(self.manifest)
+    }
 }
 
 fn io_context(path: &Path, e: std::io::Error) -> std::io::Error {
@@ -559,23 +619,65 @@ pub async fn restore(cli: &Cli, archive: &Path, replace: bool) -> Result<u8, Fai
             }])
             .await?;
     }
+    // Every path the store names must be inside the new home, as plain names: an archive
+    // naming `../` there would point gc or `sluice logs` at files elsewhere.
+    let inside = |path: &str| -> Option<PathBuf> {
+        let rel = Path::new(path.strip_prefix(&to)?);
+        rel.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+            .then(|| staging.path().join(rel))
+    };
+    let refuse = |what: String| {
+        Failure::invalid(format!(
+            "error: {} cannot be restored: {what}; nothing was changed",
+            archive.display()
+        ))
+    };
     let versions = store.dataset_versions(None, None).await?;
-    store.close().await;
     for v in &versions {
-        let inside = v.path.strip_prefix(&to).map(|rel| staging.path().join(rel));
-        if !inside.is_some_and(|p| p.is_dir()) {
-            return Err(Failure::invalid(format!(
-                "error: {} cannot be restored: its state store names dataset version {}.{}@{} at {}, which the archive does not hold; nothing was changed",
-                archive.display(),
-                v.pipeline,
-                v.task,
-                v.version,
-                v.path
+        if !inside(&v.path)
+            .is_some_and(|p| p.is_dir() && v.path.starts_with(&format!("{to}warehouse/")))
+        {
+            return Err(refuse(format!(
+                "its state store names dataset version {}.{}@{} at {}, which the archive does not hold",
+                v.pipeline, v.task, v.version, v.path
             )));
         }
     }
+    for r in store.runs(&RunFilter::default()).await? {
+        for a in store.attempts(&r.id, None).await? {
+            if let Some(log) = a.log_path.as_deref()
+                && inside(log).is_none()
+            {
+                return Err(refuse(format!(
+                    "its state store names a log outside the home: {log} (run {}, task {})",
+                    r.id, a.task
+                )));
+            }
+        }
+    }
+    store.close().await;
+    // Views name the folders they read: made to name the new home's.
+    if from != to {
+        for v in &versions {
+            let Some(dir) = inside(&v.path) else { continue };
+            let file = dir.join(sluice_data::session::VIEW_FILE);
+            let Ok(Some(mut view)) = sluice_data::session::View::read(&dir) else {
+                continue;
+            };
+            for folder in view.inputs.values_mut() {
+                if let Some(rest) = folder.to_string_lossy().strip_prefix(&from) {
+                    *folder = PathBuf::from(format!("{to}{rest}"));
+                }
+            }
+            let text = serde_json::to_vec_pretty(&view).map_err(|e| refuse(e.to_string()))?;
+            std::fs::write(&file, text).map_err(|e| refuse(format!("{}: {e}", file.display())))?;
+        }
+    }
 
-    // 3. In place: the old home moved aside (never deleted), the new one renamed in.
+    // 3. In place: the old home moved aside (never deleted), the new one renamed in — not
+    // while a run writes into it.
+    let _locks = hold_runs(&target)?;
     let mut aside = None;
     if target.exists() {
         let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
@@ -614,6 +716,32 @@ pub async fn restore(cli: &Cli, archive: &Path, replace: bool) -> Result<u8, Fai
         println!("the home that was there is kept as {}", moved.display());
     }
     Ok(0)
+}
+
+/// The run locks of every pipeline of the home at `home` (`locks/*.lock`), held while it is
+/// replaced; an error naming the pipeline whose run is going on.
+fn hold_runs(home: &Path) -> Result<Vec<std::fs::File>, Failure> {
+    let mut held = Vec::new();
+    for (name, path) in children(&home.join("locks")) {
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+        else {
+            continue;
+        };
+        match file.try_lock() {
+            Ok(()) => held.push(file),
+            Err(_) => {
+                return Err(Failure::env(format!(
+                    "error: a run of pipeline `{}` is going on in {}: let it end (or stop it) before replacing the home; nothing was changed",
+                    name.trim_end_matches(".lock"),
+                    home.display()
+                )));
+            }
+        }
+    }
+    Ok(held)
 }
 
 /// Unpacks `archive` into `dir`: only plain files and folders, each path inside `dir`; every

@@ -67,7 +67,7 @@ pub async fn test(
     }
     if let Some(reference) = changed_since {
         let others: Vec<&Path> = broken.iter().map(|(p, _)| p.as_path()).collect();
-        units = changed(units, &others, reference)?;
+        units = changed(units, &others, reference, &roots)?;
     }
     if list {
         for u in &units {
@@ -193,37 +193,68 @@ fn is_pipeline(path: &Path) -> bool {
 }
 
 /// Files changed since `reference` (committed or not, and new files), absolute.
-fn changed_files(reference: &str) -> Result<Vec<PathBuf>, Failure> {
-    let git = |args: &[&str]| -> Result<String, Failure> {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .output()
-            .map_err(|e| Failure::invalid(format!("error: cannot run git: {e}")))?;
-        if !out.status.success() {
-            return Err(Failure::invalid(format!(
-                "error: git {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    };
-    let top = PathBuf::from(git(&["rev-parse", "--show-toplevel"])?.trim());
-    let mut files: BTreeSet<PathBuf> = BTreeSet::new();
-    for line in git(&["diff", "--name-only", reference, "--"])?.lines() {
-        files.insert(top.join(line));
+/// The files changed since `reference` (committed or not, new ones included) in the git
+/// repositories holding `roots`, each asked in its own folder.
+fn changed_files(reference: &str, roots: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
+    let mut tops: BTreeSet<PathBuf> = BTreeSet::new();
+    for root in roots {
+        let dir = if root.is_dir() {
+            root.as_path()
+        } else {
+            root.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+        };
+        tops.insert(PathBuf::from(
+            git_in(dir, &["rev-parse", "--show-toplevel"])?.trim(),
+        ));
     }
-    for line in git(&["ls-files", "--others", "--exclude-standard"])?.lines() {
-        files.insert(std::path::absolute(line).unwrap_or_else(|_| PathBuf::from(line)));
+    let mut files: BTreeSet<PathBuf> = BTreeSet::new();
+    for top in tops {
+        for line in git_in(&top, &["diff", "--name-only", reference, "--"])?.lines() {
+            files.insert(top.join(line));
+        }
+        for line in git_in(&top, &["ls-files", "--others", "--exclude-standard"])?.lines() {
+            files.insert(top.join(line));
+        }
     }
     Ok(files.into_iter().collect())
 }
 
+/// `git ARGS` run in `dir`: its output, or what git said.
+fn git_in(dir: &Path, args: &[&str]) -> Result<String, Failure> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| Failure::invalid(format!("error: cannot run git: {e}")))?;
+    if !out.status.success() {
+        return Err(Failure::invalid(format!(
+            "error: git {} (in {}): {}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// The units a change since `reference` touches, then those they trigger; `invalid` are the
 /// pipeline files found that did not load.
-fn changed(units: Vec<Unit>, invalid: &[&Path], reference: &str) -> Result<Vec<Unit>, Failure> {
-    let files = changed_files(reference)?;
-    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+fn changed(
+    units: Vec<Unit>,
+    invalid: &[&Path],
+    reference: &str,
+    roots: &[PathBuf],
+) -> Result<Vec<Unit>, Failure> {
+    let files = changed_files(reference, roots)?;
+    // As git names them: links resolved.
+    let abs = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
     // Every pipeline file found: a change to one is a change to it, not to its folder's others.
     let pipeline_files: BTreeSet<PathBuf> = units
         .iter()

@@ -468,12 +468,19 @@ tasks:
         ("c", "id\n1\n2\n3\n"),
     ] {
         std::fs::write(p.path(&format!("{name}.csv")), body).expect("write");
-        p.run_ok(&[
-            "run",
-            "pipeline.yaml",
-            "--param",
-            &format!("file={name}.csv"),
-        ]);
+        let file = format!("file={name}.csv");
+        if name == "c" {
+            // Run from a subfolder: the paths recorded go through `..`.
+            std::fs::create_dir_all(p.path("sub")).expect("sub");
+            let out = p
+                .cmd(&["run", "../pipeline.yaml", "--param", &file])
+                .current_dir(p.path("sub"))
+                .output()
+                .expect("run");
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        } else {
+            p.run_ok(&["run", "pipeline.yaml", "--param", &file]);
+        }
         runs.push(p.last_run_id());
     }
     let out = p.sluice(&["run", "pipeline.yaml", "--param", "file=missing.csv"]);
@@ -510,7 +517,7 @@ fn names_in(dir: &Path) -> Vec<String> {
 #[test]
 fn gc_removes_old_runs_versions_beyond_retention_unneeded_downloads_and_leftovers() {
     let (p, runs) = housekeeping_home();
-    let warehouse = p.path(".sluice/warehouse/kept");
+    let warehouse = std::fs::canonicalize(p.path(".sluice/warehouse/kept")).expect("warehouse");
     let versions_before = names_in(&warehouse.join("sizes"));
     assert_eq!(versions_before.len(), 2, "{versions_before:?}");
     // What a crashed attempt leaves, and a version folder no record names.
@@ -532,7 +539,7 @@ fn gc_removes_old_runs_versions_beyond_retention_unneeded_downloads_and_leftover
         .read("pipeline.yaml")
         .replace("retention: 2", "retention: 1");
     std::fs::write(p.path("pipeline.yaml"), file).expect("write");
-    let dry = p.run_ok(&["gc", "--older-than", "0s", "--dry-run"]);
+    let dry = p.run_ok(&["--home", ".sluice", "gc", "--older-than", "0s", "--dry-run"]);
     let dry = String::from_utf8_lossy(&dry.stdout).into_owned();
     let older_sizes = &versions_before
         .iter()
@@ -565,7 +572,7 @@ fn gc_removes_old_runs_versions_beyond_retention_unneeded_downloads_and_leftover
     assert_eq!(run_ids(&p).len(), 4);
     assert!(staging.is_dir() && stray.is_dir());
 
-    let out = p.run_ok(&["gc", "--older-than", "0s", "--json"]);
+    let out = p.run_ok(&["--home", ".sluice", "gc", "--older-than", "0s", "--json"]);
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(report["runs"].as_array().map(Vec::len), Some(3), "{report}");
     assert_eq!(
@@ -667,6 +674,18 @@ fn a_backup_restores_elsewhere_with_every_dataset_and_log_and_refuses_damaged_ar
         "{}",
         text(&out)
     );
+    // Not while a run writes into it: its lock is held.
+    std::fs::create_dir_all(home.join("locks")).expect("locks");
+    let lock = std::fs::File::create(home.join("locks/kept.lock")).expect("lock file");
+    lock.lock().expect("lock");
+    let out = restore(&["--replace"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("a run of pipeline `kept` is going on in"),
+        "{}",
+        text(&out)
+    );
+    drop(lock);
     let out = restore(&["--replace"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let aside: Vec<String> = names_in(other.path())
@@ -726,4 +745,54 @@ fn a_backup_restores_elsewhere_with_every_dataset_and_log_and_refuses_damaged_ar
             .collect::<Vec<_>>(),
         Vec::<String>::new()
     );
+}
+
+#[test]
+fn a_view_keeps_the_version_it_reads_until_it_runs_again() {
+    let p = Project::new(
+        r#"
+name: viewed
+retention: 1
+tasks:
+  numbers: { op: read.csv, path: n.csv }
+  doubled: { op: sql, view: true, sql: "select n * 2 as d from numbers" }
+  counted: { op: sql, sql: "select count(*) as c from numbers" }
+"#,
+    );
+    std::fs::write(p.path("n.csv"), "n\n1\n2\n").expect("csv");
+    p.run_ok(&["run", "pipeline.yaml"]);
+    // New numbers, but the view does not run: it still reads the first version, which
+    // retention (1) would otherwise remove.
+    std::fs::write(p.path("n.csv"), "n\n1\n2\n3\n").expect("csv");
+    p.run_ok(&["run", "pipeline.yaml", "--select", "counted"]);
+    let query = |sql: &str| {
+        let out = p.run_ok(&["sql", sql, "--format", "csv"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        query("select d from viewed.doubled order by d"),
+        "d\n2\n4\n"
+    );
+    assert_eq!(query("select c from viewed.counted"), "c\n3\n");
+    p.run_ok(&["gc", "--older-than", "0s"]);
+    assert_eq!(
+        query("select d from viewed.doubled order by d"),
+        "d\n2\n4\n"
+    );
+    let versions = |task: &str| {
+        let v = p.json(&["datasets", "--json"]);
+        v.as_array()
+            .expect("versions")
+            .iter()
+            .filter(|d| d["task"] == task)
+            .count()
+    };
+    assert_eq!(versions("numbers"), 2);
+    // Once the view runs on the new version, the old one goes.
+    p.run_ok(&["run", "pipeline.yaml"]);
+    assert_eq!(
+        query("select d from viewed.doubled order by d"),
+        "d\n2\n4\n6\n"
+    );
+    assert_eq!(versions("numbers"), 1);
 }

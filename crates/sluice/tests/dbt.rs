@@ -634,6 +634,20 @@ fn test_changed_since_selects_the_changed_model_s_pipeline_and_what_it_triggers(
         listed.contains("(customers, daily_revenue, orders, "),
         "{listed}"
     );
+    // Asked from outside the repository: git is asked where the paths are.
+    let elsewhere = tempfile::tempdir().expect("tmp");
+    let out = p
+        .cmd(&["test", "--changed-since", "HEAD", "--list"])
+        .arg(p.dir.path())
+        .current_dir(elsewhere.path())
+        .output()
+        .expect("sluice");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names, ["shop", "reports"], "{}", text(&out));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use sluice_core::checks::quote_ident;
 use sluice_data::compare::{
-    Row, TextRow, compare_with_text, register_text_rows, register_typed_rows, sql_type,
+    Row, TextRow, cast_to, compare_with_text, register_text_rows, register_typed_rows,
 };
 use sluice_data::datafusion;
 use sluice_data::datafusion::datasource::MemTable;
@@ -152,7 +152,7 @@ impl UnitTest {
                         } else {
                             "NULL".into()
                         };
-                        format!("CAST({value} AS {}) AS {name}", sql_type(f.data_type()))
+                        format!("{} AS {name}", cast_to(&value, f.data_type()))
                     })
                     .collect();
                 format!("SELECT {} FROM {}", items.join(", "), quote_ident(&text))
