@@ -1,7 +1,7 @@
 //! `sluice backfill`: every slot of a range runs once, here, with its date; asking again runs
 //! nothing.
 
-mod common;
+use crate::common;
 
 use common::{Project, YEARLY, text};
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 use common::{Project, metrics, model_dir};
 
 const SIZE: usize = 40;

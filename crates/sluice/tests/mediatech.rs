@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-mod common;
+use crate::common;
 use common::{Project, metrics, model_dir};
 
 fn repo() -> PathBuf {

@@ -4,7 +4,7 @@
 //! on browser sessions; `/metrics` parsed by Prometheus's own parser; and the scheduler across
 //! a `kill -9` of the server.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
