@@ -38,12 +38,11 @@ status=0
 # The cron test waits for three minute boundaries, mostly idle: it runs beside the others.
 slow=the_schedule_survives_a_killed_server_without_repeating_or_skipping_a_slot
 cargo test --workspace --locked --no-run
-# The black-box tests of crates/sluice/tests are one binary (tests/all.rs), a module per file.
-serve=$(cargo test -p sluice --test all --locked --no-run 2>&1 |
-    sed -n 's/.*Executable tests\/all.rs (\(.*\))$/\1/p')
-[ -n "$serve" ] || { echo "test.sh: no tests/all.rs binary found" >&2; exit 1; }
+serve=$(cargo test -p sluice --test serve --locked --no-run 2>&1 |
+    sed -n 's/.*Executable tests\/serve.rs (\(.*\))$/\1/p')
+[ -n "$serve" ] || { echo "test.sh: no tests/serve.rs binary found" >&2; exit 1; }
 case "$serve" in /*) ;; *) serve="$PWD/$serve" ;; esac
-(cd crates/sluice && "$serve" "serve::$slow" --exact >"$slow_log" 2>&1) &
+(cd crates/sluice && "$serve" "$slow" --exact >"$slow_log" 2>&1) &
 slow_pid=$!
 cargo test --workspace --locked --no-fail-fast -- --skip "$slow" 2>&1 | tee "$log" || status=$?
 wait "$slow_pid" || status=1

@@ -1,7 +1,7 @@
 //! `sluice backfill`: every slot of a range runs once, here, with its date; asking again runs
 //! nothing.
 
-use crate::common;
+mod common;
 
 use common::{Project, YEARLY, text};
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common;
+mod common;
 use common::{Project, metrics, model_dir};
 
 const SIZE: usize = 40;

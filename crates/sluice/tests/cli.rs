@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common;
+mod common;
 use common::{Project, attempts, is_alive, micros, task, text};
 
 /// A counter file: the command fails until it has been run `n` times.

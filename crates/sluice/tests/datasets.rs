@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::common;
+mod common;
 use common::{Project, text};
 
 fn repo() -> PathBuf {

@@ -3,7 +3,7 @@
 //! (an incremental model and a snapshot); and what sluice cannot run, or what is wrong, is
 //! an error with the file, line and column.
 
-use crate::common;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

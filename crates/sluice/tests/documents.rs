@@ -5,7 +5,7 @@
 //! text vectors reaches 0.9 held-out accuracy; a second run with 10 new documents reads, OCRs
 //! and embeds exactly those 10.
 
-use crate::common;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common;
+mod common;
 use common::{Project, metrics, model_dir, text};
 
 fn tiny_model() -> String {

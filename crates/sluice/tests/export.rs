@@ -2,7 +2,7 @@
 //! order, with a manifest whose counts and sha256 match, read back by pyarrow
 //! (`SLUICE_TEST_PYTHON`, the environment of `scripts/python-env.sh`).
 
-use crate::common;
+mod common;
 use common::vector as chunks;
 
 use std::collections::BTreeSet;

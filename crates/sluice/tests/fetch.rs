@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::common;
+mod common;
 use common::{Project, text};
 
 /// A file served over HTTP with an ETag; answers `If-None-Match` with 304, and the statuses

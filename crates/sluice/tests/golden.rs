@@ -5,7 +5,7 @@
 //! queries to ask of its datasets and which files it writes; `expected/` holds what each
 //! query answers (`NAME.json`, rows as pretty JSON) and each file written. The test runs the
 //! real binary and compares. A change of output is one reviewed diff: run
-//! `SLUICE_BLESS=1 cargo test -p sluice --test all golden::` to write the new outputs into `expected/`, then
+//! `SLUICE_BLESS=1 cargo test --test golden` to write the new outputs into `expected/`, then
 //! read `git diff`.
 //!
 //! In `case.json`, `{repo}` is the repository, `{shared}` the folder of sample data beside it
@@ -21,7 +21,7 @@ use std::process::Command;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::common;
+mod common;
 use common::{model_dir, text};
 
 /// A case's `case.json`.
@@ -253,7 +253,7 @@ fn compare(name: &str, expected: &Path, outputs: &[(String, String)]) {
     assert!(
         problems.is_empty(),
         "golden {name}: the output differs from tests/golden/{name}/expected/:\n{}\n\
-         If the new output is right, run `SLUICE_BLESS=1 cargo test -p sluice --test all golden::{name}` and \
+         If the new output is right, run `SLUICE_BLESS=1 cargo test --test golden {name}` and \
          review the diff.",
         problems.join("\n")
     );

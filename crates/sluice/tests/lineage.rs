@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common;
+mod common;
 use common::{Project, model_dir, test_python, text};
 
 fn repo() -> PathBuf {

@@ -2,7 +2,7 @@
 //! without labels; every blocking rule kind adds its pairs once; bad input gets clear errors;
 //! `sluice link explain` shows why a pair scores what it does.
 
-use crate::common;
+mod common;
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! (`SLUICE_TEST_PG_URL`, started by `scripts/test.sh`): counters on the attempt, and a
 //! `kill -9` in the middle of a load leaves the old table, and the next run completes.
 
-use crate::common;
+mod common;
 use common::vector as chunks;
 
 use std::process::Stdio;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::common;
+mod common;
 use common::{Project, metrics, model_dir};
 
 fn repo() -> PathBuf {

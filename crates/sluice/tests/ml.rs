@@ -3,7 +3,7 @@
 //! same seed gives the same figures, `predict` scores every row, and a model asked to score
 //! rows without its columns fails naming the column.
 
-use crate::common;
+mod common;
 
 use common::{Project, metrics, rows_csv, text};
 use serde_json::Value;

@@ -6,7 +6,7 @@
 //! answer fails the task with a message naming it, without its credentials, and costs no
 //! training: the next run reuses the finished trials.
 
-use crate::common;
+mod common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -3,7 +3,7 @@
 //! Hub and checks every request: the token, the LFS uploads (sha256 of the bytes), the
 //! commit's operations; nothing uploaded when nothing changed.
 
-use crate::common;
+mod common;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

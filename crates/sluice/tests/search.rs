@@ -3,7 +3,7 @@
 //! files), filtered by `--where`, and found the same way in the PostgreSQL table that
 //! `load.postgres` filled.
 
-use crate::common;
+mod common;
 use common::vector as chunks;
 
 use serde_json::Value;

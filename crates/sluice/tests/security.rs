@@ -3,7 +3,7 @@
 //! viewer gets, a flood of logins, concurrent triggers past `max_active_runs`, two `sluice
 //! run` of one pipeline at once, a huge log, and methods a path does not have.
 
-use crate::common;
+mod common;
 
 use std::time::{Duration, Instant};
 

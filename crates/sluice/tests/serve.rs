@@ -4,7 +4,7 @@
 //! on browser sessions; `/metrics` parsed by Prometheus's own parser; and the scheduler across
 //! a `kill -9` of the server.
 
-use crate::common;
+mod common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! folder) take the parts one by one, and a part that disappears loses its folder;
 //! `load.postgres` with `parts: true` makes one table per part (`SLUICE_TEST_PG_URL`).
 
-use crate::common;
+mod common;
 use common::vector as chunks;
 
 use std::collections::BTreeMap;

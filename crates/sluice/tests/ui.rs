@@ -9,7 +9,7 @@
 //! scripts/browser.sh installs chromium and playwright-core; scripts/test.sh sets
 //! SLUICE_TEST_CHROMIUM and SLUICE_TEST_NODE_PATH (required in CI).
 
-use crate::common;
+mod common;
 
 use common::{DOCS, Project, Server, docs_pipeline, model_dir, text};
 
