@@ -250,14 +250,16 @@ pub async fn register_typed_rows(
         name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
     );
     register_text_rows(ctx, &text, rows)?;
-    let mut columns: Vec<&str> = Vec::new();
-    for row in rows {
-        for (c, _) in row {
-            if !columns.contains(&c.as_str()) {
-                columns.push(c);
-            }
-        }
-    }
+    // Its columns, in the order they first appear.
+    let columns: Vec<String> = ctx
+        .table(text.as_str())
+        .await
+        .map_err(failed)?
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let items: Vec<String> = columns
         .iter()
         .map(|c| {

@@ -67,19 +67,14 @@ fn names(node: Option<&Node>) -> Vec<String> {
     }
 }
 
-fn text_node(s: &str, mark: sluice_core::Mark) -> Node {
-    Node {
-        kind: NodeKind::Scalar {
-            text: s.to_string(),
-            plain: false,
-        },
-        mark,
-    }
-}
-
 fn names_node(items: &[String], mark: sluice_core::Mark) -> Node {
     Node {
-        kind: NodeKind::Seq(items.iter().map(|s| text_node(s, mark)).collect()),
+        kind: NodeKind::Seq(
+            items
+                .iter()
+                .map(|s| Node::string(s.as_str(), mark))
+                .collect(),
+        ),
         mark,
     }
 }
@@ -187,7 +182,7 @@ fn expand(
                     if reader && k.as_text() == Some("path") {
                         let p = Path::new(v.as_text().unwrap_or_default());
                         if p.is_relative() {
-                            *v = text_node(&dir.join(p).to_string_lossy(), v.mark);
+                            *v = Node::string(dir.join(p).to_string_lossy(), v.mark);
                         }
                     }
                 }
@@ -201,8 +196,10 @@ fn expand(
                             all.extend(waits.iter().cloned());
                             *after = names_node(&all, after.mark);
                         }
-                        None => entries
-                            .push((text_node("after", key.mark), names_node(&waits, key.mark))),
+                        None => entries.push((
+                            Node::string("after", key.mark),
+                            names_node(&waits, key.mark),
+                        )),
                     }
                 }
             }

@@ -64,8 +64,9 @@ impl Engine {
     /// Removes the versions of `tasks` of `pipeline` beyond `retention` (the latest, and the
     /// versions an alias names, are always kept) that were written before `before` (any age
     /// when `None`); files first, then their records. A version a running task reads or
-    /// wrote (in any run, in any process) is left for later. Of the versions kept, the
-    /// folders a later publication of the same version superseded are removed.
+    /// wrote (in any run, in any process), or one whose folder a kept view reads
+    /// (`read_by_views`, from [`Engine::read_by_views`]), is left for later. Of the versions
+    /// kept, the folders a later publication of the same version superseded are removed.
     pub(crate) async fn retain(
         &self,
         pipeline: &str,
@@ -73,9 +74,9 @@ impl Engine {
         retention: usize,
         before: Option<Micros>,
         dry_run: bool,
+        read_by_views: &HashSet<PathBuf>,
     ) -> Result<Retained, EngineError> {
         let mut out = Retained::default();
-        let read_by_views = self.read_by_views().await?;
         for task in tasks {
             let versions = self
                 .store
@@ -157,15 +158,16 @@ impl Engine {
     /// The dataset folders that the latest and aliased versions which are views read
     /// ([`sluice_op::VIEW_FILE`]), through views of views too: a view is a stored query, so
     /// what it reads stays as long as it does.
-    async fn read_by_views(&self) -> Result<HashSet<PathBuf>, EngineError> {
-        let mut folders: Vec<PathBuf> = self
-            .store
-            .latest_datasets(None)
-            .await?
-            .into_iter()
-            .map(|v| PathBuf::from(v.path))
+    /// `all` is every version of the store.
+    pub(crate) async fn read_by_views(
+        &self,
+        all: &[DatasetVersionRecord],
+    ) -> Result<HashSet<PathBuf>, EngineError> {
+        let mut folders: Vec<PathBuf> = all
+            .iter()
+            .filter(|v| v.latest_since.is_some())
+            .map(|v| PathBuf::from(&v.path))
             .collect();
-        let all = self.store.dataset_versions(None, None).await?;
         for a in self.store.aliases(None, None, false).await? {
             if let Some(v) = all
                 .iter()
@@ -206,6 +208,7 @@ impl Engine {
         let mut report = GcReport::default();
         // 1. Versions beyond retention.
         let all = self.store.dataset_versions(None, None).await?;
+        let read_by_views = self.read_by_views(&all).await?;
         let mut tasks: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for v in &all {
             tasks.entry(&v.pipeline).or_default().insert(v.task.clone());
@@ -216,7 +219,14 @@ impl Engine {
             };
             let tasks: Vec<String> = tasks.iter().cloned().collect();
             let r = self
-                .retain(pipeline, &tasks, retention, Some(opts.before), opts.dry_run)
+                .retain(
+                    pipeline,
+                    &tasks,
+                    retention,
+                    Some(opts.before),
+                    opts.dry_run,
+                    &read_by_views,
+                )
                 .await?;
             report.versions.extend(r.removed);
             report.held.extend(r.held);

@@ -19,8 +19,17 @@ impl Engine {
             .filter(|t| t.produces_dataset)
             .map(|t| t.name.clone())
             .collect();
+        let all = self.store.dataset_versions(None, None).await?;
+        let read_by_views = self.read_by_views(&all).await?;
         let retained = self
-            .retain(&pipeline.name, &tasks, pipeline.retention, None, false)
+            .retain(
+                &pipeline.name,
+                &tasks,
+                pipeline.retention,
+                None,
+                false,
+                &read_by_views,
+            )
             .await?;
         for problem in &retained.problems {
             tracing::warn!("dataset retention: {problem}");
