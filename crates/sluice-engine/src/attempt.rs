@@ -292,13 +292,22 @@ pub(crate) async fn run_attempt(
     shared
         .engine
         .observe(|| Observed::Attempt(observed(Phase::Started, record.started_at)));
-    let built = shared.ops[i].clone();
-    let hooks = hooks(&shared, i, &record);
     let Executed {
         result,
         timed_out,
         log,
-    } = execute(&spec, &shared.engine.ops, built, hooks, cancel.clone()).await;
+    } = match &shared.engine.dispatcher {
+        Some(dispatcher) => {
+            dispatcher
+                .run(&spec, task.pool.clone(), cancel.clone())
+                .await
+        }
+        None => {
+            let built = shared.ops[i].clone();
+            let hooks = hooks(&shared, i, &record);
+            execute(&spec, &shared.engine.ops, built, hooks, cancel.clone()).await
+        }
+    };
     let result = match result {
         Ok(out) => publish(&shared, i, &planned, spec.output.as_ref(), out, &log).await,
         Err(e) => Err(e),

@@ -25,6 +25,7 @@ mod run;
 pub mod schedule;
 pub mod warehouse;
 pub mod why;
+pub mod workers;
 mod writer;
 
 #[cfg(test)]
@@ -51,6 +52,8 @@ pub struct Engine {
     logs_dir: PathBuf,
     warehouse: warehouse::Warehouse,
     observers: Vec<Arc<dyn Observer>>,
+    /// Where attempts run: here (`None`), or on workers through this dispatcher.
+    dispatcher: Option<Arc<workers::Dispatcher>>,
 }
 
 /// How to run.
@@ -257,7 +260,20 @@ impl Engine {
             logs_dir,
             warehouse,
             observers: Vec::new(),
+            dispatcher: None,
         }
+    }
+
+    /// The engine, running every attempt on `sluice worker` processes through `dispatcher`
+    /// instead of here (the run loop, retries and publication stay here).
+    pub fn with_dispatcher(mut self, dispatcher: Arc<workers::Dispatcher>) -> Self {
+        self.dispatcher = Some(dispatcher);
+        self
+    }
+
+    /// Whether attempts run on workers.
+    pub fn on_workers(&self) -> bool {
+        self.dispatcher.is_some()
     }
 
     /// The engine, telling `observer` of every run and attempt (lineage emitters).

@@ -47,11 +47,15 @@ pub fn backoff(base: Duration, retry: u32) -> Duration {
     capped + capped.mul_f64(jitter)
 }
 
-/// Attempts a run of `pipeline` makes at once: its `max_parallel`, or one per core.
-pub(crate) fn max_parallel(pipeline: &Pipeline) -> usize {
+/// Attempts a run of `pipeline` makes at once: its `max_parallel`, or one per core (on
+/// workers: every ready task is queued, the workers' slots bound what runs).
+pub(crate) fn max_parallel(pipeline: &Pipeline, on_workers: bool) -> usize {
     pipeline
         .max_parallel
         .unwrap_or_else(|| {
+            if on_workers {
+                return usize::MAX;
+            }
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1)
@@ -270,7 +274,7 @@ impl Engine {
             spawned: HashMap::new(),
             stopping: false,
             stop: stop.clone(),
-            max_parallel: max_parallel(pipeline),
+            max_parallel: max_parallel(pipeline, self.on_workers()),
         };
         run.queue();
         run.go().await;

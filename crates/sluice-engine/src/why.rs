@@ -51,7 +51,8 @@ pub fn waiting(
         .iter()
         .filter(|t| t.state == TaskState::Running)
         .count();
-    let max_parallel = crate::run::max_parallel(p);
+    // On workers nothing waits for a slot of the run (it never reaches its limit).
+    let max_parallel = crate::run::max_parallel(p, false);
     for t in waiting {
         let Some(task) = p.tasks.iter().find(|x| x.name == t.task) else {
             continue;

@@ -54,6 +54,8 @@ pub struct Config {
     pub registry: Arc<Registry>,
     /// Told of every run and attempt (the home's lineage emitter).
     pub observers: Vec<Arc<dyn sluice_engine::Observer>>,
+    /// The queue of `sluice worker`s, when runs' attempts run on them.
+    pub workers: Option<Arc<dyn sluice_store::WorkQueue>>,
 }
 
 /// The server's shared state.
@@ -94,6 +96,8 @@ pub struct Inner {
     pub documents: Arc<tokio::sync::Semaphore>,
     /// Pipelines with backfill runs claimed and not all started.
     pub backfills: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// The workers' queue, when runs' attempts run on `sluice worker`s.
+    pub workers: Option<Arc<dyn sluice_store::WorkQueue>>,
 }
 
 impl std::ops::Deref for App {
@@ -107,10 +111,16 @@ impl App {
     /// The server's state over `store`, its pipelines read from `config.pipelines`.
     pub fn new(config: &Config, store: Arc<dyn StateStore>, stop: CancellationToken) -> App {
         let registry = config.registry.clone();
-        let engine = config.observers.iter().fold(
+        let mut engine = config.observers.iter().fold(
             Engine::new(store.clone(), registry.clone(), &config.home),
             |engine, o| engine.with_observer(o.clone()),
         );
+        if let Some(queue) = &config.workers {
+            engine = engine.with_dispatcher(sluice_engine::workers::Dispatcher::new(
+                queue.clone(),
+                sluice_engine::workers::Timing::default(),
+            ));
+        }
         App(Arc::new(Inner {
             engine,
             store,
@@ -127,6 +137,7 @@ impl App {
             models: Default::default(),
             documents: Arc::new(tokio::sync::Semaphore::new(api::documents::AT_ONCE)),
             backfills: Default::default(),
+            workers: config.workers.clone(),
         }))
     }
 

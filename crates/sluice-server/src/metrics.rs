@@ -55,6 +55,21 @@ pub const METRICS: &[(&str, &str, &str)] = &[
         "Time from a schedule slot to the start of its run.",
     ),
     (
+        "sluice_queue_depth",
+        "gauge",
+        "Task attempts in the workers' queue, by pool and state (queued: waiting for a worker; claimed: running on one).",
+    ),
+    (
+        "sluice_workers",
+        "gauge",
+        "Workers seen in the last 10 minutes, by state (running, draining, stopped; silent: no heartbeat for over a minute).",
+    ),
+    (
+        "sluice_worker_slots",
+        "gauge",
+        "Slots of the running workers, by state (busy, free).",
+    ),
+    (
         "sluice_pipelines",
         "gauge",
         "Pipeline files in the folder, by validity (valid, invalid).",

@@ -9,9 +9,14 @@
 //! This crate knows the records, not pipelines: it depends only on `sluice-core` for the
 //! state enums and must not depend on the engine, the ops or the CLI.
 
+mod queue;
 mod records;
 mod sql;
 
+pub use queue::{
+    ClaimedWork, Lease, QueueDepth, WorkItem, WorkKey, WorkQueue, WorkRecord, WorkState,
+    WorkerRecord,
+};
 pub use records::{
     AliasRecord, AttemptRecord, DatasetVersionRecord, LineageRecord, Micros, RunFilter, RunRecord,
     SlotRecord, SlotState, TaskRunRecord, TokenRecord, UserRecord, Write, now_micros,

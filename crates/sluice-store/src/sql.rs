@@ -43,10 +43,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "auth", include_str!("../migrations/0006_auth.sql")),
     (7, "aliases", include_str!("../migrations/0007_aliases.sql")),
     (8, "lineage", include_str!("../migrations/0008_lineage.sql")),
+    (
+        9,
+        "work queue",
+        include_str!("../migrations/0009_work_queue.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }
@@ -54,8 +59,8 @@ enum Backend {
 /// The state store on SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
-    backend: Backend,
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
 }
 
 /// The URL with any password replaced by `***`, for messages.
@@ -154,13 +159,25 @@ impl SqlStore {
             ),
             ..Migrator::DEFAULT
         };
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                url: redact_url(url),
-                source,
-            })?;
+        // Two processes opening a new SQLite store at once (workers starting together) may
+        // both try a migration: the loser's transaction rolls back, and on a second look
+        // it finds the migration applied. PostgreSQL's migrations take a lock instead.
+        let mut tries = 0;
+        loop {
+            match migrator.run(&pool).await {
+                Ok(()) => break,
+                Err(_) if backend == Backend::Sqlite && tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * tries)).await;
+                }
+                Err(source) => {
+                    return Err(StoreError::Migrate {
+                        url: redact_url(url),
+                        source,
+                    });
+                }
+            }
+        }
         Ok(SqlStore { pool, backend })
     }
 
@@ -216,7 +233,7 @@ impl SqlStore {
     }
 
     /// The SQL for this backend: `$1` placeholders become `?1` on SQLite.
-    fn q<'a>(&self, sql: &'a str) -> Cow<'a, str> {
+    pub(crate) fn q<'a>(&self, sql: &'a str) -> Cow<'a, str> {
         match self.backend {
             Backend::Postgres => Cow::Borrowed(sql),
             Backend::Sqlite => Cow::Owned(sql.replace('$', "?")),
@@ -224,7 +241,7 @@ impl SqlStore {
     }
 }
 
-fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { what, source }
 }
 
@@ -235,7 +252,7 @@ where
     T::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
+pub(crate) fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {

@@ -84,6 +84,33 @@ impl Template {
     }
 }
 
+/// Where task attempts run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Executor {
+    /// In this process.
+    #[default]
+    Local,
+    /// On `sluice worker` processes, through the state store's queue.
+    Workers,
+}
+
+/// `sluice workers …`.
+#[derive(Debug, Subcommand)]
+pub enum WorkersAction {
+    /// Limit how many attempts of the tasks with `pool: NAME` run at once, whatever the
+    /// number of workers with that label.
+    Pool {
+        /// The pool (a worker label).
+        name: String,
+        /// At most this many at once.
+        #[arg(long, value_name = "N", required_unless_present = "unlimited")]
+        slots: Option<u32>,
+        /// Remove the limit.
+        #[arg(long, conflicts_with = "slots")]
+        unlimited: bool,
+    },
+}
+
 /// Output format of read commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GraphFormat {
@@ -211,6 +238,10 @@ pub enum Command {
         /// instead of waiting for it to end.
         #[arg(long)]
         no_wait: bool,
+        /// Where task attempts run: here, or on `sluice worker` processes sharing the state
+        /// store (PostgreSQL) and the home's files.
+        #[arg(long, value_enum, env = "SLUICE_EXECUTOR", default_value = "local")]
+        executor: Executor,
     },
     /// Run every slot of a pipeline's schedule from one day to another, oldest first, each
     /// with its `slot`/`slot_date` parameters when the pipeline declares them. Each slot is
@@ -229,6 +260,9 @@ pub enum Command {
         /// Override a parameter declared under `params:` (repeatable).
         #[arg(long = "param", short = 'p', value_name = "KEY=VALUE", value_parser = parse_param)]
         params: Vec<(String, String)>,
+        /// Where task attempts run (see `sluice run --help`).
+        #[arg(long, value_enum, env = "SLUICE_EXECUTOR", default_value = "local")]
+        executor: Executor,
     },
     /// List runs, newest first.
     Runs {
@@ -337,6 +371,47 @@ pub enum Command {
         /// Mark the session cookie `Secure` (the server is reached through HTTPS).
         #[arg(long)]
         secure_cookies: bool,
+        /// Where the runs' task attempts run (see `sluice run --help`).
+        #[arg(long, value_enum, env = "SLUICE_EXECUTOR", default_value = "local")]
+        executor: Executor,
+    },
+    /// Run task attempts queued by `sluice run --executor workers` or `sluice serve
+    /// --executor workers`: claims them from the state store (--state postgres://…), renews
+    /// its lease while each runs, records the outcome. The first SIGTERM or Ctrl-C drains it
+    /// (running attempts finish, nothing new is taken); a second one stops them and hands
+    /// them back to the queue. Every worker must see the home's files at the same path.
+    Worker {
+        /// Labels it offers: it also runs the tasks with `pool:` one of these
+        /// (`--labels gpu,big-mem`).
+        #[arg(long, value_delimiter = ',', value_name = "LABEL")]
+        labels: Vec<String>,
+        /// Attempts it runs at once (default: one per core).
+        #[arg(long, value_name = "N")]
+        slots: Option<u32>,
+        /// How long a claim holds without a heartbeat (renewed every third of it): an
+        /// attempt of a worker silent for longer is lost and retried elsewhere.
+        #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = sluice_core::duration::parse_duration)]
+        lease: std::time::Duration,
+        /// How often it looks for work when idle.
+        #[arg(long, default_value = "100ms", value_name = "DURATION", value_parser = sluice_core::duration::parse_duration)]
+        poll: std::time::Duration,
+        /// When draining, how long running attempts may go on before they are stopped and
+        /// handed back (default: until they end).
+        #[arg(long, value_name = "DURATION", value_parser = sluice_core::duration::parse_duration)]
+        drain_timeout: Option<std::time::Duration>,
+    },
+    /// The workers (host, labels, slots, what each runs, last heartbeat) and the queue's
+    /// depth per pool; `sluice workers pool NAME --slots N` limits a pool.
+    Workers {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        action: Option<WorkersAction>,
+        /// Also workers silent for over 10 minutes (stopped or gone).
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Where a dataset or a column comes from and what uses it, from the lineage every
     /// task's latest success recorded (through SQL, files, tables and ops): `sluice lineage

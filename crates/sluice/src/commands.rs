@@ -44,6 +44,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             stream,
             json,
             no_wait,
+            executor,
         } => {
             let opts = RunOptions {
                 tasks: tasks.clone(),
@@ -57,14 +58,20 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 nominal_time: None,
             };
             let selection = Selection { select, exclude };
-            run(&cli, file, params, opts, &selection, json, !no_wait).await
+            let how = How {
+                json,
+                wait: !no_wait,
+                executor,
+            };
+            run(&cli, file, params, opts, &selection, how).await
         }
         Command::Backfill {
             ref file,
             ref from,
             ref to,
             ref params,
-        } => backfill(&cli, file, from, to, params).await,
+            executor,
+        } => backfill(&cli, file, from, to, params, executor).await,
         Command::Runs {
             ref pipeline,
             limit,
@@ -127,7 +134,32 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             ref pipelines,
             bind,
             secure_cookies,
-        } => crate::serve::serve(&cli, pipelines, bind, secure_cookies).await,
+            executor,
+        } => crate::serve::serve(&cli, pipelines, bind, secure_cookies, executor).await,
+        Command::Worker {
+            ref labels,
+            slots,
+            lease,
+            poll,
+            drain_timeout,
+        } => {
+            let options = sluice_engine::workers::WorkerOptions {
+                labels: labels.clone(),
+                slots: slots.unwrap_or_else(|| {
+                    std::thread::available_parallelism()
+                        .map(|n| n.get() as u32)
+                        .unwrap_or(1)
+                }),
+                timing: sluice_engine::workers::Timing { lease, poll },
+                drain_timeout,
+            };
+            crate::workers::worker(&cli, options).await
+        }
+        Command::Workers {
+            ref action,
+            all,
+            json,
+        } => crate::workers::workers(&cli, action.as_ref(), all, json).await,
         Command::Metadata { ref action } => metadata(&cli, action).await,
         Command::Lineage {
             ref target,
@@ -510,6 +542,7 @@ async fn backfill(
     from: &str,
     to: &str,
     params: &[(String, String)],
+    executor: crate::cli::Executor,
 ) -> Result<u8, Failure> {
     use sluice_engine::schedule::{Schedule, Scheduler};
     let registry = Arc::new(sluice_ops::registry());
@@ -527,7 +560,8 @@ async fn backfill(
         .map_err(|e| Failure::invalid(format!("error: {e}")))?;
     let home = home::for_file(&cli.home, file);
     let _lock = home::lock_pipeline(&home, &pipeline.name, true).await?;
-    let store = home::open_store(&cli.state, &home).await?;
+    let sql = home::open_sql_store(&cli.state, &home).await?;
+    let store: Arc<dyn StateStore> = sql.clone();
     let claimed = Scheduler::new(store.clone())
         .backfill(&pipeline, &schedule, start, end, sluice_store::now_micros())
         .await
@@ -540,7 +574,8 @@ async fn backfill(
     );
     let lineage = home::lineage(&home, &store)?;
     let alerts = home::alerts();
-    let mut engine = Engine::new(store, registry.clone(), &home);
+    let mut engine =
+        home::with_executor(Engine::new(store, registry.clone(), &home), executor, &sql);
     // Only pipelines with alerts pay for the observations.
     if sluice_lineage::alerts::has_alerts(&pipeline) {
         engine = engine.with_observer(alerts.clone());
@@ -622,15 +657,29 @@ impl Selection<'_> {
     }
 }
 
+/// How `sluice run` runs and reports.
+struct How {
+    /// The summary as JSON.
+    json: bool,
+    /// Wait for another run of the pipeline to end.
+    wait: bool,
+    /// Where attempts run.
+    executor: crate::cli::Executor,
+}
+
 async fn run(
     cli: &Cli,
     file: &Path,
     params: &[(String, String)],
     mut opts: RunOptions,
     selection: &Selection<'_>,
-    as_json: bool,
-    wait: bool,
+    how: How,
 ) -> Result<u8, Failure> {
+    let How {
+        json: as_json,
+        wait,
+        executor,
+    } = how;
     let registry = Arc::new(sluice_ops::registry());
     // Validate before touching any state.
     let mut pipeline = load_or_fail(file, params, &registry)?;
@@ -638,10 +687,12 @@ async fn run(
     let home = home::for_file(&cli.home, file);
     // One `sluice run` of a pipeline at a time on a home: held until this function returns.
     let _lock = home::lock_pipeline(&home, &pipeline.name, wait).await?;
-    let store = home::open_store(&cli.state, &home).await?;
+    let sql = home::open_sql_store(&cli.state, &home).await?;
+    let store: Arc<dyn StateStore> = sql.clone();
     let lineage = home::lineage(&home, &store)?;
     let alerts = home::alerts();
-    let mut engine = Engine::new(store, registry.clone(), &home);
+    let mut engine =
+        home::with_executor(Engine::new(store, registry.clone(), &home), executor, &sql);
     // Only pipelines with alerts pay for the observations.
     if sluice_lineage::alerts::has_alerts(&pipeline) {
         engine = engine.with_observer(alerts.clone());
@@ -752,24 +803,30 @@ async fn run(
 }
 
 /// First Ctrl-C (or SIGTERM): stop the run cleanly, killing running commands. Second: exit now.
+/// SIGTERM, to wait for with [`interrupted`].
+pub(crate) fn sigterm() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+}
+
+/// Waits for Ctrl-C or `term` (SIGTERM, when it could be installed).
+pub(crate) async fn interrupted(term: &mut Option<tokio::signal::unix::Signal>) {
+    match term.as_mut() {
+        Some(t) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = t.recv() => {},
+            }
+        }
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 fn spawn_signal_handler(stop: CancellationToken) {
     tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let next = async {
-            match term.as_mut() {
-                Some(t) => {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {},
-                        _ = t.recv() => {},
-                    }
-                }
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        };
-        next.await;
+        let mut term = sigterm();
+        interrupted(&mut term).await;
         eprintln!("stopping: killing running tasks (press Ctrl-C again to exit at once)");
         stop.cancel();
         let _ = tokio::signal::ctrl_c().await;

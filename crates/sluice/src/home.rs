@@ -64,11 +64,33 @@ pub async fn open_store(
     state: &Option<String>,
     home: &Path,
 ) -> Result<Arc<dyn StateStore>, Failure> {
+    Ok(open_sql_store(state, home).await?)
+}
+
+/// [`open_store`], as the SQL store itself (which is also the workers' queue).
+pub async fn open_sql_store(state: &Option<String>, home: &Path) -> Result<Arc<SqlStore>, Failure> {
     let store = match state {
         Some(url) => SqlStore::connect(url).await?,
         None => SqlStore::open_sqlite(&home.join("state.db")).await?,
     };
     Ok(Arc::new(store))
+}
+
+/// The engine over `store`, running its attempts on workers when `executor` says so.
+pub fn with_executor(
+    engine: sluice_engine::Engine,
+    executor: crate::cli::Executor,
+    store: &Arc<SqlStore>,
+) -> sluice_engine::Engine {
+    match executor {
+        crate::cli::Executor::Local => engine,
+        crate::cli::Executor::Workers => {
+            engine.with_dispatcher(sluice_engine::workers::Dispatcher::new(
+                store.clone(),
+                sluice_engine::workers::Timing::default(),
+            ))
+        }
+    }
 }
 
 /// Holds the lock of a pipeline's runs on a home; released when dropped (or when the

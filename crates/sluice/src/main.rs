@@ -18,6 +18,7 @@ mod search;
 mod serve;
 mod table;
 mod testing;
+mod workers;
 
 use std::process::ExitCode;
 
@@ -127,7 +128,7 @@ fn main() -> ExitCode {
     // The server logs what it does (info); other commands only errors, unless SLUICE_LOG says.
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(match args.command {
-            cli::Command::Serve { .. } => "info",
+            cli::Command::Serve { .. } | cli::Command::Worker { .. } => "info",
             _ => "error",
         })
     });

@@ -42,8 +42,13 @@ pub async fn serve(
     pipelines: &Path,
     bind: std::net::SocketAddr,
     secure_cookies: bool,
+    executor: crate::cli::Executor,
 ) -> Result<u8, Failure> {
     let (store, home) = server_store(cli, pipelines).await?;
+    let workers: Option<Arc<dyn sluice_store::WorkQueue>> = match executor {
+        crate::cli::Executor::Local => None,
+        crate::cli::Executor::Workers => Some(home::open_sql_store(&cli.state, &home).await?),
+    };
     if store.users().await?.is_empty() {
         eprintln!(
             "note: no user yet: every route but /health will answer 401. Create one with `sluice user add NAME --role admin --pipelines {}`",
@@ -83,6 +88,7 @@ pub async fn serve(
             .map(|l| l.clone() as std::sync::Arc<dyn sluice_engine::Observer>)
             .chain([alerts.clone() as std::sync::Arc<dyn sluice_engine::Observer>])
             .collect(),
+        workers,
     };
     let served = sluice_server::serve(config, store, stop, Some(tx)).await;
     crate::home::finish_lineage(lineage);

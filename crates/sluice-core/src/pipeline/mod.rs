@@ -48,6 +48,7 @@ pub const TASK_KEYS: &[&str] = &[
     "cache",
     "checks",
     "allow_local",
+    "pool",
     "owner",
     "tags",
     "docs",
@@ -405,6 +406,8 @@ pub struct Task {
     pub reads: Vec<String>,
     /// Values set by an API caller may point this task at this machine (`allow_local`).
     pub allow_local: bool,
+    /// The label a worker must have to run it (`pool: gpu`), with `--executor workers`.
+    pub pool: Option<String>,
     /// Where the task is defined.
     pub mark: Mark,
     /// The file the task comes from when it is not the pipeline's (a dbt model), relative

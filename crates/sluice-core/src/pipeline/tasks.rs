@@ -301,6 +301,12 @@ impl Compiler<'_, '_> {
             });
         }
         let docs = self.docs(&src);
+        let pool = src.get("pool").and_then(|v| {
+            let key = src.path("pool");
+            let name = self.string(v, &key)?;
+            self.check_name(&name, v.mark, &key, "pool");
+            Some(name)
+        });
         let alerts = self.alerts(&|k| src.get(k), &format!("{}.", src.prefix));
         let task = Task {
             name: name.to_string(),
@@ -318,6 +324,7 @@ impl Compiler<'_, '_> {
             cache: cache.unwrap_or(true),
             secrets,
             allow_local: src.allow_local,
+            pool,
             mark,
             source: None,
             alerts,

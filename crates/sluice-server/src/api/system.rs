@@ -99,6 +99,44 @@ pub async fn metrics(State(app): State<App>) -> Response {
     for (pipeline, n) in active {
         gauges.push(("sluice_runs_active", vec![("pipeline", pipeline)], n));
     }
+    if let Some(queue) = &app.workers {
+        for d in queue.queue_depth().await.unwrap_or_default() {
+            for (state, n) in [("queued", d.queued), ("claimed", d.claimed)] {
+                gauges.push((
+                    "sluice_queue_depth",
+                    vec![("pool", d.pool.clone()), ("state", state.to_string())],
+                    n as f64,
+                ));
+            }
+        }
+        let workers = queue
+            .workers(std::time::Duration::from_secs(600))
+            .await
+            .unwrap_or_default();
+        let mut by_state: std::collections::BTreeMap<String, f64> =
+            ["running", "draining", "stopped", "silent"]
+                .iter()
+                .map(|s| (s.to_string(), 0.0))
+                .collect();
+        let (mut busy, mut free) = (0.0, 0.0);
+        for w in &workers {
+            let state = if w.state != "stopped" && w.silent_for > 60_000_000 {
+                "silent".to_string()
+            } else {
+                w.state.clone()
+            };
+            if state == "running" {
+                busy += w.running.len() as f64;
+                free += f64::from(w.slots).max(w.running.len() as f64) - w.running.len() as f64;
+            }
+            *by_state.entry(state).or_default() += 1.0;
+        }
+        for (state, n) in by_state {
+            gauges.push(("sluice_workers", vec![("state", state)], n));
+        }
+        gauges.push(("sluice_worker_slots", vec![("state", "busy".into())], busy));
+        gauges.push(("sluice_worker_slots", vec![("state", "free".into())], free));
+    }
     for m in super::models::list_models(&app).await.unwrap_or_default() {
         gauges.push((
             "sluice_model_versions",

@@ -1,0 +1,528 @@
+//! Task attempts on a pool of worker processes (`sluice run --executor workers`,
+//! `sluice worker`).
+//!
+//! The process running a pipeline keeps its run loop, its retries and its publication; only
+//! [`execute`] moves: each attempt's [`AttemptSpec`] is queued in the state store
+//! ([`sluice_store::WorkQueue`]) by a [`Dispatcher`], a [`run_worker`] process claims it,
+//! runs it with the same [`execute`] under a lease its heartbeats renew, and records the
+//! outcome with the claim's token. The dispatcher collects outcomes, declares the attempts
+//! of a worker that stopped answering lost ("worker lost": a retryable failure, so the
+//! task's retry policy decides), and only then does the run loop publish a dataset, once: a
+//! worker that comes back after its lease ran out is fenced and records nothing.
+//!
+//! The spec's paths (input and staging folders, logs, raw files) are the coordinator's:
+//! every worker must see the same home at the same path (a shared file system).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use sluice_op::{OpError, OpOutput, Registry, TaskLog};
+use sluice_store::{
+    Lease, WorkItem, WorkKey, WorkQueue, WorkRecord, WorkState, WorkerRecord, now_micros,
+};
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::attempt::{AttemptSpec, Executed, Hooks, execute};
+
+/// What a worker records of an attempt: how [`execute`] ended.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Outcome {
+    result: Result<OpOutput, OpError>,
+    timed_out: bool,
+    worker: String,
+}
+
+/// How long a claim lasts without a heartbeat, and how often queues are read.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// A claimed attempt whose worker has not renewed its lease for this long is lost.
+    pub lease: Duration,
+    /// How often a dispatcher reads outcomes, and an idle worker looks for work.
+    pub poll: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(100),
+        }
+    }
+}
+
+/// The coordinator's side: queues attempts and hands each its outcome.
+pub struct Dispatcher {
+    queue: Arc<dyn WorkQueue>,
+    id: String,
+    timing: Timing,
+    waiting: Mutex<HashMap<WorkKey, oneshot::Sender<WorkRecord>>>,
+    collector: Mutex<bool>,
+}
+
+impl Dispatcher {
+    /// A dispatcher queueing into `queue`, under an id of its own (`HOST-PID-RANDOM`).
+    pub fn new(queue: Arc<dyn WorkQueue>, timing: Timing) -> Arc<Dispatcher> {
+        Arc::new(Dispatcher {
+            queue,
+            id: process_id(),
+            timing,
+            waiting: Mutex::new(HashMap::new()),
+            collector: Mutex::new(false),
+        })
+    }
+
+    /// Runs the attempt `spec` describes on a worker with label `pool` (any worker when
+    /// `None`): queued, then its outcome awaited; `cancel` asks its worker to stop.
+    pub(crate) async fn run(
+        self: &Arc<Self>,
+        spec: &AttemptSpec,
+        pool: Option<String>,
+        cancel: CancellationToken,
+    ) -> Executed {
+        let log = TaskLog::new(spec.log_path.clone(), spec.secrets.clone(), None);
+        let failed = |e: OpError| Executed {
+            result: Err(e),
+            timed_out: false,
+            log: log.clone(),
+        };
+        let key = WorkKey {
+            run_id: spec.run_id.clone(),
+            task: spec.task.clone(),
+            attempt: spec.attempt,
+        };
+        let json = match serde_json::to_string(spec) {
+            Ok(j) => j,
+            Err(e) => {
+                return failed(OpError::internal(format!(
+                    "cannot describe the attempt: {e}"
+                )));
+            }
+        };
+        let (tx, mut rx) = oneshot::channel();
+        self.lock().insert(key.clone(), tx);
+        self.start_collector();
+        let item = WorkItem {
+            key: key.clone(),
+            pipeline: spec.pipeline.clone(),
+            pool: pool.clone(),
+            spec: json,
+            coordinator: self.id.clone(),
+        };
+        if let Err(e) = self.queue.enqueue(&item).await {
+            self.lock().remove(&key);
+            return failed(OpError::unavailable(format!(
+                "cannot queue the attempt for the workers: {e}"
+            )));
+        }
+        let _ = log.line(&format!(
+            "sluice: queued for a worker{}",
+            pool.map(|p| format!(" of pool `{p}`")).unwrap_or_default()
+        ));
+        let record = tokio::select! {
+            r = &mut rx => r,
+            _ = cancel.cancelled() => {
+                // Cancelled at once if no worker took it, else its worker hears it at its
+                // next heartbeat; the outcome comes either way (or its lease runs out).
+                let mut asked = self.queue.cancel(&key).await;
+                while asked.is_err() {
+                    tokio::time::sleep(self.timing.poll).await;
+                    asked = self.queue.cancel(&key).await;
+                }
+                rx.await
+            }
+        };
+        let Ok(record) = record else {
+            return failed(OpError::internal("the dispatcher stopped"));
+        };
+        match record.state {
+            WorkState::Done => {
+                let outcome = record
+                    .outcome
+                    .as_deref()
+                    .map(serde_json::from_str::<Outcome>);
+                match outcome {
+                    Some(Ok(o)) => Executed {
+                        result: o.result,
+                        timed_out: o.timed_out,
+                        log,
+                    },
+                    _ => failed(OpError::internal(format!(
+                        "worker `{}` recorded an outcome this sluice cannot read: are the \
+                         workers the same version as this process ({})?",
+                        record.worker.unwrap_or_default(),
+                        env!("CARGO_PKG_VERSION")
+                    ))),
+                }
+            }
+            WorkState::Cancelled => failed(OpError::new(
+                sluice_op::ErrorKind::Cancelled,
+                "cancelled before a worker took it",
+            )),
+            _ => {
+                let worker = record.worker.unwrap_or_default();
+                let message = format!(
+                    "worker `{worker}` lost: it stopped renewing its lease ({} s) while it ran \
+                     this attempt; whatever it records now is refused",
+                    self.timing.lease.as_secs_f64()
+                );
+                let _ = log.line(&format!("sluice: {message}"));
+                failed(OpError::unavailable(message))
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WorkKey, oneshot::Sender<WorkRecord>>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts the loop that reads ended attempts, once; it stops with the dispatcher.
+    fn start_collector(self: &Arc<Self>) {
+        let mut started = self.collector.lock().unwrap_or_else(|e| e.into_inner());
+        if *started {
+            return;
+        }
+        *started = true;
+        let weak: Weak<Dispatcher> = Arc::downgrade(self);
+        let poll = self.timing.poll;
+        tokio::spawn(async move {
+            let mut failures = 0u32;
+            loop {
+                tokio::time::sleep(poll).await;
+                let Some(me) = weak.upgrade() else { return };
+                if me.lock().is_empty() {
+                    continue;
+                }
+                match me.queue.collect(&me.id).await {
+                    Ok(ended) => {
+                        failures = 0;
+                        let mut waiting = me.lock();
+                        for record in ended {
+                            if let Some(tx) = waiting.remove(&record.key) {
+                                let _ = tx.send(record);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        if failures == 1 || failures.is_multiple_of(100) {
+                            tracing::warn!(
+                                "cannot read the workers' outcomes ({failures} tries): {e}"
+                            );
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// `HOST-PID-RANDOM`: one process, told apart from a later one with the same pid.
+fn process_id() -> String {
+    use rand::Rng;
+    format!(
+        "{}-{}-{:06x}",
+        crate::hostname(),
+        std::process::id(),
+        rand::thread_rng().gen_range(0..0x100_0000u32)
+    )
+}
+
+/// What a worker offers.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Its labels: it also runs the tasks of these pools.
+    pub labels: Vec<String>,
+    /// Attempts at once.
+    pub slots: u32,
+    /// Lease and polling.
+    pub timing: Timing,
+    /// After a drain was asked, how long running attempts may go on before they are
+    /// stopped and handed back (`None`: until they end).
+    pub drain_timeout: Option<Duration>,
+}
+
+/// What a worker did, when it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerSummary {
+    /// Its id.
+    pub id: String,
+    /// Attempts whose outcome it recorded.
+    pub finished: usize,
+    /// Attempts it handed back when it stopped.
+    pub handed_back: usize,
+    /// Attempts whose outcome was refused: its lease had run out.
+    pub fenced: usize,
+}
+
+/// How one claimed attempt ended on this worker.
+enum ItemEnd {
+    Finished,
+    HandedBack,
+    Fenced,
+}
+
+/// Runs a worker until `drain` fires and its attempts ended: claims queued attempts while it
+/// has free slots, runs each with [`execute`] and `ops`, renews their leases, records their
+/// outcomes. `stop` (or the drain timeout) stops the running attempts and hands them back.
+pub async fn run_worker(
+    queue: Arc<dyn WorkQueue>,
+    ops: Arc<Registry>,
+    options: WorkerOptions,
+    drain: CancellationToken,
+    stop: CancellationToken,
+) -> Result<WorkerSummary, sluice_store::StoreError> {
+    let id = process_id();
+    let mut record = WorkerRecord {
+        id: id.clone(),
+        host: crate::hostname(),
+        pid: i64::from(std::process::id()),
+        labels: options.labels.clone(),
+        slots: options.slots,
+        state: "running".into(),
+        started_at: 0,
+        heartbeat_at: 0,
+        silent_for: 0,
+        running: Vec::new(),
+    };
+    queue.worker_seen(&record).await?;
+    tracing::info!(
+        "worker {id} ready: {} slot(s), labels [{}]",
+        options.slots,
+        options.labels.join(", ")
+    );
+    let timing = options.timing;
+    let beat = timing.lease / 3;
+    let hand_back = CancellationToken::new();
+    let mut running: JoinSet<ItemEnd> = JoinSet::new();
+    let mut summary = WorkerSummary {
+        id: id.clone(),
+        ..Default::default()
+    };
+    let mut last_seen = tokio::time::Instant::now();
+    let mut drain_deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let draining = drain.is_cancelled();
+        if draining && drain_deadline.is_none() {
+            drain_deadline = Some(match options.drain_timeout {
+                Some(t) => tokio::time::Instant::now() + t,
+                None => tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 86_400),
+            });
+            record.state = "draining".into();
+            let _ = queue.worker_seen(&record).await;
+            tracing::info!(
+                "worker {id} draining: {} attempt(s) to finish, taking nothing new",
+                running.len()
+            );
+        }
+        if draining && running.is_empty() {
+            break;
+        }
+        let free = (options.slots as usize).saturating_sub(running.len());
+        let mut claimed = 0;
+        if !draining && free > 0 {
+            match queue.claim(&id, &options.labels, free, timing.lease).await {
+                Ok(items) => {
+                    claimed = items.len();
+                    for item in items {
+                        tracing::info!("worker {id} runs {}", item.key);
+                        running.spawn(run_item(
+                            queue.clone(),
+                            ops.clone(),
+                            item,
+                            id.clone(),
+                            timing,
+                            hand_back.clone(),
+                        ));
+                    }
+                }
+                Err(e) => tracing::warn!("worker {id} cannot claim work: {e}"),
+            }
+        }
+        if last_seen.elapsed() >= beat {
+            if let Err(e) = queue.worker_seen(&record).await {
+                tracing::warn!("worker {id} cannot record its heartbeat: {e}");
+            }
+            last_seen = tokio::time::Instant::now();
+        }
+        // Having claimed, look again at once: more may wait.
+        let idle = if claimed > 0 {
+            Duration::ZERO
+        } else {
+            timing.poll
+        };
+        tokio::select! {
+            biased;
+            _ = stop.cancelled(), if !hand_back.is_cancelled() => {
+                hand_back.cancel();
+                drain.cancel();
+            }
+            _ = tokio::time::sleep_until(drain_deadline.unwrap_or_else(far)), if drain_deadline.is_some() && !hand_back.is_cancelled() => {
+                tracing::warn!("worker {id}: drain timeout reached, handing back what runs");
+                hand_back.cancel();
+            }
+            Some(ended) = running.join_next(), if !running.is_empty() => {
+                match ended {
+                    Ok(ItemEnd::Finished) => summary.finished += 1,
+                    Ok(ItemEnd::HandedBack) => summary.handed_back += 1,
+                    Ok(ItemEnd::Fenced) => summary.fenced += 1,
+                    Err(e) => tracing::error!("worker {id}: an attempt crashed: {e}"),
+                }
+            }
+            _ = drain.cancelled(), if !draining => {}
+            _ = tokio::time::sleep(idle) => {}
+        }
+    }
+    record.state = "stopped".into();
+    let _ = queue.worker_seen(&record).await;
+    tracing::info!(
+        "worker {id} stopped: {} finished, {} handed back, {} fenced",
+        summary.finished,
+        summary.handed_back,
+        summary.fenced
+    );
+    Ok(summary)
+}
+
+fn far() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 86_400)
+}
+
+/// One claimed attempt: run with heartbeats, its outcome recorded with the claim's token.
+async fn run_item(
+    queue: Arc<dyn WorkQueue>,
+    ops: Arc<Registry>,
+    item: sluice_store::ClaimedWork,
+    worker: String,
+    timing: Timing,
+    hand_back: CancellationToken,
+) -> ItemEnd {
+    let key = item.key.clone();
+    let spec: AttemptSpec = match serde_json::from_str(&item.spec) {
+        Ok(s) => s,
+        Err(e) => {
+            let outcome = Outcome {
+                result: Err(OpError::internal(format!(
+                    "worker `{worker}` cannot read the attempt's description ({e}): is it the \
+                     same sluice version as the process that queued it? (this one is {})",
+                    env!("CARGO_PKG_VERSION")
+                ))),
+                timed_out: false,
+                worker: worker.clone(),
+            };
+            return record(&*queue, &key, &item.token, &outcome, timing).await;
+        }
+    };
+    // An attempt handed back by another worker may have left files in its staging folder.
+    if let Some(out) = &spec.output
+        && out.dir.exists()
+    {
+        let _ = std::fs::remove_dir_all(&out.dir);
+        let _ = std::fs::create_dir_all(&out.dir);
+    }
+    let cancel = CancellationToken::new();
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let beats = {
+        let (queue, key, token, cancel, lost) = (
+            queue.clone(),
+            key.clone(),
+            item.token.clone(),
+            cancel.clone(),
+            lost.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(timing.lease / 3).await;
+                match queue.renew(&key, &token, timing.lease).await {
+                    Ok(Lease::Held { cancel: false }) => {}
+                    Ok(Lease::Held { cancel: true }) => cancel.cancel(),
+                    Ok(Lease::Lost) => {
+                        lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                        cancel.cancel();
+                        return;
+                    }
+                    Err(e) => tracing::warn!("cannot renew the lease of {key}: {e}"),
+                }
+            }
+        })
+    };
+    let run = execute(&spec, &ops, None, Hooks::default(), cancel.clone());
+    tokio::pin!(run);
+    let mut handing_back = false;
+    let executed = tokio::select! {
+        e = &mut run => e,
+        _ = hand_back.cancelled() => {
+            handing_back = true;
+            cancel.cancel();
+            run.await
+        }
+    };
+    beats.abort();
+    if lost.load(std::sync::atomic::Ordering::SeqCst) {
+        let _ = executed.log.line(&format!(
+            "sluice: worker `{worker}` lost its lease on this attempt: its outcome is not recorded"
+        ));
+        tracing::warn!("worker {worker}: lease of {key} lost, outcome dropped");
+        return ItemEnd::Fenced;
+    }
+    if handing_back {
+        let _ = executed.log.line(&format!(
+            "sluice: worker `{worker}` stopped; the attempt goes back to the queue"
+        ));
+        return match queue.hand_back(&key, &item.token).await {
+            Ok(true) => ItemEnd::HandedBack,
+            Ok(false) => ItemEnd::Fenced,
+            Err(e) => {
+                // Its lease runs out and the coordinator declares it lost.
+                tracing::warn!("cannot hand {key} back: {e}");
+                ItemEnd::HandedBack
+            }
+        };
+    }
+    let outcome = Outcome {
+        result: executed.result,
+        timed_out: executed.timed_out,
+        worker: worker.clone(),
+    };
+    record(&*queue, &key, &item.token, &outcome, timing).await
+}
+
+/// Records `outcome`, retrying while the store cannot be reached and the lease may still
+/// hold.
+async fn record(
+    queue: &dyn WorkQueue,
+    key: &WorkKey,
+    token: &str,
+    outcome: &Outcome,
+    timing: Timing,
+) -> ItemEnd {
+    let json = match serde_json::to_string(outcome) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::error!("cannot encode the outcome of {key}: {e}");
+            return ItemEnd::Fenced;
+        }
+    };
+    let started = now_micros();
+    loop {
+        match queue.finish(key, token, &json).await {
+            Ok(true) => return ItemEnd::Finished,
+            Ok(false) => {
+                tracing::warn!("the outcome of {key} was refused: its lease ran out");
+                return ItemEnd::Fenced;
+            }
+            Err(e) => {
+                let waited =
+                    Duration::from_micros(u64::try_from(now_micros() - started).unwrap_or(0));
+                if waited > timing.lease {
+                    tracing::error!("cannot record the outcome of {key}: {e}; giving up");
+                    return ItemEnd::Fenced;
+                }
+                tracing::warn!("cannot record the outcome of {key} yet: {e}");
+                tokio::time::sleep(timing.poll.max(Duration::from_millis(200))).await;
+            }
+        }
+    }
+}
