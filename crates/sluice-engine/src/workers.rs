@@ -190,11 +190,14 @@ impl Dispatcher {
         tokio::spawn(async move {
             let mut failures = 0u32;
             loop {
-                tokio::time::sleep(poll).await;
                 let Some(me) = weak.upgrade() else { return };
                 if me.lock().is_empty() {
+                    drop(me);
+                    tokio::time::sleep(poll).await;
                     continue;
                 }
+                // Woken early when a worker records an outcome of this dispatcher's.
+                me.queue.wait_for_outcomes(&me.id, poll).await;
                 match me.queue.collect(&me.id).await {
                     Ok(ended) => {
                         failures = 0;
@@ -372,7 +375,8 @@ pub async fn run_worker(
                 }
             }
             _ = drain.cancelled(), if !draining => {}
-            _ = tokio::time::sleep(idle) => {}
+            _ = queue.wait_for_work(idle), if !idle.is_zero() => {}
+            _ = std::future::ready(()), if idle.is_zero() => {}
         }
     }
     record.state = "stopped".into();

@@ -220,6 +220,38 @@ pub trait WorkQueue: Send + Sync + std::fmt::Debug {
     async fn queue_depth(&self) -> Result<Vec<QueueDepth>>;
     /// Sets the slot limit of a pool (`None`: no limit).
     async fn set_pool_slots(&self, pool: &str, slots: Option<u32>) -> Result<()>;
+    /// Whether the waits below end early on news (PostgreSQL's LISTEN/NOTIFY): pollers may
+    /// then wait longer.
+    fn notifies(&self) -> bool {
+        false
+    }
+    /// Waits up to `timeout`, less when an attempt is queued or handed back.
+    async fn wait_for_work(&self, timeout: Duration) {
+        tokio::time::sleep(timeout).await;
+    }
+    /// Waits up to `timeout`, less when an attempt of `coordinator` ends.
+    async fn wait_for_outcomes(&self, coordinator: &str, timeout: Duration) {
+        let _ = coordinator;
+        tokio::time::sleep(timeout).await;
+    }
+}
+
+/// Channel of the notifications that work was queued.
+const WORK_CHANNEL: &str = "sluice_work";
+/// Channel of the notifications that an attempt ended (payload: its coordinator).
+const DONE_CHANNEL: &str = "sluice_done";
+
+/// The LISTEN connections of a PostgreSQL store, one per channel, opened on first wait.
+#[derive(Default)]
+pub(crate) struct Listeners {
+    work: tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>,
+    done: tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>,
+}
+
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Listeners")
+    }
 }
 
 /// Who claims, under which token, for how long.
@@ -308,6 +340,71 @@ impl SqlStore {
         }
     }
 
+    /// Sends a notification on `channel` (PostgreSQL; nothing on SQLite, whose waiters poll).
+    async fn notify(&self, channel: &str, payload: &str) {
+        if self.backend == Backend::Postgres {
+            // A lost notification only delays a waiter until its next poll.
+            let _ = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(&self.pool)
+                .await;
+        }
+    }
+
+    /// Waits up to `timeout` for a notification on `channel` (with `payload`, when given).
+    async fn wait_on(&self, channel: &str, payload: Option<&str>, timeout: Duration) {
+        if self.backend != Backend::Postgres {
+            tokio::time::sleep(timeout).await;
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let slot = if channel == WORK_CHANNEL {
+            &self.listeners.work
+        } else {
+            &self.listeners.done
+        };
+        let mut guard = slot.lock().await;
+        if guard.is_none() {
+            *guard = self.listener(channel).await;
+        }
+        let Some(listener) = guard.as_mut() else {
+            drop(guard);
+            tokio::time::sleep_until(deadline).await;
+            return;
+        };
+        loop {
+            match tokio::time::timeout_at(deadline, listener.try_recv()).await {
+                // Timed out.
+                Err(_) => return,
+                Ok(Ok(Some(n))) => {
+                    if payload.is_none_or(|p| n.payload() == p) {
+                        return;
+                    }
+                }
+                // The connection was lost (it reconnects on the next call) or failed: the
+                // caller polls, the next wait listens again.
+                Ok(Ok(None)) => return,
+                Ok(Err(_)) => {
+                    *guard = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A connection listening on `channel`, from this store's connection options.
+    async fn listener(&self, channel: &str) -> Option<sqlx::postgres::PgListener> {
+        let any = self.pool.connect_options();
+        let options = sqlx::postgres::PgConnectOptions::try_from(&*any).ok()?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(options);
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await.ok()?;
+        listener.listen(channel).await.ok()?;
+        Some(listener)
+    }
+
     /// `sql` with `{now}` as the database's clock and placeholders for this backend.
     fn qn(&self, sql: &str) -> String {
         self.q(&sql.replace("{now}", self.now_sql())).into_owned()
@@ -392,6 +489,7 @@ impl WorkQueue for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(query_err("queueing an attempt"))?;
+        self.notify(WORK_CHANNEL, "").await;
         Ok(())
     }
 
@@ -518,17 +616,24 @@ impl WorkQueue for SqlStore {
         let done = sqlx::query(&self.qn(
             "UPDATE work_queue SET state = 'done', outcome = $5, ended_at = {now} \
              WHERE run_id = $1 AND task = $2 AND attempt = $3 AND token = $4 \
-             AND state = 'claimed'",
+             AND state = 'claimed' RETURNING coordinator",
         ))
         .bind(&key.run_id)
         .bind(&key.task)
         .bind(i64::from(key.attempt))
         .bind(token)
         .bind(outcome)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(query_err("recording an attempt's outcome"))?;
-        Ok(done.rows_affected() == 1)
+        match done {
+            Some(row) => {
+                let coordinator: String = get(&row, "coordinator")?;
+                self.notify(DONE_CHANNEL, &coordinator).await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     async fn hand_back(&self, key: &WorkKey, token: &str) -> Result<bool> {
@@ -545,7 +650,11 @@ impl WorkQueue for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(query_err("handing work back"))?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 1 {
+            self.notify(WORK_CHANNEL, "").await;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     async fn cancel(&self, key: &WorkKey) -> Result<()> {
@@ -712,5 +821,17 @@ impl WorkQueue for SqlStore {
             .await
             .map_err(query_err("setting a pool's slots"))?;
         Ok(())
+    }
+
+    fn notifies(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
+    async fn wait_for_work(&self, timeout: Duration) {
+        self.wait_on(WORK_CHANNEL, None, timeout).await;
+    }
+
+    async fn wait_for_outcomes(&self, coordinator: &str, timeout: Duration) {
+        self.wait_on(DONE_CHANNEL, Some(coordinator), timeout).await;
     }
 }

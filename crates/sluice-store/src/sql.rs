@@ -61,6 +61,9 @@ pub(crate) enum Backend {
 pub struct SqlStore {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
+    /// PostgreSQL connections that LISTEN for the workers' notifications, opened on first
+    /// wait.
+    pub(crate) listeners: std::sync::Arc<crate::queue::Listeners>,
 }
 
 /// The URL with any password replaced by `***`, for messages.
@@ -178,7 +181,11 @@ impl SqlStore {
                 }
             }
         }
-        Ok(SqlStore { pool, backend })
+        Ok(SqlStore {
+            pool,
+            backend,
+            listeners: Default::default(),
+        })
     }
 
     async fn users_where(&self, name: Option<&str>) -> Result<Vec<UserRecord>> {

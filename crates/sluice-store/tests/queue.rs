@@ -341,6 +341,65 @@ async fn sqlite_queue() {
     claims_race(Arc::new(store)).await;
 }
 
+/// On PostgreSQL, waiters are woken by notifications: a worker waiting for work as soon as
+/// an attempt is queued, a coordinator as soon as one of its attempts ends (not another's).
+async fn notifications(store: Arc<SqlStore>) {
+    assert!(store.notifies());
+    let u = unique();
+    let run = format!("n_{u}");
+    running_run(&store, &run).await;
+    let long = Duration::from_secs(20);
+    // Listening starts with the first wait: one that times out quickly opens it.
+    store.wait_for_work(Duration::from_millis(10)).await;
+    store
+        .wait_for_outcomes("mine", Duration::from_millis(10))
+        .await;
+    let waiter = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            store.wait_for_work(long).await;
+            t.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store
+        .enqueue(&item(&run, "a", None, "mine"))
+        .await
+        .expect("enqueue");
+    let waited = waiter.await.expect("join");
+    assert!(waited < long / 2, "not woken: waited {waited:?}");
+
+    store
+        .enqueue(&item(&run, "b", None, "theirs"))
+        .await
+        .expect("enqueue");
+    let claimed = store.claim("w", &[], 2, LEASE).await.expect("claim");
+    assert_eq!(claimed.len(), 2);
+    let waiter = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            store.wait_for_outcomes("mine", long).await;
+            t.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for c in claimed.iter().filter(|c| c.key.task == "b") {
+        store.finish(&c.key, &c.token, "{}").await.expect("finish");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiter.is_finished(),
+        "woken by another coordinator's outcome"
+    );
+    for c in claimed.iter().filter(|c| c.key.task == "a") {
+        store.finish(&c.key, &c.token, "{}").await.expect("finish");
+    }
+    let waited = waiter.await.expect("join");
+    assert!(waited < long / 2, "not woken: waited {waited:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_queue() {
     let Ok(url) = std::env::var("SLUICE_TEST_PG_URL") else {
@@ -373,5 +432,7 @@ async fn postgres_queue() {
         .await
         .expect("connect");
     queue_story(&store).await;
-    claims_race(Arc::new(store)).await;
+    let store = Arc::new(store);
+    claims_race(store.clone()).await;
+    notifications(store).await;
 }

@@ -392,9 +392,10 @@ pub enum Command {
         /// attempt of a worker silent for longer is lost and retried elsewhere.
         #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = sluice_core::duration::parse_duration)]
         lease: std::time::Duration,
-        /// How often it looks for work when idle.
-        #[arg(long, default_value = "100ms", value_name = "DURATION", value_parser = sluice_core::duration::parse_duration)]
-        poll: std::time::Duration,
+        /// How often it looks for work when idle (default: 1s on PostgreSQL, which also wakes
+        /// it as soon as work is queued; 100ms on SQLite).
+        #[arg(long, value_name = "DURATION", value_parser = sluice_core::duration::parse_duration)]
+        poll: Option<std::time::Duration>,
         /// When draining, how long running attempts may go on before they are stopped and
         /// handed back (default: until they end).
         #[arg(long, value_name = "DURATION", value_parser = sluice_core::duration::parse_duration)]

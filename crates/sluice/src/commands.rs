@@ -150,10 +150,13 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                         .map(|n| n.get() as u32)
                         .unwrap_or(1)
                 }),
-                timing: sluice_engine::workers::Timing { lease, poll },
+                timing: sluice_engine::workers::Timing {
+                    lease,
+                    poll: poll.unwrap_or_default(),
+                },
                 drain_timeout,
             };
-            crate::workers::worker(&cli, options).await
+            crate::workers::worker(&cli, options, poll.is_some()).await
         }
         Command::Workers {
             ref action,

@@ -34,7 +34,11 @@ async fn queue(cli: &Cli) -> Result<Arc<SqlStore>, Failure> {
 }
 
 /// `sluice worker`: until drained (SIGTERM or Ctrl-C; a second one hands back what runs).
-pub async fn worker(cli: &Cli, options: WorkerOptions) -> Result<u8, Failure> {
+pub async fn worker(
+    cli: &Cli,
+    mut options: WorkerOptions,
+    poll_given: bool,
+) -> Result<u8, Failure> {
     if options.slots == 0 {
         return Err(Failure::invalid(
             "error: --slots must be at least 1".to_string(),
@@ -48,6 +52,19 @@ pub async fn worker(cli: &Cli, options: WorkerOptions) -> Result<u8, Failure> {
         }
     }
     let store = queue(cli).await?;
+    if !poll_given {
+        options.timing.poll = if store.notifies() {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(100)
+        };
+    }
+    if options.timing.lease < Duration::from_millis(300) {
+        return Err(Failure::invalid(
+            "error: --lease must be at least 300ms (heartbeats renew it every third of it)"
+                .to_string(),
+        ));
+    }
     let drain = CancellationToken::new();
     let stop = CancellationToken::new();
     {
