@@ -20,6 +20,19 @@ GNU_TIME = "/usr/bin/time"
 POSTGRES_SH = os.path.join(REPO, "scripts", "postgres.sh")
 
 
+def cpu_model():
+    """The CPU's model name (from /proc/cpuinfo), for the figures' machine line."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or "unknown CPU"
+
+
 def say(msg=""):
     print(msg, flush=True)
 

@@ -104,7 +104,8 @@ REQUIREMENTS = os.path.join(HERE, "requirements.txt")
 DEFAULT_CASES = os.path.join(HERE, "cases.json")
 sys.path.insert(0, os.path.dirname(HERE))
 from benchlib import (VENV_PY, say, ensure_venv, last_json_object, measure,  # noqa: E402
-                      say_load_average, write_figures, work_folder, leave_work_folder)
+                      say_load_average, write_figures, work_folder, leave_work_folder,
+                      cpu_model)
 
 IMPORTS = "import sklearn, lightgbm, pyarrow, pandas, threadpoolctl"
 TOOL_NAMES = {"sluice": "sluice", "sklearn": "scikit-learn", "lightgbm": "LightGBM",
@@ -135,18 +136,6 @@ class Usage(Exception):
 
 
 # --- setup -----------------------------------------------------------------------------------
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or "unknown CPU"
-
 
 def sluice_binary(opt):
     """(absolute path, build kind, label) of --sluice, or of the default binary."""

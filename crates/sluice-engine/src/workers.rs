@@ -53,22 +53,141 @@ impl Default for Timing {
     }
 }
 
+/// The variable holding the key that seals queued attempts (64 hexadecimal digits), the
+/// same for a server and its workers.
+pub const QUEUE_KEY_VAR: &str = "SLUICE_QUEUE_KEY";
+/// How a sealed description starts in the queue.
+const SEALED: &str = "sealed:v1:";
+
+/// The key that seals attempt descriptions in the queue (ChaCha20-Poly1305): with it, the
+/// state store never holds an attempt's environment or secrets in clear.
+#[derive(Clone)]
+pub struct QueueKey(Arc<ring::aead::LessSafeKey>);
+
+impl std::fmt::Debug for QueueKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("QueueKey(***)")
+    }
+}
+
+impl QueueKey {
+    /// The key of [`QUEUE_KEY_VAR`], if set; an error says what is wrong with it (never its
+    /// value).
+    pub fn from_env() -> Result<Option<QueueKey>, String> {
+        match std::env::var(QUEUE_KEY_VAR) {
+            Err(_) => Ok(None),
+            Ok(text) => QueueKey::parse(text.trim()).map(Some),
+        }
+    }
+
+    /// A key from 64 hexadecimal digits.
+    pub fn parse(hex: &str) -> Result<QueueKey, String> {
+        let bad = || {
+            format!(
+                "{QUEUE_KEY_VAR} must be 64 hexadecimal digits (32 bytes; `openssl rand -hex 32` \
+                 makes one)"
+            )
+        };
+        if hex.len() != 64 || !hex.is_ascii() {
+            return Err(bad());
+        }
+        let bytes = (0..32)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| bad())?;
+        let key = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &bytes)
+            .map_err(|_| bad())?;
+        Ok(QueueKey(Arc::new(ring::aead::LessSafeKey::new(key))))
+    }
+
+    /// `text` sealed: `sealed:v1:` then the nonce and the ciphertext, base64.
+    fn seal(&self, text: &str) -> Result<String, String> {
+        use base64::Engine as _;
+        use ring::rand::SecureRandom;
+        let mut nonce = [0u8; 12];
+        ring::rand::SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| "no random numbers for a nonce".to_string())?;
+        let mut data = text.as_bytes().to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::empty(),
+                &mut data,
+            )
+            .map_err(|_| "cannot seal the attempt's description".to_string())?;
+        let mut all = nonce.to_vec();
+        all.extend(data);
+        Ok(format!(
+            "{SEALED}{}",
+            base64::engine::general_purpose::STANDARD.encode(all)
+        ))
+    }
+
+    /// What [`QueueKey::seal`] sealed; an error when it was sealed with another key or altered.
+    fn open(&self, sealed: &str) -> Result<String, String> {
+        use base64::Engine as _;
+        let wrong = || {
+            format!(
+                "cannot open the attempt's description: sealed with another key (is \
+                 {QUEUE_KEY_VAR} the same here as on the process that queued it?)"
+            )
+        };
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(sealed.strip_prefix(SEALED).unwrap_or(sealed))
+            .map_err(|_| wrong())?;
+        if raw.len() < 12 {
+            return Err(wrong());
+        }
+        let (nonce, data) = raw.split_at(12);
+        let mut data = data.to_vec();
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| wrong())?;
+        let plain = self
+            .0
+            .open_in_place(nonce, ring::aead::Aad::empty(), &mut data)
+            .map_err(|_| wrong())?;
+        String::from_utf8(plain.to_vec()).map_err(|_| wrong())
+    }
+}
+
+/// The description a worker reads: opened with `key` when it was sealed.
+fn unseal(spec: &str, key: Option<&QueueKey>) -> Result<String, String> {
+    if !spec.starts_with(SEALED) {
+        return Ok(spec.to_string());
+    }
+    match key {
+        Some(k) => k.open(spec),
+        None => Err(format!(
+            "the attempt's description is sealed: start this worker with {QUEUE_KEY_VAR}, the \
+             key of the process that queued it"
+        )),
+    }
+}
+
 /// The coordinator's side: queues attempts and hands each its outcome.
 pub struct Dispatcher {
     queue: Arc<dyn WorkQueue>,
     id: String,
     timing: Timing,
+    key: Option<QueueKey>,
     waiting: Mutex<HashMap<WorkKey, oneshot::Sender<WorkRecord>>>,
     collector: Mutex<bool>,
 }
 
 impl Dispatcher {
-    /// A dispatcher queueing into `queue`, under an id of its own (`HOST-PID-RANDOM`).
-    pub fn new(queue: Arc<dyn WorkQueue>, timing: Timing) -> Arc<Dispatcher> {
+    /// A dispatcher queueing into `queue`, under an id of its own (`HOST-PID-RANDOM`),
+    /// sealing what it queues with `key`. Without a key, an attempt with secrets is refused:
+    /// the state store never holds a secret in clear.
+    pub fn new(
+        queue: Arc<dyn WorkQueue>,
+        timing: Timing,
+        key: Option<QueueKey>,
+    ) -> Arc<Dispatcher> {
         Arc::new(Dispatcher {
             queue,
             id: process_id(),
             timing,
+            key,
             waiting: Mutex::new(HashMap::new()),
             collector: Mutex::new(false),
         })
@@ -98,6 +217,21 @@ impl Dispatcher {
             Err(e) => {
                 return failed(OpError::internal(format!(
                     "cannot describe the attempt: {e}"
+                )));
+            }
+        };
+        let json = match (&self.key, spec.secrets.is_empty()) {
+            (Some(key), _) => match key.seal(&json) {
+                Ok(sealed) => sealed,
+                Err(e) => return failed(OpError::internal(e)),
+            },
+            (None, true) => json,
+            (None, false) => {
+                return failed(OpError::config(format!(
+                    "task `{}` has secret values: set {QUEUE_KEY_VAR} (64 hexadecimal digits, \
+                     the same for this process and its workers) to queue it sealed; sluice \
+                     keeps no secret in clear in the state store",
+                    spec.task
                 )));
             }
         };
@@ -245,6 +379,8 @@ pub struct WorkerOptions {
     /// After a drain was asked, how long running attempts may go on before they are
     /// stopped and handed back (`None`: until they end).
     pub drain_timeout: Option<Duration>,
+    /// The key of sealed descriptions ([`QUEUE_KEY_VAR`]).
+    pub key: Option<QueueKey>,
 }
 
 /// What a worker did, when it stopped.
@@ -335,8 +471,11 @@ pub async fn run_worker(
                             queue.clone(),
                             ops.clone(),
                             item,
-                            id.clone(),
-                            timing,
+                            Claimant {
+                                worker: id.clone(),
+                                timing,
+                                key: options.key.clone(),
+                            },
                             hand_back.clone(),
                         ));
                     }
@@ -394,25 +533,42 @@ fn far() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 86_400)
 }
 
+/// The worker a claimed attempt runs on: its id, timing and key.
+struct Claimant {
+    worker: String,
+    timing: Timing,
+    key: Option<QueueKey>,
+}
+
 /// One claimed attempt: run with heartbeats, its outcome recorded with the claim's token.
 async fn run_item(
     queue: Arc<dyn WorkQueue>,
     ops: Arc<Registry>,
     item: sluice_store::ClaimedWork,
-    worker: String,
-    timing: Timing,
+    me: Claimant,
     hand_back: CancellationToken,
 ) -> ItemEnd {
+    let Claimant {
+        worker,
+        timing,
+        key: queue_key,
+    } = me;
     let key = item.key.clone();
-    let spec: AttemptSpec = match serde_json::from_str(&item.spec) {
+    let read = unseal(&item.spec, queue_key.as_ref()).and_then(|json| {
+        serde_json::from_str::<AttemptSpec>(&json).map_err(|e| {
+            format!(
+                "worker `{worker}` cannot read the attempt's description ({e}): is it the \
+                 same sluice version as the process that queued it? (this one is {})",
+                env!("CARGO_PKG_VERSION")
+            )
+        })
+    });
+    let spec = match read {
         Ok(s) => s,
-        Err(e) => {
+        Err(message) => {
+            tracing::error!("{key}: {message}");
             let outcome = Outcome {
-                result: Err(OpError::internal(format!(
-                    "worker `{worker}` cannot read the attempt's description ({e}): is it the \
-                     same sluice version as the process that queued it? (this one is {})",
-                    env!("CARGO_PKG_VERSION")
-                ))),
+                result: Err(OpError::config(message)),
                 timed_out: false,
                 worker: worker.clone(),
             };

@@ -56,6 +56,8 @@ pub struct Config {
     pub observers: Vec<Arc<dyn sluice_engine::Observer>>,
     /// The queue of `sluice worker`s, when runs' attempts run on them.
     pub workers: Option<Arc<dyn sluice_store::WorkQueue>>,
+    /// The key sealing what is queued for workers (`SLUICE_QUEUE_KEY`).
+    pub queue_key: Option<sluice_engine::workers::QueueKey>,
 }
 
 /// The server's shared state.
@@ -119,6 +121,7 @@ impl App {
             engine = engine.with_dispatcher(sluice_engine::workers::Dispatcher::new(
                 queue.clone(),
                 sluice_engine::workers::Timing::default(),
+                config.queue_key.clone(),
             ));
         }
         App(Arc::new(Inner {

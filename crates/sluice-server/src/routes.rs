@@ -89,6 +89,12 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         Method::GET,
+        "/api/workers",
+        Role::Viewer,
+        "The `sluice worker`s (labels, slots, what each runs, last heartbeat) and the queue's depth per pool.",
+    ),
+    route(
+        Method::GET,
         "/api/pipelines",
         Role::Viewer,
         "Pipelines of the folder: validity, schedule, next and last runs.",
@@ -274,6 +280,7 @@ pub fn router(app: App) -> Router {
         .route("/api/me", get(api::session::me))
         .route("/api/openapi.json", get(api::system::openapi))
         .route("/metrics", get(api::system::metrics))
+        .route("/api/workers", get(api::system::workers))
         .route("/api/pipelines", get(api::pipelines::pipelines))
         .route("/api/pipelines/{name}", get(api::pipelines::pipeline))
         .route("/api/pipelines/{name}/grid", get(api::pipelines::grid))

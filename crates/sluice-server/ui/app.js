@@ -321,6 +321,34 @@ async function catalogSection(base, c) {
   ];
 }
 
+/** The `sluice worker`s and what waits for them; refreshed every 2 s. */
+async function workersPage() {
+  const w = await api("GET", "/api/workers");
+  if (!w.enabled) {
+    page("Workers", el("p", { class: "muted" }, "This server runs task attempts itself. Start it with --executor workers (or SLUICE_EXECUTOR=workers) and start `sluice worker` processes to spread them over machines."));
+    return;
+  }
+  const queued = w.queue.reduce((n, q) => n + q.queued, 0);
+  const running = w.queue.reduce((n, q) => n + q.claimed, 0);
+  page("Workers",
+    el("p", { class: "summary", "data-queued": queued, "data-running": running },
+      `${w.workers.length} ${w.workers.length === 1 ? "worker" : "workers"}, ${queued} waiting, ${running} running`),
+    w.workers.length ? el("table", { class: "workers" },
+      el("thead", {}, el("tr", {}, ["worker", "host", "state", "labels", "slots", "running", "last heartbeat"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, w.workers.map((x) => el("tr", { "data-worker": x.id },
+        el("td", {}, x.id), el("td", {}, x.host), el("td", {}, state(x.silent_for > 60e6 && x.state !== "stopped" ? "silent" : x.state)),
+        el("td", {}, x.labels.join(", ")), el("td", {}, `${x.running.length}/${x.slots}`),
+        el("td", {}, x.running.join(" ")), el("td", {}, `${(x.silent_for / 1e6).toFixed(1)} s ago`)))))
+      : el("p", { class: "muted" }, "no worker seen in the last 10 minutes"),
+    el("h2", {}, "Queue"),
+    w.queue.length ? el("table", { class: "queue" },
+      el("thead", {}, el("tr", {}, ["pool", "waiting", "running", "slot limit"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, w.queue.map((q) => el("tr", {}, el("td", {}, q.pool || "(none)"), el("td", {}, q.queued),
+        el("td", {}, q.claimed), el("td", {}, q.slots ?? "-")))))
+      : el("p", { class: "muted" }, "nothing waits"));
+  timer = setTimeout(route, 2000);
+}
+
 /** Datasets found by name, description, owner, tag or column. */
 async function catalogPage(preset) {
   const query = el("input", { type: "search", size: 50, "aria-label": "catalog search", placeholder: "a name, a column, a tag, words of a description", value: preset || "" });
@@ -659,6 +687,7 @@ async function route() {
     else if (parts[0] === "lineage") await lineagePage();
     else if (parts[0] === "catalog") await catalogPage(parts[1]);
     else if (parts[0] === "models") await modelsPage();
+    else if (parts[0] === "workers") await workersPage();
     else if (parts[0] === "m" && parts[2]) await modelPage(parts[1], parts[2], parts[3]);
     else if (parts[0] === "predict" && parts[2]) await predictPage(parts[1], parts[2]);
     else await pipelinesPage();

@@ -4,7 +4,8 @@
 -- worker's heartbeats renew, then done (with the attempt's outcome), lost (the lease ran out:
 -- the worker stopped answering) or cancelled. A row is never claimed twice: a retry is a new
 -- attempt, hence a new row; `token` fences a worker that lost its lease from recording a
--- result. Times are the database's clock (one clock for every machine).
+-- result. `spec` (sealed with SLUICE_QUEUE_KEY when it is set; refused in clear when it holds
+-- secrets) is emptied once the attempt ended. Times are the database's clock.
 
 CREATE TABLE work_queue (
     run_id      TEXT NOT NULL,

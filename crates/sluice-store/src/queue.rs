@@ -614,7 +614,7 @@ impl WorkQueue for SqlStore {
 
     async fn finish(&self, key: &WorkKey, token: &str, outcome: &str) -> Result<bool> {
         let done = sqlx::query(&self.qn(
-            "UPDATE work_queue SET state = 'done', outcome = $5, ended_at = {now} \
+            "UPDATE work_queue SET state = 'done', outcome = $5, ended_at = {now}, spec = '' \
              WHERE run_id = $1 AND task = $2 AND attempt = $3 AND token = $4 \
              AND state = 'claimed' RETURNING coordinator",
         ))
@@ -664,7 +664,7 @@ impl WorkQueue for SqlStore {
             .await
             .map_err(query_err("cancelling work"))?;
         for sql in [
-            "UPDATE work_queue SET state = 'cancelled', ended_at = {now}, cancel = 1 \
+            "UPDATE work_queue SET state = 'cancelled', ended_at = {now}, cancel = 1, spec = '' \
              WHERE run_id = $1 AND task = $2 AND attempt = $3 AND state = 'queued'",
             "UPDATE work_queue SET cancel = 1 \
              WHERE run_id = $1 AND task = $2 AND attempt = $3 AND state = 'claimed'",
@@ -682,10 +682,10 @@ impl WorkQueue for SqlStore {
     }
 
     async fn collect(&self, coordinator: &str) -> Result<Vec<WorkRecord>> {
-        sqlx::query(
-            &self.qn("UPDATE work_queue SET state = 'lost', ended_at = {now} \
-             WHERE coordinator = $1 AND state = 'claimed' AND lease_until < {now}"),
-        )
+        sqlx::query(&self.qn(
+            "UPDATE work_queue SET state = 'lost', ended_at = {now}, spec = '' \
+             WHERE coordinator = $1 AND state = 'claimed' AND lease_until < {now}",
+        ))
         .bind(coordinator)
         .execute(&self.pool)
         .await

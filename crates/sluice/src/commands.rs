@@ -155,6 +155,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                     poll: poll.unwrap_or_default(),
                 },
                 drain_timeout,
+                key: home::queue_key()?,
             };
             crate::workers::worker(&cli, options, poll.is_some()).await
         }
@@ -578,7 +579,7 @@ async fn backfill(
     let lineage = home::lineage(&home, &store)?;
     let alerts = home::alerts();
     let mut engine =
-        home::with_executor(Engine::new(store, registry.clone(), &home), executor, &sql);
+        home::with_executor(Engine::new(store, registry.clone(), &home), executor, &sql)?;
     // Only pipelines with alerts pay for the observations.
     if sluice_lineage::alerts::has_alerts(&pipeline) {
         engine = engine.with_observer(alerts.clone());
@@ -695,7 +696,7 @@ async fn run(
     let lineage = home::lineage(&home, &store)?;
     let alerts = home::alerts();
     let mut engine =
-        home::with_executor(Engine::new(store, registry.clone(), &home), executor, &sql);
+        home::with_executor(Engine::new(store, registry.clone(), &home), executor, &sql)?;
     // Only pipelines with alerts pay for the observations.
     if sluice_lineage::alerts::has_alerts(&pipeline) {
         engine = engine.with_observer(alerts.clone());

@@ -76,21 +76,29 @@ pub async fn open_sql_store(state: &Option<String>, home: &Path) -> Result<Arc<S
     Ok(Arc::new(store))
 }
 
-/// The engine over `store`, running its attempts on workers when `executor` says so.
+/// The engine over `store`, running its attempts on workers when `executor` says so
+/// (sealing what it queues with the key of `SLUICE_QUEUE_KEY`, when set).
 pub fn with_executor(
     engine: sluice_engine::Engine,
     executor: crate::cli::Executor,
     store: &Arc<SqlStore>,
-) -> sluice_engine::Engine {
-    match executor {
+) -> Result<sluice_engine::Engine, Failure> {
+    Ok(match executor {
         crate::cli::Executor::Local => engine,
         crate::cli::Executor::Workers => {
             engine.with_dispatcher(sluice_engine::workers::Dispatcher::new(
                 store.clone(),
                 sluice_engine::workers::Timing::default(),
+                queue_key()?,
             ))
         }
-    }
+    })
+}
+
+/// The key of `SLUICE_QUEUE_KEY`, if set.
+pub fn queue_key() -> Result<Option<sluice_engine::workers::QueueKey>, Failure> {
+    sluice_engine::workers::QueueKey::from_env()
+        .map_err(|e| Failure::invalid(format!("error: {e}")))
 }
 
 /// Holds the lock of a pipeline's runs on a home; released when dropped (or when the

@@ -89,6 +89,7 @@ pub async fn serve(
             .chain([alerts.clone() as std::sync::Arc<dyn sluice_engine::Observer>])
             .collect(),
         workers,
+        queue_key: home::queue_key()?,
     };
     let served = sluice_server::serve(config, store, stop, Some(tx)).await;
     crate::home::finish_lineage(lineage);

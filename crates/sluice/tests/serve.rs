@@ -134,7 +134,7 @@ fn every_route_answers_401_403_or_success_by_role() {
             ));
         }
     }
-    assert_eq!(routes.len(), 35, "{routes:?}");
+    assert_eq!(routes.len(), 36, "{routes:?}");
     let concrete = |method: &Method, path: &str| -> String {
         let id = if path.ends_with("/cancel") {
             &to_cancel
@@ -1081,7 +1081,7 @@ models = {{ values = ["{model_name}"] }}
         "schemathesis found answers that break the document:\n{report}\n{}",
         p.read("schemathesis.err")
     );
-    assert!(report.contains("Tested: 35"), "{report}");
+    assert!(report.contains("Tested: 36"), "{report}");
 }
 
 #[test]

@@ -8,7 +8,11 @@ use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::{Project, Server, client, pg_database, pg_query, run_state, text, trigger, wait_for};
+use common::{
+    Project, Server, call, client, json_of, pg_database, pg_query, run_state, text, trigger,
+    wait_for,
+};
+use reqwest::Method;
 
 /// 180 commands and 20 SQL tasks writing datasets, in 20 layers of 10: each task waits for
 /// the one ten before it.
@@ -31,6 +35,9 @@ fn fleet() -> String {
     y
 }
 
+/// The key sealing what the server queues, given to it and its workers.
+const QUEUE_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
 struct Worker {
     child: Child,
 }
@@ -40,6 +47,7 @@ impl Worker {
         let child = p
             .cmd(&["worker", "--slots", "4", "--lease", "2s", "--poll", "20ms"])
             .env("SLUICE_STATE", url)
+            .env("SLUICE_QUEUE_KEY", QUEUE_KEY)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -129,7 +137,11 @@ fn a_dag_runs_on_three_workers_and_survives_a_killed_and_a_frozen_one() {
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let server = Server::start_with(
         &p,
-        &[("SLUICE_STATE", &url), ("SLUICE_EXECUTOR", "workers")],
+        &[
+            ("SLUICE_STATE", &url),
+            ("SLUICE_EXECUTOR", "workers"),
+            ("SLUICE_QUEUE_KEY", QUEUE_KEY),
+        ],
     );
     let workers: Vec<Worker> = (0..3).map(|_| Worker::start(&p, &url)).collect();
     wait_for("three workers", Duration::from_secs(30), || {
@@ -142,7 +154,53 @@ fn a_dag_runs_on_three_workers_and_survives_a_killed_and_a_frozen_one() {
     });
     let ids: Vec<String> = workers.iter().map(|w| w.id(&url)).collect();
     let c = client();
+    // The API and the metrics show them.
+    let listed = json_of(
+        call(&c, &server, Method::GET, "/api/workers", Some(&token))
+            .send()
+            .expect("workers"),
+    );
+    assert_eq!(listed["enabled"], true);
+    let mut seen: Vec<&str> = listed["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .map(|w| {
+            assert_eq!(w["slots"], 4);
+            assert_eq!(w["state"], "running");
+            w["id"].as_str().expect("id")
+        })
+        .collect();
+    seen.sort_unstable();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(seen, expected);
+    let metrics = call(&c, &server, Method::GET, "/metrics", Some(&token))
+        .send()
+        .expect("metrics")
+        .text()
+        .expect("text");
+    assert!(
+        metrics.contains("sluice_workers{state=\"running\"} 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sluice_worker_slots{state=\"free\"} 12\n"),
+        "{metrics}"
+    );
     let run = trigger(&c, &server, &token, "fleet", serde_json::json!({}));
+    wait_for("work queued", Duration::from_secs(30), || {
+        let sealed = pg_query(
+            &url,
+            &[&format!(
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE spec LIKE 'sealed:v1:%') \
+                 FROM work_queue WHERE run_id = '{run}' AND state IN ('queued', 'claimed')"
+            )],
+        );
+        let n = |i: usize| sealed[0][i].as_deref().and_then(|v| v.parse::<u32>().ok());
+        assert_eq!(n(0), n(1), "a description queued in clear");
+        n(0).is_some_and(|n| n > 0)
+    });
 
     // The first worker dies with SIGKILL once it has done some work and runs more.
     wait_for("worker 1 busy", Duration::from_secs(60), || {
@@ -231,6 +289,14 @@ fn a_dag_runs_on_three_workers_and_survives_a_killed_and_a_frozen_one() {
         )],
     );
     assert_eq!(outcomes[0][0].as_deref(), Some("0"));
+    // What was queued was sealed, and is gone once each attempt ended.
+    let kept = pg_query(
+        &url,
+        &[&format!(
+            "SELECT COUNT(*) FROM work_queue WHERE run_id = '{run}' AND spec <> ''"
+        )],
+    );
+    assert_eq!(kept[0][0].as_deref(), Some("0"));
 
     // Each dataset version was published once: one version folder per task, no `V.2`.
     let home = p.path(".sluice/warehouse/fleet");
@@ -272,4 +338,196 @@ fn a_dag_runs_on_three_workers_and_survives_a_killed_and_a_frozen_one() {
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("0 handed back"), "{err}");
     drop(server);
+}
+
+/// A worker asked to stop drains: it takes nothing new, and once its `--drain-timeout` is
+/// over it stops what runs and hands it back; another worker runs the same attempt to its
+/// end (no retry spent). On SQLite: workers on one machine share the home's store.
+#[test]
+fn a_draining_worker_hands_back_what_runs_past_its_drain_timeout() {
+    let p = Project::new(
+        "name: drain\ntasks:\n  slow: { run: \"sleep 2 && echo slept\" }\n  after: { run: \"echo after\", after: [slow] }\n",
+    );
+    let home = p.path(".sluice");
+    std::fs::create_dir_all(&home).expect("home");
+    let home_arg = home.display().to_string();
+    let spawn_worker = || {
+        p.cmd(&[
+            "--home",
+            &home_arg,
+            "worker",
+            "--slots",
+            "1",
+            "--drain-timeout",
+            "500ms",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("worker")
+    };
+    let first = Worker {
+        child: spawn_worker(),
+    };
+    let run = p
+        .cmd(&["run", "pipeline.yaml", "--executor", "workers", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let log = home.join("logs");
+    // The first worker has started the command: its log says so.
+    wait_for("the slow task to start", Duration::from_secs(30), || {
+        std::fs::read_dir(&log).ok().is_some_and(|runs| {
+            runs.filter_map(|r| r.ok()).any(|r| {
+                std::fs::read_to_string(r.path().join("slow/1.log"))
+                    .is_ok_and(|t| t.contains("queued for a worker"))
+            })
+        }) && {
+            let listed = p.sluice(&["--home", &home_arg, "workers", "--json"]);
+            let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
+            v["workers"][0]["running"]
+                .as_array()
+                .is_some_and(|r| r.len() == 1)
+        }
+    });
+    let (code, err) = first.drain();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("0 attempt(s) finished, 1 handed back, 0 refused"),
+        "{err}"
+    );
+    let second = Worker {
+        child: spawn_worker(),
+    };
+    let out = run.wait_with_output().expect("run ends");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+    assert_eq!(summary["state"], "succeeded");
+    // One attempt each: the hand-back spent no retry.
+    for t in summary["tasks"].as_array().expect("tasks") {
+        assert_eq!(t["attempts"], 1, "{summary}");
+    }
+    let run_id = summary["run_id"].as_str().expect("run id");
+    let slow = std::fs::read_to_string(log.join(run_id).join("slow/1.log")).expect("log");
+    assert!(
+        slow.contains("the attempt goes back to the queue"),
+        "{slow}"
+    );
+    assert!(slow.trim_end().ends_with("slept"), "{slow}");
+    let (code, err) = second.drain();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("2 attempt(s) finished, 0 handed back"),
+        "{err}"
+    );
+}
+
+/// An attempt's environment may hold secrets: it is queued only sealed with
+/// `SLUICE_QUEUE_KEY`, a worker without the key (or with another) cannot read it, and once
+/// the attempt ended the queue keeps nothing of it.
+#[test]
+fn attempts_with_secrets_are_queued_only_sealed_with_the_queue_key() {
+    const SECRET: &str = "s3cr3t-Value-42";
+    const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    const OTHER: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+    let p = Project::new(
+        "name: secretive\ntasks:\n  shout:\n    run: \"echo token=$MY_SECRET\"\n    env: { MY_SECRET: \"${env.API_TOKEN}\" }\n",
+    );
+    let home = p.path(".sluice");
+    std::fs::create_dir_all(&home).expect("home");
+    let home_arg = home.display().to_string();
+    let worker = |key: Option<&str>| {
+        let mut c = p.cmd(&["--home", &home_arg, "worker", "--slots", "1"]);
+        if let Some(k) = key {
+            c.env("SLUICE_QUEUE_KEY", k);
+        }
+        Worker {
+            child: c
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("worker"),
+        }
+    };
+    let run = |key: Option<&str>| {
+        let mut c = p.cmd(&[
+            "run",
+            "pipeline.yaml",
+            "--executor",
+            "workers",
+            "--force",
+            "--json",
+        ]);
+        c.env("API_TOKEN", SECRET);
+        if let Some(k) = key {
+            c.env("SLUICE_QUEUE_KEY", k);
+        }
+        let out = c.output().expect("run");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        (out, summary)
+    };
+    let error_of = |summary: &serde_json::Value| {
+        let id = summary["run_id"].as_str().expect("run id");
+        let show = p.show(id);
+        common::attempts(&show, "shout")[0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    // No key: refused before anything is queued.
+    let (out, summary) = run(None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        error_of(&summary),
+        "task `shout` has secret values: set SLUICE_QUEUE_KEY (64 hexadecimal digits, the \
+         same for this process and its workers) to queue it sealed; sluice keeps no secret in \
+         clear in the state store"
+    );
+    // A key that is not one: refused at once.
+    let mut bad = p.cmd(&["run", "pipeline.yaml", "--executor", "workers"]);
+    let out = bad
+        .env("SLUICE_QUEUE_KEY", "not-hex")
+        .env("API_TOKEN", SECRET)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains(
+            "error: SLUICE_QUEUE_KEY must be 64 hexadecimal digits (32 bytes; `openssl rand -hex 32` makes one)"
+        ),
+        "{}",
+        text(&out)
+    );
+
+    // A worker with another key cannot open it: a configuration error, not retried.
+    let stranger = worker(Some(OTHER));
+    let (out, summary) = run(Some(KEY));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        error_of(&summary),
+        "cannot open the attempt's description: sealed with another key (is SLUICE_QUEUE_KEY \
+         the same here as on the process that queued it?)"
+    );
+    drop(stranger);
+
+    // The same key: it runs, the secret masked in the log; nothing stays in the queue.
+    let trusted = worker(Some(KEY));
+    let (out, summary) = run(Some(KEY));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let id = summary["run_id"].as_str().expect("run id");
+    let log = std::fs::read_to_string(home.join("logs").join(id).join("shout/1.log")).expect("log");
+    assert!(log.contains("token=***"), "{log}");
+    assert!(!log.contains(SECRET), "{log}");
+    let (code, err) = trusted.drain();
+    assert_eq!(code, Some(0), "{err}");
+    let db = std::fs::read(home.join("state.db")).expect("store");
+    let wal = std::fs::read(home.join("state.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "the store holds the secret in clear"
+        );
+    }
 }

@@ -39,6 +39,7 @@ use crate::routes::ROUTES;
         system::health,
         system::openapi,
         system::metrics,
+        system::workers,
         crate::ui::index,
         crate::ui::asset,
         session::login,
@@ -74,7 +75,7 @@ use crate::routes::ROUTES;
     ),
     components(schemas(ErrorBody)),
     tags(
-        (name = "system", description = "Health, metrics, this document and the web UI."),
+        (name = "system", description = "Health, metrics, workers, this document and the web UI."),
         (name = "session", description = "Logging in and out."),
         (name = "pipelines", description = "The pipelines of the server's folder; triggers and backfills."),
         (name = "runs", description = "Runs, their tasks and attempts, and their logs."),

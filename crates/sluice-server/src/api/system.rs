@@ -55,6 +55,38 @@ pub async fn health(State(app): State<App>) -> Response {
     }
 }
 
+/// The answer of `GET /api/workers`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Workers {
+    /// Whether this server's runs queue their attempts for `sluice worker`s
+    /// (`--executor workers`); when false the lists are empty.
+    pub enabled: bool,
+    /// The workers seen in the last 10 minutes, by host: labels, slots, what each runs, the
+    /// microseconds since its last heartbeat.
+    pub workers: Vec<sluice_store::WorkerRecord>,
+    /// Attempts waiting for a worker and running on one, per pool (`""`: no pool).
+    pub queue: Vec<sluice_store::QueueDepth>,
+}
+
+/// `GET /api/workers`: the workers and the queue's depth.
+#[utoipa::path(get, path = "/api/workers", tag = "system", responses(
+    (status = 200, description = "The workers and what waits for them.", body = Workers),
+))]
+pub async fn workers(State(app): State<App>) -> crate::error::ApiResult<Json<Workers>> {
+    let Some(queue) = &app.workers else {
+        return Ok(Json(Workers {
+            enabled: false,
+            workers: Vec::new(),
+            queue: Vec::new(),
+        }));
+    };
+    Ok(Json(Workers {
+        enabled: true,
+        workers: queue.workers(std::time::Duration::from_secs(600)).await?,
+        queue: queue.queue_depth().await?,
+    }))
+}
+
 /// `GET /api/openapi.json`: this API's OpenAPI 3.1 document, generated from its types.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "system", responses(
     (status = 200, description = "The OpenAPI 3.1 document of this API.", body = Object),
