@@ -1,7 +1,7 @@
 //! How the workers' queue scales with the number of workers: N claimers, each with its own
 //! connection (as N `sluice worker` processes have), empty a queue of queued attempts on
 //! PostgreSQL, each claiming `--batch` at a time and recording every outcome, as a worker
-//! does. Prints one JSON line per N: claims per second, and the p50/p99 time of one claim.
+//! does, on one connection of its own. Prints one JSON line per N: claims per second, and the p50/p99 time of one claim.
 //!
 //! `cargo run --release -p sluice-store --example claims -- postgres://… [--items 20000]
 //! [--workers 1,10,25,50,90] [--batch 1]` (bench/workers/bench.py runs it).
@@ -71,11 +71,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let mut stores = Vec::with_capacity(n);
         for _ in 0..n {
-            stores.push(Arc::new(SqlStore::connect(&url).await?));
+            // One connection each: a hundred claimers, a hundred of PostgreSQL's connections.
+            stores.push(Arc::new(SqlStore::connect_pooled(&url, 1).await?));
         }
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(n);
-        for (w, store) in stores.into_iter().enumerate() {
+        for (w, store) in stores.iter().cloned().enumerate() {
             tasks.push(tokio::spawn(async move {
                 let mut times = Vec::new();
                 loop {
@@ -98,6 +99,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             times.extend(t.await??);
         }
         let elapsed = started.elapsed();
+        // Each claimer's connection closed before the next level opens its own: PostgreSQL
+        // allows 100 by default.
+        for store in &stores {
+            store.close().await;
+        }
         times.sort();
         let pct = |p: f64| {
             let i = ((times.len() as f64 - 1.0) * p).round() as usize;

@@ -8,6 +8,7 @@
 //! ran out, and whose item the coordinator has since declared lost ([`WorkQueue::collect`]),
 //! records nothing. Every time is the database's clock, so machines need not agree.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -216,7 +217,8 @@ pub trait WorkQueue: Send + Sync + std::fmt::Debug {
     async fn worker_seen(&self, worker: &WorkerRecord) -> Result<()>;
     /// Every worker seen in the last `within`, with what each runs now, by host and id.
     async fn workers(&self, within: Duration) -> Result<Vec<WorkerRecord>>;
-    /// What waits and runs, per pool.
+    /// What waits and runs, per pool, of the runs going on (a run whose process died leaves
+    /// its queued attempts behind; they are not counted, and no worker takes them).
     async fn queue_depth(&self) -> Result<Vec<QueueDepth>>;
     /// Sets the slot limit of a pool (`None`: no limit).
     async fn set_pool_slots(&self, pool: &str, slots: Option<u32>) -> Result<()>;
@@ -241,11 +243,32 @@ const WORK_CHANNEL: &str = "sluice_work";
 /// Channel of the notifications that an attempt ended (payload: its coordinator).
 const DONE_CHANNEL: &str = "sluice_done";
 
-/// The LISTEN connections of a PostgreSQL store, one per channel, opened on first wait.
+/// What a PostgreSQL store heard on its LISTEN connections: one background task per channel,
+/// started on first wait, owns the connection and turns each notification into a permit
+/// that the next wait takes (a burst of notifications is one permit: one wake-up).
 #[derive(Default)]
 pub(crate) struct Listeners {
-    work: tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>,
-    done: tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>,
+    /// Which channels have their task.
+    started: std::sync::Mutex<std::collections::HashSet<&'static str>>,
+    /// Work was queued.
+    work: Arc<tokio::sync::Notify>,
+    /// An attempt of this coordinator ended.
+    done: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Notify>>>,
+}
+
+impl Listeners {
+    /// The permit of `channel` (for `payload`, on the done channel).
+    fn notify(&self, channel: &str, payload: &str) -> Arc<tokio::sync::Notify> {
+        if channel == WORK_CHANNEL {
+            return self.work.clone();
+        }
+        self.done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(payload.to_string())
+            .or_default()
+            .clone()
+    }
 }
 
 impl std::fmt::Debug for Listeners {
@@ -353,56 +376,75 @@ impl SqlStore {
     }
 
     /// Waits up to `timeout` for a notification on `channel` (with `payload`, when given).
-    async fn wait_on(&self, channel: &str, payload: Option<&str>, timeout: Duration) {
+    async fn wait_on(&self, channel: &'static str, payload: &str, timeout: Duration) {
         if self.backend != Backend::Postgres {
             tokio::time::sleep(timeout).await;
             return;
         }
-        let deadline = tokio::time::Instant::now() + timeout;
-        let slot = if channel == WORK_CHANNEL {
-            &self.listeners.work
-        } else {
-            &self.listeners.done
-        };
-        let mut guard = slot.lock().await;
-        if guard.is_none() {
-            *guard = self.listener(channel).await;
-        }
-        let Some(listener) = guard.as_mut() else {
-            drop(guard);
-            tokio::time::sleep_until(deadline).await;
-            return;
-        };
-        loop {
-            match tokio::time::timeout_at(deadline, listener.try_recv()).await {
-                // Timed out.
-                Err(_) => return,
-                Ok(Ok(Some(n))) => {
-                    if payload.is_none_or(|p| n.payload() == p) {
-                        return;
-                    }
-                }
-                // The connection was lost (it reconnects on the next call) or failed: the
-                // caller polls, the next wait listens again.
-                Ok(Ok(None)) => return,
-                Ok(Err(_)) => {
-                    *guard = None;
-                    return;
-                }
-            }
-        }
+        self.start_listening(channel);
+        let permit = self.listeners.notify(channel, payload);
+        // `Notified` is cancel-safe: a permit not taken stays for the next wait.
+        let _ = tokio::time::timeout(timeout, permit.notified()).await;
     }
 
-    /// A connection listening on `channel`, from this store's connection options.
-    async fn listener(&self, channel: &str) -> Option<sqlx::postgres::PgListener> {
+    /// Starts the task that LISTENs on `channel`, once per store. It reconnects after a
+    /// failure (waiters poll meanwhile) and ends when the store is dropped.
+    fn start_listening(&self, channel: &'static str) {
+        {
+            let mut started = self
+                .listeners
+                .started
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if !started.insert(channel) {
+                return;
+            }
+        }
         let any = self.pool.connect_options();
-        let options = sqlx::postgres::PgConnectOptions::try_from(&*any).ok()?;
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect_lazy_with(options);
-        let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await.ok()?;
-        listener.listen(channel).await.ok()?;
-        Some(listener)
+        let Ok(options) = sqlx::postgres::PgConnectOptions::try_from(&*any) else {
+            return;
+        };
+        let weak = Arc::downgrade(&self.listeners);
+        tokio::spawn(async move {
+            loop {
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_lazy_with(options.clone());
+                let listener = async {
+                    let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
+                    l.listen(channel).await?;
+                    Ok::<_, sqlx::Error>(l)
+                };
+                let mut listener = match listener.await {
+                    Ok(l) => l,
+                    Err(_) => {
+                        if weak.strong_count() == 0 {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        continue;
+                    }
+                };
+                // Until the connection fails; every 30 s of silence, check the store lives.
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(30), listener.try_recv()).await {
+                        Ok(Ok(Some(n))) => {
+                            let Some(listeners) = weak.upgrade() else {
+                                return;
+                            };
+                            listeners.notify(channel, n.payload()).notify_one();
+                        }
+                        // Lost, or failed: a new connection (waiters poll meanwhile).
+                        Ok(Ok(None)) | Ok(Err(_)) => break,
+                        Err(_) => {
+                            if weak.strong_count() == 0 {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /// `sql` with `{now}` as the database's clock and placeholders for this backend.
@@ -524,7 +566,8 @@ impl WorkQueue for SqlStore {
                 Some(&labels),
             )
             .await?;
-        if claimed.len() >= max {
+        // Only a worker with labels may take work of a pool with a limit.
+        if claimed.len() >= max || labels == "," {
             return Ok(claimed);
         }
         // Pools with a limit: one transaction per pool holding the pool's row, so that two
@@ -785,7 +828,8 @@ impl WorkQueue for SqlStore {
              SUM(CASE WHEN q.state = 'queued' THEN 1 ELSE 0 END) AS queued, \
              SUM(CASE WHEN q.state = 'claimed' THEN 1 ELSE 0 END) AS claimed, \
              MAX(p.slots) AS slots \
-             FROM work_queue q LEFT JOIN pools p ON p.name = q.pool \
+             FROM work_queue q JOIN runs r ON r.id = q.run_id AND r.state = 'running' \
+             LEFT JOIN pools p ON p.name = q.pool \
              WHERE q.state IN ('queued', 'claimed') GROUP BY q.pool ORDER BY q.pool",
         )
         .fetch_all(&self.pool)
@@ -828,10 +872,10 @@ impl WorkQueue for SqlStore {
     }
 
     async fn wait_for_work(&self, timeout: Duration) {
-        self.wait_on(WORK_CHANNEL, None, timeout).await;
+        self.wait_on(WORK_CHANNEL, "", timeout).await;
     }
 
     async fn wait_for_outcomes(&self, coordinator: &str, timeout: Duration) {
-        self.wait_on(DONE_CHANNEL, Some(coordinator), timeout).await;
+        self.wait_on(DONE_CHANNEL, coordinator, timeout).await;
     }
 }

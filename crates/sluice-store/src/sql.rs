@@ -118,6 +118,13 @@ impl SqlStore {
 
     /// Connects to `sqlite://PATH` or `postgres://…` and migrates the schema.
     pub async fn connect(url: &str) -> Result<SqlStore> {
+        Self::connect_pooled(url, 8).await
+    }
+
+    /// [`SqlStore::connect`] keeping at most `connections` connections open to PostgreSQL
+    /// (a pool grows to its limit under quick successive queries: a worker, one of many,
+    /// keeps few). SQLite keeps 4.
+    pub async fn connect_pooled(url: &str, connections: u32) -> Result<SqlStore> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -126,8 +133,11 @@ impl SqlStore {
         } else {
             return Err(StoreError::Unsupported(redact_url(url)));
         };
-        let mut options =
-            AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 8 });
+        let mut options = AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite {
+            4
+        } else {
+            connections.max(1)
+        });
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {

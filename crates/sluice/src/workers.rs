@@ -20,7 +20,9 @@ const RECENT: Duration = Duration::from_secs(600);
 /// `--home` (workers on one machine).
 async fn queue(cli: &Cli) -> Result<Arc<SqlStore>, Failure> {
     match (&cli.state, &cli.home) {
-        (Some(url), _) => Ok(Arc::new(SqlStore::connect(url).await?)),
+        // Two connections (claims, heartbeats and outcomes share them) and the LISTEN one:
+        // a hundred workers must not take a thousand of PostgreSQL's connections.
+        (Some(url), _) => Ok(Arc::new(SqlStore::connect_pooled(url, 2).await?)),
         (None, Some(home)) => Ok(Arc::new(
             SqlStore::open_sqlite(&home.join("state.db")).await?,
         )),
