@@ -325,13 +325,12 @@ impl Dispatcher {
             let mut failures = 0u32;
             loop {
                 let Some(me) = weak.upgrade() else { return };
+                // Woken early when a worker records an outcome of this dispatcher's (also
+                // while nothing waits yet: an attempt queued meanwhile may end at once).
+                me.queue.wait_for_outcomes(&me.id, poll).await;
                 if me.lock().is_empty() {
-                    drop(me);
-                    tokio::time::sleep(poll).await;
                     continue;
                 }
-                // Woken early when a worker records an outcome of this dispatcher's.
-                me.queue.wait_for_outcomes(&me.id, poll).await;
                 match me.queue.collect(&me.id).await {
                     Ok(ended) => {
                         failures = 0;
@@ -426,6 +425,8 @@ pub async fn run_worker(
         silent_for: 0,
         running: Vec::new(),
     };
+    // Listening for queued work starts now, not at the first idle wait.
+    queue.wait_for_work(Duration::from_millis(1)).await;
     queue.worker_seen(&record).await?;
     tracing::info!(
         "worker {id} ready: {} slot(s), labels [{}]",
