@@ -100,8 +100,9 @@ impl QueueKey {
         Ok(QueueKey(Arc::new(ring::aead::LessSafeKey::new(key))))
     }
 
-    /// `text` sealed: `sealed:v1:` then the nonce and the ciphertext, base64.
-    fn seal(&self, text: &str) -> Result<String, String> {
+    /// `text` sealed for the attempt `aad` names: `sealed:v1:` then the nonce and the
+    /// ciphertext, base64. Opened for another attempt, it fails.
+    fn seal(&self, text: &str, aad: &str) -> Result<String, String> {
         use base64::Engine as _;
         use ring::rand::SecureRandom;
         let mut nonce = [0u8; 12];
@@ -112,7 +113,7 @@ impl QueueKey {
         self.0
             .seal_in_place_append_tag(
                 ring::aead::Nonce::assume_unique_for_key(nonce),
-                ring::aead::Aad::empty(),
+                ring::aead::Aad::from(aad.as_bytes()),
                 &mut data,
             )
             .map_err(|_| "cannot seal the attempt's description".to_string())?;
@@ -124,8 +125,9 @@ impl QueueKey {
         ))
     }
 
-    /// What [`QueueKey::seal`] sealed; an error when it was sealed with another key or altered.
-    fn open(&self, sealed: &str) -> Result<String, String> {
+    /// What [`QueueKey::seal`] sealed for attempt `aad`; an error when it was sealed with
+    /// another key, for another attempt, or altered.
+    fn open(&self, sealed: &str, aad: &str) -> Result<String, String> {
         use base64::Engine as _;
         let wrong = || {
             format!(
@@ -144,24 +146,60 @@ impl QueueKey {
         let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| wrong())?;
         let plain = self
             .0
-            .open_in_place(nonce, ring::aead::Aad::empty(), &mut data)
+            .open_in_place(nonce, ring::aead::Aad::from(aad.as_bytes()), &mut data)
             .map_err(|_| wrong())?;
         String::from_utf8(plain.to_vec()).map_err(|_| wrong())
     }
 }
 
-/// The description a worker reads: opened with `key` when it was sealed.
-fn unseal(spec: &str, key: Option<&QueueKey>) -> Result<String, String> {
+/// The description of attempt `aad` a worker reads: opened with `key` when it was sealed.
+/// A worker with a key reads only sealed ones: a row written in clear into the queue by
+/// someone without the key runs nothing.
+fn unseal(spec: &str, key: Option<&QueueKey>, aad: &str) -> Result<String, String> {
     if !spec.starts_with(SEALED) {
-        return Ok(spec.to_string());
+        return match key {
+            Some(_) => Err(format!(
+                "the attempt's description is not sealed, and this worker (with \
+                 {QUEUE_KEY_VAR}) runs only sealed ones: set the same key on the process that \
+                 queued it"
+            )),
+            None => Ok(spec.to_string()),
+        };
     }
     match key {
-        Some(k) => k.open(spec),
+        Some(k) => k.open(spec, aad),
         None => Err(format!(
             "the attempt's description is sealed: start this worker with {QUEUE_KEY_VAR}, the \
              key of the process that queued it"
         )),
     }
+}
+
+/// Whether `text` holds a URL with a password (`scheme://user:password@host`).
+fn has_url_password(text: &str) -> bool {
+    text.match_indices("://").any(|(at, _)| {
+        let rest = &text[at + 3..];
+        let authority = &rest[..rest
+            .find(|c: char| c.is_whitespace() || "/?#\"'".contains(c))
+            .unwrap_or(rest.len())];
+        authority
+            .rfind('@')
+            .is_some_and(|end| authority[..end].contains(':'))
+    })
+}
+
+/// The key of the attempt `spec` describes.
+fn key_of_spec(spec: &AttemptSpec) -> WorkKey {
+    WorkKey {
+        run_id: spec.run_id.clone(),
+        task: spec.task.clone(),
+        attempt: spec.attempt,
+    }
+}
+
+/// What a sealed description is bound to: its attempt.
+fn key_text(key: &WorkKey) -> String {
+    key.to_string()
 }
 
 /// The coordinator's side: queues attempts and hands each its outcome.
@@ -220,8 +258,10 @@ impl Dispatcher {
                 )));
             }
         };
-        let json = match (&self.key, spec.secrets.is_empty()) {
-            (Some(key), _) => match key.seal(&json) {
+        // Secrets: the task's own, and credentials written in a URL anywhere in it.
+        let secret = !spec.secrets.is_empty() || has_url_password(&json);
+        let json = match (&self.key, !secret) {
+            (Some(key), _) => match key.seal(&json, &key_text(&key_of_spec(spec))) {
                 Ok(sealed) => sealed,
                 Err(e) => return failed(OpError::internal(e)),
             },
@@ -247,6 +287,8 @@ impl Dispatcher {
         };
         if let Err(e) = self.queue.enqueue(&item).await {
             self.lock().remove(&key);
+            // It may have been recorded all the same (the answer was lost): not to be run.
+            let _ = self.queue.cancel(&key).await;
             return failed(OpError::unavailable(format!(
                 "cannot queue the attempt for the workers: {e}"
             )));
@@ -298,9 +340,8 @@ impl Dispatcher {
             _ => {
                 let worker = record.worker.unwrap_or_default();
                 let message = format!(
-                    "worker `{worker}` lost: it stopped renewing its lease ({} s) while it ran \
-                     this attempt; whatever it records now is refused",
-                    self.timing.lease.as_secs_f64()
+                    "worker `{worker}` lost: it stopped renewing its lease while it ran this \
+                     attempt; whatever it records now is refused"
                 );
                 let _ = log.line(&format!("sluice: {message}"));
                 failed(OpError::unavailable(message))
@@ -334,11 +375,19 @@ impl Dispatcher {
                 match me.queue.collect(&me.id).await {
                     Ok(ended) => {
                         failures = 0;
-                        let mut waiting = me.lock();
-                        for record in ended {
-                            if let Some(tx) = waiting.remove(&record.key) {
-                                let _ = tx.send(record);
+                        let keys: Vec<WorkKey> = ended.iter().map(|r| r.key.clone()).collect();
+                        {
+                            let mut waiting = me.lock();
+                            for record in ended {
+                                if let Some(tx) = waiting.remove(&record.key) {
+                                    let _ = tx.send(record);
+                                }
                             }
+                        }
+                        // Delivered: collected no more (an acknowledgement lost on the way
+                        // only means they are read, and ignored, once again).
+                        if let Err(e) = me.queue.acknowledge(&keys).await {
+                            tracing::warn!("cannot acknowledge the workers' outcomes: {e}");
                         }
                     }
                     Err(e) => {
@@ -555,11 +604,15 @@ async fn run_item(
         key: queue_key,
     } = me;
     let key = item.key.clone();
-    let read = unseal(&item.spec, queue_key.as_ref()).and_then(|json| {
+    let read = unseal(&item.spec, queue_key.as_ref(), &key_text(&key)).and_then(|json| {
         serde_json::from_str::<AttemptSpec>(&json).map_err(|e| {
+            // Where, not what: the text may hold a secret.
             format!(
-                "worker `{worker}` cannot read the attempt's description ({e}): is it the \
-                 same sluice version as the process that queued it? (this one is {})",
+                "worker `{worker}` cannot read the attempt's description (line {}, column \
+                 {}): is it the same sluice version as the process that queued it? (this one \
+                 is {})",
+                e.line(),
+                e.column(),
                 env!("CARGO_PKG_VERSION")
             )
         })
@@ -609,10 +662,14 @@ async fn run_item(
             }
         })
     };
+    // Heartbeats stop with this attempt, also when it panics: its lease then runs out and
+    // the coordinator declares it lost instead of waiting for it for ever.
+    let beats = AbortOnDrop(beats);
     let run = execute(&spec, &ops, None, Hooks::default(), cancel.clone());
     tokio::pin!(run);
     let mut handing_back = false;
     let executed = tokio::select! {
+        biased;
         e = &mut run => e,
         _ = hand_back.cancelled() => {
             handing_back = true;
@@ -620,7 +677,7 @@ async fn run_item(
             run.await
         }
     };
-    beats.abort();
+    drop(beats);
     if lost.load(std::sync::atomic::Ordering::SeqCst) {
         let _ = executed.log.line(&format!(
             "sluice: worker `{worker}` lost its lease on this attempt: its outcome is not recorded"
@@ -650,6 +707,15 @@ async fn run_item(
     record(&*queue, &key, &item.token, &outcome, timing).await
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Records `outcome`, retrying while the store cannot be reached and the lease may still
 /// hold.
 async fn record(
@@ -671,7 +737,10 @@ async fn record(
         match queue.finish(key, token, &json).await {
             Ok(true) => return ItemEnd::Finished,
             Ok(false) => {
-                tracing::warn!("the outcome of {key} was refused: its lease ran out");
+                tracing::warn!(
+                    "the outcome of {key} was refused: its lease ran out (or an earlier try, \
+                     whose answer was lost, recorded it)"
+                );
                 return ItemEnd::Fenced;
             }
             Err(e) => {
@@ -685,5 +754,49 @@ async fn record(
                 tokio::time::sleep(timing.poll.max(Duration::from_millis(200))).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    #[test]
+    fn sealed_descriptions_open_only_with_their_key_for_their_attempt() {
+        let key = QueueKey::parse(KEY).expect("key");
+        let sealed = key.seal("{\"a\":1}", "r/t#1").expect("seal");
+        assert!(sealed.starts_with(SEALED));
+        assert_eq!(
+            unseal(&sealed, Some(&key), "r/t#1").as_deref(),
+            Ok("{\"a\":1}")
+        );
+        // Moved to another attempt's row, or opened with another key: refused.
+        assert!(unseal(&sealed, Some(&key), "r/t#2").is_err());
+        let other = QueueKey::parse(&"f".repeat(64)).expect("key");
+        assert!(unseal(&sealed, Some(&other), "r/t#1").is_err());
+        // Without a key, nothing sealed is read; with one, nothing in clear is.
+        assert!(unseal(&sealed, None, "r/t#1").is_err());
+        assert!(unseal("{}", Some(&key), "r/t#1").is_err());
+        assert_eq!(unseal("{}", None, "r/t#1").as_deref(), Ok("{}"));
+        // Two seals of one text differ (a nonce each).
+        assert_ne!(sealed, key.seal("{\"a\":1}", "r/t#1").expect("seal"));
+        assert!(QueueKey::parse("abc").is_err());
+        assert!(QueueKey::parse(&"g".repeat(64)).is_err());
+        assert_eq!(format!("{key:?}"), "QueueKey(***)");
+    }
+
+    #[test]
+    fn passwords_in_urls_are_found() {
+        assert!(has_url_password(
+            "{\"url\":\"postgres://bob:pw@db:5432/x\"}"
+        ));
+        assert!(has_url_password("x https://u:p@h/path"));
+        assert!(!has_url_password(
+            "{\"url\":\"postgres://postgres@127.0.0.1:5432/x\"}"
+        ));
+        assert!(!has_url_password("http://h:8080/a@b"));
+        assert!(!has_url_password("no url here"));
     }
 }

@@ -48,8 +48,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 trigger: "bench".into(),
                 started_at: sluice_store::now_micros(),
                 ended_at: None,
-                pid: None,
-                host: None,
+                pid: Some(1),
+                host: Some("bench".into()),
                 error: None,
             })])
             .await?;
@@ -65,7 +65,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     pipeline: "claims".into(),
                     pool: None,
                     spec: spec.clone(),
-                    coordinator: format!("bench-{n}"),
+                    // As the run's process: its host and pid first.
+                    coordinator: format!("bench-1-{n}"),
                 })
                 .await?;
         }

@@ -209,8 +209,11 @@ pub trait WorkQueue: Send + Sync + std::fmt::Debug {
     /// hears it at its next heartbeat.
     async fn cancel(&self, key: &WorkKey) -> Result<()>;
     /// For coordinator `coordinator`: declares its claimed items whose lease ran out lost,
-    /// then returns, once each, its items that ended (done, lost or cancelled).
+    /// then returns its items that ended (done, lost or cancelled) and are not yet
+    /// [acknowledged](WorkQueue::acknowledge): an answer lost on the way is read again.
     async fn collect(&self, coordinator: &str) -> Result<Vec<WorkRecord>>;
+    /// Marks ended items as delivered to their coordinator: `collect` returns them no more.
+    async fn acknowledge(&self, keys: &[WorkKey]) -> Result<()>;
     /// The queue's rows of a run (of every run when `None`), by queue time.
     async fn work(&self, run_id: Option<&str>) -> Result<Vec<WorkRecord>>;
     /// Records a worker (again) as `state`, its heartbeat now.
@@ -257,8 +260,8 @@ pub(crate) struct Listeners {
 }
 
 impl Listeners {
-    /// The permit of `channel` (for `payload`, on the done channel).
-    fn notify(&self, channel: &str, payload: &str) -> Arc<tokio::sync::Notify> {
+    /// The permit of `channel` (for `payload`, on the done channel), made for a waiter.
+    fn waiter(&self, channel: &str, payload: &str) -> Arc<tokio::sync::Notify> {
         if channel == WORK_CHANNEL {
             return self.work.clone();
         }
@@ -268,6 +271,21 @@ impl Listeners {
             .entry(payload.to_string())
             .or_default()
             .clone()
+    }
+
+    /// Gives the permit of a notification, to a waiter of this process only (another
+    /// coordinator's outcomes make no entry).
+    fn heard(&self, channel: &str, payload: &str) {
+        if channel == WORK_CHANNEL {
+            self.work.notify_one();
+        } else if let Some(n) = self
+            .done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(payload)
+        {
+            n.notify_one();
+        }
     }
 }
 
@@ -382,7 +400,7 @@ impl SqlStore {
             return;
         }
         self.start_listening(channel);
-        let permit = self.listeners.notify(channel, payload);
+        let permit = self.listeners.waiter(channel, payload);
         // `Notified` is cancel-safe: a permit not taken stays for the next wait.
         let _ = tokio::time::timeout(timeout, permit.notified()).await;
     }
@@ -417,10 +435,14 @@ impl SqlStore {
                 };
                 let mut listener = match listener.await {
                     Ok(l) => l,
-                    Err(_) => {
+                    Err(e) => {
                         if weak.strong_count() == 0 {
                             return;
                         }
+                        eprintln!(
+                            "sluice: cannot LISTEN on `{channel}` ({}); polling until it can",
+                            crate::redact_url(&e.to_string())
+                        );
                         tokio::time::sleep(Duration::from_secs(5)).await;
                         continue;
                     }
@@ -432,7 +454,7 @@ impl SqlStore {
                             let Some(listeners) = weak.upgrade() else {
                                 return;
                             };
-                            listeners.notify(channel, n.payload()).notify_one();
+                            listeners.heard(channel, n.payload());
                         }
                         // Lost, or failed: a new connection (waiters poll meanwhile).
                         Ok(Ok(None)) | Ok(Err(_)) => break,
@@ -468,6 +490,7 @@ impl SqlStore {
         let pick = format!(
             "SELECT q.run_id, q.task, q.attempt FROM work_queue q \
              JOIN runs r ON r.id = q.run_id AND r.state = 'running' \
+             AND q.coordinator LIKE r.host || '-' || CAST(r.pid AS TEXT) || '-%' \
              WHERE q.state = 'queued' AND q.cancel = 0 AND ({filter}) \
              ORDER BY q.queued_at, q.run_id, q.task LIMIT $4"
         );
@@ -609,9 +632,11 @@ impl WorkQueue for SqlStore {
                     .map(|r| r.try_get::<i64, _>(0))
                     .transpose()
                     .map_err(query_err("claiming queued work"))?;
-            let busy: i64 = sqlx::query(
-                &self.q("SELECT COUNT(*) FROM work_queue WHERE pool = $1 AND state = 'claimed'"),
-            )
+            // Claims whose lease ran out (their worker and coordinator gone) free their slot.
+            let busy: i64 = sqlx::query(&self.qn(
+                "SELECT COUNT(*) FROM work_queue WHERE pool = $1 AND state = 'claimed' \
+                 AND lease_until >= {now}",
+            ))
             .bind(&pool)
             .fetch_one(&mut *tx)
             .await
@@ -680,24 +705,33 @@ impl WorkQueue for SqlStore {
     }
 
     async fn hand_back(&self, key: &WorkKey, token: &str) -> Result<bool> {
-        let done = sqlx::query(&self.q(
-            "UPDATE work_queue SET state = 'queued', worker = NULL, token = NULL, \
-             claimed_at = NULL, lease_until = NULL \
+        // Given back while its run was being stopped: it ends here, cancelled, rather than
+        // waiting in the queue for a claim that never comes (claims skip `cancel = 1`).
+        let row = sqlx::query(&self.qn("UPDATE work_queue SET \
+             state = CASE WHEN cancel = 1 THEN 'cancelled' ELSE 'queued' END, \
+             ended_at = CASE WHEN cancel = 1 THEN {now} ELSE NULL END, \
+             spec = CASE WHEN cancel = 1 THEN '' ELSE spec END, \
+             worker = CASE WHEN cancel = 1 THEN worker ELSE NULL END, \
+             token = NULL, claimed_at = CASE WHEN cancel = 1 THEN claimed_at ELSE NULL END, \
+             lease_until = NULL \
              WHERE run_id = $1 AND task = $2 AND attempt = $3 AND token = $4 \
-             AND state = 'claimed'",
-        ))
+             AND state = 'claimed' RETURNING state, coordinator"))
         .bind(&key.run_id)
         .bind(&key.task)
         .bind(i64::from(key.attempt))
         .bind(token)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(query_err("handing work back"))?;
-        if done.rows_affected() == 1 {
+        let Some(row) = row else { return Ok(false) };
+        let state: String = get(&row, "state")?;
+        if state == "cancelled" {
+            let coordinator: String = get(&row, "coordinator")?;
+            self.notify(DONE_CHANNEL, &coordinator).await;
+        } else {
             self.notify(WORK_CHANNEL, "").await;
-            return Ok(true);
         }
-        Ok(false)
+        Ok(true)
     }
 
     async fn cancel(&self, key: &WorkKey) -> Result<()> {
@@ -734,14 +768,39 @@ impl WorkQueue for SqlStore {
         .await
         .map_err(query_err("declaring lost work"))?;
         let rows = sqlx::query(&self.q(&format!(
-            "UPDATE work_queue SET collected = 1 WHERE coordinator = $1 AND collected = 0 \
-             AND state IN ('done', 'lost', 'cancelled') RETURNING {RECORD_COLUMNS}"
+            "SELECT {RECORD_COLUMNS} FROM work_queue WHERE coordinator = $1 AND collected = 0 \
+             AND state IN ('done', 'lost', 'cancelled')"
         )))
         .bind(coordinator)
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("collecting ended work"))?;
         rows.iter().map(record_of).collect()
+    }
+
+    async fn acknowledge(&self, keys: &[WorkKey]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_err("acknowledging ended work"))?;
+        for key in keys {
+            sqlx::query(&self.q("UPDATE work_queue SET collected = 1 \
+                 WHERE run_id = $1 AND task = $2 AND attempt = $3"))
+            .bind(&key.run_id)
+            .bind(&key.task)
+            .bind(i64::from(key.attempt))
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("acknowledging ended work"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(query_err("acknowledging ended work"))?;
+        Ok(())
     }
 
     async fn work(&self, run_id: Option<&str>) -> Result<Vec<WorkRecord>> {

@@ -57,7 +57,9 @@ const LEASE: Duration = Duration::from_secs(30);
 async fn queue_story(store: &SqlStore) {
     let u = unique();
     let run = format!("q_{u}");
-    let coord = format!("c_{u}");
+    // A coordinator's id starts with its run's host and pid: claims take only the attempts
+    // of the process that runs the run now.
+    let coord = format!("h-1-c_{u}");
     let gpu_pool = format!("gpu_{u}");
     running_run(store, &run).await;
     for (task, pool) in [
@@ -214,7 +216,10 @@ async fn queue_story(store: &SqlStore) {
             .expect("finish")
     );
     assert!(!store.hand_back(&b.key, &b.token).await.expect("hand back"));
-    // Each ended item is collected once.
+    // Ended items come back until their coordinator acknowledges them.
+    assert_eq!(store.collect(&coord).await.expect("collect").len(), 4);
+    let keys: Vec<_> = ended.iter().map(|r| r.key.clone()).collect();
+    store.acknowledge(&keys).await.expect("acknowledge");
     assert!(store.collect(&coord).await.expect("collect").is_empty());
 
     // A queued item cancelled before any worker took it ends at once; one handed back is
@@ -241,6 +246,51 @@ async fn queue_story(store: &SqlStore) {
         (ended[0].key.task.as_str(), ended[0].state),
         ("c", WorkState::Cancelled)
     );
+    store
+        .acknowledge(std::slice::from_ref(&ended[0].key))
+        .await
+        .expect("acknowledge");
+
+    // A claimed attempt whose run is being stopped, handed back: it ends cancelled, not
+    // queued again.
+    let e = item(&run, "e", None, &coord);
+    store.enqueue(&e).await.expect("enqueue");
+    let got_e = store.claim(&w1, &[], 1, LEASE).await.expect("claim");
+    store.cancel(&e.key).await.expect("cancel");
+    assert!(
+        store
+            .hand_back(&e.key, &got_e[0].token)
+            .await
+            .expect("hand back")
+    );
+    let ended = store.collect(&coord).await.expect("collect");
+    assert_eq!(
+        ended
+            .iter()
+            .map(|r| (r.key.task.as_str(), r.state))
+            .collect::<Vec<_>>(),
+        [("e", WorkState::Cancelled)]
+    );
+    // Collected rows come back until acknowledged.
+    assert_eq!(store.collect(&coord).await.expect("collect").len(), 1);
+    store
+        .acknowledge(std::slice::from_ref(&e.key))
+        .await
+        .expect("acknowledge");
+    assert!(store.collect(&coord).await.expect("collect").is_empty());
+    // An attempt queued by a process that no longer runs the run (it died; the run was
+    // resumed by another) is left alone.
+    store
+        .enqueue(&item(&run, "stale", None, &format!("h-2-old_{u}")))
+        .await
+        .expect("enqueue");
+    assert!(
+        store
+            .claim(&w1, &[], 5, LEASE)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
 
     // The rows of the run, with who ran what.
     let rows = store.work(Some(&run)).await.expect("work");
@@ -257,6 +307,8 @@ async fn queue_story(store: &SqlStore) {
             ("g2", WorkState::Done, Some(w2.as_str())),
             ("c", WorkState::Cancelled, None),
             ("d", WorkState::Claimed, Some(w2.as_str())),
+            ("e", WorkState::Cancelled, Some(w1.as_str())),
+            ("stale", WorkState::Queued, None),
         ]
     );
 
@@ -296,7 +348,7 @@ async fn queue_story(store: &SqlStore) {
 async fn claims_race(store: Arc<SqlStore>) {
     let u = unique();
     let run = format!("race_{u}");
-    let coord = format!("c_{u}");
+    let coord = format!("h-1-c_{u}");
     running_run(&store, &run).await;
     for i in 0..300 {
         store
@@ -352,7 +404,7 @@ async fn notifications(store: Arc<SqlStore>) {
     // Listening starts with the first wait: one that times out quickly opens it.
     store.wait_for_work(Duration::from_millis(10)).await;
     store
-        .wait_for_outcomes("mine", Duration::from_millis(10))
+        .wait_for_outcomes("h-1-mine", Duration::from_millis(10))
         .await;
     let waiter = {
         let store = store.clone();
@@ -364,14 +416,14 @@ async fn notifications(store: Arc<SqlStore>) {
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
     store
-        .enqueue(&item(&run, "a", None, "mine"))
+        .enqueue(&item(&run, "a", None, "h-1-mine"))
         .await
         .expect("enqueue");
     let waited = waiter.await.expect("join");
     assert!(waited < long / 2, "not woken: waited {waited:?}");
 
     store
-        .enqueue(&item(&run, "b", None, "theirs"))
+        .enqueue(&item(&run, "b", None, "h-1-theirs"))
         .await
         .expect("enqueue");
     let claimed = store.claim("w", &[], 2, LEASE).await.expect("claim");
@@ -380,7 +432,7 @@ async fn notifications(store: Arc<SqlStore>) {
         let store = store.clone();
         tokio::spawn(async move {
             let t = std::time::Instant::now();
-            store.wait_for_outcomes("mine", long).await;
+            store.wait_for_outcomes("h-1-mine", long).await;
             t.elapsed()
         })
     };

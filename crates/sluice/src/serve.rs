@@ -24,7 +24,7 @@ fn role(r: RoleArg) -> Role {
 async fn server_store(
     cli: &Cli,
     pipelines: &Path,
-) -> Result<(Arc<dyn StateStore>, std::path::PathBuf), Failure> {
+) -> Result<(Arc<sluice_store::SqlStore>, std::path::PathBuf), Failure> {
     if !pipelines.is_dir() {
         return Err(Failure::invalid(format!(
             "error: {} is not a folder of pipeline files",
@@ -32,7 +32,7 @@ async fn server_store(
         )));
     }
     let home = home::for_file(&cli.home, &pipelines.join("pipeline.yaml"));
-    let store = home::open_store(&cli.state, &home).await?;
+    let store = home::open_sql_store(&cli.state, &home).await?;
     Ok((store, home))
 }
 
@@ -45,10 +45,12 @@ pub async fn serve(
     executor: crate::cli::Executor,
 ) -> Result<u8, Failure> {
     let (store, home) = server_store(cli, pipelines).await?;
+    // The queue is the same store (its connections shared).
     let workers: Option<Arc<dyn sluice_store::WorkQueue>> = match executor {
         crate::cli::Executor::Local => None,
-        crate::cli::Executor::Workers => Some(home::open_sql_store(&cli.state, &home).await?),
+        crate::cli::Executor::Workers => Some(store.clone()),
     };
+    let store: Arc<dyn StateStore> = store;
     if store.users().await?.is_empty() {
         eprintln!(
             "note: no user yet: every route but /health will answer 401. Create one with `sluice user add NAME --role admin --pipelines {}`",

@@ -61,6 +61,11 @@ pub async fn worker(
             Duration::from_millis(100)
         };
     }
+    if options.timing.poll.is_zero() {
+        return Err(Failure::invalid(
+            "error: --poll must be more than 0s (it is how long an idle worker waits)".to_string(),
+        ));
+    }
     if options.timing.lease < Duration::from_millis(300) {
         return Err(Failure::invalid(
             "error: --lease must be at least 300ms (heartbeats renew it every third of it)"
