@@ -497,7 +497,7 @@ pub async fn run_worker(
         if draining && drain_deadline.is_none() {
             drain_deadline = Some(match options.drain_timeout {
                 Some(t) => tokio::time::Instant::now() + t,
-                None => tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 86_400),
+                None => far(),
             });
             record.state = "draining".into();
             let _ = queue.worker_seen(&record).await;

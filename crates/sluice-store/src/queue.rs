@@ -295,6 +295,19 @@ impl std::fmt::Debug for Listeners {
     }
 }
 
+/// Binds an attempt's key to `$1`, `$2`, `$3` (run, task, attempt) of a query.
+trait BindKey {
+    fn bind_key(self, key: &WorkKey) -> Self;
+}
+
+impl<'q> BindKey for sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    fn bind_key(self, key: &WorkKey) -> Self {
+        self.bind(key.run_id.clone())
+            .bind(key.task.clone())
+            .bind(i64::from(key.attempt))
+    }
+}
+
 /// Who claims, under which token, for how long.
 struct Claimer<'a> {
     worker: &'a str,
@@ -664,9 +677,7 @@ impl WorkQueue for SqlStore {
         let row = sqlx::query(&self.qn("UPDATE work_queue SET lease_until = {now} + $5 \
              WHERE run_id = $1 AND task = $2 AND attempt = $3 AND token = $4 \
              AND state = 'claimed' RETURNING cancel"))
-        .bind(&key.run_id)
-        .bind(&key.task)
-        .bind(i64::from(key.attempt))
+        .bind_key(key)
         .bind(token)
         .bind(micros(lease))
         .fetch_optional(&self.pool)
@@ -686,9 +697,7 @@ impl WorkQueue for SqlStore {
              WHERE run_id = $1 AND task = $2 AND attempt = $3 AND token = $4 \
              AND state = 'claimed' RETURNING coordinator",
         ))
-        .bind(&key.run_id)
-        .bind(&key.task)
-        .bind(i64::from(key.attempt))
+        .bind_key(key)
         .bind(token)
         .bind(outcome)
         .fetch_optional(&self.pool)
@@ -716,9 +725,7 @@ impl WorkQueue for SqlStore {
              lease_until = NULL \
              WHERE run_id = $1 AND task = $2 AND attempt = $3 AND token = $4 \
              AND state = 'claimed' RETURNING state, coordinator"))
-        .bind(&key.run_id)
-        .bind(&key.task)
-        .bind(i64::from(key.attempt))
+        .bind_key(key)
         .bind(token)
         .fetch_optional(&self.pool)
         .await
@@ -747,9 +754,7 @@ impl WorkQueue for SqlStore {
              WHERE run_id = $1 AND task = $2 AND attempt = $3 AND state = 'claimed'",
         ] {
             sqlx::query(&self.qn(sql))
-                .bind(&key.run_id)
-                .bind(&key.task)
-                .bind(i64::from(key.attempt))
+                .bind_key(key)
                 .execute(&mut *tx)
                 .await
                 .map_err(query_err("cancelling work"))?;
@@ -790,9 +795,7 @@ impl WorkQueue for SqlStore {
         for key in keys {
             sqlx::query(&self.q("UPDATE work_queue SET collected = 1 \
                  WHERE run_id = $1 AND task = $2 AND attempt = $3"))
-            .bind(&key.run_id)
-            .bind(&key.task)
-            .bind(i64::from(key.attempt))
+            .bind_key(key)
             .execute(&mut *tx)
             .await
             .map_err(query_err("acknowledging ended work"))?;
