@@ -65,6 +65,14 @@ pub struct AttemptSpec {
     pub cache_dir: PathBuf,
     /// The attempt's time limit.
     pub timeout: Option<Duration>,
+    /// The home of the process that described it (workers with a home of their own move the
+    /// paths under it to theirs).
+    #[serde(default)]
+    pub home: Option<PathBuf>,
+    /// The object store of its warehouse (`SLUICE_WAREHOUSE`, without credentials), when
+    /// it is in one.
+    #[serde(default)]
+    pub warehouse: Option<String>,
 }
 
 /// What an attempt runs.
@@ -299,7 +307,12 @@ pub(crate) async fn run_attempt(
     } = match &shared.engine.dispatcher {
         Some(dispatcher) => {
             dispatcher
-                .run(&spec, task.pool.clone(), cancel.clone())
+                .run(
+                    &spec,
+                    task.pool.clone(),
+                    &shared.engine.warehouse,
+                    cancel.clone(),
+                )
                 .await
         }
         None => {
@@ -388,7 +401,10 @@ async fn describe(
         .map(|&d| (shared.pipeline.tasks[d].name.clone(), shared.dataset_dir(d)))
         .collect::<BTreeMap<_, _>>();
     for (name, dir) in &inputs {
-        if !shared.holds.kept(dir).await {
+        let here = shared.available(dir).await.map_err(|e| {
+            OpError::unavailable(format!("cannot read the dataset of task `{name}`: {e}"))
+        })?;
+        if !here {
             return Err(OpError::data(format!(
                 "the dataset of task `{name}` is gone ({} was removed); run again with \
                  --force-task {name}",
@@ -468,6 +484,17 @@ async fn describe(
             .raw_dir(&shared.pipeline.name, &task.name),
         cache_dir: shared.engine.warehouse.cache_dir(),
         timeout: task.timeout,
+        home: shared
+            .engine
+            .warehouse
+            .root()
+            .parent()
+            .and_then(|h| std::path::absolute(h).ok()),
+        warehouse: shared
+            .engine
+            .warehouse
+            .remote()
+            .map(|r| r.url().to_string()),
     })
 }
 

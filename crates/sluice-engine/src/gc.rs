@@ -138,6 +138,10 @@ impl Engine {
                     out.problems.push(format!("{name}: {e}"));
                     continue;
                 }
+                if let Err(e) = self.warehouse.remove_remote(path).await {
+                    out.problems.push(format!("{name}: {e}"));
+                    continue;
+                }
                 // Recorded before the lock is released: a run waiting to publish this
                 // version again records it after.
                 self.store

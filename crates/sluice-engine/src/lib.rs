@@ -19,6 +19,7 @@ mod plan;
 mod process;
 mod publish;
 mod reap;
+pub mod remote;
 pub mod replay;
 mod retention;
 mod run;
@@ -268,6 +269,13 @@ impl Engine {
     /// instead of here (the run loop, retries and publication stay here).
     pub fn with_dispatcher(mut self, dispatcher: Arc<workers::Dispatcher>) -> Self {
         self.dispatcher = Some(dispatcher);
+        self
+    }
+
+    /// The engine, its warehouse's versions kept in the object store `remote`
+    /// (`SLUICE_WAREHOUSE`) and its home's warehouse a cache of them.
+    pub fn with_remote_warehouse(mut self, remote: Arc<remote::Remote>) -> Self {
+        self.warehouse = self.warehouse.with_remote(remote);
         self
     }
 

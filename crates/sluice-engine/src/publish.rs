@@ -46,7 +46,11 @@ pub(crate) async fn publish_dataset(
     }
     let dir = shared.dataset_dir(i);
     shared.holds.wait(&dir).await.map_err(OpError::internal)?;
-    let dir = shared.engine.warehouse.publish(staging, &dir)?;
+    let dir = shared
+        .engine
+        .warehouse
+        .publish_everywhere(staging, &dir)
+        .await?;
     let now = now_micros();
     let _ = log.line(&format!(
         "dataset {}.{} version {version}: {} rows, {} bytes",
@@ -118,7 +122,7 @@ pub(crate) async fn own_versions(
             continue;
         }
         let dir = std::path::PathBuf::from(&v.path);
-        if !shared.holds.kept(&dir).await {
+        if !shared.available(&dir).await? {
             continue;
         }
         let state = match v.state.as_deref() {

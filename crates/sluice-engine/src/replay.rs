@@ -155,6 +155,8 @@ impl Engine {
                 raw_dir: scratch.join("raw").join(&task.name),
                 cache_dir: self.warehouse.cache_dir(),
                 timeout: task.timeout,
+                home: None,
+                warehouse: None,
             };
             let built = (task.name == from).then(|| op.clone());
             let executed = execute(&spec, &self.ops, built, Hooks::default(), cancel.clone()).await;

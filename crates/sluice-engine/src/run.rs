@@ -110,6 +110,9 @@ pub(crate) struct Shared {
     pub(crate) stream_logs: bool,
     /// The dataset versions this run's tasks read or wrote, held until it ends.
     pub(crate) holds: Holds,
+    /// With the warehouse in an object store: the version folders complete there when the
+    /// run started, relative to the warehouse.
+    pub(crate) remote_kept: std::collections::HashSet<String>,
 }
 
 impl Shared {
@@ -120,11 +123,49 @@ impl Shared {
 
     /// The folder of the dataset task `i` produces with its current fingerprint.
     pub(crate) fn dataset_dir(&self, i: usize) -> std::path::PathBuf {
-        self.engine.warehouse.current_dir(
-            &self.pipeline.name,
-            &self.pipeline.tasks[i].name,
-            &version_of(&self.fingerprint(i)),
-        )
+        let (pipeline, task) = (&self.pipeline.name, &self.pipeline.tasks[i].name);
+        let version = version_of(&self.fingerprint(i));
+        let here = self.engine.warehouse.current_dir(pipeline, task, &version);
+        if here.is_dir() || self.remote_kept.is_empty() {
+            return here;
+        }
+        // Only in the object store: its newest folder there.
+        let base = format!("{pipeline}/{task}/{version}");
+        let generation = |rel: &str| -> Option<u64> {
+            let rest = rel.strip_prefix(&base)?;
+            if rest.is_empty() {
+                return Some(1);
+            }
+            rest.strip_prefix('.')?.parse().ok()
+        };
+        self.remote_kept
+            .iter()
+            .filter_map(|rel| generation(rel).map(|g| (g, rel)))
+            .max()
+            .map_or(here, |(_, rel)| self.engine.warehouse.root().join(rel))
+    }
+
+    /// Whether the version folder `dir` can be read, holding it for this run: here, or, with
+    /// the warehouse in an object store, complete there (downloaded first when the attempt
+    /// runs in this process).
+    pub(crate) async fn available(&self, dir: &std::path::Path) -> Result<bool, String> {
+        let warehouse = &self.engine.warehouse;
+        if warehouse.remote().is_some() && !dir.is_dir() {
+            let found = if self.engine.on_workers() {
+                warehouse.exists(dir).await
+            } else {
+                warehouse.fetch(dir).await
+            };
+            if !found.map_err(|e| e.to_string())? {
+                return Ok(false);
+            }
+            if !dir.is_dir() {
+                // In the object store only; workers download it.
+                self.holds.wait(dir).await?;
+                return Ok(true);
+            }
+        }
+        Ok(self.holds.kept(dir).await)
     }
 
     /// Whether task `i`'s op runs every time (a download asking the server what changed).
@@ -135,8 +176,14 @@ impl Shared {
     /// Whether what task `i` left last time is still there: its dataset version and the
     /// files its op writes. A task missing either runs again instead of being cached.
     fn results_kept(&self, i: usize) -> bool {
-        let dataset_kept =
-            !self.pipeline.tasks[i].produces_dataset || self.holds.kept_now(&self.dataset_dir(i));
+        let dir = self.dataset_dir(i);
+        let dataset_kept = !self.pipeline.tasks[i].produces_dataset
+            || self.holds.kept_now(&dir)
+            || self
+                .engine
+                .warehouse
+                .relative(&dir)
+                .is_some_and(|rel| self.remote_kept.contains(&rel));
         dataset_kept
             && self.ops[i]
                 .as_ref()
@@ -216,6 +263,17 @@ impl Engine {
         if opts.max_active.is_none() {
             writer.send(Write::Run(run_record.clone()));
         }
+        let remote_kept = match self.warehouse.remote() {
+            None => Default::default(),
+            Some(remote) => match remote.complete_under(&pipeline.name).await {
+                Ok(found) => found.into_iter().collect(),
+                Err(e) => {
+                    // Its tasks then run again rather than be taken from the cache.
+                    tracing::warn!("cannot list the versions in {}: {e}", remote.url());
+                    Default::default()
+                }
+            },
+        };
         let shared = Arc::new(Shared {
             engine: self.clone(),
             pipeline: Arc::new(pipeline.clone()),
@@ -230,6 +288,7 @@ impl Engine {
             events,
             stream_logs: opts.stream_logs,
             holds: Holds::default(),
+            remote_kept,
         });
         // What the file says of its tasks, for the catalog, even of those that stay cached.
         if let Ok(tasks) = serde_json::to_string(&shared.metas) {

@@ -35,16 +35,154 @@ pub fn version_of(fingerprint: &str) -> String {
     fingerprint.chars().take(16).collect()
 }
 
-/// The warehouse root.
+/// The warehouse root, and the object store it mirrors when it is in one.
 #[derive(Debug, Clone)]
 pub struct Warehouse {
     root: PathBuf,
+    remote: Option<std::sync::Arc<crate::remote::Remote>>,
 }
 
 impl Warehouse {
     /// A warehouse under `root` (usually `.sluice/warehouse`).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Warehouse { root: root.into() }
+        Warehouse {
+            root: root.into(),
+            remote: None,
+        }
+    }
+
+    /// The warehouse, its versions kept in `remote` (an object store) and `root` a cache of
+    /// them (see [`crate::remote`]).
+    pub fn with_remote(mut self, remote: std::sync::Arc<crate::remote::Remote>) -> Self {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// The object store holding its versions, if any.
+    pub fn remote(&self) -> Option<&std::sync::Arc<crate::remote::Remote>> {
+        self.remote.as_ref()
+    }
+
+    /// `dir` relative to the root, `/`-separated.
+    pub fn relative(&self, dir: &Path) -> Option<String> {
+        crate::remote::relative(&self.root, dir)
+    }
+
+    /// Whether the version folder `dir` is here; when the warehouse is in an object store
+    /// and the version is complete there, it is downloaded first. `Ok(false)`: neither.
+    pub async fn fetch(&self, dir: &Path) -> Result<bool> {
+        if dir.is_dir() {
+            return Ok(true);
+        }
+        let (Some(remote), Some(rel)) = (&self.remote, self.relative(dir)) else {
+            return Ok(false);
+        };
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        remote
+            .pull_dir(&rel, dir)
+            .await
+            .map_err(std::io::Error::other)
+    }
+
+    /// The folder to read a version recorded at `recorded` (a path of the process that
+    /// published it) from: `recorded` itself when it is here, else the same version folder in
+    /// this warehouse, downloaded from the object store when needed.
+    pub async fn fetch_recorded(
+        &self,
+        recorded: &Path,
+        pipeline: &str,
+        task: &str,
+    ) -> Result<PathBuf> {
+        if recorded.is_dir() {
+            return Ok(recorded.to_path_buf());
+        }
+        let name = recorded.file_name().ok_or_else(|| {
+            std::io::Error::other(format!("{} is not a version folder", recorded.display()))
+        })?;
+        let dir = self.root.join(pipeline).join(task).join(name);
+        if self.fetch(&dir).await? {
+            Ok(dir)
+        } else {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "{} is not here and not complete in {}",
+                    recorded.display(),
+                    self.remote.as_ref().map_or("the object store", |r| r.url())
+                ),
+            ))
+        }
+    }
+
+    /// Whether the version folder `dir` is here or complete in the object store (nothing
+    /// downloaded).
+    pub async fn exists(&self, dir: &Path) -> Result<bool> {
+        if dir.is_dir() {
+            return Ok(true);
+        }
+        let (Some(remote), Some(rel)) = (&self.remote, self.relative(dir)) else {
+            return Ok(false);
+        };
+        Ok(remote
+            .manifest(&rel)
+            .await
+            .map_err(std::io::Error::other)?
+            .is_some())
+    }
+
+    /// Removes every folder of the version of `dir` from the object store, if the warehouse
+    /// is in one (each one's manifest first).
+    pub async fn remove_remote(&self, dir: &Path) -> Result<()> {
+        let Some(remote) = &self.remote else {
+            return Ok(());
+        };
+        let (task_dir, version) = split_version(dir)?;
+        let Some(task_rel) = self.relative(&task_dir) else {
+            return Ok(());
+        };
+        let folders = remote
+            .version_folders(&task_rel, &version)
+            .await
+            .map_err(std::io::Error::other)?;
+        for name in folders {
+            remote
+                .remove_dir(&format!("{task_rel}/{name}"))
+                .await
+                .map_err(std::io::Error::other)?;
+        }
+        Ok(())
+    }
+
+    /// [`Warehouse::publish`], then, when the warehouse is in an object store, the new
+    /// folder uploaded there (its manifest last) under a generation no other machine used.
+    pub async fn publish_everywhere(&self, staging: &Path, version_dir: &Path) -> Result<PathBuf> {
+        let Some(remote) = &self.remote else {
+            return self.publish(staging, version_dir, 0);
+        };
+        let (task_dir, version) = split_version(version_dir)?;
+        let task_rel = self.relative(&task_dir).ok_or_else(|| {
+            std::io::Error::other(format!("{} is not in the warehouse", task_dir.display()))
+        })?;
+        let taken = remote
+            .version_folders(&task_rel, &version)
+            .await
+            .map_err(std::io::Error::other)?
+            .iter()
+            .map(|name| match name.rsplit_once('.') {
+                Some((_, n)) => n.parse::<u64>().unwrap_or(1),
+                None => 1,
+            })
+            .max()
+            .unwrap_or(0);
+        let dir = self.publish(staging, version_dir, taken)?;
+        let rel = self.relative(&dir).unwrap_or_default();
+        remote
+            .push_dir(&dir, &rel)
+            .await
+            .map_err(|e| std::io::Error::other(format!("uploading the dataset: {e}")))?;
+        Ok(dir)
     }
 
     /// The root folder.
@@ -107,13 +245,15 @@ impl Warehouse {
     /// `<version>.2`, `.3`…), then syncs the task folder; returns the new folder.
     /// `version_dir` is any folder of the version (usually [`Warehouse::version_dir`]). The
     /// version's older folders stay as they were: a task of another run may read one, and the
-    /// state store points at one until it records the new one.
-    pub fn publish(&self, staging: &Path, version_dir: &Path) -> Result<PathBuf> {
+    /// state store points at one until it records the new one. Generations up to `taken`
+    /// are left to others (those of an object store).
+    pub fn publish(&self, staging: &Path, version_dir: &Path, taken: u64) -> Result<PathBuf> {
         sync_tree(staging)?;
         let (task_dir, version) = split_version(version_dir)?;
         let mut next = generations(&task_dir, &version)?
             .last()
-            .map_or(1, |(g, _)| g + 1);
+            .map_or(1, |(g, _)| g + 1)
+            .max(taken + 1);
         loop {
             let target = generation_dir(&task_dir, &version, next);
             match std::fs::rename(staging, &target) {
@@ -421,19 +561,23 @@ mod tests {
         let base = w.version_dir("p", "t", "v1");
         assert_eq!(w.current_dir("p", "t", "v1"), base);
 
-        let first = w.publish(&staged(&w, "r1", "one"), &base).expect("publish");
+        let first = w
+            .publish(&staged(&w, "r1", "one"), &base, 0)
+            .expect("publish");
         assert_eq!(first, base);
         assert_eq!(w.current_dir("p", "t", "v1"), base);
 
         // Published again: one rename into `v1.2`; `v1` is untouched until retention.
-        let second = w.publish(&staged(&w, "r2", "two"), &base).expect("again");
+        let second = w
+            .publish(&staged(&w, "r2", "two"), &base, 0)
+            .expect("again");
         assert_eq!(second, tmp.path().join("p/t/v1.2"));
         assert_eq!(w.current_dir("p", "t", "v1"), second);
         let read = |d: &Path| std::fs::read_to_string(d.join("parts/a/part-00000.parquet"));
         assert_eq!(read(&base).expect("old"), "one");
         assert_eq!(read(&second).expect("new"), "two");
         let third = w
-            .publish(&staged(&w, "r3", "three"), &second)
+            .publish(&staged(&w, "r3", "three"), &second, 0)
             .expect("third");
         assert_eq!(third, tmp.path().join("p/t/v1.3"));
         // Generations sort as numbers, and other versions' folders are not taken for them.
@@ -459,7 +603,8 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tmp");
         let w = Warehouse::new(tmp.path());
         let base = w.version_dir("p", "t", "v1");
-        w.publish(&staged(&w, "r1", "one"), &base).expect("publish");
+        w.publish(&staged(&w, "r1", "one"), &base, 0)
+            .expect("publish");
 
         let hold = ReadHold::take(&base, false).expect("hold").expect("free");
         assert!(VersionLock::try_take(&base).expect("try").is_none(), "held");

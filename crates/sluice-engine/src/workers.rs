@@ -10,8 +10,12 @@
 //! task's retry policy decides), and only then does the run loop publish a dataset, once: a
 //! worker that comes back after its lease ran out is fenced and records nothing.
 //!
-//! The spec's paths (input and staging folders, logs, raw files) are the coordinator's:
-//! every worker must see the same home at the same path (a shared file system).
+//! The spec's paths (input and staging folders, logs, raw files) are the coordinator's.
+//! Either every worker sees the same home at the same path (a shared file system), or the
+//! warehouse is in an object store ([`crate::remote`]): a worker then moves the paths under
+//! the coordinator's home to its own (`sluice worker --home`), downloads the versions the
+//! attempt reads, uploads the dataset it made to its staging folder's place and its log;
+//! the coordinator downloads both before it checks and publishes the dataset.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -26,6 +30,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::attempt::{AttemptSpec, Executed, Hooks, execute};
+use crate::warehouse::Warehouse;
 
 /// What a worker records of an attempt: how [`execute`] ended.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -33,6 +38,9 @@ struct Outcome {
     result: Result<OpOutput, OpError>,
     timed_out: bool,
     worker: String,
+    /// The dataset and the log were uploaded to the warehouse's object store.
+    #[serde(default)]
+    uploaded: bool,
 }
 
 /// How long a claim lasts without a heartbeat, and how often queues are read.
@@ -237,6 +245,7 @@ impl Dispatcher {
         self: &Arc<Self>,
         spec: &AttemptSpec,
         pool: Option<String>,
+        warehouse: &Warehouse,
         cancel: CancellationToken,
     ) -> Executed {
         let log = TaskLog::new(spec.log_path.clone(), spec.secrets.clone(), None);
@@ -320,11 +329,20 @@ impl Dispatcher {
                     .as_deref()
                     .map(serde_json::from_str::<Outcome>);
                 match outcome {
-                    Some(Ok(o)) => Executed {
-                        result: o.result,
-                        timed_out: o.timed_out,
-                        log,
-                    },
+                    Some(Ok(o)) => {
+                        let mut result = o.result;
+                        if o.uploaded
+                            && let Err(e) =
+                                download(warehouse, spec, &o.worker, &log, result.is_ok()).await
+                        {
+                            result = Err(e);
+                        }
+                        Executed {
+                            result,
+                            timed_out: o.timed_out,
+                            log,
+                        }
+                    }
                     _ => failed(OpError::internal(format!(
                         "worker `{}` recorded an outcome this sluice cannot read: are the \
                          workers the same version as this process ({})?",
@@ -344,6 +362,8 @@ impl Dispatcher {
                      attempt; whatever it records now is refused"
                 );
                 let _ = log.line(&format!("sluice: {message}"));
+                // What it may have uploaded before it stopped is nobody's.
+                discard_uploads(warehouse, spec).await;
                 failed(OpError::unavailable(message))
             }
         }
@@ -429,6 +449,10 @@ pub struct WorkerOptions {
     pub drain_timeout: Option<Duration>,
     /// The key of sealed descriptions ([`QUEUE_KEY_VAR`]).
     pub key: Option<QueueKey>,
+    /// Its own home, when it is not the coordinators' (their paths are moved to it).
+    pub home: Option<std::path::PathBuf>,
+    /// The object store of the warehouse (`SLUICE_WAREHOUSE`), the same as the coordinators'.
+    pub remote: Option<Arc<crate::remote::Remote>>,
 }
 
 /// What a worker did, when it stopped.
@@ -525,6 +549,8 @@ pub async fn run_worker(
                                 worker: id.clone(),
                                 timing,
                                 key: options.key.clone(),
+                                home: options.home.clone(),
+                                remote: options.remote.clone(),
                             },
                             hand_back.clone(),
                         ));
@@ -585,6 +611,8 @@ fn far() -> tokio::time::Instant {
 
 /// The worker a claimed attempt runs on: its id, timing and key.
 struct Claimant {
+    home: Option<std::path::PathBuf>,
+    remote: Option<Arc<crate::remote::Remote>>,
     worker: String,
     timing: Timing,
     key: Option<QueueKey>,
@@ -602,6 +630,8 @@ async fn run_item(
         worker,
         timing,
         key: queue_key,
+        home,
+        remote,
     } = me;
     let key = item.key.clone();
     let read = unseal(&item.spec, queue_key.as_ref(), &key_text(&key)).and_then(|json| {
@@ -617,14 +647,23 @@ async fn run_item(
             )
         })
     });
-    let spec = match read {
+    let place = Place {
+        home: home.as_deref(),
+        remote: remote.as_ref(),
+    };
+    let read = match read {
+        Ok(spec) => place.localise(spec, &worker).await,
+        Err(message) => Err(OpError::config(message)),
+    };
+    let (spec, warehouse) = match read {
         Ok(s) => s,
-        Err(message) => {
-            tracing::error!("{key}: {message}");
+        Err(e) => {
+            tracing::error!("{key}: {}", e.message);
             let outcome = Outcome {
-                result: Err(OpError::config(message)),
+                result: Err(e),
                 timed_out: false,
                 worker: worker.clone(),
+                uploaded: false,
             };
             return record(&*queue, &key, &item.token, &outcome, timing).await;
         }
@@ -699,12 +738,243 @@ async fn run_item(
             }
         };
     }
+    let mut result = executed.result;
+    let uploaded = match &warehouse {
+        Some(warehouse) => {
+            result = upload(warehouse, &spec, result, &executed.log).await;
+            true
+        }
+        None => false,
+    };
     let outcome = Outcome {
-        result: executed.result,
+        result,
         timed_out: executed.timed_out,
         worker: worker.clone(),
+        uploaded,
     };
-    record(&*queue, &key, &item.token, &outcome, timing).await
+    let ended = record(&*queue, &key, &item.token, &outcome, timing).await;
+    if let (ItemEnd::Fenced, Some(warehouse)) = (&ended, &warehouse) {
+        // Refused: what it uploaded is nobody's.
+        discard_uploads(warehouse, &spec).await;
+    }
+    ended
+}
+
+/// Removes from the object store the dataset and the log an attempt uploaded.
+async fn discard_uploads(warehouse: &Warehouse, spec: &AttemptSpec) {
+    let Some(remote) = warehouse.remote() else {
+        return;
+    };
+    if let Some(rel) = spec
+        .output
+        .as_ref()
+        .and_then(|o| warehouse.relative(&o.dir))
+        && let Err(e) = remote.remove_dir(&rel).await
+    {
+        tracing::warn!("cannot remove {rel} from {}: {e}", remote.url());
+    }
+    if let Some(rel) = log_rel(spec) {
+        let _ = remote.delete(&rel).await;
+    }
+}
+
+/// Where a worker runs attempts: its own home, if any, and the warehouse's object store.
+struct Place<'a> {
+    home: Option<&'a std::path::Path>,
+    remote: Option<&'a Arc<crate::remote::Remote>>,
+}
+
+impl Place<'_> {
+    /// `spec` with the coordinator's home moved to this worker's, and the versions it reads
+    /// downloaded from the warehouse's object store; with the local warehouse they are in,
+    /// when the warehouse is in an object store.
+    async fn localise(
+        &self,
+        mut spec: AttemptSpec,
+        worker: &str,
+    ) -> Result<(AttemptSpec, Option<Warehouse>), OpError> {
+        let remote = match (self.remote, &spec.warehouse) {
+            (None, None) => return Ok((spec, None)),
+            (Some(mine), Some(theirs)) if mine.url() == theirs => mine.clone(),
+            (mine, theirs) => {
+                return Err(OpError::config(format!(
+                    "worker `{worker}` has its warehouse in {} but this attempt's is in {}:                      start the workers with the SLUICE_WAREHOUSE of the process that runs the                      run",
+                    mine.map_or("its home", |r| r.url()),
+                    theirs.as_deref().unwrap_or("the coordinator's home")
+                )));
+            }
+        };
+        if let (Some(mine), Some(theirs)) = (self.home, spec.home.clone())
+            && mine != theirs
+        {
+            let to = |p: &std::path::Path| crate::remote::rebase(p, &theirs, mine);
+            for dir in spec.inputs.values_mut() {
+                *dir = to(dir);
+            }
+            if let Some(out) = &mut spec.output {
+                out.dir = to(&out.dir);
+            }
+            if let Some(p) = &mut spec.previous {
+                p.dir = to(&p.dir);
+            }
+            for p in spec.aliases.values_mut() {
+                p.dir = to(&p.dir);
+            }
+            spec.log_path = to(&spec.log_path);
+            spec.raw_dir = to(&spec.raw_dir);
+            spec.cache_dir = to(&spec.cache_dir);
+            spec.home = Some(mine.to_path_buf());
+        }
+        let root = spec
+            .home
+            .as_ref()
+            .map(|h| h.join("warehouse"))
+            .ok_or_else(|| OpError::internal("the attempt names no home (this is a bug)"))?;
+        let warehouse = Warehouse::new(root).with_remote(remote);
+        let dirs = spec
+            .inputs
+            .iter()
+            .map(|(name, dir)| (name.clone(), dir.clone()))
+            .chain(
+                spec.previous
+                    .iter()
+                    .chain(spec.aliases.values())
+                    .map(|p| (spec.task.clone(), p.dir.clone())),
+            );
+        for (name, dir) in dirs {
+            match warehouse.fetch(&dir).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(OpError::data(format!(
+                        "the dataset of task `{name}` is neither on this worker nor complete                          in {} ({} is missing); run again with --force-task {name}",
+                        warehouse.remote().map_or("", |r| r.url()),
+                        dir.display()
+                    )));
+                }
+                Err(e) => {
+                    return Err(OpError::unavailable(format!(
+                        "cannot download the dataset of task `{name}`: {e}"
+                    )));
+                }
+            }
+        }
+        if let Some(out) = &spec.output {
+            std::fs::create_dir_all(&out.dir)
+                .map_err(|e| OpError::io("cannot prepare the dataset folder", &e))?;
+        }
+        if let Some(folder) = spec.log_path.parent() {
+            let _ = std::fs::create_dir_all(folder);
+        }
+        Ok((spec, Some(warehouse)))
+    }
+}
+
+/// After an attempt on a worker whose warehouse is in an object store: its dataset uploaded
+/// to its staging folder's place (manifest last) and removed here, its log uploaded.
+async fn upload(
+    warehouse: &Warehouse,
+    spec: &AttemptSpec,
+    mut result: Result<OpOutput, OpError>,
+    log: &TaskLog,
+) -> Result<OpOutput, OpError> {
+    let Some(remote) = warehouse.remote() else {
+        return result;
+    };
+    if let (Ok(_), Some(out)) = (&result, &spec.output) {
+        let rel = warehouse.relative(&out.dir).unwrap_or_default();
+        match remote.push_dir(&out.dir, &rel).await {
+            Ok(m) => {
+                let _ = log.line(&format!(
+                    "sluice: dataset uploaded to {}/{rel} ({} file(s))",
+                    remote.url(),
+                    m.files.len()
+                ));
+            }
+            Err(e) => {
+                result = Err(OpError::unavailable(format!(
+                    "cannot upload the dataset to {}: {e}",
+                    remote.url()
+                )));
+            }
+        }
+    }
+    if let Some(out) = &spec.output {
+        let _ = std::fs::remove_dir_all(&out.dir);
+    }
+    if let Some(rel) = log_rel(spec)
+        && let Err(e) = remote.push_file(&spec.log_path, &rel).await
+    {
+        tracing::warn!(
+            "cannot upload the log of {}/{}: {e}",
+            spec.run_id,
+            spec.task
+        );
+    }
+    result
+}
+
+/// Where an attempt's log goes in the warehouse's object store.
+fn log_rel(spec: &AttemptSpec) -> Option<String> {
+    let name = spec.log_path.file_name()?.to_string_lossy().to_string();
+    Some(format!(".logs/{}/{}/{name}", spec.run_id, spec.task))
+}
+
+/// On the coordinator, after a worker uploaded what an attempt made: its log appended to
+/// the local one, its dataset (when it `succeeded`) downloaded into the staging folder (then removed from the
+/// object store).
+async fn download(
+    warehouse: &Warehouse,
+    spec: &AttemptSpec,
+    worker: &str,
+    log: &TaskLog,
+    succeeded: bool,
+) -> Result<(), OpError> {
+    let Some(remote) = warehouse.remote() else {
+        return Ok(());
+    };
+    if let Some(rel) = log_rel(spec) {
+        match remote.get(&rel).await {
+            Ok(Some(text)) => {
+                let _ = log.line(&format!("sluice: the log of worker `{worker}` follows"));
+                let text = String::from_utf8_lossy(&text);
+                for line in text.lines() {
+                    let _ = log.line(line);
+                }
+                let _ = remote.delete(&rel).await;
+            }
+            Ok(None) => {
+                let _ = log.line(&format!("sluice: worker `{worker}` uploaded no log"));
+            }
+            Err(e) => {
+                let _ = log.line(&format!("sluice: cannot download the worker's log: {e}"));
+            }
+        }
+    }
+    let (Some(out), true) = (&spec.output, succeeded) else {
+        return Ok(());
+    };
+    let rel = warehouse.relative(&out.dir).unwrap_or_default();
+    let has_files = std::fs::read_dir(&out.dir).is_ok_and(|mut d| d.next().is_some());
+    if !has_files {
+        match remote.pull_dir(&rel, &out.dir).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(OpError::unavailable(format!(
+                    "worker `{worker}` said it uploaded the dataset, but {}/{rel} is not                      complete",
+                    remote.url()
+                )));
+            }
+            Err(e) => {
+                return Err(OpError::unavailable(format!(
+                    "cannot download the dataset worker `{worker}` made: {e}"
+                )));
+            }
+        }
+    }
+    if let Err(e) = remote.remove_dir(&rel).await {
+        tracing::warn!("cannot remove {rel} from {}: {e}", remote.url());
+    }
+    Ok(())
 }
 
 /// Aborts a task when dropped.

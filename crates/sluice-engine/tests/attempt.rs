@@ -32,6 +32,8 @@ fn spec(dir: &Path, work: Work) -> AttemptSpec {
         raw_dir: dir.join("raw"),
         cache_dir: dir.join("cache"),
         timeout: None,
+        home: None,
+        warehouse: None,
     }
 }
 

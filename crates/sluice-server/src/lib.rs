@@ -58,6 +58,8 @@ pub struct Config {
     pub workers: Option<Arc<dyn sluice_store::WorkQueue>>,
     /// The key sealing what is queued for workers (`SLUICE_QUEUE_KEY`).
     pub queue_key: Option<sluice_engine::workers::QueueKey>,
+    /// The object store of the warehouse (`SLUICE_WAREHOUSE`), when it is in one.
+    pub remote_warehouse: Option<Arc<sluice_engine::remote::Remote>>,
 }
 
 /// The server's shared state.
@@ -117,6 +119,9 @@ impl App {
             Engine::new(store.clone(), registry.clone(), &config.home),
             |engine, o| engine.with_observer(o.clone()),
         );
+        if let Some(remote) = &config.remote_warehouse {
+            engine = engine.with_remote_warehouse(remote.clone());
+        }
         if let Some(queue) = &config.workers {
             engine = engine.with_dispatcher(sluice_engine::workers::Dispatcher::new(
                 queue.clone(),

@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 ///
 /// A pipeline is a YAML file: a DAG of named tasks, each a built-in op or a shell command.
 /// State (runs, attempts, fingerprints) lives in `.sluice/` next to the pipeline file, or in
-/// SLUICE_HOME; set SLUICE_STATE=postgres://… to share it in PostgreSQL.
+/// SLUICE_HOME; set SLUICE_STATE=postgres://… to share it in PostgreSQL, and
+/// SLUICE_WAREHOUSE=s3://bucket/prefix (or gs://, az://, file://) to keep the datasets in an
+/// object store, the home's warehouse then a cache of it.
 ///
 /// Exit codes: 0 success, 1 run failed, 2 invalid input, 3 environment error (state store,
 /// disk), 130 stopped by Ctrl-C.
@@ -379,7 +381,10 @@ pub enum Command {
     /// --executor workers`: claims them from the state store (--state postgres://…), renews
     /// its lease while each runs, records the outcome. The first SIGTERM or Ctrl-C drains it
     /// (running attempts finish, nothing new is taken); a second one stops them and hands
-    /// them back to the queue. Every worker must see the home's files at the same path.
+    /// them back to the queue. Either every worker sees the home's files at the same path
+    /// (a shared file system), or the warehouse is in an object store: SLUICE_WAREHOUSE=
+    /// s3://bucket/prefix (the same for the server, the runs and the workers), and --home is
+    /// the worker's own folder for the datasets it downloads and its logs.
     Worker {
         /// Labels it offers: it also runs the tasks with `pool:` one of these
         /// (`--labels gpu,big-mem`).

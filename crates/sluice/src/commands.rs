@@ -107,8 +107,17 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
             ref params,
         } => {
             let text = sql_text(query.as_deref(), file.as_deref())?;
-            let (store, _) = read_store(&cli).await?;
-            crate::data::sql(store, &text, params, format, output.as_deref()).await
+            let (store, home) = read_store(&cli).await?;
+            let cache = cache_of(home.as_deref())?;
+            crate::data::sql(
+                store,
+                cache.as_ref(),
+                &text,
+                params,
+                format,
+                output.as_deref(),
+            )
+            .await
         }
         Command::Link {
             action:
@@ -156,6 +165,13 @@ pub async fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 },
                 drain_timeout,
                 key: home::queue_key()?,
+                home: cli
+                    .home
+                    .as_deref()
+                    .map(std::path::absolute)
+                    .transpose()
+                    .map_err(|e| Failure::env(format!("error: --home: {e}")))?,
+                remote: home::remote_warehouse()?,
             };
             crate::workers::worker(&cli, options, poll.is_some()).await
         }
@@ -433,9 +449,18 @@ async fn head(cli: &Cli, dataset: &str, rows: usize) -> Result<u8, Failure> {
             )));
         }
     }
-    let (store, _) = read_store(cli).await?;
+    let (store, home) = read_store(cli).await?;
+    let cache = cache_of(home.as_deref())?;
     let query = format!("SELECT * FROM {dataset} LIMIT {rows}");
-    crate::data::sql(store, &query, &[], crate::cli::OutputFormat::Table, None).await
+    crate::data::sql(
+        store,
+        cache.as_ref(),
+        &query,
+        &[],
+        crate::cli::OutputFormat::Table,
+        None,
+    )
+    .await
 }
 
 /// Loads a pipeline file (its `op: dbt` tasks made the tasks of their projects), or a dbt
@@ -836,6 +861,15 @@ fn spawn_signal_handler(stop: CancellationToken) {
         let _ = tokio::signal::ctrl_c().await;
         std::process::exit(i32::from(EXIT_CANCELLED));
     });
+}
+
+/// With the warehouse in an object store (`SLUICE_WAREHOUSE`): the home's warehouse, where
+/// the versions a command reads are downloaded.
+fn cache_of(home: Option<&Path>) -> Result<Option<sluice_engine::warehouse::Warehouse>, Failure> {
+    Ok(home::remote_warehouse()?.map(|remote| {
+        let home = home.unwrap_or(Path::new(home::HOME_DIR));
+        sluice_engine::warehouse::Warehouse::new(home.join("warehouse")).with_remote(remote)
+    }))
 }
 
 async fn read_store(cli: &Cli) -> Result<(Arc<dyn StateStore>, Option<PathBuf>), Failure> {

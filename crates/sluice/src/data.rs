@@ -18,6 +18,7 @@ use crate::table::{table, timestamp};
 /// Runs a query over the latest datasets and prints or writes the result.
 pub async fn sql(
     store: Arc<dyn StateStore>,
+    cache: Option<&sluice_engine::warehouse::Warehouse>,
     query: &str,
     params: &[(String, String)],
     format: OutputFormat,
@@ -43,14 +44,27 @@ pub async fn sql(
     .text;
     let ctx = session();
     let mut names = Vec::new();
+    let lowered = query.to_lowercase();
     for d in store.latest_datasets(None).await? {
         let name = format!("{}.{}", d.pipeline, d.task);
-        register_dataset(&ctx, &name, Path::new(&d.path))
+        let mut path = std::path::PathBuf::from(&d.path);
+        if let Some(cache) = cache {
+            // Only the datasets the query names are downloaded.
+            let quoted = format!("\"{}\".\"{}\"", d.pipeline, d.task);
+            if !lowered.contains(&name) && !lowered.contains(&quoted) {
+                continue;
+            }
+            path = cache
+                .fetch_recorded(&path, &d.pipeline, &d.task)
+                .await
+                .map_err(|e| Failure::env(format!("error: dataset {name}: {e}")))?;
+        }
+        register_dataset(&ctx, &name, &path)
             .await
             .map_err(|e| Failure::env(format!("error: dataset {name} at {}: {e}", d.path)))?;
         names.push(name);
         // What the task rejected (read.files, image, ocr), beside its rows.
-        let rejected = Path::new(&d.path).join(sluice_data::REJECTED);
+        let rejected = path.join(sluice_data::REJECTED);
         if rejected.is_dir() {
             let name = format!("{}.{}_rejected", d.pipeline, d.task);
             register_dataset(&ctx, &name, &rejected)

@@ -76,13 +76,18 @@ pub async fn open_sql_store(state: &Option<String>, home: &Path) -> Result<Arc<S
     Ok(Arc::new(store))
 }
 
-/// The engine over `store`, running its attempts on workers when `executor` says so
-/// (sealing what it queues with the key of `SLUICE_QUEUE_KEY`, when set).
+/// The engine over `store`, its warehouse in the object store of `SLUICE_WAREHOUSE` when
+/// set, running its attempts on workers when `executor` says so (sealing what it queues
+/// with the key of `SLUICE_QUEUE_KEY`, when set).
 pub fn with_executor(
     engine: sluice_engine::Engine,
     executor: crate::cli::Executor,
     store: &Arc<SqlStore>,
 ) -> Result<sluice_engine::Engine, Failure> {
+    let engine = match remote_warehouse()? {
+        Some(remote) => engine.with_remote_warehouse(remote),
+        None => engine,
+    };
     Ok(match executor {
         crate::cli::Executor::Local => engine,
         crate::cli::Executor::Workers => {
@@ -93,6 +98,20 @@ pub fn with_executor(
             ))
         }
     })
+}
+
+/// The variable naming the object store of the warehouse.
+pub const WAREHOUSE_VAR: &str = "SLUICE_WAREHOUSE";
+
+/// The object store of `SLUICE_WAREHOUSE` (`s3://bucket/prefix`, `gs://…`, `az://…`,
+/// `file:///…`), if set.
+pub fn remote_warehouse() -> Result<Option<Arc<sluice_engine::remote::Remote>>, Failure> {
+    match std::env::var(WAREHOUSE_VAR) {
+        Ok(url) if !url.trim().is_empty() => crate::objects::StoreObjects::open(url.trim())
+            .map(|o| Some(Arc::new(sluice_engine::remote::Remote::new(Arc::new(o)))))
+            .map_err(|e| Failure::invalid(format!("error: {WAREHOUSE_VAR}: {e}"))),
+        _ => Ok(None),
+    }
 }
 
 /// The key of `SLUICE_QUEUE_KEY`, if set.

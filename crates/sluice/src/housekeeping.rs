@@ -23,7 +23,10 @@ pub async fn gc(cli: &Cli, older_than: Duration, dry_run: bool, json: bool) -> R
     let age = i64::try_from(older_than.as_micros()).unwrap_or(i64::MAX);
     let before = sluice_store::now_micros().saturating_sub(age);
     let (retention, unreadable) = retentions(&*store, &home, &registry).await?;
-    let engine = Engine::new(store, std::sync::Arc::new(registry), &home);
+    let mut engine = Engine::new(store, std::sync::Arc::new(registry), &home);
+    if let Some(remote) = crate::home::remote_warehouse()? {
+        engine = engine.with_remote_warehouse(remote);
+    }
     let opts = GcOptions {
         before,
         retention,

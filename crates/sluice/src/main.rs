@@ -13,6 +13,7 @@ mod housekeeping;
 mod link;
 mod live;
 mod models;
+mod objects;
 mod scaffold;
 mod search;
 mod serve;

@@ -92,6 +92,7 @@ pub async fn serve(
             .collect(),
         workers,
         queue_key: home::queue_key()?,
+        remote_warehouse: home::remote_warehouse()?,
     };
     let served = sluice_server::serve(config, store, stop, Some(tx)).await;
     crate::home::finish_lineage(lineage);

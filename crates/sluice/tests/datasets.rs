@@ -796,3 +796,142 @@ tasks:
     );
     assert_eq!(versions("numbers"), 1);
 }
+
+/// Whether a folder holds a file, at any depth.
+fn has_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| e.path().is_file() || (e.path().is_dir() && has_files(&e.path())))
+    })
+}
+
+/// `SLUICE_WAREHOUSE` (here `file://`, the same code as S3): each version goes to the object
+/// store, its manifest last; retention removes old versions there too; with the home's copy
+/// gone, the next run still finds its versions (cached) and `sluice sql` downloads what it
+/// reads.
+#[test]
+fn a_warehouse_in_an_object_store_keeps_versions_and_serves_a_fresh_home() {
+    let p = Project::new(
+        r#"
+name: stored
+retention: 1
+tasks:
+  numbers: { op: read.csv, path: n.csv }
+  doubled: { op: sql, sql: "select n * 2 as d from numbers" }
+"#,
+    );
+    let bucket = p.path("bucket");
+    std::fs::create_dir_all(&bucket).expect("bucket");
+    let url = format!("file://{}/wh", bucket.display());
+    let sluice = |args: &[&str]| {
+        let out = p
+            .cmd(args)
+            .env("SLUICE_WAREHOUSE", &url)
+            .output()
+            .expect("sluice");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Each folder under the store with its manifest, as `task/version: files`.
+    let stored = || -> Vec<String> {
+        let mut found = Vec::new();
+        for task in ["numbers", "doubled"] {
+            let Ok(entries) = std::fs::read_dir(bucket.join("wh/stored").join(task)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let manifest = e.path().join("_manifest.json");
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Ok(text) = std::fs::read_to_string(&manifest) {
+                    let m: Value = serde_json::from_str(&text).expect("manifest");
+                    let files = m["files"].as_object().map_or(0, |f| f.len());
+                    found.push(format!("{task}/{name}: {files}"));
+                } else if has_files(&e.path()) {
+                    found.push(format!("{task}/{name}: incomplete"));
+                }
+                // An empty folder is what a local store leaves of deleted objects.
+            }
+        }
+        found.sort();
+        found
+    };
+    std::fs::write(p.path("n.csv"), "n\n1\n2\n").expect("csv");
+    sluice(&["run", "pipeline.yaml"]);
+    let first = stored();
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first.iter().all(|f| f.ends_with(": 1")), "{first:?}");
+    // New numbers: new versions; retention (1) removes the old ones here and there.
+    std::fs::write(p.path("n.csv"), "n\n1\n2\n3\n").expect("csv");
+    sluice(&["run", "pipeline.yaml"]);
+    let second = stored();
+    assert_eq!(second.len(), 2, "{second:?}");
+    assert!(
+        second.iter().all(|f| !first.contains(f)),
+        "{first:?} {second:?}"
+    );
+    // The home's copies gone: the run is cached all the same, and a query downloads.
+    std::fs::remove_dir_all(p.path(".sluice/warehouse/stored")).expect("rm");
+    let out = sluice(&["run", "pipeline.yaml"]);
+    assert!(out.contains(": 2 cached\n"), "{out}");
+    assert_eq!(
+        sluice(&[
+            "sql",
+            "select d from stored.doubled order by d",
+            "--format",
+            "csv"
+        ]),
+        "d\n2\n4\n6\n"
+    );
+    // Only what the query read came down (the `.readers` locks aside).
+    let here = |task: &str| -> Vec<String> {
+        std::fs::read_dir(p.path(".sluice/warehouse/stored").join(task))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(here("doubled").len(), 1);
+    assert!(here("numbers").is_empty(), "{:?}", here("numbers"));
+    // A version changed behind the store's back is refused with the object named.
+    let doubled = second
+        .iter()
+        .find(|f| f.starts_with("doubled/"))
+        .and_then(|f| f.split(':').next())
+        .expect("doubled")
+        .to_string();
+    std::fs::remove_dir_all(p.path(".sluice/warehouse/stored")).expect("rm");
+    for part in std::fs::read_dir(bucket.join("wh/stored").join(&doubled))
+        .expect("dir")
+        .flatten()
+    {
+        if part.file_name() != "_manifest.json" {
+            std::fs::write(part.path(), b"not parquet").expect("w");
+        }
+    }
+    let out = p
+        .cmd(&["sql", "select d from stored.doubled", "--format", "csv"])
+        .env("SLUICE_WAREHOUSE", &url)
+        .output()
+        .expect("sluice");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("its manifest says"),
+        "{}",
+        text(&out)
+    );
+    // A URL sluice cannot use is an invalid setting, named.
+    let out = p
+        .cmd(&["run", "pipeline.yaml"])
+        .env("SLUICE_WAREHOUSE", "ftp://example/x")
+        .output()
+        .expect("sluice");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("error: SLUICE_WAREHOUSE: "),
+        "{}",
+        text(&out)
+    );
+}

@@ -7,9 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,17 +15,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use common::{Project, metrics, text};
+use common::{Project, boto, metrics, text};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -57,26 +47,6 @@ fn items_csv(n: usize, salt: &str) -> String {
     s
 }
 
-/// A moto S3 server, stopped on drop.
-struct Moto(Child);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs a few lines of Python with boto3 against the moto endpoint; returns stdout.
-fn boto(python: &str, endpoint: &str, code: &str) -> String {
-    let script = format!(
-        "import boto3, json, hashlib\n\
-         s3 = boto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', \
-         aws_access_key_id='test', aws_secret_access_key='test')\n{code}"
-    );
-    String::from_utf8_lossy(&common::run_python(python, &script, &[])).to_string()
-}
-
 #[test]
 fn s3_versions_are_immutable_and_unchanged_content_uploads_nothing() {
     let Some(py) =
@@ -84,31 +54,7 @@ fn s3_versions_are_immutable_and_unchanged_content_uploads_nothing() {
     else {
         return;
     };
-    let port = free_port();
-    let moto = Moto(
-        Command::new(&py)
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto"),
-    );
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "moto did not start"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let (moto, endpoint) = common::Moto::start(&py);
     boto(&py, &endpoint, "s3.create_bucket(Bucket='open-data')");
 
     let pipeline = format!(

@@ -1,6 +1,7 @@
 //! Tasks on a pool of workers: one `sluice serve --executor workers` and three `sluice
-//! worker` processes on a real PostgreSQL, a 200-task DAG, one worker killed with SIGKILL
-//! and one frozen past its lease in the middle of the run.
+//! worker` processes on a real PostgreSQL, each with a home of its own and the warehouse in
+//! an S3 endpoint (moto), a 200-task DAG, one worker killed with SIGKILL and one frozen past
+//! its lease in the middle of the run.
 
 mod common;
 
@@ -9,13 +10,14 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::{
-    Project, Server, call, client, json_of, pg_database, pg_query, run_state, text, trigger,
+    Project, Server, boto, call, client, json_of, pg_database, pg_query, run_state, text, trigger,
     wait_for,
 };
 use reqwest::Method;
 
 /// 180 commands and 20 SQL tasks writing datasets, in 20 layers of 10: each task waits for
-/// the one ten before it.
+/// the one ten before it; each SQL task but the first reads the one before it (`t199` holds
+/// 199).
 fn fleet() -> String {
     let mut y = String::from("name: fleet\ndefaults: { retries: 3, retry_delay: 100ms }\ntasks:\n");
     for i in 0..200 {
@@ -24,12 +26,17 @@ fn fleet() -> String {
         } else {
             String::new()
         };
-        if i % 10 == 9 {
+        if i == 9 {
+            y.push_str("  t009: { op: sql, sql: \"SELECT 9 AS n\" }\n");
+        } else if i % 10 == 9 {
             y.push_str(&format!(
-                "  t{i:03}: {{ op: sql, sql: \"SELECT {i} AS n\"{after} }}\n"
+                "  t{i:03}: {{ op: sql, sql: \"SELECT n + 10 AS n FROM t{:03}\"{after} }}\n",
+                i - 10
             ));
         } else {
-            y.push_str(&format!("  t{i:03}: {{ run: \"sleep 0.05\"{after} }}\n"));
+            y.push_str(&format!(
+                "  t{i:03}: {{ run: \"echo step {i}; sleep 0.05\"{after} }}\n"
+            ));
         }
     }
     y
@@ -42,12 +49,25 @@ struct Worker {
     child: Child,
 }
 
+/// The environment of a warehouse in moto's S3 at `endpoint`.
+fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("SLUICE_WAREHOUSE", "s3://warehouse/fleet-home".to_string()),
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_ALLOW_HTTP", "true".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+    ]
+}
+
 impl Worker {
-    fn start(p: &Project, url: &str) -> Worker {
+    fn start_with(p: &Project, url: &str, env: &[(&str, String)]) -> Worker {
         let child = p
             .cmd(&["worker", "--slots", "4", "--lease", "2s", "--poll", "20ms"])
             .env("SLUICE_STATE", url)
             .env("SLUICE_QUEUE_KEY", QUEUE_KEY)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -120,6 +140,14 @@ fn a_dag_runs_on_three_workers_and_survives_a_killed_and_a_frozen_one() {
     let Some(url) = pg_database("workers", "workers") else {
         return;
     };
+    let Some(py) =
+        common::test_python("a_dag_runs_on_three_workers_and_survives_a_killed_and_a_frozen_one")
+    else {
+        return;
+    };
+    let (_moto, endpoint) = common::Moto::start(&py);
+    boto(&py, &endpoint, "s3.create_bucket(Bucket='warehouse')");
+    let s3 = s3_env(&endpoint);
     let p = Project::new(&fleet());
     let out = p
         .cmd(&["user", "add", "ops", "--role", "operator"])
@@ -135,15 +163,22 @@ fn a_dag_runs_on_three_workers_and_survives_a_killed_and_a_frozen_one() {
         .expect("token");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let server = Server::start_with(
-        &p,
-        &[
-            ("SLUICE_STATE", &url),
-            ("SLUICE_EXECUTOR", "workers"),
-            ("SLUICE_QUEUE_KEY", QUEUE_KEY),
-        ],
-    );
-    let workers: Vec<Worker> = (0..3).map(|_| Worker::start(&p, &url)).collect();
+    let mut env: Vec<(&str, &str)> = vec![
+        ("SLUICE_STATE", &url),
+        ("SLUICE_EXECUTOR", "workers"),
+        ("SLUICE_QUEUE_KEY", QUEUE_KEY),
+    ];
+    env.extend(s3.iter().map(|(k, v)| (*k, v.as_str())));
+    let server = Server::start_with(&p, &env);
+    // Each worker has a home of its own: the object store is all they share with the server.
+    let workers: Vec<Worker> = (0..3)
+        .map(|i| {
+            let mut env = s3.clone();
+            let home = p.path(&format!("worker-{i}"));
+            env.push(("SLUICE_HOME", home.display().to_string()));
+            Worker::start_with(&p, &url, &env)
+        })
+        .collect();
     wait_for("three workers", Duration::from_secs(30), || {
         pg_query(
             &url,
@@ -298,7 +333,37 @@ fn a_dag_runs_on_three_workers_and_survives_a_killed_and_a_frozen_one() {
     );
     assert_eq!(kept[0][0].as_deref(), Some("0"));
 
-    // Each dataset version was published once: one version folder per task, no `V.2`.
+    // Each dataset version was published once: one complete version folder per task in the
+    // object store, no `V.2`, and nothing left of staging or of the workers' logs.
+    let listed = boto(
+        &py,
+        &endpoint,
+        "keys = []\n\
+         for page in s3.get_paginator('list_objects_v2').paginate(Bucket='warehouse'):\n    \
+         keys += [o['Key'] for o in page.get('Contents', [])]\n\
+         print('\\n'.join(keys))\n",
+    );
+    let keys: Vec<&str> = listed.lines().collect();
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("fleet-home/fleet/t") && !k.contains("/.staging/")),
+        "{keys:?}"
+    );
+    for i in (9..200).step_by(10) {
+        let task = format!("t{i:03}");
+        let manifests: Vec<&&str> = keys
+            .iter()
+            .filter(|k| {
+                k.starts_with(&format!("fleet-home/fleet/{task}/"))
+                    && k.ends_with("/_manifest.json")
+            })
+            .collect();
+        assert_eq!(manifests.len(), 1, "{task}: {manifests:?}");
+        let version = manifests[0].split('/').nth(3).unwrap_or_default();
+        assert!(!version.contains('.'), "{task}: {manifests:?}");
+    }
+    // The server's home holds them too (it checked and published each), the workers' homes
+    // the versions their attempts read.
     let home = p.path(".sluice/warehouse/fleet");
     for i in (9..200).step_by(10) {
         let task = format!("t{i:03}");
@@ -309,8 +374,43 @@ fn a_dag_runs_on_three_workers_and_survives_a_killed_and_a_frozen_one() {
             .filter(|n| !n.starts_with('.') && n != "raw")
             .collect();
         assert_eq!(versions.len(), 1, "{task}: {versions:?}");
-        assert!(!versions[0].contains('.'), "{task}: {versions:?}");
     }
+    let downloaded: usize = (0..3)
+        .map(|i| {
+            (19..200)
+                .step_by(10)
+                .filter(|t| {
+                    std::fs::read_dir(p.path(&format!("worker-{i}/warehouse/fleet/t{:03}", t - 10)))
+                        .is_ok_and(|d| {
+                            d.flatten()
+                                .any(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                        })
+                })
+                .count()
+        })
+        .sum();
+    assert!(
+        downloaded >= 19,
+        "inputs downloaded by the workers: {downloaded}"
+    );
+    // A worker's log is shipped to the server's log of the attempt.
+    let log = std::fs::read_to_string(p.path(&format!(".sluice/logs/{run}/t005/1.log")))
+        .expect("log of t005");
+    assert!(log.contains("step 5"), "{log}");
+    // A reader on another machine: its own home, the same state and warehouse.
+    let out = p
+        .cmd(&["sql", "SELECT n FROM fleet.t199", "--format", "csv"])
+        .env("SLUICE_STATE", &url)
+        .env("SLUICE_HOME", p.path("reader"))
+        .envs(s3.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("sql");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "n\n199\n",
+        "{}",
+        text(&out)
+    );
     let published = pg_query(
         &url,
         &["SELECT COUNT(*), COUNT(DISTINCT task) FROM dataset_versions WHERE pipeline = 'fleet'"],

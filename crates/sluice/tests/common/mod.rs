@@ -557,3 +557,58 @@ pub fn pg_database(test: &str, prefix: &str) -> Option<String> {
     let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
     Some(format!("{base}/{name}"))
 }
+
+/// A moto S3 server (from the environment of `SLUICE_TEST_PYTHON`), stopped on drop.
+pub struct Moto(std::process::Child);
+
+impl Moto {
+    /// Started on a free port of loopback; with its endpoint URL, once it answers.
+    pub fn start(python: &str) -> (Moto, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let moto = Moto(
+            Command::new(python)
+                .args([
+                    "-m",
+                    "moto.server",
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("moto"),
+        );
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "moto did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        (moto, format!("http://127.0.0.1:{port}"))
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs a few lines of Python with boto3 (`s3`, a client of the moto endpoint); returns
+/// stdout.
+pub fn boto(python: &str, endpoint: &str, code: &str) -> String {
+    let script = format!(
+        "import boto3, json, hashlib\n\
+         s3 = boto3.client('s3', endpoint_url='{endpoint}', region_name='us-east-1', \
+         aws_access_key_id='test', aws_secret_access_key='test')\n{code}"
+    );
+    String::from_utf8_lossy(&run_python(python, &script, &[])).to_string()
+}

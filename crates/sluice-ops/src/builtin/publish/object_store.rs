@@ -11,14 +11,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ::object_store::buffered::BufWriter;
 use ::object_store::local::LocalFileSystem;
-use ::object_store::path::Path as StorePath;
-use ::object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use sluice_objects::{ObjectStore, ObjectStoreExt, PutPayload, StorePath, child};
 
 use super::{Published, Release, check_name, releases};
 use crate::{Op, OpError, OpOutput, TaskContext, counters};
@@ -56,11 +52,7 @@ pub fn build(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_core::DeE
     }
     if op.url.contains("://") {
         let url = url::Url::parse(&op.url).map_err(|e| bad(format!("`url`: {e}")))?;
-        ::object_store::ObjectStoreScheme::parse(&url).map_err(|e| {
-            bad(format!(
-                "`url`: {e} (s3://, gs://, az://, file:// or a folder)"
-            ))
-        })?;
+        sluice_objects::check_scheme(&url).map_err(|e| bad(format!("`url`: {e}")))?;
     }
     Ok(Box::new(op))
 }
@@ -78,23 +70,7 @@ fn open(
             .map_err(|e| OpError::config(format!("cannot open {}: {e}", dir.display())))?;
         return Ok((Arc::new(store), StorePath::default()));
     }
-    let url = url::Url::parse(&op.url).map_err(|e| OpError::config(format!("`url`: {e}")))?;
-    let mut options: BTreeMap<String, String> = std::env::vars()
-        .filter(|(k, _)| {
-            ["AWS_", "GOOGLE_", "AZURE_"]
-                .iter()
-                .any(|p| k.starts_with(p))
-        })
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect();
-    options.extend(op.options.clone());
-    let (store, prefix) = ::object_store::parse_url_opts(&url, options)
-        .map_err(|e| OpError::config(format!("cannot use {}: {e}", op.url)))?;
-    Ok((Arc::from(store), prefix))
-}
-
-fn child(base: &StorePath, parts: &[&str]) -> StorePath {
-    parts.iter().fold(base.clone(), |p, part| p.join(*part))
+    sluice_objects::open(&op.url, &op.options).map_err(OpError::config)
 }
 
 /// Uploads one file in parts of 8 MiB (a multipart upload above that).
@@ -103,26 +79,9 @@ async fn upload(
     from: &std::path::Path,
     to: StorePath,
 ) -> Result<u64, OpError> {
-    let failed = |e: &dyn std::fmt::Display| {
-        OpError::unavailable(format!("uploading {} to {to}: {e}", from.display()))
-    };
-    let mut file = tokio::fs::File::open(from).await.map_err(|e| failed(&e))?;
-    let mut writer = BufWriter::with_capacity(store.clone(), to.clone(), 8 << 20);
-    let mut sent = 0u64;
-    let mut buf = vec![0u8; 8 << 20];
-    loop {
-        let n = file.read(&mut buf).await.map_err(|e| failed(&e))?;
-        if n == 0 {
-            break;
-        }
-        if let Err(e) = writer.write_all(&buf[..n]).await {
-            let _ = writer.abort().await;
-            return Err(failed(&e));
-        }
-        sent += n as u64;
-    }
-    writer.shutdown().await.map_err(|e| failed(&e))?;
-    Ok(sent)
+    sluice_objects::upload(store, from, &to)
+        .await
+        .map_err(OpError::unavailable)
 }
 
 /// The published manifest at `at`, if any.
@@ -130,17 +89,10 @@ async fn latest(
     store: &Arc<dyn ObjectStore>,
     at: &StorePath,
 ) -> Result<Option<Published>, OpError> {
-    match store.get(at).await {
-        Ok(got) => {
-            let bytes = got
-                .bytes()
-                .await
-                .map_err(|e| OpError::unavailable(format!("reading {at}: {e}")))?;
-            Ok(serde_json::from_slice(&bytes).ok())
-        }
-        Err(::object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(OpError::unavailable(format!("reading {at}: {e}"))),
-    }
+    let bytes = sluice_objects::get_if_any(store, at)
+        .await
+        .map_err(OpError::unavailable)?;
+    Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
 /// What publishing did.
@@ -229,12 +181,9 @@ async fn objects_under(
     store: &Arc<dyn ObjectStore>,
     prefix: &StorePath,
 ) -> Result<Vec<StorePath>, OpError> {
-    store
-        .list(Some(prefix))
-        .map_ok(|m| m.location)
-        .try_collect()
+    sluice_objects::objects_under(store, prefix)
         .await
-        .map_err(|e| OpError::unavailable(format!("listing {prefix}: {e}")))
+        .map_err(OpError::unavailable)
 }
 
 /// Keeps the `keep` newest complete versions of a name (those with their `manifest.json`,
