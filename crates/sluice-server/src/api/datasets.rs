@@ -28,12 +28,37 @@ pub(crate) async fn latest(app: &App, name: &str) -> ApiResult<DatasetVersionRec
             "name the dataset as `pipeline.task` (see GET /api/datasets), not `{name}`"
         ))
     })?;
-    app.store
+    let record = app
+        .store
         .latest_datasets(Some(pipeline))
         .await?
         .into_iter()
         .find(|d| d.task == task)
-        .ok_or_else(|| ApiError::NotFound(format!("no dataset `{name}`")))
+        .ok_or_else(|| ApiError::NotFound(format!("no dataset `{name}`")))?;
+    here(app, record).await
+}
+
+/// `record` with its path this server's copy of the version: with the warehouse in an
+/// object store, downloaded when missing.
+pub(crate) async fn here(
+    app: &App,
+    mut record: DatasetVersionRecord,
+) -> ApiResult<DatasetVersionRecord> {
+    let warehouse = app.engine.warehouse();
+    if warehouse.remote().is_some() {
+        let dir = warehouse
+            .fetch_recorded(
+                std::path::Path::new(&record.path),
+                &record.pipeline,
+                &record.task,
+            )
+            .await
+            .map_err(|e| {
+                ApiError::Unavailable(format!("{}.{}: {e}", record.pipeline, record.task))
+            })?;
+        record.path = dir.display().to_string();
+    }
+    Ok(record)
 }
 
 /// Options of the dataset route.

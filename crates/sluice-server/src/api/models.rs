@@ -195,7 +195,7 @@ async fn resolve(
         Some(w) => alias(w).unwrap_or_else(|| w.to_string()),
         None => alias("champion").unwrap_or_else(latest),
     };
-    models
+    let record = models
         .into_iter()
         .find(|v| v.version == version)
         .cloned()
@@ -203,7 +203,8 @@ async fn resolve(
             ApiError::NotFound(format!(
                 "model `{pipeline}.{task}` has no version or alias `{version}`"
             ))
-        })
+        })?;
+    super::datasets::here(app, record).await
 }
 
 impl ModelCache {
