@@ -111,11 +111,22 @@ pub struct View {
 
 impl View {
     /// The view stored in `dir`, if `dir` is a view's folder.
+    /// An input named by a path of another machine (a worker's home) is read from the same
+    /// version's folder in the warehouse `dir` is in, when that one is there.
     pub fn read(dir: &Path) -> Result<Option<View>> {
         let file = dir.join(VIEW_FILE);
         match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
+            Ok(bytes) => serde_json::from_slice::<View>(&bytes)
+                .map(|mut view| {
+                    for input in view.inputs.values_mut() {
+                        if let Some(here) = sluice_op::view_input_beside(dir, input)
+                            && here.is_dir()
+                        {
+                            *input = here;
+                        }
+                    }
+                    Some(view)
+                })
                 .map_err(|e| DataError::Engine(format!("{}: not a view: {e}", file.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(DataError::Engine(format!(

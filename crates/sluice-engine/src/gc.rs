@@ -182,7 +182,19 @@ impl Engine {
         }
         let mut read = HashSet::new();
         while let Some(dir) = folders.pop() {
-            let Ok(bytes) = std::fs::read(dir.join(sluice_op::VIEW_FILE)) else {
+            // With the warehouse in an object store, a view not here is downloaded (a
+            // `view.json`): what it reads must be kept all the same.
+            let mut at = dir.clone();
+            if self.warehouse.remote().is_some()
+                && !dir.is_dir()
+                && let Ok((here, _)) = self.warehouse.here(&dir)
+            {
+                if let Err(e) = self.warehouse.fetch(&here).await {
+                    tracing::warn!("cannot read {} from the object store: {e}", dir.display());
+                }
+                at = here;
+            }
+            let Ok(bytes) = std::fs::read(at.join(sluice_op::VIEW_FILE)) else {
                 continue;
             };
             let Ok(view) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
@@ -190,8 +202,14 @@ impl Engine {
             };
             let inputs = view["inputs"].as_object().cloned().unwrap_or_default();
             for input in inputs.values().filter_map(|p| p.as_str()) {
-                if read.insert(PathBuf::from(input)) {
-                    folders.push(PathBuf::from(input));
+                // Named as the machine that made the view saw it (a worker's home): also
+                // as the same version's folder beside the view, as this store records it.
+                let input = PathBuf::from(input);
+                let beside = sluice_op::view_input_beside(&dir, &input);
+                for folder in std::iter::once(input).chain(beside) {
+                    if read.insert(folder.clone()) {
+                        folders.push(folder);
+                    }
                 }
             }
         }

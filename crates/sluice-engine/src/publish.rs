@@ -121,7 +121,16 @@ pub(crate) async fn own_versions(
         if !latest && names.is_empty() {
             continue;
         }
-        let dir = std::path::PathBuf::from(&v.path);
+        let mut dir = std::path::PathBuf::from(&v.path);
+        if shared.engine.warehouse.remote().is_some() {
+            // Recorded by whichever process published it: its folder in this warehouse.
+            dir = shared
+                .engine
+                .warehouse
+                .here(&dir)
+                .map_err(|e| e.to_string())?
+                .0;
+        }
         if !shared.available(&dir).await? {
             continue;
         }

@@ -137,7 +137,24 @@ impl Remote {
             .parent()
             .ok_or_else(|| format!("{} has no parent folder", dir.display()))?;
         let temp = parent.join(format!(".{name}.pull-{}-{}", std::process::id(), nonce()));
-        let result = self.download_into(rel, &manifest, &temp).await;
+        for name in manifest.files.keys() {
+            let plain = !name.is_empty()
+                && Path::new(name)
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !plain {
+                return Err(format!(
+                    "{}/{rel}/{MANIFEST} names `{name}`, which is not a file of its folder: \
+                     refused",
+                    self.url()
+                ));
+            }
+        }
+        let result = match self.download_into(rel, &manifest, &temp).await {
+            // Whole on disk before it takes its name.
+            Ok(()) => crate::warehouse::sync_tree(&temp).map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
         if let Err(e) = result {
             let _ = std::fs::remove_dir_all(&temp);
             return Err(e);
@@ -146,7 +163,10 @@ impl Remote {
         // another pull meanwhile, stays.
         let _ = std::fs::remove_dir(dir);
         match std::fs::rename(&temp, dir) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                crate::warehouse::sync_dir(parent).map_err(|e| e.to_string())?;
+                Ok(true)
+            }
             Err(_) if dir.is_dir() => {
                 let _ = std::fs::remove_dir_all(&temp);
                 Ok(true)
@@ -380,6 +400,24 @@ mod tests {
         let err = remote.pull_dir("p/t/v1", &again).await.expect_err("size");
         assert!(err.contains("its manifest says 5"), "{err}");
         assert!(!again.exists());
+        // A manifest naming a file outside its folder is refused.
+        remote
+            .objects
+            .put(
+                "p/t/v9/_manifest.json",
+                br#"{"format":1,"files":{"../../x":1}}"#.to_vec(),
+            )
+            .await
+            .expect("put");
+        let err = remote
+            .pull_dir("p/t/v9", &tmp.path().join("cache/p/t/v9"))
+            .await
+            .expect_err("refused");
+        assert!(
+            err.contains("`../../x`, which is not a file of its folder"),
+            "{err}"
+        );
+        remote.remove_dir("p/t/v9").await.expect("remove");
         remote.remove_dir("p/t/v1").await.expect("remove");
         assert_eq!(remote.manifest("p/t/v1").await, Ok(None));
         assert_eq!(remote.objects.list("p").await, Ok(Vec::new()));

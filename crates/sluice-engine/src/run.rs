@@ -126,22 +126,34 @@ impl Shared {
         let (pipeline, task) = (&self.pipeline.name, &self.pipeline.tasks[i].name);
         let version = version_of(&self.fingerprint(i));
         let here = self.engine.warehouse.current_dir(pipeline, task, &version);
-        if here.is_dir() || self.remote_kept.is_empty() {
+        if self.remote_kept.is_empty() {
             return here;
         }
-        // Only in the object store: its newest folder there.
-        let base = format!("{pipeline}/{task}/{version}");
-        let generation = |rel: &str| -> Option<u64> {
-            let rest = rel.strip_prefix(&base)?;
+        // The newest folder of the version, here or in the object store.
+        let generation = |name: &str| -> Option<u64> {
+            let rest = name.strip_prefix(version.as_str())?;
             if rest.is_empty() {
                 return Some(1);
             }
             rest.strip_prefix('.')?.parse().ok()
         };
+        let local = here
+            .is_dir()
+            .then(|| {
+                here.file_name()
+                    .and_then(|n| generation(&n.to_string_lossy()))
+            })
+            .flatten()
+            .unwrap_or(0);
+        let prefix = format!("{pipeline}/{task}/");
         self.remote_kept
             .iter()
-            .filter_map(|rel| generation(rel).map(|g| (g, rel)))
+            .filter_map(|rel| {
+                let name = rel.strip_prefix(&prefix)?;
+                generation(name).map(|g| (g, rel))
+            })
             .max()
+            .filter(|(g, _)| *g > local)
             .map_or(here, |(_, rel)| self.engine.warehouse.root().join(rel))
     }
 
@@ -150,6 +162,14 @@ impl Shared {
     /// runs in this process).
     pub(crate) async fn available(&self, dir: &std::path::Path) -> Result<bool, String> {
         let warehouse = &self.engine.warehouse;
+        if warehouse.remote().is_some() && dir.is_dir() && self.engine.on_workers() {
+            // Workers download it: a version made before the warehouse was in the object
+            // store goes there first.
+            warehouse
+                .upload_if_missing(dir)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         if warehouse.remote().is_some() && !dir.is_dir() {
             let found = if self.engine.on_workers() {
                 warehouse.exists(dir).await

@@ -98,10 +98,13 @@ impl Warehouse {
         if recorded.is_dir() {
             return Ok(recorded.to_path_buf());
         }
-        let name = recorded.file_name().ok_or_else(|| {
-            std::io::Error::other(format!("{} is not a version folder", recorded.display()))
-        })?;
-        let dir = self.root.join(pipeline).join(task).join(name);
+        let (dir, rel) = self.here(recorded)?;
+        if !rel.starts_with(&format!("{pipeline}/{task}/")) {
+            return Err(std::io::Error::other(format!(
+                "{} is not a version folder of {pipeline}.{task}",
+                recorded.display()
+            )));
+        }
         if self.fetch(&dir).await? {
             Ok(dir)
         } else {
@@ -138,9 +141,14 @@ impl Warehouse {
         let Some(remote) = &self.remote else {
             return Ok(());
         };
-        let (task_dir, version) = split_version(dir)?;
-        let Some(task_rel) = self.relative(&task_dir) else {
-            return Ok(());
+        let (_, rel) = self.here(dir)?;
+        let (task_rel, version) = match rel.rsplit_once('/') {
+            Some((task_rel, name)) => (task_rel.to_string(), split_version(Path::new(name))?.1),
+            None => {
+                return Err(std::io::Error::other(format!(
+                    "{rel} is not a version folder"
+                )));
+            }
         };
         let folders = remote
             .version_folders(&task_rel, &version)
@@ -155,8 +163,52 @@ impl Warehouse {
         Ok(())
     }
 
+    /// Uploads the version folder `dir` (here) to the object store unless it is complete
+    /// there already.
+    pub async fn upload_if_missing(&self, dir: &Path) -> Result<()> {
+        let (Some(remote), Some(rel)) = (&self.remote, self.relative(dir)) else {
+            return Ok(());
+        };
+        let there = remote.manifest(&rel).await.map_err(std::io::Error::other)?;
+        if there.is_none() {
+            remote
+                .push_dir(dir, &rel)
+                .await
+                .map_err(|e| std::io::Error::other(format!("uploading {rel}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// The folder in this warehouse of a version folder recorded at `recorded` (by whichever
+    /// process published it: its last three parts are `pipeline/task/version`), and its
+    /// path relative to the warehouse.
+    pub fn here(&self, recorded: &Path) -> Result<(PathBuf, String)> {
+        let parts: Vec<String> = recorded
+            .components()
+            .rev()
+            .take(3)
+            .map(|c| match c {
+                std::path::Component::Normal(p) => Ok(p.to_string_lossy().into_owned()),
+                _ => Err(()),
+            })
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|()| {
+                std::io::Error::other(format!("{} is not a version folder", recorded.display()))
+            })?;
+        if parts.len() < 3 {
+            return Err(std::io::Error::other(format!(
+                "{} is not a version folder",
+                recorded.display()
+            )));
+        }
+        let rel = format!("{}/{}/{}", parts[2], parts[1], parts[0]);
+        Ok((self.root.join(&rel), rel))
+    }
+
     /// [`Warehouse::publish`], then, when the warehouse is in an object store, the new
-    /// folder uploaded there (its manifest last) under a generation no other machine used.
+    /// folder there too: uploaded from staging first (its manifest last), under a generation
+    /// neither this machine nor the store has, then renamed here. An upload that fails
+    /// leaves the warehouse as it was.
     pub async fn publish_everywhere(&self, staging: &Path, version_dir: &Path) -> Result<PathBuf> {
         let Some(remote) = &self.remote else {
             return self.publish(staging, version_dir, 0);
@@ -165,7 +217,7 @@ impl Warehouse {
         let task_rel = self.relative(&task_dir).ok_or_else(|| {
             std::io::Error::other(format!("{} is not in the warehouse", task_dir.display()))
         })?;
-        let taken = remote
+        let in_store = remote
             .version_folders(&task_rel, &version)
             .await
             .map_err(std::io::Error::other)?
@@ -176,12 +228,35 @@ impl Warehouse {
             })
             .max()
             .unwrap_or(0);
-        let dir = self.publish(staging, version_dir, taken)?;
-        let rel = self.relative(&dir).unwrap_or_default();
-        remote
-            .push_dir(&dir, &rel)
-            .await
-            .map_err(|e| std::io::Error::other(format!("uploading the dataset: {e}")))?;
+        let here = generations(&task_dir, &version)?
+            .last()
+            .map_or(0, |(g, _)| *g);
+        let next = in_store.max(here) + 1;
+        let name = |g: u64| {
+            generation_dir(&task_dir, &version, g)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let rel = format!("{task_rel}/{}", name(next));
+        let upload = |e: String| std::io::Error::other(format!("uploading the dataset: {e}"));
+        remote.push_dir(staging, &rel).await.map_err(upload)?;
+        let dir = match self.publish(staging, version_dir, next - 1) {
+            Ok(dir) => dir,
+            Err(e) => {
+                let _ = remote.remove_dir(&rel).await;
+                return Err(e);
+            }
+        };
+        if dir.file_name().map(|n| n.to_string_lossy().into_owned()) != Some(name(next)) {
+            // Another run here took that generation meanwhile: the store follows this one.
+            let moved = format!(
+                "{task_rel}/{}",
+                dir.file_name().unwrap_or_default().to_string_lossy()
+            );
+            remote.push_dir(&dir, &moved).await.map_err(upload)?;
+            let _ = remote.remove_dir(&rel).await;
+        }
         Ok(dir)
     }
 
@@ -367,7 +442,7 @@ fn superseded(task_dir: &Path, version: &str, recorded: &Path) -> Result<Vec<(u6
 }
 
 /// Syncs every file under `dir` to disk, then each folder (deepest first), then `dir`.
-fn sync_tree(dir: &Path) -> Result<()> {
+pub(crate) fn sync_tree(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
         let path = entry.path();
@@ -384,7 +459,7 @@ fn sync_tree(dir: &Path) -> Result<()> {
 }
 
 /// Syncs a folder's entries (a rename in it, the files made in it) to disk.
-fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|f| f.sync_all())
         .map_err(io_err(dir))

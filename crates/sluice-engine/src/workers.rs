@@ -362,7 +362,8 @@ impl Dispatcher {
                      attempt; whatever it records now is refused"
                 );
                 let _ = log.line(&format!("sluice: {message}"));
-                // What it may have uploaded before it stopped is nobody's.
+                // Its log, if it got that far, then what it uploaded: nobody's.
+                let _ = download(warehouse, spec, &worker, &log, false).await;
                 discard_uploads(warehouse, spec).await;
                 failed(OpError::unavailable(message))
             }
@@ -647,6 +648,36 @@ async fn run_item(
             )
         })
     });
+    let cancel = CancellationToken::new();
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let beats = {
+        let (queue, key, token, cancel, lost) = (
+            queue.clone(),
+            key.clone(),
+            item.token.clone(),
+            cancel.clone(),
+            lost.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(timing.lease / 3).await;
+                match queue.renew(&key, &token, timing.lease).await {
+                    Ok(Lease::Held { cancel: false }) => {}
+                    Ok(Lease::Held { cancel: true }) => cancel.cancel(),
+                    Ok(Lease::Lost) => {
+                        lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                        cancel.cancel();
+                        return;
+                    }
+                    Err(e) => tracing::warn!("cannot renew the lease of {key}: {e}"),
+                }
+            }
+        })
+    };
+    // Heartbeats run from the claim until the outcome is recorded (downloads and uploads
+    // included), and stop with this attempt, also when it panics: its lease then runs out
+    // and the coordinator declares it lost instead of waiting for it for ever.
+    let beats = AbortOnDrop(beats);
     let place = Place {
         home: home.as_deref(),
         remote: remote.as_ref(),
@@ -675,35 +706,6 @@ async fn run_item(
         let _ = std::fs::remove_dir_all(&out.dir);
         let _ = std::fs::create_dir_all(&out.dir);
     }
-    let cancel = CancellationToken::new();
-    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let beats = {
-        let (queue, key, token, cancel, lost) = (
-            queue.clone(),
-            key.clone(),
-            item.token.clone(),
-            cancel.clone(),
-            lost.clone(),
-        );
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(timing.lease / 3).await;
-                match queue.renew(&key, &token, timing.lease).await {
-                    Ok(Lease::Held { cancel: false }) => {}
-                    Ok(Lease::Held { cancel: true }) => cancel.cancel(),
-                    Ok(Lease::Lost) => {
-                        lost.store(true, std::sync::atomic::Ordering::SeqCst);
-                        cancel.cancel();
-                        return;
-                    }
-                    Err(e) => tracing::warn!("cannot renew the lease of {key}: {e}"),
-                }
-            }
-        })
-    };
-    // Heartbeats stop with this attempt, also when it panics: its lease then runs out and
-    // the coordinator declares it lost instead of waiting for it for ever.
-    let beats = AbortOnDrop(beats);
     let run = execute(&spec, &ops, None, Hooks::default(), cancel.clone());
     tokio::pin!(run);
     let mut handing_back = false;
@@ -716,7 +718,6 @@ async fn run_item(
             run.await
         }
     };
-    drop(beats);
     if lost.load(std::sync::atomic::Ordering::SeqCst) {
         let _ = executed.log.line(&format!(
             "sluice: worker `{worker}` lost its lease on this attempt: its outcome is not recorded"
@@ -752,9 +753,19 @@ async fn run_item(
         worker: worker.clone(),
         uploaded,
     };
+    if lost.load(std::sync::atomic::Ordering::SeqCst) {
+        // Lost during the uploads: the coordinator has declared it lost already.
+        if let Some(warehouse) = &warehouse {
+            discard_uploads(warehouse, &spec).await;
+        }
+        return ItemEnd::Fenced;
+    }
     let ended = record(&*queue, &key, &item.token, &outcome, timing).await;
+    drop(beats);
     if let (ItemEnd::Fenced, Some(warehouse)) = (&ended, &warehouse) {
-        // Refused: what it uploaded is nobody's.
+        // Refused (its lease ran out meanwhile): what it uploaded is nobody's. (Refused
+        // also when an earlier try recorded it and its answer was lost: the coordinator then
+        // finds the dataset gone and the attempt fails, retryable.)
         discard_uploads(warehouse, &spec).await;
     }
     ended
@@ -798,7 +809,9 @@ impl Place<'_> {
             (Some(mine), Some(theirs)) if mine.url() == theirs => mine.clone(),
             (mine, theirs) => {
                 return Err(OpError::config(format!(
-                    "worker `{worker}` has its warehouse in {} but this attempt's is in {}:                      start the workers with the SLUICE_WAREHOUSE of the process that runs the                      run",
+                    "worker `{worker}` has its warehouse in {} but this attempt's is in {}: \
+                     start the workers with the SLUICE_WAREHOUSE of the process that runs the \
+                     run",
                     mine.map_or("its home", |r| r.url()),
                     theirs.as_deref().unwrap_or("the coordinator's home")
                 )));
@@ -846,7 +859,8 @@ impl Place<'_> {
                 Ok(true) => {}
                 Ok(false) => {
                     return Err(OpError::data(format!(
-                        "the dataset of task `{name}` is neither on this worker nor complete                          in {} ({} is missing); run again with --force-task {name}",
+                        "the dataset of task `{name}` is neither on this worker nor complete \
+                     in {} ({} is missing); run again with --force-task {name}",
                         warehouse.remote().map_or("", |r| r.url()),
                         dir.display()
                     )));
@@ -881,7 +895,7 @@ async fn upload(
         return result;
     };
     if let (Ok(_), Some(out)) = (&result, &spec.output) {
-        let rel = warehouse.relative(&out.dir).unwrap_or_default();
+        let rel = staging_rel(warehouse, &out.dir)?;
         match remote.push_dir(&out.dir, &rel).await {
             Ok(m) => {
                 let _ = log.line(&format!(
@@ -891,6 +905,8 @@ async fn upload(
                 ));
             }
             Err(e) => {
+                // What went up is half a folder, without its manifest: nobody's.
+                let _ = remote.remove_dir(&rel).await;
                 result = Err(OpError::unavailable(format!(
                     "cannot upload the dataset to {}: {e}",
                     remote.url()
@@ -911,6 +927,18 @@ async fn upload(
         );
     }
     result
+}
+
+/// The staging folder `dir` relative to the warehouse (never empty: the warehouse's root is
+/// no staging folder).
+fn staging_rel(warehouse: &Warehouse, dir: &std::path::Path) -> Result<String, OpError> {
+    warehouse.relative(dir).ok_or_else(|| {
+        OpError::internal(format!(
+            "the staging folder {} is not in the warehouse {} (this is a bug)",
+            dir.display(),
+            warehouse.root().display()
+        ))
+    })
 }
 
 /// Where an attempt's log goes in the warehouse's object store.
@@ -953,14 +981,15 @@ async fn download(
     let (Some(out), true) = (&spec.output, succeeded) else {
         return Ok(());
     };
-    let rel = warehouse.relative(&out.dir).unwrap_or_default();
+    let rel = staging_rel(warehouse, &out.dir)?;
     let has_files = std::fs::read_dir(&out.dir).is_ok_and(|mut d| d.next().is_some());
     if !has_files {
         match remote.pull_dir(&rel, &out.dir).await {
             Ok(true) => {}
             Ok(false) => {
                 return Err(OpError::unavailable(format!(
-                    "worker `{worker}` said it uploaded the dataset, but {}/{rel} is not                      complete",
+                    "worker `{worker}` said it uploaded the dataset, but {}/{rel} is not \
+                     complete",
                     remote.url()
                 )));
             }

@@ -26,7 +26,7 @@ pub fn open(
     url: &str,
     options: &BTreeMap<String, String>,
 ) -> Result<(Arc<dyn ObjectStore>, StorePath), String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
     check_scheme(&parsed)?;
     let mut settings: BTreeMap<String, String> = std::env::vars()
         .filter(|(k, _)| {
@@ -37,8 +37,15 @@ pub fn open(
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();
     settings.extend(options.clone());
-    let (store, prefix) = object_store::parse_url_opts(&parsed, settings)
-        .map_err(|e| format!("cannot use {}: {e}", display(url)))?;
+    let (store, prefix) = object_store::parse_url_opts(&parsed, settings).map_err(|e| {
+        // The store's message may quote the URL: never its credentials.
+        let clean = display(url);
+        let mut message = e.to_string().replace(url, &clean);
+        if let Some(password) = parsed.password() {
+            message = message.replace(password, "***");
+        }
+        format!("cannot use {clean}: {message}")
+    })?;
     Ok((Arc::from(store), prefix))
 }
 
@@ -46,18 +53,27 @@ pub fn open(
 pub fn check_scheme(url: &url::Url) -> Result<(), String> {
     object_store::ObjectStoreScheme::parse(url)
         .map(|_| ())
-        .map_err(|e| format!("{e} (s3://, gs://, az://, file:// or a folder)"))
+        .map_err(|_| {
+            format!(
+                "`{}://` is not a kind of store sluice opens (s3://, gs://, az://, file:// or a \
+                 folder)",
+                url.scheme()
+            )
+        })
 }
 
-/// `url` without the user and password it may hold, for messages.
+/// `url` without the user, password and query it may hold (an Azure SAS token is a
+/// query), for messages.
 pub fn display(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+        Ok(mut u) => {
             let _ = u.set_username("");
             let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
             u.to_string()
         }
-        _ => url.to_string(),
+        Err(_) => "(a URL that does not parse)".to_string(),
     }
 }
 
@@ -205,6 +221,13 @@ mod tests {
             "s3://bucket/prefix"
         );
         assert_eq!(display("s3://bucket/p"), "s3://bucket/p");
-        assert!(open("ftp://x/y", &BTreeMap::new()).is_err());
+        assert_eq!(
+            display("az://container/p?sv=2024&sig=SECRET"),
+            "az://container/p"
+        );
+        let err = open("ftp://user:SECRET@x/y", &BTreeMap::new()).expect_err("refused");
+        assert!(!err.contains("SECRET"), "{err}");
+        let err = open("s3://user:SECRET@[bad", &BTreeMap::new()).expect_err("refused");
+        assert!(!err.contains("SECRET"), "{err}");
     }
 }

@@ -35,6 +35,16 @@ use std::path::PathBuf;
 /// read by `sluice-data`; the engine's retention keeps the folders a kept view reads.
 pub const VIEW_FILE: &str = "view.json";
 
+/// The folder a view's input `input` (`…/pipeline/task/version`, as the machine that made
+/// the view saw it: a worker's home) has in the warehouse of the view's version folder `dir`
+/// (`<root>/pipeline/task/version`).
+pub fn view_input_beside(dir: &std::path::Path, input: &std::path::Path) -> Option<PathBuf> {
+    let root = dir.parent()?.parent()?.parent()?;
+    let parts: Vec<&std::ffi::OsStr> = input.iter().collect();
+    let tail = parts.get(parts.len().checked_sub(3)?..)?;
+    Some(tail.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+}
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sluice_core::pipeline::Compression;

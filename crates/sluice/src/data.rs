@@ -58,6 +58,22 @@ pub async fn sql(
                 .fetch_recorded(&path, &d.pipeline, &d.task)
                 .await
                 .map_err(|e| Failure::env(format!("error: dataset {name}: {e}")))?;
+            // A view reads other versions: those come down too (views of views as well).
+            let mut views = vec![path.clone()];
+            while let Some(dir) = views.pop() {
+                let view = sluice_data::session::View::read(&dir)
+                    .map_err(|e| Failure::env(format!("error: dataset {name}: {e}")))?;
+                for input in view.map(|v| v.inputs).unwrap_or_default().into_values() {
+                    let (here, _) = cache
+                        .here(&input)
+                        .map_err(|e| Failure::env(format!("error: dataset {name}: {e}")))?;
+                    cache
+                        .fetch(&here)
+                        .await
+                        .map_err(|e| Failure::env(format!("error: dataset {name}: {e}")))?;
+                    views.push(here);
+                }
+            }
         }
         register_dataset(&ctx, &name, &path)
             .await

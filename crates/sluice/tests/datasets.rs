@@ -818,6 +818,7 @@ retention: 1
 tasks:
   numbers: { op: read.csv, path: n.csv }
   doubled: { op: sql, sql: "select n * 2 as d from numbers" }
+  plus: { op: sql, view: true, sql: "select d + 1 as e from doubled" }
 "#,
     );
     let bucket = p.path("bucket");
@@ -835,7 +836,7 @@ tasks:
     // Each folder under the store with its manifest, as `task/version: files`.
     let stored = || -> Vec<String> {
         let mut found = Vec::new();
-        for task in ["numbers", "doubled"] {
+        for task in ["numbers", "doubled", "plus"] {
             let Ok(entries) = std::fs::read_dir(bucket.join("wh/stored").join(task)) else {
                 continue;
             };
@@ -858,13 +859,13 @@ tasks:
     std::fs::write(p.path("n.csv"), "n\n1\n2\n").expect("csv");
     sluice(&["run", "pipeline.yaml"]);
     let first = stored();
-    assert_eq!(first.len(), 2, "{first:?}");
+    assert_eq!(first.len(), 3, "{first:?}");
     assert!(first.iter().all(|f| f.ends_with(": 1")), "{first:?}");
     // New numbers: new versions; retention (1) removes the old ones here and there.
     std::fs::write(p.path("n.csv"), "n\n1\n2\n3\n").expect("csv");
     sluice(&["run", "pipeline.yaml"]);
     let second = stored();
-    assert_eq!(second.len(), 2, "{second:?}");
+    assert_eq!(second.len(), 3, "{second:?}");
     assert!(
         second.iter().all(|f| !first.contains(f)),
         "{first:?} {second:?}"
@@ -872,7 +873,18 @@ tasks:
     // The home's copies gone: the run is cached all the same, and a query downloads.
     std::fs::remove_dir_all(p.path(".sluice/warehouse/stored")).expect("rm");
     let out = sluice(&["run", "pipeline.yaml"]);
-    assert!(out.contains(": 2 cached\n"), "{out}");
+    assert!(out.contains(": 3 cached\n"), "{out}");
+    // A view comes down with the version it reads.
+    assert_eq!(
+        sluice(&[
+            "sql",
+            "select e from stored.plus order by e",
+            "--format",
+            "csv"
+        ]),
+        "e\n3\n5\n7\n"
+    );
+    std::fs::remove_dir_all(p.path(".sluice/warehouse/stored")).expect("rm");
     assert_eq!(
         sluice(&[
             "sql",

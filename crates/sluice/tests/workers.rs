@@ -374,6 +374,7 @@ fn a_dag_runs_on_three_workers_and_survives_a_killed_and_a_frozen_one() {
             .filter(|n| !n.starts_with('.') && n != "raw")
             .collect();
         assert_eq!(versions.len(), 1, "{task}: {versions:?}");
+        assert!(!versions[0].contains('.'), "{task}: {versions:?}");
     }
     let downloaded: usize = (0..3)
         .map(|i| {
