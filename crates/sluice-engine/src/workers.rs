@@ -467,6 +467,9 @@ pub struct WorkerSummary {
     pub handed_back: usize,
     /// Attempts whose outcome was refused: its lease had run out.
     pub fenced: usize,
+    /// Why it stopped by itself, when it could not run what it claimed (another queue key,
+    /// another sluice version, another warehouse): it handed that attempt back.
+    pub misconfigured: Option<String>,
 }
 
 /// How one claimed attempt ended on this worker.
@@ -474,6 +477,8 @@ enum ItemEnd {
     Finished,
     HandedBack,
     Fenced,
+    /// This worker cannot run it (its key, version or warehouse differ): handed back.
+    Misconfigured(String),
 }
 
 /// Runs a worker until `drain` fires and its attempts ended: claims queued attempts while it
@@ -587,6 +592,16 @@ pub async fn run_worker(
                     Ok(ItemEnd::Finished) => summary.finished += 1,
                     Ok(ItemEnd::HandedBack) => summary.handed_back += 1,
                     Ok(ItemEnd::Fenced) => summary.fenced += 1,
+                    Ok(ItemEnd::Misconfigured(why)) => {
+                        summary.handed_back += 1;
+                        if summary.misconfigured.is_none() {
+                            tracing::error!("worker {id} stops: {why}");
+                            summary.misconfigured = Some(why);
+                        }
+                        // Nothing more is taken; what runs is handed back at once.
+                        drain.cancel();
+                        hand_back.cancel();
+                    }
                     Err(e) => tracing::error!("worker {id}: an attempt crashed: {e}"),
                 }
             }
@@ -688,6 +703,15 @@ async fn run_item(
     };
     let (spec, warehouse) = match read {
         Ok(s) => s,
+        Err(e) if e.kind == sluice_op::ErrorKind::Config => {
+            // This worker's fault, not the attempt's: back to the queue for a worker set up
+            // like the process that queued it, and this one stops.
+            tracing::error!("{key}: {}", e.message);
+            if let Err(err) = queue.hand_back(&key, &item.token).await {
+                tracing::warn!("cannot hand {key} back: {err}");
+            }
+            return ItemEnd::Misconfigured(e.message);
+        }
         Err(e) => {
             tracing::error!("{key}: {}", e.message);
             let outcome = Outcome {

@@ -225,6 +225,9 @@ pub trait WorkQueue: Send + Sync + std::fmt::Debug {
     async fn queue_depth(&self) -> Result<Vec<QueueDepth>>;
     /// Sets the slot limit of a pool (`None`: no limit).
     async fn set_pool_slots(&self, pool: &str, slots: Option<u32>) -> Result<()>;
+    /// Removes (or with `dry_run` only counts) the rows of attempts that ended more than
+    /// `older_than` ago and of workers silent for longer: `(attempts, workers)`.
+    async fn purge(&self, older_than: Duration, dry_run: bool) -> Result<(u64, u64)>;
     /// Whether the waits below end early on news (PostgreSQL's LISTEN/NOTIFY): pollers may
     /// then wait longer.
     fn notifies(&self) -> bool {
@@ -907,6 +910,31 @@ impl WorkQueue for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn purge(&self, older_than: Duration, dry_run: bool) -> Result<(u64, u64)> {
+        let age = i64::try_from(older_than.as_micros()).unwrap_or(i64::MAX / 2);
+        let attempts = "FROM work_queue WHERE ended_at IS NOT NULL AND ended_at < {now} - $1";
+        let workers = "FROM workers WHERE heartbeat_at < {now} - $1";
+        let mut counts = [0u64; 2];
+        for (n, from) in [attempts, workers].into_iter().enumerate() {
+            counts[n] = if dry_run {
+                let row = sqlx::query(&self.qn(&format!("SELECT COUNT(*) AS n {from}")))
+                    .bind(age)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(query_err("counting old queue rows"))?;
+                u64::try_from(get::<i64>(&row, "n")?).unwrap_or(0)
+            } else {
+                sqlx::query(&self.qn(&format!("DELETE {from}")))
+                    .bind(age)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(query_err("removing old queue rows"))?
+                    .rows_affected()
+            };
+        }
+        Ok((counts[0], counts[1]))
     }
 
     async fn set_pool_slots(&self, pool: &str, slots: Option<u32>) -> Result<()> {

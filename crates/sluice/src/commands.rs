@@ -926,7 +926,7 @@ async fn runs(
 }
 
 async fn show(cli: &Cli, run_id: &str, as_json: bool) -> Result<u8, Failure> {
-    let (store, _) = read_store(cli).await?;
+    let (store, home) = read_store(cli).await?;
     let Some(run) = store.run(run_id).await? else {
         return Err(Failure::invalid(format!(
             "error: no run `{run_id}` (list runs with `sluice runs`)"
@@ -934,7 +934,33 @@ async fn show(cli: &Cli, run_id: &str, as_json: bool) -> Result<u8, Failure> {
     };
     let tasks = store.task_runs(run_id).await?;
     let attempts = store.attempts(run_id, None).await?;
+    // The worker of each attempt that ran on one (`--executor workers`).
+    let ran_on: std::collections::HashMap<(String, u32), String> = {
+        let queue = home::open_sql_store(
+            &cli.state,
+            &home.unwrap_or_else(|| PathBuf::from(home::HOME_DIR)),
+        )
+        .await?;
+        sluice_store::WorkQueue::work(&*queue, Some(run_id))
+            .await?
+            .into_iter()
+            .filter_map(|w| Some(((w.key.task, w.key.attempt), w.worker?)))
+            .collect()
+    };
     if as_json {
+        let mut attempts = serde_json::to_value(&attempts).unwrap_or_default();
+        for a in attempts.as_array_mut().into_iter().flatten() {
+            let at = (
+                a["task"].as_str().unwrap_or_default().to_string(),
+                a["attempt"]
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0),
+            );
+            if let Some(worker) = ran_on.get(&at) {
+                a["worker"] = json!(worker);
+            }
+        }
         println!(
             "{}",
             serde_json::to_string_pretty(
@@ -959,15 +985,29 @@ async fn show(cli: &Cli, run_id: &str, as_json: bool) -> Result<u8, Failure> {
     if let Some(e) = &run.error {
         println!("error: {e}");
     }
-    let mut t = table(&["TASK", "STATE", "ATTEMPTS", "DURATION", "ERROR"]);
+    let on_workers = !ran_on.is_empty();
+    let mut header = vec!["TASK", "STATE", "ATTEMPTS", "DURATION", "ERROR"];
+    if on_workers {
+        header.insert(3, "WORKER");
+    }
+    let mut t = table(&header);
     for task in &tasks {
-        t.add_row(vec![
+        let mut row = vec![
             task.task.clone(),
             task.state.to_string(),
             task.attempts.to_string(),
             span(task.started_at, task.ended_at),
             task.error.clone().unwrap_or_default(),
-        ]);
+        ];
+        if on_workers {
+            // The worker of its last attempt.
+            let worker = ran_on
+                .get(&(task.task.clone(), task.attempts))
+                .cloned()
+                .unwrap_or_default();
+            row.insert(3, worker);
+        }
+        t.add_row(row);
     }
     println!("{t}");
     Ok(0)

@@ -36,12 +36,26 @@ pub async fn gc(cli: &Cli, older_than: Duration, dry_run: bool, json: bool) -> R
         .collect_garbage(&opts, &raw_paths)
         .await
         .map_err(|e| Failure::env(format!("error: gc: {e}")))?;
+    // The workers' queue: rows of attempts that ended, and of workers silent, that long ago.
+    let queue = home::open_sql_store(&cli.state, &home).await?;
+    let (attempts, workers) = sluice_store::WorkQueue::purge(&*queue, older_than, dry_run)
+        .await
+        .map_err(|e| Failure::env(format!("error: gc: {e}")))?;
     if json {
         let mut out =
             serde_json::to_value(&report).map_err(|e| Failure::env(format!("error: {e}")))?;
         out["warnings"] = serde_json::json!(unreadable);
+        out["queue"] = serde_json::json!({ "attempts": attempts, "workers": workers });
         println!("{out:#}");
     } else {
+        if attempts + workers > 0 {
+            println!(
+                "workers' queue: {} {attempts} ended attempt{} and {workers} silent worker{}",
+                if dry_run { "would remove" } else { "removed" },
+                plural(attempts as usize),
+                plural(workers as usize)
+            );
+        }
         for w in &unreadable {
             eprintln!("warning: {w}");
         }

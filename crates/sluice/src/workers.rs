@@ -95,6 +95,12 @@ pub async fn worker(
         "sluice worker {}: {} attempt(s) finished, {} handed back, {} refused (lease lost)",
         summary.id, summary.finished, summary.handed_back, summary.fenced
     );
+    if let Some(why) = summary.misconfigured {
+        return Err(Failure::env(format!(
+            "error: {why}\nthis worker stopped and handed the attempt back to the queue, for a \
+             worker set up like the process that queued it"
+        )));
+    }
     Ok(0)
 }
 

@@ -301,6 +301,21 @@ fn a_dag_runs_on_three_workers_and_survives_a_killed_and_a_frozen_one() {
         [Some("200".to_string()), Some("200".to_string())]
     );
     assert_eq!(done, 200, "{by_worker:?}");
+    // `sluice show` names the worker of each attempt.
+    let out = p
+        .cmd(&["show", &run, "--json"])
+        .env("SLUICE_STATE", &url)
+        .output()
+        .expect("show");
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("show json");
+    let on: Vec<&str> = shown["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .filter_map(|a| a["worker"].as_str())
+        .collect();
+    assert_eq!(on.len(), done + lost, "{}", text(&out));
+    assert!(on.iter().all(|w| ids.iter().any(|id| id == w)), "{on:?}");
     let failed = pg_query(
         &url,
         &[&format!(
@@ -522,6 +537,26 @@ fn a_draining_worker_hands_back_what_runs_past_its_drain_timeout() {
         err.contains("2 attempt(s) finished, 0 handed back"),
         "{err}"
     );
+    // `sluice gc` forgets the queue's ended attempts and the stopped workers.
+    let gc = |dry: bool| {
+        let mut args = vec!["--home", &home_arg, "gc", "--older-than", "0s", "--json"];
+        if dry {
+            args.push("--dry-run");
+        }
+        let out = p.sluice(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        v["queue"].clone()
+    };
+    assert_eq!(gc(true), serde_json::json!({ "attempts": 2, "workers": 2 }));
+    assert_eq!(
+        gc(false),
+        serde_json::json!({ "attempts": 2, "workers": 2 })
+    );
+    assert_eq!(gc(true), serde_json::json!({ "attempts": 0, "workers": 0 }));
+    let listed = p.sluice(&["--home", &home_arg, "workers", "--all", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(v["workers"], serde_json::json!([]), "{v}");
 }
 
 /// An attempt's environment may hold secrets: it is queued only sealed with
@@ -602,16 +637,53 @@ fn attempts_with_secrets_are_queued_only_sealed_with_the_queue_key() {
         text(&out)
     );
 
-    // A worker with another key cannot open it: a configuration error, not retried.
-    let stranger = worker(Some(OTHER));
-    let (out, summary) = run(Some(KEY));
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert_eq!(
-        error_of(&summary),
-        "cannot open the attempt's description: sealed with another key (is SLUICE_QUEUE_KEY \
-         the same here as on the process that queued it?)"
+    // A worker with another key cannot open it: it hands the attempt back and stops, saying
+    // why; a worker with the key then runs the same attempt (no retry spent).
+    let mut stranger = worker(Some(OTHER));
+    let pending = {
+        let mut c = p.cmd(&[
+            "run",
+            "pipeline.yaml",
+            "--executor",
+            "workers",
+            "--force",
+            "--json",
+        ]);
+        c.env("API_TOKEN", SECRET)
+            .env("SLUICE_QUEUE_KEY", KEY)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run")
+    };
+    let mut stopped = None;
+    wait_for("the stranger to stop", Duration::from_secs(30), || {
+        stopped = stranger.child.try_wait().ok().flatten();
+        stopped.is_some()
+    });
+    let mut err = String::new();
+    if let Some(mut e) = stranger.child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    assert_eq!(stopped.and_then(|s| s.code()), Some(3), "{err}");
+    assert!(
+        err.contains(
+            "error: cannot open the attempt's description: sealed with another key (is \
+             SLUICE_QUEUE_KEY the same here as on the process that queued it?)\nthis worker \
+             stopped and handed the attempt back to the queue"
+        ),
+        "{err}"
     );
-    drop(stranger);
+    assert!(
+        err.contains("0 attempt(s) finished, 1 handed back"),
+        "{err}"
+    );
+    let helper = worker(Some(KEY));
+    let out = pending.wait_with_output().expect("run ends");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+    assert_eq!(summary["tasks"][0]["attempts"], 1, "{summary}");
+    drop(helper);
 
     // The same key: it runs, the secret masked in the log; nothing stays in the queue.
     let trusted = worker(Some(KEY));
