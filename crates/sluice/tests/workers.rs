@@ -586,7 +586,7 @@ fn attempts_with_secrets_are_queued_only_sealed_with_the_queue_key() {
                 .expect("worker"),
         }
     };
-    let run = |key: Option<&str>| {
+    let command = |key: Option<&str>| {
         let mut c = p.cmd(&[
             "run",
             "pipeline.yaml",
@@ -599,7 +599,10 @@ fn attempts_with_secrets_are_queued_only_sealed_with_the_queue_key() {
         if let Some(k) = key {
             c.env("SLUICE_QUEUE_KEY", k);
         }
-        let out = c.output().expect("run");
+        c
+    };
+    let run = |key: Option<&str>| {
+        let out = command(key).output().expect("run");
         let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         (out, summary)
     };
@@ -640,22 +643,11 @@ fn attempts_with_secrets_are_queued_only_sealed_with_the_queue_key() {
     // A worker with another key cannot open it: it hands the attempt back and stops, saying
     // why; a worker with the key then runs the same attempt (no retry spent).
     let mut stranger = worker(Some(OTHER));
-    let pending = {
-        let mut c = p.cmd(&[
-            "run",
-            "pipeline.yaml",
-            "--executor",
-            "workers",
-            "--force",
-            "--json",
-        ]);
-        c.env("API_TOKEN", SECRET)
-            .env("SLUICE_QUEUE_KEY", KEY)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run")
-    };
+    let pending = command(Some(KEY))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
     let mut stopped = None;
     wait_for("the stranger to stop", Duration::from_secs(30), || {
         stopped = stranger.child.try_wait().ok().flatten();
