@@ -446,6 +446,124 @@ fn is_sheet(name: &str) -> bool {
         && base.len() > 5
 }
 
+/// Sheets read per batch handed to a parsing thread.
+const BATCH: usize = 64;
+
+/// What one sheet gave: its input file, entry name, the hash of its bytes, and its parse.
+type Parsed = (
+    std::path::PathBuf,
+    String,
+    u64,
+    Result<Option<Sheet>, String>,
+);
+
+/// Reads the sheets of `files` (archives or files) on one thread, parses them on every core,
+/// and calls `each` with each one's `(file, entry name, xxh64 of its bytes, parse)` in the
+/// order of the inputs. The first error of `each`, of reading or of cancellation stops it.
+fn parse_in_order(
+    files: &[std::path::PathBuf],
+    limits: &crate::support::archive::ArchiveLimits,
+    cancel: &tokio_util::sync::CancellationToken,
+    mut each: impl FnMut(
+        &std::path::Path,
+        &str,
+        u64,
+        Result<Option<Sheet>, String>,
+    ) -> Result<(), String>,
+) -> Result<(), OpError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Mutex, mpsc};
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let stop = AtomicBool::new(false);
+    let (jobs, queue) =
+        mpsc::sync_channel::<(usize, Vec<(std::path::PathBuf, String, Vec<u8>)>)>(threads * 2);
+    let queue = Mutex::new(queue);
+    std::thread::scope(|scope| {
+        let (done, results) = mpsc::sync_channel::<(usize, Vec<Parsed>)>(threads * 2);
+        for _ in 0..threads {
+            let (queue, done) = (&queue, done.clone());
+            scope.spawn(move || {
+                loop {
+                    let job = match queue.lock() {
+                        Ok(q) => q.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((n, batch)) = job else { return };
+                    let parsed = batch
+                        .into_iter()
+                        .map(|(file, name, bytes)| {
+                            let hash = twox_hash::XxHash64::oneshot(0, &bytes);
+                            let sheet = parse_sheet(&bytes);
+                            (file, name, hash, sheet)
+                        })
+                        .collect();
+                    if done.send((n, parsed)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done);
+        let reader = scope.spawn(|| {
+            let jobs = jobs;
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut n = 0;
+            let read = for_each_input(files, limits, |file, name, reader| {
+                if cancel.is_cancelled() {
+                    return Err("cancelled".into());
+                }
+                if stop.load(Ordering::Relaxed) {
+                    return Err("stopped".into());
+                }
+                if !is_sheet(name) {
+                    return Ok(());
+                }
+                batch.push((file.to_path_buf(), name.to_string(), read_all(reader)?));
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    jobs.send((n, full)).map_err(|_| "stopped".to_string())?;
+                    n += 1;
+                }
+                Ok(())
+            });
+            if read.is_ok() && !batch.is_empty() {
+                let _ = jobs.send((n, batch));
+            }
+            read
+        });
+        // Batches come back in any order: each is taken in its turn.
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut next = 0;
+        let mut failed = None;
+        for (n, parsed) in results {
+            waiting.insert(n, parsed);
+            while let Some(parsed) = waiting.remove(&next) {
+                next += 1;
+                for (file, name, hash, sheet) in parsed {
+                    if failed.is_some() {
+                        break;
+                    }
+                    if let Err(e) = each(&file, &name, hash, sheet) {
+                        failed = Some(e);
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            if failed.is_some() {
+                // Drain what is still coming so that the threads can end.
+                waiting.clear();
+            }
+        }
+        let read = reader
+            .join()
+            .map_err(|_| OpError::internal("the archive reader panicked"))?;
+        match failed {
+            Some(e) => Err(OpError::data(e)),
+            None => read,
+        }
+    })
+}
+
 #[async_trait]
 impl Op for ParseServicePublic {
     async fn run(&self, ctx: &TaskContext) -> Result<OpOutput, OpError> {
@@ -459,15 +577,11 @@ impl Op for ParseServicePublic {
             let mut seen: HashMap<String, (String, u64)> = HashMap::new();
             let (mut sheets, mut skipped, mut duplicates, mut differing, mut sections) =
                 (0u64, 0u64, 0u64, 0u64, 0u64);
-            for_each_input(&files, &limits, |file, name, reader| {
-                if cancel.is_cancelled() {
-                    return Err("cancelled".into());
-                }
-                if !is_sheet(name) {
-                    return Ok(());
-                }
-                let bytes = read_all(reader)?;
-                let sheet = match parse_sheet(&bytes) {
+            // The archive is read on one thread, its sheets parsed on every core, and what
+            // they give written here in the archive's order: the same rows, the same first
+            // sheet kept of a duplicated id, the same first error.
+            parse_in_order(&files, &limits, &cancel, |file, name, hash, parsed| {
+                let sheet = match parsed {
                     Ok(Some(s)) => s,
                     Ok(None) => {
                         skipped += 1;
@@ -475,7 +589,6 @@ impl Op for ParseServicePublic {
                     }
                     Err(e) => return Err(format!("{name}: {e}")),
                 };
-                let hash = twox_hash::XxHash64::oneshot(0, &bytes);
                 if let Some((first, h)) = seen.get(&sheet.id) {
                     duplicates += 1;
                     if *h != hash {
@@ -633,5 +746,42 @@ mod tests {
             sheet.sections[1].text,
             "Plafonds\n| Enfants | Plafond |\n| --- | --- |\n| 1 | 26 300 € |\n\n- un\n- deux\n\n(À noter : Rien.)"
         );
+    }
+
+    #[test]
+    fn sheets_parsed_on_every_core_come_back_in_the_archive_order() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let zip = dir.path().join("sheets.zip");
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&zip).expect("create"));
+        let opts = zip::write::SimpleFileOptions::default();
+        // 1,000 sheets (many batches), ids in a shuffled order; sheet 700 is broken.
+        let ids: Vec<u32> = (0..1000u32).map(|i| (i * 7919) % 1000 + 1).collect();
+        for (n, id) in ids.iter().enumerate() {
+            z.start_file(format!("F{n}.xml"), opts).expect("entry");
+            let body = if n == 700 {
+                "<Publication".to_string()
+            } else {
+                format!(
+                    "<Publication ID=\"F{id}\"><dc:title>T{id}</dc:title><Texte>\
+                     <Paragraphe>p</Paragraphe></Texte></Publication>"
+                )
+            };
+            z.write_all(body.as_bytes()).expect("write");
+        }
+        z.finish().expect("zip");
+        let mut got = Vec::new();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let limits = crate::support::archive::ArchiveLimits::default();
+        let err = parse_in_order(&[zip], &limits, &cancel, |_, name, _, sheet| {
+            let sheet = sheet.map_err(|e| format!("{name}: {e}"))?;
+            got.push(sheet.map(|s| s.id).unwrap_or_default());
+            Ok(())
+        })
+        .expect_err("sheet 700 is broken");
+        // Every sheet before the broken one, in order; none after it; its error first.
+        let expected: Vec<String> = ids[..700].iter().map(|id| format!("F{id}")).collect();
+        assert_eq!(got, expected);
+        assert!(err.message.starts_with("F700.xml: "), "{}", err.message);
     }
 }
