@@ -885,6 +885,17 @@ tasks:
         "e\n3\n5\n7\n"
     );
     std::fs::remove_dir_all(p.path(".sluice/warehouse/stored")).expect("rm");
+    // Names as the SQL parser reads them: quoted ones too.
+    assert_eq!(
+        sluice(&[
+            "sql",
+            "select count(*) as n from \"stored\".\"doubled\"",
+            "--format",
+            "csv"
+        ]),
+        "n\n3\n"
+    );
+    std::fs::remove_dir_all(p.path(".sluice/warehouse/stored")).expect("rm");
     assert_eq!(
         sluice(&[
             "sql",
