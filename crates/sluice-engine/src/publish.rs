@@ -51,6 +51,7 @@ pub(crate) async fn publish_dataset(
         .warehouse
         .publish_everywhere(staging, &dir)
         .await?;
+    shared.now_in_store(&dir);
     let now = now_micros();
     let _ = log.line(&format!(
         "dataset {}.{} version {version}: {} rows, {} bytes",

@@ -235,12 +235,7 @@ impl Remote {
             .folders(task_rel)
             .await?
             .into_iter()
-            .filter(|name| {
-                name == version
-                    || name
-                        .strip_prefix(version)
-                        .is_some_and(|r| r.starts_with('.'))
-            })
+            .filter(|name| crate::warehouse::generation_of(name, version).is_some())
             .collect())
     }
 

@@ -25,7 +25,7 @@ use crate::holds::Holds;
 use crate::observe::{Observed, Phase, RunEvent};
 use crate::plan::Plan;
 use crate::process::{hostname, is_live_sluice};
-use crate::warehouse::version_of;
+use crate::warehouse::{generation_of, version_of};
 use crate::writer::{self, StoreWriter, WriterTask};
 use crate::{Engine, EngineError, Event, RunOptions, RunSummary};
 
@@ -110,9 +110,9 @@ pub(crate) struct Shared {
     pub(crate) stream_logs: bool,
     /// The dataset versions this run's tasks read or wrote, held until it ends.
     pub(crate) holds: Holds,
-    /// With the warehouse in an object store: the version folders complete there when the
-    /// run started, relative to the warehouse.
-    pub(crate) remote_kept: std::collections::HashSet<String>,
+    /// With the warehouse in an object store: the version folders known complete there,
+    /// relative to the warehouse (listed when the run started, and those it uploaded since).
+    pub(crate) remote_kept: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Shared {
@@ -126,17 +126,12 @@ impl Shared {
         let (pipeline, task) = (&self.pipeline.name, &self.pipeline.tasks[i].name);
         let version = version_of(&self.fingerprint(i));
         let here = self.engine.warehouse.current_dir(pipeline, task, &version);
-        if self.remote_kept.is_empty() {
+        let in_store = self.in_store();
+        if in_store.is_empty() {
             return here;
         }
         // The newest folder of the version, here or in the object store.
-        let generation = |name: &str| -> Option<u64> {
-            let rest = name.strip_prefix(version.as_str())?;
-            if rest.is_empty() {
-                return Some(1);
-            }
-            rest.strip_prefix('.')?.parse().ok()
-        };
+        let generation = |name: &str| generation_of(name, &version);
         let local = here
             .is_dir()
             .then(|| {
@@ -146,7 +141,7 @@ impl Shared {
             .flatten()
             .unwrap_or(0);
         let prefix = format!("{pipeline}/{task}/");
-        self.remote_kept
+        in_store
             .iter()
             .filter_map(|rel| {
                 let name = rel.strip_prefix(&prefix)?;
@@ -157,24 +152,50 @@ impl Shared {
             .map_or(here, |(_, rel)| self.engine.warehouse.root().join(rel))
     }
 
+    /// The version folders known complete in the object store ([`Shared::remote_kept`]).
+    fn in_store(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.remote_kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the version folder `dir` is known complete in the object store.
+    fn known_in_store(&self, dir: &std::path::Path) -> bool {
+        self.engine
+            .warehouse
+            .relative(dir)
+            .is_some_and(|rel| self.in_store().contains(&rel))
+    }
+
+    /// Notes that the version folder `dir` is complete in the object store.
+    pub(crate) fn now_in_store(&self, dir: &std::path::Path) {
+        if self.engine.warehouse.remote().is_some()
+            && let Some(rel) = self.engine.warehouse.relative(dir)
+        {
+            self.in_store().insert(rel);
+        }
+    }
+
     /// Whether the version folder `dir` can be read, holding it for this run: here, or, with
     /// the warehouse in an object store, complete there (downloaded first when the attempt
     /// runs in this process).
     pub(crate) async fn available(&self, dir: &std::path::Path) -> Result<bool, String> {
         let warehouse = &self.engine.warehouse;
-        if warehouse.remote().is_some() && dir.is_dir() && self.engine.on_workers() {
+        let known = warehouse.remote().is_some() && self.known_in_store(dir);
+        if warehouse.remote().is_some() && !known && dir.is_dir() && self.engine.on_workers() {
             // Workers download it: a version made before the warehouse was in the object
             // store goes there first.
             warehouse
                 .upload_if_missing(dir)
                 .await
                 .map_err(|e| e.to_string())?;
+            self.now_in_store(dir);
         }
         if warehouse.remote().is_some() && !dir.is_dir() {
-            let found = if self.engine.on_workers() {
-                warehouse.exists(dir).await
-            } else {
+            let found = if !self.engine.on_workers() {
                 warehouse.fetch(dir).await
+            } else if known {
+                Ok(true)
+            } else {
+                warehouse.exists(dir).await
             };
             if !found.map_err(|e| e.to_string())? {
                 return Ok(false);
@@ -199,11 +220,7 @@ impl Shared {
         let dir = self.dataset_dir(i);
         let dataset_kept = !self.pipeline.tasks[i].produces_dataset
             || self.holds.kept_now(&dir)
-            || self
-                .engine
-                .warehouse
-                .relative(&dir)
-                .is_some_and(|rel| self.remote_kept.contains(&rel));
+            || self.known_in_store(&dir);
         dataset_kept
             && self.ops[i]
                 .as_ref()
@@ -308,7 +325,7 @@ impl Engine {
             events,
             stream_logs: opts.stream_logs,
             holds: Holds::default(),
-            remote_kept,
+            remote_kept: std::sync::Mutex::new(remote_kept),
         });
         // What the file says of its tasks, for the catalog, even of those that stay cached.
         if let Ok(tasks) = serde_json::to_string(&shared.metas) {

@@ -141,17 +141,11 @@ impl Warehouse {
         let Some(remote) = &self.remote else {
             return Ok(());
         };
-        let (_, rel) = self.here(dir)?;
-        let (task_rel, version) = match rel.rsplit_once('/') {
-            Some((task_rel, name)) => (task_rel.to_string(), split_version(Path::new(name))?.1),
-            None => {
-                return Err(std::io::Error::other(format!(
-                    "{rel} is not a version folder"
-                )));
-            }
-        };
+        let (here, rel) = self.here(dir)?;
+        let (_, version) = split_version(&here)?;
+        let task_rel = rel.rsplit_once('/').map_or("", |(task_rel, _)| task_rel);
         let folders = remote
-            .version_folders(&task_rel, &version)
+            .version_folders(task_rel, &version)
             .await
             .map_err(std::io::Error::other)?;
         for name in folders {
@@ -183,25 +177,10 @@ impl Warehouse {
     /// process published it: its last three parts are `pipeline/task/version`), and its
     /// path relative to the warehouse.
     pub fn here(&self, recorded: &Path) -> Result<(PathBuf, String)> {
-        let parts: Vec<String> = recorded
-            .components()
-            .rev()
-            .take(3)
-            .map(|c| match c {
-                std::path::Component::Normal(p) => Ok(p.to_string_lossy().into_owned()),
-                _ => Err(()),
-            })
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|()| {
-                std::io::Error::other(format!("{} is not a version folder", recorded.display()))
-            })?;
-        if parts.len() < 3 {
-            return Err(std::io::Error::other(format!(
-                "{} is not a version folder",
-                recorded.display()
-            )));
-        }
-        let rel = format!("{}/{}/{}", parts[2], parts[1], parts[0]);
+        let tail = sluice_op::version_tail(recorded).ok_or_else(|| {
+            std::io::Error::other(format!("{} is not a version folder", recorded.display()))
+        })?;
+        let rel = tail.join("/");
         Ok((self.root.join(&rel), rel))
     }
 
@@ -222,10 +201,7 @@ impl Warehouse {
             .await
             .map_err(std::io::Error::other)?
             .iter()
-            .map(|name| match name.rsplit_once('.') {
-                Some((_, n)) => n.parse::<u64>().unwrap_or(1),
-                None => 1,
-            })
+            .filter_map(|name| generation_of(name, &version))
             .max()
             .unwrap_or(0);
         let here = generations(&task_dir, &version)?
@@ -401,6 +377,19 @@ fn split_version(dir: &Path) -> Result<(PathBuf, String)> {
     Ok((task_dir, version.to_string()))
 }
 
+/// The generation of the folder `name` of `version`: 1 for `<version>`, N for
+/// `<version>.N` (N ≥ 2); `None` for any other name.
+pub(crate) fn generation_of(name: &str, version: &str) -> Option<u64> {
+    match name.strip_prefix(version)? {
+        "" => Some(1),
+        rest => rest
+            .strip_prefix('.')?
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n >= 2),
+    }
+}
+
 /// The folders of `version` in `task_dir` with their generation, oldest first.
 fn generations(task_dir: &Path, version: &str) -> Result<Vec<(u64, PathBuf)>> {
     let entries = match std::fs::read_dir(task_dir) {
@@ -412,18 +401,8 @@ fn generations(task_dir: &Path, version: &str) -> Result<Vec<(u64, PathBuf)>> {
     for entry in entries {
         let entry = entry.map_err(io_err(task_dir))?;
         let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let generation = if name == version {
-            1
-        } else {
-            match name
-                .strip_prefix(version)
-                .and_then(|rest| rest.strip_prefix('.'))
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                Some(n) if n >= 2 => n,
-                _ => continue,
-            }
+        let Some(generation) = name.to_str().and_then(|n| generation_of(n, version)) else {
+            continue;
         };
         if entry.file_type().is_ok_and(|t| t.is_dir()) {
             found.push((generation, entry.path()));

@@ -800,10 +800,7 @@ async fn discard_uploads(warehouse: &Warehouse, spec: &AttemptSpec) {
     let Some(remote) = warehouse.remote() else {
         return;
     };
-    if let Some(rel) = spec
-        .output
-        .as_ref()
-        .and_then(|o| warehouse.relative(&o.dir))
+    if let Some(Ok(rel)) = spec.output.as_ref().map(|o| staging_rel(warehouse, &o.dir))
         && let Err(e) = remote.remove_dir(&rel).await
     {
         tracing::warn!("cannot remove {rel} from {}: {e}", remote.url());
@@ -883,8 +880,8 @@ impl Place<'_> {
                 Ok(true) => {}
                 Ok(false) => {
                     return Err(OpError::data(format!(
-                        "the dataset of task `{name}` is neither on this worker nor complete \
-                     in {} ({} is missing); run again with --force-task {name}",
+                        "the dataset of task `{name}` is neither on this worker nor \
+                         complete in {} ({} is missing); run again with --force-task {name}",
                         warehouse.remote().map_or("", |r| r.url()),
                         dir.display()
                     )));
@@ -972,8 +969,8 @@ fn log_rel(spec: &AttemptSpec) -> Option<String> {
 }
 
 /// On the coordinator, after a worker uploaded what an attempt made: its log appended to
-/// the local one, its dataset (when it `succeeded`) downloaded into the staging folder (then removed from the
-/// object store).
+/// the local one, its dataset (when it `succeeded`) downloaded into the staging folder, then
+/// removed from the object store.
 async fn download(
     warehouse: &Warehouse,
     spec: &AttemptSpec,
@@ -1012,8 +1009,8 @@ async fn download(
             Ok(true) => {}
             Ok(false) => {
                 return Err(OpError::unavailable(format!(
-                    "worker `{worker}` said it uploaded the dataset, but {}/{rel} is not \
-                     complete",
+                    "worker `{worker}` said it uploaded the dataset, but {}/{rel} is \
+                     not complete",
                     remote.url()
                 )));
             }

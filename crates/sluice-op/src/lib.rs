@@ -40,9 +40,23 @@ pub const VIEW_FILE: &str = "view.json";
 /// (`<root>/pipeline/task/version`).
 pub fn view_input_beside(dir: &std::path::Path, input: &std::path::Path) -> Option<PathBuf> {
     let root = dir.parent()?.parent()?.parent()?;
-    let parts: Vec<&std::ffi::OsStr> = input.iter().collect();
-    let tail = parts.get(parts.len().checked_sub(3)?..)?;
-    Some(tail.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+    Some(
+        version_tail(input)?
+            .iter()
+            .fold(root.to_path_buf(), |p, c| p.join(c)),
+    )
+}
+
+/// The last three parts of a version folder's path, `[pipeline, task, version]`: where it is
+/// in any warehouse, whichever machine's path names it. `None` when they are not three plain
+/// names.
+pub fn version_tail(path: &std::path::Path) -> Option<[String; 3]> {
+    let mut parts = path.components().rev().take(3).map(|c| match c {
+        std::path::Component::Normal(p) => Some(p.to_string_lossy().into_owned()),
+        _ => None,
+    });
+    let (version, task, pipeline) = (parts.next()??, parts.next()??, parts.next()??);
+    Some([pipeline, task, version])
 }
 
 use async_trait::async_trait;

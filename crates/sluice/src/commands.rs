@@ -873,14 +873,22 @@ fn cache_of(home: Option<&Path>) -> Result<Option<sluice_engine::warehouse::Ware
 }
 
 async fn read_store(cli: &Cli) -> Result<(Arc<dyn StateStore>, Option<PathBuf>), Failure> {
+    let (store, home) = read_sql_store(cli).await?;
+    Ok((store, home))
+}
+
+/// [`read_store`], as the SQL store itself (also the workers' queue).
+async fn read_sql_store(
+    cli: &Cli,
+) -> Result<(Arc<sluice_store::SqlStore>, Option<PathBuf>), Failure> {
     let home = match (&cli.state, home::discover(&cli.home)) {
         (_, Ok(h)) => Some(h),
         (Some(_), Err(_)) => None,
         (None, Err(e)) => return Err(e),
     };
     let store = match &home {
-        Some(h) => home::open_store(&cli.state, h).await?,
-        None => home::open_store(&cli.state, Path::new(home::HOME_DIR)).await?,
+        Some(h) => home::open_sql_store(&cli.state, h).await?,
+        None => home::open_sql_store(&cli.state, Path::new(home::HOME_DIR)).await?,
     };
     Ok((store, home))
 }
@@ -926,7 +934,7 @@ async fn runs(
 }
 
 async fn show(cli: &Cli, run_id: &str, as_json: bool) -> Result<u8, Failure> {
-    let (store, home) = read_store(cli).await?;
+    let (store, _) = read_sql_store(cli).await?;
     let Some(run) = store.run(run_id).await? else {
         return Err(Failure::invalid(format!(
             "error: no run `{run_id}` (list runs with `sluice runs`)"
@@ -935,32 +943,23 @@ async fn show(cli: &Cli, run_id: &str, as_json: bool) -> Result<u8, Failure> {
     let tasks = store.task_runs(run_id).await?;
     let attempts = store.attempts(run_id, None).await?;
     // The worker of each attempt that ran on one (`--executor workers`).
-    let ran_on: std::collections::HashMap<(String, u32), String> = {
-        let queue = home::open_sql_store(
-            &cli.state,
-            &home.unwrap_or_else(|| PathBuf::from(home::HOME_DIR)),
-        )
-        .await?;
-        sluice_store::WorkQueue::work(&*queue, Some(run_id))
+    let ran_on: std::collections::HashMap<(String, u32), String> =
+        sluice_store::WorkQueue::work(&*store, Some(run_id))
             .await?
             .into_iter()
             .filter_map(|w| Some(((w.key.task, w.key.attempt), w.worker?)))
-            .collect()
-    };
+            .collect();
     if as_json {
-        let mut attempts = serde_json::to_value(&attempts).unwrap_or_default();
-        for a in attempts.as_array_mut().into_iter().flatten() {
-            let at = (
-                a["task"].as_str().unwrap_or_default().to_string(),
-                a["attempt"]
-                    .as_u64()
-                    .and_then(|n| u32::try_from(n).ok())
-                    .unwrap_or(0),
-            );
-            if let Some(worker) = ran_on.get(&at) {
-                a["worker"] = json!(worker);
-            }
-        }
+        let attempts: Vec<serde_json::Value> = attempts
+            .iter()
+            .map(|a| {
+                let mut value = serde_json::to_value(a).unwrap_or_default();
+                if let Some(worker) = ran_on.get(&(a.task.clone(), a.attempt)) {
+                    value["worker"] = json!(worker);
+                }
+                value
+            })
+            .collect();
         println!(
             "{}",
             serde_json::to_string_pretty(

@@ -44,18 +44,18 @@ pub async fn sql(
     .text;
     let ctx = session();
     let mut names = Vec::new();
-    let lowered = query.to_lowercase();
-    // The tables the query names, as DataFusion's parser reads them (a query it cannot
-    // parse fails below with its own message; meanwhile any name it contains counts).
-    let named = sluice_data::session::table_references(&query).ok();
+    // With a cache: the tables the query names, as DataFusion's parser reads them (a query
+    // it cannot parse fails below with its own message; meanwhile any name it contains
+    // counts).
+    let named = cache.map(|_| sluice_data::session::table_references(&query).ok());
     for d in store.latest_datasets(None).await? {
         let name = format!("{}.{}", d.pipeline, d.task);
         let mut path = std::path::PathBuf::from(&d.path);
         if let Some(cache) = cache {
             // Only the datasets the query names are downloaded.
-            let wanted = match &named {
+            let wanted = match named.as_ref().and_then(Option::as_ref) {
                 Some(tables) => tables.iter().any(|t| t.eq_ignore_ascii_case(&name)),
-                None => lowered.contains(&name),
+                None => query.to_lowercase().contains(&name),
             };
             if !wanted {
                 continue;

@@ -18,7 +18,8 @@ use crate::{EXIT_FAILED, Failure, home};
 pub async fn gc(cli: &Cli, older_than: Duration, dry_run: bool, json: bool) -> Result<u8, Failure> {
     let home = home::discover(&cli.home)?;
     let home = std::fs::canonicalize(&home).unwrap_or(home);
-    let store = home::open_store(&cli.state, &home).await?;
+    let queue = home::open_sql_store(&cli.state, &home).await?;
+    let store: std::sync::Arc<dyn StateStore> = queue.clone();
     let registry = sluice_ops::registry();
     let age = i64::try_from(older_than.as_micros()).unwrap_or(i64::MAX);
     let before = sluice_store::now_micros().saturating_sub(age);
@@ -37,7 +38,6 @@ pub async fn gc(cli: &Cli, older_than: Duration, dry_run: bool, json: bool) -> R
         .await
         .map_err(|e| Failure::env(format!("error: gc: {e}")))?;
     // The workers' queue: rows of attempts that ended, and of workers silent, that long ago.
-    let queue = home::open_sql_store(&cli.state, &home).await?;
     let (attempts, workers) = sluice_store::WorkQueue::purge(&*queue, older_than, dry_run)
         .await
         .map_err(|e| Failure::env(format!("error: gc: {e}")))?;

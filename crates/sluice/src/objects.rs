@@ -29,9 +29,8 @@ impl StoreObjects {
     }
 
     fn at(&self, key: &str) -> StorePath {
-        key.split('/')
-            .filter(|p| !p.is_empty())
-            .fold(self.prefix.clone(), |p, part| p.join(part))
+        let parts: Vec<&str> = key.split('/').filter(|p| !p.is_empty()).collect();
+        sluice_objects::child(&self.prefix, &parts)
     }
 
     /// `at` relative to the prefix, `/`-separated.

@@ -222,15 +222,11 @@ async fn remove_old_versions(
             // Started after this publication: another one still uploading.
             continue;
         }
-        let objects = objects_under(store, &version).await?;
-        if objects.is_empty() {
+        let deleted = sluice_objects::delete_under(store, &version)
+            .await
+            .map_err(OpError::unavailable)?;
+        if deleted == 0 {
             continue; // an empty folder a local store left behind
-        }
-        for o in objects {
-            store
-                .delete(&o)
-                .await
-                .map_err(|e| OpError::unavailable(format!("deleting {o}: {e}")))?;
         }
         if whole {
             counts.removed_versions += 1;
