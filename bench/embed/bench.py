@@ -26,14 +26,22 @@ same model, same number of threads, on CPU.
    (its own timing: model loading excluded, as for the peer); skipped with --skip-sluice.
    The sluice binary is not built here: if it is missing, bench.py says to run
    `cargo build --release -p sluice` and exits 2.
-5. Prints peer and sluice texts/s and tokens/s, and the ratio sluice / peer (texts/s), and
-   with --out writes all the figures as JSON.
+   Once per --precisions entry (default: f32 bf16 int8), with `--precision P`; a precision
+   the CPU lacks is reported as such.
+5. Prints peer and sluice texts/s and tokens/s, and the ratio sluice / peer (texts/s) for each
+   precision, the CPU model, and the rate of arithmetic each side reaches (GFLOP/s: 2 x the
+   multiply-adds of the dense layers and of attention per token, from the model's config.json
+   and the mean tokens per text) against the CPU's peak measured by
+   `sluice-kernels`' `peak` example (--peak-bin, default target/release/examples/peak, built
+   by `cargo build --release -p sluice-kernels --example peak`; skipped when missing). With
+   --out writes all the figures as JSON.
 
 Exit status: 0 when every side that ran succeeded, 1 otherwise, 2 when the model, the texts or
 the sluice binary is missing.
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -75,21 +83,65 @@ def run_peer(python, model_dir, texts_file, threads, batch, repeat):
 #     {"texts": N, "seconds": S, "texts_per_second": N / S}
 # (optional: "tokens", "tokens_per_second", anything else; all kept in the results).
 # ----------------------------------------------------------------------------------------
-def run_sluice(binary, model_dir, texts_file, threads, batch):
+def run_sluice(binary, model_dir, texts_file, threads, batch, precision=None):
     cmd = [binary, "embed", "--model", model_dir, "--input", texts_file,
            "--threads", str(threads), "--batch-size", str(batch), "--bench"]
+    if precision:
+        cmd += ["--precision", precision]
     say("sluice: %s" % " ".join(cmd))
     t0 = time.perf_counter()
     cp = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     res = last_json_object(cp.stdout) if cp.returncode == 0 else None
     if res is None or not all(k in res for k in ("texts", "seconds", "texts_per_second")):
+        if "needs a CPU with" in cp.stderr:
+            say("sluice --precision %s: not supported by this CPU" % precision)
+            return {"ok": False, "unsupported": True, "rc": cp.returncode, "command": cmd}
         say("sluice FAILED (exit %d)%s:\n%s" % (
             cp.returncode, "" if cp.returncode else ": no JSON object with texts, seconds, "
             "texts_per_second on stdout", (cp.stderr + cp.stdout)[-3000:]))
         return {"ok": False, "rc": cp.returncode, "command": cmd}
     res.update({"ok": True, "wall_s": round(wall, 3), "command": cmd})
     return res
+
+
+def cpu_model():
+    """The CPU's model name and its AVX-512 BF16 / VNNI / AMX flags, from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return "unknown"
+    name = next((l.split(":", 1)[1].strip() for l in info.splitlines()
+                 if l.startswith("model name")), "unknown")
+    flags = next((l.split(":", 1)[1].split() for l in info.splitlines()
+                  if l.startswith("flags")), [])
+    have = [f for f in ("avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16")
+            if f in flags]
+    return "%s (%s)" % (name, " ".join(have) or "no AVX-512")
+
+
+def flops_per_token(model_dir, tokens_per_text):
+    """Arithmetic per token of a BERT-like encoder: 2 x (the four dense products' weights,
+    plus attention's two products over a text of the mean length), per layer."""
+    try:
+        with open(os.path.join(model_dir, "config.json")) as f:
+            cfg = json.load(f)
+        h, inter, layers = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    except (OSError, KeyError, ValueError):
+        return None
+    length = float(tokens_per_text or 0)
+    return 2 * layers * (4 * h * h + 2 * h * inter + 2 * length * h)
+
+
+def run_peak(binary, threads):
+    """The peak example's figures (peak_f32_gops, ...), or None when it is not built."""
+    if not os.path.isfile(binary):
+        say("(no %s: build it with `cargo build --release -p sluice-kernels --example peak` "
+            "for the share of the CPU's peak)" % binary)
+        return None
+    cp = subprocess.run([binary, str(threads)], capture_output=True, text=True)
+    return last_json_object(cp.stdout) if cp.returncode == 0 else None
 
 
 def main(argv=None):
@@ -109,6 +161,10 @@ def main(argv=None):
     ap.add_argument("--peer-python",
                     help="Python with sentence-transformers for the peer "
                          "(default: .venv-bench, installed from requirements.txt if needed)")
+    ap.add_argument("--precisions", nargs="+", default=["f32", "bf16", "int8"],
+                    help="sluice's --precision values to run (default f32 bf16 int8)")
+    ap.add_argument("--peak-bin", default="target/release/examples/peak",
+                    help="sluice-kernels' peak example, for the share of the CPU's peak")
     ap.add_argument("--out", help="write the figures as JSON to this file")
     ap.add_argument("--workdir", help="work folder (default: a new temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -153,34 +209,65 @@ def main(argv=None):
 
         peer = run_peer(python, model, texts_file, a.threads, a.batch, a.repeat)
         results["peer"] = peer
-        sl = None
+        results["cpu"] = cpu_model()
+        sides = [("sentence-transformers", peer)]
         if not a.skip_sluice:
-            sl = run_sluice(sluice, model, texts_file, a.threads, a.batch)
-            if sl["ok"] and peer.get("ok") and "tokens_per_second" not in sl and sl["seconds"]:
-                sl["tokens_per_second"] = round(peer["tokens"] / sl["seconds"], 1)
-                sl["tokens_per_second_from"] = "peer token count / sluice seconds"
+            for precision in a.precisions:
+                sl = run_sluice(sluice, model, texts_file, a.threads, a.batch, precision)
+                if sl["ok"] and peer.get("ok") and "tokens_per_second" not in sl and sl["seconds"]:
+                    sl["tokens_per_second"] = round(peer["tokens"] / sl["seconds"], 1)
+                    sl["tokens_per_second_from"] = "peer token count / sluice seconds"
+                results.setdefault("sluice_by_precision", {})[precision] = sl
+                sides.append(("sluice " + precision, sl))
+            # The first precision keeps the figures' old place.
+            sl = results["sluice_by_precision"][a.precisions[0]]
             results["sluice"] = sl
         else:
+            sl = None
             results["sluice"] = {"skipped": "--skip-sluice"}
+        flops = flops_per_token(model, peer.get("tokens_per_text"))
+        peak_bin = a.peak_bin if os.path.isabs(a.peak_bin) else os.path.join(REPO, a.peak_bin)
+        peak = run_peak(peak_bin, a.threads)
+        results["flops_per_token"] = flops
+        results["peak"] = peak
 
         say()
         say("embeddings, %s: %d texts (%.1f words, %s tokens per text), %d threads, batch %d"
             % (os.path.relpath(model, REPO), len(rows), words / len(rows),
                peer.get("tokens_per_text", "?"), a.threads, a.batch))
-        say("  %-22s %10s %12s %10s" % ("", "texts/s", "tokens/s", "seconds"))
-        for name, r in (("sentence-transformers", peer), ("sluice", sl)):
+        say("  CPU: %s, %d threads" % (results["cpu"], a.threads))
+        say("  %-22s %10s %12s %10s %8s %9s %s" % ("", "texts/s", "tokens/s", "seconds",
+                                                 "vs peer", "GFLOP/s", "of peak"))
+        for name, r in sides:
             if r is None:
                 say("  %-22s %10s" % (name, "skipped"))
+            elif r.get("unsupported"):
+                say("  %-22s not supported by this CPU" % name)
             elif not r.get("ok"):
                 say("  %-22s FAILED (exit %s)" % (name, r.get("rc")))
             else:
-                say("  %-22s %10.1f %12.0f %10.2f" % (name, r["texts_per_second"],
-                                                      r.get("tokens_per_second", float("nan")),
-                                                      r["seconds"]))
+                ratio = (r["texts_per_second"] / peer["texts_per_second"]
+                         if peer.get("ok") and peer["texts_per_second"] else float("nan"))
+                gflops = (r.get("tokens_per_second", 0) * flops / 1e9) if flops else float("nan")
+                r["gflops"] = round(gflops, 1)
+                kind = name.split()[-1] if name.startswith("sluice") else "f32"
+                top = peak.get("peak_%s_gops" % kind) if peak else None
+                share = ("%.0f %% of %s peak" % (100 * gflops / top, kind)) if top else ""
+                if top:
+                    r["share_of_peak"] = round(gflops / top, 3)
+                if name.startswith("sluice") and peer.get("ok"):
+                    r["ratio_over_peer"] = round(ratio, 3)
+                say("  %-22s %10.1f %12.0f %10.2f %8s %9.1f %s" % (
+                    name, r["texts_per_second"], r.get("tokens_per_second", float("nan")),
+                    r["seconds"], ("x%.2f" % ratio) if name.startswith("sluice") else "",
+                    gflops, share))
+        if peak:
+            say("  peak of this CPU on %d threads (sluice-kernels' peak example): %s" % (
+                a.threads, ", ".join("%s %.0f G/s" % (k[5:-5], v) for k, v in peak.items()
+                                     if k.startswith("peak_"))))
         if sl and sl.get("ok") and peer.get("ok") and peer["texts_per_second"]:
             results["ratio_sluice_over_peer"] = round(
                 sl["texts_per_second"] / peer["texts_per_second"], 3)
-            say("  sluice / peer (texts/s): x%.2f" % results["ratio_sluice_over_peer"])
         results["load_average_after"] = list(os.getloadavg())
         say_load_average(results["load_average_before"], results["load_average_after"])
         write_figures(results, a.out)

@@ -25,6 +25,19 @@ HNSW index, each against exact search (recall@10), with queries/s.
    then for each ef, `SET hnsw.ef_search` and one `ORDER BY embedding <=> q LIMIT k` per query
    through psycopg2: recall@k against numpy's exact top-k, queries/s (client round trips
    included).
+5. Filtered queries (--where-column theme --where-shares 10 1): for each share, the value of
+   the column whose rows come closest to it; `column = 'value'` on both sides. sluice: the
+   index's filtered search (the rows the predicate keeps, as `sluice search --where` finds
+   them); pgvector: `WHERE column = 'value' ORDER BY ... LIMIT k`. Recall@k against numpy's
+   exact top-k among the kept rows, and the rows returned on average (k, unless the index
+   gives up early: pgvector 0.6's HNSW scan filters its ef_search candidates afterwards).
+   pgvector's own execution time is also read from EXPLAIN ANALYZE (server-side queries/s,
+   no client round trip).
+6. With --server HOME (a sluice home where embed.yaml ran; needs --model): `sluice serve` on
+   that home, then one `POST /api/search` per held-out text, one client, with and without the
+   narrowest filter: the request's latency as the client sees it and the server's
+   `Server-Timing` (embedding the query, searching), i.e. the share of a request spent
+   embedding the query.
 Needs .venv-bench (bench/load_postgres/requirements.txt: psycopg2, pyarrow, numpy).
 """
 
@@ -55,7 +68,7 @@ def inner(args):
     import pyarrow.parquet as pq
     import glob
     files = sorted(glob.glob(os.path.join(args.data, "*.parquet")))
-    table = pq.read_table(files, columns=["chunk_id", "embedding"])
+    table = pq.read_table(files, columns=["chunk_id", "embedding", args.where_column])
     ids = table.column("chunk_id").to_pylist()
     flat = table.column("embedding").combine_chunks().values.to_numpy(zero_copy_only=False)
     x = flat.reshape(len(ids), -1).astype(np.float32)
@@ -91,6 +104,22 @@ def inner(args):
     kinds["near"] = unit(0.6 * x[picks] + 0.8 * g)
     kinds["random"] = unit(rng.standard_normal((args.queries, dim)).astype(np.float32))
     results = {"rows": len(ids), "dimension": dim, "queries": args.queries, "k": args.k}
+    # Filters: for each share, the column's value whose rows come closest to it.
+    col = np.array([str(v) for v in table.column(args.where_column).to_pylist()], dtype=object)
+    values, counts = np.unique(col, return_counts=True)
+    filters = []
+    for share in args.where_shares:
+        best = int(np.argmin(np.abs(counts / len(col) - share / 100.0)))
+        value = str(values[best])
+        rows = np.flatnonzero(col == value)
+        afile = os.path.join(args.work, "allow-%g.json" % share)
+        with open(afile, "w") as f:
+            json.dump(rows.tolist(), f)
+        filters.append({"share_wanted": share, "value": value, "rows": len(rows),
+                        "share": len(rows) / len(col), "file": afile, "kept": rows,
+                        "sql": "%s = '%s'" % (args.where_column, value.replace("'", "''"))})
+    results["filters"] = [{k: f[k] for k in ("share_wanted", "value", "rows", "share", "sql")}
+                          for f in filters]
     exact = {}
     qfiles = []
     for kind, q in kinds.items():
@@ -105,16 +134,28 @@ def inner(args):
     if not args.only_update:
         # One index build serves every kind of query.
         say("sluice: %s queries" % ", ".join(kinds))
+        allow = ["--allow", ",".join(f["file"] for f in filters)] if filters else []
         cp = subprocess.run(recall + [args.data, "embedding", ",".join(qfiles), str(args.k)]
-                            + [str(e) for e in args.ef],
+                            + [str(e) for e in args.ef] + allow,
                             cwd=REPO, capture_output=True, text=True)
         if cp.returncode != 0:
             raise SystemExit("recall example failed:\n" + cp.stderr[-3000:])
         built = json.loads(cp.stdout.strip().splitlines()[-1])
         for kind, qfile in zip(kinds, qfiles):
-            side = {k: v for k, v in built.items() if k != "queries"}
+            side = {k: v for k, v in built.items() if k not in ("queries", "filtered")}
             side.update(built["queries"][qfile])
             results.setdefault("sluice", {})[kind] = side
+        # Filtered: recall against numpy's exact top-k among the kept rows.
+        for f in filters:
+            for kind, qfile in zip(kinds, qfiles):
+                want = filtered_exact(kinds[kind], x, f["kept"], args.k)
+                runs = []
+                for r in built["filtered"][f["file"]][qfile]:
+                    found = sum(len(set(h) & w) for h, w in zip(r["hits"], want))
+                    runs.append({"ef": r["ef"], "queries_per_s": r["queries_per_s"],
+                                 "rows_mean": r["rows_mean"],
+                                 "recall": found / (len(want) * args.k)})
+                results.setdefault("sluice_filtered", {}).setdefault(f["sql"], {})[kind] = runs
     if args.update:
         # The incremental update: version 2's index from version 1's, against a whole build.
         say("sluice: index update, %g %% of rows changed" % args.update)
@@ -126,6 +167,9 @@ def inner(args):
         up = json.loads(cp.stdout.strip().splitlines()[-1])
         up["queries"] = {kind: up["queries"][qfile] for kind, qfile in zip(kinds, qfiles)}
         results["sluice_update"] = up
+    if args.url:
+        results["pgvector_version"] = pg_scalar(args.url, "SELECT extversion FROM pg_extension "
+                                                          "WHERE extname = 'vector'")
     for kind, q in kinds.items():
         if args.url:
             import psycopg2
@@ -149,8 +193,132 @@ def inner(args):
                         % (TABLE, args.k), ("[" + ",".join(["0"] * dim) + "]",))
             plan = " ".join(r[0] for r in cur.fetchall())
             results.setdefault("pgvector", {})[kind] = {"hnsw": runs, "uses_index": "hnsw" in plan}
+            for f in filters:
+                want = filtered_exact(q, x, f["kept"], args.k)
+                runs = []
+                for ef in args.ef:
+                    cur.execute("SET hnsw.ef_search = %d" % min(ef, 1000))
+                    found = rows = 0
+                    server_ms = 0.0
+                    t0 = time.perf_counter()
+                    for i in range(len(q)):
+                        lit = "[" + ",".join("%r" % float(v) for v in q[i]) + "]"
+                        cur.execute("SELECT chunk_id FROM %s WHERE %s ORDER BY embedding <=> "
+                                    "%%s::vector LIMIT %d" % (TABLE, f["sql"].replace("%", "%%"),
+                                                              args.k), (lit,))
+                        got = [r[0] for r in cur.fetchall()]
+                        rows += len(got)
+                        found += len(set(got) & {ids[j] for j in want[i]})
+                    qps = len(q) / (time.perf_counter() - t0)
+                    for i in range(len(q)):
+                        server_ms += explain_ms(cur, "SELECT chunk_id FROM %s WHERE %s ORDER BY "
+                                                "embedding <=> %%s::vector LIMIT %d"
+                                                % (TABLE, f["sql"].replace("%", "%%"), args.k), q[i])
+                    runs.append({"ef_search": ef, "queries_per_s": qps,
+                                 "server_queries_per_s": len(q) / (server_ms / 1e3),
+                                 "rows_mean": rows / len(q),
+                                 "recall": found / (len(q) * args.k)})
+                results.setdefault("pgvector_filtered", {}).setdefault(f["sql"], {})[kind] = runs
+            # Server-side time of the unfiltered queries (EXPLAIN ANALYZE's execution time).
+            for r in results["pgvector"][kind]["hnsw"]:
+                cur.execute("SET hnsw.ef_search = %d" % min(r["ef_search"], 1000))
+                ms = sum(explain_ms(cur, "SELECT chunk_id FROM %s ORDER BY embedding <=> "
+                                         "%%s::vector LIMIT %d" % (TABLE, args.k), q[i])
+                         for i in range(len(q)))
+                r["server_queries_per_s"] = len(q) / (ms / 1e3)
             conn.close()
+    if args.server_home and args.model:
+        results["server"] = served(args, texts, filters[-1]["sql"] if filters else None)
     print(json.dumps(results))
+
+
+def filtered_exact(q, x, kept, k):
+    """Each query's exact top-k among the rows `kept` (numpy row numbers), as sets."""
+    import numpy as np
+    sub = x[kept]
+    top = np.argsort(-(q @ sub.T), axis=1)[:, :k]
+    return [set(int(kept[j]) for j in row) for row in top]
+
+
+def pg_scalar(url, sql):
+    import psycopg2
+    conn = psycopg2.connect(url)
+    try:
+        cur = conn.cursor()
+        cur.execute(sql)
+        return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def explain_ms(cur, sql, vector):
+    """PostgreSQL's own execution time of one query, in milliseconds."""
+    lit = "[" + ",".join("%r" % float(v) for v in vector) + "]"
+    cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, (lit,))
+    return float(cur.fetchone()[0][0]["Execution Time"])
+
+
+def served(args, texts, where):
+    """`sluice serve` on --server-home: one search request per text, one client, with and
+    without `where`: client latency and the server's Server-Timing (embed, search)."""
+    import urllib.request
+    sys.path.insert(0, os.path.dirname(HERE))
+    from benchlib import start_sluice_serve
+    env = dict(os.environ, SLUICE_HOME=args.server_home, SLUICE_PASSWORD="bench-password")
+    # The user may exist from an earlier run of the bench on this home.
+    subprocess.run([args.sluice, "user", "add", "bench", "--role", "viewer"], env=env,
+                   capture_output=True)
+    token = subprocess.run([args.sluice, "token", "create", "--user", "bench", "--label",
+                            "search-bench"], env=env, capture_output=True, text=True,
+                           check=True).stdout.strip()
+    log = open(os.path.join(args.work, "serve.log"), "w")
+    folder = os.path.join(args.work, "serve")
+    os.makedirs(folder, exist_ok=True)
+    old = os.environ.get("SLUICE_HOME")
+    os.environ["SLUICE_HOME"] = args.server_home
+    try:
+        proc, base = start_sluice_serve(args.sluice, folder, log)
+    finally:
+        if old is None:
+            os.environ.pop("SLUICE_HOME", None)
+        else:
+            os.environ["SLUICE_HOME"] = old
+    out = {}
+    try:
+        for label, flt in (("no filter", None), ("where " + (where or ""), where)):
+            if label != "no filter" and not where:
+                continue
+            totals, embeds, searches = [], [], []
+            for i, text in enumerate([texts[0]] + texts):
+                body = {"dataset": args.server_dataset, "query": text, "k": args.k, "ef": 128}
+                if flt:
+                    body["where"] = flt
+                req = urllib.request.Request(base + "/api/search", data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json",
+                                                      "Authorization": "Bearer " + token})
+                t0 = time.perf_counter()
+                with urllib.request.urlopen(req) as r:
+                    r.read()
+                    timing = r.headers.get("Server-Timing", "")
+                total = (time.perf_counter() - t0) * 1e3
+                if i == 0:
+                    continue  # the first request opens the model and the index
+                parts = dict((p.split(";")[0].strip(), float(p.split("dur=")[1].split(";")[0]))
+                             for p in timing.split(",") if "dur=" in p)
+                totals.append(total)
+                embeds.append(parts.get("embed", 0.0))
+                searches.append(parts.get("search", 0.0))
+            totals.sort()
+            out[label] = {"requests": len(totals),
+                          "total_ms_mean": sum(totals) / len(totals),
+                          "total_ms_p50": totals[len(totals) // 2],
+                          "embed_ms_mean": sum(embeds) / len(embeds),
+                          "search_ms_mean": sum(searches) / len(searches),
+                          "embed_share": sum(embeds) / sum(totals)}
+    finally:
+        proc.terminate()
+        proc.wait()
+    return out
 
 
 def main(argv=None):
@@ -174,7 +342,16 @@ def main(argv=None):
                          "updated from version 1's against built whole (e.g. 1)")
     ap.add_argument("--only-update", action="store_true",
                     help="with --update: skip the plain recall run and pgvector")
+    ap.add_argument("--where-column", default="theme",
+                    help="the column of the filtered queries (default theme)")
+    ap.add_argument("--where-shares", type=float, nargs="*", default=[10, 1],
+                    help="shares of rows the filters keep, in percent (default 10 1; none: no "
+                         "filtered queries)")
+    ap.add_argument("--server", help="a sluice home where bench/search/embed.yaml ran: also "
+                                     "measure POST /api/search on `sluice serve` (needs --model)")
+    ap.add_argument("--server-dataset", default="search_bench.embedded")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--server-home", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -223,6 +400,11 @@ def main(argv=None):
             cmd += ["--update", str(a.update)]
         if a.only_update:
             cmd += ["--only-update"]
+        cmd += ["--where-column", a.where_column, "--where-shares"] + [str(s) for s in
+                                                                       a.where_shares]
+        if a.server:
+            cmd += ["--server-home", os.path.abspath(a.server), "--server-dataset",
+                    a.server_dataset]
         cmd += ["--sluice", a.sluice]
         cp = subprocess.run(cmd, capture_output=True, text=True)
         sys.stderr.write(cp.stderr)
@@ -244,10 +426,32 @@ def main(argv=None):
                                                                  r["queries_per_s"]))
             if "pgvector" in res:
                 p = res["pgvector"][kind]
-                say("  pgvector HNSW (index used: %s):" % p["uses_index"])
+                say("  pgvector %s HNSW (index used: %s):" % (res.get("pgvector_version", ""),
+                                                             p["uses_index"]))
                 for r in p["hnsw"]:
-                    say("    ef_search %4d: recall %.3f, %8.1f queries/s"
-                        % (r["ef_search"], r["recall"], r["queries_per_s"]))
+                    say("    ef_search %4d: recall %.3f, %8.1f queries/s (server side %.1f)"
+                        % (r["ef_search"], r["recall"], r["queries_per_s"],
+                           r.get("server_queries_per_s", float("nan"))))
+        for f in res.get("filters", []):
+            say("filter %s (%d rows, %.1f %%):" % (f["sql"], f["rows"], 100 * f["share"]))
+            for kind, runs in res.get("sluice_filtered", {}).get(f["sql"], {}).items():
+                say("  %s queries, sluice:" % kind)
+                for r in runs:
+                    say("    ef %4d: recall %.3f, %.1f rows, %8.1f queries/s"
+                        % (r["ef"], r["recall"], r["rows_mean"], r["queries_per_s"]))
+                p = res.get("pgvector_filtered", {}).get(f["sql"], {}).get(kind)
+                if p:
+                    say("  %s queries, pgvector %s:" % (kind, res.get("pgvector_version", "")))
+                    for r in p:
+                        say("    ef_search %4d: recall %.3f, %.1f rows, %8.1f queries/s "
+                            "(server side %.1f)" % (r["ef_search"], r["recall"], r["rows_mean"],
+                                                    r["queries_per_s"],
+                                                    r["server_queries_per_s"]))
+        for label, r in res.get("server", {}).items():
+            say("POST /api/search (%s), %d requests, one client: %.2f ms mean (p50 %.2f), "
+                "embedding the query %.2f ms, searching %.2f ms: embedding is %.0f %% of a "
+                "request" % (label, r["requests"], r["total_ms_mean"], r["total_ms_p50"],
+                             r["embed_ms_mean"], r["search_ms_mean"], 100 * r["embed_share"]))
         up = res.get("sluice_update")
         if up:
             say("index update, %g %% of rows changed each way (%d rows): %d vectors kept, %d "

@@ -1,5 +1,6 @@
 //! The transformer encoder on the CPU: BERT and XLM-RoBERTa (post-LayerNorm, absolute
-//! positions, GELU), f32 throughout.
+//! positions, GELU). Element-wise passes and attention in f32; the dense layers' products in
+//! f32, or in bf16 or int8 where the CPU has the instructions ([`Precision`]).
 //!
 //! Texts of a batch are packed one after the other with no padding: the dense layers see one
 //! `tokens × hidden` matrix, and attention runs per text on that text's own length. Nothing is
@@ -11,19 +12,19 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::EmbedError;
 use crate::config::ModelConfig;
-use sluice_kernels::{Kernels, Layout, matmul};
+use sluice_kernels::{Kernels, Layout, Precision, Scratch, Weights, matmul};
 
 struct Layer {
     /// Query, key and value projections side by side, `hidden × 3·hidden` (input-major), the
     /// query part pre-scaled by 1/√head_dim.
-    qkv: Vec<f32>,
+    qkv: Weights,
     qkv_bias: Vec<f32>,
-    out: Vec<f32>,
+    out: Weights,
     out_bias: Vec<f32>,
     norm1: (Vec<f32>, Vec<f32>),
-    up: Vec<f32>,
+    up: Weights,
     up_bias: Vec<f32>,
-    down: Vec<f32>,
+    down: Weights,
     down_bias: Vec<f32>,
     norm2: (Vec<f32>, Vec<f32>),
 }
@@ -32,6 +33,7 @@ struct Layer {
 pub(crate) struct Encoder {
     cfg: ModelConfig,
     kernels: Kernels,
+    precision: Precision,
     word: Vec<f32>,
     position: Vec<f32>,
     token_type: Vec<f32>,
@@ -48,6 +50,7 @@ pub(crate) struct Workspace {
     tmp: Vec<f32>,
     ff: Vec<f32>,
     scores: Vec<f32>,
+    reduced: Scratch,
 }
 
 pub(crate) fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
@@ -247,6 +250,7 @@ impl Encoder {
         bytes: &[u8],
         cfg: &ModelConfig,
         kernels: Option<&str>,
+        precision: Precision,
     ) -> Result<Encoder, EmbedError> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| EmbedError::Model {
             path: file.to_path_buf(),
@@ -297,15 +301,16 @@ impl Encoder {
                 t.linear(&format!("{p}.intermediate.dense"), h, cfg.intermediate)?;
             let (down, down_bias) = t.linear(&format!("{p}.output.dense"), cfg.intermediate, h)?;
             let norm2 = t.norm(&format!("{p}.output.LayerNorm"), h)?;
+            let inter = cfg.intermediate;
             layers.push(Layer {
-                qkv,
+                qkv: Weights::new(precision, qkv, h, 3 * h),
                 qkv_bias,
-                out,
+                out: Weights::new(precision, out, h, h),
                 out_bias,
                 norm1,
-                up,
+                up: Weights::new(precision, up, h, inter),
                 up_bias,
-                down,
+                down: Weights::new(precision, down, inter, h),
                 down_bias,
                 norm2,
             });
@@ -313,6 +318,7 @@ impl Encoder {
         Ok(Encoder {
             cfg: cfg.clone(),
             kernels: Kernels::detect(kernels),
+            precision,
             word,
             position,
             token_type,
@@ -324,6 +330,11 @@ impl Encoder {
     /// The CPU level the element-wise kernels were compiled for.
     pub fn kernel_level(&self) -> &'static str {
         self.kernels.level
+    }
+
+    /// The number type of the dense layers' products.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Runs the texts (token ids, special tokens included, at most `max_tokens` each) and
@@ -375,15 +386,7 @@ impl Encoder {
         for layer in &self.layers {
             let x = grow(&mut ws.x, total * h);
             let qkv = grow(&mut ws.qkv, total * 3 * h);
-            matmul(
-                qkv,
-                Layout::dense(total, 3 * h),
-                x,
-                Layout::dense(total, h),
-                &layer.qkv,
-                Layout::dense(h, 3 * h),
-                false,
-            );
+            layer.qkv.product(qkv, total, x, &mut ws.reduced);
             k.add_bias(qkv, &layer.qkv_bias);
 
             let ctx = grow(&mut ws.ctx, total * h);
@@ -400,15 +403,7 @@ impl Encoder {
             );
 
             let tmp = grow(&mut ws.tmp, total * h);
-            matmul(
-                tmp,
-                Layout::dense(total, h),
-                ctx,
-                Layout::dense(total, h),
-                &layer.out,
-                Layout::dense(h, h),
-                false,
-            );
+            layer.out.product(tmp, total, ctx, &mut ws.reduced);
             k.residual_layernorm(
                 x,
                 tmp,
@@ -419,25 +414,9 @@ impl Encoder {
             );
 
             let ff = grow(&mut ws.ff, total * inter);
-            matmul(
-                ff,
-                Layout::dense(total, inter),
-                x,
-                Layout::dense(total, h),
-                &layer.up,
-                Layout::dense(h, inter),
-                false,
-            );
+            layer.up.product(ff, total, x, &mut ws.reduced);
             k.bias_gelu(ff, &layer.up_bias);
-            matmul(
-                tmp,
-                Layout::dense(total, h),
-                ff,
-                Layout::dense(total, inter),
-                &layer.down,
-                Layout::dense(inter, h),
-                false,
-            );
+            layer.down.product(tmp, total, ff, &mut ws.reduced);
             k.residual_layernorm(
                 x,
                 tmp,

@@ -125,6 +125,7 @@ impl Embedder {
                     threads: spec.threads,
                     batch_size: spec.batch_size,
                     kernels: spec.kernels.clone(),
+                    precision: spec.precision.clone(),
                 };
                 tokio::task::spawn_blocking(move || Embedder::load_local(&dir, &options))
                     .await
@@ -175,6 +176,8 @@ pub struct ModelSpec {
     pub batch_size: usize,
     /// A forced kernel level of a local model (`baseline`, `avx2`).
     pub kernels: Option<String>,
+    /// The precision of a local model's products (`auto`, `f32`, `bf16`, `int8`; none: auto).
+    pub precision: Option<String>,
 }
 
 impl ModelSpec {
@@ -187,6 +190,7 @@ impl ModelSpec {
             threads: None,
             batch_size: 32,
             kernels: None,
+            precision: None,
         }
     }
 }

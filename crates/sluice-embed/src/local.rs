@@ -11,6 +11,7 @@ use twox_hash::XxHash64;
 use crate::EmbedError;
 use crate::config::ModelConfig;
 use crate::encoder::{Encoder, Workspace};
+use sluice_kernels::Precision;
 
 /// How a local model runs.
 #[derive(Clone, Debug)]
@@ -23,6 +24,9 @@ pub struct LocalOptions {
     /// Force a lower CPU level for the element-wise kernels (`baseline` or `avx2`), to
     /// compare levels; default: the best this CPU has.
     pub kernels: Option<String>,
+    /// The number type of the dense layers' products: `auto` (default: bf16 where the CPU has
+    /// AVX-512 BF16, else int8 where it has AVX-512 VNNI, else f32), `f32`, `bf16`, `int8`.
+    pub precision: Option<String>,
 }
 
 impl Default for LocalOptions {
@@ -31,6 +35,7 @@ impl Default for LocalOptions {
             threads: None,
             batch_size: 32,
             kernels: None,
+            precision: None,
         }
     }
 }
@@ -104,7 +109,15 @@ impl LocalModel {
         }
         let bytes = std::fs::read(&weights_path).map_err(|e| EmbedError::io(&weights_path, e))?;
         hash.write(&bytes);
-        let encoder = Encoder::load(&weights_path, &bytes, &config, options.kernels.as_deref())?;
+        let precision =
+            Precision::choose(options.precision.as_deref()).map_err(EmbedError::Input)?;
+        let encoder = Encoder::load(
+            &weights_path,
+            &bytes,
+            &config,
+            options.kernels.as_deref(),
+            precision,
+        )?;
         drop(bytes);
 
         let name = dir
@@ -118,7 +131,11 @@ impl LocalModel {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         Ok(LocalModel {
             dir: dir.to_path_buf(),
-            identity: format!("{name}@{:016x}", hash.finish()),
+            // Vectors differ with the precision: caches keep them apart.
+            identity: match precision {
+                Precision::F32 => format!("{name}@{:016x}", hash.finish()),
+                p => format!("{name}@{:016x}+{}", hash.finish(), p.name()),
+            },
             config,
             tokenizer,
             encoder,
@@ -127,8 +144,9 @@ impl LocalModel {
         })
     }
 
-    /// `folder-name@hash`: changes when any file that affects vectors changes (weights,
-    /// tokenizer, config, pooling). Caches key on it.
+    /// `folder-name@hash`, with `+bf16` or `+int8` for a reduced precision: changes when
+    /// anything that affects vectors changes (weights, tokenizer, config, pooling, precision).
+    /// Caches key on it.
     pub fn identity(&self) -> &str {
         &self.identity
     }
@@ -151,6 +169,11 @@ impl LocalModel {
     /// The CPU level of the element-wise kernels (`avx512`, `avx2` or `baseline`).
     pub fn kernel_level(&self) -> &'static str {
         self.encoder.kernel_level()
+    }
+
+    /// The number type of the dense layers' products (`f32`, `bf16`, `int8`).
+    pub fn precision(&self) -> &'static str {
+        self.encoder.precision().name()
     }
 
     /// Token ids of a text as the model sees them (special tokens added, truncated).

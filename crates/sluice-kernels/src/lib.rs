@@ -9,6 +9,9 @@
 //! once the extents are checked against the slices' lengths). It depends on no sluice crate.
 #![allow(unsafe_code)]
 
+mod reduced;
+pub use reduced::{Packed, Precision, Scratch, Weights, bf16_bits, matmul_packed};
+
 /// A matrix stored in a slice: `rows × cols`, element `(r, c)` at `r * row_stride + c *
 /// col_stride`.
 #[derive(Clone, Copy, Debug)]

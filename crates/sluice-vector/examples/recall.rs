@@ -8,6 +8,11 @@
 //! JSON object: build seconds, then under `queries`, for each file, exact search's queries/s
 //! and, for each `ef`, queries/s and recall@K against exact search.
 //!
+//! With `--allow ROWS.json[,MORE.json]` (each a JSON array of the row numbers a filter
+//! keeps), also each filter at each `ef`, for each query file: queries/s, rows returned on
+//! average and the rows found (`hits`, the caller measures recall against its own filtered
+//! exact search), under `filtered`.
+//!
 //! With `--update PCT`, the incremental update instead, on two versions of the dataset's
 //! vectors that differ by PCT % of rows each way: version 1 lacks one row in 100/PCT (the
 //! rows that version 2 adds), version 2 lacks another one in 100/PCT (the rows it deletes).
@@ -109,8 +114,49 @@ fn update_figures(
     }))
 }
 
+/// Each filter at each `ef`: queries/s, mean rows returned, and the rows found per query.
+fn filtered(
+    index: &VectorIndex,
+    queries: &[Vec<f32>],
+    k: usize,
+    efs: &[usize],
+    allow: &[bool],
+) -> Result<Vec<serde_json::Value>, Box<dyn std::error::Error>> {
+    let mut runs = Vec::new();
+    for &ef in efs {
+        let started = Instant::now();
+        let mut hits = Vec::with_capacity(queries.len());
+        for q in queries {
+            let found = index.search(q, k, ef, Some(allow))?;
+            hits.push(found.iter().map(|h| h.row).collect::<Vec<u32>>());
+        }
+        let qps = queries.len() as f64 / started.elapsed().as_secs_f64();
+        let rows = hits.iter().map(Vec::len).sum::<usize>() as f64 / queries.len().max(1) as f64;
+        runs.push(serde_json::json!({
+            "ef": ef,
+            "queries_per_s": qps,
+            "rows_mean": rows,
+            "hits": hits,
+        }));
+    }
+    Ok(runs)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().collect();
+    let allow_files: Vec<String> = match args.iter().position(|a| a == "--allow") {
+        Some(at) => {
+            let files = args
+                .get(at + 1)
+                .ok_or("--allow needs files")?
+                .split(',')
+                .map(str::to_string)
+                .collect();
+            args.drain(at..at + 2);
+            files
+        }
+        None => Vec::new(),
+    };
     let update = match args.iter().position(|a| a == "--update") {
         Some(at) => {
             let pct: f64 = args
@@ -124,7 +170,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     if args.len() < 6 {
         return Err(
-            "usage: recall DATASET_DIR COLUMN QUERIES.json[,MORE.json] K EF... [--update PCT]"
+            "usage: recall DATASET_DIR COLUMN QUERIES.json[,MORE.json] K EF... [--allow ROWS.json[,MORE.json]] [--update PCT]"
                 .into(),
         );
     }
@@ -156,7 +202,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (file, q) in &queries {
         by_file.insert(file.clone(), measure(&index, q, k, &efs)?);
     }
+    let mut by_filter = serde_json::Map::new();
+    for allow_file in &allow_files {
+        let rows: Vec<usize> = serde_json::from_str(&std::fs::read_to_string(allow_file)?)?;
+        let mut allow = vec![false; index.len()];
+        for r in rows {
+            *allow
+                .get_mut(r)
+                .ok_or("an allowed row past the dataset's end")? = true;
+        }
+        let mut per_file = serde_json::Map::new();
+        for (file, q) in &queries {
+            per_file.insert(
+                file.clone(),
+                serde_json::Value::from(filtered(&index, q, k, &efs, &allow)?),
+            );
+        }
+        by_filter.insert(allow_file.clone(), per_file.into());
+    }
     let out = serde_json::json!({
+        "filtered": by_filter,
         "rows": index.len(),
         "dimension": index.dimension(),
         "m": Params::default().m,

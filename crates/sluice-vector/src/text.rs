@@ -72,6 +72,10 @@ pub struct Answer {
     pub columns: Vec<String>,
     /// The rows, best first, with their cosine similarity.
     pub hits: Vec<(f32, Map<String, Value>)>,
+    /// Seconds spent embedding the query (opening the model included, on its first use).
+    pub embed_seconds: f64,
+    /// Seconds spent searching: the filter, the index (or PostgreSQL) and the rows' values.
+    pub search_seconds: f64,
 }
 
 /// What searches keep between calls: the models that embed queries and the indexes
@@ -140,6 +144,7 @@ pub async fn search_text(q: &TextQuery, cache: &Cache) -> Result<Answer, TextSea
             )));
         }
     };
+    let started = std::time::Instant::now();
     let embedder = cache
         .models
         .get(&spec)
@@ -149,6 +154,8 @@ pub async fn search_text(q: &TextQuery, cache: &Cache) -> Result<Answer, TextSea
         .embed_one(&format!("{prefix}{}", q.text))
         .await
         .map_err(|e| Invalid(format!("embedding the query: {e}")))?;
+    let embed_seconds = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
     let hits = match &q.postgres {
         Some(t) => {
             let client =
@@ -198,5 +205,7 @@ pub async fn search_text(q: &TextQuery, cache: &Cache) -> Result<Answer, TextSea
         column,
         columns,
         hits,
+        embed_seconds,
+        search_seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -66,6 +66,7 @@ pub async fn embed(args: EmbedArgs) -> Result<u8, Failure> {
         threads: args.threads,
         batch_size: args.batch_size,
         kernels: args.kernels.clone(),
+        precision: args.precision.clone(),
     };
     let embedder = Embedder::open(&spec).await.map_err(failed)?;
     // The model sees the prefixed texts; the output shows them as given.
@@ -106,10 +107,14 @@ pub async fn embed(args: EmbedArgs) -> Result<u8, Failure> {
             .await
             .map_err(failed)?;
         let seconds = start.elapsed().as_secs_f64();
-        let (threads, kernels) = match &embedder {
-            Embedder::Local(m) => (Some(m.threads()), Some(m.kernel_level())),
-            Embedder::Remote(_) => (None, None),
-            Embedder::Clip(m) => (Some(m.threads()), None),
+        let (threads, kernels, precision) = match &embedder {
+            Embedder::Local(m) => (
+                Some(m.threads()),
+                Some(m.kernel_level()),
+                Some(m.precision()),
+            ),
+            Embedder::Remote(_) => (None, None, None),
+            Embedder::Clip(m) => (Some(m.threads()), None, Some("f32")),
         };
         let figures = json!({
             "model": embedder.identity(),
@@ -121,6 +126,7 @@ pub async fn embed(args: EmbedArgs) -> Result<u8, Failure> {
             "threads": threads,
             "batch_size": args.batch_size,
             "kernels": kernels,
+            "precision": precision,
         });
         let _ = writeln!(stdout, "{figures}");
         return Ok(0);

@@ -619,6 +619,31 @@ fn search_datasets_lineage_and_embeddings_answer_with_the_real_model() {
         json!({"dataset": "docs.embeddings", "query": "logement étudiant", "k": 2}),
     );
     assert_eq!(r.status(), StatusCode::OK);
+    // Where the time went: embedding the query, then the search, in milliseconds.
+    let timing = r
+        .headers()
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let durations: Vec<(String, f64)> = timing
+        .split(", ")
+        .filter_map(|part| {
+            let mut fields = part.split(';');
+            let name = fields.next()?.to_string();
+            let dur = fields.find_map(|f| f.strip_prefix("dur="))?.parse().ok()?;
+            Some((name, dur))
+        })
+        .collect();
+    assert_eq!(
+        durations
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>(),
+        ["embed", "search"],
+        "{timing}"
+    );
+    assert!(durations.iter().all(|(_, d)| *d > 0.0), "{timing}");
     let v = json_of(r);
     assert_eq!(v["column"], "embedding");
     assert_eq!(v["columns"], json!(["id", "theme", "text"]));

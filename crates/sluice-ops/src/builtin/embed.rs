@@ -93,6 +93,10 @@ pub struct Embed {
     /// Local worker threads (default: every core).
     #[serde(default)]
     pub threads: Option<usize>,
+    /// The number type of a local model's matrix products: `auto` (default: bf16 on a CPU
+    /// with AVX-512 BF16, else int8 with AVX-512 VNNI, else f32), `f32`, `bf16`, `int8`.
+    #[serde(default)]
+    pub precision: Option<String>,
     /// Requests in flight at once (remote; default 4).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
@@ -143,6 +147,18 @@ pub fn build_embed(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_cor
                     "`{key}` applies to a remote model: set `endpoint` too"
                 )));
             }
+        }
+    }
+    if let Some(p) = &op.precision {
+        if op.endpoint.is_some() {
+            return Err(bad(
+                "`precision` applies to a local model, not to an `endpoint`",
+            ));
+        }
+        if !["auto", "f32", "bf16", "int8"].contains(&p.as_str()) {
+            return Err(bad(&format!(
+                "`precision: {p}` is not one of auto, f32, bf16, int8"
+            )));
         }
     }
     if op.dimension == Some(0) {
@@ -235,6 +251,7 @@ impl Embed {
                     threads: self.threads,
                     batch_size: self.batch_size,
                     kernels: None,
+                    precision: self.precision.clone(),
                 };
                 let model = Embedder::load_local(&dir, &options).map_err(embed_error)?;
                 if self.image.is_some() && !matches!(model, Embedder::Clip(_)) {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -38,7 +39,7 @@ pub struct SearchBody {
 /// `POST /api/search`: the rows of a dataset nearest to a text, from its embedded index, with
 /// their scores.
 #[utoipa::path(post, path = "/api/search", tag = "search", request_body = SearchBody, responses(
-    (status = 200, description = "The nearest rows, best first.", body = SearchAnswer),
+    (status = 200, description = "The nearest rows, best first. The `Server-Timing` header gives the milliseconds spent embedding the query (`embed`) and searching (`search`).", body = SearchAnswer),
     (status = 400, description = "A limit passed, a bad `where`, or a dataset without vectors.", body = ErrorBody),
     (status = 404, description = "No such dataset.", body = ErrorBody),
     (status = 503, description = "The search took longer than its limit.", body = ErrorBody),
@@ -46,7 +47,7 @@ pub struct SearchBody {
 pub async fn search(
     State(app): State<App>,
     Json(body): Json<SearchBody>,
-) -> ApiResult<Json<SearchAnswer>> {
+) -> ApiResult<(HeaderMap, Json<SearchAnswer>)> {
     let k = body.k.unwrap_or(10);
     if !(1..=1000).contains(&k) {
         return Err(ApiError::BadRequest(format!(
@@ -95,17 +96,30 @@ pub async fn search(
             TextSearchError::Invalid(m) => ApiError::BadRequest(m),
             TextSearchError::Unavailable(m) => ApiError::Internal(m),
         })?;
+    // Where the time went, in the standard header (milliseconds), for clients and
+    // browsers' developer tools.
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "embed;dur={:.3};desc=\"embedding the query\", search;dur={:.3};desc=\"filter, index and rows\"",
+        answer.embed_seconds * 1e3,
+        answer.search_seconds * 1e3
+    )) {
+        headers.insert(HeaderName::from_static("server-timing"), v);
+    }
     let hits = answer
         .hits
         .into_iter()
         .map(|(score, row)| Hit { score, row })
         .collect();
-    Ok(Json(SearchAnswer {
-        dataset: body.dataset,
-        column: answer.column,
-        columns: answer.columns,
-        hits,
-    }))
+    Ok((
+        headers,
+        Json(SearchAnswer {
+            dataset: body.dataset,
+            column: answer.column,
+            columns: answer.columns,
+            hits,
+        }),
+    ))
 }
 
 /// The answer of a search.
