@@ -64,7 +64,12 @@ fn the_output_holds_sentence_transformers_vectors_for_each_row() {
         .take(12 * 384)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
-    let p = Project::new(&pipeline(&format!("    model: {}\n", model.display())));
+    // f32: sluice's reference vectors, equal to sentence-transformers' (the default precision
+    // is checked below).
+    let p = Project::new(&pipeline(&format!(
+        "    model: {}\n    precision: f32\n",
+        model.display()
+    )));
     write_texts(&p, &texts);
     p.run_ok(&["run", "pipeline.yaml"]);
     let rows = sql(
@@ -84,21 +89,40 @@ fn the_output_holds_sentence_transformers_vectors_for_each_row() {
         let cos: f32 = v.iter().zip(r).map(|(a, b)| a * b).sum();
         assert!(cos > 0.9999, "row {i}: cosine {cos}");
     }
-    // The same vectors from the command line.
-    let out = p.run_ok(&["embed", "--model", &model.display().to_string(), &texts[3]]);
-    let line: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let v: Vec<f32> = line["embedding"]
-        .as_array()
-        .expect("v")
-        .iter()
-        .map(|x| x.as_f64().expect("f") as f32)
-        .collect();
-    let cos: f32 = v
-        .iter()
-        .zip(&reference[3 * 384..4 * 384])
-        .map(|(a, b)| a * b)
-        .sum();
-    assert!(cos > 0.9999, "cli: cosine {cos}");
+    // The same vectors from the command line; with the default precision (bf16 or int8 where
+    // the CPU has them), close to them.
+    let model = model.display().to_string();
+    for (precision, bar) in [(Some("f32"), 0.9999), (None, 0.99)] {
+        let mut args = vec!["embed", "--model", &model, &texts[3]];
+        args.extend(precision.iter().flat_map(|p| ["--precision", *p]));
+        let out = p.run_ok(&args);
+        let line: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let v: Vec<f32> = line["embedding"]
+            .as_array()
+            .expect("v")
+            .iter()
+            .map(|x| x.as_f64().expect("f") as f32)
+            .collect();
+        let cos: f32 = v
+            .iter()
+            .zip(&reference[3 * 384..4 * 384])
+            .map(|(a, b)| a * b)
+            .sum();
+        assert!(cos > bar, "cli, precision {precision:?}: cosine {cos}");
+    }
+    // A precision that does not exist is refused before anything runs.
+    std::fs::write(
+        p.path("bad.yaml"),
+        pipeline(&format!("    model: {model}\n    precision: fp8\n")),
+    )
+    .expect("bad.yaml");
+    let out = p.sluice(&["validate", "bad.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`precision: fp8` is not one of auto, f32, bf16, int8"),
+        "{stderr}"
+    );
 }
 
 #[test]
