@@ -33,6 +33,19 @@ def cpu_model():
     return platform.processor() or "unknown CPU"
 
 
+def cpu_flags(wanted):
+    """Which of `wanted` (flag names as /proc/cpuinfo spells them) this CPU has."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return [w for w in wanted if w in have]
+    except OSError:
+        pass
+    return []
+
+
 def say(msg=""):
     print(msg, flush=True)
 

@@ -52,6 +52,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 REQUIREMENTS = os.path.join(HERE, "requirements.txt")
 sys.path.insert(0, os.path.dirname(HERE))
 from benchlib import (say, ensure_venv, last_json_object, say_load_average,  # noqa: E402
+                      cpu_model, cpu_flags,
                       write_figures, work_folder, leave_work_folder)
 MODEL = ".models/all-MiniLM-L6-v2"
 IMPORTS = "import sentence_transformers, transformers, torch, tokenizers, numpy"
@@ -105,20 +106,10 @@ def run_sluice(binary, model_dir, texts_file, threads, batch, precision=None):
     return res
 
 
-def cpu_model():
-    """The CPU's model name and its AVX-512 BF16 / VNNI / AMX flags, from /proc/cpuinfo."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = f.read()
-    except OSError:
-        return "unknown"
-    name = next((l.split(":", 1)[1].strip() for l in info.splitlines()
-                 if l.startswith("model name")), "unknown")
-    flags = next((l.split(":", 1)[1].split() for l in info.splitlines()
-                  if l.startswith("flags")), [])
-    have = [f for f in ("avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16")
-            if f in flags]
-    return "%s (%s)" % (name, " ".join(have) or "no AVX-512")
+def cpu_description():
+    """The CPU's model name and which of AVX-512, AVX-512 BF16 / VNNI, AVX-VNNI and AMX it has."""
+    have = cpu_flags(("avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16"))
+    return "%s (%s)" % (cpu_model(), " ".join(have) or "no AVX-512")
 
 
 def flops_per_token(model_dir, tokens_per_text):
@@ -209,7 +200,7 @@ def main(argv=None):
 
         peer = run_peer(python, model, texts_file, a.threads, a.batch, a.repeat)
         results["peer"] = peer
-        results["cpu"] = cpu_model()
+        results["cpu"] = cpu_description()
         sides = [("sentence-transformers", peer)]
         if not a.skip_sluice:
             for precision in a.precisions:

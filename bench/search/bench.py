@@ -54,7 +54,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 from benchlib import (VENV_PY, say, ensure_venv, start_postgres, stop_postgres,  # noqa: E402
-                      write_figures)
+                      start_sluice_serve, write_figures)
 
 LOAD = os.path.join(REPO, "bench", "load_postgres")
 REQUIREMENTS = os.path.join(LOAD, "requirements.txt")
@@ -118,6 +118,9 @@ def inner(args):
         filters.append({"share_wanted": share, "value": value, "rows": len(rows),
                         "share": len(rows) / len(col), "file": afile, "kept": rows,
                         "sql": "%s = '%s'" % (args.where_column, value.replace("'", "''"))})
+    # Each query's exact top-k among each filter's rows, for both sides.
+    wanted = {(f["sql"], kind): filtered_exact(q, x, f["kept"], args.k)
+              for f in filters for kind, q in kinds.items()}
     results["filters"] = [{k: f[k] for k in ("share_wanted", "value", "rows", "share", "sql")}
                           for f in filters]
     exact = {}
@@ -148,7 +151,7 @@ def inner(args):
         # Filtered: recall against numpy's exact top-k among the kept rows.
         for f in filters:
             for kind, qfile in zip(kinds, qfiles):
-                want = filtered_exact(kinds[kind], x, f["kept"], args.k)
+                want = wanted[(f["sql"], kind)]
                 runs = []
                 for r in built["filtered"][f["file"]][qfile]:
                     found = sum(len(set(h) & w) for h, w in zip(r["hits"], want))
@@ -181,7 +184,7 @@ def inner(args):
                 found = 0
                 t0 = time.perf_counter()
                 for i in range(len(q)):
-                    lit = "[" + ",".join("%r" % float(v) for v in q[i]) + "]"
+                    lit = vector_literal(q[i])
                     cur.execute("SELECT chunk_id FROM %s ORDER BY embedding <=> %%s::vector LIMIT %d"
                                 % (TABLE, args.k), (lit,))
                     got = {r[0] for r in cur.fetchall()}
@@ -194,7 +197,7 @@ def inner(args):
             plan = " ".join(r[0] for r in cur.fetchall())
             results.setdefault("pgvector", {})[kind] = {"hnsw": runs, "uses_index": "hnsw" in plan}
             for f in filters:
-                want = filtered_exact(q, x, f["kept"], args.k)
+                want = wanted[(f["sql"], kind)]
                 runs = []
                 for ef in args.ef:
                     cur.execute("SET hnsw.ef_search = %d" % min(ef, 1000))
@@ -202,7 +205,7 @@ def inner(args):
                     server_ms = 0.0
                     t0 = time.perf_counter()
                     for i in range(len(q)):
-                        lit = "[" + ",".join("%r" % float(v) for v in q[i]) + "]"
+                        lit = vector_literal(q[i])
                         cur.execute("SELECT chunk_id FROM %s WHERE %s ORDER BY embedding <=> "
                                     "%%s::vector LIMIT %d" % (TABLE, f["sql"].replace("%", "%%"),
                                                               args.k), (lit,))
@@ -251,9 +254,14 @@ def pg_scalar(url, sql):
         conn.close()
 
 
+def vector_literal(vector):
+    """A vector as pgvector reads it from text: `[v1,v2,...]`, each float exactly."""
+    return "[" + ",".join("%r" % float(v) for v in vector) + "]"
+
+
 def explain_ms(cur, sql, vector):
     """PostgreSQL's own execution time of one query, in milliseconds."""
-    lit = "[" + ",".join("%r" % float(v) for v in vector) + "]"
+    lit = vector_literal(vector)
     cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, (lit,))
     return float(cur.fetchone()[0][0]["Execution Time"])
 
@@ -262,27 +270,18 @@ def served(args, texts, where):
     """`sluice serve` on --server-home: one search request per text, one client, with and
     without `where`: client latency and the server's Server-Timing (embed, search)."""
     import urllib.request
-    sys.path.insert(0, os.path.dirname(HERE))
-    from benchlib import start_sluice_serve
-    env = dict(os.environ, SLUICE_HOME=args.server_home, SLUICE_PASSWORD="bench-password")
+    # This inner process ends with the bench: every sluice command from here on is on that home.
+    os.environ["SLUICE_HOME"] = args.server_home
+    os.environ["SLUICE_PASSWORD"] = "bench-password"
     # The user may exist from an earlier run of the bench on this home.
-    subprocess.run([args.sluice, "user", "add", "bench", "--role", "viewer"], env=env,
-                   capture_output=True)
+    subprocess.run([args.sluice, "user", "add", "bench", "--role", "viewer"], capture_output=True)
     token = subprocess.run([args.sluice, "token", "create", "--user", "bench", "--label",
-                            "search-bench"], env=env, capture_output=True, text=True,
+                            "search-bench"], capture_output=True, text=True,
                            check=True).stdout.strip()
     log = open(os.path.join(args.work, "serve.log"), "w")
     folder = os.path.join(args.work, "serve")
     os.makedirs(folder, exist_ok=True)
-    old = os.environ.get("SLUICE_HOME")
-    os.environ["SLUICE_HOME"] = args.server_home
-    try:
-        proc, base = start_sluice_serve(args.sluice, folder, log)
-    finally:
-        if old is None:
-            os.environ.pop("SLUICE_HOME", None)
-        else:
-            os.environ["SLUICE_HOME"] = old
+    proc, base = start_sluice_serve(args.sluice, folder, log)
     out = {}
     try:
         for label, flt in (("no filter", None), ("where " + (where or ""), where)):

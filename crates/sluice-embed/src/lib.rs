@@ -17,6 +17,7 @@ pub use clip::{ClipModel, Preprocess, is_clip};
 pub use config::{Family, ModelConfig, Pooling, resolve_model};
 pub use local::{LocalModel, LocalOptions};
 pub use remote::{RemoteModel, RemoteOptions};
+pub use sluice_kernels::Precision;
 
 /// A model that turns texts into vectors: on this machine, or behind an HTTP endpoint.
 #[derive(Clone, Debug)]

@@ -5,9 +5,8 @@
 //! instructions, 12 accumulators, no memory traffic, the best of 3 runs; one multiply-add
 //! counts 2 operations.
 //! Products: the encoder's shapes (1,024 tokens × 384 → 1,536, MiniLM's feed-forward), f32
-//! through `gemm`, bf16 and int8 through [`sluice_kernels::matmul_packed`] (all three as
-//! [`sluice_kernels::Weights`]). Prints one JSON
-//! object.
+//! through `gemm`, bf16 and int8 through sluice's own kernels (all three as
+//! [`sluice_kernels::Weights`]). Prints one JSON object.
 
 #![allow(unsafe_code)]
 

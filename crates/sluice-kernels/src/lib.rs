@@ -10,7 +10,7 @@
 #![allow(unsafe_code)]
 
 mod reduced;
-pub use reduced::{Packed, Precision, Scratch, Weights, bf16_bits, matmul_packed};
+pub use reduced::{Packed, Precision, Scratch, Weights};
 
 /// A matrix stored in a slice: `rows × cols`, element `(r, c)` at `r * row_stride + c *
 /// col_stride`.

@@ -30,6 +30,9 @@ const MR: usize = 12;
 const MB: usize = MR * 8;
 
 impl Precision {
+    /// The values a `precision` setting takes: `auto`, then each precision's name.
+    pub const NAMES: [&'static str; 4] = ["auto", "f32", "bf16", "int8"];
+
     /// `f32`, `bf16` or `int8`.
     pub fn name(self) -> &'static str {
         match self {
@@ -62,22 +65,22 @@ impl Precision {
     /// `auto` is bf16 where the CPU has AVX-512 BF16, else int8 where it has AVX-512 VNNI, else
     /// f32. A precision the CPU lacks is an error naming what it needs.
     pub fn choose(requested: Option<&str>) -> Result<Precision, String> {
-        let wanted = match requested.unwrap_or("auto") {
-            "auto" => {
-                return Ok([Precision::Bf16, Precision::Int8]
-                    .into_iter()
-                    .find(|p| p.supported())
-                    .unwrap_or(Precision::F32));
-            }
-            "f32" => Precision::F32,
-            "bf16" => Precision::Bf16,
-            "int8" => Precision::Int8,
-            other => {
-                return Err(format!(
-                    "precision `{other}` is not one of auto, f32, bf16, int8"
-                ));
-            }
-        };
+        let requested = requested.unwrap_or("auto");
+        if requested == "auto" {
+            return Ok([Precision::Bf16, Precision::Int8]
+                .into_iter()
+                .find(|p| p.supported())
+                .unwrap_or(Precision::F32));
+        }
+        let wanted = [Precision::F32, Precision::Bf16, Precision::Int8]
+            .into_iter()
+            .find(|p| p.name() == requested)
+            .ok_or_else(|| {
+                format!(
+                    "precision `{requested}` is not one of {}",
+                    Precision::NAMES.join(", ")
+                )
+            })?;
         if wanted.supported() {
             Ok(wanted)
         } else {
@@ -94,7 +97,7 @@ impl Precision {
     }
 }
 
-/// A weight matrix `k × n` packed for [`matmul_packed`].
+/// A weight matrix `k × n` packed for the bf16 or int8 products of [`Weights`].
 #[derive(Clone, Debug)]
 pub struct Packed {
     precision: Precision,
@@ -121,7 +124,7 @@ pub struct Scratch {
 }
 
 /// f32 → bf16 bits, rounded to nearest, ties to even (NaN stays NaN).
-pub fn bf16_bits(v: f32) -> u16 {
+fn bf16_bits(v: f32) -> u16 {
     let bits = v.to_bits();
     if v.is_nan() {
         return ((bits >> 16) | 0x40) as u16;
@@ -156,14 +159,17 @@ impl Packed {
                 }
             }
             _ => {
-                scale = (0..panels * NR)
-                    .map(|j| {
-                        let max = (0..k)
-                            .filter(|_| j < n)
-                            .map(|i| w[i * n + j].abs())
-                            .fold(0.0f32, f32::max);
-                        if max > 0.0 { max / 127.0 } else { 1.0 }
-                    })
+                // Each column's largest magnitude, in one pass over the rows; the padding
+                // columns keep a scale of 1.
+                let mut max = vec![0.0f32; panels * NR];
+                for row in w.chunks_exact(n) {
+                    for (m, v) in max.iter_mut().zip(row) {
+                        *m = m.max(v.abs());
+                    }
+                }
+                scale = max
+                    .into_iter()
+                    .map(|m| if m > 0.0 { m / 127.0 } else { 1.0 })
                     .collect();
                 sum = vec![0i32; panels * NR];
                 for (i, row) in w.chunks_exact(n).enumerate() {
@@ -187,25 +193,10 @@ impl Packed {
             sum,
         }
     }
-
-    /// Rows of the weight matrix (the product's inner dimension).
-    pub fn k(&self) -> usize {
-        self.k
-    }
-
-    /// Columns of the weight matrix.
-    pub fn n(&self) -> usize {
-        self.n
-    }
-
-    /// The precision it was packed for.
-    pub fn precision(&self) -> Precision {
-        self.precision
-    }
 }
 
 /// A dense layer's weight matrix (`k × n`, input-major) in the precision its products run in:
-/// f32 through `gemm`, or packed for [`matmul_packed`].
+/// f32 through `gemm`, or [`Packed`] for the bf16 and int8 kernels of this module.
 #[derive(Clone, Debug)]
 pub enum Weights {
     /// f32, row-major `k × n`.
@@ -250,7 +241,7 @@ impl Weights {
 /// `dst (m × n, dense) = a (m × k, dense) · w`. Panics when the slices do not fit the shapes
 /// or when the CPU lacks the instructions of `w`'s precision ([`Precision::supported`]): a
 /// bug of the caller, which packs only for a supported precision.
-pub fn matmul_packed(dst: &mut [f32], m: usize, a: &[f32], w: &Packed, scratch: &mut Scratch) {
+fn matmul_packed(dst: &mut [f32], m: usize, a: &[f32], w: &Packed, scratch: &mut Scratch) {
     let (k, n) = (w.k, w.n);
     assert!(
         a.len() >= m * k && dst.len() >= m * n,
@@ -308,19 +299,18 @@ mod x86 {
             #[target_feature(enable = $features)]
             unsafe fn $name<const R: usize>(
                 a: *const u32,
-                lda: usize,
                 w: *const u32,
                 steps: usize,
             ) -> [[$acc; 2]; R] {
                 let mut acc = [[$zero; 2]; R];
                 for s in 0..steps {
                     // SAFETY: the caller passes a panel of `steps` × 32 elements and R rows of
-                    // `lda` ≥ steps elements.
+                    // `steps` elements.
                     unsafe {
                         let w0 = _mm512_loadu_si512(w.add(s * NR).cast());
                         let w1 = _mm512_loadu_si512(w.add(s * NR + 16).cast());
                         for (r, acc) in acc.iter_mut().enumerate() {
-                            let x = _mm512_set1_epi32(*a.add(r * lda + s) as i32);
+                            let x = _mm512_set1_epi32(*a.add(r * steps + s) as i32);
                             acc[0] = $op(acc[0], x, w0);
                             acc[1] = $op(acc[1], x, w1);
                         }
@@ -374,54 +364,54 @@ mod x86 {
     }
 
     macro_rules! dispatch {
-        ($tile:ident, $rows:expr, $a:expr, $lda:expr, $w:expr, $steps:expr, |$acc:ident| $body:block) => {
+        ($tile:ident, $rows:expr, $a:expr, $w:expr, $steps:expr, |$acc:ident| $body:block) => {
             match $rows {
                 12 => {
-                    let $acc = &$tile::<12>($a, $lda, $w, $steps)[..];
+                    let $acc = &$tile::<12>($a, $w, $steps)[..];
                     $body
                 }
                 11 => {
-                    let $acc = &$tile::<11>($a, $lda, $w, $steps)[..];
+                    let $acc = &$tile::<11>($a, $w, $steps)[..];
                     $body
                 }
                 10 => {
-                    let $acc = &$tile::<10>($a, $lda, $w, $steps)[..];
+                    let $acc = &$tile::<10>($a, $w, $steps)[..];
                     $body
                 }
                 9 => {
-                    let $acc = &$tile::<9>($a, $lda, $w, $steps)[..];
+                    let $acc = &$tile::<9>($a, $w, $steps)[..];
                     $body
                 }
                 8 => {
-                    let $acc = &$tile::<8>($a, $lda, $w, $steps)[..];
+                    let $acc = &$tile::<8>($a, $w, $steps)[..];
                     $body
                 }
                 7 => {
-                    let $acc = &$tile::<7>($a, $lda, $w, $steps)[..];
+                    let $acc = &$tile::<7>($a, $w, $steps)[..];
                     $body
                 }
                 6 => {
-                    let $acc = &$tile::<6>($a, $lda, $w, $steps)[..];
+                    let $acc = &$tile::<6>($a, $w, $steps)[..];
                     $body
                 }
                 5 => {
-                    let $acc = &$tile::<5>($a, $lda, $w, $steps)[..];
+                    let $acc = &$tile::<5>($a, $w, $steps)[..];
                     $body
                 }
                 4 => {
-                    let $acc = &$tile::<4>($a, $lda, $w, $steps)[..];
+                    let $acc = &$tile::<4>($a, $w, $steps)[..];
                     $body
                 }
                 3 => {
-                    let $acc = &$tile::<3>($a, $lda, $w, $steps)[..];
+                    let $acc = &$tile::<3>($a, $w, $steps)[..];
                     $body
                 }
                 2 => {
-                    let $acc = &$tile::<2>($a, $lda, $w, $steps)[..];
+                    let $acc = &$tile::<2>($a, $w, $steps)[..];
                     $body
                 }
                 _ => {
-                    let $acc = &$tile::<1>($a, $lda, $w, $steps)[..];
+                    let $acc = &$tile::<1>($a, $w, $steps)[..];
                     $body
                 }
             }
@@ -471,7 +461,7 @@ mod x86 {
                 } else {
                     (s.tile.as_mut_ptr(), NR)
                 };
-                dispatch!(tile_bf16, rows, ap, steps, wp, steps, |acc| {
+                dispatch!(tile_bf16, rows, ap, wp, steps, |acc| {
                     for (r, v) in acc.iter().enumerate() {
                         _mm512_storeu_ps(out.add(r * stride), v[0]);
                         _mm512_storeu_ps(out.add(r * stride + 16), v[1]);
@@ -523,7 +513,7 @@ mod x86 {
                 } else {
                     (s.tile.as_mut_ptr(), NR)
                 };
-                dispatch!(tile_int8, rows, ap, steps, wp, steps, |acc| {
+                dispatch!(tile_int8, rows, ap, wp, steps, |acc| {
                     // Back to f32: (sum − zero point × column sum) × row scale × column scale.
                     for (r, v) in acc.iter().enumerate() {
                         let zero = _mm512_set1_epi32(s.zero[r0 + r]);

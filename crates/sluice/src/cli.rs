@@ -829,6 +829,6 @@ pub struct EmbedArgs {
     /// The number type of a local model's matrix products: `auto` (the default) is bf16 on a
     /// CPU with AVX-512 BF16, else int8 on one with AVX-512 VNNI, else f32; `f32` gives the
     /// reference vectors.
-    #[arg(long, value_parser = ["auto", "f32", "bf16", "int8"])]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(sluice_embed::Precision::NAMES))]
     pub precision: Option<String>,
 }

@@ -48,6 +48,7 @@ pub async fn sql(
     // it cannot parse fails below with its own message; meanwhile any name it contains
     // counts).
     let named = cache.map(|_| sluice_data::session::table_references(&query).ok());
+    let lowered = query.to_lowercase();
     for d in store.latest_datasets(None).await? {
         let name = format!("{}.{}", d.pipeline, d.task);
         let mut path = std::path::PathBuf::from(&d.path);
@@ -55,7 +56,7 @@ pub async fn sql(
             // Only the datasets the query names are downloaded.
             let wanted = match named.as_ref().and_then(Option::as_ref) {
                 Some(tables) => tables.iter().any(|t| t.eq_ignore_ascii_case(&name)),
-                None => query.to_lowercase().contains(&name),
+                None => lowered.contains(&name),
             };
             if !wanted {
                 continue;

@@ -155,9 +155,10 @@ pub fn build_embed(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_cor
                 "`precision` applies to a local model, not to an `endpoint`",
             ));
         }
-        if !["auto", "f32", "bf16", "int8"].contains(&p.as_str()) {
+        if !sluice_embed::Precision::NAMES.contains(&p.as_str()) {
             return Err(bad(&format!(
-                "`precision: {p}` is not one of auto, f32, bf16, int8"
+                "`precision: {p}` is not one of {}",
+                sluice_embed::Precision::NAMES.join(", ")
             )));
         }
     }
