@@ -137,7 +137,10 @@ def measure(name, cmd, log_path, cwd=REPO):
 
 
 def start_postgres(pgdir):
-    """scripts/postgres.sh start PGDIR; returns its postgres:// URL."""
+    """scripts/postgres.sh start PGDIR; returns its postgres:// URL. As root the server runs as
+    sluice-pg, which must reach PGDIR: its folder (mkdtemp makes them 0700) is opened to it."""
+    if os.geteuid() == 0:
+        os.chmod(os.path.dirname(os.path.abspath(pgdir)), 0o755)
     cp = subprocess.run([POSTGRES_SH, "start", pgdir], cwd=REPO, capture_output=True, text=True)
     url = next((line.strip() for line in reversed(cp.stdout.splitlines())
                 if line.startswith("postgres://")), None)

@@ -165,9 +165,6 @@ def main(argv=None):
         return 2
     ensure_venv(REQUIREMENTS, IMPORTS)
     tmp, keep = work_folder(a, "load_postgres_bench_")
-    if os.geteuid() == 0:
-        # the server runs as sluice-pg, which must reach TMP/pg (mkdtemp makes TMP 0700)
-        os.chmod(tmp, 0o755)
     pgdir = os.path.join(tmp, "pg")
     started = False
     results = {"workdir": tmp, "cpus": os.cpu_count()}

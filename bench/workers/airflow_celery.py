@@ -396,7 +396,6 @@ def run_peer(shape, tasks, workers, concurrency=4, pg_url=None, idle_sleep=None,
                              capture_output=True, text=True, check=True).stdout.strip()
 
     tmp = tempfile.mkdtemp(prefix="airflow-celery-")
-    os.chmod(tmp, 0o755)  # scripts/postgres.sh runs the server as another user when we are root
     home = os.path.join(tmp, "airflow-home")
     os.makedirs(os.path.join(home, "dags"))
     dag_id = "sluice_workers_%s_%d" % (shape, tasks)

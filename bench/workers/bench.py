@@ -35,7 +35,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -153,8 +152,6 @@ def main():
     levels = [int(x) for x in args.workers.split(",")]
     shapes = args.shapes.split(",")
     tmp, keep = benchlib.work_folder(args, "sluice-workers-bench.")
-    # scripts/postgres.sh runs PostgreSQL as another user when root: it must reach its folder.
-    os.chmod(tmp, 0o755)
     pgdir = os.path.join(tmp, "pg")
     logs = os.path.join(tmp, "logs")
     os.makedirs(logs, exist_ok=True)
