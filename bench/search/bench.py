@@ -358,7 +358,6 @@ def main(argv=None):
         return inner(a)
     ensure_venv(REQUIREMENTS, IMPORTS)
     tmp = tempfile.mkdtemp(prefix="search_bench_")
-    os.chmod(tmp, 0o755)
     pgdir = os.path.join(tmp, "pg")
     started = False
     try:

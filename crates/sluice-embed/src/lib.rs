@@ -40,6 +40,16 @@ impl Embedder {
         }
     }
 
+    /// The number type of a local model's products (`f32`, `bf16`, `int8`; CLIP's are f32);
+    /// none for a remote model.
+    pub fn precision(&self) -> Option<&'static str> {
+        match self {
+            Embedder::Local(m) => Some(m.precision()),
+            Embedder::Remote(_) => None,
+            Embedder::Clip(_) => Some("f32"),
+        }
+    }
+
     /// The vector length, when known before the first request.
     pub fn dimension(&self) -> Option<usize> {
         match self {

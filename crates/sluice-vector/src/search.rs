@@ -27,6 +27,10 @@ pub struct VectorSource {
     pub api_key_env: Option<String>,
     /// What was put before each text (`"passage: "`).
     pub prefix: String,
+    /// The precision a local model's products ran at (`f32`, `bf16`, `int8`); none for a
+    /// remote model or a dataset embedded before precisions existed (f32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
 }
 
 impl VectorSource {
@@ -38,6 +42,17 @@ impl VectorSource {
         } else {
             self.prefix.clone()
         }
+    }
+
+    /// The precision to embed queries at: the documents' own where this CPU runs it, else
+    /// none (the model's `auto`), so that a dataset embedded on another CPU stays searchable.
+    pub fn query_precision(&self) -> Option<String> {
+        let recorded = self.precision.as_deref()?;
+        let here = sluice_embed::Precision::choose(Some(recorded)).ok()?;
+        // The same as `auto` here: left unset, so that searches and `/v1/embeddings` share
+        // one open model.
+        let auto = sluice_embed::Precision::choose(None).ok();
+        (Some(here) != auto).then(|| here.name().to_string())
     }
 
     /// Reads it from a dataset's state.

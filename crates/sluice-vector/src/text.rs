@@ -127,6 +127,7 @@ pub async fn search_text(q: &TextQuery, cache: &Cache) -> Result<Answer, TextSea
                 endpoint: r.endpoint.clone(),
                 api_key_env: r.api_key_env.clone(),
                 batch_size: 1,
+                precision: r.query_precision(),
                 ..ModelSpec::new(
                     r.model_dir
                         .as_ref()

@@ -107,14 +107,11 @@ pub async fn embed(args: EmbedArgs) -> Result<u8, Failure> {
             .await
             .map_err(failed)?;
         let seconds = start.elapsed().as_secs_f64();
-        let (threads, kernels, precision) = match &embedder {
-            Embedder::Local(m) => (
-                Some(m.threads()),
-                Some(m.kernel_level()),
-                Some(m.precision()),
-            ),
-            Embedder::Remote(_) => (None, None, None),
-            Embedder::Clip(m) => (Some(m.threads()), None, Some("f32")),
+        let precision = embedder.precision();
+        let (threads, kernels) = match &embedder {
+            Embedder::Local(m) => (Some(m.threads()), Some(m.kernel_level())),
+            Embedder::Remote(_) => (None, None),
+            Embedder::Clip(m) => (Some(m.threads()), None),
         };
         let figures = json!({
             "model": embedder.identity(),

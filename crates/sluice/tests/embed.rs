@@ -102,6 +102,35 @@ fn the_output_holds_sentence_transformers_vectors_for_each_row() {
         let cos = cosine(&line["embedding"], 3);
         assert!(cos > bar, "cli, precision {precision:?}: cosine {cos}");
     }
+    // A search embeds its query at the documents' precision (recorded with the dataset), not
+    // at this CPU's default: a document's own text finds it at a cosine of 1, where a query
+    // in another precision would score about 0.997 against int8 vectors.
+    std::fs::write(
+        p.path("pipeline.yaml"),
+        pipeline(&format!("    model: {model}\n    precision: int8\n")),
+    )
+    .expect("pipeline.yaml");
+    let out = p.sluice(&["run", "pipeline.yaml"]);
+    if text(&out).contains("needs a CPU with AVX-512 VNNI") {
+        eprintln!("this CPU has no AVX-512 VNNI: the int8 search is not checked");
+    } else {
+        assert!(out.status.success(), "{}", text(&out));
+        for i in [3, 7] {
+            let out = p.run_ok(&[
+                "search",
+                "emb.vectors",
+                &texts[i],
+                "-k",
+                "1",
+                "--format",
+                "json",
+            ]);
+            let hit: Value = serde_json::from_slice(&out.stdout).expect("json");
+            assert_eq!(hit["row"]["id"], i, "{hit}");
+            let score = hit["score"].as_f64().expect("score");
+            assert!(score > 0.99999, "text {i}: score {score}");
+        }
+    }
     // A precision that does not exist is refused before anything runs.
     std::fs::write(
         p.path("bad.yaml"),

@@ -179,6 +179,8 @@ pub fn build_embed(config: &sluice_core::Node) -> Result<Box<dyn Op>, sluice_cor
 /// What a run did, for the attempt's metrics.
 #[derive(Debug, Default)]
 struct Counts {
+    /// The precision the model's products ran at (none for an endpoint).
+    precision: Option<&'static str>,
     rows: u64,
     embedded: u64,
     from_cache: u64,
@@ -332,7 +334,10 @@ impl Embed {
             None => None,
         };
         let mut writer: Option<sluice_data::DatasetWriter> = None;
-        let mut counts = Counts::default();
+        let mut counts = Counts {
+            precision: embedder.precision(),
+            ..Counts::default()
+        };
         let progress = Progress::new(log.clone(), live, total_rows as usize);
         // Texts per call of the model: a few batches per worker or request slot.
         let group = match &embedder {
@@ -630,7 +635,7 @@ impl Op for Embed {
             handle: tokio::runtime::Handle::current(),
             cancel: ctx.cancel.clone(),
         };
-        let source = sluice_vector::search::VectorSource {
+        let mut source = sluice_vector::search::VectorSource {
             column: self.column.clone(),
             model: self.model.clone(),
             model_dir: match &self.endpoint {
@@ -643,10 +648,12 @@ impl Op for Embed {
             endpoint: self.endpoint.clone(),
             api_key_env: self.api_key_env.clone(),
             prefix: self.prefix.clone(),
+            precision: None,
         };
         let op = self.clone();
         let dir = ctx.output()?.dir.clone();
         let (info, counts) = blocking(move || op.embed_all(job)).await?;
+        source.precision = counts.precision.map(str::to_string);
         let mut index_counts = None;
         if self.index && info.rows > 0 {
             let column = self.column.clone();
