@@ -76,13 +76,18 @@ def has_precision(binary):
     return "--precision" in cp.stdout
 
 
-def embed(binary, texts, threads, precision):
-    cmd = [binary, "embed", "--model", MODEL, "--input", texts, "--threads", str(threads),
-           "--batch-size", "32", "--bench"]
+def precision_args(binary, precision):
+    """What makes `sluice embed` of this binary run at `precision`."""
     if has_precision(binary):
-        cmd += ["--precision", precision]
-    elif precision != "f32":
+        return ["--precision", precision]
+    if precision != "f32":
         raise SystemExit("%s has no --precision: it embeds in f32 only" % binary)
+    return []
+
+
+def embed(binary, texts, threads, precision_args):
+    cmd = [binary, "embed", "--model", MODEL, "--input", texts, "--threads", str(threads),
+           "--batch-size", "32", "--bench"] + precision_args
     cp = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     res = last_json_object(cp.stdout) if cp.returncode == 0 else None
     if res is None or "texts_per_second" not in res:
@@ -147,20 +152,17 @@ def main():
     say("A = %s\nB = %s\n%s, %d cores, load %.2f; %d rounds, A and B alternating" % (
         bins["A"], bins["B"], cpu_model(), os.cpu_count() or 0, load, a.repeat))
     # The figures of each workload: name and unit.
-    figures = {}
-    for w in WORKLOADS:
-        if w in a.skip:
-            continue
-        names = {"dag_1000": [("dag_1000", "s (wall)"), ("dag_1000 ready->running", "ms (median)")],
-                 "dag_1000_unqueued": [("dag_1000 unqueued", "s (wall)"),
-                                       ("unqueued ready->running", "ms (median)")],
-                 "drug_mentions": [("drug_mentions", "s (wall)")],
-                 "embed": [("embed " + a.embed_precision, "texts/s")],
-                 "link": [("link", "s (wall)")],
-                 "load_postgres": [("load_postgres copy", "rows/s"),
-                                   ("load_postgres index", "s")]}[w]
-        for name, unit in names:
-            figures[name] = {"unit": unit, "A": [], "B": []}
+    names = {"dag_1000": [("dag_1000", "s (wall)"), ("dag_1000 ready->running", "ms (median)")],
+             "dag_1000_unqueued": [("dag_1000 unqueued", "s (wall)"),
+                                   ("unqueued ready->running", "ms (median)")],
+             "drug_mentions": [("drug_mentions", "s (wall)")],
+             "embed": [("embed " + a.embed_precision, "texts/s")],
+             "link": [("link", "s (wall)")],
+             "load_postgres": [("load_postgres copy", "rows/s"), ("load_postgres index", "s")]}
+    figures = {name: {"unit": unit, "A": [], "B": []}
+               for w in WORKLOADS if w not in a.skip for name, unit in names[w]}
+    embed_args = {k: precision_args(b, a.embed_precision) for k, b in bins.items()
+                  if "embed" not in a.skip}
     pgdir = None
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "drugs")
@@ -207,8 +209,7 @@ def main():
                     if "drug_mentions" not in a.skip:
                         add("drug_mentions", drugs(b, data, work))
                     if "embed" not in a.skip:
-                        add("embed " + a.embed_precision,
-                            embed(b, texts, a.threads, a.embed_precision))
+                        add("embed " + a.embed_precision, embed(b, texts, a.threads, embed_args[k]))
                     if "link" not in a.skip:
                         add("link", link(b, people, work))
                     if "load_postgres" not in a.skip:

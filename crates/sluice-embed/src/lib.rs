@@ -214,14 +214,21 @@ pub struct Models {
 }
 
 impl Models {
-    /// The model `spec` names, opened on first use.
+    /// The model `spec` names, opened on first use. A local model's precision is keyed as
+    /// it runs on this CPU: `auto` (or none) and the precision it picks are one open model.
     pub async fn get(&self, spec: &ModelSpec) -> Result<Embedder, EmbedError> {
+        let mut key = spec.clone();
+        if key.endpoint.is_none()
+            && let Ok(p) = Precision::choose(key.precision.as_deref())
+        {
+            key.precision = Some(p.name().to_string());
+        }
         let mut open = self.open.lock().await;
-        if let Some(e) = open.get(spec) {
+        if let Some(e) = open.get(&key) {
             return Ok(e.clone());
         }
-        let e = Embedder::open(spec).await?;
-        open.insert(spec.clone(), e.clone());
+        let e = Embedder::open(&key).await?;
+        open.insert(key, e.clone());
         Ok(e)
     }
 }

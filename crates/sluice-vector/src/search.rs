@@ -47,12 +47,9 @@ impl VectorSource {
     /// The precision to embed queries at: the documents' own where this CPU runs it, else
     /// none (the model's `auto`), so that a dataset embedded on another CPU stays searchable.
     pub fn query_precision(&self) -> Option<String> {
-        let recorded = self.precision.as_deref()?;
-        let here = sluice_embed::Precision::choose(Some(recorded)).ok()?;
-        // The same as `auto` here: left unset, so that searches and `/v1/embeddings` share
-        // one open model.
-        let auto = sluice_embed::Precision::choose(None).ok();
-        (Some(here) != auto).then(|| here.name().to_string())
+        self.precision
+            .clone()
+            .filter(|p| sluice_embed::Precision::choose(Some(p)).is_ok())
     }
 
     /// Reads it from a dataset's state.

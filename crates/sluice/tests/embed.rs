@@ -104,7 +104,7 @@ fn the_output_holds_sentence_transformers_vectors_for_each_row() {
     }
     // A search embeds its query at the documents' precision (recorded with the dataset), not
     // at this CPU's default: a document's own text finds it at a cosine of 1, where a query
-    // in another precision would score about 0.997 against int8 vectors.
+    // in another precision scores about 0.998 against int8 vectors.
     std::fs::write(
         p.path("pipeline.yaml"),
         pipeline(&format!("    model: {model}\n    precision: int8\n")),
