@@ -373,7 +373,12 @@ fn a_killed_training_resumes_from_its_last_finished_trial() {
     // Killed once trial 1 is kept, while trial 2 trains.
     let start = std::time::Instant::now();
     let kept = loop {
-        if let Some(f) = find_file(p.dir.path(), "trial.json") {
+        // Not while it is still in its staging folder (`.trial-1.tmp`, renamed once written).
+        if let Some(f) = find_file(p.dir.path(), "trial.json")
+            && !f
+                .parent()
+                .is_some_and(|d| d.to_string_lossy().ends_with(".tmp"))
+        {
             break f;
         }
         assert!(start.elapsed().as_secs() < 60, "trial 1 was never kept");
