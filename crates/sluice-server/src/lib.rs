@@ -287,7 +287,7 @@ async fn schedule_loop(app: App) {
         for (pipeline, schedule) in app.catalog().scheduled() {
             let free = pipeline
                 .max_active_runs
-                .saturating_sub(app.runs.active_of(&pipeline.name));
+                .saturating_sub(runs::going_on(&app, &pipeline.name).await);
             match sched.tick(&pipeline, &schedule, now, free).await {
                 Ok(due) => {
                     for d in due {
@@ -317,7 +317,7 @@ async fn schedule_loop(app: App) {
             };
             let free = pipeline
                 .max_active_runs
-                .saturating_sub(app.runs.active_of(&name));
+                .saturating_sub(runs::going_on(&app, &name).await);
             if free == 0 {
                 continue;
             }
@@ -338,7 +338,7 @@ async fn schedule_loop(app: App) {
         for pipeline in app.catalog().triggered() {
             let free = pipeline
                 .max_active_runs
-                .saturating_sub(app.runs.active_of(&pipeline.name));
+                .saturating_sub(runs::going_on(&app, &pipeline.name).await);
             match sched.tick_datasets(&pipeline, now_micros(), free).await {
                 Ok(Some(due)) => {
                     let names: Vec<String> = due

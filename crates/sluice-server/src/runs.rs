@@ -37,6 +37,19 @@ impl Runs {
             .unwrap_or(0)
     }
 
+    /// The ids of the runs of `pipeline` started here whose task has not ended.
+    fn ids_of(&self, pipeline: &str) -> Vec<String> {
+        self.active
+            .lock()
+            .map(|a| {
+                a.iter()
+                    .filter(|(_, r)| r.pipeline == pipeline)
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Every run going on, by id.
     pub fn active(&self) -> HashMap<String, Active> {
         self.active.lock().map(|a| a.clone()).unwrap_or_default()
@@ -69,6 +82,22 @@ impl Runs {
             a.remove(id);
         }
     }
+}
+
+/// Runs of `pipeline` going on here that the store does not record as finished.
+///
+/// A run's final state is stored a moment before its task here ends, so a client (or the
+/// scheduler) that saw a run finish may start the next one at once, even under
+/// `max_active_runs: 1`. A run the store cannot answer for counts as going on.
+pub async fn going_on(app: &App, pipeline: &str) -> usize {
+    let mut n = 0;
+    for id in app.runs.ids_of(pipeline) {
+        match app.store.run(&id).await {
+            Ok(Some(r)) if r.state != RunState::Running => {}
+            _ => n += 1,
+        }
+    }
+    n
 }
 
 /// Starts a run of `pipeline` (a new one, or `opts.resume`) and returns its id once the store
@@ -235,5 +264,73 @@ async fn count_events(
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sluice_op::Registry;
+    use sluice_store::{RunRecord, SqlStore, StateStore, Write};
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::Config;
+
+    fn record(id: &str, state: RunState) -> RunRecord {
+        RunRecord {
+            id: id.into(),
+            pipeline: "serial".into(),
+            file: "serial.yaml".into(),
+            params: Default::default(),
+            state,
+            trigger: "test".into(),
+            started_at: 1,
+            ended_at: None,
+            pid: None,
+            host: None,
+            error: None,
+        }
+    }
+
+    /// A run the store records as finished no longer counts, though its task here has not
+    /// ended yet; one still running, or not yet recorded, does.
+    #[tokio::test]
+    async fn a_run_the_store_records_as_finished_is_not_going_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqlStore::open_sqlite(&dir.path().join("state.db"))
+            .await
+            .expect("store");
+        let store: Arc<dyn StateStore> = Arc::new(store);
+        let config = Config {
+            pipelines: dir.path().to_path_buf(),
+            home: dir.path().to_path_buf(),
+            bind: "127.0.0.1:0".parse().expect("address"),
+            secure_cookies: false,
+            registry: Arc::new(Registry::new(vec![])),
+            observers: vec![],
+            workers: None,
+            queue_key: None,
+            remote_warehouse: None,
+        };
+        let app = App::new(&config, store.clone(), CancellationToken::new());
+        for id in ["done", "going", "unrecorded"] {
+            let active = Active {
+                pipeline: "serial".into(),
+                cancel: CancellationToken::new(),
+            };
+            assert!(app.runs.insert(id, active));
+        }
+        store
+            .apply(&[
+                Write::Run(record("done", RunState::Succeeded)),
+                Write::Run(record("going", RunState::Running)),
+            ])
+            .await
+            .expect("write");
+        assert_eq!(app.runs.active_of("serial"), 3);
+        assert_eq!(going_on(&app, "serial").await, 2);
+        assert_eq!(going_on(&app, "other").await, 0);
     }
 }

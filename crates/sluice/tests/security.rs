@@ -302,6 +302,31 @@ fn ten_concurrent_triggers_with_max_active_runs_1_give_one_run() {
 }
 
 #[test]
+fn a_run_seen_finished_makes_room_for_the_next_at_once() {
+    // The store records a run's end a moment before the server's task for it ends (it applies
+    // retention after): a client that reads "succeeded" and triggers again at once must not be
+    // told that `max_active_runs` runs are going on.
+    let p = Project::new(
+        "name: serial\nmax_active_runs: 1\ntasks:\n  a: { run: \"true\", cache: false }\n",
+    );
+    let operator = user_with_token(&p, "otto", "operator");
+    let s = Server::start(&p);
+    let c = client();
+    for round in 0..10 {
+        let id = trigger(&c, &s, &operator, "serial", json!({}));
+        let started = Instant::now();
+        while run_state(&c, &s, &operator, &id) != "succeeded" {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "round {round}: run {id} did not finish"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    assert_eq!(runs_of(&c, &s, &operator, "serial").len(), 10);
+}
+
+#[test]
 fn two_sluice_runs_of_one_pipeline_never_interleave() {
     let p = Project::new(
         r#"

@@ -280,7 +280,7 @@ pub async fn trigger(
     };
     // A fast refusal without loading the file; the state store's `start_run` is what
     // enforces the limit, for every way a run starts.
-    if app.runs.active_of(&name) >= max_active {
+    if crate::runs::going_on(&app, &name).await >= max_active {
         return Err(ApiError::Conflict(format!(
             "pipeline `{name}` already has {max_active} run(s) going on (max_active_runs {max_active})"
         )));
