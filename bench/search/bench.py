@@ -34,14 +34,15 @@ HNSW index, each against exact search (recall@10), with queries/s.
    pgvector's own execution time is also read from EXPLAIN ANALYZE (server-side queries/s,
    no client round trip).
 6. With --server HOME (a sluice home where embed.yaml ran; needs --model): `sluice serve` on
-   that home, then one `POST /api/search` per held-out text, one client, with and without the
-   narrowest filter: the request's latency as the client sees it and the server's
+   that home, then one `POST /api/search` per held-out text and per its first eight words
+   (a typed query), one client, with and without the narrowest filter: the request's latency as the client sees it and the server's
    `Server-Timing` (embedding the query, searching), i.e. the share of a request spent
    embedding the query.
 Needs .venv-bench (bench/load_postgres/requirements.txt: psycopg2, pyarrow, numpy).
 """
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -283,12 +284,17 @@ def served(args, texts, where):
     os.makedirs(folder, exist_ok=True)
     proc, base = start_sluice_serve(args.sluice, folder, log)
     out = {}
+    # Held-out chunks (about 150 tokens, what the index holds) and their first eight words
+    # (what a person types in a search box).
+    kinds = (("chunk texts", texts), ("8-word queries", [" ".join(t.split()[:8]) for t in texts]))
     try:
-        for label, flt in (("no filter", None), ("where " + (where or ""), where)):
-            if label != "no filter" and not where:
+        for (filter_label, flt), (kind, queries) in itertools.product(
+                (("no filter", None), ("where " + (where or ""), where)), kinds):
+            if flt is None and filter_label != "no filter":
                 continue
+            label = "%s, %s" % (kind, filter_label)
             totals, embeds, searches = [], [], []
-            for i, text in enumerate([texts[0]] + texts):
+            for i, text in enumerate([queries[0]] + queries):
                 body = {"dataset": args.server_dataset, "query": text, "k": args.k, "ef": 128}
                 if flt:
                     body["where"] = flt

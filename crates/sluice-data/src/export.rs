@@ -155,7 +155,8 @@ pub fn for_each_batch_of(
 /// past the end is an error.
 pub fn take_rows(dir: &Path, columns: Option<&[usize]>, rows: &[u64]) -> Result<RecordBatch> {
     use datafusion::arrow::array::UInt32Array;
-    use datafusion::parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+    use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
+    use datafusion::parquet::file::metadata::PageIndexPolicy;
     let files = dataset_files(dir)?;
     let schema = first_file_schema(dir, &files)?;
     let mut wanted: Vec<u64> = rows.to_vec();
@@ -169,7 +170,10 @@ pub fn take_rows(dir: &Path, columns: Option<&[usize]>, rows: &[u64]) -> Result<
             break;
         }
         let file = File::open(path).map_err(io_err(path))?;
-        let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+        // With the offset index (where pages start), pages holding none of the rows are
+        // skipped unread.
+        let options = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional);
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)?;
         let mut groups = Vec::new();
         let mut selectors = Vec::new();
         for (i, g) in builder.metadata().row_groups().iter().enumerate() {
