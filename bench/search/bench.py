@@ -35,9 +35,9 @@ HNSW index, each against exact search (recall@10), with queries/s.
    no client round trip).
 6. With --server HOME (a sluice home where embed.yaml ran; needs --model): `sluice serve` on
    that home, then one `POST /api/search` per held-out text and per its first eight words
-   (a typed query), one client, with and without the narrowest filter: the request's latency as the client sees it and the server's
-   `Server-Timing` (embedding the query, searching), i.e. the share of a request spent
-   embedding the query.
+   (a typed query), one client, with and without the narrowest filter: the request's latency
+   as the client sees it and the server's `Server-Timing` (embedding the query, searching),
+   i.e. the share of a request spent embedding the query.
 Needs .venv-bench (bench/load_postgres/requirements.txt: psycopg2, pyarrow, numpy).
 """
 
@@ -290,7 +290,7 @@ def served(args, texts, where):
     try:
         for (filter_label, flt), (kind, queries) in itertools.product(
                 (("no filter", None), ("where " + (where or ""), where)), kinds):
-            if flt is None and filter_label != "no filter":
+            if not flt and filter_label != "no filter":
                 continue
             label = "%s, %s" % (kind, filter_label)
             totals, embeds, searches = [], [], []

@@ -1,8 +1,8 @@
 //! How long a lookup of 10 scattered rows takes ([`sluice_data::export::take_rows`]'s way: a
 //! row selection over the offset index) in one Parquet file written again two ways: with
 //! Parquet's default page settings and with the dataset writer's (`PAGE_BYTES`, `PAGE_BATCH`,
-//! `DICTIONARY_BYTES`). Vector columns (list columns) are left out of the lookup, as a search
-//! leaves them out of its rows.
+//! `DICTIONARY_BYTES`), both in the writer's row groups. Vector columns (list columns) are
+//! left out of the lookup, as a search leaves them out of its rows.
 //!
 //! `cargo run --release -p sluice-data --example page_lookup -- FILE.parquet WORK_DIR`
 use std::error::Error;
@@ -19,9 +19,9 @@ use datafusion::parquet::arrow::arrow_reader::{
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::parquet::file::properties::WriterProperties;
-use sluice_data::writer::{DICTIONARY_BYTES, PAGE_BATCH, PAGE_BYTES};
+use sluice_data::writer::{DICTIONARY_BYTES, PAGE_BATCH, PAGE_BYTES, ROWS_PER_GROUP};
 
-/// Reads rows `wanted` (sorted, one row group) of the columns `keep`: their count.
+/// Reads rows `wanted` (sorted, distinct) of the top-level columns `keep`: their count.
 fn lookup(path: &str, keep: &[usize], wanted: &[u64]) -> Result<usize, Box<dyn Error>> {
     let options = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional);
     let builder =
@@ -84,10 +84,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         })
         .collect();
     let sides = [
-        ("Parquet's defaults", WriterProperties::builder()),
+        (
+            "Parquet's defaults",
+            WriterProperties::builder().set_max_row_group_row_count(Some(ROWS_PER_GROUP)),
+        ),
         (
             "the dataset writer's",
             WriterProperties::builder()
+                .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
                 .set_write_batch_size(PAGE_BATCH)
                 .set_data_page_size_limit(PAGE_BYTES)
                 .set_dictionary_page_size_limit(DICTIONARY_BYTES),
@@ -102,11 +106,19 @@ fn main() -> Result<(), Box<dyn Error>> {
             w.write(b)?;
         }
         let meta = w.close()?;
-        // The bytes of the looked-up columns, as compressed on disk.
+        // The bytes of the looked-up columns (their leaves), as compressed on disk.
         let bytes: i64 = meta
             .row_groups()
             .iter()
-            .flat_map(|g| keep.iter().map(move |&c| g.column(c).compressed_size()))
+            .flat_map(|g| {
+                let leaves = g.schema_descr();
+                g.columns()
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| keep.contains(&leaves.get_column_root_idx(*i)))
+                    .map(|(_, c)| c.compressed_size())
+                    .collect::<Vec<_>>()
+            })
             .sum();
         let started = Instant::now();
         let mut found = 0;

@@ -19,12 +19,10 @@ pub const ROWS_PER_FILE: usize = 1_000_000;
 /// Rows per row group: small enough that queries read a file with several threads.
 pub const ROWS_PER_GROUP: usize = 128 * 1024;
 
-/// Bytes of a data page (before compression) at most, give or take [`PAGE_BATCH`] values.
-///
-/// Parquet's default (1 MiB) makes a wide text column's page hold a thousand rows or more: a
-/// lookup of a few scattered rows ([`crate::export::take_rows`], what a search returns)
-/// decompresses every page it touches: about 17 ms for 10 rows of 30,000 search chunks, against
-/// 4.2 ms with these settings, for 7 % more bytes in those columns (`examples/page_lookup.rs`).
+/// Bytes of a data page (before compression) at most, give or take [`PAGE_BATCH`] values:
+/// small, so that a lookup of a few scattered rows ([`crate::export::take_rows`], what a search
+/// returns) decompresses little (Parquet's default is 1 MiB; measured in
+/// `examples/page_lookup.rs` and `bench/search/README.md`).
 pub const PAGE_BYTES: usize = 64 * 1024;
 
 /// Values written at a time, the step at which [`PAGE_BYTES`] is checked.

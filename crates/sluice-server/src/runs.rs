@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use sluice_core::{Pipeline, RunState, TaskState};
 use sluice_engine::{Event, RunOptions, new_run_id};
+use sluice_store::{Micros, now_micros};
 use tokio_util::sync::CancellationToken;
 
 use crate::App;
@@ -20,6 +21,8 @@ pub struct Active {
     pub pipeline: String,
     /// Fires to stop it.
     pub cancel: CancellationToken,
+    /// When this server started it (or resumed it).
+    pub since: Micros,
 }
 
 /// The runs going on.
@@ -37,14 +40,14 @@ impl Runs {
             .unwrap_or(0)
     }
 
-    /// The ids of the runs of `pipeline` started here whose task has not ended.
-    fn ids_of(&self, pipeline: &str) -> Vec<String> {
+    /// The runs of `pipeline` started here whose task has not ended: id and start.
+    fn ids_of(&self, pipeline: &str) -> Vec<(String, Micros)> {
         self.active
             .lock()
             .map(|a| {
                 a.iter()
                     .filter(|(_, r)| r.pipeline == pipeline)
-                    .map(|(id, _)| id.clone())
+                    .map(|(id, r)| (id.clone(), r.since))
                     .collect()
             })
             .unwrap_or_default()
@@ -84,16 +87,19 @@ impl Runs {
     }
 }
 
-/// Runs of `pipeline` going on here that the store does not record as finished.
+/// Runs of `pipeline` going on here, less those the store records as ended since this server
+/// started them.
 ///
-/// A run's final state is stored a moment before its task here ends, so a client (or the
-/// scheduler) that saw a run finish may start the next one at once, even under
-/// `max_active_runs: 1`. A run the store cannot answer for counts as going on.
+/// A run's end is stored a moment before its task here ends, so a client (or the scheduler)
+/// that saw a run finish may start the next one at once, even under `max_active_runs: 1`. A
+/// run being resumed still shows its earlier end until the engine records it running again:
+/// it counts. So does a run the store cannot answer for.
 pub async fn going_on(app: &App, pipeline: &str) -> usize {
     let mut n = 0;
-    for id in app.runs.ids_of(pipeline) {
+    for (id, since) in app.runs.ids_of(pipeline) {
         match app.store.run(&id).await {
-            Ok(Some(r)) if r.state != RunState::Running => {}
+            Ok(Some(r))
+                if r.state != RunState::Running && r.ended_at.is_some_and(|e| e >= since) => {}
             _ => n += 1,
         }
     }
@@ -117,6 +123,7 @@ pub async fn start(app: &App, pipeline: Pipeline, mut opts: RunOptions) -> ApiRe
         Active {
             pipeline: name.clone(),
             cancel: cancel.clone(),
+            since: now_micros(),
         },
     ) {
         return Err(ApiError::Conflict(format!("run {id} is already going on")));
@@ -294,8 +301,9 @@ mod tests {
         }
     }
 
-    /// A run the store records as finished no longer counts, though its task here has not
-    /// ended yet; one still running, or not yet recorded, does.
+    /// A run the store records as ended since it started here no longer counts, though its
+    /// task here has not ended yet; one still running, not yet recorded, or ended before it
+    /// was resumed here, does.
     #[tokio::test]
     async fn a_run_the_store_records_as_finished_is_not_going_on() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -315,22 +323,30 @@ mod tests {
             remote_warehouse: None,
         };
         let app = App::new(&config, store.clone(), CancellationToken::new());
-        for id in ["done", "going", "unrecorded"] {
+        let since = 1_000;
+        for id in ["done", "going", "unrecorded", "resumed"] {
             let active = Active {
                 pipeline: "serial".into(),
                 cancel: CancellationToken::new(),
+                since,
             };
             assert!(app.runs.insert(id, active));
         }
+        let ended = |id, state, at| RunRecord {
+            ended_at: Some(at),
+            ..record(id, state)
+        };
         store
             .apply(&[
-                Write::Run(record("done", RunState::Succeeded)),
+                Write::Run(ended("done", RunState::Succeeded, since + 1)),
                 Write::Run(record("going", RunState::Running)),
+                // Failed before this server resumed it; the engine has not recorded it again.
+                Write::Run(ended("resumed", RunState::Failed, since - 1)),
             ])
             .await
             .expect("write");
-        assert_eq!(app.runs.active_of("serial"), 3);
-        assert_eq!(going_on(&app, "serial").await, 2);
+        assert_eq!(app.runs.active_of("serial"), 4);
+        assert_eq!(going_on(&app, "serial").await, 3);
         assert_eq!(going_on(&app, "other").await, 0);
     }
 }

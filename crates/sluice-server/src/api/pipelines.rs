@@ -101,7 +101,14 @@ pub struct PipelineDetail {
     pub slots: Vec<SlotRecord>,
 }
 
-fn pipeline_of(app: &App, entry: &catalog::Entry, last_run: Option<RunRecord>) -> Pipeline {
+/// The pipeline of `entry` as the API shows it, with its `active_runs` ([`going_on`]).
+///
+/// [`going_on`]: crate::runs::going_on
+fn pipeline_of(
+    entry: &catalog::Entry,
+    last_run: Option<RunRecord>,
+    active_runs: usize,
+) -> Pipeline {
     let mut v = Pipeline {
         name: entry.name(),
         file: entry.file.display().to_string(),
@@ -134,7 +141,7 @@ fn pipeline_of(app: &App, entry: &catalog::Entry, last_run: Option<RunRecord>) -
     v.catchup = Some(p.catchup.name().into());
     v.max_active_runs = Some(p.max_active_runs);
     v.on_new_version = Some(p.on_new_version.clone());
-    v.active_runs = Some(app.runs.active_of(&p.name));
+    v.active_runs = Some(active_runs);
     v.next_run = l.schedule.as_ref().and_then(|s| s.next_after(now_micros()));
     // Secret parameters are never shown, not even their names' values; the ones an API
     // caller may set come with what a value must look like (the trigger form).
@@ -200,7 +207,8 @@ pub async fn pipelines(State(app): State<App>) -> ApiResult<Json<Vec<Pipeline>>>
     let mut out = Vec::new();
     for entry in catalog.entries.values() {
         let last = last_run(&app, &entry.name()).await?;
-        out.push(pipeline_of(&app, entry, last));
+        let active = crate::runs::going_on(&app, &entry.name()).await;
+        out.push(pipeline_of(entry, last, active));
     }
     Ok(Json(out))
 }
@@ -220,7 +228,8 @@ pub async fn pipeline(
     let entry = catalog
         .entry(&name)
         .ok_or_else(|| ApiError::NotFound(format!("no pipeline `{name}`")))?;
-    let pipeline = pipeline_of(&app, entry, last_run(&app, &name).await?);
+    let active = crate::runs::going_on(&app, &name).await;
+    let pipeline = pipeline_of(entry, last_run(&app, &name).await?, active);
     let slots = app.store.slots(&name, 50).await?;
     Ok(Json(PipelineDetail { pipeline, slots }))
 }
