@@ -1,5 +1,5 @@
-//! How long a lookup of 10 scattered rows takes ([`sluice_data::export::take_rows`]'s way: a
-//! row selection over the offset index) in one Parquet file written again two ways: with
+//! How long [`sluice_data::export::take_rows`] takes to look up 10 scattered rows (a row
+//! selection over the offset index) in one Parquet file written again two ways: with
 //! Parquet's default page settings and with the dataset writer's (`PAGE_BYTES`, `PAGE_BATCH`,
 //! `DICTIONARY_BYTES`), both in the writer's row groups. Vector columns (list columns) are
 //! left out of the lookup, as a search leaves them out of its rows.
@@ -12,40 +12,11 @@ use std::time::Instant;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::ProjectionMask;
-use datafusion::parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
-};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::Compression;
-use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::parquet::file::properties::WriterProperties;
+use sluice_data::export::take_rows;
 use sluice_data::writer::{DICTIONARY_BYTES, PAGE_BATCH, PAGE_BYTES, ROWS_PER_GROUP};
-
-/// Reads rows `wanted` (sorted, distinct) of the top-level columns `keep`: their count.
-fn lookup(path: &str, keep: &[usize], wanted: &[u64]) -> Result<usize, Box<dyn Error>> {
-    let options = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional);
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new_with_options(File::open(path)?, options)?;
-    let rows = builder.metadata().file_metadata().num_rows() as u64;
-    let mut selectors = Vec::new();
-    let mut cursor = 0;
-    for &row in wanted {
-        selectors.push(RowSelector::skip((row - cursor) as usize));
-        selectors.push(RowSelector::select(1));
-        cursor = row + 1;
-    }
-    selectors.push(RowSelector::skip((rows - cursor) as usize));
-    let mask = ProjectionMask::roots(builder.parquet_schema(), keep.iter().copied());
-    let reader = builder
-        .with_projection(mask)
-        .with_row_selection(RowSelection::from(selectors))
-        .build()?;
-    let mut n = 0;
-    for batch in reader {
-        n += batch?.num_rows();
-    }
-    Ok(n)
-}
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -100,7 +71,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("{rows} rows, {} columns looked up", keep.len());
     for (name, props) in sides {
         let props = props.set_compression(Compression::LZ4_RAW).build();
-        let path = format!("{work}/page_lookup.parquet");
+        // A dataset folder of one file, read by the lookup searches use.
+        let dir = std::path::Path::new(work).join("page_lookup");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("part-00000.parquet");
         let mut w = ArrowWriter::try_new(File::create(&path)?, schema.clone(), Some(props))?;
         for b in &batches {
             w.write(b)?;
@@ -123,7 +97,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let started = Instant::now();
         let mut found = 0;
         for rows in &lookups {
-            found += lookup(&path, &keep, rows)?;
+            found += take_rows(&dir, Some(&keep), rows)?.num_rows();
         }
         let ms = started.elapsed().as_secs_f64() * 1e3 / lookups.len() as f64;
         println!(
